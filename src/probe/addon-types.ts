@@ -1,0 +1,65 @@
+/**
+ * The N-API addon's surface (native/causeway.c). Thin on purpose: open, load,
+ * attach, drain, read maps. Everything with policy lives in TypeScript.
+ * Handles are opaque numbers; every function throws an Error whose message
+ * names the libbpf call and errno on failure.
+ */
+
+export type ObjHandle = number;
+export type LinkHandle = number;
+export type RingHandle = number;
+
+export interface OpenOptions {
+  /** values for `const volatile` globals in .rodata, set before load */
+  rodata?: Record<string, number | bigint | boolean>;
+  /** max_entries overrides before load (e.g. tiny ring buffers for overflow tests) */
+  mapSizes?: Record<string, number>;
+  /** reuse maps of these names from an already loaded object (shared filters, rings, drop counters) */
+  shareMaps?: { from: ObjHandle; names: string[] };
+  /** programs to load with expected_attach_type BPF_TRACE_UPROBE_MULTI */
+  uprobeMultiPrograms?: string[];
+  /** programs not to load (autoload off), e.g. tracepoints missing on this kernel */
+  disablePrograms?: string[];
+}
+
+export interface Addon {
+  /** libbpf version string, e.g. "1.1" */
+  libbpfVersion(): string;
+  /** open + load a BPF object file; returns its handle */
+  openObject(path: string, opts?: OpenOptions): ObjHandle;
+  /** program names in the object */
+  programs(obj: ObjHandle): string[];
+  /**
+   * Attach one program to many offsets of one binary through a single
+   * uprobe_multi link (kernel >= 6.6), each offset with its cookie.
+   * retprobe=true attaches uretprobes. pid 0 = all processes.
+   */
+  attachUprobeMulti(obj: ObjHandle, prog: string, binaryPath: string, offsets: number[], cookies: number[], retprobe: boolean, pid: number): LinkHandle;
+  /** Classic perf-event uprobe (fallback), one offset with a cookie. */
+  attachUprobe(obj: ObjHandle, prog: string, binaryPath: string, offset: number, cookie: number, retprobe: boolean, pid: number): LinkHandle;
+  /** Attach by the program's SEC() (tracepoints, tp_btf, raw_tp). */
+  attachAuto(obj: ObjHandle, prog: string): LinkHandle;
+  /** Destroy links; many at once are destroyed in parallel threads (uprobe detach waits an RCU grace period). */
+  detach(links: LinkHandle[]): void;
+  /** Open a consumer on a BPF_MAP_TYPE_RINGBUF map of the object. */
+  ringOpen(obj: ObjHandle, mapName: string): RingHandle;
+  /**
+   * Non-blocking: copy available records into `out` as [u32 len][record][pad to 8]...
+   * until the ring is empty or `out` cannot hold another record of max size.
+   * Returns bytes written (0 = nothing available).
+   */
+  drain(ring: RingHandle, out: Buffer): number;
+  /** Sum a per-CPU array of u64 counters (e.g. cw_drops) and return one value per index. */
+  readPercpuCounters(obj: ObjHandle, mapName: string): bigint[];
+  mapLookup(obj: ObjHandle, mapName: string, key: Buffer): Buffer | null;
+  mapUpdate(obj: ObjHandle, mapName: string, key: Buffer, value: Buffer): void;
+  mapDelete(obj: ObjHandle, mapName: string, key: Buffer): boolean;
+  /** all keys of a hash map */
+  mapKeys(obj: ObjHandle, mapName: string): Buffer[];
+  /** frames (u64 addresses) of a BPF_MAP_TYPE_STACK_TRACE entry; [] if absent */
+  stackFrames(obj: ObjHandle, mapName: string, stackId: number): bigint[];
+  /** CLOCK_MONOTONIC now in ns (the clock of bpf_ktime_get_ns) */
+  monotonicNs(): bigint;
+  /** close rings, destroy remaining links, close the object */
+  closeObject(obj: ObjHandle): void;
+}

@@ -1,0 +1,314 @@
+/**
+ * The storage contract (GUIDE §3). Tables are compact and integer-keyed; the
+ * views (v_*) are the stable surface for people and agents and are documented
+ * in the MCP schema resource. Bump SCHEMA_VERSION and add a migration in
+ * migrations.ts for any change to a table.
+ *
+ * Time: events.ts is nanoseconds since sessions.started_ns (CLOCK_MONOTONIC,
+ * the clock bpf_ktime_get_ns uses), which keeps values small on disk and below
+ * 2^53 for traces shorter than 104 days. sessions.wall_start_ns anchors the
+ * session to the wall clock.
+ */
+
+export const SCHEMA_VERSION = 1;
+export const APP_ID = 'causeway';
+
+export const TABLES_SQL = `
+CREATE TABLE IF NOT EXISTS meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS sources (
+  id   INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE IF NOT EXISTS ops (
+  id          INTEGER PRIMARY KEY,
+  name        TEXT NOT NULL UNIQUE,
+  source_id   INTEGER NOT NULL REFERENCES sources(id),
+  kind        TEXT NOT NULL,
+  blocking    INTEGER NOT NULL,
+  a0 TEXT, a1 TEXT, a2 TEXT, a3 TEXT,          -- meaning of events.a0..a3 for this op
+  description TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS sessions (
+  id               INTEGER PRIMARY KEY,
+  started_ns       INTEGER NOT NULL,            -- CLOCK_MONOTONIC ns at start; events.ts is relative to it
+  wall_start_ns    INTEGER NOT NULL,            -- unix epoch ns at started_ns
+  ended_ns         INTEGER,                     -- relative to started_ns
+  status           TEXT NOT NULL,               -- running | complete | interrupted | target_exited | failed
+  command          TEXT,
+  label            TEXT,
+  hostname         TEXT,
+  kernel           TEXT,
+  causeway_version TEXT,
+  events_stored    INTEGER NOT NULL DEFAULT 0,
+  events_dropped   INTEGER NOT NULL DEFAULT 0,
+  stack_mode       TEXT,                        -- all | sampled:N | none
+  note             TEXT
+);
+
+-- Every loss, by stage (kernel | queue | writer) and reason. Never silent.
+CREATE TABLE IF NOT EXISTS drops (
+  session_id INTEGER NOT NULL REFERENCES sessions(id),
+  stage      TEXT NOT NULL,
+  reason     TEXT NOT NULL,
+  count      INTEGER NOT NULL,
+  PRIMARY KEY (session_id, stage, reason)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS processes (
+  id           INTEGER PRIMARY KEY,
+  session_id   INTEGER NOT NULL REFERENCES sessions(id),
+  pid          INTEGER NOT NULL,
+  ppid         INTEGER,
+  comm         TEXT,                            -- untrusted: capped, control characters stripped
+  exe          TEXT,
+  cmdline      TEXT,
+  cgroup       TEXT,
+  container_id TEXT,
+  pod          TEXT,
+  traced       INTEGER NOT NULL DEFAULT 1,      -- 0: seen only as a preempting task or waker
+  start_ns     INTEGER,                         -- relative to the session
+  exit_ns      INTEGER,
+  exit_code    INTEGER,
+  UNIQUE (session_id, pid)
+);
+
+-- Libraries found and what was attached to them (coverage, agent health).
+CREATE TABLE IF NOT EXISTS libraries (
+  id         INTEGER PRIMARY KEY,
+  session_id INTEGER NOT NULL REFERENCES sessions(id),
+  path       TEXT NOT NULL,
+  dev        INTEGER,
+  inode      INTEGER,
+  kind       TEXT NOT NULL,                     -- cudart | cuda | static
+  version    TEXT,
+  found_via  TEXT,                              -- ldconfig | path | wheel | maps | dlopen | argv ...
+  probes_attached INTEGER NOT NULL DEFAULT 0,
+  probes_failed   INTEGER NOT NULL DEFAULT 0,
+  error      TEXT
+);
+
+CREATE TABLE IF NOT EXISTS probes (
+  session_id INTEGER NOT NULL REFERENCES sessions(id),
+  library_id INTEGER NOT NULL REFERENCES libraries(id),
+  op         INTEGER NOT NULL REFERENCES ops(id),
+  symbol     TEXT NOT NULL,
+  offset     INTEGER,
+  attached   INTEGER NOT NULL,
+  error      TEXT,
+  PRIMARY KEY (session_id, library_id, op)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS events (
+  id         INTEGER PRIMARY KEY,
+  session_id INTEGER NOT NULL,
+  ts         INTEGER NOT NULL,                  -- ns since sessions.started_ns
+  dur        INTEGER NOT NULL DEFAULT 0,        -- ns
+  pid        INTEGER NOT NULL,                  -- tgid
+  tid        INTEGER NOT NULL,
+  op         INTEGER NOT NULL,                  -- ops.id
+  ret        INTEGER NOT NULL DEFAULT 0,
+  a0 INTEGER, a1 INTEGER, a2 INTEGER, a3 INTEGER, -- meaning per ops.a0..a3
+  stack_id   INTEGER                            -- stacks.id
+);
+CREATE INDEX IF NOT EXISTS events_session_ts ON events(session_id, ts);
+
+-- User stacks, deduplicated by content hash. frames: JSON array of
+-- {addr, module, offset, symbol}; text: one "symbol (module+0xoff)" per line.
+CREATE TABLE IF NOT EXISTS stacks (
+  id     INTEGER PRIMARY KEY,
+  hash   TEXT NOT NULL UNIQUE,
+  depth  INTEGER NOT NULL,
+  frames TEXT NOT NULL,
+  text   TEXT NOT NULL
+);
+
+-- Memory mappings captured while a process lived, so stacks of processes
+-- that already exited still symbolize.
+CREATE TABLE IF NOT EXISTS mappings (
+  session_id INTEGER NOT NULL,
+  pid        INTEGER NOT NULL,
+  start      INTEGER NOT NULL,
+  end        INTEGER NOT NULL,
+  file_off   INTEGER NOT NULL,
+  path       TEXT NOT NULL,
+  build_id   TEXT,
+  PRIMARY KEY (session_id, pid, start)
+) WITHOUT ROWID;
+
+-- Per time bucket x pid x op: mergeable summaries (DDSketch, protobuf).
+CREATE TABLE IF NOT EXISTS aggregates (
+  session_id INTEGER NOT NULL,
+  bucket_ns  INTEGER NOT NULL,                  -- bucket start, relative to the session
+  pid        INTEGER NOT NULL,
+  op         INTEGER NOT NULL,
+  count      INTEGER NOT NULL,
+  sum_ns     INTEGER NOT NULL,
+  min_ns     INTEGER NOT NULL,
+  max_ns     INTEGER NOT NULL,
+  errors     INTEGER NOT NULL DEFAULT 0,
+  sketch     BLOB,
+  PRIMARY KEY (session_id, bucket_ns, pid, op)
+) WITHOUT ROWID;
+
+-- Analysis runs and their chains: append-only history.
+CREATE TABLE IF NOT EXISTS analysis_runs (
+  id            INTEGER PRIMARY KEY,
+  session_id    INTEGER NOT NULL,
+  created_wall_ns INTEGER NOT NULL,
+  baseline      TEXT,                           -- path of the baseline database, if any
+  coverage      TEXT                            -- JSON
+);
+CREATE TABLE IF NOT EXISTS chains (
+  id          INTEGER PRIMARY KEY,
+  run_id      INTEGER NOT NULL REFERENCES analysis_runs(id),
+  session_id  INTEGER NOT NULL,
+  chain_id    TEXT NOT NULL,                    -- stable content hash
+  kind        TEXT NOT NULL,
+  severity    TEXT NOT NULL,
+  impact_ns   INTEGER NOT NULL,
+  pid         INTEGER,
+  tid         INTEGER,
+  op          TEXT,
+  ts_ns       INTEGER,                          -- where on the session timeline it applies
+  summary     TEXT NOT NULL,
+  json        TEXT NOT NULL                     -- the full Chain object
+);
+CREATE INDEX IF NOT EXISTS chains_session ON chains(session_id, run_id);
+
+-- Causeway's own MCP surface, one row per request; the matching row in
+-- events (op mcp_*) places it on the session timeline.
+CREATE TABLE IF NOT EXISTS mcp_calls (
+  event_id    INTEGER PRIMARY KEY,              -- events.id
+  client      TEXT,                             -- client identity (token subject / clientInfo), untrusted
+  method      TEXT NOT NULL,                    -- initialize, tools/list, tools/call ...
+  tool        TEXT,
+  args_digest TEXT,                             -- sha256 of canonical arguments, never the values
+  rows        INTEGER,
+  bytes       INTEGER,
+  outcome     TEXT NOT NULL                     -- ok | error | refused | unauthorized
+);
+`;
+
+/** Argument decoding shared by the views: CASE '<name>' WHEN ops.aN THEN events.aN. */
+function argCol(name: string): string {
+  return `CASE '${name}' WHEN o.a0 THEN e.a0 WHEN o.a1 THEN e.a1 WHEN o.a2 THEN e.a2 WHEN o.a3 THEN e.a3 END`;
+}
+
+export const VIEWS_SQL = `
+DROP VIEW IF EXISTS v_cuda_calls;
+CREATE VIEW v_cuda_calls AS
+SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid, o.name AS op, s.name AS source,
+       e.ret, o.kind AS op_kind,
+       ${argCol('bytes')} AS bytes,
+       CASE ${argCol('direction')} WHEN 0 THEN 'HostToHost' WHEN 1 THEN 'HostToDevice' WHEN 2 THEN 'DeviceToHost'
+            WHEN 3 THEN 'DeviceToDevice' WHEN 4 THEN 'Default' END AS direction,
+       ${argCol('stream')} AS stream,
+       ${argCol('dev_ptr')} AS dev_ptr,
+       ${argCol('host_ptr')} AS host_ptr,
+       ${argCol('func')} AS func,
+       ${argCol('grid_blocks')} AS grid_blocks,
+       ${argCol('block_threads')} AS block_threads,
+       ${argCol('event')} AS event,
+       ${argCol('value')} AS value,
+       ${argCol('flags')} AS flags,
+       ${argCol('dst')} AS dst,
+       ${argCol('src')} AS src,
+       e.a0, e.a1, e.a2, e.a3, e.stack_id
+FROM events e JOIN ops o ON o.id = e.op JOIN sources s ON s.id = o.source_id
+WHERE e.op < 128;
+
+DROP VIEW IF EXISTS v_off_cpu;
+CREATE VIEW v_off_cpu AS
+SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid,
+       CASE e.a0 WHEN 0 THEN 'preempted' WHEN 1 THEN 'voluntary' WHEN 2 THEN 'io_wait' ELSE 'other' END AS reason,
+       e.a1 AS by_pid, (SELECT comm FROM processes p WHERE p.session_id = e.session_id AND p.pid = e.a1) AS by_comm,
+       NULLIF(e.a2, 0) AS waker_pid, (SELECT comm FROM processes p WHERE p.session_id = e.session_id AND p.pid = e.a2) AS waker_comm,
+       e.a3 AS cpu
+FROM events e WHERE e.op = 128;
+
+DROP VIEW IF EXISTS v_io;
+CREATE VIEW v_io AS
+SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid,
+       e.a0 AS bytes, e.a1 AS sector, e.a2 AS dev, CASE e.a3 WHEN 1 THEN 'write' ELSE 'read' END AS rw
+FROM events e WHERE e.op = 134;
+
+DROP VIEW IF EXISTS v_page_alloc;
+CREATE VIEW v_page_alloc AS
+SELECT e.id, e.session_id, e.ts AS ts_ns, e.a1 AS window_ns, e.pid, e.a0 AS pages
+FROM events e WHERE e.op = 133;
+
+DROP VIEW IF EXISTS v_process_events;
+CREATE VIEW v_process_events AS
+SELECT e.id, e.session_id, e.ts AS ts_ns, e.pid, e.tid, o.name AS event,
+       CASE WHEN e.op IN (131, 132) THEN e.a0 END AS child_pid,
+       CASE WHEN e.op = 130 THEN e.a0 END AS exit_code,
+       CASE WHEN e.op = 131 THEN e.a1 END AS is_thread,
+       p.comm, p.exe
+FROM events e JOIN ops o ON o.id = e.op
+LEFT JOIN processes p ON p.session_id = e.session_id AND p.pid = e.pid
+WHERE e.op BETWEEN 129 AND 135 AND e.op <> 133 AND e.op <> 134;
+
+DROP VIEW IF EXISTS v_mcp_activity;
+CREATE VIEW v_mcp_activity AS
+SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, o.name AS event,
+       m.client, m.method, m.tool, m.args_digest, m.rows, m.bytes, m.outcome
+FROM events e JOIN ops o ON o.id = e.op JOIN mcp_calls m ON m.event_id = e.id
+WHERE e.op >= 192;
+
+DROP VIEW IF EXISTS v_chains;
+CREATE VIEW v_chains AS
+SELECT c.id, c.session_id, c.run_id, c.chain_id, c.kind, c.severity, c.impact_ns, c.pid, c.tid, c.op, c.ts_ns, c.summary
+FROM chains c WHERE c.run_id = (SELECT MAX(r.id) FROM analysis_runs r WHERE r.session_id = c.session_id);
+`;
+
+/** The views and their columns, for the schema resource and docs. */
+export const VIEW_DOCS: Record<string, { description: string; columns: Record<string, string> }> = {
+  v_cuda_calls: {
+    description: 'One row per CUDA runtime or driver call (entry..return).',
+    columns: {
+      id: 'event id', session_id: 'session', ts_ns: 'entry time, ns since session start', dur_ns: 'call duration, ns',
+      pid: 'process id (tgid)', tid: 'thread id', op: 'API name, e.g. cudaMemcpy', source: 'cuda_runtime | cuda_driver',
+      ret: 'cudaError_t / CUresult (0 = success)', op_kind: 'alloc | free | launch | copy | memset | sync | wait',
+      bytes: 'bytes allocated/copied/set', direction: 'copy direction (HostToDevice, DeviceToHost, ...)',
+      stream: 'stream handle', dev_ptr: 'device pointer (returned by allocations)', host_ptr: 'pinned host pointer',
+      func: 'kernel function pointer', grid_blocks: 'blocks in the grid (x*y*z)', block_threads: 'threads per block (x*y*z)',
+      event: 'event handle', value: 'memset value', flags: 'flags argument', dst: 'copy destination', src: 'copy source',
+      stack_id: 'stacks.id of the user stack at entry, if sampled',
+    },
+  },
+  v_off_cpu: {
+    description: 'Intervals when a thread of a traced process was off-CPU, with why and by whom.',
+    columns: {
+      id: 'event id', session_id: 'session', ts_ns: 'switch-out time', dur_ns: 'time until it ran again',
+      pid: 'process', tid: 'thread', reason: 'preempted | voluntary | io_wait | other',
+      by_pid: 'process that took the CPU at switch-out', by_comm: 'its name (untrusted)',
+      waker_pid: 'process that woke the thread (voluntary/io waits)', waker_comm: 'its name (untrusted)', cpu: 'CPU',
+    },
+  },
+  v_io: {
+    description: 'Block I/O requests issued by traced processes, issue to completion.',
+    columns: { id: 'event id', session_id: 'session', ts_ns: 'issue time', dur_ns: 'latency', pid: 'issuing process', tid: 'thread', bytes: 'size', sector: 'start sector', dev: 'device number', rw: 'read | write' },
+  },
+  v_page_alloc: {
+    description: 'Page allocations per process, aggregated in the kernel per window.',
+    columns: { id: 'event id', session_id: 'session', ts_ns: 'window start', window_ns: 'window length', pid: 'process', pages: 'pages allocated' },
+  },
+  v_process_events: {
+    description: 'Process lifecycle: exec, exit, fork, oom_kill, lib_load.',
+    columns: { id: 'event id', session_id: 'session', ts_ns: 'time', pid: 'process', tid: 'thread', event: 'exec | exit | fork | oom_kill | lib_load', child_pid: 'fork child / OOM victim', exit_code: 'exit code', is_thread: 'fork created a thread', comm: 'process name (untrusted)', exe: 'executable path (untrusted)' },
+  },
+  v_mcp_activity: {
+    description: "Causeway's own MCP requests on the same timeline as the GPU events.",
+    columns: { id: 'event id', session_id: 'session', ts_ns: 'time', dur_ns: 'handling time', pid: 'server pid', event: 'mcp_discovery | mcp_tool_call | mcp_auth_fail', client: 'client identity (untrusted)', method: 'JSON-RPC method', tool: 'tool name', args_digest: 'sha256 of the arguments', rows: 'rows returned', bytes: 'bytes returned', outcome: 'ok | error | refused | unauthorized' },
+  },
+  v_chains: {
+    description: 'Causal chains of the latest analysis run of each session (history in chains).',
+    columns: { id: 'row id', session_id: 'session', run_id: 'analysis run', chain_id: 'stable content hash', kind: 'cause kind', severity: 'critical | high | medium | low', impact_ns: 'critical-path time attributed', pid: 'process', tid: 'thread', op: 'CUDA API', ts_ns: 'where on the timeline', summary: 'plain-English summary' },
+  },
+};
