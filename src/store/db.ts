@@ -1,0 +1,118 @@
+/**
+ * Opening Causeway databases: created 0600 (trace data is sensitive), WAL,
+ * synchronous=NORMAL, schema created or migrated, dictionaries seeded.
+ * Readers open read-only and refuse files that are not Causeway databases.
+ */
+import Database from 'better-sqlite3';
+import fs from 'node:fs';
+import { OPS, SOURCE_NAMES } from '../common/ops.js';
+import { CausewayError } from '../common/errors.js';
+import { APP_ID, SCHEMA_VERSION, TABLES_SQL, VIEWS_SQL } from './schema.js';
+
+export type Db = Database.Database;
+
+const SIDE_FILES = ['', '-wal', '-shm', '-journal'];
+
+/** Make sure the database and its side files exist with mode 0600 before SQLite touches them. */
+function ensurePrivateFiles(path: string): void {
+  const old = process.umask(0o077);
+  try {
+    const fd = fs.openSync(path, fs.constants.O_CREAT | fs.constants.O_RDWR, 0o600);
+    fs.closeSync(fd);
+  } finally {
+    process.umask(old);
+  }
+  for (const suffix of SIDE_FILES) {
+    try {
+      fs.chmodSync(path + suffix, 0o600);
+    } catch {
+      /* side file not there yet: SQLite creates it with the main file's mode */
+    }
+  }
+}
+
+/** Open (creating if needed) a database for writing. */
+export function openWritable(path: string): Db {
+  if (path !== ':memory:') ensurePrivateFiles(path);
+  let db: Db;
+  try {
+    db = new Database(path);
+  } catch (e) {
+    throw new CausewayError('BAD_DB', `cannot open ${path}: ${(e as Error).message}`, 'check the path and its permissions');
+  }
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = OFF');
+    db.pragma('temp_store = MEMORY');
+    migrate(db);
+  } catch (e) {
+    db.close();
+    if (e instanceof CausewayError) throw e;
+    throw new CausewayError('BAD_DB', `${path} is not a usable Causeway database: ${(e as Error).message}`, 'pass a database written by `causeway trace`, or a new path');
+  }
+  if (path !== ':memory:') ensurePrivateFiles(path);
+  return db;
+}
+
+/** Open an existing database read-only; refuses non-Causeway files with a clear error. */
+export function openReadOnly(path: string): Db {
+  if (!fs.existsSync(path)) {
+    throw new CausewayError('NO_DB', `database ${path} does not exist`, 'run `causeway trace --db ' + path + ' -- CMD` first, or pass --db');
+  }
+  let db: Db;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    db.pragma('query_only = 1');
+    checkCauseway(db, path);
+  } catch (e) {
+    if (e instanceof CausewayError) throw e;
+    throw new CausewayError('BAD_DB', `${path} is not a readable Causeway database: ${(e as Error).message}`, 'pass a database written by `causeway trace`');
+  }
+  return db;
+}
+
+function checkCauseway(db: Db, path: string): void {
+  let app: string | undefined;
+  try {
+    const row = db.prepare("SELECT value FROM meta WHERE key = 'app'").get() as { value: string } | undefined;
+    app = row?.value;
+  } catch {
+    app = undefined;
+  }
+  if (app !== APP_ID) {
+    db.close();
+    throw new CausewayError('BAD_DB', `${path} is not a Causeway database (no meta.app = '${APP_ID}')`, 'pass a database written by `causeway trace`');
+  }
+}
+
+/** Create or upgrade the schema; seed dictionaries. Idempotent. */
+export function migrate(db: Db): void {
+  const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
+  if (!hasMeta) {
+    const objects = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").get() as { n: number };
+    if (objects.n > 0) {
+      throw new CausewayError('BAD_DB', 'the file is an SQLite database of another application', 'use a new path for the Causeway database');
+    }
+  } else {
+    const app = db.prepare("SELECT value FROM meta WHERE key = 'app'").get() as { value: string } | undefined;
+    if (app && app.value !== APP_ID) throw new CausewayError('BAD_DB', `meta.app is '${app.value}', not '${APP_ID}'`, 'use a new path');
+    const v = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
+    if (v && Number(v.value) > SCHEMA_VERSION) {
+      throw new CausewayError('BAD_DB', `schema version ${v.value} is newer than this Causeway (${SCHEMA_VERSION})`, 'upgrade Causeway');
+    }
+  }
+  db.transaction(() => {
+    db.exec(TABLES_SQL);
+    db.exec(VIEWS_SQL);
+    const meta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+    meta.run('app', APP_ID);
+    meta.run('schema_version', String(SCHEMA_VERSION));
+    const src = db.prepare('INSERT OR REPLACE INTO sources (id, name) VALUES (?, ?)');
+    for (const [id, name] of Object.entries(SOURCE_NAMES)) src.run(Number(id), name);
+    const op = db.prepare(
+      'INSERT OR REPLACE INTO ops (id, name, source_id, kind, blocking, a0, a1, a2, a3, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    for (const o of OPS) op.run(o.code, o.name, o.source, o.kind, o.blocking ? 1 : 0, o.args[0], o.args[1], o.args[2], o.args[3], o.description);
+  })();
+}
