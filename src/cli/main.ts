@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+/**
+ * causeway: one file per command in src/cli/, each exporting register().
+ * Errors thrown as CausewayError become "causeway: <problem>\n  fix: <fix>"
+ * and the exit status of GUIDE §5 (1 usage, 2 environment, 3 bad input).
+ */
+import { Command, CommanderError } from 'commander';
+import { CausewayError, exitCodeFor } from '../common/errors.js';
+import { COMMANDS } from './commands.js';
+
+export function buildProgram(): Command {
+  const program = new Command('causeway')
+    .description('eBPF tracing of CUDA workloads into SQLite, causal chains, and an MCP server for AI agents')
+    .version('0.1.0')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+  for (const register of COMMANDS) register(program);
+  return program;
+}
+
+export function reportError(e: unknown): number {
+  if (e instanceof CausewayError) {
+    process.stderr.write(`causeway: ${e.message}\n${e.fix ? `  fix: ${e.fix}\n` : ''}`);
+    return exitCodeFor(e.code);
+  }
+  if (e instanceof CommanderError) {
+    // commander already printed its message
+    return e.exitCode === 0 ? 0 : 1;
+  }
+  process.stderr.write(`causeway: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+  return 1;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (e) {
+    process.exitCode = reportError(e);
+  }
+}
+
+await main();

@@ -1,0 +1,99 @@
+/**
+ * Typed events as they flow from capture to store. Decoded records are kept
+ * columnar (typed arrays, no object per event) because the fast path moves
+ * hundreds of thousands of events per second through here.
+ *
+ * Numbers: ts/dur are ns relative to the session start; a0..a3 are u64 in the
+ * kernel record and held as doubles here, exact below 2^53 (user-space
+ * pointers, sizes, handles and flags all are on x86-64).
+ */
+
+export interface EventBatch {
+  n: number;
+  ts: Float64Array;
+  dur: Float64Array;
+  pid: Uint32Array;
+  tid: Uint32Array;
+  op: Uint16Array;
+  ret: Int32Array;
+  a0: Float64Array;
+  a1: Float64Array;
+  a2: Float64Array;
+  a3: Float64Array;
+  /** stacks.id, or -1 for none (stored as NULL) */
+  stack: Int32Array;
+}
+
+export function allocBatch(capacity: number): EventBatch {
+  return {
+    n: 0,
+    ts: new Float64Array(capacity),
+    dur: new Float64Array(capacity),
+    pid: new Uint32Array(capacity),
+    tid: new Uint32Array(capacity),
+    op: new Uint16Array(capacity),
+    ret: new Int32Array(capacity),
+    a0: new Float64Array(capacity),
+    a1: new Float64Array(capacity),
+    a2: new Float64Array(capacity),
+    a3: new Float64Array(capacity),
+    stack: new Int32Array(capacity).fill(-1),
+  };
+}
+
+export function batchCapacity(b: EventBatch): number {
+  return b.ts.length;
+}
+
+/** One event as a plain object: for tests, small writes and user-space sources (MCP audit). */
+export interface EventRow {
+  ts: number;
+  dur: number;
+  pid: number;
+  tid: number;
+  op: number;
+  ret: number;
+  a0?: number;
+  a1?: number;
+  a2?: number;
+  a3?: number;
+  stack?: number;
+}
+
+export function pushRow(b: EventBatch, r: EventRow): void {
+  const i = b.n++;
+  b.ts[i] = r.ts;
+  b.dur[i] = r.dur;
+  b.pid[i] = r.pid;
+  b.tid[i] = r.tid;
+  b.op[i] = r.op;
+  b.ret[i] = r.ret;
+  b.a0[i] = r.a0 ?? 0;
+  b.a1[i] = r.a1 ?? 0;
+  b.a2[i] = r.a2 ?? 0;
+  b.a3[i] = r.a3 ?? 0;
+  b.stack[i] = r.stack ?? -1;
+}
+
+/** Process facts learned while tracing (comm from sched records, exec filenames, /proc). */
+export interface ProcessInfo {
+  pid: number;
+  ppid?: number;
+  comm?: string;
+  exe?: string;
+  cmdline?: string;
+  cgroup?: string;
+  containerId?: string;
+  pod?: string;
+  traced: boolean;
+  startNs?: number;
+  exitNs?: number;
+  exitCode?: number;
+}
+
+/** Loss, by stage and reason; summed into drops and sessions.events_dropped. */
+export interface LossCount {
+  stage: 'kernel' | 'queue' | 'writer';
+  reason: string;
+  count: number;
+}
