@@ -2,7 +2,7 @@
 /*
  * events.h: every record that crosses the kernel boundary.
  *
- * Shared by the BPF programs (bpf/*.bpf.c), the N-API addon (native/) and
+ * Shared by the BPF programs (bpf/NAME.bpf.c), the N-API addon (native/) and
  * mirrored by the TypeScript decoder (src/common/events.ts). A test parses
  * this file and checks the TypeScript constants and offsets against it, so
  * edit here first. Layouts are fixed-size, little-endian, 8-byte aligned.
@@ -91,13 +91,16 @@ enum cw_loss {
 	CW_LOSS_ORPHAN_RETURN = 5,   /* return without a recorded entry */
 	CW_LOSS_STACK = 6,           /* bpf_get_stackid failed (not a lost event; stack missing) */
 	CW_LOSS_SCHED_MAP_FULL = 7,  /* off-CPU start could not be stored */
-	CW_LOSS_COUNT = 8,
+	CW_LOSS_HOST_MAP_FULL = 8,   /* host state lost: block I/O issue, page window, or a forked child not added to cw_traced */
+	CW_LOSS_COUNT = 9,
 };
 
 /* hdr.flags */
 #define CW_F_STACK_SAMPLED (1u << 0) /* stack_id is valid */
 #define CW_F_ERROR (1u << 1)         /* ret != 0 */
 #define CW_F_OUT_READ_FAIL (1u << 2) /* could not read the out-pointer at return */
+#define CW_F_SIGNALED (1u << 3)      /* exit: killed by a signal; cw_proc.exit_code is the signal number */
+#define CW_F_FLUSHED (1u << 4)       /* page window closed early (process exit), not by time */
 
 /* Common header: every record starts with it. 24 bytes. */
 struct cw_hdr {
@@ -157,14 +160,14 @@ struct cw_proc {
 	char filename[CW_PATH_LEN]; /* exec: path of the new image */
 };
 
-/* Page allocations of one process aggregated over a window. 48 bytes. */
+/* Page allocations of one process aggregated over a window. 40 bytes. */
 struct cw_mem {
 	struct cw_hdr hdr;   /* ts_ns = window start */
 	__u64 window_ns;
 	__u64 pages;         /* pages allocated in the window (sum of 2^order) */
 };
 
-/* One block request, issue -> complete. 64 bytes. */
+/* One block request, issue -> complete. 56 bytes. */
 struct cw_io {
 	struct cw_hdr hdr;   /* ts_ns = issue; tgid/tid = issuer */
 	__u64 dur_ns;
@@ -172,6 +175,42 @@ struct cw_io {
 	__u32 bytes;
 	__u32 dev;
 	char rwbs[8];
+};
+
+/*
+ * Host-side aggregates kept in the kernel (host.bpf.c), never streamed:
+ * per-CPU array `cw_host_stats` of __u64, index = enum cw_host_stat.
+ * User space sums it with readPercpuCounters(obj, "cw_host_stats").
+ */
+enum cw_host_stat {
+	CW_HS_SWITCHES = 0,          /* every sched_switch seen */
+	CW_HS_SWITCHES_UNTRACED = 1, /* neither prev nor next traced (noise, counted only) */
+	CW_HS_SWITCHES_SELF = 2,     /* prev or next is Causeway itself */
+	CW_HS_OFFCPU_EMITTED = 3,    /* cw_offcpu records emitted */
+	CW_HS_OFFCPU_SHORT = 4,      /* intervals shorter than cw_min_offcpu_ns: counted, not emitted */
+	CW_HS_OFFCPU_SHORT_NS = 5,   /* their summed duration */
+	CW_HS_WAKEUPS_TRACED = 6,    /* wakeups of traced threads that had an open interval */
+	CW_HS_PAGE_ALLOCS = 7,       /* mm_page_alloc calls by traced tasks */
+	CW_HS_PAGES_UNTRACED = 8,    /* pages (sum of 2^order) allocated by untraced tasks */
+	CW_HS_IO_ISSUED = 9,         /* block requests of traced tasks stored at issue */
+	CW_HS_IO_UNTRACED = 10,      /* block requests completed that had no traced issuer */
+	CW_HS_COUNT = 11,
+};
+
+/*
+ * Off-CPU durations of traced threads (emitted or short), log2 histogram:
+ * per-CPU array `cw_offcpu_hist` of __u64, slot i counts durations in
+ * [2^i, 2^(i+1)) ns, slot 0 also 0-1 ns, slot 63 everything above.
+ */
+#define CW_OFFCPU_HIST_SLOTS 64
+
+/*
+ * Open page-allocation windows: hash `cw_page_win`, key __u32 tgid,
+ * value struct cw_page_win. User space flushes what is left at the end.
+ */
+struct cw_page_win {
+	__u64 start_ns;      /* window start (bpf_ktime_get_ns) */
+	__u64 pages;         /* pages allocated since start_ns */
 };
 
 /* The dynamic loader hit _dl_debug_state: the process mapped new objects. 32 bytes. */

@@ -1,0 +1,421 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * host.bpf.c: host context for traced processes.
+ *
+ *   off-CPU intervals   tp_btf sched_switch + sched_waking + sched_wakeup_new -> struct cw_offcpu (rb_host)
+ *   lifecycle           tp_btf sched_process_fork / exec / exit           -> struct cw_proc   (rb_life)
+ *   OOM kills           tp_btf mark_victim (every victim, traced or not)  -> struct cw_proc   (rb_life)
+ *   page allocations    tp_btf mm_page_alloc, windows per tgid            -> struct cw_mem    (rb_host)
+ *
+ * Everything is tp_btf: a classic tracepoint link costs 60-76 ms to destroy
+ * on this kernel, a tp_btf link 0.1 ms (GUIDE §8).
+ *
+ * Noise about untraced tasks (their switches, their page allocations) is only
+ * counted in the per-CPU array cw_host_stats (enum cw_host_stat). Causeway's
+ * own tgid (cw_self_tgid) is never traced: its switches are counted apart.
+ *
+ * Records are submitted with BPF_RB_NO_WAKEUP: user space drains on a timer.
+ * A consumer woken per record would itself generate switches (GUIDE §8).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "maps.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* include/linux/sched.h; macros, so not in vmlinux.h */
+#define TASK_RUNNING 0x0000
+#define TASK_INTERRUPTIBLE 0x0001
+#define TASK_UNINTERRUPTIBLE 0x0002
+#define TASK_DEAD 0x0080
+
+/*
+ * Intervals shorter than this are counted (CW_HS_OFFCPU_SHORT/_SHORT_NS and
+ * the histogram) but not emitted. 10 us: a switch-out/switch-in pair plus the
+ * wakeup path already costs a few microseconds here, so a shorter interval
+ * cannot explain a visible part of any call's latency, while a thread in a
+ * futex ping-pong can produce 100k of them per second. The aggregate keeps
+ * their total, so nothing disappears from the accounting.
+ */
+const volatile __u64 cw_min_offcpu_ns = 10000;
+/* Page-allocation window per tgid (100 ms). */
+const volatile __u64 cw_page_window_ns = 100000000;
+
+/* Open off-CPU interval of one thread, keyed by tid. */
+struct offcpu_start {
+	__u64 ts;
+	__u32 reason;
+	__u32 cpu;
+	__u32 by_tgid;
+	__u32 by_tid;
+	__u32 waker_tgid;
+	__u32 waker_tid;
+	char by_comm[CW_COMM_LEN];
+	char waker_comm[CW_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct offcpu_start);
+} cw_offcpu_start SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CW_HS_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} cw_host_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CW_OFFCPU_HIST_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} cw_offcpu_hist SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct cw_page_win);
+} cw_page_win SEC(".maps");
+
+static __always_inline void stat_add(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&cw_host_stats, &idx);
+	if (v)
+		*v += n;
+}
+
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0;
+	/* bounded loop, unrolled: 6 steps of binary search */
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) { r += 1; }
+	return r;
+}
+
+static __always_inline __u64 task_pid_tgid(struct task_struct *t)
+{
+	return ((__u64)BPF_CORE_READ(t, tgid) << 32) | (__u32)BPF_CORE_READ(t, pid);
+}
+
+/* ---------------------------------------------------------------- off-CPU */
+
+static __always_inline __u32 offcpu_reason(bool preempt, unsigned int state)
+{
+	/*
+	 * prev_state is the raw __state read in __schedule (>= 5.18 passes it to
+	 * the tracepoint). A preempted task keeps its state but stays runnable.
+	 */
+	if (preempt || state == TASK_RUNNING)
+		return CW_OFFCPU_PREEMPTED;
+	if (state & TASK_INTERRUPTIBLE)
+		return CW_OFFCPU_VOLUNTARY;
+	if (state & TASK_UNINTERRUPTIBLE) /* includes TASK_IDLE */
+		return CW_OFFCPU_IO_WAIT;
+	return CW_OFFCPU_OTHER;
+}
+
+static __always_inline void switch_out(bool preempt, struct task_struct *prev, struct task_struct *next,
+				       unsigned int prev_state, __u64 now)
+{
+	struct offcpu_start st = {};
+	__u32 tid = prev->pid;
+
+	if (prev_state & TASK_DEAD)
+		return; /* final switch of an exiting thread: it never comes back */
+	st.ts = now;
+	st.reason = offcpu_reason(preempt, prev_state);
+	st.cpu = bpf_get_smp_processor_id();
+	st.by_tgid = next->tgid; /* sched_switch names tids: the tgid comes from the task */
+	st.by_tid = next->pid;
+	bpf_probe_read_kernel_str(st.by_comm, sizeof(st.by_comm), next->comm);
+	if (bpf_map_update_elem(&cw_offcpu_start, &tid, &st, BPF_ANY))
+		cw_count_loss(CW_LOSS_SCHED_MAP_FULL);
+}
+
+static __always_inline void switch_in(struct task_struct *next, __u64 now)
+{
+	__u32 tid = next->pid;
+	struct offcpu_start *st;
+	struct cw_offcpu *e;
+	__u64 dur, *slot;
+	__u32 b;
+
+	st = bpf_map_lookup_elem(&cw_offcpu_start, &tid);
+	if (!st)
+		return;
+	dur = now - st->ts;
+	b = log2_u64(dur);
+	slot = bpf_map_lookup_elem(&cw_offcpu_hist, &b);
+	if (slot)
+		*slot += 1;
+	if (dur < cw_min_offcpu_ns) {
+		stat_add(CW_HS_OFFCPU_SHORT, 1);
+		stat_add(CW_HS_OFFCPU_SHORT_NS, dur);
+		goto out;
+	}
+	e = bpf_ringbuf_reserve(&rb_host, sizeof(*e), 0);
+	if (!e) {
+		cw_count_loss(CW_LOSS_RB_HOST);
+		goto out;
+	}
+	cw_fill_hdr(&e->hdr, st->ts, task_pid_tgid(next), CW_OP_OFF_CPU, CW_SRC_SCHED, 0);
+	e->dur_ns = dur;
+	e->reason = st->reason;
+	e->cpu = st->cpu;
+	e->by_tgid = st->by_tgid;
+	e->by_tid = st->by_tid;
+	e->waker_tgid = st->waker_tgid;
+	e->waker_tid = st->waker_tid;
+	__builtin_memcpy(e->by_comm, st->by_comm, CW_COMM_LEN);
+	__builtin_memcpy(e->waker_comm, st->waker_comm, CW_COMM_LEN);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	stat_add(CW_HS_OFFCPU_EMITTED, 1);
+out:
+	bpf_map_delete_elem(&cw_offcpu_start, &tid);
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(cw_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	__u32 prev_tgid = prev->tgid, next_tgid = next->tgid;
+	bool prev_traced, next_traced;
+	__u64 now;
+
+	stat_add(CW_HS_SWITCHES, 1);
+	if (prev_tgid == cw_self_tgid || next_tgid == cw_self_tgid)
+		stat_add(CW_HS_SWITCHES_SELF, 1);
+	prev_traced = cw_is_traced(prev_tgid);
+	next_traced = cw_is_traced(next_tgid);
+	if (!prev_traced && !next_traced) {
+		stat_add(CW_HS_SWITCHES_UNTRACED, 1);
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	if (prev_traced)
+		switch_out(preempt, prev, next, prev_state, now);
+	if (next_traced)
+		switch_in(next, now);
+	return 0;
+}
+
+/*
+ * sched_waking runs in the waker's context (try_to_wake_up, before any
+ * cross-CPU queueing); sched_wakeup can run on the wakee's CPU from an IPI,
+ * where `current` is not the waker. So the waker is taken here.
+ */
+SEC("tp_btf/sched_waking")
+int BPF_PROG(cw_sched_waking, struct task_struct *p)
+{
+	__u32 tid = p->pid;
+	struct offcpu_start *st;
+	__u64 id;
+
+	st = bpf_map_lookup_elem(&cw_offcpu_start, &tid);
+	if (!st || st->waker_tid)
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	st->waker_tgid = id >> 32;
+	st->waker_tid = (__u32)id;
+	bpf_get_current_comm(st->waker_comm, sizeof(st->waker_comm));
+	stat_add(CW_HS_WAKEUPS_TRACED, 1);
+	return 0;
+}
+
+/* A new thread of a traced process: drop any stale interval of a reused tid. */
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(cw_sched_wakeup_new, struct task_struct *p)
+{
+	__u32 tid = p->pid;
+
+	if (cw_is_traced(p->tgid))
+		bpf_map_delete_elem(&cw_offcpu_start, &tid);
+	return 0;
+}
+
+/* -------------------------------------------------------------- lifecycle */
+
+static __always_inline struct cw_proc *proc_reserve(void)
+{
+	struct cw_proc *e = bpf_ringbuf_reserve(&rb_life, sizeof(struct cw_proc), 0);
+	if (!e)
+		cw_count_loss(CW_LOSS_RB_LIFE);
+	return e;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(cw_sched_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid, ctgid = child->tgid, ctid = child->pid;
+	__u32 *flags, inherit;
+	bool is_thread = ptgid == ctgid;
+	struct cw_proc *e;
+
+	if (ptgid == cw_self_tgid)
+		return 0;
+	flags = bpf_map_lookup_elem(&cw_traced, &ptgid);
+	if (!flags)
+		return 0;
+	inherit = *flags;
+	if (!is_thread && (inherit & CW_TRACE_CHILDREN)) {
+		if (bpf_map_update_elem(&cw_traced, &ctgid, &inherit, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&cw_traced, &ctgid))
+			cw_count_loss(CW_LOSS_HOST_MAP_FULL);
+	}
+	e = proc_reserve();
+	if (!e)
+		return 0;
+	__builtin_memset(e, 0, sizeof(*e));
+	cw_fill_hdr(&e->hdr, bpf_ktime_get_ns(), task_pid_tgid(parent), CW_OP_FORK, CW_SRC_PROC, 0);
+	e->ppid = ptgid;
+	e->child_tgid = is_thread ? ctid : ctgid;
+	e->is_thread = is_thread;
+	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), child->comm);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(cw_sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct cw_proc *e;
+
+	if (!cw_is_traced(p->tgid))
+		return 0;
+	e = proc_reserve();
+	if (!e)
+		return 0;
+	__builtin_memset(e, 0, sizeof(*e));
+	cw_fill_hdr(&e->hdr, bpf_ktime_get_ns(), task_pid_tgid(p), CW_OP_EXEC, CW_SRC_PROC, 0);
+	e->ppid = BPF_CORE_READ(p, real_parent, tgid);
+	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), p->comm);
+	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+/* Close the tgid's open page window early (process exit). */
+static __always_inline void page_win_flush(__u32 tgid, __u32 tid, __u64 now);
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(cw_sched_process_exit, struct task_struct *p, bool group_dead)
+{
+	__u32 tgid = p->tgid, tid = p->pid;
+	struct cw_proc *e;
+	int code;
+
+	if (!cw_is_traced(tgid))
+		return 0;
+	bpf_map_delete_elem(&cw_offcpu_start, &tid);
+	if (!group_dead)
+		return 0; /* a thread ended; the process lives on */
+	page_win_flush(tgid, tid, bpf_ktime_get_ns());
+	bpf_map_delete_elem(&cw_traced, &tgid);
+	e = proc_reserve();
+	if (!e)
+		return 0;
+	__builtin_memset(e, 0, sizeof(*e));
+	code = BPF_CORE_READ(p, exit_code);
+	cw_fill_hdr(&e->hdr, bpf_ktime_get_ns(), task_pid_tgid(p), CW_OP_EXIT, CW_SRC_PROC,
+		    (code & 0x7f) ? CW_F_SIGNALED : 0);
+	e->exit_code = (code & 0x7f) ? (code & 0x7f) : ((code >> 8) & 0xff);
+	e->ppid = BPF_CORE_READ(p, real_parent, tgid);
+	e->child_tgid = 0;
+	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), p->comm);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+/* Every OOM victim is reported, traced or not: hdr and child_tgid = victim. */
+SEC("tp_btf/mark_victim")
+int BPF_PROG(cw_mark_victim, struct task_struct *victim)
+{
+	struct cw_proc *e = proc_reserve();
+
+	if (!e)
+		return 0;
+	__builtin_memset(e, 0, sizeof(*e));
+	cw_fill_hdr(&e->hdr, bpf_ktime_get_ns(), task_pid_tgid(victim), CW_OP_OOM_KILL, CW_SRC_PROC, 0);
+	e->child_tgid = victim->tgid;
+	e->ppid = BPF_CORE_READ(victim, real_parent, tgid);
+	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), victim->comm);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+/* ------------------------------------------------------ page allocations */
+
+static __always_inline void page_emit(__u32 tgid, __u32 tid, struct cw_page_win *w, __u32 flags)
+{
+	struct cw_mem *e = bpf_ringbuf_reserve(&rb_host, sizeof(*e), 0);
+
+	if (!e) {
+		cw_count_loss(CW_LOSS_RB_HOST);
+		return;
+	}
+	cw_fill_hdr(&e->hdr, w->start_ns, ((__u64)tgid << 32) | tid, CW_OP_PAGE_ALLOC, CW_SRC_MEM, flags);
+	e->window_ns = cw_page_window_ns;
+	e->pages = w->pages;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline void page_win_flush(__u32 tgid, __u32 tid, __u64 now)
+{
+	struct cw_page_win *w = bpf_map_lookup_elem(&cw_page_win, &tgid);
+
+	if (!w)
+		return;
+	if (w->pages)
+		page_emit(tgid, tid, w, CW_F_FLUSHED);
+	bpf_map_delete_elem(&cw_page_win, &tgid);
+}
+
+SEC("tp_btf/mm_page_alloc")
+int BPF_PROG(cw_mm_page_alloc, struct page *page, unsigned int order)
+{
+	__u64 id = bpf_get_current_pid_tgid(), now, pages = 1ULL << (order & 31);
+	__u32 tgid = id >> 32;
+	struct cw_page_win *w, fresh = {};
+
+	if (!cw_is_traced(tgid)) {
+		stat_add(CW_HS_PAGES_UNTRACED, pages);
+		return 0;
+	}
+	stat_add(CW_HS_PAGE_ALLOCS, 1);
+	now = bpf_ktime_get_ns();
+	w = bpf_map_lookup_elem(&cw_page_win, &tgid);
+	if (!w) {
+		fresh.start_ns = now;
+		fresh.pages = pages;
+		if (bpf_map_update_elem(&cw_page_win, &tgid, &fresh, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&cw_page_win, &tgid))
+			cw_count_loss(CW_LOSS_HOST_MAP_FULL);
+		return 0;
+	}
+	if (now - w->start_ns >= cw_page_window_ns) {
+		/*
+		 * The window closed before this allocation: emit it and open the
+		 * next one here. Two CPUs racing at the boundary may both emit;
+		 * the later one carries only the pages added after the first.
+		 */
+		fresh = *w;
+		w->start_ns = now;
+		w->pages = pages;
+		page_emit(tgid, (__u32)id, &fresh, 0);
+		return 0;
+	}
+	__sync_fetch_and_add(&w->pages, pages);
+	return 0;
+}
