@@ -1,0 +1,215 @@
+/**
+ * Decode drained ring-buffer bytes into a columnar EventBatch (no object per
+ * event) plus the side facts the store keeps elsewhere: names of tasks that
+ * preempted or woke a traced thread, exec/exit/fork details, loader hits.
+ *
+ * Input is the addon's framing: [u32 len][record][pad to 8], repeated. Any
+ * record that is truncated, of an unknown version or of a wrong size for its
+ * op is counted (never thrown, never silently skipped).
+ */
+import type { EventBatch, ProcessInfo } from '../common/events.js';
+import { CALL, EVENT_VERSION, FRAME_HDR, HDR, IO, LOADER, MEM, OFFCPU, PROC, COMM_LEN, PATH_LEN, frameSize } from './layout.js';
+import { sanitizeComm } from './strings.js';
+
+const TWO32 = 4294967296;
+
+export interface DecodeSink {
+  /** a process learned about (comm of a preempting task, exec filename, exit code) */
+  process(p: ProcessInfo): void;
+  /** loader hit: the process mapped new libraries (stopped=true: it waits for SIGCONT) */
+  libLoad(pid: number, stopped: boolean): void;
+  /** fork of a traced process: the child is traced too */
+  fork(parent: number, child: number, isThread: boolean): void;
+}
+
+export interface DecodeStats {
+  records: number;
+  malformed: number;
+}
+
+/** Time base: the session's CLOCK_MONOTONIC start, split so relative times stay exact in doubles. */
+export class TimeBase {
+  readonly hi: number;
+  readonly lo: number;
+  constructor(readonly startNs: bigint) {
+    this.hi = Number(startNs >> 32n);
+    this.lo = Number(startNs & 0xffffffffn);
+  }
+  /** ns since the session start for a u64 stored as (lo, hi) */
+  rel(lo: number, hi: number): number {
+    return (hi - this.hi) * TWO32 + (lo - this.lo);
+  }
+}
+
+export class RecordDecoder {
+  readonly stats: DecodeStats = { records: 0, malformed: 0 };
+  constructor(
+    private readonly time: TimeBase,
+    private readonly sink: DecodeSink,
+  ) {}
+
+  /**
+   * Decode `len` bytes of `buf` into `batch` starting at batch.n. Stops early
+   * (returning the byte offset reached) when the batch is full; the caller
+   * flushes and calls again with the remainder.
+   */
+  decode(buf: Buffer, len: number, batch: EventBatch, start = 0): number {
+    const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const cap = batch.ts.length;
+    let off = start;
+    while (off + FRAME_HDR <= len) {
+      const recLen = dv.getUint32(off, true);
+      const rec = off + FRAME_HDR;
+      const next = off + frameSize(recLen);
+      if (recLen < HDR.size || rec + recLen > len) {
+        this.stats.malformed++;
+        return len; // framing is broken: nothing after this point can be trusted
+      }
+      if (batch.n >= cap) return off;
+      this.stats.records++;
+      if (dv.getUint8(rec + HDR.version) !== EVENT_VERSION) {
+        this.stats.malformed++;
+        off = next;
+        continue;
+      }
+      const op = dv.getUint16(rec + HDR.op, true);
+      if (op < 128) {
+        if (recLen < CALL.size) this.stats.malformed++;
+        else this.call(dv, rec, batch);
+      } else if (!this.host(dv, buf, rec, recLen, op, batch)) {
+        this.stats.malformed++;
+      }
+      off = next;
+    }
+    return len;
+  }
+
+  private header(dv: DataView, rec: number, batch: EventBatch, i: number): void {
+    batch.ts[i] = this.time.rel(dv.getUint32(rec, true), dv.getUint32(rec + 4, true));
+    batch.pid[i] = dv.getUint32(rec + HDR.tgid, true);
+    batch.tid[i] = dv.getUint32(rec + HDR.tid, true);
+    batch.op[i] = dv.getUint16(rec + HDR.op, true);
+    batch.stack[i] = -1;
+    batch.ret[i] = 0;
+    batch.dur[i] = 0;
+    batch.a0[i] = 0;
+    batch.a1[i] = 0;
+    batch.a2[i] = 0;
+    batch.a3[i] = 0;
+  }
+
+  private call(dv: DataView, rec: number, batch: EventBatch): void {
+    const i = batch.n++;
+    this.header(dv, rec, batch, i);
+    batch.dur[i] = u64(dv, rec + CALL.dur);
+    batch.a0[i] = u64(dv, rec + CALL.a0);
+    batch.a1[i] = u64(dv, rec + CALL.a1);
+    batch.a2[i] = u64(dv, rec + CALL.a2);
+    batch.a3[i] = u64(dv, rec + CALL.a3);
+    batch.ret[i] = dv.getInt32(rec + CALL.ret, true);
+    // kernel stack ids are stored as negative numbers until the store interns them
+    const sid = dv.getInt32(rec + CALL.stackId, true);
+    batch.stack[i] = sid >= 0 ? -2 - sid : -1;
+  }
+
+  private host(dv: DataView, buf: Buffer, rec: number, recLen: number, op: number, batch: EventBatch): boolean {
+    const pid = dv.getUint32(rec + HDR.tgid, true);
+    switch (op) {
+      case 128: {
+        if (recLen < OFFCPU.size) return false;
+        const i = batch.n++;
+        this.header(dv, rec, batch, i);
+        batch.dur[i] = u64(dv, rec + OFFCPU.dur);
+        batch.a0[i] = dv.getUint32(rec + OFFCPU.reason, true);
+        const by = dv.getUint32(rec + OFFCPU.byTgid, true);
+        const waker = dv.getUint32(rec + OFFCPU.wakerTgid, true);
+        batch.a1[i] = by;
+        batch.a2[i] = waker;
+        batch.a3[i] = dv.getUint32(rec + OFFCPU.cpu, true);
+        if (by) this.sink.process({ pid: by, comm: cstr(buf, rec + OFFCPU.byComm, COMM_LEN), traced: false });
+        if (waker) this.sink.process({ pid: waker, comm: cstr(buf, rec + OFFCPU.wakerComm, COMM_LEN), traced: false });
+        return true;
+      }
+      case 129: // exec
+      case 130: // exit
+      case 131: // fork
+      case 132: {
+        // oom
+        if (recLen < PROC.size) return false;
+        const i = batch.n++;
+        this.header(dv, rec, batch, i);
+        const comm = cstr(buf, rec + PROC.comm, COMM_LEN);
+        const child = dv.getUint32(rec + PROC.childTgid, true);
+        const ppid = dv.getUint32(rec + PROC.ppid, true);
+        if (op === 129) {
+          this.sink.process({ pid, ppid, comm, exe: cstr(buf, rec + PROC.filename, PATH_LEN), traced: true, startNs: batch.ts[i] });
+        } else if (op === 130) {
+          const code = dv.getInt32(rec + PROC.exitCode, true);
+          batch.a0[i] = code;
+          this.sink.process({ pid, comm, traced: true, exitNs: batch.ts[i], exitCode: code });
+        } else if (op === 131) {
+          const isThread = dv.getUint32(rec + PROC.isThread, true) !== 0;
+          batch.a0[i] = child;
+          batch.a1[i] = isThread ? 1 : 0;
+          if (!isThread) this.sink.process({ pid: child, ppid: pid, comm, traced: true, startNs: batch.ts[i] });
+          this.sink.fork(pid, child, isThread);
+        } else {
+          batch.a0[i] = child;
+          this.sink.process({ pid: child, comm, traced: false });
+        }
+        return true;
+      }
+      case 133: {
+        if (recLen < MEM.size) return false;
+        const i = batch.n++;
+        this.header(dv, rec, batch, i);
+        batch.a0[i] = u64(dv, rec + MEM.pages);
+        batch.a1[i] = u64(dv, rec + MEM.windowNs);
+        return true;
+      }
+      case 134: {
+        if (recLen < IO.size) return false;
+        const i = batch.n++;
+        this.header(dv, rec, batch, i);
+        batch.dur[i] = u64(dv, rec + IO.dur);
+        batch.a0[i] = dv.getUint32(rec + IO.bytes, true);
+        batch.a1[i] = u64(dv, rec + IO.sector);
+        batch.a2[i] = dv.getUint32(rec + IO.dev, true);
+        batch.a3[i] = isWrite(buf, rec + IO.rwbs);
+        return true;
+      }
+      case 135: {
+        if (recLen < LOADER.size) return false;
+        const i = batch.n++;
+        this.header(dv, rec, batch, i);
+        const stopped = dv.getUint32(rec + LOADER.stopped, true) !== 0;
+        batch.a0[i] = stopped ? 1 : 0;
+        this.sink.libLoad(pid, stopped);
+        return true;
+      }
+      default:
+        return false;
+    }
+  }
+}
+
+function u64(dv: DataView, at: number): number {
+  return dv.getUint32(at + 4, true) * TWO32 + dv.getUint32(at, true);
+}
+
+function isWrite(buf: Buffer, at: number): number {
+  for (let k = 0; k < 8; k++) {
+    const c = buf[at + k];
+    if (c === 0) break;
+    if (c === 0x57) return 1;
+  }
+  return 0;
+}
+
+/** A NUL-terminated string of at most `max` bytes, sanitized (traced strings are untrusted). */
+function cstr(buf: Buffer, at: number, max: number): string {
+  let end = at;
+  const lim = Math.min(at + max, buf.length);
+  while (end < lim && buf[end] !== 0) end++;
+  return sanitizeComm(buf.toString('utf8', at, end));
+}

@@ -1,0 +1,111 @@
+// Locks in: the TypeScript record layouts, op codes, sources and loss reasons match bpf/events.h exactly (sizes and offsets measured by a C compiler, enums parsed from the header).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CALL, HDR, IO, LOADER, LOSS_REASONS, MEM, OFFCPU, PROC, RING_MAPS } from '../../src/capture/layout.js';
+import { OPS, Source } from '../../src/common/ops.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+const HEADER = path.join(ROOT, 'bpf/events.h');
+
+function measure(): Record<string, number> {
+  const fields: Array<[string, string, string | null]> = [
+    ['hdr', 'cw_hdr', null],
+    ...Object.keys(HDR).filter((k) => k !== 'size').map((k): [string, string, string] => [`hdr.${k}`, 'cw_hdr', snake(k)]),
+  ];
+  const structs: Array<[string, string, Record<string, number>]> = [
+    ['call', 'cw_call', CALL],
+    ['offcpu', 'cw_offcpu', OFFCPU],
+    ['proc', 'cw_proc', PROC],
+    ['mem', 'cw_mem', MEM],
+    ['io', 'cw_io', IO],
+    ['loader', 'cw_loader', LOADER],
+  ];
+  for (const [key, s, layout] of structs) {
+    fields.push([key, s, null]);
+    for (const f of Object.keys(layout)) if (f !== 'size') fields.push([`${key}.${f}`, s, cField(key, f)]);
+  }
+  const body = fields
+    .map(([k, s, f]) => (f === null ? `printf("\\"%s\\": %zu,\\n", "${k}", sizeof(struct ${s}));` : `printf("\\"%s\\": %zu,\\n", "${k}", offsetof(struct ${s}, ${f}));`))
+    .join('\n');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-layout-'));
+  const src = path.join(dir, 'm.c');
+  fs.writeFileSync(src, `#include <stdio.h>\n#include <stddef.h>\n#include <linux/types.h>\n#include "${HEADER}"\nint main(void){printf("{\\n");\n${body}\nprintf("\\"end\\": 0}\\n");return 0;}\n`);
+  execFileSync('cc', ['-Wall', '-Werror', '-o', path.join(dir, 'm'), src]);
+  const out = execFileSync(path.join(dir, 'm')).toString();
+  fs.rmSync(dir, { recursive: true });
+  return JSON.parse(out);
+}
+
+function snake(k: string): string {
+  return k === 'ts' ? 'ts_ns' : k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+function cField(struct: string, f: string): string {
+  const map: Record<string, Record<string, string>> = {
+    call: { dur: 'dur_ns', a0: 'a[0]', a1: 'a[1]', a2: 'a[2]', a3: 'a[3]', ret: 'ret', stackId: 'stack_id' },
+    offcpu: { dur: 'dur_ns', reason: 'reason', cpu: 'cpu', byTgid: 'by_tgid', byTid: 'by_tid', wakerTgid: 'waker_tgid', wakerTid: 'waker_tid', byComm: 'by_comm', wakerComm: 'waker_comm' },
+    proc: { ppid: 'ppid', childTgid: 'child_tgid', exitCode: 'exit_code', isThread: 'is_thread', comm: 'comm', filename: 'filename' },
+    mem: { windowNs: 'window_ns', pages: 'pages' },
+    io: { dur: 'dur_ns', sector: 'sector', bytes: 'bytes', dev: 'dev', rwbs: 'rwbs' },
+    loader: { stopped: 'stopped' },
+  };
+  const c = map[struct]?.[f];
+  if (!c) throw new Error(`no C field for ${struct}.${f}`);
+  return c;
+}
+
+function enumValues(name: string): Map<string, number> {
+  const text = fs.readFileSync(HEADER, 'utf8');
+  const m = new RegExp(`enum ${name} \\{([\\s\\S]*?)\\};`).exec(text);
+  assert.ok(m, `enum ${name} in events.h`);
+  const out = new Map<string, number>();
+  for (const line of m[1]!.split('\n')) {
+    const e = /^\s*(CW_\w+)\s*=\s*(\d+)/.exec(line);
+    if (e) out.set(e[1]!, Number(e[2]));
+  }
+  return out;
+}
+
+test('record sizes and field offsets match the C compiler', () => {
+  const c = measure();
+  const check = (key: string, layout: Record<string, number>) => {
+    assert.equal(layout.size, c[key], `sizeof ${key}`);
+    for (const [f, off] of Object.entries(layout)) if (f !== 'size') assert.equal(off, c[`${key}.${f}`], `${key}.${f}`);
+  };
+  check('hdr', HDR);
+  check('call', CALL);
+  check('offcpu', OFFCPU);
+  check('proc', PROC);
+  check('mem', MEM);
+  check('io', IO);
+  check('loader', LOADER);
+});
+
+test('op codes in ops.ts are exactly the cw_op enum', () => {
+  const e = enumValues('cw_op');
+  const cCodes = [...e.entries()].filter(([k]) => k !== 'CW_OP_NONE' && k !== 'CW_OP_MAX').map(([, v]) => v).sort((a, b) => a - b);
+  const tsCodes = OPS.map((o) => o.code).sort((a, b) => a - b);
+  assert.deepEqual(tsCodes, cCodes);
+  // the C names spell the TypeScript names (CW_OP_CUDA_MEMCPY_ASYNC <-> cudaMemcpyAsync)
+  for (const [cName, code] of e) {
+    const o = OPS.find((x) => x.code === code);
+    if (!o) continue;
+    const fromTs = 'CW_OP_' + o.name.replace(/HtoD|DtoH/, (x) => x[0] + x.slice(1).toLowerCase()).replace(/^cuda/, 'CUDA_').replace(/^cu(?=[A-Z])/, 'CU_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+    if (o.source <= Source.CUDA_DRV) assert.equal(fromTs.replace(/__/g, '_'), cName, `name of op ${code}`);
+  }
+});
+
+test('sources and loss reasons follow the enums', () => {
+  const src = enumValues('cw_source');
+  assert.equal(src.get('CW_SRC_CUDA_RT'), Source.CUDA_RT);
+  assert.equal(src.get('CW_SRC_CUDA_DRV'), Source.CUDA_DRV);
+  assert.equal(src.get('CW_SRC_MCP'), Source.MCP);
+  const loss = enumValues('cw_loss');
+  assert.equal(loss.get('CW_LOSS_COUNT'), LOSS_REASONS.length);
+  const ring = enumValues('cw_ring');
+  assert.equal(ring.get('CW_RING_COUNT'), RING_MAPS.length);
+});
