@@ -1,0 +1,229 @@
+/**
+ * The capture loop: drain every ring buffer on a timer (BPF programs submit
+ * with BPF_RB_NO_WAKEUP, so nothing wakes us per record), decode into one
+ * columnar batch, resolve sampled stacks, and hand the batch to a sink (the
+ * store) once per tick. Losses are counted at every stage: kernel reserve
+ * failures and map-full cases (cw_drops), malformed records, and whatever
+ * the sink refuses.
+ */
+import type { EventBatch, LossCount, ProcessInfo } from '../common/events.js';
+import { allocBatch } from '../common/events.js';
+import type { Addon, ObjHandle, RingHandle } from '../probe/addon-types.js';
+import { RecordDecoder, TimeBase, type DecodeSink } from './decode.js';
+import { LOSS_REASONS, NON_EVENT_LOSSES } from './layout.js';
+
+export interface StackFrameOut {
+  addr: number;
+  module?: string | null;
+  offset?: number | null;
+  symbol?: string | null;
+}
+
+/** Where batches go (the store's writer, or a fake in tests). */
+export interface BatchSink {
+  write(batch: EventBatch): void;
+  processes(p: ProcessInfo[]): void;
+  internStack(frames: StackFrameOut[], text: string): number;
+}
+
+export interface StackSource {
+  obj: ObjHandle;
+  map: string;
+  symbolize(pid: number, addrs: bigint[]): { frames: StackFrameOut[]; text: string };
+}
+
+export interface CaptureHooks {
+  fork?(parent: number, child: number, isThread: boolean): void;
+  libLoad?(pid: number, stopped: boolean): void;
+  /** first event seen from a pid (read /proc, capture its mappings while it lives) */
+  newPid?(pid: number): void;
+}
+
+export interface CaptureOptions {
+  intervalMs?: number;
+  /** bytes per drain() call */
+  drainBytes?: number;
+  /** events per batch handed to the sink */
+  batchEvents?: number;
+}
+
+export interface CaptureStats {
+  events: number;
+  ticks: number;
+  lastTickMs: number;
+  kernelLosses: Record<string, number>;
+  malformed: number;
+  sinkFailures: number;
+}
+
+export class Capture {
+  private readonly buf: Buffer;
+  private readonly batch: EventBatch;
+  private readonly decoder: RecordDecoder;
+  private readonly pendingProcs = new Map<number, ProcessInfo>();
+  private readonly seenPids = new Set<number>();
+  private readonly stackCache = new Map<string, number>();
+  private timer: NodeJS.Timeout | null = null;
+  private sinkError: Error | null = null;
+  readonly stats: CaptureStats = { events: 0, ticks: 0, lastTickMs: 0, kernelLosses: {}, malformed: 0, sinkFailures: 0 };
+
+  constructor(
+    private readonly addon: Addon,
+    private readonly rings: { name: string; handle: RingHandle }[],
+    private readonly dropsObj: ObjHandle,
+    time: TimeBase,
+    private readonly sink: BatchSink,
+    private readonly hooks: CaptureHooks = {},
+    private readonly stacks: StackSource | null = null,
+    private readonly opts: CaptureOptions = {},
+  ) {
+    this.buf = Buffer.allocUnsafeSlow(opts.drainBytes ?? 1 << 20);
+    this.batch = allocBatch(opts.batchEvents ?? 16384);
+    const decodeSink: DecodeSink = {
+      process: (p) => this.mergeProcess(p),
+      libLoad: (pid, stopped) => this.hooks.libLoad?.(pid, stopped),
+      fork: (parent, child, isThread) => this.hooks.fork?.(parent, child, isThread),
+    };
+    this.decoder = new RecordDecoder(time, decodeSink);
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      try {
+        this.tick();
+      } catch (e) {
+        this.sinkError = e as Error;
+        this.stopTimer();
+      }
+    }, this.opts.intervalMs ?? 20);
+  }
+
+  /** The error that stopped the loop (disk full, ...), or null. */
+  get error(): Error | null {
+    return this.sinkError;
+  }
+
+  /** Drain every ring until empty (bounded per tick), decode and hand over. Returns events moved. */
+  tick(maxRounds = 64): number {
+    const t0 = performance.now();
+    let moved = 0;
+    for (const ring of this.rings) {
+      for (let round = 0; round < maxRounds; round++) {
+        const n = this.addon.drain(ring.handle, this.buf);
+        if (n === 0) break;
+        let off = 0;
+        while (off < n) {
+          off = this.decoder.decode(this.buf, n, this.batch, off);
+          if (this.batch.n === this.batch.ts.length) moved += this.flushBatch();
+        }
+      }
+    }
+    moved += this.flushBatch();
+    this.stats.ticks++;
+    this.stats.lastTickMs = performance.now() - t0;
+    return moved;
+  }
+
+  private flushBatch(): number {
+    const b = this.batch;
+    const n = b.n;
+    if (n === 0 && this.pendingProcs.size === 0) return 0;
+    for (let i = 0; i < n; i++) {
+      const pid = b.pid[i]!;
+      if (!this.seenPids.has(pid)) {
+        this.seenPids.add(pid);
+        this.hooks.newPid?.(pid);
+      }
+      if (b.stack[i]! <= -2) b.stack[i] = this.resolveStack(pid, -2 - b.stack[i]!);
+    }
+    if (this.pendingProcs.size) {
+      this.sink.processes([...this.pendingProcs.values()]);
+      this.pendingProcs.clear();
+    }
+    if (n) {
+      try {
+        this.sink.write(b);
+      } catch (e) {
+        this.stats.sinkFailures += n;
+        b.n = 0;
+        throw e;
+      }
+    }
+    this.stats.events += n;
+    b.n = 0;
+    return n;
+  }
+
+  private resolveStack(pid: number, kernelId: number): number {
+    if (!this.stacks) return -1;
+    const key = `${pid}:${kernelId}`;
+    const hit = this.stackCache.get(key);
+    if (hit !== undefined) return hit;
+    const addrs = this.addon.stackFrames(this.stacks.obj, this.stacks.map, kernelId);
+    if (addrs.length === 0) return -1;
+    const { frames, text } = this.stacks.symbolize(pid, addrs);
+    const id = this.sink.internStack(frames, text);
+    this.stackCache.set(key, id);
+    return id;
+  }
+
+  private mergeProcess(p: ProcessInfo): void {
+    const prev = this.pendingProcs.get(p.pid);
+    if (!prev) {
+      this.pendingProcs.set(p.pid, { ...p });
+      return;
+    }
+    // a traced fact never downgrades to untraced; later fields win
+    const merged: ProcessInfo = { ...prev, ...definedOnly(p), traced: prev.traced || p.traced };
+    this.pendingProcs.set(p.pid, merged);
+  }
+
+  /** Queue a process fact learned outside the rings (e.g. from /proc). */
+  noteProcess(p: ProcessInfo): void {
+    this.mergeProcess(p);
+  }
+
+  /** Kernel-side losses so far, summed over CPUs. */
+  kernelLosses(): LossCount[] {
+    const counts = this.addon.readPercpuCounters(this.dropsObj, 'cw_drops');
+    const out: LossCount[] = [];
+    counts.forEach((v, i) => {
+      const reason = LOSS_REASONS[i] ?? `loss_${i}`;
+      const n = Number(v);
+      this.stats.kernelLosses[reason] = n;
+      if (n > 0) out.push({ stage: 'kernel', reason, count: n });
+    });
+    return out;
+  }
+
+  /** All losses that are lost events (stack misses are reported separately). */
+  losses(): LossCount[] {
+    const out = this.kernelLosses();
+    if (this.decoder.stats.malformed) out.push({ stage: 'queue', reason: 'malformed_record', count: this.decoder.stats.malformed });
+    if (this.stats.sinkFailures) out.push({ stage: 'writer', reason: 'write_failed', count: this.stats.sinkFailures });
+    return out;
+  }
+
+  static lostEvents(losses: LossCount[]): number {
+    return losses.filter((l) => !NON_EVENT_LOSSES.has(l.reason)).reduce((s, l) => s + l.count, 0);
+  }
+
+  private stopTimer(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Stop the timer and drain until the rings are empty. Safe to call twice. */
+  stop(): void {
+    this.stopTimer();
+    if (this.sinkError) return;
+    for (let i = 0; i < 16; i++) if (this.tick(1024) === 0) break;
+  }
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}

@@ -1,0 +1,196 @@
+/**
+ * The CUDA call probes: loads cuda.bpf.o (runtime) and driver.bpf.o (driver)
+ * sharing one set of maps, and attaches them to libraries from an attach
+ * plan: per library inode, one uprobe_multi link for all entries and one for
+ * all returns (the op travels as the cookie). Falls back to classic uprobes
+ * when the kernel refuses uprobe_multi. Every probe that cannot attach is
+ * reported with its reason; nothing is skipped silently.
+ */
+import path from 'node:path';
+import { CUDA_OPS, Source, type OpInfo } from '../common/ops.js';
+import { resolveSymbols, firstInstructionBytes, uprobeCostClass, type UprobeCost } from '../discover/elf.js';
+import type { Addon, LinkHandle, ObjHandle } from './addon-types.js';
+import { bpfObjectPath } from './paths.js';
+
+export type LibraryKind = 'cudart' | 'cuda' | 'static';
+
+export interface LibraryTarget {
+  path: string;
+  kind: LibraryKind;
+  dev?: number;
+  inode?: number;
+  version?: string | null;
+  foundVia?: string;
+}
+
+export interface ProbeStatus {
+  op: OpInfo;
+  symbol: string | null;
+  offset: number | null;
+  attached: boolean;
+  cost?: UprobeCost;
+  error?: string;
+}
+
+export interface LibraryAttach {
+  library: LibraryTarget;
+  mode: 'uprobe_multi' | 'classic' | 'none';
+  probes: ProbeStatus[];
+  links: LinkHandle[];
+  attachMs: number;
+  error?: string;
+}
+
+export interface CudaProbeOptions {
+  /** record every process that calls CUDA (no --pid and no command) */
+  traceAll: boolean;
+  selfTgid: number;
+  /** per op name: 0 never, 1 every call, N every Nth call per CPU */
+  stackEvery: Record<string, number>;
+  /** max_entries overrides (e.g. a tiny rb_calls for overflow tests) */
+  mapSizes?: Record<string, number>;
+  /** force classic perf-event uprobes (benchmarks, old kernels) */
+  classic?: boolean;
+}
+
+export const SHARED_MAPS = ['cw_traced', 'cw_drops', 'rb_calls', 'rb_host', 'rb_life'];
+
+const PROGRAMS: Record<'rt' | 'drv', { entry: string; ret: string; object: string }> = {
+  rt: { entry: 'cw_cuda_entry', ret: 'cw_cuda_return', object: 'cuda.bpf.o' },
+  drv: { entry: 'cw_drv_entry', ret: 'cw_drv_return', object: 'driver.bpf.o' },
+};
+
+export class CudaProbes {
+  readonly rt: ObjHandle;
+  readonly drv: ObjHandle;
+  private readonly attached: LibraryAttach[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly addon: Addon,
+    private readonly opts: CudaProbeOptions,
+  ) {
+    const stackEvery = new Array<number>(256).fill(0);
+    for (const [name, every] of Object.entries(opts.stackEvery)) {
+      const o = CUDA_OPS.find((x) => x.name === name);
+      if (o) stackEvery[o.code] = every;
+    }
+    const rodata = { cw_trace_all: opts.traceAll, cw_self_tgid: opts.selfTgid, cw_stack_every: stackEvery } as unknown as Record<string, number>;
+    const multi = opts.classic ? [] : undefined;
+    this.rt = addon.openObject(bpfObjectPath(PROGRAMS.rt.object), {
+      rodata,
+      mapSizes: opts.mapSizes,
+      uprobeMultiPrograms: multi ?? [PROGRAMS.rt.entry, PROGRAMS.rt.ret],
+    });
+    this.drv = addon.openObject(bpfObjectPath(PROGRAMS.drv.object), {
+      rodata,
+      shareMaps: { from: this.rt, names: SHARED_MAPS },
+      uprobeMultiPrograms: multi ?? [PROGRAMS.drv.entry, PROGRAMS.drv.ret],
+    });
+  }
+
+  /** Resolve the ops' symbols in a library and attach entry + return probes. */
+  attach(lib: LibraryTarget): LibraryAttach {
+    const t0 = performance.now();
+    const family = lib.kind === 'cuda' ? 'drv' : 'rt';
+    const source = family === 'drv' ? Source.CUDA_DRV : Source.CUDA_RT;
+    const obj = family === 'drv' ? this.drv : this.rt;
+    const progs = PROGRAMS[family];
+    const ops = CUDA_OPS.filter((o) => o.source === source);
+    const result: LibraryAttach = { library: lib, mode: 'none', probes: [], links: [], attachMs: 0 };
+    let resolved;
+    try {
+      resolved = resolveSymbols(lib.path, ops.flatMap((o) => o.symbols));
+    } catch (e) {
+      result.error = `cannot read ${lib.path}: ${(e as Error).message}`;
+      result.probes = ops.map((op) => ({ op, symbol: null, offset: null, attached: false, error: result.error }));
+      this.attached.push(result);
+      return result;
+    }
+    const seen = new Set<number>();
+    for (const op of ops) {
+      const hit = op.symbols.map((s) => resolved.get(s)).find((r) => r);
+      if (!hit) {
+        result.probes.push({ op, symbol: null, offset: null, attached: false, error: `none of ${op.symbols.join(', ')} is defined in ${path.basename(lib.path)}` });
+        continue;
+      }
+      if (seen.has(hit.offset)) {
+        // two names for one function (aliases): one probe, or every call would be recorded twice
+        result.probes.push({ op, symbol: hit.name, offset: hit.offset, attached: false, error: 'alias of an op already probed at this offset' });
+        continue;
+      }
+      seen.add(hit.offset);
+      let cost: UprobeCost = 'unknown';
+      try {
+        cost = uprobeCostClass(firstInstructionBytes(lib.path, hit.offset, 8));
+      } catch {
+        /* cost class is informative only */
+      }
+      result.probes.push({ op, symbol: hit.version ? `${hit.name}@${hit.version}` : hit.name, offset: hit.offset, attached: false, cost });
+    }
+    const todo = result.probes.filter((p) => p.offset !== null && !p.error);
+    if (todo.length === 0) {
+      result.error = result.error ?? `no CUDA ${family === 'drv' ? 'driver' : 'runtime'} symbols found in ${lib.path}`;
+      result.attachMs = performance.now() - t0;
+      this.attached.push(result);
+      return result;
+    }
+    const offsets = todo.map((p) => p.offset!);
+    const cookies = todo.map((p) => p.op.code);
+    let multiError: string | undefined;
+    if (!this.opts.classic) {
+      try {
+        const entry = this.addon.attachUprobeMulti(obj, progs.entry, lib.path, offsets, cookies, false, 0);
+        result.links.push(entry);
+        try {
+          result.links.push(this.addon.attachUprobeMulti(obj, progs.ret, lib.path, offsets, cookies, true, 0));
+        } catch (e) {
+          this.addon.detach([entry]);
+          result.links = [];
+          throw e;
+        }
+        result.mode = 'uprobe_multi';
+        for (const p of todo) p.attached = true;
+      } catch (e) {
+        multiError = (e as Error).message;
+      }
+    }
+    if (result.mode === 'none') {
+      result.mode = 'classic';
+      for (const p of todo) {
+        try {
+          const a = this.addon.attachUprobe(obj, progs.entry, lib.path, p.offset!, p.op.code, false, 0);
+          try {
+            result.links.push(a, this.addon.attachUprobe(obj, progs.ret, lib.path, p.offset!, p.op.code, true, 0));
+          } catch (e) {
+            this.addon.detach([a]);
+            throw e;
+          }
+          p.attached = true;
+        } catch (e) {
+          p.error = (e as Error).message + (multiError ? ` (uprobe_multi also failed: ${multiError})` : '');
+        }
+      }
+      if (!todo.some((p) => p.attached)) result.mode = 'none';
+    }
+    result.attachMs = performance.now() - t0;
+    this.attached.push(result);
+    return result;
+  }
+
+  libraries(): readonly LibraryAttach[] {
+    return this.attached;
+  }
+
+  /** Detach everything (in parallel inside the addon) and close both objects. Safe twice. */
+  close(): number {
+    if (this.closed) return 0;
+    this.closed = true;
+    const t0 = performance.now();
+    const links = this.attached.flatMap((a) => a.links);
+    if (links.length) this.addon.detach(links);
+    this.addon.closeObject(this.drv);
+    this.addon.closeObject(this.rt);
+    return performance.now() - t0;
+  }
+}
