@@ -195,7 +195,7 @@ int BPF_PROG(cw_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	__u64 now;
 
 	stat_add(CW_HS_SWITCHES, 1);
-	if (prev_tgid == cw_self_tgid || next_tgid == cw_self_tgid)
+	if (cw_self_tgid && (prev_tgid == cw_self_tgid || next_tgid == cw_self_tgid))
 		stat_add(CW_HS_SWITCHES_SELF, 1);
 	prev_traced = cw_is_traced(prev_tgid);
 	next_traced = cw_is_traced(next_tgid);
