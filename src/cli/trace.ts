@@ -1,0 +1,111 @@
+/**
+ * causeway trace [--db F] [--duration S] [--pid P]... [-- CMD ARGS...]
+ * Thin: parse, run a TraceSession, print the summary. Live progress on a TTY
+ * only; SIGINT/SIGTERM flush, print the summary and exit 0.
+ */
+import type { Command } from 'commander';
+import { CausewayError } from '../common/errors.js';
+import { TraceSession, type TraceSummary } from '../run/trace-session.js';
+import { formatCount, formatNs } from './format.js';
+
+interface TraceFlags {
+  db: string;
+  duration?: string;
+  pid: string[];
+  stacks: string;
+  label?: string;
+  lib: string[];
+  host: boolean;
+  json?: boolean;
+  quiet?: boolean;
+  ringCallsBytes?: string;
+  classicUprobes?: boolean;
+}
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+function parseStacks(s: string): 'all' | 'none' | number {
+  if (s === 'all' || s === 'none') return s;
+  const n = Number(s);
+  if (Number.isInteger(n) && n > 0) return n === 1 ? 'all' : n;
+  throw new CausewayError('USAGE', `--stacks takes all, none or a sampling period N (got ${s})`, 'e.g. --stacks 10 records a stack for every 10th call of each op');
+}
+
+export function register(program: Command): void {
+  program
+    .command('trace')
+    .description('trace CUDA calls and host context of CMD (until it exits), of running pids, or of every CUDA process')
+    .option('--db <file>', 'database to write', 'causeway.db')
+    .option('--duration <seconds>', 'stop after this many seconds')
+    .option('--pid <pid>', 'trace this process and its children (repeatable)', collect, [])
+    .option('--stacks <mode>', 'user stacks: all | none | N (every Nth call per op)', 'all')
+    .option('--label <text>', 'label stored with the session (e.g. baseline)')
+    .option('--lib <path>', 'also probe this CUDA library (repeatable)', collect, [])
+    .option('--no-host', 'do not attach the host tracepoints (scheduler, block I/O, memory)')
+    .option('--ring-calls-bytes <n>', 'size of the CUDA call ring buffer (power of two, >= 4096)')
+    .option('--classic-uprobes', 'attach one perf-event uprobe per function instead of uprobe_multi')
+    .option('--json', 'print the summary as JSON')
+    .option('-q, --quiet', 'no progress line')
+    .argument('[cmd...]', 'command to run and trace (after --)')
+    .allowExcessArguments(false)
+    .action(async (cmd: string[], flags: TraceFlags) => {
+      const pids = flags.pid.map((p) => {
+        const n = Number(p);
+        if (!Number.isInteger(n) || n <= 0) throw new CausewayError('USAGE', `--pid takes a process id (got ${p})`);
+        return n;
+      });
+      const durationS = flags.duration !== undefined ? Number(flags.duration) : undefined;
+      if (durationS !== undefined && !(durationS > 0)) throw new CausewayError('USAGE', `--duration takes a positive number of seconds (got ${flags.duration})`);
+      const mapSizes: Record<string, number> = {};
+      if (flags.ringCallsBytes) mapSizes.rb_calls = Number(flags.ringCallsBytes);
+      const tty = process.stderr.isTTY && !flags.quiet;
+      const session = new TraceSession({
+        db: flags.db,
+        durationS,
+        pids,
+        command: cmd.length ? cmd : undefined,
+        stacks: parseStacks(flags.stacks),
+        label: flags.label,
+        libraries: flags.lib,
+        noHost: !flags.host,
+        mapSizes,
+        classicUprobes: flags.classicUprobes,
+        log: (line) => process.stderr.write(`causeway: ${line}\n`),
+        onProgress: tty
+          ? (p) => process.stderr.write(`\r\x1b[2Kcauseway: ${p.elapsedS.toFixed(1)} s  ${formatCount(p.events)} events  ${formatCount(p.eventsPerS)}/s  lost ${formatCount(p.lost)}`)
+          : undefined,
+      });
+      const onSignal = () => session.stop('interrupted');
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      try {
+        const summary = await session.run();
+        if (tty) process.stderr.write('\r\x1b[2K');
+        process.stdout.write(flags.json ? JSON.stringify(summary, null, 2) + '\n' : renderSummary(summary));
+        if (summary.lost > 0) process.stderr.write(`causeway: WARNING: ${summary.lost} events were LOST (see the drops table); the trace is incomplete\n`);
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}
+
+export function renderSummary(s: TraceSummary): string {
+  const lines: string[] = [];
+  lines.push(`session ${s.sessionId} -> ${s.db}: ${s.status}, ${s.elapsedS.toFixed(2)} s, ${formatCount(s.stored)} events stored, ${s.lost} lost`);
+  if (s.target) lines.push(`target pid ${s.target.pid} exited with ${s.target.signal ? `signal ${s.target.signal}` : `code ${s.target.exitCode}`}`);
+  for (const l of s.libraries) lines.push(`  ${l.kind.padEnd(6)} ${l.path}: ${l.attached} probes (${l.mode})${l.failed ? `, ${l.failed} FAILED` : ''}${l.error && !l.attached ? ` — ${l.error}` : ''}`);
+  const hostDown = s.hostProbes.filter((h) => !h.attached);
+  if (s.hostProbes.length) lines.push(`  host   ${s.hostProbes.length - hostDown.length}/${s.hostProbes.length} tracepoints${hostDown.length ? ` (not attached: ${hostDown.map((h) => h.name).join(', ')})` : ''}`);
+  if (s.perOp.length) {
+    lines.push('  calls:');
+    for (const r of s.perOp) lines.push(`    ${r.op.padEnd(24)} ${String(r.count).padStart(9)}${r.errors ? `  (${r.errors} errors)` : ''}`);
+  } else {
+    lines.push('  no CUDA calls were recorded');
+  }
+  for (const l of s.losses) lines.push(`  LOST ${l.count} (${l.stage}: ${l.reason})`);
+  if (s.lateAttachMs.length) lines.push(`  late attach: ${s.lateAttachMs.map((m) => m.toFixed(1) + ' ms').join(', ')}`);
+  if (s.estimatedOverheadPct !== null) lines.push(`  estimated tracing cost: ${formatCount(s.probeHitsPerS)} probe hits/s x ${formatNs(1300)} = ${s.estimatedOverheadPct.toFixed(2)}% of one CPU`);
+  lines.push(`  detach: ${s.detachMs.toFixed(0)} ms`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,413 @@
+/**
+ * One trace, end to end: preflight, open the store, load and attach probes,
+ * start (or adopt) the targets, capture until the target exits, the duration
+ * ends or a signal arrives, then flush, detach and close the session. This is
+ * the composition root of the pipeline (discover -> probe -> capture ->
+ * store); every stage stays ignorant of the others.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import { CausewayError } from '../common/errors.js';
+import type { LossCount, ProcessInfo } from '../common/events.js';
+import { discoverLibraries, type LibraryTarget as FoundLibrary } from '../discover/libraries.js';
+import { readMaps, readComm, readCmdline, readExe, readStatus } from '../discover/procmaps.js';
+import { readIdentity } from '../discover/identity.js';
+import { loadAddon } from '../probe/addon.js';
+import type { Addon } from '../probe/addon-types.js';
+import { CudaProbes, type LibraryAttach, type LibraryTarget } from '../probe/cuda.js';
+import { loadHost, type HostProbes } from '../probe/host.js';
+import { Capture, type BatchSink } from '../capture/pipeline.js';
+import { TimeBase } from '../capture/decode.js';
+import { RING_MAPS } from '../capture/layout.js';
+import { openWritable, type Db } from '../store/db.js';
+import { createSession, finishSession, recordLibraries, recordLosses, recordProbes, upsertProcesses, type SessionStatus } from '../store/session.js';
+import { EventWriter } from '../store/writer.js';
+import { StackSymbolizer } from './stacks.js';
+import { loaderLibraries, resolveCommand, spawnParked, type StartedTarget } from './target.js';
+
+export interface TraceOptions {
+  db: string;
+  durationS?: number;
+  pids: number[];
+  command?: string[];
+  /** 'all' | 'none' | a number N (every Nth call per op and CPU) */
+  stacks: 'all' | 'none' | number;
+  label?: string;
+  /** max_entries overrides for BPF maps (tests: tiny rb_calls) */
+  mapSizes?: Record<string, number>;
+  classicUprobes?: boolean;
+  /** extra library paths to probe */
+  libraries?: string[];
+  noHost?: boolean;
+  /** drain interval */
+  intervalMs?: number;
+  /** how often traced processes' maps are rescanned for new CUDA libraries */
+  rescanMs?: number;
+  env?: NodeJS.ProcessEnv;
+  onProgress?(p: TraceProgress): void;
+  log?(line: string): void;
+}
+
+export interface TraceProgress {
+  elapsedS: number;
+  events: number;
+  eventsPerS: number;
+  lost: number;
+}
+
+export interface TraceSummary {
+  sessionId: number;
+  db: string;
+  status: SessionStatus;
+  elapsedS: number;
+  stored: number;
+  lost: number;
+  losses: LossCount[];
+  stackMisses: number;
+  perOp: { op: string; count: number; errors: number }[];
+  libraries: { path: string; kind: string; mode: string; attached: number; failed: number; error?: string }[];
+  hostProbes: { name: string; attached: boolean; error?: string }[];
+  target?: { pid: number; exitCode: number | null; signal: string | null };
+  lateAttachMs: number[];
+  detachMs: number;
+  estimatedOverheadPct: number | null;
+  probeHitsPerS: number;
+}
+
+/** Measured cost of one traced call (entry + return + record), ns; BENCHMARKS.md keeps it honest. */
+export const NS_PER_TRACED_CALL = 1300;
+
+const TRACED_FLAGS = Buffer.from(Uint32Array.of(3).buffer); // CW_TRACE_ON | CW_TRACE_CHILDREN
+
+function preflight(): void {
+  if (process.getuid?.() !== 0) throw new CausewayError('ENV', 'tracing needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)', 'run causeway trace as root (sudo)');
+  if (!fs.existsSync('/sys/kernel/btf/vmlinux')) throw new CausewayError('ENV', 'the kernel has no BTF (/sys/kernel/btf/vmlinux missing): CO-RE programs cannot load', 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y');
+}
+
+function u32(n: number): Buffer {
+  return Buffer.from(Uint32Array.of(n).buffer);
+}
+
+function toTarget(l: FoundLibrary): LibraryTarget {
+  return { path: l.path, kind: l.kind, dev: l.dev, inode: l.ino, version: l.version, foundVia: l.foundBy.join(',') };
+}
+
+export class TraceSession {
+  private addon!: Addon;
+  private db!: Db;
+  private writer!: EventWriter;
+  private cuda!: CudaProbes;
+  private host: HostProbes | null = null;
+  private capture!: Capture;
+  private sessionId = 0;
+  private startedNs = 0n;
+  private readonly attachedInodes = new Set<string>();
+  private readonly lateAttachMs: number[] = [];
+  private readonly knownPids = new Set<number>();
+  private target: StartedTarget | null = null;
+  private stopReason: SessionStatus | null = null;
+  private wake: (() => void) | null = null;
+  private rescanTimer: NodeJS.Timeout | null = null;
+  private progressTimer: NodeJS.Timeout | null = null;
+  private readonly t0 = performance.now();
+  private symbolizer = new StackSymbolizer();
+
+  constructor(private readonly opts: TraceOptions) {}
+
+  private log(line: string): void {
+    this.opts.log?.(line);
+  }
+
+  /** Request a stop (signal handler, tests). */
+  stop(reason: SessionStatus = 'interrupted'): void {
+    if (!this.stopReason) this.stopReason = reason;
+    this.wake?.();
+  }
+
+  async run(): Promise<TraceSummary> {
+    preflight();
+    const exe = this.opts.command?.length ? resolveCommand(this.opts.command[0]!) : null;
+    for (const pid of this.opts.pids) {
+      if (!fs.existsSync(`/proc/${pid}`)) throw new CausewayError('NO_TARGET', `no process with pid ${pid}`, 'check the pid (ps -p PID)');
+    }
+    this.addon = loadAddon();
+    this.openStore();
+    try {
+      this.loadProbes();
+      this.attachLibraries(exe);
+      await this.startTargets();
+      this.startCapture();
+      await this.waitForEnd();
+    } catch (e) {
+      if (!this.stopReason) this.stopReason = 'failed';
+      await this.shutdown();
+      throw e;
+    }
+    return this.shutdown();
+  }
+
+  private openStore(): void {
+    this.db = openWritable(this.opts.db);
+    this.startedNs = this.addon.monotonicNs();
+    const wallStartNs = BigInt(Date.now()) * 1_000_000n;
+    const stackMode = this.opts.stacks === 'all' ? 'all' : this.opts.stacks === 'none' ? 'none' : `sampled:${this.opts.stacks}`;
+    this.sessionId = createSession(this.db, {
+      startedNs: this.startedNs,
+      wallStartNs,
+      command: this.opts.command?.join(' ') ?? (this.opts.pids.length ? `--pid ${this.opts.pids.join(',')}` : 'all CUDA processes'),
+      label: this.opts.label ?? null,
+      hostname: os.hostname(),
+      kernel: os.release(),
+      stackMode,
+      causewayVersion: '0.1.0',
+    });
+    this.writer = new EventWriter(this.db, this.sessionId, { path: this.opts.db });
+  }
+
+  private loadProbes(): void {
+    const every = this.opts.stacks === 'all' ? 1 : this.opts.stacks === 'none' ? 0 : this.opts.stacks;
+    const stackEvery: Record<string, number> = {};
+    if (every > 0) for (const name of ['cudaMalloc', 'cudaFree', 'cudaMallocManaged', 'cudaMallocHost', 'cudaMemcpy', 'cudaMemcpyAsync', 'cudaMemset', 'cudaMemsetAsync', 'cudaStreamSynchronize', 'cudaDeviceSynchronize', 'cudaEventSynchronize', 'cudaLaunchKernel', 'cuMemAlloc', 'cuMemFree', 'cuMemcpyHtoD', 'cuMemcpyDtoH', 'cuCtxSynchronize', 'cuStreamSynchronize', 'cuLaunchKernel']) stackEvery[name] = every;
+    const traceAll = !this.opts.command?.length && this.opts.pids.length === 0;
+    this.cuda = new CudaProbes(this.addon, { traceAll, selfTgid: process.pid, stackEvery, mapSizes: this.opts.mapSizes, classic: this.opts.classicUprobes });
+    if (!this.opts.noHost) {
+      this.host = loadHost(this.addon, { shareFrom: this.cuda.rt, selfTgid: process.pid, traceAll, warn: (m) => this.log(`WARNING: ${m}`) });
+      for (const f of this.host.failed) this.log(`WARNING: host probe ${f.tracepoint} not attached (${f.feeds} missing): ${f.error}`);
+    }
+  }
+
+  private attachLibraries(exe: string | null): void {
+    const paths = [...(this.opts.libraries ?? [])];
+    const executables: string[] = [];
+    if (exe) {
+      paths.push(...loaderLibraries(exe, this.opts.env).filter((p) => /libcud(art|a)[.-]/.test(p)));
+      executables.push(exe);
+    }
+    const found = discoverLibraries({ paths, executables, pids: this.opts.pids.length ? this.opts.pids : undefined });
+    for (const lib of found) this.attachOne(toTarget(lib), false);
+    if (this.attachedInodes.size === 0) {
+      this.log('WARNING: no CUDA library found yet; traced processes are rescanned for libraries they load later');
+    }
+  }
+
+  private attachOne(lib: LibraryTarget, late: boolean): LibraryAttach | null {
+    const key = `${lib.dev}:${lib.inode}`;
+    if (this.attachedInodes.has(key)) return null;
+    this.attachedInodes.add(key);
+    const a = this.cuda.attach(lib);
+    if (late) this.lateAttachMs.push(a.attachMs);
+    const failed = a.probes.filter((p) => !p.attached);
+    const attached = a.probes.length - failed.length;
+    const [libId] = recordLibraries(this.db, this.sessionId, [
+      { path: lib.path, dev: lib.dev, inode: lib.inode, kind: lib.kind, version: lib.version ?? null, foundVia: late ? 'maps' : lib.foundVia, probesAttached: attached, probesFailed: failed.length, error: a.error ?? null },
+    ]);
+    recordProbes(this.db, this.sessionId, a.probes.map((p) => ({ libraryId: libId!, op: p.op.code, symbol: p.symbol ?? p.op.symbols[0]!, offset: p.offset, attached: p.attached, error: p.error ?? null })));
+    if (attached === 0) this.log(`WARNING: nothing attached to ${lib.path}: ${a.error ?? failed[0]?.error}`);
+    else if (failed.some((p) => p.symbol !== null && p.error && !p.error.startsWith('alias'))) this.log(`WARNING: ${failed.length} probe(s) failed on ${lib.path}`);
+    const slow = a.probes.filter((p) => p.attached && p.cost === 'single_step');
+    if (slow.length) this.log(`note: ${slow.length} probed function(s) in ${lib.path} start with an instruction the kernel single-steps (~10 us per call)`);
+    return a;
+  }
+
+  private async startTargets(): Promise<void> {
+    for (const pid of this.opts.pids) this.traceTgid(pid);
+    if (this.opts.command?.length) {
+      this.target = await spawnParked(this.opts.command, this.opts.env);
+      this.traceTgid(this.target.pid);
+      process.kill(this.target.pid, 'SIGCONT');
+      void this.target.exited.then(() => this.stop('complete'));
+    }
+  }
+
+  private traceTgid(pid: number): void {
+    this.addon.mapUpdate(this.cuda.rt, 'cw_traced', u32(pid), TRACED_FLAGS);
+    this.notePid(pid);
+  }
+
+  /** First sight of a pid: remember who it is and its mappings while it lives. */
+  private notePid(pid: number): void {
+    if (this.knownPids.has(pid)) return;
+    this.knownPids.add(pid);
+    const status = readStatus(pid);
+    const ident = readIdentity(pid);
+    const info: ProcessInfo = {
+      pid,
+      ppid: status?.ppid,
+      comm: readComm(pid) ?? undefined,
+      exe: readExe(pid) ?? undefined,
+      cmdline: readCmdline(pid)?.join(' '),
+      cgroup: ident?.cgroup ?? undefined,
+      containerId: ident?.containerId ?? undefined,
+      pod: ident?.podUid ?? undefined,
+      traced: true,
+    };
+    this.capture?.noteProcess(info);
+    if (!this.capture) upsertProcesses(this.db, this.sessionId, [info]);
+    this.saveMappings(pid);
+  }
+
+  private saveMappings(pid: number): void {
+    const rows = this.symbolizer.remember(pid);
+    if (!rows?.length) return;
+    const st = this.db.prepare('INSERT OR REPLACE INTO mappings (session_id, pid, start, end, file_off, path, build_id) VALUES (?, ?, ?, ?, ?, ?, NULL)');
+    this.db.transaction(() => {
+      for (const r of rows) st.run(this.sessionId, pid, r.start, r.end, r.file_off, r.path.slice(0, 4096));
+    })();
+  }
+
+  private startCapture(): void {
+    const rings = RING_MAPS.map((name) => ({ name, handle: this.addon.ringOpen(this.cuda.rt, name) }));
+    const sink: BatchSink = {
+      write: (b) => {
+        this.writer.writeBatch(b);
+      },
+      processes: (p) => upsertProcesses(this.db, this.sessionId, p),
+      internStack: (frames, text) => this.writer.internStack(frames, text),
+    };
+    this.capture = new Capture(
+      this.addon,
+      rings,
+      this.cuda.rt,
+      new TimeBase(this.startedNs),
+      sink,
+      {
+        newPid: (pid) => this.notePid(pid),
+        fork: (_parent, child, isThread) => {
+          if (!isThread) this.notePid(child);
+        },
+        libLoad: (pid) => this.rescan([pid]),
+      },
+      { obj: this.cuda.rt, map: 'cw_stacks', symbolize: (pid, addrs) => this.symbolizer.symbolize(pid, addrs) },
+      { intervalMs: this.opts.intervalMs },
+    );
+    this.capture.start();
+    this.rescanTimer = setInterval(() => this.rescan(), this.opts.rescanMs ?? 100);
+    if (this.opts.onProgress) this.progressTimer = setInterval(() => this.opts.onProgress!(this.progress()), 500);
+  }
+
+  /** Look for CUDA libraries that traced processes mapped since the last look (dlopen, late starts). */
+  private rescan(pids?: number[]): void {
+    if (this.stopReason) return;
+    let targets = pids;
+    if (!targets) {
+      try {
+        targets = this.addon.mapKeys(this.cuda.rt, 'cw_traced').map((k) => k.readUInt32LE(0));
+      } catch {
+        targets = [...this.knownPids];
+      }
+    }
+    for (const pid of targets) {
+      const maps = readMaps(pid);
+      if (!maps) continue;
+      for (const m of maps) {
+        if (!m.path || !/\/libcud(art|a)[^/]*\.so/.test(m.path)) continue;
+        if ([...this.attachedInodes].some((k) => k.endsWith(`:${m.inode}`))) continue;
+        const found = discoverLibraries({ procRoot: null, paths: [`/proc/${pid}/root${m.path}`] });
+        for (const f of found) {
+          const a = this.attachOne(toTarget(f), true);
+          if (a) this.log(`attached late to ${f.path} (pid ${pid}) in ${a.attachMs.toFixed(1)} ms`);
+        }
+      }
+    }
+  }
+
+  private progress(): TraceProgress {
+    const elapsedS = (performance.now() - this.t0) / 1000;
+    const lost = Capture.lostEvents(this.capture.kernelLosses());
+    return { elapsedS, events: this.capture.stats.events, eventsPerS: this.capture.stats.events / Math.max(elapsedS, 1e-3), lost };
+  }
+
+  private async waitForEnd(): Promise<void> {
+    const ended = new Promise<void>((resolve) => (this.wake = resolve));
+    const timers: NodeJS.Timeout[] = [];
+    if (this.opts.durationS) timers.push(setTimeout(() => this.stop('complete'), this.opts.durationS * 1000));
+    if (this.opts.pids.length && !this.target) {
+      timers.push(
+        setInterval(() => {
+          if (this.opts.pids.every((p) => !fs.existsSync(`/proc/${p}`))) this.stop('target_exited');
+        }, 200),
+      );
+    }
+    const errCheck = setInterval(() => {
+      if (this.capture.error) this.stop('failed');
+    }, 100);
+    if (!this.stopReason) await ended;
+    for (const t of timers) clearTimeout(t);
+    clearInterval(errCheck);
+  }
+
+  private async shutdown(): Promise<TraceSummary> {
+    if (this.rescanTimer) clearInterval(this.rescanTimer);
+    if (this.progressTimer) clearInterval(this.progressTimer);
+    const status: SessionStatus = this.stopReason ?? 'complete';
+    let losses: LossCount[] = [];
+    let captureError: Error | null = null;
+    if (this.capture) {
+      this.capture.stop();
+      captureError = this.capture.error;
+      losses = this.capture.losses();
+    }
+    if (this.host) {
+      try {
+        const rest = this.host.flushPageAggregates();
+        if (rest.length && !captureError) {
+          const tb = new TimeBase(this.startedNs);
+          this.writer.writeRows(rest.map((w) => ({ ts: tb.rel(Number(w.startNs & 0xffffffffn), Number(w.startNs >> 32n)), dur: 0, pid: w.tgid, tid: w.tgid, op: 133, ret: 0, a0: Number(w.pages), a1: 0 })));
+        }
+      } catch {
+        /* best effort: the page windows are aggregates */
+      }
+    }
+    const t0 = performance.now();
+    this.host?.close();
+    if (this.cuda) this.cuda.close();
+    const detachMs = performance.now() - t0;
+    const endedNs = this.addon && this.startedNs ? Number(this.addon.monotonicNs() - this.startedNs) : 0;
+    let stored = 0;
+    if (this.writer && !this.writer.failed) {
+      this.writer.close();
+      recordLosses(this.db, this.sessionId, losses);
+      stored = this.writer.stored;
+      finishSession(this.db, this.sessionId, { status: captureError ? 'failed' : status, endedNs });
+    } else if (this.writer) {
+      stored = this.writer.stored;
+      try {
+        this.writer.close();
+      } catch {
+        /* disk full: what was committed stays */
+      }
+    }
+    const summary = this.summarize(status, stored, losses, detachMs);
+    this.db?.close();
+    if (captureError) throw captureError;
+    return summary;
+  }
+
+  private summarize(status: SessionStatus, stored: number, losses: LossCount[], detachMs: number): TraceSummary {
+    const elapsedS = (performance.now() - this.t0) / 1000;
+    const perOp = this.db
+      .prepare(`SELECT op, count(*) AS count, sum(ret <> 0) AS errors FROM v_cuda_calls WHERE session_id = ? GROUP BY op ORDER BY count DESC`)
+      .all(this.sessionId) as { op: string; count: number; errors: number }[];
+    const calls = perOp.reduce((s, r) => s + r.count, 0);
+    const probeHitsPerS = calls / Math.max(elapsedS, 1e-3);
+    const exit = this.target ? (this.target.child.exitCode !== null || this.target.child.signalCode !== null ? { code: this.target.child.exitCode, signal: this.target.child.signalCode } : null) : null;
+    return {
+      sessionId: this.sessionId,
+      db: this.opts.db,
+      status,
+      elapsedS,
+      stored,
+      lost: Capture.lostEvents(losses),
+      losses,
+      stackMisses: losses.find((l) => l.reason === 'stack_unavailable')?.count ?? 0,
+      perOp,
+      libraries: this.cuda.libraries().map((a) => ({ path: a.library.path, kind: a.library.kind, mode: a.mode, attached: a.probes.filter((p) => p.attached).length, failed: a.probes.filter((p) => !p.attached && p.symbol !== null).length, error: a.error })),
+      hostProbes: (this.host?.status ?? []).map((s) => ({ name: s.tracepoint, attached: s.attached, error: s.error })),
+      target: this.target ? { pid: this.target.pid, exitCode: exit?.code ?? null, signal: exit?.signal ?? null } : undefined,
+      lateAttachMs: this.lateAttachMs,
+      detachMs,
+      probeHitsPerS,
+      estimatedOverheadPct: calls ? (probeHitsPerS * NS_PER_TRACED_CALL) / 1e9 * 100 : null,
+    };
+  }
+}
