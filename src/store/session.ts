@@ -1,0 +1,218 @@
+/**
+ * Session bookkeeping: one row in `sessions` per trace, the processes seen,
+ * losses by stage (never silent), and what was attached (coverage).
+ *
+ * Strings that come from traced processes (comm, exe, cmdline, cgroup, paths,
+ * symbols) are untrusted: sanitizeText() caps their length and strips control
+ * characters before they reach the database.
+ */
+import type { Db } from './db.js';
+import type { LossCount, ProcessInfo } from '../common/events.js';
+
+export type SessionStatus = 'running' | 'complete' | 'interrupted' | 'target_exited' | 'failed';
+
+export interface NewSession {
+  /** CLOCK_MONOTONIC ns at start (bpf_ktime_get_ns clock); events.ts is relative to it */
+  startedNs: bigint;
+  /** unix epoch ns at startedNs */
+  wallStartNs: bigint;
+  command?: string | null;
+  label?: string | null;
+  hostname?: string | null;
+  kernel?: string | null;
+  /** all | sampled:N | none */
+  stackMode?: string | null;
+  causewayVersion?: string | null;
+}
+
+export interface SessionEnd {
+  status: SessionStatus;
+  /** ns relative to startedNs */
+  endedNs: number | bigint;
+  /** events stored; omit to keep the value the writer maintained */
+  stored?: number;
+  /** extra drops not reported through recordLosses (added as stage 'writer', reason 'unaccounted') */
+  dropped?: number;
+}
+
+/** Length caps for untrusted strings. */
+export const TEXT_CAPS = { comm: 64, exe: 1024, cmdline: 4096, cgroup: 1024, containerId: 128, pod: 256, path: 4096, symbol: 1024, error: 1024 } as const;
+
+// C0 and C1 controls, DEL, bidi overrides/isolates (Trojan-source style), line/paragraph separators.
+const CONTROL_RE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g;
+
+/**
+ * Cap and clean an untrusted string: control characters are removed (tab and
+ * newline become a space), the result is capped to `max` UTF-16 units with a
+ * trailing '…' when cut. null/undefined stay null.
+ */
+export function sanitizeText(s: string | null | undefined, max: number): string | null {
+  if (s === null || s === undefined) return null;
+  let t = String(s).replace(/[\t\n]/g, ' ').replace(CONTROL_RE, '');
+  if (t.length > max) {
+    t = t.slice(0, Math.max(0, max - 1));
+    // do not leave half a surrogate pair
+    const last = t.charCodeAt(t.length - 1);
+    if (last >= 0xd800 && last <= 0xdbff) t = t.slice(0, -1);
+    t += '…';
+  }
+  return t;
+}
+
+function bigOrNum(v: number | bigint): bigint | number {
+  return typeof v === 'bigint' ? v : Math.round(v);
+}
+
+export function createSession(db: Db, s: NewSession): number {
+  const info = db
+    .prepare(
+      `INSERT INTO sessions (started_ns, wall_start_ns, status, command, label, hostname, kernel, causeway_version, stack_mode)
+       VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)`,
+    )
+    .run(
+      s.startedNs,
+      s.wallStartNs,
+      sanitizeText(s.command, TEXT_CAPS.cmdline),
+      sanitizeText(s.label, 256),
+      sanitizeText(s.hostname, 256),
+      sanitizeText(s.kernel, 256),
+      s.causewayVersion ?? null,
+      s.stackMode ?? null,
+    );
+  return Number(info.lastInsertRowid);
+}
+
+export function finishSession(db: Db, id: number, end: SessionEnd): void {
+  db.transaction(() => {
+    if (end.dropped && end.dropped > 0) recordLosses(db, id, [{ stage: 'writer', reason: 'unaccounted', count: end.dropped }]);
+    db.prepare('UPDATE sessions SET status = ?, ended_ns = ?, events_stored = coalesce(?, events_stored) WHERE id = ?').run(
+      end.status,
+      bigOrNum(end.endedNs),
+      end.stored ?? null,
+      id,
+    );
+  })();
+}
+
+/** Upsert-add losses into drops; sessions.events_dropped stays the sum of its drops rows. */
+export function recordLosses(db: Db, sessionId: number, losses: readonly LossCount[] | readonly { stage: string; reason: string; count: number }[]): void {
+  const nonzero = losses.filter((l) => l.count > 0);
+  if (nonzero.length === 0) return;
+  const up = db.prepare(
+    `INSERT INTO drops (session_id, stage, reason, count) VALUES (?, ?, ?, ?)
+     ON CONFLICT(session_id, stage, reason) DO UPDATE SET count = count + excluded.count`,
+  );
+  const sum = db.prepare('UPDATE sessions SET events_dropped = (SELECT coalesce(sum(count), 0) FROM drops WHERE session_id = ?) WHERE id = ?');
+  db.transaction(() => {
+    for (const l of nonzero) up.run(sessionId, sanitizeText(l.stage, 32), sanitizeText(l.reason, 128), Math.round(l.count));
+    sum.run(sessionId, sessionId);
+  })();
+}
+
+/** Insert or update processes; later facts fill in, known facts are not erased by missing ones. */
+export function upsertProcesses(db: Db, sessionId: number, procs: readonly ProcessInfo[]): void {
+  if (procs.length === 0) return;
+  const st = db.prepare(
+    `INSERT INTO processes (session_id, pid, ppid, comm, exe, cmdline, cgroup, container_id, pod, traced, start_ns, exit_ns, exit_code)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT(session_id, pid) DO UPDATE SET
+       ppid = coalesce(excluded.ppid, ppid), comm = coalesce(excluded.comm, comm), exe = coalesce(excluded.exe, exe),
+       cmdline = coalesce(excluded.cmdline, cmdline), cgroup = coalesce(excluded.cgroup, cgroup),
+       container_id = coalesce(excluded.container_id, container_id), pod = coalesce(excluded.pod, pod),
+       traced = max(traced, excluded.traced), start_ns = coalesce(excluded.start_ns, start_ns),
+       exit_ns = coalesce(excluded.exit_ns, exit_ns), exit_code = coalesce(excluded.exit_code, exit_code)`,
+  );
+  db.transaction(() => {
+    for (const p of procs) {
+      st.run(
+        sessionId,
+        p.pid,
+        p.ppid ?? null,
+        sanitizeText(p.comm, TEXT_CAPS.comm),
+        sanitizeText(p.exe, TEXT_CAPS.exe),
+        sanitizeText(p.cmdline, TEXT_CAPS.cmdline),
+        sanitizeText(p.cgroup, TEXT_CAPS.cgroup),
+        sanitizeText(p.containerId, TEXT_CAPS.containerId),
+        sanitizeText(p.pod, TEXT_CAPS.pod),
+        p.traced ? 1 : 0,
+        p.startNs ?? null,
+        p.exitNs ?? null,
+        p.exitCode ?? null,
+      );
+    }
+  })();
+}
+
+export interface LibraryRecord {
+  path: string;
+  dev?: number | null;
+  inode?: number | null;
+  /** cudart | cuda | static */
+  kind: string;
+  version?: string | null;
+  /** ldconfig | path | wheel | maps | dlopen | argv ... */
+  foundVia?: string | null;
+  probesAttached?: number;
+  probesFailed?: number;
+  error?: string | null;
+}
+
+/** Record libraries found; returns their ids in input order (for recordProbes). */
+export function recordLibraries(db: Db, sessionId: number, libs: readonly LibraryRecord[]): number[] {
+  const st = db.prepare(
+    `INSERT INTO libraries (session_id, path, dev, inode, kind, version, found_via, probes_attached, probes_failed, error)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  );
+  const ids: number[] = [];
+  db.transaction(() => {
+    for (const l of libs) {
+      const r = st.run(
+        sessionId,
+        sanitizeText(l.path, TEXT_CAPS.path),
+        l.dev ?? null,
+        l.inode ?? null,
+        sanitizeText(l.kind, 32),
+        sanitizeText(l.version, 128),
+        sanitizeText(l.foundVia, 64),
+        l.probesAttached ?? 0,
+        l.probesFailed ?? 0,
+        sanitizeText(l.error, TEXT_CAPS.error),
+      );
+      ids.push(Number(r.lastInsertRowid));
+    }
+  })();
+  return ids;
+}
+
+export interface ProbeRecord {
+  libraryId: number;
+  /** ops.id */
+  op: number;
+  symbol: string;
+  offset?: number | null;
+  attached: boolean;
+  error?: string | null;
+}
+
+/** Record probes (upsert per session x library x op); keeps libraries.probes_attached/failed in step. */
+export function recordProbes(db: Db, sessionId: number, probes: readonly ProbeRecord[]): void {
+  const st = db.prepare(
+    `INSERT INTO probes (session_id, library_id, op, symbol, offset, attached, error) VALUES (?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT(session_id, library_id, op) DO UPDATE SET symbol = excluded.symbol, offset = excluded.offset,
+       attached = excluded.attached, error = excluded.error`,
+  );
+  const counts = db.prepare(
+    `UPDATE libraries SET
+       probes_attached = (SELECT count(*) FROM probes p WHERE p.session_id = libraries.session_id AND p.library_id = libraries.id AND p.attached = 1),
+       probes_failed   = (SELECT count(*) FROM probes p WHERE p.session_id = libraries.session_id AND p.library_id = libraries.id AND p.attached = 0)
+     WHERE id = ?`,
+  );
+  db.transaction(() => {
+    const libs = new Set<number>();
+    for (const p of probes) {
+      st.run(sessionId, p.libraryId, p.op, sanitizeText(p.symbol, TEXT_CAPS.symbol), p.offset ?? null, p.attached ? 1 : 0, sanitizeText(p.error, TEXT_CAPS.error));
+      libs.add(p.libraryId);
+    }
+    for (const id of libs) counts.run(id);
+  })();
+}

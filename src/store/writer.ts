@@ -1,0 +1,349 @@
+/**
+ * The batched event writer: EventBatch (columnar) -> `events`, one transaction
+ * per call, cached prepared multi-row INSERT statements, per (1 s bucket, pid,
+ * op) aggregates with a DDSketch for CUDA ops, stack interning by hash.
+ *
+ * Measured on the 2-core Debian 12 dev box (Node 20, better-sqlite3 12.11,
+ * 4 KiB pages, WAL, synchronous=NORMAL), 2M-event realistic CUDA-heavy mix
+ * built by test/helpers/db-fixture.ts, `node dist/bench/store-writer.js`:
+ *   see MEASUREMENTS below (filled in from the benchmark; rows/s stored,
+ *   including aggregates and sketches).
+ *
+ * MEASUREMENTS (batches of 4096 events):
+ *   ROWS_PER_STATEMENT_MEASUREMENTS
+ *
+ * Disk full (SQLITE_FULL): the failing transaction is rolled back, the writer
+ * stops (every later call throws the same DISK_FULL error), the events of the
+ * failed and later calls are counted as losses {stage:'writer', reason:'disk_full'},
+ * and everything committed before stays valid and readable.
+ */
+import { createHash } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
+import type { Db } from './db.js';
+import { allocBatch, pushRow, type EventBatch, type EventRow, type LossCount } from '../common/events.js';
+import { CausewayError } from '../common/errors.js';
+import { newSketch, sketchFromBytes, sketchToBytes, type Sketch } from './sketch.js';
+import { recordLosses, sanitizeText, TEXT_CAPS } from './session.js';
+
+/** Rows per multi-row INSERT statement (measured best; see the header). */
+export const DEFAULT_ROWS_PER_STATEMENT = 64;
+/** Aggregate bucket width. */
+export const AGG_BUCKET_NS = 1_000_000_000;
+/** CUDA ops (runtime + driver) are codes 1..127; only those get aggregates. */
+export const MAX_CUDA_OP = 127;
+
+export interface WriterOptions {
+  /** rows per INSERT statement; 1 = one prepared single-row insert per event */
+  rowsPerStatement?: number;
+  /** aggregate bucket width, ns (default 1 s) */
+  bucketNs?: number;
+  /**
+   * keep a bucket in memory until the newest ts seen is this far past its end
+   * (events from different ring buffers arrive slightly out of order); default 2 s
+   */
+  aggregateSlackNs?: number;
+  /** the database path, for error messages (default: db.name) */
+  path?: string;
+  /** maintain aggregates (default true) */
+  aggregates?: boolean;
+}
+
+/** Ids of the rows one call inserted: firstId .. firstId + count - 1, consecutive. */
+export interface InsertRange {
+  firstId: number;
+  count: number;
+}
+
+export interface StackFrame {
+  addr: number;
+  module?: string | null;
+  offset?: number | null;
+  symbol?: string | null;
+}
+
+interface Agg {
+  bucket: number;
+  pid: number;
+  op: number;
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+  errors: number;
+  sketch: Sketch;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Stmt = Statement<any[], unknown>;
+
+const COLS = 11; // ts, dur, pid, tid, op, ret, a0, a1, a2, a3, stack_id (session_id is a literal)
+
+function isDiskFull(e: unknown): boolean {
+  const code = (e as { code?: string })?.code ?? '';
+  return code === 'SQLITE_FULL' || /database or disk is full/i.test((e as Error)?.message ?? '');
+}
+
+export class EventWriter {
+  readonly sessionId: number;
+  private readonly db: Db;
+  private readonly rowsPerStmt: number;
+  private readonly bucketNs: number;
+  private readonly slackNs: number;
+  private readonly path: string;
+  private readonly doAggregates: boolean;
+  private readonly stmts = new Map<number, Stmt>();
+  private readonly params: unknown[];
+  private readonly aggs = new Map<number, Agg>();
+  private readonly stackIds = new Map<string, number>();
+  private readonly lossMap = new Map<string, number>();
+  private readonly txBatch: (b: EventBatch, start: number, end: number) => InsertRange;
+  private readonly txFlushAggs: (all: boolean) => void;
+  private readonly bumpStored: Stmt;
+  private readonly aggGet: Stmt;
+  private readonly aggPut: Stmt;
+  private readonly stackIns: Stmt;
+  private readonly stackGet: Stmt;
+  private maxTs = 0;
+  private storedCount = 0;
+  private failure: CausewayError | null = null;
+  private closed = false;
+
+  constructor(db: Db, sessionId: number, opts: WriterOptions = {}) {
+    this.db = db;
+    this.sessionId = Math.trunc(sessionId);
+    this.rowsPerStmt = Math.max(1, Math.min(opts.rowsPerStatement ?? DEFAULT_ROWS_PER_STATEMENT, 900));
+    this.bucketNs = opts.bucketNs ?? AGG_BUCKET_NS;
+    this.slackNs = opts.aggregateSlackNs ?? 2 * this.bucketNs;
+    this.path = opts.path ?? db.name;
+    this.doAggregates = opts.aggregates ?? true;
+    this.params = new Array(this.rowsPerStmt * COLS);
+    this.bumpStored = db.prepare('UPDATE sessions SET events_stored = events_stored + ? WHERE id = ?');
+    this.aggGet = db.prepare('SELECT count, sum_ns, min_ns, max_ns, errors, sketch FROM aggregates WHERE session_id = ? AND bucket_ns = ? AND pid = ? AND op = ?');
+    this.aggPut = db.prepare(
+      'INSERT OR REPLACE INTO aggregates (session_id, bucket_ns, pid, op, count, sum_ns, min_ns, max_ns, errors, sketch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.stackIns = db.prepare('INSERT INTO stacks (hash, depth, frames, text) VALUES (?, ?, ?, ?) ON CONFLICT(hash) DO NOTHING');
+    this.stackGet = db.prepare('SELECT id FROM stacks WHERE hash = ?');
+    this.txBatch = db.transaction((b: EventBatch, start: number, end: number) => this.insertRange(b, start, end));
+    this.txFlushAggs = db.transaction((all: boolean) => this.flushAggsInTx(all));
+  }
+
+  /** Events stored by this writer so far. */
+  get stored(): number {
+    return this.storedCount;
+  }
+
+  /** The error that stopped the writer (disk full), or null. */
+  get failed(): CausewayError | null {
+    return this.failure;
+  }
+
+  /** Losses at the writer stage so far (also written to drops when possible). */
+  losses(): LossCount[] {
+    return [...this.lossMap].map(([reason, count]) => ({ stage: 'writer', reason, count }));
+  }
+
+  /** Append events [start, end) of a batch in one transaction; returns the ids given to them. */
+  writeBatch(b: EventBatch, start = 0, end = b.n): InsertRange {
+    const n = end - start;
+    if (n <= 0) return { firstId: 0, count: 0 };
+    if (this.closed) throw new CausewayError('INTERNAL', 'EventWriter used after close()');
+    if (this.failure) {
+      this.addLoss('disk_full', n);
+      throw this.failure;
+    }
+    try {
+      return this.txBatch(b, start, end);
+    } catch (e) {
+      throw this.handleWriteError(e, n);
+    }
+  }
+
+  /** Append plain rows (small sources: MCP audit, tests). */
+  writeRows(rows: readonly EventRow[]): InsertRange {
+    if (rows.length === 0) return { firstId: 0, count: 0 };
+    const b = allocBatch(rows.length);
+    for (const r of rows) pushRow(b, r);
+    return this.writeBatch(b);
+  }
+
+  /** Deduplicate a user stack by content hash; returns stacks.id. */
+  internStack(frames: readonly StackFrame[], text: string): number {
+    const clean = frames.map((f) => ({
+      addr: f.addr,
+      module: sanitizeText(f.module, TEXT_CAPS.path),
+      offset: f.offset ?? null,
+      symbol: sanitizeText(f.symbol, TEXT_CAPS.symbol),
+    }));
+    const cleanText = (text ?? '')
+      .split('\n')
+      .map((l) => sanitizeText(l, TEXT_CAPS.symbol + TEXT_CAPS.path) ?? '')
+      .join('\n');
+    // identity: where each frame is in its module (stable across ASLR), plus the rendered text
+    const key = clean.map((f) => `${f.module ?? '?'}+${f.offset ?? f.addr}`).join('|') + '\n' + cleanText;
+    const hash = createHash('sha256').update(key).digest('hex').slice(0, 32);
+    const cached = this.stackIds.get(hash);
+    if (cached !== undefined) return cached;
+    if (this.failure) throw this.failure;
+    try {
+      this.stackIns.run(hash, clean.length, JSON.stringify(clean), cleanText);
+      const id = Number((this.stackGet.get(hash) as { id: number | bigint }).id);
+      this.stackIds.set(hash, id);
+      return id;
+    } catch (e) {
+      throw this.handleWriteError(e, 0);
+    }
+  }
+
+  /** Write every in-memory aggregate bucket (merging with rows already stored). */
+  flush(): void {
+    if (this.failure || this.closed) return;
+    try {
+      this.txFlushAggs(true);
+    } catch (e) {
+      throw this.handleWriteError(e, 0);
+    }
+  }
+
+  /** Flush aggregates and losses; the writer cannot be used afterwards. Safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    try {
+      this.flush();
+    } finally {
+      this.closed = true;
+    }
+  }
+
+  // ---- internals ----
+
+  private addLoss(reason: string, n: number): void {
+    if (n > 0) this.lossMap.set(reason, (this.lossMap.get(reason) ?? 0) + n);
+  }
+
+  private handleWriteError(e: unknown, n: number): Error {
+    if (isDiskFull(e)) {
+      this.failure = new CausewayError(
+        'DISK_FULL',
+        `disk full while writing ${this.path}: stopped storing events (${this.storedCount} stored and committed; the database stays valid)`,
+        `free space on the filesystem holding ${this.path}, or trace into a database on a larger filesystem with --db`,
+        { path: this.path, stored: this.storedCount },
+      );
+      this.addLoss('disk_full', n);
+      // best effort: the drops row may fit (a page may be free); never mask the original error
+      try {
+        recordLosses(this.db, this.sessionId, [{ stage: 'writer', reason: 'disk_full', count: n }]);
+      } catch {
+        /* still full: losses() keeps the count for the caller */
+      }
+      return this.failure;
+    }
+    this.addLoss('write_error', n);
+    if (e instanceof CausewayError) return e;
+    return new CausewayError('INTERNAL', `writing events to ${this.path} failed: ${(e as Error)?.message ?? String(e)}`, undefined, {
+      path: this.path,
+    });
+  }
+
+  private stmtFor(rows: number): Stmt {
+    let st = this.stmts.get(rows);
+    if (!st) {
+      const one = `(${this.sessionId},?,?,?,?,?,?,?,?,?,?,?)`;
+      const values = new Array(rows).fill(one).join(',');
+      st = this.db.prepare(`INSERT INTO events (session_id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3, stack_id) VALUES ${values}`);
+      this.stmts.set(rows, st);
+    }
+    return st;
+  }
+
+  private insertRange(b: EventBatch, start: number, end: number): InsertRange {
+    const per = this.rowsPerStmt;
+    const p = this.params;
+    const { ts, dur, pid, tid, op, ret, a0, a1, a2, a3, stack } = b;
+    let lastId = 0;
+    let i = start;
+    while (i < end) {
+      const rows = Math.min(per, end - i);
+      const st = this.stmtFor(rows);
+      let k = 0;
+      for (let r = 0; r < rows; r++, i++) {
+        p[k++] = ts[i];
+        p[k++] = dur[i];
+        p[k++] = pid[i];
+        p[k++] = tid[i];
+        p[k++] = op[i];
+        p[k++] = ret[i];
+        p[k++] = a0[i];
+        p[k++] = a1[i];
+        p[k++] = a2[i];
+        p[k++] = a3[i];
+        const s = stack[i];
+        p[k++] = s < 0 ? null : s;
+      }
+      if (rows === per) {
+        lastId = Number(st.run(p).lastInsertRowid);
+      } else {
+        lastId = Number(st.run(p.slice(0, rows * COLS)).lastInsertRowid);
+      }
+    }
+    const n = end - start;
+    this.bumpStored.run(n, this.sessionId);
+    if (this.doAggregates) this.aggregate(b, start, end);
+    this.storedCount += n;
+    // INTEGER PRIMARY KEY without AUTOINCREMENT assigns max(id)+1 to each new row; this
+    // connection holds the write lock for the whole transaction, so the ids are consecutive.
+    return { firstId: lastId - n + 1, count: n };
+  }
+
+  private aggregate(b: EventBatch, start: number, end: number): void {
+    const bucketNs = this.bucketNs;
+    const { ts, dur, pid, op, ret } = b;
+    let maxTs = this.maxTs;
+    for (let i = start; i < end; i++) {
+      const t = ts[i];
+      if (t > maxTs) maxTs = t;
+      const o = op[i];
+      if (o === 0 || o > MAX_CUDA_OP) continue;
+      const bucket = Math.floor(t / bucketNs);
+      const key = bucket * 536870912 + pid[i] * 128 + o; // bucket * 2^29 + pid * 2^7 + op
+      let a = this.aggs.get(key);
+      const d = dur[i];
+      if (a === undefined) {
+        a = { bucket, pid: pid[i], op: o, count: 0, sum: 0, min: d, max: d, errors: 0, sketch: newSketch() };
+        this.aggs.set(key, a);
+      }
+      a.count++;
+      a.sum += d;
+      if (d < a.min) a.min = d;
+      if (d > a.max) a.max = d;
+      if (ret[i] !== 0) a.errors++;
+      a.sketch.accept(d);
+    }
+    const closedBefore = Math.floor((maxTs - this.slackNs) / bucketNs);
+    if (closedBefore > Math.floor((this.maxTs - this.slackNs) / bucketNs)) this.flushAggsInTx(false);
+    this.maxTs = maxTs;
+  }
+
+  /** Upsert aggregates: all of them, or the buckets that ended more than slackNs before the newest ts. */
+  private flushAggsInTx(all: boolean): void {
+    const limit = all ? Infinity : Math.floor((this.maxTs - this.slackNs) / this.bucketNs);
+    for (const [key, a] of this.aggs) {
+      if (a.bucket >= limit) continue;
+      const bucketNs = a.bucket * this.bucketNs;
+      const old = this.aggGet.get(this.sessionId, bucketNs, a.pid, a.op) as
+        | { count: number; sum_ns: number; min_ns: number; max_ns: number; errors: number; sketch: Buffer | null }
+        | undefined;
+      let { count, sum, min, max, errors, sketch } = a;
+      if (old) {
+        count += old.count;
+        sum += old.sum_ns;
+        min = Math.min(min, old.min_ns);
+        max = Math.max(max, old.max_ns);
+        errors += old.errors;
+        if (old.sketch) sketch.merge(sketchFromBytes(old.sketch, { min: old.min_ns, max: old.max_ns, sum: old.sum_ns }));
+      }
+      this.aggPut.run(this.sessionId, bucketNs, a.pid, a.op, count, Math.round(sum), min, max, errors, sketchToBytes(sketch));
+      this.aggs.delete(key);
+    }
+  }
+}

@@ -1,0 +1,69 @@
+// Benchmark (not a test): EventWriter throughput and bytes/event for several statement shapes.
+// Run: node dist/test/store/writer-bench.js [events=1000000]
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { makeFixtureDb } from '../helpers/db-fixture.js';
+import { openReadOnly, openWritable } from '../../src/store/db.js';
+import { createSession } from '../../src/store/session.js';
+import { EventWriter } from '../../src/store/writer.js';
+import { allocBatch, type EventBatch } from '../../src/common/events.js';
+
+const N = Number(process.argv[2] ?? 1_000_000);
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-bench-'));
+const src = path.join(dir, 'src.db');
+const fx = makeFixtureDb(src, { cudaCalls: N, stacks: 0, offCpu: Math.floor(N / 20), io: Math.floor(N / 100) });
+console.log(`fixture: ${fx.totalEvents} events in ${fx.elapsedMs.toFixed(0)} ms (${((fx.totalEvents / fx.elapsedMs) * 1000).toFixed(0)} ev/s incl. generation)`);
+
+// load the events back into 4096-event batches
+const ro = openReadOnly(src);
+const batches: EventBatch[] = [];
+let cur = allocBatch(4096);
+for (const r of ro.prepare('SELECT ts, dur, pid, tid, op, ret, a0, a1, a2, a3 FROM events ORDER BY id').raw().iterate() as Iterable<number[]>) {
+  const i = cur.n++;
+  cur.ts[i] = r[0]; cur.dur[i] = r[1]; cur.pid[i] = r[2]; cur.tid[i] = r[3]; cur.op[i] = r[4]; cur.ret[i] = r[5];
+  cur.a0[i] = r[6] ?? 0; cur.a1[i] = r[7] ?? 0; cur.a2[i] = r[8] ?? 0; cur.a3[i] = r[9] ?? 0;
+  if (cur.n === 4096) { batches.push(cur); cur = allocBatch(4096); }
+}
+if (cur.n) batches.push(cur);
+ro.close();
+const total = batches.reduce((a, b) => a + b.n, 0);
+
+function run(label: string, rows: number, opts: { aggregates?: boolean; dropIndex?: boolean; pragmas?: string[] } = {}): void {
+  const p = path.join(dir, `w-${label}.db`);
+  for (const s of ['', '-wal', '-shm']) fs.rmSync(p + s, { force: true });
+  const db = openWritable(p);
+  if (opts.dropIndex) db.exec('DROP INDEX events_session_ts');
+  for (const pr of opts.pragmas ?? []) db.pragma(pr);
+  const sid = createSession(db, { startedNs: 1n, wallStartNs: 1n });
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  const pagesBefore = (db.pragma('page_count', { simple: true }) as number);
+  const w = new EventWriter(db, sid, { rowsPerStatement: rows, aggregates: opts.aggregates ?? true });
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (const b of batches) w.writeBatch(b);
+  w.close();
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  const pages = db.pragma('page_count', { simple: true }) as number;
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
+  const evPages = (db.prepare("SELECT sum(pgsize) AS b FROM dbstat WHERE name IN ('events', 'events_session_ts')").get() as { b: number } | undefined)?.b;
+  db.close();
+  console.log(
+    `${label.padEnd(28)} ${((total / ms) * 1000).toFixed(0).padStart(8)} ev/s  cpu ${(((cpu.user + cpu.system) / 1000 / ms) * 100).toFixed(0)}%  ` +
+      `${(((pages - pagesBefore) * pageSize) / total).toFixed(1)} B/ev file` + (evPages ? `, ${(evPages / total).toFixed(1)} B/ev events+index` : ''),
+  );
+}
+
+const which = process.argv[3] ?? 'all';
+if (which === 'all' || which === 'rows') {
+  for (const rows of [1, 16, 50, 64, 100, 200]) run(`rows=${rows}`, rows);
+}
+if (which === 'all' || which === 'variants') {
+  run('rows=64 no-aggregates', 64, { aggregates: false });
+  run('rows=64 no-index', 64, { dropIndex: true });
+  run('rows=64 autockpt=10000', 64, { pragmas: ['wal_autocheckpoint = 10000'] });
+  run('rows=64 cache=64MB', 64, { pragmas: ['cache_size = -65536'] });
+}
+fs.rmSync(dir, { recursive: true, force: true });
