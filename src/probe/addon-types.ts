@@ -10,8 +10,12 @@ export type LinkHandle = number;
 export type RingHandle = number;
 
 export interface OpenOptions {
-  /** values for `const volatile` globals in .rodata, set before load */
-  rodata?: Record<string, number | bigint | boolean>;
+  /**
+   * values for `const volatile` globals in .rodata, set before load. Keys are
+   * variable names; an array variable (cw_stack_every) takes an array (missing
+   * tail elements keep their value) or one element as "name[i]".
+   */
+  rodata?: Record<string, number | bigint | boolean | readonly (number | bigint)[]>;
   /** max_entries overrides before load (e.g. tiny ring buffers for overflow tests) */
   mapSizes?: Record<string, number>;
   /** reuse maps of these names from an already loaded object (shared filters, rings, drop counters) */
@@ -35,11 +39,16 @@ export interface Addon {
    * retprobe=true attaches uretprobes. pid 0 = all processes.
    */
   attachUprobeMulti(obj: ObjHandle, prog: string, binaryPath: string, offsets: number[], cookies: number[], retprobe: boolean, pid: number): LinkHandle;
-  /** Classic perf-event uprobe (fallback), one offset with a cookie. */
+  /**
+   * Classic perf-event uprobe (fallback), one offset with a cookie. Works on a
+   * program loaded for uprobe_multi too: the kernel refuses that directly, so
+   * the addon loads (once per program) a twin from the same relocated
+   * instructions, sharing every map, and attaches the twin.
+   */
   attachUprobe(obj: ObjHandle, prog: string, binaryPath: string, offset: number, cookie: number, retprobe: boolean, pid: number): LinkHandle;
   /** Attach by the program's SEC() (tracepoints, tp_btf, raw_tp). */
   attachAuto(obj: ObjHandle, prog: string): LinkHandle;
-  /** Destroy links; many at once are destroyed in parallel threads (uprobe detach waits an RCU grace period). */
+  /** Destroy links; many at once are destroyed in parallel threads (uprobe detach waits an RCU grace period). Unknown or already destroyed handles are ignored. */
   detach(links: LinkHandle[]): void;
   /** Open a consumer on a BPF_MAP_TYPE_RINGBUF map of the object. */
   ringOpen(obj: ObjHandle, mapName: string): RingHandle;
