@@ -1,7 +1,8 @@
 /** The command modules, in the order `causeway --help` lists them. */
 import type { Command } from 'commander';
+import { register as check } from './check.js';
 import { register as trace } from './trace.js';
 
 export type Register = (program: Command) => void;
 
-export const COMMANDS: Register[] = [trace];
+export const COMMANDS: Register[] = [check, trace];

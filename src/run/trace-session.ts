@@ -213,7 +213,8 @@ export class TraceSession {
     for (const pid of this.opts.pids) this.traceTgid(pid);
     if (this.opts.command?.length) {
       this.target = await spawnParked(this.opts.command, this.opts.env);
-      this.traceTgid(this.target.pid);
+      // not notePid yet: /proc still shows the parked shell; the first event (after exec) reads it
+      this.addon.mapUpdate(this.cuda.rt, 'cw_traced', u32(this.target.pid), TRACED_FLAGS);
       process.kill(this.target.pid, 'SIGCONT');
       void this.target.exited.then(() => this.stop('complete'));
     }
