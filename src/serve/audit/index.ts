@@ -1,0 +1,201 @@
+/**
+ * Causeway observing itself: every MCP request (discovery, tool call, refused
+ * authentication) becomes an `events` row (op 192/193/194) on the timeline of
+ * the database's latest session, plus an `mcp_calls` row with the client, the
+ * method, the tool, a sha256 digest of the canonical arguments (never their
+ * values, never a token), rows/bytes returned and the outcome. After each
+ * record the anomaly rules (anomaly.ts) run incrementally and their alerts are
+ * stored as `mcp_anomaly` chains.
+ *
+ * Session: the MCP events go to the latest session of the database (the
+ * trace being served), re-checked on every record so a trace started while the
+ * server runs receives the later calls. When the database has no session, or
+ * the latest one started on an earlier boot (its started_ns lies in this
+ * boot's future), the auditor creates a dedicated session (command
+ * 'causeway mcp', label 'mcp-server') and closes it at close().
+ *
+ * The auditor has its own write connection (the server's readers are
+ * read-only). Writes are synchronous and short (two INSERTs); a database held
+ * busy by another writer for more than 1 s costs the record, counted and
+ * written to `drops` (stage 'audit') at close, never silent.
+ */
+import crypto from 'node:crypto';
+import os from 'node:os';
+import { openWritable, type Db } from '../../store/db.js';
+import { sanitizeUntrusted } from '../../common/untrusted.js';
+import { monotonicNs, type MonotonicClock } from './clock.js';
+import { AnomalyMonitor, storeAlerts, type Alert, type Thresholds } from './anomaly.js';
+
+export { monotonicNs, hrtimeOffsetNs, type MonotonicClock } from './clock.js';
+
+export interface AuditRecord {
+  client: string;
+  method: string;
+  tool?: string;
+  args?: unknown;
+  /** CLOCK_MONOTONIC ns at request start: take it from auditor.now() */
+  startedNs: bigint;
+  durationNs: number;
+  rows?: number;
+  bytes?: number;
+  outcome: 'ok' | 'error' | 'refused' | 'unauthorized';
+}
+
+export interface Auditor {
+  record(r: AuditRecord): void;
+  close(): void;
+  /** the auditor's CLOCK_MONOTONIC clock, for AuditRecord.startedNs */
+  now(): bigint;
+  /** session the next record goes to */
+  sessionId(): number;
+  /** records lost to a busy database so far */
+  readonly lost: number;
+}
+
+export interface AuditorOptions {
+  /** CLOCK_MONOTONIC in ns; default monotonicNs() from clock.ts (or pass the addon's monotonicNs) */
+  clock?: MonotonicClock;
+  /** anomaly thresholds; `false` disables anomaly evaluation */
+  anomalies?: Partial<Thresholds> | false;
+  /** called with each new alert after it is stored */
+  onAlert?: (a: Alert) => void;
+}
+
+export const MCP_OP = { discovery: 192, toolCall: 193, authFail: 194 } as const;
+export const OUTCOME_CODE = { ok: 0, error: 1, refused: 2, unauthorized: 3 } as const;
+
+const DISCOVERY_METHODS = new Set(['initialize', 'server/discover', 'notifications/initialized', 'ping']);
+
+/** events.op for a request: refused auth 194, capability discovery 192, everything else 193. */
+export function opFor(method: string, outcome: AuditRecord['outcome']): number {
+  if (outcome === 'unauthorized') return MCP_OP.authFail;
+  if (DISCOVERY_METHODS.has(method) || method.endsWith('/list') || method === 'resources/templates/list') return MCP_OP.discovery;
+  return MCP_OP.toolCall;
+}
+
+/** JSON with object keys sorted at every depth; bigint as decimal string; undefined members dropped. */
+export function canonicalJson(v: unknown): string {
+  const norm = (x: unknown): unknown => {
+    if (typeof x === 'bigint') return x.toString();
+    if (x === null || typeof x !== 'object') return x;
+    if (Array.isArray(x)) return x.map((e) => (e === undefined ? null : norm(e)));
+    if (typeof (x as { toJSON?: unknown }).toJSON === 'function') return norm((x as { toJSON: () => unknown }).toJSON());
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(x as object).sort()) {
+      const val = (x as Record<string, unknown>)[k];
+      if (val !== undefined && typeof val !== 'function') out[k] = norm(val);
+    }
+    return out;
+  };
+  return JSON.stringify(norm(v)) ?? 'null';
+}
+
+/** sha256 of the canonical JSON of the arguments; null when there are none. */
+export function argsDigest(args: unknown): string | null {
+  if (args === undefined) return null;
+  return 'sha256:' + crypto.createHash('sha256').update(canonicalJson(args), 'utf8').digest('hex');
+}
+
+export function openAuditor(dbPath: string, opts: AuditorOptions = {}): Auditor {
+  const clock = opts.clock ?? monotonicNs;
+  const db: Db = openWritable(dbPath);
+  db.pragma('busy_timeout = 1000');
+  const latest = db.prepare('SELECT id, started_ns FROM sessions ORDER BY id DESC LIMIT 1').safeIntegers(true);
+  const insEvent = db.prepare('INSERT INTO events (session_id, ts, dur, pid, tid, op, ret) VALUES (?, ?, ?, ?, ?, ?, ?)');
+  const insCall = db.prepare('INSERT INTO mcp_calls (event_id, client, method, tool, args_digest, rows, bytes, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+  const write = db.transaction((sessionId: number, ts: bigint, r: AuditRecord, op: number, client: string, method: string, tool: string | null, digest: string | null) => {
+    const info = insEvent.run(sessionId, ts, Math.max(0, Math.round(r.durationNs)), process.pid, process.pid, op, OUTCOME_CODE[r.outcome]);
+    const id = Number(info.lastInsertRowid);
+    insCall.run(id, client, method, tool, digest, r.rows ?? null, r.bytes ?? null, r.outcome);
+    return id;
+  });
+
+  let ownSession: number | null = null;
+  let lost = 0;
+  let closed = false;
+  const monitors = new Map<number, AnomalyMonitor>();
+
+  function createOwnSession(): { id: number; started: bigint } {
+    const started = clock();
+    const wall = BigInt(Date.now()) * 1_000_000n;
+    const info = db
+      .prepare("INSERT INTO sessions (started_ns, wall_start_ns, status, command, label, hostname, kernel, causeway_version, note) VALUES (?, ?, 'running', 'causeway mcp', 'mcp-server', ?, ?, ?, ?)")
+      .run(started, wall, os.hostname(), os.release(), '0.1.0', 'created by the MCP server for its audit trail: no trace session of this boot existed');
+    ownSession = Number(info.lastInsertRowid);
+    return { id: ownSession, started };
+  }
+
+  function target(now: bigint): { id: number; started: bigint } {
+    const row = latest.get() as { id: bigint; started_ns: bigint } | undefined;
+    if (row && row.started_ns <= now) return { id: Number(row.id), started: row.started_ns };
+    return createOwnSession();
+  }
+
+  function monitorFor(sessionId: number): AnomalyMonitor | null {
+    if (opts.anomalies === false) return null;
+    let m = monitors.get(sessionId);
+    if (!m) {
+      m = AnomalyMonitor.forSession(db, sessionId, opts.anomalies ?? {});
+      monitors.set(sessionId, m);
+    }
+    return m;
+  }
+
+  return {
+    get lost() {
+      return lost;
+    },
+    now: clock,
+    sessionId() {
+      return target(clock()).id;
+    },
+    record(r: AuditRecord) {
+      if (closed) return;
+      const t = target(clock());
+      const ts = r.startedNs - t.started;
+      const client = sanitizeUntrusted(r.client, 128) || 'unknown';
+      const method = sanitizeUntrusted(r.method, 64) || 'unknown';
+      const tool = r.tool === undefined ? null : sanitizeUntrusted(r.tool, 64);
+      const op = opFor(method, r.outcome);
+      // The monitor replays the session's earlier trail when first created: create it before this record lands.
+      const mon = monitorFor(t.id);
+      let eventId: number;
+      try {
+        eventId = write(t.id, ts < 0n ? 0n : ts, r, op, client, method, tool, argsDigest(r.args));
+      } catch (e) {
+        if ((e as { code?: string }).code?.startsWith('SQLITE_BUSY')) {
+          lost++;
+          return;
+        }
+        throw e;
+      }
+      if (!mon) return;
+      try {
+        const alerts = mon.observe({ eventId, ts: ts < 0n ? 0n : ts, client, method, tool, outcome: r.outcome, op });
+        if (alerts.length > 0) {
+          storeAlerts(db, t.id, alerts);
+          for (const a of alerts) opts.onAlert?.(a);
+        }
+      } catch (e) {
+        if (!(e as { code?: string }).code?.startsWith('SQLITE_BUSY')) throw e;
+        lost++;
+      }
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      try {
+        const sid = ownSession ?? (latest.get() as { id: bigint } | undefined)?.id;
+        if (lost > 0 && sid !== undefined) {
+          db.prepare("INSERT INTO drops (session_id, stage, reason, count) VALUES (?, 'audit', 'db_busy', ?) ON CONFLICT(session_id, stage, reason) DO UPDATE SET count = count + excluded.count").run(Number(sid), lost);
+        }
+        if (ownSession !== null) {
+          const row = db.prepare('SELECT started_ns FROM sessions WHERE id = ?').safeIntegers(true).get(ownSession) as { started_ns: bigint };
+          db.prepare("UPDATE sessions SET status = 'complete', ended_ns = ? WHERE id = ?").run(clock() - row.started_ns, ownSession);
+        }
+      } finally {
+        db.close();
+      }
+    },
+  };
+}
