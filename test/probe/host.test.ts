@@ -1,0 +1,378 @@
+// Locks in that the host probes (host.bpf.o, io.bpf.o via loadHost) report ground truth measured by the fixture programs: preemption by a named hog, wakers, block I/O latency, fork/exec/exit, page windows, and nothing for untraced processes.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import path from 'node:path';
+import { loadAddon, drainedRecords, type Addon, type ObjHandle, type RingHandle } from '../../src/probe/addon.js';
+import { loadHost, type HostProbes } from '../../src/probe/host.js';
+import { bpfObjectPath, repoRoot } from '../../src/probe/paths.js';
+
+const isRoot = process.getuid?.() === 0;
+const skip = isRoot ? false : 'needs root (CAP_BPF, CAP_PERFMON) to load BPF programs';
+const BIN = path.join(repoRoot(), 'test/fixtures/host/build');
+
+// bpf/events.h values used here
+const OP = { OFF_CPU: 128, EXEC: 129, EXIT: 130, FORK: 131, OOM: 132, PAGE_ALLOC: 133, BLOCK_IO: 134 } as const;
+const REASON = { PREEMPTED: 0, VOLUNTARY: 1, IO_WAIT: 2 } as const;
+const TRACE_ON = 1;
+const TRACE_CHILDREN = 2;
+const F_SIGNALED = 1 << 3;
+const F_FLUSHED = 1 << 4;
+
+// ---- record decoding per bpf/events.h (test-local; the shared decoder lives in src/capture) ----
+interface Rec {
+  ts: bigint; tgid: number; tid: number; op: number; source: number; version: number; flags: number; len: number;
+  dur?: bigint; reason?: number; cpu?: number; byTgid?: number; byTid?: number; wakerTgid?: number; wakerTid?: number;
+  byComm?: string; wakerComm?: string;
+  ppid?: number; childTgid?: number; exitCode?: number; isThread?: number; comm?: string; filename?: string;
+  windowNs?: bigint; pages?: bigint;
+  sector?: bigint; bytes?: number; dev?: number; rwbs?: string;
+}
+
+function cstr(b: Buffer, off: number, len: number): string {
+  const s = b.subarray(off, off + len);
+  const z = s.indexOf(0);
+  return s.subarray(0, z < 0 ? len : z).toString('latin1');
+}
+
+function decode(buf: Buffer, off: number, len: number): Rec {
+  const b = buf.subarray(off, off + len);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const r: Rec = {
+    ts: v.getBigUint64(0, true), tgid: v.getUint32(8, true), tid: v.getUint32(12, true),
+    op: v.getUint16(16, true), source: v.getUint8(18), version: v.getUint8(19), flags: v.getUint32(20, true), len,
+  };
+  switch (r.op) {
+    case OP.OFF_CPU: // struct cw_offcpu, 88 bytes
+      Object.assign(r, {
+        dur: v.getBigUint64(24, true), reason: v.getUint32(32, true), cpu: v.getUint32(36, true),
+        byTgid: v.getUint32(40, true), byTid: v.getUint32(44, true), wakerTgid: v.getUint32(48, true), wakerTid: v.getUint32(52, true),
+        byComm: cstr(b, 56, 16), wakerComm: cstr(b, 72, 16),
+      });
+      break;
+    case OP.EXEC: case OP.EXIT: case OP.FORK: case OP.OOM: // struct cw_proc, 120 bytes
+      Object.assign(r, {
+        ppid: v.getUint32(24, true), childTgid: v.getUint32(28, true), exitCode: v.getInt32(32, true), isThread: v.getUint32(36, true),
+        comm: cstr(b, 40, 16), filename: cstr(b, 56, 64),
+      });
+      break;
+    case OP.PAGE_ALLOC: // struct cw_mem, 40 bytes
+      Object.assign(r, { windowNs: v.getBigUint64(24, true), pages: v.getBigUint64(32, true) });
+      break;
+    case OP.BLOCK_IO: // struct cw_io, 56 bytes
+      Object.assign(r, { dur: v.getBigUint64(24, true), sector: v.getBigUint64(32, true), bytes: v.getUint32(40, true), dev: v.getUint32(44, true), rwbs: cstr(b, 48, 8) });
+      break;
+  }
+  return r;
+}
+
+const SIZE: Record<number, number> = { [OP.OFF_CPU]: 88, [OP.EXEC]: 120, [OP.EXIT]: 120, [OP.FORK]: 120, [OP.OOM]: 120, [OP.PAGE_ALLOC]: 40, [OP.BLOCK_IO]: 56 };
+
+// ---- fixture processes ----
+interface Fixture {
+  proc: ChildProcess;
+  line(): Promise<string>;
+  go(): void;
+  exited: Promise<number | null>;
+}
+
+function startFixture(name: string, args: string[]): Fixture {
+  const proc = spawn(path.join(BIN, name), args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const queue: string[] = [];
+  const waiters: ((s: string) => void)[] = [];
+  createInterface({ input: proc.stdout! }).on('line', (l) => {
+    const w = waiters.shift();
+    if (w) w(l);
+    else queue.push(l);
+  });
+  const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
+  return {
+    proc,
+    exited,
+    line: () =>
+      queue.length
+        ? Promise.resolve(queue.shift()!)
+        : new Promise<string>((res, rej) => {
+            waiters.push(res);
+            const t = setTimeout(() => rej(new Error(`${name}: no output line within 15 s`)), 15000);
+            t.unref();
+          }),
+    go: () => proc.stdin!.write('g'),
+  };
+}
+
+function field(line: string, key: string): number {
+  const m = new RegExp(`${key}=(\\d+)`).exec(line);
+  assert.ok(m, `no ${key}= in "${line}"`);
+  return Number(m[1]);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---- one set of probes for the file ----
+let addon: Addon;
+let owner: ObjHandle;
+let probes: HostProbes;
+let rings: RingHandle[] = [];
+let timer: NodeJS.Timeout | undefined;
+const records: Rec[] = [];
+const out = Buffer.alloc(1 << 20);
+let detachMs = 0;
+
+function drainAll(): void {
+  for (const ring of rings) {
+    for (;;) {
+      const n = addon.drain(ring, out);
+      if (n === 0) break;
+      for (const { offset, length } of drainedRecords(out, n)) records.push(decode(out, offset, length));
+    }
+  }
+}
+
+function trace(pid: number, flags = TRACE_ON): void {
+  const k = Buffer.alloc(4);
+  k.writeUInt32LE(pid);
+  const v = Buffer.alloc(4);
+  v.writeUInt32LE(flags);
+  addon.mapUpdate(owner, 'cw_traced', k, v);
+}
+
+function tracedFlags(pid: number): number | null {
+  const k = Buffer.alloc(4);
+  k.writeUInt32LE(pid);
+  const v = addon.mapLookup(owner, 'cw_traced', k);
+  return v ? v.readUInt32LE(0) : null;
+}
+
+const of = (pid: number) => records.filter((r) => r.tgid === pid);
+
+before(() => {
+  if (skip) return;
+  addon = loadAddon();
+  // The map owner: an unattached host.bpf.o stands in for the CUDA object that owns the maps in a trace.
+  owner = addon.openObject(bpfObjectPath('host.bpf.o'), { rodata: { cw_self_tgid: process.pid } });
+  probes = loadHost(addon, { shareFrom: owner, selfTgid: process.pid });
+  rings = [addon.ringOpen(owner, 'rb_host'), addon.ringOpen(owner, 'rb_life')];
+  timer = setInterval(drainAll, 50);
+});
+
+after(() => {
+  if (skip) return;
+  clearInterval(timer);
+  detachMs = probes.close();
+  assert.equal(probes.close(), 0, 'second close is a no-op');
+  const drops = addon.readPercpuCounters(owner, 'cw_drops');
+  addon.closeObject(owner);
+  console.log(`# host probes: load ${probes.loadMs.toFixed(1)} ms, attach ${probes.attachMs.toFixed(2)} ms, detach ${detachMs.toFixed(2)} ms (${probes.status.length} programs); drops ${drops.join(',')}`);
+});
+
+test('every host program attaches, records carry version 1 and their documented sizes', { skip }, async () => {
+  assert.deepEqual(probes.failed.map((f) => `${f.program}: ${f.error}`), []);
+  assert.equal(probes.status.length, 11);
+  const lc = startFixture('lifecycle', ['sleep']);
+  const pid = field(await lc.line(), 'pid');
+  trace(pid);
+  lc.proc.kill('SIGKILL');
+  await lc.exited;
+  await sleep(100);
+  drainAll();
+  assert.ok(records.length > 0);
+  for (const r of records) {
+    assert.equal(r.version, 1);
+    assert.equal(r.len, SIZE[r.op], `op ${r.op} record size`);
+  }
+});
+
+test('nothing traced: no host records, switches counted in the kernel only', { skip }, async () => {
+  drainAll();
+  const before = records.length;
+  const s0 = probes.stats();
+  const t0 = process.hrtime.bigint();
+  await sleep(1000);
+  drainAll();
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const s1 = probes.stats();
+  const switches = Number(s1.switches - s0.switches) / secs;
+  console.log(`# idle: ${((records.length - before) / secs).toFixed(1)} records/s, ${switches.toFixed(0)} switches/s aggregated, self ${(Number(s1.switchesSelf - s0.switchesSelf) / secs).toFixed(0)}/s`);
+  assert.equal(records.length - before, 0, 'no records without a traced pid');
+  assert.ok(s1.switches > s0.switches, 'switches are counted');
+  assert.equal(s1.switchesUntraced - s0.switchesUntraced, s1.switches - s0.switches);
+});
+
+test('preempted victim: intervals marked preempted, name the hog, sum within 20% of measured loss; tid mapped to tgid', { skip }, async () => {
+  const hog = startFixture('cpu_hog', ['10']);
+  const hogPid = field(await hog.line(), 'pid');
+  const victim = startFixture('victim', ['1.5']);
+  const ready = await victim.line();
+  const pid = field(ready, 'pid');
+  const tid = field(ready, 'tid');
+  assert.notEqual(tid, pid, 'worker thread is not the group leader');
+  trace(pid);
+  const s0 = probes.stats();
+  const t0 = process.hrtime.bigint();
+  victim.go();
+  const res = JSON.parse(await victim.line()) as { start_ns: number; end_ns: number; lost_ns: number; wall_ns: number };
+  await victim.exited;
+  hog.proc.kill('SIGKILL');
+  await hog.exited;
+  await sleep(100);
+  drainAll();
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const s1 = probes.stats();
+
+  const start = BigInt(res.start_ns), end = BigInt(res.end_ns);
+  const iv = of(pid).filter((r) => r.op === OP.OFF_CPU && r.tid === tid && r.ts < end && r.ts + r.dur! > start);
+  assert.ok(res.lost_ns > 0.2 * res.wall_ns, `the hog took CPU time (lost ${res.lost_ns} of ${res.wall_ns})`);
+  assert.ok(iv.length > 10, `off-CPU intervals seen: ${iv.length}`);
+  let sum = 0n, byHog = 0n;
+  for (const r of iv) {
+    const a = r.ts > start ? r.ts : start;
+    const b = r.ts + r.dur! < end ? r.ts + r.dur! : end;
+    sum += b - a;
+    assert.equal(r.tgid, pid, 'tgid from the task, not the tid');
+    assert.equal(r.reason, REASON.PREEMPTED, 'a CPU-bound thread is only ever preempted');
+    if (r.byTgid === hogPid) {
+      byHog += r.dur!;
+      assert.equal(r.byComm, 'cpu_hog');
+    }
+  }
+  const err = Math.abs(Number(sum) - res.lost_ns) / res.lost_ns;
+  console.log(`# victim: measured loss ${(res.lost_ns / 1e6).toFixed(1)} ms, traced ${(Number(sum) / 1e6).toFixed(1)} ms (${(err * 100).toFixed(1)}% off), ${iv.length} intervals, ${(Number(byHog) / 1e6).toFixed(1)} ms by cpu_hog; ${(records.length / secs).toFixed(0)} host records/s over the run, ${(Number(s1.switches - s0.switches) / secs).toFixed(0)} switches/s`);
+  assert.ok(err <= 0.2, `traced off-CPU ${sum} ns vs measured ${res.lost_ns} ns`);
+  assert.ok(byHog * 2n > sum, 'most of the lost time went to cpu_hog');
+  assert.equal(of(hogPid).length, 0, 'the untraced hog produced no records');
+});
+
+test('voluntary waits name the waker', { skip }, async () => {
+  const rounds = 10;
+  const f = startFixture('futex_pair', [String(rounds), '20']);
+  const ready = await f.line();
+  const waker = field(ready, 'waker');
+  const waiter = field(ready, 'waiter');
+  trace(waiter);
+  f.go();
+  await f.line();
+  await f.exited;
+  await sleep(100);
+  drainAll();
+  const iv = of(waiter).filter((r) => r.op === OP.OFF_CPU && r.dur! >= 10_000_000n);
+  // the first wait began before the waiter was traced, so rounds - 1 complete intervals at least
+  assert.ok(iv.length >= rounds - 1, `long waits seen: ${iv.length}`);
+  for (const r of iv) {
+    assert.equal(r.reason, REASON.VOLUNTARY);
+    assert.equal(r.wakerTgid, waker);
+    assert.equal(r.wakerTid, waker);
+    assert.equal(r.wakerComm, 'cw_waker');
+    assert.ok(r.dur! < 200_000_000n, `a 20 ms gap, not ${r.dur}`);
+  }
+  assert.equal(of(waker).length, 0, 'the untraced waker has no records of its own');
+});
+
+test('direct reads: block I/O latency attributed to the reader', { skip }, async () => {
+  const file = path.join(BIN, `dio-${process.pid}.bin`);
+  const f = startFixture('dio_reader', [file, '4']);
+  const pid = field(await f.line(), 'pid');
+  trace(pid);
+  f.go();
+  const res = JSON.parse(await f.line()) as { reads: number; bytes: number; read_ns: number };
+  assert.equal(await f.exited, 0);
+  await sleep(100);
+  drainAll();
+  const reads = of(pid).filter((r) => r.op === OP.BLOCK_IO && r.rwbs!.startsWith('R'));
+  const bytes = reads.reduce((s, r) => s + r.bytes!, 0);
+  const dur = reads.reduce((s, r) => s + Number(r.dur!), 0);
+  console.log(`# dio: ${res.reads} reads in ${(res.read_ns / 1e6).toFixed(2)} ms, ${reads.length} block requests, device time ${(dur / 1e6).toFixed(2)} ms`);
+  assert.equal(bytes, res.bytes, 'every byte read came from a traced block request');
+  assert.ok(reads.length >= res.reads);
+  assert.ok(dur <= res.read_ns * 1.05, 'device time fits inside the read syscalls');
+  assert.ok(dur >= res.read_ns * 0.3, 'device time is a real share of the read time');
+  for (const r of reads) {
+    assert.equal(r.tid, pid);
+    assert.notEqual(r.dev, 0);
+  }
+  assert.ok(of(pid).some((r) => r.op === OP.OFF_CPU && r.reason === REASON.IO_WAIT), 'the reader waited uninterruptibly');
+});
+
+test('fork with CW_TRACE_CHILDREN adds the child; exec and exit records carry pids and exit codes', { skip }, async () => {
+  const f = startFixture('lifecycle', []);
+  const pid = field(await f.line(), 'pid');
+  trace(pid, TRACE_ON | TRACE_CHILDREN);
+  f.go();
+  const child = field(await f.line(), 'pid');
+  assert.equal(tracedFlags(child), TRACE_ON | TRACE_CHILDREN, 'child inherited the filter entry');
+  assert.match(await f.line(), /status=7/);
+  assert.equal(await f.exited, 3);
+  await sleep(100);
+  drainAll();
+  const forks = of(pid).filter((r) => r.op === OP.FORK);
+  assert.equal(forks.filter((r) => r.isThread === 1).length, 1, 'one thread created');
+  const pf = forks.filter((r) => r.isThread === 0);
+  assert.equal(pf.length, 1);
+  assert.equal(pf[0].childTgid, child);
+  assert.equal(pf[0].ppid, pid);
+  const exec = of(child).filter((r) => r.op === OP.EXEC);
+  assert.equal(exec.length, 1);
+  assert.equal(exec[0].filename, path.join(BIN, 'lifecycle'));
+  assert.equal(exec[0].ppid, pid);
+  const cexit = of(child).filter((r) => r.op === OP.EXIT);
+  assert.equal(cexit.length, 1);
+  assert.equal(cexit[0].exitCode, 7);
+  assert.equal(cexit[0].flags & F_SIGNALED, 0);
+  const pexit = of(pid).filter((r) => r.op === OP.EXIT);
+  assert.equal(pexit.length, 1, 'one exit record per process, not per thread');
+  assert.equal(pexit[0].exitCode, 3);
+  assert.equal(tracedFlags(pid), null, 'exit removes the process from cw_traced');
+  assert.equal(tracedFlags(child), null);
+});
+
+test('fork without CW_TRACE_CHILDREN leaves the child untraced', { skip }, async () => {
+  const f = startFixture('lifecycle', []);
+  const pid = field(await f.line(), 'pid');
+  trace(pid, TRACE_ON);
+  f.go();
+  const child = field(await f.line(), 'pid');
+  assert.equal(tracedFlags(child), null);
+  await f.exited;
+  await sleep(100);
+  drainAll();
+  assert.equal(of(pid).filter((r) => r.op === OP.FORK && r.childTgid === child).length, 1, 'the fork itself is reported');
+  assert.equal(of(child).length, 0, 'the untraced child produced no records');
+});
+
+test('a process killed by a signal: exit record flags the signal', { skip }, async () => {
+  const f = startFixture('lifecycle', ['sleep']);
+  const pid = field(await f.line(), 'pid');
+  trace(pid);
+  f.proc.kill('SIGKILL');
+  await f.exited;
+  await sleep(100);
+  drainAll();
+  const ex = of(pid).filter((r) => r.op === OP.EXIT);
+  assert.equal(ex.length, 1);
+  assert.equal(ex[0].exitCode, 9);
+  assert.equal(ex[0].flags & F_SIGNALED, F_SIGNALED);
+});
+
+test('page allocations: windows emitted per tgid, remainder flushed from cw_page_win', { skip }, async () => {
+  const f = startFixture('alloc_touch', ['16']);
+  const pid = field(await f.line(), 'pid');
+  trace(pid);
+  f.go();
+  const res = JSON.parse(await f.line()) as { pages: number };
+  await sleep(50);
+  drainAll();
+  const flushed = probes.flushPageAggregates().filter((w) => w.tgid === pid);
+  const windows = of(pid).filter((r) => r.op === OP.PAGE_ALLOC);
+  f.go();
+  await f.exited;
+  assert.ok(windows.length >= 1, 'the 250 ms pause closed at least one 100 ms window');
+  for (const w of windows) {
+    assert.equal(w.windowNs, 100_000_000n);
+    assert.equal(w.flags & F_FLUSHED, 0);
+  }
+  assert.equal(flushed.length, 1, 'the last window was still open');
+  const total = windows.reduce((s, r) => s + r.pages!, 0n) + flushed[0].pages;
+  assert.ok(total >= BigInt(res.pages), `pages ${total} >= touched ${res.pages}`);
+  assert.ok(total <= BigInt(Math.ceil(res.pages * 1.25)) + 2048n, `pages ${total} close to touched ${res.pages}`);
+});
