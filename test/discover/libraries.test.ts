@@ -1,0 +1,220 @@
+// Locks in: library discovery finds libcudart/libcuda in every install layout (ldconfig cache, CUDA homes, LD_LIBRARY_PATH, system dirs, pip wheels, conda envs, virtualenvs, process maps) with ONE target per inode, and finds executables that link the CUDA runtime statically.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { discoverLibraries, findStaticCudart, parseLdCache, parseLdconfigOutput, versionFromName, libraryKindOf, pidsMappingInode, resolveSymbols, type LibraryTarget } from '../../src/discover/index.js';
+import { CUDART13, compile, kill, spawnReady, tmpdir } from './helpers.js';
+
+/** Write a new-format (glibc-ld.so.cache1.1) cache listing name -> path. */
+function writeLdCache(file: string, entries: Array<[string, string]>): void {
+  const header = 48;
+  const strsStart = header + entries.length * 24;
+  const strs: Buffer[] = [];
+  let off = strsStart;
+  const ents = Buffer.alloc(entries.length * 24);
+  entries.forEach(([name, p], i) => {
+    const nb = Buffer.from(name + '\0');
+    const pb = Buffer.from(p + '\0');
+    ents.writeInt32LE(0x0303, i * 24); // FLAG_ELF_LIBC6 | FLAG_X8664_LIB64
+    ents.writeUInt32LE(off, i * 24 + 4);
+    ents.writeUInt32LE(off + nb.length, i * 24 + 8);
+    strs.push(nb, pb);
+    off += nb.length + pb.length;
+  });
+  const h = Buffer.alloc(header);
+  h.write('glibc-ld.so.cache1.1', 0, 'latin1');
+  h.writeUInt32LE(entries.length, 20);
+  h.writeUInt32LE(off - strsStart, 24);
+  h[28] = 2;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, Buffer.concat([h, ents, ...strs]));
+}
+
+function put(root: string, rel: string, from = CUDART13): string {
+  const p = path.join(root, rel);
+  fs.mkdirSync(path.dirname(p), { recursive: true });
+  fs.copyFileSync(from, p);
+  return p;
+}
+function link(root: string, rel: string, target: string): string {
+  const p = path.join(root, rel);
+  fs.mkdirSync(path.dirname(p), { recursive: true });
+  fs.symlinkSync(target, p);
+  return p;
+}
+const inode = (p: string) => fs.statSync(p).ino;
+const children: Array<Parameters<typeof kill>[0]> = [];
+after(async () => {
+  for (const c of children) await kill(c);
+});
+
+test('names: kind and version from file names', () => {
+  assert.equal(libraryKindOf('/x/libcudart.so.12.4.127'), 'cudart');
+  assert.equal(libraryKindOf('libcudart-a1b2c3d4.so.11.0'), 'cudart'); // bundled in old torch wheels
+  assert.equal(libraryKindOf('libcuda.so.1'), 'cuda');
+  assert.equal(libraryKindOf('libcudart_static.a'), null);
+  assert.equal(libraryKindOf('libcudadevrt.a'), null);
+  assert.equal(libraryKindOf('libcudnn.so.9'), null);
+  assert.equal(libraryKindOf('libcudart.so.12.bak'), null);
+  assert.equal(versionFromName('libcudart.so.12.4.127'), '12.4.127');
+  assert.equal(versionFromName('libcudart.so'), null);
+});
+
+test('the real /etc/ld.so.cache parses to the same entries ldconfig -p prints', () => {
+  const fromFile = parseLdCache(fs.readFileSync('/etc/ld.so.cache')).map((e) => `${e.name} => ${e.path}`).sort();
+  const fromTool = parseLdconfigOutput(execFileSync('ldconfig', ['-p'], { encoding: 'utf8' })).map((e) => `${e.name} => ${e.path}`).sort();
+  assert.ok(fromFile.length > 20);
+  assert.deepEqual(fromFile, fromTool);
+  assert.throws(() => parseLdCache(Buffer.from('not a cache')));
+});
+
+test('a fake install tree: one target per inode, with every path, source and version', () => {
+  const root = tmpdir('tree');
+  // CUDA home with versioned file + soname/dev symlinks, reached through a /usr/local/cuda symlink too
+  const A = put(root, 'usr/local/cuda-12.4/lib64/libcudart.so.12.4.127');
+  link(root, 'usr/local/cuda-12.4/lib64/libcudart.so.12', 'libcudart.so.12.4.127');
+  link(root, 'usr/local/cuda-12.4/lib64/libcudart.so', 'libcudart.so.12');
+  link(root, 'usr/local/cuda', 'cuda-12.4');
+  put(root, 'usr/local/cuda-12.4/lib64/stubs/libcuda.so'); // link-time stub: never a target
+  put(root, 'usr/local/cuda-12.4/lib64/libcudart_static.a');
+  // pip wheels: cu12 runtime in the system site-packages, hard-linked into a user site; cu13 alongside
+  const B = put(root, 'usr/lib/python3.11/site-packages/nvidia/cuda_runtime/lib/libcudart.so.12');
+  const Bhard = path.join(root, 'root/.local/lib/python3.10/site-packages/nvidia/cuda_runtime/lib/libcudart.so.12');
+  fs.mkdirSync(path.dirname(Bhard), { recursive: true });
+  fs.linkSync(B, Bhard);
+  const C = put(root, 'usr/local/lib/python3.12/dist-packages/nvidia/cu13/lib/libcudart.so.13');
+  // conda env lib/ and a wheel inside that env
+  const D = put(root, 'opt/conda/envs/train/lib/libcudart.so.12.1.105');
+  link(root, 'opt/conda/envs/train/lib/libcudart.so.12', 'libcudart.so.12.1.105');
+  const E = put(root, 'opt/conda/envs/train/lib/python3.12/site-packages/nvidia/cuda_runtime/lib/libcudart.so.12');
+  // a virtualenv under ~/.virtualenvs
+  const V = put(root, 'home/alice/.virtualenvs/llm/lib/python3.11/site-packages/nvidia/cuda_runtime/lib/libcudart.so.12');
+  // an odd directory only LD_LIBRARY_PATH names
+  const F = put(root, 'srv/odd place/libcudart.so.12');
+  // the driver, listed in the ldconfig cache and present in the multiarch dir
+  const G = put(root, 'usr/lib/x86_64-linux-gnu/libcuda.so.580.65.06');
+  link(root, 'usr/lib/x86_64-linux-gnu/libcuda.so.1', 'libcuda.so.580.65.06');
+  writeLdCache(path.join(root, 'etc/ld.so.cache'), [
+    ['libcuda.so.1', '/usr/lib/x86_64-linux-gnu/libcuda.so.1'],
+    ['libcudart.so.12', '/usr/local/cuda-12.4/lib64/libcudart.so.12'],
+    ['libc.so.6', '/usr/lib/x86_64-linux-gnu/libc.so.6'],
+  ]);
+  // decoys: a linker script with a library name, and a dangling symlink
+  fs.writeFileSync(path.join(root, 'usr/lib/x86_64-linux-gnu/libcudart.so'), '/* GNU ld script */\nINPUT(libcudart.so.12)\n'.padEnd(200, ' '));
+  link(root, 'usr/lib/libcudart.so.11', '/nonexistent/libcudart.so.11');
+
+  const found = discoverLibraries({ root, procRoot: null, ldLibraryPath: path.join(root, 'srv/odd place') });
+  const byIno = new Map(found.map((t) => [t.ino, t]));
+  const want: Array<[string, LibraryTarget['kind'], string, string[]]> = [
+    [A, 'cudart', '12.4.127', ['cuda_home', 'ldconfig']],
+    [B, 'cudart', '12', ['wheel']],
+    [C, 'cudart', '13', ['wheel']],
+    [D, 'cudart', '12.1.105', ['conda']],
+    [E, 'cudart', '12', ['wheel']],
+    [V, 'cudart', '12', ['wheel']],
+    [F, 'cudart', '12', ['ld_library_path']],
+    [G, 'cuda', '580.65.06', ['ldconfig', 'path']],
+  ];
+  assert.equal(found.length, want.length, JSON.stringify(found.map((t) => t.paths), null, 1));
+  assert.equal(new Set(found.map((t) => t.id)).size, found.length, 'ids are unique');
+  for (const [p, kind, version, by] of want) {
+    const t = byIno.get(inode(p));
+    assert.ok(t, `${p} not found`);
+    assert.equal(t.kind, kind, p);
+    assert.equal(t.version, version, p);
+    assert.deepEqual(t.foundBy, by, p);
+    assert.equal(t.path, fs.realpathSync(p), 'path is the canonical file');
+    assert.ok(t.paths.includes(fs.realpathSync(p)));
+    assert.deepEqual(t.pids, []);
+    assert.equal(t.soname, 'libcudart.so.13'); // all copies of the real library
+  }
+  // the symlinks and the /usr/local/cuda alias all reach A, and only A
+  const a = byIno.get(inode(A))!;
+  for (const rel of ['usr/local/cuda/lib64/libcudart.so', 'usr/local/cuda/lib64/libcudart.so.12', 'usr/local/cuda-12.4/lib64/libcudart.so.12', 'usr/local/cuda-12.4/lib64/libcudart.so.12.4.127']) {
+    assert.ok(a.paths.includes(path.join(root, rel)), rel);
+  }
+  // the hard link is the same target as B
+  assert.ok(byIno.get(inode(B))!.paths.includes(Bhard));
+  assert.equal(byIno.get(inode(B))!.paths.length, 2);
+  // same content, different inode: different targets
+  assert.notEqual(byIno.get(inode(B))!.id, byIno.get(inode(E))!.id);
+  assert.equal(byIno.get(inode(B))!.buildId, byIno.get(inode(E))!.buildId);
+
+  // narrowing the roots narrows the result
+  const onlyCuda = discoverLibraries({ root, procRoot: null, ldCache: null, libDirs: [], envRoots: [], pythonPrefixes: [], homes: [] });
+  assert.deepEqual(onlyCuda.map((t) => t.ino), [inode(A)]);
+});
+
+test('a running process that dlopen()s libcudart from a non-standard directory is found through its maps', async () => {
+  const dir = tmpdir('maps');
+  const odd = path.join(dir, 'not', 'a', 'lib', 'dir');
+  fs.mkdirSync(odd, { recursive: true });
+  const lib = path.join(odd, 'libcudart.so.13');
+  fs.copyFileSync(CUDART13, lib);
+  const prog = compile(dir, 'dl', `
+    #include <dlfcn.h>
+    #include <stdio.h>
+    #include <unistd.h>
+    int main(int c, char **v) { if (!dlopen(v[1], RTLD_NOW)) { fprintf(stderr, "%s\\n", dlerror()); return 1; }
+      printf("ready\\n"); fflush(stdout); sleep(60); return 0; }`, ['-ldl']);
+  const { child } = await spawnReady(prog, [lib]);
+  children.push(child);
+  const pid = child.pid!;
+  const empty = tmpdir('empty');
+  const found = discoverLibraries({ root: empty, procRoot: '/proc', pids: [pid] });
+  assert.equal(found.length, 1, JSON.stringify(found));
+  const t = found[0];
+  assert.equal(t.ino, inode(lib));
+  assert.equal(t.kind, 'cudart');
+  assert.equal(t.path, fs.realpathSync(lib));
+  assert.deepEqual(t.foundBy, ['maps']);
+  assert.deepEqual(t.pids, [pid]);
+  assert.equal(t.version, '13');
+  assert.ok(pidsMappingInode(t.ino, t.dev).includes(pid));
+  // the same file named explicitly merges into the same target
+  const merged = discoverLibraries({ root: empty, procRoot: '/proc', pids: [pid], paths: [lib] });
+  assert.equal(merged.length, 1);
+  assert.deepEqual(merged[0].foundBy, ['maps', 'path']);
+  // the dlopen program itself is not a static-cudart executable
+  assert.equal(findStaticCudart(prog), null);
+  // a process that is gone contributes nothing and does not throw
+  await kill(child);
+  assert.deepEqual(discoverLibraries({ root: empty, procRoot: '/proc', pids: [pid] }), []);
+});
+
+test('an executable that defines cudaMalloc itself is a static target, by argv and by a running process', async () => {
+  const dir = tmpdir('static');
+  const exe = compile(dir, 'static_app', `
+    #include <stdio.h>
+    #include <unistd.h>
+    __attribute__((noinline)) int cudaMalloc(void **p, unsigned long n) { *p = (void *)n; return 0; }
+    __attribute__((noinline)) int cudaLaunchKernel(const void *f, int a, int b) { return a + b; }
+    int main(void) { void *p; cudaMalloc(&p, 1); printf("ready\\n"); fflush(stdout); sleep(60); return 0; }`, ['-fno-omit-frame-pointer']);
+  const s = findStaticCudart(exe)!;
+  assert.ok(s);
+  const r = resolveSymbols(exe, ['cudaMalloc', 'cudaLaunchKernel']);
+  assert.deepEqual(s.symbols, { cudaMalloc: r.get('cudaMalloc')!.offset, cudaLaunchKernel: r.get('cudaLaunchKernel')!.offset });
+  assert.equal(s.ino, inode(exe));
+  assert.equal(findStaticCudart(path.join(dir, 'missing')), null);
+  assert.equal(findStaticCudart(CUDART13) !== null, true, 'libcudart itself defines the runtime');
+
+  const empty = tmpdir('empty2');
+  const byArgv = discoverLibraries({ root: empty, procRoot: null, executables: [exe] });
+  assert.equal(byArgv.length, 1);
+  assert.equal(byArgv[0].kind, 'static');
+  assert.deepEqual(byArgv[0].foundBy, ['argv']);
+  assert.equal(byArgv[0].version, null);
+
+  const { child } = await spawnReady(exe, []);
+  children.push(child);
+  const byMaps = discoverLibraries({ root: empty, procRoot: '/proc', pids: [child.pid!, process.pid] });
+  const st = byMaps.filter((t) => t.kind === 'static');
+  assert.equal(st.length, 1, JSON.stringify(byMaps));
+  assert.equal(st[0].ino, inode(exe));
+  assert.deepEqual(st[0].pids, [child.pid]);
+  // with executable scanning off it is not found
+  assert.deepEqual(discoverLibraries({ root: empty, procRoot: '/proc', pids: [child.pid!], scanExecutables: false }), []);
+  await kill(child);
+});
