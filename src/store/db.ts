@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { OPS, SOURCE_NAMES } from '../common/ops.js';
 import { CausewayError } from '../common/errors.js';
 import { APP_ID, SCHEMA_VERSION, TABLES_SQL, VIEWS_SQL } from './schema.js';
+import { applyMigrations } from './migrations.js';
 
 export type Db = Database.Database;
 
@@ -89,6 +90,7 @@ function checkCauseway(db: Db, path: string): void {
 /** Create or upgrade the schema; seed dictionaries. Idempotent. */
 export function migrate(db: Db): void {
   const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
+  let fromVersion = SCHEMA_VERSION;
   if (!hasMeta) {
     const objects = db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'").get() as { n: number };
     if (objects.n > 0) {
@@ -101,8 +103,10 @@ export function migrate(db: Db): void {
     if (v && Number(v.value) > SCHEMA_VERSION) {
       throw new CausewayError('BAD_DB', `schema version ${v.value} is newer than this Causeway (${SCHEMA_VERSION})`, 'upgrade Causeway');
     }
+    if (v) fromVersion = Number(v.value);
   }
   db.transaction(() => {
+    if (fromVersion < SCHEMA_VERSION) applyMigrations(db, fromVersion, SCHEMA_VERSION);
     db.exec(TABLES_SQL);
     db.exec(VIEWS_SQL);
     const meta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');

@@ -24,6 +24,7 @@ import { allocBatch, pushRow, type EventBatch, type EventRow, type LossCount } f
 import { CausewayError } from '../common/errors.js';
 import { newSketch, sketchFromBytes, sketchToBytes, type Sketch } from './sketch.js';
 import { recordLosses, sanitizeText, TEXT_CAPS } from './session.js';
+import { SPAN_EVENTS } from './migrations.js';
 
 /** Rows per multi-row INSERT statement (measured best; see the header). */
 export const DEFAULT_ROWS_PER_STATEMENT = 64;
@@ -103,6 +104,10 @@ export class EventWriter {
   private readonly aggPut: Stmt;
   private readonly stackIns: Stmt;
   private readonly stackGet: Stmt;
+  private readonly spanIns: Stmt;
+  private readonly spanUpd: Stmt;
+  /** the span this writer is extending: ids [first, last], ts range */
+  private span: { first: number; last: number; tsMin: number; tsMax: number } | null = null;
   private maxTs = 0;
   private storedCount = 0;
   private failure: CausewayError | null = null;
@@ -122,6 +127,8 @@ export class EventWriter {
     this.aggPut = db.prepare(
       'INSERT OR REPLACE INTO aggregates (session_id, bucket_ns, pid, op, count, sum_ns, min_ns, max_ns, errors, sketch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
+    this.spanIns = db.prepare('INSERT OR REPLACE INTO event_spans (session_id, first_id, last_id, ts_min, ts_max) VALUES (?, ?, ?, ?, ?)');
+    this.spanUpd = db.prepare('UPDATE event_spans SET last_id = ?, ts_min = ?, ts_max = ? WHERE session_id = ? AND first_id = ?');
     this.stackIns = db.prepare('INSERT INTO stacks (hash, depth, frames, text) VALUES (?, ?, ?, ?) ON CONFLICT(hash) DO NOTHING');
     this.stackGet = db.prepare('SELECT id FROM stacks WHERE hash = ?');
     this.txBatch = db.transaction((b: EventBatch, start: number, end: number) => this.insertRange(b, start, end));
@@ -222,6 +229,7 @@ export class EventWriter {
   }
 
   private handleWriteError(e: unknown, n: number): Error {
+    this.span = null; // the transaction was rolled back: the open span row may not exist
     if (isDiskFull(e)) {
       this.failure = new CausewayError(
         'DISK_FULL',
@@ -287,12 +295,45 @@ export class EventWriter {
       }
     }
     const n = end - start;
+    const firstId = lastId - n + 1;
+    this.updateSpans(b.ts, start, end, firstId);
     this.bumpStored.run(n, this.sessionId);
     if (this.doAggregates) this.aggregate(b, start, end);
     this.storedCount += n;
     // INTEGER PRIMARY KEY without AUTOINCREMENT assigns max(id)+1 to each new row; this
     // connection holds the write lock for the whole transaction, so the ids are consecutive.
-    return { firstId: lastId - n + 1, count: n };
+    return { firstId, count: n };
+  }
+
+  /** Keep event_spans covering the new ids: extend the open span while contiguous and small, else start one. */
+  private updateSpans(ts: Float64Array, start: number, end: number, firstId: number): void {
+    let i = start;
+    let id = firstId;
+    while (i < end) {
+      let sp = this.span;
+      const extend = sp !== null && sp.last + 1 === id && sp.last - sp.first + 1 < SPAN_EVENTS;
+      const room = extend && sp ? SPAN_EVENTS - (sp.last - sp.first + 1) : SPAN_EVENTS;
+      const k = Math.min(room, end - i);
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (let j = i; j < i + k; j++) {
+        const t = ts[j];
+        if (t < lo) lo = t;
+        if (t > hi) hi = t;
+      }
+      if (extend && sp) {
+        sp.last = id + k - 1;
+        sp.tsMin = Math.min(sp.tsMin, lo);
+        sp.tsMax = Math.max(sp.tsMax, hi);
+        this.spanUpd.run(sp.last, sp.tsMin, sp.tsMax, this.sessionId, sp.first);
+      } else {
+        sp = { first: id, last: id + k - 1, tsMin: lo, tsMax: hi };
+        this.spanIns.run(this.sessionId, sp.first, sp.last, sp.tsMin, sp.tsMax);
+        this.span = sp;
+      }
+      i += k;
+      id += k;
+    }
   }
 
   private aggregate(b: EventBatch, start: number, end: number): void {

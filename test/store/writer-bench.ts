@@ -1,6 +1,7 @@
 // Benchmark (not a test): EventWriter throughput and bytes/event for several statement shapes.
 // Run: node dist/test/store/writer-bench.js [events=1000000]
 import fs from 'node:fs';
+import Database from 'better-sqlite3';
 import os from 'node:os';
 import path from 'node:path';
 import { makeFixtureDb } from '../helpers/db-fixture.js';
@@ -29,11 +30,17 @@ if (cur.n) batches.push(cur);
 ro.close();
 const total = batches.reduce((a, b) => a + b.n, 0);
 
-function run(label: string, rows: number, opts: { aggregates?: boolean; dropIndex?: boolean; pragmas?: string[] } = {}): void {
+function run(label: string, rows: number, opts: { aggregates?: boolean; withIndex?: boolean; pragmas?: string[]; pageSize?: number } = {}): void {
   const p = path.join(dir, `w-${label}.db`);
   for (const s of ['', '-wal', '-shm']) fs.rmSync(p + s, { force: true });
+  if (opts.pageSize) {
+    const raw = new Database(p);
+    raw.pragma(`page_size = ${opts.pageSize}`);
+    raw.exec('VACUUM');
+    raw.close();
+  }
   const db = openWritable(p);
-  if (opts.dropIndex) db.exec('DROP INDEX events_session_ts');
+  if (opts.withIndex) db.exec('CREATE INDEX events_session_ts ON events(session_id, ts)'); // v1 layout, for comparison
   for (const pr of opts.pragmas ?? []) db.pragma(pr);
   const sid = createSession(db, { startedNs: 1n, wallStartNs: 1n });
   db.pragma('wal_checkpoint(TRUNCATE)');
@@ -48,10 +55,10 @@ function run(label: string, rows: number, opts: { aggregates?: boolean; dropInde
   db.pragma('wal_checkpoint(TRUNCATE)');
   const pages = db.pragma('page_count', { simple: true }) as number;
   const pageSize = db.pragma('page_size', { simple: true }) as number;
-  const evPages = (db.prepare("SELECT sum(pgsize) AS b FROM dbstat WHERE name IN ('events', 'events_session_ts')").get() as { b: number } | undefined)?.b;
+  const evPages = (db.prepare("SELECT sum(pgsize) AS b FROM dbstat WHERE name IN ('events', 'events_session_ts', 'event_spans')").get() as { b: number } | undefined)?.b;
   db.close();
   console.log(
-    `${label.padEnd(28)} ${((total / ms) * 1000).toFixed(0).padStart(8)} ev/s  cpu ${(((cpu.user + cpu.system) / 1000 / ms) * 100).toFixed(0)}%  ` +
+    `${label.padEnd(28)} ${((total / ms) * 1000).toFixed(0).padStart(8)} ev/s  cpu ${(((cpu.user + cpu.system) / 1000 / ms) * 100).toFixed(0)}% ${((total / (cpu.user + cpu.system)) * 1e6).toFixed(0).padStart(8)} ev/cpu-s  ` +
       `${(((pages - pagesBefore) * pageSize) / total).toFixed(1)} B/ev file` + (evPages ? `, ${(evPages / total).toFixed(1)} B/ev events+index` : ''),
   );
 }
@@ -60,9 +67,18 @@ const which = process.argv[3] ?? 'all';
 if (which === 'all' || which === 'rows') {
   for (const rows of [1, 16, 50, 64, 100, 200]) run(`rows=${rows}`, rows);
 }
+if (which === 'pages') {
+  for (const ps of [4096, 16384, 65536]) {
+    run(`page=${ps}`, 64, { pageSize: ps });
+    run(`page=${ps} v1-index`, 64, { pageSize: ps, withIndex: true });
+  }
+}
+if (which === 'repeat') {
+  for (let k = 0; k < 3; k++) for (const rows of [1, 32, 64, 128, 256]) run(`rows=${rows} #${k}`, rows, { withIndex: process.argv[4] === 'v1index' });
+}
 if (which === 'all' || which === 'variants') {
   run('rows=64 no-aggregates', 64, { aggregates: false });
-  run('rows=64 no-index', 64, { dropIndex: true });
+  run('rows=64 v1-index', 64, { withIndex: true });
   run('rows=64 autockpt=10000', 64, { pragmas: ['wal_autocheckpoint = 10000'] });
   run('rows=64 cache=64MB', 64, { pragmas: ['cache_size = -65536'] });
 }

@@ -1,0 +1,29 @@
+/**
+ * Schema migrations, applied by db.ts migrate() before the (idempotent)
+ * CREATE ... IF NOT EXISTS of schema.ts. Each step takes a database at
+ * version N-1 to N inside the migrate transaction.
+ */
+import type { Db } from './db.js';
+
+/** Events per event_spans row (writer and backfill agree). */
+export const SPAN_EVENTS = 16384;
+
+const STEPS: Record<number, (db: Db) => void> = {
+  // v1 -> v2: drop the per-row (session_id, ts) index (18 B/event), add the sparse event_spans map
+  2: (db) => {
+    db.exec(`
+      DROP INDEX IF EXISTS events_session_ts;
+      CREATE TABLE IF NOT EXISTS event_spans (
+        session_id INTEGER NOT NULL, first_id INTEGER NOT NULL, last_id INTEGER NOT NULL,
+        ts_min INTEGER NOT NULL, ts_max INTEGER NOT NULL, PRIMARY KEY (session_id, first_id)
+      ) WITHOUT ROWID;
+      INSERT OR REPLACE INTO event_spans (session_id, first_id, last_id, ts_min, ts_max)
+        SELECT session_id, min(id), max(id), min(ts), max(ts) FROM events GROUP BY session_id, id / ${SPAN_EVENTS};
+    `);
+  },
+};
+
+/** Apply the steps from `from` (exclusive) to `to` (inclusive). */
+export function applyMigrations(db: Db, from: number, to: number): void {
+  for (let v = from + 1; v <= to; v++) STEPS[v]?.(db);
+}
