@@ -77,8 +77,8 @@ interface Fixture {
   exited: Promise<number | null>;
 }
 
-function startFixture(name: string, args: string[]): Fixture {
-  const proc = spawn(path.join(BIN, name), args, { stdio: ['pipe', 'pipe', 'inherit'] });
+function startFixture(name: string, args: string[], env: Record<string, string> = {}): Fixture {
+  const proc = spawn(path.join(BIN, name), args, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const queue: string[] = [];
   const waiters: ((s: string) => void)[] = [];
   createInterface({ input: proc.stdout! }).on('line', (l) => {
@@ -201,9 +201,12 @@ test('nothing traced: no host records, switches counted in the kernel only', { s
 });
 
 test('preempted victim: intervals marked preempted, name the hog, sum within 20% of measured loss; tid mapped to tgid', { skip }, async () => {
-  const hog = startFixture('cpu_hog', ['10']);
+  // SCHED_RR, same priority, one CPU: they preempt each other every 100 ms quantum and background
+  // load on this shared machine cannot get between them (see maybe_rr in test/fixtures/host/common.h).
+  const rr = { CW_FIXTURE_RR: '1' };
+  const hog = startFixture('cpu_hog', ['10'], rr);
   const hogPid = field(await hog.line(), 'pid');
-  const victim = startFixture('victim', ['1.5']);
+  const victim = startFixture('victim', ['2'], rr);
   const ready = await victim.line();
   const pid = field(ready, 'pid');
   const tid = field(ready, 'tid');
@@ -224,9 +227,11 @@ test('preempted victim: intervals marked preempted, name the hog, sum within 20%
   const start = BigInt(res.start_ns), end = BigInt(res.end_ns);
   const iv = of(pid).filter((r) => r.op === OP.OFF_CPU && r.tid === tid && r.ts < end && r.ts + r.dur! > start);
   assert.ok(res.lost_ns > 0.2 * res.wall_ns, `the hog took CPU time (lost ${res.lost_ns} of ${res.wall_ns})`);
-  assert.ok(iv.length > 10, `off-CPU intervals seen: ${iv.length}`);
+  assert.ok(iv.length >= 4, `off-CPU intervals seen: ${iv.length}`);
   let sum = 0n, byHog = 0n;
+  const by = new Map<string, bigint>();
   for (const r of iv) {
+    by.set(r.byComm!, (by.get(r.byComm!) ?? 0n) + r.dur!);
     const a = r.ts > start ? r.ts : start;
     const b = r.ts + r.dur! < end ? r.ts + r.dur! : end;
     sum += b - a;
@@ -240,7 +245,8 @@ test('preempted victim: intervals marked preempted, name the hog, sum within 20%
   const err = Math.abs(Number(sum) - res.lost_ns) / res.lost_ns;
   console.log(`# victim: measured loss ${(res.lost_ns / 1e6).toFixed(1)} ms, traced ${(Number(sum) / 1e6).toFixed(1)} ms (${(err * 100).toFixed(1)}% off), ${iv.length} intervals, ${(Number(byHog) / 1e6).toFixed(1)} ms by cpu_hog; ${(records.length / secs).toFixed(0)} host records/s over the run, ${(Number(s1.switches - s0.switches) / secs).toFixed(0)} switches/s`);
   assert.ok(err <= 0.2, `traced off-CPU ${sum} ns vs measured ${res.lost_ns} ns`);
-  assert.ok(byHog * 2n > sum, 'most of the lost time went to cpu_hog');
+  const top = [...by].sort((a, b) => Number(b[1] - a[1])).slice(0, 4).map(([c, d]) => `${c} ${(Number(d) / 1e6).toFixed(0)} ms`);
+  assert.ok(byHog * 2n >= sum, `cpu_hog took most of the lost time (top preempters: ${top.join(', ')})`);
   assert.equal(of(hogPid).length, 0, 'the untraced hog produced no records');
 });
 
