@@ -1,0 +1,110 @@
+/**
+ * What every tool, resource and prompt shares for one served database: the
+ * read-only connection, the response budget, the SQL caps, the auditor and
+ * the scope table. One App per `causeway mcp` process; server instances (one
+ * per stdio connection, one per HTTP request) are cheap and share it.
+ */
+import { CausewayError } from '../common/errors.js';
+import { openReadOnly, type Db } from '../store/db.js';
+import { BYTES_PER_TOKEN, DEFAULT_BUDGET_TOKENS, STRUCTURED_SHARE } from './budget.js';
+import { NOOP_AUDITOR, type Auditor, type SqlCaps } from './seams.js';
+
+export interface AppOptions {
+  dbPath: string;
+  /** response budget in estimated tokens (bytes / 4); default 2,000 */
+  budgetTokens?: number;
+  auditor?: Auditor;
+  sqlCaps?: Partial<SqlCaps>;
+  requiredScope?: (tool: string) => string;
+}
+
+export class App {
+  readonly dbPath: string;
+  readonly budgetTokens: number;
+  readonly auditor: Auditor;
+  readonly sqlCaps: SqlCaps;
+  readonly requiredScope: (tool: string) => string;
+  private _db: Db | undefined;
+
+  constructor(o: AppOptions) {
+    this.dbPath = o.dbPath;
+    this.budgetTokens = o.budgetTokens ?? DEFAULT_BUDGET_TOKENS;
+    this.auditor = o.auditor ?? NOOP_AUDITOR;
+    this.sqlCaps = { maxRows: 200, maxBytes: 64 * 1024, timeoutMs: 5000, ...o.sqlCaps };
+    this.requiredScope = o.requiredScope ?? ((t) => (t === 'run_sql' ? 'causeway:sql' : t === 'get_stacks' ? 'causeway:stacks' : 'causeway:read'));
+  }
+
+  /** Whole-response budget in bytes. */
+  get budgetBytes(): number {
+    return this.budgetTokens * BYTES_PER_TOKEN;
+  }
+  /** Bytes the structured part of a response may use. */
+  get structuredBytes(): number {
+    return Math.floor(this.budgetBytes * STRUCTURED_SHARE);
+  }
+  /** Bytes the text rendering may use. */
+  get textBytes(): number {
+    return Math.floor(this.budgetBytes * (1 - STRUCTURED_SHARE)) - 200;
+  }
+
+  db(): Db {
+    this._db ??= openReadOnly(this.dbPath);
+    return this._db;
+  }
+
+  close(): void {
+    this._db?.close();
+    this._db = undefined;
+    this.auditor.close();
+  }
+}
+
+/** A failed tool call that tells the caller how to fix it; becomes an isError result. */
+export class ToolError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly fix: string,
+    readonly data: Record<string, unknown> = {},
+    /** 'refused' (policy said no) vs 'error' (bad input, missing data) for the audit trail */
+    readonly outcome: 'error' | 'refused' = 'error',
+  ) {
+    super(message);
+  }
+}
+
+export interface SessionRow {
+  id: number;
+  status: string;
+  started_ms: number | null;
+  ended_ns: number | null;
+  command: string | null;
+  label: string | null;
+  events_stored: number;
+  events_dropped: number;
+}
+
+const SESSION_COLS = `id, status, wall_start_ns / 1000000 AS started_ms, ended_ns, command, label, events_stored, events_dropped`;
+
+/** The session a call means: the given id, or the latest. Unknown ids list the valid ones. */
+export function resolveSession(db: Db, id: number | undefined): SessionRow {
+  if (id !== undefined) {
+    const row = db.prepare(`SELECT ${SESSION_COLS} FROM sessions WHERE id = ?`).get(id) as SessionRow | undefined;
+    if (row) return row;
+  } else {
+    const row = db.prepare(`SELECT ${SESSION_COLS} FROM sessions ORDER BY id DESC LIMIT 1`).get() as SessionRow | undefined;
+    if (row) return row;
+    throw new ToolError('NO_SESSIONS', 'the database holds no trace sessions yet', 'record one with `causeway trace --db FILE -- CMD`, then call again');
+  }
+  const valid = (db.prepare('SELECT id FROM sessions ORDER BY id DESC LIMIT 50').raw(true).all() as number[][]).map((r) => r[0]);
+  throw new ToolError('UNKNOWN_SESSION', `session ${id} does not exist`, `pass one of the valid session ids (${valid.join(', ') || 'none'}), or omit session for the latest; list_sessions shows them all`, { valid_sessions: valid });
+}
+
+export function asToolError(e: unknown): ToolError {
+  if (e instanceof ToolError) return e;
+  if (e instanceof CausewayError) {
+    const outcome = e.code === 'SQL_REFUSED' ? 'refused' : 'error';
+    return new ToolError(e.code, e.message, e.fix ?? 'check the arguments and try again', e.data ?? {}, outcome);
+  }
+  return new ToolError('INTERNAL', (e as Error)?.message ?? String(e), 'this is a Causeway bug; try a narrower call and report it', {});
+}

@@ -1,0 +1,86 @@
+/**
+ * One shape for every tool module: schemas, annotations, a run function that
+ * returns structured data plus a short text rendering. registerTool() adds the
+ * cross-cutting parts once: scope check over HTTP, errors as isError results
+ * that say how to fix the call, and the response budget.
+ */
+import type { CallToolResult, McpServer, ServerContext } from '@modelcontextprotocol/server';
+import { z } from 'zod';
+import { BadCursor, jsonBytes, UNTRUSTED_NOTE } from './budget.js';
+import { asToolError, ToolError, type App } from './context.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyObject = z.ZodObject<any>;
+
+export interface ToolDef<I extends AnyObject, O extends AnyObject> {
+  name: string;
+  title: string;
+  description: string;
+  input: I;
+  output: O;
+  /** same arguments, same answer (true for all tools over a finished trace) */
+  idempotent?: boolean;
+  run(args: z.output<I>, app: App): Promise<{ data: z.output<O>; text: string }> | { data: z.output<O>; text: string };
+}
+
+export function defineTool<I extends AnyObject, O extends AnyObject>(def: ToolDef<I, O>): ToolDef<I, O> {
+  return def;
+}
+
+/** How the server instance was reached; decides whether scopes are checked. */
+export type Channel = { kind: 'stdio' } | { kind: 'http' };
+
+export const ErrorSchema = z.object({
+  error: z.object({ code: z.string(), message: z.string(), fix: z.string() }).catchall(z.unknown()),
+});
+
+export function errorResult(e: unknown): CallToolResult {
+  const te = asToolError(e instanceof BadCursor ? new ToolError('BAD_CURSOR', e.message, 'call again without cursor, or pass the next_cursor of the previous response unchanged') : e);
+  const error = { code: te.code, message: te.message, fix: te.fix, ...te.data };
+  return {
+    isError: true,
+    content: [{ type: 'text', text: `error ${te.code}: ${te.message}\nfix: ${te.fix}` }],
+    structuredContent: { error, outcome: te.outcome },
+  };
+}
+
+export function registerTool<I extends AnyObject, O extends AnyObject>(server: McpServer, def: ToolDef<I, O>, app: App, channel: Channel): void {
+  server.registerTool(
+    def.name,
+    {
+      title: def.title,
+      description: `${def.description} Responses fit about ${app.budgetTokens} tokens (estimated as bytes/4); longer results page with next_cursor and say truncated.`,
+      inputSchema: def.input,
+      outputSchema: def.output,
+      annotations: { title: def.title, readOnlyHint: true, destructiveHint: false, openWorldHint: false, idempotentHint: def.idempotent ?? true },
+    },
+    (async (args: z.output<I>, ctx: ServerContext): Promise<CallToolResult> => {
+      try {
+        if (channel.kind === 'http') {
+          const scope = app.requiredScope(def.name);
+          const granted = ctx.http?.authInfo?.scopes ?? [];
+          if (!granted.includes(scope)) {
+            throw new ToolError('INSUFFICIENT_SCOPE', `${def.name} needs the scope ${scope}; this client's token grants ${granted.join(' ') || 'no scopes'}`, `ask the operator for a token with scope ${scope}`, { required_scope: scope }, 'refused');
+          }
+        }
+        const { data, text } = await def.run(args, app);
+        return finish(app, data as Record<string, unknown>, text);
+      } catch (e) {
+        return errorResult(e);
+      }
+    }) as never,
+  );
+}
+
+/** Assemble the result; the text rendering is shortened if the whole would pass the budget. */
+function finish(app: App, data: Record<string, unknown>, text: string): CallToolResult {
+  const untrusted = Array.isArray(data.untrusted) && data.untrusted.length > 0;
+  let body = untrusted ? `${text}\n${UNTRUSTED_NOTE}` : text;
+  const structuredSize = jsonBytes(data);
+  const room = app.budgetBytes - structuredSize - 120;
+  if (jsonBytes(body) > room) {
+    while (body.length > 0 && jsonBytes(body) > room - 40) body = body.slice(0, Math.floor(body.length * 0.8));
+    body += '\n(text cut to the response budget; structuredContent has the data)';
+  }
+  return { content: [{ type: 'text', text: body }], structuredContent: data };
+}

@@ -1,0 +1,84 @@
+/**
+ * Where chains come from (SEAM with src/analyze/):
+ *   1. the latest analysis run stored in `chains` for the session (what
+ *      `causeway explain` wrote), so answers are stable and cheap;
+ *   2. otherwise, when src/analyze has landed, explainSession(db, id) computed now;
+ *   3. otherwise none, and the caller is told to run `causeway explain`.
+ * Chain objects follow GUIDE §4; normalize() accepts either source.
+ */
+import type { Db } from '../../store/db.js';
+import { loadAnalyze } from '../seams.js';
+
+export interface ChainView {
+  id: string;
+  kind: string;
+  severity: string;
+  summary: string;
+  impact_ns: number;
+  pid: number | null;
+  tid: number | null;
+  op: string | null;
+  ts_ns: number | null;
+  recommendation: string | null;
+  evidence: { event_ids: number[]; sql: string | null; detail: string | null }[];
+}
+
+export const SEVERITY_RANK: Record<string, number> = { critical: 0, high: 1, medium: 2, low: 3 };
+
+function normalize(c: Record<string, unknown>, fallback: Partial<ChainView> = {}): ChainView {
+  const num = (v: unknown) => (typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : v == null ? null : Number(v));
+  const ev = Array.isArray(c.evidence) ? (c.evidence as Record<string, unknown>[]) : [];
+  return {
+    id: String(c.id ?? c.chain_id ?? fallback.id ?? ''),
+    kind: String(c.kind ?? fallback.kind ?? 'unknown'),
+    severity: String(c.severity ?? fallback.severity ?? 'low'),
+    summary: String(c.summary ?? fallback.summary ?? ''),
+    impact_ns: num(c.impact_ns ?? fallback.impact_ns) ?? 0,
+    pid: num(c.pid ?? fallback.pid),
+    tid: num(c.tid ?? fallback.tid),
+    op: c.op != null ? String(c.op) : (fallback.op ?? null),
+    ts_ns: num(c.ts_ns ?? fallback.ts_ns),
+    recommendation: c.recommendation != null ? String(c.recommendation) : null,
+    evidence: ev.map((e) => ({
+      event_ids: Array.isArray(e.event_ids) ? (e.event_ids as unknown[]).map(Number).filter(Number.isFinite) : [],
+      sql: e.sql != null ? String(e.sql) : null,
+      detail: e.detail != null ? String(e.detail) : null,
+    })),
+  };
+}
+
+export interface ChainsResult {
+  source: 'stored' | 'computed' | 'none';
+  run_id: number | null;
+  chains: ChainView[];
+}
+
+export async function loadChains(db: Db, sessionId: number): Promise<ChainsResult> {
+  const run = db.prepare('SELECT MAX(id) AS id FROM analysis_runs WHERE session_id = ?').get(sessionId) as { id: number | null };
+  if (run.id !== null) {
+    const rows = db
+      .prepare('SELECT chain_id, kind, severity, impact_ns, pid, tid, op, ts_ns, summary, json FROM chains WHERE session_id = ? AND run_id = ?')
+      .all(sessionId, run.id) as (Record<string, unknown> & { json: string })[];
+    const chains = rows.map((r) => {
+      let parsed: Record<string, unknown> = {};
+      try {
+        parsed = JSON.parse(r.json) as Record<string, unknown>;
+      } catch {
+        /* keep the columns */
+      }
+      // the table columns are authoritative for the indexed fields
+      return normalize({ ...parsed, id: r.chain_id, kind: r.kind, severity: r.severity, impact_ns: r.impact_ns, pid: r.pid, tid: r.tid, op: r.op, ts_ns: r.ts_ns, summary: r.summary });
+    });
+    return { source: 'stored', run_id: run.id, chains: sortChains(chains) };
+  }
+  const analyze = await loadAnalyze();
+  if (analyze.explainSession) {
+    const res = (await analyze.explainSession(db, sessionId, {})) as { chains?: Record<string, unknown>[] } | undefined;
+    return { source: 'computed', run_id: null, chains: sortChains((res?.chains ?? []).map((c) => normalize(c))) };
+  }
+  return { source: 'none', run_id: null, chains: [] };
+}
+
+function sortChains(c: ChainView[]): ChainView[] {
+  return c.sort((a, b) => b.impact_ns - a.impact_ns || (SEVERITY_RANK[a.severity] ?? 9) - (SEVERITY_RANK[b.severity] ?? 9) || a.id.localeCompare(b.id));
+}

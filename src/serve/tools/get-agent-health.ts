@@ -1,0 +1,77 @@
+/** get_agent_health: drops by stage/reason, probe coverage (what was not attached and why), overhead if recorded. */
+import { z } from 'zod';
+import { cleanTraced, fitRows, renderTable, type Cell } from '../budget.js';
+import { resolveSession } from '../context.js';
+import { defineTool } from '../tool.js';
+import { sessionArg, TableSchema } from './common.js';
+
+export const input = z.object({ session: sessionArg });
+
+export const output = z.object({
+  session: z.number().int(),
+  status: z.string(),
+  events_stored: z.number().int(),
+  events_dropped: z.number().int(),
+  drop_ratio: z.number(),
+  drops: TableSchema.describe('stage (kernel | queue | writer) x reason: count'),
+  libraries: TableSchema.describe('CUDA libraries found and how many probes attached/failed on each'),
+  failed_probes: TableSchema.describe('probes not attached, with the error'),
+  overhead: z.record(z.string(), z.union([z.string(), z.number()])).nullable().describe('overhead estimates recorded by the tracer (meta keys overhead*), null if none'),
+  verdict: z.string().describe('one line: can the trace be trusted for absence of evidence?'),
+  truncated: z.boolean(),
+  untrusted: z.array(z.string()),
+});
+
+export const tool = defineTool({
+  name: 'get_agent_health',
+  title: 'Tracer health',
+  description: "How complete the trace is: events dropped by stage and reason, which CUDA libraries were found, which probes attached and which failed (and why), and the tracer's estimated overhead when recorded. Check before concluding that something did not happen.",
+  input,
+  output,
+  run(args, app) {
+    const db = app.db();
+    const s = resolveSession(db, args.session);
+    const drops = db.prepare('SELECT stage, reason, count FROM drops WHERE session_id = ? ORDER BY count DESC').raw(true).all(s.id) as Cell[][];
+    const libs = db
+      .prepare('SELECT path, kind, version, found_via, probes_attached, probes_failed, error FROM libraries WHERE session_id = ? ORDER BY probes_failed DESC, id LIMIT 20')
+      .raw(true)
+      .all(s.id) as Cell[][];
+    const failed = db
+      .prepare(
+        `SELECT p.symbol, o.name AS op, l.path, p.error FROM probes p JOIN ops o ON o.id = p.op LEFT JOIN libraries l ON l.id = p.library_id
+         WHERE p.session_id = ? AND p.attached = 0 ORDER BY o.id LIMIT 40`,
+      )
+      .raw(true)
+      .all(s.id) as Cell[][];
+    const clean = (rows: Cell[][], cols: number[]) => rows.map((r) => r.map((v, i) => (cols.includes(i) ? cleanTraced(v, 120) : v)));
+    const overheadRows = db.prepare("SELECT key, value FROM meta WHERE key LIKE 'overhead%' ORDER BY key").all() as { key: string; value: string }[];
+    const overhead = overheadRows.length ? Object.fromEntries(overheadRows.map((r) => [r.key, Number.isFinite(Number(r.value)) ? Number(r.value) : cleanTraced(r.value, 80)!])) : null;
+    const dropTotal = drops.reduce((a, r) => a + Number(r[2]), 0);
+    const dropped = Math.max(s.events_dropped, dropTotal);
+    const ratio = s.events_stored + dropped > 0 ? dropped / (s.events_stored + dropped) : 0;
+    const attached = libs.reduce((a, r) => a + Number(r[4]), 0);
+    const verdict =
+      libs.length === 0
+        ? 'no CUDA library was recorded as probed: absence of CUDA events means nothing'
+        : dropped === 0 && failed.length === 0
+          ? 'complete: no drops, every planned probe attached'
+          : `partial: ${dropped} events dropped (${(ratio * 100).toFixed(2)}%), ${failed.length} probe(s) failed, ${attached} attached`;
+    const base = {
+      session: s.id,
+      status: s.status,
+      events_stored: s.events_stored,
+      events_dropped: dropped,
+      drop_ratio: ratio,
+      drops: { columns: ['stage', 'reason', 'count'], rows: clean(drops, [0, 1]) },
+      libraries: { columns: ['path', 'kind', 'version', 'found_via', 'probes_attached', 'probes_failed', 'error'], rows: clean(libs, [0, 2, 3, 6]) },
+      overhead,
+      verdict,
+      untrusted: ['libraries.path', 'libraries.error', 'failed_probes.path', 'failed_probes.error', 'drops.reason'],
+    };
+    const failedRows = clean(failed, [0, 2, 3]);
+    const page = fitRows(failedRows, app.structuredBytes, (r) => ({ ...base, failed_probes: { columns: ['symbol', 'op', 'library', 'error'], rows: r }, truncated: true }));
+    const data = { ...base, failed_probes: { columns: ['symbol', 'op', 'library', 'error'], rows: page }, truncated: page.length < failedRows.length };
+    const head = `session ${s.id} (${s.status}): ${verdict}`;
+    return { data, text: `${head}\n${renderTable(['stage', 'reason', 'count'], data.drops.rows, 600)}\n${renderTable(['symbol', 'op', 'library', 'error'], page, app.textBytes - head.length - 700)}` };
+  },
+});

@@ -1,0 +1,59 @@
+/** get_mcp_activity: Causeway's own MCP requests (audit trail) and alerts, newest first. */
+import { z } from 'zod';
+import { cleanTraced, fitRows, makeCursor, readCursor, renderTable, type Cell } from '../budget.js';
+import { tableExists } from '../queries.js';
+import { defineTool } from '../tool.js';
+import { cursorArg, limitArg, pageFields, TableSchema } from './common.js';
+
+const COLUMNS = ['id', 'session_id', 'ts_ns', 'dur_ns', 'client', 'method', 'tool', 'rows', 'bytes', 'outcome'];
+
+export const input = z.object({
+  session: z.number().int().positive().optional().describe('only requests placed on this session; default: all'),
+  outcome: z.enum(['ok', 'error', 'refused', 'unauthorized']).optional().describe('only this outcome'),
+  limit: limitArg(20, 100, 'requests'),
+  cursor: cursorArg,
+});
+
+export const output = z.object({
+  total: z.number().int(),
+  by_outcome: z.record(z.string(), z.number()),
+  activity: TableSchema.describe('newest first; client identity is untrusted'),
+  alerts: TableSchema.nullable().describe('unusual patterns flagged by the audit, when recorded'),
+  ...pageFields,
+});
+
+export const tool = defineTool({
+  name: 'get_mcp_activity',
+  title: 'MCP activity (audit)',
+  description: "Who asked this Causeway server what: discovery and tool calls with client, outcome, rows and bytes, on the same timeline as the trace (v_mcp_activity), plus alerts raised about unusual use.",
+  input,
+  output,
+  run(args, app) {
+    const db = app.db();
+    const offset = readCursor('get_mcp_activity', args, args.cursor);
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (args.session !== undefined) (where.push('session_id = ?'), params.push(args.session));
+    if (args.outcome !== undefined) (where.push('outcome = ?'), params.push(args.outcome));
+    const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const total = (db.prepare(`SELECT count(*) AS n FROM v_mcp_activity ${w}`).get(...params) as { n: number }).n;
+    const byOutcome = Object.fromEntries(
+      (db.prepare(`SELECT outcome, count(*) AS n FROM v_mcp_activity ${w} GROUP BY outcome`).all(...params) as { outcome: string; n: number }[]).map((r) => [cleanTraced(r.outcome, 20)!, r.n]),
+    );
+    const rows = (db.prepare(`SELECT ${COLUMNS.join(', ')} FROM v_mcp_activity ${w} ORDER BY id DESC LIMIT ? OFFSET ?`).raw(true).all(...params, args.limit, offset) as Cell[][]).map((r) =>
+      r.map((v, i) => (i === 4 || i === 6 ? cleanTraced(v, 64) : v)),
+    );
+    let alerts: { columns: string[]; rows: Cell[][] } | null = null;
+    if (tableExists(db, 'alerts')) {
+      const stmt = db.prepare('SELECT * FROM alerts ORDER BY rowid DESC LIMIT 10');
+      alerts = { columns: stmt.columns().map((c) => c.name), rows: (stmt.raw(true).all() as unknown[][]).map((r) => r.map((v) => (typeof v === 'number' || v === null ? v : cleanTraced(v, 160)))) };
+    }
+    const base = { total, by_outcome: byOutcome, alerts, untrusted: ['activity.client', 'activity.tool', 'alerts'] };
+    const page = fitRows(rows, app.structuredBytes, (r) => ({ ...base, activity: { columns: COLUMNS, rows: r }, truncated: true, next_cursor: 'x'.repeat(120) }));
+    const end = offset + page.length;
+    const truncated = end < total;
+    const data = { ...base, activity: { columns: COLUMNS, rows: page }, truncated, next_cursor: truncated ? makeCursor('get_mcp_activity', args, end) : null };
+    const head = `${total} MCP request(s) recorded (${Object.entries(byOutcome).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}); ${alerts ? `${alerts.rows.length} alert(s)` : 'no alerts table'}`;
+    return { data, text: `${head}\n${renderTable(['ts_ns', 'client', 'method', 'tool', 'outcome'], page.map((r) => [r[2], r[4], r[5], r[6], r[9]]), app.textBytes - head.length)}` };
+  },
+});
