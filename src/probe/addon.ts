@@ -21,7 +21,7 @@ export const DRAIN_MAX_RECORD = 256;
 export const DRAIN_MIN_BUFFER = (DRAIN_MAX_RECORD + DRAIN_LEN_PREFIX + 7) & ~7;
 
 /** Walks up from this file to the repository root (the folder holding native/binding.gyp). */
-function repoRoot(): string {
+export function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
     if (existsSync(resolve(dir, 'native', 'binding.gyp'))) return dir;
