@@ -1,0 +1,618 @@
+/**
+ * Per-call attribution and the GPU-driving thread timeline, in one streaming pass.
+ *
+ * Events of a session are read ordered by (tid, ts) with better-sqlite3's
+ * iterate() in raw mode; SQLite's sorter spills to temporary files, so memory
+ * stays bounded by the number of threads x ops (aggregates, sketches, bounded
+ * reservoirs and top-K samples), never by the number of events.
+ *
+ * Attribution: each CUDA call's [ts, ts+dur] is overlapped with the off-CPU
+ * intervals (sched_switch out -> in) of the same tid; the overlap is split by
+ * reason (preempted / voluntary / io_wait) and by who (by_pid for preemption,
+ * waker_pid for waits). The rest of the call is on-CPU.
+ *
+ * GPU timeline (per thread that submits work), estimated from the host side:
+ *  - submissions (launches, async copies/memsets) make the queue non-empty;
+ *  - a drain (stream/device/event sync, synchronous copy or memset) empties it.
+ *    A drain that lasted >= DRAIN_BLOCK_NS blocked: the GPU was busy until it
+ *    returned, and we assume busy from the step's first submission to that
+ *    point (an upper bound: kernels may have had gaps). A drain that returned
+ *    immediately means the queue was already empty: the GPU finished before the
+ *    host got there (host-bound step); its busy time is estimated as launches x
+ *    the median GPU time per launch learned from blocked steps.
+ *  - a step runs from one drain's return to the next drain's return. Between a
+ *    drain's return and the next submission the GPU is idle and waiting for the
+ *    host: that "idle gap" is split into host CPU work, other CUDA calls, and
+ *    off-CPU time by reason ("GPU idle because the host was busy elsewhere").
+ *  - off-CPU time of the host is on the critical path when the GPU was idle
+ *    (idle gaps, host-bound steps); in a step whose drain blocked, host time
+ *    before the drain overlapped GPU work and is not critical, except the tail
+ *    of a drain that was preempted after the GPU had (by estimate) finished.
+ */
+import type { Db } from '../store/db.js';
+import { OP_BY_CODE, type OpKind } from '../common/ops.js';
+import { Reservoir, TopK, addTo, newSketch, q, type Sketch } from './stats.js';
+
+/** A drain longer than this blocked on the GPU (an empty-queue sync returns in a few µs, uprobe cost included). */
+export const DRAIN_BLOCK_NS = 50_000;
+const OFF_CPU = 128;
+const D2H = 2;
+
+export interface OffSplit {
+  preempted: number;
+  voluntary: number;
+  io: number;
+  other: number;
+}
+const zeroSplit = (): OffSplit => ({ preempted: 0, voluntary: 0, io: 0, other: 0 });
+
+/** One CUDA call after attribution (handed to onCall, not kept). */
+export interface CallAttribution {
+  id: number;
+  ts: number;
+  dur: number;
+  pid: number;
+  tid: number;
+  op: number;
+  direction: number | null;
+  onCpu: number;
+  off: OffSplit;
+  preemptedBy: Map<number, number>;
+  wokenBy: Map<number, number>;
+}
+
+export interface CallSample {
+  id: number;
+  ts: number;
+  dur: number;
+  preempted: number;
+  voluntary: number;
+  io: number;
+}
+
+export interface OpAgg {
+  key: string;
+  op: number;
+  name: string;
+  kind: OpKind;
+  direction: number | null;
+  count: number;
+  errors: number;
+  totalNs: number;
+  onCpuNs: number;
+  off: OffSplit;
+  preemptedBy: Map<number, number>;
+  /** voluntary + io waits inside the op, by waker pid */
+  wokenBy: Map<number, number>;
+  /** off-CPU event ids inside this op, per waker pid (bounded) */
+  wakeSamples: Map<number, number[]>;
+  bytes: number;
+  sketch: Sketch;
+  reservoir: Reservoir;
+  slowest: TopK<CallSample>;
+  mostPreempted: TopK<CallSample>;
+  firstTs: number;
+  lastEnd: number;
+}
+
+export interface DrainStat {
+  key: string;
+  op: number;
+  name: string;
+  direction: number | null;
+  steps: number;
+  blockedSteps: number;
+  sumStepNs: number;
+  /** time the host spent in these drains */
+  sumDrainNs: number;
+  /** serialization: sum over blocked steps of T - max(H, G) */
+  sumSerialNs: number;
+  sumHostNs: number;
+  sumGpuNs: number;
+  samples: TopK<number>;
+}
+
+export interface CritOff {
+  preempted: number;
+  voluntary: number;
+  io: number;
+  other: number;
+  preemptedBy: Map<number, number>;
+  wokenBy: Map<number, number>;
+  preemptSamples: TopK<number>;
+  ioSamples: TopK<number>;
+  waitSamples: TopK<number>;
+}
+const zeroCrit = (): CritOff => ({
+  preempted: 0, voluntary: 0, io: 0, other: 0, preemptedBy: new Map(), wokenBy: new Map(),
+  preemptSamples: new TopK(10), ioSamples: new TopK(10), waitSamples: new TopK(10),
+});
+
+export interface GpuModel {
+  submissions: number;
+  submissionNs: number;
+  steps: number;
+  stepSketch: Sketch;
+  stepReservoir: Reservoir;
+  stepSumNs: number;
+  blockedSteps: number;
+  starvedSteps: number;
+  starvedLaunches: number;
+  starvedLaunchNs: number;
+  starvedStepNs: number;
+  /** sum of upper-bound busy estimates of blocked steps */
+  busyBlockedNs: number;
+  busyBlockedLaunches: number;
+  /** estimated GPU busy time in host-bound steps (launches x median per-launch time) */
+  busyStarvedNs: number;
+  perLaunch: Sketch;
+  byDrain: Map<string, DrainStat>;
+  idleGap: { count: number; total: number; onCpu: number; inCalls: number; off: OffSplit; samples: TopK<number> };
+  /** host off-CPU time on the critical path (GPU idle or host-bound step) */
+  crit: CritOff;
+  /** preemption inside blocked drains after the estimated GPU completion */
+  drainPreemptDelayNs: number;
+  drainPreemptUpperBound: number;
+  drainPreemptSamples: TopK<number>;
+  firstSubmitTs: number | null;
+  /** first launch -> return of the first drain that made a device-to-host result available */
+  ttftNs: number | null;
+}
+
+export interface ThreadProfile {
+  pid: number;
+  tid: number;
+  firstTs: number;
+  lastEnd: number;
+  cudaCalls: number;
+  ops: Map<string, OpAgg>;
+  offCount: number;
+  offTotal: OffSplit;
+  offInCalls: OffSplit;
+  gpu: GpuModel;
+}
+
+export interface SessionProfile {
+  sessionId: number;
+  threads: Map<number, ThreadProfile>;
+  firstTs: number;
+  lastEnd: number;
+  cudaCalls: number;
+  offCpuEvents: number;
+  notes: string[];
+}
+
+export interface AttributionOptions {
+  /** called for every CUDA call once attributed (streaming; do not retain) */
+  onCall?: (c: CallAttribution) => void;
+}
+
+interface OpenCall {
+  id: number;
+  ts: number;
+  end: number;
+  dur: number;
+  pid: number;
+  op: number;
+  kind: OpKind;
+  blocking: boolean;
+  direction: number | null;
+  bytes: number;
+  ret: number;
+  off: OffSplit;
+  preemptedBy: Map<number, number>;
+  wokenBy: Map<number, number>;
+  wakeIds: [number, number][];
+  nested: boolean;
+  role: 'submit' | 'drain' | 'submit_drain' | 'other';
+  idleAtStart: boolean;
+}
+
+interface OffIv {
+  id: number;
+  ts: number;
+  end: number;
+  reason: number;
+  by: number;
+  waker: number;
+}
+
+function newGpu(): GpuModel {
+  return {
+    submissions: 0, submissionNs: 0, steps: 0, stepSketch: newSketch(), stepReservoir: new Reservoir(2000), stepSumNs: 0,
+    blockedSteps: 0, starvedSteps: 0, starvedLaunches: 0, starvedLaunchNs: 0, starvedStepNs: 0,
+    busyBlockedNs: 0, busyBlockedLaunches: 0, busyStarvedNs: 0, perLaunch: newSketch(), byDrain: new Map(),
+    idleGap: { count: 0, total: 0, onCpu: 0, inCalls: 0, off: zeroSplit(), samples: new TopK(10) },
+    crit: zeroCrit(), drainPreemptDelayNs: 0, drainPreemptUpperBound: 0, drainPreemptSamples: new TopK(10),
+    firstSubmitTs: null, ttftNs: null,
+  };
+}
+
+export function opKey(op: number, direction: number | null): string {
+  const name = OP_BY_CODE.get(op)?.name ?? `op_${op}`;
+  return direction === null ? name : `${name}(${DIRS[direction] ?? direction})`;
+}
+const DIRS: Record<number, string> = { 0: 'HostToHost', 1: 'HostToDevice', 2: 'DeviceToHost', 3: 'DeviceToDevice', 4: 'Default' };
+
+function argOf(op: number, name: string, a: number[]): number | null {
+  const info = OP_BY_CODE.get(op);
+  if (!info) return null;
+  const i = info.args.indexOf(name as never);
+  return i < 0 ? null : a[i];
+}
+
+function addSplit(s: OffSplit, reason: number, v: number): void {
+  if (reason === 0) s.preempted += v;
+  else if (reason === 1) s.voluntary += v;
+  else if (reason === 2) s.io += v;
+  else s.other += v;
+}
+
+function overlap(a0: number, a1: number, b0: number, b1: number): number {
+  return Math.max(0, Math.min(a1, b1) - Math.max(a0, b0));
+}
+
+/** Per-thread sweep state. */
+class ThreadSweep {
+  readonly p: ThreadProfile;
+  private open: OpenCall[] = [];
+  private offs: OffIv[] = [];
+  // queue model
+  private pendingSince: number | null = null;
+  private stepStart: number | null = null;
+  private lastDrainEnd: number | null = null;
+  private launchesInStep = 0;
+  private launchNsInStep = 0;
+  private gapInCalls = 0;
+  private gapOff = 0;
+  private gapIdle = zeroSplit();
+  private pendingCrit = zeroCrit();
+  private sawD2H = false;
+
+  constructor(pid: number, tid: number, ts: number, private readonly opts: AttributionOptions) {
+    this.p = {
+      pid, tid, firstTs: ts, lastEnd: ts, cudaCalls: 0, ops: new Map(), offCount: 0,
+      offTotal: zeroSplit(), offInCalls: zeroSplit(), gpu: newGpu(),
+    };
+  }
+
+  event(id: number, ts: number, dur: number, pid: number, op: number, ret: number, a: number[]): void {
+    this.prune(ts);
+    const end = ts + dur;
+    if (end > this.p.lastEnd) this.p.lastEnd = end;
+    if (op === OFF_CPU) this.offCpu({ id, ts, end, reason: a[0], by: a[1], waker: a[2] }, dur);
+    else this.call(id, ts, dur, pid, op, ret, a);
+  }
+
+  private offCpu(iv: OffIv, dur: number): void {
+    const p = this.p;
+    p.offCount++;
+    addSplit(p.offTotal, iv.reason, dur);
+    let covered = 0;
+    for (const c of this.open) {
+      const ov = overlap(c.ts, c.end, iv.ts, iv.end);
+      if (ov <= 0) continue;
+      this.attribute(c, iv, ov);
+      // submissions are host work: their off-CPU time counts like time outside calls
+      if (c.role !== 'submit' && !c.nested) covered = Math.max(covered, ov);
+    }
+    const outside = dur - covered;
+    if (outside > 0) this.outsideOff(iv, outside);
+    this.offs.push(iv);
+  }
+
+  private attribute(c: OpenCall, iv: OffIv, ov: number): void {
+    addSplit(c.off, iv.reason, ov);
+    if (!c.nested) addSplit(this.p.offInCalls, iv.reason, ov);
+    if (iv.reason === 0) addTo(c.preemptedBy, iv.by, ov);
+    else if (iv.waker > 0) {
+      addTo(c.wokenBy, iv.waker, ov);
+      if (c.wakeIds.length < 64) c.wakeIds.push([iv.waker, iv.id]);
+    }
+  }
+
+  /** Off-CPU time outside (non-submission) CUDA calls: critical when the GPU is idle. */
+  private outsideOff(iv: OffIv, v: number): void {
+    if (this.pendingSince === null) {
+      if (this.lastDrainEnd !== null) {
+        this.gapOff += v;
+        addSplit(this.gapIdle, iv.reason, v);
+      }
+      addCrit(this.p.gpu.crit, iv, v);
+    } else {
+      addCrit(this.pendingCrit, iv, v);
+    }
+  }
+
+  private call(id: number, ts: number, dur: number, pid: number, op: number, ret: number, a: number[]): void {
+    const info = OP_BY_CODE.get(op);
+    const kind: OpKind = info?.kind ?? 'host';
+    const blocking = info?.blocking ?? false;
+    const directionRaw = argOf(op, 'direction', a);
+    const direction = directionRaw === null ? null : directionRaw;
+    const end = ts + dur;
+    const nested = this.open.some((o) => o.ts <= ts && o.end >= end);
+    let role: OpenCall['role'] = 'other';
+    if (kind === 'sync') role = 'drain';
+    else if ((kind === 'copy' || kind === 'memset') && blocking) role = 'submit_drain';
+    else if (kind === 'launch' || kind === 'copy' || kind === 'memset') role = 'submit';
+    const c: OpenCall = {
+      id, ts, end, dur, pid, op, kind, blocking, direction, bytes: argOf(op, 'bytes', a) ?? 0, ret,
+      off: zeroSplit(), preemptedBy: new Map(), wokenBy: new Map(), wakeIds: [], nested, role,
+      idleAtStart: this.pendingSince === null && this.lastDrainEnd !== null,
+    };
+    // off-CPU intervals that started before the call (clock noise at the boundary)
+    for (const iv of this.offs) {
+      const ov = overlap(ts, end, iv.ts, iv.end);
+      if (ov > 0) this.attribute(c, iv, ov);
+    }
+    if (!nested && (role === 'submit' || role === 'submit_drain')) this.submit(c);
+    this.open.push(c);
+    this.p.cudaCalls++;
+  }
+
+  private submit(c: OpenCall): void {
+    const g = this.p.gpu;
+    if (g.firstSubmitTs === null) g.firstSubmitTs = c.ts;
+    g.submissions++;
+    if (c.role === 'submit') g.submissionNs += c.dur;
+    if (this.pendingSince === null) {
+      this.pendingSince = c.ts;
+      if (this.stepStart === null) this.stepStart = c.ts;
+      if (this.lastDrainEnd !== null) {
+        const gap = Math.max(0, c.ts - this.lastDrainEnd);
+        const gi = g.idleGap;
+        gi.count++;
+        gi.total += gap;
+        gi.inCalls += Math.min(gap, this.gapInCalls);
+        gi.off.preempted += this.gapIdle.preempted;
+        gi.off.voluntary += this.gapIdle.voluntary;
+        gi.off.io += this.gapIdle.io;
+        gi.off.other += this.gapIdle.other;
+        gi.onCpu += Math.max(0, gap - this.gapInCalls - this.gapOff);
+        gi.samples.add(gap, c.id);
+      }
+      this.gapInCalls = 0;
+      this.gapOff = 0;
+      this.gapIdle = zeroSplit();
+    }
+    if (c.role === 'submit') {
+      this.launchesInStep++;
+      this.launchNsInStep += c.dur;
+    } else this.launchesInStep++;
+  }
+
+  private prune(now: number): void {
+    if (this.open.length) {
+      const keep: OpenCall[] = [];
+      const done: OpenCall[] = [];
+      for (const c of this.open) (c.end <= now ? done : keep).push(c);
+      if (done.length) {
+        this.open = keep;
+        done.sort((x, y) => x.end - y.end);
+        for (const c of done) this.finish(c);
+      }
+    }
+    if (this.offs.length) this.offs = this.offs.filter((iv) => iv.end > now);
+  }
+
+  flush(): ThreadProfile {
+    this.prune(Number.POSITIVE_INFINITY);
+    return this.p;
+  }
+
+  private finish(c: OpenCall): void {
+    const p = this.p;
+    const direction = c.kind === 'copy' ? c.direction : null;
+    const key = opKey(c.op, direction);
+    let agg = p.ops.get(key);
+    if (!agg) {
+      const info = OP_BY_CODE.get(c.op);
+      agg = {
+        key, op: c.op, name: info?.name ?? `op_${c.op}`, kind: info?.kind ?? 'host', direction, count: 0, errors: 0, totalNs: 0,
+        onCpuNs: 0, off: zeroSplit(), preemptedBy: new Map(), wokenBy: new Map(), wakeSamples: new Map(), bytes: 0,
+        sketch: newSketch(), reservoir: new Reservoir(2000), slowest: new TopK(10), mostPreempted: new TopK(10), firstTs: c.ts, lastEnd: c.end,
+      };
+      p.ops.set(key, agg);
+    }
+    const offSum = c.off.preempted + c.off.voluntary + c.off.io + c.off.other;
+    const onCpu = Math.max(0, c.dur - offSum);
+    agg.count++;
+    if (c.ret !== 0) agg.errors++;
+    agg.totalNs += c.dur;
+    agg.onCpuNs += onCpu;
+    agg.off.preempted += c.off.preempted;
+    agg.off.voluntary += c.off.voluntary;
+    agg.off.io += c.off.io;
+    agg.off.other += c.off.other;
+    for (const [k, v] of c.preemptedBy) addTo(agg.preemptedBy, k, v);
+    for (const [k, v] of c.wokenBy) addTo(agg.wokenBy, k, v);
+    for (const [w, id] of c.wakeIds) {
+      let l = agg.wakeSamples.get(w);
+      if (!l) agg.wakeSamples.set(w, (l = []));
+      if (l.length < 10) l.push(id);
+    }
+    agg.bytes += c.bytes;
+    agg.sketch.accept(c.dur);
+    agg.reservoir.add(c.dur);
+    const sample: CallSample = { id: c.id, ts: c.ts, dur: c.dur, preempted: c.off.preempted, voluntary: c.off.voluntary, io: c.off.io };
+    agg.slowest.add(c.dur, sample);
+    if (c.off.preempted > 0) agg.mostPreempted.add(c.off.preempted, sample);
+    if (c.ts < agg.firstTs) agg.firstTs = c.ts;
+    if (c.end > agg.lastEnd) agg.lastEnd = c.end;
+    if (!c.nested) {
+      if (c.role === 'drain' || c.role === 'submit_drain') this.drain(c, key);
+      else if (c.role === 'other' && c.idleAtStart) this.gapInCalls += c.dur;
+      if (direction === D2H) this.sawD2H = true;
+    }
+    this.opts.onCall?.({
+      id: c.id, ts: c.ts, dur: c.dur, pid: c.pid, tid: p.tid, op: c.op, direction, onCpu, off: c.off, preemptedBy: c.preemptedBy, wokenBy: c.wokenBy,
+    });
+  }
+
+  /** A drain returned: close the step if work was pending. */
+  private drain(c: OpenCall, key: string): void {
+    const g = this.p.gpu;
+    if (this.pendingSince === null) {
+      if (c.idleAtStart) this.gapInCalls += c.dur;
+      return;
+    }
+    const stepStart = this.stepStart ?? this.pendingSince;
+    const T = Math.max(0, c.end - stepStart);
+    const blocked = c.dur >= DRAIN_BLOCK_NS;
+    const launches = this.launchesInStep;
+    let gpuNs: number;
+    let hostNs = T - c.dur;
+    const drainPre = c.off.preempted;
+    if (blocked) {
+      gpuNs = c.end - this.pendingSince;
+      if (drainPre > 0) {
+        // preempted while draining: only the part after the GPU finished delayed the return
+        let delay = drainPre;
+        if (g.perLaunch.count >= 3 && launches > 0) {
+          const expectedDone = this.pendingSince + launches * q(g.perLaunch, 0.5);
+          delay = Math.min(drainPre, Math.max(0, c.end - Math.max(expectedDone, c.ts)));
+        } else g.drainPreemptUpperBound++;
+        if (delay > 0) {
+          g.drainPreemptDelayNs += delay;
+          g.drainPreemptSamples.add(delay, c.id);
+          for (const [pid, v] of c.preemptedBy) addTo(g.crit.preemptedBy, pid, (v * delay) / drainPre);
+        }
+        gpuNs -= delay;
+      } else if (launches > 0) g.perLaunch.accept(gpuNs / launches);
+      g.blockedSteps++;
+      g.busyBlockedNs += gpuNs;
+      g.busyBlockedLaunches += launches;
+      // host work before the drain overlapped GPU work: its off-CPU time was not critical
+    } else {
+      gpuNs = -1; // estimated after the pass
+      g.starvedSteps++;
+      g.starvedLaunches += launches;
+      g.starvedLaunchNs += this.launchNsInStep;
+      g.starvedStepNs += T;
+      hostNs = T;
+      mergeCrit(g.crit, this.pendingCrit);
+    }
+    let d = g.byDrain.get(key);
+    if (!d) {
+      d = { key, op: c.op, name: OP_BY_CODE.get(c.op)?.name ?? `op_${c.op}`, direction: c.kind === 'copy' ? c.direction : null, steps: 0, blockedSteps: 0, sumStepNs: 0, sumDrainNs: 0, sumSerialNs: 0, sumHostNs: 0, sumGpuNs: 0, samples: new TopK(10) };
+      g.byDrain.set(key, d);
+    }
+    d.steps++;
+    d.sumStepNs += T;
+    d.sumDrainNs += c.dur;
+    if (blocked) {
+      // serialization: what overlapping host and GPU work would have saved in this step
+      const serial = Math.max(0, T - Math.max(hostNs, gpuNs));
+      d.blockedSteps++;
+      d.sumSerialNs += serial;
+      d.sumHostNs += hostNs;
+      d.sumGpuNs += gpuNs;
+      d.samples.add(c.dur, c.id);
+    }
+    g.steps++;
+    g.stepSumNs += T;
+    g.stepSketch.accept(T);
+    g.stepReservoir.add(T);
+    if (g.ttftNs === null && g.firstSubmitTs !== null && (this.sawD2H || c.direction === D2H)) g.ttftNs = c.end - g.firstSubmitTs;
+    this.pendingSince = null;
+    this.pendingCrit = zeroCrit();
+    this.stepStart = c.end;
+    this.lastDrainEnd = c.end;
+    this.launchesInStep = 0;
+    this.launchNsInStep = 0;
+    this.gapInCalls = 0;
+    this.gapOff = 0;
+    this.gapIdle = zeroSplit();
+  }
+}
+
+function addCrit(k: CritOff, iv: OffIv, v: number): void {
+  addSplit(k, iv.reason, v);
+  if (iv.reason === 0) {
+    addTo(k.preemptedBy, iv.by, v);
+    k.preemptSamples.add(v, iv.id);
+  } else {
+    if (iv.waker > 0) addTo(k.wokenBy, iv.waker, v);
+    if (iv.reason === 2) k.ioSamples.add(v, iv.id);
+    else k.waitSamples.add(v, iv.id);
+  }
+}
+
+function mergeCrit(into: CritOff, from: CritOff): void {
+  into.preempted += from.preempted;
+  into.voluntary += from.voluntary;
+  into.io += from.io;
+  into.other += from.other;
+  for (const [k, v] of from.preemptedBy) addTo(into.preemptedBy, k, v);
+  for (const [k, v] of from.wokenBy) addTo(into.wokenBy, k, v);
+  for (const x of from.preemptSamples.items) into.preemptSamples.add(x.score, x.item);
+  for (const x of from.ioSamples.items) into.ioSamples.add(x.score, x.item);
+  for (const x of from.waitSamples.items) into.waitSamples.add(x.score, x.item);
+}
+
+/**
+ * Stream every CUDA call and off-CPU interval of a session, ordered by (tid, ts),
+ * and build the per-thread profile. Memory: O(threads x ops), not O(events).
+ */
+export function attributeSession(db: Db, sessionId: number, opts: AttributionOptions = {}): SessionProfile {
+  const stmt = db
+    .prepare('SELECT id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3 FROM events WHERE session_id = ? AND op <= 128 ORDER BY tid, ts, id')
+    .raw(true);
+  const prof: SessionProfile = { sessionId, threads: new Map(), firstTs: Infinity, lastEnd: 0, cudaCalls: 0, offCpuEvents: 0, notes: [] };
+  let cur: ThreadSweep | null = null;
+  let curTid = -1;
+  const a = [0, 0, 0, 0];
+  const finishThread = () => {
+    if (!cur) return;
+    const t = cur.flush();
+    if (t.cudaCalls > 0 || t.offCount > 0) prof.threads.set(t.tid, t);
+  };
+  for (const row of stmt.iterate(sessionId) as Iterable<number[]>) {
+    const tid = row[4];
+    if (tid !== curTid) {
+      finishThread();
+      cur = new ThreadSweep(row[3], tid, row[1], opts);
+      curTid = tid;
+    }
+    a[0] = row[7] ?? 0;
+    a[1] = row[8] ?? 0;
+    a[2] = row[9] ?? 0;
+    a[3] = row[10] ?? 0;
+    const ts = row[1];
+    const dur = Math.max(0, row[2] ?? 0);
+    if (ts < prof.firstTs) prof.firstTs = ts;
+    if (ts + dur > prof.lastEnd) prof.lastEnd = ts + dur;
+    if (row[5] === OFF_CPU) prof.offCpuEvents++;
+    else prof.cudaCalls++;
+    cur!.event(row[0], ts, dur, row[3], row[5], row[6] ?? 0, a);
+  }
+  finishThread();
+  if (!Number.isFinite(prof.firstTs)) prof.firstTs = 0;
+  // GPU busy in host-bound steps: launches x median per-launch GPU time from blocked steps
+  for (const t of prof.threads.values()) {
+    const g = t.gpu;
+    if (g.starvedSteps > 0 && g.perLaunch.count > 0) g.busyStarvedNs = Math.min(g.starvedStepNs, g.starvedLaunches * q(g.perLaunch, 0.5));
+  }
+  return prof;
+}
+
+/** Threads that submit GPU work, most submissions first. */
+export function gpuThreads(prof: SessionProfile): ThreadProfile[] {
+  return [...prof.threads.values()].filter((t) => t.gpu.submissions > 0 || t.cudaCalls > 0).sort((x, y) => y.gpu.submissions - x.gpu.submissions || y.cudaCalls - x.cudaCalls);
+}
+
+/** GPU busy/idle estimate of one thread's queue, with how it was estimated. */
+export function gpuEstimate(t: ThreadProfile): { busyNs: number; idleNs: number; spanNs: number; method: string } {
+  const g = t.gpu;
+  const spanNs = g.firstSubmitTs === null ? 0 : Math.max(0, t.lastEnd - g.firstSubmitTs);
+  const busyNs = Math.min(spanNs, g.busyBlockedNs + g.busyStarvedNs);
+  return {
+    busyNs,
+    idleNs: Math.max(0, spanNs - busyNs),
+    spanNs,
+    method:
+      `from the host timeline: ${g.blockedSteps} steps ended in a drain that blocked (GPU assumed busy from the step's first submission to the drain's return, an upper bound), ` +
+      `${g.starvedSteps} ended in a drain that returned within ${DRAIN_BLOCK_NS / 1000} µs (queue already empty; busy = launches x median per-launch GPU time of blocked steps${g.perLaunch.count ? '' : ', unknown here: counted as 0'})`,
+  };
+}

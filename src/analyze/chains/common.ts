@@ -1,0 +1,122 @@
+/**
+ * Shared by the chain detectors: the context they read, severity thresholds,
+ * the stable chain id, and helpers for evidence SQL (always over the v_* views,
+ * runnable with `causeway query`).
+ */
+import { createHash } from 'node:crypto';
+import type { Db } from '../../store/db.js';
+import { sanitizeUntrusted } from '../../common/untrusted.js';
+import type { SessionProfile } from '../attribution.js';
+import type { Chain, ChainKind, Evidence, Severity } from '../types.js';
+
+export interface ChainContext {
+  db: Db;
+  sessionId: number;
+  prof: SessionProfile;
+  /** traced wall time: first to last CUDA/off-CPU event of the session */
+  wallNs: number;
+  /** pids that made CUDA calls */
+  cudaPids: Set<number>;
+  comm(pid: number): string;
+}
+
+/**
+ * Severity from impact relative to the traced wall time:
+ *   critical >= 25%, high >= 10%, medium >= 3%, low otherwise.
+ * Chains below MIN_FRACTION (1%) or MIN_IMPACT_NS are not reported at all:
+ * a healthy trace on a shared machine has that much scheduling noise.
+ */
+export const SEVERITY_THRESHOLDS: readonly [Severity, number][] = [
+  ['critical', 0.25],
+  ['high', 0.1],
+  ['medium', 0.03],
+];
+export const MIN_FRACTION = 0.01;
+export const MIN_IMPACT_NS = 100_000;
+
+export function severityFor(fraction: number): Severity {
+  for (const [s, t] of SEVERITY_THRESHOLDS) if (fraction >= t) return s;
+  return 'low';
+}
+
+export function significant(ctx: ChainContext, impactNs: number): boolean {
+  return impactNs >= MIN_IMPACT_NS && ctx.wallNs > 0 && impactNs / ctx.wallNs >= MIN_FRACTION;
+}
+
+export interface ChainDraft {
+  kind: ChainKind;
+  summary: string;
+  impact_ns: number;
+  pid: number | null;
+  tid: number | null;
+  op: string | null;
+  ts_ns: number | null;
+  evidence: Evidence[];
+  recommendation: string;
+  untrusted?: string[];
+  /** overrides the fraction-based severity (oom_kill) */
+  severity?: Severity;
+}
+
+/** Stable content hash: the same trace analyzed twice gives the same id. */
+export function chainId(d: Pick<ChainDraft, 'kind' | 'pid' | 'tid' | 'op' | 'summary'>, sessionId: number): string {
+  return createHash('sha256').update(JSON.stringify([sessionId, d.kind, d.pid, d.tid, d.op, d.summary])).digest('hex').slice(0, 16);
+}
+
+export function makeChain(ctx: ChainContext, d: ChainDraft, denominatorNs = ctx.wallNs): Chain {
+  const impact = Math.max(0, Math.round(d.impact_ns));
+  const fraction = denominatorNs > 0 ? impact / denominatorNs : 0;
+  return {
+    id: chainId(d, ctx.sessionId),
+    kind: d.kind,
+    severity: d.severity ?? severityFor(fraction),
+    summary: d.summary,
+    impact_ns: impact,
+    pid: d.pid,
+    tid: d.tid,
+    op: d.op,
+    ts_ns: d.ts_ns,
+    evidence: d.evidence,
+    recommendation: d.recommendation,
+    impact_fraction: Math.round(fraction * 10000) / 10000,
+    untrusted: [...new Set(d.untrusted ?? [])],
+  };
+}
+
+/** comm of a pid from the processes table, sanitized (traced strings are data). */
+export function commLookup(db: Db, sessionId: number): (pid: number) => string {
+  const stmt = db.prepare('SELECT comm FROM processes WHERE session_id = ? AND pid = ?').pluck();
+  const cache = new Map<number, string>();
+  return (pid: number) => {
+    let c = cache.get(pid);
+    if (c === undefined) {
+      if (pid === 0) c = 'swapper/idle';
+      else {
+        const raw = stmt.get(sessionId, pid) as string | undefined | null;
+        c = raw ? sanitizeUntrusted(raw, 32) : '?';
+      }
+      cache.set(pid, c);
+    }
+    return c;
+  };
+}
+
+/** "pid 4242 (stress)" */
+export function who(ctx: ChainContext, pid: number): string {
+  return `pid ${pid} (${ctx.comm(pid)})`;
+}
+
+export function idList(ids: number[]): string {
+  return ids.length ? ids.map((x) => Math.trunc(x)).join(', ') : '-1';
+}
+
+/** Quote a SQL string literal (op names come from our dictionary, but be safe). */
+export function lit(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
+export function pct(part: number, whole: number): string {
+  if (whole <= 0) return '0%';
+  const p = (100 * part) / whole;
+  return p >= 10 ? `${p.toFixed(0)}%` : `${p.toFixed(1)}%`;
+}

@@ -1,0 +1,81 @@
+/**
+ * io_starvation: the GPU-driving thread waited for block I/O (reason io_wait:
+ * O_DIRECT or uncached reads, page-cache misses) while the GPU was idle
+ * waiting for it, or waited (voluntary) on another thread of its own process
+ * that was itself stuck in I/O (a starved loader thread).
+ *
+ * Impact = io_wait time of the thread on the critical path (GPU idle gaps and
+ * host-bound steps, see attribution.ts) + critical voluntary waits woken by
+ * its own process, capped by the io_wait time of that process's other threads.
+ */
+import { fmtBytes, fmtNs } from '../format.js';
+import { gpuThreads } from '../attribution.js';
+import type { Chain } from '../types.js';
+import { idList, makeChain, pct, significant, who, type ChainContext } from './common.js';
+
+export function detectIoStarvation(ctx: ChainContext): Chain[] {
+  const out: Chain[] = [];
+  const S = ctx.sessionId;
+  const ioStmt = ctx.db.prepare('SELECT count(*) AS n, coalesce(sum(a0), 0) AS bytes, coalesce(sum(dur), 0) AS ns FROM events WHERE session_id = ? AND op = 134 AND pid = ?');
+  for (const t of gpuThreads(ctx.prof)) {
+    if (t.gpu.submissions === 0) continue;
+    const direct = t.gpu.crit.io;
+    // other threads of the same process stuck in I/O, and waits of this thread they ended
+    let siblingsIo = 0;
+    for (const o of ctx.prof.threads.values()) if (o.pid === t.pid && o.tid !== t.tid) siblingsIo += o.offTotal.io;
+    const viaLoader = siblingsIo > 0 ? Math.min(t.gpu.crit.wokenBy.get(t.pid) ?? 0, siblingsIo) : 0;
+    const impact = direct + viaLoader;
+    if (!significant(ctx, impact)) continue;
+    const io = ioStmt.get(S, t.pid) as { n: number; bytes: number; ns: number };
+    const parts = [];
+    if (direct > 0) parts.push(`${fmtNs(direct)} in I/O wait itself`);
+    if (viaLoader > 0) parts.push(`${fmtNs(viaLoader)} waiting for a loader thread of the same process that spent ${fmtNs(siblingsIo)} in I/O wait`);
+    const summary =
+      `The GPU sat idle while thread ${t.tid} of ${who(ctx, t.pid)} waited for storage: ${parts.join(' and ')} ` +
+      `(${fmtNs(impact)}, ${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)})` +
+      (io.n > 0 ? `; the process issued ${io.n} block requests (${fmtBytes(io.bytes)}, ${fmtNs(io.ns)} of device time).` : '.');
+    const ids = t.gpu.crit.ioSamples.list();
+    const waitIds = t.gpu.crit.waitSamples.list();
+    const evidence = [
+      {
+        event_ids: ids,
+        sql: `SELECT id, ts_ns, dur_ns, reason, waker_pid, waker_comm FROM v_off_cpu WHERE session_id = ${S} AND tid = ${t.tid} AND id IN (${idList(ids)}) ORDER BY dur_ns DESC`,
+        detail: `the longest I/O waits of thread ${t.tid} while the GPU waited for it`,
+      },
+      {
+        event_ids: [] as number[],
+        sql: `SELECT pid, tid, rw, count(*) AS requests, sum(bytes) AS bytes, sum(dur_ns) AS io_ns, max(dur_ns) AS max_ns FROM v_io WHERE session_id = ${S} AND pid = ${t.pid} GROUP BY pid, tid, rw ORDER BY io_ns DESC`,
+        detail: 'block I/O issued by the process, per thread',
+      },
+      {
+        event_ids: [] as number[],
+        sql: `SELECT tid, reason, count(*) AS intervals, sum(dur_ns) AS off_cpu_ns FROM v_off_cpu WHERE session_id = ${S} AND pid = ${t.pid} AND reason IN ('io_wait', 'voluntary') GROUP BY tid, reason ORDER BY off_cpu_ns DESC`,
+        detail: 'I/O and voluntary waits of every thread of the process',
+      },
+    ];
+    if (viaLoader > 0 && waitIds.length) {
+      evidence.push({
+        event_ids: waitIds,
+        sql: `SELECT id, ts_ns, dur_ns, reason, waker_pid, waker_comm FROM v_off_cpu WHERE session_id = ${S} AND tid = ${t.tid} AND id IN (${idList(waitIds)}) ORDER BY dur_ns DESC`,
+        detail: 'the longest waits of the GPU thread for data from the loader',
+      });
+    }
+    out.push(
+      makeChain(ctx, {
+        kind: 'io_starvation',
+        summary,
+        impact_ns: impact,
+        pid: t.pid,
+        tid: t.tid,
+        op: null,
+        ts_ns: t.firstTs,
+        untrusted: [ctx.comm(t.pid)],
+        evidence,
+        recommendation:
+          'Take storage off the critical path: read ahead on separate loader threads/processes with a bounded prefetch queue (DataLoader num_workers, prefetch_factor, pin_memory), ' +
+          'use buffered or asynchronous reads (io_uring) with larger requests instead of synchronous O_DIRECT reads on the feeding thread, or stage the data set on faster local storage / in RAM.',
+      }),
+    );
+  }
+  return out;
+}

@@ -1,0 +1,73 @@
+/**
+ * memory_pressure: heavy page allocation on the host (kernel-aggregated
+ * windows, v_page_alloc) while the GPU-driving threads were stuck off-CPU in
+ * I/O wait without issuing block I/O themselves: reclaim, swap-in or
+ * compaction under pressure.
+ *
+ * A window is "under pressure" when all processes together allocated at
+ * least PRESSURE_PAGES_PER_S. Impact = critical-path io_wait of GPU threads
+ * (see attribution.ts) scaled by the fraction of the trace under pressure,
+ * when the process itself issued no block I/O (else io_starvation owns it).
+ */
+import { fmtNs } from '../format.js';
+import { gpuThreads } from '../attribution.js';
+import type { Chain } from '../types.js';
+import { idList, makeChain, pct, significant, who, type ChainContext } from './common.js';
+
+export const PRESSURE_PAGES_PER_S = 262_144; // 1 GiB/s of 4 KiB pages
+
+export function detectMemoryPressure(ctx: ChainContext): Chain[] {
+  const S = ctx.sessionId;
+  const windows = ctx.db
+    .prepare('SELECT ts, max(a1) AS win, sum(a0) AS pages FROM events WHERE session_id = ? AND op = 133 GROUP BY ts')
+    .all(S) as { ts: number; win: number; pages: number }[];
+  if (!windows.length || ctx.wallNs <= 0) return [];
+  let pressureNs = 0;
+  let pages = 0;
+  for (const w of windows) {
+    if (w.win > 0 && (w.pages * 1e9) / w.win >= PRESSURE_PAGES_PER_S) {
+      pressureNs += w.win;
+      pages += w.pages;
+    }
+  }
+  if (pressureNs === 0) return [];
+  const frac = Math.min(1, pressureNs / ctx.wallNs);
+  const top = ctx.db
+    .prepare('SELECT pid, sum(a0) AS pages FROM events WHERE session_id = ? AND op = 133 GROUP BY pid ORDER BY pages DESC LIMIT 1')
+    .get(S) as { pid: number; pages: number };
+  const ioStmt = ctx.db.prepare('SELECT count(*) FROM events WHERE session_id = ? AND op = 134 AND pid = ?').pluck();
+  const out: Chain[] = [];
+  for (const t of gpuThreads(ctx.prof)) {
+    if (t.gpu.submissions === 0 || (ioStmt.get(S, t.pid) as number) > 0) continue;
+    const impact = t.gpu.crit.io * frac;
+    if (!significant(ctx, impact)) continue;
+    out.push(
+      makeChain(ctx, {
+        kind: 'memory_pressure',
+        summary:
+          `Host memory pressure stalled thread ${t.tid} of ${who(ctx, t.pid)}: ${fmtNs(impact)} (${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}) in I/O wait without block I/O of its own ` +
+          `while ${pages} pages were allocated in ${fmtNs(pressureNs)} of high-allocation windows, most by ${who(ctx, top.pid)}.`,
+        impact_ns: impact,
+        pid: t.pid,
+        tid: t.tid,
+        op: null,
+        ts_ns: t.firstTs,
+        untrusted: [ctx.comm(t.pid), ctx.comm(top.pid)],
+        evidence: [
+          {
+            event_ids: t.gpu.crit.ioSamples.list(),
+            sql: `SELECT id, ts_ns, dur_ns, reason, waker_pid FROM v_off_cpu WHERE session_id = ${S} AND tid = ${t.tid} AND id IN (${idList(t.gpu.crit.ioSamples.list())}) ORDER BY dur_ns DESC`,
+            detail: 'I/O waits of the GPU thread',
+          },
+          {
+            event_ids: [],
+            sql: `SELECT pid, sum(pages) AS pages, sum(window_ns) AS window_ns FROM v_page_alloc WHERE session_id = ${S} GROUP BY pid ORDER BY pages DESC LIMIT 10`,
+            detail: 'page allocations by process',
+          },
+        ],
+        recommendation: `Reduce host memory use next to the GPU job (limit ${who(ctx, top.pid)} with cgroup memory.max), avoid swap for the training process (mlock pinned buffers, vm.swappiness), and leave headroom for pinned-memory pools.`,
+      }),
+    );
+  }
+  return out;
+}

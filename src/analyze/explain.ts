@@ -1,0 +1,216 @@
+/**
+ * explainSession: attribution pass -> chain detectors -> chains sorted by
+ * impact, with coverage (what was and was not observed) so a reader knows how
+ * far to trust the answer. Optionally appends the run and its chains to
+ * analysis_runs / chains (history is never rewritten).
+ */
+import type { Db } from '../store/db.js';
+import { openWritable } from '../store/db.js';
+import { CausewayError } from '../common/errors.js';
+import { sanitizeUntrusted } from '../common/untrusted.js';
+import { attributeSession, gpuEstimate, gpuThreads, type SessionProfile } from './attribution.js';
+import { DETECTORS } from './chains/index.js';
+import { commLookup, type ChainContext } from './chains/common.js';
+import type { Chain, Severity } from './types.js';
+
+export interface SessionInfo {
+  id: number;
+  status: string;
+  started_wall: string | null;
+  duration_ns: number | null;
+  traced_wall_ns: number;
+  command: string | null;
+  label: string | null;
+  hostname: string | null;
+  /** fields holding traced/user strings */
+  untrusted: string[];
+}
+
+export interface GpuTimelineNote {
+  pid: number;
+  tid: number;
+  submissions: number;
+  steps: number;
+  blocked_steps: number;
+  host_bound_steps: number;
+  step_p50_ns: number;
+  gpu_busy_ns: number;
+  gpu_idle_ns: number;
+  /** GPU idle between a drain's return and the next submission: the host was busy elsewhere */
+  gpu_idle_waiting_for_host_ns: number;
+  idle_breakdown: { host_cpu_ns: number; other_cuda_calls_ns: number; preempted_ns: number; voluntary_ns: number; io_wait_ns: number };
+  ttft_ns: number | null;
+  method: string;
+}
+
+export interface Coverage {
+  events_stored: number;
+  events_dropped: number;
+  drops: { stage: string; reason: string; count: number }[];
+  probes: { attached: number; failed: number; libraries: { path: string; kind: string; attached: number; failed: number; error: string | null }[] };
+  events_per_source: Record<string, number>;
+  cuda_calls: number;
+  off_cpu_intervals: number;
+  host_events: boolean;
+  gpu_timeline: GpuTimelineNote[];
+  notes: string[];
+}
+
+export interface ExplainOptions {
+  /** append the run and its chains to analysis_runs/chains */
+  persist?: boolean;
+  /** writable connection to persist through; default: `db` if writable, else openWritable(dbPath) */
+  persistDb?: Db;
+  dbPath?: string;
+  /** recorded in analysis_runs.baseline */
+  baselinePath?: string;
+  /** extra chains (regression chains from compareSessions) merged before sorting and persisting */
+  extraChains?: Chain[];
+}
+
+export interface ExplainResult {
+  session: SessionInfo;
+  chains: Chain[];
+  coverage: Coverage;
+  /** set when persisted */
+  run_id?: number;
+}
+
+const SEV_RANK: Record<Severity, number> = { critical: 0, high: 1, medium: 2, low: 3 };
+
+export function sortChains(chains: Chain[]): Chain[] {
+  return chains.sort((a, b) => b.impact_ns - a.impact_ns || SEV_RANK[a.severity] - SEV_RANK[b.severity] || a.id.localeCompare(b.id));
+}
+
+export function resolveSession(db: Db, sessionId?: number): number {
+  if (sessionId !== undefined) {
+    const row = db.prepare('SELECT id FROM sessions WHERE id = ?').get(sessionId);
+    if (!row) throw new CausewayError('BAD_DB', `session ${sessionId} is not in this database`, 'list sessions with `causeway query "SELECT id, status, command FROM sessions"`');
+    return sessionId;
+  }
+  const row = db.prepare('SELECT max(id) AS id FROM sessions').get() as { id: number | null };
+  if (row.id === null) throw new CausewayError('BAD_DB', 'the database holds no trace session', 'record one with `causeway trace -- CMD`');
+  return row.id;
+}
+
+export function sessionInfo(db: Db, sessionId: number, prof?: SessionProfile): SessionInfo {
+  const s = db.prepare('SELECT * FROM sessions WHERE id = ?').get(sessionId) as Record<string, any>;
+  const wall = typeof s.wall_start_ns === 'number' ? new Date(s.wall_start_ns / 1e6).toISOString() : null;
+  return {
+    id: sessionId,
+    status: String(s.status),
+    started_wall: wall,
+    duration_ns: s.ended_ns ?? null,
+    traced_wall_ns: prof ? Math.max(0, prof.lastEnd - prof.firstTs) : 0,
+    command: s.command == null ? null : sanitizeUntrusted(s.command, 512),
+    label: s.label == null ? null : sanitizeUntrusted(s.label, 128),
+    hostname: s.hostname == null ? null : sanitizeUntrusted(s.hostname, 128),
+    untrusted: ['command', 'label', 'hostname'],
+  };
+}
+
+export function coverageOf(db: Db, sessionId: number, prof: SessionProfile): Coverage {
+  const s = db.prepare('SELECT events_stored, events_dropped FROM sessions WHERE id = ?').get(sessionId) as { events_stored: number; events_dropped: number };
+  const drops = db.prepare('SELECT stage, reason, count FROM drops WHERE session_id = ? ORDER BY count DESC').all(sessionId) as Coverage['drops'];
+  const libs = db.prepare('SELECT path, kind, probes_attached AS attached, probes_failed AS failed, error FROM libraries WHERE session_id = ?').all(sessionId) as Coverage['probes']['libraries'];
+  for (const l of libs) {
+    l.path = sanitizeUntrusted(l.path, 512);
+    if (l.error) l.error = sanitizeUntrusted(l.error, 512);
+  }
+  const perSource: Record<string, number> = {};
+  for (const r of db
+    .prepare('SELECT s.name AS name, count(*) AS n FROM events e JOIN ops o ON o.id = e.op JOIN sources s ON s.id = o.source_id WHERE e.session_id = ? GROUP BY s.name')
+    .all(sessionId) as { name: string; n: number }[])
+    perSource[r.name] = r.n;
+  const hostEvents = (perSource.sched ?? 0) + (perSource.block_io ?? 0) + (perSource.memory ?? 0) + (perSource.process ?? 0) > 0;
+  const notes = [...prof.notes];
+  if (!hostEvents) notes.push('no host events (scheduler, block I/O, memory, process) in this session: off-CPU, I/O and memory causes cannot be seen; only CUDA-call timing was analyzed');
+  else if (!perSource.sched) notes.push('no scheduler (off-CPU) events: preemption and wait attribution is unavailable; CUDA calls are counted as on-CPU');
+  if (prof.cudaCalls === 0) notes.push('no CUDA calls recorded in this session');
+  const dropped = Math.max(s.events_dropped, drops.reduce((x, d) => x + d.count, 0));
+  if (dropped > 0) notes.push(`${dropped} events were dropped while tracing: totals are lower bounds`);
+  const gpu: GpuTimelineNote[] = [];
+  for (const t of gpuThreads(prof)) {
+    if (t.gpu.submissions === 0) continue;
+    const e = gpuEstimate(t);
+    const gi = t.gpu.idleGap;
+    gpu.push({
+      pid: t.pid,
+      tid: t.tid,
+      submissions: t.gpu.submissions,
+      steps: t.gpu.steps,
+      blocked_steps: t.gpu.blockedSteps,
+      host_bound_steps: t.gpu.starvedSteps,
+      step_p50_ns: Math.round(t.gpu.stepSketch.count ? t.gpu.stepSketch.getValueAtQuantile(0.5) : 0),
+      gpu_busy_ns: Math.round(e.busyNs),
+      gpu_idle_ns: Math.round(e.idleNs),
+      gpu_idle_waiting_for_host_ns: Math.round(gi.total),
+      idle_breakdown: {
+        host_cpu_ns: Math.round(gi.onCpu),
+        other_cuda_calls_ns: Math.round(gi.inCalls),
+        preempted_ns: Math.round(gi.off.preempted),
+        voluntary_ns: Math.round(gi.off.voluntary),
+        io_wait_ns: Math.round(gi.off.io),
+      },
+      ttft_ns: t.gpu.ttftNs,
+      method: e.method,
+    });
+  }
+  return {
+    events_stored: s.events_stored,
+    events_dropped: s.events_dropped,
+    drops,
+    probes: { attached: libs.reduce((x, l) => x + l.attached, 0), failed: libs.reduce((x, l) => x + l.failed, 0), libraries: libs },
+    events_per_source: perSource,
+    cuda_calls: prof.cudaCalls,
+    off_cpu_intervals: prof.offCpuEvents,
+    host_events: hostEvents,
+    gpu_timeline: gpu,
+    notes,
+  };
+}
+
+export function chainContext(db: Db, sessionId: number, prof: SessionProfile): ChainContext {
+  const cudaPids = new Set<number>();
+  for (const t of prof.threads.values()) if (t.cudaCalls > 0) cudaPids.add(t.pid);
+  return { db, sessionId, prof, wallNs: Math.max(0, prof.lastEnd - prof.firstTs), cudaPids, comm: commLookup(db, sessionId) };
+}
+
+/** Run every detector over a profile. */
+export function detectChains(ctx: ChainContext): Chain[] {
+  const chains: Chain[] = [];
+  for (const [, detect] of DETECTORS) chains.push(...detect(ctx));
+  return sortChains(chains);
+}
+
+export function explainSession(db: Db, sessionId?: number, opts: ExplainOptions = {}): ExplainResult {
+  const sid = resolveSession(db, sessionId);
+  const prof = attributeSession(db, sid);
+  const ctx = chainContext(db, sid, prof);
+  const chains = sortChains([...detectChains(ctx), ...(opts.extraChains ?? [])]);
+  const result: ExplainResult = { session: sessionInfo(db, sid, prof), chains, coverage: coverageOf(db, sid, prof) };
+  if (opts.persist) result.run_id = persistRun(db, sid, result, opts);
+  return result;
+}
+
+/** Append one analysis run and its chains; returns the run id. */
+export function persistRun(db: Db, sessionId: number, r: { chains: Chain[]; coverage: unknown }, opts: ExplainOptions = {}): number {
+  let w = opts.persistDb ?? (db.readonly ? undefined : db);
+  let opened = false;
+  if (!w) {
+    if (!opts.dbPath) throw new CausewayError('USAGE', 'cannot persist the analysis: the database is open read-only and no path was given', 'pass --no-persist, or the database path');
+    w = openWritable(opts.dbPath);
+    opened = true;
+  }
+  try {
+    const run = w.prepare('INSERT INTO analysis_runs (session_id, created_wall_ns, baseline, coverage) VALUES (?, ?, ?, ?)');
+    const ins = w.prepare('INSERT INTO chains (run_id, session_id, chain_id, kind, severity, impact_ns, pid, tid, op, ts_ns, summary, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    return w.transaction(() => {
+      const runId = Number(run.run(sessionId, BigInt(Date.now()) * 1_000_000n, opts.baselinePath ?? null, JSON.stringify(r.coverage)).lastInsertRowid);
+      for (const c of r.chains) ins.run(runId, sessionId, c.id, c.kind, c.severity, c.impact_ns, c.pid, c.tid, c.op, c.ts_ns, c.summary, JSON.stringify(c));
+      return runId;
+    })();
+  } finally {
+    if (opened) w.close();
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * causeway explain: why was this trace slow? Top causes first, with numbers,
+ * units and the SQL to run next; --json prints the analysis contract
+ * ({ session, chains, coverage } + comparison with --baseline).
+ */
+import type { Command } from 'commander';
+import { openReadOnly } from '../store/db.js';
+import { CausewayError } from '../common/errors.js';
+import { explainSession, type ExplainResult } from '../analyze/explain.js';
+import { compareSessions, type Comparison } from '../analyze/compare.js';
+import { resolveSession } from '../analyze/explain.js';
+import { fmtNs, fmtPct } from '../analyze/format.js';
+
+interface Opts {
+  db: string;
+  session?: string;
+  baseline?: string;
+  baselineSession?: string;
+  json?: boolean;
+  persist: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('explain')
+    .description('explain latency from a trace: causal chains with evidence, optionally against a baseline trace')
+    .option('--db <file>', 'trace database', 'causeway.db')
+    .option('--session <n>', 'session id (default: the latest)')
+    .option('--baseline <file>', 'baseline trace database to compare against')
+    .option('--baseline-session <n>', 'session id in the baseline (default: its latest)')
+    .option('--json', 'print { session, chains, coverage } as JSON')
+    .option('--no-persist', 'do not append this analysis to the chains history')
+    .action((opts: Opts) => {
+      const out = runExplain(opts);
+      process.stdout.write(opts.json ? JSON.stringify(out, null, 2) + '\n' : render(out));
+    });
+}
+
+function parseId(s: string | undefined, what: string): number | undefined {
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1) throw new CausewayError('USAGE', `${what} must be a positive integer, got '${s}'`, `pass ${what} N`);
+  return n;
+}
+
+export function runExplain(opts: Opts): ExplainResult & { comparison?: Comparison } {
+  const sessionId = parseId(opts.session, '--session');
+  const baseSessionId = parseId(opts.baselineSession, '--baseline-session');
+  const db = openReadOnly(opts.db);
+  try {
+    let comparison: Comparison | undefined;
+    if (opts.baseline) {
+      const base = openReadOnly(opts.baseline);
+      try {
+        comparison = compareSessions(base, resolveSession(base, baseSessionId), db, resolveSession(db, sessionId));
+      } finally {
+        base.close();
+      }
+    }
+    const r = explainSession(db, sessionId, {
+      persist: opts.persist,
+      dbPath: opts.db,
+      baselinePath: opts.baseline,
+      extraChains: comparison?.chains,
+    });
+    const out: ExplainResult & { comparison?: Comparison } = { session: r.session, chains: r.chains, coverage: r.coverage };
+    if (comparison) out.comparison = comparison;
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+export function render(r: ExplainResult & { comparison?: Comparison }): string {
+  const L: string[] = [];
+  const s = r.session;
+  L.push(`Session ${s.id} (${s.status}${s.command ? `: ${s.command}` : ''}), traced ${fmtNs(s.traced_wall_ns)}, ${r.coverage.cuda_calls} CUDA calls, ${r.coverage.off_cpu_intervals} off-CPU intervals`);
+  if (r.comparison) {
+    const c = r.comparison;
+    L.push(`Compared with baseline session ${c.baseline.session_id}: wall ${fmtNs(c.baseline.wall_ns)} -> ${fmtNs(c.current.wall_ns)} (${c.slowdown.toFixed(1)}x)`);
+  }
+  L.push('');
+  if (!r.chains.length) L.push('No cause found above 1% of the traced time.');
+  r.chains.slice(0, 10).forEach((c, i) => {
+    L.push(`${i + 1}. [${c.severity}] ${c.kind}: ${c.summary}`);
+    L.push(`   impact ${fmtNs(c.impact_ns)} (${fmtPct(c.impact_fraction)})`);
+    L.push(`   fix: ${c.recommendation}`);
+    const ev = c.evidence[0];
+    if (ev) L.push(`   evidence: causeway query "${ev.sql.replace(/"/g, '\\"')}"`);
+    L.push('');
+  });
+  if (r.chains.length > 10) L.push(`(${r.chains.length - 10} more: --json)`);
+  for (const g of r.coverage.gpu_timeline.slice(0, 3)) {
+    L.push(`GPU timeline pid ${g.pid} tid ${g.tid}: ${g.steps} steps (p50 ${fmtNs(g.step_p50_ns)}), GPU busy ~${fmtNs(g.gpu_busy_ns)}, idle ~${fmtNs(g.gpu_idle_ns)}, ${fmtNs(g.gpu_idle_waiting_for_host_ns)} idle waiting for the host`);
+  }
+  for (const n of r.coverage.notes) L.push(`note: ${n}`);
+  return L.join('\n') + '\n';
+}
