@@ -1,0 +1,211 @@
+/**
+ * Read-only helpers over a Causeway database (open it with openReadOnly).
+ * Timestamps come back as plain numbers relative to the session start (safe:
+ * < 2^53 ns = 104 days); the session anchors (started_ns, wall_start_ns) come
+ * back as bigint, and wall-clock conversion uses wall_start_ns.
+ */
+import type { Db } from './db.js';
+import { opName } from '../common/ops.js';
+import { sketchFromBytes, sketchQuantile, type Sketch } from './sketch.js';
+import { MAX_CUDA_OP } from './writer.js';
+
+export interface SessionRow {
+  id: number;
+  /** CLOCK_MONOTONIC ns at start (may exceed 2^53) */
+  startedNs: bigint;
+  /** unix epoch ns at start */
+  wallStartNs: bigint;
+  /** ns since start, or null while running */
+  endedNs: number | null;
+  /** ended_ns (or the last event's ts when still running), ns */
+  durationNs: number;
+  status: string;
+  command: string | null;
+  label: string | null;
+  hostname: string | null;
+  kernel: string | null;
+  causewayVersion: string | null;
+  eventsStored: number;
+  eventsDropped: number;
+  stackMode: string | null;
+  note: string | null;
+  /** ISO-8601 of the session start */
+  startedAt: string;
+}
+
+interface RawSession {
+  id: bigint;
+  started_ns: bigint;
+  wall_start_ns: bigint;
+  ended_ns: bigint | null;
+  status: string;
+  command: string | null;
+  label: string | null;
+  hostname: string | null;
+  kernel: string | null;
+  causeway_version: string | null;
+  events_stored: bigint;
+  events_dropped: bigint;
+  stack_mode: string | null;
+  note: string | null;
+}
+
+const SESSION_COLS =
+  'id, started_ns, wall_start_ns, ended_ns, status, command, label, hostname, kernel, causeway_version, events_stored, events_dropped, stack_mode, note';
+
+function toSession(db: Db, r: RawSession): SessionRow {
+  const id = Number(r.id);
+  let durationNs = r.ended_ns === null ? 0 : Number(r.ended_ns);
+  if (r.ended_ns === null) {
+    const last = db.prepare('SELECT max(ts_max) AS t FROM event_spans WHERE session_id = ?').get(id) as { t: number | null };
+    durationNs = last.t ?? 0;
+  }
+  return {
+    id,
+    startedNs: r.started_ns,
+    wallStartNs: r.wall_start_ns,
+    endedNs: r.ended_ns === null ? null : Number(r.ended_ns),
+    durationNs,
+    status: r.status,
+    command: r.command,
+    label: r.label,
+    hostname: r.hostname,
+    kernel: r.kernel,
+    causewayVersion: r.causeway_version,
+    eventsStored: Number(r.events_stored),
+    eventsDropped: Number(r.events_dropped),
+    stackMode: r.stack_mode,
+    note: r.note,
+    startedAt: wallIso(r.wall_start_ns, 0),
+  };
+}
+
+/** All sessions, newest first. */
+export function listSessions(db: Db): SessionRow[] {
+  const rows = db.prepare(`SELECT ${SESSION_COLS} FROM sessions ORDER BY wall_start_ns DESC, id DESC`).safeIntegers(true).all() as RawSession[];
+  return rows.map((r) => toSession(db, r));
+}
+
+/** One session; `undefined` id = the latest session. Returns null when absent. */
+export function getSession(db: Db, id?: number): SessionRow | null {
+  const st =
+    id === undefined
+      ? db.prepare(`SELECT ${SESSION_COLS} FROM sessions ORDER BY wall_start_ns DESC, id DESC LIMIT 1`)
+      : db.prepare(`SELECT ${SESSION_COLS} FROM sessions WHERE id = ?`);
+  const r = (id === undefined ? st.safeIntegers(true).get() : st.safeIntegers(true).get(id)) as RawSession | undefined;
+  return r ? toSession(db, r) : null;
+}
+
+/** Unix epoch ns of a session-relative ts. */
+export function wallNs(wallStartNs: bigint, relNs: number | bigint): bigint {
+  return wallStartNs + (typeof relNs === 'bigint' ? relNs : BigInt(Math.round(relNs)));
+}
+
+/** ISO-8601 (ms precision) of a session-relative ts. */
+export function wallIso(wallStartNs: bigint, relNs: number | bigint): string {
+  return new Date(Number(wallNs(wallStartNs, relNs) / 1_000_000n)).toISOString();
+}
+
+export interface OpStat {
+  /** API name, e.g. cudaMemcpy */
+  op: string;
+  opCode: number;
+  count: number;
+  errors: number;
+  totalNs: number;
+  meanNs: number;
+  minNs: number;
+  p50Ns: number;
+  p95Ns: number;
+  p99Ns: number;
+  /** exact */
+  maxNs: number;
+}
+
+/**
+ * Per-op statistics of CUDA calls from the aggregates (sketches merged across
+ * buckets and pids): count/total/min/max/errors exact, percentiles within the
+ * sketch's relative accuracy (1%), clamped to [min, max]. Sorted by total time.
+ */
+export function opStats(db: Db, sessionId: number, opts: { pid?: number; fromNs?: number; toNs?: number } = {}): OpStat[] {
+  const where = ['session_id = ?'];
+  const args: unknown[] = [sessionId];
+  if (opts.pid !== undefined) {
+    where.push('pid = ?');
+    args.push(opts.pid);
+  }
+  if (opts.fromNs !== undefined) {
+    where.push('bucket_ns >= ?');
+    args.push(opts.fromNs);
+  }
+  if (opts.toNs !== undefined) {
+    where.push('bucket_ns < ?');
+    args.push(opts.toNs);
+  }
+  const rows = db
+    .prepare(`SELECT op, count, sum_ns, min_ns, max_ns, errors, sketch FROM aggregates WHERE ${where.join(' AND ')}`)
+    .all(...args) as { op: number; count: number; sum_ns: number; min_ns: number; max_ns: number; errors: number; sketch: Buffer | null }[];
+  const by = new Map<number, { count: number; sum: number; min: number; max: number; errors: number; sketch: Sketch | null }>();
+  for (const r of rows) {
+    if (r.op > MAX_CUDA_OP) continue;
+    let a = by.get(r.op);
+    if (!a) {
+      a = { count: 0, sum: 0, min: Infinity, max: -Infinity, errors: 0, sketch: null };
+      by.set(r.op, a);
+    }
+    a.count += r.count;
+    a.sum += r.sum_ns;
+    a.min = Math.min(a.min, r.min_ns);
+    a.max = Math.max(a.max, r.max_ns);
+    a.errors += r.errors;
+    if (r.sketch) {
+      const sk = sketchFromBytes(r.sketch, { min: r.min_ns, max: r.max_ns, sum: r.sum_ns });
+      if (a.sketch) a.sketch.merge(sk);
+      else a.sketch = sk;
+    }
+  }
+  const out: OpStat[] = [];
+  for (const [code, a] of by) {
+    const q = (p: number): number => {
+      if (!a.sketch) return NaN;
+      a.sketch.min = a.min;
+      a.sketch.max = a.max;
+      return Math.round(sketchQuantile(a.sketch, p));
+    };
+    out.push({
+      op: opName(code),
+      opCode: code,
+      count: a.count,
+      errors: a.errors,
+      totalNs: a.sum,
+      meanNs: a.count ? Math.round(a.sum / a.count) : 0,
+      minNs: a.min,
+      p50Ns: q(0.5),
+      p95Ns: q(0.95),
+      p99Ns: q(0.99),
+      maxNs: a.max,
+    });
+  }
+  return out.sort((x, y) => y.totalNs - x.totalNs || x.opCode - y.opCode);
+}
+
+/**
+ * The events.id range that holds every event of `sessionId` with ts in
+ * [fromNs, toNs] (from event_spans: a superset, filter on ts as well), or null.
+ * Use: WHERE id BETWEEN firstId AND lastId AND session_id = ? AND ts BETWEEN ...
+ */
+export function eventIdRange(db: Db, sessionId: number, fromNs: number, toNs: number): { firstId: number; lastId: number } | null {
+  const r = db
+    .prepare('SELECT min(first_id) AS f, max(last_id) AS l FROM event_spans WHERE session_id = ? AND ts_max >= ? AND ts_min <= ?')
+    .get(sessionId, fromNs, toNs) as { f: number | null; l: number | null };
+  return r.f === null || r.l === null ? null : { firstId: r.f, lastId: r.l };
+}
+
+/** Drops of a session by stage and reason. */
+export function sessionDrops(db: Db, sessionId: number): { stage: string; reason: string; count: number }[] {
+  return db.prepare('SELECT stage, reason, count FROM drops WHERE session_id = ? ORDER BY count DESC').all(sessionId) as {
+    stage: string;
+    reason: string;
+    count: number;
+  }[];
+}
