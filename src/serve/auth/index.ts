@@ -14,6 +14,7 @@
  * `scopeChallengeFor(tool)` (403 insufficient_scope), and `forbidInsufficientScope`
  * does the same for code outside the SDK.
  */
+import fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requireScopes, type AuthInfo, type ScopeChallengeHandler } from '@modelcontextprotocol/server';
 import { CausewayError } from '../../common/errors.js';
@@ -21,7 +22,6 @@ import { sanitizeUntrusted } from '../../common/untrusted.js';
 import type { Auditor } from '../audit/index.js';
 import { IssuerUnavailable, JwtVerifier, TokenRejected } from './oauth.js';
 import { ALL_SCOPES, LocalTokenStore, serverTokenFilePath, writePrivateFileAtomic } from './tokens.js';
-import fs from 'node:fs';
 
 export { checkHostOrigin, defaultAllowlists, writeGuardRefusal, RateLimiter, type GuardResult, type RateDecision, type RateLimitOptions } from './guards.js';
 export { refuseSecretArgs, ALL_SCOPES, LocalTokenStore, tokenStorePath, serverTokenFilePath } from './tokens.js';
@@ -258,6 +258,7 @@ export async function createHttpAuth(opts: CreateHttpAuthOptions): Promise<HttpA
     },
 
     async close() {
+      // Safe twice: revoking an already revoked token and removing a missing file are no-ops.
       if (store && serverTokenId) {
         try {
           store.revoke(serverTokenId);
