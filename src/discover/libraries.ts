@@ -183,6 +183,8 @@ interface Candidate {
   by: FoundBy;
   pid?: number;
   kind?: LibraryKind;
+  /** the name the file was found under when `path` does not carry it (map_files) */
+  name?: string;
 }
 
 /** Default search roots for options, all under `root`. */
@@ -293,11 +295,20 @@ function collectFromProcesses(opts: DiscoverOptions, procRoot: string, out: Cand
       const key = `${m.dev}:${m.inode}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      // a deleted (replaced) file is still reachable through map_files (root only)
-      const p = m.deleted
-        ? path.join(procRoot, String(pid), 'map_files', `${m.start.toString(16)}-${m.end.toString(16)}`)
-        : hostPath(pid, m.path, procRoot);
-      out.push({ path: p, by: 'maps', pid });
+      // A deleted (replaced) file is still reachable through map_files (root
+      // only). So is a file whose path does not reach the mapped inode from
+      // here (an absolute symlink inside a container resolves against OUR root).
+      const mapFile = path.join(procRoot, String(pid), 'map_files', `${m.start.toString(16)}-${m.end.toString(16)}`);
+      let p = m.deleted ? mapFile : hostPath(pid, m.path, procRoot);
+      if (!m.deleted) {
+        try {
+          const st = fs.statSync(p);
+          if (st.ino !== m.inode) p = mapFile;
+        } catch {
+          p = mapFile;
+        }
+      }
+      out.push({ path: p, by: 'maps', pid, kind: libraryKindOf(m.path) ?? undefined, name: m.path });
     }
     if (opts.scanExecutables !== false) {
       const exe = readExe(pid, procRoot);
@@ -345,19 +356,54 @@ function definesCudart(e: Elf): boolean {
   return [...r.values()].some((x) => x !== null && (x.type === 'func' || x.type === 'ifunc'));
 }
 
-function bestVersion(paths: string[], soname: string | null, versionDefs: string[]): string | null {
+/**
+ * realpath, except through /proc/PID/{root,map_files}: readlink of a
+ * container's /proc/PID/root prints "/", so a userspace realpath would land
+ * on the HOST file of the same name. Those paths are kept as they are.
+ */
+function safeRealpath(p: string): string | null {
+  if (/\/proc\/\d+\/map_files(\/|$)/.test(p)) return null;
+  const m = /^(.*\/proc\/\d+\/root)(\/.*)$/.exec(p);
+  if (m) return followInRoot(m[1], m[2]);
+  try {
+    return fs.realpathSync.native(p);
+  } catch {
+    return null;
+  }
+}
+
+/** Follow symlinks of the last path component inside a foreign root (absolute targets re-rooted). */
+function followInRoot(root: string, inner: string): string | null {
+  let cur = inner;
+  for (let hops = 0; hops < 16; hops++) {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(root + cur);
+    } catch {
+      return null;
+    }
+    if (!st.isSymbolicLink()) return root + cur;
+    let t: string;
+    try {
+      t = fs.readlinkSync(root + cur);
+    } catch {
+      return null;
+    }
+    cur = t.startsWith('/') ? path.posix.normalize(t) : path.posix.normalize(path.posix.join(path.posix.dirname(cur), t));
+  }
+  return null;
+}
+
+/** Most specific version among file names, realpaths, soname and version nodes. `names` are
+ *  paths as a process saw them (maybe another mount namespace): read, never resolved here. */
+function bestVersion(paths: string[], names: string[], soname: string | null, versionDefs: string[]): string | null {
   let best: string | null = null;
   const consider = (v: string | null) => {
     if (v && (!best || v.split('.').length > best.split('.').length)) best = v;
   };
   for (const p of paths) consider(versionFromName(p));
-  for (const p of paths) {
-    try {
-      consider(versionFromName(fs.realpathSync(p)));
-    } catch {
-      /* dangling */
-    }
-  }
+  for (const p of paths) consider(versionFromName(safeRealpath(p) ?? p));
+  for (const n of names) consider(versionFromName(n));
   if (soname) consider(versionFromName(soname));
   for (const v of versionDefs) consider(versionFromName(v));
   return best;
@@ -374,7 +420,7 @@ export function discoverLibraries(opts: DiscoverOptions = {}): LibraryTarget[] {
   if (procRoot !== null) collectFromProcesses(opts, procRoot, cands);
   cands.push(...collectCandidates(opts, roots));
 
-  const byId = new Map<string, LibraryTarget & { _paths: Set<string>; _by: Set<FoundBy>; _pids: Set<number>; _real: string | null }>();
+  const byId = new Map<string, LibraryTarget & { _paths: Set<string>; _by: Set<FoundBy>; _pids: Set<number>; _names: Set<string>; _real: string | null }>();
   for (const c of cands) {
     let st: fs.Stats;
     try {
@@ -390,12 +436,7 @@ export function discoverLibraries(opts: DiscoverOptions = {}): LibraryTarget[] {
       if (!kind) continue;
       const facts = elfFacts(c.path, st, kind === 'static');
       if (!facts.ok || (kind === 'static' && !facts.staticCudart)) continue;
-      let real: string | null = null;
-      try {
-        real = fs.realpathSync(c.path);
-      } catch {
-        real = null;
-      }
+      const real = safeRealpath(c.path);
       t = {
         id,
         dev: st.dev,
@@ -413,12 +454,14 @@ export function discoverLibraries(opts: DiscoverOptions = {}): LibraryTarget[] {
         _paths: new Set(),
         _by: new Set(),
         _pids: new Set(),
+        _names: new Set(),
         _real: real,
       };
       (t as { _versionDefs?: string[] })._versionDefs = facts.versionDefs;
       byId.set(id, t);
     }
     t._paths.add(c.path);
+    if (c.name) t._names.add(c.name);
     if (t._real) t._paths.add(t._real);
     t._by.add(c.by);
     if (c.pid !== undefined) t._pids.add(c.pid);
@@ -433,9 +476,9 @@ export function discoverLibraries(opts: DiscoverOptions = {}): LibraryTarget[] {
       dev: t.dev,
       ino: t.ino,
       kind: t.kind,
-      path: t._real && !t._real.includes('/map_files/') ? t._real : paths[0],
+      path: t._real ?? paths[0],
       paths,
-      version: t.kind === 'static' ? null : bestVersion(paths, t.soname, versionDefs),
+      version: t.kind === 'static' ? null : bestVersion(paths, [...t._names], t.soname, versionDefs),
       soname: t.soname,
       buildId: t.buildId,
       foundBy: [...t._by].sort(),

@@ -177,6 +177,17 @@ test('a running process that dlopen()s libcudart from a non-standard directory i
   const merged = discoverLibraries({ root: empty, procRoot: '/proc', pids: [pid], paths: [lib] });
   assert.equal(merged.length, 1);
   assert.deepEqual(merged[0].foundBy, ['maps', 'path']);
+  // the library is replaced on disk (an upgrade) while mapped: the old inode is still the target, via map_files
+  const oldIno = t.ino;
+  fs.rmSync(lib);
+  fs.copyFileSync(CUDART13, lib);
+  const replaced = discoverLibraries({ root: empty, procRoot: '/proc', pids: [pid] });
+  assert.equal(replaced.length, 1);
+  assert.equal(replaced[0].ino, oldIno);
+  assert.notEqual(inode(lib), oldIno);
+  assert.match(replaced[0].path, new RegExp(`^/proc/${pid}/map_files/[0-9a-f]+-[0-9a-f]+$`));
+  assert.equal(replaced[0].kind, 'cudart');
+  assert.equal(replaced[0].version, '13', 'from the name the process mapped');
   // the dlopen program itself is not a static-cudart executable
   assert.equal(findStaticCudart(prog), null);
   // a process that is gone contributes nothing and does not throw
@@ -217,4 +228,30 @@ test('an executable that defines cudaMalloc itself is a static target, by argv a
   // with executable scanning off it is not found
   assert.deepEqual(discoverLibraries({ root: empty, procRoot: '/proc', pids: [child.pid!], scanExecutables: false }), []);
   await kill(child);
+});
+
+test('a containerised process (different root) is resolved through /proc/PID/root, never to the host file of the same name', () => {
+  const dir = tmpdir('ctr');
+  const rootfs = path.join(dir, 'rootfs');
+  const inCtr = put(rootfs, 'usr/lib/x86_64-linux-gnu/libcudart.so.12.8.90');
+  link(rootfs, 'usr/lib/x86_64-linux-gnu/libcudart.so.12', 'libcudart.so.12.8.90');
+  const proc = path.join(dir, 'proc');
+  fs.mkdirSync(path.join(proc, '555'), { recursive: true });
+  fs.symlinkSync(rootfs, path.join(proc, '555', 'root'));
+  const st = fs.statSync(inCtr);
+  const maj = Math.floor(st.dev / 256) & 0xfff;
+  const min = st.dev & 0xff;
+  fs.writeFileSync(
+    path.join(proc, '555', 'maps'),
+    `7f0000000000-7f00000a6000 r-xp 00000000 ${maj.toString(16).padStart(2, '0')}:${min.toString(16).padStart(2, '0')} ${st.ino}   /usr/lib/x86_64-linux-gnu/libcudart.so.12\n`,
+  );
+  const found = discoverLibraries({ root: tmpdir('empty3'), procRoot: proc });
+  assert.equal(found.length, 1, JSON.stringify(found));
+  assert.equal(found[0].ino, st.ino);
+  assert.deepEqual(found[0].pids, [555]);
+  assert.deepEqual(found[0].foundBy, ['maps']);
+  // symlinks followed inside the container's root, not the host's
+  assert.equal(found[0].path, path.join(proc, '555', 'root', 'usr/lib/x86_64-linux-gnu/libcudart.so.12.8.90'));
+  assert.ok(found[0].paths.includes(path.join(proc, '555', 'root', 'usr/lib/x86_64-linux-gnu/libcudart.so.12')));
+  assert.equal(found[0].version, '12.8.90');
 });
