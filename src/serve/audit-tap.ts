@@ -34,6 +34,7 @@ interface Pending {
   tool?: string;
   args?: unknown;
   startedNs: bigint;
+  t0: bigint;
   client: string;
 }
 
@@ -65,7 +66,8 @@ export function tapTransport(transport: Transport, auditor: Auditor, state: TapS
           method: m.method,
           tool: m.method === 'tools/call' && typeof params.name === 'string' ? params.name : undefined,
           args: m.method === 'tools/call' ? params.arguments : undefined,
-          startedNs: process.hrtime.bigint(),
+          startedNs: auditor.now ? auditor.now() : process.hrtime.bigint(),
+          t0: process.hrtime.bigint(),
           client: cleanTraced(client, 128) ?? 'unknown',
         });
       }
@@ -86,7 +88,7 @@ export function tapTransport(transport: Transport, auditor: Auditor, state: TapS
           client: p.client,
           method: p.method,
           startedNs: p.startedNs,
-          durationNs: Number(process.hrtime.bigint() - p.startedNs),
+          durationNs: Number(process.hrtime.bigint() - p.t0),
           bytes,
           outcome: outcomeOf(m),
         };

@@ -29,10 +29,11 @@ export function jsonBytes(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
 }
 
-// C0/C1 controls (tab and newline too: one traced string = one line), bidi
-// embeddings/overrides/isolates and marks, zero-width characters, BOM, line/paragraph separators.
+// C0/C1 controls (tab and newline too: one traced string = one line), soft hyphen, bidi
+// embeddings/overrides/isolates and marks, zero-width characters, BOM, line/paragraph separators, Unicode tag characters
+// (a superset of src/common/untrusted.ts sanitizeUntrusted, which keeps TAB/LF).
 // eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]/g;
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]|[\u{e0000}-\u{e007f}]/gu;
 
 // ANSI escape sequences (CSI ... final byte, OSC ... BEL/ST), removed whole before the control characters.
 // eslint-disable-next-line no-control-regex

@@ -60,6 +60,8 @@ export interface AuditRecord {
 export interface Auditor {
   record(r: AuditRecord): void;
   close(): void;
+  /** the auditor's CLOCK_MONOTONIC clock for startedNs (src/serve/audit has it); default process.hrtime */
+  now?(): bigint;
 }
 
 /** The analysis module's surface we use; results are normalized in tools/chains-source.ts. */

@@ -58,7 +58,7 @@ export function makeFixtureDb(path: string, opts: { eventsPerSession?: number } 
       let ts = 1000;
       for (let i = 0; i < n; i++) {
         const op = OPS[i % OPS.length];
-        const pid = i % 10 === 9 ? 5151 : 4242;
+        const pid = i % 10 === 6 ? 5151 : 4242;
         const slow = sid === SESSION_CUR ? 3 : 1;
         let dur = Math.floor(r() * 10_000) + 500;
         if (op === 11) dur = Math.floor(r() * 200_000 * slow) + 1000;

@@ -55,11 +55,12 @@ export interface ChainsResult {
 
 export async function loadChains(db: Db, sessionId: number): Promise<ChainsResult> {
   const run = db.prepare('SELECT MAX(id) AS id FROM analysis_runs WHERE session_id = ?').get(sessionId) as { id: number | null };
+  let stored: ChainView[] = [];
   if (run.id !== null) {
     const rows = db
       .prepare('SELECT chain_id, kind, severity, impact_ns, pid, tid, op, ts_ns, summary, json FROM chains WHERE session_id = ? AND run_id = ?')
       .all(sessionId, run.id) as (Record<string, unknown> & { json: string })[];
-    const chains = rows.map((r) => {
+    stored = rows.map((r) => {
       let parsed: Record<string, unknown> = {};
       try {
         parsed = JSON.parse(r.json) as Record<string, unknown>;
@@ -69,14 +70,17 @@ export async function loadChains(db: Db, sessionId: number): Promise<ChainsResul
       // the table columns are authoritative for the indexed fields
       return normalize({ ...parsed, id: r.chain_id, kind: r.kind, severity: r.severity, impact_ns: r.impact_ns, pid: r.pid, tid: r.tid, op: r.op, ts_ns: r.ts_ns, summary: r.summary });
     });
-    return { source: 'stored', run_id: run.id, chains: sortChains(chains) };
   }
+  // The audit (src/serve/audit) appends its alerts as kind 'mcp_anomaly' chains to the latest run,
+  // creating a run when there is none: such a run alone does not mean the trace was analysed.
+  const alerts = stored.filter((c) => c.kind === 'mcp_anomaly');
+  if (stored.length > alerts.length) return { source: 'stored', run_id: run.id, chains: sortChains(stored) };
   const analyze = await loadAnalyze();
   if (analyze.explainSession) {
     const res = (await analyze.explainSession(db, sessionId, {})) as { chains?: Record<string, unknown>[] } | undefined;
-    return { source: 'computed', run_id: null, chains: sortChains((res?.chains ?? []).map((c) => normalize(c))) };
+    return { source: 'computed', run_id: null, chains: sortChains([...(res?.chains ?? []).map((c) => normalize(c)), ...alerts]) };
   }
-  return { source: 'none', run_id: null, chains: [] };
+  return { source: 'none', run_id: run.id, chains: sortChains(alerts) };
 }
 
 function sortChains(c: ChainView[]): ChainView[] {

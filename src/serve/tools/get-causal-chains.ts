@@ -2,7 +2,6 @@
 import { z } from 'zod';
 import { cleanTraced, fitRows, makeCursor, readCursor, renderTable, type Cell } from '../budget.js';
 import { resolveSession } from '../context.js';
-import { tableExists } from '../queries.js';
 import { defineTool } from '../tool.js';
 import { loadChains, SEVERITY_RANK } from './chains-source.js';
 import { cursorArg, limitArg, ms, pageFields, sessionArg, TableSchema } from './common.js';
@@ -23,7 +22,6 @@ export const output = z.object({
   source: z.enum(['stored', 'computed', 'none']).describe('stored: latest `causeway explain` run; computed: analysed now; none: no analysis available'),
   total: z.number().int().describe('chains matching the filters'),
   chains: TableSchema.describe('by impact; impact_ns = critical-path time attributed; evidence_sql reproduces the claim; event_ids: first evidence events (get_events / get_stacks take them)'),
-  alerts: TableSchema.nullable().describe("alerts about Causeway's own MCP use (security audit), when recorded"),
   ...pageFields,
 });
 
@@ -31,7 +29,7 @@ export const tool = defineTool({
   name: 'get_causal_chains',
   title: 'Causal chains',
   description:
-    'Causes of lost time found by the analysis (CPU preemption, blocking syncs, allocator stalls, I/O starvation, contention, memory pressure, regressions), each with impact, where (pid/tid/op), evidence SQL and a recommendation. Filter by session, pid, kind, severity.',
+    'Causes of lost time found by the analysis (CPU preemption, blocking syncs, allocator stalls, I/O starvation, contention, memory pressure, regressions), each with impact, where (pid/tid/op), evidence SQL and a recommendation. Alerts about unusual use of this MCP server appear as kind mcp_anomaly. Filter by session, pid, kind, severity.',
   input,
   output,
   async run(args, app) {
@@ -56,8 +54,7 @@ export const tool = defineTool({
       cleanTraced(c.evidence[0]?.sql ?? null, 300),
       c.evidence.flatMap((e) => e.event_ids).slice(0, 8).join(',') || null,
     ]);
-    const alerts = readAlerts(app.db(), s.id);
-    const base = { session: s.id, source, total: matching.length, alerts, untrusted: ['chains.summary', 'chains.recommendation', 'chains.op', 'alerts.*'] };
+    const base = { session: s.id, source, total: matching.length, untrusted: ['chains.summary', 'chains.recommendation', 'chains.op'] };
     const wrap = (rows: Cell[][]) => ({ ...base, chains: { columns: COLUMNS, rows }, truncated: true, next_cursor: 'x'.repeat(120) });
     const page = fitRows(all.slice(offset, offset + args.limit), app.structuredBytes, wrap);
     const end = offset + page.length;
@@ -73,12 +70,3 @@ export const tool = defineTool({
   },
 });
 
-/** Alerts written by the security teammate's audit (table name not fixed yet: `alerts` if present). */
-function readAlerts(db: ReturnType<import('../context.js').App['db']>, sessionId: number): { columns: string[]; rows: Cell[][] } | null {
-  if (!tableExists(db, 'alerts')) return null;
-  const stmt = db.prepare('SELECT * FROM alerts ORDER BY rowid DESC LIMIT 5');
-  const columns = stmt.columns().map((c) => c.name);
-  const sidIdx = columns.indexOf('session_id');
-  const rows = (stmt.raw(true).all() as unknown[][]).filter((r) => sidIdx < 0 || r[sidIdx] === null || r[sidIdx] === sessionId);
-  return { columns, rows: rows.map((r) => r.map((v) => (typeof v === 'string' ? cleanTraced(v, 160) : typeof v === 'number' || v === null ? v : String(v)))) };
-}

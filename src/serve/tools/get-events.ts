@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { MEMCPY_KIND, OP_BY_CODE, opName } from '../../common/ops.js';
 import { fitRows, renderTable, type Cell } from '../budget.js';
 import { resolveSession, ToolError } from '../context.js';
-import { opCode } from '../queries.js';
+import { opCode, tableExists } from '../queries.js';
 import { defineTool } from '../tool.js';
 import { sessionArg, TableSchema } from './common.js';
 
@@ -23,7 +23,7 @@ export const input = z.object({
 export const output = z.object({
   session: z.number().int(),
   anchor: z.object({ event_id: z.number().int().nullable(), ts_ns: z.number() }),
-  events: TableSchema.describe('time-ordered; args decoded per op (causeway://ops); off_cpu args: reason, by_pid, waker'),
+  events: TableSchema.describe('the neighbours in recording order (events.id), sorted by ts; args decoded per op (causeway://ops); off_cpu args: reason, by_pid, waker'),
   truncated: z.boolean().describe('true when the budget cut events at the far ends of the window'),
   untrusted: z.array(z.string()),
 });
@@ -78,10 +78,24 @@ export const tool = defineTool({
       where.push(`op IN (${codes.join(',')})`);
     }
     const w = where.join(' AND ');
+    // Window by recording order (events.id: time order up to the drain interval), which the
+    // primary key serves without a scan; shown sorted by ts. A time anchor is mapped to the
+    // first event at or after it through event_spans when the writer kept them.
+    let fromId = anchorId;
+    if (fromId === null) {
+      const span = tableExists(db, 'event_spans')
+        ? (db.prepare('SELECT first_id, last_id FROM event_spans WHERE session_id = ? AND ts_max >= ? ORDER BY first_id LIMIT 1').get(s.id, anchorTs) as { first_id: number; last_id: number } | undefined)
+        : undefined;
+      const hit = span
+        ? (db.prepare('SELECT min(id) AS id FROM events WHERE id BETWEEN ? AND ? AND session_id = ? AND ts >= ?').get(span.first_id, span.last_id, s.id, anchorTs) as { id: number | null })
+        : (db.prepare('SELECT id FROM events WHERE session_id = ? AND ts >= ? ORDER BY ts, id LIMIT 1').get(s.id, anchorTs) as { id: number } | undefined);
+      fromId = hit?.id ?? (db.prepare('SELECT COALESCE(max(id), 0) + 1 AS id FROM events').get() as { id: number }).id;
+    }
     const sel = 'SELECT id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3 FROM events';
-    const beforeRows = db.prepare(`${sel} WHERE ${w} AND (ts < ? OR (ts = ? AND id < ?)) ORDER BY ts DESC, id DESC LIMIT ?`).raw(true).all(...params, anchorTs, anchorTs, anchorId ?? 0, args.before) as number[][];
-    const afterRows = db.prepare(`${sel} WHERE ${w} AND (ts > ? OR (ts = ? AND id >= ?)) ORDER BY ts, id LIMIT ?`).raw(true).all(...params, anchorTs, anchorTs, anchorId ?? 0, args.after + (anchorId !== null ? 1 : 0)) as number[][];
-    const all = [...beforeRows.reverse(), ...afterRows].map((r): Cell[] => [r[0], r[1], r[2], r[3], r[4], opName(r[5]), r[6], decodeArgs(r[5], r.slice(7, 11))]);
+    const beforeRows = db.prepare(`${sel} WHERE ${w} AND id < ? ORDER BY id DESC LIMIT ?`).raw(true).all(...params, fromId, args.before) as number[][];
+    const afterRows = db.prepare(`${sel} WHERE ${w} AND id >= ? ORDER BY id LIMIT ?`).raw(true).all(...params, fromId, args.after + (anchorId !== null ? 1 : 0)) as number[][];
+    const window = [...beforeRows.reverse(), ...afterRows].sort((a, b) => a[1] - b[1] || a[0] - b[0]);
+    const all = window.map((r): Cell[] => [r[0], r[1], r[2], r[3], r[4], opName(r[5]), r[6], decodeArgs(r[5], r.slice(7, 11))]);
     // trim the far ends first, keeping the anchor in the middle
     const base = { session: s.id, anchor: { event_id: anchorId, ts_ns: anchorTs }, untrusted: [] as string[] };
     let rows = all;

@@ -1,7 +1,6 @@
 /** get_mcp_activity: Causeway's own MCP requests (audit trail) and alerts, newest first. */
 import { z } from 'zod';
 import { cleanTraced, fitRows, makeCursor, readCursor, renderTable, type Cell } from '../budget.js';
-import { tableExists } from '../queries.js';
 import { defineTool } from '../tool.js';
 import { cursorArg, limitArg, pageFields, TableSchema } from './common.js';
 
@@ -18,7 +17,7 @@ export const output = z.object({
   total: z.number().int(),
   by_outcome: z.record(z.string(), z.number()),
   activity: TableSchema.describe('newest first; client identity is untrusted'),
-  alerts: TableSchema.nullable().describe('unusual patterns flagged by the audit, when recorded'),
+  alerts: TableSchema.describe('latest alerts raised by the audit about unusual MCP use (also in get_causal_chains as kind mcp_anomaly)'),
   ...pageFields,
 });
 
@@ -43,17 +42,18 @@ export const tool = defineTool({
     const rows = (db.prepare(`SELECT ${COLUMNS.join(', ')} FROM v_mcp_activity ${w} ORDER BY id DESC LIMIT ? OFFSET ?`).raw(true).all(...params, args.limit, offset) as Cell[][]).map((r) =>
       r.map((v, i) => (i === 4 || i === 6 ? cleanTraced(v, 64) : v)),
     );
-    let alerts: { columns: string[]; rows: Cell[][] } | null = null;
-    if (tableExists(db, 'alerts')) {
-      const stmt = db.prepare('SELECT * FROM alerts ORDER BY rowid DESC LIMIT 10');
-      alerts = { columns: stmt.columns().map((c) => c.name), rows: (stmt.raw(true).all() as unknown[][]).map((r) => r.map((v) => (typeof v === 'number' || v === null ? v : cleanTraced(v, 160)))) };
-    }
-    const base = { total, by_outcome: byOutcome, alerts, untrusted: ['activity.client', 'activity.tool', 'alerts'] };
+    // alerts: the audit stores them as kind 'mcp_anomaly' chains (src/serve/audit/anomaly.ts storeAlerts)
+    const alertRows = db
+      .prepare(`SELECT session_id, ts_ns, severity, chain_id, summary FROM chains WHERE kind = 'mcp_anomaly'${args.session !== undefined ? ' AND session_id = ?' : ''} ORDER BY id DESC LIMIT 10`)
+      .raw(true)
+      .all(...(args.session !== undefined ? [args.session] : [])) as Cell[][];
+    const alerts = { columns: ['session_id', 'ts_ns', 'severity', 'alert_id', 'summary'], rows: alertRows.map((r) => [r[0], r[1], r[2], cleanTraced(r[3], 64), cleanTraced(r[4], 240)]) };
+    const base = { total, by_outcome: byOutcome, alerts, untrusted: ['activity.client', 'activity.tool', 'alerts.summary'] };
     const page = fitRows(rows, app.structuredBytes, (r) => ({ ...base, activity: { columns: COLUMNS, rows: r }, truncated: true, next_cursor: 'x'.repeat(120) }));
     const end = offset + page.length;
     const truncated = end < total;
     const data = { ...base, activity: { columns: COLUMNS, rows: page }, truncated, next_cursor: truncated ? makeCursor('get_mcp_activity', args, end) : null };
-    const head = `${total} MCP request(s) recorded (${Object.entries(byOutcome).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}); ${alerts ? `${alerts.rows.length} alert(s)` : 'no alerts table'}`;
+    const head = `${total} MCP request(s) recorded (${Object.entries(byOutcome).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}); ${alerts.rows.length} recent alert(s)`;
     return { data, text: `${head}\n${renderTable(['ts_ns', 'client', 'method', 'tool', 'outcome'], page.map((r) => [r[2], r[4], r[5], r[6], r[9]]), app.textBytes - head.length)}` };
   },
 });
