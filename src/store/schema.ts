@@ -278,7 +278,9 @@ WHERE e.op >= 192;
 DROP VIEW IF EXISTS v_chains;
 CREATE VIEW v_chains AS
 SELECT c.id, c.session_id, c.run_id, c.chain_id, c.kind, c.severity, c.impact_ns, c.pid, c.tid, c.op, c.ts_ns, c.summary
-FROM chains c WHERE c.run_id = (SELECT MAX(r.id) FROM analysis_runs r WHERE r.session_id = c.session_id);
+FROM chains c
+WHERE c.run_id = (SELECT MAX(r.id) FROM analysis_runs r WHERE r.session_id = c.session_id)
+   OR c.kind = 'mcp_anomaly'; -- alerts stay visible whatever analysis ran after them
 `;
 
 /** The views and their columns, for the schema resource and docs. */
