@@ -13,6 +13,9 @@
  *   HostProbes.stats()                     the in-kernel aggregates of `cw_host_stats`, by name
  *   HostProbes.offCpuHistogram()           `cw_offcpu_hist`: log2 buckets of traced off-CPU time
  *   HostProbes.close()                     detach all links and close both objects; safe twice
+ *   loadLoaderProbe(addon, opts)           optional (opts.loader of loadHost, or alone): uprobe on the
+ *                                          loader's _dl_debug_state -> struct cw_loader in rb_life, and
+ *                                          SIGSTOP of the process when stopOnLoad (caller SIGCONTs it)
  *   HOST_PROGRAMS, HOST_STAT_NAMES, HOST_SHARED_MAPS, DEFAULT_MIN_OFFCPU_NS, DEFAULT_PAGE_WINDOW_NS
  *
  * Maps user space reads (layouts in bpf/events.h):
@@ -25,6 +28,7 @@
 import type { Addon, LinkHandle, ObjHandle } from './addon-types.js';
 import { bpfObjectPath } from './paths.js';
 import { CausewayError } from '../common/errors.js';
+import { resolveSymbols } from '../discover/elf.js';
 
 /** 10 us; why this value: see cw_min_offcpu_ns in bpf/host.bpf.c. */
 export const DEFAULT_MIN_OFFCPU_NS = 10_000;
@@ -33,30 +37,30 @@ export const DEFAULT_PAGE_WINDOW_NS = 100_000_000;
 /** Maps host.bpf.o takes from `shareFrom`. io.bpf.o takes these plus cw_host_stats from host.bpf.o. */
 export const HOST_SHARED_MAPS = ['cw_traced', 'cw_drops', 'rb_host', 'rb_life'];
 
-type HostObject = 'host' | 'io';
+type HostObject = 'host' | 'io' | 'loader';
 
 export interface HostProgram {
   object: HostObject;
   program: string;
-  /** the tp_btf tracepoint (SEC name), for messages */
-  tracepoint: string;
+  /** where it attaches: the SEC() name for tp_btf, binary:symbol for the uprobe */
+  target: string;
   /** what is lost when it cannot attach */
   feeds: string;
 }
 
 /** Every program, in attach order. Exits and forks first so no child is missed once switches flow. */
-export const HOST_PROGRAMS: readonly HostProgram[] = [
-  { object: 'host', program: 'cw_sched_process_fork', tracepoint: 'sched_process_fork', feeds: 'fork records, following children' },
-  { object: 'host', program: 'cw_sched_process_exec', tracepoint: 'sched_process_exec', feeds: 'exec records' },
-  { object: 'host', program: 'cw_sched_process_exit', tracepoint: 'sched_process_exit', feeds: 'exit records, filter cleanup' },
-  { object: 'host', program: 'cw_mark_victim', tracepoint: 'mark_victim', feeds: 'OOM kill records' },
-  { object: 'host', program: 'cw_sched_wakeup_new', tracepoint: 'sched_wakeup_new', feeds: 'stale off-CPU state of reused tids' },
-  { object: 'host', program: 'cw_sched_waking', tracepoint: 'sched_waking', feeds: 'waker of off-CPU intervals' },
-  { object: 'host', program: 'cw_sched_switch', tracepoint: 'sched_switch', feeds: 'off-CPU intervals' },
-  { object: 'host', program: 'cw_mm_page_alloc', tracepoint: 'mm_page_alloc', feeds: 'page allocation windows' },
-  { object: 'io', program: 'cw_block_rq_insert', tracepoint: 'block_rq_insert', feeds: 'issuer of queued block requests' },
-  { object: 'io', program: 'cw_block_rq_issue', tracepoint: 'block_rq_issue', feeds: 'block I/O latency' },
-  { object: 'io', program: 'cw_block_rq_complete', tracepoint: 'block_rq_complete', feeds: 'block I/O latency' },
+export const HOST_PROGRAMS: readonly (HostProgram & { object: 'host' | 'io' })[] = [
+  { object: 'host', program: 'cw_sched_process_fork', target: 'tp_btf/sched_process_fork', feeds: 'fork records, following children' },
+  { object: 'host', program: 'cw_sched_process_exec', target: 'tp_btf/sched_process_exec', feeds: 'exec records' },
+  { object: 'host', program: 'cw_sched_process_exit', target: 'tp_btf/sched_process_exit', feeds: 'exit records, filter cleanup' },
+  { object: 'host', program: 'cw_mark_victim', target: 'tp_btf/mark_victim', feeds: 'OOM kill records' },
+  { object: 'host', program: 'cw_sched_wakeup_new', target: 'tp_btf/sched_wakeup_new', feeds: 'stale off-CPU state of reused tids' },
+  { object: 'host', program: 'cw_sched_waking', target: 'tp_btf/sched_waking', feeds: 'waker of off-CPU intervals' },
+  { object: 'host', program: 'cw_sched_switch', target: 'tp_btf/sched_switch', feeds: 'off-CPU intervals' },
+  { object: 'host', program: 'cw_mm_page_alloc', target: 'tp_btf/mm_page_alloc', feeds: 'page allocation windows' },
+  { object: 'io', program: 'cw_block_rq_insert', target: 'tp_btf/block_rq_insert', feeds: 'issuer of queued block requests' },
+  { object: 'io', program: 'cw_block_rq_issue', target: 'tp_btf/block_rq_issue', feeds: 'block I/O latency' },
+  { object: 'io', program: 'cw_block_rq_complete', target: 'tp_btf/block_rq_complete', feeds: 'block I/O latency' },
 ];
 
 /** enum cw_host_stat in bpf/events.h, same order (checked by test/probe/host-layout.test.ts). */
@@ -90,6 +94,8 @@ export interface HostOptions {
   mapSizes?: Record<string, number>;
   /** where attach failures are reported; default: one line each on stderr */
   warn?: (message: string) => void;
+  /** also load loader.bpf.o (library-load events, optional stop-on-load) */
+  loader?: { stopOnLoad?: boolean; ldso?: string };
 }
 
 export interface AttachStatus extends HostProgram {
@@ -119,7 +125,7 @@ export interface HostProbes {
   close(): number;
 }
 
-function rodataFor(o: HostObject, opts: HostOptions): Record<string, number | bigint | boolean> {
+function rodataFor(o: 'host' | 'io', opts: HostOptions): Record<string, number | bigint | boolean> {
   const common = { cw_self_tgid: opts.selfTgid, cw_trace_all: opts.traceAll ?? false };
   if (o === 'io') return common;
   return {
@@ -166,7 +172,7 @@ export function loadHost(addon: Addon, opts: HostOptions): HostProbes {
     throw e;
   }
   const t1 = performance.now();
-  const objs: Record<HostObject, ObjHandle> = { host, io };
+  const objs: Record<'host' | 'io', ObjHandle> = { host, io };
   const links: LinkHandle[] = [];
   const status: AttachStatus[] = HOST_PROGRAMS.map((p) => {
     try {
@@ -174,10 +180,15 @@ export function loadHost(addon: Addon, opts: HostOptions): HostProbes {
       return { ...p, attached: true };
     } catch (e) {
       const error = (e as Error).message;
-      warn(`host probe ${p.program} (tp_btf/${p.tracepoint}) did not attach: ${error}; lost: ${p.feeds}`);
+      warn(`host probe ${p.program} (${p.target}) did not attach: ${error}; lost: ${p.feeds}`);
       return { ...p, attached: false, error };
     }
   });
+  let loader: LoaderProbe | undefined;
+  if (opts.loader) {
+    loader = loadLoaderProbe(addon, { ...opts.loader, shareFrom: host, selfTgid: opts.selfTgid, traceAll: opts.traceAll, warn });
+    status.push(loader.status);
+  }
   const t2 = performance.now();
   let closed = false;
 
@@ -211,6 +222,7 @@ export function loadHost(addon: Addon, opts: HostOptions): HostProbes {
       closed = true;
       const t = performance.now();
       try {
+        loader?.close();
         addon.detach(links);
       } finally {
         addon.closeObject(io);
@@ -219,4 +231,88 @@ export function loadHost(addon: Addon, opts: HostOptions): HostProbes {
       return performance.now() - t;
     },
   };
+}
+
+/** The x86-64 glibc loader: PT_INTERP of every dynamically linked program (the psABI fixes the path). */
+export const DEFAULT_LDSO = '/lib64/ld-linux-x86-64.so.2';
+const LOADER_PROGRAM = 'cw_dl_debug_state';
+
+export interface LoaderOptions {
+  /** a loaded object holding cw_traced, cw_drops, rb_life */
+  shareFrom: ObjHandle;
+  selfTgid: number;
+  traceAll?: boolean;
+  /** SIGSTOP the process at each _dl_debug_state hit (user space attaches, then sends SIGCONT) */
+  stopOnLoad?: boolean;
+  ldso?: string;
+  warn?: (message: string) => void;
+}
+
+export interface LoaderProbe {
+  /** undefined when the object could not even be loaded */
+  readonly obj: ObjHandle | undefined;
+  readonly status: AttachStatus;
+  readonly mode: 'uprobe_multi' | 'classic' | 'none';
+  /** detach and close; safe twice */
+  close(): void;
+}
+
+/**
+ * uprobe on _dl_debug_state. Tries a one-offset uprobe_multi link first (cheap
+ * to detach on >= 6.12, GUIDE §8), then a classic uprobe (~150 ms to detach).
+ * Failure is reported in `status` and through warn, never thrown: the rest of
+ * host context works without it.
+ */
+export function loadLoaderProbe(addon: Addon, opts: LoaderOptions): LoaderProbe {
+  const warn = opts.warn ?? ((m: string) => process.stderr.write(`causeway: ${m}\n`));
+  const ldso = opts.ldso ?? DEFAULT_LDSO;
+  const entry: HostProgram = { object: 'loader', program: LOADER_PROGRAM, target: `uprobe:${ldso}:_dl_debug_state`, feeds: 'library-load events, stop-on-load' };
+  const fail = (error: string): LoaderProbe => {
+    warn(`host probe ${entry.program} (${entry.target}) did not attach: ${error}; lost: ${entry.feeds}`);
+    return { obj: undefined, status: { ...entry, attached: false, error }, mode: 'none', close() {} };
+  };
+  let offset: number;
+  try {
+    const sym = resolveSymbols(ldso, ['_dl_debug_state']).get('_dl_debug_state');
+    if (!sym) return fail(`${ldso} exports no _dl_debug_state`);
+    offset = sym.offset;
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  const open = (multi: boolean) =>
+    addon.openObject(bpfObjectPath('loader.bpf.o'), {
+      rodata: { cw_self_tgid: opts.selfTgid, cw_trace_all: opts.traceAll ?? false, cw_stop_on_load: opts.stopOnLoad ?? false },
+      shareMaps: { from: opts.shareFrom, names: HOST_SHARED_MAPS },
+      uprobeMultiPrograms: multi ? [LOADER_PROGRAM] : [],
+    });
+  const errors: string[] = [];
+  for (const multi of [true, false]) {
+    let obj: ObjHandle | undefined;
+    try {
+      obj = open(multi);
+      const link = multi
+        ? addon.attachUprobeMulti(obj, LOADER_PROGRAM, ldso, [offset], [0], false, 0)
+        : addon.attachUprobe(obj, LOADER_PROGRAM, ldso, offset, 0, false, 0);
+      let closed = false;
+      const o = obj;
+      return {
+        obj,
+        status: { ...entry, attached: true },
+        mode: multi ? 'uprobe_multi' : 'classic',
+        close() {
+          if (closed) return;
+          closed = true;
+          try {
+            addon.detach([link]);
+          } finally {
+            addon.closeObject(o);
+          }
+        },
+      };
+    } catch (e) {
+      errors.push(`${multi ? 'uprobe_multi' : 'classic'}: ${(e as Error).message}`);
+      if (obj !== undefined) addon.closeObject(obj);
+    }
+  }
+  return fail(errors.join('; '));
 }

@@ -36,7 +36,7 @@ test('HOST_PROGRAMS lists exactly the tp_btf programs of host.bpf.c and io.bpf.c
     const src = fs.readFileSync(path.join(root, `bpf/${obj}.bpf.c`), 'utf8');
     for (const m of src.matchAll(/SEC\("([^"]+)"\)\s*\nint BPF_PROG\((\w+)/g)) found.push(`${obj}:${m[2]}:${m[1]}`);
   }
-  const table = HOST_PROGRAMS.map((p) => `${p.object}:${p.program}:tp_btf/${p.tracepoint}`);
+  const table = HOST_PROGRAMS.map((p) => `${p.object}:${p.program}:${p.target}`);
   assert.deepEqual([...table].sort(), found.sort());
   assert.ok(found.length >= 11, `expected all host programs, found ${found.length}`);
 });

@@ -1,16 +1,14 @@
 // Locks in that the host probes (host.bpf.o, io.bpf.o via loadHost) report ground truth measured by the fixture programs: preemption by a named hog, wakers, block I/O latency, fork/exec/exit, page windows, and nothing for untraced processes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { loadAddon, drainedRecords, type Addon, type ObjHandle, type RingHandle } from '../../src/probe/addon.js';
 import { loadHost, type HostProbes } from '../../src/probe/host.js';
-import { bpfObjectPath, repoRoot } from '../../src/probe/paths.js';
+import { bpfObjectPath } from '../../src/probe/paths.js';
+import { BIN, startFixture, field } from './host-fixture.js';
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : 'needs root (CAP_BPF, CAP_PERFMON) to load BPF programs';
-const BIN = path.join(repoRoot(), 'test/fixtures/host/build');
 
 // bpf/events.h values used here
 const OP = { OFF_CPU: 128, EXEC: 129, EXIT: 130, FORK: 131, OOM: 132, PAGE_ALLOC: 133, BLOCK_IO: 134 } as const;
@@ -68,45 +66,6 @@ function decode(buf: Buffer, off: number, len: number): Rec {
 }
 
 const SIZE: Record<number, number> = { [OP.OFF_CPU]: 88, [OP.EXEC]: 120, [OP.EXIT]: 120, [OP.FORK]: 120, [OP.OOM]: 120, [OP.PAGE_ALLOC]: 40, [OP.BLOCK_IO]: 56 };
-
-// ---- fixture processes ----
-interface Fixture {
-  proc: ChildProcess;
-  line(): Promise<string>;
-  go(): void;
-  exited: Promise<number | null>;
-}
-
-function startFixture(name: string, args: string[], env: Record<string, string> = {}): Fixture {
-  const proc = spawn(path.join(BIN, name), args, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
-  const queue: string[] = [];
-  const waiters: ((s: string) => void)[] = [];
-  createInterface({ input: proc.stdout! }).on('line', (l) => {
-    const w = waiters.shift();
-    if (w) w(l);
-    else queue.push(l);
-  });
-  const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
-  return {
-    proc,
-    exited,
-    line: () =>
-      queue.length
-        ? Promise.resolve(queue.shift()!)
-        : new Promise<string>((res, rej) => {
-            waiters.push(res);
-            const t = setTimeout(() => rej(new Error(`${name}: no output line within 15 s`)), 15000);
-            t.unref();
-          }),
-    go: () => proc.stdin!.write('g'),
-  };
-}
-
-function field(line: string, key: string): number {
-  const m = new RegExp(`${key}=(\\d+)`).exec(line);
-  assert.ok(m, `no ${key}= in "${line}"`);
-  return Number(m[1]);
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
