@@ -172,7 +172,7 @@ export class TraceSession {
     this.cuda = new CudaProbes(this.addon, { traceAll, selfTgid: process.pid, stackEvery, mapSizes: this.opts.mapSizes, classic: this.opts.classicUprobes });
     if (!this.opts.noHost) {
       this.host = loadHost(this.addon, { shareFrom: this.cuda.rt, selfTgid: process.pid, traceAll, warn: (m) => this.log(`WARNING: ${m}`) });
-      for (const f of this.host.failed) this.log(`WARNING: host probe ${f.tracepoint} not attached (${f.feeds} missing): ${f.error}`);
+      for (const f of this.host.failed) this.log(`WARNING: host probe ${f.target} not attached (${f.feeds} missing): ${f.error}`);
     }
   }
 
@@ -403,7 +403,7 @@ export class TraceSession {
       stackMisses: losses.find((l) => l.reason === 'stack_unavailable')?.count ?? 0,
       perOp,
       libraries: this.cuda.libraries().map((a) => ({ path: a.library.path, kind: a.library.kind, mode: a.mode, attached: a.probes.filter((p) => p.attached).length, failed: a.probes.filter((p) => !p.attached && p.symbol !== null).length, error: a.error })),
-      hostProbes: (this.host?.status ?? []).map((s) => ({ name: s.tracepoint, attached: s.attached, error: s.error })),
+      hostProbes: (this.host?.status ?? []).map((s) => ({ name: s.target, attached: s.attached, error: s.error })),
       target: this.target ? { pid: this.target.pid, exitCode: exit?.code ?? null, signal: exit?.signal ?? null } : undefined,
       lateAttachMs: this.lateAttachMs,
       detachMs,
