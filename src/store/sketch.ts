@@ -150,7 +150,10 @@ class In {
   skip(wire: number): void {
     if (wire === 0) this.varint();
     else if (wire === 1) this.pos += 8;
-    else if (wire === 2) this.pos += this.varint();
+    else if (wire === 2) {
+      const len = this.varint();
+      this.pos += len;
+    }
     else if (wire === 5) this.pos += 4;
     else throw new Error(`unsupported wire type ${wire}`);
   }
@@ -171,7 +174,8 @@ function decodeStore(r: In, end: number): DecodedStore {
     const wire = tag & 7;
     if (field === 1 && wire === 2) {
       // map<sint32, double> entry
-      const eEnd = s.pos + s.varint();
+      const eEndLen = s.varint();
+      const eEnd = s.pos + eEndLen;
       let k = 0;
       let v = 0;
       while (s.pos < eEnd) {
@@ -182,7 +186,8 @@ function decodeStore(r: In, end: number): DecodedStore {
       }
       bins.push([k, v]);
     } else if (field === 2 && wire === 2) {
-      const pEnd = s.pos + s.varint();
+      const pEndLen = s.varint();
+      const pEnd = s.pos + pEndLen;
       while (s.pos < pEnd) contiguous.push(s.double());
     } else if (field === 2 && wire === 1) {
       contiguous.push(s.double());
@@ -210,7 +215,8 @@ export function sketchFromBytes(b: Uint8Array, stats?: { min: number; max: numbe
     const field = Math.floor(tag / 8);
     const wire = tag & 7;
     if (field === 1 && wire === 2) {
-      const end = r.pos + r.varint();
+      const endLen = r.varint();
+      const end = r.pos + endLen;
       while (r.pos < end) {
         const t = r.varint();
         if (t === 0x09) gamma = r.double();
@@ -219,7 +225,8 @@ export function sketchFromBytes(b: Uint8Array, stats?: { min: number; max: numbe
         else r.skip(t & 7);
       }
     } else if ((field === 2 || field === 3) && wire === 2) {
-      const end = r.pos + r.varint();
+      const endLen = r.varint();
+      const end = r.pos + endLen;
       const st = decodeStore(r, end);
       r.pos = end;
       if (field === 2) pos = st;

@@ -1,0 +1,197 @@
+// Locks in the store write path: exact round-trip of events, consecutive id ranges, v_cuda_calls argument decoding, 0600 files, aggregates within sketch accuracy, sessions/drops/processes bookkeeping, stacks dedup, fixture counts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openReadOnly, openWritable } from '../../src/store/db.js';
+import { createSession, finishSession, recordLosses, upsertProcesses, recordLibraries, recordProbes, sanitizeText } from '../../src/store/session.js';
+import { EventWriter } from '../../src/store/writer.js';
+import { getSession, listSessions, opStats, eventIdRange, wallIso } from '../../src/store/reader.js';
+import { newSketch, sketchFromBytes, sketchToBytes, SKETCH_ACCURACY } from '../../src/store/sketch.js';
+import { allocBatch, pushRow } from '../../src/common/events.js';
+import { OP_BY_NAME } from '../../src/common/ops.js';
+import { makeFixtureDb } from '../helpers/db-fixture.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-store-'));
+const op = (n: string): number => OP_BY_NAME.get(n)!.code;
+
+test('events round-trip exactly, ids are consecutive, v_cuda_calls decodes arguments', () => {
+  const p = path.join(tmp, 'rt.db');
+  const db = openWritable(p);
+  const sid = createSession(db, { startedNs: 2n ** 60n, wallStartNs: 1_700_000_000_000_000_000n, command: 'a\u0007b', stackMode: 'none' });
+  const w = new EventWriter(db, sid, { rowsPerStatement: 7 }); // odd size: exercises the tail statement
+  const b = allocBatch(100);
+  for (let i = 0; i < 100; i++) {
+    if (i % 3 === 0) pushRow(b, { ts: 1000 + i, dur: 10 + i, pid: 7, tid: 8, op: op('cudaMemcpy'), ret: 0, a0: 4096 * i, a1: 2, a2: 0x7ffd00000000 + i, a3: 0x7f0000000000 });
+    else if (i % 3 === 1) pushRow(b, { ts: 1000 + i, dur: 5, pid: 7, tid: 9, op: op('cudaMemcpyAsync'), ret: 0, a0: 64, a1: 1, a2: 0x55810000, a3: 0x7f0000001000 });
+    else pushRow(b, { ts: 1000 + i, dur: 3, pid: 7, tid: 9, op: op('cudaLaunchKernel'), ret: 1, a0: 0x7f3300000000, a1: 108, a2: 256, a3: 0x55810000 });
+  }
+  const r1 = w.writeBatch(b);
+  const r2 = w.writeRows([{ ts: 5000, dur: 1, pid: 7, tid: 8, op: op('cudaDeviceSynchronize'), ret: 0 }]);
+  assert.equal(r1.count, 100);
+  assert.equal(r2.firstId, r1.firstId + 100);
+  w.close();
+  assert.equal(w.stored, 101);
+  const rows = db.prepare('SELECT * FROM events ORDER BY id').all() as Record<string, number>[];
+  assert.equal(rows.length, 101);
+  assert.equal(rows[0].id, r1.firstId);
+  assert.equal(rows[3].a0, 4096 * 3);
+  assert.equal(rows[3].a2, 0x7ffd00000000 + 3);
+  assert.equal(rows[2].ret, 1);
+  assert.equal(rows[2].stack_id, null);
+  const copy = db.prepare("SELECT op, bytes, direction, stream, dst, src FROM v_cuda_calls WHERE id = ?").get(r1.firstId + 3) as Record<string, unknown>;
+  assert.deepEqual(copy, { op: 'cudaMemcpy', bytes: 12288, direction: 'DeviceToHost', stream: null, dst: 0x7ffd00000003, src: 0x7f0000000000 });
+  const asy = db.prepare('SELECT op, bytes, direction, stream, dst FROM v_cuda_calls WHERE id = ?').get(r1.firstId + 1) as Record<string, unknown>;
+  assert.deepEqual(asy, { op: 'cudaMemcpyAsync', bytes: 64, direction: 'HostToDevice', stream: 0x55810000, dst: 0x7f0000001000 });
+  const launch = db.prepare('SELECT func, grid_blocks, block_threads, stream, bytes FROM v_cuda_calls WHERE id = ?').get(r1.firstId + 2) as Record<string, unknown>;
+  assert.deepEqual(launch, { func: 0x7f3300000000, grid_blocks: 108, block_threads: 256, stream: 0x55810000, bytes: null });
+  // sessions: counters, sanitized command, big started_ns read back exactly
+  finishSession(db, sid, { status: 'complete', endedNs: 6000 });
+  db.close();
+  const ro = openReadOnly(p);
+  const s = getSession(ro, sid)!;
+  assert.equal(s.startedNs, 2n ** 60n);
+  assert.equal(s.eventsStored, 101);
+  assert.equal(s.command, 'ab');
+  assert.equal(s.endedNs, 6000);
+  assert.equal(s.startedAt, wallIso(1_700_000_000_000_000_000n, 0));
+  assert.equal(s.startedAt, '2023-11-14T22:13:20.000Z');
+  // spans cover the ids and the times
+  assert.deepEqual(eventIdRange(ro, sid, 1000, 1002), { firstId: r1.firstId, lastId: r1.firstId + 100 });
+  assert.equal(eventIdRange(ro, sid, 10_000, 20_000), null);
+  ro.close();
+});
+
+test('database, -wal and -shm are created 0600', () => {
+  const p = path.join(tmp, 'mode.db');
+  const old = process.umask(0o022);
+  try {
+    const db = openWritable(p);
+    const sid = createSession(db, { startedNs: 1n, wallStartNs: 1n });
+    new EventWriter(db, sid).writeRows([{ ts: 1, dur: 1, pid: 1, tid: 1, op: 1, ret: 0 }]);
+    for (const f of [p, p + '-wal', p + '-shm']) assert.equal(fs.statSync(f).mode & 0o777, 0o600, f);
+    db.close();
+  } finally {
+    process.umask(old);
+  }
+});
+
+test('aggregates: exact count/sum/min/max/errors, percentiles within the sketch accuracy, merged across flushes', () => {
+  const p = path.join(tmp, 'agg.db');
+  const db = openWritable(p);
+  const sid = createSession(db, { startedNs: 1n, wallStartNs: 1n });
+  const w = new EventWriter(db, sid);
+  const durs: number[] = [];
+  let seed = 7;
+  const rnd = (): number => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+  // 3 seconds of calls, written in several batches: buckets close and later rows merge into stored ones
+  for (let k = 0; k < 6; k++) {
+    const b = allocBatch(5000);
+    for (let i = 0; i < 5000; i++) {
+      const d = Math.round(1000 * Math.exp(rnd() * 8)); // 1 us .. 3 ms, log-spread
+      durs.push(d);
+      pushRow(b, { ts: (k % 3) * 1e9 + i * 1000, dur: d, pid: 42, tid: 42, op: op('cudaStreamSynchronize'), ret: i % 100 === 0 ? 700 : 0 });
+    }
+    w.writeBatch(b);
+    if (k === 2) w.flush();
+  }
+  w.close();
+  const st = opStats(db, sid);
+  assert.equal(st.length, 1);
+  const s = st[0];
+  durs.sort((a, b) => a - b);
+  const exact = (q: number): number => durs[Math.floor(q * (durs.length - 1))];
+  assert.equal(s.op, 'cudaStreamSynchronize');
+  assert.equal(s.count, 30000);
+  assert.equal(s.errors, 300);
+  assert.equal(s.totalNs, durs.reduce((a, b) => a + b, 0));
+  assert.equal(s.maxNs, durs[durs.length - 1]);
+  assert.equal(s.minNs, durs[0]);
+  for (const [q, v] of [[0.5, s.p50Ns], [0.95, s.p95Ns], [0.99, s.p99Ns]] as const) {
+    const e = exact(q);
+    assert.ok(Math.abs(v - e) <= e * SKETCH_ACCURACY + 1, `p${q * 100}: ${v} vs exact ${e}`);
+  }
+  const buckets = db.prepare('SELECT count(*) AS n FROM aggregates WHERE session_id = ?').get(sid) as { n: number };
+  assert.equal(buckets.n, 3);
+  assert.equal(opStats(db, sid, { pid: 43 }).length, 0);
+  db.close();
+});
+
+test('sketch codec round-trips (protobuf DDSketch layout)', () => {
+  const sk = newSketch();
+  for (let i = 1; i <= 1000; i++) sk.accept(i * 1000);
+  sk.accept(0);
+  const bytes = sketchToBytes(sk);
+  assert.equal(bytes[0], 0x0a); // field 1 (mapping), length-delimited
+  const back = sketchFromBytes(bytes, { min: 0, max: 1_000_000, sum: sk.sum });
+  assert.equal(back.count, 1001);
+  assert.equal(back.zeroCount, 1);
+  for (const q of [0.1, 0.5, 0.9, 0.99]) assert.equal(back.getValueAtQuantile(q), sk.getValueAtQuantile(q));
+});
+
+test('sessions: losses upsert-add and events_dropped is their sum; processes sanitized and merged; coverage', () => {
+  const db = openWritable(path.join(tmp, 'sess.db'));
+  const sid = createSession(db, { startedNs: 5n, wallStartNs: 6n, label: 'x' });
+  recordLosses(db, sid, [{ stage: 'kernel', reason: 'ringbuf_full', count: 5 }, { stage: 'queue', reason: 'overflow', count: 2 }]);
+  recordLosses(db, sid, [{ stage: 'kernel', reason: 'ringbuf_full', count: 3 }, { stage: 'writer', reason: 'disk_full', count: 0 }]);
+  const drops = db.prepare('SELECT stage, reason, count FROM drops WHERE session_id = ? ORDER BY stage').all(sid);
+  assert.deepEqual(drops, [{ stage: 'kernel', reason: 'ringbuf_full', count: 8 }, { stage: 'queue', reason: 'overflow', count: 2 }]);
+  assert.equal((db.prepare('SELECT events_dropped AS d FROM sessions WHERE id = ?').get(sid) as { d: number }).d, 10);
+  upsertProcesses(db, sid, [{ pid: 10, comm: 'evil\u001b[31m\nname' + 'x'.repeat(200), exe: '/bin/\u202eevil', traced: false }]);
+  upsertProcesses(db, sid, [{ pid: 10, ppid: 1, traced: true, exitCode: 3 }]);
+  const pr = db.prepare('SELECT * FROM processes WHERE pid = 10').get() as Record<string, unknown>;
+  assert.equal(pr.comm, sanitizeText('evil\u001b[31m\nname' + 'x'.repeat(200), 64));
+  assert.ok(!/[\u0000-\u001f\u202e]/.test(String(pr.comm) + String(pr.exe)));
+  assert.equal(String(pr.comm).length, 64);
+  assert.equal(pr.exe, '/bin/evil');
+  assert.equal(pr.traced, 1);
+  assert.equal(pr.ppid, 1);
+  assert.equal(pr.exit_code, 3);
+  const [lib] = recordLibraries(db, sid, [{ path: '/usr/lib/libcudart.so.12', kind: 'cudart', foundVia: 'ldconfig' }]);
+  recordProbes(db, sid, [
+    { libraryId: lib, op: 1, symbol: 'cudaMalloc', attached: true },
+    { libraryId: lib, op: 7, symbol: 'cudaMemcpy', attached: false, error: 'ENOENT' },
+  ]);
+  assert.deepEqual(db.prepare('SELECT probes_attached AS a, probes_failed AS f FROM libraries WHERE id = ?').get(lib), { a: 1, f: 1 });
+  db.close();
+});
+
+test('stacks are deduplicated by content hash', () => {
+  const db = openWritable(path.join(tmp, 'stk.db'));
+  const sid = createSession(db, { startedNs: 1n, wallStartNs: 1n });
+  const w = new EventWriter(db, sid);
+  const f = [{ addr: 0x1000, module: '/lib/a.so', offset: 0x10, symbol: 'f' }];
+  const a = w.internStack(f, 'f (/lib/a.so+0x10)');
+  const b = new EventWriter(db, sid).internStack(f, 'f (/lib/a.so+0x10)'); // fresh cache: found in the table
+  const c = w.internStack([{ ...f[0], offset: 0x20 }], 'f (/lib/a.so+0x20)');
+  assert.equal(a, b);
+  assert.notEqual(a, c);
+  assert.equal((db.prepare('SELECT count(*) AS n FROM stacks').get() as { n: number }).n, 2);
+  db.close();
+});
+
+test('fixture: exact per-op counts, incidents point at real rows, listSessions', () => {
+  const p = path.join(tmp, 'fx.db');
+  const info = makeFixtureDb(p, { sessions: 2, cudaCalls: 3000, mcpCalls: 5, losses: [{ stage: 'kernel', reason: 'ringbuf_full', count: 4 }] });
+  const db = openReadOnly(p);
+  const sessions = listSessions(db);
+  assert.equal(sessions.length, 2);
+  for (const fs_ of info.sessions) {
+    const got = db.prepare('SELECT o.name, count(*) AS n FROM events e JOIN ops o ON o.id = e.op WHERE e.session_id = ? GROUP BY o.name').all(fs_.id) as { name: string; n: number }[];
+    assert.deepEqual(Object.fromEntries(got.map((g) => [g.name, g.n])), fs_.byOp);
+    const cuda = Object.entries(fs_.byOp).filter(([n]) => n.startsWith('cuda')).reduce((a, [, n]) => a + n, 0);
+    assert.equal(cuda, 3000);
+    assert.equal(opStats(db, fs_.id).reduce((a, s) => a + s.count, 0), 3000);
+    assert.ok(fs_.incidents.length > 0);
+    const inc = fs_.incidents[0];
+    const sync = db.prepare('SELECT op, tid, dur_ns FROM v_cuda_calls WHERE id = ?').get(inc.syncId) as Record<string, unknown>;
+    assert.deepEqual(sync, { op: 'cudaStreamSynchronize', tid: inc.tid, dur_ns: inc.durNs });
+    const off = db.prepare('SELECT reason, by_pid, by_comm, tid, dur_ns FROM v_off_cpu WHERE id = ?').get(inc.offCpuId) as Record<string, unknown>;
+    assert.deepEqual(off, { reason: 'preempted', by_pid: 4242, by_comm: 'stress', tid: inc.tid, dur_ns: inc.offCpuNs });
+    assert.equal((db.prepare('SELECT count(*) AS n FROM v_mcp_activity WHERE session_id = ?').get(fs_.id) as { n: number }).n, 5);
+    assert.equal(getSession(db, fs_.id)!.eventsDropped, 4);
+    assert.equal(getSession(db, fs_.id)!.eventsStored, fs_.events);
+  }
+  db.close();
+});
