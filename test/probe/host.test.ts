@@ -251,7 +251,7 @@ test('direct reads: block I/O latency attributed to the reader', { skip }, async
   assert.equal(bytes, res.bytes, 'every byte read came from a traced block request');
   assert.ok(reads.length >= res.reads);
   assert.ok(dur <= res.read_ns * 1.05, 'device time fits inside the read syscalls');
-  assert.ok(dur >= res.read_ns * 0.3, 'device time is a real share of the read time');
+  assert.ok(dur >= res.read_ns * 0.1, 'device time is a real share of the read time (scheduling delay on a busy machine makes up the rest)');
   for (const r of reads) {
     assert.equal(r.tid, pid);
     assert.notEqual(r.dev, 0);
