@@ -1,0 +1,119 @@
+/**
+ * MCP over Streamable HTTP at /mcp on node:http, bound to 127.0.0.1 unless
+ * told otherwise. The SDK handler checks neither Host/Origin nor credentials,
+ * so every request passes, in this order:
+ *
+ *   1. Host / Origin validation (DNS rebinding, cross-site): 403 (400 without Host)
+ *   2. RFC 9728 metadata (/.well-known/oauth-protected-resource*), public
+ *   3. routing: only /mcp; anything else 404
+ *   4. request size limit: declared Content-Length over the limit -> 413
+ *      (undeclared/chunked bodies are bounded by toNodeHandler's own limit, 413)
+ *   5. authentication (src/serve/auth): 401/403 with WWW-Authenticate, audited there
+ *   6. per-client rate limit: 429 with Retry-After
+ *   7. the SDK handler (createMcpHandler + toNodeHandler): serves 2026-07-28
+ *      per-request traffic and 2025-era traffic through its stateless legacy leg
+ *
+ * Scopes: checked per tool call in tool.ts; a missing scope is an isError
+ * result naming the scope (outcome 'refused' in the audit), not an HTTP 403,
+ * so one client sees which tool needs what without breaking its session.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { toNodeHandler } from '@modelcontextprotocol/node';
+import { createMcpHandler } from '@modelcontextprotocol/server';
+import { checkHostOrigin, defaultAllowlists, RateLimiter, toAuthInfo, writeGuardRefusal, type HttpAuth } from './auth/index.js';
+import type { App } from './context.js';
+import { createServerFactory } from './server.js';
+
+export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
+
+export interface HttpOptions {
+  host?: string;
+  port?: number;
+  /** extra names clients use in Host (e.g. a DNS name when bound to a public address) */
+  extraHosts?: string[];
+  maxBodyBytes?: number;
+  /** requests per second per client (burst 4x); default 50 */
+  ratePerS?: number;
+  /** built for this server's URL; see createHttpAuth(resourceUrl) */
+  auth: HttpAuth | ((resourceUrl: string) => Promise<HttpAuth>);
+}
+
+export interface RunningHttp {
+  url: string;
+  port: number;
+  auth: HttpAuth;
+  close(): Promise<void>;
+}
+
+function jsonRpcError(res: http.ServerResponse, status: number, code: number, message: string, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify({ jsonrpc: '2.0', id: null, error: { code, message } });
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)), 'Cache-Control': 'no-store', ...headers });
+  res.end(body);
+}
+
+export async function serveHttp(app: App, opts: HttpOptions): Promise<RunningHttp> {
+  const host = opts.host ?? '127.0.0.1';
+  const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const server = http.createServer();
+  server.requestTimeout = 60_000;
+  server.headersTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  const url = `http://${urlHost}:${port}/mcp`;
+  let auth: HttpAuth;
+  try {
+    auth = typeof opts.auth === 'function' ? await opts.auth(url) : opts.auth;
+  } catch (e) {
+    server.close();
+    throw e;
+  }
+  const allow = defaultAllowlists(host, port, opts.extraHosts ?? []);
+  const limiter = new RateLimiter({ ratePerS: opts.ratePerS ?? 50, burst: (opts.ratePerS ?? 50) * 4 });
+  const handler = createMcpHandler(createServerFactory(app, { kind: 'http' }), {
+    maxRequestBodySize: maxBody,
+    onerror: (e) => process.stderr.write(`causeway mcp http: ${e.message}\n`),
+  });
+  const node = toNodeHandler(handler, { maxRequestBodySize: maxBody, onerror: (e) => process.stderr.write(`causeway mcp http: ${e.message}\n`) });
+
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    void (async () => {
+      const guard = checkHostOrigin(req, allow.hosts, allow.origins);
+      if (!guard.ok) return writeGuardRefusal(res, guard);
+      if (auth.handleWellKnown(req, res)) return;
+      const pathname = new URL(req.url ?? '/', 'http://x').pathname;
+      if (pathname !== '/mcp') return jsonRpcError(res, 404, -32000, 'not found: the MCP endpoint is /mcp');
+      const declared = Number(req.headers['content-length'] ?? 0);
+      if (Number.isFinite(declared) && declared > maxBody) {
+        res.setHeader('Connection', 'close');
+        return jsonRpcError(res, 413, -32000, `request body over ${maxBody} bytes`);
+      }
+      const ctx = await auth.authenticate(req, res);
+      if (!ctx) return;
+      const rate = limiter.take(ctx.clientId);
+      if (!rate.ok) return jsonRpcError(res, 429, -32000, 'too many requests', { 'Retry-After': String(rate.retryAfterS) });
+      (req as http.IncomingMessage & { auth?: unknown }).auth = toAuthInfo(ctx, url, auth.resourceMetadataUrl);
+      await node(req as never, res as never);
+    })().catch((e: unknown) => {
+      process.stderr.write(`causeway mcp http: ${(e as Error)?.message ?? e}\n`);
+      if (!res.headersSent) jsonRpcError(res, 500, -32603, 'internal error');
+      else res.destroy();
+    });
+  });
+
+  return {
+    url,
+    port,
+    auth,
+    async close() {
+      await handler.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await auth.close();
+    },
+  };
+}
