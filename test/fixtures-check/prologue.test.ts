@@ -1,0 +1,56 @@
+// Locks in: every exported function of the fake libcudart.so.12/.so.13/libcuda.so.1 (and the statically linked cudaMalloc) begins with `push %rbp`, so uprobes on them are emulated (~550 ns), not single-stepped (~10 us); and every probed symbol of src/common/ops.ts is exported by the fake that should have it.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { CUDA_OPS, Source } from '../../src/common/ops.js';
+import { BIN, LIB, ensureBuilt, exportedFunctions } from './_helpers.js';
+
+before(() => ensureBuilt());
+
+/** First instruction of each named function, from objdump -d. */
+function firstInstructions(file: string, names: Set<string>): Map<string, string> {
+  const out = execFileSync('objdump', ['-d', '--no-show-raw-insn', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const res = new Map<string, string>();
+  const lines = out.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const h = lines[i]!.match(/^[0-9a-f]+ <([^>@]+)(@@[^>]*)?>:$/); // not <x@plt>
+    if (!h || !names.has(h[1]!) || res.has(h[1]!)) continue;
+    const insn = lines[i + 1]?.match(/^\s*[0-9a-f]+:\s+(.*)$/);
+    res.set(h[1]!, insn ? insn[1]!.replace(/\s+/g, ' ').trim() : '');
+  }
+  return res;
+}
+
+function assertAllPush(file: string, names: Set<string>): void {
+  const first = firstInstructions(file, names);
+  for (const n of names) {
+    assert.ok(first.has(n), `${path.basename(file)}: ${n} not found in the disassembly`);
+    assert.equal(first.get(n), 'push %rbp', `${path.basename(file)}: ${n} starts with "${first.get(n)}"`);
+  }
+}
+
+const libs: Array<[string, number]> = [
+  ['libcudart.so.12', Source.CUDA_RT],
+  ['libcudart.so.13', Source.CUDA_RT],
+  ['libcuda.so.1', Source.CUDA_DRV],
+];
+
+for (const [lib, source] of libs) {
+  test(`${lib}: every exported function starts with push %rbp`, () => {
+    const file = path.join(LIB, lib);
+    const fns = exportedFunctions(file);
+    assert.ok(fns.size >= 20, `${lib} exports only ${fns.size} functions`);
+    assertAllPush(file, new Set(fns.keys()));
+  });
+
+  test(`${lib}: exports every probed symbol of its source`, () => {
+    const fns = exportedFunctions(path.join(LIB, lib));
+    for (const op of CUDA_OPS.filter((o) => o.source === source))
+      for (const sym of op.symbols) assert.ok(fns.has(sym), `${lib} lacks ${sym} (op ${op.name})`);
+  });
+}
+
+test('static_calls: the in-executable cudaMalloc starts with push %rbp', () => {
+  assertAllPush(path.join(BIN, 'static_calls'), new Set(['cudaMalloc', 'cudaFree', 'cudaLaunchKernel']));
+});
