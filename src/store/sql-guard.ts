@@ -167,7 +167,7 @@ export function checkSql(sql: string): void {
   const toks = tokenize(sql);
   const semi = toks.findIndex((t) => t.kind === 'punct' && t.text === ';');
   if (semi >= 0 && semi < toks.length - 1) {
-    throw new CausewayError('SQL_REFUSED', 'more than one statement (text follows a `;`)', 'send exactly one statement; comments after it are fine, statements are not');
+    throw new CausewayError('SQL_REFUSED', 'refused: more than one statement (text follows a `;`)', 'send exactly one statement; comments after it are fine, statements are not');
   }
   const body = semi >= 0 ? toks.slice(0, semi) : toks;
   if (body.length === 0) throw new CausewayError('BAD_SQL', 'the SQL holds no statement (only comments)', 'pass one SELECT statement');
@@ -203,6 +203,7 @@ interface Pending {
   resolve: (r: SqlResult) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
+  child: ChildProcess;
 }
 
 interface WorkerReply {
@@ -234,6 +235,7 @@ class SqlRunner {
     child.on('exit', (code, signal) => {
       if (this.child === child) this.child = null;
       for (const [id, p] of this.pending) {
+        if (p.child !== child) continue;
         clearTimeout(p.timer);
         this.pending.delete(id);
         p.reject(new CausewayError('INTERNAL', `the SQL worker exited (${signal ?? code}) while running the query`, 'retry; if it repeats, the query may exhaust memory: add a LIMIT or aggregate'));
@@ -283,7 +285,7 @@ class SqlRunner {
           new CausewayError('SQL_TIMEOUT', `the query ran past ${caps.timeoutMs} ms and was stopped`, 'narrow it: filter by session_id and time (ts_ns), aggregate, add a LIMIT, avoid unbounded recursive CTEs'),
         );
       }, caps.timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { resolve, reject, timer, child });
       (child as unknown as { channel?: { ref(): void } }).channel?.ref();
       child.send({ id, dbPath, sql, maxRows: caps.maxRows, maxBytes: caps.maxBytes }, (err) => {
         if (err && this.pending.has(id)) {

@@ -54,7 +54,7 @@ function run(req: Request): SqlResult {
     stmt = db.prepare(req.sql);
   } catch (e) {
     const msg = (e as Error).message;
-    if (/more than one statement/i.test(msg)) throw new CausewayError('SQL_REFUSED', 'more than one statement', 'send exactly one statement');
+    if (/more than one statement/i.test(msg)) throw new CausewayError('SQL_REFUSED', 'refused: more than one statement', 'send exactly one statement');
     throw new CausewayError('BAD_SQL', `SQLite: ${msg}`, 'check the SQL; tables and views are listed by: SELECT name, type FROM sqlite_master ORDER BY name');
   }
   if (!stmt.readonly) {
