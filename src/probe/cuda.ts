@@ -53,7 +53,7 @@ export interface CudaProbeOptions {
   classic?: boolean;
 }
 
-export const SHARED_MAPS = ['cw_traced', 'cw_drops', 'rb_calls', 'rb_host', 'rb_life'];
+export const SHARED_MAPS = ['cw_traced', 'cw_drops', 'rb_calls', 'rb_host', 'rb_life', 'cw_stacks'];
 
 const PROGRAMS: Record<'rt' | 'drv', { entry: string; ret: string; object: string }> = {
   rt: { entry: 'cw_cuda_entry', ret: 'cw_cuda_return', object: 'cuda.bpf.o' },

@@ -69,6 +69,8 @@ export interface TraceSummary {
   hostProbes: { name: string; attached: boolean; error?: string }[];
   target?: { pid: number; exitCode: number | null; signal: string | null };
   lateAttachMs: number[];
+  /** processes parked by the loader probe while new libraries were attached */
+  loaderStops: { count: number; maxHandleMs: number };
   detachMs: number;
   estimatedOverheadPct: number | null;
   probeHitsPerS: number;
@@ -103,6 +105,7 @@ export class TraceSession {
   private startedNs = 0n;
   private readonly attachedInodes = new Set<string>();
   private readonly lateAttachMs: number[] = [];
+  private readonly parkedMs: number[] = [];
   private readonly knownPids = new Set<number>();
   private target: StartedTarget | null = null;
   private stopReason: SessionStatus | null = null;
@@ -171,7 +174,16 @@ export class TraceSession {
     const traceAll = !this.opts.command?.length && this.opts.pids.length === 0;
     this.cuda = new CudaProbes(this.addon, { traceAll, selfTgid: process.pid, stackEvery, mapSizes: this.opts.mapSizes, classic: this.opts.classicUprobes });
     if (!this.opts.noHost) {
-      this.host = loadHost(this.addon, { shareFrom: this.cuda.rt, selfTgid: process.pid, traceAll, warn: (m) => this.log(`WARNING: ${m}`) });
+      // Explicit targets are parked by the loader at every library load so new CUDA
+      // libraries are attached before their first call; with no target (every
+      // process) nothing is parked: new libraries are found by the rescan.
+      this.host = loadHost(this.addon, {
+        shareFrom: this.cuda.rt,
+        selfTgid: process.pid,
+        traceAll,
+        warn: (m) => this.log(`WARNING: ${m}`),
+        loader: { stopOnLoad: !traceAll },
+      });
       for (const f of this.host.failed) this.log(`WARNING: host probe ${f.target} not attached (${f.feeds} missing): ${f.error}`);
     }
   }
@@ -276,7 +288,21 @@ export class TraceSession {
         fork: (_parent, child, isThread) => {
           if (!isThread) this.notePid(child);
         },
-        libLoad: (pid) => this.rescan([pid]),
+        libLoad: (pid, stopped) => {
+          const t0 = performance.now();
+          // parked (or just loaded): the best moment to learn who it is and what it maps
+          if (!this.knownPids.has(pid)) this.notePid(pid);
+          else this.saveMappings(pid);
+          this.rescan([pid], true);
+          if (stopped) {
+            try {
+              process.kill(pid, 'SIGCONT');
+            } catch {
+              /* it exited meanwhile */
+            }
+            this.parkedMs.push(performance.now() - t0);
+          }
+        },
       },
       { obj: this.cuda.rt, map: 'cw_stacks', symbolize: (pid, addrs) => this.symbolizer.symbolize(pid, addrs) },
       { intervalMs: this.opts.intervalMs },
@@ -287,8 +313,8 @@ export class TraceSession {
   }
 
   /** Look for CUDA libraries that traced processes mapped since the last look (dlopen, late starts). */
-  private rescan(pids?: number[]): void {
-    if (this.stopReason) return;
+  private rescan(pids?: number[], force = false): void {
+    if (this.stopReason && !force) return;
     let targets = pids;
     if (!targets) {
       try {
@@ -359,6 +385,7 @@ export class TraceSession {
         /* best effort: the page windows are aggregates */
       }
     }
+    this.releaseParked();
     const t0 = performance.now();
     this.host?.close();
     if (this.cuda) this.cuda.close();
@@ -384,6 +411,25 @@ export class TraceSession {
     return summary;
   }
 
+  /** Never leave a traced process stopped by the loader probe behind. */
+  private releaseParked(): void {
+    for (const pid of this.knownPids) {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('T')) process.kill(pid, 'SIGCONT');
+      } catch {
+        /* gone */
+      }
+    }
+    if (this.target) {
+      try {
+        process.kill(this.target.pid, 'SIGCONT');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+
   private summarize(status: SessionStatus, stored: number, losses: LossCount[], detachMs: number): TraceSummary {
     const elapsedS = (performance.now() - this.t0) / 1000;
     const perOp = this.db
@@ -406,6 +452,7 @@ export class TraceSession {
       hostProbes: (this.host?.status ?? []).map((s) => ({ name: s.target, attached: s.attached, error: s.error })),
       target: this.target ? { pid: this.target.pid, exitCode: exit?.code ?? null, signal: exit?.signal ?? null } : undefined,
       lateAttachMs: this.lateAttachMs,
+      loaderStops: { count: this.parkedMs.length, maxHandleMs: Math.max(0, ...this.parkedMs) },
       detachMs,
       probeHitsPerS,
       estimatedOverheadPct: calls ? (probeHitsPerS * NS_PER_TRACED_CALL) / 1e9 * 100 : null,
