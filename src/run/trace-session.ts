@@ -86,6 +86,17 @@ function preflight(): void {
   if (!fs.existsSync('/sys/kernel/btf/vmlinux')) throw new CausewayError('ENV', 'the kernel has no BTF (/sys/kernel/btf/vmlinux missing): CO-RE programs cannot load', 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y');
 }
 
+/** Running (not gone, not a zombie waiting for its parent). */
+function isAlive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
 function u32(n: number): Buffer {
   return Buffer.from(Uint32Array.of(n).buffer);
 }
@@ -351,7 +362,7 @@ export class TraceSession {
     if (this.opts.pids.length && !this.target) {
       timers.push(
         setInterval(() => {
-          if (this.opts.pids.every((p) => !fs.existsSync(`/proc/${p}`))) this.stop('target_exited');
+          if (this.opts.pids.every((p) => !isAlive(p))) this.stop('target_exited');
         }, 200),
       );
     }

@@ -1,0 +1,73 @@
+// Shared helpers for end-to-end CLI tests: run `causeway` as a child, split the workload's JSON line from the summary.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+export const ROOT = path.resolve(import.meta.dirname, '../../..');
+export const CLI = path.join(ROOT, 'dist/src/cli/main.js');
+export const BIN = path.join(ROOT, 'test/fixtures/build/bin');
+export const LIB = path.join(ROOT, 'test/fixtures/build/lib');
+
+export function tmpDir(prefix = 'cw-cli-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): CliResult {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...opts.env },
+    cwd: opts.cwd,
+    timeout: opts.timeoutMs ?? 120_000,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Start the CLI without waiting (signal tests). */
+export function startCli(args: string[], env?: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const done = new Promise<CliResult>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, done, out: () => stdout, err: () => stderr };
+}
+
+/** The workload prints one JSON line starting with {"workload"; --json prints the summary object after it. */
+export function parseTraceOutput(stdout: string): { workload: any; summary: any } {
+  const lines = stdout.split('\n');
+  const wl = lines.filter((l) => l.startsWith('{"workload"')).map((l) => JSON.parse(l));
+  const start = lines.findIndex((l) => l === '{');
+  const summary = start >= 0 ? JSON.parse(lines.slice(start).join('\n')) : null;
+  return { workload: wl.length === 1 ? wl[0] : wl, summary };
+}
+
+export function openDb(file: string): Database.Database {
+  return new Database(file, { readonly: true });
+}
+
+export function opCounts(db: Database.Database, session = 1): Record<string, number> {
+  const rows = db.prepare('SELECT op, count(*) AS n FROM v_cuda_calls WHERE session_id = ? GROUP BY op').all(session) as { op: string; n: number }[];
+  return Object.fromEntries(rows.map((r) => [r.op, r.n]));
+}
+
+export function lostEvents(db: Database.Database, session = 1): number {
+  const r = db.prepare("SELECT coalesce(sum(count), 0) AS n FROM drops WHERE session_id = ? AND reason <> 'stack_unavailable'").get(session) as { n: number };
+  return r.n;
+}
+
+export const RUNTIME_OPS = [
+  'cudaMalloc', 'cudaFree', 'cudaMallocManaged', 'cudaMallocHost', 'cudaFreeHost', 'cudaLaunchKernel', 'cudaMemcpy', 'cudaMemcpyAsync',
+  'cudaMemset', 'cudaMemsetAsync', 'cudaStreamSynchronize', 'cudaDeviceSynchronize', 'cudaEventSynchronize', 'cudaStreamWaitEvent',
+];
+export const DRIVER_OPS = ['cuLaunchKernel', 'cuMemAlloc', 'cuMemFree', 'cuMemcpyHtoD', 'cuMemcpyDtoH', 'cuMemcpyHtoDAsync', 'cuMemcpyDtoHAsync', 'cuCtxSynchronize', 'cuStreamSynchronize'];
