@@ -234,10 +234,14 @@ export function opKey(op: number, direction: number | null): string {
 }
 const DIRS: Record<number, string> = { 0: 'HostToHost', 1: 'HostToDevice', 2: 'DeviceToHost', 3: 'DeviceToDevice', 4: 'Default' };
 
+const SLOT_CACHE = new Map<string, number>();
 function argOf(op: number, name: string, a: number[]): number | null {
-  const info = OP_BY_CODE.get(op);
-  if (!info) return null;
-  const i = info.args.indexOf(name as never);
+  const k = `${op}:${name}`;
+  let i = SLOT_CACHE.get(k);
+  if (i === undefined) {
+    i = OP_BY_CODE.get(op)?.args.indexOf(name as never) ?? -1;
+    SLOT_CACHE.set(k, i);
+  }
   return i < 0 ? null : a[i];
 }
 
@@ -268,6 +272,8 @@ class ThreadSweep {
   private gapIdle = zeroSplit();
   private pendingCrit = zeroCrit();
   private sawD2H = false;
+  /** host time in the current step that other chains own: off-CPU outside calls, other CUDA calls */
+  private stepExcl = 0;
 
   constructor(pid: number, tid: number, ts: number, private readonly opts: AttributionOptions) {
     this.p = {
@@ -313,6 +319,7 @@ class ThreadSweep {
 
   /** Off-CPU time outside (non-submission) CUDA calls: critical when the GPU is idle. */
   private outsideOff(iv: OffIv, v: number): void {
+    this.stepExcl += v;
     if (this.pendingSince === null) {
       if (this.lastDrainEnd !== null) {
         this.gapOff += v;
@@ -331,7 +338,8 @@ class ThreadSweep {
     const directionRaw = argOf(op, 'direction', a);
     const direction = directionRaw === null ? null : directionRaw;
     const end = ts + dur;
-    const nested = this.open.some((o) => o.ts <= ts && o.end >= end);
+    let nested = false;
+    for (let i = 0; i < this.open.length; i++) if (this.open[i].ts <= ts && this.open[i].end >= end) nested = true;
     let role: OpenCall['role'] = 'other';
     if (kind === 'sync') role = 'drain';
     else if ((kind === 'copy' || kind === 'memset') && blocking) role = 'submit_drain';
@@ -383,17 +391,22 @@ class ThreadSweep {
   }
 
   private prune(now: number): void {
-    if (this.open.length) {
-      const keep: OpenCall[] = [];
-      const done: OpenCall[] = [];
-      for (const c of this.open) (c.end <= now ? done : keep).push(c);
-      if (done.length) {
-        this.open = keep;
-        done.sort((x, y) => x.end - y.end);
+    const open = this.open;
+    if (open.length) {
+      let due = false;
+      for (let i = 0; i < open.length; i++) if (open[i].end <= now) due = true;
+      if (due) {
+        const done = open.filter((c) => c.end <= now).sort((x, y) => x.end - y.end);
+        this.open = open.filter((c) => c.end > now);
         for (const c of done) this.finish(c);
       }
     }
-    if (this.offs.length) this.offs = this.offs.filter((iv) => iv.end > now);
+    const offs = this.offs;
+    if (offs.length) {
+      let w = 0;
+      for (let i = 0; i < offs.length; i++) if (offs[i].end > now) offs[w++] = offs[i];
+      offs.length = w;
+    }
   }
 
   flush(): ThreadProfile {
@@ -442,10 +455,13 @@ class ThreadSweep {
     if (c.end > agg.lastEnd) agg.lastEnd = c.end;
     if (!c.nested) {
       if (c.role === 'drain' || c.role === 'submit_drain') this.drain(c, key);
-      else if (c.role === 'other' && c.idleAtStart) this.gapInCalls += c.dur;
+      else if (c.role === 'other') {
+        if (c.idleAtStart) this.gapInCalls += c.dur;
+        this.stepExcl += c.dur;
+      }
       if (direction === D2H) this.sawD2H = true;
     }
-    this.opts.onCall?.({
+    if (this.opts.onCall) this.opts.onCall({
       id: c.id, ts: c.ts, dur: c.dur, pid: c.pid, tid: p.tid, op: c.op, direction, onCpu, off: c.off, preemptedBy: c.preemptedBy, wokenBy: c.wokenBy,
     });
   }
@@ -502,8 +518,10 @@ class ThreadSweep {
     d.sumStepNs += T;
     d.sumDrainNs += c.dur;
     if (blocked) {
-      // serialization: what overlapping host and GPU work would have saved in this step
-      const serial = Math.max(0, T - Math.max(hostNs, gpuNs));
+      // serialization: what overlapping host and GPU work would have saved in this step. Only host
+      // computation counts: host time off-CPU or in other CUDA calls is owned by other chains.
+      const hostCpu = Math.max(0, hostNs - this.stepExcl);
+      const serial = Math.max(0, Math.min(hostCpu, T - Math.max(hostNs, gpuNs)));
       d.blockedSteps++;
       d.sumSerialNs += serial;
       d.sumHostNs += hostNs;
@@ -517,6 +535,7 @@ class ThreadSweep {
     if (g.ttftNs === null && g.firstSubmitTs !== null && (this.sawD2H || c.direction === D2H)) g.ttftNs = c.end - g.firstSubmitTs;
     this.pendingSince = null;
     this.pendingCrit = zeroCrit();
+    this.stepExcl = 0;
     this.stepStart = c.end;
     this.lastDrainEnd = c.end;
     this.launchesInStep = 0;

@@ -10,7 +10,7 @@ import { CausewayError } from '../common/errors.js';
 import { sanitizeUntrusted } from '../common/untrusted.js';
 import { attributeSession, gpuEstimate, gpuThreads, type SessionProfile } from './attribution.js';
 import { DETECTORS } from './chains/index.js';
-import { commLookup, type ChainContext } from './chains/common.js';
+import { commLookup, hostAggregates, type ChainContext, type HostAgg } from './chains/common.js';
 import type { Chain, Severity } from './types.js';
 
 export interface SessionInfo {
@@ -173,7 +173,11 @@ export function coverageOf(db: Db, sessionId: number, prof: SessionProfile): Cov
 export function chainContext(db: Db, sessionId: number, prof: SessionProfile): ChainContext {
   const cudaPids = new Set<number>();
   for (const t of prof.threads.values()) if (t.cudaCalls > 0) cudaPids.add(t.pid);
-  return { db, sessionId, prof, wallNs: Math.max(0, prof.lastEnd - prof.firstTs), cudaPids, comm: commLookup(db, sessionId) };
+  let host: HostAgg | undefined;
+  return {
+    db, sessionId, prof, wallNs: Math.max(0, prof.lastEnd - prof.firstTs), cudaPids, comm: commLookup(db, sessionId),
+    host: () => (host ??= hostAggregates(db, sessionId)),
+  };
 }
 
 /** Run every detector over a profile. */

@@ -10,6 +10,9 @@
  * step later) still needs max(H, G) per step: the GPU work still has to
  * happen, so only the serialization (GPU idle while the host catches up, host
  * idle while the GPU works) is attributed, not the whole time spent blocked.
+ * H counts host computation only: host time off-CPU or inside other CUDA calls
+ * (allocations...) is attributed by the chains that own it, so a starved or
+ * preempted loop is not reported twice. Impact per step = min(H_cpu, T - max(H, G)).
  */
 import { fmtNs } from '../format.js';
 import { DRAIN_BLOCK_NS, gpuThreads } from '../attribution.js';

@@ -18,6 +18,25 @@ export interface ChainContext {
   /** pids that made CUDA calls */
   cudaPids: Set<number>;
   comm(pid: number): string;
+  /** host events aggregated once per analysis: block I/O per pid, page-alloc windows, OOM kills */
+  host(): HostAgg;
+}
+
+export interface HostAgg {
+  io: Map<number, { n: number; bytes: number; ns: number }>;
+  pageWindows: { ts: number; win: number; pages: number }[];
+  pagesByPid: Map<number, number>;
+}
+
+/** One pass over the host event kinds (block I/O, page alloc), grouped in SQLite. */
+export function hostAggregates(db: Db, sessionId: number): HostAgg {
+  const io = new Map<number, { n: number; bytes: number; ns: number }>();
+  for (const r of db.prepare('SELECT pid, count(*) AS n, coalesce(sum(a0), 0) AS bytes, coalesce(sum(dur), 0) AS ns FROM events WHERE session_id = ? AND op = 134 GROUP BY pid').all(sessionId) as { pid: number; n: number; bytes: number; ns: number }[])
+    io.set(r.pid, { n: r.n, bytes: r.bytes, ns: r.ns });
+  const pageWindows = db.prepare('SELECT ts, max(a1) AS win, sum(a0) AS pages FROM events WHERE session_id = ? AND op = 133 GROUP BY ts').all(sessionId) as HostAgg['pageWindows'];
+  const pagesByPid = new Map<number, number>();
+  for (const r of db.prepare('SELECT pid, sum(a0) AS pages FROM events WHERE session_id = ? AND op = 133 GROUP BY pid').all(sessionId) as { pid: number; pages: number }[]) pagesByPid.set(r.pid, r.pages);
+  return { io, pageWindows, pagesByPid };
 }
 
 /**

@@ -12,11 +12,11 @@ import { fmtBytes, fmtNs } from '../format.js';
 import { gpuThreads } from '../attribution.js';
 import type { Chain } from '../types.js';
 import { idList, makeChain, pct, significant, who, type ChainContext } from './common.js';
+import { pressureFraction } from './memory_pressure.js';
 
 export function detectIoStarvation(ctx: ChainContext): Chain[] {
   const out: Chain[] = [];
   const S = ctx.sessionId;
-  const ioStmt = ctx.db.prepare('SELECT count(*) AS n, coalesce(sum(a0), 0) AS bytes, coalesce(sum(dur), 0) AS ns FROM events WHERE session_id = ? AND op = 134 AND pid = ?');
   for (const t of gpuThreads(ctx.prof)) {
     if (t.gpu.submissions === 0) continue;
     const direct = t.gpu.crit.io;
@@ -24,9 +24,10 @@ export function detectIoStarvation(ctx: ChainContext): Chain[] {
     let siblingsIo = 0;
     for (const o of ctx.prof.threads.values()) if (o.pid === t.pid && o.tid !== t.tid) siblingsIo += o.offTotal.io;
     const viaLoader = siblingsIo > 0 ? Math.min(t.gpu.crit.wokenBy.get(t.pid) ?? 0, siblingsIo) : 0;
-    const impact = direct + viaLoader;
+    const io = ctx.host().io.get(t.pid) ?? { n: 0, bytes: 0, ns: 0 };
+    // I/O wait with no block I/O of the process under host memory pressure is reclaim/swap: memory_pressure owns it
+    const impact = (io.n === 0 && pressureFraction(ctx) > 0 ? 0 : direct) + viaLoader;
     if (!significant(ctx, impact)) continue;
-    const io = ioStmt.get(S, t.pid) as { n: number; bytes: number; ns: number };
     const parts = [];
     if (direct > 0) parts.push(`${fmtNs(direct)} in I/O wait itself`);
     if (viaLoader > 0) parts.push(`${fmtNs(viaLoader)} waiting for a loader thread of the same process that spent ${fmtNs(siblingsIo)} in I/O wait`);

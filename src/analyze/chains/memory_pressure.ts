@@ -16,12 +16,8 @@ import { idList, makeChain, pct, significant, who, type ChainContext } from './c
 
 export const PRESSURE_PAGES_PER_S = 262_144; // 1 GiB/s of 4 KiB pages
 
-export function detectMemoryPressure(ctx: ChainContext): Chain[] {
-  const S = ctx.sessionId;
-  const windows = ctx.db
-    .prepare('SELECT ts, max(a1) AS win, sum(a0) AS pages FROM events WHERE session_id = ? AND op = 133 GROUP BY ts')
-    .all(S) as { ts: number; win: number; pages: number }[];
-  if (!windows.length || ctx.wallNs <= 0) return [];
+function pressureWindows(ctx: ChainContext): { pressureNs: number; pages: number } {
+  const windows = ctx.host().pageWindows;
   let pressureNs = 0;
   let pages = 0;
   for (const w of windows) {
@@ -30,15 +26,24 @@ export function detectMemoryPressure(ctx: ChainContext): Chain[] {
       pages += w.pages;
     }
   }
-  if (pressureNs === 0) return [];
+  return { pressureNs, pages };
+}
+
+/** Fraction of the traced time inside high-allocation windows. */
+export function pressureFraction(ctx: ChainContext): number {
+  return ctx.wallNs > 0 ? Math.min(1, pressureWindows(ctx).pressureNs / ctx.wallNs) : 0;
+}
+
+export function detectMemoryPressure(ctx: ChainContext): Chain[] {
+  const S = ctx.sessionId;
+  const { pressureNs, pages } = pressureWindows(ctx);
+  if (pressureNs === 0 || ctx.wallNs <= 0) return [];
   const frac = Math.min(1, pressureNs / ctx.wallNs);
-  const top = ctx.db
-    .prepare('SELECT pid, sum(a0) AS pages FROM events WHERE session_id = ? AND op = 133 GROUP BY pid ORDER BY pages DESC LIMIT 1')
-    .get(S) as { pid: number; pages: number };
-  const ioStmt = ctx.db.prepare('SELECT count(*) FROM events WHERE session_id = ? AND op = 134 AND pid = ?').pluck();
+  const top = { pid: 0, pages: -1 };
+  for (const [pid, p] of ctx.host().pagesByPid) if (p > top.pages) Object.assign(top, { pid, pages: p });
   const out: Chain[] = [];
   for (const t of gpuThreads(ctx.prof)) {
-    if (t.gpu.submissions === 0 || (ioStmt.get(S, t.pid) as number) > 0) continue;
+    if (t.gpu.submissions === 0 || (ctx.host().io.get(t.pid)?.n ?? 0) > 0) continue;
     const impact = t.gpu.crit.io * frac;
     if (!significant(ctx, impact)) continue;
     out.push(

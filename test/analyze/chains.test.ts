@@ -1,0 +1,102 @@
+// Locks in: each incident scenario's top chain has the right kind, process and op, an impact within 25% of the injected delay, and evidence SQL that returns the rows it cites; healthy traces raise nothing high/critical; voluntary GPU waits are never preemption.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openReadOnly } from '../../src/store/db.js';
+import { explainSession } from '../../src/analyze/explain.js';
+import type { Chain } from '../../src/analyze/types.js';
+import * as S from './scenarios.js';
+
+function checkEvidence(file: string, chain: Chain): void {
+  const db = openReadOnly(file);
+  try {
+    assert.ok(chain.evidence.length > 0, 'chain has evidence');
+    let cited = 0;
+    for (const ev of chain.evidence) {
+      const stmt = db.prepare(ev.sql);
+      assert.equal(stmt.readonly, true, `evidence SQL is read-only: ${ev.sql}`);
+      assert.match(ev.sql, /\bv_[a-z_]+\b/, 'evidence SQL reads the views');
+      const rows = stmt.all() as Record<string, unknown>[];
+      assert.ok(rows.length > 0, `evidence SQL returns rows: ${ev.sql}`);
+      if (ev.event_ids.length) {
+        cited++;
+        const ids = new Set(rows.map((r) => r.id));
+        for (const id of ev.event_ids) assert.ok(ids.has(id), `event ${id} cited by ${chain.kind} is returned by ${ev.sql}`);
+      }
+    }
+    assert.ok(cited > 0, 'at least one evidence item cites events');
+  } finally {
+    db.close();
+  }
+}
+
+const INCIDENTS: [string, () => S.Scenario][] = [
+  ['cpu_preemption', S.cpuPreemption],
+  ['blocking_sync', S.blockingSync],
+  ['allocator_stall', S.allocatorStall],
+  ['io_starvation', S.ioStarvation],
+  ['cross_process_contention', S.crossProcess],
+  ['launch_overhead', S.launchOverhead],
+  ['memory_pressure', S.memoryPressure],
+  ['oom_kill', S.oomKill],
+];
+
+for (const [kind, make] of INCIDENTS) {
+  test(`${kind}: top chain, impact vs injected delay, evidence`, () => {
+    const sc = make();
+    const db = openReadOnly(sc.file);
+    const r = explainSession(db, sc.sessionId);
+    db.close();
+    const top = r.chains[0];
+    assert.ok(top, 'a chain is found');
+    assert.equal(top.kind, kind);
+    assert.equal(top.pid, sc.pid);
+    if (sc.op) assert.equal(top.op, sc.op);
+    assert.ok(Math.abs(top.impact_ns - sc.injectedNs) <= 0.25 * sc.injectedNs, `impact ${top.impact_ns} within 25% of injected ${sc.injectedNs}`);
+    assert.ok(top.severity === 'critical' || top.severity === 'high', `severity ${top.severity}`);
+    assert.match(top.summary, new RegExp(`pid ${sc.pid}\\b`));
+    if (sc.names) assert.match(top.summary, new RegExp(`pid ${sc.names}\\b`));
+    assert.match(top.summary, /\d+(\.\d+)? (ns|µs|ms|s)\b/, 'summary carries numbers with units');
+    assert.match(top.id, /^[0-9a-f]{16}$/);
+    assert.ok(top.recommendation.length > 40);
+    // sorted by impact
+    for (let i = 1; i < r.chains.length; i++) assert.ok(r.chains[i - 1].impact_ns >= r.chains[i].impact_ns);
+    checkEvidence(sc.file, top);
+  });
+}
+
+test('healthy GPU-bound loop: no chain of severity high or critical', () => {
+  const sc = S.healthy();
+  const db = openReadOnly(sc.file);
+  const r = explainSession(db, sc.sessionId);
+  db.close();
+  for (const c of r.chains) assert.ok(c.severity === 'low' || c.severity === 'medium', `${c.kind} ${c.severity}: ${c.summary}`);
+  const gt = r.coverage.gpu_timeline[0];
+  assert.equal(gt.steps, 200);
+  assert.equal(gt.blocked_steps, 200);
+  assert.ok(gt.gpu_busy_ns > 0.9 * r.session.traced_wall_ns, 'GPU estimated busy most of the time');
+});
+
+test('voluntary waits inside syncs are never preemption, even when a hog ran next', () => {
+  // healthy(): every sync sleeps (reason voluntary) with by_pid 4242 recorded as the next task
+  const sc = S.healthy();
+  const db = openReadOnly(sc.file);
+  const r = explainSession(db, sc.sessionId);
+  const preemptedNs = db.prepare("SELECT sum(dur_ns) FROM v_off_cpu WHERE session_id = ? AND reason = 'preempted'").pluck().get(sc.sessionId) as number;
+  const voluntaryBy4242 = db.prepare("SELECT sum(dur_ns) FROM v_off_cpu WHERE session_id = ? AND reason = 'voluntary' AND by_pid = 4242").pluck().get(sc.sessionId) as number;
+  db.close();
+  assert.ok(voluntaryBy4242 > 0.5 * r.session.traced_wall_ns, 'the scenario has long voluntary waits with a hog running next');
+  for (const c of r.chains) {
+    if (c.kind === 'cpu_preemption') assert.ok(c.impact_ns <= preemptedNs, 'preemption impact never exceeds recorded preemption');
+    assert.doesNotMatch(c.summary, /4242/, 'the hog that merely ran during voluntary waits is not blamed');
+  }
+});
+
+test('chain ids are stable content hashes', () => {
+  const a = S.blockingSync();
+  const db = openReadOnly(a.file);
+  const r1 = explainSession(db, a.sessionId);
+  const r2 = explainSession(db, a.sessionId);
+  db.close();
+  assert.deepEqual(r1.chains.map((c) => c.id), r2.chains.map((c) => c.id));
+  assert.equal(new Set(r1.chains.map((c) => c.id)).size, r1.chains.length);
+});
