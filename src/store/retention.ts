@@ -67,7 +67,7 @@ export function usedBytes(db: Db, opts: { checkpoint?: boolean } = {}): number {
 
 /** The statements retention runs, exported so the test can EXPLAIN QUERY PLAN them. */
 export const RETENTION_SQL = {
-  oldestId: 'SELECT id FROM events ORDER BY id LIMIT 1',
+  oldestId: 'SELECT min(id) FROM events', // SEARCH: the first leaf of the rowid b-tree
   chunkEnd: 'SELECT id FROM events WHERE id >= ? ORDER BY id LIMIT 1 OFFSET ?',
   countBySession: 'SELECT session_id, count(*) AS n FROM events WHERE id >= ? AND id < ? GROUP BY session_id',
   deleteRange: 'DELETE FROM events WHERE id >= ? AND id < ?',
@@ -75,7 +75,7 @@ export const RETENTION_SQL = {
     'SELECT session_id, count(*) AS n FROM events WHERE id >= ? AND id < ? AND ts < (SELECT ? - s.wall_start_ns FROM sessions s WHERE s.id = events.session_id) GROUP BY session_id',
   deleteOld: 'DELETE FROM events WHERE id >= ? AND id < ? AND ts < (SELECT ? - s.wall_start_ns FROM sessions s WHERE s.id = events.session_id)',
   spansBelow: 'DELETE FROM event_spans WHERE session_id = ? AND last_id < ?',
-  aggregatesOld: 'DELETE FROM aggregates WHERE session_id = ? AND bucket_ns + ? < ?',
+  aggregatesOld: 'DELETE FROM aggregates WHERE session_id = ? AND bucket_ns + ? <= ?',
 } as const;
 
 /**
@@ -110,7 +110,7 @@ export function enforceRetention(db: Db, policy: RetentionPolicy): RetentionResu
   if (policy.maxAgeNs !== undefined) {
     const now = policy.nowWallNs ?? BigInt(Date.now()) * 1_000_000n;
     const cutoffWall = now - BigInt(policy.maxAgeNs);
-    let lo = st.oldestId.get() as number | undefined;
+    let lo = (st.oldestId.get() as number | null) ?? undefined;
     while (lo !== undefined && budget > 0) {
       const end = st.chunkEnd.get(lo, chunk) as number | undefined;
       const hi = end ?? Number.MAX_SAFE_INTEGER;
@@ -146,8 +146,8 @@ export function enforceRetention(db: Db, policy: RetentionPolicy): RetentionResu
   if (policy.maxBytes !== undefined && used > policy.maxBytes) {
     const target = policy.maxBytes * (policy.lowWater ?? 0.9);
     while (used > target && budget > 0) {
-      const lo = st.oldestId.get() as number | undefined;
-      if (lo === undefined) break;
+      const lo = st.oldestId.get() as number | null;
+      if (lo === null || lo === undefined) break;
       const end = st.chunkEnd.get(lo, chunk) as number | undefined;
       const hi = end ?? Number.MAX_SAFE_INTEGER;
       budget--;

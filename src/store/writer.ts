@@ -18,6 +18,7 @@
  * and everything committed before stays valid and readable.
  */
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
 import { allocBatch, pushRow, type EventBatch, type EventRow, type LossCount } from '../common/events.js';
@@ -47,6 +48,13 @@ export interface WriterOptions {
   path?: string;
   /** maintain aggregates (default true) */
   aggregates?: boolean;
+  /**
+   * stop with DISK_FULL before a write when the filesystem would keep less than this
+   * many free bytes after it (default 4 MiB; 0 = rely on SQLITE_FULL alone)
+   */
+  minFreeBytes?: number;
+  /** run a passive WAL checkpoint after this many events (default 65536, about 3 MB of WAL) */
+  checkpointEveryEvents?: number;
 }
 
 /** Ids of the rows one call inserted: firstId .. firstId + count - 1, consecutive. */
@@ -108,6 +116,9 @@ export class EventWriter {
   private readonly spanUpd: Stmt;
   /** the span this writer is extending: ids [first, last], ts range */
   private span: { first: number; last: number; tsMin: number; tsMax: number } | null = null;
+  private sinceCheckpoint = 0;
+  private readonly minFree: number;
+  private readonly checkpointEvery: number;
   private maxTs = 0;
   private storedCount = 0;
   private failure: CausewayError | null = null;
@@ -122,6 +133,14 @@ export class EventWriter {
     this.path = opts.path ?? db.name;
     this.doAggregates = opts.aggregates ?? true;
     this.params = new Array(this.rowsPerStmt * COLS);
+    // Checkpoints run here, after commits, not inside COMMIT: SQLite runs the automatic
+    // checkpoint from the committing sqlite3_step and reports its SQLITE_FULL as the
+    // COMMIT's error although the transaction is durable (seen on a full tmpfs: the
+    // "failed" batch was in the database after reopening). Explicit checkpoints keep
+    // "committed" and "failed" apart.
+    db.pragma('wal_autocheckpoint = 0');
+    this.checkpointEvery = opts.checkpointEveryEvents ?? 65536;
+    this.minFree = db.memory || !db.name ? 0 : (opts.minFreeBytes ?? 4 << 20);
     this.bumpStored = db.prepare('UPDATE sessions SET events_stored = events_stored + ? WHERE id = ?');
     this.aggGet = db.prepare('SELECT count, sum_ns, min_ns, max_ns, errors, sketch FROM aggregates WHERE session_id = ? AND bucket_ns = ? AND pid = ? AND op = ?');
     this.aggPut = db.prepare(
@@ -159,10 +178,29 @@ export class EventWriter {
       this.addLoss('disk_full', n);
       throw this.failure;
     }
+    let r: InsertRange;
     try {
-      return this.txBatch(b, start, end);
+      this.checkFreeSpace(n);
+      r = this.txBatch(b, start, end);
     } catch (e) {
       throw this.handleWriteError(e, n);
+    }
+    this.sinceCheckpoint += n;
+    if (this.sinceCheckpoint >= this.checkpointEvery) this.checkpoint();
+    return r;
+  }
+
+  /**
+   * Passive WAL checkpoint. SQLITE_FULL here means the database file cannot grow:
+   * what was committed stays (in the WAL), the writer stops with DISK_FULL.
+   */
+  checkpoint(): void {
+    this.sinceCheckpoint = 0;
+    try {
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch (e) {
+      if (isDiskFull(e)) throw this.handleWriteError(e, 0);
+      /* busy readers: the next checkpoint catches up */
     }
   }
 
@@ -217,12 +255,35 @@ export class EventWriter {
     if (this.closed) return;
     try {
       this.flush();
+      if (!this.failure) this.checkpoint();
     } finally {
       this.closed = true;
     }
   }
 
   // ---- internals ----
+
+  /**
+   * Refuse a write that would leave less than minFreeBytes: a COMMIT that hits
+   * ENOSPC can leave its frames in the WAL (SQLite reports SQLITE_FULL and rolls
+   * back in memory, yet a later open recovers the batch: seen on a full tmpfs),
+   * so "committed" would be uncertain. Checking first keeps it exact.
+   */
+  private checkFreeSpace(n: number): void {
+    if (this.minFree <= 0) return;
+    let free: number;
+    try {
+      const st = fs.statfsSync(this.db.name);
+      free = st.bavail * st.bsize;
+    } catch {
+      return;
+    }
+    const need = this.minFree + n * 160 + (64 << 10);
+    if (free < need) {
+      const e = Object.assign(new Error(`database or disk is full (${free} bytes free, keeping ${this.minFree} in reserve)`), { code: 'SQLITE_FULL' });
+      throw e;
+    }
+  }
 
   private addLoss(reason: string, n: number): void {
     if (n > 0) this.lossMap.set(reason, (this.lossMap.get(reason) ?? 0) + n);
@@ -233,7 +294,7 @@ export class EventWriter {
     if (isDiskFull(e)) {
       this.failure = new CausewayError(
         'DISK_FULL',
-        `disk full while writing ${this.path}: stopped storing events (${this.storedCount} stored and committed; the database stays valid)`,
+        `disk full while writing ${this.path}: stopped storing events (${this.storedCount} stored and committed; the database stays valid): ${(e as Error)?.message ?? e}`,
         `free space on the filesystem holding ${this.path}, or trace into a database on a larger filesystem with --db`,
         { path: this.path, stored: this.storedCount },
       );
