@@ -18,7 +18,7 @@ export const output = z.object({
   failed_probes: TableSchema.describe('probes not attached, with the error'),
   overhead: z.record(z.string(), z.union([z.string(), z.number()])).nullable().describe('overhead estimates recorded by the tracer (meta keys overhead*), null if none'),
   verdict: z.string().describe('one line: can the trace be trusted for absence of evidence?'),
-  truncated: z.boolean(),
+  truncated: z.boolean().describe('true when rows of drops, libraries or failed_probes were left out for the budget (run_sql on drops/libraries/probes has them all)'),
   untrusted: z.array(z.string()),
 });
 
@@ -56,21 +56,24 @@ export const tool = defineTool({
         : dropped === 0 && failed.length === 0
           ? 'complete: no drops, every planned probe attached'
           : `partial: ${dropped} events dropped (${(ratio * 100).toFixed(2)}%), ${failed.length} probe(s) failed, ${attached} attached`;
+    // three tables share the structured budget: drops 1/4, libraries 1/3, failed probes the rest
+    const dropRows = fitRows(clean(drops, [0, 1]), Math.floor(app.structuredBytes / 4), (r) => ({ columns: ['stage', 'reason', 'count'], rows: r }));
+    const libRows = fitRows(clean(libs, [0, 2, 3, 6]), Math.floor(app.structuredBytes / 3), (r) => ({ columns: ['path', 'kind', 'version', 'found_via', 'probes_attached', 'probes_failed', 'error'], rows: r }));
     const base = {
       session: s.id,
       status: s.status,
       events_stored: s.events_stored,
       events_dropped: dropped,
       drop_ratio: ratio,
-      drops: { columns: ['stage', 'reason', 'count'], rows: clean(drops, [0, 1]) },
-      libraries: { columns: ['path', 'kind', 'version', 'found_via', 'probes_attached', 'probes_failed', 'error'], rows: clean(libs, [0, 2, 3, 6]) },
+      drops: { columns: ['stage', 'reason', 'count'], rows: dropRows },
+      libraries: { columns: ['path', 'kind', 'version', 'found_via', 'probes_attached', 'probes_failed', 'error'], rows: libRows },
       overhead,
       verdict,
       untrusted: ['libraries.path', 'libraries.error', 'failed_probes.path', 'failed_probes.error', 'drops.reason'],
     };
     const failedRows = clean(failed, [0, 2, 3]);
     const page = fitRows(failedRows, app.structuredBytes, (r) => ({ ...base, failed_probes: { columns: ['symbol', 'op', 'library', 'error'], rows: r }, truncated: true }));
-    const data = { ...base, failed_probes: { columns: ['symbol', 'op', 'library', 'error'], rows: page }, truncated: page.length < failedRows.length };
+    const data = { ...base, failed_probes: { columns: ['symbol', 'op', 'library', 'error'], rows: page }, truncated: page.length < failedRows.length || dropRows.length < drops.length || libRows.length < libs.length };
     const head = `session ${s.id} (${s.status}): ${verdict}`;
     return { data, text: `${head}\n${renderTable(['stage', 'reason', 'count'], data.drops.rows, 600)}\n${renderTable(['symbol', 'op', 'library', 'error'], page, app.textBytes - head.length - 700)}` };
   },

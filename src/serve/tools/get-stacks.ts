@@ -78,21 +78,30 @@ export const tool = defineTool({
       .all(...params, args.limit + 1, offset) as { stack_id: number; n: number }[];
     const more = ranked.length > args.limit;
     const getStack = db.prepare('SELECT depth, text FROM stacks WHERE id = ?');
-    const stacks = ranked.slice(0, args.limit).map((r) => {
-      const st = getStack.get(r.stack_id) as { depth: number; text: string } | undefined;
-      const lines = (st?.text ?? '').split('\n').filter((l) => l.length > 0);
-      const frames = lines.slice(0, args.max_frames).map((l) => cleanTraced(l, 120)!);
-      if (lines.length > args.max_frames) frames.push(`… ${lines.length - args.max_frames} more frames`);
-      return { stack_id: r.stack_id, count: r.n, share: counts.samples ? Math.round((r.n / counts.samples) * 1000) / 1000 : 0, depth: st?.depth ?? lines.length, frames };
-    });
-    const base = { session: s.id, subject, events: counts.events, samples: counts.samples, untrusted: ['stacks.frames', 'subject'] };
-    const wrap = (st: typeof stacks) => ({ ...base, stacks: st, truncated: true, next_cursor: 'x'.repeat(120) });
-    const page = fitRows(stacks, app.structuredBytes, wrap);
+    const texts = ranked.slice(0, args.limit).map((r) => ({ r, st: getStack.get(r.stack_id) as { depth: number; text: string } | undefined }));
+    const build = (maxFrames: number) =>
+      texts.map(({ r, st }) => {
+        const lines = (st?.text ?? '').split('\n').filter((l) => l.length > 0);
+        const frames = lines.slice(0, maxFrames).map((l) => cleanTraced(l, 120)!);
+        if (lines.length > maxFrames) frames.push(`… ${lines.length - maxFrames} more frames`);
+        return { stack_id: r.stack_id, count: r.n, share: counts.samples ? Math.round((r.n / counts.samples) * 1000) / 1000 : 0, depth: st?.depth ?? lines.length, frames };
+      });
+    const base = { session: s.id, subject: cleanTraced(subject, 200)!, events: counts.events, samples: counts.samples, untrusted: ['stacks.frames', 'subject'] };
+    const wrap = (st: ReturnType<typeof build>) => ({ ...base, stacks: st, truncated: true, next_cursor: 'x'.repeat(120) });
+    // Deep stacks of long (templated) symbols: fewer frames per stack before fewer stacks.
+    let maxFrames = args.max_frames;
+    let stacks = build(maxFrames);
+    let page = fitRows(stacks, app.structuredBytes, wrap);
+    while (maxFrames > 1 && page.length < Math.min(stacks.length, 3)) {
+      maxFrames = Math.ceil(maxFrames / 2);
+      stacks = build(maxFrames);
+      page = fitRows(stacks, app.structuredBytes, wrap);
+    }
     const end = offset + page.length;
-    const truncated = more || page.length < stacks.length;
-    const data = { ...base, subject: cleanTraced(subject, 200)!, stacks: page, truncated, next_cursor: truncated ? makeCursor('get_stacks', args, end) : null };
+    const truncated = more || page.length < stacks.length || maxFrames < args.max_frames;
+    const data = { ...base, stacks: page, truncated, next_cursor: more || page.length < stacks.length ? makeCursor('get_stacks', args, end) : null };
 
-    const lines = [`${subject}: ${counts.events} events, ${counts.samples} with stacks, ${page.length} distinct shown`];
+    const lines = [`${data.subject}: ${counts.events} events, ${counts.samples} with stacks, ${page.length} distinct shown${maxFrames < args.max_frames ? `, frames cut to ${maxFrames} per stack for the budget` : ''}`];
     let budget = app.textBytes - jsonBytes(lines[0]);
     for (const st of page) {
       const block = `#${st.stack_id} x${st.count} (${(st.share * 100).toFixed(1)}%)\n  ${st.frames.slice(0, 6).join('\n  ')}`;
