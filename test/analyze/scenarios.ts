@@ -296,12 +296,12 @@ export function oomKill(file = tmpDb('oom')): Scenario {
  * The seed incident: a decode loop. Baseline: per token, kernels + an async
  * 4-byte token copy + an event sync (1 ms of GPU per token). Regressed
  * (--sync-logprobs): per token, a blocking cudaMemcpy of the full logits
- * (10 ms from pageable memory) and 3 ms of host logprob work.
+ * (12 ms from pageable memory) and 1 ms of host logprob work.
  */
 export function decode(kind: 'baseline' | 'regressed', file = tmpDb(`decode-${kind}`), tokens = 100): Scenario {
   const b = new TraceBuilder(file, kind === 'baseline' ? 'decode' : 'decode --sync-logprobs').process(1200, 'decode');
   const g = new GpuThread(b, 1200, 1200);
-  for (let k = 0; k < 8; k++) g.launch(250 * US); // prefill
+  for (let k = 0; k < 2; k++) g.launch(100 * US); // prefill
   for (let s = 0; s < tokens; s++) {
     for (let k = 0; k < 4; k++) g.launch(250 * US, 5 * US);
     if (kind === 'baseline') {
@@ -309,8 +309,8 @@ export function decode(kind: 'baseline' | 'regressed', file = tmpDb(`decode-${ki
       g.sync('cudaEventSynchronize');
       g.host(30 * US);
     } else {
-      g.memcpyD2H(128 * 1024 * 4, 10 * MS);
-      g.host(3 * MS);
+      g.memcpyD2H(128 * 1024 * 4, 12 * MS);
+      g.host(1 * MS);
     }
   }
   return { file: b.close(), sessionId: b.sessionId, kind: kind === 'baseline' ? 'none' : 'regression', pid: 1200, op: 'cudaMemcpy', injectedNs: 0 };

@@ -33,11 +33,15 @@ export function detectOomKill(ctx: ChainContext): Chain[] {
           sql: `SELECT id, ts_ns, pid, event, child_pid, comm FROM v_process_events WHERE session_id = ${S} AND event = 'oom_kill' ORDER BY ts_ns`,
           detail: 'OOM kills in this session (child_pid is the victim)',
         },
-        {
-          event_ids: [],
-          sql: `SELECT pid, sum(pages) AS pages, min(ts_ns) AS first_ns, max(ts_ns) AS last_ns FROM v_page_alloc WHERE session_id = ${S} AND ts_ns <= ${r.ts} GROUP BY pid ORDER BY pages DESC LIMIT 10`,
-          detail: 'who allocated pages before the kill',
-        },
+        ...(ctx.host().pagesByPid.size
+          ? [
+              {
+                event_ids: [],
+                sql: `SELECT pid, sum(pages) AS pages, min(ts_ns) AS first_ns, max(ts_ns) AS last_ns FROM v_page_alloc WHERE session_id = ${S} AND ts_ns <= ${r.ts} GROUP BY pid ORDER BY pages DESC LIMIT 10`,
+                detail: 'who allocated pages before the kill',
+              },
+            ]
+          : []),
       ],
       recommendation:
         'Bound host memory: lower DataLoader workers/prefetch and pinned-memory pools, cap page cache users, or set a memory limit on the co-located jobs (cgroup memory.max) so the GPU job is not the victim (oom_score_adj).',
