@@ -2,7 +2,7 @@
  * SEAMS: the modules other teammates own, loaded by name at run time so the
  * server builds and runs before (and after) they land, behind narrow adapters.
  *
- *   ../store/sql-guard.js   runReadOnlySql(dbPath, sql, caps)   (fallback: ./sql-fallback.js)
+ *   ../store/sql-guard.js   runReadOnlySql(dbPath, sql, caps)   (landed; imported statically)
  *   ../analyze/index.js     explainSession / compareSessions    (fallback: chains tables, tools/compare-fallback)
  *   ./auth/index.js         createHttpAuth, requiredScope        (fallback: HTTP refuses to start; scope table below)
  *   ./audit/index.js        openAuditor                          (fallback: no-op auditor, with a warning)
@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Db } from '../store/db.js';
-import { runReadOnlySqlFallback } from './sql-fallback.js';
+import { runReadOnlySql } from '../store/sql-guard.js';
 
 export interface SqlCaps {
   maxRows: number;
@@ -80,10 +80,8 @@ async function tryImport<T>(specifier: string): Promise<T | null> {
   }
 }
 
-let sqlGuard: Promise<RunReadOnlySql> | undefined;
 export function loadRunReadOnlySql(): Promise<RunReadOnlySql> {
-  sqlGuard ??= tryImport<{ runReadOnlySql?: RunReadOnlySql }>('../store/sql-guard.js').then((m) => m?.runReadOnlySql ?? runReadOnlySqlFallback);
-  return sqlGuard;
+  return Promise.resolve(runReadOnlySql as RunReadOnlySql);
 }
 
 let analyze: Promise<AnalyzeModule> | undefined;
