@@ -151,6 +151,8 @@ export class TraceSession {
       this.attachLibraries(exe);
       await this.startTargets();
       this.startCapture();
+      const probes = this.cuda.libraries().reduce((n, a) => n + a.probes.filter((p) => p.attached).length, 0);
+      this.log(`tracing: ${this.cuda.libraries().length} CUDA libraries, ${probes} probes, session ${this.sessionId} -> ${this.opts.db}`);
       await this.waitForEnd();
     } catch (e) {
       if (!this.stopReason) this.stopReason = 'failed';

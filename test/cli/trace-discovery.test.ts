@@ -13,6 +13,8 @@ test('a workload started 1 s after the trace began is traced from its first call
   const db = path.join(dir, 'late.db');
   const env = { LD_LIBRARY_PATH: LIB };
   const run = startCli(['trace', '--db', db, '--duration', '4'], env);
+  for (let i = 0; i < 200 && !/tracing:/.test(run.err()); i++) await sleep(50);
+  assert.match(run.err(), /tracing:/, 'trace reports when it is ready');
   await sleep(1000);
   const late = spawn(path.join(BIN, 'calls'), ['3'], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, ...env } });
   let out = '';
