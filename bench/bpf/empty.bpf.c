@@ -1,0 +1,20 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* The floor: an uprobe (and a uretprobe) that do nothing. What is left is the
+ * kernel's cost of taking the breakpoint, emulating the first instruction and
+ * (for the return) hijacking the return address. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+SEC("uprobe")
+int empty_entry(void *ctx)
+{
+	return 0;
+}
+
+SEC("uretprobe")
+int empty_return(void *ctx)
+{
+	return 0;
+}
