@@ -3,7 +3,7 @@
  * server builds and runs before (and after) they land, behind narrow adapters.
  *
  *   ../store/sql-guard.js   runReadOnlySql(dbPath, sql, caps)   (landed; imported statically)
- *   ../analyze/index.js     explainSession / compareSessions    (fallback: chains tables, tools/compare-fallback)
+ *   ../analyze/explain.js, compare.js   explainSession / compareSessions (landed; imported statically)
  *   ./auth/index.js         createHttpAuth, requiredScope        (fallback: HTTP refuses to start; scope table below)
  *   ./audit/index.js        openAuditor                          (fallback: no-op auditor, with a warning)
  *
@@ -13,6 +13,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Db } from '../store/db.js';
 import { runReadOnlySql } from '../store/sql-guard.js';
+import { compareSessions } from '../analyze/compare.js';
+import { explainSession } from '../analyze/explain.js';
 
 export interface SqlCaps {
   maxRows: number;
@@ -66,8 +68,8 @@ export interface Auditor {
 
 /** The analysis module's surface we use; results are normalized in tools/chains-source.ts. */
 export interface AnalyzeModule {
-  explainSession?: (db: Db, sessionId: number, opts?: Record<string, unknown>) => unknown;
-  compareSessions?: (baseDb: Db, db: Db, opts?: Record<string, unknown>) => unknown;
+  explainSession?: (db: Db, sessionId: number) => { chains?: unknown[] };
+  compareSessions?: (baseDb: Db, baseSessionId: number, db: Db, sessionId: number) => { chains?: unknown[] };
 }
 
 async function tryImport<T>(specifier: string): Promise<T | null> {
@@ -84,10 +86,8 @@ export function loadRunReadOnlySql(): Promise<RunReadOnlySql> {
   return Promise.resolve(runReadOnlySql as RunReadOnlySql);
 }
 
-let analyze: Promise<AnalyzeModule> | undefined;
 export function loadAnalyze(): Promise<AnalyzeModule> {
-  analyze ??= tryImport<AnalyzeModule>('../analyze/index.js').then((m) => m ?? {});
-  return analyze;
+  return Promise.resolve({ explainSession: (db, id) => explainSession(db, id), compareSessions } as AnalyzeModule);
 }
 
 export async function loadCreateHttpAuth(): Promise<CreateHttpAuth | null> {

@@ -77,7 +77,7 @@ export async function loadChains(db: Db, sessionId: number): Promise<ChainsResul
   if (stored.length > alerts.length) return { source: 'stored', run_id: run.id, chains: sortChains(stored) };
   const analyze = await loadAnalyze();
   if (analyze.explainSession) {
-    const res = (await analyze.explainSession(db, sessionId, {})) as { chains?: Record<string, unknown>[] } | undefined;
+    const res = analyze.explainSession(db, sessionId) as { chains?: Record<string, unknown>[] } | undefined;
     return { source: 'computed', run_id: null, chains: sortChains([...(res?.chains ?? []).map((c) => normalize(c)), ...alerts]) };
   }
   return { source: 'none', run_id: run.id, chains: sortChains(alerts) };

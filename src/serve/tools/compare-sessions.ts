@@ -4,7 +4,7 @@
  * regression chains when src/analyze provides compareSessions (SEAM).
  */
 import { z } from 'zod';
-import { fitRows, renderTable, type Cell } from '../budget.js';
+import { cleanTraced, fitRows, renderTable, type Cell } from '../budget.js';
 import { resolveSession } from '../context.js';
 import { opStats, type OpStat } from '../queries.js';
 import { loadAnalyze } from '../seams.js';
@@ -58,10 +58,10 @@ export const tool = defineTool({
     let regressions: { columns: string[]; rows: Cell[][] } | null = null;
     const analyze = await loadAnalyze();
     if (analyze.compareSessions) {
-      // SEAM: the analysis teammate's compareSessions(baseDb, db, opts); same file here, sessions in opts.
-      const res = (await analyze.compareSessions(db, db, { baselineSession: base.id, session: cur.id })) as { chains?: Record<string, unknown>[] } | undefined;
+      // src/analyze/compare.ts: distribution tests per op and regression chains (same database, two sessions)
+      const res = analyze.compareSessions(db, base.id, db, cur.id) as { chains?: Record<string, unknown>[] } | undefined;
       const chains = (res?.chains ?? []).filter((c) => c.kind === 'regression' || c.kind === undefined);
-      regressions = { columns: ['kind', 'severity', 'impact_ns', 'op', 'summary'], rows: chains.slice(0, 10).map((c) => [String(c.kind ?? ''), String(c.severity ?? ''), Number(c.impact_ns ?? 0), c.op == null ? null : String(c.op), String(c.summary ?? '').slice(0, 300)]) };
+      regressions = { columns: ['kind', 'severity', 'impact_ns', 'op', 'summary'], rows: chains.slice(0, 10).map((c) => [String(c.kind ?? ''), String(c.severity ?? ''), Number(c.impact_ns ?? 0), c.op == null ? null : String(c.op), cleanTraced(c.summary ?? '', 300)]) };
     }
     const totalDelta = [...cs.values()].reduce((a, o) => a + o.total_ns, 0) - [...bs.values()].reduce((a, o) => a + o.total_ns, 0);
     const head = { baseline: base.id, session: cur.id, regressions, total_delta_ns: totalDelta, untrusted: ['regressions.summary'] };
