@@ -199,6 +199,8 @@ describe('MCP tools over stdio', () => {
     assert.equal(sync[col(ch, 'base_p95_ns')], p95.get(1, Math.ceil(0.95 * (n.get(1) as number)) - 1));
     assert.equal(sync[col(ch, 'p95_ns')], p95.get(2, Math.ceil(0.95 * (n.get(2) as number)) - 1));
     const tot = db.prepare('SELECT sum(dur_ns) FROM v_cuda_calls WHERE session_id = ?').pluck();
+    const reg = cmp.structuredContent!.regressions as Table;
+    assert.equal(reg.rows[0][reg.columns.indexOf('op')], 'cudaStreamSynchronize');
     assert.equal(cmp.structuredContent!.total_delta_ns, (tot.get(2) as number) - (tot.get(1) as number));
 
     const ev = await call('get_events', { event_id: info.slowSyncId, before: 4, after: 4 });
