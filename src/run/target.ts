@@ -42,9 +42,9 @@ export interface StartedTarget {
 }
 
 /** Spawn argv parked (stopped) before exec; resolves once it is stopped. */
-export async function spawnParked(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<StartedTarget> {
+export async function spawnParked(argv: string[], env: NodeJS.ProcessEnv = process.env, captureStdout = false): Promise<StartedTarget> {
   const exe = resolveCommand(argv[0]!);
-  const child = spawn('/bin/sh', ['-c', 'kill -STOP $$; exec "$0" "$@"', exe, ...argv.slice(1)], { stdio: 'inherit', env });
+  const child = spawn('/bin/sh', ['-c', 'kill -STOP $$; exec "$0" "$@"', exe, ...argv.slice(1)], { stdio: ['inherit', captureStdout ? 'pipe' : 'inherit', 'inherit'], env });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   const pid = child.pid;
   if (!pid) throw new CausewayError('NO_TARGET', `cannot start ${exe}`, 'check permissions of the command');

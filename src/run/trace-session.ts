@@ -44,6 +44,8 @@ export interface TraceOptions {
   /** how often traced processes' maps are rescanned for new CUDA libraries */
   rescanMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** keep the command's stdout (returned in the summary) instead of passing it through */
+  captureTargetStdout?: boolean;
   onProgress?(p: TraceProgress): void;
   log?(line: string): void;
 }
@@ -67,7 +69,7 @@ export interface TraceSummary {
   perOp: { op: string; count: number; errors: number }[];
   libraries: { path: string; kind: string; mode: string; attached: number; failed: number; error?: string }[];
   hostProbes: { name: string; attached: boolean; error?: string }[];
-  target?: { pid: number; exitCode: number | null; signal: string | null };
+  target?: { pid: number; exitCode: number | null; signal: string | null; stdout?: string };
   lateAttachMs: number[];
   /** processes parked by the loader probe while new libraries were attached */
   loaderStops: { count: number; maxHandleMs: number };
@@ -117,6 +119,7 @@ export class TraceSession {
   private readonly attachedInodes = new Set<string>();
   private readonly lateAttachMs: number[] = [];
   private readonly parkedMs: number[] = [];
+  private targetStdout = '';
   private readonly knownPids = new Set<number>();
   private target: StartedTarget | null = null;
   private stopReason: SessionStatus | null = null;
@@ -237,7 +240,10 @@ export class TraceSession {
   private async startTargets(): Promise<void> {
     for (const pid of this.opts.pids) this.traceTgid(pid);
     if (this.opts.command?.length) {
-      this.target = await spawnParked(this.opts.command, this.opts.env);
+      this.target = await spawnParked(this.opts.command, this.opts.env, this.opts.captureTargetStdout);
+      this.target.child.stdout?.on('data', (d: Buffer) => {
+        if (this.targetStdout.length < 1 << 20) this.targetStdout += d.toString();
+      });
       // not notePid yet: /proc still shows the parked shell; the first event (after exec) reads it
       this.addon.mapUpdate(this.cuda.rt, 'cw_traced', u32(this.target.pid), TRACED_FLAGS);
       process.kill(this.target.pid, 'SIGCONT');
@@ -463,7 +469,7 @@ export class TraceSession {
       perOp,
       libraries: this.cuda.libraries().map((a) => ({ path: a.library.path, kind: a.library.kind, mode: a.mode, attached: a.probes.filter((p) => p.attached).length, failed: a.probes.filter((p) => !p.attached && p.symbol !== null).length, error: a.error })),
       hostProbes: (this.host?.status ?? []).map((s) => ({ name: s.target, attached: s.attached, error: s.error })),
-      target: this.target ? { pid: this.target.pid, exitCode: exit?.code ?? null, signal: exit?.signal ?? null } : undefined,
+      target: this.target ? { pid: this.target.pid, exitCode: exit?.code ?? null, signal: exit?.signal ?? null, stdout: this.opts.captureTargetStdout ? this.targetStdout : undefined } : undefined,
       lateAttachMs: this.lateAttachMs,
       loaderStops: { count: this.parkedMs.length, maxHandleMs: Math.max(0, ...this.parkedMs) },
       detachMs,
