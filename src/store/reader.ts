@@ -189,6 +189,29 @@ export function opStats(db: Db, sessionId: number, opts: { pid?: number; fromNs?
   return out.sort((x, y) => y.totalNs - x.totalNs || x.opCode - y.opCode);
 }
 
+/** True when the session has aggregates (written by the EventWriter): summaries can skip the raw events. */
+export function hasAggregates(db: Db, sessionId: number): boolean {
+  return db.prepare('SELECT 1 FROM aggregates WHERE session_id = ? LIMIT 1').get(sessionId) !== undefined;
+}
+
+/** Total off-CPU and block I/O time of traced threads, from the aggregates. */
+export function hostTotals(db: Db, sessionId: number, pid?: number): { offCpuNs: number; ioNs: number } {
+  const rows = db
+    .prepare(`SELECT op, COALESCE(SUM(sum_ns), 0) AS s FROM aggregates WHERE session_id = ? AND op IN (128, 134)${pid !== undefined ? ' AND pid = ?' : ''} GROUP BY op`)
+    .all(...(pid !== undefined ? [sessionId, pid] : [sessionId])) as { op: number; s: number }[];
+  return { offCpuNs: rows.find((r) => r.op === 128)?.s ?? 0, ioNs: rows.find((r) => r.op === 134)?.s ?? 0 };
+}
+
+/** Processes by time in CUDA calls, from the aggregates. */
+export function topCudaProcesses(db: Db, sessionId: number, limit: number, pid?: number): { pid: number; calls: number; cudaNs: number }[] {
+  return db
+    .prepare(
+      `SELECT pid, SUM(count) AS calls, SUM(sum_ns) AS cudaNs FROM aggregates WHERE session_id = ? AND op < 128${pid !== undefined ? ' AND pid = ?' : ''}
+       GROUP BY pid ORDER BY cudaNs DESC LIMIT ?`,
+    )
+    .all(...(pid !== undefined ? [sessionId, pid, limit] : [sessionId, limit])) as { pid: number; calls: number; cudaNs: number }[];
+}
+
 /**
  * The events.id range that holds every event of `sessionId` with ts in
  * [fromNs, toNs] (from event_spans: a superset, filter on ts as well), or null.

@@ -42,6 +42,9 @@ export const DEFAULT_ROWS_PER_STATEMENT = 64;
 export const AGG_BUCKET_NS = 1_000_000_000;
 /** CUDA ops (runtime + driver) are codes 1..127; only those get aggregates. */
 export const MAX_CUDA_OP = 127;
+/** Host ops that also get aggregates (durations summed per bucket x pid). */
+export const OFF_CPU_OP = 128;
+export const BLOCK_IO_OP = 134;
 
 export interface WriterOptions {
   /** rows per INSERT statement; 1 = one prepared single-row insert per event */
@@ -414,9 +417,10 @@ export class EventWriter {
       const t = ts[i];
       if (t > maxTs) maxTs = t;
       const o = op[i];
-      if (o === 0 || o > MAX_CUDA_OP) continue;
+      // CUDA ops, plus off-CPU intervals and block I/O (their totals per pid are what summaries ask for)
+      if (o === 0 || (o > MAX_CUDA_OP && o !== OFF_CPU_OP && o !== BLOCK_IO_OP)) continue;
       const bucket = Math.floor(t / bucketNs);
-      const key = bucket * 536870912 + pid[i] * 128 + o; // bucket * 2^29 + pid * 2^7 + op
+      const key = bucket * 1073741824 + pid[i] * 256 + o; // bucket * 2^30 + pid * 2^8 + op (pid_max <= 2^22)
       let a = this.aggs.get(key);
       const d = dur[i];
       if (a === undefined) {

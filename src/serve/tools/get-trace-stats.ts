@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { cleanTraced, fitRows, makeCursor, readCursor, renderTable, type Cell } from '../budget.js';
 import { resolveSession } from '../context.js';
 import { opStats, sumDur } from '../queries.js';
+import { hasAggregates, topCudaProcesses } from '../../store/reader.js';
 import { defineTool } from '../tool.js';
 import { cursorArg, ms, pageFields, sessionArg, TableSchema } from './common.js';
 
@@ -17,7 +18,7 @@ export const input = z.object({
 
 export const output = z.object({
   session: z.number().int(),
-  ops: TableSchema.describe('one row per CUDA op, by total time; latencies in ns (nearest-rank percentiles); errors = calls with ret != 0'),
+  ops: TableSchema.describe('one row per CUDA op, by total time; latencies in ns (percentiles from per-second DDSketches, 1% relative error; calls, totals and max exact); errors = calls with ret != 0'),
   totals: z.object({
     cuda_calls: z.number().int(),
     cuda_ns: z.number().describe('sum of CUDA call durations'),
@@ -50,15 +51,18 @@ export const tool = defineTool({
     const stats = opStats(db, s.id, { pid: args.pid, op: args.op });
     const allRows: Cell[][] = stats.map((o) => [o.op, o.calls, o.errors, o.total_ns, o.p50_ns, o.p95_ns, o.p99_ns, o.max_ns]);
 
-    const procRows = db
-      .prepare(
-        `SELECT e.pid, p.comm, count(*) AS calls, SUM(e.dur) AS cuda_ns FROM events e
-         LEFT JOIN processes p ON p.session_id = e.session_id AND p.pid = e.pid
-         WHERE e.session_id = ? AND e.op < 128 ${args.pid !== undefined ? 'AND e.pid = ?' : ''}
-         GROUP BY e.pid ORDER BY cuda_ns DESC LIMIT 5`,
-      )
-      .raw(true)
-      .all(...(args.pid !== undefined ? [s.id, args.pid] : [s.id])) as Cell[][];
+    const comm = db.prepare('SELECT comm FROM processes WHERE session_id = ? AND pid = ?').pluck();
+    const procRows: Cell[][] = hasAggregates(db, s.id)
+      ? topCudaProcesses(db, s.id, 5, args.pid).map((p) => [p.pid, (comm.get(s.id, p.pid) as string | undefined) ?? null, p.calls, p.cudaNs])
+      : (db
+          .prepare(
+            `SELECT e.pid, p.comm, count(*) AS calls, SUM(e.dur) AS cuda_ns FROM events e
+             LEFT JOIN processes p ON p.session_id = e.session_id AND p.pid = e.pid
+             WHERE e.session_id = ? AND e.op < 128 ${args.pid !== undefined ? 'AND e.pid = ?' : ''}
+             GROUP BY e.pid ORDER BY cuda_ns DESC LIMIT 5`,
+          )
+          .raw(true)
+          .all(...(args.pid !== undefined ? [s.id, args.pid] : [s.id])) as Cell[][]);
     for (const r of procRows) r[1] = cleanTraced(r[1], 64);
 
     const dropRows = db.prepare('SELECT stage, SUM(count) AS n FROM drops WHERE session_id = ? GROUP BY stage').all(s.id) as { stage: string; n: number }[];
