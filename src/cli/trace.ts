@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { CausewayError } from '../common/errors.js';
 import { TraceSession, type TraceSummary } from '../run/trace-session.js';
 import { formatCount, formatNs } from './format.js';
+import { parseListen } from '../export/prometheus.js';
 
 interface TraceFlags {
   db: string;
@@ -20,6 +21,7 @@ interface TraceFlags {
   quiet?: boolean;
   ringCallsBytes?: string;
   classicUprobes?: boolean;
+  metrics?: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -44,6 +46,7 @@ export function register(program: Command): void {
     .option('--no-host', 'do not attach the host tracepoints (scheduler, block I/O, memory)')
     .option('--ring-calls-bytes <n>', 'size of the CUDA call ring buffer (power of two, >= 4096)')
     .option('--classic-uprobes', 'attach one perf-event uprobe per function instead of uprobe_multi')
+    .option('--metrics <host:port>', 'serve Prometheus metrics while tracing (loopback by default; a non-loopback address needs a token in $CAUSEWAY_METRICS_TOKEN)')
     .option('--json', 'print the summary as JSON')
     .option('-q, --quiet', 'no progress line')
     .argument('[cmd...]', 'command to run and trace (after --)')
@@ -59,6 +62,8 @@ export function register(program: Command): void {
       const mapSizes: Record<string, number> = {};
       if (flags.ringCallsBytes) mapSizes.rb_calls = Number(flags.ringCallsBytes);
       const tty = process.stderr.isTTY && !flags.quiet;
+      // the scrape token comes from the environment, never argv (visible in /proc/PID/cmdline)
+      const metrics = flags.metrics ? { ...parseListen(flags.metrics), token: process.env.CAUSEWAY_METRICS_TOKEN || undefined } : undefined;
       const session = new TraceSession({
         db: flags.db,
         durationS,
@@ -70,6 +75,7 @@ export function register(program: Command): void {
         noHost: !flags.host,
         mapSizes,
         classicUprobes: flags.classicUprobes,
+        metrics,
         log: (line) => process.stderr.write(`causeway: ${line}\n`),
         onProgress: tty
           ? (p) => process.stderr.write(`\r\x1b[2Kcauseway: ${p.elapsedS.toFixed(1)} s  ${formatCount(p.events)} events  ${formatCount(p.eventsPerS)}/s  lost ${formatCount(p.lost)}`)

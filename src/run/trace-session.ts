@@ -23,6 +23,7 @@ import { openWritable, type Db } from '../store/db.js';
 import { createSession, finishSession, recordLibraries, recordLosses, recordProbes, upsertProcesses, type SessionStatus } from '../store/session.js';
 import { EventWriter } from '../store/writer.js';
 import { StackSymbolizer } from './stacks.js';
+import { createMetricsServer, type MetricsServer } from '../export/prometheus.js';
 import { loaderLibraries, resolveCommand, spawnParked, type StartedTarget } from './target.js';
 
 export interface TraceOptions {
@@ -44,6 +45,8 @@ export interface TraceOptions {
   /** how often traced processes' maps are rescanned for new CUDA libraries */
   rescanMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** serve live Prometheus metrics while tracing */
+  metrics?: { host: string; port: number; token?: string };
   /** keep the command's stdout (returned in the summary) instead of passing it through */
   captureTargetStdout?: boolean;
   onProgress?(p: TraceProgress): void;
@@ -120,6 +123,8 @@ export class TraceSession {
   private readonly lateAttachMs: number[] = [];
   private readonly parkedMs: number[] = [];
   private targetStdout = '';
+  private metrics: MetricsServer | null = null;
+  private metricsTimer: NodeJS.Timeout | null = null;
   private readonly knownPids = new Set<number>();
   private target: StartedTarget | null = null;
   private stopReason: SessionStatus | null = null;
@@ -150,6 +155,10 @@ export class TraceSession {
     this.addon = loadAddon();
     this.openStore();
     try {
+      if (this.opts.metrics) {
+        this.metrics = await createMetricsServer(this.opts.metrics);
+        this.log(`metrics: ${this.metrics.url}`);
+      }
       this.loadProbes();
       this.attachLibraries(exe);
       await this.startTargets();
@@ -292,6 +301,7 @@ export class TraceSession {
     const sink: BatchSink = {
       write: (b) => {
         this.writer.writeBatch(b);
+        this.metrics?.observe(b);
       },
       processes: (p) => upsertProcesses(this.db, this.sessionId, p),
       internStack: (frames, text) => this.writer.internStack(frames, text),
@@ -328,6 +338,7 @@ export class TraceSession {
     );
     this.capture.start();
     this.rescanTimer = setInterval(() => this.rescan(), this.opts.rescanMs ?? 100);
+    if (this.metrics) this.metricsTimer = setInterval(() => this.metrics!.setLosses(this.capture.losses()), 1000);
     if (this.opts.onProgress) this.progressTimer = setInterval(() => this.opts.onProgress!(this.progress()), 500);
   }
 
@@ -385,6 +396,7 @@ export class TraceSession {
   private async shutdown(): Promise<TraceSummary> {
     if (this.rescanTimer) clearInterval(this.rescanTimer);
     if (this.progressTimer) clearInterval(this.progressTimer);
+    if (this.metricsTimer) clearInterval(this.metricsTimer);
     const status: SessionStatus = this.stopReason ?? 'complete';
     let losses: LossCount[] = [];
     let captureError: Error | null = null;
@@ -423,6 +435,10 @@ export class TraceSession {
       } catch {
         /* disk full: what was committed stays */
       }
+    }
+    if (this.metrics) {
+      this.metrics.setLosses(losses);
+      await this.metrics.close();
     }
     const summary = this.summarize(status, stored, losses, detachMs);
     this.db?.close();
