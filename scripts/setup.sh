@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf 'setup: %s\n' "$*" >&2; }
 
-PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool bpftrace make gcc g++ pkg-config python3 util-linux)
+PKGS=(clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool bpftrace make gcc g++ pkg-config python3 util-linux binutils openssl curl)
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -5,9 +5,11 @@
  * --http serves Streamable HTTP at http://HOST:PORT/mcp with bearer tokens:
  * local mode mints a short-lived token at start into <db>.mcp-token (0600) and
  * `causeway mcp-token` mints more; OAuth mode validates JWTs of the issuer.
- * A HOST that is not loopback needs --allow-remote.
+ * A HOST that is not loopback needs --allow-remote and TLS (--tls-cert/--tls-key):
+ * bearer tokens must never cross a network in clear text.
  */
 import type { Command } from 'commander';
+import fs from 'node:fs';
 import { CausewayError } from '../common/errors.js';
 import { App } from '../serve/context.js';
 import { loadOpenAuditor, loadRequiredScope, NOOP_AUDITOR } from '../serve/seams.js';
@@ -30,13 +32,17 @@ export interface McpCliOptions {
   oauthIssuer?: string;
   oauthAudience?: string;
   oauthJwks?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  baseline?: string;
 }
 
 export async function runMcp(o: McpCliOptions): Promise<void> {
   const openAuditor = await loadOpenAuditor();
   const auditor = openAuditor ? openAuditor(o.db) : NOOP_AUDITOR;
   if (!openAuditor) process.stderr.write('causeway mcp: audit module not available: MCP requests are not recorded\n');
-  const app = new App({ dbPath: o.db, auditor, requiredScope: await loadRequiredScope() });
+  const app = new App({ dbPath: o.db, auditor, requiredScope: await loadRequiredScope(), baselinePath: o.baseline });
+  app.baselineDb(); // a bad --baseline fails now, not at the first comparison
   app.db(); // fail now, with the store's message, if the database is missing or not Causeway's
 
   if (!o.http) {
@@ -46,17 +52,32 @@ export async function runMcp(o: McpCliOptions): Promise<void> {
   }
   const { host, port } = parseHostPort(o.http);
   if (!LOOPBACK.has(host) && !o.allowRemote) {
-    throw new CausewayError('USAGE', `--http ${o.http} would accept connections from other machines`, 'bind 127.0.0.1 (the default), or add --allow-remote (and prefer --oauth-issuer behind a TLS proxy)');
+    throw new CausewayError('USAGE', `--http ${o.http} would accept connections from other machines`, 'bind 127.0.0.1 (the default), or add --allow-remote with --tls-cert/--tls-key');
+  }
+  if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) {
+    throw new CausewayError('USAGE', 'TLS needs both --tls-cert and --tls-key', 'pass both PEM files');
+  }
+  if (!LOOPBACK.has(host) && !o.tlsCert) {
+    // bearer tokens travel in every request: never in clear text beyond this machine
+    throw new CausewayError('USAGE', `--http ${o.http} beyond loopback needs TLS`, 'pass --tls-cert FILE --tls-key FILE (PEM)');
+  }
+  let tls: { cert: Buffer; key: Buffer } | undefined;
+  if (o.tlsCert && o.tlsKey) {
+    try {
+      tls = { cert: fs.readFileSync(o.tlsCert), key: fs.readFileSync(o.tlsKey) };
+    } catch (e) {
+      throw new CausewayError('ENV', `cannot read the TLS certificate or key: ${(e as Error).message}`, 'check --tls-cert and --tls-key');
+    }
   }
   if ((o.oauthIssuer === undefined) !== (o.oauthAudience === undefined)) {
     throw new CausewayError('USAGE', 'OAuth mode needs both --oauth-issuer and --oauth-audience', 'pass both, or neither for local tokens');
   }
-  if (!LOOPBACK.has(host)) process.stderr.write('causeway mcp: serving plain HTTP beyond loopback: put a TLS-terminating proxy in front, bearer tokens travel in every request\n');
   const { serveHttp } = await import('../serve/http.js');
   const { createHttpAuth } = await import('../serve/auth/index.js');
   const running = await serveHttp(app, {
     host,
     port,
+    tls,
     auth: (resourceUrl) =>
       createHttpAuth({
         dbPath: o.db,
@@ -87,6 +108,9 @@ export function register(program: Command): void {
     .option('--oauth-issuer <url>', 'validate OAuth JWT access tokens from this issuer instead of local tokens')
     .option('--oauth-audience <aud>', 'audience the tokens must carry (usually the MCP URL)')
     .option('--oauth-jwks <url>', 'JWKS URL, when the issuer metadata does not give one')
+    .option('--tls-cert <pem>', 'serve HTTPS with this certificate (required with --allow-remote)')
+    .option('--tls-key <pem>', 'private key of --tls-cert')
+    .option('--baseline <file>', 'a baseline trace database that compare_sessions may compare against')
     .action(async (opts: McpCliOptions) => {
       await runMcp(opts);
     });

@@ -16,6 +16,8 @@ export interface AppOptions {
   auditor?: Auditor;
   sqlCaps?: Partial<SqlCaps>;
   requiredScope?: (tool: string) => string;
+  /** a baseline database chosen by the operator (`causeway mcp --baseline F`); agents never pass paths */
+  baselinePath?: string;
 }
 
 export class App {
@@ -24,10 +26,13 @@ export class App {
   readonly auditor: Auditor;
   readonly sqlCaps: SqlCaps;
   readonly requiredScope: (tool: string) => string;
+  readonly baselinePath: string | undefined;
   private _db: Db | undefined;
+  private _base: Db | undefined;
 
   constructor(o: AppOptions) {
     this.dbPath = o.dbPath;
+    this.baselinePath = o.baselinePath;
     this.budgetTokens = o.budgetTokens ?? DEFAULT_BUDGET_TOKENS;
     this.auditor = o.auditor ?? NOOP_AUDITOR;
     this.sqlCaps = { maxRows: 200, maxBytes: 64 * 1024, timeoutMs: 5000, ...o.sqlCaps };
@@ -52,9 +57,18 @@ export class App {
     return this._db;
   }
 
+  /** The operator-configured baseline database, or null when none was given. */
+  baselineDb(): Db | null {
+    if (!this.baselinePath) return null;
+    this._base ??= openReadOnly(this.baselinePath);
+    return this._base;
+  }
+
   close(): void {
     this._db?.close();
     this._db = undefined;
+    this._base?.close();
+    this._base = undefined;
     this.auditor.close();
   }
 }

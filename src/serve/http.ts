@@ -18,6 +18,7 @@
  * so one client sees which tool needs what without breaking its session.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import { createMcpHandler } from '@modelcontextprotocol/server';
@@ -35,6 +36,8 @@ export interface HttpOptions {
   maxBodyBytes?: number;
   /** requests per second per client (burst 4x); default 50 */
   ratePerS?: number;
+  /** serve HTTPS with this certificate and key (PEM); required beyond loopback */
+  tls?: { cert: Buffer; key: Buffer };
   /** built for this server's URL; see createHttpAuth(resourceUrl) */
   auth: HttpAuth | ((resourceUrl: string) => Promise<HttpAuth>);
 }
@@ -55,7 +58,7 @@ function jsonRpcError(res: http.ServerResponse, status: number, code: number, me
 export async function serveHttp(app: App, opts: HttpOptions): Promise<RunningHttp> {
   const host = opts.host ?? '127.0.0.1';
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const server = http.createServer();
+  const server: http.Server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key, minVersion: 'TLSv1.2' }) : http.createServer();
   server.requestTimeout = 60_000;
   server.headersTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
@@ -64,7 +67,7 @@ export async function serveHttp(app: App, opts: HttpOptions): Promise<RunningHtt
   });
   const port = (server.address() as AddressInfo).port;
   const urlHost = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  const url = `http://${urlHost}:${port}/mcp`;
+  const url = `${opts.tls ? 'https' : 'http'}://${urlHost}:${port}/mcp`;
   let auth: HttpAuth;
   try {
     auth = typeof opts.auth === 'function' ? await opts.auth(url) : opts.auth;
