@@ -441,9 +441,26 @@ export class TraceSession {
       await this.metrics.close();
     }
     const summary = this.summarize(status, stored, losses, detachMs);
+    this.recordOverhead(summary);
     this.db?.close();
     if (captureError) throw captureError;
     return summary;
+  }
+
+  /** Causeway's own cost, for get_agent_health: probe hits/s x the measured ns per traced call. */
+  private recordOverhead(s: TraceSummary): void {
+    try {
+      const put = this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
+      const k = `overhead:${this.sessionId}:`;
+      this.db.transaction(() => {
+        put.run(k + 'probe_hits_per_s', String(Math.round(s.probeHitsPerS)));
+        put.run(k + 'ns_per_traced_call', String(NS_PER_TRACED_CALL));
+        put.run(k + 'estimated_cpu_pct', String(s.estimatedOverheadPct ?? 0));
+        put.run(k + 'method', 'probe hits per second x ns per traced call measured by `npm run bench` (BENCHMARKS.md); an upper bound for one calling thread');
+      })();
+    } catch {
+      /* the database may be full or closed: the summary still carries it */
+    }
   }
 
   /** Never leave a traced process stopped by the loader probe behind. */

@@ -82,3 +82,22 @@ test('a database that is not Causeway\'s makes `causeway mcp` fail fast with exi
   assert.equal(code, 3);
   assert.match(err, /not a/);
 });
+
+test('get_agent_health reports the overhead the tracer measured for that session', async () => {
+  const dir = tmpDir();
+  const db = path.join(dir, 'ov.db');
+  const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/build/bin/launch_loop');
+  execFileSync(process.execPath, [CLI, 'trace', '-q', '--db', db, '--', bin, '0.5'], { stdio: 'ignore' });
+  const client = new Client({ name: 'cli-test', version: '1.0.0' });
+  await client.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, 'mcp', '--db', db], stderr: 'pipe' }));
+  try {
+    const r = await client.callTool({ name: 'get_agent_health', arguments: {} });
+    const o = (r.structuredContent as any).overhead;
+    assert.ok(o, JSON.stringify(r.structuredContent));
+    assert.ok(o.probe_hits_per_s > 1000, 'launch_loop makes many calls per second');
+    assert.ok(o.estimated_cpu_pct > 0);
+    assert.equal(o.ns_per_traced_call, 1300);
+  } finally {
+    await client.close();
+  }
+});

@@ -44,8 +44,10 @@ export const tool = defineTool({
       .raw(true)
       .all(s.id) as Cell[][];
     const clean = (rows: Cell[][], cols: number[]) => rows.map((r) => r.map((v, i) => (cols.includes(i) ? cleanTraced(v, 120) : v)));
-    const overheadRows = db.prepare("SELECT key, value FROM meta WHERE key LIKE 'overhead%' ORDER BY key").all() as { key: string; value: string }[];
-    const overhead = overheadRows.length ? Object.fromEntries(overheadRows.map((r) => [r.key, Number.isFinite(Number(r.value)) ? Number(r.value) : cleanTraced(r.value, 80)!])) : null;
+    // the tracer records its estimated cost per session as meta keys overhead:<session>:<name>
+    const prefix = `overhead:${s.id}:`;
+    const overheadRows = db.prepare('SELECT key, value FROM meta WHERE key >= ? AND key < ? ORDER BY key').all(prefix, prefix + '\uffff') as { key: string; value: string }[];
+    const overhead = overheadRows.length ? Object.fromEntries(overheadRows.map((r) => [r.key.slice(prefix.length), Number.isFinite(Number(r.value)) ? Number(r.value) : cleanTraced(r.value, 160)!])) : null;
     const dropTotal = drops.reduce((a, r) => a + Number(r[2]), 0);
     const dropped = Math.max(s.events_dropped, dropTotal);
     const ratio = s.events_stored + dropped > 0 ? dropped / (s.events_stored + dropped) : 0;
