@@ -54,6 +54,8 @@ export class RecordDecoder {
    * flushes and calls again with the remainder.
    */
   decode(buf: Buffer, len: number, batch: EventBatch, start = 0): number {
+    // never trust the caller's length beyond the buffer: no read past its end
+    if (!(len <= buf.length)) len = buf.length;
     const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     const cap = batch.ts.length;
     let off = start;
@@ -81,6 +83,8 @@ export class RecordDecoder {
       }
       off = next;
     }
+    // 1-3 bytes left: a frame header cut short (the addon pads every frame to 8)
+    if (off < len) this.stats.malformed++;
     return len;
   }
 

@@ -214,11 +214,42 @@ export class Capture {
     this.timer = null;
   }
 
-  /** Stop the timer and drain until the rings are empty. Safe to call twice. */
+  /** Events drained after the sink failed and thrown away (counted, never silent). */
+  get discarded(): number {
+    return this.discardedCount;
+  }
+  private discardedCount = 0;
+
+  /**
+   * Stop the timer and drain until the rings are empty. Safe to call twice.
+   * After a sink failure (disk full) the rings are still drained, so the kernel
+   * side does not count them as ring-full drops, and what they held is counted
+   * in `discarded`.
+   */
   stop(): void {
     this.stopTimer();
-    if (this.sinkError) return;
+    if (this.sinkError) {
+      this.discardPending();
+      return;
+    }
     for (let i = 0; i < 16; i++) if (this.tick(1024) === 0) break;
+  }
+
+  private discardPending(): void {
+    for (const ring of this.rings) {
+      for (let round = 0; round < 1024; round++) {
+        const n = this.addon.drain(ring.handle, this.buf);
+        if (n === 0) break;
+        let off = 0;
+        while (off < n) {
+          off = this.decoder.decode(this.buf, n, this.batch, off);
+          this.discardedCount += this.batch.n;
+          this.batch.n = 0;
+        }
+      }
+    }
+    this.discardedCount += this.batch.n;
+    this.batch.n = 0;
   }
 }
 

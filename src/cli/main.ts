@@ -23,6 +23,12 @@ export function reportError(e: unknown): number {
     process.stderr.write(`causeway: ${e.message}\n${e.fix ? `  fix: ${e.fix}\n` : ''}`);
     return exitCodeFor(e.code);
   }
+  // a database damaged past the cheap open-time checks: bad input (3), not a crash
+  const sqliteCode = (e as { code?: unknown })?.code;
+  if (typeof sqliteCode === 'string' && /^SQLITE_(CORRUPT|NOTADB)/.test(sqliteCode)) {
+    process.stderr.write(`causeway: the database is damaged (${sqliteCode}): ${(e as Error).message}\n  fix: re-run the trace, or restore the file with its -wal side file\n`);
+    return 3;
+  }
   if (e instanceof CommanderError) {
     // commander already printed its message
     return e.exitCode === 0 ? 0 : 1;

@@ -12,6 +12,7 @@ import type { Command } from 'commander';
 import fs from 'node:fs';
 import { CausewayError } from '../common/errors.js';
 import { App } from '../serve/context.js';
+import { openReadOnly } from '../store/db.js';
 import { loadOpenAuditor, loadRequiredScope, NOOP_AUDITOR } from '../serve/seams.js';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
@@ -38,6 +39,9 @@ export interface McpCliOptions {
 }
 
 export async function runMcp(o: McpCliOptions): Promise<void> {
+  // check the file read-only first: the auditor opens it for writing and would
+  // create a schema in an empty or foreign file (exit 3, file untouched)
+  openReadOnly(o.db).close();
   const openAuditor = await loadOpenAuditor();
   const auditor = openAuditor ? openAuditor(o.db) : NOOP_AUDITOR;
   if (!openAuditor) process.stderr.write('causeway mcp: audit module not available: MCP requests are not recorded\n');

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { CausewayError } from '../common/errors.js';
-import { TraceSession, type TraceSummary } from '../run/trace-session.js';
+import { TraceSession, summaryOfFailure, type TraceSummary } from '../run/trace-session.js';
 import { formatCount, formatNs } from './format.js';
 import { parseListen } from '../export/prometheus.js';
 
@@ -22,6 +22,8 @@ interface TraceFlags {
   ringCallsBytes?: string;
   classicUprobes?: boolean;
   metrics?: string;
+  maxDbMb?: string;
+  maxAge?: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -47,6 +49,8 @@ export function register(program: Command): void {
     .option('--ring-calls-bytes <n>', 'size of the CUDA call ring buffer (power of two, >= 4096)')
     .option('--classic-uprobes', 'attach one perf-event uprobe per function instead of uprobe_multi')
     .option('--metrics <host:port>', 'serve Prometheus metrics while tracing (loopback by default; a non-loopback address needs a token in $CAUSEWAY_METRICS_TOKEN)')
+    .option('--max-db-mb <n>', 'retention: keep the database under N MiB (oldest events pruned, counted in drops as retention)')
+    .option('--max-age <seconds>', 'retention: prune events older than this many seconds while tracing')
     .option('--json', 'print the summary as JSON')
     .option('-q, --quiet', 'no progress line')
     .argument('[cmd...]', 'command to run and trace (after --)')
@@ -61,6 +65,15 @@ export function register(program: Command): void {
       if (durationS !== undefined && !(durationS > 0)) throw new CausewayError('USAGE', `--duration takes a positive number of seconds (got ${flags.duration})`);
       const mapSizes: Record<string, number> = {};
       if (flags.ringCallsBytes) mapSizes.rb_calls = Number(flags.ringCallsBytes);
+      const positive = (v: string | undefined, name: string): number | undefined => {
+        if (v === undefined) return undefined;
+        const n = Number(v);
+        if (!(n > 0) || !Number.isFinite(n)) throw new CausewayError('USAGE', `${name} takes a positive number (got ${v})`, `e.g. ${name} 100`);
+        return n;
+      };
+      const maxDbMb = positive(flags.maxDbMb, '--max-db-mb');
+      const maxAgeS = positive(flags.maxAge, '--max-age');
+      const retention = maxDbMb !== undefined || maxAgeS !== undefined ? { maxBytes: maxDbMb !== undefined ? Math.round(maxDbMb * 1048576) : undefined, maxAgeS } : undefined;
       const tty = process.stderr.isTTY && !flags.quiet;
       // the scrape token comes from the environment, never argv (visible in /proc/PID/cmdline)
       const metrics = flags.metrics ? { ...parseListen(flags.metrics), token: process.env.CAUSEWAY_METRICS_TOKEN || undefined } : undefined;
@@ -76,6 +89,7 @@ export function register(program: Command): void {
         mapSizes,
         classicUprobes: flags.classicUprobes,
         metrics,
+        retention,
         log: (line) => process.stderr.write(`causeway: ${line}\n`),
         onProgress: tty
           ? (p) => process.stderr.write(`\r\x1b[2Kcauseway: ${p.elapsedS.toFixed(1)} s  ${formatCount(p.events)} events  ${formatCount(p.eventsPerS)}/s  lost ${formatCount(p.lost)}`)
@@ -89,6 +103,14 @@ export function register(program: Command): void {
         if (tty) process.stderr.write('\r\x1b[2K');
         process.stdout.write(flags.json ? JSON.stringify(summary, null, 2) + '\n' : renderSummary(summary));
         if (summary.lost > 0) process.stderr.write(`causeway: WARNING: ${summary.lost} events were LOST (see the drops table); the trace is incomplete\n`);
+      } catch (e) {
+        // recording stopped early (disk full): still show what was stored, then fail with the error's exit code
+        const summary = summaryOfFailure(e);
+        if (summary) {
+          if (tty) process.stderr.write('\r\x1b[2K');
+          process.stdout.write(flags.json ? JSON.stringify(summary, null, 2) + '\n' : renderSummary(summary));
+        }
+        throw e;
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
@@ -99,6 +121,8 @@ export function register(program: Command): void {
 export function renderSummary(s: TraceSummary): string {
   const lines: string[] = [];
   lines.push(`session ${s.sessionId} -> ${s.db}: ${s.status}, ${s.elapsedS.toFixed(2)} s, ${formatCount(s.stored)} events stored, ${s.lost} lost`);
+  if (s.error) lines.push(`  RECORDING STOPPED EARLY: ${s.error.message}`);
+  for (const p of s.libraryProblems ?? []) lines.push(`  NOT TRACED --lib ${p.path}: ${p.error}`);
   if (s.target) lines.push(`target pid ${s.target.pid} exited with ${s.target.signal ? `signal ${s.target.signal}` : `code ${s.target.exitCode}`}`);
   for (const l of s.libraries) lines.push(`  ${l.kind.padEnd(6)} ${l.path}: ${l.attached} probes (${l.mode})${l.failed ? `, ${l.failed} FAILED` : ''}${l.error && !l.attached ? ` — ${l.error}` : ''}`);
   const hostDown = s.hostProbes.filter((h) => !h.attached);
@@ -110,6 +134,7 @@ export function renderSummary(s: TraceSummary): string {
     lines.push('  no CUDA calls were recorded');
   }
   for (const l of s.losses) lines.push(`  LOST ${l.count} (${l.stage}: ${l.reason})`);
+  if (s.retention) lines.push(`  retention: ${formatCount(s.retention.pruned)} events pruned in ${s.retention.runs} passes (longest ${s.retention.maxRunMs.toFixed(1)} ms), counted in drops as 'retention'`);
   if (s.lateAttachMs.length) lines.push(`  late attach: ${s.lateAttachMs.map((m) => m.toFixed(1) + ' ms').join(', ')}`);
   if (s.estimatedOverheadPct !== null) lines.push(`  estimated tracing cost: ${formatCount(s.probeHitsPerS)} probe hits/s x ${formatNs(1300)} = ${s.estimatedOverheadPct.toFixed(2)}% of one CPU`);
   lines.push(`  detach: ${s.detachMs.toFixed(0)} ms`);

@@ -20,11 +20,13 @@ import { Capture, type BatchSink } from '../capture/pipeline.js';
 import { TimeBase } from '../capture/decode.js';
 import { RING_MAPS } from '../capture/layout.js';
 import { openWritable, type Db } from '../store/db.js';
+import { enforceRetention } from '../store/retention.js';
+import { parseElf } from '../discover/elf.js';
 import { createSession, finishSession, recordLibraries, recordLosses, recordProbes, upsertProcesses, type SessionStatus } from '../store/session.js';
 import { EventWriter } from '../store/writer.js';
 import { StackSymbolizer } from './stacks.js';
 import { createMetricsServer, type MetricsServer } from '../export/prometheus.js';
-import { loaderLibraries, resolveCommand, spawnParked, type StartedTarget } from './target.js';
+import { loaderLibraries, resolveCommand, spawnParked, startOrphanGuard, type OrphanGuard, type StartedTarget } from './target.js';
 
 export interface TraceOptions {
   db: string;
@@ -47,6 +49,8 @@ export interface TraceOptions {
   env?: NodeJS.ProcessEnv;
   /** serve live Prometheus metrics while tracing */
   metrics?: { host: string; port: number; token?: string };
+  /** retention while tracing: cap on used database bytes, max event age; checked every retentionEveryMs (default 1000) */
+  retention?: { maxBytes?: number; maxAgeS?: number; everyMs?: number };
   /** keep the command's stdout (returned in the summary) instead of passing it through */
   captureTargetStdout?: boolean;
   onProgress?(p: TraceProgress): void;
@@ -77,12 +81,29 @@ export interface TraceSummary {
   /** processes parked by the loader probe while new libraries were attached */
   loaderStops: { count: number; maxHandleMs: number };
   detachMs: number;
+  /** --lib paths that could not be used (missing, unreadable, not ELF): never silent */
+  libraryProblems: { path: string; error: string }[];
+  /** rows pruned by --max-db-mb / --max-age while tracing */
+  retention?: { pruned: number; runs: number; maxRunMs: number; usedBytes: number };
+  /** why recording stopped early (disk full, ...), when it did */
+  error?: { code: string; message: string };
   estimatedOverheadPct: number | null;
   probeHitsPerS: number;
 }
 
 /** Measured cost of one traced call (entry + return + record), ns; BENCHMARKS.md keeps it honest. */
 export const NS_PER_TRACED_CALL = 1300;
+
+const SUMMARIES = new WeakMap<object, TraceSummary>();
+/** The summary of a trace that stopped with an error (disk full): what was stored before it. */
+export function summaryOfFailure(e: unknown): TraceSummary | undefined {
+  return e && typeof e === 'object' ? SUMMARIES.get(e) : undefined;
+}
+
+/** sessions.note while a trace runs: readers of a session left 'running' learn what it means. */
+export function runningNote(pid: number): string {
+  return `written by causeway trace (pid ${pid}, host ${os.hostname()}): while status is 'running' and that process is gone, the trace was NOT closed cleanly (tracer killed or crashed); events committed before are kept, totals are lower bounds`;
+}
 
 const TRACED_FLAGS = Buffer.from(Uint32Array.of(3).buffer); // CW_TRACE_ON | CW_TRACE_CHILDREN
 
@@ -133,6 +154,10 @@ export class TraceSession {
   private progressTimer: NodeJS.Timeout | null = null;
   private readonly t0 = performance.now();
   private symbolizer = new StackSymbolizer();
+  private readonly libraryProblems: { path: string; error: string }[] = [];
+  private guard: OrphanGuard | null = null;
+  private retentionTimer: NodeJS.Timeout | null = null;
+  private readonly retentionStats = { pruned: 0, runs: 0, maxRunMs: 0, usedBytes: 0 };
 
   constructor(private readonly opts: TraceOptions) {}
 
@@ -171,8 +196,31 @@ export class TraceSession {
       await this.shutdown();
       throw e;
     }
-    return this.shutdown();
+    try {
+      return await this.shutdown();
+    } catch (e) {
+      await this.awaitTargetUntraced();
+      throw e;
+    }
   }
+
+  /**
+   * Recording stopped early (disk full): the command was asked to run to its end, so
+   * wait for it (untraced) and report its exit status. A stop request (signal) ends the wait.
+   */
+  private async awaitTargetUntraced(): Promise<void> {
+    const t = this.target;
+    if (!t || t.child.exitCode !== null || t.child.signalCode !== null) return;
+    this.log(`recording stopped; ${t.pid} keeps running untraced, waiting for it to finish (interrupt to leave it running)`);
+    const again = new Promise<void>((resolve) => (this.wake = resolve));
+    await Promise.race([t.exited, again]);
+    const s = SUMMARIES.get(this.failure ?? {});
+    if (s?.target) {
+      s.target.exitCode = t.child.exitCode;
+      s.target.signal = t.child.signalCode;
+    }
+  }
+  private failure: Error | null = null;
 
   private openStore(): void {
     this.db = openWritable(this.opts.db);
@@ -189,6 +237,7 @@ export class TraceSession {
       stackMode,
       causewayVersion: '0.1.0',
     });
+    this.db.prepare('UPDATE sessions SET note = ? WHERE id = ?').run(runningNote(process.pid), this.sessionId);
     this.writer = new EventWriter(this.db, this.sessionId, { path: this.opts.db });
   }
 
@@ -213,8 +262,39 @@ export class TraceSession {
     }
   }
 
+  /** An explicit --lib must exist, be readable and be ELF; a problem is loud (log, summary, libraries table) and the rest goes on. */
+  private checkExplicitLibraries(): string[] {
+    const ok: string[] = [];
+    for (const p of this.opts.libraries ?? []) {
+      let error: string | null = null;
+      try {
+        const st = fs.statSync(p);
+        if (!st.isFile()) error = 'not a regular file';
+        else {
+          fs.accessSync(p, fs.constants.R_OK);
+          try {
+            parseElf(p);
+          } catch (e) {
+            error = `not a usable ELF shared library (${(e as Error).message})`;
+          }
+        }
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        error = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+      }
+      if (error === null) {
+        ok.push(p);
+        continue;
+      }
+      this.libraryProblems.push({ path: p, error });
+      this.log(`WARNING: --lib ${p}: ${error}; it is NOT traced (fix the path, or drop --lib)`);
+      recordLibraries(this.db, this.sessionId, [{ path: p, kind: /libcuda[.-]/.test(p) ? 'cuda' : 'cudart', foundVia: 'path', probesAttached: 0, probesFailed: 0, error: `--lib: ${error}` }]);
+    }
+    return ok;
+  }
+
   private attachLibraries(exe: string | null): void {
-    const paths = [...(this.opts.libraries ?? [])];
+    const paths = this.checkExplicitLibraries();
     const executables: string[] = [];
     if (exe) {
       paths.push(...loaderLibraries(exe, this.opts.env).filter((p) => /libcud(art|a)[.-]/.test(p)));
@@ -247,9 +327,12 @@ export class TraceSession {
   }
 
   private async startTargets(): Promise<void> {
+    // if this process dies (kill -9), the guard resumes whatever the loader probe parked
+    if (!this.opts.noHost) this.guard = startOrphanGuard(process.pid);
     for (const pid of this.opts.pids) this.traceTgid(pid);
     if (this.opts.command?.length) {
       this.target = await spawnParked(this.opts.command, this.opts.env, this.opts.captureTargetStdout);
+      this.guard?.add(this.target.pid);
       this.target.child.stdout?.on('data', (d: Buffer) => {
         if (this.targetStdout.length < 1 << 20) this.targetStdout += d.toString();
       });
@@ -269,6 +352,7 @@ export class TraceSession {
   private notePid(pid: number): void {
     if (this.knownPids.has(pid)) return;
     this.knownPids.add(pid);
+    this.guard?.add(pid);
     const status = readStatus(pid);
     const ident = readIdentity(pid);
     const info: ProcessInfo = {
@@ -338,6 +422,8 @@ export class TraceSession {
     );
     this.capture.start();
     this.rescanTimer = setInterval(() => this.rescan(), this.opts.rescanMs ?? 100);
+    const r = this.opts.retention;
+    if (r && (r.maxBytes !== undefined || r.maxAgeS !== undefined)) this.retentionTimer = setInterval(() => this.retain(), r.everyMs ?? 1000);
     if (this.metrics) this.metricsTimer = setInterval(() => this.metrics!.setLosses(this.capture.losses()), 1000);
     if (this.opts.onProgress) this.progressTimer = setInterval(() => this.opts.onProgress!(this.progress()), 500);
   }
@@ -366,6 +452,31 @@ export class TraceSession {
         }
       }
     }
+  }
+
+  /**
+   * One retention pass, between drain ticks on the same thread (the writer holds no open
+   * transaction then): a few bounded delete chunks (5,000 rows each, 8 at most), so a pass
+   * stays in the low milliseconds; the next pass continues where this one stopped.
+   */
+  private retain(): void {
+    const r = this.opts.retention;
+    if (!r || this.writer.failed) return;
+    const t0 = performance.now();
+    try {
+      const res = enforceRetention(this.db, {
+        maxBytes: r.maxBytes,
+        maxAgeNs: r.maxAgeS !== undefined ? BigInt(Math.round(r.maxAgeS * 1e9)) : undefined,
+        chunkRows: 5000,
+        maxChunks: 8,
+      });
+      this.retentionStats.pruned += res.pruned;
+      this.retentionStats.usedBytes = res.usedBytes;
+    } catch (e) {
+      this.log(`WARNING: retention pass failed: ${(e as Error).message}`);
+    }
+    this.retentionStats.runs++;
+    this.retentionStats.maxRunMs = Math.max(this.retentionStats.maxRunMs, performance.now() - t0);
   }
 
   private progress(): TraceProgress {
@@ -397,6 +508,7 @@ export class TraceSession {
     if (this.rescanTimer) clearInterval(this.rescanTimer);
     if (this.progressTimer) clearInterval(this.progressTimer);
     if (this.metricsTimer) clearInterval(this.metricsTimer);
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
     const status: SessionStatus = this.stopReason ?? 'complete';
     let losses: LossCount[] = [];
     let captureError: Error | null = null;
@@ -428,6 +540,7 @@ export class TraceSession {
       recordLosses(this.db, this.sessionId, losses);
       stored = this.writer.stored;
       finishSession(this.db, this.sessionId, { status: captureError ? 'failed' : status, endedNs });
+      this.clearNote();
     } else if (this.writer) {
       stored = this.writer.stored;
       try {
@@ -435,15 +548,34 @@ export class TraceSession {
       } catch {
         /* disk full: what was committed stays */
       }
+      // the writer recorded the batch it refused; the rest (kernel losses, events drained and
+      // discarded after the stop) fits in the free-space reserve the writer keeps for this
+      const discarded = this.capture?.discarded ?? 0;
+      const rest = losses.filter((l) => !(l.stage === 'writer' && l.reason === 'write_failed'));
+      const failedBatch = losses.find((l) => l.stage === 'writer' && l.reason === 'write_failed')?.count ?? 0;
+      losses = [...rest, ...(failedBatch + discarded > 0 ? [{ stage: 'writer' as const, reason: 'disk_full', count: failedBatch + discarded }] : [])];
+      try {
+        recordLosses(this.db, this.sessionId, [...rest, { stage: 'writer', reason: 'disk_full', count: discarded }]);
+        finishSession(this.db, this.sessionId, { status: 'failed', endedNs });
+        this.db.prepare('UPDATE sessions SET note = ? WHERE id = ?').run(`recording stopped early: ${this.writer.failed?.message ?? 'write failure'}`.slice(0, 1024), this.sessionId);
+      } catch (e) {
+        this.log(`WARNING: could not close session ${this.sessionId} in ${this.opts.db} (${(e as Error).message}): it stays 'running'; what was committed is kept`);
+      }
     }
+    this.guard?.close();
     if (this.metrics) {
       this.metrics.setLosses(losses);
       await this.metrics.close();
     }
-    const summary = this.summarize(status, stored, losses, detachMs);
+    const summary = this.summarize(captureError ? 'failed' : status, stored, losses, detachMs);
+    if (captureError) summary.error = { code: (captureError as { code?: string }).code ?? 'INTERNAL', message: captureError.message };
     this.recordOverhead(summary);
     this.db?.close();
-    if (captureError) throw captureError;
+    if (captureError) {
+      this.failure = captureError;
+      SUMMARIES.set(captureError, summary);
+      throw captureError;
+    }
     return summary;
   }
 
@@ -460,6 +592,14 @@ export class TraceSession {
       })();
     } catch {
       /* the database may be full or closed: the summary still carries it */
+    }
+  }
+
+  private clearNote(): void {
+    try {
+      this.db.prepare('UPDATE sessions SET note = NULL WHERE id = ? AND note = ?').run(this.sessionId, runningNote(process.pid));
+    } catch {
+      /* best effort */
     }
   }
 
@@ -506,6 +646,8 @@ export class TraceSession {
       lateAttachMs: this.lateAttachMs,
       loaderStops: { count: this.parkedMs.length, maxHandleMs: Math.max(0, ...this.parkedMs) },
       detachMs,
+      libraryProblems: this.libraryProblems,
+      retention: this.opts.retention ? { ...this.retentionStats } : undefined,
       probeHitsPerS,
       estimatedOverheadPct: calls ? (probeHitsPerS * NS_PER_TRACED_CALL) / 1e9 * 100 : null,
     };

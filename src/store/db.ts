@@ -61,6 +61,7 @@ export function openReadOnly(path: string): Db {
   if (!fs.existsSync(path)) {
     throw new CausewayError('NO_DB', `database ${path} does not exist`, 'run `causeway trace --db ' + path + ' -- CMD` first, or pass --db');
   }
+  checkFile(path);
   let db: Db;
   try {
     db = new Database(path, { readonly: true, fileMustExist: true });
@@ -71,6 +72,51 @@ export function openReadOnly(path: string): Db {
     throw new CausewayError('BAD_DB', `${path} is not a readable Causeway database: ${(e as Error).message}`, 'pass a database written by `causeway trace`');
   }
   return db;
+}
+
+/**
+ * Cheap checks before SQLite sees the file (no full scan: integrity_check on a
+ * large trace takes seconds): a regular file, the SQLite header, and not
+ * shorter than the size its header states (a truncated copy) unless a WAL
+ * holds the newer pages.
+ */
+function checkFile(path: string): void {
+  const bad = (why: string, fix = 'pass a database written by `causeway trace`') => new CausewayError('BAD_DB', `${path} is not a readable Causeway database: ${why}`, fix);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(path);
+  } catch (e) {
+    throw bad((e as Error).message);
+  }
+  if (st.isDirectory()) throw bad('it is a directory', 'pass the database file inside it (e.g. DIR/causeway.db)');
+  if (!st.isFile()) throw bad('not a regular file');
+  if (st.size === 0) throw bad('the file is empty');
+  const head = Buffer.alloc(100);
+  let n = 0;
+  try {
+    const fd = fs.openSync(path, 'r');
+    try {
+      n = fs.readSync(fd, head, 0, 100, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    throw bad((e as Error).message);
+  }
+  if (n < 100 || head.toString('latin1', 0, 16) !== 'SQLite format 3\0') throw bad('not an SQLite database (bad header)');
+  const raw = head.readUInt16BE(16);
+  const pageSize = raw === 1 ? 65536 : raw;
+  const pages = head.readUInt32BE(28);
+  let walBytes = 0;
+  try {
+    walBytes = fs.statSync(path + '-wal').size;
+  } catch {
+    walBytes = 0;
+  }
+  // the header's page count is valid when its version-valid-for matches the change counter
+  if (walBytes === 0 && pages > 0 && head.readUInt32BE(92) === head.readUInt32BE(24) && st.size < pages * pageSize) {
+    throw bad(`truncated (${st.size} bytes, its header says ${pages * pageSize})`, 'the copy is incomplete: copy the database again (with its -wal file), or re-run the trace');
+  }
 }
 
 function checkCauseway(db: Db, path: string): void {
