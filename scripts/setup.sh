@@ -17,6 +17,9 @@ if ((${#missing[@]})); then
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# test dependencies: Debian's chromium (HTML report test) and prometheus (scrape test)
+bash scripts/install-test-deps.sh
+
 # tracefs: some tracepoint paths (and bpftrace) want it mounted
 if [ ! -e /sys/kernel/tracing/events ] && [ -d /sys/kernel/tracing ]; then
   mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || say "could not mount tracefs (tp_btf programs do not need it)"
