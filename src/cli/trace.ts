@@ -123,7 +123,10 @@ export function renderSummary(s: TraceSummary): string {
   lines.push(`session ${s.sessionId} -> ${s.db}: ${s.status}, ${s.elapsedS.toFixed(2)} s, ${formatCount(s.stored)} events stored, ${s.lost} lost`);
   if (s.error) lines.push(`  RECORDING STOPPED EARLY: ${s.error.message}`);
   for (const p of s.libraryProblems ?? []) lines.push(`  NOT TRACED --lib ${p.path}: ${p.error}`);
-  if (s.target) lines.push(`target pid ${s.target.pid} exited with ${s.target.signal ? `signal ${s.target.signal}` : `code ${s.target.exitCode}`}`);
+  if (s.target) {
+    if (s.target.signal === null && s.target.exitCode === null) lines.push(`target pid ${s.target.pid} still running (left running, untraced)`);
+    else lines.push(`target pid ${s.target.pid} exited with ${s.target.signal ? `signal ${s.target.signal}` : `code ${s.target.exitCode}`}`);
+  }
   for (const l of s.libraries) lines.push(`  ${l.kind.padEnd(6)} ${l.path}: ${l.attached} probes (${l.mode})${l.failed ? `, ${l.failed} FAILED` : ''}${l.error && !l.attached ? ` — ${l.error}` : ''}`);
   const hostDown = s.hostProbes.filter((h) => !h.attached);
   if (s.hostProbes.length) lines.push(`  host   ${s.hostProbes.length - hostDown.length}/${s.hostProbes.length} tracepoints${hostDown.length ? ` (not attached: ${hostDown.map((h) => h.name).join(', ')})` : ''}`);

@@ -72,3 +72,18 @@ export async function waitFor<T>(fn: () => T | null | undefined | false, timeout
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Start `causeway mcp --db DB` over stdio with the v2 client; call one tool; close. */
+export async function mcpTool(db: string, tool: string, args: Record<string, unknown> = {}): Promise<{ isError?: boolean; structuredContent?: any; content?: any[] }> {
+  const { Client } = await import('@modelcontextprotocol/client');
+  const { StdioClientTransport } = await import('@modelcontextprotocol/client/stdio');
+  const { CLI } = await import('../cli/helpers.js');
+  const client = new Client({ name: 'causeway-faults', version: '1.0.0' });
+  const transport = new StdioClientTransport({ command: process.execPath, args: [CLI, 'mcp', '--db', db], env: { ...process.env } as Record<string, string>, stderr: 'pipe' });
+  await client.connect(transport);
+  try {
+    return (await client.callTool({ name: tool, arguments: args })) as any;
+  } finally {
+    await client.close();
+  }
+}
