@@ -272,10 +272,13 @@ class ThreadSweep {
   private gapIdle = zeroSplit();
   private pendingCrit = zeroCrit();
   private sawD2H = false;
+  private lastD2HBytes = 0;
+  /** the first drains that made a device-to-host result available: [return ts, bytes of that result] */
+  readonly results: [number, number][] = [];
   /** host time in the current step that other chains own: off-CPU outside calls, other CUDA calls */
   private stepExcl = 0;
 
-  constructor(pid: number, tid: number, ts: number, private readonly opts: AttributionOptions) {
+  constructor(pid: number, tid: number, ts: number, private readonly opts: AttributionOptions, private readonly copyRate: Map<string, number> = new Map()) {
     this.p = {
       pid, tid, firstTs: ts, lastEnd: ts, cudaCalls: 0, ops: new Map(), offCount: 0,
       offTotal: zeroSplit(), offInCalls: zeroSplit(), gpu: newGpu(),
@@ -320,6 +323,8 @@ class ThreadSweep {
   /** Off-CPU time outside (non-submission) CUDA calls: critical when the GPU is idle. */
   private outsideOff(iv: OffIv, v: number): void {
     this.stepExcl += v;
+    // before the thread's first submission there is no GPU work to starve (process start-up, library loading)
+    if (this.p.gpu.firstSubmitTs === null) return;
     if (this.pendingSince === null) {
       if (this.lastDrainEnd !== null) {
         this.gapOff += v;
@@ -411,6 +416,7 @@ class ThreadSweep {
 
   flush(): ThreadProfile {
     this.prune(Number.POSITIVE_INFINITY);
+    this.p.gpu.ttftNs = firstToken(this.results, this.p.gpu.firstSubmitTs);
     return this.p;
   }
 
@@ -459,7 +465,10 @@ class ThreadSweep {
         if (c.idleAtStart) this.gapInCalls += c.dur;
         this.stepExcl += c.dur;
       }
-      if (direction === D2H) this.sawD2H = true;
+      if (direction === D2H) {
+        this.sawD2H = true;
+        this.lastD2HBytes = c.bytes;
+      }
     }
     if (this.opts.onCall) this.opts.onCall({
       id: c.id, ts: c.ts, dur: c.dur, pid: c.pid, tid: p.tid, op: c.op, direction, onCpu, off: c.off, preemptedBy: c.preemptedBy, wokenBy: c.wokenBy,
@@ -475,7 +484,11 @@ class ThreadSweep {
     }
     const stepStart = this.stepStart ?? this.pendingSince;
     const T = Math.max(0, c.end - stepStart);
-    const blocked = c.dur >= DRAIN_BLOCK_NS;
+    // a synchronous copy spends its own transfer time even on an empty queue: it blocked on queued
+    // work only if it took DRAIN_BLOCK_NS longer than its fastest rate for these bytes (copyRates)
+    const rate = c.role === 'submit_drain' ? this.copyRate.get(`${c.op}:${c.direction ?? ''}`) : undefined;
+    const ownNs = rate !== undefined && c.bytes > 0 ? Math.min(c.dur, rate * c.bytes) : 0;
+    const blocked = c.dur - ownNs >= DRAIN_BLOCK_NS;
     const launches = this.launchesInStep;
     let gpuNs: number;
     let hostNs = T - c.dur;
@@ -495,7 +508,7 @@ class ThreadSweep {
           for (const [pid, v] of c.preemptedBy) addTo(g.crit.preemptedBy, pid, (v * delay) / drainPre);
         }
         gpuNs -= delay;
-      } else if (launches > 0) g.perLaunch.accept(gpuNs / launches);
+      } else if (launches > 0) g.perLaunch.accept(Math.max(0, gpuNs - ownNs) / launches);
       g.blockedSteps++;
       g.busyBlockedNs += gpuNs;
       g.busyBlockedLaunches += launches;
@@ -520,8 +533,10 @@ class ThreadSweep {
     if (blocked) {
       // serialization: what overlapping host and GPU work would have saved in this step. Only host
       // computation counts: host time off-CPU or in other CUDA calls is owned by other chains.
+      // A synchronous copy's own transfer (ownNs) is what an asynchronous copy overlaps with the next
+      // step's host and compute work: it is serialization too.
       const hostCpu = Math.max(0, hostNs - this.stepExcl);
-      const serial = Math.max(0, Math.min(hostCpu, T - Math.max(hostNs, gpuNs)));
+      const serial = Math.max(0, Math.min(hostCpu + ownNs, T - Math.max(hostNs, gpuNs - ownNs)));
       d.blockedSteps++;
       d.sumSerialNs += serial;
       d.sumHostNs += hostNs;
@@ -532,7 +547,8 @@ class ThreadSweep {
     g.stepSumNs += T;
     g.stepSketch.accept(T);
     g.stepReservoir.add(T);
-    if (g.ttftNs === null && g.firstSubmitTs !== null && (this.sawD2H || c.direction === D2H)) g.ttftNs = c.end - g.firstSubmitTs;
+    if (g.firstSubmitTs !== null && (this.sawD2H || c.direction === D2H) && this.results.length < RESULT_SAMPLES)
+      this.results.push([c.end, c.direction === D2H ? c.bytes : this.lastD2HBytes]);
     this.pendingSince = null;
     this.pendingCrit = zeroCrit();
     this.stepExcl = 0;
@@ -544,6 +560,26 @@ class ThreadSweep {
     this.gapOff = 0;
     this.gapIdle = zeroSplit();
   }
+}
+
+const RESULT_SAMPLES = 64;
+/** below this bandwidth a copy's best observed rate is not its own transfer rate (PCIe 3 x16 moves ~12 GB/s) */
+const MIN_COPY_GBPS = 1;
+
+/**
+ * Time to first token: first submission -> the first device-to-host result of the steady state. A
+ * prefill can copy results back per chunk (larger: a row per prompt token) before the first token;
+ * the decode steps then copy same-sized results, so the first result whose size is the most common
+ * one among the first RESULT_SAMPLES results marks the first token (ties: the smaller size).
+ */
+function firstToken(results: [number, number][], firstSubmit: number | null): number | null {
+  if (firstSubmit === null || results.length === 0) return null;
+  const n = new Map<number, number>();
+  for (const [, b] of results) n.set(b, (n.get(b) ?? 0) + 1);
+  let mode = results[0][1];
+  for (const [b, k] of n) if (k > n.get(mode)! || (k === n.get(mode)! && b < mode)) mode = b;
+  const r = results.length >= 3 ? results.find(([, b]) => b === mode)! : results[0];
+  return r[0] - firstSubmit;
 }
 
 function addCrit(k: CritOff, iv: OffIv, v: number): void {
@@ -578,6 +614,7 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
   const stmt = db
     .prepare('SELECT id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3 FROM events WHERE session_id = ? AND op <= 128 ORDER BY tid, ts, id')
     .raw(true);
+  const rates = copyRates(db, sessionId);
   const prof: SessionProfile = { sessionId, threads: new Map(), firstTs: Infinity, lastEnd: 0, cudaCalls: 0, offCpuEvents: 0, notes: [] };
   let cur: ThreadSweep | null = null;
   let curTid = -1;
@@ -591,7 +628,7 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
     const tid = row[4];
     if (tid !== curTid) {
       finishThread();
-      cur = new ThreadSweep(row[3], tid, row[1], opts);
+      cur = new ThreadSweep(row[3], tid, row[1], opts, rates.get(tid));
       curTid = tid;
     }
     a[0] = row[7] ?? 0;
@@ -614,6 +651,34 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
     if (g.starvedSteps > 0 && g.perLaunch.count > 0) g.busyStarvedNs = Math.min(g.starvedStepNs, g.starvedLaunches * q(g.perLaunch, 0.5));
   }
   return prof;
+}
+
+/**
+ * Per thread and synchronous copy/memset op (and direction): the fastest ns per byte seen. A copy at
+ * that rate found the queue empty, so rate x bytes estimates a call's own transfer time; the rest of
+ * its duration was spent waiting for queued work. One grouped query per op (bounded memory).
+ */
+function copyRates(db: Db, sessionId: number): Map<number, Map<string, number>> {
+  const out = new Map<number, Map<string, number>>();
+  for (const info of OP_BY_CODE.values()) {
+    if (!info.blocking || (info.kind !== 'copy' && info.kind !== 'memset')) continue;
+    const bi = info.args.indexOf('bytes' as never);
+    if (bi < 0) continue;
+    const di = info.args.indexOf('direction' as never);
+    const dir = di >= 0 ? `a${di}` : 'NULL';
+    const rows = db
+      .prepare(`SELECT tid, ${dir} AS dir, min(CAST(dur AS REAL) / a${bi}) AS rate FROM events WHERE session_id = ? AND op = ? AND a${bi} > 0 AND dur > 0 GROUP BY tid, ${dir}`)
+      .all(sessionId, info.code) as { tid: number; dir: number | null; rate: number }[];
+    for (const r of rows) {
+      // slower than MIN_COPY_GBPS even at its best: every call also waited for queued work (or the
+      // size is too small for a rate to mean anything), so no own-time estimate
+      if (!(r.rate <= 1 / MIN_COPY_GBPS)) continue;
+      let m = out.get(r.tid);
+      if (!m) out.set(r.tid, (m = new Map()));
+      m.set(`${info.code}:${info.kind === 'copy' ? r.dir ?? '' : ''}`, r.rate);
+    }
+  }
+  return out;
 }
 
 /** Threads that submit GPU work, most submissions first. */

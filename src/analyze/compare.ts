@@ -9,11 +9,15 @@
  * metric (first submission -> return of the first drain that delivered a
  * device-to-host result) are compared.
  *
- * Attribution of the slowdown: the busiest GPU-driving thread of each run has
- * a span that decomposes exactly into time inside each CUDA op, off-CPU time
- * outside calls by reason, and host CPU work outside calls. The per-component
- * deltas sum to the span delta; each `regression` chain says what share of
- * the wall-time delta its component explains.
+ * Attribution of the slowdown: the traced wall time of each run decomposes
+ * exactly into the busiest GPU-driving thread's time inside each CUDA op, its
+ * off-CPU time outside calls by reason, its host CPU work outside calls (the
+ * residual), and the traced time outside that thread's span. The component
+ * deltas sum exactly to the wall-time delta. Components can move in opposite
+ * directions (a new blocking copy adds time, a vanished event sync gives some
+ * back), so a component's share is stated against the time *added* (the sum of
+ * the positive deltas), never above 100%, and what was given back is stated
+ * explicitly: added - given back = net wall-time delta.
  */
 import type { Db } from '../store/db.js';
 import { attributeSession, gpuThreads, type OffSplit, type OpAgg, type SessionProfile, type ThreadProfile } from './attribution.js';
@@ -60,10 +64,11 @@ export interface SideSummary {
 
 export interface Cause {
   cause: string;
-  kind: 'op' | 'off_cpu' | 'host_cpu';
+  kind: 'op' | 'off_cpu' | 'host_cpu' | 'outside_main_thread';
   baseline_ns: number;
   current_ns: number;
   delta_ns: number;
+  /** share of the time added (sum of the positive component deltas): in [0, 1] for added time, negative for time given back */
   share_of_delta: number;
 }
 
@@ -71,6 +76,9 @@ export interface Comparison {
   baseline: SideSummary;
   current: SideSummary;
   wall_delta_ns: number;
+  /** sum of the positive component deltas (time added) and of the negative ones (time given back); added + given_back = wall_delta */
+  added_ns: number;
+  given_back_ns: number;
   slowdown: number;
   ttft_ratio: number | null;
   ops: OpDiff[];
@@ -148,9 +156,12 @@ function side(sid: number, prof: SessionProfile): SideSummary {
 }
 
 /** Components of the main thread's span: each op, off-CPU outside calls by reason, host CPU. */
-function components(t: ThreadProfile | null): Map<string, { kind: Cause['kind']; ns: number; agg?: OpAgg }> {
+function components(t: ThreadProfile | null, wallNs: number): Map<string, { kind: Cause['kind']; ns: number; agg?: OpAgg }> {
   const m = new Map<string, { kind: Cause['kind']; ns: number; agg?: OpAgg }>();
-  if (!t) return m;
+  if (!t) {
+    m.set('outside_main_thread', { kind: 'outside_main_thread', ns: wallNs });
+    return m;
+  }
   let inCalls = 0;
   for (const a of t.ops.values()) {
     m.set(a.key, { kind: 'op', ns: a.totalNs, agg: a });
@@ -166,7 +177,10 @@ function components(t: ThreadProfile | null): Map<string, { kind: Cause['kind'];
     m.set(`off_cpu:${k}`, { kind: 'off_cpu', ns: v });
     offOut += v;
   }
-  m.set('host_cpu', { kind: 'host_cpu', ns: Math.max(0, t.lastEnd - t.firstTs - inCalls - offOut) });
+  // the residual, so the components sum exactly to the span (nested calls, rare, make it slightly low)
+  const span = t.lastEnd - t.firstTs;
+  m.set('host_cpu', { kind: 'host_cpu', ns: span - inCalls - offOut });
+  m.set('outside_main_thread', { kind: 'outside_main_thread', ns: Math.max(0, wallNs - span) });
   return m;
 }
 
@@ -201,17 +215,29 @@ export function compareSessions(baseDb: Db, baseSessionId: number, db: Db, sessi
 
   const bt = mainThread(bp);
   const ct = mainThread(cp);
-  const bc = components(bt);
-  const cc = components(ct);
-  const spanDelta = (ct ? ct.lastEnd - ct.firstTs : 0) - (bt ? bt.lastEnd - bt.firstTs : 0);
-  const denom = wallDelta > 0 ? wallDelta : spanDelta;
+  const bc = components(bt, base.wall_ns);
+  const cc = components(ct, cur.wall_ns);
   const causes: Cause[] = [];
+  let added = 0;
+  let givenBack = 0;
+  const deltas: [string, number, number][] = [];
   for (const k of new Set([...bc.keys(), ...cc.keys()])) {
     const b = bc.get(k)?.ns ?? 0;
     const c = cc.get(k)?.ns ?? 0;
-    causes.push({ cause: k, kind: (cc.get(k) ?? bc.get(k))!.kind, baseline_ns: Math.round(b), current_ns: Math.round(c), delta_ns: Math.round(c - b), share_of_delta: denom > 0 ? Number(((c - b) / denom).toFixed(4)) : 0 });
+    deltas.push([k, b, c]);
+    if (c > b) added += c - b;
+    else givenBack += c - b;
   }
+  // slower runs: shares of the time added; faster runs: shares of the time given back
+  const denom = wallDelta >= 0 ? added : -givenBack;
+  for (const [k, b, c] of deltas)
+    causes.push({ cause: k, kind: (cc.get(k) ?? bc.get(k))!.kind, baseline_ns: Math.round(b), current_ns: Math.round(c), delta_ns: Math.round(c - b), share_of_delta: denom > 0 ? Number(((c - b) / denom).toFixed(4)) : 0 });
   causes.sort((x, y) => y.delta_ns - x.delta_ns);
+  const backNames = causes.filter((c) => c.delta_ns < 0).sort((x, y) => x.delta_ns - y.delta_ns).slice(0, 2).map((c) => causeLabel(c.cause));
+  const offset =
+    givenBack < 0
+      ? `; ${fmtNs(-givenBack)} was given back elsewhere (${backNames.join(', ')}${causes.filter((c) => c.delta_ns < 0).length > 2 ? ', ...' : ''}), net +${fmtNs(wallDelta)}`
+      : '';
 
   const chains: Chain[] = [];
   if (slowdown >= MIN_SLOWDOWN && wallDelta > 0 && ct) {
@@ -220,7 +246,7 @@ export function compareSessions(baseDb: Db, baseSessionId: number, db: Db, sessi
     const headline = `This run took ${fmtNs(cur.wall_ns)}, ${slowdown.toFixed(1)}x the baseline's ${fmtNs(base.wall_ns)} (+${fmtNs(wallDelta)})`;
     const ttft = base.ttft_ns && cur.ttft_ns ? cur.ttft_ns / base.ttft_ns : null;
     for (const c of causes) {
-      if (c.delta_ns <= 0 || c.share_of_delta < MIN_SHARE) continue;
+      if (c.delta_ns <= 0 || c.share_of_delta < MIN_SHARE || c.kind === 'outside_main_thread') continue;
       const share = `${(100 * c.share_of_delta).toFixed(0)}%`;
       let what: string;
       let evidence: Chain['evidence'];
@@ -282,8 +308,8 @@ export function compareSessions(baseDb: Db, baseSessionId: number, db: Db, sessi
       }
       const first = chains.length === 0;
       const summary = first
-        ? `${headline}; the main cause is ${what}, explaining ${share} of the difference (${fmtNs(c.delta_ns)})${ttft && ttft > 2 ? `; time to first result went ${fmtNs(base.ttft_ns!)} -> ${fmtNs(cur.ttft_ns!)} (${ttft.toFixed(0)}x)` : ''}.`
-        : `Compared with the baseline, ${what} explains ${share} of the +${fmtNs(wallDelta)} slowdown (${fmtNs(c.delta_ns)}).`;
+        ? `${headline}; the main cause is ${what}, explaining ${share} of the difference before offsets (+${fmtNs(c.delta_ns)} of the ${fmtNs(added)} added${offset})${ttft && ttft > 2 ? `; time to first result went ${fmtNs(base.ttft_ns!)} -> ${fmtNs(cur.ttft_ns!)} (${ttft.toFixed(0)}x)` : ''}.`
+        : `Compared with the baseline, ${what} explains ${share} of the ${fmtNs(added)} added (+${fmtNs(c.delta_ns)}; net slowdown +${fmtNs(wallDelta)}).`;
       chains.push(
         makeChain(ctx, {
           kind: 'regression', summary, impact_ns: c.delta_ns, pid: ct.pid, tid: ct.tid, op, ts_ns: ct.firstTs, evidence, recommendation: rec, untrusted: [ctx.comm(ct.pid)],
@@ -295,6 +321,8 @@ export function compareSessions(baseDb: Db, baseSessionId: number, db: Db, sessi
     baseline: base,
     current: cur,
     wall_delta_ns: wallDelta,
+    added_ns: Math.round(added),
+    given_back_ns: Math.round(givenBack),
     slowdown: Number(slowdown.toFixed(3)),
     ttft_ratio: base.ttft_ns && cur.ttft_ns ? Number((cur.ttft_ns / base.ttft_ns).toFixed(2)) : null,
     ops,
@@ -304,8 +332,16 @@ export function compareSessions(baseDb: Db, baseSessionId: number, db: Db, sessi
     chains,
     method:
       'per-op quantiles from DDSketch (1% relative accuracy) merged over threads; significance: Mann-Whitney U on uniform reservoir samples (<= 2000 per thread and op), p < 0.01; ' +
-      "slowdown shares: the busiest GPU-driving thread's span of each run decomposed into time in each CUDA op, off-CPU time outside calls by reason, and host CPU work; share = component delta / wall-time delta",
+      "slowdown shares: each run's traced wall time decomposed exactly into the busiest GPU-driving thread's time in each CUDA op, its off-CPU time outside calls by reason, its host CPU work (residual) and the time outside its span; " +
+      'the component deltas sum to the wall-time delta; share = component delta / time added (sum of the positive deltas), so shares of added time sum to 100% and time given back is reported separately',
   };
+}
+
+function causeLabel(k: string): string {
+  if (k === 'host_cpu') return 'host CPU work';
+  if (k === 'outside_main_thread') return 'outside the main thread';
+  if (k.startsWith('off_cpu:')) return `${k.slice(8).replace('_', ' ')} off-CPU`;
+  return k;
 }
 
 const DIR: Record<number, string> = { 0: 'HostToHost', 1: 'HostToDevice', 2: 'DeviceToHost', 3: 'DeviceToDevice', 4: 'Default' };

@@ -77,7 +77,10 @@ export function render(r: ExplainResult & { comparison?: Comparison }): string {
   L.push(`Session ${s.id} (${s.status}${s.command ? `: ${s.command}` : ''}), traced ${fmtNs(s.traced_wall_ns)}, ${r.coverage.cuda_calls} CUDA calls, ${r.coverage.off_cpu_intervals} off-CPU intervals`);
   if (r.comparison) {
     const c = r.comparison;
-    L.push(`Compared with baseline session ${c.baseline.session_id}: wall ${fmtNs(c.baseline.wall_ns)} -> ${fmtNs(c.current.wall_ns)} (${c.slowdown.toFixed(1)}x)`);
+    let line = `Compared with baseline session ${c.baseline.session_id}: wall ${fmtNs(c.baseline.wall_ns)} -> ${fmtNs(c.current.wall_ns)} (${c.slowdown.toFixed(1)}x)`;
+    if (c.ttft_ratio !== null && c.baseline.ttft_ns && c.current.ttft_ns) line += `, first result ${fmtNs(c.baseline.ttft_ns)} -> ${fmtNs(c.current.ttft_ns)} (${c.ttft_ratio.toFixed(1)}x)`;
+    if (c.given_back_ns < 0) line += `; ${fmtNs(c.added_ns)} added, ${fmtNs(-c.given_back_ns)} given back, net ${c.wall_delta_ns >= 0 ? '+' : ''}${fmtNs(c.wall_delta_ns)}`;
+    L.push(line);
   }
   L.push('');
   if (!r.chains.length) L.push('No cause found above 1% of the traced time.');
@@ -86,12 +89,18 @@ export function render(r: ExplainResult & { comparison?: Comparison }): string {
     L.push(`   impact ${fmtNs(c.impact_ns)} (${fmtPct(c.impact_fraction)})`);
     L.push(`   fix: ${c.recommendation}`);
     const ev = c.evidence[0];
-    if (ev) L.push(`   evidence: causeway query "${ev.sql.replace(/"/g, '\\"')}"`);
+    if (ev) L.push(`   evidence (${ev.detail}): causeway query "${ev.sql.replace(/"/g, '\\"')}"`);
     L.push('');
   });
   if (r.chains.length > 10) L.push(`(${r.chains.length - 10} more: --json)`);
   for (const g of r.coverage.gpu_timeline.slice(0, 3)) {
-    L.push(`GPU timeline pid ${g.pid} tid ${g.tid}: ${g.steps} steps (p50 ${fmtNs(g.step_p50_ns)}), GPU busy ~${fmtNs(g.gpu_busy_ns)}, idle ~${fmtNs(g.gpu_idle_ns)}, ${fmtNs(g.gpu_idle_waiting_for_host_ns)} idle waiting for the host`);
+    // nothing to say without steps (no synchronizing call ever drained the queue)
+    if (g.steps === 0) continue;
+    const busy =
+      g.blocked_steps === 0 && g.gpu_busy_ns === 0
+        ? 'GPU busy time unknown (no sync ever waited for the GPU: it kept up with the host)'
+        : `GPU busy ~${fmtNs(g.gpu_busy_ns)}, idle ~${fmtNs(g.gpu_idle_ns)}${g.gpu_idle_waiting_for_host_ns > 0 ? ` (${fmtNs(g.gpu_idle_waiting_for_host_ns)} of it waiting for the host between steps)` : ''}`;
+    L.push(`GPU timeline of pid ${g.pid} tid ${g.tid}: ${g.steps} steps (p50 ${fmtNs(g.step_p50_ns)}, ${g.host_bound_steps} host-bound), ${busy}${g.ttft_ns !== null ? `, first result after ${fmtNs(g.ttft_ns)}` : ''}`);
   }
   for (const n of r.coverage.notes) L.push(`note: ${n}`);
   return L.join('\n') + '\n';

@@ -38,11 +38,11 @@ export function detectIoStarvation(ctx: ChainContext): Chain[] {
     const ids = t.gpu.crit.ioSamples.list();
     const waitIds = t.gpu.crit.waitSamples.list();
     const evidence = [
-      {
+      ...(ids.length ? [{
         event_ids: ids,
         sql: `SELECT id, ts_ns, dur_ns, reason, waker_pid, waker_comm FROM v_off_cpu WHERE session_id = ${S} AND tid = ${t.tid} AND id IN (${idList(ids)}) ORDER BY dur_ns DESC`,
         detail: `the longest I/O waits of thread ${t.tid} while the GPU waited for it`,
-      },
+      }] : []),
       {
         event_ids: [] as number[],
         sql: `SELECT pid, tid, rw, count(*) AS requests, sum(bytes) AS bytes, sum(dur_ns) AS io_ns, max(dur_ns) AS max_ns FROM v_io WHERE session_id = ${S} AND pid = ${t.pid} GROUP BY pid, tid, rw ORDER BY io_ns DESC`,
@@ -55,7 +55,7 @@ export function detectIoStarvation(ctx: ChainContext): Chain[] {
       },
     ];
     if (viaLoader > 0 && waitIds.length) {
-      evidence.push({
+      evidence.unshift({
         event_ids: waitIds,
         sql: `SELECT id, ts_ns, dur_ns, reason, waker_pid, waker_comm FROM v_off_cpu WHERE session_id = ${S} AND tid = ${t.tid} AND id IN (${idList(waitIds)}) ORDER BY dur_ns DESC`,
         detail: 'the longest waits of the GPU thread for data from the loader',

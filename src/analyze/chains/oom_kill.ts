@@ -1,7 +1,9 @@
 /**
  * oom_kill: the kernel OOM killer chose a victim (v_process_events event
- * 'oom_kill', child_pid = victim). Impact = the rest of the traced time after
- * the kill when the victim was a GPU process (its work stopped), else 0.
+ * 'oom_kill', child_pid = victim). When the victim was a GPU process, impact =
+ * the larger of the traced work it lost (its first event to the kill: the run
+ * failed) and the traced time after the kill (the job stopped while the trace
+ * went on), else 0.
  * Severity is fixed rather than fraction-based: a killed GPU process is a
  * failed run (critical); another victim is context (medium).
  */
@@ -14,13 +16,17 @@ export function detectOomKill(ctx: ChainContext): Chain[] {
   const rows = ctx.db.prepare('SELECT id, ts, pid, a0 AS victim FROM events WHERE session_id = ? AND op = 132 ORDER BY ts LIMIT 100').all(S) as { id: number; ts: number; pid: number; victim: number }[];
   return rows.map((r) => {
     const gpu = ctx.cudaPids.has(r.victim);
-    const impact = gpu ? Math.max(0, ctx.prof.lastEnd - r.ts) : 0;
+    let first = Infinity;
+    for (const t of ctx.prof.threads.values()) if (t.pid === r.victim && t.firstTs < first) first = t.firstTs;
+    const lost = Number.isFinite(first) ? Math.max(0, r.ts - first) : 0;
+    const after = Math.max(0, ctx.prof.lastEnd - r.ts);
+    const impact = gpu ? Math.max(lost, after) : 0;
     return makeChain(ctx, {
       kind: 'oom_kill',
       severity: gpu ? 'critical' : 'medium',
       summary: gpu
-        ? `The kernel OOM killer killed GPU process ${who(ctx, r.victim)} at ${fmtNs(r.ts)} into the trace; its last ${fmtNs(impact)} of work were lost.`
-        : `The kernel OOM killer killed ${who(ctx, r.victim)} at ${fmtNs(r.ts)} into the trace: the host was out of memory while the GPU workload ran.`,
+        ? `The kernel OOM killer killed GPU process ${who(ctx, r.victim)}: the run failed: ${fmtNs(lost)} of traced work were lost${after > lost ? ` and the job was gone for the last ${fmtNs(after)} of the trace` : ''}.`
+        : `The kernel OOM killer killed ${who(ctx, r.victim)}: the host (or its cgroup) was out of memory while the GPU workload ran.`,
       impact_ns: impact,
       pid: r.victim,
       tid: null,
