@@ -150,6 +150,9 @@ function workloadNote(s: TraceSummary): string {
     if (w.steps_per_s) parts.push(`${w.steps_per_s.toFixed(0)} steps/s`);
     if (w.cpu_lost_ns) parts.push(`lost ${(w.cpu_lost_ns / 1e6).toFixed(1)} ms while runnable`);
     if (w.injected_total_ns) parts.push(`injected ${(w.injected_total_ns / 1e6).toFixed(0)} ms of allocator stall`);
+    if (w.sync_copy_wait_ns) parts.push(`${(w.sync_copy_wait_ns / 1e6).toFixed(0)} ms blocked in ${w.sync_copies} synchronous logprob copies`);
+    if (w.feeder_wait_ns) parts.push(`feeder waited ${(w.feeder_wait_ns / 1e6).toFixed(1)} ms for the loader`);
+    if (w.launch_ns) parts.push(`${(w.launch_ns / 1e6).toFixed(0)} ms inside ${w.n} launches`);
     return parts.length ? ` (workload measured: ${parts.join(', ')})` : '';
   } catch {
     return '';
