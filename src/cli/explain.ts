@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { openReadOnly } from '../store/db.js';
+import { writeHtmlReport } from '../export/html-report.js';
 import { CausewayError } from '../common/errors.js';
 import { explainSession, type ExplainResult } from '../analyze/explain.js';
 import { compareSessions, type Comparison } from '../analyze/compare.js';
@@ -13,6 +14,7 @@ import { fmtNs, fmtPct } from '../analyze/format.js';
 
 interface Opts {
   db: string;
+  html?: string;
   session?: string;
   baseline?: string;
   baselineSession?: string;
@@ -30,9 +32,20 @@ export function register(program: Command): void {
     .option('--baseline-session <n>', 'session id in the baseline (default: its latest)')
     .option('--json', 'print { session, chains, coverage } as JSON')
     .option('--no-persist', 'do not append this analysis to the chains history')
-    .action((opts: Opts) => {
+    .option('--html <file>', 'also write a self-contained HTML report (chains, evidence, timelines, latency distributions)')
+    .action(async (opts: Opts) => {
       const out = runExplain(opts);
       process.stdout.write(opts.json ? JSON.stringify(out, null, 2) + '\n' : render(out));
+      if (opts.html) {
+        const db = openReadOnly(opts.db);
+        try {
+          // the chains just computed (regressions included) go into the report as they are
+          const r = await writeHtmlReport(db, out.session.id, opts.html, { chains: out });
+          process.stderr.write(`causeway: wrote ${opts.html} (${r.bytes} bytes)\n`);
+        } finally {
+          db.close();
+        }
+      }
     });
 }
 
