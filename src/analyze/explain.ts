@@ -175,9 +175,17 @@ export function chainContext(db: Db, sessionId: number, prof: SessionProfile): C
   for (const t of prof.threads.values()) if (t.cudaCalls > 0) cudaPids.add(t.pid);
   let host: HostAgg | undefined;
   return {
-    db, sessionId, prof, wallNs: Math.max(0, prof.lastEnd - prof.firstTs), cudaPids, comm: commLookup(db, sessionId),
+    db, sessionId, prof, wallNs: Math.max(0, prof.lastEnd - prof.firstTs), cudaPids, comm: commLookup(db, sessionId), tracerPid: tracerPidOf(db, sessionId),
     host: () => (host ??= hostAggregates(db, sessionId)),
   };
+}
+
+function tracerPidOf(db: Db, sessionId: number): number | null {
+  try {
+    return (db.prepare('SELECT tracer_pid FROM sessions WHERE id = ?').pluck().get(sessionId) as number | null) ?? null;
+  } catch {
+    return null; // databases written before schema v3, opened read-only
+  }
 }
 
 /** Run every detector over a profile. */

@@ -21,6 +21,12 @@ const STEPS: Record<number, (db: Db) => void> = {
         SELECT session_id, min(id), max(id), min(ts), max(ts) FROM events GROUP BY session_id, id / ${SPAN_EVENTS};
     `);
   },
+  // v2 -> v3: who the tracer was, and which boot the monotonic clock belongs to
+  3: (db) => {
+    const cols = new Set((db.prepare('PRAGMA table_info(sessions)').all() as { name: string }[]).map((c) => c.name));
+    if (!cols.has('tracer_pid')) db.exec('ALTER TABLE sessions ADD COLUMN tracer_pid INTEGER');
+    if (!cols.has('boot_id')) db.exec('ALTER TABLE sessions ADD COLUMN boot_id TEXT');
+  },
 };
 
 /** Apply the steps from `from` (exclusive) to `to` (inclusive). */

@@ -10,7 +10,7 @@
  * session to the wall clock.
  */
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 export const APP_ID = 'causeway';
 
 export const TABLES_SQL = `
@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS sessions (
   events_stored    INTEGER NOT NULL DEFAULT 0,
   events_dropped   INTEGER NOT NULL DEFAULT 0,
   stack_mode       TEXT,                        -- all | sampled:N | none
+  tracer_pid       INTEGER,                     -- Causeway's own pid: its CPU use shows up in off-CPU 'by' columns
+  boot_id          TEXT,                        -- /proc/sys/kernel/random/boot_id: monotonic times compare only within one boot
   note             TEXT
 );
 

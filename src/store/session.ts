@@ -23,6 +23,10 @@ export interface NewSession {
   /** all | sampled:N | none */
   stackMode?: string | null;
   causewayVersion?: string | null;
+  /** the tracer's own pid */
+  tracerPid?: number | null;
+  /** /proc/sys/kernel/random/boot_id at start */
+  bootId?: string | null;
 }
 
 export interface SessionEnd {
@@ -66,8 +70,8 @@ function bigOrNum(v: number | bigint): bigint | number {
 export function createSession(db: Db, s: NewSession): number {
   const info = db
     .prepare(
-      `INSERT INTO sessions (started_ns, wall_start_ns, status, command, label, hostname, kernel, causeway_version, stack_mode)
-       VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO sessions (started_ns, wall_start_ns, status, command, label, hostname, kernel, causeway_version, stack_mode, tracer_pid, boot_id)
+       VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     .run(
       s.startedNs,
@@ -78,6 +82,8 @@ export function createSession(db: Db, s: NewSession): number {
       sanitizeText(s.kernel, 256),
       s.causewayVersion ?? null,
       s.stackMode ?? null,
+      s.tracerPid ?? null,
+      sanitizeText(s.bootId, 64),
     );
   return Number(info.lastInsertRowid);
 }

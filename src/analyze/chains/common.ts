@@ -18,6 +18,8 @@ export interface ChainContext {
   /** pids that made CUDA calls */
   cudaPids: Set<number>;
   comm(pid: number): string;
+  /** Causeway's own pid during the trace (its CPU use is tracing overhead), or null */
+  tracerPid: number | null;
   /** host events aggregated once per analysis: block I/O per pid, page-alloc windows, OOM kills */
   host(): HostAgg;
 }
@@ -122,7 +124,7 @@ export function commLookup(db: Db, sessionId: number): (pid: number) => string {
 
 /** "pid 4242 (stress)" */
 export function who(ctx: ChainContext, pid: number): string {
-  return `pid ${pid} (${ctx.comm(pid)})`;
+  return pid === ctx.tracerPid ? `pid ${pid} (${ctx.comm(pid)}, Causeway's own tracer: tracing overhead)` : `pid ${pid} (${ctx.comm(pid)})`;
 }
 
 export function idList(ids: number[]): string {

@@ -83,8 +83,11 @@ export function detectCpuPreemption(ctx: ChainContext): Chain[] {
         evidence,
         untrusted,
         recommendation:
-          `Keep the GPU-feeding thread on a CPU of its own: pin it (taskset/cpuset or torch.set_num_threads + affinity) and move ${who(ctx, byPid)} off that core ` +
-          `(cpuset, nice 19 or SCHED_IDLE); on shared hosts give the job a guaranteed CPU quota so co-tenants cannot preempt the launch loop.`,
+          byPid === ctx.tracerPid
+            ? `Most of this preemption is Causeway's own tracer competing for the CPU (a measurement artefact, not the workload's problem): give the tracer a core the workload does not use ` +
+              `(taskset -c N causeway trace ...), trace with --stacks none or a sampling period, or trace on a host with more cores; compare with an untraced run before acting on it.`
+            : `Keep the GPU-feeding thread on a CPU of its own: pin it (taskset/cpuset or torch.set_num_threads + affinity) and move ${who(ctx, byPid)} off that core ` +
+              `(cpuset, nice 19 or SCHED_IDLE); on shared hosts give the job a guaranteed CPU quota so co-tenants cannot preempt the launch loop.`,
       }),
     );
   }
