@@ -84,7 +84,9 @@ export function makeFixtureDb(path: string, opts: { eventsPerSession?: number } 
       for (const op of [1, 6, 7, 11]) db.prepare('INSERT INTO probes VALUES (?, ?, ?, ?, ?, 1, NULL)').run(sid, libId, op, `sym${op}`, op * 16);
       db.prepare("INSERT INTO probes VALUES (?, ?, 14, 'cudaStreamWaitEvent', NULL, 0, 'symbol not found in .dynsym')").run(sid, libId);
     }
-    db.prepare("INSERT INTO meta (key, value) VALUES ('overhead_ns_per_call', '1260')").run();
+    // the tracer's per-session overhead record (overhead:<session>:<name>); another session's must not leak in
+    db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(`overhead:${SESSION_CUR}:ns_per_traced_call`, '1260');
+    db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(`overhead:${SESSION_BASE}:ns_per_traced_call`, '999');
     // analysis run + chains for the current session
     db.prepare('INSERT INTO analysis_runs (id, session_id, created_wall_ns, coverage) VALUES (1, ?, 0, ?)').run(SESSION_CUR, '{}');
     const ch = db.prepare('INSERT INTO chains (run_id, session_id, chain_id, kind, severity, impact_ns, pid, tid, op, ts_ns, summary, json) VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');

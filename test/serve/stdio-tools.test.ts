@@ -221,7 +221,7 @@ describe('MCP tools over stdio', () => {
     const h = await call('get_agent_health');
     assert.equal(h.structuredContent!.events_dropped, 15);
     assert.deepEqual(table(h, 'failed_probes').rows, [['cudaStreamWaitEvent', 'cudaStreamWaitEvent', '/usr/local/cuda/lib64/libcudart.so.12', 'symbol not found in .dynsym']]);
-    assert.deepEqual(h.structuredContent!.overhead, { overhead_ns_per_call: 1260 });
+    assert.deepEqual(h.structuredContent!.overhead, { ns_per_traced_call: 1260 });
     assert.match(String(h.structuredContent!.verdict), /^partial/);
 
     const a = await call('get_mcp_activity');
