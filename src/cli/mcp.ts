@@ -13,7 +13,8 @@ import fs from 'node:fs';
 import { CausewayError } from '../common/errors.js';
 import { App } from '../serve/context.js';
 import { openReadOnly } from '../store/db.js';
-import { loadOpenAuditor, loadRequiredScope, NOOP_AUDITOR } from '../serve/seams.js';
+import { openAuditor } from '../serve/audit/index.js';
+import { requiredScope } from '../serve/auth/index.js';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
@@ -42,10 +43,10 @@ export async function runMcp(o: McpCliOptions): Promise<void> {
   // check the file read-only first: the auditor opens it for writing and would
   // create a schema in an empty or foreign file (exit 3, file untouched)
   openReadOnly(o.db).close();
-  const openAuditor = await loadOpenAuditor();
-  const auditor = openAuditor ? openAuditor(o.db) : NOOP_AUDITOR;
-  if (!openAuditor) process.stderr.write('causeway mcp: audit module not available: MCP requests are not recorded\n');
-  const app = new App({ dbPath: o.db, auditor, requiredScope: await loadRequiredScope(), baselinePath: o.baseline });
+  // read-only first: a missing or foreign file must fail here, not be created by the audit's writer
+  openReadOnly(o.db).close();
+  const auditor = openAuditor(o.db);
+  const app = new App({ dbPath: o.db, auditor, requiredScope, baselinePath: o.baseline });
   app.baselineDb(); // a bad --baseline fails now, not at the first comparison
   app.db(); // fail now, with the store's message, if the database is missing or not Causeway's
 

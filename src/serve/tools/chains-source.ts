@@ -7,7 +7,7 @@
  * Chain objects follow GUIDE §4; normalize() accepts either source.
  */
 import type { Db } from '../../store/db.js';
-import { loadAnalyze } from '../seams.js';
+import { explainSession } from '../../analyze/explain.js';
 
 export interface ChainView {
   id: string;
@@ -75,12 +75,8 @@ export async function loadChains(db: Db, sessionId: number): Promise<ChainsResul
   // creating a run when there is none: such a run alone does not mean the trace was analysed.
   const alerts = stored.filter((c) => c.kind === 'mcp_anomaly');
   if (stored.length > alerts.length) return { source: 'stored', run_id: run.id, chains: sortChains(stored) };
-  const analyze = await loadAnalyze();
-  if (analyze.explainSession) {
-    const res = analyze.explainSession(db, sessionId) as { chains?: Record<string, unknown>[] } | undefined;
-    return { source: 'computed', run_id: null, chains: sortChains([...(res?.chains ?? []).map((c) => normalize(c)), ...alerts]) };
-  }
-  return { source: 'none', run_id: run.id, chains: sortChains(alerts) };
+  const res = explainSession(db, sessionId);
+  return { source: 'computed', run_id: null, chains: sortChains([...res.chains.map((c) => normalize(c as unknown as Record<string, unknown>)), ...alerts]) };
 }
 
 function sortChains(c: ChainView[]): ChainView[] {

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { cleanTraced, fitRows, renderTable, type Cell } from '../budget.js';
 import { resolveSession, ToolError } from '../context.js';
 import { opStats, type OpStat } from '../queries.js';
-import { loadAnalyze } from '../seams.js';
+import { compareSessions } from '../../analyze/compare.js';
 import { defineTool } from '../tool.js';
 import { sessionArg, TableSchema } from './common.js';
 
@@ -66,12 +66,10 @@ export const tool = defineTool({
     });
     rows.sort((x, y) => Math.abs(Number(y[11])) - Math.abs(Number(x[11])));
     let regressions: { columns: string[]; rows: Cell[][] } | null = null;
-    const analyze = await loadAnalyze();
-    if (analyze.compareSessions) {
-      // src/analyze/compare.ts: distribution tests per op and regression chains (same database, two sessions)
-      const res = analyze.compareSessions(baseDb, base.id, db, cur.id) as { chains?: Record<string, unknown>[] } | undefined;
-      const chains = (res?.chains ?? []).filter((c) => c.kind === 'regression' || c.kind === undefined);
-      regressions = { columns: ['kind', 'severity', 'impact_ns', 'op', 'summary'], rows: chains.slice(0, 10).map((c) => [String(c.kind ?? ''), String(c.severity ?? ''), Number(c.impact_ns ?? 0), c.op == null ? null : String(c.op), cleanTraced(c.summary ?? '', 300)]) };
+    {
+      // src/analyze/compare.ts: distribution tests per op and regression chains
+      const chains = compareSessions(baseDb, base.id, db, cur.id).chains.filter((c) => c.kind === 'regression');
+      regressions = { columns: ['kind', 'severity', 'impact_ns', 'op', 'summary'], rows: chains.slice(0, 10).map((c) => [c.kind, c.severity, c.impact_ns, c.op, cleanTraced(c.summary, 300)]) };
     }
     const totalDelta = [...cs.values()].reduce((a, o) => a + o.total_ns, 0) - [...bs.values()].reduce((a, o) => a + o.total_ns, 0);
     const head = { baseline: base.id, baseline_db: baseDb !== db, session: cur.id, regressions, total_delta_ns: totalDelta, untrusted: ['regressions.summary'] };

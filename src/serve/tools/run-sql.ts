@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { CausewayError } from '../../common/errors.js';
 import { fitRows, renderTable, toCell, type Cell } from '../budget.js';
 import { ToolError } from '../context.js';
-import { loadRunReadOnlySql } from '../seams.js';
+import { runReadOnlySql } from '../../store/sql-guard.js';
 import { defineTool } from '../tool.js';
 import { TableSchema } from './common.js';
 
@@ -32,10 +32,9 @@ export const tool = defineTool({
   input,
   output,
   async run(args, app) {
-    const run = await loadRunReadOnlySql();
     let res;
     try {
-      res = await run(app.dbPath, args.sql, { maxRows: args.max_rows, maxBytes: Math.min(app.sqlCaps.maxBytes, app.structuredBytes * 2), timeoutMs: app.sqlCaps.timeoutMs });
+      res = await runReadOnlySql(app.dbPath, args.sql, { maxRows: args.max_rows, maxBytes: Math.min(app.sqlCaps.maxBytes, app.structuredBytes * 2), timeoutMs: app.sqlCaps.timeoutMs });
     } catch (e) {
       if (e instanceof CausewayError && e.code === 'BAD_SQL') {
         throw new ToolError('BAD_SQL', `SQLite: ${e.message}`, `${e.fix ? e.fix + '; ' : ''}${SQL_HINT}`);
