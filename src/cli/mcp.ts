@@ -43,8 +43,6 @@ export async function runMcp(o: McpCliOptions): Promise<void> {
   // check the file read-only first: the auditor opens it for writing and would
   // create a schema in an empty or foreign file (exit 3, file untouched)
   openReadOnly(o.db).close();
-  // read-only first: a missing or foreign file must fail here, not be created by the audit's writer
-  openReadOnly(o.db).close();
   const auditor = openAuditor(o.db);
   const app = new App({ dbPath: o.db, auditor, requiredScope, baselinePath: o.baseline });
   app.baselineDb(); // a bad --baseline fails now, not at the first comparison
