@@ -110,7 +110,7 @@ export function sessionInfo(db: Db, sessionId: number, prof?: SessionProfile): S
 }
 
 export function coverageOf(db: Db, sessionId: number, prof: SessionProfile): Coverage {
-  const s = db.prepare('SELECT events_stored, events_dropped FROM sessions WHERE id = ?').get(sessionId) as { events_stored: number; events_dropped: number };
+  const s = db.prepare('SELECT events_stored, events_dropped, status, note FROM sessions WHERE id = ?').get(sessionId) as { events_stored: number; events_dropped: number; status: string; note: string | null };
   const drops = db.prepare('SELECT stage, reason, count FROM drops WHERE session_id = ? ORDER BY count DESC').all(sessionId) as Coverage['drops'];
   const libs = db.prepare('SELECT path, kind, probes_attached AS attached, probes_failed AS failed, error FROM libraries WHERE session_id = ?').all(sessionId) as Coverage['probes']['libraries'];
   for (const l of libs) {
@@ -127,6 +127,8 @@ export function coverageOf(db: Db, sessionId: number, prof: SessionProfile): Cov
   if (!hostEvents) notes.push('no host events (scheduler, block I/O, memory, process) in this session: off-CPU, I/O and memory causes cannot be seen; only CUDA-call timing was analyzed');
   else if (!perSource.sched) notes.push('no scheduler (off-CPU) events: preemption and wait attribution is unavailable; CUDA calls are counted as on-CPU');
   if (prof.cudaCalls === 0) notes.push('no CUDA calls recorded in this session');
+  if (s.status === 'running') notes.push('the session was not closed: it is still being traced, or the tracer was killed; what is stored is complete up to its last commit, and the end of the trace may be missing');
+  else if (s.status === 'failed') notes.push(`the trace stopped early${s.note ? ` (${sanitizeUntrusted(s.note, 200)})` : ''}: calls after that point were not recorded`);
   const dropped = Math.max(s.events_dropped, drops.reduce((x, d) => x + d.count, 0));
   if (dropped > 0) notes.push(`${dropped} events were dropped while tracing: totals are lower bounds`);
   const gpu: GpuTimelineNote[] = [];
