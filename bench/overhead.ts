@@ -52,7 +52,7 @@ interface LoopOut {
 let gateSeq = 0;
 
 /** Workload gated on a file; tracer attached to it; gate opened; both collected. */
-async function gated(w: Workload, n: number, tracer: (pid: number) => { cmd: string; args: string[]; ready: RegExp }, parseSeen: (stdout: string) => number | null): Promise<Sample> {
+async function gated(w: Workload, n: number, tracer: (pid: number) => { cmd: string; args: string[]; ready: RegExp; perfLinks?: number }, parseSeen: (stdout: string) => number | null): Promise<Sample> {
   const gate = path.join(BUILD, `gate-${process.pid}-${gateSeq++}`);
   fs.rmSync(gate, { force: true });
   const wl = start(w.bin, [String(n)], { ...w.env, BENCH_GATE: gate });
@@ -62,6 +62,8 @@ async function gated(w: Workload, n: number, tracer: (pid: number) => { cmd: str
   const tr = start(t.cmd, t.args);
   try {
     await tr.waitFor(t.ready, 60_000);
+    // bpftrace reports attached_probes before it has attached them: wait until the kernel shows both
+    if (t.perfLinks) await waitPerfLinks(tr.child.pid!, w.lib, t.perfLinks);
   } catch (e) {
     wl.child.kill('SIGKILL');
     tr.child.kill('SIGKILL');
@@ -69,8 +71,13 @@ async function gated(w: Workload, n: number, tracer: (pid: number) => { cmd: str
   }
   fs.writeFileSync(gate, '');
   await wl.done;
-  tr.child.kill('SIGINT');
-  await tr.done;
+  // bpftrace may miss a SIGINT that arrives right after it reported attached: repeat until it exits
+  let ended = false;
+  void tr.done.then(() => (ended = true));
+  for (let i = 0; !ended && i < 20; i++) {
+    tr.child.kill(i < 15 ? 'SIGINT' : 'SIGKILL');
+    await Promise.race([tr.done, new Promise((r) => setTimeout(r, 700))]);
+  }
   fs.rmSync(gate, { force: true });
   const out = jsonLine<LoopOut>(wl.stdout, 'cpu_ns_per_call');
   if (!out) throw new Error(`workload printed no result: ${wl.stderr}`);
@@ -103,10 +110,10 @@ async function runOne(cfg: ConfigId, w: Workload, n: number): Promise<Sample> {
       return gated(
         w,
         n,
-        (pid) => ({ cmd: 'bpftrace', args: ['-f', 'json', '-e', bpftraceScript(w, pid)], ready: /"attached_probes"/ }),
+        (pid) => ({ cmd: 'bpftrace', args: ['-f', 'json', '-e', bpftraceScript(w, pid)], ready: /"attached_probes"/, perfLinks: 2 }),
         (out) => {
           const j = jsonLine<{ type: string; data: { '@h': { count: number }[] } }>(out, '@h');
-          return j ? j.data['@h'].reduce((a, b) => a + b.count, 0) : null;
+          return j ? j.data['@h'].reduce((a, b) => a + b.count, 0) : 0;
         },
       );
     case 'causeway_nostacks':
@@ -130,6 +137,20 @@ async function runOne(cfg: ConfigId, w: Workload, n: number): Promise<Sample> {
       }
       return { wallNs: out.ns_per_call, cpuNs: out.cpu_ns_per_call, calls: out.calls, seen, note };
     }
+  }
+}
+
+async function waitPerfLinks(pid: number, lib: string, want: number): Promise<void> {
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      const j = JSON.parse(execFileSync('bpftool', ['perf', 'list', '--json'], { encoding: 'utf8' })) as { pid: number; filename?: string }[];
+      if (j.filter((e) => e.pid === pid && e.filename === lib).length >= want) return;
+    } catch {
+      /* retry */
+    }
+    if (Date.now() - t0 > 30_000) throw new Error(`bpftrace (pid ${pid}) never showed ${want} uprobes on ${lib} in bpftool perf list`);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
