@@ -185,6 +185,8 @@ export interface SessionProfile {
 export interface AttributionOptions {
   /** called for every CUDA call once attributed (streaming; do not retain) */
   onCall?: (c: CallAttribution) => void;
+  /** called with the number of events read so far, every 65,536 events */
+  onProgress?: (eventsRead: number) => void;
 }
 
 interface OpenCall {
@@ -624,7 +626,9 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
     const t = cur.flush();
     if (t.cudaCalls > 0 || t.offCount > 0) prof.threads.set(t.tid, t);
   };
+  let read = 0;
   for (const row of stmt.iterate(sessionId) as Iterable<number[]>) {
+    if ((++read & 0xffff) === 0) opts.onProgress?.(read);
     const tid = row[4];
     if (tid !== curTid) {
       finishThread();

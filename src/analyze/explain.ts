@@ -66,6 +66,8 @@ export interface ExplainOptions {
   baselinePath?: string;
   /** extra chains (regression chains from compareSessions) merged before sorting and persisting */
   extraChains?: Chain[];
+  /** events read so far (long analyses: progress on a TTY) */
+  onProgress?: (eventsRead: number) => void;
 }
 
 export interface ExplainResult {
@@ -199,7 +201,7 @@ export function detectChains(ctx: ChainContext): Chain[] {
 
 export function explainSession(db: Db, sessionId?: number, opts: ExplainOptions = {}): ExplainResult {
   const sid = resolveSession(db, sessionId);
-  const prof = attributeSession(db, sid);
+  const prof = attributeSession(db, sid, { onProgress: opts.onProgress });
   const ctx = chainContext(db, sid, prof);
   const chains = sortChains([...detectChains(ctx), ...(opts.extraChains ?? [])]);
   const result: ExplainResult = { session: sessionInfo(db, sid, prof), chains, coverage: coverageOf(db, sid, prof) };

@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { openReadOnly } from '../store/db.js';
 import { writeHtmlReport } from '../export/html-report.js';
+import { progress } from './progress.js';
 import { CausewayError } from '../common/errors.js';
 import { explainSession, type ExplainResult } from '../analyze/explain.js';
 import { compareSessions, type Comparison } from '../analyze/compare.js';
@@ -70,12 +71,20 @@ export function runExplain(opts: Opts): ExplainResult & { comparison?: Compariso
         base.close();
       }
     }
-    const r = explainSession(db, sessionId, {
-      persist: opts.persist,
-      dbPath: opts.db,
-      baselinePath: opts.baseline,
-      extraChains: comparison?.chains,
-    });
+    const bar = progress('analysing');
+    const total = (db.prepare('SELECT events_stored FROM sessions WHERE id = ?').pluck().get(resolveSession(db, sessionId)) as number | undefined) ?? undefined;
+    let r;
+    try {
+      r = explainSession(db, sessionId, {
+        persist: opts.persist,
+        dbPath: opts.db,
+        baselinePath: opts.baseline,
+        extraChains: comparison?.chains,
+        onProgress: (n) => bar.update(n, total),
+      });
+    } finally {
+      bar.done();
+    }
     const out: ExplainResult & { comparison?: Comparison } = { session: r.session, chains: r.chains, coverage: r.coverage };
     if (comparison) out.comparison = comparison;
     return out;

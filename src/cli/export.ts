@@ -14,6 +14,7 @@ import { DEFAULT_MAX_EVENTS, writePerfettoTrace } from '../export/perfetto.js';
 import { openOutput, secondsToNs } from '../export/common.js';
 import { writeHtmlReport } from '../export/html-report.js';
 import { exportSessionOtlp } from '../export/otlp.js';
+import { progress } from './progress.js';
 
 interface ExportOpts {
   format: string;
@@ -60,7 +61,12 @@ async function runPerfetto(o: ExportOpts): Promise<void> {
     const sink = await openOutput(o.output);
     let s;
     try {
-      s = await writePerfettoTrace(db, parseSession(o.session), sink.out, { fromNs, toNs, maxEvents });
+      const bar = progress('exporting');
+      try {
+        s = await writePerfettoTrace(db, parseSession(o.session), sink.out, { fromNs, toNs, maxEvents, onProgress: (n, total) => bar.update(n, total) });
+      } finally {
+        bar.done();
+      }
     } finally {
       await sink.close();
     }

@@ -60,6 +60,8 @@ export interface PerfettoOptions {
   maxEvents?: number;
   /** chains to mark (default: a fresh analysis, else the latest stored run) */
   chains?: ExplainResult | Chain[];
+  /** events written so far and the number that will be (progress on a TTY) */
+  onProgress?: (written: number, total: number) => void;
 }
 
 export interface PerfettoSummary {
@@ -185,6 +187,7 @@ export async function writePerfettoTrace(db: Db, sessionId: number | undefined, 
   if (evidenceInWindow > maxEvents) notes.push(`the ${evidenceInWindow} chain-evidence events in the window exceed --max-events ${maxEvents}; all were kept, nothing else`);
 
   const w = new ChunkWriter(out);
+  let progressCount = 0;
   let first = true;
   const emit = async (ev: Record<string, unknown>): Promise<void> => {
     await w.write((first ? '\n' : ',\n') + JSON.stringify(ev));
@@ -240,6 +243,7 @@ export async function writePerfettoTrace(db: Db, sessionId: number | undefined, 
       }
       await trackMeta(r.pid, r.tid);
       written[cls]++;
+      if ((++progressCount & 0x3fff) === 0) opts.onProgress?.(progressCount, Math.min(total, maxEvents));
       const track = `${r.pid}/${r.tid}`;
       if (track !== curTrack) {
         curTrack = track;
