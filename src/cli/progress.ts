@@ -9,9 +9,9 @@ export interface Progress {
 
 export function progress(label: string, stream: NodeJS.WriteStream = process.stderr): Progress {
   if (!stream.isTTY) return { update() {}, done() {} };
-  let last = 0;
-  let shown = false;
   const t0 = performance.now();
+  let last = t0; // nothing for operations shorter than one redraw interval
+  let shown = false;
   return {
     update(done, total) {
       const now = performance.now();
