@@ -63,7 +63,7 @@ test('readers during a trace: all succeed, never torn, and the trace loses nothi
   const r = await run.done;
   await Promise.all([queries, explainsLoop]);
   assert.equal(r.code, 0, r.stderr);
-  assert.ok(seen.length >= 5, `queries during the trace: ${seen.length}`);
+  assert.ok(seen.length >= 3, `queries during the trace: ${seen.length}`);
   assert.ok(seen.some((n) => n > 0) && new Set(seen).size > 2, `readers saw the trace grow: ${seen.join(',')}`);
   assert.ok(explains >= 1 && mcps >= 1, `explain runs ${explains}, MCP calls ${mcps}`);
   const wl = JSON.parse(run.out().split('\n').find((l) => l.startsWith('{"workload"'))!);
