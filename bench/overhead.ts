@@ -204,7 +204,7 @@ export async function run(ctx: Ctx): Promise<SectionResult & { summary: Overhead
   md.push(
     `Each workload makes ${fmt(n)} back-to-back calls and times its own loop (so tracer start-up and shutdown are excluded); ${runs} runs per configuration, configurations interleaved within each run (rotating order). ` +
       `**CPU ns/call** is the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID: user + system, which includes the in-kernel uprobe work, but not time the thread spent preempted by other load on this shared 2-core machine); it is the primary figure. Wall ns/call is shown too. ` +
-      `Tracers that need a start signal (empty, pair, bpftrace, reference) attach to a workload parked on a gate file, which is opened only after the tracer reports itself attached (loader prints "ready"; bpftrace prints attached_probes). Causeway starts the command itself, parked before exec, and attaches before releasing it. ` +
+      `Tracers that need a start signal (empty, pair, bpftrace, reference) attach to a workload parked on a gate file, which is opened only after the tracer reports itself attached (loader prints "ready"; for bpftrace, which prints attached_probes before attaching, the runner waits until bpftool perf list shows its uprobe and uretprobe on the library). Causeway starts the command itself, parked before exec, and attaches before releasing it. ` +
       `The libraries are private copies (bench/build/lib: own inodes), so uprobes that concurrent test runs attach to the shared files do not fire on these calls.`,
   );
   for (const w of WORKLOADS) {
