@@ -39,10 +39,14 @@ export async function run(ctx: Ctx): Promise<SectionResult> {
       let ok = false;
       try {
         const s = JSON.parse(after.slice(after.indexOf('{'))) as { perOp: { op: string; count: number }[]; lost: number };
-        const made = Object.values(tj.counts).reduce((a, b) => a + b, 0);
+        // ops Causeway does not probe (cudaEventRecord...) never appear in perOp: compare the probed ones
+        const seenOps = new Map(s.perOp.map((o) => [o.op, o.count]));
+        const probed = Object.entries(tj.counts).filter(([op]) => seenOps.has(op));
+        const made = probed.reduce((a, [, n]) => a + n, 0);
         const seen = s.perOp.reduce((a, b) => a + b.count, 0);
-        ok = made === seen && s.lost === 0;
-        checks.push(`${seen}/${made}${s.lost ? ` lost ${s.lost}` : ''}`);
+        const unprobed = Object.entries(tj.counts).filter(([op]) => !seenOps.has(op)).map(([op, n]) => `${op} x${n}`);
+        ok = made === seen && s.lost === 0 && probed.every(([op, n]) => seenOps.get(op) === n);
+        checks.push(`${seen}/${made}${s.lost ? ` lost ${s.lost}` : ''}${unprobed.length ? ` (not probed: ${unprobed.join(', ')})` : ''}`);
       } catch {
         checks.push('no summary');
       }
