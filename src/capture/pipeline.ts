@@ -51,6 +51,10 @@ export interface CaptureStats {
   events: number;
   ticks: number;
   lastTickMs: number;
+  /** longest tick: how long the rings went undrained at worst (ring size must cover it) */
+  maxTickMs: number;
+  /** longest gap between two tick starts (timer delay + tick) */
+  maxGapMs: number;
   kernelLosses: Record<string, number>;
   malformed: number;
   sinkFailures: number;
@@ -64,8 +68,9 @@ export class Capture {
   private readonly seenPids = new Set<number>();
   private readonly stackCache = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
+  private lastTickStart = 0;
   private sinkError: Error | null = null;
-  readonly stats: CaptureStats = { events: 0, ticks: 0, lastTickMs: 0, kernelLosses: {}, malformed: 0, sinkFailures: 0 };
+  readonly stats: CaptureStats = { events: 0, ticks: 0, lastTickMs: 0, maxTickMs: 0, maxGapMs: 0, kernelLosses: {}, malformed: 0, sinkFailures: 0 };
 
   constructor(
     private readonly addon: Addon,
@@ -122,6 +127,9 @@ export class Capture {
     moved += this.flushBatch();
     this.stats.ticks++;
     this.stats.lastTickMs = performance.now() - t0;
+    if (this.stats.lastTickMs > this.stats.maxTickMs) this.stats.maxTickMs = this.stats.lastTickMs;
+    if (this.lastTickStart && t0 - this.lastTickStart > this.stats.maxGapMs) this.stats.maxGapMs = t0 - this.lastTickStart;
+    this.lastTickStart = t0;
     return moved;
   }
 

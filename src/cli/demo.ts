@@ -121,7 +121,7 @@ async function traceRun(run: Run, bin: string, log: (s: string) => void): Promis
       db: run.db,
       pids: [],
       command: resolveArgv(run.argv, bin),
-      stacks: 'all',
+      stacks: 'auto',
       label: run.label,
       env: { ...process.env, ...run.env },
       captureTargetStdout: true,

@@ -24,15 +24,16 @@ interface TraceFlags {
   metrics?: string;
   maxDbMb?: string;
   maxAge?: string;
+  explain: boolean;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
-function parseStacks(s: string): 'all' | 'none' | number {
-  if (s === 'all' || s === 'none') return s;
+function parseStacks(s: string): 'auto' | 'all' | 'none' | number {
+  if (s === 'auto' || s === 'all' || s === 'none') return s;
   const n = Number(s);
   if (Number.isInteger(n) && n > 0) return n === 1 ? 'all' : n;
-  throw new CausewayError('USAGE', `--stacks takes all, none or a sampling period N (got ${s})`, 'e.g. --stacks 10 records a stack for every 10th call of each op');
+  throw new CausewayError('USAGE', `--stacks takes auto, all, none or a sampling period N (got ${s})`, 'e.g. --stacks 10 records a stack for every 10th call of each op');
 }
 
 export function register(program: Command): void {
@@ -42,7 +43,7 @@ export function register(program: Command): void {
     .option('--db <file>', 'database to write', 'causeway.db')
     .option('--duration <seconds>', 'stop after this many seconds')
     .option('--pid <pid>', 'trace this process and its children (repeatable)', collect, [])
-    .option('--stacks <mode>', 'user stacks: all | none | N (every Nth call per op)', 'all')
+    .option('--stacks <mode>', 'user stacks: auto (every call; kernel launches 1 in 64) | all | none | N (every Nth call per op)', 'auto')
     .option('--label <text>', 'label stored with the session (e.g. baseline)')
     .option('--lib <path>', 'also probe this CUDA library (repeatable)', collect, [])
     .option('--no-host', 'do not attach the host tracepoints (scheduler, block I/O, memory)')
@@ -51,6 +52,7 @@ export function register(program: Command): void {
     .option('--metrics <host:port>', 'serve Prometheus metrics while tracing (loopback by default; a non-loopback address needs a token in $CAUSEWAY_METRICS_TOKEN)')
     .option('--max-db-mb <n>', 'retention: keep the database under N MiB (oldest events pruned, counted in drops as retention)')
     .option('--max-age <seconds>', 'retention: prune events older than this many seconds while tracing')
+    .option('--no-explain', 'do not analyse at the end (`causeway explain` later)')
     .option('--json', 'print the summary as JSON')
     .option('-q, --quiet', 'no progress line')
     .argument('[cmd...]', 'command to run and trace (after --)')
@@ -89,6 +91,7 @@ export function register(program: Command): void {
         mapSizes,
         classicUprobes: flags.classicUprobes,
         metrics,
+        explain: flags.explain,
         retention,
         log: (line) => process.stderr.write(`causeway: ${line}\n`),
         onProgress: tty
@@ -141,5 +144,12 @@ export function renderSummary(s: TraceSummary): string {
   if (s.lateAttachMs.length) lines.push(`  late attach: ${s.lateAttachMs.map((m) => m.toFixed(1) + ' ms').join(', ')}`);
   if (s.estimatedOverheadPct !== null) lines.push(`  estimated tracing cost: ${formatCount(s.probeHitsPerS)} probe hits/s x ${formatNs(1300)} = ${s.estimatedOverheadPct.toFixed(2)}% of one CPU`);
   lines.push(`  detach: ${s.detachMs.toFixed(0)} ms`);
+  if (s.chains?.analysed) {
+    const hi = s.chains.top.filter((c) => c.severity === 'critical' || c.severity === 'high');
+    lines.push(hi.length ? `  top cause: [${hi[0]!.severity}] ${hi[0]!.kind}: ${hi[0]!.summary}` : '  analysis: no high or critical cause found');
+    lines.push(`  details: causeway explain --db ${s.db}`);
+  } else if (s.chains?.reason) {
+    lines.push(`  analysis: not run (${s.chains.reason})`);
+  }
   return lines.join('\n') + '\n';
 }

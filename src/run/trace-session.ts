@@ -8,6 +8,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { CausewayError } from '../common/errors.js';
+import { CUDA_OPS } from '../common/ops.js';
+import { explainSession } from '../analyze/explain.js';
 import type { LossCount, ProcessInfo } from '../common/events.js';
 import { discoverLibraries, type LibraryTarget as FoundLibrary } from '../discover/libraries.js';
 import { readMaps, readComm, readCmdline, readExe, readStatus } from '../discover/procmaps.js';
@@ -33,8 +35,12 @@ export interface TraceOptions {
   durationS?: number;
   pids: number[];
   command?: string[];
-  /** 'all' | 'none' | a number N (every Nth call per op and CPU) */
-  stacks: 'all' | 'none' | number;
+  /**
+   * 'auto' (default): every call's stack except kernel launches, 1 in LAUNCH_STACK_EVERY of those
+   * (launches are the high-rate op, and a user stack walk costs ~800 ns);
+   * 'all' | 'none' | a number N (every Nth call per op and CPU)
+   */
+  stacks: 'auto' | 'all' | 'none' | number;
   label?: string;
   /** max_entries overrides for BPF maps (tests: tiny rb_calls) */
   mapSizes?: Record<string, number>;
@@ -47,6 +53,8 @@ export interface TraceOptions {
   /** how often traced processes' maps are rescanned for new CUDA libraries */
   rescanMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** analyse at the end and store the chains (default true) */
+  explain?: boolean;
   /** serve live Prometheus metrics while tracing */
   metrics?: { host: string; port: number; token?: string };
   /** retention while tracing: cap on used database bytes, max event age; a pass every everyMs (default 100) of at most passBudgetMs (default 50) */
@@ -89,7 +97,17 @@ export interface TraceSummary {
   error?: { code: string; message: string };
   estimatedOverheadPct: number | null;
   probeHitsPerS: number;
+  /** the analysis run at the end of the trace (stored in chains), top causes first */
+  chains?: { analysed: boolean; reason?: string; top: { kind: string; severity: string; impact_ns: number; summary: string }[] };
+  /** drain loop health: longest tick and longest gap between ticks, ms */
+  drain: { ticks: number; maxTickMs: number; maxGapMs: number };
 }
+
+/** Traces up to this many events are analysed when the trace ends (~7 s per million events here). */
+export const EXPLAIN_AT_END_MAX_EVENTS = 1_000_000;
+
+/** Stack sampling period of kernel launches in the default 'auto' mode. */
+export const LAUNCH_STACK_EVERY = 64;
 
 /** Measured cost of one traced call (entry + return + record), ns; BENCHMARKS.md keeps it honest. */
 export const NS_PER_TRACED_CALL = 1300;
@@ -234,7 +252,8 @@ export class TraceSession {
     this.db = openWritable(this.opts.db);
     this.startedNs = this.addon.monotonicNs();
     const wallStartNs = BigInt(Date.now()) * 1_000_000n;
-    const stackMode = this.opts.stacks === 'all' ? 'all' : this.opts.stacks === 'none' ? 'none' : `sampled:${this.opts.stacks}`;
+    const stackMode =
+      this.opts.stacks === 'auto' ? `auto: launches 1/${LAUNCH_STACK_EVERY}, other ops all` : this.opts.stacks === 'all' ? 'all' : this.opts.stacks === 'none' ? 'none' : `sampled:${this.opts.stacks}`;
     this.sessionId = createSession(this.db, {
       startedNs: this.startedNs,
       wallStartNs,
@@ -252,9 +271,10 @@ export class TraceSession {
   }
 
   private loadProbes(): void {
-    const every = this.opts.stacks === 'all' ? 1 : this.opts.stacks === 'none' ? 0 : this.opts.stacks;
+    const mode = this.opts.stacks;
+    const every = mode === 'all' || mode === 'auto' ? 1 : mode === 'none' ? 0 : mode;
     const stackEvery: Record<string, number> = {};
-    if (every > 0) for (const name of ['cudaMalloc', 'cudaFree', 'cudaMallocManaged', 'cudaMallocHost', 'cudaMemcpy', 'cudaMemcpyAsync', 'cudaMemset', 'cudaMemsetAsync', 'cudaStreamSynchronize', 'cudaDeviceSynchronize', 'cudaEventSynchronize', 'cudaLaunchKernel', 'cuMemAlloc', 'cuMemFree', 'cuMemcpyHtoD', 'cuMemcpyDtoH', 'cuCtxSynchronize', 'cuStreamSynchronize', 'cuLaunchKernel']) stackEvery[name] = every;
+    if (every > 0) for (const op of CUDA_OPS) stackEvery[op.name] = mode === 'auto' && op.kind === 'launch' ? LAUNCH_STACK_EVERY : every;
     const traceAll = !this.opts.command?.length && this.opts.pids.length === 0;
     this.cuda = new CudaProbes(this.addon, { traceAll, selfTgid: process.pid, stackEvery, mapSizes: this.opts.mapSizes, classic: this.opts.classicUprobes });
     if (!this.opts.noHost) {
@@ -594,6 +614,7 @@ export class TraceSession {
     const summary = this.summarize(captureError ? 'failed' : status, stored, losses, detachMs);
     if (captureError) summary.error = { code: (captureError as { code?: string }).code ?? 'INTERNAL', message: captureError.message };
     this.recordOverhead(summary);
+    if (!captureError && this.opts.explain !== false) summary.chains = this.explainNow(stored);
     this.db?.close();
     if (captureError) {
       this.failure = captureError;
@@ -601,6 +622,21 @@ export class TraceSession {
       throw captureError;
     }
     return summary;
+  }
+
+  /**
+   * Analyse right away (and store the chains, so `explain`, MCP and exports read
+   * them instead of recomputing): traces up to EXPLAIN_AT_END_MAX_EVENTS only,
+   * larger ones are left to `causeway explain` (which shows progress).
+   */
+  private explainNow(stored: number): TraceSummary['chains'] {
+    if (stored > EXPLAIN_AT_END_MAX_EVENTS) return { analysed: false, reason: `${stored} events: run \`causeway explain --db ${this.opts.db}\``, top: [] };
+    try {
+      const r = explainSession(this.db, this.sessionId, { persist: true, dbPath: this.opts.db });
+      return { analysed: true, top: r.chains.slice(0, 3).map((c) => ({ kind: c.kind, severity: c.severity, impact_ns: c.impact_ns, summary: c.summary })) };
+    } catch (e) {
+      return { analysed: false, reason: `analysis failed: ${(e as Error).message}`, top: [] };
+    }
   }
 
   /** Causeway's own cost, for get_agent_health: probe hits/s x the measured ns per traced call. */
@@ -673,6 +709,7 @@ export class TraceSession {
       libraryProblems: this.libraryProblems,
       retention: this.opts.retention ? { ...this.retentionStats } : undefined,
       probeHitsPerS,
+      drain: { ticks: this.capture?.stats.ticks ?? 0, maxTickMs: this.capture?.stats.maxTickMs ?? 0, maxGapMs: this.capture?.stats.maxGapMs ?? 0 },
       estimatedOverheadPct: calls ? (probeHitsPerS * NS_PER_TRACED_CALL) / 1e9 * 100 : null,
     };
   }

@@ -47,6 +47,9 @@ function normalize(c: Record<string, unknown>, fallback: Partial<ChainView> = {}
   };
 }
 
+/** Chains computed by this process, by database, session and session state. */
+const COMPUTED = new Map<string, ChainView[]>();
+
 export interface ChainsResult {
   source: 'stored' | 'computed' | 'none';
   run_id: number | null;
@@ -75,8 +78,16 @@ export async function loadChains(db: Db, sessionId: number): Promise<ChainsResul
   // creating a run when there is none: such a run alone does not mean the trace was analysed.
   const alerts = stored.filter((c) => c.kind === 'mcp_anomaly');
   if (stored.length > alerts.length) return { source: 'stored', run_id: run.id, chains: sortChains(stored) };
-  const res = explainSession(db, sessionId);
-  return { source: 'computed', run_id: null, chains: sortChains([...res.chains.map((c) => normalize(c as unknown as Record<string, unknown>)), ...alerts]) };
+  // analysing is expensive (seconds per million events): once per session state, not per call
+  const state = db.prepare('SELECT events_stored, status FROM sessions WHERE id = ?').get(sessionId) as { events_stored: number; status: string } | undefined;
+  const key = `${db.name}\0${sessionId}\0${state?.events_stored}\0${state?.status}`;
+  let computed = COMPUTED.get(key);
+  if (!computed) {
+    computed = explainSession(db, sessionId).chains.map((c) => normalize(c as unknown as Record<string, unknown>));
+    COMPUTED.set(key, computed);
+    if (COMPUTED.size > 16) COMPUTED.delete(COMPUTED.keys().next().value!);
+  }
+  return { source: 'computed', run_id: null, chains: sortChains([...computed, ...alerts]) };
 }
 
 function sortChains(c: ChainView[]): ChainView[] {
