@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --only overhead,throughput,storage,queries,decode]
+ * npm run bench [-- --quick] [-- --only overhead,throughput,storage,queries,decode,host]
  *
  * Builds the C/BPF helpers (make -C bench), runs the sections and rewrites
  * BENCHMARKS.md. Each section's result is also kept in bench/build/results/,
@@ -17,6 +17,7 @@ const SECTIONS: { id: string; title: string; load: () => Promise<{ run(ctx: Ctx)
   { id: 'storage', title: '3. Storage', load: () => import('./storage.js') },
   { id: 'queries', title: '4. Queries', load: () => import('./queries.js') },
   { id: 'decode', title: '5. Whole-run overhead (decode loop)', load: () => import('./decode.js') },
+  { id: 'host', title: '6. Host context', load: () => import('./host.js') },
 ];
 
 interface Stored extends SectionResult {
