@@ -43,6 +43,9 @@ export interface CaptureOptions {
   intervalMs?: number;
   /** bytes per drain() call */
   drainBytes?: number;
+  /** rings drained on a faster timer as well (rb_life: parked processes wait on it) */
+  fastRings?: string[];
+  fastIntervalMs?: number;
   /** events per batch handed to the sink */
   batchEvents?: number;
 }
@@ -68,6 +71,7 @@ export class Capture {
   private readonly seenPids = new Set<number>();
   private readonly stackCache = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
+  private fastTimer: NodeJS.Timeout | null = null;
   private lastTickStart = 0;
   private sinkError: Error | null = null;
   readonly stats: CaptureStats = { events: 0, ticks: 0, lastTickMs: 0, maxTickMs: 0, maxGapMs: 0, kernelLosses: {}, malformed: 0, sinkFailures: 0 };
@@ -102,6 +106,35 @@ export class Capture {
         this.stopTimer();
       }
     }, this.opts.intervalMs ?? 20);
+    // Lifecycle records can mean a process parked by the loader probe, waiting
+    // for us to attach and SIGCONT it: look at that small ring far more often
+    // (an empty drain costs well under a microsecond).
+    const fast = this.rings.filter((r) => this.opts.fastRings?.includes(r.name));
+    if (fast.length) {
+      this.fastTimer = setInterval(() => {
+        try {
+          this.tickRings(fast);
+        } catch (e) {
+          this.sinkError = e as Error;
+          this.stopTimer();
+        }
+      }, this.opts.fastIntervalMs ?? 2);
+    }
+  }
+
+  /** Drain only these rings (the fast path for lifecycle records). */
+  private tickRings(rings: { name: string; handle: RingHandle }[]): number {
+    let moved = 0;
+    for (const ring of rings) {
+      const n = this.addon.drain(ring.handle, this.buf);
+      if (n === 0) continue;
+      let off = 0;
+      while (off < n) {
+        off = this.decoder.decode(this.buf, n, this.batch, off);
+        if (this.batch.n === this.batch.ts.length) moved += this.flushBatch();
+      }
+    }
+    return moved + (this.batch.n ? this.flushBatch() : 0);
   }
 
   /** The error that stopped the loop (disk full, ...), or null. */
@@ -219,7 +252,9 @@ export class Capture {
 
   private stopTimer(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.fastTimer) clearInterval(this.fastTimer);
     this.timer = null;
+    this.fastTimer = null;
   }
 
   /** Events drained after the sink failed and thrown away (counted, never silent). */

@@ -11,7 +11,7 @@ import { CausewayError } from '../common/errors.js';
 import { CUDA_OPS } from '../common/ops.js';
 import { explainSession } from '../analyze/explain.js';
 import type { LossCount, ProcessInfo } from '../common/events.js';
-import { discoverLibraries, type LibraryTarget as FoundLibrary } from '../discover/libraries.js';
+import { discoverLibraries, type DiscoverOptions, type LibraryTarget as FoundLibrary } from '../discover/libraries.js';
 import { readMaps, readComm, readCmdline, readExe, readStatus } from '../discover/procmaps.js';
 import { readIdentity } from '../discover/identity.js';
 import { loadAddon } from '../probe/addon.js';
@@ -102,6 +102,11 @@ export interface TraceSummary {
   /** drain loop health: longest tick and longest gap between ticks, ms */
   drain: { ticks: number; maxTickMs: number; maxGapMs: number };
 }
+
+/** Discovery options that look at the given paths and nothing else. */
+const ONLY_PATHS: DiscoverOptions = {
+  procRoot: null, ldCache: null, runLdconfig: false, ldLibraryPath: '', cudaHomes: [], libDirs: [], sitePackages: [], pythonPrefixes: [], envRoots: [], homes: [], scanExecutables: false,
+};
 
 /** Traces up to this many events are analysed when the trace ends (~7 s per million events here). */
 export const EXPLAIN_AT_END_MAX_EVENTS = 1_000_000;
@@ -448,7 +453,7 @@ export class TraceSession {
         },
       },
       { obj: this.cuda.rt, map: 'cw_stacks', symbolize: (pid, addrs) => this.symbolizer.symbolize(pid, addrs) },
-      { intervalMs: this.opts.intervalMs },
+      { intervalMs: this.opts.intervalMs, fastRings: ['rb_life'] },
     );
     this.capture.start();
     this.rescanTimer = setInterval(() => this.rescan(), this.opts.rescanMs ?? 100);
@@ -475,7 +480,8 @@ export class TraceSession {
       for (const m of maps) {
         if (!m.path || !/\/libcud(art|a)[^/]*\.so/.test(m.path)) continue;
         if ([...this.attachedInodes].some((k) => k.endsWith(`:${m.inode}`))) continue;
-        const found = discoverLibraries({ procRoot: null, paths: [`/proc/${pid}/root${m.path}`] });
+        // just this file: no search roots (the loader may be holding the process parked meanwhile)
+        const found = discoverLibraries({ ...ONLY_PATHS, paths: [`/proc/${pid}/root${m.path}`] });
         for (const f of found) {
           const a = this.attachOne(toTarget(f), true);
           if (a) this.log(`attached late to ${f.path} (pid ${pid}) in ${a.attachMs.toFixed(1)} ms`);
