@@ -59,7 +59,7 @@ export async function run(ctx: Ctx): Promise<SectionResult> {
   const slow = (1 - t.median / u.median) * 100;
   const md =
     `\`decode_loop --steps ${steps}\` (fixture workload, default simulated latencies: prefill then ${steps} decode steps of 8 kernels + sampling kernel, async token copy and event sync; GPU-bound by design, as real decode is), ${runs} runs each, interleaved. ` +
-    `Traced = \`causeway trace\` with default options (stacks all, host tracepoints on). steps/s is the workload's own figure (decode phase only, excluding start-up). Each traced run is kept only if every call the workload counted was stored and nothing was lost (${checks.join(', ')}).\n\n` +
+    `Traced = \`causeway trace\` with default options (stacks auto: every call, launches 1 in 64; host tracepoints on). steps/s is the workload's own figure (decode phase only, excluding start-up). Each traced run is kept only if every call the workload counted was stored and nothing was lost (${checks.join(', ')}).\n\n` +
     table(['configuration', 'steps/s median (min–max)'], [
       ['untraced', fmtStat(u, 0)],
       ['causeway trace (defaults)', fmtStat(t, 0)],
