@@ -62,6 +62,7 @@ enum cw_op {
 	CW_OP_PAGE_ALLOC = 133,  /* struct cw_mem */
 	CW_OP_BLOCK_IO = 134,    /* struct cw_io */
 	CW_OP_LIB_LOAD = 135,    /* struct cw_loader: loader mapped new libraries */
+	CW_OP_RECLAIM = 136,     /* struct cw_reclaim: a traced thread stalled in direct or memcg reclaim */
 
 	CW_OP_MCP_DISCOVERY = 192, /* stored by user space only */
 	CW_OP_MCP_TOOL_CALL = 193,
@@ -211,6 +212,13 @@ enum cw_host_stat {
 struct cw_page_win {
 	__u64 start_ns;      /* window start (bpf_ktime_get_ns) */
 	__u64 pages;         /* pages allocated since start_ns */
+};
+
+/* A traced thread ran memory reclaim itself (direct or memory-cgroup limit) for dur_ns. 40 bytes. */
+struct cw_reclaim {
+	struct cw_hdr hdr;   /* ts_ns = reclaim begin */
+	__u64 dur_ns;
+	__u64 reclaimed;     /* pages reclaimed */
 };
 
 /* The dynamic loader hit _dl_debug_state: the process mapped new objects. 32 bytes. */

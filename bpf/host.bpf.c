@@ -419,3 +419,76 @@ int BPF_PROG(cw_mm_page_alloc, struct page *page, unsigned int order)
 	__sync_fetch_and_add(&w->pages, pages);
 	return 0;
 }
+
+/*
+ * Memory reclaim run by a traced thread itself: the page allocator (direct
+ * reclaim) or its memory cgroup's limit (memcg reclaim) made it free pages
+ * before it could continue: swap-out, writeback waits, shrinking caches.
+ * Begin/end pairs keyed by tid; the whole stall, on- and off-CPU, is one record.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} cw_reclaim_start SEC(".maps");
+
+static __always_inline int reclaim_begin(void)
+{
+	__u64 id = bpf_get_current_pid_tgid(), now;
+	__u32 tid = (__u32)id;
+
+	if (!cw_is_traced(id >> 32))
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&cw_reclaim_start, &tid, &now, BPF_ANY))
+		cw_count_loss(CW_LOSS_HOST_MAP_FULL);
+	return 0;
+}
+
+static __always_inline int reclaim_end(unsigned long nr_reclaimed)
+{
+	__u64 id = bpf_get_current_pid_tgid(), *start;
+	__u32 tid = (__u32)id;
+	struct cw_reclaim *e;
+
+	start = bpf_map_lookup_elem(&cw_reclaim_start, &tid);
+	if (!start)
+		return 0;
+	e = bpf_ringbuf_reserve(&rb_host, sizeof(*e), 0);
+	if (!e) {
+		cw_count_loss(CW_LOSS_RB_HOST);
+		bpf_map_delete_elem(&cw_reclaim_start, &tid);
+		return 0;
+	}
+	cw_fill_hdr(&e->hdr, *start, id, CW_OP_RECLAIM, CW_SRC_MEM, 0);
+	e->dur_ns = bpf_ktime_get_ns() - *start;
+	e->reclaimed = nr_reclaimed;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	bpf_map_delete_elem(&cw_reclaim_start, &tid);
+	return 0;
+}
+
+SEC("tp_btf/mm_vmscan_direct_reclaim_begin")
+int BPF_PROG(cw_direct_reclaim_begin, int order, gfp_t gfp_flags)
+{
+	return reclaim_begin();
+}
+
+SEC("tp_btf/mm_vmscan_direct_reclaim_end")
+int BPF_PROG(cw_direct_reclaim_end, unsigned long nr_reclaimed)
+{
+	return reclaim_end(nr_reclaimed);
+}
+
+SEC("tp_btf/mm_vmscan_memcg_reclaim_begin")
+int BPF_PROG(cw_memcg_reclaim_begin, int order, gfp_t gfp_flags)
+{
+	return reclaim_begin();
+}
+
+SEC("tp_btf/mm_vmscan_memcg_reclaim_end")
+int BPF_PROG(cw_memcg_reclaim_end, unsigned long nr_reclaimed)
+{
+	return reclaim_end(nr_reclaimed);
+}

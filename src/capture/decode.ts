@@ -8,7 +8,7 @@
  * op is counted (never thrown, never silently skipped).
  */
 import type { EventBatch, ProcessInfo } from '../common/events.js';
-import { CALL, EVENT_VERSION, FRAME_HDR, HDR, IO, LOADER, MEM, OFFCPU, PROC, COMM_LEN, PATH_LEN, frameSize } from './layout.js';
+import { CALL, EVENT_VERSION, FRAME_HDR, HDR, IO, LOADER, MEM, OFFCPU, PROC, RECLAIM, COMM_LEN, PATH_LEN, frameSize } from './layout.js';
 import { sanitizeComm } from './strings.js';
 
 const TWO32 = 4294967296;
@@ -180,6 +180,14 @@ export class RecordDecoder {
         batch.a1[i] = u64(dv, rec + IO.sector);
         batch.a2[i] = dv.getUint32(rec + IO.dev, true);
         batch.a3[i] = isWrite(buf, rec + IO.rwbs);
+        return true;
+      }
+      case 136: {
+        if (recLen < RECLAIM.size) return false;
+        const i = batch.n++;
+        this.header(dv, rec, batch, i);
+        batch.dur[i] = u64(dv, rec + RECLAIM.dur);
+        batch.a0[i] = u64(dv, rec + RECLAIM.reclaimed);
         return true;
       }
       case 135: {

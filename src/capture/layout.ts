@@ -25,6 +25,8 @@ export const IO = { size: 56, dur: 24, sector: 32, bytes: 40, dev: 44, rwbs: 48 
 
 export const LOADER = { size: 32, stopped: 24 } as const;
 
+export const RECLAIM = { size: 40, dur: 24, reclaimed: 32 } as const;
+
 /** enum cw_ring */
 export const Ring = { CALLS: 0, HOST: 1, LIFE: 2 } as const;
 export const RING_MAPS = ['rb_calls', 'rb_host', 'rb_life'] as const;

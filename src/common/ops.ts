@@ -127,6 +127,7 @@ export const OPS: readonly OpInfo[] = [
   op(133, 'page_alloc', Source.MEM, 'host', [null, null, null, null], false, 'page allocations aggregated per window: a0 pages, a1 window ns'),
   op(134, 'block_io', Source.IO, 'host', [null, null, null, null], false, 'block request issue->complete: a0 bytes, a1 sector, a2 dev, a3 write (1) / read (0)'),
   op(135, 'lib_load', Source.LOADER, 'host', [null, null, null, null], false, 'dynamic loader mapped new objects: a0 stopped-for-attach'),
+  op(136, 'reclaim', Source.MEM, 'host', [null, null, null, null], false, 'a traced thread ran memory reclaim itself (direct or memory-cgroup limit): dur is the stall, a0 pages reclaimed'),
 
   op(192, 'mcp_discovery', Source.MCP, 'mcp', [null, null, null, null], false, 'MCP capability discovery (initialize, */list)'),
   op(193, 'mcp_tool_call', Source.MCP, 'mcp', [null, null, null, null], false, 'MCP tool invocation'),

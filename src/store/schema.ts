@@ -259,6 +259,11 @@ CREATE VIEW v_page_alloc AS
 SELECT e.id, e.session_id, e.ts AS ts_ns, e.a1 AS window_ns, e.pid, e.a0 AS pages
 FROM events e WHERE e.op = 133;
 
+DROP VIEW IF EXISTS v_reclaim;
+CREATE VIEW v_reclaim AS
+SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid, e.a0 AS pages_reclaimed
+FROM events e WHERE e.op = 136;
+
 DROP VIEW IF EXISTS v_process_events;
 CREATE VIEW v_process_events AS
 SELECT e.id, e.session_id, e.ts AS ts_ns, e.pid, e.tid, o.name AS event,
@@ -316,6 +321,10 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
   v_page_alloc: {
     description: 'Page allocations per process, aggregated in the kernel per window.',
     columns: { id: 'event id', session_id: 'session', ts_ns: 'window start', window_ns: 'window length', pid: 'process', pages: 'pages allocated' },
+  },
+  v_reclaim: {
+    description: 'Memory reclaim a traced thread had to run itself (direct reclaim, or its memory cgroup at its limit): the whole stall, on- and off-CPU.',
+    columns: { id: 'event id', session_id: 'session', ts_ns: 'reclaim start', dur_ns: 'stall', pid: 'process', tid: 'thread', pages_reclaimed: 'pages freed' },
   },
   v_process_events: {
     description: 'Process lifecycle: exec, exit, fork, oom_kill, lib_load.',

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CALL, HDR, IO, LOADER, LOSS_REASONS, MEM, OFFCPU, PROC, RING_MAPS } from '../../src/capture/layout.js';
+import { CALL, HDR, IO, LOADER, LOSS_REASONS, MEM, OFFCPU, PROC, RECLAIM, RING_MAPS } from '../../src/capture/layout.js';
 import { OPS, Source } from '../../src/common/ops.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -23,6 +23,7 @@ function measure(): Record<string, number> {
     ['mem', 'cw_mem', MEM],
     ['io', 'cw_io', IO],
     ['loader', 'cw_loader', LOADER],
+    ['reclaim', 'cw_reclaim', RECLAIM],
   ];
   for (const [key, s, layout] of structs) {
     fields.push([key, s, null]);
@@ -52,6 +53,7 @@ function cField(struct: string, f: string): string {
     mem: { windowNs: 'window_ns', pages: 'pages' },
     io: { dur: 'dur_ns', sector: 'sector', bytes: 'bytes', dev: 'dev', rwbs: 'rwbs' },
     loader: { stopped: 'stopped' },
+    reclaim: { dur: 'dur_ns', reclaimed: 'reclaimed' },
   };
   const c = map[struct]?.[f];
   if (!c) throw new Error(`no C field for ${struct}.${f}`);
@@ -83,6 +85,7 @@ test('record sizes and field offsets match the C compiler', () => {
   check('mem', MEM);
   check('io', IO);
   check('loader', LOADER);
+  check('reclaim', RECLAIM);
 });
 
 test('op codes in ops.ts are exactly the cw_op enum', () => {

@@ -28,6 +28,8 @@ export interface HostAgg {
   io: Map<number, { n: number; bytes: number; ns: number }>;
   pageWindows: { ts: number; win: number; pages: number }[];
   pagesByPid: Map<number, number>;
+  /** reclaim stalls a thread ran itself (v_reclaim), per tid */
+  reclaim: Map<number, { pid: number; n: number; ns: number; pages: number; longest: number[] }>;
 }
 
 /** One pass over the host event kinds (block I/O, page alloc), grouped in SQLite. */
@@ -38,7 +40,14 @@ export function hostAggregates(db: Db, sessionId: number): HostAgg {
   const pageWindows = db.prepare('SELECT ts, max(a1) AS win, sum(a0) AS pages FROM events WHERE session_id = ? AND op = 133 GROUP BY ts').all(sessionId) as HostAgg['pageWindows'];
   const pagesByPid = new Map<number, number>();
   for (const r of db.prepare('SELECT pid, sum(a0) AS pages FROM events WHERE session_id = ? AND op = 133 GROUP BY pid').all(sessionId) as { pid: number; pages: number }[]) pagesByPid.set(r.pid, r.pages);
-  return { io, pageWindows, pagesByPid };
+  const reclaim: HostAgg['reclaim'] = new Map();
+  for (const r of db
+    .prepare('SELECT tid, min(pid) AS pid, count(*) AS n, coalesce(sum(dur), 0) AS ns, coalesce(sum(a0), 0) AS pages FROM events WHERE session_id = ? AND op = 136 GROUP BY tid')
+    .all(sessionId) as { tid: number; pid: number; n: number; ns: number; pages: number }[]) {
+    const longest = (db.prepare('SELECT id FROM events WHERE session_id = ? AND op = 136 AND tid = ? ORDER BY dur DESC LIMIT 10').pluck().all(sessionId, r.tid) as number[]);
+    reclaim.set(r.tid, { pid: r.pid, n: r.n, ns: r.ns, pages: r.pages, longest });
+  }
+  return { io, pageWindows, pagesByPid, reclaim };
 }
 
 /**

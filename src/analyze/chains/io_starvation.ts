@@ -26,7 +26,10 @@ export function detectIoStarvation(ctx: ChainContext): Chain[] {
     const viaLoader = siblingsIo > 0 ? Math.min(t.gpu.crit.wokenBy.get(t.pid) ?? 0, siblingsIo) : 0;
     const io = ctx.host().io.get(t.pid) ?? { n: 0, bytes: 0, ns: 0 };
     // I/O wait with no block I/O of the process under host memory pressure is reclaim/swap: memory_pressure owns it
-    const impact = (io.n === 0 && pressureFraction(ctx) > 0 ? 0 : direct) + viaLoader;
+    // a thread that had to reclaim memory waits on swap-out and page-ins: memory_pressure owns its I/O waits
+    const reclaimNs = ctx.host().reclaim.get(t.tid)?.ns ?? 0;
+    const ownIo = significant(ctx, reclaimNs) ? 0 : direct;
+    const impact = (io.n === 0 && pressureFraction(ctx) > 0 ? 0 : ownIo) + viaLoader;
     if (!significant(ctx, impact)) continue;
     const parts = [];
     if (direct > 0) parts.push(`${fmtNs(direct)} in I/O wait itself`);

@@ -34,7 +34,75 @@ export function pressureFraction(ctx: ChainContext): number {
   return ctx.wallNs > 0 ? Math.min(1, pressureWindows(ctx).pressureNs / ctx.wallNs) : 0;
 }
 
+/**
+ * Measured reclaim (v_reclaim, from the vmscan tracepoints): the GPU-driving
+ * thread had to free memory itself before it could go on. Impact = its reclaim
+ * stalls (on- and off-CPU: swap-out, writeback waits, cache shrinking).
+ */
+function detectReclaimStalls(ctx: ChainContext): Chain[] {
+  const S = ctx.sessionId;
+  const out: Chain[] = [];
+  for (const t of gpuThreads(ctx.prof)) {
+    const r = ctx.host().reclaim.get(t.tid);
+    if (!r || t.gpu.submissions === 0 || !significant(ctx, r.ns)) continue;
+    const io = ctx.host().io.get(t.pid);
+    // I/O waits outside the reclaim stalls are page-ins of what reclaim pushed out (swap-in, refaults)
+    const pageIn = ioWaitOutsideReclaim(ctx, t.tid);
+    const impact = r.ns + pageIn;
+    out.push(
+      makeChain(ctx, {
+        kind: 'memory_pressure',
+        summary:
+          `Memory pressure stalled thread ${t.tid} of ${who(ctx, t.pid)} for ${fmtNs(impact)} (${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}): ` +
+          `it had to reclaim memory itself ${r.n} times (${fmtNs(r.ns)}, ${r.pages} pages freed)` +
+          (pageIn > 0 ? ` and waited ${fmtNs(pageIn)} for pages to come back in` : '') +
+          (io && io.n > 0 ? `; the ${io.n} block requests it issued (${fmtNs(io.ns)} of device time) are mostly that reclaim's swap-out and writeback.` : '.'),
+        impact_ns: impact,
+        pid: t.pid,
+        tid: t.tid,
+        op: null,
+        ts_ns: t.firstTs,
+        untrusted: [ctx.comm(t.pid)],
+        evidence: [
+          {
+            event_ids: r.longest,
+            sql: `SELECT id, ts_ns, dur_ns, pages_reclaimed FROM v_reclaim WHERE session_id = ${S} AND tid = ${t.tid} AND id IN (${idList(r.longest)}) ORDER BY dur_ns DESC`,
+            detail: 'the longest reclaim stalls of the GPU-driving thread',
+          },
+          {
+            event_ids: [],
+            sql: `SELECT rw, count(*) AS requests, sum(bytes) AS bytes, sum(dur_ns) AS device_ns FROM v_io WHERE session_id = ${S} AND pid = ${t.pid} GROUP BY rw`,
+            detail: 'block I/O of the process (swap-out shows as writes)',
+          },
+        ],
+        recommendation:
+          `Give the job memory headroom: raise its memory cgroup limit (memory.max / limit_in_bytes) or move other tenants' memory use off the host, keep the working set (pinned buffers, model weights) resident ` +
+          `(mlock, cudaHostRegister/pinned pools sized up front), and avoid swapping the training process (vm.swappiness, memory.swap.max=0) so allocations never wait for reclaim.`,
+      }),
+    );
+  }
+  return out;
+}
+
+/** io_wait off-CPU time of a thread not covered by its own reclaim stalls (one sweep over both interval lists). */
+export function ioWaitOutsideReclaim(ctx: ChainContext, tid: number): number {
+  const rec = ctx.db.prepare('SELECT ts, ts + dur FROM events WHERE session_id = ? AND op = 136 AND tid = ? ORDER BY ts').raw(true).all(ctx.sessionId, tid) as [number, number][];
+  const ios = ctx.db.prepare('SELECT ts, ts + dur FROM events WHERE session_id = ? AND op = 128 AND a0 = 2 AND tid = ? ORDER BY ts').raw(true).all(ctx.sessionId, tid) as [number, number][];
+  let outside = 0;
+  let j = 0;
+  for (const [s, e] of ios) {
+    while (j < rec.length && rec[j]![1] <= s) j++;
+    let covered = 0;
+    for (let k = j; k < rec.length && rec[k]![0] < e; k++) covered += Math.max(0, Math.min(e, rec[k]![1]) - Math.max(s, rec[k]![0]));
+    outside += Math.max(0, e - s - covered);
+  }
+  return outside;
+}
+
 export function detectMemoryPressure(ctx: ChainContext): Chain[] {
+  const measured = detectReclaimStalls(ctx);
+  if (measured.length) return measured;
+  // no reclaim tracepoint data (older kernels): infer from allocation windows and I/O waits
   const S = ctx.sessionId;
   const { pressureNs, pages } = pressureWindows(ctx);
   if (pressureNs === 0 || ctx.wallNs <= 0) return [];
