@@ -205,7 +205,14 @@ export function explainSession(db: Db, sessionId?: number, opts: ExplainOptions 
   const ctx = chainContext(db, sid, prof);
   const chains = sortChains([...detectChains(ctx), ...(opts.extraChains ?? [])]);
   const result: ExplainResult = { session: sessionInfo(db, sid, prof), chains, coverage: coverageOf(db, sid, prof) };
-  if (opts.persist) result.run_id = persistRun(db, sid, result, opts);
+  if (opts.persist) {
+    try {
+      result.run_id = persistRun(db, sid, result, opts);
+    } catch (e) {
+      // the analysis stands on its own: a busy or read-only database only costs the history entry
+      result.coverage.notes.push(`this analysis was not stored: ${(e as Error).message}`);
+    }
+  }
   return result;
 }
 

@@ -5,6 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
+import { createHash } from 'node:crypto';
 import { OPS, SOURCE_NAMES } from '../common/ops.js';
 import { CausewayError } from '../common/errors.js';
 import { APP_ID, SCHEMA_VERSION, TABLES_SQL, VIEWS_SQL } from './schema.js';
@@ -133,6 +134,11 @@ function checkCauseway(db: Db, path: string): void {
   }
 }
 
+/** What the ops/sources dictionaries and the views were built from: re-seed when it changes. */
+function dictionaryFingerprint(): string {
+  return createHash('sha256').update(JSON.stringify([OPS, SOURCE_NAMES, VIEWS_SQL])).digest('hex').slice(0, 16);
+}
+
 /** Create or upgrade the schema; seed dictionaries. Idempotent. */
 export function migrate(db: Db): void {
   const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
@@ -150,6 +156,10 @@ export function migrate(db: Db): void {
       throw new CausewayError('BAD_DB', `schema version ${v.value} is newer than this Causeway (${SCHEMA_VERSION})`, 'upgrade Causeway');
     }
     if (v) fromVersion = Number(v.value);
+    // already current: no write transaction at all, so a reader-writer opening a
+    // database that a trace is filling (explain persisting its chains) never waits on it
+    const fp = db.prepare("SELECT value FROM meta WHERE key = 'dictionary'").get() as { value: string } | undefined;
+    if (fromVersion === SCHEMA_VERSION && fp?.value === dictionaryFingerprint()) return;
   }
   db.transaction(() => {
     if (fromVersion < SCHEMA_VERSION) applyMigrations(db, fromVersion, SCHEMA_VERSION);
@@ -158,6 +168,7 @@ export function migrate(db: Db): void {
     const meta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
     meta.run('app', APP_ID);
     meta.run('schema_version', String(SCHEMA_VERSION));
+    meta.run('dictionary', dictionaryFingerprint());
     const src = db.prepare('INSERT OR REPLACE INTO sources (id, name) VALUES (?, ?)');
     for (const [id, name] of Object.entries(SOURCE_NAMES)) src.run(Number(id), name);
     const op = db.prepare(
