@@ -73,20 +73,12 @@ export function significant(ctx: ChainContext, impactNs: number): boolean {
   return impactNs >= MIN_IMPACT_NS && ctx.wallNs > 0 && impactNs / ctx.wallNs >= MIN_FRACTION;
 }
 
-export interface ChainDraft {
-  kind: ChainKind;
-  summary: string;
-  impact_ns: number;
-  pid: number | null;
-  tid: number | null;
-  op: string | null;
-  ts_ns: number | null;
-  evidence: Evidence[];
-  recommendation: string;
+/** What a detector hands to makeChain: a Chain without the derived fields (id, fraction, severity unless forced). */
+export type ChainDraft = Pick<Chain, 'kind' | 'summary' | 'impact_ns' | 'pid' | 'tid' | 'op' | 'ts_ns' | 'evidence' | 'recommendation'> & {
   untrusted?: string[];
   /** overrides the fraction-based severity (oom_kill) */
   severity?: Severity;
-}
+};
 
 /** Stable content hash: the same trace analyzed twice gives the same id. */
 export function chainId(d: Pick<ChainDraft, 'kind' | 'pid' | 'tid' | 'op' | 'summary'>, sessionId: number): string {
