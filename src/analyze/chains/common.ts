@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Db } from '../../store/db.js';
 import { sanitizeUntrusted } from '../../common/untrusted.js';
 import type { SessionProfile } from '../attribution.js';
-import type { Chain, ChainKind, Evidence, Severity } from '../types.js';
+import type { Chain, Severity } from '../types.js';
 
 export interface ChainContext {
   db: Db;
