@@ -9,7 +9,7 @@
  */
 import type { EventBatch, ProcessInfo } from '../common/events.js';
 import { CALL, EVENT_VERSION, FRAME_HDR, HDR, IO, LOADER, MEM, OFFCPU, PROC, RECLAIM, COMM_LEN, PATH_LEN, frameSize } from './layout.js';
-import { sanitizeComm } from './strings.js';
+import { sanitizeUntrusted } from '../common/untrusted.js';
 
 const TWO32 = 4294967296;
 
@@ -223,5 +223,5 @@ function cstr(buf: Buffer, at: number, max: number): string {
   let end = at;
   const lim = Math.min(at + max, buf.length);
   while (end < lim && buf[end] !== 0) end++;
-  return sanitizeComm(buf.toString('utf8', at, end));
+  return sanitizeUntrusted(buf.toString('utf8', at, end), 64);
 }

@@ -5,8 +5,9 @@
  */
 import type { Command } from 'commander';
 import { CausewayError } from '../common/errors.js';
-import { TraceSession, summaryOfFailure, type TraceSummary } from '../run/trace-session.js';
-import { formatCount, formatNs } from './format.js';
+import { NS_PER_TRACED_CALL, TraceSession, summaryOfFailure, type TraceSummary } from '../run/trace-session.js';
+import { formatCount } from './format.js';
+import { fmtNs } from '../analyze/format.js';
 import { parseListen } from '../export/prometheus.js';
 
 interface TraceFlags {
@@ -142,7 +143,7 @@ export function renderSummary(s: TraceSummary): string {
   for (const l of s.losses) lines.push(`  LOST ${l.count} (${l.stage}: ${l.reason})`);
   if (s.retention) lines.push(`  retention: ${formatCount(s.retention.pruned)} events pruned in ${s.retention.runs} passes (longest ${s.retention.maxRunMs.toFixed(1)} ms), counted in drops as 'retention'`);
   if (s.lateAttachMs.length) lines.push(`  late attach: ${s.lateAttachMs.map((m) => m.toFixed(1) + ' ms').join(', ')}`);
-  if (s.estimatedOverheadPct !== null) lines.push(`  estimated tracing cost: ${formatCount(s.probeHitsPerS)} probe hits/s x ${formatNs(1300)} = ${s.estimatedOverheadPct.toFixed(2)}% of one CPU`);
+  if (s.estimatedOverheadPct !== null) lines.push(`  estimated tracing cost: ${formatCount(s.probeHitsPerS)} probe hits/s x ${fmtNs(NS_PER_TRACED_CALL)} = ${s.estimatedOverheadPct.toFixed(2)}% of one CPU`);
   lines.push(`  detach: ${s.detachMs.toFixed(0)} ms`);
   if (s.chains?.analysed) {
     const hi = s.chains.top.filter((c) => c.severity === 'critical' || c.severity === 'high');

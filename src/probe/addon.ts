@@ -6,10 +6,10 @@
  */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import { CausewayError } from '../common/errors.js';
 import type { Addon } from './addon-types.js';
+import { repoRoot } from './paths.js';
 
 export type { Addon, ObjHandle, LinkHandle, RingHandle, OpenOptions } from './addon-types.js';
 
@@ -20,15 +20,7 @@ export const DRAIN_MAX_RECORD = 256;
 /** Smallest `out` buffer drain() accepts. */
 export const DRAIN_MIN_BUFFER = (DRAIN_MAX_RECORD + DRAIN_LEN_PREFIX + 7) & ~7;
 
-/** Walks up from this file to the repository root (the folder holding native/binding.gyp). */
-export function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(resolve(dir, 'native', 'binding.gyp'))) return dir;
-    dir = dirname(dir);
-  }
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-}
+export { repoRoot };
 
 /** Path of the compiled addon. CAUSEWAY_ADDON overrides it (a build elsewhere). */
 export function addonPath(): string {

@@ -26,6 +26,7 @@ import { enforceRetention, usedBytes } from '../store/retention.js';
 import { parseElf } from '../discover/elf.js';
 import { createSession, finishSession, recordLibraries, recordLosses, recordProbes, upsertProcesses, type SessionStatus } from '../store/session.js';
 import { EventWriter } from '../store/writer.js';
+import { hasAggregates, opStats } from '../store/reader.js';
 import { StackSymbolizer } from './stacks.js';
 import { createMetricsServer, type MetricsServer } from '../export/prometheus.js';
 import { loaderLibraries, resolveCommand, spawnParked, startOrphanGuard, type OrphanGuard, type StartedTarget } from './target.js';
@@ -114,8 +115,12 @@ export const EXPLAIN_AT_END_MAX_EVENTS = 1_000_000;
 /** Stack sampling period of kernel launches in the default 'auto' mode. */
 export const LAUNCH_STACK_EVERY = 64;
 
-/** Measured cost of one traced call (entry + return + record), ns; BENCHMARKS.md keeps it honest. */
-export const NS_PER_TRACED_CALL = 1300;
+/**
+ * Cost of one traced call (uprobe + uretprobe + record + drain) to the calling
+ * thread, ns: BENCHMARKS.md section 1 measures 1,900-2,150 added CPU ns per call
+ * with default options on this class of machine (2,700 where every call takes a stack).
+ */
+export const NS_PER_TRACED_CALL = 2100;
 
 const SUMMARIES = new WeakMap<object, TraceSummary>();
 /** The summary of a trace that stopped with an error (disk full): what was stored before it. */
@@ -690,9 +695,13 @@ export class TraceSession {
 
   private summarize(status: SessionStatus, stored: number, losses: LossCount[], detachMs: number): TraceSummary {
     const elapsedS = (performance.now() - this.t0) / 1000;
-    const perOp = this.db
-      .prepare(`SELECT op, count(*) AS count, sum(ret <> 0) AS errors FROM v_cuda_calls WHERE session_id = ? GROUP BY op ORDER BY count DESC`)
-      .all(this.sessionId) as { op: string; count: number; errors: number }[];
+    // the writer's per-second aggregates hold the same counts without a pass over every event
+    const perOp =
+      this.writer && !this.writer.failed && hasAggregates(this.db, this.sessionId)
+        ? opStats(this.db, this.sessionId).map((o) => ({ op: o.op, count: o.count, errors: o.errors })).sort((a, b) => b.count - a.count)
+        : (this.db
+            .prepare(`SELECT op, count(*) AS count, sum(ret <> 0) AS errors FROM v_cuda_calls WHERE session_id = ? GROUP BY op ORDER BY count DESC`)
+            .all(this.sessionId) as { op: string; count: number; errors: number }[]);
     const calls = perOp.reduce((s, r) => s + r.count, 0);
     const probeHitsPerS = calls / Math.max(elapsedS, 1e-3);
     const exit = this.target ? (this.target.child.exitCode !== null || this.target.child.signalCode !== null ? { code: this.target.child.exitCode, signal: this.target.child.signalCode } : null) : null;

@@ -113,6 +113,7 @@ test('two paths to one inode are attached once, and calls are not doubled', () =
   const ino = fs.statSync(a).ino;
   const rows = d.prepare('SELECT path FROM libraries WHERE inode = ?').all(ino) as any[];
   assert.equal(rows.length, 1, JSON.stringify(rows));
+  assert.equal(opCounts(d).cudaMalloc, 2, 'each call recorded once');
   d.close();
 });
 

@@ -9,6 +9,7 @@ import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { makeFixtureDb } from '../helpers/db-fixture.js';
 import { tmpDir } from './helpers.js';
+import { NS_PER_TRACED_CALL } from '../../src/run/trace-session.js';
 
 const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 
@@ -96,7 +97,7 @@ test('get_agent_health reports the overhead the tracer measured for that session
     assert.ok(o, JSON.stringify(r.structuredContent));
     assert.ok(o.probe_hits_per_s > 1000, 'launch_loop makes many calls per second');
     assert.ok(o.estimated_cpu_pct > 0);
-    assert.equal(o.ns_per_traced_call, 1300);
+    assert.equal(o.ns_per_traced_call, NS_PER_TRACED_CALL);
   } finally {
     await client.close();
   }
