@@ -32,10 +32,12 @@
 import type { Db } from '../store/db.js';
 import { OP_BY_CODE, type OpKind } from '../common/ops.js';
 import { Reservoir, TopK, addTo, newSketch, q, type Sketch } from './stats.js';
+import { Timeline, roleOf, type IdleModel } from './timeline.js';
 
-/** A drain longer than this blocked on the GPU (an empty-queue sync returns in a few µs, uprobe cost included). */
-export const DRAIN_BLOCK_NS = 50_000;
+export { DRAIN_BLOCK_NS } from './timeline.js';
+import { DRAIN_BLOCK_NS } from './timeline.js';
 const OFF_CPU = 128;
+const RECLAIM = 136;
 const D2H = 2;
 
 export interface OffSplit {
@@ -169,7 +171,11 @@ export interface ThreadProfile {
   offCount: number;
   offTotal: OffSplit;
   offInCalls: OffSplit;
+  /** preempted time by who took the CPU (whole thread) */
+  preemptedBy: Map<number, number>;
   gpu: GpuModel;
+  /** the reconstructed GPU timeline: idle intervals and who owns each idle nanosecond (timeline.ts) */
+  idle: IdleModel;
 }
 
 export interface SessionProfile {
@@ -279,11 +285,13 @@ class ThreadSweep {
   readonly results: [number, number][] = [];
   /** host time in the current step that other chains own: off-CPU outside calls, other CUDA calls */
   private stepExcl = 0;
+  private readonly tl: Timeline;
 
   constructor(pid: number, tid: number, ts: number, private readonly opts: AttributionOptions, private readonly copyRate: Map<string, number> = new Map()) {
+    this.tl = new Timeline(copyRate);
     this.p = {
       pid, tid, firstTs: ts, lastEnd: ts, cudaCalls: 0, ops: new Map(), offCount: 0,
-      offTotal: zeroSplit(), offInCalls: zeroSplit(), gpu: newGpu(),
+      offTotal: zeroSplit(), offInCalls: zeroSplit(), preemptedBy: new Map(), gpu: newGpu(), idle: this.tl.m,
     };
   }
 
@@ -292,6 +300,7 @@ class ThreadSweep {
     const end = ts + dur;
     if (end > this.p.lastEnd) this.p.lastEnd = end;
     if (op === OFF_CPU) this.offCpu({ id, ts, end, reason: a[0], by: a[1], waker: a[2] }, dur);
+    else if (op === RECLAIM) this.tl.reclaimStall(id, ts, end);
     else this.call(id, ts, dur, pid, op, ret, a);
   }
 
@@ -299,6 +308,8 @@ class ThreadSweep {
     const p = this.p;
     p.offCount++;
     addSplit(p.offTotal, iv.reason, dur);
+    if (iv.reason === 0) addTo(p.preemptedBy, iv.by, dur);
+    this.tl.off(iv.id, iv.ts, iv.end, iv.reason, iv.by, iv.waker);
     let covered = 0;
     for (const c of this.open) {
       const ov = overlap(c.ts, c.end, iv.ts, iv.end);
@@ -362,6 +373,7 @@ class ThreadSweep {
       if (ov > 0) this.attribute(c, iv, ov);
     }
     if (!nested && (role === 'submit' || role === 'submit_drain')) this.submit(c);
+    if (!nested) this.tl.call(id, ts, end, op, opKey(op, kind === 'copy' ? direction : null), roleOf(info), c.bytes, direction);
     this.open.push(c);
     this.p.cudaCalls++;
   }
@@ -418,6 +430,7 @@ class ThreadSweep {
 
   flush(): ThreadProfile {
     this.prune(Number.POSITIVE_INFINITY);
+    this.tl.finish(this.p.preemptedBy);
     this.p.gpu.ttftNs = firstToken(this.results, this.p.gpu.firstSubmitTs);
     return this.p;
   }
@@ -462,6 +475,11 @@ class ThreadSweep {
     if (c.ts < agg.firstTs) agg.firstTs = c.ts;
     if (c.end > agg.lastEnd) agg.lastEnd = c.end;
     if (!c.nested) {
+      const tr = roleOf(OP_BY_CODE.get(c.op));
+      if (tr === 'drain' || tr === 'submit_drain') {
+        const rate = tr === 'submit_drain' ? this.copyRate.get(`${c.op}:${c.direction ?? ''}`) : undefined;
+        this.tl.drain(c.id, c.ts, c.end, key, rate !== undefined && c.bytes > 0 ? Math.min(c.dur, rate * c.bytes) : 0);
+      }
       if (c.role === 'drain' || c.role === 'submit_drain') this.drain(c, key);
       else if (c.role === 'other') {
         if (c.idleAtStart) this.gapInCalls += c.dur;
@@ -614,7 +632,7 @@ function mergeCrit(into: CritOff, from: CritOff): void {
  */
 export function attributeSession(db: Db, sessionId: number, opts: AttributionOptions = {}): SessionProfile {
   const stmt = db
-    .prepare('SELECT id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3 FROM events WHERE session_id = ? AND op <= 128 ORDER BY tid, ts, id')
+    .prepare('SELECT id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3 FROM events WHERE session_id = ? AND (op <= 128 OR op = 136) ORDER BY tid, ts, id')
     .raw(true);
   const rates = copyRates(db, sessionId);
   const prof: SessionProfile = { sessionId, threads: new Map(), firstTs: Infinity, lastEnd: 0, cudaCalls: 0, offCpuEvents: 0, notes: [] };
@@ -644,7 +662,7 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
     if (ts < prof.firstTs) prof.firstTs = ts;
     if (ts + dur > prof.lastEnd) prof.lastEnd = ts + dur;
     if (row[5] === OFF_CPU) prof.offCpuEvents++;
-    else prof.cudaCalls++;
+    else if (row[5] !== RECLAIM) prof.cudaCalls++;
     cur!.event(row[0], ts, dur, row[3], row[5], row[6] ?? 0, a);
   }
   finishThread();
