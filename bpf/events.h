@@ -136,6 +136,19 @@ enum cw_offcpu_reason {
 	CW_OFFCPU_OTHER = 3,
 };
 
+/*
+ * waker_tgid markers: the wakeup ran in interrupt context, where `current` is
+ * whatever task the interrupt landed on (a bystander), not the waker. GPU
+ * completion interrupts and expiring sleep timers (hrtimers fire in hardirq
+ * context) show as CW_WAKER_HARDIRQ; timer-list timers, network and block
+ * completions as CW_WAKER_SOFTIRQ. Above any pid (PID_MAX_LIMIT is 2^22).
+ */
+enum cw_waker_ctx {
+	CW_WAKER_HARDIRQ = 0xfffffff0,
+	CW_WAKER_SOFTIRQ = 0xfffffff1,
+	CW_WAKER_NMI = 0xfffffff2,
+};
+
 /* A thread of a traced process was off-CPU for dur_ns from hdr.ts_ns. 88 bytes. */
 struct cw_offcpu {
 	struct cw_hdr hdr;
@@ -144,7 +157,7 @@ struct cw_offcpu {
 	__u32 cpu;          /* CPU it was switched out on */
 	__u32 by_tgid;      /* who took the CPU at switch-out (tgid of `next`) */
 	__u32 by_tid;
-	__u32 waker_tgid;   /* who woke it (0 if it was preempted) */
+	__u32 waker_tgid;   /* who woke it (0 if it was preempted; enum cw_waker_ctx from interrupts) */
 	__u32 waker_tid;
 	char by_comm[CW_COMM_LEN];
 	char waker_comm[CW_COMM_LEN];

@@ -80,6 +80,8 @@ export interface IdleModel {
   /** lower bound of idle: only gaps after a measured completion */
   idleLowerNs: number;
   busyNs: number;
+  /** time the queue was certainly busy: last submission of a segment to its measured completion */
+  busyLowerNs: number;
   spanNs: number;
   segments: number;
   waitedSegments: number;
@@ -105,7 +107,7 @@ export interface IdleModel {
 
 export function newIdleModel(): IdleModel {
   return {
-    intervals: 0, idleNs: 0, idleLowerNs: 0, busyNs: 0, spanNs: 0, segments: 0, waitedSegments: 0, estimatedSegments: 0, kernelNs: newSketch(),
+    intervals: 0, idleNs: 0, idleLowerNs: 0, busyNs: 0, busyLowerNs: 0, spanNs: 0, segments: 0, waitedSegments: 0, estimatedSegments: 0, kernelNs: newSketch(),
     byDrain: new Map(), hostNs: 0, hostSamples: new TopK(10), preempted: new Map(), preemptSamples: new TopK(10), preemptedBusy: new Map(),
     io: 0, ioSamples: new TopK(10), reclaim: 0, waitBy: new Map(), waitSamples: new Map(), inCalls: new Map(),
   };
@@ -255,6 +257,7 @@ export class Timeline {
       busy += dur;
     }
     m.busyNs += Math.min(busy, Math.max(0, done - s0));
+    if (measured) m.busyLowerNs += Math.max(0, done - this.subTs[n - 1]);
     if (this.firstSubmit !== null) m.spanNs = Math.max(0, Math.max(done, this.lastEnd) - this.firstSubmit);
     this.lastDone = Math.max(done, this.lastDone ?? done);
     this.lastDoneMeasured = measured;

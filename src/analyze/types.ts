@@ -15,7 +15,9 @@ export type ChainKind =
   | 'memory_pressure'
   | 'oom_kill'
   | 'launch_overhead'
-  | 'regression';
+  | 'regression'
+  /** the GPU ran out of work while the feeding thread computed on the host (no blocking call drained it) */
+  | 'host_compute';
 
 export interface Evidence {
   /** a bounded sample of events.id the claim rests on (every one is returned by `sql`) */

@@ -52,6 +52,9 @@ export const Flag = { STACK_SAMPLED: 1, ERROR: 2, OUT_READ_FAIL: 4 } as const;
 /** enum cw_offcpu_reason */
 export const OffCpuReason = { PREEMPTED: 0, VOLUNTARY: 1, IO_WAIT: 2, OTHER: 3 } as const;
 
+/** enum cw_waker_ctx: waker_tgid values meaning "woken from interrupt context" (no task is the waker) */
+export { WakerCtx } from '../common/waker.js';
+
 /** Record framing produced by the addon's drain(): [u32 len][record][pad to 8]. */
 export const FRAME_HDR = 4;
 export function frameSize(len: number): number {
