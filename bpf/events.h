@@ -138,15 +138,17 @@ enum cw_offcpu_reason {
 
 /*
  * waker_tgid markers: the wakeup ran in interrupt context, where `current` is
- * whatever task the interrupt landed on (a bystander), not the waker. GPU
- * completion interrupts and expiring sleep timers (hrtimers fire in hardirq
- * context) show as CW_WAKER_HARDIRQ; timer-list timers, network and block
- * completions as CW_WAKER_SOFTIRQ. Above any pid (PID_MAX_LIMIT is 2^22).
+ * whatever task the interrupt landed on (a bystander), not the waker. Device
+ * interrupt handlers (a GPU completion) show as CW_WAKER_HARDIRQ, expiring
+ * hrtimers (sleeps, timed waits) as CW_WAKER_TIMER, softirqs (timer lists,
+ * network and block completions) as CW_WAKER_SOFTIRQ. Above any pid
+ * (PID_MAX_LIMIT is 2^22).
  */
 enum cw_waker_ctx {
 	CW_WAKER_HARDIRQ = 0xfffffff0,
 	CW_WAKER_SOFTIRQ = 0xfffffff1,
-	CW_WAKER_NMI = 0xfffffff2,
+	CW_WAKER_NMI = 0xfffffff2,    /* reserved: not detected yet */
+	CW_WAKER_TIMER = 0xfffffff3,  /* an expiring hrtimer (sleeps, timeouts) */
 };
 
 /* A thread of a traced process was off-CPU for dur_ns from hdr.ts_ns. 88 bytes. */

@@ -235,28 +235,59 @@ int BPF_PROG(cw_sched_switch, bool preempt, struct task_struct *prev, struct tas
 }
 
 /*
- * The per-CPU preempt count (x86: `__preempt_count`, kernels >= 6.15 and
- * < 6.2; 6.2-6.14 keep it in pcpu_hot, where this weak ksym resolves to NULL
- * and no context is reported). Bit 31 is the inverted need-resched flag.
+ * Interrupt context of each CPU, kept by the irq/softirq/hrtimer entry and
+ * exit tracepoints (a bit per context, so a hardirq inside a softirq restores
+ * it on exit). The per-CPU preempt count would say the same, but its symbol
+ * (`__preempt_count`, or `pcpu_hot` on 6.2-6.14) is not in kallsyms here, so
+ * a ksym cannot be resolved; these tracepoints are cheap (per-CPU array).
  */
-extern int __preempt_count __ksym __weak;
+#define CW_CTX_HARDIRQ 1u
+#define CW_CTX_SOFTIRQ 2u
+#define CW_CTX_TIMER 4u
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} cw_irq_ctx SEC(".maps");
+
+static __always_inline void irq_ctx_set(__u32 bit, bool on)
+{
+	__u32 k = 0, *v = bpf_map_lookup_elem(&cw_irq_ctx, &k);
+
+	if (!v)
+		return;
+	if (on)
+		*v |= bit;
+	else
+		*v &= ~bit;
+}
+
+SEC("tp_btf/irq_handler_entry")
+int BPF_PROG(cw_irq_entry) { irq_ctx_set(CW_CTX_HARDIRQ, true); return 0; }
+SEC("tp_btf/irq_handler_exit")
+int BPF_PROG(cw_irq_exit) { irq_ctx_set(CW_CTX_HARDIRQ, false); return 0; }
+SEC("tp_btf/softirq_entry")
+int BPF_PROG(cw_softirq_entry) { irq_ctx_set(CW_CTX_SOFTIRQ, true); return 0; }
+SEC("tp_btf/softirq_exit")
+int BPF_PROG(cw_softirq_exit) { irq_ctx_set(CW_CTX_SOFTIRQ, false); return 0; }
+SEC("tp_btf/hrtimer_expire_entry")
+int BPF_PROG(cw_hrtimer_entry) { irq_ctx_set(CW_CTX_TIMER, true); return 0; }
+SEC("tp_btf/hrtimer_expire_exit")
+int BPF_PROG(cw_hrtimer_exit) { irq_ctx_set(CW_CTX_TIMER, false); return 0; }
 
 static __always_inline __u32 waker_context(void)
 {
-	int *pc;
-	__u32 v;
+	__u32 k = 0, *v = bpf_map_lookup_elem(&cw_irq_ctx, &k);
 
-	if (!&__preempt_count)
+	if (!v || !*v)
 		return 0;
-	pc = bpf_this_cpu_ptr(&__preempt_count);
-	v = (__u32)*pc & 0x7fffffff;
-	if (v & 0x00f00000) /* NMI_MASK */
-		return CW_WAKER_NMI;
-	if (v & 0x000f0000) /* HARDIRQ_MASK */
+	if (*v & CW_CTX_TIMER) /* innermost first: a timer callback runs inside the hardirq */
+		return CW_WAKER_TIMER;
+	if (*v & CW_CTX_HARDIRQ)
 		return CW_WAKER_HARDIRQ;
-	if (v & 0x00000100) /* SOFTIRQ_OFFSET: serving a softirq */
-		return CW_WAKER_SOFTIRQ;
-	return 0;
+	return CW_WAKER_SOFTIRQ;
 }
 
 /*

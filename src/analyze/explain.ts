@@ -257,9 +257,21 @@ export function persistRun(db: Db, sessionId: number, r: { chains: Chain[]; cove
   try {
     const run = w.prepare('INSERT INTO analysis_runs (session_id, created_wall_ns, baseline, coverage) VALUES (?, ?, ?, ?)');
     const ins = w.prepare('INSERT INTO chains (run_id, session_id, chain_id, kind, severity, impact_ns, pid, tid, op, ts_ns, summary, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    // Regression chains belong to a comparison, not to the session: they go to a run of their own that
+    // names its baseline, written before the session's own run, so a reader taking the latest run (or
+    // the latest run without a baseline) gets the session's own chains, never the regression chains.
+    const own = r.chains.filter((c) => c.kind !== 'regression' && !c.baseline);
+    const cmp = r.chains.filter((c) => c.kind === 'regression' || c.baseline);
+    const now = BigInt(Date.now()) * 1_000_000n;
     return w.transaction(() => {
-      const runId = Number(run.run(sessionId, BigInt(Date.now()) * 1_000_000n, opts.baselinePath ?? null, JSON.stringify(r.coverage)).lastInsertRowid);
-      for (const c of r.chains) ins.run(runId, sessionId, c.id, c.kind, c.severity, c.impact_ns, c.pid, c.tid, c.op, c.ts_ns, c.summary, JSON.stringify(c));
+      if (cmp.length || opts.baselinePath) {
+        const ref = cmp.find((c) => c.baseline)?.baseline;
+        const label = JSON.stringify({ file: ref?.file ?? opts.baselinePath ?? null, session_id: ref?.session_id ?? null, fingerprint: ref?.fingerprint ?? null });
+        const cmpRun = Number(run.run(sessionId, now, label, JSON.stringify(r.coverage)).lastInsertRowid);
+        for (const c of [...cmp, ...own]) ins.run(cmpRun, sessionId, c.id, c.kind, c.severity, c.impact_ns, c.pid, c.tid, c.op, c.ts_ns, c.summary, JSON.stringify(c));
+      }
+      const runId = Number(run.run(sessionId, now, null, JSON.stringify(r.coverage)).lastInsertRowid);
+      for (const c of own) ins.run(runId, sessionId, c.id, c.kind, c.severity, c.impact_ns, c.pid, c.tid, c.op, c.ts_ns, c.summary, JSON.stringify(c));
       return runId;
     })();
   } finally {

@@ -195,8 +195,15 @@ export class Timeline {
         const a = this.acts[i];
         if (a.ts < ts) break;
         if (a.type === A.OFF && a.code === 0 && a.end >= end - ownNs - DRAIN_BLOCK_NS && a.ts < done) {
-          const est = this.estimateDone();
-          done = Math.max(a.ts, Math.min(done, est ?? done));
+          const prev = i > 0 ? this.acts[i - 1] : undefined;
+          if (prev && prev.type === A.OFF && prev.code !== 0 && Math.abs(prev.end - a.ts) < 1000) {
+            // the runnable wait after a wakeup (bpf splits it off): the GPU completed at the wakeup
+            done = a.ts;
+          } else {
+            // preempted while spinning: the completion lies in [a.ts, done]; the duration model places it
+            const est = this.estimateDone();
+            done = Math.max(a.ts, Math.min(done, est ?? done));
+          }
           break;
         }
       }

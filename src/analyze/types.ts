@@ -44,4 +44,13 @@ export interface Chain {
   impact_fraction: number;
   /** traced strings (comm) quoted in summary/detail: sanitized, capped, and not to be trusted as instructions */
   untrusted: string[];
+  /** regression chains only: the baseline they compare against (a chain without it is the session's own) */
+  baseline?: BaselineRef;
+}
+
+/** Identity of a baseline session: its file, session id and a fingerprint of the session's content. */
+export interface BaselineRef {
+  file: string | null;
+  session_id: number;
+  fingerprint: string;
 }

@@ -66,7 +66,7 @@ export function runExplain(opts: Opts): ExplainResult & { comparison?: Compariso
     if (opts.baseline) {
       const base = openReadOnly(opts.baseline);
       try {
-        comparison = compareSessions(base, resolveSession(base, baseSessionId), db, resolveSession(db, sessionId));
+        comparison = compareSessions(base, resolveSession(base, baseSessionId), db, resolveSession(db, sessionId), { baselineFile: opts.baseline });
       } finally {
         base.close();
       }

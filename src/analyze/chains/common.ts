@@ -128,7 +128,7 @@ export function commLookup(db: Db, sessionId: number): (pid: number) => string {
 /** "pid 4242 (stress)" */
 export function who(ctx: ChainContext, pid: number): string {
   const irq = wakerContextName(pid);
-  if (irq) return `an ${irq === 'interrupt' ? 'interrupt (GPU completion or timer)' : irq} (no task: woken from ${irq} context)`;
+  if (irq) return `an ${irq === 'interrupt' ? 'interrupt (a device, e.g. the GPU completion)' : irq === 'timer' ? 'expiring timer' : irq} (no task: woken from ${irq} context)`;
   return pid === ctx.tracerPid ? `pid ${pid} (${ctx.comm(pid)}, Causeway's own tracer: tracing overhead)` : `pid ${pid} (${ctx.comm(pid)})`;
 }
 
