@@ -237,7 +237,7 @@ export interface ZooWorkload {
 export function traceZoo(v: ZooVariant, opts: { dir: string; timeoutMs?: number }): { db: string; workloadJson: ZooWorkload } {
   const sub = (s: string) => s.split('{dir}').join(opts.dir);
   const db = path.join(opts.dir, `${v.name}.db`);
-  fs.rmSync(db, { force: true });
+  for (const f of [db, `${db}-wal`, `${db}-shm`]) fs.rmSync(f, { force: true });
   const teardown = v.setup?.({ dir: opts.dir });
   try {
     const env = Object.fromEntries(Object.entries(v.env).map(([k, x]) => [k, sub(x)]));

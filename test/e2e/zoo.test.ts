@@ -59,7 +59,7 @@ for (const v of selected) {
     assert.equal(r.code, 0, r.stderr);
     const chains = (JSON.parse(r.stdout) as { chains: ZooChain[] }).chains;
     row.verdict = judgeZoo(w, chains, v.match);
-    fs.rmSync(db, { force: true });
+    for (const f of [db, `${db}-wal`, `${db}-shm`]) fs.rmSync(f, { force: true });
     if (!reportOnly) assert.ok(row.verdict.pass, `${v.name}: ${row.verdict.reasons.join('; ')}`);
   });
 }
