@@ -9,6 +9,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { BIN, runCli, tmpDir } from '../cli/helpers.js';
 import { ZOO, judgeZoo, traceZoo, zooVariant, type ZooChain, type ZooVariant, type ZooVerdict, type ZooWorkload } from './zoo-scenarios.js';
@@ -21,7 +22,7 @@ const only = process.env.CAUSEWAY_ZOO?.split(',').map((s) => s.trim()).filter(Bo
 const selected: ZooVariant[] = only?.length ? only.map(zooVariant) : ZOO;
 
 const dir = tmpDir('cw-zoo-');
-interface Row { v: ZooVariant; w?: ZooWorkload; verdict?: ZooVerdict; error?: string; traceS: number; explainS: number }
+interface Row { v: ZooVariant; w?: ZooWorkload; verdict?: ZooVerdict; error?: string; traceS: number; explainS: number; load: number }
 const rows: Row[] = [];
 
 test('the table: exactly half of the variants are held out, names unique, every twin points at variants of its shape', () => {
@@ -34,7 +35,8 @@ test('the table: exactly half of the variants are held out, names unique, every 
 
 for (const v of selected) {
   test(`zoo ${v.name}${v.heldOut ? ' (held out)' : ''}`, { skip }, () => {
-    const row: Row = { v, traceS: 0, explainS: 0 };
+    // the 1-minute load average before the run: this box is shared, and a busy one preempts the victim for real
+    const row: Row = { v, traceS: 0, explainS: 0, load: os.loadavg()[0]! };
     rows.push(row);
     const t0 = Date.now();
     let traced: ReturnType<typeof traceZoo>;
@@ -75,14 +77,14 @@ function printTable(): void {
   if (!rows.length) return;
   const out: string[] = [];
   out.push(`# zoo results (${reportOnly ? 'report only' : 'asserting'}), ${rows.length} variants`);
-  out.push('# ' + ['variant', 'half', 'want kind/op/culprit', 'injected ms', 'got kind/op/culprit', 'impact ms', 'sev', 'wall s', 'result'].join(' | '));
+  out.push('# ' + ['variant', 'half', 'want kind/op/culprit', 'injected ms', 'got kind/op/culprit', 'impact ms', 'sev', 'wall s', 'load', 'result'].join(' | '));
   for (const r of rows) {
     const t = r.w?.truth;
     const want = t ? `${t.kind ?? 'healthy'}/${t.op ?? '-'}/${t.culprit ?? '-'}${t.healthy && t.kind ? ' (~no cost)' : ''}` : '-';
     const top = r.verdict?.top;
     const got = top ? `${r.v.match === 'kind' ? '[kind] ' : ''}${top.kind}/${top.op ?? '-'}/${top.culprit ?? '-'}` : r.verdict ? 'no chain' : '-';
     const result = r.error ?? (r.verdict ? (r.verdict.pass ? 'PASS' : `FAIL: ${r.verdict.reasons.join('; ')}`) : 'ERROR (see test output)');
-    out.push('# ' + [r.v.name, r.v.heldOut ? 'held-out' : 'tuning', want, ms(t?.injected_ns), got, ms(top?.impact_ns), top?.severity ?? '-', r.w ? (r.w.elapsed_ns / 1e9).toFixed(2) : '-', result].join(' | '));
+    out.push('# ' + [r.v.name, r.v.heldOut ? 'held-out' : 'tuning', want, ms(t?.injected_ns), got, ms(top?.impact_ns), top?.severity ?? '-', r.w ? (r.w.elapsed_ns / 1e9).toFixed(2) : '-', r.load.toFixed(1), result].join(' | '));
   }
   for (const half of [false, true]) {
     const h = rows.filter((r) => r.v.heldOut === half);
@@ -102,6 +104,8 @@ function printTable(): void {
     }
   }
   const tr = rows.reduce((s, r) => s + r.traceS, 0), ex = rows.reduce((s, r) => s + r.explainS, 0);
+  const loads = rows.map((r) => r.load);
+  out.push(`# 1-min load average before each run: ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)} on ${os.cpus().length} CPUs (results on a loaded machine include real preemption by other processes)`);
   out.push(`# runtime: trace ${tr.toFixed(0)} s, explain ${ex.toFixed(0)} s`);
   console.log(out.join('\n'));
 }
