@@ -103,6 +103,7 @@ const LOWQ = [...SYNC, '--steps', '150', '--host-overlap', '2', '--pin', String(
 // Much queued work: 60 launches of 10 waves (12 ms of GPU work) per step, pipelined three deep (the host waits for the
 // event of three steps before), so 24-36 ms of GPU work is still queued while the host does its 1 ms of work.
 const HIGHQ = ['--k1', '30', '--k2', '30', '--waves', '10', '--steps', '80', '--pipeline', '3', '--host-overlap', '1', '--pin', String(VICTIM_CPU)];
+const IOQ = ['--k1', '15', '--k2', '15', '--waves', '10'];
 const IO = (...a: string[]) => ['--io-file', '{dir}/zoo-io.dat', ...a];
 
 const V = (name: string, shape: string, heldOut: boolean, argv: string[], extra: Partial<ZooVariant> = {}): ZooVariant => ({
@@ -175,10 +176,13 @@ export const ZOO: ZooVariant[] = [
   V('queued_twin', 'preempt_queued', true, [...HIGHQ, ...label(null, null, null, true)], { twinOf: ['hog_fork_nice0_queued', 'hog_ext_nice0_queued_before'] }),
 
   // -- block I/O (O_DIRECT) in the main thread and in a loader thread, while the GPU queue is empty
-  V('io_main', 'io_main', false, [...SYNC, '--steps', '150', ...IO('--io', 'main', '--io-kb', '1024'), ...label('io_starvation')], { setup: ioFile }),
-  V('io_main_twin', 'io_main', true, [...SYNC, '--steps', '150', ...IO('--io', 'main', '--io-kb', '1024', '--io-overlap'), ...label(null, null, null, true)], { setup: ioFile, twinOf: ['io_main'] }),
-  V('io_loader', 'io_loader', true, ['--k1', '3', '--k2', '3', '--waves', '5', '--steps', '150', ...IO('--io', 'loader', '--io-kb', '4096', '--io-depth', '2'), ...label('io_starvation')], { setup: ioFile }),
-  V('io_loader_twin', 'io_loader', false, ['--k1', '3', '--k2', '3', '--waves', '5', '--steps', '150', ...IO('--io', 'loader', '--io-kb', '128', '--io-depth', '4'), ...label(null, null, null, true)], {
+  // 6 ms of GPU work per step, 512 KiB reads (~0.5 ms on an idle disk, a few ms on a busy one): the twin's read, issued
+  // after the launches, stays inside the queued work even on a busy disk
+  V('io_main', 'io_main', false, [...IOQ, '--steps', '150', ...IO('--io', 'main', '--io-kb', '512'), ...label('io_starvation')], { setup: ioFile }),
+  V('io_main_twin', 'io_main', true, [...IOQ, '--steps', '150', ...IO('--io', 'main', '--io-kb', '512', '--io-overlap'), ...label(null, null, null, true)], { setup: ioFile, twinOf: ['io_main'] }),
+  // 2 ms of GPU work per step; the loader reads 4 MiB chunks (too slow to keep up) or 128 KiB chunks four ahead (twin)
+  V('io_loader', 'io_loader', true, ['--k1', '10', '--k2', '10', '--waves', '5', '--steps', '150', ...IO('--io', 'loader', '--io-kb', '4096', '--io-depth', '2'), ...label('io_starvation')], { setup: ioFile }),
+  V('io_loader_twin', 'io_loader', false, ['--k1', '10', '--k2', '10', '--waves', '5', '--steps', '150', ...IO('--io', 'loader', '--io-kb', '128', '--io-depth', '4'), ...label(null, null, null, true)], {
     setup: ioFile,
     twinOf: ['io_loader'],
   }),
@@ -210,9 +214,10 @@ export const ZOO: ZooVariant[] = [
     twinOf: ['launch_two_threads'],
   }),
 
-  // -- two streams: compute on stream 1, the copy on stream 2; a device sync drains both, a stream-2 sync does not
-  V('streams2_devsync', 'streams2', true, ['--streams', '2', '--k1', '20', '--k2', '10', '--waves', '5', '--steps', '150', '--wait', 'device', '--at', 'mid', '--host-after', '1.5', ...label('blocking_sync', 'cudaDeviceSynchronize')]),
-  V('streams2_twin', 'streams2', false, ['--streams', '2', '--k1', '20', '--k2', '10', '--waves', '5', '--steps', '150', '--wait', 'stream', '--at', 'mid', '--host-after', '1.5', ...label(null, null, null, true)], {
+  // -- two streams: compute on stream 1 (3 ms queued before the copy), the copy on stream 2; a device sync drains both,
+  // a stream-2 sync does not (stream 1 still has ~3 ms queued while the host works 1.5 ms)
+  V('streams2_devsync', 'streams2', true, ['--streams', '2', '--k1', '30', '--k2', '10', '--waves', '5', '--steps', '150', '--wait', 'device', '--at', 'mid', '--host-after', '1.5', ...label('blocking_sync', 'cudaDeviceSynchronize')]),
+  V('streams2_twin', 'streams2', false, ['--streams', '2', '--k1', '30', '--k2', '10', '--waves', '5', '--steps', '150', '--wait', 'stream', '--at', 'mid', '--host-after', '1.5', ...label(null, null, null, true)], {
     twinOf: ['streams2_devsync'],
   }),
 ];
