@@ -214,6 +214,8 @@ interface OpenCall {
   nested: boolean;
   role: 'submit' | 'drain' | 'submit_drain' | 'other';
   idleAtStart: boolean;
+  /** stream argument of a stream-targeted call (null: the op has none) */
+  stream: number | null;
 }
 
 interface OffIv {
@@ -364,7 +366,7 @@ class ThreadSweep {
     else if (kind === 'launch' || kind === 'copy' || kind === 'memset') role = 'submit';
     const c: OpenCall = {
       id, ts, end, dur, pid, op, kind, blocking, direction, bytes: argOf(op, 'bytes', a) ?? 0, ret,
-      off: zeroSplit(), preemptedBy: new Map(), wokenBy: new Map(), wakeIds: [], nested, role,
+      off: zeroSplit(), preemptedBy: new Map(), wokenBy: new Map(), wakeIds: [], nested, role, stream: argOf(op, 'stream', a),
       idleAtStart: this.pendingSince === null && this.lastDrainEnd !== null,
     };
     // off-CPU intervals that started before the call (clock noise at the boundary)
@@ -373,7 +375,7 @@ class ThreadSweep {
       if (ov > 0) this.attribute(c, iv, ov);
     }
     if (!nested && (role === 'submit' || role === 'submit_drain')) this.submit(c);
-    if (!nested) this.tl.call(id, ts, end, op, opKey(op, kind === 'copy' ? direction : null), roleOf(info), c.bytes, direction);
+    if (!nested) this.tl.call(id, ts, end, op, opKey(op, kind === 'copy' ? direction : null), roleOf(info), c.bytes, direction, argOf(op, 'stream', a) ?? 0);
     this.open.push(c);
     this.p.cudaCalls++;
   }
@@ -478,7 +480,7 @@ class ThreadSweep {
       const tr = roleOf(OP_BY_CODE.get(c.op));
       if (tr === 'drain' || tr === 'submit_drain') {
         const rate = tr === 'submit_drain' ? this.copyRate.get(`${c.op}:${c.direction ?? ''}`) : undefined;
-        this.tl.drain(c.id, c.ts, c.end, key, rate !== undefined && c.bytes > 0 ? Math.min(c.dur, rate * c.bytes) : 0);
+        this.tl.drain(c.id, c.ts, c.end, key, rate !== undefined && c.bytes > 0 ? Math.min(c.dur, rate * c.bytes) : 0, c.stream);
       }
       if (c.role === 'drain' || c.role === 'submit_drain') this.drain(c, key);
       else if (c.role === 'other') {

@@ -140,6 +140,8 @@ export class Timeline {
   private subTs: number[] = [];
   private subFixed: number[] = [];
   private subId: number[] = [];
+  /** stream handle of each pending submission (0: the legacy default stream) */
+  private subStream: number[] = [];
   private acts: Act[] = [];
   /** completion of the last segment, and the drain that measured it (key) when it waited */
   private lastDone: number | null = null;
@@ -153,7 +155,7 @@ export class Timeline {
   constructor(private readonly copyRate: Map<string, number> = new Map()) {}
 
   /** every non-nested CUDA call, at its entry */
-  call(id: number, ts: number, end: number, op: number, key: string, role: Role, bytes: number, direction: number | null): void {
+  call(id: number, ts: number, end: number, op: number, key: string, role: Role, bytes: number, direction: number | null, stream = 0): void {
     if (end > this.lastEnd) this.lastEnd = end;
     this.log({ type: A.CALL, id, ts, end, code: op, key, by: 0, waker: 0 });
     if (role === 'submit') {
@@ -164,6 +166,7 @@ export class Timeline {
       this.subTs.push(end);
       this.subFixed.push(fixed);
       this.subId.push(id);
+      this.subStream.push(stream);
       if (this.subTs.length >= MAX_SEGMENT) this.closeSegment(end, false, null, id);
     }
   }
@@ -185,8 +188,10 @@ export class Timeline {
   }
 
   /** A drain returned (called when the call finishes, so its off-CPU intervals are known). */
-  drain(id: number, ts: number, end: number, key: string, ownNs: number): void {
+  drain(id: number, ts: number, end: number, key: string, ownNs: number, stream: number | null = null): void {
     if (this.subTs.length === 0) return; // nothing pending: the call is activity inside an idle interval
+    // a sync of one (non-default) stream while other streams still have work: the GPU is not idle after it
+    if (stream !== null && stream !== 0) for (const x of this.subStream) if (x !== stream) return;
     const waited = end - ts - ownNs >= DRAIN_BLOCK_NS;
     if (waited) {
       let done = end - ownNs;
@@ -273,6 +278,7 @@ export class Timeline {
     this.subTs.length = 0;
     this.subFixed.length = 0;
     this.subId.length = 0;
+    this.subStream.length = 0;
     this.trimActs(measured ? this.lastDone : Math.min(this.lastDone, this.prevSubmit));
     void drainId;
   }
