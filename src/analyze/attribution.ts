@@ -289,8 +289,8 @@ class ThreadSweep {
   private stepExcl = 0;
   private readonly tl: Timeline;
 
-  constructor(pid: number, tid: number, ts: number, private readonly opts: AttributionOptions, private readonly copyRate: Map<string, number> = new Map()) {
-    this.tl = new Timeline(copyRate);
+  constructor(pid: number, tid: number, ts: number, private readonly opts: AttributionOptions, private readonly copyRate: Map<string, number> = new Map(), fastest: Map<number, number> = new Map()) {
+    this.tl = new Timeline(copyRate, fastest);
     this.p = {
       pid, tid, firstTs: ts, lastEnd: ts, cudaCalls: 0, ops: new Map(), offCount: 0,
       offTotal: zeroSplit(), offInCalls: zeroSplit(), preemptedBy: new Map(), gpu: newGpu(), idle: this.tl.m,
@@ -480,7 +480,7 @@ class ThreadSweep {
       const tr = roleOf(OP_BY_CODE.get(c.op));
       if (tr === 'drain' || tr === 'submit_drain') {
         const rate = tr === 'submit_drain' ? this.copyRate.get(`${c.op}:${c.direction ?? ''}`) : undefined;
-        this.tl.drain(c.id, c.ts, c.end, key, rate !== undefined && c.bytes > 0 ? Math.min(c.dur, rate * c.bytes) : 0, c.stream);
+        this.tl.drain(c.id, c.ts, c.end, key, rate !== undefined && c.bytes > 0 ? Math.min(c.dur, rate * c.bytes) : 0, c.stream, c.op, tr === 'submit_drain');
       }
       if (c.role === 'drain' || c.role === 'submit_drain') this.drain(c, key);
       else if (c.role === 'other') {
@@ -637,6 +637,7 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
     .prepare('SELECT id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3 FROM events WHERE session_id = ? AND (op <= 128 OR op = 136) ORDER BY tid, ts, id')
     .raw(true);
   const rates = copyRates(db, sessionId);
+  const fastest = fastestDrains(db, sessionId);
   const prof: SessionProfile = { sessionId, threads: new Map(), firstTs: Infinity, lastEnd: 0, cudaCalls: 0, offCpuEvents: 0, notes: [] };
   let cur: ThreadSweep | null = null;
   let curTid = -1;
@@ -652,7 +653,7 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
     const tid = row[4];
     if (tid !== curTid) {
       finishThread();
-      cur = new ThreadSweep(row[3], tid, row[1], opts, rates.get(tid));
+      cur = new ThreadSweep(row[3], tid, row[1], opts, rates.get(tid), fastest.get(tid));
       curTid = tid;
     }
     a[0] = row[7] ?? 0;
@@ -701,6 +702,22 @@ function copyRates(db: Db, sessionId: number): Map<number, Map<string, number>> 
       if (!m) out.set(r.tid, (m = new Map()));
       m.set(`${info.code}:${info.kind === 'copy' ? r.dir ?? '' : ''}`, r.rate);
     }
+  }
+  return out;
+}
+
+/** Per thread and drain op: the fastest call (an empty-queue return), one grouped query (bounded memory). */
+function fastestDrains(db: Db, sessionId: number): Map<number, Map<number, number>> {
+  const codes = [...OP_BY_CODE.values()].filter((o) => {
+    const r = roleOf(o);
+    return r === 'drain' || r === 'submit_drain';
+  }).map((o) => o.code);
+  const out = new Map<number, Map<number, number>>();
+  if (!codes.length) return out;
+  for (const r of db.prepare(`SELECT tid, op, min(dur) AS d FROM events WHERE session_id = ? AND op IN (${codes.join(',')}) GROUP BY tid, op`).all(sessionId) as { tid: number; op: number; d: number }[]) {
+    let m = out.get(r.tid);
+    if (!m) out.set(r.tid, (m = new Map()));
+    m.set(r.op, r.d);
   }
   return out;
 }

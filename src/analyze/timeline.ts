@@ -10,10 +10,12 @@
  *  - A "segment" is the work enqueued since the queue was last known empty. It
  *    ends at a drain (stream/event/device sync, blocking copy/memset, a free
  *    that synchronizes) called while work was pending:
- *      * the drain waited (its time beyond its own transfer >= DRAIN_BLOCK_NS):
- *        the queue completed when it returned (minus its own transfer; if the
- *        thread was preempted at the end of the drain, the completion is put at
- *        the later of the preemption's start and the duration model's estimate);
+ *      * the drain waited (beyond its own transfer, longer than the op's fastest
+ *        call in the thread + NOISE_NS): the queue completed when it returned
+ *        (a synchronous copy's own transfer is queued work of the stream; if
+ *        the thread waited for the CPU after the wakeup, the completion is the
+ *        wakeup; if it was preempted while spinning, the later of the
+ *        preemption's start and the duration model's estimate);
  *      * the drain returned at once: the queue was already empty, completion is
  *        at or before the drain's entry (estimated with the kernel duration
  *        learned from waiting drains, capped by the entry).
@@ -40,8 +42,13 @@
 import { OP_BY_CODE, type OpInfo, type OpKind } from '../common/ops.js';
 import { TopK, addTo, newSketch, q, type Sketch } from './stats.js';
 
-/** A drain longer than this (beyond its own transfer) blocked on the GPU. */
+/** An empty-queue drain returns within this (uprobe and driver cost): a faster fastest call is the empty-queue cost. */
 export const DRAIN_BLOCK_NS = 50_000;
+/**
+ * A drain waited for the GPU when it took longer than the fastest call of its op in the same thread (an
+ * empty-queue return) by more than this: timer and uprobe jitter on a loaded host are a few µs.
+ */
+export const NOISE_NS = 10_000;
 /** cap on one segment's buffered submissions/activity; beyond it the segment is closed by estimate */
 const MAX_SEGMENT = 1 << 16;
 
@@ -152,7 +159,11 @@ export class Timeline {
   /** return of the last submission of the closed segment (the host path to the next one starts after it) */
   private prevSubmit = -Infinity;
 
-  constructor(private readonly copyRate: Map<string, number> = new Map()) {}
+  constructor(
+    private readonly copyRate: Map<string, number> = new Map(),
+    /** fastest duration per drain op in this thread (an empty-queue call) */
+    private readonly fastest: Map<number, number> = new Map(),
+  ) {}
 
   /** every non-nested CUDA call, at its entry */
   call(id: number, ts: number, end: number, op: number, key: string, role: Role, bytes: number, direction: number | null, stream = 0): void {
@@ -187,19 +198,50 @@ export class Timeline {
     if (this.acts.length > MAX_SEGMENT) this.trimActs(this.acts[this.acts.length >> 1].ts);
   }
 
-  /** A drain returned (called when the call finishes, so its off-CPU intervals are known). */
-  drain(id: number, ts: number, end: number, key: string, ownNs: number, stream: number | null = null): void {
+  /**
+   * A drain returned (called when the call finishes, so its off-CPU intervals are known). A synchronous
+   * copy/memset was queued at its entry (its own transfer is stream work: later kernels of the stream
+   * could not have overlapped it) and is drained here. It waited when it took longer than the fastest
+   * call of the op in this thread (an empty-queue return: uprobe and driver cost) plus NOISE_NS.
+   */
+  drain(id: number, ts: number, end: number, key: string, ownNs: number, stream: number | null = null, op = 0, submitDrain = false): void {
+    if (submitDrain) {
+      if (this.firstSubmit === null) this.firstSubmit = ts;
+      this.subTs.push(ts);
+      this.subFixed.push(ownNs);
+      this.subId.push(id);
+      this.subStream.push(0);
+    }
     if (this.subTs.length === 0) return; // nothing pending: the call is activity inside an idle interval
-    // a sync of one (non-default) stream while other streams still have work: the GPU is not idle after it
-    if (stream !== null && stream !== 0) for (const x of this.subStream) if (x !== stream) return;
-    const waited = end - ts - ownNs >= DRAIN_BLOCK_NS;
+    if (stream !== null && stream !== 0) {
+      // a sync of one (non-default) stream while other streams still have work: the GPU is not idle after
+      // it; that stream's work is done and leaves the queue
+      let others = false;
+      for (const x of this.subStream) if (x !== stream) others = true;
+      if (others) {
+        let w = 0;
+        for (let k = 0; k < this.subTs.length; k++) {
+          if (this.subStream[k] === stream) continue;
+          this.subTs[w] = this.subTs[k];
+          this.subFixed[w] = this.subFixed[k];
+          this.subId[w] = this.subId[k];
+          this.subStream[w] = this.subStream[k];
+          w++;
+        }
+        this.subTs.length = this.subFixed.length = this.subId.length = this.subStream.length = w;
+        return;
+      }
+    }
+    // the fastest call counts as an empty-queue return only if it is that fast (every call may have waited)
+    const fast = Math.min(this.fastest.get(op) ?? 0, DRAIN_BLOCK_NS);
+    const waited = end - ts - ownNs >= fast + NOISE_NS;
     if (waited) {
-      let done = end - ownNs;
+      let done = end;
       // preempted at the end of the drain: the GPU may have finished before the thread got its CPU back
       for (let i = this.acts.length - 1; i >= 0; i--) {
         const a = this.acts[i];
         if (a.ts < ts) break;
-        if (a.type === A.OFF && a.code === 0 && a.end >= end - ownNs - DRAIN_BLOCK_NS && a.ts < done) {
+        if (a.type === A.OFF && a.code === 0 && a.end >= end - NOISE_NS && a.ts < done) {
           const prev = i > 0 ? this.acts[i - 1] : undefined;
           if (prev && prev.type === A.OFF && prev.code !== 0 && Math.abs(prev.end - a.ts) < 1000) {
             // the runnable wait after a wakeup (bpf splits it off): the GPU completed at the wakeup
@@ -214,8 +256,9 @@ export class Timeline {
       }
       this.closeSegment(done, true, key, id);
     } else {
+      // the queue was (about) empty at entry: completion at or before it (a synchronous copy: its own end)
       const est = this.estimateDone();
-      this.closeSegment(Math.min(ts, est ?? this.subTs[this.subTs.length - 1]), false, key, id);
+      this.closeSegment(submitDrain ? Math.min(end, est ?? end) : Math.min(ts, est ?? this.subTs[this.subTs.length - 1]), false, key, id);
     }
   }
 
