@@ -289,8 +289,8 @@ class ThreadSweep {
   private stepExcl = 0;
   private readonly tl: Timeline;
 
-  constructor(pid: number, tid: number, ts: number, private readonly opts: AttributionOptions, private readonly copyRate: Map<string, number> = new Map(), fastest: Map<number, number> = new Map()) {
-    this.tl = new Timeline(copyRate, fastest);
+  constructor(pid: number, tid: number, ts: number, private readonly opts: AttributionOptions, private readonly copyRate: Map<string, number> = new Map(), fastest: Map<number, number> = new Map(), priorKernelNs: number | null = null) {
+    this.tl = new Timeline(copyRate, fastest, priorKernelNs);
     this.p = {
       pid, tid, firstTs: ts, lastEnd: ts, cudaCalls: 0, ops: new Map(), offCount: 0,
       offTotal: zeroSplit(), offInCalls: zeroSplit(), preemptedBy: new Map(), gpu: newGpu(), idle: this.tl.m,
@@ -669,6 +669,23 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
     cur!.event(row[0], ts, dur, row[3], row[5], row[6] ?? 0, a);
   }
   finishThread();
+  // Segments closed before the thread's first waiting drain had no kernel time yet (idle counted as an upper
+  // bound): such threads are swept once more with the kernel time the whole thread taught (one indexed
+  // query per thread; calls are not reported twice).
+  for (const t of [...prof.threads.values()]) {
+    if (t.idle.unlearnedSegments === 0 || t.idle.kernelNs.count === 0) continue;
+    const prior = q(t.idle.kernelNs, 0.5);
+    const again = new ThreadSweep(t.pid, t.tid, t.firstTs, {}, rates.get(t.tid), fastest.get(t.tid), prior);
+    const one = db.prepare('SELECT id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3 FROM events WHERE session_id = ? AND tid = ? AND (op <= 128 OR op = 136) ORDER BY ts, id').raw(true);
+    for (const row of one.iterate(sessionId, t.tid) as Iterable<number[]>) {
+      a[0] = row[7] ?? 0;
+      a[1] = row[8] ?? 0;
+      a[2] = row[9] ?? 0;
+      a[3] = row[10] ?? 0;
+      again.event(row[0], row[1], Math.max(0, row[2] ?? 0), row[3], row[5], row[6] ?? 0, a);
+    }
+    t.idle = again.flush().idle;
+  }
   if (!Number.isFinite(prof.firstTs)) prof.firstTs = 0;
   // GPU busy in host-bound steps: launches x median per-launch GPU time from blocked steps
   for (const t of prof.threads.values()) {

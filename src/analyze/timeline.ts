@@ -51,6 +51,7 @@ export const DRAIN_BLOCK_NS = 50_000;
 export const NOISE_NS = 10_000;
 /** cap on one segment's buffered submissions/activity; beyond it the segment is closed by estimate */
 const MAX_SEGMENT = 1 << 16;
+const DEBUG = process.env.CAUSEWAY_DEBUG_TIMELINE === '1';
 
 export type Role = 'submit' | 'drain' | 'submit_drain' | 'other';
 
@@ -93,6 +94,8 @@ export interface IdleModel {
   segments: number;
   waitedSegments: number;
   estimatedSegments: number;
+  /** estimated segments closed with no kernel time known (d = 0: their idle is an upper bound) */
+  unlearnedSegments: number;
   kernelNs: Sketch;
   byDrain: Map<string, DrainIdle>;
   /** host computation in idle intervals the queue ran dry by itself (host-bound) */
@@ -114,7 +117,7 @@ export interface IdleModel {
 
 export function newIdleModel(): IdleModel {
   return {
-    intervals: 0, idleNs: 0, idleLowerNs: 0, busyNs: 0, busyLowerNs: 0, spanNs: 0, segments: 0, waitedSegments: 0, estimatedSegments: 0, kernelNs: newSketch(),
+    intervals: 0, idleNs: 0, idleLowerNs: 0, busyNs: 0, busyLowerNs: 0, spanNs: 0, segments: 0, waitedSegments: 0, estimatedSegments: 0, unlearnedSegments: 0, kernelNs: newSketch(),
     byDrain: new Map(), hostNs: 0, hostSamples: new TopK(10), preempted: new Map(), preemptSamples: new TopK(10), preemptedBusy: new Map(),
     io: 0, ioSamples: new TopK(10), reclaim: 0, waitBy: new Map(), waitSamples: new Map(), inCalls: new Map(),
   };
@@ -163,7 +166,15 @@ export class Timeline {
     private readonly copyRate: Map<string, number> = new Map(),
     /** fastest duration per drain op in this thread (an empty-queue call) */
     private readonly fastest: Map<number, number> = new Map(),
+    /** kernel time learned by a first pass over the thread, for segments closed before this pass learns one */
+    private readonly priorKernelNs: number | null = null,
   ) {}
+
+  /** the kernel time for a segment no waiting drain measured: learned so far, else the prior, else null */
+  private kernelEstimate(): number | null {
+    if (this.m.kernelNs.count) return q(this.m.kernelNs, 0.5);
+    return this.priorKernelNs;
+  }
 
   /** every non-nested CUDA call, at its entry */
   call(id: number, ts: number, end: number, op: number, key: string, role: Role, bytes: number, direction: number | null, stream = 0): void {
@@ -264,8 +275,8 @@ export class Timeline {
 
   /** completion of the pending work with the median learned kernel time (null: nothing learned) */
   private estimateDone(): number | null {
-    if (this.m.kernelNs.count === 0) return null;
-    const d = q(this.m.kernelNs, 0.5);
+    const d = this.kernelEstimate();
+    if (d === null) return null;
     let f = -Infinity;
     for (let k = 0; k < this.subTs.length; k++) f = Math.max(f, this.subTs[k]) + (this.subFixed[k] >= 0 ? this.subFixed[k] : d);
     return f;
@@ -291,7 +302,11 @@ export class Timeline {
       if (!Number.isFinite(d)) d = 0;
       d = Math.max(0, d);
       if (M > 0) m.kernelNs.accept(d);
-    } else d = m.kernelNs.count ? q(m.kernelNs, 0.5) : 0;
+    } else {
+      const est = this.kernelEstimate();
+      if (est === null) m.unlearnedSegments++;
+      d = est ?? 0;
+    }
     // idle before the segment's first submission
     const s0 = this.subTs[0];
     if (this.lastDone !== null && s0 > this.lastDone) this.idle(this.lastDone, s0, this.lastDoneMeasured ? this.lastDone : Math.min(this.lastDone, this.prevSubmit), this.openedBy, this.lastDoneMeasured, this.subId[0]);
@@ -345,6 +360,7 @@ export class Timeline {
     const m = this.m;
     const len = b - a;
     if (len <= 0) return;
+    if (DEBUG) console.error(`idle ${Math.round(a)}..${Math.round(b)} len ${Math.round(len)} from ${Math.round(from)} opened ${openedBy} measured ${measured}`);
     m.intervals++;
     m.idleNs += len;
     if (measured) m.idleLowerNs += len;
