@@ -38,6 +38,7 @@ export { DRAIN_BLOCK_NS } from './timeline.js';
 import { DRAIN_BLOCK_NS } from './timeline.js';
 const OFF_CPU = 128;
 const RECLAIM = 136;
+const BLOCK_IO = 134;
 const D2H = 2;
 
 export interface OffSplit {
@@ -303,6 +304,7 @@ class ThreadSweep {
     if (end > this.p.lastEnd) this.p.lastEnd = end;
     if (op === OFF_CPU) this.offCpu({ id, ts, end, reason: a[0], by: a[1], waker: a[2] }, dur);
     else if (op === RECLAIM) this.tl.reclaimStall(id, ts, end);
+    else if (op === BLOCK_IO) this.tl.blockIo(id, ts, end);
     else this.call(id, ts, dur, pid, op, ret, a);
   }
 
@@ -634,7 +636,7 @@ function mergeCrit(into: CritOff, from: CritOff): void {
  */
 export function attributeSession(db: Db, sessionId: number, opts: AttributionOptions = {}): SessionProfile {
   const stmt = db
-    .prepare('SELECT id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3 FROM events WHERE session_id = ? AND (op <= 128 OR op = 136) ORDER BY tid, ts, id')
+    .prepare('SELECT id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3 FROM events WHERE session_id = ? AND (op <= 128 OR op = 134 OR op = 136) ORDER BY tid, ts, id')
     .raw(true);
   const rates = copyRates(db, sessionId);
   const fastest = fastestDrains(db, sessionId);
@@ -665,7 +667,7 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
     if (ts < prof.firstTs) prof.firstTs = ts;
     if (ts + dur > prof.lastEnd) prof.lastEnd = ts + dur;
     if (row[5] === OFF_CPU) prof.offCpuEvents++;
-    else if (row[5] !== RECLAIM) prof.cudaCalls++;
+    else if (row[5] !== RECLAIM && row[5] !== BLOCK_IO) prof.cudaCalls++;
     cur!.event(row[0], ts, dur, row[3], row[5], row[6] ?? 0, a);
   }
   finishThread();
@@ -676,7 +678,7 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
     if (t.idle.unlearnedSegments === 0 || t.idle.kernelNs.count === 0) continue;
     const prior = q(t.idle.kernelNs, 0.5);
     const again = new ThreadSweep(t.pid, t.tid, t.firstTs, {}, rates.get(t.tid), fastest.get(t.tid), prior);
-    const one = db.prepare('SELECT id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3 FROM events WHERE session_id = ? AND tid = ? AND (op <= 128 OR op = 136) ORDER BY ts, id').raw(true);
+    const one = db.prepare('SELECT id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3 FROM events WHERE session_id = ? AND tid = ? AND (op <= 128 OR op = 134 OR op = 136) ORDER BY ts, id').raw(true);
     for (const row of one.iterate(sessionId, t.tid) as Iterable<number[]>) {
       a[0] = row[7] ?? 0;
       a[1] = row[8] ?? 0;

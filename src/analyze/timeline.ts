@@ -127,6 +127,8 @@ const enum A {
   CALL = 0,
   OFF = 1,
   RECLAIM = 2,
+  /** a block request this thread issued (issue -> complete) */
+  BIO = 3,
 }
 
 /** One piece of the thread's activity (bounded list, the current segment's). */
@@ -200,6 +202,10 @@ export class Timeline {
 
   reclaimStall(id: number, ts: number, end: number): void {
     this.log({ type: A.RECLAIM, id, ts, end, code: 0, key: '', by: 0, waker: 0 });
+  }
+
+  blockIo(id: number, ts: number, end: number): void {
+    this.log({ type: A.BIO, id, ts, end, code: 0, key: '', by: 0, waker: 0 });
   }
 
   private log(a: Act): void {
@@ -412,6 +418,34 @@ export class Timeline {
         if (!l) m.waitSamples.set(x.waker, (l = []));
         if (l.length < 10 && !l.includes(x.id)) l.push(x.id);
       }
+    }
+    // the thread's own block requests: on-CPU time while a request it issued is in flight (short sleeps
+    // under the 10 us off-CPU floor, submission and completion work) is I/O too, not host computation
+    const bios: Act[] = [];
+    for (const x of acts) if (x.type === A.BIO && x.end > lo && x.ts < b) bios.push(x);
+    let bioOn = 0;
+    if (bios.length) {
+      bios.sort((p, q2) => p.ts - q2.ts);
+      let cs = -Infinity;
+      let ce = -Infinity;
+      const flush = () => {
+        if (ce <= cs) return;
+        const s0 = Math.max(lo, cs);
+        const e0 = Math.min(b, ce);
+        if (e0 <= s0) return;
+        let off = 0;
+        for (const x of acts) if (x.type === A.OFF) off += Math.max(0, Math.min(e0, x.end) - Math.max(s0, x.ts));
+        bioOn += Math.max(0, e0 - s0 - off);
+      };
+      for (const x of bios) {
+        if (x.ts > ce) {
+          flush();
+          cs = x.ts;
+          ce = x.end;
+        } else ce = Math.max(ce, x.end);
+      }
+      flush();
+      io += bioOn;
     }
     let reclaimOn = 0;
     for (const r of reclaims) {
