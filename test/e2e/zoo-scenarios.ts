@@ -4,7 +4,8 @@
 //
 //   ZOO: ZooVariant[]                        the table below, in a fixed order
 //   zooVariant(name): ZooVariant             one by name (throws on an unknown name)
-//   traceZoo(v, { dir }): { db, workloadJson }   run `causeway trace --db F --json -q -- CMD` on it
+//   traceZoo(v, { dir, traceArgs? }): { db, workloadJson }
+//                                            run `causeway trace --db F --json -q [traceArgs] -- CMD` on it
 //   judgeZoo(truth, explained): ZooVerdict   the pass/fail rules of zoo.test.ts, for reuse
 //
 // Every variant runs test/fixtures/build/bin/zoo_step (see the comment at its top); its JSON line carries `truth`
@@ -241,15 +242,16 @@ export interface ZooWorkload {
   [k: string]: unknown;
 }
 
-/** Trace one variant with the CLI into DIR/<name>.db; returns the database and the workload's JSON line. */
-export function traceZoo(v: ZooVariant, opts: { dir: string; timeoutMs?: number }): { db: string; workloadJson: ZooWorkload } {
+/** Trace one variant with the CLI into DIR/<name>.db; returns the database and the workload's JSON line.
+ * traceArgs: extra `causeway trace` options (e.g. a capture mode), placed before `--`. */
+export function traceZoo(v: ZooVariant, opts: { dir: string; timeoutMs?: number; traceArgs?: string[] }): { db: string; workloadJson: ZooWorkload } {
   const sub = (s: string) => s.split('{dir}').join(opts.dir);
   const db = path.join(opts.dir, `${v.name}.db`);
   for (const f of [db, `${db}-wal`, `${db}-shm`]) fs.rmSync(f, { force: true });
   const teardown = v.setup?.({ dir: opts.dir });
   try {
     const env = Object.fromEntries(Object.entries(v.env).map(([k, x]) => [k, sub(x)]));
-    const r = runCli(['trace', '--db', db, '--json', '-q', '--', ...v.argv.map(sub)], { env, timeoutMs: opts.timeoutMs ?? 90_000 });
+    const r = runCli(['trace', '--db', db, '--json', '-q', ...(opts.traceArgs ?? []), '--', ...v.argv.map(sub)], { env, timeoutMs: opts.timeoutMs ?? 90_000 });
     if (r.code !== 0) throw new Error(`trace of zoo variant ${v.name} failed (exit ${r.code}): ${r.stderr.slice(-2000)}`);
     const lines = r.stdout.split('\n').filter((l) => l.startsWith('{"workload":"zoo"'));
     if (lines.length !== 1) throw new Error(`zoo variant ${v.name}: expected one {"workload":"zoo" line, got ${lines.length}: ${r.stdout.slice(0, 500)}`);

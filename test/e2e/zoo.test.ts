@@ -6,6 +6,7 @@
 //   CAUSEWAY_ZOO=name1,name2       run only these variants
 //   CAUSEWAY_ZOO_REPORT_ONLY=1     print the table without failing on wrong analysis results (the workloads' own
 //                                  sanity checks still fail)
+//   CAUSEWAY_ZOO_JSON=FILE         also write the rows (variant, half, truth, verdict, load) as JSON to FILE
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -108,4 +109,9 @@ function printTable(): void {
   out.push(`# 1-min load average before each run: ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)} on ${os.cpus().length} CPUs (results on a loaded machine include real preemption by other processes)`);
   out.push(`# runtime: trace ${tr.toFixed(0)} s, explain ${ex.toFixed(0)} s`);
   console.log(out.join('\n'));
+  const jsonOut = process.env.CAUSEWAY_ZOO_JSON;
+  if (jsonOut) {
+    const data = rows.map((r) => ({ name: r.v.name, shape: r.v.shape, heldOut: r.v.heldOut, load: r.load, elapsed_ns: r.w?.elapsed_ns ?? null, truth: r.w?.truth ?? null, verdict: r.verdict ?? null, error: r.error ?? null }));
+    fs.writeFileSync(jsonOut, JSON.stringify(data, null, 1) + '\n');
+  }
 }
