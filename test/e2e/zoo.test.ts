@@ -51,11 +51,16 @@ for (const v of selected) {
     row.traceS = (Date.now() - t0) / 1000;
     row.w = w;
     // the workload's own ground truth is sane (these fail even in report-only mode)
-    assert.equal(w.scenario, v.name);
-    assert.ok(w.elapsed_ns > 0 && w.steps > 0, 'elapsed and steps');
     const t = w.truth;
-    if (t.kind && !t.healthy) assert.ok(t.injected_ns > 0, `${v.name}: the workload measured a cost (${t.measure})`);
-    if (!t.kind) assert.equal(t.injected_ns, 0, 'a healthy twin injects nothing');
+    try {
+      assert.equal(w.scenario, v.name);
+      assert.ok(w.elapsed_ns > 0 && w.steps > 0, 'elapsed and steps');
+      if (t.kind && !t.healthy) assert.ok(t.injected_ns > 0, `the workload measured no cost (${t.measure}: ${t.injected_ns} ns): the incident did not happen in this run`);
+      if (!t.kind) assert.equal(t.injected_ns, 0, 'a healthy twin injects nothing');
+    } catch (e) {
+      row.error = `BAD GROUND TRUTH: ${(e as Error).message.split('\n')[0]}`;
+      throw e;
+    }
     const t1 = Date.now();
     const r = runCli(['explain', '--db', db, '--json', '--no-persist']);
     row.explainS = (Date.now() - t1) / 1000;
