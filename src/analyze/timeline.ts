@@ -258,30 +258,35 @@ export class Timeline {
       for (let i = this.acts.length - 1; i >= 0; i--) {
         const a = this.acts[i];
         if (a.ts < ts) break;
-        if (a.type === A.OFF && a.code === 0 && a.end >= end - NOISE_NS && a.ts < done) {
-          const prev = i > 0 ? this.acts[i - 1] : undefined;
-          if (prev && prev.type === A.OFF && prev.code !== 0 && Math.abs(prev.end - a.ts) < 1000) {
-            // the runnable wait after a wakeup (bpf splits it off): the GPU completed at the wakeup
-            done = a.ts;
-          } else {
+        if (a.type !== A.OFF || a.ts >= end) continue;
+        const prev = i > 0 ? this.acts[i - 1] : undefined;
+        if (a.code === 0 && prev && prev.type === A.OFF && prev.code !== 0 && prev.ts >= ts && Math.abs(prev.end - a.ts) < 1000) {
+          // the drain's last sleep ended in a wakeup followed by a runnable wait for the CPU (bpf splits it
+          // off): the GPU completed at the wakeup
+          done = a.ts;
+          break;
+        }
+        if (a.code === 0 && a.end >= end - NOISE_NS && a.ts < done) {
+          {
             // preempted while spinning: the completion lies in [a.ts, done]; the duration model places it
             const est = this.estimateDone();
             done = Math.max(a.ts, Math.min(done, est ?? done));
           }
-          break;
         }
+        break; // only the drain's last off-CPU interval says when the GPU finished
       }
       this.closeSegment(done, true, key, id);
     } else {
       // the queue was (about) empty at entry: completion at or before it (a synchronous copy: its own end)
-      const est = this.estimateDone();
-      this.closeSegment(submitDrain ? Math.min(end, est ?? end) : Math.min(ts, est ?? this.subTs[this.subTs.length - 1]), false, key, id);
+      // (no kernel time known: d = 0, the earliest completion: idle is then an upper bound, as stated in the method)
+      const est = this.estimateDone(true)!;
+      this.closeSegment(submitDrain ? Math.min(end, est) : Math.min(ts, est), false, key, id);
     }
   }
 
   /** completion of the pending work with the median learned kernel time (null: nothing learned) */
-  private estimateDone(): number | null {
-    const d = this.kernelEstimate();
+  private estimateDone(orZero = false): number | null {
+    const d = this.kernelEstimate() ?? (orZero ? 0 : null);
     if (d === null) return null;
     let f = -Infinity;
     for (let k = 0; k < this.subTs.length; k++) f = Math.max(f, this.subTs[k]) + (this.subFixed[k] >= 0 ? this.subFixed[k] : d);
