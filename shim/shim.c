@@ -1,0 +1,512 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * libcauseway-shim.so: in-process capture of CUDA runtime and driver calls.
+ *
+ * Preloaded (LD_PRELOAD) by `causeway trace --in-process`. Every function in
+ * ops.def gets a wrapper with the real prototype that calls the real function
+ * and writes one struct cw_call (bpf/events.h, the same record the uretprobe
+ * emits, source CW_SRC_SHIM_*) into this thread's ring (ring.h), a file in
+ * the tracer's directory mapped MAP_SHARED.
+ *
+ * Hot path (a traced call): two vDSO clock reads, one TLS load, one relaxed
+ * load of `tail`, ~80 bytes stored, one release store of `head`. No lock, no
+ * allocation, no system call. A full ring drops the record and counts it
+ * (per thread, per reason); the target never waits for the tracer.
+ *
+ * Cold paths: the first call of a thread creates its ring (open, ftruncate,
+ * mmap); the first call of a function resolves the real one (dlsym
+ * RTLD_NEXT, then the CUDA libraries loaded RTLD_LOCAL, found with
+ * dl_iterate_phdr); fork gives the child new rings (pthread_atfork); a
+ * thread's exit marks its ring closed (pthread key destructor); exec
+ * re-preloads through the inherited environment.
+ *
+ * Why dlsym is interposed and dlopen is not: a library opened RTLD_LOCAL
+ * (Python ctypes, framework plugins) is reached through dlsym(handle, name),
+ * which bypasses the preloaded definition, so dlsym hands back the wrapper
+ * (and remembers the real function). dlopen needs nothing: the wrappers
+ * resolve lazily and retry while the real function is not loaded yet, and
+ * wrapping dlopen would make the shim the caller whose RUNPATH and $ORIGIN
+ * glibc uses to search, changing what the target loads.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <linux/types.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../bpf/events.h"
+#include "ring.h"
+
+#define CW_EXPORT __attribute__((visibility("default")))
+#define CW_COLD __attribute__((cold, noinline))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* Same ABI as CUDA's dim3 (three unsigned, passed by value in two registers). */
+typedef struct { unsigned x, y, z; } cw_dim3;
+
+/* ---- the op table ------------------------------------------------------- */
+
+enum {
+#define CW_OP(op, src, sym, P, A, a0, a1, a2, a3) CW_IDX_##sym,
+#include "ops.def"
+#undef CW_OP
+	CW_NSYM
+};
+
+static const char *const cw_names[CW_NSYM] = {
+#define CW_OP(op, src, sym, P, A, a0, a1, a2, a3) #sym,
+#include "ops.def"
+#undef CW_OP
+};
+
+static const uint8_t cw_srcs[CW_NSYM] = {
+#define CW_OP(op, src, sym, P, A, a0, a1, a2, a3) src,
+#include "ops.def"
+#undef CW_OP
+};
+
+/* Real functions, resolved on first use (NULL until then). */
+static void *cw_real[CW_NSYM];
+
+/* ---- shared state ------------------------------------------------------- */
+
+static char cw_dir[512];                  /* CAUSEWAY_SHIM_DIR, "" when tracing is off */
+static uint32_t cw_slots = 1u << 16;      /* CAUSEWAY_SHIM_RING_SLOTS */
+static uint32_t cw_gen;                   /* bumped in a forked child: every thread-local ring is stale */
+static struct cw_shim_proc_hdr *cw_proc;  /* this process's P<pid>.proc, or NULL */
+static uint32_t cw_proc_pid;
+static uint64_t cw_lost_no_proc;          /* drops with nowhere to count them (reported as unknown) */
+static pthread_key_t cw_key;
+static void *(*cw_real_dlsym)(void *, const char *);
+
+struct cw_tls {
+	struct cw_shim_ring_hdr *r;
+	uint8_t *data;
+	uint32_t mask;
+	uint32_t gen;
+	uint32_t busy;     /* inside cw_emit: a signal handler's call is dropped, not interleaved */
+	uint32_t dead;     /* the thread's key destructor ran: no ring any more */
+	uint32_t tid;
+};
+static __thread struct cw_tls cw_t __attribute__((tls_model("initial-exec")));
+
+struct cw_slot {
+	uint32_t len;
+	struct cw_call c;
+	uint32_t seq;      /* low 32 bits of (index + 1): the reader checks it */
+} __attribute__((packed));
+_Static_assert(sizeof(struct cw_slot) == CW_SHIM_SLOT_BYTES, "slot is one drain() frame");
+_Static_assert(sizeof(struct cw_shim_ring_hdr) <= CW_SHIM_HDR_BYTES, "ring header fits its page");
+
+static inline uint64_t cw_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* = bpf_ktime_get_ns(): one clock for both sources */
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void cw_proc_drop(int reason)
+{
+	if (cw_proc && cw_proc_pid == (uint32_t)getpid())
+		__atomic_fetch_add(&cw_proc->drops[reason], 1, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_add(&cw_lost_no_proc, 1, __ATOMIC_RELAXED);
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+static void *cw_map_new(const char *name, size_t bytes)
+{
+	char path[640];
+	if (!cw_dir[0] || snprintf(path, sizeof(path), "%s/%s", cw_dir, name) >= (int)sizeof(path))
+		return NULL;
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return NULL;
+	void *p = MAP_FAILED;
+	if (ftruncate(fd, (off_t)bytes) == 0)
+		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		unlink(path);
+		return NULL;
+	}
+	return p;
+}
+
+static CW_COLD void cw_proc_open(void)
+{
+	uint32_t pid = (uint32_t)getpid();
+	char name[64];
+	snprintf(name, sizeof(name), "P%u.proc", pid);
+	struct cw_shim_proc_hdr *p = cw_map_new(name, sizeof(*p));
+	uint32_t parent = cw_proc_pid;
+	cw_proc_pid = pid;
+	cw_proc = p;
+	if (!p)
+		return;
+	p->layout = CW_SHIM_LAYOUT;
+	p->pid = pid;
+	p->ppid = (uint32_t)getppid();
+	p->ops = CW_NSYM;
+	p->forked_from = parent;
+	ssize_t n = readlink("/proc/self/exe", p->exe, sizeof(p->exe) - 1);
+	if (n < 0)
+		p->exe[0] = 0;
+	__atomic_store_n(&p->magic, CW_SHIM_PROC_MAGIC, __ATOMIC_RELEASE);
+}
+
+static CW_COLD struct cw_shim_ring_hdr *cw_ring_open(struct cw_tls *t)
+{
+	if (t->gen != cw_gen) { /* forked: the inherited ring is the parent's */
+		t->r = NULL;
+		t->dead = 0;
+		t->gen = cw_gen;
+	}
+	if (t->dead || !cw_dir[0])
+		return NULL;
+	if (!cw_proc || cw_proc_pid != (uint32_t)getpid())
+		cw_proc_open();
+	uint32_t tid = (uint32_t)syscall(SYS_gettid);
+	char name[64];
+	snprintf(name, sizeof(name), "T%u-%u.ring", cw_proc_pid, tid);
+	struct cw_shim_ring_hdr *r = cw_map_new(name, CW_SHIM_HDR_BYTES + (size_t)cw_slots * CW_SHIM_SLOT_BYTES);
+	if (!r) {
+		t->dead = 1; /* do not retry on every call: each later call counts as no_ring */
+		return NULL;
+	}
+	r->layout = CW_SHIM_LAYOUT;
+	r->slots = cw_slots;
+	r->slot_bytes = CW_SHIM_SLOT_BYTES;
+	r->pid = cw_proc_pid;
+	r->tid = tid;
+	__atomic_store_n(&r->magic, CW_SHIM_MAGIC, __ATOMIC_RELEASE);
+	t->r = r;
+	t->data = (uint8_t *)r + CW_SHIM_HDR_BYTES;
+	t->mask = cw_slots - 1;
+	t->tid = tid;
+	pthread_setspecific(cw_key, t); /* non-NULL: the destructor runs at thread exit */
+	return r;
+}
+
+/* Thread exit: the ring is complete; the tracer drains it and removes the file. */
+static void cw_thread_exit(void *arg)
+{
+	struct cw_tls *t = &cw_t;
+	(void)arg;
+	if (t->r && t->gen == cw_gen) {
+		__atomic_store_n(&t->r->state, CW_SHIM_CLOSED, __ATOMIC_RELEASE);
+		munmap(t->r, CW_SHIM_HDR_BYTES + (size_t)(t->mask + 1) * CW_SHIM_SLOT_BYTES);
+	}
+	t->r = NULL;
+	t->dead = 1; /* calls from later destructors are counted, not recorded */
+}
+
+static void cw_after_fork_child(void)
+{
+	struct cw_tls *t = &cw_t;
+	/* this thread's mapping of the parent's ring: drop it, the child writes its own */
+	if (t->r)
+		munmap(t->r, CW_SHIM_HDR_BYTES + (size_t)(t->mask + 1) * CW_SHIM_SLOT_BYTES);
+	t->r = NULL;
+	__atomic_add_fetch(&cw_gen, 1, __ATOMIC_RELAXED);
+	if (cw_proc)
+		munmap(cw_proc, sizeof(*cw_proc));
+	cw_proc = NULL;
+	cw_proc_open();
+}
+
+/* ---- the hot path ------------------------------------------------------- */
+
+static inline void cw_emit(uint16_t op, uint8_t source, uint64_t ts, uint64_t dur, uint64_t a0,
+			   uint64_t a1, uint64_t a2, uint64_t a3, int32_t ret, uint32_t flags)
+{
+	struct cw_tls *t = &cw_t;
+	if (unlikely(t->busy)) {
+		/* a signal handler interrupted this thread inside cw_emit */
+		if (t->r && t->gen == cw_gen)
+			__atomic_fetch_add(&t->r->drops[CW_SHIM_LOSS_REENTRANT], 1, __ATOMIC_RELAXED);
+		else
+			cw_proc_drop(CW_SHIM_PLOSS_NO_RING);
+		return;
+	}
+	t->busy = 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	struct cw_shim_ring_hdr *r = t->r;
+	if (unlikely(!r || t->gen != __atomic_load_n(&cw_gen, __ATOMIC_RELAXED)))
+		r = cw_ring_open(t);
+	if (unlikely(!r)) {
+		cw_proc_drop(CW_SHIM_PLOSS_NO_RING);
+		goto out;
+	}
+	r->calls++; /* one writer: this thread */
+	uint64_t h = r->head;
+	if (unlikely(h - __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) > t->mask)) {
+		r->drops[CW_SHIM_LOSS_RING_FULL]++;
+		goto out;
+	}
+	struct cw_slot *s = (struct cw_slot *)(t->data + (size_t)(h & t->mask) * CW_SHIM_SLOT_BYTES);
+	s->len = sizeof(struct cw_call);
+	s->c.hdr.ts_ns = ts;
+	s->c.hdr.tgid = r->pid;
+	s->c.hdr.tid = t->tid;
+	s->c.hdr.op = op;
+	s->c.hdr.source = source;
+	s->c.hdr.version = CW_EVENT_VERSION;
+	s->c.hdr.flags = flags | (ret != 0 ? CW_F_ERROR : 0);
+	s->c.dur_ns = dur;
+	s->c.a[0] = a0;
+	s->c.a[1] = a1;
+	s->c.a[2] = a2;
+	s->c.a[3] = a3;
+	s->c.ret = ret;
+	s->c.stack_id = -1;
+	s->seq = (uint32_t)(h + 1);
+	/*
+	 * Publish. x86-64 is TSO: stores become visible in program order, so a
+	 * reader that sees head = h + 1 sees the whole slot; the release store
+	 * also stops the compiler from sinking the slot stores below it. The
+	 * reader (src/capture/inproc-source.ts) reads head, then the slots, then
+	 * stores tail; the acquire load of tail above pairs with that store, so
+	 * a slot is never rewritten while it is being read.
+	 */
+	__atomic_store_n(&r->head, h + 1, __ATOMIC_RELEASE);
+out:
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	t->busy = 0;
+}
+
+/* ---- resolving the real functions -------------------------------------- */
+
+struct cw_found {
+	const char *want; /* "libcudart" or "libcuda." */
+	char paths[8][512];
+	int n;
+};
+
+static int cw_collect(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct cw_found *f = arg;
+	(void)size;
+	const char *name = info->dlpi_name;
+	if (!name || !name[0] || f->n >= 8)
+		return 0;
+	const char *base = strrchr(name, '/');
+	base = base ? base + 1 : name;
+	if (strncmp(base, f->want, strlen(f->want)) == 0 && strlen(name) < sizeof(f->paths[0]))
+		strcpy(f->paths[f->n++], name);
+	return 0;
+}
+
+static void *cw_real_sym(void *h, const char *name)
+{
+	if (!cw_real_dlsym) {
+		cw_real_dlsym = (void *(*)(void *, const char *))dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
+		if (!cw_real_dlsym)
+			cw_real_dlsym = (void *(*)(void *, const char *))dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
+		if (!cw_real_dlsym)
+			return NULL;
+	}
+	return cw_real_dlsym(h, name);
+}
+
+static void cw_set_real(int i, void *p)
+{
+	void *expected = NULL;
+	if (__atomic_compare_exchange_n(&cw_real[i], &expected, p, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED) && cw_proc)
+		__atomic_fetch_add(&cw_proc->resolved, 1, __ATOMIC_RELAXED);
+}
+
+/* First call of a function (or every call while its library is not loaded). */
+static CW_COLD void *cw_resolve(int i)
+{
+	void *p = cw_real_sym(RTLD_NEXT, cw_names[i]);
+	if (!p) {
+		/* loaded RTLD_LOCAL (ctypes, plugins): not in the global scope */
+		struct cw_found f = { .want = cw_srcs[i] == CW_SRC_CUDA_RT ? "libcudart" : "libcuda.", .n = 0 };
+		dl_iterate_phdr(cw_collect, &f);
+		for (int k = 0; k < f.n && !p; k++) {
+			void *h = dlopen(f.paths[k], RTLD_LAZY | RTLD_NOLOAD);
+			if (!h)
+				continue;
+			p = cw_real_sym(h, cw_names[i]);
+			dlclose(h);
+		}
+	}
+	if (p)
+		cw_set_real(i, p);
+	return __atomic_load_n(&cw_real[i], __ATOMIC_ACQUIRE);
+}
+
+static CW_COLD int cw_unresolved(void)
+{
+	cw_proc_drop(CW_SHIM_PLOSS_UNRESOLVED);
+	return 3; /* cudaErrorInitializationError / CUDA_ERROR_NOT_INITIALIZED */
+}
+
+/* ---- the wrappers (one per ops.def line) ------------------------------- */
+
+#define CW_U(x) ((uint64_t)(uintptr_t)(x))
+#define OUT(p) (r == 0 && (p) ? CW_U(*(p)) : 0)
+#define DIM(d) ((uint64_t)(d).x * (d).y * (d).z)
+#define CW_SHIM_SRC(s) ((s) == CW_SRC_CUDA_RT ? CW_SRC_SHIM_RT : CW_SRC_SHIM_DRV)
+
+#define CW_OP(op, src, sym, P, A, a0, a1, a2, a3)                                             \
+	typedef int(*cw_fn_##sym) P;                                                          \
+	CW_EXPORT int sym P                                                                   \
+	{                                                                                     \
+		cw_fn_##sym f_ = (cw_fn_##sym)__atomic_load_n(&cw_real[CW_IDX_##sym], __ATOMIC_ACQUIRE); \
+		if (unlikely(!f_)) {                                                          \
+			f_ = (cw_fn_##sym)cw_resolve(CW_IDX_##sym);                           \
+			if (!f_)                                                              \
+				return cw_unresolved();                                       \
+		}                                                                             \
+		uint64_t t0_ = cw_now();                                                      \
+		int r = f_ A;                                                                 \
+		uint64_t t1_ = cw_now();                                                      \
+		cw_emit(op, CW_SHIM_SRC(src), t0_, t1_ - t0_, CW_U(a0), CW_U(a1), CW_U(a2),    \
+			CW_U(a3), r, 0);                                                      \
+		return r;                                                                     \
+	}
+#include "ops.def"
+#undef CW_OP
+
+static void *const cw_wrappers[CW_NSYM] = {
+#define CW_OP(op, src, sym, P, A, a0, a1, a2, a3) (void *)sym,
+#include "ops.def"
+#undef CW_OP
+};
+
+static int cw_index(const char *name)
+{
+	if (!name || name[0] != 'c' || name[1] != 'u')
+		return -1;
+	for (int i = 0; i < CW_NSYM; i++)
+		if (strcmp(cw_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * dlsym(handle, probed name) returns the wrapper and remembers the real
+ * function. RTLD_NEXT is passed straight through as a sibling call, so glibc
+ * still sees the target's return address and searches after the caller.
+ */
+CW_EXPORT void *dlsym(void *h, const char *name)
+{
+	if (h == RTLD_NEXT)
+		return cw_real_sym(h, name);
+	void *p = cw_real_sym(h, name);
+	int i = p ? cw_index(name) : -1;
+	if (i < 0 || p == cw_wrappers[i])
+		return p;
+	cw_set_real(i, p);
+	/* a second library with the same name (two runtimes loaded) keeps its own, unwrapped */
+	return __atomic_load_n(&cw_real[i], __ATOMIC_ACQUIRE) == p ? cw_wrappers[i] : p;
+}
+
+/*
+ * Driver entry points handed out as function pointers: replace a probed one
+ * by its wrapper. `name` is the base name ("cuMemAlloc"); the pointer is
+ * whichever version the driver chose, matched by address.
+ */
+static void cw_wrap_entry(const char *name, void **pfn)
+{
+	if (!name || !pfn || !*pfn || name[0] != 'c' || name[1] != 'u')
+		return;
+	char v2[128];
+	snprintf(v2, sizeof(v2), "%s_v2", name);
+	int cands[2] = { cw_index(v2), cw_index(name) }, named = 0;
+	for (int k = 0; k < 2; k++) {
+		int i = cands[k];
+		if (i < 0)
+			continue;
+		named = 1;
+		if (*pfn == cw_wrappers[i])
+			return;
+		void *real = __atomic_load_n(&cw_real[i], __ATOMIC_ACQUIRE);
+		if (!real)
+			real = cw_resolve(i);
+		if (!real) {
+			cw_set_real(i, *pfn);
+			real = *pfn;
+		}
+		if (real == *pfn) {
+			*pfn = cw_wrappers[i];
+			if (cw_proc)
+				__atomic_fetch_add(&cw_proc->gpa_wrapped, 1, __ATOMIC_RELAXED);
+			return;
+		}
+	}
+	if (named && cw_proc)
+		__atomic_fetch_add(&cw_proc->gpa_unwrapped, 1, __ATOMIC_RELAXED);
+}
+
+#define CW_ENTRY_POINT(sym, P, A, name, pfn)                                           \
+	typedef int(*cw_ep_##sym) P;                                                   \
+	static cw_ep_##sym cw_ep_real_##sym;                                           \
+	CW_EXPORT int sym P                                                            \
+	{                                                                              \
+		if (!cw_ep_real_##sym)                                                 \
+			cw_ep_real_##sym = (cw_ep_##sym)cw_resolve_any(#sym);          \
+		if (!cw_ep_real_##sym)                                                 \
+			return cw_unresolved();                                        \
+		int r = cw_ep_real_##sym A;                                            \
+		if (r == 0)                                                            \
+			cw_wrap_entry(name, pfn);                                      \
+		return r;                                                              \
+	}
+
+static void *cw_resolve_any(const char *sym)
+{
+	void *p = cw_real_sym(RTLD_NEXT, sym);
+	if (p)
+		return p;
+	struct cw_found f = { .want = sym[2] == 'd' ? "libcudart" : "libcuda.", .n = 0 };
+	dl_iterate_phdr(cw_collect, &f);
+	for (int k = 0; k < f.n && !p; k++) {
+		void *h = dlopen(f.paths[k], RTLD_LAZY | RTLD_NOLOAD);
+		if (h) {
+			p = cw_real_sym(h, sym);
+			dlclose(h);
+		}
+	}
+	return p;
+}
+
+CW_ENTRY_POINT(cuGetProcAddress, (const char *s, void **pfn, int v, uint64_t fl), (s, pfn, v, fl), s, pfn)
+CW_ENTRY_POINT(cuGetProcAddress_v2, (const char *s, void **pfn, int v, uint64_t fl, int *st), (s, pfn, v, fl, st), s, pfn)
+CW_ENTRY_POINT(cudaGetDriverEntryPoint, (const char *s, void **pfn, unsigned long long fl, int *st), (s, pfn, fl, st), s, pfn)
+CW_ENTRY_POINT(cudaGetDriverEntryPointByVersion, (const char *s, void **pfn, unsigned v, unsigned long long fl, int *st), (s, pfn, v, fl, st), s, pfn)
+
+/* ---- start-up ----------------------------------------------------------- */
+
+__attribute__((constructor)) static void cw_init(void)
+{
+	/* resolve the real dlsym now, so dlsym(RTLD_NEXT) is a sibling call from the first use */
+	cw_real_sym(RTLD_DEFAULT, "dlsym");
+	const char *d = getenv("CAUSEWAY_SHIM_DIR");
+	if (d && strlen(d) < sizeof(cw_dir))
+		strcpy(cw_dir, d);
+	const char *s = getenv("CAUSEWAY_SHIM_RING_SLOTS");
+	if (s) {
+		unsigned long v = strtoul(s, NULL, 10);
+		if (v >= 2 && v <= (1ul << 24) && (v & (v - 1)) == 0)
+			cw_slots = (uint32_t)v;
+	}
+	pthread_key_create(&cw_key, cw_thread_exit);
+	pthread_atfork(NULL, NULL, cw_after_fork_child);
+	if (cw_dir[0])
+		cw_proc_open();
+}
