@@ -5,8 +5,9 @@
  * compiles this header and checks every offset there).
  *
  * One directory per trace, created 0700 by the tracer (CAUSEWAY_SHIM_DIR):
- *   P<pid>.proc        one per process: what the shim covers, process-level losses
- *   T<pid>-<tid>.ring  one per thread that made a probed call: an SPSC ring
+ *   P<pid>-<image>.proc        one per process image: what the shim covers, process-level losses
+ *   T<pid>-<tid>-<image>.ring  one per thread that made a probed call: an SPSC ring
+ * (<image>: the image's start time in hex, so an exec keeping the pid gets new files)
  * Files are created O_EXCL, mode 0600, and never written by anyone but the
  * shim in that process, except `tail`, written by the tracer only.
  *

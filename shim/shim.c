@@ -86,6 +86,7 @@ static uint32_t cw_slots = 1u << 16;      /* CAUSEWAY_SHIM_RING_SLOTS */
 static uint32_t cw_gen;                   /* bumped in a forked child: every thread-local ring is stale */
 static struct cw_shim_proc_hdr *cw_proc;  /* this process's P<pid>.proc, or NULL */
 static uint32_t cw_proc_pid;
+static uint64_t cw_image;                 /* this image's start time: file names stay unique across exec (same pid) */
 static uint64_t cw_lost_no_proc;          /* drops with nowhere to count them (reported as unknown) */
 static pthread_key_t cw_key;
 static void *(*cw_real_dlsym)(void *, const char *);
@@ -149,7 +150,8 @@ static CW_COLD void cw_proc_open(void)
 {
 	uint32_t pid = (uint32_t)getpid();
 	char name[64];
-	snprintf(name, sizeof(name), "P%u.proc", pid);
+	cw_image = cw_now();
+	snprintf(name, sizeof(name), "P%u-%llx.proc", pid, (unsigned long long)cw_image);
 	struct cw_shim_proc_hdr *p = cw_map_new(name, sizeof(*p));
 	uint32_t parent = cw_proc_pid;
 	cw_proc_pid = pid;
@@ -180,7 +182,7 @@ static CW_COLD struct cw_shim_ring_hdr *cw_ring_open(struct cw_tls *t)
 		cw_proc_open();
 	uint32_t tid = (uint32_t)syscall(SYS_gettid);
 	char name[64];
-	snprintf(name, sizeof(name), "T%u-%u.ring", cw_proc_pid, tid);
+	snprintf(name, sizeof(name), "T%u-%u-%llx.ring", cw_proc_pid, tid, (unsigned long long)cw_image);
 	struct cw_shim_ring_hdr *r = cw_map_new(name, CW_SHIM_HDR_BYTES + (size_t)cw_slots * CW_SHIM_SLOT_BYTES);
 	if (!r) {
 		t->dead = 1; /* do not retry on every call: each later call counts as no_ring */

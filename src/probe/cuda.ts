@@ -51,6 +51,8 @@ export interface CudaProbeOptions {
   mapSizes?: Record<string, number>;
   /** force classic perf-event uprobes (benchmarks, old kernels) */
   classic?: boolean;
+  /** attach only these op codes (--in-process: the ops the shim does not interpose) */
+  onlyOps?: ReadonlySet<number>;
 }
 
 export const SHARED_MAPS = ['cw_traced', 'cw_drops', 'rb_calls', 'rb_host', 'rb_life', 'cw_stacks'];
@@ -96,7 +98,7 @@ export class CudaProbes {
     const source = family === 'drv' ? Source.CUDA_DRV : Source.CUDA_RT;
     const obj = family === 'drv' ? this.drv : this.rt;
     const progs = PROGRAMS[family];
-    const ops = CUDA_OPS.filter((o) => o.source === source);
+    const ops = CUDA_OPS.filter((o) => o.source === source && (!this.opts.onlyOps || this.opts.onlyOps.has(o.code)));
     const result: LibraryAttach = { library: lib, mode: 'none', probes: [], links: [], attachMs: 0 };
     let resolved;
     try {
