@@ -156,6 +156,7 @@ export function renderSummary(s: TraceSummary): string {
   const ip = s.inProcess;
   if (ip?.mode === 'in_process') {
     lines.push(`  in-process: ${formatCount(ip.callsMade)} calls seen by the shim in ${ip.processes.length} process(es), ${ip.threads.length} thread(s)${ip.uprobeOps.length ? `; by uprobes instead (not interposed): ${ip.uprobeOps.join(', ')}` : ''}`);
+    for (const u of ip.uprobeLibraries) lines.push(`  BY UPROBES ${u.path}: ${u.why}`);
     for (const w of ip.withoutShim) lines.push(`  NOT TRACED pid ${w.pid}: maps ${w.library} without the shim (LD_PRELOAD cleared, or a setuid/static exec)`);
     const unwrapped = ip.processes.reduce((a, p) => a + p.entryPointsUnwrapped, 0);
     if (unwrapped) lines.push(`  NOT TRACED ${unwrapped} driver entry point(s) handed out by cuGetProcAddress/cudaGetDriverEntryPoint that the shim could not wrap`);

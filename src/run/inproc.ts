@@ -32,6 +32,8 @@ export interface InprocSummary {
   callsMade: number;
   processes: { pid: number; exe: string; forkedFrom: number; entryPointsWrapped: number; entryPointsUnwrapped: number }[];
   threads: { pid: number; tid: number; calls: number; read: number; drops: Record<string, number> }[];
+  /** libraries the shim cannot interpose (CUDA linked into the executable): traced by uprobes, every op */
+  uprobeLibraries: { path: string; why: string }[];
   /** traced processes that mapped a CUDA library without the shim (cleared LD_PRELOAD, setuid exec ...): their calls are NOT recorded */
   withoutShim: { pid: number; library: string }[];
 }
@@ -64,6 +66,7 @@ export class InprocMode {
   readonly covered: OpInfo[] = shimCoveredOps();
   readonly uncovered: OpInfo[] = shimUncoveredOps();
   private readonly withoutShim = new Map<number, string>();
+  private readonly uprobeLibraries: { path: string; why: string }[] = [];
 
   constructor(private readonly opts: InprocOptions = {}) {
     this.shimPath = shimLibraryPath();
@@ -76,6 +79,11 @@ export class InprocMode {
     const env: NodeJS.ProcessEnv = { ...base, LD_PRELOAD: prior ? `${this.shimPath}:${prior}` : this.shimPath, CAUSEWAY_SHIM_DIR: this.source.dir };
     if (this.opts.ringSlots) env.CAUSEWAY_SHIM_RING_SLOTS = String(this.opts.ringSlots);
     return env;
+  }
+
+  /** A library the shim cannot interpose, traced by uprobes instead (summary: uprobeLibraries). */
+  noteUprobeLibrary(path: string, why: string): void {
+    this.uprobeLibraries.push({ path, why });
   }
 
   /**
@@ -102,6 +110,7 @@ export class InprocMode {
       processes: procs.map((p) => ({ pid: p.pid, exe: p.exe, forkedFrom: p.forkedFrom, entryPointsWrapped: p.entryPointsWrapped, entryPointsUnwrapped: p.entryPointsUnwrapped })),
       threads: threads.map((t) => ({ pid: t.pid, tid: t.tid, calls: t.calls, read: t.read, drops: t.drops })),
       withoutShim: [...this.withoutShim].map(([pid, library]) => ({ pid, library })),
+      uprobeLibraries: [...this.uprobeLibraries],
     };
   }
 

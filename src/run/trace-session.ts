@@ -310,8 +310,7 @@ export class TraceSession {
     const stackEvery: Record<string, number> = {};
     if (every > 0) for (const op of CUDA_OPS) stackEvery[op.name] = mode === 'auto' && op.kind === 'launch' ? LAUNCH_STACK_EVERY : every;
     const traceAll = !this.opts.command?.length && this.opts.pids.length === 0;
-    const onlyOps = this.inproc ? new Set(this.inproc.uncovered.map((o) => o.code)) : undefined;
-    this.cuda = new CudaProbes(this.addon, { traceAll, selfTgid: process.pid, stackEvery, mapSizes: this.opts.mapSizes, classic: this.opts.classicUprobes, onlyOps });
+    this.cuda = new CudaProbes(this.addon, { traceAll, selfTgid: process.pid, stackEvery, mapSizes: this.opts.mapSizes, classic: this.opts.classicUprobes });
     if (!this.opts.noHost) {
       // Explicit targets are parked by the loader at every library load so new CUDA
       // libraries are attached before their first call; with no target (every
@@ -374,11 +373,18 @@ export class TraceSession {
   }
 
   private attachOne(lib: LibraryTarget, late: boolean): LibraryAttach | null {
-    if (this.inproc && this.inproc.uncovered.length === 0) return null; // the shim covers every op
+    // --in-process: uprobes only for the ops the shim does not interpose, except in an executable
+    // with CUDA linked in statically (its own calls never reach a preloaded library): all ops there
+    const only = this.inproc && lib.kind !== 'static' ? new Set(this.inproc.uncovered.map((o) => o.code)) : undefined;
+    if (only && only.size === 0) return null;
     const key = `${lib.dev}:${lib.inode}`;
     if (this.attachedInodes.has(key)) return null;
     this.attachedInodes.add(key);
-    const a = this.cuda.attach(lib);
+    if (this.inproc && lib.kind === 'static') {
+      this.inproc.noteUprobeLibrary(lib.path, 'CUDA runtime linked into the executable: calls inside it cannot be interposed');
+      this.log(`WARNING: --in-process: ${lib.path} has the CUDA runtime linked in statically; the shim cannot interpose its calls, so they are traced by uprobes (~2 us per call)`);
+    }
+    const a = this.cuda.attach(lib, only);
     if (late) this.lateAttachMs.push(a.attachMs);
     const failed = a.probes.filter((p) => !p.attached);
     const attached = a.probes.length - failed.length;
@@ -654,7 +660,7 @@ export class TraceSession {
     }
     const summary = this.summarize(captureError ? 'failed' : status, stored, losses, detachMs);
     if (this.inproc) summary.inProcess = this.inproc.summary();
-    else if (this.inprocFallback) summary.inProcess = { mode: 'uprobe_fallback', fallbackReason: this.inprocFallback, uprobeOps: CUDA_OPS.map((o) => o.name), callsMade: 0, processes: [], threads: [], withoutShim: [] };
+    else if (this.inprocFallback) summary.inProcess = { mode: 'uprobe_fallback', fallbackReason: this.inprocFallback, uprobeOps: CUDA_OPS.map((o) => o.name), callsMade: 0, processes: [], threads: [], withoutShim: [], uprobeLibraries: [] };
     this.inproc?.close();
     if (captureError) summary.error = { code: (captureError as { code?: string }).code ?? 'INTERNAL', message: captureError.message };
     this.recordOverhead(summary);
