@@ -26,6 +26,8 @@
 #define CW_SHIM_LAYOUT 1
 #define CW_SHIM_HDR_BYTES 4096         /* data starts one page in */
 #define CW_SHIM_SLOT_BYTES 80
+#define CW_SHIM_STACK_BYTES 128        /* one sampled stack: struct cw_shim_stack */
+#define CW_SHIM_STACK_DEPTH 15
 
 /* Per-thread drop reasons: ring_hdr.drops[] index. */
 enum cw_shim_loss {
@@ -53,7 +55,7 @@ struct cw_shim_ring_hdr {
 	uint32_t pid;
 	uint32_t tid;
 	uint32_t state;        /* CW_SHIM_LIVE | CW_SHIM_CLOSED */
-	uint32_t pad0;
+	uint32_t stack_slots;  /* entries in the stack area after the data slots (power of two) */
 	uint64_t calls;        /* probed calls this thread made (recorded + dropped) */
 	uint8_t pad1[64 - 40];
 	/* producer's cache line: records [0, head) have been written */
@@ -63,6 +65,20 @@ struct cw_shim_ring_hdr {
 	uint64_t tail;
 	uint8_t pad3[56];
 	uint64_t drops[CW_SHIM_LOSS_COUNT];
+};
+
+/*
+ * A sampled user stack (frame-pointer walk in the shim): entry `stack_id %
+ * stack_slots` of the stack area, which starts right after the data slots.
+ * A record with CW_F_STACK_SAMPLED carries its stack's sequence number in
+ * cw_call.stack_id; the reader checks `seq` (a later sample may have reused
+ * the entry: the stack is then missing, the event is not).
+ * ips[0] is the called CUDA function itself, then the return addresses.
+ */
+struct cw_shim_stack {
+	uint32_t seq;
+	uint32_t n;
+	uint64_t ips[CW_SHIM_STACK_DEPTH];
 };
 
 struct cw_shim_proc_hdr {

@@ -83,12 +83,15 @@ static void *cw_real[CW_NSYM];
 
 static char cw_dir[512];                  /* CAUSEWAY_SHIM_DIR, "" when tracing is off */
 static uint32_t cw_slots = 1u << 16;      /* CAUSEWAY_SHIM_RING_SLOTS */
+static uint32_t cw_stack_every = 0;       /* CAUSEWAY_SHIM_STACKS=N,L: every Nth call of most ops (0 = never) */
+static uint32_t cw_stack_every_launch = 0;/*   ... and every Lth kernel launch */
 static uint32_t cw_gen;                   /* bumped in a forked child: every thread-local ring is stale */
 static struct cw_shim_proc_hdr *cw_proc;  /* this process's P<pid>.proc, or NULL */
 static uint32_t cw_proc_pid;
 static uint64_t cw_image;                 /* this image's start time: file names stay unique across exec (same pid) */
 static uint64_t cw_lost_no_proc;          /* drops with nowhere to count them (reported as unknown) */
 static pthread_key_t cw_key;
+static uintptr_t cw_text_lo, cw_text_hi;  /* the shim's own code: frames there are not the target's */
 static void *(*cw_real_dlsym)(void *, const char *);
 
 struct cw_tls {
@@ -99,6 +102,12 @@ struct cw_tls {
 	uint32_t busy;     /* inside cw_emit: a signal handler's call is dropped, not interleaved */
 	uint32_t dead;     /* the thread's key destructor ran: no ring any more */
 	uint32_t tid;
+	uint32_t nstack;   /* calls since the last sampled stack (launches / other ops) */
+	uint32_t nstack_launch;
+	uint32_t stack_seq;
+	uint32_t stack_mask;
+	uintptr_t stack_lo, stack_hi; /* this thread's stack: the frame walk never leaves it */
+	struct cw_shim_stack *stacks;
 };
 static __thread struct cw_tls cw_t __attribute__((tls_model("initial-exec")));
 
@@ -109,6 +118,17 @@ struct cw_slot {
 } __attribute__((packed));
 _Static_assert(sizeof(struct cw_slot) == CW_SHIM_SLOT_BYTES, "slot is one drain() frame");
 _Static_assert(sizeof(struct cw_shim_ring_hdr) <= CW_SHIM_HDR_BYTES, "ring header fits its page");
+_Static_assert(sizeof(struct cw_shim_stack) == CW_SHIM_STACK_BYTES, "stack entry size");
+
+static inline uint32_t cw_stack_slots(void)
+{
+	return cw_slots >= 16 ? cw_slots / 8 : 2;
+}
+
+static inline size_t cw_ring_bytes(uint32_t slots, uint32_t stack_slots)
+{
+	return CW_SHIM_HDR_BYTES + (size_t)slots * CW_SHIM_SLOT_BYTES + (size_t)stack_slots * CW_SHIM_STACK_BYTES;
+}
 
 static inline uint64_t cw_now(void)
 {
@@ -169,6 +189,33 @@ static CW_COLD void cw_proc_open(void)
 	__atomic_store_n(&p->magic, CW_SHIM_PROC_MAGIC, __ATOMIC_RELEASE);
 }
 
+/*
+ * A copy of /proc/self/maps for the tracer's symbolizer: a short-lived target
+ * may be gone before its first stack is symbolized. Rewritten when a thread
+ * opens its ring and when dlsym hands out a wrapper (a library loaded later).
+ */
+static CW_COLD void cw_maps_snapshot(void)
+{
+	char path[640];
+	if (!cw_dir[0] || !(cw_stack_every | cw_stack_every_launch))
+		return;
+	if (snprintf(path, sizeof(path), "%s/M%u-%llx.maps", cw_dir, cw_proc_pid, (unsigned long long)cw_image) >= (int)sizeof(path))
+		return;
+	int in = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return;
+	int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out >= 0) {
+		char buf[8192];
+		ssize_t n;
+		while ((n = read(in, buf, sizeof(buf))) > 0)
+			if (write(out, buf, (size_t)n) != n)
+				break;
+		close(out);
+	}
+	close(in);
+}
+
 static CW_COLD struct cw_shim_ring_hdr *cw_ring_open(struct cw_tls *t)
 {
 	if (t->gen != cw_gen) { /* forked: the inherited ring is the parent's */
@@ -183,7 +230,7 @@ static CW_COLD struct cw_shim_ring_hdr *cw_ring_open(struct cw_tls *t)
 	uint32_t tid = (uint32_t)syscall(SYS_gettid);
 	char name[64];
 	snprintf(name, sizeof(name), "T%u-%u-%llx.ring", cw_proc_pid, tid, (unsigned long long)cw_image);
-	struct cw_shim_ring_hdr *r = cw_map_new(name, CW_SHIM_HDR_BYTES + (size_t)cw_slots * CW_SHIM_SLOT_BYTES);
+	struct cw_shim_ring_hdr *r = cw_map_new(name, cw_ring_bytes(cw_slots, cw_stack_slots()));
 	if (!r) {
 		t->dead = 1; /* do not retry on every call: each later call counts as no_ring */
 		return NULL;
@@ -193,11 +240,26 @@ static CW_COLD struct cw_shim_ring_hdr *cw_ring_open(struct cw_tls *t)
 	r->slot_bytes = CW_SHIM_SLOT_BYTES;
 	r->pid = cw_proc_pid;
 	r->tid = tid;
+	r->stack_slots = cw_stack_slots();
 	__atomic_store_n(&r->magic, CW_SHIM_MAGIC, __ATOMIC_RELEASE);
 	t->r = r;
 	t->data = (uint8_t *)r + CW_SHIM_HDR_BYTES;
 	t->mask = cw_slots - 1;
 	t->tid = tid;
+	t->stacks = (struct cw_shim_stack *)(t->data + (size_t)cw_slots * CW_SHIM_SLOT_BYTES);
+	t->stack_mask = r->stack_slots - 1;
+	t->stack_lo = t->stack_hi = 0;
+	pthread_attr_t attr;
+	if ((cw_stack_every | cw_stack_every_launch) && pthread_getattr_np(pthread_self(), &attr) == 0) {
+		void *lo;
+		size_t size;
+		if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
+			t->stack_lo = (uintptr_t)lo;
+			t->stack_hi = (uintptr_t)lo + size;
+		}
+		pthread_attr_destroy(&attr);
+	}
+	cw_maps_snapshot();
 	pthread_setspecific(cw_key, t); /* non-NULL: the destructor runs at thread exit */
 	return r;
 }
@@ -209,7 +271,7 @@ static void cw_thread_exit(void *arg)
 	(void)arg;
 	if (t->r && t->gen == cw_gen) {
 		__atomic_store_n(&t->r->state, CW_SHIM_CLOSED, __ATOMIC_RELEASE);
-		munmap(t->r, CW_SHIM_HDR_BYTES + (size_t)(t->mask + 1) * CW_SHIM_SLOT_BYTES);
+		munmap(t->r, cw_ring_bytes(t->mask + 1, t->stack_mask + 1));
 	}
 	t->r = NULL;
 	t->dead = 1; /* calls from later destructors are counted, not recorded */
@@ -220,7 +282,7 @@ static void cw_after_fork_child(void)
 	struct cw_tls *t = &cw_t;
 	/* this thread's mapping of the parent's ring: drop it, the child writes its own */
 	if (t->r)
-		munmap(t->r, CW_SHIM_HDR_BYTES + (size_t)(t->mask + 1) * CW_SHIM_SLOT_BYTES);
+		munmap(t->r, cw_ring_bytes(t->mask + 1, t->stack_mask + 1));
 	t->r = NULL;
 	__atomic_add_fetch(&cw_gen, 1, __ATOMIC_RELAXED);
 	if (cw_proc)
@@ -231,8 +293,36 @@ static void cw_after_fork_child(void)
 
 /* ---- the hot path ------------------------------------------------------- */
 
+/*
+ * Frame-pointer walk of the calling thread, bounded by its stack: ips[0] is the
+ * CUDA function, then the return addresses from the target's caller up. Called
+ * 1 in N (cw_stack_every*); without frame pointers in the target the walk stops
+ * at the first frame that leaves the stack or does not grow upwards.
+ */
+static __attribute__((noinline)) int32_t cw_take_stack(struct cw_tls *t, void *fn)
+{
+	uint32_t seq = ++t->stack_seq & 0x7fffffff;
+	struct cw_shim_stack *st = &t->stacks[seq & t->stack_mask];
+	uintptr_t fp = (uintptr_t)__builtin_frame_address(0), lo = t->stack_lo, hi = t->stack_hi;
+	uint32_t n = 0;
+	st->ips[n++] = (uint64_t)(uintptr_t)fn;
+	while (n < CW_SHIM_STACK_DEPTH && fp >= lo && fp + 16 <= hi && (fp & 7) == 0) {
+		uintptr_t next = ((uintptr_t *)fp)[0], ret = ((uintptr_t *)fp)[1];
+		if (ret < 4096)
+			break;
+		if (ret < cw_text_lo || ret >= cw_text_hi) /* our own frames (wrapper, emit) are skipped */
+			st->ips[n++] = ret;
+		if (next <= fp)
+			break;
+		fp = next;
+	}
+	st->n = n;
+	st->seq = seq;
+	return (int32_t)seq;
+}
+
 static inline void cw_emit(uint16_t op, uint8_t source, uint64_t ts, uint64_t dur, uint64_t a0,
-			   uint64_t a1, uint64_t a2, uint64_t a3, int32_t ret, uint32_t flags)
+			   uint64_t a1, uint64_t a2, uint64_t a3, int32_t ret, uint32_t flags, void *fn)
 {
 	struct cw_tls *t = &cw_t;
 	if (unlikely(t->busy)) {
@@ -258,6 +348,14 @@ static inline void cw_emit(uint16_t op, uint8_t source, uint64_t ts, uint64_t du
 		r->drops[CW_SHIM_LOSS_RING_FULL]++;
 		goto out;
 	}
+	int32_t stack_id = -1;
+	int launch = op == CW_OP_CUDA_LAUNCH_KERNEL || op == CW_OP_CU_LAUNCH_KERNEL;
+	uint32_t every = launch ? cw_stack_every_launch : cw_stack_every;
+	if (unlikely(every) && t->stack_hi && ++*(launch ? &t->nstack_launch : &t->nstack) >= every) {
+		*(launch ? &t->nstack_launch : &t->nstack) = 0;
+		stack_id = cw_take_stack(t, fn);
+		flags |= CW_F_STACK_SAMPLED;
+	}
 	struct cw_slot *s = (struct cw_slot *)(t->data + (size_t)(h & t->mask) * CW_SHIM_SLOT_BYTES);
 	s->len = sizeof(struct cw_call);
 	s->c.hdr.ts_ns = ts;
@@ -273,7 +371,7 @@ static inline void cw_emit(uint16_t op, uint8_t source, uint64_t ts, uint64_t du
 	s->c.a[2] = a2;
 	s->c.a[3] = a3;
 	s->c.ret = ret;
-	s->c.stack_id = -1;
+	s->c.stack_id = stack_id;
 	s->seq = (uint32_t)(h + 1);
 	/*
 	 * Publish. x86-64 is TSO: stores become visible in program order, so a
@@ -378,7 +476,7 @@ static CW_COLD int cw_unresolved(void)
 		int r = f_ A;                                                                 \
 		uint64_t t1_ = cw_now();                                                      \
 		cw_emit(op, CW_SHIM_SRC(src), t0_, t1_ - t0_, CW_U(a0), CW_U(a1), CW_U(a2),    \
-			CW_U(a3), r, 0);                                                      \
+			CW_U(a3), r, 0, (void *)f_);                                          \
 		return r;                                                                     \
 	}
 #include "ops.def"
@@ -413,6 +511,8 @@ CW_EXPORT void *dlsym(void *h, const char *name)
 	int i = p ? cw_index(name) : -1;
 	if (i < 0 || p == cw_wrappers[i])
 		return p;
+	if (!__atomic_load_n(&cw_real[i], __ATOMIC_ACQUIRE) && cw_proc)
+		cw_maps_snapshot();
 	cw_set_real(i, p);
 	/* a second library with the same name (two runtimes loaded) keeps its own, unwrapped */
 	return __atomic_load_n(&cw_real[i], __ATOMIC_ACQUIRE) == p ? cw_wrappers[i] : p;
@@ -494,8 +594,25 @@ CW_ENTRY_POINT(cudaGetDriverEntryPointByVersion, (const char *s, void **pfn, uns
 
 /* ---- start-up ----------------------------------------------------------- */
 
+static int cw_find_text(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	uintptr_t me = (uintptr_t)arg;
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && me >= lo && me < hi) {
+			cw_text_lo = lo;
+			cw_text_hi = hi;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 __attribute__((constructor)) static void cw_init(void)
 {
+	dl_iterate_phdr(cw_find_text, (void *)(uintptr_t)cw_init);
 	/* resolve the real dlsym now, so dlsym(RTLD_NEXT) is a sibling call from the first use */
 	cw_real_sym(RTLD_DEFAULT, "dlsym");
 	const char *d = getenv("CAUSEWAY_SHIM_DIR");
@@ -506,6 +623,12 @@ __attribute__((constructor)) static void cw_init(void)
 		unsigned long v = strtoul(s, NULL, 10);
 		if (v >= 2 && v <= (1ul << 24) && (v & (v - 1)) == 0)
 			cw_slots = (uint32_t)v;
+	}
+	const char *st = getenv("CAUSEWAY_SHIM_STACKS"); /* "N,L" */
+	if (st) {
+		char *end;
+		cw_stack_every = (uint32_t)strtoul(st, &end, 10);
+		cw_stack_every_launch = *end == ',' ? (uint32_t)strtoul(end + 1, NULL, 10) : cw_stack_every;
 	}
 	pthread_key_create(&cw_key, cw_thread_exit);
 	pthread_atfork(NULL, NULL, cw_after_fork_child);

@@ -23,7 +23,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { LossCount } from '../common/events.js';
-import { PROC_HDR, RING_HDR, SHIM } from './inproc-layout.js';
+import { PROC_HDR, RING_HDR, SHIM, SHIM_STACK_ID_BASE, STACK } from './inproc-layout.js';
+import { CALL, FRAME_HDR, Flag, HDR } from './layout.js';
 
 /** What Capture drains besides the BPF rings. */
 export interface RecordSource {
@@ -32,6 +33,8 @@ export interface RecordSource {
   drain(buf: Buffer): number;
   /** Called once before the final drain (look for rings created late). */
   beforeFinalDrain?(): void;
+  /** Frames of a stack id this source put into its records (ids >= SHIM_STACK_ID_BASE), or null. */
+  stackFrames?(id: number): bigint[] | null;
   losses(): LossCount[];
 }
 
@@ -61,8 +64,30 @@ export interface ShimProcess {
 const TWO32 = 2 ** 32;
 const u64 = (b: Buffer, at: number) => b.readUInt32LE(at + 4) * TWO32 + b.readUInt32LE(at);
 
+/** Shim stacks, deduplicated by content: the same call site gets the same id (Capture caches symbolization by id). */
+export class StackTable {
+  private readonly byKey = new Map<string, number>();
+  private readonly frames: bigint[][] = [];
+  missing = 0;
+  add(ips: bigint[]): number {
+    const key = ips.join(',');
+    let id = this.byKey.get(key);
+    if (id === undefined) {
+      id = SHIM_STACK_ID_BASE + this.frames.length;
+      this.frames.push(ips);
+      this.byKey.set(key, id);
+    }
+    return id;
+  }
+  get(id: number): bigint[] | null {
+    return this.frames[id - SHIM_STACK_ID_BASE] ?? null;
+  }
+}
+
 class RingReader {
   private readonly hdr = Buffer.alloc(RING_HDR.size);
+  private readonly stackBuf = Buffer.alloc(STACK.size);
+  private stackSlots = 0;
   private readonly head2 = Buffer.alloc(8);
   private readonly tailBuf = Buffer.alloc(8);
   private slots = 0;
@@ -75,6 +100,7 @@ class RingReader {
     private fd: number,
     pid: number,
     tid: number,
+    private readonly stacks: StackTable,
   ) {
     this.stats = { pid, tid, calls: 0, read: 0, drops: { ring_full: 0, reentrant_signal: 0, overwritten: 0 }, closed: false };
   }
@@ -91,6 +117,7 @@ class RingReader {
         return 0;
       }
       this.slots = slots;
+      this.stackSlots = h.readUInt32LE(RING_HDR.stackSlots);
     }
     this.refreshCounters(h);
     fs.readSync(this.fd, this.head2, 0, 8, RING_HDR.head);
@@ -115,6 +142,7 @@ class RingReader {
         continue;
       }
       if (kept !== k) buf.copy(buf, off + kept * SHIM.SLOT_BYTES, at, at + SHIM.SLOT_BYTES);
+      this.resolveStack(buf, off + kept * SHIM.SLOT_BYTES + FRAME_HDR);
       kept++;
       consumed = k + 1;
     }
@@ -125,6 +153,28 @@ class RingReader {
     this.tailBuf.writeUInt32LE(Math.floor(this.tail / TWO32), 4);
     fs.writeSync(this.fd, this.tailBuf, 0, 8, RING_HDR.tail);
     return kept * SHIM.SLOT_BYTES;
+  }
+
+  /** A sampled record: read its stack entry now (a later sample may reuse it) and swap in a table id. */
+  private resolveStack(buf: Buffer, rec: number): void {
+    if (!(buf.readUInt32LE(rec + HDR.flags) & Flag.STACK_SAMPLED)) return;
+    const seq = buf.readInt32LE(rec + CALL.stackId);
+    let id = -1;
+    if (this.stackSlots > 0 && seq >= 0) {
+      const at = SHIM.HDR_BYTES + this.slots * SHIM.SLOT_BYTES + (seq % this.stackSlots) * STACK.size;
+      const b = this.stackBuf;
+      if (fs.readSync(this.fd, b, 0, STACK.size, at) === STACK.size && b.readUInt32LE(STACK.seq) === seq) {
+        const n = Math.min(b.readUInt32LE(STACK.n), SHIM.STACK_DEPTH);
+        const ips: bigint[] = [];
+        for (let i = 0; i < n; i++) ips.push(b.readBigUInt64LE(STACK.ips + i * 8));
+        if (n > 0) id = this.stacks.add(ips);
+      }
+    }
+    if (id < 0) {
+      this.stacks.missing++;
+      buf.writeUInt32LE(buf.readUInt32LE(rec + HDR.flags) & ~Flag.STACK_SAMPLED, rec + HDR.flags);
+    }
+    buf.writeInt32LE(id, rec + CALL.stackId);
   }
 
   private refreshCounters(h: Buffer): void {
@@ -166,6 +216,7 @@ class RingReader {
 export class InprocSource implements RecordSource {
   readonly name = 'inproc';
   private readonly rings = new Map<string, RingReader>();
+  private readonly stacks = new StackTable();
   private readonly done: ShimThread[] = [];
   /** by file name: one per process image (an exec keeps the pid and gets a new file) */
   private readonly procs = new Map<string, ShimProcess>();
@@ -214,6 +265,10 @@ export class InprocSource implements RecordSource {
     this.lastScan = -Infinity;
   }
 
+  stackFrames(id: number): bigint[] | null {
+    return this.stacks.get(id);
+  }
+
   private scan(now: number): void {
     this.lastScan = now;
     let names: string[];
@@ -224,6 +279,7 @@ export class InprocSource implements RecordSource {
     }
     for (const name of names) {
       if (name.startsWith('P') && name.endsWith('.proc')) this.readProc(name);
+      else if (name.startsWith('M') && name.endsWith('.maps')) this.noteMaps(name);
       else if (name.startsWith('T') && name.endsWith('.ring') && !this.rings.has(name)) this.openRing(name);
     }
     for (const [name, r] of this.rings) {
@@ -232,6 +288,39 @@ export class InprocSource implements RecordSource {
         this.done.push({ ...r.stats, drops: { ...r.stats.drops } });
         this.rings.delete(name);
       }
+    }
+  }
+
+  /** pid -> its latest maps snapshot (file, mtime) and whether the symbolizer has taken it */
+  private readonly maps = new Map<number, { file: string; mtimeMs: number; taken: boolean }>();
+
+  private noteMaps(name: string): void {
+    const m = /^M(\d+)-[0-9a-f]+\.maps$/.exec(name);
+    if (!m) return;
+    const file = path.join(this.dir, name);
+    try {
+      const st = fs.lstatSync(file);
+      const prev = this.maps.get(Number(m[1]));
+      if (st.isFile() && (!prev || prev.file !== file || prev.mtimeMs !== st.mtimeMs)) this.maps.set(Number(m[1]), { file, mtimeMs: st.mtimeMs, taken: false });
+    } catch {
+      /* gone */
+    }
+  }
+
+  /** The shim's copy of a pid's /proc/PID/maps when it changed since the last call (symbolizing exited processes), else null. */
+  takeMaps(pid: number): string | null {
+    const e = this.maps.get(pid);
+    if (!e || e.taken) return null;
+    e.taken = true;
+    try {
+      const fd = fs.openSync(e.file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      try {
+        return fs.readFileSync(fd, 'utf8').slice(0, 4 << 20);
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      return null;
     }
   }
 
@@ -245,7 +334,7 @@ export class InprocSource implements RecordSource {
     } catch {
       return;
     }
-    this.rings.set(name, new RingReader(file, fd, Number(m[1]), Number(m[2])));
+    this.rings.set(name, new RingReader(file, fd, Number(m[1]), Number(m[2]), this.stacks));
   }
 
   private readProc(name: string): void {
@@ -294,9 +383,12 @@ export class InprocSource implements RecordSource {
     const sum: Record<string, number> = {};
     for (const t of this.threads()) for (const [k, v] of Object.entries(t.drops)) sum[k] = (sum[k] ?? 0) + v;
     for (const p of this.processes()) for (const [k, v] of Object.entries(p.drops)) sum[k] = (sum[k] ?? 0) + v;
-    return Object.entries(sum)
+    const out = Object.entries(sum)
       .filter(([, v]) => v > 0)
       .map(([reason, count]) => ({ stage: 'shim' as const, reason: `shim_${reason}`, count }));
+    // a sampled stack reused before it was read: the event is stored, its stack is not (not a lost event)
+    if (this.stacks.missing) out.push({ stage: 'shim', reason: 'stack_unavailable', count: this.stacks.missing });
+    return out;
   }
 
   /** Stop reading and remove the directory (the target may run on: its later calls go nowhere). */

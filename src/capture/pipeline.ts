@@ -12,6 +12,7 @@ import type { Addon, ObjHandle, RingHandle } from '../probe/addon-types.js';
 import { RecordDecoder, TimeBase, type DecodeSink } from './decode.js';
 import { LOSS_REASONS, NON_EVENT_LOSSES } from './layout.js';
 import type { RecordSource } from './inproc-source.js';
+import { SHIM_STACK_ID_BASE } from './inproc-layout.js';
 
 export interface StackFrameOut {
   addr: number;
@@ -215,7 +216,10 @@ export class Capture {
     const key = `${pid}:${kernelId}`;
     const hit = this.stackCache.get(key);
     if (hit !== undefined) return hit;
-    const addrs = this.addon.stackFrames(this.stacks.obj, this.stacks.map, kernelId);
+    let addrs: bigint[] | null = null;
+    if (kernelId >= SHIM_STACK_ID_BASE) for (const src of this.opts.sources ?? []) addrs ??= src.stackFrames?.(kernelId) ?? null;
+    else addrs = this.addon.stackFrames(this.stacks.obj, this.stacks.map, kernelId);
+    if (!addrs) return -1;
     if (addrs.length === 0) return -1;
     const { frames, text } = this.stacks.symbolize(pid, addrs);
     const id = this.sink.internStack(frames, text);

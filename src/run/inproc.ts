@@ -20,6 +20,8 @@ const PT_INTERP = 3;
 export interface InprocOptions {
   /** ring slots per thread (power of two); default 65536 (5 MiB of tmpfs per calling thread) */
   ringSlots?: number;
+  /** stack sampling in the shim, as `--stacks`: [every Nth call of most ops, every Lth kernel launch]; 0 = never */
+  stackEvery?: [number, number];
 }
 
 export interface InprocSummary {
@@ -78,6 +80,7 @@ export class InprocMode {
     const prior = base.LD_PRELOAD?.trim();
     const env: NodeJS.ProcessEnv = { ...base, LD_PRELOAD: prior ? `${this.shimPath}:${prior}` : this.shimPath, CAUSEWAY_SHIM_DIR: this.source.dir };
     if (this.opts.ringSlots) env.CAUSEWAY_SHIM_RING_SLOTS = String(this.opts.ringSlots);
+    env.CAUSEWAY_SHIM_STACKS = (this.opts.stackEvery ?? [0, 0]).join(',');
     return env;
   }
 

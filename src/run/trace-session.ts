@@ -279,7 +279,9 @@ export class TraceSession {
       return;
     }
     const o = typeof this.opts.inProcess === 'object' ? this.opts.inProcess : {};
-    this.inproc = new InprocMode({ ringSlots: o.ringSlots });
+    const m = this.opts.stacks;
+    const stackEvery: [number, number] = m === 'auto' ? [1, LAUNCH_STACK_EVERY] : m === 'all' ? [1, 1] : m === 'none' ? [0, 0] : [m, m];
+    this.inproc = new InprocMode({ ringSlots: o.ringSlots, stackEvery });
   }
 
   private openStore(): void {
@@ -491,7 +493,15 @@ export class TraceSession {
           }
         },
       },
-      { obj: this.cuda.rt, map: 'cw_stacks', symbolize: (pid, addrs) => this.symbolizer.symbolize(pid, addrs) },
+      {
+        obj: this.cuda.rt,
+        map: 'cw_stacks',
+        symbolize: (pid, addrs) => {
+          const snapshot = this.inproc?.source.takeMaps(pid);
+          if (snapshot) this.symbolizer.rememberText(pid, snapshot);
+          return this.symbolizer.symbolize(pid, addrs);
+        },
+      },
       { intervalMs: this.opts.intervalMs, fastRings: ['rb_life'], sources: this.inproc ? [this.inproc.source] : undefined },
     );
     this.capture.start();

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CUDA_OPS } from '../../src/common/ops.js';
 import { SHIM_UNCOVERED } from '../../src/probe/shim-plan.js';
-import { PROC_HDR, RING_HDR, SHIM } from '../../src/capture/inproc-layout.js';
+import { PROC_HDR, RING_HDR, SHIM, STACK } from '../../src/capture/inproc-layout.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 
@@ -58,15 +58,15 @@ test('the built shim exports every interposed symbol and the entry-point wrapper
 });
 
 test('ring.h offsets match src/capture/inproc-layout.ts', () => {
-  const snake: Record<string, string> = { slotBytes: 'slot_bytes', gpaWrapped: 'gpa_wrapped', gpaUnwrapped: 'gpa_unwrapped', forkedFrom: 'forked_from' };
+  const snake: Record<string, string> = { stackSlots: 'stack_slots', slotBytes: 'slot_bytes', gpaWrapped: 'gpa_wrapped', gpaUnwrapped: 'gpa_unwrapped', forkedFrom: 'forked_from' };
   const lines: string[] = [];
-  for (const [struct, layout] of [['cw_shim_ring_hdr', RING_HDR], ['cw_shim_proc_hdr', PROC_HDR]] as const) {
+  for (const [struct, layout] of [['cw_shim_ring_hdr', RING_HDR], ['cw_shim_proc_hdr', PROC_HDR], ['cw_shim_stack', STACK]] as const) {
     for (const k of Object.keys(layout)) {
       const expr = k === 'size' ? `sizeof(struct ${struct})` : `offsetof(struct ${struct}, ${snake[k] ?? k})`;
       lines.push(`printf("\\"${struct}.${k}\\": %zu,\\n", ${expr});`);
     }
   }
-  for (const k of ['CW_SHIM_MAGIC', 'CW_SHIM_PROC_MAGIC', 'CW_SHIM_LAYOUT', 'CW_SHIM_HDR_BYTES', 'CW_SHIM_SLOT_BYTES', 'CW_SHIM_CLOSED', 'CW_SHIM_LOSS_COUNT', 'CW_SHIM_LOSS_RING_FULL', 'CW_SHIM_LOSS_REENTRANT', 'CW_SHIM_PLOSS_NO_RING', 'CW_SHIM_PLOSS_UNRESOLVED'])
+  for (const k of ['CW_SHIM_MAGIC', 'CW_SHIM_PROC_MAGIC', 'CW_SHIM_LAYOUT', 'CW_SHIM_HDR_BYTES', 'CW_SHIM_SLOT_BYTES', 'CW_SHIM_STACK_BYTES', 'CW_SHIM_STACK_DEPTH', 'CW_SHIM_CLOSED', 'CW_SHIM_LOSS_COUNT', 'CW_SHIM_LOSS_RING_FULL', 'CW_SHIM_LOSS_REENTRANT', 'CW_SHIM_PLOSS_NO_RING', 'CW_SHIM_PLOSS_UNRESOLVED'])
     lines.push(`printf("\\"${k}\\": %lu,\\n", (unsigned long)(${k}));`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-shim-layout-'));
   fs.writeFileSync(path.join(dir, 'm.c'), `#include <stdio.h>\n#include <stddef.h>\n#include "${path.join(ROOT, 'shim/ring.h')}"\nint main(void){printf("{\\n");\n${lines.join('\n')}\nprintf("\\"end\\": 0}\\n");return 0;}\n`);
@@ -75,6 +75,9 @@ test('ring.h offsets match src/capture/inproc-layout.ts', () => {
   fs.rmSync(dir, { recursive: true });
   for (const [k, v] of Object.entries(RING_HDR)) assert.equal(c[`cw_shim_ring_hdr.${k}`], v, `ring.${k}`);
   for (const [k, v] of Object.entries(PROC_HDR)) assert.equal(c[`cw_shim_proc_hdr.${k}`], v, `proc.${k}`);
+  for (const [k, v] of Object.entries(STACK)) assert.equal(c[`cw_shim_stack.${k}`], v, `stack.${k}`);
+  assert.equal(c.CW_SHIM_STACK_BYTES, SHIM.STACK_BYTES);
+  assert.equal(c.CW_SHIM_STACK_DEPTH, SHIM.STACK_DEPTH);
   assert.equal(c.CW_SHIM_MAGIC, SHIM.MAGIC);
   assert.equal(c.CW_SHIM_PROC_MAGIC, SHIM.PROC_MAGIC);
   assert.equal(c.CW_SHIM_LAYOUT, SHIM.LAYOUT);

@@ -129,3 +129,14 @@ test('a process that clears LD_PRELOAD before exec is reported as not traced', {
   assert.match(t.stderr, /WITHOUT the in-process shim/);
   assert.match(rows(t.db, "SELECT error FROM libraries WHERE kind = 'shim' AND error IS NOT NULL")[0].error, /ran without the in-process shim/);
 });
+
+test('stacks: the shim\'s frame-pointer samples symbolize to the same call sites as the BPF stacks (stack_demo)', { skip }, () => {
+  const texts: string[][] = [];
+  for (const inProcess of [false, true]) {
+    const t = trace([bin('stack_demo')], { inProcess });
+    // per call: the first two frames (the CUDA function, its caller in the workload)
+    texts.push(rows(t.db, "SELECT o.name AS op, s.text FROM events e JOIN ops o ON o.id = e.op JOIN stacks s ON s.id = e.stack_id WHERE e.op < 128 ORDER BY e.ts").map((r) => `${r.op}: ${r.text.split('\n').slice(0, 2).join(' < ')}`));
+  }
+  assert.ok(texts[0]!.length > 0, 'the uprobe mode took stacks');
+  assert.deepEqual(texts[1], texts[0]);
+});
