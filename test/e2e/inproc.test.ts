@@ -140,3 +140,13 @@ test('stacks: the shim\'s frame-pointer samples symbolize to the same call sites
   assert.ok(texts[0]!.length > 0, 'the uprobe mode took stacks');
   assert.deepEqual(texts[1], texts[0]);
 });
+
+test('exec and fork under the shell: a shell running two workloads one after the other; every call of both recorded once', { skip }, () => {
+  const t = trace(['/bin/sh', '-c', `${bin('calls')} 10 && exec ${bin('drv_calls')} 7`], { inProcess: true });
+  const per = Object.fromEntries(rows(t.db, 'SELECT o.name AS op, count(*) AS n FROM events e JOIN ops o ON o.id = e.op WHERE e.op < 128 GROUP BY o.name').map((r) => [r.op, r.n]));
+  assert.equal(per.cudaMalloc, 10);
+  assert.equal(per.cuMemAlloc, 7);
+  assert.equal(t.summary.inProcess.callsMade, 14 * 10 + Object.entries(per).filter(([k]) => k.startsWith('cu') && !k.startsWith('cuda')).reduce((s, [, n]) => s + (n as number), 0));
+  assert.equal(t.summary.lost, 0);
+  assert.ok(t.summary.inProcess.processes.length >= 3, 'the shell, its forked child, and the exec of drv_calls each registered');
+});
