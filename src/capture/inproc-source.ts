@@ -126,8 +126,10 @@ class RingReader {
     if (!(n > 0) || head - this.tail > this.slots) return 0;
     const idx = this.tail % this.slots;
     const first = Math.min(n, this.slots - idx);
-    fs.readSync(this.fd, buf, off, first * SHIM.SLOT_BYTES, SHIM.HDR_BYTES + idx * SHIM.SLOT_BYTES);
-    if (n > first) fs.readSync(this.fd, buf, off + first * SHIM.SLOT_BYTES, (n - first) * SHIM.SLOT_BYTES, SHIM.HDR_BYTES);
+    // a short read (a file smaller than its header claims) ends the run at the last whole slot
+    const got = fs.readSync(this.fd, buf, off, first * SHIM.SLOT_BYTES, SHIM.HDR_BYTES + idx * SHIM.SLOT_BYTES);
+    if (got < first * SHIM.SLOT_BYTES) n = Math.floor(got / SHIM.SLOT_BYTES);
+    else if (n > first) n = first + Math.floor(fs.readSync(this.fd, buf, off + first * SHIM.SLOT_BYTES, (n - first) * SHIM.SLOT_BYTES, SHIM.HDR_BYTES) / SHIM.SLOT_BYTES);
     // keep the slots whose sequence matches; skip (and count) ones a later lap overwrote
     let kept = 0;
     let consumed = 0;
