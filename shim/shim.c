@@ -147,7 +147,8 @@ static void cw_proc_drop(int reason)
 
 /* ---- files -------------------------------------------------------------- */
 
-static void *cw_map_new(const char *name, size_t bytes)
+/* populate: fault every page in now (ring files), so the hot path never takes a page fault */
+static void *cw_map_new(const char *name, size_t bytes, int populate)
 {
 	char path[640];
 	if (!cw_dir[0] || snprintf(path, sizeof(path), "%s/%s", cw_dir, name) >= (int)sizeof(path))
@@ -157,7 +158,7 @@ static void *cw_map_new(const char *name, size_t bytes)
 		return NULL;
 	void *p = MAP_FAILED;
 	if (ftruncate(fd, (off_t)bytes) == 0)
-		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
 	close(fd);
 	if (p == MAP_FAILED) {
 		unlink(path);
@@ -172,7 +173,7 @@ static CW_COLD void cw_proc_open(void)
 	char name[64];
 	cw_image = cw_now();
 	snprintf(name, sizeof(name), "P%u-%llx.proc", pid, (unsigned long long)cw_image);
-	struct cw_shim_proc_hdr *p = cw_map_new(name, sizeof(*p));
+	struct cw_shim_proc_hdr *p = cw_map_new(name, sizeof(*p), 0);
 	uint32_t parent = cw_proc_pid;
 	cw_proc_pid = pid;
 	cw_proc = p;
@@ -230,7 +231,7 @@ static CW_COLD struct cw_shim_ring_hdr *cw_ring_open(struct cw_tls *t)
 	uint32_t tid = (uint32_t)syscall(SYS_gettid);
 	char name[64];
 	snprintf(name, sizeof(name), "T%u-%u-%llx.ring", cw_proc_pid, tid, (unsigned long long)cw_image);
-	struct cw_shim_ring_hdr *r = cw_map_new(name, cw_ring_bytes(cw_slots, cw_stack_slots()));
+	struct cw_shim_ring_hdr *r = cw_map_new(name, cw_ring_bytes(cw_slots, cw_stack_slots()), 1);
 	if (!r) {
 		t->dead = 1; /* do not retry on every call: each later call counts as no_ring */
 		return NULL;
