@@ -1,4 +1,4 @@
-// Locks in "one pipeline, two sources" on the incident zoo: each selected variant is traced twice, with uprobes and with --in-process, and both traces must be explained the same way (top chain kind, op and culprit as judgeZoo reads them; both pass or both fail the zoo's own rules). Default: the first non-healthy variant of every shape (CAUSEWAY_ZOO_INPROC=all for every variant, or a comma list of names).
+// Locks in "one pipeline, two sources" on the incident zoo: each selected variant is traced twice, with uprobes and with --in-process, and both traces must be explained the same way (top chain kind, op and culprit as judgeZoo reads them; both pass or both fail the zoo's own rules). Default: three variants whose cause is not CPU time (a copy, block I/O, the allocator), so other load on a shared box cannot make the two runs differ; CAUSEWAY_ZOO_INPROC=shapes runs the first variant of every shape, =all every variant, or a comma list of names.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -11,7 +11,8 @@ const built = fs.existsSync(path.join(ROOT, 'test/fixtures/build/bin/zoo_step'))
 const skip = !isRoot ? 'needs root to trace' : !built ? 'zoo fixtures or shim not built' : false;
 const sel = process.env.CAUSEWAY_ZOO_INPROC;
 const firstPerShape = [...new Map(ZOO.filter((v) => v.argv.length && !v.twinOf).map((v) => [v.shape, v])).values()];
-const selected: ZooVariant[] = sel === 'all' ? ZOO : sel ? sel.split(',').map((s) => zooVariant(s.trim())) : firstPerShape;
+const DEFAULT = ['copy_mid_nohost', 'io_main', 'alloc_churn_large'];
+const selected: ZooVariant[] = sel === 'all' ? ZOO : sel === 'shapes' ? firstPerShape : (sel ? sel.split(',') : DEFAULT).map((s) => zooVariant(s.trim()));
 const dir = tmpDir('cw-zoo-inproc-');
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
