@@ -14,8 +14,8 @@ import type { Writable } from 'node:stream';
 import type { Db } from '../store/db.js';
 import { CausewayError } from '../common/errors.js';
 import { sanitizeUntrusted } from '../common/untrusted.js';
-import { explainSession, resolveSession, type Coverage, type ExplainResult } from '../analyze/explain.js';
-import type { Chain } from '../analyze/types.js';
+import { resolveSession, sessionChains, type Coverage, type ExplainResult } from '../analyze/explain.js';
+import type { Chain } from '../common/chain.js';
 
 export interface ExportSession {
   id: number;
@@ -83,34 +83,17 @@ export interface LoadedChains {
 }
 
 /**
- * The chains to show: `given` (e.g. the caller already ran explain), else a
- * fresh read-only analysis (nothing persisted), else the chains of the latest
- * stored analysis run of the session.
+ * The chains to show: `given` (e.g. the caller already ran explain), else the
+ * one rule of analyze/explain.sessionChains (the latest stored analysis run,
+ * else a fresh analysis that is not stored).
  */
 export function loadChains(db: Db, sessionId: number, given?: ExplainResult | Chain[]): LoadedChains {
   if (given) {
     if (Array.isArray(given)) return { chains: given, coverage: null, source: 'given' };
     return { chains: given.chains, coverage: given.coverage, source: 'given' };
   }
-  try {
-    const r = explainSession(db, sessionId, { persist: false });
-    return { chains: r.chains, coverage: r.coverage, source: 'analysis' };
-  } catch (e) {
-    const note = `analysis failed: ${(e as Error).message}`;
-    const rows = db
-      .prepare('SELECT json FROM chains WHERE session_id = ? AND run_id = (SELECT max(id) FROM analysis_runs WHERE session_id = ?) ORDER BY impact_ns DESC')
-      .pluck()
-      .all(sessionId, sessionId) as string[];
-    const chains: Chain[] = [];
-    for (const j of rows) {
-      try {
-        chains.push(JSON.parse(j) as Chain);
-      } catch {
-        /* a damaged row is skipped, not fatal */
-      }
-    }
-    return { chains, coverage: null, source: chains.length ? 'stored' : 'none', note };
-  }
+  const r = sessionChains(db, sessionId);
+  return { chains: r.chains, coverage: r.coverage, source: r.source === 'computed' ? 'analysis' : r.source, ...(r.note ? { note: r.note } : {}) };
 }
 
 /**

@@ -25,7 +25,7 @@ import { sanitizeUntrusted } from '../common/untrusted.js';
 import { opName } from '../common/ops.js';
 import { fmtBytes, fmtNs, fmtPct } from '../analyze/format.js';
 import type { ExplainResult } from '../analyze/explain.js';
-import type { Chain } from '../analyze/types.js';
+import type { Chain } from '../common/chain.js';
 import { ChunkWriter, loadChains, loadProcesses, loadSession, openOutput, type ExportSession, type ProcessName } from './common.js';
 
 export interface HtmlReportOptions {

@@ -38,7 +38,7 @@ import { CausewayError } from '../common/errors.js';
 import { opName } from '../common/ops.js';
 import { sanitizeUntrusted } from '../common/untrusted.js';
 import type { ExplainResult } from '../analyze/explain.js';
-import type { Chain } from '../analyze/types.js';
+import type { Chain } from '../common/chain.js';
 import { loadChains, loadSession } from './common.js';
 import { LATENCY_BUCKETS_S } from './prometheus.js';
 

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { makeFixtureDb } from '../helpers/db-fixture.js';
 import { openReadOnly, openWritable } from '../../src/store/db.js';
 import { writePerfettoTrace } from '../../src/export/perfetto.js';
-import type { Chain } from '../../src/analyze/types.js';
+import type { Chain } from '../../src/common/chain.js';
 import { checkTraceEvents, type TraceEvent } from './trace-event-check.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-perfetto-'));
