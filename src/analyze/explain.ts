@@ -14,6 +14,7 @@ import { commLookup, hostAggregates, type ChainContext, type HostAgg } from './c
 import type { Chain } from '../common/chain.js';
 import { compareChains } from '../common/chain.js';
 import { appendRun, latestRun, type RunProvenance } from '../store/chains.js';
+import { resolveSession as readerResolveSession } from '../store/reader.js';
 
 export interface SessionInfo {
   id: number;
@@ -84,15 +85,9 @@ export function sortChains(chains: Chain[]): Chain[] {
   return chains.sort(compareChains);
 }
 
+/** The session id meant (the given one, or the latest): store/reader resolveSession. */
 export function resolveSession(db: Db, sessionId?: number): number {
-  if (sessionId !== undefined) {
-    const row = db.prepare('SELECT id FROM sessions WHERE id = ?').get(sessionId);
-    if (!row) throw new CausewayError('BAD_DB', `session ${sessionId} is not in this database`, 'list sessions with `causeway query "SELECT id, status, command FROM sessions"`');
-    return sessionId;
-  }
-  const row = db.prepare('SELECT max(id) AS id FROM sessions').get() as { id: number | null };
-  if (row.id === null) throw new CausewayError('BAD_DB', 'the database holds no trace session', 'record one with `causeway trace -- CMD`');
-  return row.id;
+  return readerResolveSession(db, sessionId).id;
 }
 
 export function sessionInfo(db: Db, sessionId: number, prof?: SessionProfile): SessionInfo {

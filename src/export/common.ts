@@ -14,7 +14,8 @@ import type { Writable } from 'node:stream';
 import type { Db } from '../store/db.js';
 import { CausewayError } from '../common/errors.js';
 import { sanitizeUntrusted } from '../common/untrusted.js';
-import { resolveSession, sessionChains, type Coverage, type ExplainResult } from '../analyze/explain.js';
+import { sessionChains, type Coverage, type ExplainResult } from '../analyze/explain.js';
+import { resolveSession } from '../store/reader.js';
 import type { Chain } from '../common/chain.js';
 
 export interface ExportSession {
@@ -32,27 +33,18 @@ export interface ExportSession {
 }
 
 export function loadSession(db: Db, sessionId?: number): ExportSession {
-  const id = resolveSession(db, sessionId);
-  const r = db
-    .prepare('SELECT id, wall_start_ns, ended_ns, status, command, label, hostname, events_stored, events_dropped FROM sessions WHERE id = ?')
-    .safeIntegers(true)
-    .get(id) as Record<string, bigint | string | null>;
-  let durationNs = r.ended_ns === null ? NaN : Number(r.ended_ns);
-  if (!Number.isFinite(durationNs)) {
-    const last = db.prepare('SELECT max(ts_max) AS t FROM event_spans WHERE session_id = ?').get(id) as { t: number | null };
-    durationNs = last.t ?? 0;
-  }
-  const txt = (v: unknown, n: number): string | null => (v === null || v === undefined ? null : sanitizeUntrusted(v, n));
+  const r = resolveSession(db, sessionId);
+  const txt = (v: string | null, n: number): string | null => (v === null ? null : sanitizeUntrusted(v, n));
   return {
-    id,
-    wallStartNs: r.wall_start_ns as bigint,
-    durationNs,
-    status: String(r.status),
+    id: r.id,
+    wallStartNs: r.wallStartNs,
+    durationNs: r.durationNs,
+    status: r.status,
     command: txt(r.command, 512),
     label: txt(r.label, 128),
     hostname: txt(r.hostname, 128),
-    eventsStored: Number(r.events_stored),
-    eventsDropped: Number(r.events_dropped),
+    eventsStored: r.eventsStored,
+    eventsDropped: r.eventsDropped,
   };
 }
 
