@@ -233,6 +233,12 @@ export function putSessionMeta(db: Db, sessionId: number, prefix: string, values
   })();
 }
 
+/** A session's monotonic start (started_ns), or undefined. */
+export function getSessionStart(db: Db, sessionId: number): bigint | undefined {
+  const r = db.prepare('SELECT started_ns FROM sessions WHERE id = ?').safeIntegers(true).get(sessionId) as { started_ns: bigint } | undefined;
+  return r?.started_ns;
+}
+
 /** The latest session (highest id) with its monotonic start, or undefined. */
 export function latestSessionStart(db: Db): { id: number; startedNs: bigint } | undefined {
   const r = db.prepare('SELECT id, started_ns FROM sessions ORDER BY id DESC LIMIT 1').safeIntegers(true).get() as { id: bigint; started_ns: bigint } | undefined;
