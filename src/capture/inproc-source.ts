@@ -24,7 +24,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LossCount } from '../common/events.js';
 import { PROC_HDR, RING_HDR, SHIM, SHIM_STACK_ID_BASE, STACK } from './inproc-layout.js';
-import { CALL, FRAME_HDR, Flag, HDR } from './layout.js';
+import { CALL, FRAME_HDR, Flag, HDR } from '../common/wire.js';
 
 /** What Capture drains besides the BPF rings. */
 export interface RecordSource {

@@ -12,7 +12,7 @@ import { parseElf } from '../discover/elf.js';
 import { InprocSource, type ShimProcess, type ShimThread } from '../capture/inproc-source.js';
 import { shimCoveredOps, shimLibraryPath, shimUncoveredOps, SHIM_FILE } from '../probe/shim-plan.js';
 import type { OpInfo } from '../common/ops.js';
-import { recordLibraries, recordProbes } from '../store/session.js';
+import { putSessionMeta, recordLibraries, recordProbes } from '../store/session.js';
 import { readMaps } from '../discover/procmaps.js';
 
 const PT_INTERP = 3;
@@ -138,12 +138,11 @@ export class InprocMode {
         s.withoutShim.map((w) => ({ path: w.library, kind: 'shim', foundVia: 'maps', probesAttached: 0, probesFailed: 1, error: `pid ${w.pid} ran without the in-process shim (LD_PRELOAD cleared or setuid/static exec): its CUDA calls were not recorded` })),
       );
     }
-    const put = db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
-    db.transaction(() => {
-      put.run(`inproc:${sessionId}:calls_made`, String(s.callsMade));
-      put.run(`inproc:${sessionId}:threads`, JSON.stringify(s.threads).slice(0, 65536));
-      put.run(`inproc:${sessionId}:processes`, JSON.stringify(s.processes).slice(0, 65536));
-    })();
+    putSessionMeta(db, sessionId, 'inproc', {
+      calls_made: String(s.callsMade),
+      threads: JSON.stringify(s.threads).slice(0, 65536),
+      processes: JSON.stringify(s.processes).slice(0, 65536),
+    });
   }
 
   close(): void {

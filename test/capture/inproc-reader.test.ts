@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { InprocSource } from '../../src/capture/inproc-source.js';
 import { RING_HDR, SHIM } from '../../src/capture/inproc-layout.js';
-import { CALL, HDR } from '../../src/capture/layout.js';
+import { CALL, HDR } from '../../src/common/wire.js';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
