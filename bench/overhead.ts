@@ -86,10 +86,27 @@ async function gated(w: Workload, n: number, tracer: (pid: number) => { cmd: str
   return { wallNs: out.ns_per_call, cpuNs: out.cpu_ns_per_call, calls: out.calls, seen: parseSeen(tr.stdout) };
 }
 
+/**
+ * A second private copy of the libraries that no configuration ever probes: the baseline and the
+ * in-process runs load it (LD_LIBRARY_PATH beats the binaries' RUNPATH), so uprobes of the previous
+ * configuration that the kernel has not finished destroying (an RCU grace period per probe, seconds on a
+ * loaded box) cannot fire on their calls.
+ */
+function unprobedLibDir(): string {
+  const src = path.join(BUILD, 'lib');
+  const dst = path.join(BUILD, 'lib-unprobed');
+  fs.mkdirSync(dst, { recursive: true });
+  for (const f of fs.readdirSync(src)) {
+    const a = path.join(src, f), b = path.join(dst, f);
+    if (!fs.existsSync(b) || fs.statSync(b).mtimeMs < fs.statSync(a).mtimeMs) fs.copyFileSync(a, b);
+  }
+  return dst;
+}
+
 async function runOne(cfg: ConfigId, w: Workload, n: number): Promise<Sample> {
   switch (cfg) {
     case 'baseline': {
-      const r = await runToEnd(w.bin, [String(n)], w.env);
+      const r = await runToEnd(w.bin, [String(n)], { ...w.env, LD_LIBRARY_PATH: unprobedLibDir() });
       const out = jsonLine<LoopOut>(r.stdout, 'cpu_ns_per_call');
       if (!out) throw new Error(`baseline: no result (${r.stderr})`);
       return { wallNs: out.ns_per_call, cpuNs: out.cpu_ns_per_call, calls: out.calls, seen: null };
@@ -127,7 +144,7 @@ async function runOne(cfg: ConfigId, w: Workload, n: number): Promise<Sample> {
       // holds the whole run (a ring that overflows drops and counts, and the run would not count as exact)
       const mode = cfg === 'causeway_nostacks' ? ['--stacks', 'none'] : cfg === 'causeway_inproc' ? ['--stacks', 'none', '--in-process', '--in-process-ring', String(ringFor(n))] : [];
       const args = [CLI, 'trace', '--db', db, '--no-host', '--json', '-q', ...mode, '--', w.bin, String(n)];
-      const r = await runToEnd('node', args, w.env);
+      const r = await runToEnd('node', args, cfg === 'causeway_inproc' ? { ...w.env, LD_LIBRARY_PATH: unprobedLibDir() } : w.env);
       rmDb(db);
       const out = jsonLine<LoopOut>(r.stdout, 'cpu_ns_per_call');
       if (!out) throw new Error(`causeway run: no workload result (exit ${r.code}): ${r.stderr.slice(-800)}`);
@@ -218,7 +235,7 @@ export async function run(ctx: Ctx): Promise<SectionResult & { summary: Overhead
     `Each workload makes ${fmt(n)} back-to-back calls and times its own loop (so tracer start-up and shutdown are excluded); ${runs} runs per configuration, configurations interleaved within each run (rotating order). ` +
       `**CPU ns/call** is the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID: user + system, which includes the in-kernel uprobe work, but not time the thread spent preempted by other load on this shared 2-core machine); it is the primary figure. Wall ns/call is shown too. ` +
       `Tracers that need a start signal (empty, pair, bpftrace, reference) attach to a workload parked on a gate file, which is opened only after the tracer reports itself attached (loader prints "ready"; for bpftrace, which prints attached_probes before attaching, the runner waits until bpftool perf list shows its uprobe and uretprobe on the library). Causeway starts the command itself, parked before exec, and attaches before releasing it. ` +
-      `The libraries are private copies (bench/build/lib: own inodes), so uprobes that concurrent test runs attach to the shared files do not fire on these calls.`,
+      `The libraries are private copies (bench/build/lib: own inodes), so uprobes that concurrent test runs attach to the shared files do not fire on these calls; the baseline and in-process runs load a second copy that nothing ever probes (bench/build/lib-unprobed), so uprobes of the previous configuration still being destroyed cannot fire on them.`,
   );
   for (const w of WORKLOADS) {
     ctx.log(`overhead: ${w.name}`);
@@ -322,10 +339,12 @@ async function launchLoopSlowdown(ctx: Ctx, runs: number, md: string[], targets:
       const ci = (i + j) % configs.length;
       const c = configs[ci]!;
       let out: string;
-      if (c.args === null) out = (await runToEnd(bin, [String(S)])).stdout;
+      // untraced and in-process runs load the never-probed library copy (see unprobedLibDir)
+      const env = c.args === null || c.args.includes('--in-process') ? { LD_LIBRARY_PATH: unprobedLibDir() } : {};
+      if (c.args === null) out = (await runToEnd(bin, [String(S)], env)).stdout;
       else {
         rmDb(db);
-        const r = await runToEnd('node', [CLI, 'trace', '--db', db, '--json', '-q', ...c.args, '--', bin, String(S)], {}, 120_000);
+        const r = await runToEnd('node', [CLI, 'trace', '--db', db, '--json', '-q', ...c.args, '--', bin, String(S)], env, 120_000);
         rmDb(db);
         out = r.stdout;
         const calls = jsonLine<{ calls: number }>(out, 'calls_per_s')?.calls;
