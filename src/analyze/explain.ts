@@ -12,8 +12,11 @@ import { attributeSession, gpuThreads, type SessionProfile } from './attribution
 import { fmtNs } from './format.js';
 import { DETECTORS } from './chains/index.js';
 import { commLookup, hostAggregates, type ChainContext, type HostAgg } from './chains/common.js';
-import type { Chain, Severity } from './types.js';
 import { kindCoverage, type KindCoverage } from './coverage.js';
+import type { Chain } from '../common/chain.js';
+import { compareChains } from '../common/chain.js';
+import { appendRun, latestRun, type RunProvenance } from '../store/chains.js';
+import { resolveSession as readerResolveSession } from '../store/reader.js';
 
 export interface SessionInfo {
   id: number;
@@ -87,21 +90,13 @@ export interface ExplainResult {
   run_id?: number;
 }
 
-const SEV_RANK: Record<Severity, number> = { critical: 0, high: 1, medium: 2, low: 3 };
-
 export function sortChains(chains: Chain[]): Chain[] {
-  return chains.sort((a, b) => b.impact_ns - a.impact_ns || SEV_RANK[a.severity] - SEV_RANK[b.severity] || a.id.localeCompare(b.id));
+  return chains.sort(compareChains);
 }
 
+/** The session id meant (the given one, or the latest): store/reader resolveSession. */
 export function resolveSession(db: Db, sessionId?: number): number {
-  if (sessionId !== undefined) {
-    const row = db.prepare('SELECT id FROM sessions WHERE id = ?').get(sessionId);
-    if (!row) throw new CausewayError('BAD_DB', `session ${sessionId} is not in this database`, 'list sessions with `causeway query "SELECT id, status, command FROM sessions"`');
-    return sessionId;
-  }
-  const row = db.prepare('SELECT max(id) AS id FROM sessions').get() as { id: number | null };
-  if (row.id === null) throw new CausewayError('BAD_DB', 'the database holds no trace session', 'record one with `causeway trace -- CMD`');
-  return row.id;
+  return readerResolveSession(db, sessionId).id;
 }
 
 export function sessionInfo(db: Db, sessionId: number, prof?: SessionProfile): SessionInfo {
@@ -245,7 +240,7 @@ export function explainSession(db: Db, sessionId?: number, opts: ExplainOptions 
   return result;
 }
 
-/** Append one analysis run and its chains; returns the run id. */
+/** Append one analysis run and its chains (store/chains.ts); returns the run id. */
 export function persistRun(db: Db, sessionId: number, r: { chains: Chain[]; coverage: unknown }, opts: ExplainOptions = {}): number {
   let w = opts.persistDb ?? (db.readonly ? undefined : db);
   let opened = false;
@@ -255,26 +250,61 @@ export function persistRun(db: Db, sessionId: number, r: { chains: Chain[]; cove
     opened = true;
   }
   try {
-    const run = w.prepare('INSERT INTO analysis_runs (session_id, created_wall_ns, baseline, coverage) VALUES (?, ?, ?, ?)');
-    const ins = w.prepare('INSERT INTO chains (run_id, session_id, chain_id, kind, severity, impact_ns, pid, tid, op, ts_ns, summary, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
     // Regression chains belong to a comparison, not to the session: they go to a run of their own that
-    // names its baseline, written before the session's own run, so a reader taking the latest run (or
-    // the latest run without a baseline) gets the session's own chains, never the regression chains.
+    // names its baseline (file, session, fingerprint), stored before the session's own run, so a reader
+    // taking the latest run gets the session's own chains, never the regression chains.
     const own = r.chains.filter((c) => c.kind !== 'regression' && !c.baseline);
     const cmp = r.chains.filter((c) => c.kind === 'regression' || c.baseline);
-    const now = BigInt(Date.now()) * 1_000_000n;
-    return w.transaction(() => {
-      if (cmp.length || opts.baselinePath) {
-        const ref = cmp.find((c) => c.baseline)?.baseline;
-        const label = JSON.stringify({ file: ref?.file ?? opts.baselinePath ?? null, session_id: ref?.session_id ?? null, fingerprint: ref?.fingerprint ?? null });
-        const cmpRun = Number(run.run(sessionId, now, label, JSON.stringify(r.coverage)).lastInsertRowid);
-        for (const c of [...cmp, ...own]) ins.run(cmpRun, sessionId, c.id, c.kind, c.severity, c.impact_ns, c.pid, c.tid, c.op, c.ts_ns, c.summary, JSON.stringify(c));
-      }
-      const runId = Number(run.run(sessionId, now, null, JSON.stringify(r.coverage)).lastInsertRowid);
-      for (const c of own) ins.run(runId, sessionId, c.id, c.kind, c.severity, c.impact_ns, c.pid, c.tid, c.op, c.ts_ns, c.summary, JSON.stringify(c));
-      return runId;
-    })();
+    if (cmp.length || opts.baselinePath) {
+      const ref = cmp.find((c) => c.baseline)?.baseline;
+      const label = JSON.stringify({ file: ref?.file ?? opts.baselinePath ?? null, session_id: ref?.session_id ?? null, fingerprint: ref?.fingerprint ?? null });
+      appendRun(w, sessionId, { baseline: label, coverage: r.coverage }, [...cmp, ...own]);
+    }
+    return appendRun(w, sessionId, { baseline: null, coverage: r.coverage }, own);
   } finally {
     if (opened) w.close();
   }
+}
+
+export interface SessionChains {
+  /** 'stored': the latest stored analysis run; 'computed': analysed now (not stored); 'none': neither worked */
+  source: 'stored' | 'computed' | 'none';
+  /** the stored run the chains come from (its MCP alerts are included in every case) */
+  run: RunProvenance | null;
+  chains: Chain[];
+  /** coverage of the stored run, or of the fresh analysis */
+  coverage: Coverage | null;
+  /** why the fresh analysis could not run */
+  note?: string;
+}
+
+/** Chains computed by this process, by database, session and session state. */
+const COMPUTED = new Map<string, ExplainResult>();
+
+/**
+ * The one rule for stored vs computed chains, used by serve and export:
+ * the latest stored analysis run of the session when there is one (what
+ * `causeway explain` or the end of `causeway trace` wrote: stable and cheap);
+ * otherwise an analysis computed now and not stored (cached per session state,
+ * since it costs seconds per million events), with the MCP alerts stored for
+ * the session added. If that analysis fails, whatever is stored, with a note.
+ */
+export function sessionChains(db: Db, sessionId: number): SessionChains {
+  const stored = latestRun(db, sessionId);
+  const prov = stored ? { run_id: stored.run_id, created_wall_ns: stored.created_wall_ns, baseline: stored.baseline } : null;
+  if (stored?.analysed) return { source: 'stored', run: prov, chains: stored.chains, coverage: stored.coverage as Coverage | null };
+  const alerts = stored ? stored.chains.filter((c) => c.kind === 'mcp_anomaly') : [];
+  const state = db.prepare('SELECT events_stored, status FROM sessions WHERE id = ?').get(sessionId) as { events_stored: number; status: string } | undefined;
+  const key = `${db.name}\0${sessionId}\0${state?.events_stored}\0${state?.status}`;
+  let computed = COMPUTED.get(key);
+  if (!computed) {
+    try {
+      computed = explainSession(db, sessionId, { persist: false });
+    } catch (e) {
+      return { source: alerts.length ? 'stored' : 'none', run: prov, chains: alerts, coverage: null, note: `analysis failed: ${(e as Error).message}` };
+    }
+    COMPUTED.set(key, computed);
+    if (COMPUTED.size > 16) COMPUTED.delete(COMPUTED.keys().next().value!);
+  }
+  return { source: 'computed', run: prov, chains: [...computed.chains, ...alerts].sort(compareChains), coverage: computed.coverage };
 }
