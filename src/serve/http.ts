@@ -25,6 +25,7 @@ import { createMcpHandler } from '@modelcontextprotocol/server';
 import { checkHostOrigin, defaultAllowlists, RateLimiter, toAuthInfo, writeGuardRefusal, type HttpAuth } from './auth/index.js';
 import type { App } from './context.js';
 import { createServerFactory } from './server.js';
+import { setSqlLimits } from '../store/sql-guard.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 
@@ -55,6 +56,30 @@ function jsonRpcError(res: http.ServerResponse, status: number, code: number, me
   res.end(body);
 }
 
+/** The request body, or null when it passes `max` bytes (reading stops there). */
+function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (c: Buffer) => {
+      if (over) return;
+      size += c.length;
+      if (size > max) {
+        over = true;
+        chunks.length = 0;
+        resolve(null);
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (!over) resolve(Buffer.concat(chunks));
+    });
+    req.on('error', reject);
+  });
+}
+
 export async function serveHttp(app: App, opts: HttpOptions): Promise<RunningHttp> {
   const host = opts.host ?? '127.0.0.1';
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -75,6 +100,8 @@ export async function serveHttp(app: App, opts: HttpOptions): Promise<RunningHtt
     server.close();
     throw e;
   }
+  // many clients: keep booted SQL children ready so that a client never waits for one behind another's query
+  setSqlLimits({ spare: 2 });
   const allow = defaultAllowlists(host, port, opts.extraHosts ?? []);
   const limiter = new RateLimiter({ ratePerS: opts.ratePerS ?? 50, burst: (opts.ratePerS ?? 50) * 4 });
   const handler = createMcpHandler(createServerFactory(app, { kind: 'http' }), {
@@ -97,10 +124,26 @@ export async function serveHttp(app: App, opts: HttpOptions): Promise<RunningHtt
       }
       const ctx = await auth.authenticate(req, res);
       if (!ctx) return;
-      const rate = limiter.take(ctx.clientId);
-      if (!rate.ok) return jsonRpcError(res, 429, -32000, 'too many requests', { 'Retry-After': String(rate.retryAfterS) });
+      // The body is read here (bounded) so that a JSON-RPC batch is charged one
+      // token per call: a batch of 100 run_sql calls is 100 requests, not one.
+      let parsed: unknown;
+      if (req.method === 'POST') {
+        const body = await readBody(req, maxBody);
+        if (body === null) {
+          res.setHeader('Connection', 'close');
+          return jsonRpcError(res, 413, -32000, `request body over ${maxBody} bytes`);
+        }
+        try {
+          parsed = JSON.parse(body.toString('utf8'));
+        } catch {
+          return jsonRpcError(res, 400, -32700, 'Parse error: the body is not valid JSON');
+        }
+      }
+      const cost = Array.isArray(parsed) ? Math.max(1, parsed.length) : 1;
+      const rate = limiter.take(ctx.clientId, cost);
+      if (!rate.ok) return jsonRpcError(res, 429, -32000, `too many requests${cost > 1 ? ` (a batch counts each of its ${cost} calls)` : ''}`, { 'Retry-After': String(rate.retryAfterS) });
       (req as http.IncomingMessage & { auth?: unknown }).auth = toAuthInfo(ctx, url, auth.resourceMetadataUrl);
-      await node(req as never, res as never);
+      await node(req as never, res as never, parsed);
     })().catch((e: unknown) => {
       process.stderr.write(`causeway mcp http: ${(e as Error)?.message ?? e}\n`);
       if (!res.headersSent) jsonRpcError(res, 500, -32603, 'internal error');

@@ -207,7 +207,7 @@ CREATE TABLE IF NOT EXISTS mcp_calls (
   args_digest TEXT,                             -- sha256 of canonical arguments, never the values
   rows        INTEGER,
   bytes       INTEGER,
-  outcome     TEXT NOT NULL                     -- ok | error | refused | unauthorized
+  outcome     TEXT NOT NULL                     -- ok | error | refused | unauthorized | timeout
 );
 `;
 
@@ -332,7 +332,7 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
   },
   v_mcp_activity: {
     description: "Causeway's own MCP requests on the same timeline as the GPU events.",
-    columns: { id: 'event id', session_id: 'session', ts_ns: 'time', dur_ns: 'handling time', pid: 'server pid', event: 'mcp_discovery | mcp_tool_call | mcp_auth_fail', client: 'client identity (untrusted)', method: 'JSON-RPC method', tool: 'tool name', args_digest: 'sha256 of the arguments', rows: 'rows returned', bytes: 'bytes returned', outcome: 'ok | error | refused | unauthorized' },
+    columns: { id: 'event id', session_id: 'session', ts_ns: 'time', dur_ns: 'handling time', pid: 'server pid', event: 'mcp_discovery | mcp_tool_call | mcp_auth_fail', client: 'client identity (untrusted)', method: 'JSON-RPC method', tool: 'tool name', args_digest: 'sha256 of the arguments', rows: 'rows returned', bytes: 'bytes returned', outcome: 'ok | error | refused | unauthorized | timeout (run_sql stopped at its time cap)' },
   },
   v_chains: {
     description: 'Causal chains of the latest analysis run of each session (history in chains).',

@@ -38,7 +38,8 @@ export interface AuditRecord {
   durationNs: number;
   rows?: number;
   bytes?: number;
-  outcome: 'ok' | 'error' | 'refused' | 'unauthorized';
+  /** 'timeout': a run_sql query stopped at its time cap */
+  outcome: 'ok' | 'error' | 'refused' | 'unauthorized' | 'timeout';
 }
 
 export interface Auditor {
@@ -62,7 +63,7 @@ export interface AuditorOptions {
 }
 
 export const MCP_OP = { discovery: 192, toolCall: 193, authFail: 194 } as const;
-export const OUTCOME_CODE = { ok: 0, error: 1, refused: 2, unauthorized: 3 } as const;
+export const OUTCOME_CODE = { ok: 0, error: 1, refused: 2, unauthorized: 3, timeout: 4 } as const;
 
 const DISCOVERY_METHODS = new Set(['initialize', 'server/discover', 'notifications/initialized', 'ping']);
 

@@ -8,7 +8,7 @@ const COLUMNS = ['id', 'session_id', 'ts_ns', 'dur_ns', 'client', 'method', 'too
 
 export const input = z.object({
   session: z.number().int().positive().optional().describe('only requests placed on this session; default: all'),
-  outcome: z.enum(['ok', 'error', 'refused', 'unauthorized']).optional().describe('only this outcome'),
+  outcome: z.enum(['ok', 'error', 'refused', 'unauthorized', 'timeout']).optional().describe('only this outcome'),
   limit: limitArg(20, 100, 'requests'),
   cursor: cursorArg,
 });
