@@ -29,8 +29,8 @@ test('a client past its queue cap is refused at once; other clients are served w
   const t1 = performance.now();
   const r = await runReadOnlySql(dbPath, 'SELECT 1 AS one', {}, { client: 'polite' });
   assert.deepEqual(r.rows, [[1]]);
-  // behind the hog it would wait for its three queries (3 s)
-  assert.ok(performance.now() - t1 < 700, `the polite client waited ${(performance.now() - t1).toFixed(0)} ms`);
+  // behind the hog it would be answered only after the hog's three queries (3 s): here at least two of them are still pending
+  assert.ok(sqlClientLoad('hog') >= 2, `the polite client was answered after ${(performance.now() - t1).toFixed(0)} ms, when the hog had ${sqlClientLoad('hog')} queries left`);
   assert.deepEqual(await Promise.all(hog), ['SQL_TIMEOUT', 'SQL_TIMEOUT', 'SQL_TIMEOUT']);
   assert.equal(sqlClientLoad('hog'), 0);
 });
