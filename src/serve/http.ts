@@ -3,6 +3,12 @@
  * told otherwise. The SDK handler checks neither Host/Origin nor credentials,
  * so every request passes, in this order:
  *
+ *   0. every refusal below (and every failed authentication) costs its source
+ *      address a token of a failure bucket (default 5/s, burst 20); once it is
+ *      empty the source's failing requests get 429 instead. Requests with a
+ *      valid token never pay it, so a flood from 127.0.0.1 does not lock out
+ *      the legitimate clients on the same address. Refusals are audited as
+ *      counts per 60 s window, source and reason (mcp_refusals), not row by row.
  *   1. Host / Origin validation (DNS rebinding, cross-site): 403 (400 without Host)
  *   2. RFC 9728 metadata (/.well-known/oauth-protected-resource*), public
  *   3. routing: only /mcp; anything else 404
@@ -37,6 +43,8 @@ export interface HttpOptions {
   maxBodyBytes?: number;
   /** requests per second per client (burst 4x); default 50 */
   ratePerS?: number;
+  /** refused requests per second per source address before 429 (burst 4x); default 5 */
+  failuresPerS?: number;
   /** serve HTTPS with this certificate and key (PEM); required beyond loopback */
   tls?: { cert: Buffer; key: Buffer };
   /** built for this server's URL; see createHttpAuth(resourceUrl) */
@@ -110,19 +118,37 @@ export async function serveHttp(app: App, opts: HttpOptions): Promise<RunningHtt
   });
   const node = toNodeHandler(handler, { maxRequestBodySize: maxBody, onerror: (e) => process.stderr.write(`causeway mcp http: ${e.message}\n`) });
 
+  const failuresPerS = opts.failuresPerS ?? 5;
+  const failures = new RateLimiter({ ratePerS: failuresPerS, burst: failuresPerS * 4, maxClients: 4096 });
+
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const source = req.socket?.remoteAddress ?? 'unknown';
+    /** Charge a refusal to its source; past the source's budget answer 429 instead. Returns true when 429 was sent. */
+    const overLimit = (): boolean => {
+      const d = failures.take(source);
+      if (d.ok) return false;
+      app.auditor.refusal?.({ source, reason: 'rate_limited', status: 429 });
+      res.setHeader('Connection', 'close');
+      jsonRpcError(res, 429, -32000, 'too many refused requests from this address', { 'Retry-After': String(d.retryAfterS) });
+      return true;
+    };
+    const refuse = (status: number, reason: string, write: () => void): void => {
+      if (overLimit()) return;
+      app.auditor.refusal?.({ source, reason, status });
+      write();
+    };
     void (async () => {
       const guard = checkHostOrigin(req, allow.hosts, allow.origins);
-      if (!guard.ok) return writeGuardRefusal(res, guard);
+      if (!guard.ok) return refuse(guard.status, guard.code, () => writeGuardRefusal(res, guard));
       if (auth.handleWellKnown(req, res)) return;
       const pathname = new URL(req.url ?? '/', 'http://x').pathname;
-      if (pathname !== '/mcp') return jsonRpcError(res, 404, -32000, 'not found: the MCP endpoint is /mcp');
+      if (pathname !== '/mcp') return refuse(404, 'not_found', () => jsonRpcError(res, 404, -32000, 'not found: the MCP endpoint is /mcp'));
       const declared = Number(req.headers['content-length'] ?? 0);
       if (Number.isFinite(declared) && declared > maxBody) {
         res.setHeader('Connection', 'close');
-        return jsonRpcError(res, 413, -32000, `request body over ${maxBody} bytes`);
+        return refuse(413, 'too_large', () => jsonRpcError(res, 413, -32000, `request body over ${maxBody} bytes`));
       }
-      const ctx = await auth.authenticate(req, res);
+      const ctx = await auth.authenticate(req, res, { overLimit });
       if (!ctx) return;
       // The body is read here (bounded) so that a JSON-RPC batch is charged one
       // token per call: a batch of 100 run_sql calls is 100 requests, not one.
@@ -131,11 +157,13 @@ export async function serveHttp(app: App, opts: HttpOptions): Promise<RunningHtt
         const body = await readBody(req, maxBody);
         if (body === null) {
           res.setHeader('Connection', 'close');
+          app.auditor.refusal?.({ source, reason: 'too_large', status: 413 });
           return jsonRpcError(res, 413, -32000, `request body over ${maxBody} bytes`);
         }
         try {
           parsed = JSON.parse(body.toString('utf8'));
         } catch {
+          app.auditor.refusal?.({ source, reason: 'bad_json', status: 400 });
           return jsonRpcError(res, 400, -32700, 'Parse error: the body is not valid JSON');
         }
       }

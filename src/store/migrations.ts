@@ -27,6 +27,8 @@ const STEPS: Record<number, (db: Db) => void> = {
     if (!cols.has('tracer_pid')) db.exec('ALTER TABLE sessions ADD COLUMN tracer_pid INTEGER');
     if (!cols.has('boot_id')) db.exec('ALTER TABLE sessions ADD COLUMN boot_id TEXT');
   },
+  // v3 -> v4: aggregated counts of HTTP requests refused before authentication (mcp_refusals, created by TABLES_SQL)
+  4: () => {},
 };
 
 /** Apply the steps from `from` (exclusive) to `to` (inclusive). */

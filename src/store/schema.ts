@@ -10,7 +10,7 @@
  * session to the wall clock.
  */
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 export const APP_ID = 'causeway';
 
 export const TABLES_SQL = `
@@ -209,6 +209,20 @@ CREATE TABLE IF NOT EXISTS mcp_calls (
   bytes       INTEGER,
   outcome     TEXT NOT NULL                     -- ok | error | refused | unauthorized | timeout
 );
+
+-- HTTP requests refused before authentication completed (bad Host/Origin, 404,
+-- 405, 413, 400, 429, and 401s past the detail budget), counted per 60 s window,
+-- source address and reason instead of one row each, so a flood cannot grow the
+-- file without bound: at most 32 sources per window (the rest as '(other)').
+CREATE TABLE IF NOT EXISTS mcp_refusals (
+  session_id INTEGER NOT NULL REFERENCES sessions(id),
+  window_ns  INTEGER NOT NULL,                  -- window start, ns since session start
+  source     TEXT NOT NULL,                     -- remote address (untrusted) or '(other)'
+  reason     TEXT NOT NULL,                     -- rate_limited, invalid_host, invalid_origin, missing_host, not_found, method_not_allowed, too_large, bad_json, auth/<reason>
+  status     INTEGER NOT NULL,                  -- HTTP status answered
+  count      INTEGER NOT NULL,
+  PRIMARY KEY (session_id, window_ns, source, reason)
+) WITHOUT ROWID;
 `;
 
 /** Argument decoding shared by the views: CASE '<name>' WHEN ops.aN THEN events.aN. */

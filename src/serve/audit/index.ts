@@ -25,6 +25,7 @@ import { openWritable, type Db } from '../../store/db.js';
 import { sanitizeUntrusted } from '../../common/untrusted.js';
 import { monotonicNs, type MonotonicClock } from './clock.js';
 import { AnomalyMonitor, storeAlerts, type Alert, type Thresholds } from './anomaly.js';
+import { addRefusals, OTHER_SOURCE, REFUSAL_MAX_SOURCES, REFUSAL_WINDOW_NS, refusalSources, type RefusalCount } from '../../store/refusals.js';
 
 export { monotonicNs, hrtimeOffsetNs, type MonotonicClock } from './clock.js';
 
@@ -42,8 +43,19 @@ export interface AuditRecord {
   outcome: 'ok' | 'error' | 'refused' | 'unauthorized' | 'timeout';
 }
 
+/** A request refused before authentication completed: counted, not recorded one by one. */
+export interface Refusal {
+  /** remote address */
+  source: string;
+  /** rate_limited, invalid_host, invalid_origin, missing_host, not_found, too_large, bad_json, auth/<reason> */
+  reason: string;
+  status: number;
+}
+
 export interface Auditor {
   record(r: AuditRecord): void;
+  /** count a refused request in mcp_refusals (flushed about once a second and at close) */
+  refusal(r: Refusal): void;
   close(): void;
   /** the auditor's CLOCK_MONOTONIC clock, for AuditRecord.startedNs */
   now(): bigint;
@@ -60,6 +72,8 @@ export interface AuditorOptions {
   anomalies?: Partial<Thresholds> | false;
   /** called with each new alert after it is stored */
   onAlert?: (a: Alert) => void;
+  /** refused authentications recorded one by one per source and 60 s window; later ones are only counted (default 20) */
+  authDetailPerWindow?: number;
 }
 
 export const MCP_OP = { discovery: 192, toolCall: 193, authFail: 194 } as const;
@@ -111,6 +125,64 @@ export function openAuditor(dbPath: string, opts: AuditorOptions = {}): Auditor 
     return id;
   });
 
+  const authDetailPerWindow = opts.authDetailPerWindow ?? 20;
+  // aggregated refusals: counts waiting for the next flush, and the sources seen per window (bounded)
+  const pendingRefusals = new Map<string, RefusalCount>();
+  let windowKey = '';
+  let windowSources = new Set<string>();
+  const authDetail = new Map<string, number>();
+  let flushTimer: NodeJS.Timeout | null = null;
+
+  function windowOf(now: bigint): { sessionId: number; windowNs: bigint } {
+    const t = target(now);
+    const ts = now - t.started;
+    const windowNs = ts < 0n ? 0n : ts - (ts % REFUSAL_WINDOW_NS);
+    const key = `${t.id}:${windowNs}`;
+    if (key !== windowKey) {
+      windowKey = key;
+      authDetail.clear();
+      try {
+        windowSources = new Set(refusalSources(db, t.id, windowNs));
+      } catch {
+        windowSources = new Set();
+      }
+    }
+    return { sessionId: t.id, windowNs };
+  }
+
+  function countRefusal(r: Refusal): void {
+    const w = windowOf(clock());
+    let source = sanitizeUntrusted(r.source, 64) || 'unknown';
+    if (!windowSources.has(source)) {
+      if (windowSources.size >= REFUSAL_MAX_SOURCES) source = OTHER_SOURCE;
+      windowSources.add(source);
+    }
+    const reason = sanitizeUntrusted(r.reason, 64) || 'unknown';
+    const key = `${w.sessionId}\u0000${w.windowNs}\u0000${source}\u0000${reason}`;
+    const cur = pendingRefusals.get(key);
+    if (cur) {
+      cur.count++;
+      cur.status = r.status;
+    } else pendingRefusals.set(key, { sessionId: w.sessionId, windowNs: w.windowNs, source, reason, status: r.status, count: 1 });
+    if (!flushTimer) {
+      flushTimer = setTimeout(flushRefusals, 1000);
+      flushTimer.unref();
+    }
+  }
+
+  function flushRefusals(): void {
+    flushTimer = null;
+    if (pendingRefusals.size === 0) return;
+    const rows = [...pendingRefusals.values()];
+    pendingRefusals.clear();
+    try {
+      addRefusals(db, rows);
+    } catch (e) {
+      if (!(e as { code?: string }).code?.startsWith('SQLITE_BUSY')) throw e;
+      lost += rows.reduce((n, r) => n + r.count, 0);
+    }
+  }
+
   let ownSession: number | null = null;
   let lost = 0;
   let closed = false;
@@ -150,8 +222,25 @@ export function openAuditor(dbPath: string, opts: AuditorOptions = {}): Auditor 
     sessionId() {
       return target(clock()).id;
     },
+    refusal(r: Refusal) {
+      if (closed) return;
+      countRefusal(r);
+    },
     record(r: AuditRecord) {
       if (closed) return;
+      if (r.outcome === 'unauthorized') {
+        // a flood of bad tokens is counted, not stored row by row: the first
+        // authDetailPerWindow per source and window keep their own rows (enough
+        // for the auth_fail_burst rule), the rest go to mcp_refusals
+        windowOf(clock());
+        const n = (authDetail.get(r.client) ?? 0) + 1;
+        // many distinct sources (127.0.0.0/8 alone has 16M) share the bound of REFUSAL_MAX_SOURCES detailed ones
+        if (n > authDetailPerWindow || (n === 1 && authDetail.size >= REFUSAL_MAX_SOURCES)) {
+          countRefusal({ source: r.client.replace(/^anonymous@/, ''), reason: r.method, status: 401 });
+          return;
+        }
+        authDetail.set(r.client, n);
+      }
       const t = target(clock());
       const ts = r.startedNs - t.started;
       const client = sanitizeUntrusted(r.client, 128) || 'unknown';
@@ -186,6 +275,8 @@ export function openAuditor(dbPath: string, opts: AuditorOptions = {}): Auditor 
       if (closed) return;
       closed = true;
       try {
+        if (flushTimer) clearTimeout(flushTimer);
+        flushRefusals();
         const sid = ownSession ?? (latest.get() as { id: bigint } | undefined)?.id;
         if (lost > 0 && sid !== undefined) {
           db.prepare("INSERT INTO drops (session_id, stage, reason, count) VALUES (?, 'audit', 'db_busy', ?) ON CONFLICT(session_id, stage, reason) DO UPDATE SET count = count + excluded.count").run(Number(sid), lost);

@@ -37,8 +37,12 @@ export interface AuthContext {
 }
 
 export interface HttpAuth {
-  /** authenticate one request; on failure it writes 401/403 (with WWW-Authenticate) itself and returns null */
-  authenticate(req: IncomingMessage, res: ServerResponse): Promise<AuthContext | null>;
+  /**
+   * authenticate one request; on failure it writes 401/403 (with WWW-Authenticate) itself and returns null.
+   * `overLimit` (HTTP transport) is asked on a failure before anything is written: when it returns true
+   * it has answered the request itself (429) and authenticate writes and records nothing.
+   */
+  authenticate(req: IncomingMessage, res: ServerResponse, hooks?: { overLimit?: () => boolean }): Promise<AuthContext | null>;
   /** serve RFC 9728 /.well-known/oauth-protected-resource*; returns true when it handled the request */
   handleWellKnown(req: IncomingMessage, res: ServerResponse): boolean;
   close(): Promise<void>;
@@ -208,10 +212,11 @@ export async function createHttpAuth(opts: CreateHttpAuthOptions): Promise<HttpA
     tokenFile,
     serverTokenId,
 
-    async authenticate(req, res) {
+    async authenticate(req, res, hooks) {
       const startedNs = opts.auditor ? opts.auditor.now() : 0n;
       const r = await check(req);
       if ('clientId' in r) return r;
+      if (hooks?.overLimit?.()) return null;
       if (r.status === 503) {
         writeJson(res, 503, { error: 'temporarily_unavailable', error_description: r.description }, { 'Retry-After': '5' });
       } else {
