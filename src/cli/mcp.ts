@@ -15,6 +15,7 @@ import { App } from '../serve/context.js';
 import { openReadOnly } from '../store/db.js';
 import { openAuditor } from '../serve/audit/index.js';
 import { requiredScope } from '../serve/auth/index.js';
+import { terminalLine } from '../common/untrusted.js';
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
@@ -90,7 +91,7 @@ export async function runMcp(o: McpCliOptions): Promise<void> {
       }),
   });
   process.stderr.write(`causeway mcp: serving ${running.url}\n`);
-  if (running.auth.tokenFile) process.stderr.write(`causeway mcp: bearer token for this run written to ${running.auth.tokenFile} (0600); more with \`causeway mcp-token --db ${o.db}\`\n`);
+  if (running.auth.tokenFile) process.stderr.write(`causeway mcp: bearer token for this run written to ${terminalLine(running.auth.tokenFile)} (0600); more with \`causeway mcp-token --db ${terminalLine(o.db)}\`\n`);
   const stop = () => {
     void running.close().finally(() => {
       app.close();

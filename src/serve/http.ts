@@ -32,6 +32,7 @@ import { checkHostOrigin, defaultAllowlists, RateLimiter, toAuthInfo, writeGuard
 import type { App } from './context.js';
 import { createServerFactory } from './server.js';
 import { setSqlLimits } from '../store/sql-guard.js';
+import { terminalLine } from '../common/untrusted.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 
@@ -114,9 +115,9 @@ export async function serveHttp(app: App, opts: HttpOptions): Promise<RunningHtt
   const limiter = new RateLimiter({ ratePerS: opts.ratePerS ?? 50, burst: (opts.ratePerS ?? 50) * 4 });
   const handler = createMcpHandler(createServerFactory(app, { kind: 'http' }), {
     maxRequestBodySize: maxBody,
-    onerror: (e) => process.stderr.write(`causeway mcp http: ${e.message}\n`),
+    onerror: (e) => process.stderr.write(`causeway mcp http: ${terminalLine(e.message)}\n`),
   });
-  const node = toNodeHandler(handler, { maxRequestBodySize: maxBody, onerror: (e) => process.stderr.write(`causeway mcp http: ${e.message}\n`) });
+  const node = toNodeHandler(handler, { maxRequestBodySize: maxBody, onerror: (e) => process.stderr.write(`causeway mcp http: ${terminalLine(e.message)}\n`) });
 
   const failuresPerS = opts.failuresPerS ?? 5;
   const failures = new RateLimiter({ ratePerS: failuresPerS, burst: failuresPerS * 4, maxClients: 4096 });
@@ -173,7 +174,7 @@ export async function serveHttp(app: App, opts: HttpOptions): Promise<RunningHtt
       (req as http.IncomingMessage & { auth?: unknown }).auth = toAuthInfo(ctx, url, auth.resourceMetadataUrl);
       await node(req as never, res as never, parsed);
     })().catch((e: unknown) => {
-      process.stderr.write(`causeway mcp http: ${(e as Error)?.message ?? e}\n`);
+      process.stderr.write(`causeway mcp http: ${terminalLine((e as Error)?.message ?? e)}\n`);
       if (!res.headersSent) jsonRpcError(res, 500, -32603, 'internal error');
       else res.destroy();
     });
