@@ -72,6 +72,8 @@ export interface AuditorOptions {
   anomalies?: Partial<Thresholds> | false;
   /** called with each new alert after it is stored */
   onAlert?: (a: Alert) => void;
+  /** how long a write waits for another writer before the record is counted lost (default 1000 ms) */
+  busyTimeoutMs?: number;
   /** refused authentications recorded one by one per source and 60 s window; later ones are only counted (default 20) */
   authDetailPerWindow?: number;
 }
@@ -114,7 +116,7 @@ export function argsDigest(args: unknown): string | null {
 export function openAuditor(dbPath: string, opts: AuditorOptions = {}): Auditor {
   const clock = opts.clock ?? monotonicNs;
   const db: Db = openWritable(dbPath);
-  db.pragma('busy_timeout = 1000');
+  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 1000))}`);
   const latest = db.prepare('SELECT id, started_ns FROM sessions ORDER BY id DESC LIMIT 1').safeIntegers(true);
   const insEvent = db.prepare('INSERT INTO events (session_id, ts, dur, pid, tid, op, ret) VALUES (?, ?, ?, ?, ?, ?, ?)');
   const insCall = db.prepare('INSERT INTO mcp_calls (event_id, client, method, tool, args_digest, rows, bytes, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
@@ -178,13 +180,28 @@ export function openAuditor(dbPath: string, opts: AuditorOptions = {}): Auditor 
     try {
       addRefusals(db, rows);
     } catch (e) {
-      if (!(e as { code?: string }).code?.startsWith('SQLITE_BUSY')) throw e;
-      lost += rows.reduce((n, r) => n + r.count, 0);
+      if (!lose(e, rows.reduce((n, r) => n + r.count, 0))) throw e;
     }
   }
 
   let ownSession: number | null = null;
   let lost = 0;
+  const lostBy = new Map<string, number>();
+  /**
+   * A record the database would not take (busy past busy_timeout, disk full,
+   * read-only file): counted per reason, said once per reason on stderr, and
+   * written to drops (stage 'audit') at close. Returns false for other errors.
+   */
+  function lose(e: unknown, n = 1): boolean {
+    const code = (e as { code?: string }).code ?? '';
+    const reason = code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') ? 'db_busy' : code.startsWith('SQLITE_FULL') ? 'disk_full' : code.startsWith('SQLITE_IOERR') ? 'io_error' : code.startsWith('SQLITE_READONLY') ? 'read_only' : null;
+    if (!reason) return false;
+    lost += n;
+    const before = lostBy.get(reason) ?? 0;
+    lostBy.set(reason, before + n);
+    if (before === 0) process.stderr.write(`causeway mcp: audit record lost (${reason === 'db_busy' ? 'database busy' : reason === 'disk_full' ? 'disk full' : reason.replace('_', ' ')}); losses are counted in drops (stage 'audit', reason '${reason}')\n`);
+    return true;
+  }
   let closed = false;
   const monitors = new Map<number, AnomalyMonitor>();
 
@@ -253,10 +270,7 @@ export function openAuditor(dbPath: string, opts: AuditorOptions = {}): Auditor 
       try {
         eventId = write(t.id, ts < 0n ? 0n : ts, r, op, client, method, tool, argsDigest(r.args));
       } catch (e) {
-        if ((e as { code?: string }).code?.startsWith('SQLITE_BUSY')) {
-          lost++;
-          return;
-        }
+        if (lose(e)) return;
         throw e;
       }
       if (!mon) return;
@@ -267,8 +281,7 @@ export function openAuditor(dbPath: string, opts: AuditorOptions = {}): Auditor 
           for (const a of alerts) opts.onAlert?.(a);
         }
       } catch (e) {
-        if (!(e as { code?: string }).code?.startsWith('SQLITE_BUSY')) throw e;
-        lost++;
+        if (!lose(e)) throw e;
       }
     },
     close() {
@@ -279,11 +292,23 @@ export function openAuditor(dbPath: string, opts: AuditorOptions = {}): Auditor 
         flushRefusals();
         const sid = ownSession ?? (latest.get() as { id: bigint } | undefined)?.id;
         if (lost > 0 && sid !== undefined) {
-          db.prepare("INSERT INTO drops (session_id, stage, reason, count) VALUES (?, 'audit', 'db_busy', ?) ON CONFLICT(session_id, stage, reason) DO UPDATE SET count = count + excluded.count").run(Number(sid), lost);
+          const up = db.prepare("INSERT INTO drops (session_id, stage, reason, count) VALUES (?, 'audit', ?, ?) ON CONFLICT(session_id, stage, reason) DO UPDATE SET count = count + excluded.count");
+          try {
+            db.transaction(() => {
+              for (const [reason, n] of lostBy) up.run(Number(sid), reason, n);
+            })();
+          } catch (e) {
+            // the database still refuses writes: the count survives on stderr at least
+            process.stderr.write(`causeway mcp: ${lost} audit record(s) lost (${[...lostBy].map(([r, n]) => `${r} ${n}`).join(', ')}), and the drops row could not be written either: ${(e as Error).message}\n`);
+          }
         }
         if (ownSession !== null) {
-          const row = db.prepare('SELECT started_ns FROM sessions WHERE id = ?').safeIntegers(true).get(ownSession) as { started_ns: bigint };
-          db.prepare("UPDATE sessions SET status = 'complete', ended_ns = ? WHERE id = ?").run(clock() - row.started_ns, ownSession);
+          try {
+            const row = db.prepare('SELECT started_ns FROM sessions WHERE id = ?').safeIntegers(true).get(ownSession) as { started_ns: bigint };
+            db.prepare("UPDATE sessions SET status = 'complete', ended_ns = ? WHERE id = ?").run(clock() - row.started_ns, ownSession);
+          } catch (e) {
+            process.stderr.write(`causeway mcp: could not close the audit session ${ownSession}: ${(e as Error).message}\n`);
+          }
         }
       } finally {
         db.close();
