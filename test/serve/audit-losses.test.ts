@@ -80,3 +80,41 @@ test('records lost to a busy database are counted in drops with a stderr line', 
   assert.deepEqual(drops, [{ reason: 'db_busy', count: 2 }]);
   assert.equal(kept, 1);
 });
+
+test('records lost to a full disk are counted in drops (reason disk_full) with a stderr line', async () => {
+  const { mountTmpfs } = await import('../faults/helpers.js');
+  const mnt = path.join(dir, 'full');
+  fs.mkdirSync(mnt);
+  const umount = mountTmpfs(mnt, 2);
+  let err = '';
+  const orig = process.stderr.write.bind(process.stderr);
+  try {
+    const db = makeFixtureDb(path.join(mnt, 'full.db')).path;
+    const auditor = openAuditor(db, { anomalies: false });
+    auditor.record({ client: 'c', method: 'tools/list', startedNs: auditor.now(), durationNs: 1, outcome: 'ok' });
+    const filler = path.join(mnt, 'filler');
+    const fd = fs.openSync(filler, 'w');
+    try {
+      for (;;) fs.writeSync(fd, Buffer.alloc(64 * 1024));
+    } catch (e) {
+      assert.equal((e as NodeJS.ErrnoException).code, 'ENOSPC');
+    }
+    fs.closeSync(fd);
+    process.stderr.write = ((c: string | Uint8Array) => ((err += String(c)), true)) as typeof process.stderr.write;
+    for (let i = 0; i < 5; i++) auditor.record({ client: 'c', method: 'tools/call', tool: 'run_sql', args: { sql: 'SELECT 1' }, startedNs: auditor.now(), durationNs: 1, outcome: 'ok' });
+    process.stderr.write = orig;
+    fs.rmSync(filler);
+    auditor.close();
+    assert.match(err, /audit record lost \(disk full\)/);
+    const d = openReadOnly(db);
+    const drops = d.prepare("SELECT reason, count FROM drops WHERE stage = 'audit'").all();
+    const kept = (d.prepare("SELECT count(*) AS n FROM mcp_calls WHERE client = 'c'").get() as { n: number }).n;
+    d.close();
+    assert.equal(kept + (drops as { count: number }[]).reduce((a, r) => a + r.count, 0), 6, 'every record is either stored or counted lost');
+    assert.deepEqual(drops, [{ reason: 'disk_full', count: 6 - kept }]);
+    assert.ok(kept < 6);
+  } finally {
+    process.stderr.write = orig;
+    umount();
+  }
+});
