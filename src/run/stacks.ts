@@ -29,7 +29,11 @@ export class StackSymbolizer {
     if (!rows) rows = this.remember(pid) ?? [];
     let frames = this.sym.symbolize(addrs, rows);
     // an address outside every known mapping means the process mapped something new: refresh once
-    if (frames.some((f) => f.module === null) && this.remember(pid)) frames = this.sym.symbolize(addrs, this.maps.get(pid)!);
+    if (frames.some((f) => f.module === null)) {
+      // remember() returns [] without storing it for a process caught with no file mappings (exiting)
+      const fresh = this.remember(pid);
+      if (fresh && fresh.length) frames = this.sym.symbolize(addrs, fresh);
+    }
     return {
       frames: frames.map((f) => ({ addr: f.addr, module: f.module, offset: f.offset, symbol: f.symbol })),
       text: frames.map((f) => f.text).join('\n'),
