@@ -76,8 +76,11 @@ export async function loadChains(db: Db, sessionId: number): Promise<ChainsResul
   }
   // The audit (src/serve/audit) appends its alerts as kind 'mcp_anomaly' chains to the latest run,
   // creating a run when there is none: such a run alone does not mean the trace was analysed.
-  const alerts = stored.filter((c) => c.kind === 'mcp_anomaly');
-  if (stored.length > alerts.length) return { source: 'stored', run_id: run.id, chains: sortChains(stored) };
+  // Alerts stay until acknowledged (there is no acknowledgement yet: all of them), whatever run
+  // came after them: a later `causeway explain` must not hide them.
+  const alerts = sessionAlerts(db, sessionId);
+  const perf = stored.filter((c) => c.kind !== 'mcp_anomaly');
+  if (perf.length > 0) return { source: 'stored', run_id: run.id, chains: sortChains([...perf, ...alerts]) };
   // analysing is expensive (seconds per million events): once per session state, not per call
   const state = db.prepare('SELECT events_stored, status FROM sessions WHERE id = ?').get(sessionId) as { events_stored: number; status: string } | undefined;
   const key = `${db.name}\0${sessionId}\0${state?.events_stored}\0${state?.status}`;
@@ -88,6 +91,24 @@ export async function loadChains(db: Db, sessionId: number): Promise<ChainsResul
     if (COMPUTED.size > 16) COMPUTED.delete(COMPUTED.keys().next().value!);
   }
   return { source: 'computed', run_id: null, chains: sortChains([...computed, ...alerts]) };
+}
+
+/** Every mcp_anomaly alert of the session, from any analysis run, once per alert id. */
+function sessionAlerts(db: Db, sessionId: number): ChainView[] {
+  const rows = db
+    .prepare("SELECT chain_id, kind, severity, impact_ns, pid, tid, op, ts_ns, summary, json FROM chains WHERE session_id = ? AND kind = 'mcp_anomaly' ORDER BY id")
+    .all(sessionId) as (Record<string, unknown> & { json: string; chain_id: string })[];
+  const seen = new Map<string, ChainView>();
+  for (const r of rows) {
+    let parsed: Record<string, unknown> = {};
+    try {
+      parsed = JSON.parse(r.json) as Record<string, unknown>;
+    } catch {
+      /* keep the columns */
+    }
+    seen.set(r.chain_id, normalize({ ...parsed, id: r.chain_id, kind: r.kind, severity: r.severity, impact_ns: r.impact_ns, pid: r.pid, tid: r.tid, op: r.op, ts_ns: r.ts_ns, summary: r.summary }));
+  }
+  return [...seen.values()];
 }
 
 function sortChains(c: ChainView[]): ChainView[] {
