@@ -85,7 +85,7 @@ test('records lost to a full disk are counted in drops (reason disk_full) with a
   const { mountTmpfs } = await import('../faults/helpers.js');
   const mnt = path.join(dir, 'full');
   fs.mkdirSync(mnt);
-  const umount = mountTmpfs(mnt, 2);
+  const umount = mountTmpfs(mnt, 8); // above the store's 4 MiB disk reserve, so the first record is stored
   let err = '';
   const orig = process.stderr.write.bind(process.stderr);
   try {
