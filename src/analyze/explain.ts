@@ -15,7 +15,7 @@ import { commLookup, hostAggregates, type ChainContext, type HostAgg } from './c
 import { kindCoverage, type KindCoverage } from './coverage.js';
 import type { Chain } from '../common/chain.js';
 import { compareChains } from '../common/chain.js';
-import { appendRun, latestRun, type RunProvenance } from '../store/chains.js';
+import { appendRun, latestRun, sessionAlerts, type RunProvenance } from '../store/chains.js';
 import { resolveSession as readerResolveSession } from '../store/reader.js';
 
 export interface SessionInfo {
@@ -292,8 +292,9 @@ const COMPUTED = new Map<string, ExplainResult>();
 export function sessionChains(db: Db, sessionId: number): SessionChains {
   const stored = latestRun(db, sessionId);
   const prov = stored ? { run_id: stored.run_id, created_wall_ns: stored.created_wall_ns, baseline: stored.baseline } : null;
-  if (stored?.analysed) return { source: 'stored', run: prov, chains: stored.chains, coverage: stored.coverage as Coverage | null };
-  const alerts = stored ? stored.chains.filter((c) => c.kind === 'mcp_anomaly') : [];
+  // alerts of every run, not only the latest one's (store/chains.sessionAlerts)
+  const alerts = stored ? sessionAlerts(db, sessionId) : [];
+  if (stored?.analysed) return { source: 'stored', run: prov, chains: [...stored.chains.filter((c) => c.kind !== 'mcp_anomaly'), ...alerts].sort(compareChains), coverage: stored.coverage as Coverage | null };
   const state = db.prepare('SELECT events_stored, status FROM sessions WHERE id = ?').get(sessionId) as { events_stored: number; status: string } | undefined;
   const key = `${db.name}\0${sessionId}\0${state?.events_stored}\0${state?.status}`;
   let computed = COMPUTED.get(key);

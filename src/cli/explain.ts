@@ -12,6 +12,7 @@ import { explainSession, type ExplainResult } from '../analyze/explain.js';
 import { compareSessions, type Comparison } from '../analyze/compare.js';
 import { resolveSession } from '../analyze/explain.js';
 import { fmtNs, fmtPct } from '../analyze/format.js';
+import { safeJson, terminalLine, terminalText } from '../common/untrusted.js';
 
 interface Opts {
   db: string;
@@ -36,13 +37,13 @@ export function register(program: Command): void {
     .option('--html <file>', 'also write a self-contained HTML report (chains, evidence, timelines, latency distributions)')
     .action(async (opts: Opts) => {
       const out = runExplain(opts);
-      process.stdout.write(opts.json ? JSON.stringify(out, null, 2) + '\n' : render(out));
+      process.stdout.write(opts.json ? safeJson(out, 2) + '\n' : terminalText(render(out)));
       if (opts.html) {
         const db = openReadOnly(opts.db);
         try {
           // the chains just computed (regressions included) go into the report as they are
           const r = await writeHtmlReport(db, out.session.id, opts.html, { chains: out });
-          process.stderr.write(`causeway: wrote ${opts.html} (${r.bytes} bytes)\n`);
+          process.stderr.write(`causeway: wrote ${terminalLine(opts.html)} (${r.bytes} bytes)\n`);
         } finally {
           db.close();
         }

@@ -11,7 +11,7 @@
  */
 import { Flag, Op } from '../common/wire.js';
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 export const APP_ID = 'causeway';
 
 export const TABLES_SQL = `
@@ -218,8 +218,22 @@ CREATE TABLE IF NOT EXISTS mcp_calls (
   args_digest TEXT,                             -- sha256 of canonical arguments, never the values
   rows        INTEGER,
   bytes       INTEGER,
-  outcome     TEXT NOT NULL                     -- ok | error | refused | unauthorized
+  outcome     TEXT NOT NULL                     -- ok | error | refused | unauthorized | timeout
 );
+
+-- HTTP requests refused before authentication completed (bad Host/Origin, 404,
+-- 405, 413, 400, 429, and 401s past the detail budget), counted per 60 s window,
+-- source address and reason instead of one row each, so a flood cannot grow the
+-- file without bound: at most 32 sources per window (the rest as '(other)').
+CREATE TABLE IF NOT EXISTS mcp_refusals (
+  session_id INTEGER NOT NULL REFERENCES sessions(id),
+  window_ns  INTEGER NOT NULL,                  -- window start, ns since session start
+  source     TEXT NOT NULL,                     -- remote address (untrusted) or '(other)'
+  reason     TEXT NOT NULL,                     -- rate_limited, invalid_host, invalid_origin, missing_host, not_found, method_not_allowed, too_large, bad_json, auth/<reason>
+  status     INTEGER NOT NULL,                  -- HTTP status answered
+  count      INTEGER NOT NULL,
+  PRIMARY KEY (session_id, window_ns, source, reason)
+) WITHOUT ROWID;
 `;
 
 /** 1 when the event's stored hdr.flags (event_flags) has `bit`, else 0: one primary-key probe, only when the column is read. */
@@ -356,7 +370,7 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
   },
   v_mcp_activity: {
     description: "Causeway's own MCP requests on the same timeline as the GPU events.",
-    columns: { id: 'event id', session_id: 'session', ts_ns: 'time', dur_ns: 'handling time', pid: 'server pid', event: 'mcp_discovery | mcp_tool_call | mcp_auth_fail', client: 'client identity (untrusted)', method: 'JSON-RPC method', tool: 'tool name', args_digest: 'sha256 of the arguments', rows: 'rows returned', bytes: 'bytes returned', outcome: 'ok | error | refused | unauthorized' },
+    columns: { id: 'event id', session_id: 'session', ts_ns: 'time', dur_ns: 'handling time', pid: 'server pid', event: 'mcp_discovery | mcp_tool_call | mcp_auth_fail', client: 'client identity (untrusted)', method: 'JSON-RPC method', tool: 'tool name', args_digest: 'sha256 of the arguments', rows: 'rows returned', bytes: 'bytes returned', outcome: 'ok | error | refused | unauthorized | timeout (run_sql stopped at its time cap)' },
   },
   v_chains: {
     description: 'Causal chains of the latest analysis run of each session (history in chains).',
