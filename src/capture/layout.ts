@@ -27,6 +27,9 @@ export const LOADER = { size: 32, stopped: 24 } as const;
 
 export const RECLAIM = { size: 40, dur: 24, reclaimed: 32 } as const;
 
+export const FUNC_NAME_LEN = 128;
+export const FUNC_NAME = { size: 160, handle: 24, name: 32 } as const;
+
 /** enum cw_ring */
 export const Ring = { CALLS: 0, HOST: 1, LIFE: 2 } as const;
 export const RING_MAPS = ['rb_calls', 'rb_host', 'rb_life'] as const;
@@ -47,7 +50,7 @@ export const LOSS_REASONS = [
 export const NON_EVENT_LOSSES = new Set(['stack_unavailable']);
 
 /** hdr.flags */
-export const Flag = { STACK_SAMPLED: 1, ERROR: 2, OUT_READ_FAIL: 4 } as const;
+export const Flag = { STACK_SAMPLED: 1, ERROR: 2, OUT_READ_FAIL: 4, PTDS: 32, PTSZ: 64 } as const;
 
 /** enum cw_offcpu_reason */
 export const OffCpuReason = { PREEMPTED: 0, VOLUNTARY: 1, IO_WAIT: 2, OTHER: 3 } as const;

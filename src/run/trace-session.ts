@@ -16,7 +16,7 @@ import { readMaps, readComm, readCmdline, readExe, readStatus } from '../discove
 import { readIdentity } from '../discover/identity.js';
 import { loadAddon } from '../probe/addon.js';
 import type { Addon } from '../probe/addon-types.js';
-import { CudaProbes, type LibraryAttach, type LibraryTarget } from '../probe/cuda.js';
+import { CudaProbes, attachPointCount, type LibraryAttach, type LibraryTarget } from '../probe/cuda.js';
 import { loadHost, type HostProbes } from '../probe/host.js';
 import { Capture, type BatchSink } from '../capture/pipeline.js';
 import { TimeBase } from '../capture/decode.js';
@@ -24,7 +24,7 @@ import { RING_MAPS } from '../capture/layout.js';
 import { openWritable, type Db } from '../store/db.js';
 import { enforceRetention, usedBytes } from '../store/retention.js';
 import { parseElf } from '../discover/elf.js';
-import { createSession, finishSession, recordLibraries, recordLosses, recordProbes, upsertProcesses, type SessionStatus } from '../store/session.js';
+import { createSession, finishSession, recordKernelNames, recordLibraries, recordLosses, recordProbes, upsertProcesses, type KernelNameRow, type SessionStatus } from '../store/session.js';
 import { EventWriter } from '../store/writer.js';
 import { hasAggregates, opStats } from '../store/reader.js';
 import { StackSymbolizer } from './stacks.js';
@@ -190,6 +190,9 @@ export class TraceSession {
   private progressTimer: NodeJS.Timeout | null = null;
   private readonly t0 = performance.now();
   private symbolizer = new StackSymbolizer();
+  /** kernel names waiting to be stored: runtime function addresses to symbolize, driver names as recorded */
+  private pendingFuncs: { pid: number; addr: number }[] = [];
+  private pendingNames: KernelNameRow[] = [];
   private readonly libraryProblems: { path: string; error: string }[] = [];
   private guard: OrphanGuard | null = null;
   private retentionTimer: NodeJS.Timeout | null = null;
@@ -225,7 +228,8 @@ export class TraceSession {
       await this.startTargets();
       this.startCapture();
       const probes = this.cuda.libraries().reduce((n, a) => n + a.probes.filter((p) => p.attached).length, 0);
-      this.log(`tracing: ${this.cuda.libraries().length} CUDA libraries, ${probes} probes, session ${this.sessionId} -> ${this.opts.db}`);
+      const points = this.cuda.libraries().reduce((n, a) => n + attachPointCount(a), 0);
+      this.log(`tracing: ${this.cuda.libraries().length} CUDA libraries, ${probes} ops on ${points} entry points, session ${this.sessionId} -> ${this.opts.db}`);
       await this.waitForEnd();
     } catch (e) {
       if (!this.stopReason) this.stopReason = 'failed';
@@ -358,7 +362,7 @@ export class TraceSession {
     const [libId] = recordLibraries(this.db, this.sessionId, [
       { path: lib.path, dev: lib.dev, inode: lib.inode, kind: lib.kind, version: lib.version ?? null, foundVia: late ? 'maps' : lib.foundVia, probesAttached: attached, probesFailed: failed.length, error: a.error ?? null },
     ]);
-    recordProbes(this.db, this.sessionId, a.probes.map((p) => ({ libraryId: libId!, op: p.op.code, symbol: p.symbol ?? p.op.symbols[0]!, offset: p.offset, attached: p.attached, error: p.error ?? null })));
+    recordProbes(this.db, this.sessionId, a.probes.map((p) => ({ libraryId: libId!, op: p.op.code, symbol: p.symbol ? [p.symbol, ...(p.variants ?? []).map((v) => v.symbol)].join(', ') : p.op.symbols[0]!, offset: p.offset, attached: p.attached, error: p.error ?? null })));
     if (attached === 0) this.log(`WARNING: nothing attached to ${lib.path}: ${a.error ?? failed[0]?.error}`);
     else if (failed.some((p) => p.symbol !== null && p.error && !p.error.startsWith('alias'))) this.log(`WARNING: ${failed.length} probe(s) failed on ${lib.path}`);
     const slow = a.probes.filter((p) => p.attached && p.cost === 'single_step');
@@ -441,6 +445,12 @@ export class TraceSession {
         fork: (_parent, child, isThread) => {
           if (!isThread) this.notePid(child);
         },
+        kernelFunc: (pid, addr) => {
+          this.pendingFuncs.push({ pid, addr });
+        },
+        funcName: (pid, handle, name) => {
+          this.pendingNames.push({ pid, handle, name, source: 'driver_lookup' });
+        },
         libLoad: (pid, stopped) => {
           const t0 = performance.now();
           // parked (or just loaded): the best moment to learn who it is and what it maps
@@ -469,7 +479,30 @@ export class TraceSession {
   }
 
   /** Look for CUDA libraries that traced processes mapped since the last look (dlopen, late starts). */
+  /**
+   * Store the kernel names learned since the last call. Runtime launches name
+   * their kernel by the host stub's address: resolved here, off the drain
+   * path, from the mappings captured while the process lived.
+   */
+  private flushKernelNames(): void {
+    if (!this.pendingFuncs.length && !this.pendingNames.length) return;
+    const funcs = this.pendingFuncs;
+    const rows = this.pendingNames;
+    this.pendingFuncs = [];
+    this.pendingNames = [];
+    try {
+      for (const [key, name] of this.symbolizer.kernelNames(funcs)) {
+        const [pid, addr] = key.split(':').map(Number);
+        rows.push({ pid: pid!, handle: addr!, name, source: 'elf_symbol' });
+      }
+      recordKernelNames(this.db, this.sessionId, rows);
+    } catch (e) {
+      this.log(`kernel names not stored: ${(e as Error).message}`);
+    }
+  }
+
   private rescan(pids?: number[], force = false): void {
+    if (!pids) this.flushKernelNames();
     if (this.stopReason && !force) return;
     let targets = pids;
     if (!targets) {
@@ -584,6 +617,7 @@ export class TraceSession {
       }
     }
     this.releaseParked();
+    if (this.db && this.sessionId) this.flushKernelNames();
     const t0 = performance.now();
     this.host?.close();
     if (this.cuda) this.cuda.close();

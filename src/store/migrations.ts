@@ -27,6 +27,11 @@ const STEPS: Record<number, (db: Db) => void> = {
     if (!cols.has('tracer_pid')) db.exec('ALTER TABLE sessions ADD COLUMN tracer_pid INTEGER');
     if (!cols.has('boot_id')) db.exec('ALTER TABLE sessions ADD COLUMN boot_id TEXT');
   },
+  // v3 -> v4: export variant of a CUDA call (_ptds/_ptsz); kernel_names is created by schema.ts
+  4: (db) => {
+    const cols = new Set((db.prepare('PRAGMA table_info(events)').all() as { name: string }[]).map((c) => c.name));
+    if (!cols.has('variant')) db.exec('ALTER TABLE events ADD COLUMN variant INTEGER');
+  },
 };
 
 /** Apply the steps from `from` (exclusive) to `to` (inclusive). */

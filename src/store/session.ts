@@ -222,3 +222,20 @@ export function recordProbes(db: Db, sessionId: number, probes: readonly ProbeRe
     for (const id of libs) counts.run(id);
   })();
 }
+
+export interface KernelNameRow {
+  pid: number;
+  /** function address (runtime host stub) or CUfunction/CUkernel handle (driver) */
+  handle: number;
+  name: string;
+  source: 'elf_symbol' | 'driver_lookup';
+}
+
+/** Remember kernel names; a later name for the same (pid, handle) wins (a handle reused after unload). */
+export function recordKernelNames(db: Db, sessionId: number, rows: readonly KernelNameRow[]): void {
+  if (!rows.length) return;
+  const st = db.prepare('INSERT OR REPLACE INTO kernel_names (session_id, pid, handle, name, source) VALUES (?, ?, ?, ?, ?)');
+  db.transaction(() => {
+    for (const r of rows) st.run(sessionId, r.pid, r.handle, r.name.slice(0, 512), r.source);
+  })();
+}
