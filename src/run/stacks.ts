@@ -44,6 +44,11 @@ export class StackSymbolizer {
     return out;
   }
 
+  /** Demangled forms of C++ names (others unchanged). */
+  demangle(names: string[]): Map<string, string> {
+    return this.sym.demangleAll(names);
+  }
+
   symbolize(pid: number, addrs: bigint[]): { frames: StackFrameOut[]; text: string } {
     let rows = this.maps.get(pid);
     if (!rows) rows = this.remember(pid) ?? [];

@@ -28,6 +28,7 @@ import { createSession, finishSession, recordKernelNames, recordLibraries, recor
 import { EventWriter } from '../store/writer.js';
 import { hasAggregates, opStats } from '../store/reader.js';
 import { StackSymbolizer } from './stacks.js';
+import { sanitize } from '../discover/symbolize.js';
 import { createMetricsServer, type MetricsServer } from '../export/prometheus.js';
 import { loaderLibraries, resolveCommand, spawnParked, startOrphanGuard, type OrphanGuard, type StartedTarget } from './target.js';
 
@@ -491,6 +492,9 @@ export class TraceSession {
     this.pendingFuncs = [];
     this.pendingNames = [];
     try {
+      // driver lookups pass the kernel's (usually mangled) symbol name: demangle it like the stubs
+      const dem = this.symbolizer.demangle(rows.map((r) => r.name));
+      for (const r of rows) r.name = sanitize(dem.get(r.name) ?? r.name);
       for (const [key, name] of this.symbolizer.kernelNames(funcs)) {
         const [pid, addr] = key.split(':').map(Number);
         rows.push({ pid: pid!, handle: addr!, name, source: 'elf_symbol' });
