@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CALL, HDR, IO, LOADER, LOSS_REASONS, MEM, OFFCPU, PROC, RECLAIM, RING_MAPS } from '../../src/capture/layout.js';
+import { CALL, FUNC_NAME, HDR, IO, LOADER, LOSS_REASONS, MEM, OFFCPU, PROC, RECLAIM, RING_MAPS } from '../../src/capture/layout.js';
 import { OPS, Source } from '../../src/common/ops.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -24,6 +24,7 @@ function measure(): Record<string, number> {
     ['io', 'cw_io', IO],
     ['loader', 'cw_loader', LOADER],
     ['reclaim', 'cw_reclaim', RECLAIM],
+    ['func_name', 'cw_func_name', FUNC_NAME],
   ];
   for (const [key, s, layout] of structs) {
     fields.push([key, s, null]);
@@ -54,6 +55,7 @@ function cField(struct: string, f: string): string {
     io: { dur: 'dur_ns', sector: 'sector', bytes: 'bytes', dev: 'dev', rwbs: 'rwbs' },
     loader: { stopped: 'stopped' },
     reclaim: { dur: 'dur_ns', reclaimed: 'reclaimed' },
+    func_name: { handle: 'handle', name: 'name' },
   };
   const c = map[struct]?.[f];
   if (!c) throw new Error(`no C field for ${struct}.${f}`);
@@ -86,6 +88,7 @@ test('record sizes and field offsets match the C compiler', () => {
   check('io', IO);
   check('loader', LOADER);
   check('reclaim', RECLAIM);
+  check('func_name', FUNC_NAME);
 });
 
 test('op codes in ops.ts are exactly the cw_op enum', () => {
@@ -97,7 +100,8 @@ test('op codes in ops.ts are exactly the cw_op enum', () => {
   for (const [cName, code] of e) {
     const o = OPS.find((x) => x.code === code);
     if (!o) continue;
-    const fromTs = 'CW_OP_' + o.name.replace(/HtoD|DtoH/, (x) => x[0] + x.slice(1).toLowerCase()).replace(/^cuda/, 'CUDA_').replace(/^cu(?=[A-Z])/, 'CU_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+    // digits start a word (cudaMemcpy2D -> MEMCPY_2D, cudaMemcpy3DPeer -> MEMCPY_3D_PEER)
+    const fromTs = 'CW_OP_' + o.name.replace(/HtoD|DtoH|DtoD/, (x) => x[0] + x.slice(1).toLowerCase()).replace(/^cuda/, 'CUDA_').replace(/^cu(?=[A-Z])/, 'CU_').replace(/([a-z])([A-Z0-9])/g, '$1_$2').replace(/([0-9A-Z])([A-Z][a-z])/g, '$1_$2').toUpperCase();
     if (o.source <= Source.CUDA_DRV) assert.equal(fromTs.replace(/__/g, '_'), cName, `name of op ${code}`);
   }
 });
