@@ -294,14 +294,15 @@ export class TraceSession {
     this.cuda = new CudaProbes(this.addon, { traceAll, selfTgid: process.pid, stackEvery, mapSizes: this.opts.mapSizes, classic: this.opts.classicUprobes });
     if (!this.opts.noHost) {
       // Explicit targets are parked by the loader at every library load so new CUDA
-      // libraries are attached before their first call; with no target (every
-      // process) nothing is parked: new libraries are found by the rescan.
+      // libraries are attached before their first call. With no target (every
+      // process) a process is parked when its loader has just mapped a CUDA library
+      // (the loader probe walks the loader's object list), then attached and resumed.
       this.host = loadHost(this.addon, {
         shareFrom: this.cuda.rt,
         selfTgid: process.pid,
         traceAll,
         warn: (m) => this.log(`WARNING: ${m}`),
-        loader: { stopOnLoad: !traceAll },
+        loader: { stopOnLoad: !traceAll, parkNewCuda: traceAll },
       });
       for (const f of this.host.failed) this.log(`WARNING: host probe ${f.target} not attached (${f.feeds} missing): ${f.error}`);
     }
