@@ -58,6 +58,10 @@ export interface CudaProbeOptions {
   mapSizes?: Record<string, number>;
   /** force classic perf-event uprobes (benchmarks, old kernels) */
   classic?: boolean;
+  /** probe only these ops (benchmarks comparing probe sets); default every CUDA op */
+  ops?: readonly OpInfo[];
+  /** probe the `_ptds`/`_ptsz` exports too (default true) */
+  variants?: boolean;
 }
 
 export const SHARED_MAPS = ['cw_traced', 'cw_drops', 'rb_calls', 'rb_host', 'rb_life', 'cw_stacks'];
@@ -103,11 +107,12 @@ export class CudaProbes {
     const source = family === 'drv' ? Source.CUDA_DRV : Source.CUDA_RT;
     const obj = family === 'drv' ? this.drv : this.rt;
     const progs = PROGRAMS[family];
-    const ops = CUDA_OPS.filter((o) => o.source === source);
+    const ops = (this.opts.ops ?? CUDA_OPS).filter((o) => o.source === source);
+    const variantList = this.opts.variants === false ? [] : VARIANTS;
     const result: LibraryAttach = { library: lib, mode: 'none', probes: [], links: [], attachMs: 0 };
     let resolved;
     try {
-      resolved = resolveSymbols(lib.path, ops.flatMap((o) => o.symbols.flatMap((s) => [s, ...VARIANTS.map((v) => s + v.suffix)])));
+      resolved = resolveSymbols(lib.path, ops.flatMap((o) => o.symbols.flatMap((s) => [s, ...variantList.map((v) => s + v.suffix)])));
     } catch (e) {
       result.error = `cannot read ${lib.path}: ${(e as Error).message}`;
       result.probes = ops.map((op) => ({ op, symbol: null, offset: null, attached: false, error: result.error }));
@@ -134,7 +139,7 @@ export class CudaProbes {
         /* cost class is informative only */
       }
       const variants: NonNullable<ProbeStatus['variants']> = [];
-      for (const v of VARIANTS) {
+      for (const v of variantList) {
         const vr = resolved.get(hit.name + v.suffix);
         if (!vr || seen.has(vr.offset)) continue;
         seen.add(vr.offset);
