@@ -24,6 +24,8 @@ export interface EventBatch {
   stack: Int32Array;
   /** export variant of a CUDA call (ops.ts VARIANTS: 1 _ptds, 2 _ptsz), 0 for the plain export (stored as NULL) */
   variant: Uint8Array;
+  /** hdr.flags (wire.ts Flag); the store keeps wire.STORED_FLAGS of them in event_flags */
+  flags: Uint32Array;
 }
 
 export function allocBatch(capacity: number): EventBatch {
@@ -41,6 +43,7 @@ export function allocBatch(capacity: number): EventBatch {
     a3: new Float64Array(capacity),
     stack: new Int32Array(capacity).fill(-1),
     variant: new Uint8Array(capacity),
+    flags: new Uint32Array(capacity),
   };
 }
 
@@ -62,6 +65,8 @@ export interface EventRow {
   a3?: number;
   stack?: number;
   variant?: number;
+  /** hdr.flags (wire.ts Flag) */
+  flags?: number;
 }
 
 export function pushRow(b: EventBatch, r: EventRow): void {
@@ -78,6 +83,7 @@ export function pushRow(b: EventBatch, r: EventRow): void {
   b.a3[i] = r.a3 ?? 0;
   b.stack[i] = r.stack ?? -1;
   b.variant[i] = r.variant ?? 0;
+  b.flags[i] = r.flags ?? 0;
 }
 
 /** Process facts learned while tracing (comm from sched records, exec filenames, /proc). */
@@ -94,6 +100,14 @@ export interface ProcessInfo {
   startNs?: number;
   exitNs?: number;
   exitCode?: number;
+}
+
+/** One frame of a user stack as capture hands it to the store (symbolized by discover/symbolize). */
+export interface StackFrame {
+  addr: number;
+  module?: string | null;
+  offset?: number | null;
+  symbol?: string | null;
 }
 
 /** Loss, by stage and reason; summed into drops and sessions.events_dropped. */

@@ -27,8 +27,12 @@ const STEPS: Record<number, (db: Db) => void> = {
     if (!cols.has('tracer_pid')) db.exec('ALTER TABLE sessions ADD COLUMN tracer_pid INTEGER');
     if (!cols.has('boot_id')) db.exec('ALTER TABLE sessions ADD COLUMN boot_id TEXT');
   },
-  // v3 -> v4: export variant of a CUDA call (_ptds/_ptsz); kernel_names is created by schema.ts
+  // v3 -> v4: hdr.flags kept for the events that carry a noteworthy one (exit by signal, failed I/O, ...)
   4: (db) => {
+    db.exec('CREATE TABLE IF NOT EXISTS event_flags (event_id INTEGER PRIMARY KEY, flags INTEGER NOT NULL)');
+  },
+  // v4 -> v5: export variant of a CUDA call (_ptds/_ptsz); kernel_names is created by schema.ts
+  5: (db) => {
     const cols = new Set((db.prepare('PRAGMA table_info(events)').all() as { name: string }[]).map((c) => c.name));
     if (!cols.has('variant')) db.exec('ALTER TABLE events ADD COLUMN variant INTEGER');
   },
