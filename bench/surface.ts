@@ -61,8 +61,15 @@ async function spawnCost(n: number, traceCli: string | null): Promise<number | n
   const db = path.join(os.tmpdir(), `cw-spawn-${process.pid}.db`);
   if (traceCli) {
     rmDb(db);
-    tr = start(process.execPath, [traceCli, 'trace', '--db', db, '--duration', '120', '-q', '--no-explain']);
-    await tr.waitFor(/tracing:/, 60_000).catch(() => null);
+    tr = start(process.execPath, [traceCli, 'trace', '--db', db, '--duration', '120', '--no-explain']);
+    const ok = await tr.waitFor(/tracing:/, 60_000).then(() => true, () => false);
+    if (!ok) {
+      // never measure an untraced loop as a traced one
+      tr.child.kill('SIGINT');
+      await tr.done;
+      rmDb(db);
+      return null;
+    }
     await sleep(500);
   }
   const r = await runToEnd(path.join(BUILD, 'spawn_loop'), [String(n), '/bin/true']);
