@@ -284,7 +284,10 @@ CREATE VIEW v_off_cpu AS
 SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid,
        CASE e.a0 WHEN 0 THEN 'preempted' WHEN 1 THEN 'voluntary' WHEN 2 THEN 'io_wait' ELSE 'other' END AS reason,
        e.a1 AS by_pid, (SELECT comm FROM processes p WHERE p.session_id = e.session_id AND p.pid = e.a1) AS by_comm,
-       NULLIF(e.a2, 0) AS waker_pid, (SELECT comm FROM processes p WHERE p.session_id = e.session_id AND p.pid = e.a2) AS waker_comm,
+       CASE WHEN e.a2 >= 4294967280 THEN NULL ELSE NULLIF(e.a2, 0) END AS waker_pid,
+       CASE e.a2 WHEN 4294967280 THEN '[interrupt]' WHEN 4294967281 THEN '[softirq]' WHEN 4294967282 THEN '[nmi]' WHEN 4294967283 THEN '[timer]'
+            ELSE (SELECT comm FROM processes p WHERE p.session_id = e.session_id AND p.pid = e.a2) END AS waker_comm,
+       CASE WHEN e.a2 = 0 THEN NULL WHEN e.a2 = 4294967280 THEN 'interrupt' WHEN e.a2 = 4294967281 THEN 'softirq' WHEN e.a2 = 4294967282 THEN 'nmi' WHEN e.a2 = 4294967283 THEN 'timer' ELSE 'task' END AS waker_context,
        e.a3 AS cpu
 FROM events e WHERE e.op = ${Op.OFF_CPU};
 
@@ -359,7 +362,7 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
       id: 'event id', session_id: 'session', ts_ns: 'switch-out time', dur_ns: 'time until it ran again',
       pid: 'process', tid: 'thread', reason: 'preempted | voluntary | io_wait | other',
       by_pid: 'process that took the CPU at switch-out', by_comm: 'its name (untrusted)',
-      waker_pid: 'process that woke the thread (voluntary/io waits)', waker_comm: 'its name (untrusted)', cpu: 'CPU',
+      waker_pid: 'process that woke the thread (voluntary/io waits)', waker_comm: 'its name (untrusted), or [interrupt]/[timer]/[softirq] when woken from interrupt context', waker_context: 'task, interrupt (a device: GPU completion), timer (an expiring hrtimer: sleeps, timeouts) or softirq', cpu: 'CPU',
     },
   },
   v_io: {
