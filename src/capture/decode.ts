@@ -9,7 +9,10 @@
  */
 import type { EventBatch, ProcessInfo } from '../common/events.js';
 import { isWakerMarker } from '../common/waker.js';
-import { CALL, EVENT_VERSION, FRAME_HDR, HDR, IO, LOADER, MEM, OFFCPU, PROC, RECLAIM, COMM_LEN, PATH_LEN, Op, frameSize } from '../common/wire.js';
+import { CALL, EVENT_VERSION, FRAME_HDR, FUNC_NAME, FUNC_NAME_LEN, HDR, IO, LOADER, MEM, OFFCPU, PROC, RECLAIM, COMM_LEN, PATH_LEN, Op, frameSize } from '../common/wire.js';
+import { VARIANTS, variantOfFlags } from '../common/ops.js';
+
+const VARIANT_FLAGS = VARIANTS.reduce((m, v) => m | v.flag, 0);
 import { sanitizeUntrusted } from '../common/untrusted.js';
 
 const TWO32 = 4294967296;
@@ -21,6 +24,10 @@ export interface DecodeSink {
   libLoad(pid: number, stopped: boolean): void;
   /** fork of a traced process: the child is traced too */
   fork(parent: number, child: number, isThread: boolean): void;
+  /** a runtime launch of function address `addr` by `pid` seen (first sight per pid) */
+  kernelFunc?(pid: number, addr: number): void;
+  /** cuModuleGetFunction/cuLibraryGetKernel returned `handle` for kernel `name` (untrusted, sanitized) */
+  funcName?(pid: number, handle: number, name: string): void;
 }
 
 export interface DecodeStats {
@@ -44,6 +51,8 @@ export class TimeBase {
 
 export class RecordDecoder {
   readonly stats: DecodeStats = { records: 0, malformed: 0 };
+  /** function address -> last pid seen launching it (a cheap first-sight filter for kernel names) */
+  private readonly lastFuncPid = new Map<number, number>();
   constructor(
     private readonly time: TimeBase,
     private readonly sink: DecodeSink,
@@ -96,6 +105,7 @@ export class RecordDecoder {
     batch.op[i] = dv.getUint16(rec + HDR.op, true);
     batch.flags[i] = dv.getUint32(rec + HDR.flags, true);
     batch.stack[i] = -1;
+    batch.variant[i] = 0;
     batch.ret[i] = 0;
     batch.dur[i] = 0;
     batch.a0[i] = 0;
@@ -116,6 +126,18 @@ export class RecordDecoder {
     // kernel stack ids are stored as negative numbers until the store interns them
     const sid = dv.getInt32(rec + CALL.stackId, true);
     batch.stack[i] = sid >= 0 ? -2 - sid : -1;
+    const flags = dv.getUint32(rec + HDR.flags, true);
+    if (flags & VARIANT_FLAGS) batch.variant[i] = variantOfFlags(flags);
+    const op = batch.op[i]!;
+    // first launch of a (pid, function address): ask for its kernel name
+    if (op <= 16 && (op === 6 || op >= 15) && this.sink.kernelFunc) {
+      const addr = batch.a0[i]!;
+      const pid = batch.pid[i]!;
+      if (this.lastFuncPid.get(addr) !== pid) {
+        this.lastFuncPid.set(addr, pid);
+        this.sink.kernelFunc(pid, addr);
+      }
+    }
   }
 
   private host(dv: DataView, buf: Buffer, rec: number, recLen: number, op: number, batch: EventBatch): boolean {
@@ -191,6 +213,12 @@ export class RecordDecoder {
         batch.a0[i] = u64(dv, rec + RECLAIM.reclaimed);
         return true;
       }
+      case Op.FUNC_NAME: {
+        // not an event row: a kernel name for a driver function handle
+        if (recLen < FUNC_NAME.size) return false;
+        this.sink.funcName?.(pid, u64(dv, rec + FUNC_NAME.handle), cstr(buf, rec + FUNC_NAME.name, FUNC_NAME_LEN, 256));
+        return true;
+      }
       case Op.LIB_LOAD: {
         if (recLen < LOADER.size) return false;
         const i = batch.n++;
@@ -220,9 +248,9 @@ function isWrite(buf: Buffer, at: number): number {
 }
 
 /** A NUL-terminated string of at most `max` bytes, sanitized (traced strings are untrusted). */
-function cstr(buf: Buffer, at: number, max: number): string {
+function cstr(buf: Buffer, at: number, max: number, cap = 64): string {
   let end = at;
   const lim = Math.min(at + max, buf.length);
   while (end < lim && buf[end] !== 0) end++;
-  return sanitizeUntrusted(buf.toString('utf8', at, end), 64);
+  return sanitizeUntrusted(buf.toString('utf8', at, end), cap);
 }

@@ -11,7 +11,7 @@
  */
 import { Flag, Op } from '../common/wire.js';
 
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 export const APP_ID = 'causeway';
 
 export const TABLES_SQL = `
@@ -117,8 +117,22 @@ CREATE TABLE IF NOT EXISTS events (
   op         INTEGER NOT NULL,                  -- ops.id
   ret        INTEGER NOT NULL DEFAULT 0,
   a0 INTEGER, a1 INTEGER, a2 INTEGER, a3 INTEGER, -- meaning per ops.a0..a3
-  stack_id   INTEGER                            -- stacks.id
+  stack_id   INTEGER,                           -- stacks.id
+  variant    INTEGER                            -- CUDA export variant: NULL plain, 1 _ptds, 2 _ptsz (per-thread default stream)
 );
+
+-- Kernel names per process: a runtime launch's function address (host stub,
+-- symbolized from the mapped object's ELF symbols and demangled) or a driver
+-- CUfunction/CUkernel handle (the name passed to cuModuleGetFunction /
+-- cuLibraryGetKernel). v_cuda_calls.kernel looks launches up here.
+CREATE TABLE IF NOT EXISTS kernel_names (
+  session_id INTEGER NOT NULL,
+  pid        INTEGER NOT NULL,
+  handle     INTEGER NOT NULL,                  -- function address / CUfunction / CUkernel
+  name       TEXT NOT NULL,                     -- untrusted: capped, control characters stripped
+  source     TEXT NOT NULL,                     -- elf_symbol (runtime host stub) | driver_lookup (cuModuleGetFunction/cuLibraryGetKernel)
+  PRIMARY KEY (session_id, pid, handle)
+) WITHOUT ROWID;
 -- No per-row secondary index on events (v2): an index on (session_id, ts)
 -- costs ~18 bytes per event (measured: 65.9 -> 47.9 B/event without it), over
 -- the 48 B/event budget. Rows are appended in arrival order, so id order is
@@ -259,12 +273,21 @@ SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid, o.name 
        ${argCol('host_ptr')} AS host_ptr,
        ${argCol('func')} AS func,
        ${argCol('grid_blocks')} AS grid_blocks,
-       ${argCol('block_threads')} AS block_threads,
+       coalesce(${argCol('block_threads')}, CASE 'block_smem' WHEN o.a2 THEN e.a2 & 4294967295 END) AS block_threads,
        ${argCol('event')} AS event,
        ${argCol('value')} AS value,
        ${argCol('flags')} AS flags,
        ${argCol('dst')} AS dst,
        ${argCol('src')} AS src,
+       CASE e.variant WHEN 1 THEN 'ptds' WHEN 2 THEN 'ptsz' END AS variant,
+       CASE WHEN o.a0 = 'func' THEN (SELECT k.name FROM kernel_names k WHERE k.session_id = e.session_id AND k.pid = e.pid AND k.handle = e.a0) END AS kernel,
+       CASE 'block_smem' WHEN o.a2 THEN e.a2 >> 32 END AS shared_mem,
+       ${argCol('graph')} AS graph,
+       ${argCol('graph_exec')} AS graph_exec,
+       ${argCol('pool')} AS pool,
+       ${argCol('module')} AS module,
+       ${argCol('library')} AS library,
+       ${argCol('device')} AS device,
        e.a0, e.a1, e.a2, e.a3, e.stack_id,
        ${flagCol(Flag.OUT_READ_FAIL)} AS out_read_failed
 FROM events e JOIN ops o ON o.id = e.op JOIN sources s ON s.id = o.source_id
@@ -334,11 +357,15 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
     columns: {
       id: 'event id', session_id: 'session', ts_ns: 'entry time, ns since session start', dur_ns: 'call duration, ns',
       pid: 'process id (tgid)', tid: 'thread id', op: 'API name, e.g. cudaMemcpy', source: 'cuda_runtime | cuda_driver',
-      ret: 'cudaError_t / CUresult (0 = success)', op_kind: 'alloc | free | launch | copy | memset | sync | wait',
+      ret: 'cudaError_t / CUresult (0 = success)', op_kind: 'alloc | free | launch | copy | memset | sync | wait | poll (event/stream query: a spin of them is waiting) | graph (capture, instantiate, update, upload) | record (event record) | resource (stream/event create/destroy, set device) | module (module/library load, function lookup)',
       bytes: 'bytes allocated/copied/set', direction: 'copy direction (HostToDevice, DeviceToHost, ...)',
       stream: 'stream handle', dev_ptr: 'device pointer (returned by allocations)', host_ptr: 'pinned host pointer',
       func: 'kernel function pointer', grid_blocks: 'blocks in the grid (x*y*z)', block_threads: 'threads per block (x*y*z)',
       event: 'event handle', value: 'memset value', flags: 'flags argument', dst: 'copy destination', src: 'copy source',
+      variant: "entry point: NULL for the plain export, 'ptds' or 'ptsz' for the per-thread default stream exports (cudaMemcpy_ptds, cudaLaunchKernel_ptsz, ...) recorded as the same op",
+      kernel: 'kernel name of a launch (runtime: host stub symbol, demangled; driver: the name given to cuModuleGetFunction/cuLibraryGetKernel); untrusted; NULL when unknown',
+      shared_mem: 'dynamic shared memory bytes (Ex launches)', graph: 'cudaGraph_t', graph_exec: 'cudaGraphExec_t / CUgraphExec (graph launches)',
+      pool: 'memory pool (cudaMallocFromPoolAsync)', module: 'CUmodule', library: 'CUlibrary', device: 'device ordinal (cudaSetDevice)',
       stack_id: 'stacks.id of the user stack at entry, if sampled',
       out_read_failed: '1 when the returned pointer/handle could not be read at return (dev_ptr/host_ptr missing)',
     },

@@ -5,7 +5,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CALL, COMM_LEN, EVENT_VERSION, Flag, HDR, HOST_STAT_NAMES, IO, LOADER, LOSS_REASONS, MAX_CUDA_OP, MEM, OFFCPU, OFFCPU_HIST_SLOTS, Op, OffCpuReason, PATH_LEN, PROC, RECLAIM, RING_MAPS, Ring, SOURCE_NAMES } from '../../src/common/wire.js';
+import { CALL, COMM_LEN, EVENT_VERSION, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, HOST_STAT_NAMES, IO, LOADER, LOSS_REASONS, MAX_CUDA_OP, MEM, OFFCPU, OFFCPU_HIST_SLOTS, Op, OffCpuReason, PATH_LEN, PROC, RECLAIM, RING_MAPS, Ring, SOURCE_NAMES } from '../../src/common/wire.js';
+import { COOKIE_VARIANT_SHIFT, VARIANTS } from '../../src/common/ops.js';
 import { OPS, Source } from '../../src/common/ops.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -24,6 +25,7 @@ function measure(): Record<string, number> {
     ['io', 'cw_io', IO],
     ['loader', 'cw_loader', LOADER],
     ['reclaim', 'cw_reclaim', RECLAIM],
+    ['func_name', 'cw_func_name', FUNC_NAME],
   ];
   for (const [key, s, layout] of structs) {
     fields.push([key, s, null]);
@@ -54,6 +56,7 @@ function cField(struct: string, f: string): string {
     io: { dur: 'dur_ns', sector: 'sector', bytes: 'bytes', dev: 'dev', rwbs: 'rwbs' },
     loader: { stopped: 'stopped' },
     reclaim: { dur: 'dur_ns', reclaimed: 'reclaimed' },
+    func_name: { handle: 'handle', name: 'name' },
   };
   const c = map[struct]?.[f];
   if (!c) throw new Error(`no C field for ${struct}.${f}`);
@@ -86,6 +89,7 @@ test('record sizes and field offsets match the C compiler', () => {
   check('io', IO);
   check('loader', LOADER);
   check('reclaim', RECLAIM);
+  check('func_name', FUNC_NAME);
 });
 
 test('op codes in ops.ts are exactly the cw_op enum', () => {
@@ -97,7 +101,8 @@ test('op codes in ops.ts are exactly the cw_op enum', () => {
   for (const [cName, code] of e) {
     const o = OPS.find((x) => x.code === code);
     if (!o) continue;
-    const fromTs = 'CW_OP_' + o.name.replace(/HtoD|DtoH/, (x) => x[0] + x.slice(1).toLowerCase()).replace(/^cuda/, 'CUDA_').replace(/^cu(?=[A-Z])/, 'CU_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+    // digits start a word (cudaMemcpy2D -> MEMCPY_2D, cudaMemcpy3DPeer -> MEMCPY_3D_PEER)
+    const fromTs = 'CW_OP_' + o.name.replace(/HtoD|DtoH|DtoD/, (x) => x[0] + x.slice(1).toLowerCase()).replace(/^cuda/, 'CUDA_').replace(/^cu(?=[A-Z])/, 'CU_').replace(/([a-z])([A-Z0-9])/g, '$1_$2').replace(/([0-9A-Z])([A-Z][a-z])/g, '$1_$2').toUpperCase();
     if (o.source <= Source.CUDA_DRV) assert.equal(fromTs.replace(/__/g, '_'), cName, `name of op ${code}`);
   }
 });
@@ -128,6 +133,13 @@ test('wire.ts constants follow the #defines and enums of events.h', () => {
   assert.equal(d.get('CW_COMM_LEN'), COMM_LEN);
   assert.equal(d.get('CW_PATH_LEN'), PATH_LEN);
   assert.equal(d.get('CW_OFFCPU_HIST_SLOTS'), OFFCPU_HIST_SLOTS);
+  assert.equal(d.get('CW_FUNC_NAME_LEN'), FUNC_NAME_LEN);
+  // export variants: the cookie layout and flags the attach plan and decoder use
+  assert.equal(d.get('CW_COOKIE_VARIANT_SHIFT'), COOKIE_VARIANT_SHIFT);
+  for (const v of VARIANTS) {
+    assert.equal(d.get(`CW_VARIANT_${v.name.toUpperCase()}`), v.id, v.name);
+    assert.equal(d.get(`CW_F_${v.name.toUpperCase()}`), v.flag, v.name);
+  }
   // every CW_F_* flag, by name (CW_F_OUT_READ_FAIL <-> Flag.OUT_READ_FAIL), and no flag missing on either side
   const cFlags = [...d.entries()].filter(([k]) => k.startsWith('CW_F_'));
   assert.deepEqual(cFlags.map(([k]) => k.slice(5)).sort(), Object.keys(Flag).sort());
