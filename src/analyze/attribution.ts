@@ -377,7 +377,9 @@ class ThreadSweep {
       if (ov > 0) this.attribute(c, iv, ov);
     }
     if (!nested && (role === 'submit' || role === 'submit_drain')) this.submit(c);
-    if (!nested) this.tl.call(id, ts, end, op, opKey(op, kind === 'copy' ? direction : null), roleOf(info), c.bytes, direction, argOf(op, 'stream', a) ?? 0);
+    // a graph launch is one submission of the whole graph: its GPU time is learned per graph exec
+    const exec = kind === 'launch' ? argOf(op, 'graph_exec', a) : null;
+    if (!nested) this.tl.call(id, ts, end, op, opKey(op, kind === 'copy' ? direction : null), roleOf(info), c.bytes, direction, argOf(op, 'stream', a) ?? 0, exec !== null ? `g${exec}` : '');
     this.open.push(c);
     this.p.cudaCalls++;
   }

@@ -154,6 +154,13 @@ export class Timeline {
   private subId: number[] = [];
   /** stream handle of each pending submission (0: the legacy default stream) */
   private subStream: number[] = [];
+  /**
+   * duration class of each pending submission: '' for a kernel launch (uniform kernel time), 'g<exec>' for
+   * a graph launch (one submission of the whole graph: its GPU time is the graph's, learned per exec)
+   */
+  private subCls: string[] = [];
+  /** GPU time per submission learned for each graph exec (from waiting drains) */
+  private readonly clsNs = new Map<string, Sketch>();
   private acts: Act[] = [];
   /** completion of the last segment, and the drain that measured it (key) when it waited */
   private lastDone: number | null = null;
@@ -179,7 +186,7 @@ export class Timeline {
   }
 
   /** every non-nested CUDA call, at its entry */
-  call(id: number, ts: number, end: number, op: number, key: string, role: Role, bytes: number, direction: number | null, stream = 0): void {
+  call(id: number, ts: number, end: number, op: number, key: string, role: Role, bytes: number, direction: number | null, stream = 0, cls = ''): void {
     if (end > this.lastEnd) this.lastEnd = end;
     this.log({ type: A.CALL, id, ts, end, code: op, key, by: 0, waker: 0 });
     if (role === 'submit') {
@@ -191,6 +198,7 @@ export class Timeline {
       this.subFixed.push(fixed);
       this.subId.push(id);
       this.subStream.push(stream);
+      this.subCls.push(cls);
       if (this.subTs.length >= MAX_SEGMENT) this.closeSegment(end, false, null, id);
     }
   }
@@ -228,6 +236,7 @@ export class Timeline {
       this.subFixed.push(ownNs);
       this.subId.push(id);
       this.subStream.push(0);
+      this.subCls.push('');
     }
     if (this.subTs.length === 0) return; // nothing pending: the call is activity inside an idle interval
     if (stream !== null && stream !== 0) {
@@ -243,9 +252,10 @@ export class Timeline {
           this.subFixed[w] = this.subFixed[k];
           this.subId[w] = this.subId[k];
           this.subStream[w] = this.subStream[k];
+          this.subCls[w] = this.subCls[k];
           w++;
         }
-        this.subTs.length = this.subFixed.length = this.subId.length = this.subStream.length = w;
+        this.subTs.length = this.subFixed.length = this.subId.length = this.subStream.length = this.subCls.length = w;
         return;
       }
     }
@@ -289,8 +299,15 @@ export class Timeline {
     const d = this.kernelEstimate() ?? (orZero ? 0 : null);
     if (d === null) return null;
     let f = -Infinity;
-    for (let k = 0; k < this.subTs.length; k++) f = Math.max(f, this.subTs[k]) + (this.subFixed[k] >= 0 ? this.subFixed[k] : d);
+    for (let k = 0; k < this.subTs.length; k++) f = Math.max(f, this.subTs[k]) + (this.subFixed[k] >= 0 ? this.subFixed[k] : this.clsEstimate(this.subCls[k]) ?? d);
     return f;
+  }
+
+  /** learned GPU time of one submission of a class ('' = a kernel: null, use the kernel estimate) */
+  private clsEstimate(cls: string): number | null {
+    if (cls === '') return null;
+    const sk = this.clsNs.get(cls);
+    return sk && sk.count ? q(sk, 0.5) : null;
   }
 
   private closeSegment(done: number, measured: boolean, key: string | null, drainId: number): void {
@@ -300,21 +317,56 @@ export class Timeline {
     if (measured) m.waitedSegments++;
     else m.estimatedSegments++;
     // kernel duration: d = min_k (r - s_k - D_k) / M_k over k with M_k > 0
+    // One unknown per segment: the submissions of one class (kernels, or one graph exec) are inferred from the
+    // completion; the others take their learned time. The class inferred is one with nothing learned yet (a
+    // graph's first measured launches), else kernels if present, else the segment's graph exec. Classes
+    // with nothing learned besides it count like it (uniform, as without graphs).
+    const dur = new Array<number>(n);
+    let target = '';
+    {
+      let unknown: string | null = null;
+      let hasKernel = false;
+      for (let k = 0; k < n; k++) {
+        if (this.subFixed[k] >= 0) continue;
+        const c = this.subCls[k];
+        if (c === '') hasKernel = true;
+        if (unknown === null && c !== '' && this.clsEstimate(c) === null) unknown = c;
+      }
+      if (unknown !== null) target = unknown;
+      else if (!hasKernel) for (let k = 0; k < n; k++) if (this.subFixed[k] < 0) target = this.subCls[k];
+    }
+    const kernelKnown = this.kernelEstimate();
+    for (let k = 0; k < n; k++) {
+      const c = this.subCls[k];
+      if (this.subFixed[k] >= 0) dur[k] = this.subFixed[k];
+      else if (c === target) dur[k] = -1;
+      else {
+        const e = c === '' ? kernelKnown : this.clsEstimate(c);
+        dur[k] = e ?? -1;
+      }
+    }
     let d: number;
     if (measured) {
       let D = 0;
       let M = 0;
       d = Infinity;
       for (let k = n - 1; k >= 0; k--) {
-        if (this.subFixed[k] >= 0) D += this.subFixed[k];
+        if (dur[k] >= 0) D += dur[k];
         else M++;
         if (M > 0) d = Math.min(d, (done - this.subTs[k] - D) / M);
       }
       if (!Number.isFinite(d)) d = 0;
       d = Math.max(0, d);
-      if (M > 0) m.kernelNs.accept(d);
+      if (M > 0) {
+        if (target === '') m.kernelNs.accept(d);
+        else {
+          let sk = this.clsNs.get(target);
+          if (!sk) this.clsNs.set(target, (sk = newSketch()));
+          sk.accept(d);
+        }
+      }
     } else {
-      const est = this.kernelEstimate();
+      const est = (target === '' ? null : this.clsEstimate(target)) ?? this.kernelEstimate();
       if (est === null) m.unlearnedSegments++;
       d = est ?? 0;
     }
@@ -333,9 +385,9 @@ export class Timeline {
         if (b > a) this.idle(a, b, k > 0 ? this.subTs[k - 1] : s0, null, false, this.subId[k]);
         f = s;
       }
-      const dur = this.subFixed[k] >= 0 ? this.subFixed[k] : d;
-      f += dur;
-      busy += dur;
+      const dk = dur[k] >= 0 ? dur[k] : d;
+      f += dk;
+      busy += dk;
     }
     m.busyNs += Math.min(busy, Math.max(0, done - s0));
     if (measured) m.busyLowerNs += Math.max(0, done - this.subTs[n - 1]);
@@ -348,6 +400,7 @@ export class Timeline {
     this.subFixed.length = 0;
     this.subId.length = 0;
     this.subStream.length = 0;
+    this.subCls.length = 0;
     this.trimActs(measured ? this.lastDone : Math.min(this.lastDone, this.prevSubmit));
     void drainId;
   }

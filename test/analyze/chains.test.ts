@@ -125,3 +125,14 @@ test('preemption while the GPU still has queued work costs ~nothing and says so;
   assert.match(r.chains[0].summary, /serializes the host work after it/);
   assert.ok(!r.chains.some((c) => c.op === 'cudaStreamSynchronize' && (c.severity === 'high' || c.severity === 'critical')), 'the healthy end-of-step sync is not blamed');
 });
+
+test('a graph launch is one submission of the whole graph: its GPU time is learned per graph exec, the host work it covers is not idle', () => {
+  const sc = S.graphOverlap();
+  const db = openReadOnly(sc.file);
+  const r = explainSession(db, sc.sessionId);
+  db.close();
+  const wall = r.session.traced_wall_ns;
+  for (const c of r.chains) assert.ok(c.severity === 'low' || c.severity === 'medium', `${c.kind} ${c.severity}: ${c.summary}`);
+  const host = r.chains.find((c) => c.kind === 'host_compute');
+  assert.ok(!host || host.impact_ns < 0.05 * wall, `host work overlapped by the graph counted as idle: ${host?.summary}`);
+});

@@ -80,6 +80,13 @@ export class GpuThread {
     this.busyUntil = Math.max(this.busyUntil, this.t) + gpuNs;
     return id;
   }
+  /** cudaGraphLaunch of an instantiated graph: one submission that enqueues all of the graph's kernels (gpuNs) */
+  graphLaunch(exec: number, gpuNs: number, hostNs = 4 * US): number {
+    const id = this.b.call('cudaGraphLaunch', this.t, hostNs, this.pid, this.tid, { graph_exec: exec, stream: 0 });
+    this.t += hostNs;
+    this.busyUntil = Math.max(this.busyUntil, this.t) + gpuNs;
+    return id;
+  }
   memcpyAsyncD2H(bytes: number, gpuNs: number, hostNs = 5 * US): number {
     const id = this.b.call('cudaMemcpyAsync', this.t, hostNs, this.pid, this.tid, { bytes, direction: DIR.DeviceToHost, stream: 0, dst: 0x7000 });
     this.t += hostNs;
@@ -357,4 +364,29 @@ export function midRunHog(file = tmpDb('midhog'), preemptNs = 1500 * US, kernelN
   const normal = durs[10];
   const injected = durs.slice(50, 150).reduce((x, d) => x + d - normal, 0);
   return { file: b.close(), sessionId: b.sessionId, kind: 'cpu_preemption', pid: 1400, op: null, injectedNs: injected, names: 4343 };
+}
+
+/**
+ * Healthy graph decode: 30 eager prefill steps (4 x 100 µs kernels, sync), then 150 decode steps of one
+ * cudaGraphLaunch (3 ms of GPU work: the whole graph) followed by 2 ms of host work that overlaps it, 3
+ * eager 100 µs kernels queued behind the graph and a sync. The GPU never waits for the host in decode
+ * (injected 0); a model that gave the graph launch one kernel's time would see the queue run dry during
+ * the host work.
+ */
+export function graphOverlap(file = tmpDb('graph')): Scenario {
+  const b = new TraceBuilder(file, 'serve --graphs').process(1300, 'serve');
+  const g = new GpuThread(b, 1300, 1300);
+  for (let s = 0; s < 30; s++) {
+    g.host(50 * US);
+    for (let k = 0; k < 4; k++) g.launch(100 * US);
+    g.sync();
+  }
+  for (let s = 0; s < 150; s++) {
+    g.host(50 * US);
+    g.graphLaunch(0x5a5a000, 3 * MS);
+    g.host(2 * MS);
+    for (let k = 0; k < 3; k++) g.launch(100 * US);
+    g.sync();
+  }
+  return { file: b.close(), sessionId: b.sessionId, kind: 'healthy', pid: 1300, op: null, injectedNs: 0 };
 }

@@ -116,9 +116,7 @@ test('drv_ops: driver ops exactly N times; kernel names from cuModuleGetFunction
   d.close();
 });
 
-// todo: passed before main's GPU-timeline analysis landed (06:40); the timeline does not yet count a
-// cudaGraphLaunch's captured kernels as queued GPU work, so the blocking copy after it is not named (issue 13 item 5)
-test('graph_decode --sync-logprobs: one row per graph launch and per blocking copy; explain names the blocking copy', { todo: 'analysis: graph launches in the GPU timeline' }, () => {
+test('graph_decode --sync-logprobs: one row per graph launch and per blocking copy; explain names the blocking copy', () => {
   const steps = 60;
   const { d, workload, db } = trace('graph_decode', ['--steps', String(steps), '--sync-logprobs']);
   assertExactCounts(d, workload);
