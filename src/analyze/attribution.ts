@@ -486,6 +486,7 @@ class ThreadSweep {
         const rate = tr === 'submit_drain' ? this.copyRate.get(`${c.op}:${c.direction ?? ''}`) : undefined;
         this.tl.drain(c.id, c.ts, c.end, key, rate !== undefined && c.bytes > 0 ? Math.min(c.dur, rate * c.bytes) : 0, c.stream, c.op, tr === 'submit_drain');
       }
+      if (c.kind === 'poll') this.tl.poll(c.id, c.ts, c.end, key, c.ret);
       if (c.role === 'drain' || c.role === 'submit_drain') this.drain(c, key);
       else if (c.role === 'other') {
         if (c.idleAtStart) this.gapInCalls += c.dur;

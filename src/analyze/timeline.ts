@@ -51,6 +51,8 @@ export const DRAIN_BLOCK_NS = 50_000;
 export const NOISE_NS = 10_000;
 /** cap on one segment's buffered submissions/activity; beyond it the segment is closed by estimate */
 const MAX_SEGMENT = 1 << 16;
+/** cudaErrorNotReady / CUDA_ERROR_NOT_READY: a completion query found work still pending */
+export const NOT_READY = 600;
 const DEBUG = process.env.CAUSEWAY_DEBUG_TIMELINE === '1';
 
 export type Role = 'submit' | 'drain' | 'submit_drain' | 'other';
@@ -162,6 +164,9 @@ export class Timeline {
   /** GPU time per submission learned for each graph exec (from waiting drains) */
   private readonly clsNs = new Map<string, Sketch>();
   private acts: Act[] = [];
+  /** entry of the first not-ready completion query since the last submission (null: none) */
+  private pollSince: number | null = null;
+  private lastNotReady = 0;
   /** completion of the last segment, and the drain that measured it (key) when it waited */
   private lastDone: number | null = null;
   private lastDoneMeasured = false;
@@ -190,6 +195,8 @@ export class Timeline {
     if (end > this.lastEnd) this.lastEnd = end;
     this.log({ type: A.CALL, id, ts, end, code: op, key, by: 0, waker: 0 });
     if (role === 'submit') {
+      // new work: an earlier not-ready query says nothing about when this completes
+      this.pollSince = null;
       if (this.firstSubmit === null) this.firstSubmit = ts;
       const rate = this.copyRate.get(`${op}:${direction ?? ''}`);
       const info = OP_BY_CODE.get(op);
@@ -292,6 +299,36 @@ export class Timeline {
       const est = this.estimateDone(true)!;
       this.closeSegment(submitDrain ? Math.min(end, est) : Math.min(ts, est), false, key, id);
     }
+  }
+
+  /**
+   * A completion query returned (cudaEventQuery/cudaStreamQuery and the driver's: op kind 'poll'). Not ready
+   * (600) while work is pending: the queue was still busy when it looked. Ready after not-ready ones since the
+   * last submission: the work completed between the last not-ready check and this one, a measured completion
+   * like a drain that waited (taken at this call's entry, where it checks); the spin was a wait for the GPU,
+   * and the idle time after it is owned by the poll op like a drain's. Ready at once: the queue was already
+   * empty (like a drain that returned at once). An event query covers only the work before its record; the
+   * loops that spin on one record it after their submissions, so it is taken as the thread's queue.
+   */
+  poll(id: number, ts: number, end: number, key: string, ret: number): void {
+    if (this.subTs.length === 0) {
+      this.pollSince = null;
+      return;
+    }
+    if (ret === NOT_READY) {
+      if (this.pollSince === null) this.pollSince = ts;
+      this.lastNotReady = ts;
+      return;
+    }
+    if (ret !== 0) return;
+    if (this.pollSince !== null) {
+      this.pollSince = null;
+      // the work completed in [last not-ready check, this check]: a few µs apart in a spin, wide when the
+      // thread was preempted between them; the duration model places it inside that bracket
+      const est = this.estimateDone() ?? ts;
+      this.closeSegment(Math.max(this.lastNotReady, Math.min(ts, est)), true, key, id);
+    } else this.closeSegment(Math.min(ts, this.estimateDone(true)!), false, key, id);
+    void end;
   }
 
   /** completion of the pending work with the median learned kernel time (null: nothing learned) */

@@ -144,6 +144,30 @@ test('event_poll: every cudaEventQuery of the spin is one row; the not-ready one
   d.close();
 });
 
+// A spin on a completion query is a wait for the GPU (like cudaEventSynchronize), not host computation: the
+// ready answer after not-ready ones marks the completion, and the idle time after it is owned by the poll op.
+for (const [flag, op] of [[[], 'cudaEventQuery'], [['--stream-query'], 'cudaStreamQuery']] as const) {
+  test(`event_poll ${flag.join(' ')}: the ${op} spin is waiting for the GPU; its idle time is owned by ${op}, not host computation`, () => {
+    const { d, workload, db } = trace('event_poll', ['100', ...flag]);
+    assert.equal(workload.poll, op);
+    assert.ok(workload.not_ready > 0, 'the spin found the GPU busy');
+    d.close();
+    const r = runCli(['explain', '--db', db, '--json', '--no-persist']);
+    assert.equal(r.code, 0, r.stderr);
+    const e = JSON.parse(r.stdout);
+    const chains = e.chains as any[];
+    const desc = JSON.stringify(chains.map((x) => [x.kind, x.op, x.severity, x.impact_ns]));
+    // the idle time after each ready answer (the host's path to the next launch: µs) is owned by the poll op,
+    // as after a drain; a chain only where it is significant
+    const cov = (e.coverage.kinds as any[]).find((k) => k.kind === 'blocking_sync');
+    assert.match(cov.detail, new RegExp(`most after ${op}`), cov.detail);
+    const c = chains.find((x) => x.kind === 'blocking_sync');
+    if (c) assert.equal(c.op, op);
+    // the loop computes nothing on the host: its spin must not read as host work starving the GPU
+    assert.ok(!chains.some((x) => x.kind === 'host_compute'), `spin counted as host computation: ${desc}`);
+  });
+}
+
 test('lazy_load: the first launch of each kernel carries the module-load stall and the kernel name', () => {
   const loadUs = 4000;
   const { d, workload } = trace('lazy_load', ['10', '4'], { FAKE_CUDA_MODULE_LOAD_US: String(loadUs) });
