@@ -290,7 +290,7 @@ class ThreadSweep {
   private stepExcl = 0;
   private readonly tl: Timeline;
 
-  constructor(pid: number, tid: number, ts: number, private readonly opts: AttributionOptions, private readonly copyRate: Map<string, number> = new Map(), fastest: Map<number, number> = new Map(), priorKernelNs: number | null = null) {
+  constructor(pid: number, tid: number, ts: number, private readonly opts: AttributionOptions, private readonly copyRate: Map<string, number> = new Map(), fastest: Map<number, number> = new Map(), priorKernelNs: number | null = null, private readonly firstLaunch: Map<number, number> = new Map()) {
     this.tl = new Timeline(copyRate, fastest, priorKernelNs);
     this.p = {
       pid, tid, firstTs: ts, lastEnd: ts, cudaCalls: 0, ops: new Map(), offCount: 0,
@@ -379,7 +379,7 @@ class ThreadSweep {
     if (!nested && (role === 'submit' || role === 'submit_drain')) this.submit(c);
     // a graph launch is one submission of the whole graph: its GPU time is learned per graph exec
     const exec = kind === 'launch' ? argOf(op, 'graph_exec', a) : null;
-    if (!nested) this.tl.call(id, ts, end, op, opKey(op, kind === 'copy' ? direction : null), roleOf(info), c.bytes, direction, argOf(op, 'stream', a) ?? 0, exec !== null ? `g${exec}` : '');
+    if (!nested) this.tl.call(id, ts, end, op, opKey(op, kind === 'copy' ? direction : null), roleOf(info), c.bytes, direction, argOf(op, 'stream', a) ?? 0, exec !== null ? `g${exec}` : '', this.firstLaunch.get(id) ?? 0);
     this.open.push(c);
     this.p.cudaCalls++;
   }
@@ -643,6 +643,7 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
     .raw(true);
   const rates = copyRates(db, sessionId);
   const fastest = fastestDrains(db, sessionId);
+  const first = firstLaunches(db, sessionId);
   const prof: SessionProfile = { sessionId, threads: new Map(), firstTs: Infinity, lastEnd: 0, cudaCalls: 0, offCpuEvents: 0, notes: [] };
   let cur: ThreadSweep | null = null;
   let curTid = -1;
@@ -658,7 +659,7 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
     const tid = row[4];
     if (tid !== curTid) {
       finishThread();
-      cur = new ThreadSweep(row[3], tid, row[1], opts, rates.get(tid), fastest.get(tid));
+      cur = new ThreadSweep(row[3], tid, row[1], opts, rates.get(tid), fastest.get(tid), null, first);
       curTid = tid;
     }
     a[0] = row[7] ?? 0;
@@ -680,7 +681,7 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
   for (const t of [...prof.threads.values()]) {
     if (t.idle.unlearnedSegments === 0 || t.idle.kernelNs.count === 0) continue;
     const prior = q(t.idle.kernelNs, 0.5);
-    const again = new ThreadSweep(t.pid, t.tid, t.firstTs, {}, rates.get(t.tid), fastest.get(t.tid), prior);
+    const again = new ThreadSweep(t.pid, t.tid, t.firstTs, {}, rates.get(t.tid), fastest.get(t.tid), prior, first);
     const one = db.prepare('SELECT id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3 FROM events WHERE session_id = ? AND tid = ? AND (op <= 128 OR op = 134 OR op = 136) ORDER BY ts, id').raw(true);
     for (const row of one.iterate(sessionId, t.tid) as Iterable<number[]>) {
       a[0] = row[7] ?? 0;
@@ -724,6 +725,32 @@ function copyRates(db: Db, sessionId: number): Map<number, Map<string, number>> 
       if (!m) out.set(r.tid, (m = new Map()));
       m.set(`${info.code}:${info.kind === 'copy' ? r.dir ?? '' : ''}`, r.rate);
     }
+  }
+  return out;
+}
+
+/**
+ * Lazy module loading: the first launch of each kernel (per thread and launch op, by its func/CUfunction)
+ * that took longer than the fastest later launch of the same kernel: event id -> the excess (ns). Under lazy
+ * loading (the default since CUDA 12.2) the first launch loads the kernel's module; the later ones show what
+ * launching it costs. A kernel launched once has nothing to compare with and is left out. Memory: one entry
+ * per kernel.
+ */
+function firstLaunches(db: Db, sessionId: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const info of OP_BY_CODE.values()) {
+    if (info.kind !== 'launch') continue;
+    const fi = info.args.indexOf('func' as never);
+    if (fi < 0) continue;
+    const per = new Map<string, { id: number; dur: number; later: number }>();
+    const rows = db.prepare(`SELECT id, tid, a${fi} AS f, dur FROM events WHERE session_id = ? AND op = ? ORDER BY ts, id`).raw(true);
+    for (const [id, tid, f, dur] of rows.iterate(sessionId, info.code) as Iterable<number[]>) {
+      const k = `${tid}:${f}`;
+      const x = per.get(k);
+      if (!x) per.set(k, { id, dur, later: Infinity });
+      else if (dur < x.later) x.later = dur;
+    }
+    for (const x of per.values()) if (Number.isFinite(x.later) && x.dur > x.later) out.set(x.id, x.dur - x.later);
   }
   return out;
 }

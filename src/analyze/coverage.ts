@@ -46,6 +46,7 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
   let reclaim = 0;
   let launch = 0;
   let host = 0;
+  let modules = 0;
   let waits = 0;
   for (const t of threads) {
     const m = t.idle;
@@ -62,6 +63,7 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
     reclaim += m.reclaim;
     for (const x of m.inCalls.values()) if (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit') launch += x.ns;
     host += m.hostNs;
+    for (const x of m.moduleLoad.values()) modules += x.ns;
     waits += sumMap(m.waitBy);
   }
   let alloc = 0;
@@ -105,6 +107,7 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
     entry('memory_pressure', reclaim, 'of memory reclaim on the critical path', reclaimEvents ? noGpu : 'no memory events (reclaim tracepoints) in this session'),
     entry('launch_overhead', launch, 'inside submission calls while the GPU waited for them', noGpu),
     entry('host_compute', host, 'of host computation while the GPU had run out of work (not after a blocking call)', noGpu),
+    entry('module_load', modules, 'of first kernel launches (beyond the same kernels\' later launches) and module loads while the GPU had no work', noGpu),
     entry('allocator_stall', alloc, `in allocation/free calls while the GPU waited (other threads: beyond ${fmtNs(FAST_ALLOC_NS)} a call)`),
     entry('cross_process_contention', contention, 'inside CUDA calls waiting for another GPU process to wake them', sched ? true : 'no scheduler events in this session'),
     entry('host_wait', waits, 'of voluntary waits outside CUDA calls on the critical path (locks, queues, sleeps)', schedNeeded),

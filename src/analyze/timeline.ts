@@ -113,6 +113,12 @@ export interface IdleModel {
   /** voluntary waits outside CUDA calls, by waker pid (markers for interrupts) */
   waitBy: Map<number, number>;
   waitSamples: Map<number, number[]>;
+  /**
+   * lazy module loading on the critical path: the excess of a kernel's first launch over its fastest later
+   * launch, and time in module-load calls (kind 'module'), while the GPU was idle; by op key
+   */
+  moduleLoad: Map<string, { op: number; ns: number; calls: number }>;
+  moduleSamples: TopK<number>;
   /** on-CPU or sleeping inside non-drain CUDA calls while the GPU was idle, by op key */
   inCalls: Map<string, { op: number; kind: string; ns: number }>;
 }
@@ -122,6 +128,7 @@ export function newIdleModel(): IdleModel {
     intervals: 0, idleNs: 0, idleLowerNs: 0, busyNs: 0, busyLowerNs: 0, spanNs: 0, segments: 0, waitedSegments: 0, estimatedSegments: 0, unlearnedSegments: 0, kernelNs: newSketch(),
     byDrain: new Map(), hostNs: 0, hostSamples: new TopK(10), preempted: new Map(), preemptSamples: new TopK(10), preemptedBusy: new Map(),
     io: 0, ioSamples: new TopK(10), reclaim: 0, waitBy: new Map(), waitSamples: new Map(), inCalls: new Map(),
+    moduleLoad: new Map(), moduleSamples: new TopK(10),
   };
 }
 
@@ -191,9 +198,10 @@ export class Timeline {
   }
 
   /** every non-nested CUDA call, at its entry */
-  call(id: number, ts: number, end: number, op: number, key: string, role: Role, bytes: number, direction: number | null, stream = 0, cls = ''): void {
+  call(id: number, ts: number, end: number, op: number, key: string, role: Role, bytes: number, direction: number | null, stream = 0, cls = '', lazyExcess = 0): void {
     if (end > this.lastEnd) this.lastEnd = end;
-    this.log({ type: A.CALL, id, ts, end, code: op, key, by: 0, waker: 0 });
+    // waker (unused for calls): a first launch's excess over the kernel's later launches (lazy module load)
+    this.log({ type: A.CALL, id, ts, end, code: op, key, by: 0, waker: lazyExcess });
     if (role === 'submit') {
       // new work: an earlier not-ready query says nothing about when this completes
       this.pollSince = null;
@@ -560,6 +568,9 @@ export class Timeline {
     let submits = 0;
     let other = 0;
     let callOn = 0;
+    let modules = 0;
+    const moduleBy = new Map<string, number>();
+    const moduleIds: [number, number][] = [];
     for (const c of calls) {
       const on = Math.max(0, ov(c) - (callOff.get(c) ?? 0));
       callOn += on;
@@ -569,18 +580,27 @@ export class Timeline {
       const role = roleOf(info);
       const kind = info?.kind ?? 'host';
       codeOf.set(c.key, [c.code, kind]);
+      // lazy module loading: a module-load call, or the share of a kernel's first launch beyond its later ones
+      const lazy = kind === 'module' ? t : c.waker > 0 ? (t * Math.min(1, c.waker / Math.max(1, c.end - c.ts))) : 0;
+      if (lazy > 0) {
+        modules += lazy;
+        addTo(moduleBy, c.key, lazy);
+        moduleIds.push([lazy, c.id]);
+        if (lazy >= t) continue;
+      }
+      const rest = t - lazy;
       if (kind === 'alloc' || kind === 'free') {
-        alloc += t;
-        addTo(allocBy, c.key, t);
+        alloc += rest;
+        addTo(allocBy, c.key, rest);
       } else if (role === 'drain' || role === 'submit_drain') {
-        drains += t;
-        addTo(drainBy, c.key, t);
+        drains += rest;
+        addTo(drainBy, c.key, rest);
       } else if (role === 'submit') {
-        submits += t;
-        addTo(subBy, c.key, t);
+        submits += rest;
+        addTo(subBy, c.key, rest);
       } else {
-        other += t;
-        addTo(otherBy, c.key, t);
+        other += rest;
+        addTo(otherBy, c.key, rest);
       }
     }
     let left = len;
@@ -612,6 +632,13 @@ export class Timeline {
       if (!x) m.inCalls.set(key, (x = { op: code, kind, ns: 0 }));
       x.ns += v;
     };
+    // module loading first among the calls: the first launch stalled in the loader, not in launching
+    spread(modules, moduleBy, (k, v) => {
+      let x = m.moduleLoad.get(k);
+      if (!x) m.moduleLoad.set(k, (x = { op: codeOf.get(k)![0], ns: 0, calls: 0 }));
+      x.ns += v;
+    });
+    if (modules > 0) for (const [v, id] of moduleIds) m.moduleSamples.add(v, id);
     spread(alloc, allocBy, inCall);
     spread(drains, drainBy, (k, v) => (this.drainRec(k).ownNs += v));
     spread(submits, subBy, inCall);

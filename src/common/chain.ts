@@ -19,6 +19,8 @@ export type ChainKind =
   | 'regression'
   /** the GPU ran out of work while the feeding thread computed on the host (no blocking call drained it) */
   | 'host_compute'
+  /** the first launch of a kernel stalled in lazy module loading (or a module load ran) while the GPU had no work */
+  | 'module_load'
   /** alerts about the use of the MCP server itself (src/serve/audit), kept apart from performance chains */
   | 'mcp_anomaly';
 

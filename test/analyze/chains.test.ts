@@ -136,3 +136,26 @@ test('a graph launch is one submission of the whole graph: its GPU time is learn
   const host = r.chains.find((c) => c.kind === 'host_compute');
   assert.ok(!host || host.impact_ns < 0.05 * wall, `host work overlapped by the graph counted as idle: ${host?.summary}`);
 });
+
+test('lazy module loading: the first launches of kernels that stall are one module_load chain, impact = the stall the GPU waited for', () => {
+  const sc = S.lazyLoad();
+  const db = openReadOnly(sc.file);
+  const r = explainSession(db, sc.sessionId);
+  db.close();
+  const c = r.chains.find((x) => x.kind === 'module_load');
+  assert.ok(c, `module_load chain: ${JSON.stringify(r.chains.map((x) => [x.kind, x.op, x.impact_ns]))}`);
+  assert.equal(r.chains[0].kind, 'module_load');
+  assert.equal(c.op, sc.op);
+  assert.equal(c.pid, sc.pid);
+  assert.ok(Math.abs(c.impact_ns - sc.injectedNs) <= 0.25 * sc.injectedNs, `impact ${c.impact_ns} vs injected ${sc.injectedNs}`);
+  assert.ok(!r.chains.some((x) => x.kind === 'launch_overhead' && x.impact_ns > 0.25 * sc.injectedNs), 'the stall is not launch overhead');
+  checkEvidence(sc.file, c);
+  const cov = r.coverage.kinds.find((k) => k.kind === 'module_load')!;
+  assert.equal(cov.status, 'chain');
+  // no module_load where no first launch stalled
+  const h = S.healthy();
+  const hdb = openReadOnly(h.file);
+  const hr = explainSession(hdb, h.sessionId);
+  hdb.close();
+  assert.ok(!hr.chains.some((x) => x.kind === 'module_load'));
+});

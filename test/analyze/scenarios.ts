@@ -74,8 +74,8 @@ export class GpuThread {
   constructor(readonly b: TraceBuilder, readonly pid: number, readonly tid: number, start = 1 * MS) {
     this.t = start;
   }
-  launch(gpuNs: number, hostNs = 6 * US, blocks = 128): number {
-    const id = this.b.call('cudaLaunchKernel', this.t, hostNs, this.pid, this.tid, { func: 0x401000, grid_blocks: blocks, block_threads: 256, stream: 0 });
+  launch(gpuNs: number, hostNs = 6 * US, blocks = 128, func = 0x401000): number {
+    const id = this.b.call('cudaLaunchKernel', this.t, hostNs, this.pid, this.tid, { func, grid_blocks: blocks, block_threads: 256, stream: 0 });
     this.t += hostNs;
     this.busyUntil = Math.max(this.busyUntil, this.t) + gpuNs;
     return id;
@@ -389,4 +389,25 @@ export function graphOverlap(file = tmpDb('graph')): Scenario {
     g.sync();
   }
   return { file: b.close(), sessionId: b.sessionId, kind: 'healthy', pid: 1300, op: null, injectedNs: 0 };
+}
+
+/**
+ * Lazy module loading: 8 kernels launched once per step (200 µs of GPU work each, sync per step) for 40
+ * steps; the first launch of each kernel spends 3 ms loading its module (on-CPU, in the launch call). The
+ * first kernel's load comes before any GPU work (nothing to starve); the other 7 each leave the GPU idle.
+ */
+export function lazyLoad(file = tmpDb('lazy')): Scenario {
+  const b = new TraceBuilder(file, 'serve --lazy').process(1400, 'serve');
+  const g = new GpuThread(b, 1400, 1400);
+  let injected = 0;
+  for (let s = 0; s < 40; s++) {
+    g.host(30 * US);
+    for (let k = 0; k < 8; k++) {
+      const load = s === 0 ? 3 * MS : 0;
+      if (s === 0 && k > 0) injected += Math.max(0, load - (g.busyUntil - g.t)); // the GPU had that much left to run
+      g.launch(200 * US, 6 * US + load, 128, 0x402000 + k * 0x100);
+    }
+    g.sync();
+  }
+  return { file: b.close(), sessionId: b.sessionId, kind: 'module_load', pid: 1400, op: 'cudaLaunchKernel', injectedNs: injected };
 }

@@ -10,6 +10,7 @@ import { detectLaunchOverhead } from './launch_overhead.js';
 import { detectOomKill } from './oom_kill.js';
 import { detectMemoryPressure } from './memory_pressure.js';
 import { detectHostCompute } from './host_compute.js';
+import { detectModuleLoad } from './module_load.js';
 
 export type Detector = (ctx: ChainContext) => Chain[];
 
@@ -23,6 +24,7 @@ export const DETECTORS: readonly [string, Detector][] = [
   ['oom_kill', detectOomKill],
   ['memory_pressure', detectMemoryPressure],
   ['host_compute', detectHostCompute],
+  ['module_load', detectModuleLoad],
 ];
 
 export type { ChainContext } from './common.js';
