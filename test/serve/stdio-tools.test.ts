@@ -45,7 +45,7 @@ describe('MCP tools over stdio', () => {
 
   test('tools/list: every tool has input and output schemas and read-only annotations', async () => {
     const { tools } = await client.listTools();
-    assert.deepEqual(tools.map((t) => t.name).sort(), ['compare_sessions', 'get_agent_health', 'get_causal_chains', 'get_events', 'get_mcp_activity', 'get_stacks', 'get_trace_stats', 'list_sessions', 'run_sql']);
+    assert.deepEqual(tools.map((t) => t.name).sort(), ['compare_sessions', 'get_agent_health', 'get_causal_chains', 'get_events', 'get_mcp_activity', 'get_stacks', 'get_time_budget', 'get_trace_stats', 'list_sessions', 'run_sql']);
     for (const t of tools) {
       assert.equal(t.inputSchema.type, 'object', t.name);
       assert.equal(t.outputSchema?.type, 'object', t.name);

@@ -48,12 +48,14 @@ function normalize(c: Record<string, unknown>, fallback: Partial<ChainView> = {}
 }
 
 /** Chains computed by this process, by database, session and session state. */
-const COMPUTED = new Map<string, ChainView[]>();
+const COMPUTED = new Map<string, { chains: ChainView[]; coverage: unknown }>();
 
 export interface ChainsResult {
   source: 'stored' | 'computed' | 'none';
   run_id: number | null;
   chains: ChainView[];
+  /** the analysis' coverage object (explain's `coverage`, stored in analysis_runs.coverage), as it is */
+  coverage: unknown;
 }
 
 export async function loadChains(db: Db, sessionId: number): Promise<ChainsResult> {
@@ -77,17 +79,33 @@ export async function loadChains(db: Db, sessionId: number): Promise<ChainsResul
   // The audit (src/serve/audit) appends its alerts as kind 'mcp_anomaly' chains to the latest run,
   // creating a run when there is none: such a run alone does not mean the trace was analysed.
   const alerts = stored.filter((c) => c.kind === 'mcp_anomaly');
-  if (stored.length > alerts.length) return { source: 'stored', run_id: run.id, chains: sortChains(stored) };
+  if (stored.length > alerts.length || (run.id !== null && storedCoverage(db, run.id) !== null)) {
+    return { source: 'stored', run_id: run.id, chains: sortChains(stored), coverage: storedCoverage(db, run.id!) };
+  }
   // analysing is expensive (seconds per million events): once per session state, not per call
   const state = db.prepare('SELECT events_stored, status FROM sessions WHERE id = ?').get(sessionId) as { events_stored: number; status: string } | undefined;
   const key = `${db.name}\0${sessionId}\0${state?.events_stored}\0${state?.status}`;
   let computed = COMPUTED.get(key);
   if (!computed) {
-    computed = explainSession(db, sessionId).chains.map((c) => normalize(c as unknown as Record<string, unknown>));
+    const r = explainSession(db, sessionId);
+    computed = { chains: r.chains.map((c) => normalize(c as unknown as Record<string, unknown>)), coverage: r.coverage };
     COMPUTED.set(key, computed);
     if (COMPUTED.size > 16) COMPUTED.delete(COMPUTED.keys().next().value!);
   }
-  return { source: 'computed', run_id: null, chains: sortChains([...computed, ...alerts]) };
+  return { source: 'computed', run_id: null, chains: sortChains([...computed.chains, ...alerts]), coverage: computed.coverage };
+}
+
+/** A run written by `causeway explain` carries its coverage; one the audit created for its alerts does not. */
+function storedCoverage(db: Db, runId: number): unknown {
+  const row = db.prepare('SELECT coverage FROM analysis_runs WHERE id = ?').get(runId) as { coverage: string | null } | undefined;
+  if (!row?.coverage) return null;
+  try {
+    const c = JSON.parse(row.coverage) as { analyzer?: unknown } | null;
+    // the audit's own run (serve/audit/anomaly.ts) is marked { analyzer: 'mcp_anomaly' }
+    return c && typeof c === 'object' && c.analyzer !== 'mcp_anomaly' ? c : null;
+  } catch {
+    return null;
+  }
 }
 
 function sortChains(c: ChainView[]): ChainView[] {
