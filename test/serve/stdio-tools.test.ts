@@ -52,8 +52,10 @@ describe('MCP tools over stdio', () => {
       assert.equal(t.annotations?.readOnlyHint, true, t.name);
       assert.equal(t.annotations?.openWorldHint, false, t.name);
       assert.equal(t.annotations?.destructiveHint, false, t.name);
-      assert.match(t.description ?? '', /tokens \(estimated as bytes\/4\)/);
+      assert.match(t.description ?? '', /^Use /, `${t.name}: says when to use it`);
     }
+    // the response budget is stated once, in the server instructions, not in every description
+    assert.match(client.getInstructions() ?? '', /about 2,000 tokens \(bytes\/4\)/);
   });
 
   test('get_trace_stats matches per-op statistics computed with SQL', async () => {

@@ -15,8 +15,8 @@ const COLUMNS = ['op', 'change', 'base_calls', 'calls', 'base_p50_ns', 'p50_ns',
 const SPLIT_COLUMNS = ['part', 'base_ns', 'now_ns', 'delta_ns', 'share_of_added'];
 
 export const input = z.object({
-  baseline: z.number().int().positive().optional().describe('baseline session id (list_sessions); with baseline_db, a session of the baseline database (default: its latest)'),
-  baseline_db: z.boolean().optional().describe('compare against the baseline database the server was started with (causeway mcp --baseline FILE)'),
+  baseline: z.number().int().positive().optional().describe('baseline session id (of the baseline db with baseline_db)'),
+  baseline_db: z.boolean().optional().describe('use the baseline database the server was started with'),
   session: sessionArg,
 });
 
@@ -46,7 +46,7 @@ function classify(b: OpStat | undefined, c: OpStat | undefined): string {
 export const tool = defineTool({
   name: 'compare_sessions',
   title: 'Compare with a baseline',
-  description: 'Use when a baseline run exists: the wall-clock delta, where it went (per op, off-CPU, host CPU), call counts base -> now, new and vanished ops, latency shifts and the regression chains.',
+  description: 'Use when a baseline run exists: wall delta and where it went, call counts base -> now, new and vanished ops, latency shifts, regression chains.',
   input,
   output,
   async run(args, app) {

@@ -25,7 +25,7 @@ export const output = z.object({
 export const tool = defineTool({
   name: 'get_agent_health',
   title: 'Tracer health',
-  description: "How complete the trace is: events dropped by stage and reason, which CUDA libraries were found, which probes attached and which failed (and why), and the tracer's estimated overhead when recorded. Check before concluding that something did not happen.",
+  description: 'Use before trusting absence of evidence: drops by stage and reason, libraries found, failed probes grouped by reason, overhead.',
   input,
   output,
   run(args, app) {

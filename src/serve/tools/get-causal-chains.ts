@@ -14,9 +14,9 @@ const COLUMNS = ['chain_id', 'kind', 'severity', 'impact_ns', 'pid', 'tid', 'op'
 
 export const input = z.object({
   session: sessionArg,
-  pid: z.number().int().positive().optional().describe('only chains in this process'),
-  kind: z.string().max(64).optional().describe('only this kind (cpu_preemption, blocking_sync, io_starvation, ...; mcp_anomaly for MCP-use alerts)'),
-  severity: z.enum(['critical', 'high', 'medium', 'low']).optional().describe('only chains of this severity or worse'),
+  pid: z.number().int().positive().optional().describe('only this process'),
+  kind: z.string().max(64).optional().describe('only this kind, e.g. cpu_preemption; mcp_anomaly: MCP-use alerts'),
+  severity: z.enum(['critical', 'high', 'medium', 'low']).optional().describe('this severity or worse'),
   limit: limitArg(10, 50, 'chains'),
   cursor: cursorArg,
 });
@@ -35,7 +35,7 @@ export const tool = defineTool({
   name: 'get_causal_chains',
   title: 'Causal chains',
   description:
-    'Use first: the causes of lost time the analysis found (preemption, blocking syncs, I/O, allocator, contention, memory, regressions) by impact, with pid/tid/op, evidence SQL and a fix; when none, what was checked.',
+    'Use first: causes of lost time by impact (kind, pid/tid/op, evidence SQL, fix); if none, what was checked.',
   input,
   output,
   async run(args, app) {

@@ -18,7 +18,7 @@ const PHASE_COLUMNS = ['ts_ms', 'pid', 'kind', 'detail'];
 export const input = z.object({
   session: sessionArg,
   pid: z.number().int().positive().optional().describe('only this process'),
-  tid: z.number().int().positive().optional().describe('only this thread (its row is never merged)'),
+  tid: z.number().int().positive().optional().describe('only this thread'),
   cursor: cursorArg,
 });
 
@@ -123,7 +123,7 @@ export const tool = defineTool({
   name: 'get_time_budget',
   title: 'Where thread time went',
   description:
-    'Use to settle where a thread\'s wall time went: per thread, time in CUDA by op (and off-CPU inside calls), host CPU between calls, off-CPU by reason with who preempted or woke it, block I/O, reclaim; plus phases (exec, fork, exit, step-time shifts).',
+    "Use to see where each thread's time went: CUDA by op, host CPU between calls, off-CPU by reason and culprit, I/O; phases.",
   input,
   output,
   run(args, app) {

@@ -12,7 +12,7 @@ const OP_COLUMNS = ['op', 'calls', 'errors', 'total_ns', 'p50_ns', 'p95_ns', 'p9
 export const input = z.object({
   session: sessionArg,
   pid: z.number().int().positive().optional().describe('only this process'),
-  op: z.string().max(64).optional().describe('only this CUDA API, e.g. cudaMemcpy'),
+  op: z.string().max(64).optional().describe('only this CUDA API'),
   cursor: cursorArg,
 });
 
@@ -40,8 +40,7 @@ export const output = z.object({
 export const tool = defineTool({
   name: 'get_trace_stats',
   title: 'Trace statistics',
-  description:
-    'Per CUDA op: calls, errors, p50/p95/p99/max latency (ns) and total time; total time in CUDA calls, off-CPU and block I/O; drops and probe coverage. Start an investigation here.',
+  description: 'Use for the numbers: per CUDA op calls, errors, p50/p95/p99/max, total; time in CUDA, off-CPU, block I/O; drops; failed probes.',
   input,
   output,
   run(args, app) {
