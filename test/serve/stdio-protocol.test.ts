@@ -65,7 +65,7 @@ describe('MCP over stdio: protocol, resources, limits, audit', () => {
     const client = new V1Client({ name: 'v1', version: '1' });
     await client.connect(new V1Stdio({ command: process.execPath, args: [ENTRY, dbPath], stderr: 'pipe' }));
     const { tools } = await client.listTools();
-    assert.equal(tools.length, 9);
+    assert.equal(tools.length, 10);
     const r = await client.callTool({ name: 'get_causal_chains', arguments: { limit: 2 } });
     assert.equal((r.structuredContent as { chains: { rows: unknown[][] } }).chains.rows.length, 2);
     await client.close();
