@@ -222,7 +222,12 @@ describe('MCP tools over stdio', () => {
 
     const h = await call('get_agent_health');
     assert.equal(h.structuredContent!.events_dropped, 15);
-    assert.deepEqual(table(h, 'failed_probes').rows, [['cudaStreamWaitEvent', 'cudaStreamWaitEvent', '/usr/local/cuda/lib64/libcudart.so.12', 'symbol not found in .dynsym']]);
+    // grouped by library and reason; the library path once, in libraries
+    const fp = table(h, 'failed_probes').rows;
+    assert.deepEqual(fp, [[fp[0][0], 'symbol not found in .dynsym', 1, 'cudaStreamWaitEvent']]);
+    assert.equal(table(h, 'libraries').rows[Number(fp[0][0])][0], '/usr/local/cuda/lib64/libcudart.so.12');
+    assert.equal(h.content[0].text!.split('/usr/local/cuda/lib64/libcudart.so.12').length, 2, 'the path appears once in the text');
+    assert.match(h.content[0].text!, /1 on L\d: symbol not found in \.dynsym \(cudaStreamWaitEvent\)/);
     assert.deepEqual(h.structuredContent!.overhead, { ns_per_traced_call: 1260 });
     assert.match(String(h.structuredContent!.verdict), /^partial/);
 

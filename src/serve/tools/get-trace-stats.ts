@@ -69,6 +69,12 @@ export const tool = defineTool({
     for (const d of dropRows) by_stage[cleanTraced(d.stage, 32)!] = d.n;
     const dropTotal = dropRows.reduce((a, d) => a + d.n, 0);
     const probes = db.prepare('SELECT COALESCE(SUM(attached = 1), 0) AS ok, COALESCE(SUM(attached = 0), 0) AS bad FROM probes WHERE session_id = ?').get(s.id) as { ok: number; bad: number };
+    // why probes failed, briefly: the top reasons by count (get_agent_health has them per library)
+    const whyFailed = probes.bad
+      ? (db.prepare("SELECT coalesce(error, 'unknown') AS e, count(*) AS n FROM probes WHERE session_id = ? AND attached = 0 GROUP BY e ORDER BY n DESC LIMIT 2").all(s.id) as { e: string; n: number }[])
+          .map((r) => `${r.n} ${cleanTraced(r.e, 80)}`)
+          .join('; ')
+      : '';
     const stored = s.events_stored;
     const dropped = Math.max(s.events_dropped, dropTotal);
 
@@ -94,7 +100,7 @@ export const tool = defineTool({
 
     const head =
       `session ${s.id}: ${totals.cuda_calls} CUDA calls, ${ms(totals.cuda_ns)} ms in CUDA, ${ms(totals.off_cpu_ns)} ms off-CPU, ${ms(totals.io_ns)} ms block I/O; ` +
-      `drops ${dropTotal}${dropTotal ? ` (${Object.entries(by_stage).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}; probes ${probes.ok} attached, ${probes.bad} failed`;
+      `drops ${dropTotal}${dropTotal ? ` (${Object.entries(by_stage).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}; probes ${probes.ok} attached, ${probes.bad} failed${whyFailed ? ` (${whyFailed}; a failed probe means that op is invisible, see get_agent_health)` : ''}`;
     const text = `${head}\n${renderTable(OP_COLUMNS, page, app.textBytes - head.length)}${truncated ? '\nmore ops: call again with next_cursor' : ''}`;
     return { data, text };
   },
