@@ -52,7 +52,7 @@ export async function investigate(client: Client): Promise<Investigation> {
   const col = (n: string) => t!.columns.indexOf(n);
   const chains: ZooChain[] = (t?.rows ?? []).map((r) => ({ kind: String(r[col('kind')]), severity: String(r[col('severity')]), summary: String(r[col('summary')] ?? ''), impact_ns: Number(r[col('impact_ns')]), pid: r[col('pid')] === null ? null : Number(r[col('pid')]), op: r[col('op')] === null ? null : String(r[col('op')]) }));
   const text = first.content[0]?.text ?? '';
-  let found = { kind: chains[0]?.kind ?? null, op: chains[0]?.op ?? null, culprit: null as string | null };
+  let found: Investigation["found"] = { kind: chains[0]?.kind ?? null, op: chains[0]?.op ?? null, culprit: null };
   if (/no performance cause found/.test(text)) {
     const b = await call('get_time_budget');
     // the budget's headline names the top off-CPU culprit, if any
