@@ -5,7 +5,7 @@
  */
 import { readMaps } from '../discover/procmaps.js';
 import { Symbolizer, mappingsFromMaps, type MappingRow } from '../discover/symbolize.js';
-import type { StackFrameOut } from '../capture/pipeline.js';
+import type { StackFrame } from '../common/events.js';
 
 export class StackSymbolizer {
   private readonly maps = new Map<number, MappingRow[]>();
@@ -24,7 +24,7 @@ export class StackSymbolizer {
     return this.maps.get(pid);
   }
 
-  symbolize(pid: number, addrs: bigint[]): { frames: StackFrameOut[]; text: string } {
+  symbolize(pid: number, addrs: bigint[]): { frames: StackFrame[]; text: string } {
     let rows = this.maps.get(pid);
     if (!rows) rows = this.remember(pid) ?? [];
     let frames = this.sym.symbolize(addrs, rows);
