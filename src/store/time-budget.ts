@@ -150,6 +150,7 @@ interface PassState {
   traced: Set<number>;
   phases: Phase[];
   forkTs: Map<number, number>;
+  execTs: Map<number, number>;
   exitTs: Map<number, number>;
 }
 
@@ -200,6 +201,7 @@ function ensureFunction(db: Db): { state: PassState | null } {
       if (Number(a1) === 1) st.forkTs.set(child, s);
       st.phases.push({ tsNs: s, pid: p, tid: t, kind: 'fork', detail: `${Number(a1) === 1 ? 'thread' : 'process'} ${child}` });
     } else if (o === EXEC) {
+      if (!st.execTs.has(p)) st.execTs.set(p, s);
       st.phases.push({ tsNs: s, pid: p, tid: t, kind: 'exec', detail: '' });
     } else if (o === EXIT) {
       st.exitTs.set(p, Math.min(s, st.exitTs.get(p) ?? Infinity));
@@ -242,7 +244,7 @@ export function timeBudget(db: Db, sessionId: number, opts: TimeBudgetOptions = 
   const comm = new Map(procs.map((p) => [Number(p.pid), p.comm]));
   let tracedPids = procs.filter((p) => p.traced).map((p) => Number(p.pid));
   if (opts.pid !== undefined) tracedPids = tracedPids.filter((p) => p === opts.pid);
-  const st: PassState = { threads: new Map(), traced: new Set(tracedPids), phases: [], forkTs: new Map(), exitTs: new Map() };
+  const st: PassState = { threads: new Map(), traced: new Set(tracedPids), phases: [], forkTs: new Map(), execTs: new Map(), exitTs: new Map() };
   if (span.lo !== null && span.hi !== null && tracedPids.length > 0) {
     const h = ensureFunction(db);
     h.state = st;
@@ -279,7 +281,8 @@ function fmtMs(ns: number): string {
 }
 
 function finishThread(a: Acc, st: PassState, durationNs: number, comm: Map<number, string | null>, top: number): ThreadBudget {
-  const startNs = Math.max(0, st.forkTs.get(a.tid) ?? 0);
+  // a thread exists from its fork, else from its process's exec (a traced command starts there), else the session start
+  const startNs = Math.max(0, st.forkTs.get(a.tid) ?? (a.tid === a.pid ? (st.execTs.get(a.pid) ?? 0) : 0));
   const endNs = Math.max(startNs, Math.min(durationNs, st.exitTs.get(a.pid) ?? durationNs));
   // outermost CUDA calls, in time order; nested ones only counted
   const cs = a.cs.view();
