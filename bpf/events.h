@@ -25,6 +25,8 @@ enum cw_source {
 	CW_SRC_IO = 6,        /* block I/O */
 	CW_SRC_LOADER = 7,    /* dynamic loader: new libraries mapped */
 	CW_SRC_MCP = 8,       /* Causeway's own MCP server (user space only) */
+	CW_SRC_SHIM_RT = 9,   /* in-process shim (shim/), CUDA runtime calls: same cw_call layout */
+	CW_SRC_SHIM_DRV = 10, /* in-process shim, CUDA driver calls */
 };
 
 /* Operation codes. 1..63 CUDA runtime, 64..127 driver, 128.. host, 192.. MCP. */
@@ -137,6 +139,21 @@ enum cw_offcpu_reason {
 	CW_OFFCPU_OTHER = 3,
 };
 
+/*
+ * waker_tgid markers: the wakeup ran in interrupt context, where `current` is
+ * whatever task the interrupt landed on (a bystander), not the waker. Device
+ * interrupt handlers (a GPU completion) show as CW_WAKER_HARDIRQ, expiring
+ * hrtimers (sleeps, timed waits) as CW_WAKER_TIMER, softirqs (timer lists,
+ * network and block completions) as CW_WAKER_SOFTIRQ. Above any pid
+ * (PID_MAX_LIMIT is 2^22).
+ */
+enum cw_waker_ctx {
+	CW_WAKER_HARDIRQ = 0xfffffff0,
+	CW_WAKER_SOFTIRQ = 0xfffffff1,
+	CW_WAKER_NMI = 0xfffffff2,    /* reserved: not detected yet */
+	CW_WAKER_TIMER = 0xfffffff3,  /* an expiring hrtimer (sleeps, timeouts) */
+};
+
 /* A thread of a traced process was off-CPU for dur_ns from hdr.ts_ns. 88 bytes. */
 struct cw_offcpu {
 	struct cw_hdr hdr;
@@ -145,7 +162,7 @@ struct cw_offcpu {
 	__u32 cpu;          /* CPU it was switched out on */
 	__u32 by_tgid;      /* who took the CPU at switch-out (tgid of `next`) */
 	__u32 by_tid;
-	__u32 waker_tgid;   /* who woke it (0 if it was preempted) */
+	__u32 waker_tgid;   /* who woke it (0 if it was preempted; enum cw_waker_ctx from interrupts) */
 	__u32 waker_tid;
 	char by_comm[CW_COMM_LEN];
 	char waker_comm[CW_COMM_LEN];

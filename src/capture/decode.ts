@@ -8,6 +8,7 @@
  * op is counted (never thrown, never silently skipped).
  */
 import type { EventBatch, ProcessInfo } from '../common/events.js';
+import { isWakerMarker } from '../common/waker.js';
 import { CALL, EVENT_VERSION, FRAME_HDR, HDR, IO, LOADER, MEM, OFFCPU, PROC, RECLAIM, COMM_LEN, PATH_LEN, Op, frameSize } from '../common/wire.js';
 import { sanitizeUntrusted } from '../common/untrusted.js';
 
@@ -132,7 +133,7 @@ export class RecordDecoder {
         batch.a2[i] = waker;
         batch.a3[i] = dv.getUint32(rec + OFFCPU.cpu, true);
         if (by) this.sink.process({ pid: by, comm: cstr(buf, rec + OFFCPU.byComm, COMM_LEN), traced: false });
-        if (waker) this.sink.process({ pid: waker, comm: cstr(buf, rec + OFFCPU.wakerComm, COMM_LEN), traced: false });
+        if (waker && !isWakerMarker(waker)) this.sink.process({ pid: waker, comm: cstr(buf, rec + OFFCPU.wakerComm, COMM_LEN), traced: false });
         return true;
       }
       case Op.EXEC:

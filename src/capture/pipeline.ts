@@ -11,6 +11,8 @@ import { allocBatch } from '../common/events.js';
 import type { Addon, ObjHandle, RingHandle } from '../probe/addon-types.js';
 import { RecordDecoder, TimeBase, type DecodeSink } from './decode.js';
 import { LOSS_REASONS, NON_EVENT_LOSSES } from '../common/wire.js';
+import type { RecordSource } from './inproc-source.js';
+import { SHIM_STACK_ID_BASE } from './inproc-layout.js';
 
 
 /** Where batches go (the store's writer, or a fake in tests). */
@@ -42,6 +44,8 @@ export interface CaptureOptions {
   fastIntervalMs?: number;
   /** events per batch handed to the sink */
   batchEvents?: number;
+  /** record sources drained beside the BPF rings (the in-process shim's rings), same frames */
+  sources?: RecordSource[];
 }
 
 export interface CaptureStats {
@@ -151,6 +155,17 @@ export class Capture {
         }
       }
     }
+    for (const src of this.opts.sources ?? []) {
+      for (let round = 0; round < maxRounds; round++) {
+        const n = src.drain(this.buf);
+        if (n === 0) break;
+        let off = 0;
+        while (off < n) {
+          off = this.decoder.decode(this.buf, n, this.batch, off);
+          if (this.batch.n === this.batch.ts.length) moved += this.flushBatch();
+        }
+      }
+    }
     moved += this.flushBatch();
     this.stats.ticks++;
     this.stats.lastTickMs = performance.now() - t0;
@@ -195,7 +210,10 @@ export class Capture {
     const key = `${pid}:${kernelId}`;
     const hit = this.stackCache.get(key);
     if (hit !== undefined) return hit;
-    const addrs = this.addon.stackFrames(this.stacks.obj, this.stacks.map, kernelId);
+    let addrs: bigint[] | null = null;
+    if (kernelId >= SHIM_STACK_ID_BASE) for (const src of this.opts.sources ?? []) addrs ??= src.stackFrames?.(kernelId) ?? null;
+    else addrs = this.addon.stackFrames(this.stacks.obj, this.stacks.map, kernelId);
+    if (!addrs) return -1;
     if (addrs.length === 0) return -1;
     const { frames, text } = this.stacks.symbolize(pid, addrs);
     const id = this.sink.internStack(frames, text);
@@ -235,6 +253,7 @@ export class Capture {
   /** All losses that are lost events (stack misses are reported separately). */
   losses(): LossCount[] {
     const out = this.kernelLosses();
+    for (const src of this.opts.sources ?? []) out.push(...src.losses());
     if (this.decoder.stats.malformed) out.push({ stage: 'queue', reason: 'malformed_record', count: this.decoder.stats.malformed });
     if (this.stats.sinkFailures) out.push({ stage: 'writer', reason: 'write_failed', count: this.stats.sinkFailures });
     return out;
@@ -269,6 +288,7 @@ export class Capture {
       this.discardPending();
       return;
     }
+    for (const src of this.opts.sources ?? []) src.beforeFinalDrain?.();
     for (let i = 0; i < 16; i++) if (this.tick(1024) === 0) break;
   }
 
@@ -276,6 +296,18 @@ export class Capture {
     for (const ring of this.rings) {
       for (let round = 0; round < 1024; round++) {
         const n = this.addon.drain(ring.handle, this.buf);
+        if (n === 0) break;
+        let off = 0;
+        while (off < n) {
+          off = this.decoder.decode(this.buf, n, this.batch, off);
+          this.discardedCount += this.batch.n;
+          this.batch.n = 0;
+        }
+      }
+    }
+    for (const src of this.opts.sources ?? []) {
+      for (let round = 0; round < 1024; round++) {
+        const n = src.drain(this.buf);
         if (n === 0) break;
         let off = 0;
         while (off < n) {

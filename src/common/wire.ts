@@ -50,6 +50,9 @@ export const Source = {
   IO: 6,
   LOADER: 7,
   MCP: 8,
+  /** the in-process shim (shim/): same records as CUDA_RT / CUDA_DRV, captured by interposition instead of uprobes */
+  SHIM_RT: 9,
+  SHIM_DRV: 10,
 } as const;
 export type SourceCode = (typeof Source)[keyof typeof Source];
 
@@ -63,6 +66,8 @@ export const SOURCE_NAMES: Record<number, string> = {
   6: 'block_io',
   7: 'loader',
   8: 'mcp',
+  9: 'cuda_runtime_inproc',
+  10: 'cuda_driver_inproc',
 };
 
 /**

@@ -20,11 +20,17 @@ export interface ToolDef<I extends AnyObject, O extends AnyObject> {
   output: O;
   /** same arguments, same answer (true for all tools over a finished trace) */
   idempotent?: boolean;
-  run(args: z.output<I>, app: App): Promise<{ data: z.output<O>; text: string }> | { data: z.output<O>; text: string };
+  run(args: z.output<I>, app: App, call?: CallInfo): Promise<{ data: z.output<O>; text: string }> | { data: z.output<O>; text: string };
 }
 
 export function defineTool<I extends AnyObject, O extends AnyObject>(def: ToolDef<I, O>): ToolDef<I, O> {
   return def;
+}
+
+/** Who made this call: the unit of fairness for shared resources (run_sql's workers). */
+export interface CallInfo {
+  /** the token's client id over HTTP; 'stdio' for the process that started a stdio server */
+  client: string;
 }
 
 /** How the server instance was reached; decides whether scopes are checked. */
@@ -63,7 +69,8 @@ export function registerTool<I extends AnyObject, O extends AnyObject>(server: M
             throw new ToolError('INSUFFICIENT_SCOPE', `${def.name} needs the scope ${scope}; this client's token grants ${granted.join(' ') || 'no scopes'}`, `ask the operator for a token with scope ${scope}`, { required_scope: scope }, 'refused');
           }
         }
-        const { data, text } = await def.run(args, app);
+        const call: CallInfo = { client: ctx.http?.authInfo?.clientId ?? channel.kind };
+        const { data, text } = await def.run(args, app, call);
         return finish(app, data as Record<string, unknown>, text);
       } catch (e) {
         return errorResult(e);

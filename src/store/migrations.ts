@@ -31,6 +31,8 @@ const STEPS: Record<number, (db: Db) => void> = {
   4: (db) => {
     db.exec('CREATE TABLE IF NOT EXISTS event_flags (event_id INTEGER PRIMARY KEY, flags INTEGER NOT NULL)');
   },
+  // v4 -> v5: aggregated counts of HTTP requests refused before authentication (mcp_refusals, created by TABLES_SQL)
+  5: () => {},
 };
 
 /** Apply the steps from `from` (exclusive) to `to` (inclusive). */

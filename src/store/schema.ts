@@ -11,7 +11,7 @@
  */
 import { Flag, Op } from '../common/wire.js';
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 export const APP_ID = 'causeway';
 
 export const TABLES_SQL = `
@@ -218,8 +218,22 @@ CREATE TABLE IF NOT EXISTS mcp_calls (
   args_digest TEXT,                             -- sha256 of canonical arguments, never the values
   rows        INTEGER,
   bytes       INTEGER,
-  outcome     TEXT NOT NULL                     -- ok | error | refused | unauthorized
+  outcome     TEXT NOT NULL                     -- ok | error | refused | unauthorized | timeout
 );
+
+-- HTTP requests refused before authentication completed (bad Host/Origin, 404,
+-- 405, 413, 400, 429, and 401s past the detail budget), counted per 60 s window,
+-- source address and reason instead of one row each, so a flood cannot grow the
+-- file without bound: at most 32 sources per window (the rest as '(other)').
+CREATE TABLE IF NOT EXISTS mcp_refusals (
+  session_id INTEGER NOT NULL REFERENCES sessions(id),
+  window_ns  INTEGER NOT NULL,                  -- window start, ns since session start
+  source     TEXT NOT NULL,                     -- remote address (untrusted) or '(other)'
+  reason     TEXT NOT NULL,                     -- rate_limited, invalid_host, invalid_origin, missing_host, not_found, method_not_allowed, too_large, bad_json, auth/<reason>
+  status     INTEGER NOT NULL,                  -- HTTP status answered
+  count      INTEGER NOT NULL,
+  PRIMARY KEY (session_id, window_ns, source, reason)
+) WITHOUT ROWID;
 `;
 
 /** 1 when the event's stored hdr.flags (event_flags) has `bit`, else 0: one primary-key probe, only when the column is read. */
@@ -261,7 +275,10 @@ CREATE VIEW v_off_cpu AS
 SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid,
        CASE e.a0 WHEN 0 THEN 'preempted' WHEN 1 THEN 'voluntary' WHEN 2 THEN 'io_wait' ELSE 'other' END AS reason,
        e.a1 AS by_pid, (SELECT comm FROM processes p WHERE p.session_id = e.session_id AND p.pid = e.a1) AS by_comm,
-       NULLIF(e.a2, 0) AS waker_pid, (SELECT comm FROM processes p WHERE p.session_id = e.session_id AND p.pid = e.a2) AS waker_comm,
+       CASE WHEN e.a2 >= 4294967280 THEN NULL ELSE NULLIF(e.a2, 0) END AS waker_pid,
+       CASE e.a2 WHEN 4294967280 THEN '[interrupt]' WHEN 4294967281 THEN '[softirq]' WHEN 4294967282 THEN '[nmi]' WHEN 4294967283 THEN '[timer]'
+            ELSE (SELECT comm FROM processes p WHERE p.session_id = e.session_id AND p.pid = e.a2) END AS waker_comm,
+       CASE WHEN e.a2 = 0 THEN NULL WHEN e.a2 = 4294967280 THEN 'interrupt' WHEN e.a2 = 4294967281 THEN 'softirq' WHEN e.a2 = 4294967282 THEN 'nmi' WHEN e.a2 = 4294967283 THEN 'timer' ELSE 'task' END AS waker_context,
        e.a3 AS cpu
 FROM events e WHERE e.op = ${Op.OFF_CPU};
 
@@ -332,7 +349,7 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
       id: 'event id', session_id: 'session', ts_ns: 'switch-out time', dur_ns: 'time until it ran again',
       pid: 'process', tid: 'thread', reason: 'preempted | voluntary | io_wait | other',
       by_pid: 'process that took the CPU at switch-out', by_comm: 'its name (untrusted)',
-      waker_pid: 'process that woke the thread (voluntary/io waits)', waker_comm: 'its name (untrusted)', cpu: 'CPU',
+      waker_pid: 'process that woke the thread (voluntary/io waits)', waker_comm: 'its name (untrusted), or [interrupt]/[timer]/[softirq] when woken from interrupt context', waker_context: 'task, interrupt (a device: GPU completion), timer (an expiring hrtimer: sleeps, timeouts) or softirq', cpu: 'CPU',
     },
   },
   v_io: {
@@ -353,7 +370,7 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
   },
   v_mcp_activity: {
     description: "Causeway's own MCP requests on the same timeline as the GPU events.",
-    columns: { id: 'event id', session_id: 'session', ts_ns: 'time', dur_ns: 'handling time', pid: 'server pid', event: 'mcp_discovery | mcp_tool_call | mcp_auth_fail', client: 'client identity (untrusted)', method: 'JSON-RPC method', tool: 'tool name', args_digest: 'sha256 of the arguments', rows: 'rows returned', bytes: 'bytes returned', outcome: 'ok | error | refused | unauthorized' },
+    columns: { id: 'event id', session_id: 'session', ts_ns: 'time', dur_ns: 'handling time', pid: 'server pid', event: 'mcp_discovery | mcp_tool_call | mcp_auth_fail', client: 'client identity (untrusted)', method: 'JSON-RPC method', tool: 'tool name', args_digest: 'sha256 of the arguments', rows: 'rows returned', bytes: 'bytes returned', outcome: 'ok | error | refused | unauthorized | timeout (run_sql stopped at its time cap)' },
   },
   v_chains: {
     description: 'Causal chains of the latest analysis run of each session (history in chains).',

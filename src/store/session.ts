@@ -253,7 +253,7 @@ export interface McpCallRecord {
   argsDigest: string | null;
   rows: number | null;
   bytes: number | null;
-  outcome: 'ok' | 'error' | 'refused' | 'unauthorized';
+  outcome: 'ok' | 'error' | 'refused' | 'unauthorized' | 'timeout';
 }
 
 export function recordMcpCall(db: Db, eventId: number, c: McpCallRecord): void {

@@ -128,8 +128,8 @@ describe('MCP over stdio: protocol, resources, limits, audit', () => {
     const recs = fs.readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { method: string; tool?: string; client: string; outcome: string; args?: unknown; bytes?: number; durationNs: number });
     assert.equal(recs[0].method, 'initialize');
     assert.ok(recs.every((r) => r.client === 'causeway-test'));
-    assert.deepEqual(recs.filter((r) => r.method === 'tools/call').map((r) => [r.tool, r.outcome]), [['get_trace_stats', 'ok'], ['run_sql', 'error'], ['run_sql', 'refused']]);
-    const timeout = recs.find((r) => r.tool === 'run_sql' && r.outcome === 'error')!;
+    assert.deepEqual(recs.filter((r) => r.method === 'tools/call').map((r) => [r.tool, r.outcome]), [['get_trace_stats', 'ok'], ['run_sql', 'timeout'], ['run_sql', 'refused']]);
+    const timeout = recs.find((r) => r.tool === 'run_sql' && r.outcome === 'timeout')!;
     assert.ok(timeout.durationNs >= 1.4e9);
     assert.deepEqual(timeout.args, { sql: 'WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) SELECT count(*) FROM r' });
     assert.ok(recs.some((r) => r.method === 'tools/list'));

@@ -31,10 +31,10 @@ export const tool = defineTool({
   description: `Run one read-only SQL statement on the trace database and get {columns, rows}. Time limit, row and byte caps apply; truncation is reported. Hint: ${SQL_HINT}.`,
   input,
   output,
-  async run(args, app) {
+  async run(args, app, call) {
     let res;
     try {
-      res = await runReadOnlySql(app.dbPath, args.sql, { maxRows: args.max_rows, maxBytes: Math.min(app.sqlCaps.maxBytes, app.structuredBytes * 2), timeoutMs: app.sqlCaps.timeoutMs });
+      res = await runReadOnlySql(app.dbPath, args.sql, { maxRows: args.max_rows, maxBytes: Math.min(app.sqlCaps.maxBytes, app.structuredBytes * 2), timeoutMs: app.sqlCaps.timeoutMs }, { client: call?.client });
     } catch (e) {
       if (e instanceof CausewayError && e.code === 'BAD_SQL') {
         throw new ToolError('BAD_SQL', `SQLite: ${e.message}`, `${e.fix ? e.fix + '; ' : ''}${SQL_HINT}`);
