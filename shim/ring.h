@@ -23,7 +23,6 @@
  * reader gathers them into one drain() frame. Such a record is published
  * together with the call record after it (one store of head).
  */
-#define CW_SHIM_CONT 0xffffffffu
 #ifndef CAUSEWAY_SHIM_RING_H
 #define CAUSEWAY_SHIM_RING_H
 
@@ -36,6 +35,7 @@
 #define CW_SHIM_SLOT_BYTES 80
 #define CW_SHIM_STACK_BYTES 128        /* one sampled stack: struct cw_shim_stack */
 #define CW_SHIM_STACK_DEPTH 15
+#define CW_SHIM_CONT 0xffffffffu       /* len of a multi-slot record's continuation slots */
 
 /* Per-thread drop reasons: ring_hdr.drops[] index. */
 enum cw_shim_loss {

@@ -96,7 +96,7 @@ test('ring.h offsets match src/capture/inproc-layout.ts', () => {
       lines.push(`printf("\\"${struct}.${k}\\": %zu,\\n", ${expr});`);
     }
   }
-  for (const k of ['CW_SHIM_MAGIC', 'CW_SHIM_PROC_MAGIC', 'CW_SHIM_LAYOUT', 'CW_SHIM_HDR_BYTES', 'CW_SHIM_SLOT_BYTES', 'CW_SHIM_STACK_BYTES', 'CW_SHIM_STACK_DEPTH', 'CW_SHIM_CLOSED', 'CW_SHIM_LOSS_COUNT', 'CW_SHIM_LOSS_RING_FULL', 'CW_SHIM_LOSS_REENTRANT', 'CW_SHIM_PLOSS_NO_RING', 'CW_SHIM_PLOSS_UNRESOLVED'])
+  for (const k of ['CW_SHIM_MAGIC', 'CW_SHIM_PROC_MAGIC', 'CW_SHIM_LAYOUT', 'CW_SHIM_HDR_BYTES', 'CW_SHIM_SLOT_BYTES', 'CW_SHIM_STACK_BYTES', 'CW_SHIM_STACK_DEPTH', 'CW_SHIM_CLOSED', 'CW_SHIM_LOSS_COUNT', 'CW_SHIM_LOSS_RING_FULL', 'CW_SHIM_LOSS_REENTRANT', 'CW_SHIM_PLOSS_NO_RING', 'CW_SHIM_PLOSS_UNRESOLVED', 'CW_SHIM_CONT'])
     lines.push(`printf("\\"${k}\\": %lu,\\n", (unsigned long)(${k}));`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-shim-layout-'));
   fs.writeFileSync(path.join(dir, 'm.c'), `#include <stdio.h>\n#include <stddef.h>\n#include "${path.join(ROOT, 'shim/ring.h')}"\nint main(void){printf("{\\n");\n${lines.join('\n')}\nprintf("\\"end\\": 0}\\n");return 0;}\n`);
@@ -114,6 +114,7 @@ test('ring.h offsets match src/capture/inproc-layout.ts', () => {
   assert.equal(c.CW_SHIM_HDR_BYTES, SHIM.HDR_BYTES);
   assert.equal(c.CW_SHIM_SLOT_BYTES, SHIM.SLOT_BYTES);
   assert.equal(c.CW_SHIM_CLOSED, SHIM.CLOSED);
+  assert.equal(c.CW_SHIM_CONT, SHIM.CONT);
   assert.equal(c.CW_SHIM_LOSS_COUNT, SHIM.LOSS_SLOTS);
   assert.equal(c.CW_SHIM_LOSS_RING_FULL, SHIM.LOSS.indexOf('ring_full'));
   assert.equal(c.CW_SHIM_LOSS_REENTRANT, SHIM.LOSS.indexOf('reentrant_signal'));
