@@ -15,6 +15,13 @@
  * [u32 len = sizeof(struct cw_call)][struct cw_call][u32 seq], 80 bytes, so
  * the tracer hands a contiguous run of slots to the same decoder as the BPF
  * rings (one contract, two sources).
+ *
+ * A longer record (struct cw_func_name, 160 bytes: a kernel lookup's name)
+ * takes consecutive slots, each still [u32 len][72 payload bytes][u32 seq]
+ * with its own seq: the first slot's len is the record's length, the others'
+ * is CW_SHIM_CONT, and the payloads are the record's bytes 72 at a time. The
+ * reader gathers them into one drain() frame. Such a record is published
+ * together with the call record after it (one store of head).
  */
 #ifndef CAUSEWAY_SHIM_RING_H
 #define CAUSEWAY_SHIM_RING_H
@@ -23,11 +30,12 @@
 
 #define CW_SHIM_MAGIC 0x52535743u      /* "CWSR" */
 #define CW_SHIM_PROC_MAGIC 0x50535743u /* "CWSP" */
-#define CW_SHIM_LAYOUT 1
+#define CW_SHIM_LAYOUT 2              /* 2: multi-slot records (cw_func_name) */
 #define CW_SHIM_HDR_BYTES 4096         /* data starts one page in */
 #define CW_SHIM_SLOT_BYTES 80
 #define CW_SHIM_STACK_BYTES 128        /* one sampled stack: struct cw_shim_stack */
 #define CW_SHIM_STACK_DEPTH 15
+#define CW_SHIM_CONT 0xffffffffu       /* len of a multi-slot record's continuation slots */
 
 /* Per-thread drop reasons: ring_hdr.drops[] index. */
 enum cw_shim_loss {

@@ -55,26 +55,60 @@
 /* Same ABI as CUDA's dim3 (three unsigned, passed by value in two registers). */
 typedef struct { unsigned x, y, z; } cw_dim3;
 
+/* The launch configurations bpf/cuda.bpf.c and bpf/driver.bpf.c read at entry
+ * (cudaLaunchConfig_t, CUlaunchConfig: offsets checked against the CUDA headers
+ * by the fake libraries' _Static_asserts). */
+struct cw_rt_launch_cfg {
+	uint32_t grid[3];
+	uint32_t block[3];
+	uint64_t smem;
+	uint64_t stream;
+};
+struct cw_drv_launch_cfg {
+	uint32_t grid[3];
+	uint32_t block[3];
+	uint32_t smem;
+	uint32_t pad;
+	uint64_t stream;
+};
+
 /* ---- the op table ------------------------------------------------------- */
 
+/*
+ * Every ops.def macro is one row CW_ROW(op, src, sym, variant flag, P, A,
+ * a0..a3, name): CW_OP a plain export, CW_OP_PTDS/PTSZ a per-thread default
+ * stream export, CW_OP_NAME a kernel lookup whose name argument is `name`.
+ * Each use below defines CW_ROW for what it generates.
+ */
+#define CW_OP(op, src, sym, P, A, a0, a1, a2, a3) CW_ROW(op, src, sym, 0, P, A, a0, a1, a2, a3, NULL)
+#define CW_OP_PTDS(op, src, sym, P, A, a0, a1, a2, a3) CW_ROW(op, src, sym, CW_F_PTDS, P, A, a0, a1, a2, a3, NULL)
+#define CW_OP_PTSZ(op, src, sym, P, A, a0, a1, a2, a3) CW_ROW(op, src, sym, CW_F_PTSZ, P, A, a0, a1, a2, a3, NULL)
+#define CW_OP_NAME(op, src, sym, P, A, a0, a1, a2, a3, nm) CW_ROW(op, src, sym, 0, P, A, a0, a1, a2, a3, nm)
+
 enum {
-#define CW_OP(op, src, sym, P, A, a0, a1, a2, a3) CW_IDX_##sym,
+#define CW_ROW(op, src, sym, v, P, A, a0, a1, a2, a3, nm) CW_IDX_##sym,
 #include "ops.def"
-#undef CW_OP
+#undef CW_ROW
 	CW_NSYM
 };
 
 static const char *const cw_names[CW_NSYM] = {
-#define CW_OP(op, src, sym, P, A, a0, a1, a2, a3) #sym,
+#define CW_ROW(op, src, sym, v, P, A, a0, a1, a2, a3, nm) #sym,
 #include "ops.def"
-#undef CW_OP
+#undef CW_ROW
 };
 
 static const uint8_t cw_srcs[CW_NSYM] = {
-#define CW_OP(op, src, sym, P, A, a0, a1, a2, a3) src,
+#define CW_ROW(op, src, sym, v, P, A, a0, a1, a2, a3, nm) src,
 #include "ops.def"
-#undef CW_OP
+#undef CW_ROW
 };
+
+/* kernel launches (ops.ts kind 'launch'): sampled every Lth call (CAUSEWAY_SHIM_STACKS=N,L), as the BPF side does */
+#define CW_IS_LAUNCH(op)                                                                              \
+	((op) == CW_OP_CUDA_LAUNCH_KERNEL || (op) == CW_OP_CU_LAUNCH_KERNEL || (op) == CW_OP_CUDA_LAUNCH_KERNEL_EX_C || \
+	 (op) == CW_OP_CUDA_LAUNCH_COOPERATIVE_KERNEL || (op) == CW_OP_CUDA_GRAPH_LAUNCH ||                \
+	 (op) == CW_OP_CU_LAUNCH_KERNEL_EX || (op) == CW_OP_CU_GRAPH_LAUNCH)
 
 /* Real functions, resolved on first use (NULL until then). */
 static void *cw_real[CW_NSYM];
@@ -322,8 +356,43 @@ static __attribute__((noinline)) int32_t cw_take_stack(struct cw_tls *t, void *f
 	return (int32_t)seq;
 }
 
+#define CW_SHIM_PAYLOAD (CW_SHIM_SLOT_BYTES - 8)
+#define CW_SHIM_NAME_SLOTS ((sizeof(struct cw_func_name) + CW_SHIM_PAYLOAD - 1) / CW_SHIM_PAYLOAD)
+
+/*
+ * The cw_func_name record of a successful cuModuleGetFunction/cuLibraryGetKernel
+ * (bpf/driver.bpf.c cw_emit_func_name): slots h .. h + CW_SHIM_NAME_SLOTS - 1,
+ * published with the call record that follows it (ring.h: multi-slot records).
+ */
+static __attribute__((noinline)) void cw_put_name(struct cw_tls *t, uint64_t h, uint32_t pid, uint64_t ts,
+						   uint64_t handle, const char *name)
+{
+	struct cw_func_name n;
+	memset(&n, 0, sizeof(n));
+	n.hdr.ts_ns = ts;
+	n.hdr.tgid = pid;
+	n.hdr.tid = t->tid;
+	n.hdr.op = CW_OP_FUNC_NAME;
+	n.hdr.source = CW_SRC_SHIM_DRV;
+	n.hdr.version = CW_EVENT_VERSION;
+	n.handle = handle;
+	memcpy(n.name, name, strnlen(name, CW_FUNC_NAME_LEN - 1));
+	const uint8_t *b = (const uint8_t *)&n;
+	for (uint32_t j = 0; j < CW_SHIM_NAME_SLOTS; j++) {
+		uint8_t *s = t->data + (size_t)((h + j) & t->mask) * CW_SHIM_SLOT_BYTES;
+		uint32_t len = j == 0 ? (uint32_t)sizeof(n) : CW_SHIM_CONT, seq = (uint32_t)(h + j + 1);
+		size_t off = (size_t)j * CW_SHIM_PAYLOAD, k = sizeof(n) - off < CW_SHIM_PAYLOAD ? sizeof(n) - off : CW_SHIM_PAYLOAD;
+		memcpy(s, &len, 4);
+		memcpy(s + 4, b + off, k);
+		memset(s + 4 + k, 0, CW_SHIM_PAYLOAD - k);
+		memcpy(s + CW_SHIM_SLOT_BYTES - 4, &seq, 4);
+	}
+}
+
+/* name: a kernel lookup's name (CW_OP_NAME rows, call succeeded): a cw_func_name record for handle a1 goes first */
 static inline void cw_emit(uint16_t op, uint8_t source, uint64_t ts, uint64_t dur, uint64_t a0,
-			   uint64_t a1, uint64_t a2, uint64_t a3, int32_t ret, uint32_t flags, void *fn)
+			   uint64_t a1, uint64_t a2, uint64_t a3, int32_t ret, uint32_t flags, void *fn,
+			   const char *name)
 {
 	struct cw_tls *t = &cw_t;
 	if (unlikely(t->busy)) {
@@ -345,12 +414,18 @@ static inline void cw_emit(uint16_t op, uint8_t source, uint64_t ts, uint64_t du
 	}
 	r->calls++; /* one writer: this thread */
 	uint64_t h = r->head;
-	if (unlikely(h - __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) > t->mask)) {
+	uint64_t need = unlikely(name != NULL) ? 1 + CW_SHIM_NAME_SLOTS : 1;
+	/* no room: the call is dropped and counted (a name goes only with its call) */
+	if (unlikely(need > (uint64_t)t->mask + 1 || h - __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) > (uint64_t)t->mask + 1 - need)) {
 		r->drops[CW_SHIM_LOSS_RING_FULL]++;
 		goto out;
 	}
+	if (unlikely(name != NULL)) {
+		cw_put_name(t, h, r->pid, ts, a1, name);
+		h += CW_SHIM_NAME_SLOTS;
+	}
 	int32_t stack_id = -1;
-	int launch = op == CW_OP_CUDA_LAUNCH_KERNEL || op == CW_OP_CU_LAUNCH_KERNEL;
+	int launch = CW_IS_LAUNCH(op);
 	uint32_t every = launch ? cw_stack_every_launch : cw_stack_every;
 	if (unlikely(every) && t->stack_hi && ++*(launch ? &t->nstack_launch : &t->nstack) >= every) {
 		*(launch ? &t->nstack_launch : &t->nstack) = 0;
@@ -382,7 +457,7 @@ static inline void cw_emit(uint16_t op, uint8_t source, uint64_t ts, uint64_t du
 	 * stores tail; the acquire load of tail above pairs with that store, so
 	 * a slot is never rewritten while it is being read.
 	 */
-	__atomic_store_n(&r->head, h + 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->head, h + 1, __ATOMIC_RELEASE); /* the name slots (if any) and the call at once */
 out:
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	t->busy = 0;
@@ -463,7 +538,35 @@ static CW_COLD int cw_unresolved(void)
 #define DIM(d) ((uint64_t)(d).x * (d).y * (d).z)
 #define CW_SHIM_SRC(s) ((s) == CW_SRC_CUDA_RT ? CW_SRC_SHIM_RT : CW_SRC_SHIM_DRV)
 
-#define CW_OP(op, src, sym, P, A, a0, a1, a2, a3)                                             \
+/*
+ * Launch configs: a0..a3 as the BPF side writes them. A NULL config is what a
+ * failed bpf_probe_read_user is there: slots 0, CW_F_OUT_READ_FAIL (fl_ is the
+ * wrapper's flags word). The real function has read the config already, so a
+ * non-NULL one is readable.
+ */
+#define CW_CFG_MISS (fl_ |= CW_F_OUT_READ_FAIL, (uint64_t)0)
+#define CW_CFG_GRID(c) ((c) ? (uint64_t)(c)->grid[0] * (c)->grid[1] * (c)->grid[2] : CW_CFG_MISS)
+#define CW_CFG_BLOCK_SMEM(c) ((c) ? (((uint64_t)(c)->block[0] * (c)->block[1] * (c)->block[2]) & 0xffffffffull) | ((uint64_t)(c)->smem << 32) : 0)
+#define CW_CFG_STREAM(c) ((c) ? (c)->stream : 0)
+#define RT_CFG_GRID CW_CFG_GRID
+#define RT_CFG_BLOCK_SMEM CW_CFG_BLOCK_SMEM
+#define RT_CFG_STREAM CW_CFG_STREAM
+#define DRV_CFG_GRID CW_CFG_GRID
+#define DRV_CFG_BLOCK_SMEM CW_CFG_BLOCK_SMEM
+#define DRV_CFG_STREAM CW_CFG_STREAM
+
+/* cudaMemcpy3DParms / cudaMemcpy3DPeerParms fields at byte offsets (bpf/cuda.bpf.c CW_3D_*); NULL reads as 0 like the BPF read */
+static inline uint64_t cw_rd64(const void *p, size_t off)
+{
+	uint64_t v;
+	memcpy(&v, (const char *)p + off, sizeof(v));
+	return v;
+}
+#define P3D_BYTES(p, off) ((p) ? cw_rd64(p, off) * cw_rd64(p, (off) + 8) * cw_rd64(p, (off) + 16) : 0)
+#define P3D_KIND(p) ((p) ? (uint32_t)cw_rd64(p, 152) : 0)
+#define P3D_PTR(p, off) ((p) ? cw_rd64(p, off) : 0)
+
+#define CW_ROW(op, src, sym, vflag, P, A, a0, a1, a2, a3, nm)                                 \
 	typedef int(*cw_fn_##sym) P;                                                          \
 	CW_EXPORT int sym P                                                                   \
 	{                                                                                     \
@@ -476,17 +579,23 @@ static CW_COLD int cw_unresolved(void)
 		uint64_t t0_ = cw_now();                                                      \
 		int r = f_ A;                                                                 \
 		uint64_t t1_ = cw_now();                                                      \
-		cw_emit(op, CW_SHIM_SRC(src), t0_, t1_ - t0_, CW_U(a0), CW_U(a1), CW_U(a2),    \
-			CW_U(a3), r, 0, (void *)f_);                                          \
+		uint32_t fl_ = (vflag);                                                       \
+		uint64_t x0_ = CW_U(a0);                                                      \
+		uint64_t x1_ = CW_U(a1);                                                      \
+		uint64_t x2_ = CW_U(a2);                                                      \
+		uint64_t x3_ = CW_U(a3);                                                      \
+		const char *nm_ = (nm);                                                       \
+		cw_emit(op, CW_SHIM_SRC(src), t0_, t1_ - t0_, x0_, x1_, x2_, x3_, r, fl_,     \
+			(void *)f_, r == 0 ? nm_ : NULL);                                     \
 		return r;                                                                     \
 	}
 #include "ops.def"
-#undef CW_OP
+#undef CW_ROW
 
 static void *const cw_wrappers[CW_NSYM] = {
-#define CW_OP(op, src, sym, P, A, a0, a1, a2, a3) (void *)sym,
+#define CW_ROW(op, src, sym, v, P, A, a0, a1, a2, a3, nm) (void *)sym,
 #include "ops.def"
-#undef CW_OP
+#undef CW_ROW
 };
 
 static int cw_index(const char *name)
@@ -528,24 +637,38 @@ static void cw_wrap_entry(const char *name, void **pfn)
 {
 	if (!name || !pfn || !*pfn || name[0] != 'c' || name[1] != 'u')
 		return;
-	char v2[128];
-	snprintf(v2, sizeof(v2), "%s_v2", name);
-	int cands[2] = { cw_index(v2), cw_index(name) }, named = 0;
-	for (int k = 0; k < 2; k++) {
+	/* the driver may hand out the per-thread default stream export (flags, or a per-thread build): try those too */
+	static const char *const sfx[6] = { "_v2", "", "_v2_ptds", "_ptds", "_v2_ptsz", "_ptsz" };
+	int cands[6], named = 0;
+	for (int k = 0; k < 6; k++) {
+		char nm[128];
+		snprintf(nm, sizeof(nm), "%s%s", name, sfx[k]);
+		cands[k] = cw_index(nm);
+		named |= cands[k] >= 0;
+	}
+	for (int k = 0; k < 6; k++) {
 		int i = cands[k];
 		if (i < 0)
 			continue;
-		named = 1;
 		if (*pfn == cw_wrappers[i])
 			return;
 		void *real = __atomic_load_n(&cw_real[i], __ATOMIC_ACQUIRE);
 		if (!real)
 			real = cw_resolve(i);
-		if (!real) {
-			cw_set_real(i, *pfn);
-			real = *pfn;
-		}
 		if (real == *pfn) {
+			*pfn = cw_wrappers[i];
+			if (cw_proc)
+				__atomic_fetch_add(&cw_proc->gpa_wrapped, 1, __ATOMIC_RELAXED);
+			return;
+		}
+	}
+	/* no address matched: a plain name whose library cannot be searched (dlopen'ed privately) takes the pointer as its real function */
+	for (int k = 0; k < 2; k++) {
+		int i = cands[k];
+		if (i < 0 || __atomic_load_n(&cw_real[i], __ATOMIC_ACQUIRE))
+			continue;
+		cw_set_real(i, *pfn);
+		if (__atomic_load_n(&cw_real[i], __ATOMIC_ACQUIRE) == *pfn) {
 			*pfn = cw_wrappers[i];
 			if (cw_proc)
 				__atomic_fetch_add(&cw_proc->gpa_wrapped, 1, __ATOMIC_RELAXED);
@@ -592,6 +715,9 @@ CW_ENTRY_POINT(cuGetProcAddress, (const char *s, void **pfn, int v, uint64_t fl)
 CW_ENTRY_POINT(cuGetProcAddress_v2, (const char *s, void **pfn, int v, uint64_t fl, int *st), (s, pfn, v, fl, st), s, pfn)
 CW_ENTRY_POINT(cudaGetDriverEntryPoint, (const char *s, void **pfn, unsigned long long fl, int *st), (s, pfn, fl, st), s, pfn)
 CW_ENTRY_POINT(cudaGetDriverEntryPointByVersion, (const char *s, void **pfn, unsigned v, unsigned long long fl, int *st), (s, pfn, v, fl, st), s, pfn)
+/* what code built with --default-stream per-thread calls instead */
+CW_ENTRY_POINT(cudaGetDriverEntryPoint_ptsz, (const char *s, void **pfn, unsigned long long fl, int *st), (s, pfn, fl, st), s, pfn)
+CW_ENTRY_POINT(cudaGetDriverEntryPointByVersion_ptsz, (const char *s, void **pfn, unsigned v, unsigned long long fl, int *st), (s, pfn, v, fl, st), s, pfn)
 
 /* ---- start-up ----------------------------------------------------------- */
 

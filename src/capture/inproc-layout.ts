@@ -7,7 +7,13 @@
 export const SHIM = {
   MAGIC: 0x52535743,
   PROC_MAGIC: 0x50535743,
-  LAYOUT: 1,
+  LAYOUT: 2,
+  /** len of a continuation slot of a multi-slot record (ring.h) */
+  CONT: 0xffffffff,
+  /** payload bytes per slot ([u32 len][payload][u32 seq]) */
+  PAYLOAD: 72,
+  /** the most slots one record takes (struct cw_func_name: 3) */
+  MAX_REC_SLOTS: 4,
   HDR_BYTES: 4096,
   SLOT_BYTES: 80,
   STACK_BYTES: 128,

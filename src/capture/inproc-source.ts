@@ -24,7 +24,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LossCount } from '../common/events.js';
 import { PROC_HDR, RING_HDR, SHIM, SHIM_STACK_ID_BASE, STACK } from './inproc-layout.js';
-import { CALL, FRAME_HDR, Flag, HDR } from '../common/wire.js';
+import { CALL, FRAME_HDR, Flag, HDR, frameSize } from '../common/wire.js';
 
 /** What Capture drains besides the BPF rings. */
 export interface RecordSource {
@@ -130,23 +130,48 @@ class RingReader {
     const got = fs.readSync(this.fd, buf, off, first * SHIM.SLOT_BYTES, SHIM.HDR_BYTES + idx * SHIM.SLOT_BYTES);
     if (got < first * SHIM.SLOT_BYTES) n = Math.floor(got / SHIM.SLOT_BYTES);
     else if (n > first) n = first + Math.floor(fs.readSync(this.fd, buf, off + first * SHIM.SLOT_BYTES, (n - first) * SHIM.SLOT_BYTES, SHIM.HDR_BYTES) / SHIM.SLOT_BYTES);
-    // keep the slots whose sequence matches; skip (and count) ones a later lap overwrote
+    // keep the slots whose sequence matches; skip (and count) ones a later lap overwrote.
+    // A multi-slot record (ring.h) is gathered into one frame; frames never outgrow their slots,
+    // so the output (at `out`) never overtakes the input being read.
     let kept = 0;
+    let out = off;
     let consumed = 0;
-    for (let k = 0; k < n; k++) {
+    const seqAt = (k: number) => buf.readUInt32LE(off + k * SHIM.SLOT_BYTES + SHIM.SLOT_BYTES - 4);
+    for (let k = 0; k < n; ) {
       const at = off + k * SHIM.SLOT_BYTES;
-      const want = (this.tail + k + 1) % TWO32;
-      const seq = buf.readUInt32LE(at + SHIM.SLOT_BYTES - 4);
-      if (seq !== want) {
-        if (((seq - want) | 0) < 0) break; // an older lap: not written yet
-        this.stats.drops.overwritten!++;
-        consumed = k + 1;
+      const len = buf.readUInt32LE(at);
+      const span = len !== SHIM.CONT && len > SHIM.PAYLOAD && len <= SHIM.PAYLOAD * SHIM.MAX_REC_SLOTS ? Math.ceil(len / SHIM.PAYLOAD) : 1;
+      if (k + span > n) break; // the rest of the record is past what was read: next time
+      let state = 0; // 0 ok, <0 not written yet, >0 overwritten
+      for (let j = 0; j < span && state === 0; j++) {
+        const want = (this.tail + k + j + 1) % TWO32;
+        const seq = seqAt(k + j);
+        if (seq !== want) state = ((seq - want) | 0) < 0 ? -1 : 1;
+      }
+      if (state < 0) break; // an older lap: not written yet
+      if (state > 0 || len === SHIM.CONT) {
+        this.stats.drops.overwritten!++; // a continuation without its head is what is left of an overwritten record
+        k += span;
+        consumed = k;
         continue;
       }
-      if (kept !== k) buf.copy(buf, off + kept * SHIM.SLOT_BYTES, at, at + SHIM.SLOT_BYTES);
-      this.resolveStack(buf, off + kept * SHIM.SLOT_BYTES + FRAME_HDR);
+      if (span === 1) {
+        if (out !== at) buf.copy(buf, out, at, at + SHIM.SLOT_BYTES);
+        this.resolveStack(buf, out + FRAME_HDR);
+        out += SHIM.SLOT_BYTES;
+      } else {
+        buf.writeUInt32LE(len, out);
+        for (let j = 0; j < span; j++) {
+          const src = at + j * SHIM.SLOT_BYTES + FRAME_HDR;
+          buf.copy(buf, out + FRAME_HDR + j * SHIM.PAYLOAD, src, src + Math.min(SHIM.PAYLOAD, len - j * SHIM.PAYLOAD));
+        }
+        const end = out + frameSize(len);
+        buf.fill(0, out + FRAME_HDR + len, end);
+        out = end;
+      }
       kept++;
-      consumed = k + 1;
+      k += span;
+      consumed = k;
     }
     n = consumed;
     this.tail += n;
@@ -154,7 +179,7 @@ class RingReader {
     this.tailBuf.writeUInt32LE(this.tail % TWO32, 0);
     this.tailBuf.writeUInt32LE(Math.floor(this.tail / TWO32), 4);
     fs.writeSync(this.fd, this.tailBuf, 0, 8, RING_HDR.tail);
-    return kept * SHIM.SLOT_BYTES;
+    return out - off;
   }
 
   /** A sampled record: read its stack entry now (a later sample may reuse it) and swap in a table id. */

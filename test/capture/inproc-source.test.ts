@@ -16,7 +16,9 @@ const dirs: string[] = [];
 after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
 interface Drained {
-  rows: { pid: number; tid: number; op: string; ret: number; a0: number; a1: number; a2: number; a3: number; dur: number }[];
+  rows: { pid: number; tid: number; op: string; ret: number; a0: number; a1: number; a2: number; a3: number; dur: number; variant: number; flags: number }[];
+  /** cw_func_name records: [pid, handle, name] */
+  names: [number, number, string][];
   source: InprocSource;
   stdout: string;
   status: number | null;
@@ -32,7 +34,8 @@ function runShimmed(argv: string[], opts: { slots?: number; env?: NodeJS.Process
   assert.equal(r.error, undefined);
   const source = new InprocSource(dir);
   const batch: EventBatch = allocBatch(1 << 16);
-  const decoder = new RecordDecoder(new TimeBase(0n), { process: () => {}, libLoad: () => {}, fork: () => {} });
+  const names: Drained['names'] = [];
+  const decoder = new RecordDecoder(new TimeBase(0n), { process: () => {}, libLoad: () => {}, fork: () => {}, funcName: (pid, handle, name) => names.push([pid, handle, name]) });
   const buf = Buffer.alloc(1 << 20);
   const rows: Drained['rows'] = [];
   source.beforeFinalDrain();
@@ -43,16 +46,18 @@ function runShimmed(argv: string[], opts: { slots?: number; env?: NodeJS.Process
     while (off < n) {
       off = decoder.decode(buf, n, batch, off);
       for (let i = 0; i < batch.n; i++)
-        rows.push({ pid: batch.pid[i]!, tid: batch.tid[i]!, op: opName(batch.op[i]!), ret: batch.ret[i]!, a0: batch.a0[i]!, a1: batch.a1[i]!, a2: batch.a2[i]!, a3: batch.a3[i]!, dur: batch.dur[i]! });
+        rows.push({ pid: batch.pid[i]!, tid: batch.tid[i]!, op: opName(batch.op[i]!), ret: batch.ret[i]!, a0: batch.a0[i]!, a1: batch.a1[i]!, a2: batch.a2[i]!, a3: batch.a3[i]!, dur: batch.dur[i]!, variant: batch.variant[i]!, flags: batch.flags[i]! });
       batch.n = 0;
     }
   }
   assert.equal(decoder.stats.malformed, 0, 'every slot decodes as a cw_call');
   source.beforeFinalDrain();
   source.drain(buf); // a scan after the last read: counters of finished rings
-  return { rows, source, stdout: r.stdout, status: r.status };
+  return { rows, names, source, stdout: r.stdout, status: r.status };
 }
 
+/** runtime ops the calls workload makes that Causeway probes (each N times) */
+const CALLS_OPS = 19;
 const count = (rows: Drained['rows'], op: string) => rows.filter((r) => r.op === op).length;
 const workloadJson = (s: string) => JSON.parse(s.split('\n').find((l) => l.startsWith('{"workload"'))!);
 
@@ -61,8 +66,9 @@ test('calls N: exactly N records per runtime op, with the arguments the workload
   const d = runShimmed([path.join(BIN, 'calls'), String(N)]);
   assert.equal(d.status, 0);
   const w = workloadJson(d.stdout);
-  const rtOps = [...OP_BY_NAME.values()].filter((o) => o.source === 1);
-  for (const o of rtOps) assert.equal(count(d.rows, o.name), N, o.name);
+  const rtOps = Object.keys(w.counts).filter((o) => OP_BY_NAME.has(o)); // cudaGetLastError ...: not probed
+  assert.equal(rtOps.length, CALLS_OPS);
+  for (const o of rtOps) assert.equal(count(d.rows, o), N, o);
   assert.equal(d.rows.length, rtOps.length * N);
   assert.equal(d.source.callsMade(), d.rows.length);
   assert.deepEqual(d.source.losses(), []);
@@ -84,7 +90,15 @@ test('driver calls (drv_calls N): N records per driver op, directions as the upr
   const N = 50;
   const d = runShimmed([path.join(BIN, 'drv_calls'), String(N)]);
   assert.equal(d.status, 0);
-  for (const o of [...OP_BY_NAME.values()].filter((x) => x.source === 2 && x.name !== 'cuCtxSynchronize')) assert.equal(count(d.rows, o.name), N, o.name);
+  const w = workloadJson(d.stdout);
+  let checked = 0;
+  for (const [o, made] of Object.entries<number>(w.counts)) {
+    if (!OP_BY_NAME.has(o)) continue; // cuInit ...: not probed
+    assert.equal(count(d.rows, o), made, o);
+    checked++;
+  }
+  assert.ok(checked >= 8, `${checked} driver ops checked`);
+  assert.equal(d.rows.length, Object.entries<number>(w.counts).filter(([o]) => OP_BY_NAME.has(o)).reduce((s, [, n]) => s + n, 0));
   for (const r of d.rows.filter((x) => x.op.startsWith('cuMemcpy'))) assert.equal(r.a1, r.op.includes('HtoD') ? 1 : 2);
   assert.equal(d.source.callsMade(), d.rows.length);
 });
@@ -134,10 +148,10 @@ test('Python ctypes, three threads + main: every call recorded, one ring per thr
 });
 
 test('stalled consumer: a 64-slot ring nobody drains while the target runs; it never blocks and stored + dropped = calls made', { skip }, () => {
-  const N = 100; // 14 runtime ops x 100 = 1400 calls into 64 slots
+  const N = 100; // 19 probed runtime ops x 100 = 1900 calls into 64 slots
   const d = runShimmed([path.join(BIN, 'calls'), String(N)], { slots: 64 });
   assert.equal(d.status, 0);
-  const made = 14 * N;
+  const made = CALLS_OPS * N;
   const full = d.source.losses().find((l) => l.reason === 'shim_ring_full')?.count ?? 0;
   assert.equal(d.rows.length, 64, 'the ring holds its 64 oldest records');
   assert.equal(d.rows.length + full, made);
@@ -152,4 +166,121 @@ test('no tracer at all (ring directory gone): the target runs to completion unha
   assert.equal(d.status, 0);
   assert.equal(workloadJson(d.stdout).n, 20);
   assert.equal(d.rows.length, 0);
+});
+
+/** Every op the workload says it called that Causeway probes: recorded rows == calls made, nothing else recorded. */
+function assertExactCounts(d: Drained, w: any, atLeast: number): void {
+  let checked = 0;
+  let made = 0;
+  for (const [op, n] of Object.entries<number>(w.counts)) {
+    if (!OP_BY_NAME.has(op)) continue;
+    assert.equal(count(d.rows, op), n, `${op}: recorded vs made`);
+    checked++;
+    made += n;
+  }
+  assert.ok(checked >= atLeast, `${checked} ops checked`);
+  assert.ok(made > 0);
+  // calls the workload does not count itself (cudaFree of its buffers ...) are recorded too: every call once
+  assert.equal(d.source.callsMade(), d.rows.length);
+  assert.deepEqual(d.source.losses(), []);
+}
+const sel = (d: Drained, op: string) => d.rows.filter((r) => r.op === op);
+
+test('rt_ops N: every new runtime op exactly as often as called, arguments decoded as the uprobes decode them, no variant', { skip }, () => {
+  const N = 5;
+  const d = runShimmed([path.join(BIN, 'rt_ops'), String(N)]);
+  assert.equal(d.status, 0);
+  const w = workloadJson(d.stdout);
+  assertExactCounts(d, w, 30);
+  assert.equal(count(d.rows, 'cudaLaunchKernelExC'), 3 * N);
+  assert.ok(d.rows.every((r) => r.variant === 0));
+  const stream = sel(d, 'cudaStreamCreateWithFlags')[0]!.a1;
+  assert.ok(stream > 0, 'the created stream, read through the out-pointer');
+  sel(d, 'cudaLaunchKernelExC').forEach((r, i) => {
+    assert.equal(r.a0, Number(BigInt(w.attention_kernel)), 'kernel function');
+    assert.equal(r.a1, 128, 'grid blocks from the launch config');
+    assert.equal(r.a2 % 2 ** 32, 256, 'block threads');
+    assert.equal(Math.floor(r.a2 / 2 ** 32), 4096 + Math.floor(i / 3), 'dynamic shared memory in the high half');
+    assert.equal(r.a3, stream);
+  });
+  assert.deepEqual(sel(d, 'cudaLaunchCooperativeKernel').map((r) => [r.a1, r.a2]), Array(N).fill([8, 256]));
+  const execs = sel(d, 'cudaGraphInstantiate').map((r) => r.a1);
+  assert.ok(execs.every((x) => x > 0));
+  assert.deepEqual(sel(d, 'cudaGraphLaunch').map((r) => [r.a0, r.a1]), execs.map((x) => [x, stream]), 'graph exec + stream');
+  assert.deepEqual(sel(d, 'cudaStreamEndCapture').map((r) => r.a1), sel(d, 'cudaGraphInstantiate').map((r) => r.a0), 'captured graph = instantiated graph');
+  const events = sel(d, 'cudaEventCreate').map((r) => r.a1);
+  assert.deepEqual(sel(d, 'cudaEventRecord').map((r) => r.a0), events);
+  assert.deepEqual(sel(d, 'cudaEventQuery').map((r) => r.a0), events);
+  const copy = (op: string) => sel(d, op).map((r) => [r.a0, r.a1]);
+  assert.deepEqual(copy('cudaMemcpy2D'), Array(N).fill([128 * 64, 1]));
+  assert.deepEqual(copy('cudaMemcpy2DAsync'), Array(N).fill([256 * 32, 2]));
+  assert.deepEqual(copy('cudaMemcpy3D'), Array(N).fill([64 * 4 * 8, 1]), 'bytes from the cudaMemcpy3DParms extent');
+  assert.deepEqual(copy('cudaMemcpy3DAsync'), Array(N).fill([64 * 4 * 8, 2]));
+  assert.deepEqual(copy('cudaMemcpy3DPeer'), Array(N).fill([32 * 2 * 3, 3]));
+  assert.deepEqual(copy('cudaMemcpyPeerAsync'), Array(N).fill([2000, 3]));
+  assert.ok(sel(d, 'cudaMemcpy2DAsync').every((r) => r.a2 === stream));
+  assert.ok(sel(d, 'cudaMallocFromPoolAsync').every((r) => r.a2 > 0 && r.a0 === 65536 && r.a1 > 0 && r.a3 === stream), 'pool, bytes, pointer, stream');
+  assert.ok(sel(d, 'cudaMallocAsync').every((r) => r.a1 >= 0x7f0000000000 && r.a2 === stream));
+});
+
+test('rt_ops_pt N: calls bound to _ptds/_ptsz exports are recorded once each as the same op, with the variant the export carries', { skip }, () => {
+  const N = 4;
+  const d = runShimmed([path.join(BIN, 'rt_ops_pt'), String(N)]);
+  assert.equal(d.status, 0);
+  const w = workloadJson(d.stdout);
+  assertExactCounts(d, w, 30);
+  let variants = 0;
+  for (const [op, sym] of Object.entries<string>(w.symbols)) {
+    const want = sym.endsWith('_ptds') ? 1 : sym.endsWith('_ptsz') ? 2 : 0;
+    if (want) variants++;
+    assert.deepEqual([...new Set(sel(d, op).map((r) => r.variant))], [want], `${op} bound to ${sym}`);
+  }
+  assert.ok(variants >= 20, `${variants} ops went through a variant export`);
+});
+
+test('drv_ops N: driver ops exactly as often as called; cuModuleGetFunction/cuLibraryGetKernel emit the kernel name of the returned handle', { skip }, () => {
+  const N = 4;
+  const d = runShimmed([path.join(BIN, 'drv_ops'), String(N)]);
+  assert.equal(d.status, 0);
+  const w = workloadJson(d.stdout);
+  assertExactCounts(d, w, 20);
+  const lookups = [...sel(d, 'cuModuleGetFunction'), ...sel(d, 'cuLibraryGetKernel')];
+  assert.equal(d.names.length, lookups.length, 'one name record per successful lookup');
+  const byHandle = new Map(d.names.map(([, h, n]) => [h, n]));
+  for (const r of lookups) assert.ok(byHandle.has(r.a1), `handle ${r.a1} named`);
+  for (const [h, n] of Object.entries<string>(w.kernels)) assert.equal(byHandle.get(Number(h)), n, `handle ${h}`);
+  sel(d, 'cuLaunchKernelEx').forEach((r) => {
+    assert.equal(r.a1, 264);
+    assert.equal(r.a2 % 2 ** 32, 128);
+    assert.equal(Math.floor(r.a2 / 2 ** 32), 49152);
+    assert.ok(r.a3 > 0);
+  });
+  assert.deepEqual(sel(d, 'cuMemcpyDtoD').map((r) => [r.a0, r.a1]), Array.from({ length: N }, (_, i) => [3000 + i, 3]));
+  assert.deepEqual(sel(d, 'cuMemcpy').map((r) => [r.a0, r.a1]), Array.from({ length: N }, (_, i) => [1000 + i, 4]));
+  assert.ok(sel(d, 'cuGraphLaunch').every((r) => r.a0 > 0 && r.a1 > 0));
+});
+
+test('a 16-slot ring with kernel lookups: a name travels with its call or both are dropped and counted once (stored + dropped = calls made)', { skip }, () => {
+  // 10 one-slot calls come first; the first lookup (name: 3 slots + call) fits, the second does not
+  const d = runShimmed([path.join(BIN, 'drv_ops'), '3'], { slots: 16 });
+  assert.equal(d.status, 0);
+  const full = d.source.losses().find((l) => l.reason === 'shim_ring_full')?.count ?? 0;
+  assert.equal(d.rows.length + full, d.source.callsMade());
+  assert.ok(d.rows.length > 0 && full > 0);
+  const lookups = d.rows.filter((r) => r.op === 'cuModuleGetFunction' || r.op === 'cuLibraryGetKernel');
+  assert.equal(d.names.length, lookups.length);
+  assert.ok(lookups.length >= 1, 'a lookup and its name fit');
+});
+
+test('graph_decode, event_poll, lazy_load: recorded = made for every probed op', { skip }, () => {
+  for (const argv of [['graph_decode', '--steps', '30', '--sync-logprobs'], ['event_poll', '20'], ['lazy_load', '10', '4']]) {
+    const d = runShimmed([path.join(BIN, argv[0]!), ...argv.slice(1)]);
+    assert.equal(d.status, 0, argv[0]);
+    const w = workloadJson(d.stdout);
+    assertExactCounts(d, w, 2);
+    if (argv[0] === 'event_poll') {
+      assert.equal(count(d.rows, 'cudaEventQuery'), w.polls);
+      assert.equal(d.rows.filter((r) => r.op === 'cudaEventQuery' && r.ret === 600).length, w.not_ready);
+    }
+  }
 });

@@ -7,7 +7,7 @@ import { cursorArg, limitArg, pageFields, TableSchema } from './common.js';
 const COLUMNS = ['id', 'session_id', 'ts_ns', 'dur_ns', 'client', 'method', 'tool', 'rows', 'bytes', 'outcome'];
 
 export const input = z.object({
-  session: z.number().int().positive().optional().describe('only requests placed on this session; default: all'),
+  session: z.number().int().positive().optional().describe('only this session; default: all'),
   outcome: z.enum(['ok', 'error', 'refused', 'unauthorized', 'timeout']).optional().describe('only this outcome'),
   limit: limitArg(20, 100, 'requests'),
   cursor: cursorArg,
@@ -24,7 +24,7 @@ export const output = z.object({
 export const tool = defineTool({
   name: 'get_mcp_activity',
   title: 'MCP activity (audit)',
-  description: "Who asked this Causeway server what: discovery and tool calls with client, outcome, rows and bytes, on the same timeline as the trace (v_mcp_activity), plus alerts raised about unusual use.",
+  description: 'Use to audit who asked this server what (client, tool, outcome, on the trace timeline) and MCP-use alerts.',
   input,
   output,
   run(args, app) {
