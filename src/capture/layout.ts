@@ -27,6 +27,22 @@ export const LOADER = { size: 32, stopped: 24 } as const;
 
 export const RECLAIM = { size: 40, dur: 24, reclaimed: 32 } as const;
 
+/** struct cw_pyframes (hdr.op = PY_FRAMES_OP): Python frames of the next call record of (tid, callOp) */
+export const PYFRAMES = { size: 416, callOp: 24, n: 26, code: 32, lasti: 288 } as const;
+export const PY_FRAMES_OP = 240;
+export const PY_MAX_FRAMES = 32;
+/** cw_pyframes.lasti bit 31: the outermost Python frame of one C-level evaluation */
+export const PY_ENTRY = 0x80000000;
+/** cw_pyframes hdr.flags */
+export const PY_TRUNCATED = 1 << 8;
+
+/** struct cw_py_proc, written by user space into cw_py_procs (key: tgid) */
+export const PY_PROC = {
+  size: 40, runtime: 0, kind: 8, version: 10, runtimeInterpHead: 12, interpNext: 14, interpTstateHead: 16, tstateNext: 18, tstateThreadId: 20,
+  tstateFrame: 22, cframeCurrent: 24, frameBack: 26, frameCode: 28, frameInstr: 30, frameOwner: 32, frameIsEntry: 34, codeAdaptive: 36,
+} as const;
+export const PY_NONE = 0xffff;
+
 /** enum cw_ring */
 export const Ring = { CALLS: 0, HOST: 1, LIFE: 2 } as const;
 export const RING_MAPS = ['rb_calls', 'rb_host', 'rb_life'] as const;
@@ -42,12 +58,13 @@ export const LOSS_REASONS = [
   'stack_unavailable',
   'sched_map_full',
   'host_map_full',
+  'py_frames_unavailable',
 ] as const;
 /** Losses that are not lost events (a stack missing is still a stored event). */
-export const NON_EVENT_LOSSES = new Set(['stack_unavailable']);
+export const NON_EVENT_LOSSES = new Set(['stack_unavailable', 'py_frames_unavailable']);
 
 /** hdr.flags */
-export const Flag = { STACK_SAMPLED: 1, ERROR: 2, OUT_READ_FAIL: 4 } as const;
+export const Flag = { STACK_SAMPLED: 1, ERROR: 2, OUT_READ_FAIL: 4, PY_FRAMES: 32 } as const;
 
 /** enum cw_offcpu_reason */
 export const OffCpuReason = { PREEMPTED: 0, VOLUNTARY: 1, IO_WAIT: 2, OTHER: 3 } as const;

@@ -9,7 +9,7 @@
 import type { EventBatch, LossCount, ProcessInfo } from '../common/events.js';
 import { allocBatch } from '../common/events.js';
 import type { Addon, ObjHandle, RingHandle } from '../probe/addon-types.js';
-import { RecordDecoder, TimeBase, type DecodeSink } from './decode.js';
+import { RecordDecoder, TimeBase, type DecodeSink, type RawPyFrames } from './decode.js';
 import { LOSS_REASONS, NON_EVENT_LOSSES } from './layout.js';
 
 export interface StackFrameOut {
@@ -17,6 +17,9 @@ export interface StackFrameOut {
   module?: string | null;
   offset?: number | null;
   symbol?: string | null;
+  /** Python frames: the source line (module = the .py file, symbol = the function, addr = the code object) */
+  line?: number | null;
+  lang?: 'python';
 }
 
 /** Where batches go (the store's writer, or a fake in tests). */
@@ -29,7 +32,8 @@ export interface BatchSink {
 export interface StackSource {
   obj: ObjHandle;
   map: string;
-  symbolize(pid: number, addrs: bigint[]): { frames: StackFrameOut[]; text: string };
+  /** py: the Python frames the kernel read for this call (bpf/python.bpf.h), to merge in */
+  symbolize(pid: number, addrs: bigint[], py?: RawPyFrames): { frames: StackFrameOut[]; text: string };
 }
 
 export interface CaptureHooks {
@@ -176,8 +180,9 @@ export class Capture {
         this.seenPids.add(pid);
         this.hooks.newPid?.(pid);
       }
-      if (b.stack[i]! <= -2) b.stack[i] = this.resolveStack(pid, -2 - b.stack[i]!);
+      if (b.stack[i]! <= -2) b.stack[i] = this.resolveStack(pid, -2 - b.stack[i]!, this.decoder.pyByIndex.get(i));
     }
+    this.decoder.pyByIndex.clear();
     if (this.pendingProcs.size) {
       this.sink.processes([...this.pendingProcs.values()]);
       this.pendingProcs.clear();
@@ -196,14 +201,14 @@ export class Capture {
     return n;
   }
 
-  private resolveStack(pid: number, kernelId: number): number {
+  private resolveStack(pid: number, kernelId: number, py?: RawPyFrames): number {
     if (!this.stacks) return -1;
-    const key = `${pid}:${kernelId}`;
+    const key = py ? `${pid}:${kernelId}:${py.codes.join(',')}:${py.lasti.join(',')}` : `${pid}:${kernelId}`;
     const hit = this.stackCache.get(key);
     if (hit !== undefined) return hit;
     const addrs = this.addon.stackFrames(this.stacks.obj, this.stacks.map, kernelId);
     if (addrs.length === 0) return -1;
-    const { frames, text } = this.stacks.symbolize(pid, addrs);
+    const { frames, text } = this.stacks.symbolize(pid, addrs, py);
     const id = this.sink.internStack(frames, text);
     this.stackCache.set(key, id);
     return id;
@@ -288,11 +293,13 @@ export class Capture {
           off = this.decoder.decode(this.buf, n, this.batch, off);
           this.discardedCount += this.batch.n;
           this.batch.n = 0;
+          this.decoder.pyByIndex.clear();
         }
       }
     }
     this.discardedCount += this.batch.n;
     this.batch.n = 0;
+    this.decoder.pyByIndex.clear();
   }
 }
 

@@ -18,6 +18,7 @@ interface TraceFlags {
   label?: string;
   lib: string[];
   host: boolean;
+  pythonFrames: boolean;
   json?: boolean;
   quiet?: boolean;
   ringCallsBytes?: string;
@@ -48,6 +49,7 @@ export function register(program: Command): void {
     .option('--label <text>', 'label stored with the session (e.g. baseline)')
     .option('--lib <path>', 'also probe this CUDA library (repeatable)', collect, [])
     .option('--no-host', 'do not attach the host tracepoints (scheduler, block I/O, memory)')
+    .option('--no-python-frames', 'do not read Python frames of CPython 3.10-3.13 processes into sampled stacks')
     .option('--ring-calls-bytes <n>', 'size of the CUDA call ring buffer (power of two, >= 4096)')
     .option('--classic-uprobes', 'attach one perf-event uprobe per function instead of uprobe_multi')
     .option('--metrics <host:port>', 'serve Prometheus metrics while tracing (loopback by default; a non-loopback address needs a token in $CAUSEWAY_METRICS_TOKEN)')
@@ -89,6 +91,7 @@ export function register(program: Command): void {
         label: flags.label,
         libraries: flags.lib,
         noHost: !flags.host,
+        pythonFrames: flags.pythonFrames,
         mapSizes,
         classicUprobes: flags.classicUprobes,
         metrics,

@@ -14,6 +14,8 @@ export const Source = {
   IO: 6,
   LOADER: 7,
   MCP: 8,
+  /** Python frames (bpf/python.bpf.h): side records of calls, never rows of events */
+  PYTHON: 9,
 } as const;
 export type SourceCode = (typeof Source)[keyof typeof Source];
 
@@ -26,6 +28,7 @@ export const SOURCE_NAMES: Record<number, string> = {
   6: 'block_io',
   7: 'loader',
   8: 'mcp',
+  9: 'python',
 };
 
 /** Operation classes the analysis reasons about. */

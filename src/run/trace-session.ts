@@ -28,6 +28,7 @@ import { createSession, finishSession, recordLibraries, recordLosses, recordProb
 import { EventWriter } from '../store/writer.js';
 import { hasAggregates, opStats } from '../store/reader.js';
 import { StackSymbolizer } from './stacks.js';
+import { PythonTargets } from './python-targets.js';
 import { createMetricsServer, type MetricsServer } from '../export/prometheus.js';
 import { loaderLibraries, resolveCommand, spawnParked, startOrphanGuard, type OrphanGuard, type StartedTarget } from './target.js';
 
@@ -49,6 +50,8 @@ export interface TraceOptions {
   /** extra library paths to probe */
   libraries?: string[];
   noHost?: boolean;
+  /** read Python frames of CPython processes into sampled stacks (default true) */
+  pythonFrames?: boolean;
   /** drain interval */
   intervalMs?: number;
   /** how often traced processes' maps are rescanned for new CUDA libraries */
@@ -190,6 +193,7 @@ export class TraceSession {
   private progressTimer: NodeJS.Timeout | null = null;
   private readonly t0 = performance.now();
   private symbolizer = new StackSymbolizer();
+  private python: PythonTargets | null = null;
   private readonly libraryProblems: { path: string; error: string }[] = [];
   private guard: OrphanGuard | null = null;
   private retentionTimer: NodeJS.Timeout | null = null;
@@ -287,6 +291,7 @@ export class TraceSession {
     if (every > 0) for (const op of CUDA_OPS) stackEvery[op.name] = mode === 'auto' && op.kind === 'launch' ? LAUNCH_STACK_EVERY : every;
     const traceAll = !this.opts.command?.length && this.opts.pids.length === 0;
     this.cuda = new CudaProbes(this.addon, { traceAll, selfTgid: process.pid, stackEvery, mapSizes: this.opts.mapSizes, classic: this.opts.classicUprobes });
+    if (this.opts.pythonFrames !== false && every > 0) this.python = new PythonTargets(this.addon, this.cuda.rt, this.symbolizer, (m) => this.log(m));
     if (!this.opts.noHost) {
       // Explicit targets are parked by the loader at every library load so new CUDA
       // libraries are attached before their first call; with no target (every
@@ -414,6 +419,7 @@ export class TraceSession {
   private saveMappings(pid: number): void {
     const rows = this.symbolizer.remember(pid);
     if (!rows?.length) return;
+    this.python?.note(pid);
     const st = this.db.prepare('INSERT OR REPLACE INTO mappings (session_id, pid, start, end, file_off, path, build_id) VALUES (?, ?, ?, ?, ?, ?, NULL)');
     this.db.transaction(() => {
       for (const r of rows) st.run(this.sessionId, pid, r.start, r.end, r.file_off, r.path.slice(0, 4096));
@@ -457,7 +463,7 @@ export class TraceSession {
           }
         },
       },
-      { obj: this.cuda.rt, map: 'cw_stacks', symbolize: (pid, addrs) => this.symbolizer.symbolize(pid, addrs) },
+      { obj: this.cuda.rt, map: 'cw_stacks', symbolize: (pid, addrs, py) => this.symbolizer.symbolize(pid, addrs, py) },
       { intervalMs: this.opts.intervalMs, fastRings: ['rb_life'] },
     );
     this.capture.start();
@@ -618,6 +624,7 @@ export class TraceSession {
       }
     }
     this.guard?.close();
+    this.symbolizer.close();
     if (this.metrics) {
       this.metrics.setLosses(losses);
       await this.metrics.close();

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CALL, HDR, IO, LOADER, LOSS_REASONS, MEM, OFFCPU, PROC, RECLAIM, RING_MAPS } from '../../src/capture/layout.js';
+import { CALL, HDR, IO, LOADER, LOSS_REASONS, MEM, OFFCPU, PROC, PYFRAMES, PY_PROC, PY_FRAMES_OP, PY_ENTRY, PY_TRUNCATED, PY_MAX_FRAMES, PY_NONE, Flag, RECLAIM, RING_MAPS } from '../../src/capture/layout.js';
 import { OPS, Source } from '../../src/common/ops.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -24,6 +24,8 @@ function measure(): Record<string, number> {
     ['io', 'cw_io', IO],
     ['loader', 'cw_loader', LOADER],
     ['reclaim', 'cw_reclaim', RECLAIM],
+    ['pyframes', 'cw_pyframes', PYFRAMES],
+    ['pyproc', 'cw_py_proc', PY_PROC],
   ];
   for (const [key, s, layout] of structs) {
     fields.push([key, s, null]);
@@ -54,6 +56,8 @@ function cField(struct: string, f: string): string {
     io: { dur: 'dur_ns', sector: 'sector', bytes: 'bytes', dev: 'dev', rwbs: 'rwbs' },
     loader: { stopped: 'stopped' },
     reclaim: { dur: 'dur_ns', reclaimed: 'reclaimed' },
+    pyframes: { callOp: 'call_op', n: 'n', code: 'code', lasti: 'lasti' },
+    pyproc: Object.fromEntries(Object.keys(PY_PROC).map((k) => [k, snake(k)])),
   };
   const c = map[struct]?.[f];
   if (!c) throw new Error(`no C field for ${struct}.${f}`);
@@ -86,6 +90,23 @@ test('record sizes and field offsets match the C compiler', () => {
   check('io', IO);
   check('loader', LOADER);
   check('reclaim', RECLAIM);
+  check('pyframes', PYFRAMES);
+  check('pyproc', PY_PROC);
+});
+
+test('Python frame constants match the #defines', () => {
+  const text = fs.readFileSync(HEADER, 'utf8');
+  const def = (n: string) => {
+    const m = new RegExp(`#define ${n} \\(?([0-9a-fx]+)u?(?: << (\\d+))?`).exec(text);
+    assert.ok(m, `#define ${n} in events.h`);
+    return Number(m[1]) * 2 ** Number(m[2] ?? 0);
+  };
+  assert.equal(def('CW_OP_PY_FRAMES'), PY_FRAMES_OP);
+  assert.equal(def('CW_PY_MAX_FRAMES'), PY_MAX_FRAMES);
+  assert.equal(def('CW_PY_ENTRY'), PY_ENTRY);
+  assert.equal(def('CW_PYF_TRUNCATED'), PY_TRUNCATED);
+  assert.equal(def('CW_F_PY_FRAMES'), Flag.PY_FRAMES);
+  assert.equal(def('CW_PY_NONE'), PY_NONE);
 });
 
 test('op codes in ops.ts are exactly the cw_op enum', () => {
@@ -107,6 +128,7 @@ test('sources and loss reasons follow the enums', () => {
   assert.equal(src.get('CW_SRC_CUDA_RT'), Source.CUDA_RT);
   assert.equal(src.get('CW_SRC_CUDA_DRV'), Source.CUDA_DRV);
   assert.equal(src.get('CW_SRC_MCP'), Source.MCP);
+  assert.equal(src.get('CW_SRC_PYTHON'), Source.PYTHON);
   const loss = enumValues('cw_loss');
   assert.equal(loss.get('CW_LOSS_COUNT'), LOSS_REASONS.length);
   const ring = enumValues('cw_ring');
