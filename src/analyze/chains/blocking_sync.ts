@@ -18,6 +18,7 @@ import { fmtNs } from '../format.js';
 import { DRAIN_BLOCK_NS, gpuThreads } from '../attribution.js';
 import type { Chain } from '../types.js';
 import { idList, lit, makeChain, pct, significant, who, type ChainContext } from './common.js';
+import { pythonCaller } from './python-caller.js';
 
 const MIN_STEPS = 3;
 
@@ -31,8 +32,9 @@ export function detectBlockingSync(ctx: ChainContext): Chain[] {
       const isD2H = d.direction === 2;
       const opLabel = d.direction !== null ? `${d.name} (${dirName(d.direction)})` : d.name;
       const perStep = impact / d.blockedSteps;
+      const py = pythonCaller(ctx, t.tid, d.name);
       const summary =
-        `A blocking ${opLabel} ends ${d.blockedSteps} steps of the loop in thread ${t.tid} of ${who(ctx, t.pid)}: the host waited ${fmtNs(d.sumDrainNs)} in it ` +
+        `A blocking ${opLabel}${py ? ` in ${py.text}` : ''} ends ${d.blockedSteps} steps of the loop in thread ${t.tid} of ${who(ctx, t.pid)}: the host waited ${fmtNs(d.sumDrainNs)} in it ` +
         `(${fmtNs(d.sumDrainNs / d.steps)} per step) and host and GPU took turns, costing ${fmtNs(impact)} (${fmtNs(perStep)} per step, ${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}) ` +
         `that overlapping them would recover.`;
       const S = ctx.sessionId;
@@ -47,7 +49,7 @@ export function detectBlockingSync(ctx: ChainContext): Chain[] {
           tid: t.tid,
           op: d.name,
           ts_ns: t.gpu.firstSubmitTs,
-          untrusted: [ctx.comm(t.pid)],
+          untrusted: py ? [ctx.comm(t.pid), py.text] : [ctx.comm(t.pid)],
           evidence: [
             {
               event_ids: ids,
@@ -64,6 +66,7 @@ export function detectBlockingSync(ctx: ChainContext): Chain[] {
               sql: `SELECT op, op_kind, count(*) AS calls, sum(dur_ns) AS total_ns FROM v_cuda_calls WHERE session_id = ${S} AND tid = ${t.tid} GROUP BY op, op_kind ORDER BY total_ns DESC`,
               detail: 'where the thread spent its CUDA time (launches are asynchronous; the drain above is what serializes the loop)',
             },
+            ...(py ? [py.evidence] : []),
           ],
           recommendation: isD2H
             ? `Stop copying the result to the host synchronously every step: compute what the host needs (e.g. logprobs) on the GPU stream, copy it with cudaMemcpyAsync into pinned memory (cudaMallocHost) and record an event, ` +
