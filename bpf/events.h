@@ -271,6 +271,9 @@ struct cw_py_proc {
 /* cw_pyframes.lasti[i] bit 31: frame i is the outermost Python frame of one C-level
  * evaluation (_PyEval_EvalFrameDefault call); user space maps groups to those frames. */
 #define CW_PY_ENTRY (1u << 31)
+/* cw_pyframes.lasti[i] bit 30: slot i is a shim frame of the C stack (3.12+), not a Python
+ * frame: user space drops it and marks the frame before it CW_PY_ENTRY. */
+#define CW_PY_SHIM (1u << 30)
 /* hdr.flags of a cw_pyframes record */
 #define CW_PYF_TRUNCATED (1u << 8)   /* more frames than CW_PY_MAX_FRAMES */
 
@@ -286,7 +289,7 @@ struct cw_pyframes {
 	__u16 n;             /* frames recorded */
 	__u32 pad;
 	__u64 code[CW_PY_MAX_FRAMES];   /* PyCodeObject address */
-	__u32 lasti[CW_PY_MAX_FRAMES];  /* byte offset of the current instruction in the bytecode | CW_PY_ENTRY */
+	__u32 lasti[CW_PY_MAX_FRAMES];  /* byte offset of the current instruction in the bytecode | CW_PY_ENTRY | CW_PY_SHIM */
 };
 
 #endif /* CAUSEWAY_EVENTS_H */

@@ -15,7 +15,6 @@
  *   2. walk the frame chain, innermost first, up to CW_PY_MAX_FRAMES, and
  *      emit (code object, instruction byte offset) pairs in a struct
  *      cw_pyframes into rb_calls, before the call record it belongs to.
- * Both loops run under bpf_loop (kernel >= 5.17).
  * User space turns code objects into file, function and line (it reads the
  * process's memory while it lives) and merges them with the native frames.
  *
@@ -26,12 +25,16 @@
  *            previous, prev_instr; is_entry marks the first frame of a C-level
  *            evaluation.
  *   3.12     same chain; the C-level evaluation pushes a shim frame owned by
- *            the C stack (owner == FRAME_OWNED_BY_CSTACK): skipped, and it
- *            marks the frame before it as an entry.
+ *            the C stack (owner == FRAME_OWNED_BY_CSTACK): recorded with
+ *            CW_PY_SHIM; user space drops it and marks the frame before it
+ *            as an entry.
  *   3.13+    tstate->current_frame, f_executable, instr_ptr; shims as 3.12.
- * Not covered: free-threaded builds (different object layouts), threads of
- * more than CW_PY_MAX_INTERPS interpreters or CW_PY_MAX_THREADS threads
- * each, architectures other than x86-64 (thread_id match needs the fs base).
+ * Not covered: free-threaded builds (different object layouts),
+ * subinterpreters (only the newest interpreter's threads are searched: the
+ * main one in a process without subinterpreters), a thread found beyond the
+ * first CW_PY_MAX_THREADS thread states, more than CW_PY_MAX_FRAMES frames
+ * (shims included; the record says truncated), architectures other than
+ * x86-64 (the thread_id match needs the fs base).
  */
 #ifndef CAUSEWAY_PYTHON_BPF_H
 #define CAUSEWAY_PYTHON_BPF_H
@@ -39,13 +42,12 @@
 #include <bpf/bpf_core_read.h>
 #include "maps.bpf.h"
 
-#define CW_PY_MAX_INTERPS 4
 #define CW_PY_MAX_THREADS 64
-#define CW_PY_WALK_MAX 48   /* frames looked at (shims included) */
 #define CW_PY_OWNED_BY_CSTACK 3
 
+/* LRU: entries of exited processes are not deleted, they age out (1024 most recent Python processes) */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u32);                /* tgid */
 	__type(value, struct cw_py_proc);
@@ -90,39 +92,35 @@ struct {
 	__type(value, struct cw_pyframes);
 } cw_py_scratch SEC(".maps");
 
-/*
- * Walk state, on the stack, handed to bpf_loop callbacks: the loops are
- * verified once as callbacks instead of unrolled into the entry program
- * (unrolled, the nested thread search and the frame walk exceed the
- * verifier's budget).
- */
+/* Walk state, on the entry program's stack. */
 struct cw_py_walk {
 	struct cw_py_proc p;
 	__u64 ident;   /* the thread's pthread_self() */
-	__u64 interp;  /* interpreter being searched */
-	__u64 ts;      /* thread state being looked at / found */
-	__u64 found;
-	__u64 f;       /* frame being walked */
-	__u32 n;       /* frames recorded */
+	__u64 f;       /* innermost frame */
 	__u32 flags;   /* CW_PYF_* */
+	__u32 pad;
 };
 
-/* One step of the search: next thread state of this interpreter, or the next interpreter. */
-static long cw_py_find_step(__u32 i, void *arg)
+/*
+ * Verifier budget: plain bounded loops in static __noinline subprograms (no
+ * bpf_loop: its callbacks need BTF func_info, which the classic-uprobe twin
+ * loaded from raw instructions does not have). The subprograms return unknown
+ * scalars, so the caller is verified once whatever path they took, and the
+ * frame loop keeps no per-path state: slot i holds the i-th frame looked at,
+ * shims included (flagged CW_PY_SHIM), so both branches of every test inside
+ * an iteration end in equivalent states.
+ */
+
+/* The PyThreadState of the thread whose pthread_self() is w->ident in list `ts`, or 0. */
+static __noinline __u64 cw_py_find_thread(struct cw_py_walk *w, __u64 ts)
 {
-	struct cw_py_walk *w = arg;
-	if (!w->ts) {
-		w->interp = w->interp ? cw_py_u64(w->interp + w->p.interp_next) : 0;
-		if (!w->interp)
-			return 1;
-		w->ts = cw_py_u64(w->interp + w->p.interp_tstate_head);
-		return 0;
+	for (int j = 0; j < CW_PY_MAX_THREADS; j++) {
+		if (!ts)
+			return 0;
+		if (cw_py_u64(ts + w->p.tstate_thread_id) == w->ident)
+			return ts;
+		ts = cw_py_u64(ts + w->p.tstate_next);
 	}
-	if (cw_py_u64(w->ts + w->p.tstate_thread_id) == w->ident) {
-		w->found = w->ts;
-		return 1;
-	}
-	w->ts = cw_py_u64(w->ts + w->p.tstate_next);
 	return 0;
 }
 
@@ -135,58 +133,48 @@ static __always_inline __u64 cw_py_tstate(struct cw_py_walk *w, __u32 tid)
 	__u64 *cached = bpf_map_lookup_elem(&cw_py_tstates, &tid);
 	if (cached && *cached && cw_py_u64(*cached + w->p.tstate_thread_id) == w->ident)
 		return *cached;
-	w->interp = cw_py_u64(w->p.runtime + w->p.runtime_interp_head);
-	w->ts = w->interp ? cw_py_u64(w->interp + w->p.interp_tstate_head) : 0;
-	w->found = 0;
-	if (!w->interp)
+	/* interpreters.head: the newest interpreter, the main one in a process without subinterpreters */
+	__u64 interp = cw_py_u64(w->p.runtime + w->p.runtime_interp_head);
+	if (!interp)
 		return 0;
-	bpf_loop(CW_PY_MAX_INTERPS * (CW_PY_MAX_THREADS + 1), cw_py_find_step, w, 0);
-	if (w->found)
-		bpf_map_update_elem(&cw_py_tstates, &tid, &w->found, BPF_ANY);
-	return w->found;
+	__u64 ts = cw_py_find_thread(w, cw_py_u64(interp + w->p.interp_tstate_head));
+	if (ts)
+		bpf_map_update_elem(&cw_py_tstates, &tid, &ts, BPF_ANY);
+	return ts;
 }
 
-/* One frame of the chain, innermost first. */
-static long cw_py_frame_step(__u32 i, void *arg)
+/* Fills r->code/lasti from w->f outwards; returns the slots used. */
+static __noinline __u32 cw_py_walk_frames(struct cw_py_walk *w, struct cw_pyframes *r)
 {
-	struct cw_py_walk *w = arg;
-	__u32 zero = 0;
-	if (!w->f)
-		return 1;
-	if (w->n >= CW_PY_MAX_FRAMES) {
-		w->flags |= CW_PYF_TRUNCATED;
-		return 1;
-	}
-	struct cw_pyframes *r = bpf_map_lookup_elem(&cw_py_scratch, &zero);
-	if (!r)
-		return 1;
 	__u64 f = w->f;
-	w->f = cw_py_u64(f + w->p.frame_back);
-	__u64 code = cw_py_u64(f + w->p.frame_code);
-	__u32 lasti = 0;
-	bool entry = w->p.kind != CW_PY_KIND_INTERP_FRAME;
-	if (!entry) {
-		if (w->p.frame_owner != CW_PY_NONE && cw_py_u8(f + w->p.frame_owner) == CW_PY_OWNED_BY_CSTACK) {
-			/* 3.12+ shim: the frame recorded before it began a C-level evaluation */
-			if (w->n > 0)
-				r->lasti[(w->n - 1) & (CW_PY_MAX_FRAMES - 1)] |= CW_PY_ENTRY;
-			return 0;
+	bool interp = w->p.kind == CW_PY_KIND_INTERP_FRAME;
+	int i;
+	for (i = 0; i < CW_PY_MAX_FRAMES; i++) {
+		if (!f)
+			break;
+		__u64 code = cw_py_u64(f + w->p.frame_code);
+		__u32 lasti = 0;
+		if (interp) {
+			__u64 instr = cw_py_u64(f + w->p.frame_instr);
+			__u64 start = code + w->p.code_adaptive;
+			if (instr >= start && instr - start < CW_PY_SHIM)
+				lasti = (__u32)(instr - start);
+			if (w->p.frame_owner != CW_PY_NONE && cw_py_u8(f + w->p.frame_owner) == CW_PY_OWNED_BY_CSTACK)
+				lasti |= CW_PY_SHIM; /* 3.12+: marks the frame before it as an entry */
+			if (w->p.frame_is_entry != CW_PY_NONE && cw_py_u8(f + w->p.frame_is_entry))
+				lasti |= CW_PY_ENTRY; /* 3.11 */
+		} else {
+			__s32 li = 0;
+			bpf_probe_read_user(&li, sizeof(li), (const void *)(f + w->p.frame_instr));
+			lasti = (li > 0 && li < 0x10000000 ? (__u32)li * 2 : 0) | CW_PY_ENTRY; /* 3.10: one C evaluation per frame */
 		}
-		__u64 instr = cw_py_u64(f + w->p.frame_instr);
-		__u64 start = code + w->p.code_adaptive;
-		lasti = instr >= start && instr - start < 0x7fffffff ? (__u32)(instr - start) : 0;
-		if (w->p.frame_is_entry != CW_PY_NONE && cw_py_u8(f + w->p.frame_is_entry))
-			entry = true;
-	} else {
-		__s32 li = 0;
-		bpf_probe_read_user(&li, sizeof(li), (const void *)(f + w->p.frame_instr));
-		lasti = li > 0 ? (__u32)li * 2 : 0;
+		r->code[i & (CW_PY_MAX_FRAMES - 1)] = code;
+		r->lasti[i & (CW_PY_MAX_FRAMES - 1)] = lasti;
+		f = cw_py_u64(f + w->p.frame_back);
 	}
-	__u32 k = w->n & (CW_PY_MAX_FRAMES - 1);
-	r->code[k] = code;
-	r->lasti[k] = lasti | (entry ? CW_PY_ENTRY : 0);
-	w->n++;
-	return 0;
+	if (f)
+		w->flags |= CW_PYF_TRUNCATED;
+	return i;
 }
 
 static __always_inline void cw_py_sample(__u64 pid_tgid, __u32 op, struct cw_entry *e)
@@ -206,18 +194,17 @@ static __always_inline void cw_py_sample(__u64 pid_tgid, __u32 op, struct cw_ent
 		f = cw_py_u64(f + w.p.cframe_current);
 	if (!f)
 		return;
-	w.f = f;
-	w.n = 0;
-	w.flags = 0;
-	bpf_loop(CW_PY_WALK_MAX, cw_py_frame_step, &w, 0);
-	if (w.n == 0)
-		return;
 	struct cw_pyframes *r = bpf_map_lookup_elem(&cw_py_scratch, &zero);
 	if (!r)
 		return;
+	w.f = f;
+	w.flags = 0;
+	__u32 n = cw_py_walk_frames(&w, r);
+	if (n == 0)
+		return;
 	cw_fill_hdr(&r->hdr, bpf_ktime_get_ns(), pid_tgid, CW_OP_PY_FRAMES, CW_SRC_PYTHON, w.flags);
 	r->call_op = op;
-	r->n = w.n;
+	r->n = n;
 	r->pad = 0;
 	if (bpf_ringbuf_output(&rb_calls, r, sizeof(*r), BPF_RB_NO_WAKEUP)) {
 		cw_count_loss(CW_LOSS_PY_FRAMES);

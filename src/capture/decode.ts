@@ -8,7 +8,7 @@
  * op is counted (never thrown, never silently skipped).
  */
 import type { EventBatch, ProcessInfo } from '../common/events.js';
-import { CALL, EVENT_VERSION, FRAME_HDR, Flag, HDR, IO, LOADER, MEM, OFFCPU, PROC, PYFRAMES, PY_FRAMES_OP, PY_MAX_FRAMES, PY_TRUNCATED, RECLAIM, COMM_LEN, PATH_LEN, frameSize } from './layout.js';
+import { CALL, EVENT_VERSION, FRAME_HDR, Flag, HDR, IO, LOADER, MEM, OFFCPU, PROC, PYFRAMES, PY_ENTRY, PY_FRAMES_OP, PY_MAX_FRAMES, PY_SHIM, PY_TRUNCATED, RECLAIM, COMM_LEN, PATH_LEN, frameSize } from './layout.js';
 import { sanitizeUntrusted } from '../common/untrusted.js';
 
 const TWO32 = 4294967296;
@@ -150,8 +150,14 @@ export class RecordDecoder {
     const codes: number[] = [];
     const lasti: number[] = [];
     for (let k = 0; k < n; k++) {
+      const li = dv.getUint32(rec + PYFRAMES.lasti + 4 * k, true);
+      if (li & PY_SHIM) {
+        // a C-stack shim (3.12+): the Python frame before it began a C-level evaluation
+        if (lasti.length) lasti[lasti.length - 1] = (lasti[lasti.length - 1]! | PY_ENTRY) >>> 0;
+        continue;
+      }
       codes.push(u64(dv, rec + PYFRAMES.code + 8 * k));
-      lasti.push(dv.getUint32(rec + PYFRAMES.lasti + 4 * k, true));
+      lasti.push(li);
     }
     const key = tid * 65536 + callOp;
     // a leftover for this (tid, op) belonged to a call that never returned (longjmp, thread exit)

@@ -33,6 +33,8 @@ export const PY_FRAMES_OP = 240;
 export const PY_MAX_FRAMES = 32;
 /** cw_pyframes.lasti bit 31: the outermost Python frame of one C-level evaluation */
 export const PY_ENTRY = 0x80000000;
+/** cw_pyframes.lasti bit 30: a shim frame of the C stack (3.12+), dropped by the decoder */
+export const PY_SHIM = 0x40000000;
 /** cw_pyframes hdr.flags */
 export const PY_TRUNCATED = 1 << 8;
 
@@ -61,7 +63,7 @@ export const LOSS_REASONS = [
   'py_frames_unavailable',
 ] as const;
 /** Losses that are not lost events (a stack missing is still a stored event). */
-export const NON_EVENT_LOSSES = new Set(['stack_unavailable', 'py_frames_unavailable']);
+export const NON_EVENT_LOSSES = new Set(['stack_unavailable', 'py_frames_unavailable', 'py_frames_orphaned']);
 
 /** hdr.flags */
 export const Flag = { STACK_SAMPLED: 1, ERROR: 2, OUT_READ_FAIL: 4, PY_FRAMES: 32 } as const;

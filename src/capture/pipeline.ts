@@ -247,6 +247,8 @@ export class Capture {
   losses(): LossCount[] {
     const out = this.kernelLosses();
     if (this.decoder.stats.malformed) out.push({ stage: 'queue', reason: 'malformed_record', count: this.decoder.stats.malformed });
+    // Python frames whose call record never came (the call never returned): not a lost event
+    if (this.decoder.stats.pyOrphans) out.push({ stage: 'queue', reason: 'py_frames_orphaned', count: this.decoder.stats.pyOrphans });
     if (this.stats.sinkFailures) out.push({ stage: 'writer', reason: 'write_failed', count: this.stats.sinkFailures });
     return out;
   }

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CALL, HDR, IO, LOADER, LOSS_REASONS, MEM, OFFCPU, PROC, PYFRAMES, PY_PROC, PY_FRAMES_OP, PY_ENTRY, PY_TRUNCATED, PY_MAX_FRAMES, PY_NONE, Flag, RECLAIM, RING_MAPS } from '../../src/capture/layout.js';
+import { CALL, HDR, IO, LOADER, LOSS_REASONS, MEM, OFFCPU, PROC, PYFRAMES, PY_PROC, PY_FRAMES_OP, PY_ENTRY, PY_SHIM, PY_TRUNCATED, PY_MAX_FRAMES, PY_NONE, Flag, RECLAIM, RING_MAPS } from '../../src/capture/layout.js';
 import { OPS, Source } from '../../src/common/ops.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -104,6 +104,7 @@ test('Python frame constants match the #defines', () => {
   assert.equal(def('CW_OP_PY_FRAMES'), PY_FRAMES_OP);
   assert.equal(def('CW_PY_MAX_FRAMES'), PY_MAX_FRAMES);
   assert.equal(def('CW_PY_ENTRY'), PY_ENTRY);
+  assert.equal(def('CW_PY_SHIM'), PY_SHIM);
   assert.equal(def('CW_PYF_TRUNCATED'), PY_TRUNCATED);
   assert.equal(def('CW_F_PY_FRAMES'), Flag.PY_FRAMES);
   assert.equal(def('CW_PY_NONE'), PY_NONE);
