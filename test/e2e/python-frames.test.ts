@@ -103,3 +103,21 @@ for (const py of interpreters()) {
     for (const s of slices) assert.equal(s.args?.python_caller, `compute_logprobs (decode.py:${COPY_LINE})`);
   });
 }
+
+const newest = interpreters().filter((p) => !p.skip).pop();
+test(`a thread other than the main one (${newest?.version ?? 'no CPython installed'}): its own Python frames on its copies`, { skip: baseSkip || (newest ? false : 'no CPython 3.10-3.13 installed'), timeout: 120_000 }, async () => {
+  const db = path.join(dir, 'thread.db');
+  const r = runCli(['trace', '--db', db, '--json', '-q', '--', newest!.python, SCRIPT, '--steps', '10', '--thread'], { timeoutMs: 100_000 });
+  assert.equal(r.code, 0, `trace failed: ${r.stderr.slice(-2000)}`);
+  const q = runCli(['query', '--db', db, '--format', 'json', "SELECT c.tid, c.pid, s.text FROM v_cuda_calls c JOIN stacks s ON s.id = c.stack_id WHERE c.op = 'cudaMemcpy'"]);
+  assert.equal(q.code, 0, q.stderr);
+  const rows = JSON.parse(q.stdout) as { tid: number; pid: number; text: string }[];
+  assert.equal(rows.length, 10);
+  for (const row of rows) {
+    assert.notEqual(row.tid, row.pid, 'the copies ran on the decoder thread');
+    const lines = row.text.split('\n');
+    const k = lines.indexOf(`compute_logprobs (decode.py:${COPY_LINE})`);
+    assert.ok(k > 0 && lines[k + 1] === `decode (decode.py:${CALLER_LINE})`, row.text);
+    assert.ok(lines.some((l) => /^(Thread\.)?run \(threading\.py:\d+\)$/.test(l)), `the thread's run() below decode: ${row.text}`);
+  }
+});
