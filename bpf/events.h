@@ -3,9 +3,10 @@
  * events.h: every record that crosses the kernel boundary.
  *
  * Shared by the BPF programs (bpf/NAME.bpf.c), the N-API addon (native/) and
- * mirrored by the TypeScript decoder (src/common/events.ts). A test parses
- * this file and checks the TypeScript constants and offsets against it, so
- * edit here first. Layouts are fixed-size, little-endian, 8-byte aligned.
+ * mirrored in TypeScript by src/common/wire.ts (layouts, sources, flags,
+ * host stats) and src/common/ops.ts (the op table). test/capture/layout.test.ts
+ * compiles against this file and parses it, and checks the TypeScript
+ * constants and offsets, so edit here first. Layouts are fixed-size, little-endian, 8-byte aligned.
  */
 #ifndef CAUSEWAY_EVENTS_H
 #define CAUSEWAY_EVENTS_H

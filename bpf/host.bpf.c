@@ -63,12 +63,7 @@ struct {
 	__type(value, struct offcpu_start);
 } cw_offcpu_start SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, CW_HS_COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} cw_host_stats SEC(".maps");
+#include "host_stats.bpf.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -83,13 +78,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct cw_page_win);
 } cw_page_win SEC(".maps");
-
-static __always_inline void stat_add(__u32 idx, __u64 n)
-{
-	__u64 *v = bpf_map_lookup_elem(&cw_host_stats, &idx);
-	if (v)
-		*v += n;
-}
 
 static __always_inline __u32 log2_u64(__u64 v)
 {

@@ -36,19 +36,7 @@ struct {
 } cw_io_start SEC(".maps");
 
 /* Counters shared with host.bpf.o when the loader shares the map, else local. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, CW_HS_COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} cw_host_stats SEC(".maps");
-
-static __always_inline void stat_add(__u32 idx, __u64 n)
-{
-	__u64 *v = bpf_map_lookup_elem(&cw_host_stats, &idx);
-	if (v)
-		*v += n;
-}
+#include "host_stats.bpf.h"
 
 /* Record the current task as issuer if it is traced; ts = 0 until issue. */
 static __always_inline int remember(struct request *rq, __u64 ts)

@@ -48,8 +48,8 @@ struct {
  * trace_all: when true, CUDA probes record every process and add its tgid to
  * cw_traced on first call (so host context follows). When false only tgids in
  * cw_traced are recorded. self_tgid: Causeway itself, never traced.
- * wakeup_every: submit with a wakeup once per N records (0 = never: user space
- * drains on an interval), BPF_RB_NO_WAKEUP otherwise.
+ * Records are submitted with BPF_RB_NO_WAKEUP: user space drains the rings
+ * on an interval (there is no per-record wakeup setting).
  */
 const volatile bool cw_trace_all = false;
 const volatile __u32 cw_self_tgid = 0;

@@ -11,7 +11,10 @@ import { sanitizeUntrusted } from '../common/untrusted.js';
 import { attributeSession, gpuEstimate, gpuThreads, type SessionProfile } from './attribution.js';
 import { DETECTORS } from './chains/index.js';
 import { commLookup, hostAggregates, type ChainContext, type HostAgg } from './chains/common.js';
-import type { Chain, Severity } from './types.js';
+import type { Chain } from '../common/chain.js';
+import { compareChains } from '../common/chain.js';
+import { appendRun, latestRun, type RunProvenance } from '../store/chains.js';
+import { resolveSession as readerResolveSession } from '../store/reader.js';
 
 export interface SessionInfo {
   id: number;
@@ -78,21 +81,13 @@ export interface ExplainResult {
   run_id?: number;
 }
 
-const SEV_RANK: Record<Severity, number> = { critical: 0, high: 1, medium: 2, low: 3 };
-
 export function sortChains(chains: Chain[]): Chain[] {
-  return chains.sort((a, b) => b.impact_ns - a.impact_ns || SEV_RANK[a.severity] - SEV_RANK[b.severity] || a.id.localeCompare(b.id));
+  return chains.sort(compareChains);
 }
 
+/** The session id meant (the given one, or the latest): store/reader resolveSession. */
 export function resolveSession(db: Db, sessionId?: number): number {
-  if (sessionId !== undefined) {
-    const row = db.prepare('SELECT id FROM sessions WHERE id = ?').get(sessionId);
-    if (!row) throw new CausewayError('BAD_DB', `session ${sessionId} is not in this database`, 'list sessions with `causeway query "SELECT id, status, command FROM sessions"`');
-    return sessionId;
-  }
-  const row = db.prepare('SELECT max(id) AS id FROM sessions').get() as { id: number | null };
-  if (row.id === null) throw new CausewayError('BAD_DB', 'the database holds no trace session', 'record one with `causeway trace -- CMD`');
-  return row.id;
+  return readerResolveSession(db, sessionId).id;
 }
 
 export function sessionInfo(db: Db, sessionId: number, prof?: SessionProfile): SessionInfo {
@@ -216,7 +211,7 @@ export function explainSession(db: Db, sessionId?: number, opts: ExplainOptions 
   return result;
 }
 
-/** Append one analysis run and its chains; returns the run id. */
+/** Append one analysis run and its chains (store/chains.ts); returns the run id. */
 export function persistRun(db: Db, sessionId: number, r: { chains: Chain[]; coverage: unknown }, opts: ExplainOptions = {}): number {
   let w = opts.persistDb ?? (db.readonly ? undefined : db);
   let opened = false;
@@ -226,14 +221,51 @@ export function persistRun(db: Db, sessionId: number, r: { chains: Chain[]; cove
     opened = true;
   }
   try {
-    const run = w.prepare('INSERT INTO analysis_runs (session_id, created_wall_ns, baseline, coverage) VALUES (?, ?, ?, ?)');
-    const ins = w.prepare('INSERT INTO chains (run_id, session_id, chain_id, kind, severity, impact_ns, pid, tid, op, ts_ns, summary, json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
-    return w.transaction(() => {
-      const runId = Number(run.run(sessionId, BigInt(Date.now()) * 1_000_000n, opts.baselinePath ?? null, JSON.stringify(r.coverage)).lastInsertRowid);
-      for (const c of r.chains) ins.run(runId, sessionId, c.id, c.kind, c.severity, c.impact_ns, c.pid, c.tid, c.op, c.ts_ns, c.summary, JSON.stringify(c));
-      return runId;
-    })();
+    return appendRun(w, sessionId, { baseline: opts.baselinePath ?? null, coverage: r.coverage }, r.chains);
   } finally {
     if (opened) w.close();
   }
+}
+
+export interface SessionChains {
+  /** 'stored': the latest stored analysis run; 'computed': analysed now (not stored); 'none': neither worked */
+  source: 'stored' | 'computed' | 'none';
+  /** the stored run the chains come from (its MCP alerts are included in every case) */
+  run: RunProvenance | null;
+  chains: Chain[];
+  /** coverage of the stored run, or of the fresh analysis */
+  coverage: Coverage | null;
+  /** why the fresh analysis could not run */
+  note?: string;
+}
+
+/** Chains computed by this process, by database, session and session state. */
+const COMPUTED = new Map<string, ExplainResult>();
+
+/**
+ * The one rule for stored vs computed chains, used by serve and export:
+ * the latest stored analysis run of the session when there is one (what
+ * `causeway explain` or the end of `causeway trace` wrote: stable and cheap);
+ * otherwise an analysis computed now and not stored (cached per session state,
+ * since it costs seconds per million events), with the MCP alerts stored for
+ * the session added. If that analysis fails, whatever is stored, with a note.
+ */
+export function sessionChains(db: Db, sessionId: number): SessionChains {
+  const stored = latestRun(db, sessionId);
+  const prov = stored ? { run_id: stored.run_id, created_wall_ns: stored.created_wall_ns, baseline: stored.baseline } : null;
+  if (stored?.analysed) return { source: 'stored', run: prov, chains: stored.chains, coverage: stored.coverage as Coverage | null };
+  const alerts = stored ? stored.chains.filter((c) => c.kind === 'mcp_anomaly') : [];
+  const state = db.prepare('SELECT events_stored, status FROM sessions WHERE id = ?').get(sessionId) as { events_stored: number; status: string } | undefined;
+  const key = `${db.name}\0${sessionId}\0${state?.events_stored}\0${state?.status}`;
+  let computed = COMPUTED.get(key);
+  if (!computed) {
+    try {
+      computed = explainSession(db, sessionId, { persist: false });
+    } catch (e) {
+      return { source: alerts.length ? 'stored' : 'none', run: prov, chains: alerts, coverage: null, note: `analysis failed: ${(e as Error).message}` };
+    }
+    COMPUTED.set(key, computed);
+    if (COMPUTED.size > 16) COMPUTED.delete(COMPUTED.keys().next().value!);
+  }
+  return { source: 'computed', run: prov, chains: [...computed.chains, ...alerts].sort(compareChains), coverage: computed.coverage };
 }

@@ -8,7 +8,7 @@
  * op is counted (never thrown, never silently skipped).
  */
 import type { EventBatch, ProcessInfo } from '../common/events.js';
-import { CALL, EVENT_VERSION, FRAME_HDR, Flag, HDR, IO, LOADER, MEM, OFFCPU, PROC, PYFRAMES, PY_ENTRY, PY_FRAMES_OP, PY_MAX_FRAMES, PY_SHIM, PY_TRUNCATED, RECLAIM, COMM_LEN, PATH_LEN, frameSize } from './layout.js';
+import { CALL, EVENT_VERSION, FRAME_HDR, Flag, HDR, IO, LOADER, MEM, OFFCPU, PROC, PYFRAMES, PY_ENTRY, PY_FRAMES_OP, PY_MAX_FRAMES, PY_SHIM, PY_TRUNCATED, RECLAIM, COMM_LEN, PATH_LEN, Op, frameSize } from '../common/wire.js';
 import { sanitizeUntrusted } from '../common/untrusted.js';
 
 const TWO32 = 4294967296;
@@ -93,7 +93,7 @@ export class RecordDecoder {
       if (op === PY_FRAMES_OP) {
         if (recLen < PYFRAMES.size) this.stats.malformed++;
         else this.pyFrames(dv, rec);
-      } else if (op < 128) {
+      } else if (op < Op.HOST_MIN) {
         if (recLen < CALL.size) this.stats.malformed++;
         else this.call(dv, rec, batch);
       } else if (!this.host(dv, buf, rec, recLen, op, batch)) {
@@ -111,6 +111,7 @@ export class RecordDecoder {
     batch.pid[i] = dv.getUint32(rec + HDR.tgid, true);
     batch.tid[i] = dv.getUint32(rec + HDR.tid, true);
     batch.op[i] = dv.getUint16(rec + HDR.op, true);
+    batch.flags[i] = dv.getUint32(rec + HDR.flags, true);
     batch.stack[i] = -1;
     batch.ret[i] = 0;
     batch.dur[i] = 0;
@@ -172,7 +173,7 @@ export class RecordDecoder {
   private host(dv: DataView, buf: Buffer, rec: number, recLen: number, op: number, batch: EventBatch): boolean {
     const pid = dv.getUint32(rec + HDR.tgid, true);
     switch (op) {
-      case 128: {
+      case Op.OFF_CPU: {
         if (recLen < OFFCPU.size) return false;
         const i = batch.n++;
         this.header(dv, rec, batch, i);
@@ -187,24 +188,23 @@ export class RecordDecoder {
         if (waker) this.sink.process({ pid: waker, comm: cstr(buf, rec + OFFCPU.wakerComm, COMM_LEN), traced: false });
         return true;
       }
-      case 129: // exec
-      case 130: // exit
-      case 131: // fork
-      case 132: {
-        // oom
+      case Op.EXEC:
+      case Op.EXIT:
+      case Op.FORK:
+      case Op.OOM_KILL: {
         if (recLen < PROC.size) return false;
         const i = batch.n++;
         this.header(dv, rec, batch, i);
         const comm = cstr(buf, rec + PROC.comm, COMM_LEN);
         const child = dv.getUint32(rec + PROC.childTgid, true);
         const ppid = dv.getUint32(rec + PROC.ppid, true);
-        if (op === 129) {
+        if (op === Op.EXEC) {
           this.sink.process({ pid, ppid, comm, exe: cstr(buf, rec + PROC.filename, PATH_LEN), traced: true, startNs: batch.ts[i] });
-        } else if (op === 130) {
+        } else if (op === Op.EXIT) {
           const code = dv.getInt32(rec + PROC.exitCode, true);
           batch.a0[i] = code;
           this.sink.process({ pid, comm, traced: true, exitNs: batch.ts[i], exitCode: code });
-        } else if (op === 131) {
+        } else if (op === Op.FORK) {
           const isThread = dv.getUint32(rec + PROC.isThread, true) !== 0;
           batch.a0[i] = child;
           batch.a1[i] = isThread ? 1 : 0;
@@ -216,7 +216,7 @@ export class RecordDecoder {
         }
         return true;
       }
-      case 133: {
+      case Op.PAGE_ALLOC: {
         if (recLen < MEM.size) return false;
         const i = batch.n++;
         this.header(dv, rec, batch, i);
@@ -224,7 +224,7 @@ export class RecordDecoder {
         batch.a1[i] = u64(dv, rec + MEM.windowNs);
         return true;
       }
-      case 134: {
+      case Op.BLOCK_IO: {
         if (recLen < IO.size) return false;
         const i = batch.n++;
         this.header(dv, rec, batch, i);
@@ -235,7 +235,7 @@ export class RecordDecoder {
         batch.a3[i] = isWrite(buf, rec + IO.rwbs);
         return true;
       }
-      case 136: {
+      case Op.RECLAIM: {
         if (recLen < RECLAIM.size) return false;
         const i = batch.n++;
         this.header(dv, rec, batch, i);
@@ -243,7 +243,7 @@ export class RecordDecoder {
         batch.a0[i] = u64(dv, rec + RECLAIM.reclaimed);
         return true;
       }
-      case 135: {
+      case Op.LIB_LOAD: {
         if (recLen < LOADER.size) return false;
         const i = batch.n++;
         this.header(dv, rec, batch, i);

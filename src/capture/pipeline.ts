@@ -6,34 +6,25 @@
  * failures and map-full cases (cw_drops), malformed records, and whatever
  * the sink refuses.
  */
-import type { EventBatch, LossCount, ProcessInfo } from '../common/events.js';
+import type { EventBatch, LossCount, ProcessInfo, StackFrame } from '../common/events.js';
 import { allocBatch } from '../common/events.js';
 import type { Addon, ObjHandle, RingHandle } from '../probe/addon-types.js';
 import { RecordDecoder, TimeBase, type DecodeSink, type RawPyFrames } from './decode.js';
-import { LOSS_REASONS, NON_EVENT_LOSSES } from './layout.js';
+import { LOSS_REASONS, NON_EVENT_LOSSES } from '../common/wire.js';
 
-export interface StackFrameOut {
-  addr: number;
-  module?: string | null;
-  offset?: number | null;
-  symbol?: string | null;
-  /** Python frames: the source line (module = the .py file, symbol = the function, addr = the code object) */
-  line?: number | null;
-  lang?: 'python';
-}
 
 /** Where batches go (the store's writer, or a fake in tests). */
 export interface BatchSink {
   write(batch: EventBatch): void;
   processes(p: ProcessInfo[]): void;
-  internStack(frames: StackFrameOut[], text: string): number;
+  internStack(frames: StackFrame[], text: string): number;
 }
 
 export interface StackSource {
   obj: ObjHandle;
   map: string;
   /** py: the Python frames the kernel read for this call (bpf/python.bpf.h), to merge in */
-  symbolize(pid: number, addrs: bigint[], py?: RawPyFrames): { frames: StackFrameOut[]; text: string };
+  symbolize(pid: number, addrs: bigint[], py?: RawPyFrames): { frames: StackFrame[]; text: string };
 }
 
 export interface CaptureHooks {

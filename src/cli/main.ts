@@ -4,6 +4,7 @@
  * Errors thrown as CausewayError become "causeway: <problem>\n  fix: <fix>"
  * and the exit status of GUIDE §5 (1 usage, 2 environment, 3 bad input).
  */
+import { CAUSEWAY_VERSION } from '../common/version.js';
 import { Command, CommanderError } from 'commander';
 import { CausewayError, exitCodeFor } from '../common/errors.js';
 import { COMMANDS } from './commands.js';
@@ -11,7 +12,7 @@ import { COMMANDS } from './commands.js';
 export function buildProgram(): Command {
   const program = new Command('causeway')
     .description('eBPF tracing of CUDA workloads into SQLite, causal chains, and an MCP server for AI agents')
-    .version('0.1.0')
+    .version(CAUSEWAY_VERSION)
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
   for (const register of COMMANDS) register(program);

@@ -22,6 +22,8 @@ export interface EventBatch {
   a3: Float64Array;
   /** stacks.id, or -1 for none (stored as NULL) */
   stack: Int32Array;
+  /** hdr.flags (wire.ts Flag); the store keeps wire.STORED_FLAGS of them in event_flags */
+  flags: Uint32Array;
 }
 
 export function allocBatch(capacity: number): EventBatch {
@@ -38,6 +40,7 @@ export function allocBatch(capacity: number): EventBatch {
     a2: new Float64Array(capacity),
     a3: new Float64Array(capacity),
     stack: new Int32Array(capacity).fill(-1),
+    flags: new Uint32Array(capacity),
   };
 }
 
@@ -58,6 +61,8 @@ export interface EventRow {
   a2?: number;
   a3?: number;
   stack?: number;
+  /** hdr.flags (wire.ts Flag) */
+  flags?: number;
 }
 
 export function pushRow(b: EventBatch, r: EventRow): void {
@@ -73,6 +78,7 @@ export function pushRow(b: EventBatch, r: EventRow): void {
   b.a2[i] = r.a2 ?? 0;
   b.a3[i] = r.a3 ?? 0;
   b.stack[i] = r.stack ?? -1;
+  b.flags[i] = r.flags ?? 0;
 }
 
 /** Process facts learned while tracing (comm from sched records, exec filenames, /proc). */
@@ -89,6 +95,17 @@ export interface ProcessInfo {
   startNs?: number;
   exitNs?: number;
   exitCode?: number;
+}
+
+/** One frame of a user stack as capture hands it to the store (symbolized by discover/symbolize). */
+export interface StackFrame {
+  addr: number;
+  module?: string | null;
+  offset?: number | null;
+  symbol?: string | null;
+  /** Python frames: the source line (module = the .py file, symbol = the function, addr = the code object) */
+  line?: number | null;
+  lang?: 'python';
 }
 
 /** Loss, by stage and reason; summed into drops and sessions.events_dropped. */

@@ -1,35 +1,14 @@
 /**
  * The op dictionary: codes mirror `enum cw_op` in bpf/events.h (checked by
- * test/common/events-h.test.ts). Each op names the four argument slots a0..a3
- * a record carries, so the store's views and the analysis decode them the same
- * way. `symbols` are the exported names probed for the op, in preference order.
+ * test/capture/layout.test.ts; the rest of events.h is mirrored in wire.ts).
+ * Each op names the four argument slots a0..a3 a record carries, so the
+ * store's views and the analysis decode them the same way. `symbols` are the exported names probed for the op, in preference order.
  */
 
-export const Source = {
-  CUDA_RT: 1,
-  CUDA_DRV: 2,
-  SCHED: 3,
-  PROC: 4,
-  MEM: 5,
-  IO: 6,
-  LOADER: 7,
-  MCP: 8,
-  /** Python frames (bpf/python.bpf.h): side records of calls, never rows of events */
-  PYTHON: 9,
-} as const;
-export type SourceCode = (typeof Source)[keyof typeof Source];
+import { Source, type SourceCode } from './wire.js';
 
-export const SOURCE_NAMES: Record<number, string> = {
-  1: 'cuda_runtime',
-  2: 'cuda_driver',
-  3: 'sched',
-  4: 'process',
-  5: 'memory',
-  6: 'block_io',
-  7: 'loader',
-  8: 'mcp',
-  9: 'python',
-};
+// sources are part of the wire format: they live in wire.ts, re-exported here for the op table's users
+export { Source, SOURCE_NAMES, type SourceCode } from './wire.js';
 
 /** Operation classes the analysis reasons about. */
 export type OpKind =

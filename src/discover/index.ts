@@ -55,5 +55,5 @@ export {
   type ProcStatus,
 } from './procmaps.js';
 export { parseCgroup, identityFromPath, readIdentity, type ProcessIdentity, type Runtime } from './identity.js';
-export { Symbolizer, mappingsFromMaps, sanitize, MAX_SYMBOL_LEN, MAX_PATH_LEN, type MappingRow, type Frame, type SymbolizerOptions } from './symbolize.js';
+export { Symbolizer, mappingsFromMaps, MAX_SYMBOL_LEN, MAX_PATH_LEN, type MappingRow, type Frame, type SymbolizerOptions } from './symbolize.js';
 export { resolveOpSymbols, type OpAttachPoint } from './ops.js';

@@ -13,7 +13,8 @@
 import path from 'node:path';
 import type { PyOffsets } from './python-offsets.js';
 import { ProcMem } from './python.js';
-import { sanitize, MAX_PATH_LEN } from './symbolize.js';
+import { MAX_PATH_LEN, MAX_SYMBOL_LEN } from './symbolize.js';
+import { sanitizeUntrusted } from '../common/untrusted.js';
 
 export interface PyCode {
   file: string;
@@ -139,7 +140,7 @@ export class PyCodeReader {
     const func = this.unicode(ptr(o.code_qualname >= 0 ? o.code_qualname : o.code_name));
     const lt = this.bytes(ptr(o.code_linetable));
     if (file === null || func === null || lt === null) return null;
-    return { file: sanitize(file, MAX_PATH_LEN), func: sanitize(func), firstLine: head.readInt32LE(o.code_firstlineno), linetable: lt };
+    return { file: sanitizeUntrusted(file, MAX_PATH_LEN), func: sanitizeUntrusted(func, MAX_SYMBOL_LEN), firstLine: head.readInt32LE(o.code_firstlineno), linetable: lt };
   }
 
   private cstr(addr: number, max: number): string | null {

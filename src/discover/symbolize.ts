@@ -15,7 +15,7 @@
  * wrong, and a wrong name is worse than a mangled one. Results are cached.
  *
  * Symbols and paths are untrusted data: control characters are stripped and
- * lengths capped (sanitize()).
+ * lengths capped (common/untrusted, the one cleaner).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -23,6 +23,7 @@ import { execFileSync } from 'node:child_process';
 import { withElf, type ProgramHeader } from './elf.js';
 import type { MapEntry } from './procmaps.js';
 import { readMaps, hostPath } from './procmaps.js';
+import { sanitizeUntrusted } from '../common/untrusted.js';
 
 export interface MappingRow {
   start: number;
@@ -51,14 +52,6 @@ export interface Frame {
 
 export const MAX_SYMBOL_LEN = 512;
 export const MAX_PATH_LEN = 1024;
-
-/** Strip control characters (C0, DEL, C1) and cap the length. */
-export function sanitize(s: string, max = MAX_SYMBOL_LEN): string {
-  // eslint-disable-next-line no-control-regex
-  let t = s.replace(/[\u0000-\u001f\u007f-\u009f]/g, '');
-  if (t.length > max) t = t.slice(0, max - 1) + '…';
-  return t;
-}
 
 interface ModuleSyms {
   buildId: string | null;
@@ -199,7 +192,7 @@ export class Symbolizer {
         continue;
       }
       const offset = addr - m.start + m.file_off;
-      const p = sanitize(m.path, MAX_PATH_LEN);
+      const p = sanitizeUntrusted(m.path, MAX_PATH_LEN);
       const special = !m.path.startsWith('/');
       const mod = special ? null : this.module(m.path);
       const vaddr = mod ? (offsetToVaddr(mod.phdrs, offset) ?? offset) : null;
@@ -212,11 +205,11 @@ export class Symbolizer {
           symbolOffset = vaddr - mod.starts[i];
         }
       }
-      raw.push({ addr, module: special ? p : sanitize(path.basename(m.path), MAX_PATH_LEN), path: special ? null : p, offset, vaddr, symbol: null, symbolOffset, buildId: mod?.buildId ?? null, text: '', mangled });
+      raw.push({ addr, module: special ? p : sanitizeUntrusted(path.basename(m.path), MAX_PATH_LEN), path: special ? null : p, offset, vaddr, symbol: null, symbolOffset, buildId: mod?.buildId ?? null, text: '', mangled });
     }
     const dm = this.demangleAll(raw.map((f) => f.mangled).filter((x): x is string => x !== null));
     return raw.map(({ mangled, ...f }) => {
-      const symbol = mangled !== null ? sanitize(dm.get(mangled) ?? mangled) : null;
+      const symbol = mangled !== null ? sanitizeUntrusted(dm.get(mangled) ?? mangled, MAX_SYMBOL_LEN) : null;
       const hex = (n: number) => '0x' + n.toString(16);
       const text =
         symbol !== null

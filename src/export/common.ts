@@ -14,8 +14,9 @@ import type { Writable } from 'node:stream';
 import type { Db } from '../store/db.js';
 import { CausewayError } from '../common/errors.js';
 import { sanitizeUntrusted } from '../common/untrusted.js';
-import { explainSession, resolveSession, type Coverage, type ExplainResult } from '../analyze/explain.js';
-import type { Chain } from '../analyze/types.js';
+import { sessionChains, type Coverage, type ExplainResult } from '../analyze/explain.js';
+import { resolveSession } from '../store/reader.js';
+import type { Chain } from '../common/chain.js';
 
 export interface ExportSession {
   id: number;
@@ -32,27 +33,18 @@ export interface ExportSession {
 }
 
 export function loadSession(db: Db, sessionId?: number): ExportSession {
-  const id = resolveSession(db, sessionId);
-  const r = db
-    .prepare('SELECT id, wall_start_ns, ended_ns, status, command, label, hostname, events_stored, events_dropped FROM sessions WHERE id = ?')
-    .safeIntegers(true)
-    .get(id) as Record<string, bigint | string | null>;
-  let durationNs = r.ended_ns === null ? NaN : Number(r.ended_ns);
-  if (!Number.isFinite(durationNs)) {
-    const last = db.prepare('SELECT max(ts_max) AS t FROM event_spans WHERE session_id = ?').get(id) as { t: number | null };
-    durationNs = last.t ?? 0;
-  }
-  const txt = (v: unknown, n: number): string | null => (v === null || v === undefined ? null : sanitizeUntrusted(v, n));
+  const r = resolveSession(db, sessionId);
+  const txt = (v: string | null, n: number): string | null => (v === null ? null : sanitizeUntrusted(v, n));
   return {
-    id,
-    wallStartNs: r.wall_start_ns as bigint,
-    durationNs,
-    status: String(r.status),
+    id: r.id,
+    wallStartNs: r.wallStartNs,
+    durationNs: r.durationNs,
+    status: r.status,
     command: txt(r.command, 512),
     label: txt(r.label, 128),
     hostname: txt(r.hostname, 128),
-    eventsStored: Number(r.events_stored),
-    eventsDropped: Number(r.events_dropped),
+    eventsStored: r.eventsStored,
+    eventsDropped: r.eventsDropped,
   };
 }
 
@@ -83,34 +75,17 @@ export interface LoadedChains {
 }
 
 /**
- * The chains to show: `given` (e.g. the caller already ran explain), else a
- * fresh read-only analysis (nothing persisted), else the chains of the latest
- * stored analysis run of the session.
+ * The chains to show: `given` (e.g. the caller already ran explain), else the
+ * one rule of analyze/explain.sessionChains (the latest stored analysis run,
+ * else a fresh analysis that is not stored).
  */
 export function loadChains(db: Db, sessionId: number, given?: ExplainResult | Chain[]): LoadedChains {
   if (given) {
     if (Array.isArray(given)) return { chains: given, coverage: null, source: 'given' };
     return { chains: given.chains, coverage: given.coverage, source: 'given' };
   }
-  try {
-    const r = explainSession(db, sessionId, { persist: false });
-    return { chains: r.chains, coverage: r.coverage, source: 'analysis' };
-  } catch (e) {
-    const note = `analysis failed: ${(e as Error).message}`;
-    const rows = db
-      .prepare('SELECT json FROM chains WHERE session_id = ? AND run_id = (SELECT max(id) FROM analysis_runs WHERE session_id = ?) ORDER BY impact_ns DESC')
-      .pluck()
-      .all(sessionId, sessionId) as string[];
-    const chains: Chain[] = [];
-    for (const j of rows) {
-      try {
-        chains.push(JSON.parse(j) as Chain);
-      } catch {
-        /* a damaged row is skipped, not fatal */
-      }
-    }
-    return { chains, coverage: null, source: chains.length ? 'stored' : 'none', note };
-  }
+  const r = sessionChains(db, sessionId);
+  return { chains: r.chains, coverage: r.coverage, source: r.source === 'computed' ? 'analysis' : r.source, ...(r.note ? { note: r.note } : {}) };
 }
 
 /**

@@ -27,7 +27,7 @@ import { sanitizeUntrusted } from '../common/untrusted.js';
 import { opName } from '../common/ops.js';
 import { fmtBytes, fmtNs, fmtPct } from '../analyze/format.js';
 import type { ExplainResult } from '../analyze/explain.js';
-import type { Chain } from '../analyze/types.js';
+import type { Chain } from '../common/chain.js';
 import { topStacks } from './stack-args.js';
 import { ChunkWriter, loadChains, loadProcesses, loadSession, openOutput, type ExportSession, type ProcessName } from './common.js';
 
@@ -245,35 +245,6 @@ function opHistograms(db: Db, sid: number): Map<string, Map<number, number>> {
   return out;
 }
 
-/** Exact per-op stats from the events, when the aggregates are empty (old or partial databases). */
-function exactOpStats(db: Db, sid: number): OpStat[] {
-  const ops = db.prepare('SELECT op, count(*) AS n, sum(dur) AS s, min(dur) AS mn, max(dur) AS mx, sum(ret <> 0) AS e FROM events WHERE session_id = ? AND op < 128 GROUP BY op').all(sid) as {
-    op: number;
-    n: number;
-    s: number;
-    mn: number;
-    mx: number;
-    e: number;
-  }[];
-  const q = db.prepare('SELECT dur FROM events WHERE session_id = ? AND op = ? ORDER BY dur LIMIT 1 OFFSET ?').pluck();
-  const at = (op: number, n: number, p: number): number => q.get(sid, op, Math.min(n - 1, Math.max(0, Math.ceil(p * n) - 1))) as number;
-  return ops
-    .map((o) => ({
-      op: opName(o.op),
-      opCode: o.op,
-      count: o.n,
-      errors: o.e,
-      totalNs: o.s,
-      meanNs: Math.round(o.s / o.n),
-      minNs: o.mn,
-      p50Ns: at(o.op, o.n, 0.5),
-      p95Ns: at(o.op, o.n, 0.95),
-      p99Ns: at(o.op, o.n, 0.99),
-      maxNs: o.mx,
-    }))
-    .sort((a, b) => b.totalNs - a.totalNs);
-}
-
 function sessionHeader(s: ExportSession): string {
   const started = new Date(Number(s.wallStartNs / 1_000_000n)).toISOString();
   return (
@@ -372,8 +343,7 @@ export function renderHtmlReport(db: Db, sessionId: number | undefined, opts: Ht
   const loaded = loadChains(db, sid, opts.chains);
   const maxChains = opts.maxChains ?? 20;
   const maxEvents = opts.maxTimelineEvents ?? 400;
-  let stats = opStats(db, sid);
-  if (!stats.length) stats = exactOpStats(db, sid);
+  const stats = opStats(db, sid);
   const hist = opHistograms(db, sid);
   const chains = loaded.chains;
   const body: string[] = [sessionHeader(s)];

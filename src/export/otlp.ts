@@ -38,8 +38,9 @@ import { CausewayError } from '../common/errors.js';
 import { opName } from '../common/ops.js';
 import { sanitizeUntrusted } from '../common/untrusted.js';
 import type { ExplainResult } from '../analyze/explain.js';
-import type { Chain } from '../analyze/types.js';
+import type { Chain } from '../common/chain.js';
 import { loadChains, loadSession } from './common.js';
+import { CAUSEWAY_VERSION } from '../common/version.js';
 import { LATENCY_BUCKETS_S } from './prometheus.js';
 
 export interface OtlpOptions {
@@ -67,7 +68,7 @@ export interface OtlpResult {
   chain_kinds: Record<string, number>;
 }
 
-const SCOPE = { name: 'causeway', version: '0.1.0' };
+const SCOPE = { name: 'causeway', version: CAUSEWAY_VERSION };
 
 function hr(ns: bigint): HrTime {
   return [Number(ns / 1_000_000_000n), Number(ns % 1_000_000_000n)];
@@ -187,7 +188,7 @@ export async function exportSessionOtlp(db: Db, sessionId: number | undefined, o
   const endNs = session.wallStartNs + BigInt(Math.max(0, Math.round(session.durationNs)));
   const resource = resourceFromAttributes({
     'service.name': 'causeway',
-    'service.version': '0.1.0',
+    'service.version': CAUSEWAY_VERSION,
     ...(session.hostname ? { 'host.name': session.hostname } : {}),
     'causeway.session.id': sid,
     'causeway.session.status': session.status,

@@ -46,7 +46,7 @@ import { eventIdRange } from '../store/reader.js';
 import { OP_BY_CODE, MEMCPY_KIND, opName } from '../common/ops.js';
 import { sanitizeUntrusted } from '../common/untrusted.js';
 import type { ExplainResult } from '../analyze/explain.js';
-import type { Chain } from '../analyze/types.js';
+import type { Chain } from '../common/chain.js';
 import { ChunkWriter, loadChains, loadProcesses, loadSession, type ChainsSource } from './common.js';
 import { StackArgs } from './stack-args.js';
 

@@ -28,6 +28,7 @@
 import type { Addon, LinkHandle, ObjHandle } from './addon-types.js';
 import { bpfObjectPath } from './paths.js';
 import { CausewayError } from '../common/errors.js';
+import { HOST_STAT_NAMES } from '../common/wire.js';
 import { resolveSymbols } from '../discover/elf.js';
 
 /** 10 us; why this value: see cw_min_offcpu_ns in bpf/host.bpf.c. */
@@ -67,20 +68,8 @@ export const HOST_PROGRAMS: readonly (HostProgram & { object: 'host' | 'io' })[]
   { object: 'io', program: 'cw_block_rq_complete', target: 'tp_btf/block_rq_complete', feeds: 'block I/O latency' },
 ];
 
-/** enum cw_host_stat in bpf/events.h, same order (checked by test/probe/host-layout.test.ts). */
-export const HOST_STAT_NAMES = [
-  'switches',
-  'switchesUntraced',
-  'switchesSelf',
-  'offCpuEmitted',
-  'offCpuShort',
-  'offCpuShortNs',
-  'wakeupsTraced',
-  'pageAllocs',
-  'pagesUntraced',
-  'ioIssued',
-  'ioUntraced',
-] as const;
+/** enum cw_host_stat (the names live in common/wire.ts, checked by test/probe/host-layout.test.ts). */
+export { HOST_STAT_NAMES };
 export type HostStats = Record<(typeof HOST_STAT_NAMES)[number], bigint>;
 
 export interface HostOptions {

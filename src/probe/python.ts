@@ -4,7 +4,7 @@
  * _PyRuntime is, the offsets for its version) into cw_py_procs, a map shared
  * by the runtime and driver call objects.
  */
-import { PY_NONE, PY_PROC } from '../capture/layout.js';
+import { PY_NONE, PY_PROC } from '../common/wire.js';
 import type { PythonRuntime } from '../discover/python.js';
 import type { Addon, ObjHandle } from './addon-types.js';
 

@@ -8,9 +8,9 @@
  * stands for one group of Python frames (3.10: one frame each; 3.11+: all
  * frames one C-level evaluation ran inline).
  */
-import type { StackFrameOut } from '../capture/pipeline.js';
+import type { StackFrame as StackFrameOut } from '../common/events.js';
 import type { RawPyFrames } from '../capture/decode.js';
-import { PY_ENTRY } from '../capture/layout.js';
+import { PY_ENTRY } from '../common/wire.js';
 import { lineFor, pyFrameText, type PyCodeReader, type PyFrame } from '../discover/pycode.js';
 
 export type TextFrame = StackFrameOut & { text: string };

@@ -9,7 +9,7 @@ import { readMaps } from '../discover/procmaps.js';
 import { Symbolizer, mappingsFromMaps, type MappingRow } from '../discover/symbolize.js';
 import type { PythonRuntime } from '../discover/python.js';
 import { PyCodeReader } from '../discover/pycode.js';
-import type { StackFrameOut } from '../capture/pipeline.js';
+import type { StackFrame } from '../common/events.js';
 import type { RawPyFrames } from '../capture/decode.js';
 import { mergePython, resolvePyFrames } from './pystacks.js';
 
@@ -42,7 +42,7 @@ export class StackSymbolizer {
     this.python.clear();
   }
 
-  symbolize(pid: number, addrs: bigint[], py?: RawPyFrames): { frames: StackFrameOut[]; text: string } {
+  symbolize(pid: number, addrs: bigint[], py?: RawPyFrames): { frames: StackFrame[]; text: string } {
     let rows = this.maps.get(pid);
     if (!rows) rows = this.remember(pid) ?? [];
     let frames = this.sym.symbolize(addrs, rows);

@@ -20,11 +20,12 @@ import { CudaProbes, type LibraryAttach, type LibraryTarget } from '../probe/cud
 import { loadHost, type HostProbes } from '../probe/host.js';
 import { Capture, type BatchSink } from '../capture/pipeline.js';
 import { TimeBase } from '../capture/decode.js';
-import { RING_MAPS } from '../capture/layout.js';
+import { RING_MAPS } from '../common/wire.js';
+import { CAUSEWAY_VERSION } from '../common/version.js';
 import { openWritable, type Db } from '../store/db.js';
 import { enforceRetention, usedBytes } from '../store/retention.js';
 import { parseElf } from '../discover/elf.js';
-import { createSession, finishSession, recordLibraries, recordLosses, recordProbes, upsertProcesses, type SessionStatus } from '../store/session.js';
+import { clearSessionNote, createSession, finishSession, putSessionMeta, recordLibraries, recordLosses, recordMappings, recordProbes, setSessionNote, upsertProcesses, type SessionStatus } from '../store/session.js';
 import { EventWriter } from '../store/writer.js';
 import { hasAggregates, opStats } from '../store/reader.js';
 import { StackSymbolizer } from './stacks.js';
@@ -276,11 +277,11 @@ export class TraceSession {
       hostname: os.hostname(),
       kernel: os.release(),
       stackMode,
-      causewayVersion: '0.1.0',
+      causewayVersion: CAUSEWAY_VERSION,
       tracerPid: process.pid,
       bootId: readBootId(),
     });
-    this.db.prepare('UPDATE sessions SET note = ? WHERE id = ?').run(runningNote(process.pid), this.sessionId);
+    setSessionNote(this.db, this.sessionId, runningNote(process.pid));
     this.writer = new EventWriter(this.db, this.sessionId, { path: this.opts.db });
   }
 
@@ -420,10 +421,7 @@ export class TraceSession {
     const rows = this.symbolizer.remember(pid);
     if (!rows?.length) return;
     this.python?.note(pid);
-    const st = this.db.prepare('INSERT OR REPLACE INTO mappings (session_id, pid, start, end, file_off, path, build_id) VALUES (?, ?, ?, ?, ?, ?, NULL)');
-    this.db.transaction(() => {
-      for (const r of rows) st.run(this.sessionId, pid, r.start, r.end, r.file_off, r.path.slice(0, 4096));
-    })();
+    recordMappings(this.db, this.sessionId, pid, rows);
   }
 
   private startCapture(): void {
@@ -618,7 +616,7 @@ export class TraceSession {
       try {
         recordLosses(this.db, this.sessionId, [...rest, { stage: 'writer', reason: 'disk_full', count: discarded }]);
         finishSession(this.db, this.sessionId, { status: 'failed', endedNs });
-        this.db.prepare('UPDATE sessions SET note = ? WHERE id = ?').run(`recording stopped early: ${this.writer.failed?.message ?? 'write failure'}`.slice(0, 1024), this.sessionId);
+        setSessionNote(this.db, this.sessionId, `recording stopped early: ${this.writer.failed?.message ?? 'write failure'}`);
       } catch (e) {
         this.log(`WARNING: could not close session ${this.sessionId} in ${this.opts.db} (${(e as Error).message}): it stays 'running'; what was committed is kept`);
       }
@@ -660,14 +658,12 @@ export class TraceSession {
   /** Causeway's own cost, for get_agent_health: probe hits/s x the measured ns per traced call. */
   private recordOverhead(s: TraceSummary): void {
     try {
-      const put = this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
-      const k = `overhead:${this.sessionId}:`;
-      this.db.transaction(() => {
-        put.run(k + 'probe_hits_per_s', String(Math.round(s.probeHitsPerS)));
-        put.run(k + 'ns_per_traced_call', String(NS_PER_TRACED_CALL));
-        put.run(k + 'estimated_cpu_pct', String(s.estimatedOverheadPct ?? 0));
-        put.run(k + 'method', 'probe hits per second x ns per traced call measured by `npm run bench` (BENCHMARKS.md); an upper bound for one calling thread');
-      })();
+      putSessionMeta(this.db, this.sessionId, 'overhead', {
+        probe_hits_per_s: String(Math.round(s.probeHitsPerS)),
+        ns_per_traced_call: String(NS_PER_TRACED_CALL),
+        estimated_cpu_pct: String(s.estimatedOverheadPct ?? 0),
+        method: 'probe hits per second x ns per traced call measured by `npm run bench` (BENCHMARKS.md); an upper bound for one calling thread',
+      });
     } catch {
       /* the database may be full or closed: the summary still carries it */
     }
@@ -675,7 +671,7 @@ export class TraceSession {
 
   private clearNote(): void {
     try {
-      this.db.prepare('UPDATE sessions SET note = NULL WHERE id = ? AND note = ?').run(this.sessionId, runningNote(process.pid));
+      clearSessionNote(this.db, this.sessionId, runningNote(process.pid));
     } catch {
       /* best effort */
     }

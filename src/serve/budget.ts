@@ -13,6 +13,7 @@
  * response's `untrusted` array.
  */
 import { createHash } from 'node:crypto';
+import { cleanTraced as cleanText } from '../common/untrusted.js';
 
 export const DEFAULT_BUDGET_TOKENS = 2000;
 export const BYTES_PER_TOKEN = 4;
@@ -29,22 +30,9 @@ export function jsonBytes(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
 }
 
-// C0/C1 controls (tab and newline too: one traced string = one line), soft hyphen, bidi
-// embeddings/overrides/isolates and marks, zero-width characters, BOM, line/paragraph separators, Unicode tag characters
-// (a superset of src/common/untrusted.ts sanitizeUntrusted, which keeps TAB/LF).
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ufff9-\ufffb]|[\u{e0000}-\u{e007f}]/gu;
-
-// ANSI escape sequences (CSI ... final byte, OSC ... BEL/ST), removed whole before the control characters.
-// eslint-disable-next-line no-control-regex
-const ANSI = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)?/g;
-
-/** Clean one traced string: unsafe characters removed, length capped (with an ellipsis). */
+/** Clean one traced string before it is served: common/untrusted cleanTraced (the one rule), capped at MAX_TRACED_STRING by default. */
 export function cleanTraced(value: unknown, max = MAX_TRACED_STRING): string | null {
-  if (value === null || value === undefined) return null;
-  let s = String(value).replace(ANSI, '').replace(UNSAFE, '');
-  if (s.length > max) s = s.slice(0, max - 1) + '…';
-  return s;
+  return cleanText(value, max);
 }
 
 export type Cell = string | number | null;

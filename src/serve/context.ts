@@ -6,6 +6,7 @@
  */
 import { CausewayError } from '../common/errors.js';
 import { openReadOnly, type Db } from '../store/db.js';
+import { getSession, sessionIds } from '../store/reader.js';
 import { BYTES_PER_TOKEN, DEFAULT_BUDGET_TOKENS, STRUCTURED_SHARE } from './budget.js';
 import { NOOP_AUDITOR, type Auditor, type SqlCaps } from './seams.js';
 
@@ -87,7 +88,8 @@ export class ToolError extends Error {
   }
 }
 
-export interface SessionRow {
+/** A session as the tools report it (snake_case JSON of store/reader SessionRow). */
+export interface ToolSession {
   id: number;
   status: string;
   started_ms: number | null;
@@ -98,19 +100,23 @@ export interface SessionRow {
   events_dropped: number;
 }
 
-const SESSION_COLS = `id, status, wall_start_ns / 1000000 AS started_ms, ended_ns, command, label, events_stored, events_dropped`;
-
-/** The session a call means: the given id, or the latest. Unknown ids list the valid ones. */
-export function resolveSession(db: Db, id: number | undefined): SessionRow {
-  if (id !== undefined) {
-    const row = db.prepare(`SELECT ${SESSION_COLS} FROM sessions WHERE id = ?`).get(id) as SessionRow | undefined;
-    if (row) return row;
-  } else {
-    const row = db.prepare(`SELECT ${SESSION_COLS} FROM sessions ORDER BY id DESC LIMIT 1`).get() as SessionRow | undefined;
-    if (row) return row;
-    throw new ToolError('NO_SESSIONS', 'the database holds no trace sessions yet', 'record one with `causeway trace --db FILE -- CMD`, then call again');
+/** The session a call means: the given id, or the latest (store/reader getSession). Unknown ids list the valid ones. */
+export function resolveSession(db: Db, id: number | undefined): ToolSession {
+  const s = getSession(db, id);
+  if (s) {
+    return {
+      id: s.id,
+      status: s.status,
+      started_ms: Number(s.wallStartNs / 1_000_000n),
+      ended_ns: s.endedNs,
+      command: s.command,
+      label: s.label,
+      events_stored: s.eventsStored,
+      events_dropped: s.eventsDropped,
+    };
   }
-  const valid = (db.prepare('SELECT id FROM sessions ORDER BY id DESC LIMIT 50').raw(true).all() as number[][]).map((r) => r[0]);
+  if (id === undefined) throw new ToolError('NO_SESSIONS', 'the database holds no trace sessions yet', 'record one with `causeway trace --db FILE -- CMD`, then call again');
+  const valid = sessionIds(db);
   throw new ToolError('UNKNOWN_SESSION', `session ${id} does not exist`, `pass one of the valid session ids (${valid.join(', ') || 'none'}), or omit session for the latest; list_sessions shows them all`, { valid_sessions: valid });
 }
 

@@ -5,6 +5,7 @@
  * 2026-07-28) is chosen by the SDK's serving entries, which call this factory
  * per connection (stdio) or per request (HTTP).
  */
+import { CAUSEWAY_VERSION } from '../common/version.js';
 import { McpServer, type McpServerFactory, type Transport } from '@modelcontextprotocol/server';
 import { tapTransport, type TapState } from './audit-tap.js';
 import type { App } from './context.js';
@@ -16,7 +17,7 @@ import { registerTool, type Channel } from './tool.js';
 import { TOOLS } from './tools/index.js';
 
 export const SERVER_NAME = 'causeway';
-export const SERVER_VERSION = '0.1.0';
+export const SERVER_VERSION = CAUSEWAY_VERSION;
 
 const INSTRUCTIONS = `Causeway serves one eBPF trace of CUDA workloads (SQLite). Investigate with:
 1. list_sessions, then get_trace_stats (per-op latency, off-CPU and I/O time, drops) for the session;

@@ -27,6 +27,10 @@ const STEPS: Record<number, (db: Db) => void> = {
     if (!cols.has('tracer_pid')) db.exec('ALTER TABLE sessions ADD COLUMN tracer_pid INTEGER');
     if (!cols.has('boot_id')) db.exec('ALTER TABLE sessions ADD COLUMN boot_id TEXT');
   },
+  // v3 -> v4: hdr.flags kept for the events that carry a noteworthy one (exit by signal, failed I/O, ...)
+  4: (db) => {
+    db.exec('CREATE TABLE IF NOT EXISTS event_flags (event_id INTEGER PRIMARY KEY, flags INTEGER NOT NULL)');
+  },
 };
 
 /** Apply the steps from `from` (exclusive) to `to` (inclusive). */

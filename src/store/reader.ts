@@ -7,7 +7,9 @@
 import type { Db } from './db.js';
 import { opName } from '../common/ops.js';
 import { sketchFromBytes, sketchQuantile, type Sketch } from './sketch.js';
-import { MAX_CUDA_OP } from './writer.js';
+import { MAX_CUDA_OP, Op } from '../common/wire.js';
+import { OP_BY_NAME } from '../common/ops.js';
+import { CausewayError } from '../common/errors.js';
 
 export interface SessionRow {
   id: number;
@@ -86,14 +88,36 @@ export function listSessions(db: Db): SessionRow[] {
   return rows.map((r) => toSession(db, r));
 }
 
-/** One session; `undefined` id = the latest session. Returns null when absent. */
+/**
+ * One session; `undefined` id = the latest session, the one recorded last
+ * (highest id: ids are assigned when a trace starts). Returns null when absent.
+ * The one place sessions are looked up: analyze, serve and export call this
+ * (or resolveSession) and only phrase the error their callers expect.
+ */
 export function getSession(db: Db, id?: number): SessionRow | null {
   const st =
     id === undefined
-      ? db.prepare(`SELECT ${SESSION_COLS} FROM sessions ORDER BY wall_start_ns DESC, id DESC LIMIT 1`)
+      ? db.prepare(`SELECT ${SESSION_COLS} FROM sessions ORDER BY id DESC LIMIT 1`)
       : db.prepare(`SELECT ${SESSION_COLS} FROM sessions WHERE id = ?`);
   const r = (id === undefined ? st.safeIntegers(true).get() : st.safeIntegers(true).get(id)) as RawSession | undefined;
   return r ? toSession(db, r) : null;
+}
+
+/** Session ids, newest first (for "valid ids are ..." messages). */
+export function sessionIds(db: Db, limit = 50): number[] {
+  return db.prepare('SELECT id FROM sessions ORDER BY id DESC LIMIT ?').pluck().all(limit) as number[];
+}
+
+/**
+ * getSession, or a CausewayError: BAD_DB for an empty database or an unknown
+ * id (data.valid_sessions lists the ids there are).
+ */
+export function resolveSession(db: Db, id?: number): SessionRow {
+  const s = getSession(db, id);
+  if (s) return s;
+  if (id === undefined) throw new CausewayError('BAD_DB', 'the database holds no trace session', 'record one with `causeway trace -- CMD`');
+  const valid = sessionIds(db);
+  throw new CausewayError('BAD_DB', `session ${id} is not in this database`, 'list sessions with `causeway query "SELECT id, status, command FROM sessions"`', { valid_sessions: valid });
 }
 
 /** Unix epoch ns of a session-relative ts. */
@@ -122,12 +146,84 @@ export interface OpStat {
   maxNs: number;
 }
 
+export interface OpStatFilter {
+  pid?: number;
+  /** one op code (CUDA ops only) */
+  op?: number;
+  /** aggregate buckets in [fromNs, toNs) (aggregates only) */
+  fromNs?: number;
+  toNs?: number;
+}
+
 /**
- * Per-op statistics of CUDA calls from the aggregates (sketches merged across
- * buckets and pids): count/total/min/max/errors exact, percentiles within the
- * sketch's relative accuracy (1%), clamped to [min, max]. Sorted by total time.
+ * Per-op statistics of CUDA calls, the one implementation every reader uses.
+ * Sessions written by the EventWriter carry per-second aggregates with
+ * mergeable sketches: those are read (milliseconds on 10M events;
+ * count/total/min/max/errors exact, percentiles within the sketch's 1%
+ * relative accuracy, clamped to [min, max]). Sessions without aggregates (old
+ * or partial databases) get exactOpStats. Sorted by total time, then op code.
  */
-export function opStats(db: Db, sessionId: number, opts: { pid?: number; fromNs?: number; toNs?: number } = {}): OpStat[] {
+export function opStats(db: Db, sessionId: number, opts: OpStatFilter = {}): OpStat[] {
+  if (!hasAggregates(db, sessionId)) return exactOpStats(db, sessionId, opts);
+  return aggregateOpStats(db, sessionId, opts);
+}
+
+/** Exact statistics from the raw events: nearest-rank percentiles (the value at rank ceil(p*n)); about a second per 1M events. */
+export function exactOpStats(db: Db, sessionId: number, opts: Pick<OpStatFilter, 'pid' | 'op'> = {}): OpStat[] {
+  const where = ['session_id = ?', `op <= ${MAX_CUDA_OP}`];
+  const params: number[] = [sessionId];
+  if (opts.pid !== undefined) {
+    where.push('pid = ?');
+    params.push(opts.pid);
+  }
+  if (opts.op !== undefined) {
+    where.push('op = ?');
+    params.push(opts.op);
+  }
+  const byOp = new Map<number, { durs: number[]; errors: number; total: number }>();
+  const stmt = db.prepare(`SELECT op, dur, ret FROM events WHERE ${where.join(' AND ')}`).raw(true);
+  for (const [op, dur, ret] of stmt.iterate(...params) as Iterable<[number, number, number]>) {
+    let s = byOp.get(op);
+    if (!s) byOp.set(op, (s = { durs: [], errors: 0, total: 0 }));
+    s.durs.push(dur);
+    s.total += dur;
+    if (ret !== 0) s.errors++;
+  }
+  const out: OpStat[] = [];
+  for (const [code, s] of byOp) {
+    const sorted = Float64Array.from(s.durs).sort();
+    const n = sorted.length;
+    out.push({
+      op: opName(code),
+      opCode: code,
+      count: n,
+      errors: s.errors,
+      totalNs: s.total,
+      meanNs: Math.round(s.total / n),
+      minNs: sorted[0]!,
+      p50Ns: nearestRank(sorted, 0.5),
+      p95Ns: nearestRank(sorted, 0.95),
+      p99Ns: nearestRank(sorted, 0.99),
+      maxNs: sorted[n - 1]!,
+    });
+  }
+  return out.sort((x, y) => y.totalNs - x.totalNs || x.opCode - y.opCode);
+}
+
+/** Nearest-rank percentile of an ascending array: the value at rank ceil(p*n). */
+export function nearestRank(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  const rank = Math.max(1, Math.ceil(p * sorted.length));
+  return sorted[rank - 1]!;
+}
+
+/** The code of a CUDA op by name, or undefined (host and MCP ops have no call statistics). */
+export function cudaOpCode(name: string): number | undefined {
+  const info = OP_BY_NAME.get(name);
+  return info && info.code <= MAX_CUDA_OP ? info.code : undefined;
+}
+
+function aggregateOpStats(db: Db, sessionId: number, opts: OpStatFilter): OpStat[] {
   const where = ['session_id = ?'];
   const args: unknown[] = [sessionId];
   if (opts.pid !== undefined) {
@@ -141,6 +237,10 @@ export function opStats(db: Db, sessionId: number, opts: { pid?: number; fromNs?
   if (opts.toNs !== undefined) {
     where.push('bucket_ns < ?');
     args.push(opts.toNs);
+  }
+  if (opts.op !== undefined) {
+    where.push('op = ?');
+    args.push(opts.op);
   }
   const rows = db
     .prepare(`SELECT op, count, sum_ns, min_ns, max_ns, errors, sketch FROM aggregates WHERE ${where.join(' AND ')}`)
@@ -197,16 +297,16 @@ export function hasAggregates(db: Db, sessionId: number): boolean {
 /** Total off-CPU and block I/O time of traced threads, from the aggregates. */
 export function hostTotals(db: Db, sessionId: number, pid?: number): { offCpuNs: number; ioNs: number } {
   const rows = db
-    .prepare(`SELECT op, COALESCE(SUM(sum_ns), 0) AS s FROM aggregates WHERE session_id = ? AND op IN (128, 134)${pid !== undefined ? ' AND pid = ?' : ''} GROUP BY op`)
+    .prepare(`SELECT op, COALESCE(SUM(sum_ns), 0) AS s FROM aggregates WHERE session_id = ? AND op IN (${Op.OFF_CPU}, ${Op.BLOCK_IO})${pid !== undefined ? ' AND pid = ?' : ''} GROUP BY op`)
     .all(...(pid !== undefined ? [sessionId, pid] : [sessionId])) as { op: number; s: number }[];
-  return { offCpuNs: rows.find((r) => r.op === 128)?.s ?? 0, ioNs: rows.find((r) => r.op === 134)?.s ?? 0 };
+  return { offCpuNs: rows.find((r) => r.op === Op.OFF_CPU)?.s ?? 0, ioNs: rows.find((r) => r.op === Op.BLOCK_IO)?.s ?? 0 };
 }
 
 /** Processes by time in CUDA calls, from the aggregates. */
 export function topCudaProcesses(db: Db, sessionId: number, limit: number, pid?: number): { pid: number; calls: number; cudaNs: number }[] {
   return db
     .prepare(
-      `SELECT pid, SUM(count) AS calls, SUM(sum_ns) AS cudaNs FROM aggregates WHERE session_id = ? AND op < 128${pid !== undefined ? ' AND pid = ?' : ''}
+      `SELECT pid, SUM(count) AS calls, SUM(sum_ns) AS cudaNs FROM aggregates WHERE session_id = ? AND op <= ${MAX_CUDA_OP}${pid !== undefined ? ' AND pid = ?' : ''}
        GROUP BY pid ORDER BY cudaNs DESC LIMIT ?`,
     )
     .all(...(pid !== undefined ? [sessionId, pid, limit] : [sessionId, limit])) as { pid: number; calls: number; cudaNs: number }[];

@@ -75,6 +75,8 @@ export const RETENTION_SQL = {
     'SELECT session_id, count(*) AS n FROM events WHERE id >= ? AND id < ? AND ts < (SELECT ? - s.wall_start_ns FROM sessions s WHERE s.id = events.session_id) GROUP BY session_id',
   deleteOld: 'DELETE FROM events WHERE id >= ? AND id < ? AND ts < (SELECT ? - s.wall_start_ns FROM sessions s WHERE s.id = events.session_id)',
   spansBelow: 'DELETE FROM event_spans WHERE session_id = ? AND last_id < ?',
+  /** the event_flags rows of the events just deleted from [lo, hi) */
+  flagsOrphaned: 'DELETE FROM event_flags WHERE event_id >= ? AND event_id < ? AND NOT EXISTS (SELECT 1 FROM events WHERE id = event_flags.event_id)',
   aggregatesOld: 'DELETE FROM aggregates WHERE session_id = ? AND bucket_ns + ? <= ?',
 } as const;
 
@@ -95,6 +97,7 @@ export function enforceRetention(db: Db, policy: RetentionPolicy): RetentionResu
     countOld: db.prepare(RETENTION_SQL.countOld),
     deleteOld: db.prepare(RETENTION_SQL.deleteOld),
     spansBelow: db.prepare(RETENTION_SQL.spansBelow),
+    flagsOrphaned: db.prepare(RETENTION_SQL.flagsOrphaned),
   };
   const account = (counts: { session_id: number; n: number }[], lowId: number, highId: number): void => {
     for (const c of counts) {
@@ -121,6 +124,7 @@ export function enforceRetention(db: Db, policy: RetentionPolicy): RetentionResu
         n = counts.reduce((a, c) => a + c.n, 0);
         if (n > 0) {
           st.deleteOld.run(lo, hi, cutoffWall);
+          st.flagsOrphaned.run(lo, hi);
           account(counts, lo!, hi);
         }
       })();
@@ -154,6 +158,7 @@ export function enforceRetention(db: Db, policy: RetentionPolicy): RetentionResu
       db.transaction(() => {
         const counts = st.countBySession.all(lo, hi) as { session_id: number; n: number }[];
         st.deleteRange.run(lo, hi);
+        st.flagsOrphaned.run(lo, hi);
         account(counts, lo, hi);
       })();
       used = usedBytes(db, { checkpoint: true });

@@ -9,8 +9,9 @@
  * 2^53 for traces shorter than 104 days. sessions.wall_start_ns anchors the
  * session to the wall clock.
  */
+import { Flag, Op } from '../common/wire.js';
 
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 export const APP_ID = 'causeway';
 
 export const TABLES_SQL = `
@@ -134,6 +135,16 @@ CREATE TABLE IF NOT EXISTS event_spans (
   PRIMARY KEY (session_id, first_id)
 ) WITHOUT ROWID;
 
+-- hdr.flags of the events that carry a noteworthy one (wire.ts STORED_FLAGS:
+-- CW_F_ERROR 2, CW_F_OUT_READ_FAIL 4, CW_F_SIGNALED 8, CW_F_FLUSHED 16).
+-- Such events are rare (a failed I/O, a killed process), so a side table keyed
+-- by events.id costs nothing per ordinary event (a flags column would cost a
+-- byte on every row of the 48 B/event budget). The views expose them by name.
+CREATE TABLE IF NOT EXISTS event_flags (
+  event_id INTEGER PRIMARY KEY,                 -- events.id
+  flags    INTEGER NOT NULL
+);
+
 -- User stacks, deduplicated by content hash. frames: JSON array of
 -- {addr, module, offset, symbol}, innermost first; Python frames (CPython
 -- 3.10-3.13) are {addr: code object, module: .py path, offset: null, symbol:
@@ -214,6 +225,11 @@ CREATE TABLE IF NOT EXISTS mcp_calls (
 );
 `;
 
+/** 1 when the event's stored hdr.flags (event_flags) has `bit`, else 0: one primary-key probe, only when the column is read. */
+function flagCol(bit: number): string {
+  return `COALESCE((SELECT (f.flags & ${bit}) <> 0 FROM event_flags f WHERE f.event_id = e.id), 0)`;
+}
+
 /** Argument decoding shared by the views: CASE '<name>' WHEN ops.aN THEN events.aN. */
 function argCol(name: string): string {
   return `CASE '${name}' WHEN o.a0 THEN e.a0 WHEN o.a1 THEN e.a1 WHEN o.a2 THEN e.a2 WHEN o.a3 THEN e.a3 END`;
@@ -238,9 +254,10 @@ SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid, o.name 
        ${argCol('flags')} AS flags,
        ${argCol('dst')} AS dst,
        ${argCol('src')} AS src,
-       e.a0, e.a1, e.a2, e.a3, e.stack_id
+       e.a0, e.a1, e.a2, e.a3, e.stack_id,
+       ${flagCol(Flag.OUT_READ_FAIL)} AS out_read_failed
 FROM events e JOIN ops o ON o.id = e.op JOIN sources s ON s.id = o.source_id
-WHERE e.op < 128;
+WHERE e.op < ${Op.HOST_MIN};
 
 DROP VIEW IF EXISTS v_off_cpu;
 CREATE VIEW v_off_cpu AS
@@ -249,41 +266,44 @@ SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid,
        e.a1 AS by_pid, (SELECT comm FROM processes p WHERE p.session_id = e.session_id AND p.pid = e.a1) AS by_comm,
        NULLIF(e.a2, 0) AS waker_pid, (SELECT comm FROM processes p WHERE p.session_id = e.session_id AND p.pid = e.a2) AS waker_comm,
        e.a3 AS cpu
-FROM events e WHERE e.op = 128;
+FROM events e WHERE e.op = ${Op.OFF_CPU};
 
 DROP VIEW IF EXISTS v_io;
 CREATE VIEW v_io AS
 SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid,
-       e.a0 AS bytes, e.a1 AS sector, e.a2 AS dev, CASE e.a3 WHEN 1 THEN 'write' ELSE 'read' END AS rw
-FROM events e WHERE e.op = 134;
+       e.a0 AS bytes, e.a1 AS sector, e.a2 AS dev, CASE e.a3 WHEN 1 THEN 'write' ELSE 'read' END AS rw,
+       ${flagCol(Flag.ERROR)} AS failed
+FROM events e WHERE e.op = ${Op.BLOCK_IO};
 
 DROP VIEW IF EXISTS v_page_alloc;
 CREATE VIEW v_page_alloc AS
-SELECT e.id, e.session_id, e.ts AS ts_ns, e.a1 AS window_ns, e.pid, e.a0 AS pages
-FROM events e WHERE e.op = 133;
+SELECT e.id, e.session_id, e.ts AS ts_ns, e.a1 AS window_ns, e.pid, e.a0 AS pages,
+       ${flagCol(Flag.FLUSHED)} AS flushed
+FROM events e WHERE e.op = ${Op.PAGE_ALLOC};
 
 DROP VIEW IF EXISTS v_reclaim;
 CREATE VIEW v_reclaim AS
 SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid, e.a0 AS pages_reclaimed
-FROM events e WHERE e.op = 136;
+FROM events e WHERE e.op = ${Op.RECLAIM};
 
 DROP VIEW IF EXISTS v_process_events;
 CREATE VIEW v_process_events AS
 SELECT e.id, e.session_id, e.ts AS ts_ns, e.pid, e.tid, o.name AS event,
-       CASE WHEN e.op IN (131, 132) THEN e.a0 END AS child_pid,
-       CASE WHEN e.op = 130 THEN e.a0 END AS exit_code,
-       CASE WHEN e.op = 131 THEN e.a1 END AS is_thread,
-       p.comm, p.exe
+       CASE WHEN e.op IN (${Op.FORK}, ${Op.OOM_KILL}) THEN e.a0 END AS child_pid,
+       CASE WHEN e.op = ${Op.EXIT} THEN e.a0 END AS exit_code,
+       CASE WHEN e.op = ${Op.FORK} THEN e.a1 END AS is_thread,
+       p.comm, p.exe,
+       CASE WHEN e.op = ${Op.EXIT} THEN ${flagCol(Flag.SIGNALED)} END AS signaled
 FROM events e JOIN ops o ON o.id = e.op
 LEFT JOIN processes p ON p.session_id = e.session_id AND p.pid = e.pid
-WHERE e.op BETWEEN 129 AND 135 AND e.op <> 133 AND e.op <> 134;
+WHERE e.op BETWEEN ${Op.EXEC} AND ${Op.LIB_LOAD} AND e.op <> ${Op.PAGE_ALLOC} AND e.op <> ${Op.BLOCK_IO};
 
 DROP VIEW IF EXISTS v_mcp_activity;
 CREATE VIEW v_mcp_activity AS
 SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, o.name AS event,
        m.client, m.method, m.tool, m.args_digest, m.rows, m.bytes, m.outcome
 FROM events e JOIN ops o ON o.id = e.op JOIN mcp_calls m ON m.event_id = e.id
-WHERE e.op >= 192;
+WHERE e.op >= ${Op.MCP_DISCOVERY};
 
 DROP VIEW IF EXISTS v_chains;
 CREATE VIEW v_chains AS
@@ -306,6 +326,7 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
       func: 'kernel function pointer', grid_blocks: 'blocks in the grid (x*y*z)', block_threads: 'threads per block (x*y*z)',
       event: 'event handle', value: 'memset value', flags: 'flags argument', dst: 'copy destination', src: 'copy source',
       stack_id: 'stacks.id of the user stack at entry, if sampled',
+      out_read_failed: '1 when the returned pointer/handle could not be read at return (dev_ptr/host_ptr missing)',
     },
   },
   v_off_cpu: {
@@ -319,11 +340,11 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
   },
   v_io: {
     description: 'Block I/O requests issued by traced processes, issue to completion.',
-    columns: { id: 'event id', session_id: 'session', ts_ns: 'issue time', dur_ns: 'latency', pid: 'issuing process', tid: 'thread', bytes: 'size', sector: 'start sector', dev: 'device number', rw: 'read | write' },
+    columns: { id: 'event id', session_id: 'session', ts_ns: 'issue time', dur_ns: 'latency', pid: 'issuing process', tid: 'thread', bytes: 'size', sector: 'start sector', dev: 'device number', rw: 'read | write', failed: '1 when the request completed with an error' },
   },
   v_page_alloc: {
     description: 'Page allocations per process, aggregated in the kernel per window.',
-    columns: { id: 'event id', session_id: 'session', ts_ns: 'window start', window_ns: 'window length', pid: 'process', pages: 'pages allocated' },
+    columns: { id: 'event id', session_id: 'session', ts_ns: 'window start', window_ns: 'window length', pid: 'process', pages: 'pages allocated', flushed: '1 when the window was closed early by the process exiting' },
   },
   v_reclaim: {
     description: 'Memory reclaim a traced thread had to run itself (direct reclaim, or its memory cgroup at its limit): the whole stall, on- and off-CPU.',
@@ -331,7 +352,7 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
   },
   v_process_events: {
     description: 'Process lifecycle: exec, exit, fork, oom_kill, lib_load.',
-    columns: { id: 'event id', session_id: 'session', ts_ns: 'time', pid: 'process', tid: 'thread', event: 'exec | exit | fork | oom_kill | lib_load', child_pid: 'fork child / OOM victim', exit_code: 'exit code', is_thread: 'fork created a thread', comm: 'process name (untrusted)', exe: 'executable path (untrusted)' },
+    columns: { id: 'event id', session_id: 'session', ts_ns: 'time', pid: 'process', tid: 'thread', event: 'exec | exit | fork | oom_kill | lib_load', child_pid: 'fork child / OOM victim', exit_code: 'exit: the exit status, or the signal number when signaled', is_thread: 'fork created a thread', comm: 'process name (untrusted)', exe: 'executable path (untrusted)', signaled: 'exit: 1 when killed by a signal (exit_code is the signal), 0 otherwise' },
   },
   v_mcp_activity: {
     description: "Causeway's own MCP requests on the same timeline as the GPU events.",

@@ -3,11 +3,12 @@
  * losses by stage (never silent), and what was attached (coverage).
  *
  * Strings that come from traced processes (comm, exe, cmdline, cgroup, paths,
- * symbols) are untrusted: sanitizeText() caps their length and strips control
- * characters before they reach the database.
+ * symbols) are untrusted: common/untrusted cleanTraced() caps
+ * their length and strips control characters before they reach the database.
  */
 import type { Db } from './db.js';
 import type { LossCount, ProcessInfo } from '../common/events.js';
+import { cleanTraced } from '../common/untrusted.js';
 
 export type SessionStatus = 'running' | 'complete' | 'interrupted' | 'target_exited' | 'failed';
 
@@ -27,6 +28,8 @@ export interface NewSession {
   tracerPid?: number | null;
   /** /proc/sys/kernel/random/boot_id at start */
   bootId?: string | null;
+  /** sessions.note at creation */
+  note?: string | null;
 }
 
 export interface SessionEnd {
@@ -42,27 +45,6 @@ export interface SessionEnd {
 /** Length caps for untrusted strings. */
 export const TEXT_CAPS = { comm: 64, exe: 1024, cmdline: 4096, cgroup: 1024, containerId: 128, pod: 256, path: 4096, symbol: 1024, error: 1024 } as const;
 
-// C0 and C1 controls, DEL, bidi overrides/isolates (Trojan-source style), line/paragraph separators.
-const CONTROL_RE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g;
-
-/**
- * Cap and clean an untrusted string: control characters are removed (tab and
- * newline become a space), the result is capped to `max` UTF-16 units with a
- * trailing '…' when cut. null/undefined stay null.
- */
-export function sanitizeText(s: string | null | undefined, max: number): string | null {
-  if (s === null || s === undefined) return null;
-  let t = String(s).replace(/[\t\n]/g, ' ').replace(CONTROL_RE, '');
-  if (t.length > max) {
-    t = t.slice(0, Math.max(0, max - 1));
-    // do not leave half a surrogate pair
-    const last = t.charCodeAt(t.length - 1);
-    if (last >= 0xd800 && last <= 0xdbff) t = t.slice(0, -1);
-    t += '…';
-  }
-  return t;
-}
-
 function bigOrNum(v: number | bigint): bigint | number {
   return typeof v === 'bigint' ? v : Math.round(v);
 }
@@ -70,20 +52,21 @@ function bigOrNum(v: number | bigint): bigint | number {
 export function createSession(db: Db, s: NewSession): number {
   const info = db
     .prepare(
-      `INSERT INTO sessions (started_ns, wall_start_ns, status, command, label, hostname, kernel, causeway_version, stack_mode, tracer_pid, boot_id)
-       VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO sessions (started_ns, wall_start_ns, status, command, label, hostname, kernel, causeway_version, stack_mode, tracer_pid, boot_id, note)
+       VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     .run(
       s.startedNs,
       s.wallStartNs,
-      sanitizeText(s.command, TEXT_CAPS.cmdline),
-      sanitizeText(s.label, 256),
-      sanitizeText(s.hostname, 256),
-      sanitizeText(s.kernel, 256),
+      cleanTraced(s.command, TEXT_CAPS.cmdline),
+      cleanTraced(s.label, 256),
+      cleanTraced(s.hostname, 256),
+      cleanTraced(s.kernel, 256),
       s.causewayVersion ?? null,
       s.stackMode ?? null,
       s.tracerPid ?? null,
-      sanitizeText(s.bootId, 64),
+      cleanTraced(s.bootId, 64),
+      cleanTraced(s.note, 1024),
     );
   return Number(info.lastInsertRowid);
 }
@@ -110,7 +93,7 @@ export function recordLosses(db: Db, sessionId: number, losses: readonly LossCou
   );
   const sum = db.prepare('UPDATE sessions SET events_dropped = (SELECT coalesce(sum(count), 0) FROM drops WHERE session_id = ?) WHERE id = ?');
   db.transaction(() => {
-    for (const l of nonzero) up.run(sessionId, sanitizeText(l.stage, 32), sanitizeText(l.reason, 128), Math.round(l.count));
+    for (const l of nonzero) up.run(sessionId, cleanTraced(l.stage, 32), cleanTraced(l.reason, 128), Math.round(l.count));
     sum.run(sessionId, sessionId);
   })();
 }
@@ -134,12 +117,12 @@ export function upsertProcesses(db: Db, sessionId: number, procs: readonly Proce
         sessionId,
         p.pid,
         p.ppid ?? null,
-        sanitizeText(p.comm, TEXT_CAPS.comm),
-        sanitizeText(p.exe, TEXT_CAPS.exe),
-        sanitizeText(p.cmdline, TEXT_CAPS.cmdline),
-        sanitizeText(p.cgroup, TEXT_CAPS.cgroup),
-        sanitizeText(p.containerId, TEXT_CAPS.containerId),
-        sanitizeText(p.pod, TEXT_CAPS.pod),
+        cleanTraced(p.comm, TEXT_CAPS.comm),
+        cleanTraced(p.exe, TEXT_CAPS.exe),
+        cleanTraced(p.cmdline, TEXT_CAPS.cmdline),
+        cleanTraced(p.cgroup, TEXT_CAPS.cgroup),
+        cleanTraced(p.containerId, TEXT_CAPS.containerId),
+        cleanTraced(p.pod, TEXT_CAPS.pod),
         p.traced ? 1 : 0,
         p.startNs ?? null,
         p.exitNs ?? null,
@@ -174,15 +157,15 @@ export function recordLibraries(db: Db, sessionId: number, libs: readonly Librar
     for (const l of libs) {
       const r = st.run(
         sessionId,
-        sanitizeText(l.path, TEXT_CAPS.path),
+        cleanTraced(l.path, TEXT_CAPS.path),
         l.dev ?? null,
         l.inode ?? null,
-        sanitizeText(l.kind, 32),
-        sanitizeText(l.version, 128),
-        sanitizeText(l.foundVia, 64),
+        cleanTraced(l.kind, 32),
+        cleanTraced(l.version, 128),
+        cleanTraced(l.foundVia, 64),
         l.probesAttached ?? 0,
         l.probesFailed ?? 0,
-        sanitizeText(l.error, TEXT_CAPS.error),
+        cleanTraced(l.error, TEXT_CAPS.error),
       );
       ids.push(Number(r.lastInsertRowid));
     }
@@ -216,9 +199,72 @@ export function recordProbes(db: Db, sessionId: number, probes: readonly ProbeRe
   db.transaction(() => {
     const libs = new Set<number>();
     for (const p of probes) {
-      st.run(sessionId, p.libraryId, p.op, sanitizeText(p.symbol, TEXT_CAPS.symbol), p.offset ?? null, p.attached ? 1 : 0, sanitizeText(p.error, TEXT_CAPS.error));
+      st.run(sessionId, p.libraryId, p.op, cleanTraced(p.symbol, TEXT_CAPS.symbol), p.offset ?? null, p.attached ? 1 : 0, cleanTraced(p.error, TEXT_CAPS.error));
       libs.add(p.libraryId);
     }
     for (const id of libs) counts.run(id);
   })();
+}
+
+/** sessions.note: why a session looks the way it does (running tracer pid, early stop, who created it). */
+export function setSessionNote(db: Db, sessionId: number, note: string | null): void {
+  db.prepare('UPDATE sessions SET note = ? WHERE id = ?').run(note === null ? null : cleanTraced(note, 1024), sessionId);
+}
+
+/** Clear sessions.note when it still says `expected` (a later writer may have replaced it). */
+export function clearSessionNote(db: Db, sessionId: number, expected: string): void {
+  db.prepare('UPDATE sessions SET note = NULL WHERE id = ? AND note = ?').run(sessionId, cleanTraced(expected, 1024));
+}
+
+/** A traced pid's file mappings (for offline symbolization), replacing what was stored for the same ranges. */
+export function recordMappings(db: Db, sessionId: number, pid: number, rows: readonly { start: number; end: number; file_off: number; path: string }[]): void {
+  if (rows.length === 0) return;
+  const st = db.prepare('INSERT OR REPLACE INTO mappings (session_id, pid, start, end, file_off, path, build_id) VALUES (?, ?, ?, ?, ?, ?, NULL)');
+  db.transaction(() => {
+    for (const r of rows) st.run(sessionId, pid, r.start, r.end, r.file_off, r.path.slice(0, TEXT_CAPS.path));
+  })();
+}
+
+/** Key/value facts about a session kept in `meta` under `<prefix>:<sessionId>:<key>` (e.g. overhead figures). */
+export function putSessionMeta(db: Db, sessionId: number, prefix: string, values: Readonly<Record<string, string>>): void {
+  const put = db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
+  db.transaction(() => {
+    for (const [k, v] of Object.entries(values)) put.run(`${prefix}:${sessionId}:${k}`, v);
+  })();
+}
+
+/** A session's monotonic start (started_ns), or undefined. */
+export function getSessionStart(db: Db, sessionId: number): bigint | undefined {
+  const r = db.prepare('SELECT started_ns FROM sessions WHERE id = ?').safeIntegers(true).get(sessionId) as { started_ns: bigint } | undefined;
+  return r?.started_ns;
+}
+
+/** The latest session (highest id) with its monotonic start, or undefined. */
+export function latestSessionStart(db: Db): { id: number; startedNs: bigint } | undefined {
+  const r = db.prepare('SELECT id, started_ns FROM sessions ORDER BY id DESC LIMIT 1').safeIntegers(true).get() as { id: bigint; started_ns: bigint } | undefined;
+  return r ? { id: Number(r.id), startedNs: r.started_ns } : undefined;
+}
+
+/** The MCP side of an audited request (its events row is written by the EventWriter). */
+export interface McpCallRecord {
+  client: string;
+  method: string;
+  tool: string | null;
+  argsDigest: string | null;
+  rows: number | null;
+  bytes: number | null;
+  outcome: 'ok' | 'error' | 'refused' | 'unauthorized';
+}
+
+export function recordMcpCall(db: Db, eventId: number, c: McpCallRecord): void {
+  db.prepare('INSERT INTO mcp_calls (event_id, client, method, tool, args_digest, rows, bytes, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(
+    eventId,
+    c.client,
+    c.method,
+    c.tool,
+    c.argsDigest,
+    c.rows,
+    c.bytes,
+    c.outcome,
+  );
 }

@@ -30,21 +30,23 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './db.js';
-import { allocBatch, pushRow, type EventBatch, type EventRow, type LossCount } from '../common/events.js';
+import { allocBatch, pushRow, type EventBatch, type EventRow, type LossCount, type StackFrame } from '../common/events.js';
 import { CausewayError } from '../common/errors.js';
 import { newSketch, sketchFromBytes, sketchToBytes, type Sketch } from './sketch.js';
-import { recordLosses, sanitizeText, TEXT_CAPS } from './session.js';
+import { recordLosses, TEXT_CAPS } from './session.js';
+import { cleanTraced } from '../common/untrusted.js';
 import { SPAN_EVENTS } from './migrations.js';
+import { MAX_CUDA_OP, Op, STORED_FLAGS } from '../common/wire.js';
 
 /** Rows per multi-row INSERT statement (measured best; see the header). */
 export const DEFAULT_ROWS_PER_STATEMENT = 64;
 /** Aggregate bucket width. */
 export const AGG_BUCKET_NS = 1_000_000_000;
 /** CUDA ops (runtime + driver) are codes 1..127; only those get aggregates. */
-export const MAX_CUDA_OP = 127;
+export { MAX_CUDA_OP };
 /** Host ops that also get aggregates (durations summed per bucket x pid). */
-export const OFF_CPU_OP = 128;
-export const BLOCK_IO_OP = 134;
+export const OFF_CPU_OP = Op.OFF_CPU;
+export const BLOCK_IO_OP = Op.BLOCK_IO;
 
 export interface WriterOptions {
   /** rows per INSERT statement; 1 = one prepared single-row insert per event */
@@ -73,16 +75,6 @@ export interface WriterOptions {
 export interface InsertRange {
   firstId: number;
   count: number;
-}
-
-export interface StackFrame {
-  addr: number;
-  module?: string | null;
-  offset?: number | null;
-  symbol?: string | null;
-  /** Python frames: source line; module holds the .py file, symbol the function */
-  line?: number | null;
-  lang?: 'python';
 }
 
 interface Agg {
@@ -129,6 +121,7 @@ export class EventWriter {
   private readonly stackGet: Stmt;
   private readonly spanIns: Stmt;
   private readonly spanUpd: Stmt;
+  private readonly flagIns: Stmt;
   /** the span this writer is extending: ids [first, last], ts range */
   private span: { first: number; last: number; tsMin: number; tsMax: number } | null = null;
   private sinceCheckpoint = 0;
@@ -165,6 +158,7 @@ export class EventWriter {
     this.spanUpd = db.prepare('UPDATE event_spans SET last_id = ?, ts_min = ?, ts_max = ? WHERE session_id = ? AND first_id = ?');
     this.stackIns = db.prepare('INSERT INTO stacks (hash, depth, frames, text) VALUES (?, ?, ?, ?) ON CONFLICT(hash) DO NOTHING');
     this.stackGet = db.prepare('SELECT id FROM stacks WHERE hash = ?');
+    this.flagIns = db.prepare('INSERT OR REPLACE INTO event_flags (event_id, flags) VALUES (?, ?)');
     this.txBatch = db.transaction((b: EventBatch, start: number, end: number) => this.insertRange(b, start, end));
     this.txFlushAggs = db.transaction((all: boolean) => this.flushAggsInTx(all));
   }
@@ -231,14 +225,14 @@ export class EventWriter {
   internStack(frames: readonly StackFrame[], text: string): number {
     const clean = frames.map((f) => ({
       addr: f.addr,
-      module: sanitizeText(f.module, TEXT_CAPS.path),
+      module: cleanTraced(f.module, TEXT_CAPS.path),
       offset: f.offset ?? null,
-      symbol: sanitizeText(f.symbol, TEXT_CAPS.symbol),
+      symbol: cleanTraced(f.symbol, TEXT_CAPS.symbol),
       ...(f.lang === 'python' ? { line: f.line ?? null, lang: 'python' as const } : {}),
     }));
     const cleanText = (text ?? '')
       .split('\n')
-      .map((l) => sanitizeText(l, TEXT_CAPS.symbol + TEXT_CAPS.path) ?? '')
+      .map((l) => cleanTraced(l, TEXT_CAPS.symbol + TEXT_CAPS.path) ?? '')
       .join('\n');
     // identity: where each frame is in its module (stable across ASLR), plus the rendered text
     const key = clean.map((f) => (f.lang === 'python' ? `py:${f.module ?? '?'}:${f.symbol ?? '?'}:${f.line ?? '?'}` : `${f.module ?? '?'}+${f.offset ?? f.addr}`)).join('|') + '\n' + cleanText;
@@ -373,6 +367,12 @@ export class EventWriter {
     }
     const n = end - start;
     const firstId = lastId - n + 1;
+    // noteworthy header flags are rare: a side row for those events only (no per-event column)
+    const flags = b.flags;
+    for (let j = start; j < end; j++) {
+      const f = flags[j]! & STORED_FLAGS;
+      if (f !== 0) this.flagIns.run(firstId + (j - start), f);
+    }
     this.updateSpans(b.ts, start, end, firstId);
     this.bumpStored.run(n, this.sessionId);
     if (this.doAggregates) this.aggregate(b, start, end);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openReadOnly } from '../../src/store/db.js';
 import { explainSession } from '../../src/analyze/explain.js';
-import type { Chain } from '../../src/analyze/types.js';
+import type { Chain } from '../../src/common/chain.js';
 import * as S from './scenarios.js';
 
 function checkEvidence(file: string, chain: Chain): void {

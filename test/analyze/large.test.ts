@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generateSyntheticTrace } from '../../src/analyze/bench.js';
+import { generateSyntheticTrace } from '../../bench/synthetic.js';
 import { tmpDb } from './scenarios.js';
 
-const BENCH = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../src/analyze/bench.js');
+const BENCH = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../bench/synthetic.js');
 
 test('2M events analyzed in bounded memory', { timeout: 300_000 }, () => {
   const file = tmpDb('large');

@@ -1,11 +1,11 @@
-// Locks in: the TypeScript record layouts, op codes, sources and loss reasons match bpf/events.h exactly (sizes and offsets measured by a C compiler, enums parsed from the header).
+// Locks in: the TypeScript mirror of bpf/events.h (src/common/wire.ts + the op table in ops.ts): record layouts, op codes, sources and loss reasons match bpf/events.h exactly (sizes and offsets measured by a C compiler, enums parsed from the header).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CALL, HDR, IO, LOADER, LOSS_REASONS, MEM, OFFCPU, PROC, PYFRAMES, PY_PROC, PY_FRAMES_OP, PY_ENTRY, PY_SHIM, PY_TRUNCATED, PY_MAX_FRAMES, PY_NONE, Flag, RECLAIM, RING_MAPS } from '../../src/capture/layout.js';
+import { CALL, COMM_LEN, EVENT_VERSION, Flag, HDR, HOST_STAT_NAMES, IO, LOADER, LOSS_REASONS, MAX_CUDA_OP, MEM, OFFCPU, OFFCPU_HIST_SLOTS, Op, OffCpuReason, PATH_LEN, PROC, PYFRAMES, PY_PROC, PY_FRAMES_OP, PY_ENTRY, PY_SHIM, PY_TRUNCATED, PY_MAX_FRAMES, PY_NONE, RECLAIM, RING_MAPS, Ring, SOURCE_NAMES } from '../../src/common/wire.js';
 import { OPS, Source } from '../../src/common/ops.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -134,4 +134,39 @@ test('sources and loss reasons follow the enums', () => {
   assert.equal(loss.get('CW_LOSS_COUNT'), LOSS_REASONS.length);
   const ring = enumValues('cw_ring');
   assert.equal(ring.get('CW_RING_COUNT'), RING_MAPS.length);
+});
+
+function defines(): Map<string, number> {
+  const text = fs.readFileSync(HEADER, 'utf8');
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^#define\s+(CW_\w+)\s+\(?(\d+)u?(?:\s*<<\s*(\d+))?\)?/gm)) out.set(m[1]!, Number(m[2]) << Number(m[3] ?? 0));
+  return out;
+}
+
+test('wire.ts constants follow the #defines and enums of events.h', () => {
+  const d = defines();
+  assert.equal(d.get('CW_EVENT_VERSION'), EVENT_VERSION);
+  assert.equal(d.get('CW_COMM_LEN'), COMM_LEN);
+  assert.equal(d.get('CW_PATH_LEN'), PATH_LEN);
+  assert.equal(d.get('CW_OFFCPU_HIST_SLOTS'), OFFCPU_HIST_SLOTS);
+  // every CW_F_* flag, by name (CW_F_OUT_READ_FAIL <-> Flag.OUT_READ_FAIL), and no flag missing on either side
+  const cFlags = [...d.entries()].filter(([k]) => k.startsWith('CW_F_'));
+  assert.deepEqual(cFlags.map(([k]) => k.slice(5)).sort(), Object.keys(Flag).sort());
+  for (const [k, v] of cFlags) assert.equal((Flag as Record<string, number>)[k.slice(5)], v, k);
+  // every non-CUDA op named in Op is the enum value of the same name
+  const ops = enumValues('cw_op');
+  for (const [name, code] of Object.entries(Op)) {
+    if (name === 'HOST_MIN') continue;
+    assert.equal(ops.get(`CW_OP_${name}`), code, `CW_OP_${name}`);
+  }
+  assert.equal(Op.HOST_MIN, ops.get('CW_OP_OFF_CPU'));
+  assert.equal(MAX_CUDA_OP, Op.HOST_MIN - 1);
+  // sources: every enum value has a name, and the names Source uses are the enum's
+  const src = enumValues('cw_source');
+  assert.deepEqual([...src.values()].sort((a, b) => a - b), Object.keys(SOURCE_NAMES).map(Number).sort((a, b) => a - b));
+  const reasons = enumValues('cw_offcpu_reason');
+  for (const [k, v] of Object.entries(OffCpuReason)) assert.equal(reasons.get(`CW_OFFCPU_${k}`), v, k);
+  const rings = enumValues('cw_ring');
+  for (const [k, v] of Object.entries(Ring)) assert.equal(rings.get(`CW_RING_${k}`), v, k);
+  assert.equal(enumValues('cw_host_stat').get('CW_HS_COUNT'), HOST_STAT_NAMES.length);
 });

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RecordDecoder, TimeBase } from '../../src/capture/decode.js';
-import { CALL, EVENT_VERSION, FRAME_HDR, Flag, HDR, PYFRAMES, PY_ENTRY, PY_FRAMES_OP, PY_SHIM, PY_TRUNCATED, frameSize } from '../../src/capture/layout.js';
+import { CALL, EVENT_VERSION, FRAME_HDR, Flag, HDR, PYFRAMES, PY_ENTRY, PY_FRAMES_OP, PY_SHIM, PY_TRUNCATED, frameSize } from '../../src/common/wire.js';
 import { allocBatch } from '../../src/common/events.js';
 
 const START = 1_000_000n;

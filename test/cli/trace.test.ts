@@ -165,8 +165,11 @@ test('a target killed mid-call: the session closes and keeps what was recorded',
   assert.equal(summary.target.signal, 'SIGKILL');
   const d = openDb(db);
   assert.ok((opCounts(d).cudaDeviceSynchronize ?? 0) >= 1);
-  const exit = d.prepare("SELECT * FROM v_process_events WHERE event = 'exit'").get() as any;
+  // the kernel's CW_F_SIGNALED reaches the view: killed by signal 9, not "exited with status 9"
+  const exit = d.prepare("SELECT * FROM v_process_events WHERE event = 'exit' AND pid = ?").get(rows[0].pid) as any;
   assert.ok(exit, 'exit recorded');
+  assert.equal(exit.signaled, 1);
+  assert.equal(exit.exit_code, 9);
   d.close();
 });
 

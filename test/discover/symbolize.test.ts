@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { Symbolizer, mappingsFromMaps, readMaps, resolveSymbols, parseElf, sanitize, type MappingRow } from '../../src/discover/index.js';
+import { Symbolizer, mappingsFromMaps, readMaps, resolveSymbols, parseElf, type MappingRow } from '../../src/discover/index.js';
+import { sanitizeUntrusted } from '../../src/common/untrusted.js';
 import { compile, hasTool, kill, spawnReady, tmpdir } from './helpers.js';
 
 const SRC = `
@@ -116,14 +117,15 @@ test('a stripped module gives module+0xoffset; the cache reloads a file whose mt
 });
 
 test('untrusted strings: control characters stripped, lengths capped', () => {
-  assert.equal(sanitize('a\u001b[31mb\nc\u0000d\u009be'), 'a[31mbcde');
-  const long = sanitize('x'.repeat(5000));
+  // the one rule (common/untrusted): escape sequences go whole, a newline becomes a space, other controls go
+  assert.equal(sanitizeUntrusted('a\u001b[31mb\nc\u0000d\u009be', 512), 'ab cde');
+  const long = sanitizeUntrusted('x'.repeat(5000), 512);
   assert.equal(long.length, 512);
   const rows: MappingRow[] = [{ start: 0x1000, end: 0x2000, file_off: 0, path: '/nonexistent/\u001bevil\nname' }];
   const f = new Symbolizer().symbolize([0x1800], rows)[0];
-  assert.equal(f.module, 'evilname');
-  assert.equal(f.path, '/nonexistent/evilname');
-  assert.equal(f.text, 'evilname+0x800');
+  assert.equal(f.module, 'evil name');
+  assert.equal(f.path, '/nonexistent/evil name');
+  assert.equal(f.text, 'evil name+0x800');
   const special = new Symbolizer().symbolize([0x1800], [{ start: 0x1000, end: 0x2000, file_off: 0, path: '[vdso]' }])[0];
   assert.equal(special.module, '[vdso]');
   assert.equal(special.symbol, null);

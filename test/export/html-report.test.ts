@@ -10,7 +10,7 @@ import { makeFixtureDb } from '../helpers/db-fixture.js';
 import { openReadOnly, openWritable } from '../../src/store/db.js';
 import { renderHtmlReport, writeHtmlReport } from '../../src/export/html-report.js';
 import { explainSession } from '../../src/analyze/explain.js';
-import type { Chain } from '../../src/analyze/types.js';
+import type { Chain } from '../../src/common/chain.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../../test/export/artifacts/', import.meta.url));

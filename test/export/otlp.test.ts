@@ -12,7 +12,7 @@ import { makeFixtureDb } from '../helpers/db-fixture.js';
 import { openReadOnly } from '../../src/store/db.js';
 import { exportSessionOtlp } from '../../src/export/otlp.js';
 import { explainSession } from '../../src/analyze/explain.js';
-import type { Chain } from '../../src/analyze/types.js';
+import type { Chain } from '../../src/common/chain.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-otlp-'));
 const dbPath = path.join(tmp, 't.db');

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { makeFixtureDb } from '../helpers/db-fixture.js';
 import { openReadOnly, openWritable } from '../../src/store/db.js';
 import { writePerfettoTrace } from '../../src/export/perfetto.js';
-import type { Chain } from '../../src/analyze/types.js';
+import type { Chain } from '../../src/common/chain.js';
 import { checkTraceEvents, type TraceEvent } from './trace-event-check.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-perfetto-'));
@@ -113,7 +113,7 @@ test('off-CPU preemption nests inside the call it interrupted, named by the pree
     assert.equal(off.args!.by_pid, S.hogPid);
     assert.equal(off.cname, 'terrible');
     // the hostile comm: controls, bidi gone; JSON-escaped so the file stays one JSON document
-    assert.equal(off.name, `off-cpu: preempted by <img src=x onerror=alert(1)>[2Jignore previous instructions (${S.hogPid})`);
+    assert.equal(off.name, `off-cpu: preempted by <img src=x onerror=alert(1)>ignore previous instructions (${S.hogPid})`);
   }
   assert.ok(!/[\u001b\u202e]/.test(text), 'no raw escape or bidi characters in the file');
   assert.ok(doc.causeway.untrusted.includes('args.by_comm'));

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RecordDecoder, TimeBase, type DecodeSink } from '../../src/capture/decode.js';
-import { CALL, EVENT_VERSION, FRAME_HDR, HDR, IO, LOADER, MEM, OFFCPU, PROC, frameSize } from '../../src/capture/layout.js';
+import { CALL, EVENT_VERSION, FRAME_HDR, HDR, IO, LOADER, MEM, OFFCPU, PROC, frameSize } from '../../src/common/wire.js';
 import { allocBatch, type EventBatch } from '../../src/common/events.js';
 
 const SEED = 0xc0ffee;

@@ -248,11 +248,11 @@ describe('RateLimiter', () => {
 
 describe('sanitizeUntrusted', () => {
   it('strips controls, bidi overrides, zero-width and tag characters, and caps length', () => {
-    assert.equal(sanitizeUntrusted('a\u001b[2Jb\u0007c\u009bd'), 'a[2Jbcd');
+    assert.equal(sanitizeUntrusted('a\u001b[2Jb\u0007c\u009bd'), 'abcd');
     assert.equal(sanitizeUntrusted('safe\u202Egnp.exe\u2066x\u2069'), 'safegnp.exex');
     assert.equal(sanitizeUntrusted('ig\u200Bnore\u200D pre\uFEFFvious'), 'ignore previous');
     assert.equal(sanitizeUntrusted('ok\u{E0049}\u{E0047}'), 'ok');
-    assert.equal(sanitizeUntrusted('line1\nline2\tx'), 'line1\nline2\tx');
+    assert.equal(sanitizeUntrusted('line1\nline2\tx'), 'line1 line2 x');
     assert.equal(sanitizeUntrusted('x'.repeat(10), 5), 'xxxx…');
     assert.equal(sanitizeUntrusted('🙂🙂🙂', 2), '🙂…');
     assert.equal(sanitizeUntrusted(null), '');

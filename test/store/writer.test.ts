@@ -5,12 +5,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openReadOnly, openWritable } from '../../src/store/db.js';
-import { createSession, finishSession, recordLosses, upsertProcesses, recordLibraries, recordProbes, sanitizeText } from '../../src/store/session.js';
+import { createSession, finishSession, recordLosses, upsertProcesses, recordLibraries, recordProbes } from '../../src/store/session.js';
+import { cleanTraced } from '../../src/common/untrusted.js';
 import { EventWriter } from '../../src/store/writer.js';
 import { getSession, listSessions, opStats, eventIdRange, wallIso } from '../../src/store/reader.js';
 import { newSketch, sketchFromBytes, sketchToBytes, SKETCH_ACCURACY } from '../../src/store/sketch.js';
 import { allocBatch, pushRow } from '../../src/common/events.js';
 import { OP_BY_NAME } from '../../src/common/ops.js';
+import { Flag, Op } from '../../src/common/wire.js';
 import { makeFixtureDb } from '../helpers/db-fixture.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-store-'));
@@ -141,7 +143,7 @@ test('sessions: losses upsert-add and events_dropped is their sum; processes san
   upsertProcesses(db, sid, [{ pid: 10, comm: 'evil\u001b[31m\nname' + 'x'.repeat(200), exe: '/bin/\u202eevil', traced: false }]);
   upsertProcesses(db, sid, [{ pid: 10, ppid: 1, traced: true, exitCode: 3 }]);
   const pr = db.prepare('SELECT * FROM processes WHERE pid = 10').get() as Record<string, unknown>;
-  assert.equal(pr.comm, sanitizeText('evil\u001b[31m\nname' + 'x'.repeat(200), 64));
+  assert.equal(pr.comm, cleanTraced('evil\u001b[31m\nname' + 'x'.repeat(200), 64));
   assert.ok(!/[\u0000-\u001f\u202e]/.test(String(pr.comm) + String(pr.exe)));
   assert.equal(String(pr.comm).length, 64);
   assert.equal(pr.exe, '/bin/evil');
@@ -193,5 +195,36 @@ test('fixture: exact per-op counts, incidents point at real rows, listSessions',
     assert.equal(getSession(db, fs_.id)!.eventsDropped, 4);
     assert.equal(getSession(db, fs_.id)!.eventsStored, fs_.events);
   }
+  db.close();
+});
+
+test('header flags: the noteworthy ones are kept per event and shown by name in the views', () => {
+  const db = openWritable(path.join(tmp, 'flags.db'));
+  const sid = createSession(db, { startedNs: 0n, wallStartNs: 0n });
+  const w = new EventWriter(db, sid);
+  const r = w.writeRows([
+    { ts: 1, dur: 5, pid: 7, tid: 7, op: op('cudaMalloc'), ret: 0, a0: 4096, flags: Flag.OUT_READ_FAIL },
+    { ts: 2, dur: 5, pid: 7, tid: 7, op: op('cudaMalloc'), ret: 0, a0: 4096, a1: 0x7f00, flags: Flag.STACK_SAMPLED },
+    { ts: 3, dur: 9, pid: 7, tid: 7, op: Op.BLOCK_IO, ret: 0, a0: 65536, flags: Flag.ERROR },
+    { ts: 4, dur: 9, pid: 7, tid: 7, op: Op.BLOCK_IO, ret: 0, a0: 65536 },
+    { ts: 5, dur: 0, pid: 7, tid: 7, op: Op.PAGE_ALLOC, ret: 0, a0: 12, a1: 100, flags: Flag.FLUSHED },
+    { ts: 6, dur: 0, pid: 7, tid: 7, op: Op.EXIT, ret: 0, a0: 9, flags: Flag.SIGNALED },
+    { ts: 7, dur: 0, pid: 8, tid: 8, op: Op.EXIT, ret: 0, a0: 0 },
+  ]);
+  w.close();
+  // STACK_SAMPLED is what stack_id already says: not stored; the four others are, one row each
+  assert.deepEqual(db.prepare('SELECT event_id - ? AS k, flags FROM event_flags ORDER BY event_id').all(r.firstId), [
+    { k: 0, flags: Flag.OUT_READ_FAIL },
+    { k: 2, flags: Flag.ERROR },
+    { k: 4, flags: Flag.FLUSHED },
+    { k: 5, flags: Flag.SIGNALED },
+  ]);
+  assert.deepEqual(db.prepare('SELECT out_read_failed FROM v_cuda_calls ORDER BY id').pluck().all(), [1, 0]);
+  assert.deepEqual(db.prepare('SELECT failed FROM v_io ORDER BY id').pluck().all(), [1, 0]);
+  assert.deepEqual(db.prepare('SELECT flushed FROM v_page_alloc').pluck().all(), [1]);
+  assert.deepEqual(db.prepare("SELECT pid, exit_code, signaled FROM v_process_events WHERE event = 'exit' ORDER BY id").all(), [
+    { pid: 7, exit_code: 9, signaled: 1 },
+    { pid: 8, exit_code: 0, signaled: 0 },
+  ]);
   db.close();
 });

@@ -21,6 +21,7 @@
  */
 import crypto from 'node:crypto';
 import type { Db } from '../../store/db.js';
+import { appendAlerts } from '../../store/chains.js';
 
 export interface Thresholds {
   reconCount: number;
@@ -333,23 +334,6 @@ export function detectAnomalies(db: Db, sessionId: number, thresholds: Partial<T
  * is already stored for the session are skipped. Returns the rows written.
  */
 export function storeAlerts(db: Db, sessionId: number, alerts: Alert[]): number {
-  if (alerts.length === 0) return 0;
-  const exists = db.prepare("SELECT 1 FROM chains WHERE session_id = ? AND chain_id = ? AND kind = 'mcp_anomaly'");
-  const ins = db.prepare('INSERT INTO chains (run_id, session_id, chain_id, kind, severity, impact_ns, pid, tid, op, ts_ns, summary, json) VALUES (?, ?, ?, ?, ?, 0, ?, ?, NULL, ?, ?, ?)');
-  return db.transaction(() => {
-    let run = (db.prepare('SELECT MAX(id) AS id FROM analysis_runs WHERE session_id = ?').get(sessionId) as { id: number | null }).id;
-    if (run === null) {
-      run = Number(
-        db.prepare('INSERT INTO analysis_runs (session_id, created_wall_ns, baseline, coverage) VALUES (?, ?, NULL, ?)').run(sessionId, BigInt(Date.now()) * 1_000_000n, JSON.stringify({ analyzer: 'mcp_anomaly' })).lastInsertRowid,
-      );
-    }
-    let n = 0;
-    for (const a of alerts) {
-      if (exists.get(sessionId, a.id)) continue;
-      ins.run(run, sessionId, a.id, a.kind, a.severity, a.pid, a.tid, a.ts_ns, a.summary, JSON.stringify(a));
-      n++;
-    }
-    return n;
-  })();
+  return appendAlerts(db, sessionId, alerts);
 }
 

@@ -15,13 +15,20 @@
  * 'causeway mcp', label 'mcp-server') and closes it at close().
  *
  * The auditor has its own write connection (the server's readers are
- * read-only). Writes are synchronous and short (two INSERTs); a database held
+ * read-only) and writes through the store: the events row through an
+ * EventWriter (so event_spans and sessions.events_stored cover MCP events
+ * too), the mcp_calls row, sessions and drops through store/session.ts.
+ * Writes are synchronous and short (one IMMEDIATE transaction); a database held
  * busy by another writer for more than 1 s costs the record, counted and
  * written to `drops` (stage 'audit') at close, never silent.
  */
 import crypto from 'node:crypto';
 import os from 'node:os';
 import { openWritable, type Db } from '../../store/db.js';
+import { EventWriter } from '../../store/writer.js';
+import { createSession, finishSession, getSessionStart, latestSessionStart, recordLosses, recordMcpCall } from '../../store/session.js';
+import { CAUSEWAY_VERSION } from '../../common/version.js';
+import { Op } from '../../common/wire.js';
 import { sanitizeUntrusted } from '../../common/untrusted.js';
 import { monotonicNs, type MonotonicClock } from './clock.js';
 import { AnomalyMonitor, storeAlerts, type Alert, type Thresholds } from './anomaly.js';
@@ -61,7 +68,7 @@ export interface AuditorOptions {
   onAlert?: (a: Alert) => void;
 }
 
-export const MCP_OP = { discovery: 192, toolCall: 193, authFail: 194 } as const;
+export const MCP_OP = { discovery: Op.MCP_DISCOVERY, toolCall: Op.MCP_TOOL_CALL, authFail: Op.MCP_AUTH_FAIL } as const;
 export const OUTCOME_CODE = { ok: 0, error: 1, refused: 2, unauthorized: 3 } as const;
 
 const DISCOVERY_METHODS = new Set(['initialize', 'server/discover', 'notifications/initialized', 'ping']);
@@ -100,15 +107,21 @@ export function openAuditor(dbPath: string, opts: AuditorOptions = {}): Auditor 
   const clock = opts.clock ?? monotonicNs;
   const db: Db = openWritable(dbPath);
   db.pragma('busy_timeout = 1000');
-  const latest = db.prepare('SELECT id, started_ns FROM sessions ORDER BY id DESC LIMIT 1').safeIntegers(true);
-  const insEvent = db.prepare('INSERT INTO events (session_id, ts, dur, pid, tid, op, ret) VALUES (?, ?, ?, ?, ?, ?, ?)');
-  const insCall = db.prepare('INSERT INTO mcp_calls (event_id, client, method, tool, args_digest, rows, bytes, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
-  const write = db.transaction((sessionId: number, ts: bigint, r: AuditRecord, op: number, client: string, method: string, tool: string | null, digest: string | null) => {
-    const info = insEvent.run(sessionId, ts, Math.max(0, Math.round(r.durationNs)), process.pid, process.pid, op, OUTCOME_CODE[r.outcome]);
-    const id = Number(info.lastInsertRowid);
-    insCall.run(id, client, method, tool, digest, r.rows ?? null, r.bytes ?? null, r.outcome);
-    return id;
+  const writers = new Map<number, EventWriter>();
+  const writerFor = (sessionId: number): EventWriter => {
+    let w = writers.get(sessionId);
+    if (!w) writers.set(sessionId, (w = new EventWriter(db, sessionId, { aggregates: false, path: dbPath })));
+    return w;
+  };
+  const writeTx = db.transaction((sessionId: number, ts: bigint, r: AuditRecord, op: number, client: string, method: string, tool: string | null, digest: string | null) => {
+    const { firstId } = writerFor(sessionId).writeRows([
+      { ts: Number(ts), dur: Math.max(0, Math.round(r.durationNs)), pid: process.pid, tid: process.pid, op, ret: OUTCOME_CODE[r.outcome] },
+    ]);
+    recordMcpCall(db, firstId, { client, method, tool, argsDigest: digest, rows: r.rows ?? null, bytes: r.bytes ?? null, outcome: r.outcome });
+    return firstId;
   });
+  // IMMEDIATE: a database held busy by another writer fails at BEGIN with SQLITE_BUSY (counted below), before any write
+  const write = writeTx.immediate;
 
   let ownSession: number | null = null;
   let lost = 0;
@@ -117,17 +130,22 @@ export function openAuditor(dbPath: string, opts: AuditorOptions = {}): Auditor 
 
   function createOwnSession(): { id: number; started: bigint } {
     const started = clock();
-    const wall = BigInt(Date.now()) * 1_000_000n;
-    const info = db
-      .prepare("INSERT INTO sessions (started_ns, wall_start_ns, status, command, label, hostname, kernel, causeway_version, note) VALUES (?, ?, 'running', 'causeway mcp', 'mcp-server', ?, ?, ?, ?)")
-      .run(started, wall, os.hostname(), os.release(), '0.1.0', 'created by the MCP server for its audit trail: no trace session of this boot existed');
-    ownSession = Number(info.lastInsertRowid);
+    ownSession = createSession(db, {
+      startedNs: started,
+      wallStartNs: BigInt(Date.now()) * 1_000_000n,
+      command: 'causeway mcp',
+      label: 'mcp-server',
+      hostname: os.hostname(),
+      kernel: os.release(),
+      causewayVersion: CAUSEWAY_VERSION,
+      note: 'created by the MCP server for its audit trail: no trace session of this boot existed',
+    });
     return { id: ownSession, started };
   }
 
   function target(now: bigint): { id: number; started: bigint } {
-    const row = latest.get() as { id: bigint; started_ns: bigint } | undefined;
-    if (row && row.started_ns <= now) return { id: Number(row.id), started: row.started_ns };
+    const row = latestSessionStart(db);
+    if (row && row.startedNs <= now) return { id: row.id, started: row.startedNs };
     return createOwnSession();
   }
 
@@ -185,14 +203,10 @@ export function openAuditor(dbPath: string, opts: AuditorOptions = {}): Auditor 
       if (closed) return;
       closed = true;
       try {
-        const sid = ownSession ?? (latest.get() as { id: bigint } | undefined)?.id;
-        if (lost > 0 && sid !== undefined) {
-          db.prepare("INSERT INTO drops (session_id, stage, reason, count) VALUES (?, 'audit', 'db_busy', ?) ON CONFLICT(session_id, stage, reason) DO UPDATE SET count = count + excluded.count").run(Number(sid), lost);
-        }
-        if (ownSession !== null) {
-          const row = db.prepare('SELECT started_ns FROM sessions WHERE id = ?').safeIntegers(true).get(ownSession) as { started_ns: bigint };
-          db.prepare("UPDATE sessions SET status = 'complete', ended_ns = ? WHERE id = ?").run(clock() - row.started_ns, ownSession);
-        }
+        for (const w of writers.values()) w.close();
+        const sid = ownSession ?? latestSessionStart(db)?.id;
+        if (lost > 0 && sid !== undefined) recordLosses(db, sid, [{ stage: 'audit', reason: 'db_busy', count: lost }]);
+        if (ownSession !== null) finishSession(db, ownSession, { status: 'complete', endedNs: clock() - getSessionStart(db, ownSession)! });
       } finally {
         db.close();
       }

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { cleanTraced, fitRows, renderTable, type Cell } from '../budget.js';
 import { resolveSession, ToolError } from '../context.js';
-import { opStats, type OpStat } from '../queries.js';
+import { opStats, type OpStatJson as OpStat } from '../queries.js';
 import { compareSessions } from '../../analyze/compare.js';
 import { defineTool } from '../tool.js';
 import { sessionArg, TableSchema } from './common.js';

@@ -4,11 +4,11 @@
  * threads: launches, syncs, D2H copies, off-CPU intervals with preemption and
  * sleeps, block I/O), and benchExplain analyzes it, reporting wall time and
  * peak RSS. Run it in a fresh process for an honest peak:
- *   node dist/src/analyze/bench.js FILE N   (generates if FILE is missing)
+ *   node dist/bench/synthetic.js FILE N   (generates if FILE is missing)
  */
 import fs from 'node:fs';
-import { openReadOnly, openWritable } from '../store/db.js';
-import { explainSession } from './explain.js';
+import { openReadOnly, openWritable } from '../src/store/db.js';
+import { explainSession } from '../src/analyze/explain.js';
 
 export function generateSyntheticTrace(file: string, nEvents: number, threads = 8): { sessionId: number; events: number; ms: number } {
   const t0 = performance.now();

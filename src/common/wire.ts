@@ -1,0 +1,180 @@
+/**
+ * The TypeScript mirror of bpf/events.h: record layouts (byte offsets),
+ * sources, the host/MCP op codes the decoder and the views switch on, header
+ * flags, ring buffers, loss reasons and host-stat names. One file, so a
+ * change to events.h has one place to land here.
+ *
+ * test/capture/layout.test.ts compiles a C program against events.h and
+ * checks every size and offset below, and parses the enums and #defines, so
+ * the two cannot drift. The CUDA op table (codes 1..127 with their argument
+ * slots) is src/common/ops.ts, checked by the same test.
+ */
+
+export const EVENT_VERSION = 1;
+export const COMM_LEN = 16;
+export const PATH_LEN = 64;
+
+/** struct cw_hdr: every record starts with it */
+export const HDR = { size: 24, ts: 0, tgid: 8, tid: 12, op: 16, source: 18, version: 19, flags: 20 } as const;
+
+/** struct cw_call: a CUDA runtime or driver call, emitted at return */
+export const CALL = { size: 72, dur: 24, a0: 32, a1: 40, a2: 48, a3: 56, ret: 64, stackId: 68 } as const;
+
+/** struct cw_offcpu */
+export const OFFCPU = {
+  size: 88, dur: 24, reason: 32, cpu: 36, byTgid: 40, byTid: 44, wakerTgid: 48, wakerTid: 52, byComm: 56, wakerComm: 72,
+} as const;
+
+/** struct cw_proc: exec / exit / fork / oom */
+export const PROC = { size: 120, ppid: 24, childTgid: 28, exitCode: 32, isThread: 36, comm: 40, filename: 56 } as const;
+
+/** struct cw_mem: page allocations of one process over a window */
+export const MEM = { size: 40, windowNs: 24, pages: 32 } as const;
+
+/** struct cw_io: one block request, issue -> complete */
+export const IO = { size: 56, dur: 24, sector: 32, bytes: 40, dev: 44, rwbs: 48 } as const;
+
+/** struct cw_loader */
+export const LOADER = { size: 32, stopped: 24 } as const;
+
+/** struct cw_reclaim */
+export const RECLAIM = { size: 40, dur: 24, reclaimed: 32 } as const;
+
+/** struct cw_pyframes (hdr.op = PY_FRAMES_OP): Python frames of the next call record of (tid, callOp) */
+export const PYFRAMES = { size: 416, callOp: 24, n: 26, code: 32, lasti: 288 } as const;
+/** CW_OP_PY_FRAMES: a record type, not an event op */
+export const PY_FRAMES_OP = 240;
+export const PY_MAX_FRAMES = 32;
+/** cw_pyframes.lasti bit 31: the outermost Python frame of one C-level evaluation */
+export const PY_ENTRY = 0x80000000;
+/** cw_pyframes.lasti bit 30: a shim frame of the C stack (3.12+), dropped by the decoder */
+export const PY_SHIM = 0x40000000;
+/** cw_pyframes hdr.flags */
+export const PY_TRUNCATED = 1 << 8;
+
+/** struct cw_py_proc, written by user space into cw_py_procs (key: tgid) */
+export const PY_PROC = {
+  size: 40, runtime: 0, kind: 8, version: 10, runtimeInterpHead: 12, interpNext: 14, interpTstateHead: 16, tstateNext: 18, tstateThreadId: 20,
+  tstateFrame: 22, cframeCurrent: 24, frameBack: 26, frameCode: 28, frameInstr: 30, frameOwner: 32, frameIsEntry: 34, codeAdaptive: 36,
+} as const;
+export const PY_NONE = 0xffff;
+
+/** enum cw_source */
+export const Source = {
+  CUDA_RT: 1,
+  CUDA_DRV: 2,
+  SCHED: 3,
+  PROC: 4,
+  MEM: 5,
+  IO: 6,
+  LOADER: 7,
+  MCP: 8,
+  /** Python frames (bpf/python.bpf.h): side records of calls, never rows of events */
+  PYTHON: 9,
+} as const;
+export type SourceCode = (typeof Source)[keyof typeof Source];
+
+/** sources.name, by code (the dictionary table the views join) */
+export const SOURCE_NAMES: Record<number, string> = {
+  1: 'cuda_runtime',
+  2: 'cuda_driver',
+  3: 'sched',
+  4: 'process',
+  5: 'memory',
+  6: 'block_io',
+  7: 'loader',
+  8: 'mcp',
+  9: 'python',
+};
+
+/**
+ * enum cw_op, the codes that are not CUDA calls (the record type follows the
+ * op). CUDA codes are 1..63 (runtime) and 64..127 (driver), listed in ops.ts.
+ */
+export const Op = {
+  /** first code that is not a CUDA call: below it every record is a struct cw_call */
+  HOST_MIN: 128,
+  OFF_CPU: 128, // struct cw_offcpu
+  EXEC: 129, // struct cw_proc
+  EXIT: 130, // struct cw_proc
+  FORK: 131, // struct cw_proc
+  OOM_KILL: 132, // struct cw_proc
+  PAGE_ALLOC: 133, // struct cw_mem
+  BLOCK_IO: 134, // struct cw_io
+  LIB_LOAD: 135, // struct cw_loader
+  RECLAIM: 136, // struct cw_reclaim
+  MCP_DISCOVERY: 192, // stored by user space only
+  MCP_TOOL_CALL: 193,
+  MCP_AUTH_FAIL: 194,
+} as const;
+/** highest CUDA op code (runtime + driver) */
+export const MAX_CUDA_OP = Op.HOST_MIN - 1;
+
+/** hdr.flags (#define CW_F_*) */
+export const Flag = {
+  /** stack_id is valid */
+  STACK_SAMPLED: 1 << 0,
+  /** block I/O completed with an error (cw_io); ret != 0 (cw_call) */
+  ERROR: 1 << 1,
+  /** a CUDA call's out-pointer could not be read at return (the returned pointer/handle is missing) */
+  OUT_READ_FAIL: 1 << 2,
+  /** exit: killed by a signal; cw_proc.exit_code is the signal number */
+  SIGNALED: 1 << 3,
+  /** page window closed early (process exit), not by time */
+  FLUSHED: 1 << 4,
+  /** call: a struct cw_pyframes for (tid, op) precedes it in rb_calls */
+  PY_FRAMES: 1 << 5,
+} as const;
+/**
+ * Flags the store keeps (table event_flags): everything but STACK_SAMPLED,
+ * which events.stack_id already says. Such flags are rare, so they cost no
+ * column on the 48 B/event row.
+ */
+export const STORED_FLAGS = Flag.ERROR | Flag.OUT_READ_FAIL | Flag.SIGNALED | Flag.FLUSHED;
+
+/** enum cw_offcpu_reason */
+export const OffCpuReason = { PREEMPTED: 0, VOLUNTARY: 1, IO_WAIT: 2, OTHER: 3 } as const;
+
+/** enum cw_ring */
+export const Ring = { CALLS: 0, HOST: 1, LIFE: 2 } as const;
+export const RING_MAPS = ['rb_calls', 'rb_host', 'rb_life'] as const;
+
+/** enum cw_loss, index into the cw_drops per-CPU array */
+export const LOSS_REASONS = [
+  'rb_calls_full',
+  'rb_host_full',
+  'rb_life_full',
+  'entry_map_full',
+  'missed_return',
+  'orphan_return',
+  'stack_unavailable',
+  'sched_map_full',
+  'host_map_full',
+  'py_frames_unavailable',
+] as const;
+/** Losses that are not lost events (a stack missing is still a stored event). */
+export const NON_EVENT_LOSSES = new Set(['stack_unavailable', 'py_frames_unavailable', 'py_frames_orphaned']);
+
+/** enum cw_host_stat, index into the cw_host_stats per-CPU array (same order) */
+export const HOST_STAT_NAMES = [
+  'switches',
+  'switchesUntraced',
+  'switchesSelf',
+  'offCpuEmitted',
+  'offCpuShort',
+  'offCpuShortNs',
+  'wakeupsTraced',
+  'pageAllocs',
+  'pagesUntraced',
+  'ioIssued',
+  'ioUntraced',
+] as const;
+
+/** CW_OFFCPU_HIST_SLOTS */
+export const OFFCPU_HIST_SLOTS = 64;
+
+/** Record framing produced by the addon's drain(): [u32 len][record][pad to 8]. */
+export const FRAME_HDR = 4;
+export function frameSize(len: number): number {
+  return (FRAME_HDR + len + 7) & ~7;
+}
