@@ -31,7 +31,7 @@ const LIFECYCLE = ['exec', 'exit', 'fork', 'oom_kill', 'lib_load'];
 const HOST_OPS = ['off_cpu', 'block_io', 'page_alloc', 'lifecycle'];
 
 /** Private copies (rpath $ORIGIN/../lib = bench/build/lib: own inodes, like decode.ts). */
-function privateBin(name: string): string {
+export function privateBin(name: string): string {
   const dir = path.join(BUILD, 'bin');
   const dst = path.join(dir, name);
   const src = path.join(FIXBIN, name);

@@ -25,7 +25,9 @@ enum cw_source {
 	CW_SRC_IO = 6,        /* block I/O */
 	CW_SRC_LOADER = 7,    /* dynamic loader: new libraries mapped */
 	CW_SRC_MCP = 8,       /* Causeway's own MCP server (user space only) */
-	CW_SRC_PYTHON = 9,    /* Python frames read from a CPython interpreter (bpf/python.bpf.h) */
+	CW_SRC_SHIM_RT = 9,   /* in-process shim (shim/), CUDA runtime calls: same cw_call layout */
+	CW_SRC_SHIM_DRV = 10, /* in-process shim, CUDA driver calls */
+	CW_SRC_PYTHON = 11,   /* Python frames read from a CPython interpreter (bpf/python.bpf.h) */
 };
 
 /* Operation codes. 1..63 CUDA runtime, 64..127 driver, 128.. host, 192.. MCP. */

@@ -33,8 +33,9 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ native/causeway.
   touch "$stamp"
 fi
 
-say "building BPF objects, TypeScript and test fixtures"
+say "building BPF objects, the in-process shim, TypeScript and test fixtures"
 make -s -C bpf
+make -s -C shim
 npx tsc -p tsconfig.json
 make -s -C test/fixtures
 if [ -x scripts/install-fixtures.sh ]; then bash scripts/install-fixtures.sh >/dev/null; fi

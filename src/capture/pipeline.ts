@@ -11,6 +11,8 @@ import { allocBatch } from '../common/events.js';
 import type { Addon, ObjHandle, RingHandle } from '../probe/addon-types.js';
 import { RecordDecoder, TimeBase, type DecodeSink, type RawPyFrames } from './decode.js';
 import { LOSS_REASONS, NON_EVENT_LOSSES } from '../common/wire.js';
+import type { RecordSource } from './inproc-source.js';
+import { SHIM_STACK_ID_BASE } from './inproc-layout.js';
 
 
 /** Where batches go (the store's writer, or a fake in tests). */
@@ -43,6 +45,8 @@ export interface CaptureOptions {
   fastIntervalMs?: number;
   /** events per batch handed to the sink */
   batchEvents?: number;
+  /** record sources drained beside the BPF rings (the in-process shim's rings), same frames */
+  sources?: RecordSource[];
 }
 
 export interface CaptureStats {
@@ -152,6 +156,17 @@ export class Capture {
         }
       }
     }
+    for (const src of this.opts.sources ?? []) {
+      for (let round = 0; round < maxRounds; round++) {
+        const n = src.drain(this.buf);
+        if (n === 0) break;
+        let off = 0;
+        while (off < n) {
+          off = this.decoder.decode(this.buf, n, this.batch, off);
+          if (this.batch.n === this.batch.ts.length) moved += this.flushBatch();
+        }
+      }
+    }
     moved += this.flushBatch();
     this.stats.ticks++;
     this.stats.lastTickMs = performance.now() - t0;
@@ -197,7 +212,10 @@ export class Capture {
     const key = py ? `${pid}:${kernelId}:${py.codes.join(',')}:${py.lasti.join(',')}` : `${pid}:${kernelId}`;
     const hit = this.stackCache.get(key);
     if (hit !== undefined) return hit;
-    const addrs = this.addon.stackFrames(this.stacks.obj, this.stacks.map, kernelId);
+    let addrs: bigint[] | null = null;
+    if (kernelId >= SHIM_STACK_ID_BASE) for (const src of this.opts.sources ?? []) addrs ??= src.stackFrames?.(kernelId) ?? null;
+    else addrs = this.addon.stackFrames(this.stacks.obj, this.stacks.map, kernelId);
+    if (!addrs) return -1;
     if (addrs.length === 0) return -1;
     const { frames, text } = this.stacks.symbolize(pid, addrs, py);
     const id = this.sink.internStack(frames, text);
@@ -237,6 +255,7 @@ export class Capture {
   /** All losses that are lost events (stack misses are reported separately). */
   losses(): LossCount[] {
     const out = this.kernelLosses();
+    for (const src of this.opts.sources ?? []) out.push(...src.losses());
     if (this.decoder.stats.malformed) out.push({ stage: 'queue', reason: 'malformed_record', count: this.decoder.stats.malformed });
     // Python frames whose call record never came (the call never returned): not a lost event
     if (this.decoder.stats.pyOrphans) out.push({ stage: 'queue', reason: 'py_frames_orphaned', count: this.decoder.stats.pyOrphans });
@@ -273,6 +292,7 @@ export class Capture {
       this.discardPending();
       return;
     }
+    for (const src of this.opts.sources ?? []) src.beforeFinalDrain?.();
     for (let i = 0; i < 16; i++) if (this.tick(1024) === 0) break;
   }
 
@@ -287,6 +307,18 @@ export class Capture {
           this.discardedCount += this.batch.n;
           this.batch.n = 0;
           this.decoder.pyByIndex.clear();
+        }
+      }
+    }
+    for (const src of this.opts.sources ?? []) {
+      for (let round = 0; round < 1024; round++) {
+        const n = src.drain(this.buf);
+        if (n === 0) break;
+        let off = 0;
+        while (off < n) {
+          off = this.decoder.decode(this.buf, n, this.batch, off);
+          this.discardedCount += this.batch.n;
+          this.batch.n = 0;
         }
       }
     }

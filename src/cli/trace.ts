@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { CausewayError } from '../common/errors.js';
-import { NS_PER_TRACED_CALL, TraceSession, summaryOfFailure, type TraceSummary } from '../run/trace-session.js';
+import { NS_PER_TRACED_CALL, NS_PER_SHIM_CALL, TraceSession, summaryOfFailure, type TraceSummary } from '../run/trace-session.js';
 import { formatCount } from './format.js';
 import { fmtNs } from '../analyze/format.js';
 import { parseListen } from '../export/prometheus.js';
@@ -27,9 +27,18 @@ interface TraceFlags {
   maxDbMb?: string;
   maxAge?: string;
   explain: boolean;
+  inProcess?: boolean;
+  inProcessRing?: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
+
+function ringSlots(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 2 || n > 1 << 24 || (n & (n - 1)) !== 0) throw new CausewayError('USAGE', `--in-process-ring takes a power of two between 2 and 16777216 (got ${v})`, 'e.g. --in-process-ring 65536');
+  return n;
+}
 
 function parseStacks(s: string): 'auto' | 'all' | 'none' | number {
   if (s === 'auto' || s === 'all' || s === 'none') return s;
@@ -51,6 +60,8 @@ export function register(program: Command): void {
     .option('--no-host', 'do not attach the host tracepoints (scheduler, block I/O, memory)')
     .option('--no-python-frames', 'do not read Python frames of CPython 3.10-3.13 processes into sampled stacks')
     .option('--ring-calls-bytes <n>', 'size of the CUDA call ring buffer (power of two, >= 4096)')
+    .option('--in-process', 'preload a capture shim into CMD instead of uprobes (~50 ns per call instead of ~2 us; needs -- CMD; static or setuid commands fall back to uprobes)')
+    .option('--in-process-ring <slots>', 'in-process ring size per thread, in records (power of two, default 65536)')
     .option('--classic-uprobes', 'attach one perf-event uprobe per function instead of uprobe_multi')
     .option('--metrics <host:port>', 'serve Prometheus metrics while tracing (loopback by default; a non-loopback address needs a token in $CAUSEWAY_METRICS_TOKEN)')
     .option('--max-db-mb <n>', 'retention: keep the database under N MiB (oldest events pruned, counted in drops as retention)')
@@ -94,6 +105,7 @@ export function register(program: Command): void {
         pythonFrames: flags.pythonFrames,
         mapSizes,
         classicUprobes: flags.classicUprobes,
+        inProcess: flags.inProcess || flags.inProcessRing ? { ringSlots: ringSlots(flags.inProcessRing) } : undefined,
         metrics,
         explain: flags.explain,
         retention,
@@ -144,9 +156,19 @@ export function renderSummary(s: TraceSummary): string {
     lines.push('  no CUDA calls were recorded');
   }
   for (const l of s.losses) lines.push(`  LOST ${l.count} (${l.stage}: ${l.reason})`);
+  const ip = s.inProcess;
+  if (ip?.mode === 'in_process') {
+    lines.push(`  in-process: ${formatCount(ip.callsMade)} calls seen by the shim in ${ip.processes.length} process(es), ${ip.threads.length} thread(s)${ip.uprobeOps.length ? `; by uprobes instead (not interposed): ${ip.uprobeOps.join(', ')}` : ''}`);
+    for (const u of ip.uprobeLibraries) lines.push(`  BY UPROBES ${u.path}: ${u.why}`);
+    for (const w of ip.withoutShim) lines.push(`  NOT TRACED pid ${w.pid}: maps ${w.library} without the shim (LD_PRELOAD cleared, or a setuid/static exec)`);
+    const unwrapped = ip.processes.reduce((a, p) => a + p.entryPointsUnwrapped, 0);
+    if (unwrapped) lines.push(`  NOT TRACED ${unwrapped} driver entry point(s) handed out by cuGetProcAddress/cudaGetDriverEntryPoint that the shim could not wrap`);
+  } else if (ip?.mode === 'uprobe_fallback') {
+    lines.push(`  IN-PROCESS NOT POSSIBLE: ${ip.fallbackReason}; every CUDA call was traced by uprobes`);
+  }
   if (s.retention) lines.push(`  retention: ${formatCount(s.retention.pruned)} events pruned in ${s.retention.runs} passes (longest ${s.retention.maxRunMs.toFixed(1)} ms), counted in drops as 'retention'`);
   if (s.lateAttachMs.length) lines.push(`  late attach: ${s.lateAttachMs.map((m) => m.toFixed(1) + ' ms').join(', ')}`);
-  if (s.estimatedOverheadPct !== null) lines.push(`  estimated tracing cost: ${formatCount(s.probeHitsPerS)} probe hits/s x ${fmtNs(NS_PER_TRACED_CALL)} = ${s.estimatedOverheadPct.toFixed(2)}% of one CPU`);
+  if (s.estimatedOverheadPct !== null) lines.push(`  estimated tracing cost: ${formatCount(s.probeHitsPerS)} probe hits/s x ${fmtNs(s.inProcess?.mode === 'in_process' ? NS_PER_SHIM_CALL : NS_PER_TRACED_CALL)} = ${s.estimatedOverheadPct.toFixed(2)}% of one CPU`);
   lines.push(`  detach: ${s.detachMs.toFixed(0)} ms`);
   if (s.chains?.analysed) {
     const hi = s.chains.top.filter((c) => c.severity === 'critical' || c.severity === 'high');

@@ -110,7 +110,7 @@ export interface StackFrame {
 
 /** Loss, by stage and reason; summed into drops and sessions.events_dropped. */
 export interface LossCount {
-  stage: 'kernel' | 'queue' | 'writer';
+  stage: 'kernel' | 'queue' | 'writer' | 'shim';
   reason: string;
   count: number;
 }

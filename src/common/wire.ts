@@ -69,8 +69,11 @@ export const Source = {
   IO: 6,
   LOADER: 7,
   MCP: 8,
+  /** the in-process shim (shim/): same records as CUDA_RT / CUDA_DRV, captured by interposition instead of uprobes */
+  SHIM_RT: 9,
+  SHIM_DRV: 10,
   /** Python frames (bpf/python.bpf.h): side records of calls, never rows of events */
-  PYTHON: 9,
+  PYTHON: 11,
 } as const;
 export type SourceCode = (typeof Source)[keyof typeof Source];
 
@@ -84,7 +87,9 @@ export const SOURCE_NAMES: Record<number, string> = {
   6: 'block_io',
   7: 'loader',
   8: 'mcp',
-  9: 'python',
+  9: 'cuda_runtime_inproc',
+  10: 'cuda_driver_inproc',
+  11: 'python',
 };
 
 /**

@@ -90,14 +90,14 @@ export class CudaProbes {
     });
   }
 
-  /** Resolve the ops' symbols in a library and attach entry + return probes. */
-  attach(lib: LibraryTarget): LibraryAttach {
+  /** Resolve the ops' symbols in a library and attach entry + return probes (only `onlyOps` when given: --in-process). */
+  attach(lib: LibraryTarget, onlyOps?: ReadonlySet<number>): LibraryAttach {
     const t0 = performance.now();
     const family = lib.kind === 'cuda' ? 'drv' : 'rt';
     const source = family === 'drv' ? Source.CUDA_DRV : Source.CUDA_RT;
     const obj = family === 'drv' ? this.drv : this.rt;
     const progs = PROGRAMS[family];
-    const ops = CUDA_OPS.filter((o) => o.source === source);
+    const ops = CUDA_OPS.filter((o) => o.source === source && (!onlyOps || onlyOps.has(o.code)));
     const result: LibraryAttach = { library: lib, mode: 'none', probes: [], links: [], attachMs: 0 };
     let resolved;
     try {

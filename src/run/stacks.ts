@@ -5,7 +5,7 @@
  * processes also get their code objects read while they live, and their
  * Python frames merged into the native stack (src/run/pystacks.ts).
  */
-import { readMaps } from '../discover/procmaps.js';
+import { parseMaps, readMaps } from '../discover/procmaps.js';
 import { Symbolizer, mappingsFromMaps, type MappingRow } from '../discover/symbolize.js';
 import type { PythonRuntime } from '../discover/python.js';
 import { PyCodeReader } from '../discover/pycode.js';
@@ -25,6 +25,12 @@ export class StackSymbolizer {
     const rows = mappingsFromMaps(entries, pid);
     if (rows.length) this.maps.set(pid, rows);
     return rows;
+  }
+
+  /** Mappings from a maps text the process wrote itself (the in-process shim's snapshot). */
+  rememberText(pid: number, text: string): void {
+    const rows = mappingsFromMaps(parseMaps(text), pid);
+    if (rows.length) this.maps.set(pid, rows);
   }
 
   mappings(pid: number): MappingRow[] | undefined {
@@ -47,7 +53,8 @@ export class StackSymbolizer {
     if (!rows) rows = this.remember(pid) ?? [];
     let frames = this.sym.symbolize(addrs, rows);
     // an address outside every known mapping means the process mapped something new: refresh once
-    if (frames.some((f) => f.module === null) && this.remember(pid)) frames = this.sym.symbolize(addrs, this.maps.get(pid)!);
+    // (a zombie's maps read as empty: keep what was captured before)
+    if (frames.some((f) => f.module === null) && this.remember(pid)) frames = this.sym.symbolize(addrs, this.maps.get(pid) ?? rows);
     const native = frames.map((f) => ({ addr: f.addr, module: f.module, offset: f.offset, symbol: f.symbol, text: f.text }));
     const p = py && this.python.get(pid);
     const merged = p ? mergePython(native, resolvePyFrames(p.reader, p.rt.version, py)) : native;

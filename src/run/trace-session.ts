@@ -31,6 +31,7 @@ import { hasAggregates, opStats } from '../store/reader.js';
 import { StackSymbolizer } from './stacks.js';
 import { PythonTargets } from './python-targets.js';
 import { createMetricsServer, type MetricsServer } from '../export/prometheus.js';
+import { InprocMode, preloadBlocker, type InprocSummary } from './inproc.js';
 import { loaderLibraries, resolveCommand, spawnParked, startOrphanGuard, type OrphanGuard, type StartedTarget } from './target.js';
 
 export interface TraceOptions {
@@ -66,6 +67,8 @@ export interface TraceOptions {
   retention?: { maxBytes?: number; maxAgeS?: number; everyMs?: number; passBudgetMs?: number };
   /** keep the command's stdout (returned in the summary) instead of passing it through */
   captureTargetStdout?: boolean;
+  /** --in-process: preload the shim into the command and take CUDA calls from its rings (uprobes only for what it cannot cover) */
+  inProcess?: boolean | { ringSlots?: number };
   onProgress?(p: TraceProgress): void;
   log?(line: string): void;
 }
@@ -106,6 +109,8 @@ export interface TraceSummary {
   chains?: { analysed: boolean; reason?: string; top: { kind: string; severity: string; impact_ns: number; summary: string }[] };
   /** drain loop health: longest tick and longest gap between ticks, ms */
   drain: { ticks: number; maxTickMs: number; maxGapMs: number };
+  /** --in-process: what the shim covered, its per-thread counts, and any fallback */
+  inProcess?: InprocSummary;
 }
 
 /** Discovery options that look at the given paths and nothing else. */
@@ -125,6 +130,8 @@ export const LAUNCH_STACK_EVERY = 64;
  * with default options on this class of machine (2,700 where every call takes a stack).
  */
 export const NS_PER_TRACED_CALL = 2100;
+/** The same for a call recorded by the in-process shim (BENCHMARKS.md section 1, in-process row). */
+export const NS_PER_SHIM_CALL = 60;
 
 const SUMMARIES = new WeakMap<object, TraceSummary>();
 /** The summary of a trace that stopped with an error (disk full): what was stored before it. */
@@ -199,6 +206,8 @@ export class TraceSession {
   private guard: OrphanGuard | null = null;
   private retentionTimer: NodeJS.Timeout | null = null;
   private readonly retentionStats = { pruned: 0, runs: 0, maxRunMs: 0, usedBytes: 0 };
+  private inproc: InprocMode | null = null;
+  private inprocFallback: string | null = null;
 
   constructor(private readonly opts: TraceOptions) {}
 
@@ -219,6 +228,7 @@ export class TraceSession {
       if (!fs.existsSync(`/proc/${pid}`)) throw new CausewayError('NO_TARGET', `no process with pid ${pid}`, 'check the pid (ps -p PID)');
     }
     this.addon = loadAddon();
+    if (this.opts.inProcess) this.planInproc(exe);
     this.openStore();
     try {
       if (this.opts.metrics) {
@@ -230,7 +240,8 @@ export class TraceSession {
       await this.startTargets();
       this.startCapture();
       const probes = this.cuda.libraries().reduce((n, a) => n + a.probes.filter((p) => p.attached).length, 0);
-      this.log(`tracing: ${this.cuda.libraries().length} CUDA libraries, ${probes} probes, session ${this.sessionId} -> ${this.opts.db}`);
+      const shim = this.inproc ? `in-process shim (${this.inproc.covered.length} ops interposed), ` : '';
+      this.log(`tracing: ${shim}${this.cuda.libraries().length} CUDA libraries, ${probes} probes, session ${this.sessionId} -> ${this.opts.db}`);
       await this.waitForEnd();
     } catch (e) {
       if (!this.stopReason) this.stopReason = 'failed';
@@ -262,6 +273,21 @@ export class TraceSession {
     }
   }
   private failure: Error | null = null;
+
+  /** --in-process: preload the shim, or fall back to uprobes loudly when the command cannot be preloaded. */
+  private planInproc(exe: string | null): void {
+    if (!exe) throw new CausewayError('USAGE', '--in-process needs a command to start (-- CMD): a running process cannot be preloaded', 'drop --in-process to attach uprobes to running processes');
+    const blocker = preloadBlocker(exe);
+    if (blocker) {
+      this.inprocFallback = blocker;
+      this.log(`WARNING: --in-process: ${blocker}; falling back to uprobes for every CUDA call`);
+      return;
+    }
+    const o = typeof this.opts.inProcess === 'object' ? this.opts.inProcess : {};
+    const m = this.opts.stacks;
+    const stackEvery: [number, number] = m === 'auto' ? [1, LAUNCH_STACK_EVERY] : m === 'all' ? [1, 1] : m === 'none' ? [0, 0] : [m, m];
+    this.inproc = new InprocMode({ ringSlots: o.ringSlots, stackEvery });
+  }
 
   private openStore(): void {
     this.db = openWritable(this.opts.db);
@@ -302,7 +328,8 @@ export class TraceSession {
         selfTgid: process.pid,
         traceAll,
         warn: (m) => this.log(`WARNING: ${m}`),
-        loader: { stopOnLoad: !traceAll },
+        // in-process with nothing left to uprobes: no library needs attaching, so nothing is parked
+        loader: { stopOnLoad: !traceAll && !(this.inproc && this.inproc.uncovered.length === 0) },
       });
       for (const f of this.host.failed) this.log(`WARNING: host probe ${f.target} not attached (${f.feeds} missing): ${f.error}`);
     }
@@ -348,16 +375,24 @@ export class TraceSession {
     }
     const found = discoverLibraries({ paths, executables, pids: this.opts.pids.length ? this.opts.pids : undefined });
     for (const lib of found) this.attachOne(toTarget(lib), false);
-    if (this.attachedInodes.size === 0) {
+    if (this.attachedInodes.size === 0 && !this.inproc) {
       this.log('WARNING: no CUDA library found yet; traced processes are rescanned for libraries they load later');
     }
   }
 
   private attachOne(lib: LibraryTarget, late: boolean): LibraryAttach | null {
+    // --in-process: uprobes only for the ops the shim does not interpose, except in an executable
+    // with CUDA linked in statically (its own calls never reach a preloaded library): all ops there
+    const only = this.inproc && lib.kind !== 'static' ? new Set(this.inproc.uncovered.map((o) => o.code)) : undefined;
+    if (only && only.size === 0) return null;
     const key = `${lib.dev}:${lib.inode}`;
     if (this.attachedInodes.has(key)) return null;
     this.attachedInodes.add(key);
-    const a = this.cuda.attach(lib);
+    if (this.inproc && lib.kind === 'static') {
+      this.inproc.noteUprobeLibrary(lib.path, 'CUDA runtime linked into the executable: calls inside it cannot be interposed');
+      this.log(`WARNING: --in-process: ${lib.path} has the CUDA runtime linked in statically; the shim cannot interpose its calls, so they are traced by uprobes (~2 us per call)`);
+    }
+    const a = this.cuda.attach(lib, only);
     if (late) this.lateAttachMs.push(a.attachMs);
     const failed = a.probes.filter((p) => !p.attached);
     const attached = a.probes.length - failed.length;
@@ -377,7 +412,8 @@ export class TraceSession {
     if (!this.opts.noHost) this.guard = startOrphanGuard(process.pid);
     for (const pid of this.opts.pids) this.traceTgid(pid);
     if (this.opts.command?.length) {
-      this.target = await spawnParked(this.opts.command, this.opts.env, this.opts.captureTargetStdout);
+      const env = this.inproc ? this.inproc.env(this.opts.env ?? process.env) : this.opts.env;
+      this.target = await spawnParked(this.opts.command, env, this.opts.captureTargetStdout);
       this.guard?.add(this.target.pid);
       this.target.child.stdout?.on('data', (d: Buffer) => {
         if (this.targetStdout.length < 1 << 20) this.targetStdout += d.toString();
@@ -461,8 +497,16 @@ export class TraceSession {
           }
         },
       },
-      { obj: this.cuda.rt, map: 'cw_stacks', symbolize: (pid, addrs, py) => this.symbolizer.symbolize(pid, addrs, py) },
-      { intervalMs: this.opts.intervalMs, fastRings: ['rb_life'] },
+      {
+        obj: this.cuda.rt,
+        map: 'cw_stacks',
+        symbolize: (pid, addrs, py) => {
+          const snapshot = this.inproc?.source.takeMaps(pid);
+          if (snapshot) this.symbolizer.rememberText(pid, snapshot);
+          return this.symbolizer.symbolize(pid, addrs, py);
+        },
+      },
+      { intervalMs: this.opts.intervalMs, fastRings: ['rb_life'], sources: this.inproc ? [this.inproc.source] : undefined },
     );
     this.capture.start();
     this.rescanTimer = setInterval(() => this.rescan(), this.opts.rescanMs ?? 100);
@@ -484,6 +528,7 @@ export class TraceSession {
       }
     }
     for (const pid of targets) {
+      this.inproc?.check(pid, (l) => this.log(l));
       const maps = readMaps(pid);
       if (!maps) continue;
       for (const m of maps) {
@@ -597,6 +642,7 @@ export class TraceSession {
     if (this.writer && !this.writer.failed) {
       this.writer.close();
       recordLosses(this.db, this.sessionId, losses);
+      this.recordInproc();
       stored = this.writer.stored;
       finishSession(this.db, this.sessionId, { status: captureError ? 'failed' : status, endedNs });
       this.clearNote();
@@ -628,6 +674,9 @@ export class TraceSession {
       await this.metrics.close();
     }
     const summary = this.summarize(captureError ? 'failed' : status, stored, losses, detachMs);
+    if (this.inproc) summary.inProcess = this.inproc.summary();
+    else if (this.inprocFallback) summary.inProcess = { mode: 'uprobe_fallback', fallbackReason: this.inprocFallback, uprobeOps: CUDA_OPS.map((o) => o.name), callsMade: 0, processes: [], threads: [], withoutShim: [], uprobeLibraries: [] };
+    this.inproc?.close();
     if (captureError) summary.error = { code: (captureError as { code?: string }).code ?? 'INTERNAL', message: captureError.message };
     this.recordOverhead(summary);
     if (!captureError && this.opts.explain !== false) summary.chains = this.explainNow(stored);
@@ -660,12 +709,23 @@ export class TraceSession {
     try {
       putSessionMeta(this.db, this.sessionId, 'overhead', {
         probe_hits_per_s: String(Math.round(s.probeHitsPerS)),
-        ns_per_traced_call: String(NS_PER_TRACED_CALL),
+        ns_per_traced_call: String(this.inproc ? NS_PER_SHIM_CALL : NS_PER_TRACED_CALL),
+        ...(this.inproc || this.inprocFallback ? { capture: this.inproc ? 'in_process (shim)' : `uprobes (in-process fallback: ${this.inprocFallback})` } : {}),
         estimated_cpu_pct: String(s.estimatedOverheadPct ?? 0),
         method: 'probe hits per second x ns per traced call measured by `npm run bench` (BENCHMARKS.md); an upper bound for one calling thread',
       });
     } catch {
       /* the database may be full or closed: the summary still carries it */
+    }
+  }
+
+  /** Coverage of the in-process mode (or why it fell back) for get_agent_health and SQL. */
+  private recordInproc(): void {
+    try {
+      if (this.inproc) this.inproc.record(this.db, this.sessionId);
+      else if (this.inprocFallback) recordLibraries(this.db, this.sessionId, [{ path: this.opts.command?.[0] ?? '?', kind: 'shim', foundVia: 'in-process', probesAttached: 0, probesFailed: 0, error: `in-process capture not possible (${this.inprocFallback}): every CUDA call traced by uprobes` }]);
+    } catch (e) {
+      this.log(`WARNING: could not record in-process coverage: ${(e as Error).message}`);
     }
   }
 
@@ -728,7 +788,7 @@ export class TraceSession {
       retention: this.opts.retention ? { ...this.retentionStats } : undefined,
       probeHitsPerS,
       drain: { ticks: this.capture?.stats.ticks ?? 0, maxTickMs: this.capture?.stats.maxTickMs ?? 0, maxGapMs: this.capture?.stats.maxGapMs ?? 0 },
-      estimatedOverheadPct: calls ? (probeHitsPerS * NS_PER_TRACED_CALL) / 1e9 * 100 : null,
+      estimatedOverheadPct: calls ? (probeHitsPerS * (this.inproc ? NS_PER_SHIM_CALL : NS_PER_TRACED_CALL)) / 1e9 * 100 : null,
     };
   }
 }

@@ -129,6 +129,8 @@ test('sources and loss reasons follow the enums', () => {
   assert.equal(src.get('CW_SRC_CUDA_RT'), Source.CUDA_RT);
   assert.equal(src.get('CW_SRC_CUDA_DRV'), Source.CUDA_DRV);
   assert.equal(src.get('CW_SRC_MCP'), Source.MCP);
+  assert.equal(src.get('CW_SRC_SHIM_RT'), Source.SHIM_RT);
+  assert.equal(src.get('CW_SRC_SHIM_DRV'), Source.SHIM_DRV);
   assert.equal(src.get('CW_SRC_PYTHON'), Source.PYTHON);
   const loss = enumValues('cw_loss');
   assert.equal(loss.get('CW_LOSS_COUNT'), LOSS_REASONS.length);

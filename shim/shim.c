@@ -1,0 +1,638 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * libcauseway-shim.so: in-process capture of CUDA runtime and driver calls.
+ *
+ * Preloaded (LD_PRELOAD) by `causeway trace --in-process`. Every function in
+ * ops.def gets a wrapper with the real prototype that calls the real function
+ * and writes one struct cw_call (bpf/events.h, the same record the uretprobe
+ * emits, source CW_SRC_SHIM_*) into this thread's ring (ring.h), a file in
+ * the tracer's directory mapped MAP_SHARED.
+ *
+ * Hot path (a traced call): two vDSO clock reads, one TLS load, one relaxed
+ * load of `tail`, ~80 bytes stored, one release store of `head`. No lock, no
+ * allocation, no system call. A full ring drops the record and counts it
+ * (per thread, per reason); the target never waits for the tracer.
+ *
+ * Cold paths: the first call of a thread creates its ring (open, ftruncate,
+ * mmap); the first call of a function resolves the real one (dlsym
+ * RTLD_NEXT, then the CUDA libraries loaded RTLD_LOCAL, found with
+ * dl_iterate_phdr); fork gives the child new rings (pthread_atfork); a
+ * thread's exit marks its ring closed (pthread key destructor); exec
+ * re-preloads through the inherited environment.
+ *
+ * Why dlsym is interposed and dlopen is not: a library opened RTLD_LOCAL
+ * (Python ctypes, framework plugins) is reached through dlsym(handle, name),
+ * which bypasses the preloaded definition, so dlsym hands back the wrapper
+ * (and remembers the real function). dlopen needs nothing: the wrappers
+ * resolve lazily and retry while the real function is not loaded yet, and
+ * wrapping dlopen would make the shim the caller whose RUNPATH and $ORIGIN
+ * glibc uses to search, changing what the target loads.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <linux/types.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../bpf/events.h"
+#include "ring.h"
+
+#define CW_EXPORT __attribute__((visibility("default")))
+#define CW_COLD __attribute__((cold, noinline))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* Same ABI as CUDA's dim3 (three unsigned, passed by value in two registers). */
+typedef struct { unsigned x, y, z; } cw_dim3;
+
+/* ---- the op table ------------------------------------------------------- */
+
+enum {
+#define CW_OP(op, src, sym, P, A, a0, a1, a2, a3) CW_IDX_##sym,
+#include "ops.def"
+#undef CW_OP
+	CW_NSYM
+};
+
+static const char *const cw_names[CW_NSYM] = {
+#define CW_OP(op, src, sym, P, A, a0, a1, a2, a3) #sym,
+#include "ops.def"
+#undef CW_OP
+};
+
+static const uint8_t cw_srcs[CW_NSYM] = {
+#define CW_OP(op, src, sym, P, A, a0, a1, a2, a3) src,
+#include "ops.def"
+#undef CW_OP
+};
+
+/* Real functions, resolved on first use (NULL until then). */
+static void *cw_real[CW_NSYM];
+
+/* ---- shared state ------------------------------------------------------- */
+
+static char cw_dir[512];                  /* CAUSEWAY_SHIM_DIR, "" when tracing is off */
+static uint32_t cw_slots = 1u << 16;      /* CAUSEWAY_SHIM_RING_SLOTS */
+static uint32_t cw_stack_every = 0;       /* CAUSEWAY_SHIM_STACKS=N,L: every Nth call of most ops (0 = never) */
+static uint32_t cw_stack_every_launch = 0;/*   ... and every Lth kernel launch */
+static uint32_t cw_gen;                   /* bumped in a forked child: every thread-local ring is stale */
+static struct cw_shim_proc_hdr *cw_proc;  /* this process's P<pid>.proc, or NULL */
+static uint32_t cw_proc_pid;
+static uint64_t cw_image;                 /* this image's start time: file names stay unique across exec (same pid) */
+static uint64_t cw_lost_no_proc;          /* drops with nowhere to count them (reported as unknown) */
+static pthread_key_t cw_key;
+static uintptr_t cw_text_lo, cw_text_hi;  /* the shim's own code: frames there are not the target's */
+static void *(*cw_real_dlsym)(void *, const char *);
+
+struct cw_tls {
+	struct cw_shim_ring_hdr *r;
+	uint8_t *data;
+	uint32_t mask;
+	uint32_t gen;
+	uint32_t busy;     /* inside cw_emit: a signal handler's call is dropped, not interleaved */
+	uint32_t dead;     /* the thread's key destructor ran: no ring any more */
+	uint32_t tid;
+	uint32_t nstack;   /* calls since the last sampled stack (launches / other ops) */
+	uint32_t nstack_launch;
+	uint32_t stack_seq;
+	uint32_t stack_mask;
+	uintptr_t stack_lo, stack_hi; /* this thread's stack: the frame walk never leaves it */
+	struct cw_shim_stack *stacks;
+};
+static __thread struct cw_tls cw_t __attribute__((tls_model("initial-exec")));
+
+struct cw_slot {
+	uint32_t len;
+	struct cw_call c;
+	uint32_t seq;      /* low 32 bits of (index + 1): the reader checks it */
+} __attribute__((packed));
+_Static_assert(sizeof(struct cw_slot) == CW_SHIM_SLOT_BYTES, "slot is one drain() frame");
+_Static_assert(sizeof(struct cw_shim_ring_hdr) <= CW_SHIM_HDR_BYTES, "ring header fits its page");
+_Static_assert(sizeof(struct cw_shim_stack) == CW_SHIM_STACK_BYTES, "stack entry size");
+
+static inline uint32_t cw_stack_slots(void)
+{
+	return cw_slots >= 16 ? cw_slots / 8 : 2;
+}
+
+static inline size_t cw_ring_bytes(uint32_t slots, uint32_t stack_slots)
+{
+	return CW_SHIM_HDR_BYTES + (size_t)slots * CW_SHIM_SLOT_BYTES + (size_t)stack_slots * CW_SHIM_STACK_BYTES;
+}
+
+static inline uint64_t cw_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* = bpf_ktime_get_ns(): one clock for both sources */
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void cw_proc_drop(int reason)
+{
+	if (cw_proc && cw_proc_pid == (uint32_t)getpid())
+		__atomic_fetch_add(&cw_proc->drops[reason], 1, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_add(&cw_lost_no_proc, 1, __ATOMIC_RELAXED);
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+/* populate: fault every page in now (ring files), so the hot path never takes a page fault */
+static void *cw_map_new(const char *name, size_t bytes, int populate)
+{
+	char path[640];
+	if (!cw_dir[0] || snprintf(path, sizeof(path), "%s/%s", cw_dir, name) >= (int)sizeof(path))
+		return NULL;
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return NULL;
+	void *p = MAP_FAILED;
+	if (ftruncate(fd, (off_t)bytes) == 0)
+		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		unlink(path);
+		return NULL;
+	}
+	return p;
+}
+
+static CW_COLD void cw_proc_open(void)
+{
+	uint32_t pid = (uint32_t)getpid();
+	char name[64];
+	cw_image = cw_now();
+	snprintf(name, sizeof(name), "P%u-%llx.proc", pid, (unsigned long long)cw_image);
+	struct cw_shim_proc_hdr *p = cw_map_new(name, sizeof(*p), 0);
+	uint32_t parent = cw_proc_pid;
+	cw_proc_pid = pid;
+	cw_proc = p;
+	if (!p)
+		return;
+	p->layout = CW_SHIM_LAYOUT;
+	p->pid = pid;
+	p->ppid = (uint32_t)getppid();
+	p->ops = CW_NSYM;
+	p->forked_from = parent;
+	ssize_t n = readlink("/proc/self/exe", p->exe, sizeof(p->exe) - 1);
+	if (n < 0)
+		p->exe[0] = 0;
+	__atomic_store_n(&p->magic, CW_SHIM_PROC_MAGIC, __ATOMIC_RELEASE);
+}
+
+/*
+ * A copy of /proc/self/maps for the tracer's symbolizer: a short-lived target
+ * may be gone before its first stack is symbolized. Rewritten when a thread
+ * opens its ring and when dlsym hands out a wrapper (a library loaded later).
+ */
+static CW_COLD void cw_maps_snapshot(void)
+{
+	char path[640];
+	if (!cw_dir[0] || !(cw_stack_every | cw_stack_every_launch))
+		return;
+	if (snprintf(path, sizeof(path), "%s/M%u-%llx.maps", cw_dir, cw_proc_pid, (unsigned long long)cw_image) >= (int)sizeof(path))
+		return;
+	int in = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return;
+	int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out >= 0) {
+		char buf[8192];
+		ssize_t n;
+		while ((n = read(in, buf, sizeof(buf))) > 0)
+			if (write(out, buf, (size_t)n) != n)
+				break;
+		close(out);
+	}
+	close(in);
+}
+
+static CW_COLD struct cw_shim_ring_hdr *cw_ring_open(struct cw_tls *t)
+{
+	if (t->gen != cw_gen) { /* forked: the inherited ring is the parent's */
+		t->r = NULL;
+		t->dead = 0;
+		t->gen = cw_gen;
+	}
+	if (t->dead || !cw_dir[0])
+		return NULL;
+	if (!cw_proc || cw_proc_pid != (uint32_t)getpid())
+		cw_proc_open();
+	uint32_t tid = (uint32_t)syscall(SYS_gettid);
+	char name[64];
+	snprintf(name, sizeof(name), "T%u-%u-%llx.ring", cw_proc_pid, tid, (unsigned long long)cw_image);
+	struct cw_shim_ring_hdr *r = cw_map_new(name, cw_ring_bytes(cw_slots, cw_stack_slots()), 1);
+	if (!r) {
+		t->dead = 1; /* do not retry on every call: each later call counts as no_ring */
+		return NULL;
+	}
+	r->layout = CW_SHIM_LAYOUT;
+	r->slots = cw_slots;
+	r->slot_bytes = CW_SHIM_SLOT_BYTES;
+	r->pid = cw_proc_pid;
+	r->tid = tid;
+	r->stack_slots = cw_stack_slots();
+	__atomic_store_n(&r->magic, CW_SHIM_MAGIC, __ATOMIC_RELEASE);
+	t->r = r;
+	t->data = (uint8_t *)r + CW_SHIM_HDR_BYTES;
+	t->mask = cw_slots - 1;
+	t->tid = tid;
+	t->stacks = (struct cw_shim_stack *)(t->data + (size_t)cw_slots * CW_SHIM_SLOT_BYTES);
+	t->stack_mask = r->stack_slots - 1;
+	t->stack_lo = t->stack_hi = 0;
+	pthread_attr_t attr;
+	if ((cw_stack_every | cw_stack_every_launch) && pthread_getattr_np(pthread_self(), &attr) == 0) {
+		void *lo;
+		size_t size;
+		if (pthread_attr_getstack(&attr, &lo, &size) == 0) {
+			t->stack_lo = (uintptr_t)lo;
+			t->stack_hi = (uintptr_t)lo + size;
+		}
+		pthread_attr_destroy(&attr);
+	}
+	cw_maps_snapshot();
+	pthread_setspecific(cw_key, t); /* non-NULL: the destructor runs at thread exit */
+	return r;
+}
+
+/* Thread exit: the ring is complete; the tracer drains it and removes the file. */
+static void cw_thread_exit(void *arg)
+{
+	struct cw_tls *t = &cw_t;
+	(void)arg;
+	if (t->r && t->gen == cw_gen) {
+		__atomic_store_n(&t->r->state, CW_SHIM_CLOSED, __ATOMIC_RELEASE);
+		munmap(t->r, cw_ring_bytes(t->mask + 1, t->stack_mask + 1));
+	}
+	t->r = NULL;
+	t->dead = 1; /* calls from later destructors are counted, not recorded */
+}
+
+static void cw_after_fork_child(void)
+{
+	struct cw_tls *t = &cw_t;
+	/* this thread's mapping of the parent's ring: drop it, the child writes its own */
+	if (t->r)
+		munmap(t->r, cw_ring_bytes(t->mask + 1, t->stack_mask + 1));
+	t->r = NULL;
+	__atomic_add_fetch(&cw_gen, 1, __ATOMIC_RELAXED);
+	if (cw_proc)
+		munmap(cw_proc, sizeof(*cw_proc));
+	cw_proc = NULL;
+	cw_proc_open();
+}
+
+/* ---- the hot path ------------------------------------------------------- */
+
+/*
+ * Frame-pointer walk of the calling thread, bounded by its stack: ips[0] is the
+ * CUDA function, then the return addresses from the target's caller up. Called
+ * 1 in N (cw_stack_every*); without frame pointers in the target the walk stops
+ * at the first frame that leaves the stack or does not grow upwards.
+ */
+static __attribute__((noinline)) int32_t cw_take_stack(struct cw_tls *t, void *fn)
+{
+	uint32_t seq = ++t->stack_seq & 0x7fffffff;
+	struct cw_shim_stack *st = &t->stacks[seq & t->stack_mask];
+	uintptr_t fp = (uintptr_t)__builtin_frame_address(0), lo = t->stack_lo, hi = t->stack_hi;
+	uint32_t n = 0;
+	st->ips[n++] = (uint64_t)(uintptr_t)fn;
+	while (n < CW_SHIM_STACK_DEPTH && fp >= lo && fp + 16 <= hi && (fp & 7) == 0) {
+		uintptr_t next = ((uintptr_t *)fp)[0], ret = ((uintptr_t *)fp)[1];
+		if (ret < 4096)
+			break;
+		if (ret < cw_text_lo || ret >= cw_text_hi) /* our own frames (wrapper, emit) are skipped */
+			st->ips[n++] = ret;
+		if (next <= fp)
+			break;
+		fp = next;
+	}
+	st->n = n;
+	st->seq = seq;
+	return (int32_t)seq;
+}
+
+static inline void cw_emit(uint16_t op, uint8_t source, uint64_t ts, uint64_t dur, uint64_t a0,
+			   uint64_t a1, uint64_t a2, uint64_t a3, int32_t ret, uint32_t flags, void *fn)
+{
+	struct cw_tls *t = &cw_t;
+	if (unlikely(t->busy)) {
+		/* a signal handler interrupted this thread inside cw_emit */
+		if (t->r && t->gen == cw_gen)
+			__atomic_fetch_add(&t->r->drops[CW_SHIM_LOSS_REENTRANT], 1, __ATOMIC_RELAXED);
+		else
+			cw_proc_drop(CW_SHIM_PLOSS_NO_RING);
+		return;
+	}
+	t->busy = 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	struct cw_shim_ring_hdr *r = t->r;
+	if (unlikely(!r || t->gen != __atomic_load_n(&cw_gen, __ATOMIC_RELAXED)))
+		r = cw_ring_open(t);
+	if (unlikely(!r)) {
+		cw_proc_drop(CW_SHIM_PLOSS_NO_RING);
+		goto out;
+	}
+	r->calls++; /* one writer: this thread */
+	uint64_t h = r->head;
+	if (unlikely(h - __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) > t->mask)) {
+		r->drops[CW_SHIM_LOSS_RING_FULL]++;
+		goto out;
+	}
+	int32_t stack_id = -1;
+	int launch = op == CW_OP_CUDA_LAUNCH_KERNEL || op == CW_OP_CU_LAUNCH_KERNEL;
+	uint32_t every = launch ? cw_stack_every_launch : cw_stack_every;
+	if (unlikely(every) && t->stack_hi && ++*(launch ? &t->nstack_launch : &t->nstack) >= every) {
+		*(launch ? &t->nstack_launch : &t->nstack) = 0;
+		stack_id = cw_take_stack(t, fn);
+		flags |= CW_F_STACK_SAMPLED;
+	}
+	struct cw_slot *s = (struct cw_slot *)(t->data + (size_t)(h & t->mask) * CW_SHIM_SLOT_BYTES);
+	s->len = sizeof(struct cw_call);
+	s->c.hdr.ts_ns = ts;
+	s->c.hdr.tgid = r->pid;
+	s->c.hdr.tid = t->tid;
+	s->c.hdr.op = op;
+	s->c.hdr.source = source;
+	s->c.hdr.version = CW_EVENT_VERSION;
+	s->c.hdr.flags = flags | (ret != 0 ? CW_F_ERROR : 0);
+	s->c.dur_ns = dur;
+	s->c.a[0] = a0;
+	s->c.a[1] = a1;
+	s->c.a[2] = a2;
+	s->c.a[3] = a3;
+	s->c.ret = ret;
+	s->c.stack_id = stack_id;
+	s->seq = (uint32_t)(h + 1);
+	/*
+	 * Publish. x86-64 is TSO: stores become visible in program order, so a
+	 * reader that sees head = h + 1 sees the whole slot; the release store
+	 * also stops the compiler from sinking the slot stores below it. The
+	 * reader (src/capture/inproc-source.ts) reads head, then the slots, then
+	 * stores tail; the acquire load of tail above pairs with that store, so
+	 * a slot is never rewritten while it is being read.
+	 */
+	__atomic_store_n(&r->head, h + 1, __ATOMIC_RELEASE);
+out:
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	t->busy = 0;
+}
+
+/* ---- resolving the real functions -------------------------------------- */
+
+struct cw_found {
+	const char *want; /* "libcudart" or "libcuda." */
+	char paths[8][512];
+	int n;
+};
+
+static int cw_collect(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct cw_found *f = arg;
+	(void)size;
+	const char *name = info->dlpi_name;
+	if (!name || !name[0] || f->n >= 8)
+		return 0;
+	const char *base = strrchr(name, '/');
+	base = base ? base + 1 : name;
+	if (strncmp(base, f->want, strlen(f->want)) == 0 && strlen(name) < sizeof(f->paths[0]))
+		strcpy(f->paths[f->n++], name);
+	return 0;
+}
+
+static void *cw_real_sym(void *h, const char *name)
+{
+	if (!cw_real_dlsym) {
+		cw_real_dlsym = (void *(*)(void *, const char *))dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
+		if (!cw_real_dlsym)
+			cw_real_dlsym = (void *(*)(void *, const char *))dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
+		if (!cw_real_dlsym)
+			return NULL;
+	}
+	return cw_real_dlsym(h, name);
+}
+
+static void cw_set_real(int i, void *p)
+{
+	void *expected = NULL;
+	if (__atomic_compare_exchange_n(&cw_real[i], &expected, p, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED) && cw_proc)
+		__atomic_fetch_add(&cw_proc->resolved, 1, __ATOMIC_RELAXED);
+}
+
+/* First call of a function (or every call while its library is not loaded). */
+static CW_COLD void *cw_resolve(int i)
+{
+	void *p = cw_real_sym(RTLD_NEXT, cw_names[i]);
+	if (!p) {
+		/* loaded RTLD_LOCAL (ctypes, plugins): not in the global scope */
+		struct cw_found f = { .want = cw_srcs[i] == CW_SRC_CUDA_RT ? "libcudart" : "libcuda.", .n = 0 };
+		dl_iterate_phdr(cw_collect, &f);
+		for (int k = 0; k < f.n && !p; k++) {
+			void *h = dlopen(f.paths[k], RTLD_LAZY | RTLD_NOLOAD);
+			if (!h)
+				continue;
+			p = cw_real_sym(h, cw_names[i]);
+			dlclose(h);
+		}
+	}
+	if (p)
+		cw_set_real(i, p);
+	return __atomic_load_n(&cw_real[i], __ATOMIC_ACQUIRE);
+}
+
+static CW_COLD int cw_unresolved(void)
+{
+	cw_proc_drop(CW_SHIM_PLOSS_UNRESOLVED);
+	return 3; /* cudaErrorInitializationError / CUDA_ERROR_NOT_INITIALIZED */
+}
+
+/* ---- the wrappers (one per ops.def line) ------------------------------- */
+
+#define CW_U(x) ((uint64_t)(uintptr_t)(x))
+#define OUT(p) (r == 0 && (p) ? CW_U(*(p)) : 0)
+#define DIM(d) ((uint64_t)(d).x * (d).y * (d).z)
+#define CW_SHIM_SRC(s) ((s) == CW_SRC_CUDA_RT ? CW_SRC_SHIM_RT : CW_SRC_SHIM_DRV)
+
+#define CW_OP(op, src, sym, P, A, a0, a1, a2, a3)                                             \
+	typedef int(*cw_fn_##sym) P;                                                          \
+	CW_EXPORT int sym P                                                                   \
+	{                                                                                     \
+		cw_fn_##sym f_ = (cw_fn_##sym)__atomic_load_n(&cw_real[CW_IDX_##sym], __ATOMIC_ACQUIRE); \
+		if (unlikely(!f_)) {                                                          \
+			f_ = (cw_fn_##sym)cw_resolve(CW_IDX_##sym);                           \
+			if (!f_)                                                              \
+				return cw_unresolved();                                       \
+		}                                                                             \
+		uint64_t t0_ = cw_now();                                                      \
+		int r = f_ A;                                                                 \
+		uint64_t t1_ = cw_now();                                                      \
+		cw_emit(op, CW_SHIM_SRC(src), t0_, t1_ - t0_, CW_U(a0), CW_U(a1), CW_U(a2),    \
+			CW_U(a3), r, 0, (void *)f_);                                          \
+		return r;                                                                     \
+	}
+#include "ops.def"
+#undef CW_OP
+
+static void *const cw_wrappers[CW_NSYM] = {
+#define CW_OP(op, src, sym, P, A, a0, a1, a2, a3) (void *)sym,
+#include "ops.def"
+#undef CW_OP
+};
+
+static int cw_index(const char *name)
+{
+	if (!name || name[0] != 'c' || name[1] != 'u')
+		return -1;
+	for (int i = 0; i < CW_NSYM; i++)
+		if (strcmp(cw_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * dlsym(handle, probed name) returns the wrapper and remembers the real
+ * function. RTLD_NEXT is passed straight through as a sibling call, so glibc
+ * still sees the target's return address and searches after the caller.
+ */
+CW_EXPORT void *dlsym(void *h, const char *name)
+{
+	if (h == RTLD_NEXT)
+		return cw_real_sym(h, name);
+	void *p = cw_real_sym(h, name);
+	int i = p ? cw_index(name) : -1;
+	if (i < 0 || p == cw_wrappers[i])
+		return p;
+	if (!__atomic_load_n(&cw_real[i], __ATOMIC_ACQUIRE) && cw_proc)
+		cw_maps_snapshot();
+	cw_set_real(i, p);
+	/* a second library with the same name (two runtimes loaded) keeps its own, unwrapped */
+	return __atomic_load_n(&cw_real[i], __ATOMIC_ACQUIRE) == p ? cw_wrappers[i] : p;
+}
+
+/*
+ * Driver entry points handed out as function pointers: replace a probed one
+ * by its wrapper. `name` is the base name ("cuMemAlloc"); the pointer is
+ * whichever version the driver chose, matched by address.
+ */
+static void cw_wrap_entry(const char *name, void **pfn)
+{
+	if (!name || !pfn || !*pfn || name[0] != 'c' || name[1] != 'u')
+		return;
+	char v2[128];
+	snprintf(v2, sizeof(v2), "%s_v2", name);
+	int cands[2] = { cw_index(v2), cw_index(name) }, named = 0;
+	for (int k = 0; k < 2; k++) {
+		int i = cands[k];
+		if (i < 0)
+			continue;
+		named = 1;
+		if (*pfn == cw_wrappers[i])
+			return;
+		void *real = __atomic_load_n(&cw_real[i], __ATOMIC_ACQUIRE);
+		if (!real)
+			real = cw_resolve(i);
+		if (!real) {
+			cw_set_real(i, *pfn);
+			real = *pfn;
+		}
+		if (real == *pfn) {
+			*pfn = cw_wrappers[i];
+			if (cw_proc)
+				__atomic_fetch_add(&cw_proc->gpa_wrapped, 1, __ATOMIC_RELAXED);
+			return;
+		}
+	}
+	if (named && cw_proc)
+		__atomic_fetch_add(&cw_proc->gpa_unwrapped, 1, __ATOMIC_RELAXED);
+}
+
+#define CW_ENTRY_POINT(sym, P, A, name, pfn)                                           \
+	typedef int(*cw_ep_##sym) P;                                                   \
+	static cw_ep_##sym cw_ep_real_##sym;                                           \
+	CW_EXPORT int sym P                                                            \
+	{                                                                              \
+		if (!cw_ep_real_##sym)                                                 \
+			cw_ep_real_##sym = (cw_ep_##sym)cw_resolve_any(#sym);          \
+		if (!cw_ep_real_##sym)                                                 \
+			return cw_unresolved();                                        \
+		int r = cw_ep_real_##sym A;                                            \
+		if (r == 0)                                                            \
+			cw_wrap_entry(name, pfn);                                      \
+		return r;                                                              \
+	}
+
+static void *cw_resolve_any(const char *sym)
+{
+	void *p = cw_real_sym(RTLD_NEXT, sym);
+	if (p)
+		return p;
+	struct cw_found f = { .want = sym[2] == 'd' ? "libcudart" : "libcuda.", .n = 0 };
+	dl_iterate_phdr(cw_collect, &f);
+	for (int k = 0; k < f.n && !p; k++) {
+		void *h = dlopen(f.paths[k], RTLD_LAZY | RTLD_NOLOAD);
+		if (h) {
+			p = cw_real_sym(h, sym);
+			dlclose(h);
+		}
+	}
+	return p;
+}
+
+CW_ENTRY_POINT(cuGetProcAddress, (const char *s, void **pfn, int v, uint64_t fl), (s, pfn, v, fl), s, pfn)
+CW_ENTRY_POINT(cuGetProcAddress_v2, (const char *s, void **pfn, int v, uint64_t fl, int *st), (s, pfn, v, fl, st), s, pfn)
+CW_ENTRY_POINT(cudaGetDriverEntryPoint, (const char *s, void **pfn, unsigned long long fl, int *st), (s, pfn, fl, st), s, pfn)
+CW_ENTRY_POINT(cudaGetDriverEntryPointByVersion, (const char *s, void **pfn, unsigned v, unsigned long long fl, int *st), (s, pfn, v, fl, st), s, pfn)
+
+/* ---- start-up ----------------------------------------------------------- */
+
+static int cw_find_text(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	uintptr_t me = (uintptr_t)arg;
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && me >= lo && me < hi) {
+			cw_text_lo = lo;
+			cw_text_hi = hi;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+__attribute__((constructor)) static void cw_init(void)
+{
+	dl_iterate_phdr(cw_find_text, (void *)(uintptr_t)cw_init);
+	/* resolve the real dlsym now, so dlsym(RTLD_NEXT) is a sibling call from the first use */
+	cw_real_sym(RTLD_DEFAULT, "dlsym");
+	const char *d = getenv("CAUSEWAY_SHIM_DIR");
+	if (d && strlen(d) < sizeof(cw_dir))
+		strcpy(cw_dir, d);
+	const char *s = getenv("CAUSEWAY_SHIM_RING_SLOTS");
+	if (s) {
+		unsigned long v = strtoul(s, NULL, 10);
+		if (v >= 2 && v <= (1ul << 24) && (v & (v - 1)) == 0)
+			cw_slots = (uint32_t)v;
+	}
+	const char *st = getenv("CAUSEWAY_SHIM_STACKS"); /* "N,L" */
+	if (st) {
+		char *end;
+		cw_stack_every = (uint32_t)strtoul(st, &end, 10);
+		cw_stack_every_launch = *end == ',' ? (uint32_t)strtoul(end + 1, NULL, 10) : cw_stack_every;
+	}
+	pthread_key_create(&cw_key, cw_thread_exit);
+	pthread_atfork(NULL, NULL, cw_after_fork_child);
+	if (cw_dir[0])
+		cw_proc_open();
+}
