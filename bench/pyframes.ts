@@ -1,5 +1,5 @@
 /**
- * Section 7: cost of Python frame capture (bpf/python.bpf.h) per sampled
+ * Section 8: cost of Python frame capture (bpf/python.bpf.h) per sampled
  * stack. A Python workload (bench/python/pycalls.py) makes back-to-back
  * cudaStreamSynchronize calls through ctypes into a private copy of the fake
  * runtime (zero simulated latency), from a function D frames deep; every call

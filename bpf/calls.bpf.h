@@ -10,7 +10,13 @@
  *                                          struct cw_entry *e);
  * which fills e->a[] (and e->outp for ops whose result comes back through a
  * pointer) from the registers/stack at entry, as src/common/ops.ts documents
- * the a0..a3 slots.
+ * the a0..a3 slots. It may also define CW_AFTER_CALL(ctx, op, e, ret,
+ * pid_tgid) to emit a side record (a kernel name) right before the call's own.
+ *
+ * The cookie is op | variant << CW_COOKIE_VARIANT_SHIFT: the `_ptds`/`_ptsz`
+ * exports are the same op and come back flagged CW_F_PTDS/CW_F_PTSZ. The
+ * entry key keeps the whole cookie, so a plain export calling its variant (or
+ * the reverse) would nest instead of clobbering one entry.
  *
  * Hot path (traced call): entry = 1 hash lookup (filter) + 1 hash update;
  * return = 1 hash lookup + ringbuf reserve/submit (no wakeup) + 1 delete.
@@ -32,6 +38,7 @@ struct cw_entry {
 	__u64 ts;
 	__u64 a[4];
 	__u64 outp;      /* user pointer read at return into a[1] (allocations), 0 = none */
+	__u64 aux;       /* per-op extra state for CW_AFTER_CALL (kernel name pointer) */
 	__s32 stack_id;  /* -1 when no stack was taken */
 	__u32 flags;     /* CW_F_STACK_SAMPLED */
 };
@@ -117,6 +124,10 @@ static __always_inline __u64 cw_user_u64(__u64 p)
 	return v;
 }
 
+#ifndef CW_AFTER_CALL
+#define CW_AFTER_CALL(ctx, op, e, ret, pid_tgid) do { } while (0)
+#endif
+
 #define CW_DEFINE_CALL_PROGS(entry_name, return_name, src)                         \
 SEC("uprobe")                                                                      \
 int entry_name(struct pt_regs *ctx)                                                \
@@ -124,8 +135,9 @@ int entry_name(struct pt_regs *ctx)                                             
 	__u64 pid_tgid = bpf_get_current_pid_tgid();                               \
 	if (!cw_calls_want(pid_tgid >> 32))                                        \
 		return 0;                                                          \
-	__u32 op = (__u32)bpf_get_attach_cookie(ctx);                              \
-	struct cw_entry_key key = { .tid = (__u32)pid_tgid, .op = op };            \
+	__u32 cookie = (__u32)bpf_get_attach_cookie(ctx);                          \
+	__u32 op = cookie & 0xffff;                                                \
+	struct cw_entry_key key = { .tid = (__u32)pid_tgid, .op = cookie };        \
 	struct cw_entry e = { .stack_id = -1 };                                    \
 	cw_capture(ctx, op, &e);                                                   \
 	cw_take_stack(ctx, op, &e);                                                \
@@ -146,8 +158,9 @@ int return_name(struct pt_regs *ctx)                                            
 {                                                                                  \
 	__u64 now = bpf_ktime_get_ns();                                            \
 	__u64 pid_tgid = bpf_get_current_pid_tgid();                               \
-	__u32 op = (__u32)bpf_get_attach_cookie(ctx);                              \
-	struct cw_entry_key key = { .tid = (__u32)pid_tgid, .op = op };            \
+	__u32 cookie = (__u32)bpf_get_attach_cookie(ctx);                          \
+	__u32 op = cookie & 0xffff;                                                \
+	struct cw_entry_key key = { .tid = (__u32)pid_tgid, .op = cookie };        \
 	struct cw_entry *e = bpf_map_lookup_elem(&cw_entries, &key);               \
 	if (!e) {                                                                  \
 		/* untraced processes return here too: only count ours */          \
@@ -155,14 +168,20 @@ int return_name(struct pt_regs *ctx)                                            
 			cw_count_loss(CW_LOSS_ORPHAN_RETURN);                      \
 		return 0;                                                          \
 	}                                                                          \
+	__s32 ret = (__s32)PT_REGS_RC(ctx);                                        \
+	CW_AFTER_CALL(ctx, op, e, ret, pid_tgid);                                  \
 	struct cw_call *r = bpf_ringbuf_reserve(&rb_calls, sizeof(*r), 0);         \
 	if (!r) {                                                                  \
 		cw_count_loss(CW_LOSS_RB_CALLS);                                   \
 		bpf_map_delete_elem(&cw_entries, &key);                            \
 		return 0;                                                          \
 	}                                                                          \
-	__s32 ret = (__s32)PT_REGS_RC(ctx);                                        \
 	__u32 flags = e->flags;                                                    \
+	__u32 variant = cookie >> CW_COOKIE_VARIANT_SHIFT;                         \
+	if (variant == CW_VARIANT_PTDS)                                            \
+		flags |= CW_F_PTDS;                                                \
+	else if (variant == CW_VARIANT_PTSZ)                                       \
+		flags |= CW_F_PTSZ;                                                \
 	if (ret != 0)                                                              \
 		flags |= CW_F_ERROR;                                               \
 	r->a[0] = e->a[0];                                                         \

@@ -47,6 +47,41 @@ enum cw_op {
 	CW_OP_CUDA_DEVICE_SYNCHRONIZE = 12,
 	CW_OP_CUDA_EVENT_SYNCHRONIZE = 13,
 	CW_OP_CUDA_STREAM_WAIT_EVENT = 14,
+	CW_OP_CUDA_LAUNCH_KERNEL_EX_C = 15,
+	CW_OP_CUDA_LAUNCH_COOPERATIVE_KERNEL = 16,
+	CW_OP_CUDA_STREAM_BEGIN_CAPTURE = 17,
+	CW_OP_CUDA_STREAM_END_CAPTURE = 18,
+	CW_OP_CUDA_GRAPH_INSTANTIATE = 19,
+	CW_OP_CUDA_GRAPH_INSTANTIATE_WITH_FLAGS = 20,
+	CW_OP_CUDA_GRAPH_LAUNCH = 21,
+	CW_OP_CUDA_GRAPH_EXEC_UPDATE = 22,
+	CW_OP_CUDA_GRAPH_UPLOAD = 23,
+	CW_OP_CUDA_EVENT_RECORD = 24,
+	CW_OP_CUDA_EVENT_RECORD_WITH_FLAGS = 25,
+	CW_OP_CUDA_EVENT_QUERY = 26,
+	CW_OP_CUDA_STREAM_QUERY = 27,
+	CW_OP_CUDA_EVENT_CREATE = 28,
+	CW_OP_CUDA_EVENT_CREATE_WITH_FLAGS = 29,
+	CW_OP_CUDA_EVENT_DESTROY = 30,
+	CW_OP_CUDA_STREAM_CREATE = 31,
+	CW_OP_CUDA_STREAM_CREATE_WITH_FLAGS = 32,
+	CW_OP_CUDA_STREAM_CREATE_WITH_PRIORITY = 33,
+	CW_OP_CUDA_STREAM_DESTROY = 34,
+	CW_OP_CUDA_MALLOC_ASYNC = 35,
+	CW_OP_CUDA_FREE_ASYNC = 36,
+	CW_OP_CUDA_MALLOC_FROM_POOL_ASYNC = 37,
+	CW_OP_CUDA_MEMCPY_2D = 38,
+	CW_OP_CUDA_MEMCPY_2D_ASYNC = 39,
+	CW_OP_CUDA_MEMCPY_3D = 40,
+	CW_OP_CUDA_MEMCPY_3D_ASYNC = 41,
+	CW_OP_CUDA_MEMCPY_PEER = 42,
+	CW_OP_CUDA_MEMCPY_PEER_ASYNC = 43,
+	CW_OP_CUDA_MEMCPY_3D_PEER = 44,
+	CW_OP_CUDA_MEMCPY_3D_PEER_ASYNC = 45,
+	CW_OP_CUDA_MEM_PREFETCH_ASYNC = 46,
+	CW_OP_CUDA_HOST_ALLOC = 47,
+	CW_OP_CUDA_HOST_REGISTER = 48,
+	CW_OP_CUDA_SET_DEVICE = 49,
 
 	CW_OP_CU_LAUNCH_KERNEL = 64,
 	CW_OP_CU_MEM_ALLOC = 65,
@@ -57,6 +92,29 @@ enum cw_op {
 	CW_OP_CU_MEMCPY_DTOH_ASYNC = 70,
 	CW_OP_CU_CTX_SYNCHRONIZE = 71,
 	CW_OP_CU_STREAM_SYNCHRONIZE = 72,
+	CW_OP_CU_LAUNCH_KERNEL_EX = 73,
+	CW_OP_CU_GRAPH_LAUNCH = 74,
+	CW_OP_CU_MEMCPY = 75,
+	CW_OP_CU_MEMCPY_ASYNC = 76,
+	CW_OP_CU_MEMCPY_DTOD = 77,
+	CW_OP_CU_MEMCPY_DTOD_ASYNC = 78,
+	CW_OP_CU_MEM_ALLOC_ASYNC = 79,
+	CW_OP_CU_MEM_FREE_ASYNC = 80,
+	CW_OP_CU_MEM_ALLOC_MANAGED = 81,
+	CW_OP_CU_MEM_HOST_ALLOC = 82,
+	CW_OP_CU_EVENT_RECORD = 83,
+	CW_OP_CU_EVENT_SYNCHRONIZE = 84,
+	CW_OP_CU_EVENT_QUERY = 85,
+	CW_OP_CU_STREAM_WAIT_EVENT = 86,
+	CW_OP_CU_STREAM_QUERY = 87,
+	CW_OP_CU_MODULE_LOAD = 88,
+	CW_OP_CU_MODULE_LOAD_DATA = 89,
+	CW_OP_CU_MODULE_LOAD_DATA_EX = 90,
+	CW_OP_CU_MODULE_LOAD_FAT_BINARY = 91,
+	CW_OP_CU_LIBRARY_LOAD_DATA = 92,
+	CW_OP_CU_LIBRARY_LOAD_FROM_FILE = 93,
+	CW_OP_CU_MODULE_GET_FUNCTION = 94,
+	CW_OP_CU_LIBRARY_GET_KERNEL = 95,
 
 	CW_OP_OFF_CPU = 128,     /* struct cw_offcpu */
 	CW_OP_EXEC = 129,        /* struct cw_proc */
@@ -67,6 +125,7 @@ enum cw_op {
 	CW_OP_BLOCK_IO = 134,    /* struct cw_io */
 	CW_OP_LIB_LOAD = 135,    /* struct cw_loader: loader mapped new libraries */
 	CW_OP_RECLAIM = 136,     /* struct cw_reclaim: a traced thread stalled in direct or memcg reclaim */
+	CW_OP_FUNC_NAME = 137,   /* struct cw_func_name: a CUfunction/CUkernel handle and the kernel name it was looked up by */
 
 	CW_OP_MCP_DISCOVERY = 192, /* stored by user space only */
 	CW_OP_MCP_TOOL_CALL = 193,
@@ -107,7 +166,18 @@ enum cw_loss {
 #define CW_F_OUT_READ_FAIL (1u << 2) /* could not read the out-pointer at return */
 #define CW_F_SIGNALED (1u << 3)      /* exit: killed by a signal; cw_proc.exit_code is the signal number */
 #define CW_F_FLUSHED (1u << 4)       /* page window closed early (process exit), not by time */
-#define CW_F_PY_FRAMES (1u << 5)     /* call: a struct cw_pyframes for (tid, op) precedes it in rb_calls */
+#define CW_F_PTDS (1u << 5)          /* call entered through the _ptds export (per-thread default stream) */
+#define CW_F_PTSZ (1u << 6)          /* call entered through the _ptsz export (per-thread default stream) */
+#define CW_F_PY_FRAMES (1u << 7)     /* call: a struct cw_pyframes for (tid, op) precedes it in rb_calls */
+
+/*
+ * Attach cookie of a call probe: the op in the low 16 bits, the export
+ * variant above it (CW_VARIANT_*), so cudaMemcpy and cudaMemcpy_ptds are one
+ * op and the record keeps which entry point was called (CW_F_PTDS/PTSZ).
+ */
+#define CW_COOKIE_VARIANT_SHIFT 16
+#define CW_VARIANT_PTDS 1
+#define CW_VARIANT_PTSZ 2
 
 /* Common header: every record starts with it. 24 bytes. */
 struct cw_hdr {
@@ -142,6 +212,21 @@ enum cw_offcpu_reason {
 	CW_OFFCPU_OTHER = 3,
 };
 
+/*
+ * waker_tgid markers: the wakeup ran in interrupt context, where `current` is
+ * whatever task the interrupt landed on (a bystander), not the waker. Device
+ * interrupt handlers (a GPU completion) show as CW_WAKER_HARDIRQ, expiring
+ * hrtimers (sleeps, timed waits) as CW_WAKER_TIMER, softirqs (timer lists,
+ * network and block completions) as CW_WAKER_SOFTIRQ. Above any pid
+ * (PID_MAX_LIMIT is 2^22).
+ */
+enum cw_waker_ctx {
+	CW_WAKER_HARDIRQ = 0xfffffff0,
+	CW_WAKER_SOFTIRQ = 0xfffffff1,
+	CW_WAKER_NMI = 0xfffffff2,    /* reserved: not detected yet */
+	CW_WAKER_TIMER = 0xfffffff3,  /* an expiring hrtimer (sleeps, timeouts) */
+};
+
 /* A thread of a traced process was off-CPU for dur_ns from hdr.ts_ns. 88 bytes. */
 struct cw_offcpu {
 	struct cw_hdr hdr;
@@ -150,7 +235,7 @@ struct cw_offcpu {
 	__u32 cpu;          /* CPU it was switched out on */
 	__u32 by_tgid;      /* who took the CPU at switch-out (tgid of `next`) */
 	__u32 by_tid;
-	__u32 waker_tgid;   /* who woke it (0 if it was preempted) */
+	__u32 waker_tgid;   /* who woke it (0 if it was preempted; enum cw_waker_ctx from interrupts) */
 	__u32 waker_tid;
 	char by_comm[CW_COMM_LEN];
 	char waker_comm[CW_COMM_LEN];
@@ -232,6 +317,19 @@ struct cw_loader {
 	struct cw_hdr hdr;
 	__u32 stopped;       /* 1 when the task was parked with SIGSTOP for attach */
 	__u32 pad;
+};
+
+#define CW_FUNC_NAME_LEN 128
+
+/*
+ * cuModuleGetFunction / cuLibraryGetKernel returned `handle` for the kernel
+ * named `name` (NUL-terminated, truncated to CW_FUNC_NAME_LEN - 1). Emitted on
+ * rb_calls right before the call record. 160 bytes.
+ */
+struct cw_func_name {
+	struct cw_hdr hdr;   /* op = CW_OP_FUNC_NAME, ts_ns = call entry */
+	__u64 handle;        /* CUfunction / CUkernel */
+	char name[CW_FUNC_NAME_LEN];
 };
 
 /*

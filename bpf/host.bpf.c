@@ -46,6 +46,7 @@ const volatile __u64 cw_page_window_ns = 100000000;
 /* Open off-CPU interval of one thread, keyed by tid. */
 struct offcpu_start {
 	__u64 ts;
+	__u64 wake_ts;      /* when it was woken (0: not yet, or preempted) */
 	__u32 reason;
 	__u32 cpu;
 	__u32 by_tgid;
@@ -132,12 +133,44 @@ static __always_inline void switch_out(bool preempt, struct task_struct *prev, s
 		cw_count_loss(CW_LOSS_SCHED_MAP_FULL);
 }
 
-static __always_inline void switch_in(struct task_struct *next, __u64 now)
+static __always_inline void emit_offcpu(struct task_struct *next, struct offcpu_start *st, __u64 from, __u64 dur,
+					__u32 reason, __u32 by_tgid, __u32 by_tid, const char *by_comm, bool waker)
+{
+	struct cw_offcpu *e = bpf_ringbuf_reserve(&rb_host, sizeof(*e), 0);
+
+	if (!e) {
+		cw_count_loss(CW_LOSS_RB_HOST);
+		return;
+	}
+	cw_fill_hdr(&e->hdr, from, task_pid_tgid(next), CW_OP_OFF_CPU, CW_SRC_SCHED, 0);
+	e->dur_ns = dur;
+	e->reason = reason;
+	e->cpu = st->cpu;
+	e->by_tgid = by_tgid;
+	e->by_tid = by_tid;
+	e->waker_tgid = waker ? st->waker_tgid : 0;
+	e->waker_tid = waker ? st->waker_tid : 0;
+	bpf_probe_read_kernel(e->by_comm, CW_COMM_LEN, by_comm);
+	if (waker)
+		__builtin_memcpy(e->waker_comm, st->waker_comm, CW_COMM_LEN);
+	else
+		__builtin_memset(e->waker_comm, 0, CW_COMM_LEN);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	stat_add(CW_HS_OFFCPU_EMITTED, 1);
+}
+
+/*
+ * A sleep ends in two parts: asleep until the wakeup, then runnable but
+ * waiting for the CPU until switch-in. The second part is CPU contention (the
+ * task that held the CPU, `prev` here, is who kept it waiting), so when it is
+ * long enough to matter it is emitted as its own interval with reason
+ * PREEMPTED; the sleep keeps its reason and waker.
+ */
+static __always_inline void switch_in(struct task_struct *prev, struct task_struct *next, __u64 now)
 {
 	__u32 tid = next->pid;
 	struct offcpu_start *st;
-	struct cw_offcpu *e;
-	__u64 dur, *slot;
+	__u64 dur, *slot, runq = 0;
 	__u32 b;
 
 	st = bpf_map_lookup_elem(&cw_offcpu_start, &tid);
@@ -153,23 +186,13 @@ static __always_inline void switch_in(struct task_struct *next, __u64 now)
 		stat_add(CW_HS_OFFCPU_SHORT_NS, dur);
 		goto out;
 	}
-	e = bpf_ringbuf_reserve(&rb_host, sizeof(*e), 0);
-	if (!e) {
-		cw_count_loss(CW_LOSS_RB_HOST);
-		goto out;
-	}
-	cw_fill_hdr(&e->hdr, st->ts, task_pid_tgid(next), CW_OP_OFF_CPU, CW_SRC_SCHED, 0);
-	e->dur_ns = dur;
-	e->reason = st->reason;
-	e->cpu = st->cpu;
-	e->by_tgid = st->by_tgid;
-	e->by_tid = st->by_tid;
-	e->waker_tgid = st->waker_tgid;
-	e->waker_tid = st->waker_tid;
-	__builtin_memcpy(e->by_comm, st->by_comm, CW_COMM_LEN);
-	__builtin_memcpy(e->waker_comm, st->waker_comm, CW_COMM_LEN);
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
-	stat_add(CW_HS_OFFCPU_EMITTED, 1);
+	if (st->reason != CW_OFFCPU_PREEMPTED && st->wake_ts > st->ts && st->wake_ts < now && now - st->wake_ts >= cw_min_offcpu_ns)
+		runq = now - st->wake_ts;
+	if (runq) {
+		emit_offcpu(next, st, st->ts, dur - runq, st->reason, st->by_tgid, st->by_tid, st->by_comm, true);
+		emit_offcpu(next, st, st->wake_ts, runq, CW_OFFCPU_PREEMPTED, prev->tgid, prev->pid, prev->comm, false);
+	} else
+		emit_offcpu(next, st, st->ts, dur, st->reason, st->by_tgid, st->by_tid, st->by_comm, true);
 out:
 	bpf_map_delete_elem(&cw_offcpu_start, &tid);
 }
@@ -195,8 +218,64 @@ int BPF_PROG(cw_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	if (prev_traced)
 		switch_out(preempt, prev, next, prev_state, now);
 	if (next_traced)
-		switch_in(next, now);
+		switch_in(prev, next, now);
 	return 0;
+}
+
+/*
+ * Interrupt context of each CPU, kept by the irq/softirq/hrtimer entry and
+ * exit tracepoints (a bit per context, so a hardirq inside a softirq restores
+ * it on exit). The per-CPU preempt count would say the same, but its symbol
+ * (`__preempt_count`, or `pcpu_hot` on 6.2-6.14) is not in kallsyms here, so
+ * a ksym cannot be resolved; these tracepoints are cheap (per-CPU array).
+ */
+#define CW_CTX_HARDIRQ 1u
+#define CW_CTX_SOFTIRQ 2u
+#define CW_CTX_TIMER 4u
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} cw_irq_ctx SEC(".maps");
+
+static __always_inline void irq_ctx_set(__u32 bit, bool on)
+{
+	__u32 k = 0, *v = bpf_map_lookup_elem(&cw_irq_ctx, &k);
+
+	if (!v)
+		return;
+	if (on)
+		*v |= bit;
+	else
+		*v &= ~bit;
+}
+
+SEC("tp_btf/irq_handler_entry")
+int BPF_PROG(cw_irq_entry) { irq_ctx_set(CW_CTX_HARDIRQ, true); return 0; }
+SEC("tp_btf/irq_handler_exit")
+int BPF_PROG(cw_irq_exit) { irq_ctx_set(CW_CTX_HARDIRQ, false); return 0; }
+SEC("tp_btf/softirq_entry")
+int BPF_PROG(cw_softirq_entry) { irq_ctx_set(CW_CTX_SOFTIRQ, true); return 0; }
+SEC("tp_btf/softirq_exit")
+int BPF_PROG(cw_softirq_exit) { irq_ctx_set(CW_CTX_SOFTIRQ, false); return 0; }
+SEC("tp_btf/hrtimer_expire_entry")
+int BPF_PROG(cw_hrtimer_entry) { irq_ctx_set(CW_CTX_TIMER, true); return 0; }
+SEC("tp_btf/hrtimer_expire_exit")
+int BPF_PROG(cw_hrtimer_exit) { irq_ctx_set(CW_CTX_TIMER, false); return 0; }
+
+static __always_inline __u32 waker_context(void)
+{
+	__u32 k = 0, *v = bpf_map_lookup_elem(&cw_irq_ctx, &k);
+
+	if (!v || !*v)
+		return 0;
+	if (*v & CW_CTX_TIMER) /* innermost first: a timer callback runs inside the hardirq */
+		return CW_WAKER_TIMER;
+	if (*v & CW_CTX_HARDIRQ)
+		return CW_WAKER_HARDIRQ;
+	return CW_WAKER_SOFTIRQ;
 }
 
 /*
@@ -209,15 +288,25 @@ int BPF_PROG(cw_sched_waking, struct task_struct *p)
 {
 	__u32 tid = p->pid;
 	struct offcpu_start *st;
+	__u32 ctx_marker;
 	__u64 id;
 
 	st = bpf_map_lookup_elem(&cw_offcpu_start, &tid);
-	if (!st || st->waker_tid)
+	if (!st || st->wake_ts)
 		return 0;
-	id = bpf_get_current_pid_tgid();
-	st->waker_tgid = id >> 32;
-	st->waker_tid = (__u32)id;
-	bpf_get_current_comm(st->waker_comm, sizeof(st->waker_comm));
+	st->wake_ts = bpf_ktime_get_ns();
+	ctx_marker = waker_context();
+	if (ctx_marker) {
+		/* an interrupt woke it: `current` is a bystander */
+		st->waker_tgid = ctx_marker;
+		st->waker_tid = 0;
+		__builtin_memset(st->waker_comm, 0, sizeof(st->waker_comm));
+	} else {
+		id = bpf_get_current_pid_tgid();
+		st->waker_tgid = id >> 32;
+		st->waker_tid = (__u32)id;
+		bpf_get_current_comm(st->waker_comm, sizeof(st->waker_comm));
+	}
 	stat_add(CW_HS_WAKEUPS_TRACED, 1);
 	return 0;
 }

@@ -26,6 +26,125 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 const volatile bool cw_stop_on_load = false;
 
+/*
+ * System-wide mode (cw_park_new_cuda): a process whose loader just mapped a
+ * CUDA library (libcuda.so*, libcudart.so*, libcudart-<hash>.so*) is parked
+ * at that rendezvous like an explicit target, so user space attaches to a
+ * copy it has never seen (a new virtualenv) before the first call.
+ *
+ * How the new objects are found: the loader's r_debug (`_r_debug`, at a fixed
+ * distance cw_r_debug_delta from `_dl_debug_state` in ld.so, resolved from
+ * the ELF by user space) lists every loaded object (link_map: l_name at +8,
+ * l_next at +24; r_debug: r_map at +8, r_state at +24). At each RT_CONSISTENT
+ * hit the walk starts after the last entry this tgid already checked
+ * (cw_lm_seen), so each object's name is read once per process. Processes
+ * that never load CUDA pay the two loader hits of exec plus one name read per
+ * object (BENCHMARKS.md). kprobe/fentry are not available here (EPERM), so
+ * the mmap itself cannot be watched.
+ */
+const volatile bool cw_park_new_cuda = false;
+const volatile __u64 cw_r_debug_delta = 0;
+
+struct cw_lm_seen {
+	__u64 r_debug;  /* which loader instance (exec changes it) */
+	__u64 head;     /* r_map when recorded */
+	__u64 tail;     /* last link_map entry checked */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct cw_lm_seen);
+} cw_lm_seen SEC(".maps");
+
+#define CW_NAME_MAX 128
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, char[2 * CW_NAME_MAX]);
+} cw_name_buf SEC(".maps");
+
+struct cw_walk {
+	__u64 lm;    /* next entry to check */
+	__u64 last;  /* last entry checked */
+	__u32 hit;
+};
+
+static __always_inline __u64 cw_user_u64_at(__u64 p)
+{
+	__u64 v = 0;
+	bpf_probe_read_user(&v, sizeof(v), (const void *)p);
+	return v;
+}
+
+/*
+ * Is the basename of the path in buf (n bytes incl. NUL) a CUDA library?
+ * Scans back from the end for the last '/' (basenames of interest are short)
+ * and returns at the first one: no state carried across iterations, so the
+ * verifier's walk of the loop stays linear.
+ */
+static __always_inline bool cw_cuda_name(const char *buf, long n)
+{
+	for (long k = 0; k < 48; k++) {
+		long p = n - 2 - k;  /* n - 1 is the NUL */
+		if (p < 0)
+			break;
+		if (buf[p & (CW_NAME_MAX - 1)] != '/')
+			continue;
+		const char *b = buf + ((p + 1) & (CW_NAME_MAX - 1));
+		if (b[0] != 'l' || b[1] != 'i' || b[2] != 'b' || b[3] != 'c' || b[4] != 'u' || b[5] != 'd' || b[6] != 'a')
+			return false;
+		return b[7] == '.' || (b[7] == 'r' && b[8] == 't' && (b[9] == '.' || b[9] == '-'));
+	}
+	return false;
+}
+
+static long cw_walk_one(__u64 i, void *vctx)
+{
+	struct cw_walk *w = vctx;
+	__u32 zero = 0;
+	if (!w->lm)
+		return 1;
+	char *buf = bpf_map_lookup_elem(&cw_name_buf, &zero);
+	if (!buf)
+		return 1;
+	__u64 name = cw_user_u64_at(w->lm + 8);
+	if (name) {
+		long n = bpf_probe_read_user_str(buf, CW_NAME_MAX, (const void *)name);
+		if (n > 0 && cw_cuda_name(buf, n))
+			w->hit = 1;
+	}
+	w->last = w->lm;
+	w->lm = cw_user_u64_at(w->lm + 24);
+	return 0;
+}
+
+/* Did this loader rendezvous complete the mapping of a CUDA library? */
+static __always_inline bool cw_mapped_cuda(struct pt_regs *ctx, __u32 tgid)
+{
+	__u64 ip = bpf_get_func_ip(ctx);
+	if (!ip || !cw_r_debug_delta)
+		return false;
+	__u64 rd = ip + cw_r_debug_delta;
+	__u32 state = 1;
+	bpf_probe_read_user(&state, sizeof(state), (const void *)(rd + 24));
+	if (state != 0 /* RT_CONSISTENT: the objects are mapped, none has run */)
+		return false;
+	__u64 head = cw_user_u64_at(rd + 8);
+	struct cw_walk w = { .lm = head };
+	struct cw_lm_seen *seen = bpf_map_lookup_elem(&cw_lm_seen, &tgid);
+	if (seen && seen->r_debug == rd && seen->head == head && seen->tail)
+		w.lm = cw_user_u64_at(seen->tail + 24);
+	if (!w.lm)
+		return false;
+	bpf_loop(512, cw_walk_one, &w, 0);
+	struct cw_lm_seen v = { .r_debug = rd, .head = head, .tail = w.last };
+	bpf_map_update_elem(&cw_lm_seen, &tgid, &v, BPF_ANY);
+	return w.hit;
+}
+
 SEC("uprobe")
 int BPF_KPROBE(cw_dl_debug_state) /* BPF_UPROBE is libbpf >= 1.2; same thing */
 {
@@ -36,10 +155,12 @@ int BPF_KPROBE(cw_dl_debug_state) /* BPF_UPROBE is libbpf >= 1.2; same thing */
 
 	if (tgid == cw_self_tgid)
 		return 0;
-	if (!cw_trace_all && !cw_is_traced(tgid))
+	/* system-wide: a process whose loader just mapped a CUDA library is parked */
+	bool fresh = cw_park_new_cuda && cw_mapped_cuda(ctx, tgid);
+	if (!fresh && (cw_park_new_cuda ? !cw_is_traced(tgid) : (!cw_trace_all && !cw_is_traced(tgid))))
 		return 0;
 	/* park even when the ring is full: attaching matters more than the record */
-	stop = cw_stop_on_load && bpf_send_signal(CW_SIGSTOP) == 0;
+	stop = (cw_stop_on_load || fresh) && bpf_send_signal(CW_SIGSTOP) == 0;
 	e = bpf_ringbuf_reserve(&rb_life, sizeof(*e), 0);
 	if (!e) {
 		cw_count_loss(CW_LOSS_RB_LIFE);

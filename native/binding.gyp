@@ -2,8 +2,8 @@
   "targets": [
     {
       "target_name": "causeway",
-      "sources": ["causeway.c"],
-      "cflags_c": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror"],
+      "sources": ["addon.c", "log.c", "handles.c", "args.c", "object.c", "attach.c", "drain.c", "maps.c"],
+      "cflags_c": ["-std=gnu11", "-O2", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Werror"],
       "defines": ["NAPI_VERSION=8"],
       "libraries": ["-lbpf", "-lelf", "-lz", "-lpthread"]
     }

@@ -25,12 +25,9 @@ async function step(name, params = {}) {
   return r.structuredContent;
 }
 
-await step('get_agent_health');
-await step('get_trace_stats');
+// the `investigate` prompt's recipe: the baseline comparison first when there is one, then the chains, then
+// where the threads' time went
 if (baseline) await step('compare_sessions', { baseline_db: true });
-const chains = await step('get_causal_chains', { limit: 3 });
-const top = chains?.chains?.rows?.[0];
-const idCol = chains?.chains?.columns?.indexOf('chain_id');
-if (top && idCol >= 0) await step('get_stacks', { chain_id: top[idCol], limit: 2 });
-await step('run_sql', { sql: "SELECT op, direction, count(*) AS calls, sum(dur_ns) / 1000000 AS ms FROM v_cuda_calls GROUP BY op, direction ORDER BY ms DESC LIMIT 5" });
+await step('get_causal_chains', { limit: 3 });
+await step('get_time_budget');
 await client.close();

@@ -27,7 +27,7 @@ fi
 
 # npm dependencies + the native addon (package.json "install" runs node-gyp on native/)
 stamp=node_modules/.causeway-stamp
-if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ native/causeway.c -nt "$stamp" ] || [ native/binding.gyp -nt "$stamp" ] || [ ! -f native/build/Release/causeway.node ]; then
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ -n "$(find native -maxdepth 1 \( -name '*.c' -o -name '*.h' \) -newer "$stamp" 2>/dev/null)" ] || [ native/binding.gyp -nt "$stamp" ] || [ ! -f native/build/Release/causeway.node ]; then
   say "installing npm dependencies and building the native addon"
   npm ci --no-audit --no-fund --loglevel=error
   touch "$stamp"

@@ -32,10 +32,13 @@
 import type { Db } from '../store/db.js';
 import { OP_BY_CODE, type OpKind } from '../common/ops.js';
 import { Reservoir, TopK, addTo, newSketch, q, type Sketch } from './stats.js';
+import { Timeline, roleOf, type IdleModel } from './timeline.js';
 
-/** A drain longer than this blocked on the GPU (an empty-queue sync returns in a few µs, uprobe cost included). */
-export const DRAIN_BLOCK_NS = 50_000;
+export { DRAIN_BLOCK_NS } from './timeline.js';
+import { DRAIN_BLOCK_NS } from './timeline.js';
 const OFF_CPU = 128;
+const RECLAIM = 136;
+const BLOCK_IO = 134;
 const D2H = 2;
 
 export interface OffSplit {
@@ -169,7 +172,11 @@ export interface ThreadProfile {
   offCount: number;
   offTotal: OffSplit;
   offInCalls: OffSplit;
+  /** preempted time by who took the CPU (whole thread) */
+  preemptedBy: Map<number, number>;
   gpu: GpuModel;
+  /** the reconstructed GPU timeline: idle intervals and who owns each idle nanosecond (timeline.ts) */
+  idle: IdleModel;
 }
 
 export interface SessionProfile {
@@ -208,6 +215,8 @@ interface OpenCall {
   nested: boolean;
   role: 'submit' | 'drain' | 'submit_drain' | 'other';
   idleAtStart: boolean;
+  /** stream argument of a stream-targeted call (null: the op has none) */
+  stream: number | null;
 }
 
 interface OffIv {
@@ -279,11 +288,13 @@ class ThreadSweep {
   readonly results: [number, number][] = [];
   /** host time in the current step that other chains own: off-CPU outside calls, other CUDA calls */
   private stepExcl = 0;
+  private readonly tl: Timeline;
 
-  constructor(pid: number, tid: number, ts: number, private readonly opts: AttributionOptions, private readonly copyRate: Map<string, number> = new Map()) {
+  constructor(pid: number, tid: number, ts: number, private readonly opts: AttributionOptions, private readonly copyRate: Map<string, number> = new Map(), fastest: Map<number, number> = new Map(), priorKernelNs: number | null = null) {
+    this.tl = new Timeline(copyRate, fastest, priorKernelNs);
     this.p = {
       pid, tid, firstTs: ts, lastEnd: ts, cudaCalls: 0, ops: new Map(), offCount: 0,
-      offTotal: zeroSplit(), offInCalls: zeroSplit(), gpu: newGpu(),
+      offTotal: zeroSplit(), offInCalls: zeroSplit(), preemptedBy: new Map(), gpu: newGpu(), idle: this.tl.m,
     };
   }
 
@@ -292,6 +303,8 @@ class ThreadSweep {
     const end = ts + dur;
     if (end > this.p.lastEnd) this.p.lastEnd = end;
     if (op === OFF_CPU) this.offCpu({ id, ts, end, reason: a[0], by: a[1], waker: a[2] }, dur);
+    else if (op === RECLAIM) this.tl.reclaimStall(id, ts, end);
+    else if (op === BLOCK_IO) this.tl.blockIo(id, ts, end);
     else this.call(id, ts, dur, pid, op, ret, a);
   }
 
@@ -299,6 +312,8 @@ class ThreadSweep {
     const p = this.p;
     p.offCount++;
     addSplit(p.offTotal, iv.reason, dur);
+    if (iv.reason === 0) addTo(p.preemptedBy, iv.by, dur);
+    this.tl.off(iv.id, iv.ts, iv.end, iv.reason, iv.by, iv.waker);
     let covered = 0;
     for (const c of this.open) {
       const ov = overlap(c.ts, c.end, iv.ts, iv.end);
@@ -353,7 +368,7 @@ class ThreadSweep {
     else if (kind === 'launch' || kind === 'copy' || kind === 'memset') role = 'submit';
     const c: OpenCall = {
       id, ts, end, dur, pid, op, kind, blocking, direction, bytes: argOf(op, 'bytes', a) ?? 0, ret,
-      off: zeroSplit(), preemptedBy: new Map(), wokenBy: new Map(), wakeIds: [], nested, role,
+      off: zeroSplit(), preemptedBy: new Map(), wokenBy: new Map(), wakeIds: [], nested, role, stream: argOf(op, 'stream', a),
       idleAtStart: this.pendingSince === null && this.lastDrainEnd !== null,
     };
     // off-CPU intervals that started before the call (clock noise at the boundary)
@@ -362,6 +377,7 @@ class ThreadSweep {
       if (ov > 0) this.attribute(c, iv, ov);
     }
     if (!nested && (role === 'submit' || role === 'submit_drain')) this.submit(c);
+    if (!nested) this.tl.call(id, ts, end, op, opKey(op, kind === 'copy' ? direction : null), roleOf(info), c.bytes, direction, argOf(op, 'stream', a) ?? 0);
     this.open.push(c);
     this.p.cudaCalls++;
   }
@@ -418,6 +434,7 @@ class ThreadSweep {
 
   flush(): ThreadProfile {
     this.prune(Number.POSITIVE_INFINITY);
+    this.tl.finish(this.p.preemptedBy);
     this.p.gpu.ttftNs = firstToken(this.results, this.p.gpu.firstSubmitTs);
     return this.p;
   }
@@ -462,6 +479,11 @@ class ThreadSweep {
     if (c.ts < agg.firstTs) agg.firstTs = c.ts;
     if (c.end > agg.lastEnd) agg.lastEnd = c.end;
     if (!c.nested) {
+      const tr = roleOf(OP_BY_CODE.get(c.op));
+      if (tr === 'drain' || tr === 'submit_drain') {
+        const rate = tr === 'submit_drain' ? this.copyRate.get(`${c.op}:${c.direction ?? ''}`) : undefined;
+        this.tl.drain(c.id, c.ts, c.end, key, rate !== undefined && c.bytes > 0 ? Math.min(c.dur, rate * c.bytes) : 0, c.stream, c.op, tr === 'submit_drain');
+      }
       if (c.role === 'drain' || c.role === 'submit_drain') this.drain(c, key);
       else if (c.role === 'other') {
         if (c.idleAtStart) this.gapInCalls += c.dur;
@@ -614,9 +636,10 @@ function mergeCrit(into: CritOff, from: CritOff): void {
  */
 export function attributeSession(db: Db, sessionId: number, opts: AttributionOptions = {}): SessionProfile {
   const stmt = db
-    .prepare('SELECT id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3 FROM events WHERE session_id = ? AND op <= 128 ORDER BY tid, ts, id')
+    .prepare('SELECT id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3 FROM events WHERE session_id = ? AND (op <= 128 OR op = 134 OR op = 136) ORDER BY tid, ts, id')
     .raw(true);
   const rates = copyRates(db, sessionId);
+  const fastest = fastestDrains(db, sessionId);
   const prof: SessionProfile = { sessionId, threads: new Map(), firstTs: Infinity, lastEnd: 0, cudaCalls: 0, offCpuEvents: 0, notes: [] };
   let cur: ThreadSweep | null = null;
   let curTid = -1;
@@ -632,7 +655,7 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
     const tid = row[4];
     if (tid !== curTid) {
       finishThread();
-      cur = new ThreadSweep(row[3], tid, row[1], opts, rates.get(tid));
+      cur = new ThreadSweep(row[3], tid, row[1], opts, rates.get(tid), fastest.get(tid));
       curTid = tid;
     }
     a[0] = row[7] ?? 0;
@@ -644,10 +667,27 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
     if (ts < prof.firstTs) prof.firstTs = ts;
     if (ts + dur > prof.lastEnd) prof.lastEnd = ts + dur;
     if (row[5] === OFF_CPU) prof.offCpuEvents++;
-    else prof.cudaCalls++;
+    else if (row[5] !== RECLAIM && row[5] !== BLOCK_IO) prof.cudaCalls++;
     cur!.event(row[0], ts, dur, row[3], row[5], row[6] ?? 0, a);
   }
   finishThread();
+  // Segments closed before the thread's first waiting drain had no kernel time yet (idle counted as an upper
+  // bound): such threads are swept once more with the kernel time the whole thread taught (one indexed
+  // query per thread; calls are not reported twice).
+  for (const t of [...prof.threads.values()]) {
+    if (t.idle.unlearnedSegments === 0 || t.idle.kernelNs.count === 0) continue;
+    const prior = q(t.idle.kernelNs, 0.5);
+    const again = new ThreadSweep(t.pid, t.tid, t.firstTs, {}, rates.get(t.tid), fastest.get(t.tid), prior);
+    const one = db.prepare('SELECT id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3 FROM events WHERE session_id = ? AND tid = ? AND (op <= 128 OR op = 134 OR op = 136) ORDER BY ts, id').raw(true);
+    for (const row of one.iterate(sessionId, t.tid) as Iterable<number[]>) {
+      a[0] = row[7] ?? 0;
+      a[1] = row[8] ?? 0;
+      a[2] = row[9] ?? 0;
+      a[3] = row[10] ?? 0;
+      again.event(row[0], row[1], Math.max(0, row[2] ?? 0), row[3], row[5], row[6] ?? 0, a);
+    }
+    t.idle = again.flush().idle;
+  }
   if (!Number.isFinite(prof.firstTs)) prof.firstTs = 0;
   // GPU busy in host-bound steps: launches x median per-launch GPU time from blocked steps
   for (const t of prof.threads.values()) {
@@ -681,6 +721,22 @@ function copyRates(db: Db, sessionId: number): Map<number, Map<string, number>> 
       if (!m) out.set(r.tid, (m = new Map()));
       m.set(`${info.code}:${info.kind === 'copy' ? r.dir ?? '' : ''}`, r.rate);
     }
+  }
+  return out;
+}
+
+/** Per thread and drain op: the fastest call (an empty-queue return), one grouped query (bounded memory). */
+function fastestDrains(db: Db, sessionId: number): Map<number, Map<number, number>> {
+  const codes = [...OP_BY_CODE.values()].filter((o) => {
+    const r = roleOf(o);
+    return r === 'drain' || r === 'submit_drain';
+  }).map((o) => o.code);
+  const out = new Map<number, Map<number, number>>();
+  if (!codes.length) return out;
+  for (const r of db.prepare(`SELECT tid, op, min(dur) AS d FROM events WHERE session_id = ? AND op IN (${codes.join(',')}) GROUP BY tid, op`).all(sessionId) as { tid: number; op: number; d: number }[]) {
+    let m = out.get(r.tid);
+    if (!m) out.set(r.tid, (m = new Map()));
+    m.set(r.op, r.d);
   }
   return out;
 }

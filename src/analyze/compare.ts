@@ -25,7 +25,8 @@ import { chainContext } from './explain.js';
 import { idList, lit, makeChain } from './chains/common.js';
 import { fmtNs } from './format.js';
 import { mannWhitney, newSketch, q, type Sketch } from './stats.js';
-import type { Chain } from './types.js';
+import { createHash } from 'node:crypto';
+import type { BaselineRef, Chain } from './types.js';
 
 export interface Dist {
   count: number;
@@ -73,6 +74,8 @@ export interface Cause {
 }
 
 export interface Comparison {
+  /** which baseline: file, session, fingerprint (also stored on every regression chain) */
+  baseline_ref: BaselineRef;
   baseline: SideSummary;
   current: SideSummary;
   wall_delta_ns: number;
@@ -155,9 +158,20 @@ function side(sid: number, prof: SessionProfile): SideSummary {
   };
 }
 
-/** Components of the main thread's span: each op, off-CPU outside calls by reason, host CPU. */
-function components(t: ThreadProfile | null, wallNs: number): Map<string, { kind: Cause['kind']; ns: number; agg?: OpAgg }> {
-  const m = new Map<string, { kind: Cause['kind']; ns: number; agg?: OpAgg }>();
+/**
+ * Components of the main thread's span: each op (with the host work it serialized, see below), off-CPU
+ * outside calls by reason, host CPU (the residual), the time outside the thread's span.
+ */
+interface Component {
+  kind: Cause['kind'];
+  ns: number;
+  agg?: OpAgg;
+  /** host computation after this op's calls while the GPU sat idle (moved here from host_cpu) */
+  serializedNs?: number;
+}
+
+function components(t: ThreadProfile | null, wallNs: number): Map<string, Component> {
+  const m = new Map<string, Component>();
   if (!t) {
     m.set('outside_main_thread', { kind: 'outside_main_thread', ns: wallNs });
     return m;
@@ -177,14 +191,32 @@ function components(t: ThreadProfile | null, wallNs: number): Map<string, { kind
     m.set(`off_cpu:${k}`, { kind: 'off_cpu', ns: v });
     offOut += v;
   }
+  // host computation a blocking call serialized (the GPU idle after it returned, timeline.ts) belongs
+  // to that call's component: "the new blocking copy and the host work it serialized" is one cause
+  let serialized = 0;
+  for (const d of t.idle.byDrain.values()) {
+    const c = m.get(d.key);
+    if (!c || d.hostNs <= 0) continue;
+    c.ns += d.hostNs;
+    c.serializedNs = (c.serializedNs ?? 0) + d.hostNs;
+    serialized += d.hostNs;
+  }
   // the residual, so the components sum exactly to the span (nested calls, rare, make it slightly low)
   const span = t.lastEnd - t.firstTs;
-  m.set('host_cpu', { kind: 'host_cpu', ns: span - inCalls - offOut });
+  m.set('host_cpu', { kind: 'host_cpu', ns: span - inCalls - offOut - serialized });
   m.set('outside_main_thread', { kind: 'outside_main_thread', ns: Math.max(0, wallNs - span) });
   return m;
 }
 
-export function compareSessions(baseDb: Db, baseSessionId: number, db: Db, sessionId: number): Comparison {
+/** A baseline's identity: file, session, and a hash of what identifies the session's content. */
+export function baselineRef(db: Db, sessionId: number, file: string | null = null): BaselineRef {
+  const s = db.prepare('SELECT started_ns, wall_start_ns, ended_ns, events_stored, command FROM sessions WHERE id = ?').get(sessionId) as Record<string, unknown> | undefined;
+  const fingerprint = createHash('sha256').update(JSON.stringify([sessionId, String(s?.started_ns), String(s?.wall_start_ns), String(s?.ended_ns), String(s?.events_stored), s?.command ?? null])).digest('hex').slice(0, 16);
+  return { file: file ?? (db.name && db.name !== ':memory:' ? db.name : null), session_id: sessionId, fingerprint };
+}
+
+export function compareSessions(baseDb: Db, baseSessionId: number, db: Db, sessionId: number, opts: { baselineFile?: string } = {}): Comparison {
+  const ref = baselineRef(baseDb, baseSessionId, opts.baselineFile ?? null);
   const bp = attributeSession(baseDb, baseSessionId);
   const cp = attributeSession(db, sessionId);
   const bOps = mergeOps(bp);
@@ -264,6 +296,8 @@ export function compareSessions(baseDb: Db, baseSessionId: number, db: Db, sessi
             : `${label}: ${od.baseline.count} -> ${od.current.count} calls, p50 ${fmtNs(od.baseline.p50_ns)} -> ${fmtNs(od.current.p50_ns)}, p99 ${fmtNs(od.baseline.p99_ns)} -> ${fmtNs(od.current.p99_ns)}` +
               (od.p_value !== null ? ` (Mann-Whitney p=${od.p_value.toPrecision(2)})` : '');
         if (agg && agg.off.preempted > 0.3 * agg.totalNs) what += `, ${fmtNs(agg.off.preempted)} of it preempted`;
+        const ser = (cc.get(c.cause)?.serializedNs ?? 0) - (bc.get(c.cause)?.serializedNs ?? 0);
+        if (ser > 0.05 * c.delta_ns) what += `; it drains the GPU queue and serializes the host work after it (${fmtNs(ser)} of host computation with the GPU idle is counted here, not as host CPU work)`;
         const dirCond = od.direction ? ` AND direction = ${lit(od.direction)}` : '';
         const ids = cOps.get(c.cause)?.ids ?? [];
         evidence = [
@@ -315,9 +349,11 @@ export function compareSessions(baseDb: Db, baseSessionId: number, db: Db, sessi
           kind: 'regression', summary, impact_ns: c.delta_ns, pid: ct.pid, tid: ct.tid, op, ts_ns: ct.firstTs, evidence, recommendation: rec, untrusted: [ctx.comm(ct.pid)],
         }),
       );
+      chains[chains.length - 1].baseline = ref;
     }
   }
   return {
+    baseline_ref: ref,
     baseline: base,
     current: cur,
     wall_delta_ns: wallDelta,

@@ -8,12 +8,14 @@ import type { Db } from '../store/db.js';
 import { openWritable } from '../store/db.js';
 import { CausewayError } from '../common/errors.js';
 import { sanitizeUntrusted } from '../common/untrusted.js';
-import { attributeSession, gpuEstimate, gpuThreads, type SessionProfile } from './attribution.js';
+import { attributeSession, gpuThreads, type SessionProfile } from './attribution.js';
+import { fmtNs } from './format.js';
 import { DETECTORS } from './chains/index.js';
 import { commLookup, hostAggregates, type ChainContext, type HostAgg } from './chains/common.js';
+import { kindCoverage, type KindCoverage } from './coverage.js';
 import type { Chain } from '../common/chain.js';
 import { compareChains } from '../common/chain.js';
-import { appendRun, latestRun, type RunProvenance } from '../store/chains.js';
+import { appendRun, latestRun, sessionAlerts, type RunProvenance } from '../store/chains.js';
 import { resolveSession as readerResolveSession } from '../store/reader.js';
 
 export interface SessionInfo {
@@ -43,6 +45,11 @@ export interface GpuTimelineNote {
   gpu_idle_waiting_for_host_ns: number;
   idle_breakdown: { host_cpu_ns: number; other_cuda_calls_ns: number; preempted_ns: number; voluntary_ns: number; io_wait_ns: number };
   ttft_ns: number | null;
+  /** the reconstructed timeline (timeline.ts): idle with bounds, inferred kernel time, who owns the idle time */
+  gpu_idle_lower_ns: number;
+  gpu_idle_upper_ns: number;
+  kernel_p50_ns: number | null;
+  idle_owners: { blocking_calls_ns: number; host_compute_ns: number; preempted_ns: number; io_wait_ns: number; reclaim_ns: number; waits_ns: number; in_cuda_calls_ns: number };
   method: string;
 }
 
@@ -56,6 +63,8 @@ export interface Coverage {
   off_cpu_intervals: number;
   host_events: boolean;
   gpu_timeline: GpuTimelineNote[];
+  /** per chain kind: what was measured and why a chain was or was not raised (coverage.ts) */
+  kinds: KindCoverage[];
   notes: string[];
 }
 
@@ -131,8 +140,15 @@ export function coverageOf(db: Db, sessionId: number, prof: SessionProfile): Cov
   const gpu: GpuTimelineNote[] = [];
   for (const t of gpuThreads(prof)) {
     if (t.gpu.submissions === 0) continue;
-    const e = gpuEstimate(t);
+    const m = t.idle;
     const gi = t.gpu.idleGap;
+    const sum = (x: Map<unknown, number>) => [...x.values()].reduce((a, b) => a + b, 0);
+    let drains = 0;
+    for (const d of m.byDrain.values()) drains += d.hostNs + d.ownNs;
+    let inCalls = 0;
+    for (const x of m.inCalls.values()) inCalls += x.ns;
+    const span = m.spanNs;
+    const idle = Math.min(span, m.idleNs);
     gpu.push({
       pid: t.pid,
       tid: t.tid,
@@ -141,8 +157,8 @@ export function coverageOf(db: Db, sessionId: number, prof: SessionProfile): Cov
       blocked_steps: t.gpu.blockedSteps,
       host_bound_steps: t.gpu.starvedSteps,
       step_p50_ns: Math.round(t.gpu.stepSketch.count ? t.gpu.stepSketch.getValueAtQuantile(0.5) : 0),
-      gpu_busy_ns: Math.round(e.busyNs),
-      gpu_idle_ns: Math.round(e.idleNs),
+      gpu_busy_ns: Math.round(Math.max(0, span - idle)),
+      gpu_idle_ns: Math.round(idle),
       gpu_idle_waiting_for_host_ns: Math.round(gi.total),
       idle_breakdown: {
         host_cpu_ns: Math.round(gi.onCpu),
@@ -152,7 +168,18 @@ export function coverageOf(db: Db, sessionId: number, prof: SessionProfile): Cov
         io_wait_ns: Math.round(gi.off.io),
       },
       ttft_ns: t.gpu.ttftNs,
-      method: e.method,
+      gpu_idle_lower_ns: Math.round(Math.min(idle, m.idleLowerNs)),
+      gpu_idle_upper_ns: Math.round(Math.max(idle, span - m.busyLowerNs)),
+      kernel_p50_ns: m.kernelNs.count ? Math.round(m.kernelNs.getValueAtQuantile(0.5)) : null,
+      idle_owners: {
+        blocking_calls_ns: Math.round(drains), host_compute_ns: Math.round(m.hostNs), preempted_ns: Math.round(sum(m.preempted)), io_wait_ns: Math.round(m.io),
+        reclaim_ns: Math.round(m.reclaim), waits_ns: Math.round(sum(m.waitBy)), in_cuda_calls_ns: Math.round(inCalls),
+      },
+      method:
+        `reconstructed from host-visible calls: ${m.segments} segments of queued work, ${m.waitedSegments} ended by a drain that waited (completion = its return, minus its own transfer; ` +
+        `kernel time inferred per segment from that completion, median ${m.kernelNs.count ? fmtNs(m.kernelNs.getValueAtQuantile(0.5)) : 'unknown'}), ${m.estimatedSegments} ended by a drain that returned at once ` +
+        `(queue already empty: completion estimated with the median kernel time${m.kernelNs.count ? '' : ', unknown here: 0, so idle is an upper bound'}); ` +
+        `idle lower bound = idle after measured completions only, upper bound = span minus the time the queue was certainly busy (last submission to a measured completion)`,
     });
   }
   return {
@@ -165,6 +192,7 @@ export function coverageOf(db: Db, sessionId: number, prof: SessionProfile): Cov
     off_cpu_intervals: prof.offCpuEvents,
     host_events: hostEvents,
     gpu_timeline: gpu,
+    kinds: [],
     notes,
   };
 }
@@ -200,6 +228,7 @@ export function explainSession(db: Db, sessionId?: number, opts: ExplainOptions 
   const ctx = chainContext(db, sid, prof);
   const chains = sortChains([...detectChains(ctx), ...(opts.extraChains ?? [])]);
   const result: ExplainResult = { session: sessionInfo(db, sid, prof), chains, coverage: coverageOf(db, sid, prof) };
+  result.coverage.kinds = kindCoverage(ctx, prof, chains, result.coverage.events_per_source, (opts.extraChains ?? []).length > 0 || !!opts.baselinePath);
   if (opts.persist) {
     try {
       result.run_id = persistRun(db, sid, result, opts);
@@ -221,7 +250,17 @@ export function persistRun(db: Db, sessionId: number, r: { chains: Chain[]; cove
     opened = true;
   }
   try {
-    return appendRun(w, sessionId, { baseline: opts.baselinePath ?? null, coverage: r.coverage }, r.chains);
+    // Regression chains belong to a comparison, not to the session: they go to a run of their own that
+    // names its baseline (file, session, fingerprint), stored before the session's own run, so a reader
+    // taking the latest run gets the session's own chains, never the regression chains.
+    const own = r.chains.filter((c) => c.kind !== 'regression' && !c.baseline);
+    const cmp = r.chains.filter((c) => c.kind === 'regression' || c.baseline);
+    if (cmp.length || opts.baselinePath) {
+      const ref = cmp.find((c) => c.baseline)?.baseline;
+      const label = JSON.stringify({ file: ref?.file ?? opts.baselinePath ?? null, session_id: ref?.session_id ?? null, fingerprint: ref?.fingerprint ?? null });
+      appendRun(w, sessionId, { baseline: label, coverage: r.coverage }, [...cmp, ...own]);
+    }
+    return appendRun(w, sessionId, { baseline: null, coverage: r.coverage }, own);
   } finally {
     if (opened) w.close();
   }
@@ -253,8 +292,9 @@ const COMPUTED = new Map<string, ExplainResult>();
 export function sessionChains(db: Db, sessionId: number): SessionChains {
   const stored = latestRun(db, sessionId);
   const prov = stored ? { run_id: stored.run_id, created_wall_ns: stored.created_wall_ns, baseline: stored.baseline } : null;
-  if (stored?.analysed) return { source: 'stored', run: prov, chains: stored.chains, coverage: stored.coverage as Coverage | null };
-  const alerts = stored ? stored.chains.filter((c) => c.kind === 'mcp_anomaly') : [];
+  // alerts of every run, not only the latest one's (store/chains.sessionAlerts)
+  const alerts = stored ? sessionAlerts(db, sessionId) : [];
+  if (stored?.analysed) return { source: 'stored', run: prov, chains: [...stored.chains.filter((c) => c.kind !== 'mcp_anomaly'), ...alerts].sort(compareChains), coverage: stored.coverage as Coverage | null };
   const state = db.prepare('SELECT events_stored, status FROM sessions WHERE id = ?').get(sessionId) as { events_stored: number; status: string } | undefined;
   const key = `${db.name}\0${sessionId}\0${state?.events_stored}\0${state?.status}`;
   let computed = COMPUTED.get(key);

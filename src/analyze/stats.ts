@@ -58,7 +58,7 @@ export class TopK<T> {
   }
 }
 
-export function addTo(m: Map<number, number>, k: number, v: number): void {
+export function addTo<K>(m: Map<K, number>, k: K, v: number): void {
   m.set(k, (m.get(k) ?? 0) + v);
 }
 

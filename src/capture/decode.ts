@@ -8,7 +8,11 @@
  * op is counted (never thrown, never silently skipped).
  */
 import type { EventBatch, ProcessInfo } from '../common/events.js';
-import { CALL, EVENT_VERSION, FRAME_HDR, Flag, HDR, IO, LOADER, MEM, OFFCPU, PROC, PYFRAMES, PY_ENTRY, PY_FRAMES_OP, PY_MAX_FRAMES, PY_SHIM, PY_TRUNCATED, RECLAIM, COMM_LEN, PATH_LEN, Op, frameSize } from '../common/wire.js';
+import { isWakerMarker } from '../common/waker.js';
+import { CALL, EVENT_VERSION, FRAME_HDR, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, IO, LOADER, MEM, OFFCPU, PROC, PYFRAMES, PY_ENTRY, PY_FRAMES_OP, PY_MAX_FRAMES, PY_SHIM, PY_TRUNCATED, RECLAIM, COMM_LEN, PATH_LEN, Op, frameSize } from '../common/wire.js';
+import { VARIANTS, variantOfFlags } from '../common/ops.js';
+
+const VARIANT_FLAGS = VARIANTS.reduce((m, v) => m | v.flag, 0);
 import { sanitizeUntrusted } from '../common/untrusted.js';
 
 const TWO32 = 4294967296;
@@ -20,6 +24,10 @@ export interface DecodeSink {
   libLoad(pid: number, stopped: boolean): void;
   /** fork of a traced process: the child is traced too */
   fork(parent: number, child: number, isThread: boolean): void;
+  /** a runtime launch of function address `addr` by `pid` seen (first sight per pid) */
+  kernelFunc?(pid: number, addr: number): void;
+  /** cuModuleGetFunction/cuLibraryGetKernel returned `handle` for kernel `name` (untrusted, sanitized) */
+  funcName?(pid: number, handle: number, name: string): void;
 }
 
 export interface DecodeStats {
@@ -58,6 +66,8 @@ export class RecordDecoder {
   private readonly pyPending = new Map<number, RawPyFrames>();
   /** Python frames of the events of the batch being filled, by batch index (cleared with the batch) */
   readonly pyByIndex = new Map<number, RawPyFrames>();
+  /** function address -> last pid seen launching it (a cheap first-sight filter for kernel names) */
+  private readonly lastFuncPid = new Map<number, number>();
   constructor(
     private readonly time: TimeBase,
     private readonly sink: DecodeSink,
@@ -113,6 +123,7 @@ export class RecordDecoder {
     batch.op[i] = dv.getUint16(rec + HDR.op, true);
     batch.flags[i] = dv.getUint32(rec + HDR.flags, true);
     batch.stack[i] = -1;
+    batch.variant[i] = 0;
     batch.ret[i] = 0;
     batch.dur[i] = 0;
     batch.a0[i] = 0;
@@ -133,7 +144,19 @@ export class RecordDecoder {
     // kernel stack ids are stored as negative numbers until the store interns them
     const sid = dv.getInt32(rec + CALL.stackId, true);
     batch.stack[i] = sid >= 0 ? -2 - sid : -1;
-    if (dv.getUint32(rec + HDR.flags, true) & Flag.PY_FRAMES) {
+    const flags = dv.getUint32(rec + HDR.flags, true);
+    if (flags & VARIANT_FLAGS) batch.variant[i] = variantOfFlags(flags);
+    const op = batch.op[i]!;
+    // first launch of a (pid, function address): ask for its kernel name
+    if (op <= 16 && (op === 6 || op >= 15) && this.sink.kernelFunc) {
+      const addr = batch.a0[i]!;
+      const pid = batch.pid[i]!;
+      if (this.lastFuncPid.get(addr) !== pid) {
+        this.lastFuncPid.set(addr, pid);
+        this.sink.kernelFunc(pid, addr);
+      }
+    }
+    if (flags & Flag.PY_FRAMES) {
       const key = batch.tid[i]! * 65536 + batch.op[i]!;
       const py = this.pyPending.get(key);
       if (py) {
@@ -185,7 +208,7 @@ export class RecordDecoder {
         batch.a2[i] = waker;
         batch.a3[i] = dv.getUint32(rec + OFFCPU.cpu, true);
         if (by) this.sink.process({ pid: by, comm: cstr(buf, rec + OFFCPU.byComm, COMM_LEN), traced: false });
-        if (waker) this.sink.process({ pid: waker, comm: cstr(buf, rec + OFFCPU.wakerComm, COMM_LEN), traced: false });
+        if (waker && !isWakerMarker(waker)) this.sink.process({ pid: waker, comm: cstr(buf, rec + OFFCPU.wakerComm, COMM_LEN), traced: false });
         return true;
       }
       case Op.EXEC:
@@ -243,6 +266,12 @@ export class RecordDecoder {
         batch.a0[i] = u64(dv, rec + RECLAIM.reclaimed);
         return true;
       }
+      case Op.FUNC_NAME: {
+        // not an event row: a kernel name for a driver function handle
+        if (recLen < FUNC_NAME.size) return false;
+        this.sink.funcName?.(pid, u64(dv, rec + FUNC_NAME.handle), cstr(buf, rec + FUNC_NAME.name, FUNC_NAME_LEN, 256));
+        return true;
+      }
       case Op.LIB_LOAD: {
         if (recLen < LOADER.size) return false;
         const i = batch.n++;
@@ -272,9 +301,9 @@ function isWrite(buf: Buffer, at: number): number {
 }
 
 /** A NUL-terminated string of at most `max` bytes, sanitized (traced strings are untrusted). */
-function cstr(buf: Buffer, at: number, max: number): string {
+function cstr(buf: Buffer, at: number, max: number, cap = 64): string {
   let end = at;
   const lim = Math.min(at + max, buf.length);
   while (end < lim && buf[end] !== 0) end++;
-  return sanitizeUntrusted(buf.toString('utf8', at, end), 64);
+  return sanitizeUntrusted(buf.toString('utf8', at, end), cap);
 }

@@ -34,6 +34,10 @@ export interface CaptureHooks {
   libLoad?(pid: number, stopped: boolean): void;
   /** first event seen from a pid (read /proc, capture its mappings while it lives) */
   newPid?(pid: number): void;
+  /** a runtime launch of function address `addr` seen from `pid` (first sight): name it */
+  kernelFunc?(pid: number, addr: number): void;
+  /** a driver function handle and the kernel name it was looked up by */
+  funcName?(pid: number, handle: number, name: string): void;
 }
 
 export interface CaptureOptions {
@@ -91,6 +95,8 @@ export class Capture {
       process: (p) => this.mergeProcess(p),
       libLoad: (pid, stopped) => this.hooks.libLoad?.(pid, stopped),
       fork: (parent, child, isThread) => this.hooks.fork?.(parent, child, isThread),
+      ...(this.hooks.kernelFunc ? { kernelFunc: (pid: number, addr: number) => this.hooks.kernelFunc!(pid, addr) } : {}),
+      funcName: (pid, handle, name) => this.hooks.funcName?.(pid, handle, name),
     };
     this.decoder = new RecordDecoder(time, decodeSink);
   }

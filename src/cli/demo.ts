@@ -13,6 +13,7 @@ import { CausewayError } from '../common/errors.js';
 import { repoRoot } from '../probe/paths.js';
 import { TraceSession, type TraceSummary } from '../run/trace-session.js';
 import { render, runExplain } from './explain.js';
+import { safeJson, terminalLine, terminalText } from '../common/untrusted.js';
 
 interface Run {
   label: string;
@@ -175,7 +176,7 @@ export function register(program: Command): void {
       const sc = all[name];
       if (!sc) throw new CausewayError('USAGE', `unknown demo scenario '${name}'`, `one of: ${Object.keys(all).join(', ')}`);
       const bin = binDir();
-      const log = (s: string) => process.stderr.write(`causeway: ${s}\n`);
+      const log = (s: string) => process.stderr.write(`causeway: ${terminalLine(s)}\n`);
       if (!flags.json) process.stdout.write(`demo '${name}': ${sc.description}\n\n`);
       for (const run of sc.runs) {
         const s = await traceRun(run, bin, log);
@@ -192,6 +193,6 @@ export function register(program: Command): void {
         `causeway query --db ${last.db} "SELECT op, count(*) AS calls, sum(dur_ns) AS total_ns FROM v_cuda_calls GROUP BY op ORDER BY total_ns DESC"`,
         `causeway mcp --db ${last.db}    (then ask your agent: why is this run slow?)`,
       ];
-      process.stdout.write(flags.json ? JSON.stringify(out, null, 2) + '\n' : `\n${render(out)}\n\nnext:\n${next.map((n) => `  ${n}`).join('\n')}\n`);
+      process.stdout.write(flags.json ? safeJson(out, 2) + '\n' : `\n${terminalText(render(out))}\n\nnext:\n${next.map((n) => `  ${n}`).join('\n')}\n`);
     });
 }

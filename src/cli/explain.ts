@@ -12,6 +12,7 @@ import { explainSession, type ExplainResult } from '../analyze/explain.js';
 import { compareSessions, type Comparison } from '../analyze/compare.js';
 import { resolveSession } from '../analyze/explain.js';
 import { fmtNs, fmtPct } from '../analyze/format.js';
+import { safeJson, terminalLine, terminalText } from '../common/untrusted.js';
 
 interface Opts {
   db: string;
@@ -36,13 +37,13 @@ export function register(program: Command): void {
     .option('--html <file>', 'also write a self-contained HTML report (chains, evidence, timelines, latency distributions)')
     .action(async (opts: Opts) => {
       const out = runExplain(opts);
-      process.stdout.write(opts.json ? JSON.stringify(out, null, 2) + '\n' : render(out));
+      process.stdout.write(opts.json ? safeJson(out, 2) + '\n' : terminalText(render(out)));
       if (opts.html) {
         const db = openReadOnly(opts.db);
         try {
           // the chains just computed (regressions included) go into the report as they are
           const r = await writeHtmlReport(db, out.session.id, opts.html, { chains: out });
-          process.stderr.write(`causeway: wrote ${opts.html} (${r.bytes} bytes)\n`);
+          process.stderr.write(`causeway: wrote ${terminalLine(opts.html)} (${r.bytes} bytes)\n`);
         } finally {
           db.close();
         }
@@ -66,7 +67,7 @@ export function runExplain(opts: Opts): ExplainResult & { comparison?: Compariso
     if (opts.baseline) {
       const base = openReadOnly(opts.baseline);
       try {
-        comparison = compareSessions(base, resolveSession(base, baseSessionId), db, resolveSession(db, sessionId));
+        comparison = compareSessions(base, resolveSession(base, baseSessionId), db, resolveSession(db, sessionId), { baselineFile: opts.baseline });
       } finally {
         base.close();
       }
@@ -121,8 +122,12 @@ export function render(r: ExplainResult & { comparison?: Comparison }): string {
     const busy =
       g.blocked_steps === 0 && g.gpu_busy_ns === 0
         ? 'GPU busy time unknown (no sync ever waited for the GPU: it kept up with the host)'
-        : `GPU busy ~${fmtNs(g.gpu_busy_ns)}, idle ~${fmtNs(g.gpu_idle_ns)}${g.gpu_idle_waiting_for_host_ns > 0 ? ` (${fmtNs(g.gpu_idle_waiting_for_host_ns)} of it waiting for the host between steps)` : ''}`;
+        : `GPU busy ~${fmtNs(g.gpu_busy_ns)}, idle ~${fmtNs(g.gpu_idle_ns)} (bounds ${fmtNs(g.gpu_idle_lower_ns ?? 0)}..${fmtNs(g.gpu_idle_upper_ns ?? g.gpu_idle_ns)}${g.kernel_p50_ns ? `, kernels ~${fmtNs(g.kernel_p50_ns)} each, inferred from completions` : ''})`;
     L.push(`GPU timeline of pid ${g.pid} tid ${g.tid}: ${g.steps} steps (p50 ${fmtNs(g.step_p50_ns)}, ${g.host_bound_steps} host-bound), ${busy}${g.ttft_ns !== null ? `, first result after ${fmtNs(g.ttft_ns)}` : ''}`);
+  }
+  if (r.coverage.kinds?.length) {
+    L.push('Checked (per kind, on the critical path):');
+    for (const k of r.coverage.kinds) L.push(`  ${k.status === 'chain' ? '*' : '-'} ${k.detail}`);
   }
   for (const n of r.coverage.notes) L.push(`note: ${n}`);
   return L.join('\n') + '\n';

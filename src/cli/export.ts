@@ -15,6 +15,7 @@ import { openOutput, secondsToNs } from '../export/common.js';
 import { writeHtmlReport } from '../export/html-report.js';
 import { exportSessionOtlp } from '../export/otlp.js';
 import { progress } from './progress.js';
+import { terminalLine } from '../common/untrusted.js';
 
 interface ExportOpts {
   format: string;
@@ -83,7 +84,7 @@ async function runPerfetto(o: ExportOpts): Promise<void> {
       );
     else process.stderr.write(`causeway: window ${windowText}: all events included\n`);
     if (s.chains.outside_window) process.stderr.write(`causeway: ${s.chains.outside_window} chains lie outside the window and are not marked\n`);
-    for (const n of s.notes) process.stderr.write(`causeway: note: ${n}\n`);
+    for (const n of s.notes) process.stderr.write(`causeway: note: ${terminalLine(n)}\n`);
   } finally {
     db.close();
   }

@@ -8,6 +8,7 @@ import { CAUSEWAY_VERSION } from '../common/version.js';
 import { Command, CommanderError } from 'commander';
 import { CausewayError, exitCodeFor } from '../common/errors.js';
 import { COMMANDS } from './commands.js';
+import { terminalLine, terminalText } from '../common/untrusted.js';
 
 export function buildProgram(): Command {
   const program = new Command('causeway')
@@ -21,20 +22,20 @@ export function buildProgram(): Command {
 
 export function reportError(e: unknown): number {
   if (e instanceof CausewayError) {
-    process.stderr.write(`causeway: ${e.message}\n${e.fix ? `  fix: ${e.fix}\n` : ''}`);
+    process.stderr.write(`causeway: ${terminalLine(e.message)}\n${e.fix ? `  fix: ${terminalLine(e.fix)}\n` : ''}`);
     return exitCodeFor(e.code);
   }
   // a database damaged past the cheap open-time checks: bad input (3), not a crash
   const sqliteCode = (e as { code?: unknown })?.code;
   if (typeof sqliteCode === 'string' && /^SQLITE_(CORRUPT|NOTADB)/.test(sqliteCode)) {
-    process.stderr.write(`causeway: the database is damaged (${sqliteCode}): ${(e as Error).message}\n  fix: re-run the trace, or restore the file with its -wal side file\n`);
+    process.stderr.write(`causeway: the database is damaged (${sqliteCode}): ${terminalLine((e as Error).message)}\n  fix: re-run the trace, or restore the file with its -wal side file\n`);
     return 3;
   }
   if (e instanceof CommanderError) {
     // commander already printed its message
     return e.exitCode === 0 ? 0 : 1;
   }
-  process.stderr.write(`causeway: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+  process.stderr.write(`causeway: internal error: ${terminalText((e as Error)?.stack ?? String(e))}\n`);
   return 1;
 }
 

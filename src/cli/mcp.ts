@@ -8,15 +8,22 @@
  * A HOST that is not loopback needs --allow-remote and TLS (--tls-cert/--tls-key):
  * bearer tokens must never cross a network in clear text.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import fs from 'node:fs';
 import { CausewayError } from '../common/errors.js';
 import { App } from '../serve/context.js';
 import { openReadOnly } from '../store/db.js';
 import { openAuditor } from '../serve/audit/index.js';
-import { requiredScope } from '../serve/auth/index.js';
+import { refuseSecretArgs, requiredScope } from '../serve/auth/index.js';
+import { terminalLine } from '../common/untrusted.js';
 
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+/** 127.0.0.0/8, ::1 and localhost: addresses no other machine can reach. */
+export function isLoopback(host: string): boolean {
+  const h = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (h === 'localhost' || h === '::1') return true;
+  const m = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
+  return m !== null && m.slice(1).every((x) => Number(x) <= 255);
+}
 
 export function parseHostPort(v: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+))?:(\d{1,5})$/.exec(v) ?? /^(\d{1,5})$/.exec(v);
@@ -54,13 +61,13 @@ export async function runMcp(o: McpCliOptions): Promise<void> {
     return;
   }
   const { host, port } = parseHostPort(o.http);
-  if (!LOOPBACK.has(host) && !o.allowRemote) {
+  if (!isLoopback(host) && !o.allowRemote) {
     throw new CausewayError('USAGE', `--http ${o.http} would accept connections from other machines`, 'bind 127.0.0.1 (the default), or add --allow-remote with --tls-cert/--tls-key');
   }
   if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) {
     throw new CausewayError('USAGE', 'TLS needs both --tls-cert and --tls-key', 'pass both PEM files');
   }
-  if (!LOOPBACK.has(host) && !o.tlsCert) {
+  if (!isLoopback(host) && !o.tlsCert) {
     // bearer tokens travel in every request: never in clear text beyond this machine
     throw new CausewayError('USAGE', `--http ${o.http} beyond loopback needs TLS`, 'pass --tls-cert FILE --tls-key FILE (PEM)');
   }
@@ -77,7 +84,7 @@ export async function runMcp(o: McpCliOptions): Promise<void> {
   }
   const { serveHttp } = await import('../serve/http.js');
   const { createHttpAuth } = await import('../serve/auth/index.js');
-  const running = await serveHttp(app, {
+  const running = await startHttp(() => serveHttp(app, {
     host,
     port,
     tls,
@@ -88,9 +95,9 @@ export async function runMcp(o: McpCliOptions): Promise<void> {
         auditor: auditor as never,
         ...(o.oauthIssuer ? { oauth: { issuer: o.oauthIssuer, audience: o.oauthAudience!, ...(o.oauthJwks ? { jwksUri: o.oauthJwks } : {}) } } : {}),
       }),
-  });
+  }), `${host}:${port}`, o.db, app);
   process.stderr.write(`causeway mcp: serving ${running.url}\n`);
-  if (running.auth.tokenFile) process.stderr.write(`causeway mcp: bearer token for this run written to ${running.auth.tokenFile} (0600); more with \`causeway mcp-token --db ${o.db}\`\n`);
+  if (running.auth.tokenFile) process.stderr.write(`causeway mcp: bearer token for this run written to ${terminalLine(running.auth.tokenFile)} (0600); more with \`causeway mcp-token --db ${terminalLine(o.db)}\`\n`);
   const stop = () => {
     void running.close().finally(() => {
       app.close();
@@ -99,6 +106,22 @@ export async function runMcp(o: McpCliOptions): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/** Start the HTTP server; the usual OS failures become one line with a fix (exit 2), not a stack. */
+async function startHttp<T>(start: () => Promise<T>, where: string, db: string, app: App): Promise<T> {
+  try {
+    return await start();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    const sqlite = code.startsWith('SQLITE_FULL');
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || code === 'ENOSPC' || code === 'EDQUOT' || sqlite) app.close();
+    if (code === 'EADDRINUSE') throw new CausewayError('ENV', `cannot listen on ${where}: the address is in use (another causeway mcp, or another server)`, 'pick another port with --http HOST:PORT, or stop the other server');
+    if (code === 'EACCES') throw new CausewayError('ENV', `cannot listen on ${where}: permission denied`, 'use a port above 1023');
+    if (code === 'EADDRNOTAVAIL') throw new CausewayError('ENV', `cannot listen on ${where}: no such local address`, 'bind 127.0.0.1 or an address of this machine');
+    if (code === 'ENOSPC' || code === 'EDQUOT' || sqlite) throw new CausewayError('DISK_FULL', `the disk holding ${db} is full: cannot write the token store or token file`, 'free some space, then start the server again');
+    throw e;
+  }
 }
 
 export function register(program: Command): void {
@@ -114,7 +137,10 @@ export function register(program: Command): void {
     .option('--tls-cert <pem>', 'serve HTTPS with this certificate (required with --allow-remote)')
     .option('--tls-key <pem>', 'private key of --tls-cert')
     .option('--baseline <file>', 'a baseline trace database that compare_sessions may compare against')
-    .action(async (opts: McpCliOptions) => {
+    // Registered only to refuse it with an explanation instead of "unknown option".
+    .addOption(new Option('--token <value>').hideHelp())
+    .action(async (opts: McpCliOptions & { token?: string }) => {
+      if (opts.token !== undefined) refuseSecretArgs(['--token']);
       await runMcp(opts);
     });
 }

@@ -8,6 +8,7 @@
 import type { Command } from 'commander';
 import { CausewayError } from '../common/errors.js';
 import { runReadOnlySql, type SqlResult } from '../store/sql-guard.js';
+import { exportCell, safeJson, terminalLine } from '../common/untrusted.js';
 
 type Format = 'table' | 'json' | 'csv';
 
@@ -22,11 +23,11 @@ export function formatJson(r: SqlResult): string {
     r.columns.forEach((c, i) => (o[c] = row[i]));
     return o;
   });
-  return JSON.stringify(objs, null, 2) + '\n';
+  return safeJson(objs, 2) + '\n';
 }
 
 export function csvField(v: unknown): string {
-  const s = text(v);
+  const s = exportCell(text(v));
   return /[",\r\n]/.test(s) || /^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
@@ -36,9 +37,9 @@ export function formatCsv(r: SqlResult): string {
   return lines.join('\r\n') + '\r\n';
 }
 
-/** Control characters in traced strings would move the cursor: show them escaped. */
+/** Control and invisible characters in traced strings would move the cursor or hide text: show them escaped. */
 function cellForTerminal(v: unknown): string {
-  return text(v).replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return terminalLine(text(v));
 }
 
 export function formatTable(r: SqlResult): string {

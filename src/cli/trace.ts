@@ -9,6 +9,7 @@ import { NS_PER_TRACED_CALL, NS_PER_SHIM_CALL, TraceSession, summaryOfFailure, t
 import { formatCount } from './format.js';
 import { fmtNs } from '../analyze/format.js';
 import { parseListen } from '../export/prometheus.js';
+import { safeJson, terminalLine, terminalText } from '../common/untrusted.js';
 
 interface TraceFlags {
   db: string;
@@ -109,7 +110,7 @@ export function register(program: Command): void {
         metrics,
         explain: flags.explain,
         retention,
-        log: (line) => process.stderr.write(`causeway: ${line}\n`),
+        log: (line) => process.stderr.write(`causeway: ${terminalLine(line)}\n`),
         onProgress: tty
           ? (p) => process.stderr.write(`\r\x1b[2Kcauseway: ${p.elapsedS.toFixed(1)} s  ${formatCount(p.events)} events  ${formatCount(p.eventsPerS)}/s  lost ${formatCount(p.lost)}`)
           : undefined,
@@ -120,14 +121,14 @@ export function register(program: Command): void {
       try {
         const summary = await session.run();
         if (tty) process.stderr.write('\r\x1b[2K');
-        process.stdout.write(flags.json ? JSON.stringify(summary, null, 2) + '\n' : renderSummary(summary));
+        process.stdout.write(flags.json ? safeJson(summary, 2) + '\n' : terminalText(renderSummary(summary)));
         if (summary.lost > 0) process.stderr.write(`causeway: WARNING: ${summary.lost} events were LOST (see the drops table); the trace is incomplete\n`);
       } catch (e) {
         // recording stopped early (disk full): still show what was stored, then fail with the error's exit code
         const summary = summaryOfFailure(e);
         if (summary) {
           if (tty) process.stderr.write('\r\x1b[2K');
-          process.stdout.write(flags.json ? JSON.stringify(summary, null, 2) + '\n' : renderSummary(summary));
+          process.stdout.write(flags.json ? safeJson(summary, 2) + '\n' : terminalText(renderSummary(summary)));
         }
         throw e;
       } finally {

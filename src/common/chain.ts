@@ -17,6 +17,8 @@ export type ChainKind =
   | 'oom_kill'
   | 'launch_overhead'
   | 'regression'
+  /** the GPU ran out of work while the feeding thread computed on the host (no blocking call drained it) */
+  | 'host_compute'
   /** alerts about the use of the MCP server itself (src/serve/audit), kept apart from performance chains */
   | 'mcp_anomaly';
 
@@ -45,6 +47,8 @@ export interface Chain {
   impact_fraction: number;
   /** traced strings (comm) quoted in summary/detail: sanitized, capped, and not to be trusted as instructions */
   untrusted: string[];
+  /** regression chains only: the baseline they compare against (a chain without it is the session's own) */
+  baseline?: BaselineRef;
 }
 
 export const SEVERITY_RANK: Record<string, number> = { critical: 0, high: 1, medium: 2, low: 3 };
@@ -52,4 +56,11 @@ export const SEVERITY_RANK: Record<string, number> = { critical: 0, high: 1, med
 /** Impact first, then severity, then id: the order of `explain --json` and of every reader. */
 export function compareChains(a: Chain, b: Chain): number {
   return b.impact_ns - a.impact_ns || (SEVERITY_RANK[a.severity] ?? 9) - (SEVERITY_RANK[b.severity] ?? 9) || a.id.localeCompare(b.id);
+}
+
+/** Identity of a baseline session: its file, session id and a fingerprint of the session's content. */
+export interface BaselineRef {
+  file: string | null;
+  session_id: number;
+  fingerprint: string;
 }

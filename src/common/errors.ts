@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'BAD_SQL'
   | 'SQL_REFUSED' // write attempt or forbidden statement
   | 'SQL_TIMEOUT'
+  | 'SQL_BUSY' // the caller's queue of pending queries is full
   | 'DISK_FULL'
   | 'INTERNAL';
 
@@ -39,6 +40,7 @@ export function exitCodeFor(code: ErrorCode): number {
     case 'BAD_SQL':
     case 'SQL_REFUSED':
     case 'SQL_TIMEOUT':
+    case 'SQL_BUSY':
       return 3;
     default:
       return 1;

@@ -22,6 +22,8 @@ export interface EventBatch {
   a3: Float64Array;
   /** stacks.id, or -1 for none (stored as NULL) */
   stack: Int32Array;
+  /** export variant of a CUDA call (ops.ts VARIANTS: 1 _ptds, 2 _ptsz), 0 for the plain export (stored as NULL) */
+  variant: Uint8Array;
   /** hdr.flags (wire.ts Flag); the store keeps wire.STORED_FLAGS of them in event_flags */
   flags: Uint32Array;
 }
@@ -40,6 +42,7 @@ export function allocBatch(capacity: number): EventBatch {
     a2: new Float64Array(capacity),
     a3: new Float64Array(capacity),
     stack: new Int32Array(capacity).fill(-1),
+    variant: new Uint8Array(capacity),
     flags: new Uint32Array(capacity),
   };
 }
@@ -61,6 +64,7 @@ export interface EventRow {
   a2?: number;
   a3?: number;
   stack?: number;
+  variant?: number;
   /** hdr.flags (wire.ts Flag) */
   flags?: number;
 }
@@ -78,6 +82,7 @@ export function pushRow(b: EventBatch, r: EventRow): void {
   b.a2[i] = r.a2 ?? 0;
   b.a3[i] = r.a3 ?? 0;
   b.stack[i] = r.stack ?? -1;
+  b.variant[i] = r.variant ?? 0;
   b.flags[i] = r.flags ?? 0;
 }
 

@@ -20,7 +20,17 @@ export type OpKind =
   | 'sync'
   | 'wait'
   | 'host'
-  | 'mcp';
+  | 'mcp'
+  /** non-blocking completion check (cudaEventQuery, cudaStreamQuery): a spin of them is waiting */
+  | 'poll'
+  /** graph capture, instantiation, update, upload: host-side setup, no GPU work */
+  | 'graph'
+  /** event record: a marker enqueued on a stream, no GPU time of its own */
+  | 'record'
+  /** stream/event creation and destruction, device selection */
+  | 'resource'
+  /** module/library loading and function lookup (lazy loading stalls land here) */
+  | 'module';
 
 /** Argument slot meanings. null = slot unused. */
 export type ArgName =
@@ -36,7 +46,15 @@ export type ArgName =
   | 'dst'
   | 'src'
   | 'value'
-  | 'event';
+  | 'event'
+  | 'graph'
+  | 'graph_exec'
+  | 'pool'
+  | 'module'
+  | 'library'
+  | 'device'
+  /** Ex launches: threads per block in the low 32 bits, dynamic shared memory bytes in the high 32 */
+  | 'block_smem';
 
 export interface OpInfo {
   code: number;
@@ -91,6 +109,42 @@ export const OPS: readonly OpInfo[] = [
   op(13, 'cudaEventSynchronize', RT, 'sync', ['event', null, null, null], true, 'wait for an event'),
   op(14, 'cudaStreamWaitEvent', RT, 'wait', ['stream', 'event', 'flags', null], false, 'make a stream wait for an event (device-side)'),
 
+  op(15, 'cudaLaunchKernelExC', RT, 'launch', ['func', 'grid_blocks', 'block_smem', 'stream'], false, 'extensible kernel launch (CUTLASS, Triton): grid, block, dynamic shared memory and stream read from the cudaLaunchConfig_t at entry'),
+  op(16, 'cudaLaunchCooperativeKernel', RT, 'launch', ['func', 'grid_blocks', 'block_threads', 'stream'], false, 'cooperative kernel launch (same arguments as cudaLaunchKernel)'),
+  op(17, 'cudaStreamBeginCapture', RT, 'graph', ['stream', 'flags', null, null], false, 'start capturing a stream into a graph; flags = cudaStreamCaptureMode'),
+  op(18, 'cudaStreamEndCapture', RT, 'graph', ['stream', 'graph', null, null], false, 'end capture; graph is the captured cudaGraph_t returned'),
+  op(19, 'cudaGraphInstantiate', RT, 'graph', ['graph', 'graph_exec', 'flags', null], false, 'instantiate a graph; graph_exec is the cudaGraphExec_t returned'),
+  op(20, 'cudaGraphInstantiateWithFlags', RT, 'graph', ['graph', 'graph_exec', 'flags', null], false, 'instantiate a graph with flags; graph_exec is the cudaGraphExec_t returned'),
+  op(21, 'cudaGraphLaunch', RT, 'launch', ['graph_exec', 'stream', null, null], false, 'launch an instantiated graph on a stream (enqueues all its kernels)'),
+  op(22, 'cudaGraphExecUpdate', RT, 'graph', ['graph_exec', 'graph', null, null], false, 'update an instantiated graph from a graph'),
+  op(23, 'cudaGraphUpload', RT, 'graph', ['graph_exec', 'stream', null, null], false, 'upload a graph to the device ahead of its first launch'),
+  op(24, 'cudaEventRecord', RT, 'record', ['event', 'stream', null, null], false, 'record an event on a stream'),
+  op(25, 'cudaEventRecordWithFlags', RT, 'record', ['event', 'stream', 'flags', null], false, 'record an event on a stream, with flags'),
+  op(26, 'cudaEventQuery', RT, 'poll', ['event', null, null, null], false, 'has the event completed? ret 600 (cudaErrorNotReady) = not yet; a loop of these is waiting'),
+  op(27, 'cudaStreamQuery', RT, 'poll', ['stream', null, null, null], false, 'has the stream drained? ret 600 (cudaErrorNotReady) = not yet'),
+  op(28, 'cudaEventCreate', RT, 'resource', [null, 'event', null, null], false, 'create an event; event is the handle returned'),
+  op(29, 'cudaEventCreateWithFlags', RT, 'resource', ['flags', 'event', null, null], false, 'create an event with flags; event is the handle returned'),
+  op(30, 'cudaEventDestroy', RT, 'resource', ['event', null, null, null], false, 'destroy an event'),
+  op(31, 'cudaStreamCreate', RT, 'resource', [null, 'stream', null, null], false, 'create a stream; stream is the handle returned'),
+  op(32, 'cudaStreamCreateWithFlags', RT, 'resource', ['flags', 'stream', null, null], false, 'create a stream with flags; stream is the handle returned'),
+  op(33, 'cudaStreamCreateWithPriority', RT, 'resource', ['flags', 'stream', 'value', null], false, 'create a stream with flags and a priority (value); stream is the handle returned'),
+  op(34, 'cudaStreamDestroy', RT, 'resource', ['stream', null, null, null], false, 'destroy a stream'),
+  op(35, 'cudaMallocAsync', RT, 'alloc', ['bytes', 'dev_ptr', 'stream', null], false, 'stream-ordered allocation from the device pool; dev_ptr is the pointer returned'),
+  op(36, 'cudaFreeAsync', RT, 'free', ['dev_ptr', 'stream', null, null], false, 'stream-ordered free'),
+  op(37, 'cudaMallocFromPoolAsync', RT, 'alloc', ['bytes', 'dev_ptr', 'pool', 'stream'], false, 'stream-ordered allocation from a memory pool; dev_ptr is the pointer returned'),
+  op(38, 'cudaMemcpy2D', RT, 'copy', ['bytes', 'direction', 'dst', 'src'], true, 'synchronous 2D copy; bytes = width * height'),
+  op(39, 'cudaMemcpy2DAsync', RT, 'copy', ['bytes', 'direction', 'stream', 'dst'], false, 'stream-ordered 2D copy; bytes = width * height'),
+  op(40, 'cudaMemcpy3D', RT, 'copy', ['bytes', 'direction', 'dst', 'src'], true, 'synchronous 3D copy; bytes = extent width * height * depth, read from the cudaMemcpy3DParms at entry'),
+  op(41, 'cudaMemcpy3DAsync', RT, 'copy', ['bytes', 'direction', 'stream', 'dst'], false, 'stream-ordered 3D copy; bytes from the cudaMemcpy3DParms extent'),
+  op(42, 'cudaMemcpyPeer', RT, 'copy', ['bytes', 'direction', 'dst', 'src'], true, 'synchronous copy between devices (direction DeviceToDevice)'),
+  op(43, 'cudaMemcpyPeerAsync', RT, 'copy', ['bytes', 'direction', 'stream', 'dst'], false, 'stream-ordered copy between devices'),
+  op(44, 'cudaMemcpy3DPeer', RT, 'copy', ['bytes', 'direction', 'dst', 'src'], true, 'synchronous 3D copy between devices; bytes from the cudaMemcpy3DPeerParms extent'),
+  op(45, 'cudaMemcpy3DPeerAsync', RT, 'copy', ['bytes', 'direction', 'stream', 'dst'], false, 'stream-ordered 3D copy between devices'),
+  op(46, 'cudaMemPrefetchAsync', RT, 'copy', ['bytes', 'dev_ptr', 'stream', null], false, 'migrate managed memory (CUDA 13 signature: stream is the 5th argument; on CUDA 12 libraries the slot holds the 4th)'),
+  op(47, 'cudaHostAlloc', RT, 'alloc', ['bytes', 'host_ptr', 'flags', null], true, 'pinned host allocation with flags; host_ptr is the pointer returned'),
+  op(48, 'cudaHostRegister', RT, 'alloc', ['bytes', 'host_ptr', 'flags', null], true, 'pin an existing host range'),
+  op(49, 'cudaSetDevice', RT, 'resource', ['device', null, null, null], false, 'select the current device'),
+
   op(64, 'cuLaunchKernel', DRV, 'launch', ['func', 'grid_blocks', 'block_threads', 'stream'], false, 'driver kernel launch', ['cuLaunchKernel']),
   op(65, 'cuMemAlloc', DRV, 'alloc', ['bytes', 'dev_ptr', null, null], true, 'driver device allocation', ['cuMemAlloc_v2', 'cuMemAlloc']),
   op(66, 'cuMemFree', DRV, 'free', ['dev_ptr', null, null, null], true, 'driver device free', ['cuMemFree_v2', 'cuMemFree']),
@@ -100,6 +154,30 @@ export const OPS: readonly OpInfo[] = [
   op(70, 'cuMemcpyDtoHAsync', DRV, 'copy', ['bytes', 'direction', 'stream', 'dst'], false, 'driver async device-to-host copy', ['cuMemcpyDtoHAsync_v2', 'cuMemcpyDtoHAsync']),
   op(71, 'cuCtxSynchronize', DRV, 'sync', [null, null, null, null], true, 'wait for the current context'),
   op(72, 'cuStreamSynchronize', DRV, 'sync', ['stream', null, null, null], true, 'wait for a stream to drain'),
+
+  op(73, 'cuLaunchKernelEx', DRV, 'launch', ['func', 'grid_blocks', 'block_smem', 'stream'], false, 'driver extensible launch: grid, block, shared memory and stream read from the CUlaunchConfig at entry'),
+  op(74, 'cuGraphLaunch', DRV, 'launch', ['graph_exec', 'stream', null, null], false, 'driver graph launch'),
+  op(75, 'cuMemcpy', DRV, 'copy', ['bytes', 'direction', 'dst', 'src'], true, 'driver unified-address copy (direction Default: inferred by the driver)'),
+  op(76, 'cuMemcpyAsync', DRV, 'copy', ['bytes', 'direction', 'stream', 'dst'], false, 'driver async unified-address copy'),
+  op(77, 'cuMemcpyDtoD', DRV, 'copy', ['bytes', 'direction', 'dst', 'src'], true, 'driver device-to-device copy', ['cuMemcpyDtoD_v2', 'cuMemcpyDtoD']),
+  op(78, 'cuMemcpyDtoDAsync', DRV, 'copy', ['bytes', 'direction', 'stream', 'dst'], false, 'driver async device-to-device copy', ['cuMemcpyDtoDAsync_v2', 'cuMemcpyDtoDAsync']),
+  op(79, 'cuMemAllocAsync', DRV, 'alloc', ['bytes', 'dev_ptr', 'stream', null], false, 'driver stream-ordered allocation; dev_ptr is the pointer returned'),
+  op(80, 'cuMemFreeAsync', DRV, 'free', ['dev_ptr', 'stream', null, null], false, 'driver stream-ordered free'),
+  op(81, 'cuMemAllocManaged', DRV, 'alloc', ['bytes', 'dev_ptr', 'flags', null], true, 'driver unified memory allocation'),
+  op(82, 'cuMemHostAlloc', DRV, 'alloc', ['bytes', 'host_ptr', 'flags', null], true, 'driver pinned host allocation'),
+  op(83, 'cuEventRecord', DRV, 'record', ['event', 'stream', null, null], false, 'driver event record'),
+  op(84, 'cuEventSynchronize', DRV, 'sync', ['event', null, null, null], true, 'driver: wait for an event'),
+  op(85, 'cuEventQuery', DRV, 'poll', ['event', null, null, null], false, 'driver: has the event completed? ret 600 (CUDA_ERROR_NOT_READY) = not yet'),
+  op(86, 'cuStreamWaitEvent', DRV, 'wait', ['stream', 'event', 'flags', null], false, 'driver: make a stream wait for an event (device-side)'),
+  op(87, 'cuStreamQuery', DRV, 'poll', ['stream', null, null, null], false, 'driver: has the stream drained? ret 600 = not yet'),
+  op(88, 'cuModuleLoad', DRV, 'module', [null, 'module', null, null], false, 'load a module from a file; module is the handle returned'),
+  op(89, 'cuModuleLoadData', DRV, 'module', [null, 'module', null, null], false, 'load a module from memory; module is the handle returned'),
+  op(90, 'cuModuleLoadDataEx', DRV, 'module', [null, 'module', null, null], false, 'load a module from memory with JIT options'),
+  op(91, 'cuModuleLoadFatBinary', DRV, 'module', [null, 'module', null, null], false, 'load a fat binary'),
+  op(92, 'cuLibraryLoadData', DRV, 'module', [null, 'library', null, null], false, 'load a library from memory (context-independent loading); library is the handle returned'),
+  op(93, 'cuLibraryLoadFromFile', DRV, 'module', [null, 'library', null, null], false, 'load a library from a file'),
+  op(94, 'cuModuleGetFunction', DRV, 'module', ['module', 'func', null, null], false, 'look a kernel up by name; func is the CUfunction returned, its name goes to kernel_names (v_cuda_calls.kernel)'),
+  op(95, 'cuLibraryGetKernel', DRV, 'module', ['library', 'func', null, null], false, 'look a kernel up by name in a library; func is the CUkernel returned, its name goes to kernel_names'),
 
   op(128, 'off_cpu', Source.SCHED, 'host', ['reason', 'by_pid', 'waker_pid', 'cpu'] as unknown as OpInfo['args'], false, 'thread off-CPU interval: a0 reason (0 preempted, 1 voluntary, 2 io_wait), a1 pid that ran instead, a2 waker pid, a3 cpu'),
   op(129, 'exec', Source.PROC, 'host', [null, null, null, null], false, 'process exec'),
@@ -111,6 +189,8 @@ export const OPS: readonly OpInfo[] = [
   op(135, 'lib_load', Source.LOADER, 'host', [null, null, null, null], false, 'dynamic loader mapped new objects: a0 stopped-for-attach'),
   op(136, 'reclaim', Source.MEM, 'host', [null, null, null, null], false, 'a traced thread ran memory reclaim itself (direct or memory-cgroup limit): dur is the stall, a0 pages reclaimed'),
 
+  op(137, 'func_name', Source.CUDA_DRV, 'host', [null, null, null, null], false, 'not stored as an event: a CUfunction/CUkernel handle and its kernel name, kept in kernel_names'),
+
   op(192, 'mcp_discovery', Source.MCP, 'mcp', [null, null, null, null], false, 'MCP capability discovery (initialize, */list)'),
   op(193, 'mcp_tool_call', Source.MCP, 'mcp', [null, null, null, null], false, 'MCP tool invocation'),
   op(194, 'mcp_auth_fail', Source.MCP, 'mcp', [null, null, null, null], false, 'MCP request refused by authentication'),
@@ -120,7 +200,28 @@ export const OP_BY_CODE: ReadonlyMap<number, OpInfo> = new Map(OPS.map((o) => [o
 export const OP_BY_NAME: ReadonlyMap<string, OpInfo> = new Map(OPS.map((o) => [o.name, o]));
 
 /** CUDA ops (runtime + driver), the ones attached as uprobes. */
-export const CUDA_OPS: readonly OpInfo[] = OPS.filter((o) => o.source === Source.CUDA_RT || o.source === Source.CUDA_DRV);
+export const CUDA_OPS: readonly OpInfo[] = OPS.filter((o) => o.code < 128 && (o.source === Source.CUDA_RT || o.source === Source.CUDA_DRV));
+
+/**
+ * Per-thread default stream exports. Code built with `--default-stream
+ * per-thread` (or CUDA_API_PER_THREAD_DEFAULT_STREAM) binds to `<symbol>_ptds`
+ * (synchronous calls) or `<symbol>_ptsz` (stream-ordered calls) instead of the
+ * plain name. Every probed symbol's variants that a library defines are probed
+ * as the same op; the variant travels in the attach cookie above the op
+ * (bpf/events.h CW_COOKIE_VARIANT_SHIFT), comes back as a record flag and is
+ * stored in events.variant (v_cuda_calls.variant: NULL for the plain export).
+ */
+export const VARIANTS = [
+  { id: 1, name: 'ptds', suffix: '_ptds', flag: 1 << 5 },
+  { id: 2, name: 'ptsz', suffix: '_ptsz', flag: 1 << 6 },
+] as const;
+export const COOKIE_VARIANT_SHIFT = 16;
+
+/** Variant id (events.variant) of a record's hdr.flags, 0 for the plain export. */
+export function variantOfFlags(flags: number): number {
+  for (const v of VARIANTS) if (flags & v.flag) return v.id;
+  return 0;
+}
 
 export function opName(code: number): string {
   return OP_BY_CODE.get(code)?.name ?? `op_${code}`;

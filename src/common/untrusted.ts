@@ -54,3 +54,56 @@ export function cleanTraced(s: unknown, maxLen = 256): string | null {
 export function sanitizeUntrusted(s: unknown, maxLen = 256): string {
   return cleanTraced(s, maxLen) ?? '';
 }
+
+// ---- output: terminals and exports ----
+//
+// The rule for every string Causeway prints or exports (CLI lines, summaries,
+// logs, `query --format table|csv|json`): characters that can move the cursor,
+// retitle a window, clear a screen, reorder text or hide it are ESCAPED, not
+// dropped, so the operator sees that they are there and a machine format keeps
+// the value: C0 controls (TAB kept everywhere, LF kept between lines of
+// multi-line text), DEL, C1 controls, bidi marks/embeddings/overrides/isolates,
+// zero-width and invisible formatting characters, line/paragraph separators
+// and Unicode tag characters. The escape is `\xNN` below U+0100, `\uNNNN` in
+// the BMP and `\u{NNNNN}` above it. JSON output escapes them as JSON `\uNNNN`
+// escapes (the parsed value is unchanged).
+
+// eslint-disable-next-line no-control-regex
+const UNSAFE_LINE = /[\u0000-\u0008\u000A-\u001F\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\uFFF9-\uFFFB]|[\u{E0000}-\u{E007F}]/gu;
+// eslint-disable-next-line no-control-regex
+const UNSAFE_TEXT = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\uFFF9-\uFFFB]|[\u{E0000}-\u{E007F}]/gu;
+// what JSON.stringify leaves raw (it escapes C0 itself)
+const UNSAFE_JSON = /[\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u2069\uFEFF\uFFF9-\uFFFB]|[\u{E0000}-\u{E007F}]/gu;
+
+function escapeChar(c: string): string {
+  const cp = c.codePointAt(0)!;
+  if (cp < 0x100) return `\\x${cp.toString(16).padStart(2, '0')}`;
+  if (cp < 0x10000) return `\\u${cp.toString(16).padStart(4, '0')}`;
+  return `\\u{${cp.toString(16)}}`;
+}
+
+/** One line for a terminal or a log: every unsafe character (LF and CR included) escaped. */
+export function terminalLine(s: unknown): string {
+  if (s === null || s === undefined) return '';
+  return (typeof s === 'string' ? s : String(s)).replace(UNSAFE_LINE, escapeChar);
+}
+
+/** Multi-line text for a terminal (summaries, reports): like terminalLine, but LF separates lines. */
+export function terminalText(s: unknown): string {
+  if (s === null || s === undefined) return '';
+  return (typeof s === 'string' ? s : String(s)).replace(UNSAFE_TEXT, escapeChar);
+}
+
+/** A CSV cell: terminalText (LF stays, inside the quotes RFC 4180 puts around it; CSV has no escape of its own for the rest). */
+export function exportCell(v: unknown): string {
+  return terminalText(v);
+}
+
+/** JSON.stringify whose text carries no raw unsafe character: they become \uNNNN escapes, the value is unchanged. */
+export function safeJson(value: unknown, space?: number): string {
+  return JSON.stringify(value, null, space).replace(UNSAFE_JSON, (c) => {
+    let out = '';
+    for (let i = 0; i < c.length; i++) out += `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`;
+    return out;
+  });
+}

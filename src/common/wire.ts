@@ -40,6 +40,10 @@ export const LOADER = { size: 32, stopped: 24 } as const;
 /** struct cw_reclaim */
 export const RECLAIM = { size: 40, dur: 24, reclaimed: 32 } as const;
 
+/** struct cw_func_name: a driver function handle and the kernel name it was looked up by */
+export const FUNC_NAME_LEN = 128;
+export const FUNC_NAME = { size: 160, handle: 24, name: 32 } as const;
+
 /** struct cw_pyframes (hdr.op = PY_FRAMES_OP): Python frames of the next call record of (tid, callOp) */
 export const PYFRAMES = { size: 416, callOp: 24, n: 26, code: 32, lasti: 288 } as const;
 /** CW_OP_PY_FRAMES: a record type, not an event op */
@@ -108,6 +112,7 @@ export const Op = {
   BLOCK_IO: 134, // struct cw_io
   LIB_LOAD: 135, // struct cw_loader
   RECLAIM: 136, // struct cw_reclaim
+  FUNC_NAME: 137, // struct cw_func_name (kernel_names, not an event row)
   MCP_DISCOVERY: 192, // stored by user space only
   MCP_TOOL_CALL: 193,
   MCP_AUTH_FAIL: 194,
@@ -127,8 +132,12 @@ export const Flag = {
   SIGNALED: 1 << 3,
   /** page window closed early (process exit), not by time */
   FLUSHED: 1 << 4,
+  /** the call entered through its _ptds export (kept in events.variant, ops.ts VARIANTS) */
+  PTDS: 1 << 5,
+  /** the call entered through its _ptsz export */
+  PTSZ: 1 << 6,
   /** call: a struct cw_pyframes for (tid, op) precedes it in rb_calls */
-  PY_FRAMES: 1 << 5,
+  PY_FRAMES: 1 << 7,
 } as const;
 /**
  * Flags the store keeps (table event_flags): everything but STACK_SAMPLED,

@@ -23,7 +23,11 @@ export interface MapEntry {
   deleted: boolean;
 }
 
-const MAPS_LINE = /^([0-9a-f]+)-([0-9a-f]+)\s+(\S{4})\s+([0-9a-f]+)\s+([0-9a-f]+):([0-9a-f]+)\s+(\d+)(?:\s+(.*))?$/i;
+// The five fixed fields and the inode; the path is whatever follows, byte for
+// byte. A regex `(.*)$` would stop at CR, U+2028 and U+2029 (JavaScript's `.`
+// does not match them), and a library under such a directory would silently go
+// untraced. The kernel escapes only '\n' in a path (as "\012").
+const FIELDS = /^([0-9a-f]+)-([0-9a-f]+) +(\S{4}) +([0-9a-f]+) +([0-9a-f]+):([0-9a-f]+) +(\d+)/i;
 
 function hex(s: string): number {
   // Addresses above 2^53 (only [vsyscall]) lose precision; every user-space
@@ -31,30 +35,42 @@ function hex(s: string): number {
   return s.length <= 13 ? parseInt(s, 16) : Number(BigInt('0x' + s));
 }
 
-/** Parse /proc/PID/maps text. Malformed lines are skipped. */
+/** Parse one maps line, or null when it is malformed. */
+function parseLine(line: string): MapEntry | null {
+  const m = FIELDS.exec(line);
+  if (!m) return null;
+  let rest = line.slice(m[0].length);
+  if (rest !== '' && rest[0] !== ' ') return null; // the inode ran into something else
+  // the kernel pads with spaces up to the path column; a path begins with '/' or '['
+  let k = 0;
+  while (k < rest.length && rest[k] === ' ') k++;
+  rest = rest.slice(k);
+  let p: string | null = rest !== '' ? rest : null;
+  let deleted = false;
+  if (p !== null && p.endsWith(' (deleted)')) {
+    deleted = true;
+    p = p.slice(0, -' (deleted)'.length);
+  }
+  return {
+    start: hex(m[1]),
+    end: hex(m[2]),
+    perms: m[3],
+    offset: hex(m[4]),
+    dev: `${m[5]}:${m[6]}`,
+    devMajor: parseInt(m[5], 16),
+    devMinor: parseInt(m[6], 16),
+    inode: Number(m[7]),
+    path: p,
+    deleted,
+  };
+}
+
+/** Parse /proc/PID/maps text (lines end with LF only). Malformed lines are skipped. */
 export function parseMaps(text: string): MapEntry[] {
   const out: MapEntry[] = [];
   for (const line of text.split('\n')) {
-    const m = MAPS_LINE.exec(line);
-    if (!m) continue;
-    let p: string | null = m[8] !== undefined && m[8] !== '' ? m[8] : null;
-    let deleted = false;
-    if (p !== null && p.endsWith(' (deleted)')) {
-      deleted = true;
-      p = p.slice(0, -' (deleted)'.length);
-    }
-    out.push({
-      start: hex(m[1]),
-      end: hex(m[2]),
-      perms: m[3],
-      offset: hex(m[4]),
-      dev: `${m[5]}:${m[6]}`,
-      devMajor: parseInt(m[5], 16),
-      devMinor: parseInt(m[6], 16),
-      inode: Number(m[7]),
-      path: p,
-      deleted,
-    });
+    const e = parseLine(line);
+    if (e) out.push(e);
   }
   return out;
 }

@@ -1,5 +1,5 @@
 /**
- * The N-API addon's surface (native/causeway.c). Thin on purpose: open, load,
+ * The N-API addon's surface (native/, entry points in addon.c). Thin on purpose: open, load,
  * attach, drain, read maps. Everything with policy lives in TypeScript.
  * Handles are opaque numbers; every function throws an Error whose message
  * names the libbpf call and errno on failure.

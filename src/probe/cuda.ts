@@ -7,7 +7,7 @@
  * reported with its reason; nothing is skipped silently.
  */
 import path from 'node:path';
-import { CUDA_OPS, Source, type OpInfo } from '../common/ops.js';
+import { CUDA_OPS, COOKIE_VARIANT_SHIFT, Source, VARIANTS, type OpInfo } from '../common/ops.js';
 import { resolveSymbols, firstInstructionBytes, uprobeCostClass, type UprobeCost } from '../discover/elf.js';
 import type { Addon, LinkHandle, ObjHandle } from './addon-types.js';
 import { bpfObjectPath } from './paths.js';
@@ -30,6 +30,13 @@ export interface ProbeStatus {
   attached: boolean;
   cost?: UprobeCost;
   error?: string;
+  /** per-thread default stream exports of the same op probed beside it (`_ptds`/`_ptsz`) */
+  variants?: { name: string; symbol: string; offset: number }[];
+}
+
+/** Uprobes (entry + return count as one) a library attach placed: base symbols plus variants. */
+export function attachPointCount(a: LibraryAttach): number {
+  return a.probes.filter((p) => p.attached).reduce((n, p) => n + 1 + (p.variants?.length ?? 0), 0);
 }
 
 export interface LibraryAttach {
@@ -51,6 +58,10 @@ export interface CudaProbeOptions {
   mapSizes?: Record<string, number>;
   /** force classic perf-event uprobes (benchmarks, old kernels) */
   classic?: boolean;
+  /** probe only these ops (benchmarks comparing probe sets); default every CUDA op */
+  ops?: readonly OpInfo[];
+  /** probe the `_ptds`/`_ptsz` exports too (default true) */
+  variants?: boolean;
 }
 
 // cw_py_procs / cw_py_tstates: Python frame walker state (bpf/python.bpf.h, src/probe/python.ts)
@@ -97,11 +108,12 @@ export class CudaProbes {
     const source = family === 'drv' ? Source.CUDA_DRV : Source.CUDA_RT;
     const obj = family === 'drv' ? this.drv : this.rt;
     const progs = PROGRAMS[family];
-    const ops = CUDA_OPS.filter((o) => o.source === source && (!onlyOps || onlyOps.has(o.code)));
+    const ops = (this.opts.ops ?? CUDA_OPS).filter((o) => o.source === source && (!onlyOps || onlyOps.has(o.code)));
+    const variantList = this.opts.variants === false ? [] : VARIANTS;
     const result: LibraryAttach = { library: lib, mode: 'none', probes: [], links: [], attachMs: 0 };
     let resolved;
     try {
-      resolved = resolveSymbols(lib.path, ops.flatMap((o) => o.symbols));
+      resolved = resolveSymbols(lib.path, ops.flatMap((o) => o.symbols.flatMap((s) => [s, ...variantList.map((v) => s + v.suffix)])));
     } catch (e) {
       result.error = `cannot read ${lib.path}: ${(e as Error).message}`;
       result.probes = ops.map((op) => ({ op, symbol: null, offset: null, attached: false, error: result.error }));
@@ -127,17 +139,29 @@ export class CudaProbes {
       } catch {
         /* cost class is informative only */
       }
-      result.probes.push({ op, symbol: hit.version ? `${hit.name}@${hit.version}` : hit.name, offset: hit.offset, attached: false, cost });
+      const variants: NonNullable<ProbeStatus['variants']> = [];
+      for (const v of variantList) {
+        const vr = resolved.get(hit.name + v.suffix);
+        if (!vr || seen.has(vr.offset)) continue;
+        seen.add(vr.offset);
+        variants.push({ name: v.name, symbol: vr.version ? `${vr.name}@${vr.version}` : vr.name, offset: vr.offset });
+      }
+      result.probes.push({ op, symbol: hit.version ? `${hit.name}@${hit.version}` : hit.name, offset: hit.offset, attached: false, cost, ...(variants.length ? { variants } : {}) });
     }
     const todo = result.probes.filter((p) => p.offset !== null && !p.error);
+    // one attach point per exported entry: the op's symbol and each of its variants (cookie carries both)
+    const points = todo.flatMap((p) => [
+      { p, offset: p.offset!, cookie: p.op.code },
+      ...(p.variants ?? []).map((v) => ({ p, offset: v.offset, cookie: p.op.code | (VARIANTS.find((x) => x.name === v.name)!.id << COOKIE_VARIANT_SHIFT) })),
+    ]);
     if (todo.length === 0) {
       result.error = result.error ?? `no CUDA ${family === 'drv' ? 'driver' : 'runtime'} symbols found in ${lib.path}`;
       result.attachMs = performance.now() - t0;
       this.attached.push(result);
       return result;
     }
-    const offsets = todo.map((p) => p.offset!);
-    const cookies = todo.map((p) => p.op.code);
+    const offsets = points.map((x) => x.offset);
+    const cookies = points.map((x) => x.cookie);
     let multiError: string | undefined;
     if (!this.opts.classic) {
       try {
@@ -158,17 +182,19 @@ export class CudaProbes {
     }
     if (result.mode === 'none') {
       result.mode = 'classic';
-      for (const p of todo) {
+      for (const { p, offset, cookie } of points) {
+        if (p.error) continue; // its base symbol (or an earlier variant) already failed
         try {
-          const a = this.addon.attachUprobe(obj, progs.entry, lib.path, p.offset!, p.op.code, false, 0);
+          const a = this.addon.attachUprobe(obj, progs.entry, lib.path, offset, cookie, false, 0);
           try {
-            result.links.push(a, this.addon.attachUprobe(obj, progs.ret, lib.path, p.offset!, p.op.code, true, 0));
+            result.links.push(a, this.addon.attachUprobe(obj, progs.ret, lib.path, offset, cookie, true, 0));
           } catch (e) {
             this.addon.detach([a]);
             throw e;
           }
           p.attached = true;
         } catch (e) {
+          p.attached = false;
           p.error = (e as Error).message + (multiError ? ` (uprobe_multi also failed: ${multiError})` : '');
         }
       }

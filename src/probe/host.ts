@@ -29,7 +29,7 @@ import type { Addon, LinkHandle, ObjHandle } from './addon-types.js';
 import { bpfObjectPath } from './paths.js';
 import { CausewayError } from '../common/errors.js';
 import { HOST_STAT_NAMES } from '../common/wire.js';
-import { resolveSymbols } from '../discover/elf.js';
+import { resolveSymbols, withElf } from '../discover/elf.js';
 
 /** 10 us; why this value: see cw_min_offcpu_ns in bpf/host.bpf.c. */
 export const DEFAULT_MIN_OFFCPU_NS = 10_000;
@@ -56,6 +56,12 @@ export const HOST_PROGRAMS: readonly (HostProgram & { object: 'host' | 'io' })[]
   { object: 'host', program: 'cw_sched_process_exit', target: 'tp_btf/sched_process_exit', feeds: 'exit records, filter cleanup' },
   { object: 'host', program: 'cw_mark_victim', target: 'tp_btf/mark_victim', feeds: 'OOM kill records' },
   { object: 'host', program: 'cw_sched_wakeup_new', target: 'tp_btf/sched_wakeup_new', feeds: 'stale off-CPU state of reused tids' },
+  { object: 'host', program: 'cw_irq_entry', target: 'tp_btf/irq_handler_entry', feeds: 'interrupt context of wakeups' },
+  { object: 'host', program: 'cw_irq_exit', target: 'tp_btf/irq_handler_exit', feeds: 'interrupt context of wakeups' },
+  { object: 'host', program: 'cw_softirq_entry', target: 'tp_btf/softirq_entry', feeds: 'softirq context of wakeups' },
+  { object: 'host', program: 'cw_softirq_exit', target: 'tp_btf/softirq_exit', feeds: 'softirq context of wakeups' },
+  { object: 'host', program: 'cw_hrtimer_entry', target: 'tp_btf/hrtimer_expire_entry', feeds: 'timer context of wakeups' },
+  { object: 'host', program: 'cw_hrtimer_exit', target: 'tp_btf/hrtimer_expire_exit', feeds: 'timer context of wakeups' },
   { object: 'host', program: 'cw_sched_waking', target: 'tp_btf/sched_waking', feeds: 'waker of off-CPU intervals' },
   { object: 'host', program: 'cw_sched_switch', target: 'tp_btf/sched_switch', feeds: 'off-CPU intervals' },
   { object: 'host', program: 'cw_mm_page_alloc', target: 'tp_btf/mm_page_alloc', feeds: 'page allocation windows' },
@@ -88,7 +94,7 @@ export interface HostOptions {
   /** where attach failures are reported; default: one line each on stderr */
   warn?: (message: string) => void;
   /** also load loader.bpf.o (library-load events, optional stop-on-load) */
-  loader?: { stopOnLoad?: boolean; ldso?: string };
+  loader?: { stopOnLoad?: boolean; parkNewCuda?: boolean; ldso?: string };
 }
 
 export interface AttachStatus extends HostProgram {
@@ -114,6 +120,8 @@ export interface HostProbes {
   flushPageAggregates(): PageWindow[];
   stats(): HostStats;
   offCpuHistogram(): bigint[];
+  /** the loader probe, when requested and loaded */
+  readonly loader: LoaderProbe | undefined;
   /** returns the detach wall time in ms (0 on the second call) */
   close(): number;
 }
@@ -188,6 +196,7 @@ export function loadHost(addon: Addon, opts: HostOptions): HostProbes {
   return {
     host,
     io,
+    loader,
     status,
     failed: status.filter((s) => !s.attached),
     loadMs: t1 - t0,
@@ -237,6 +246,11 @@ export interface LoaderOptions {
   traceAll?: boolean;
   /** SIGSTOP the process at each _dl_debug_state hit (user space attaches, then sends SIGCONT) */
   stopOnLoad?: boolean;
+  /**
+   * System-wide mode: park any process at the _dl_debug_state hit that completes
+   * the mapping of a CUDA library (found by walking the loader's link_map list).
+   */
+  parkNewCuda?: boolean;
   ldso?: string;
   warn?: (message: string) => void;
 }
@@ -246,9 +260,12 @@ export interface LoaderProbe {
   readonly obj: ObjHandle | undefined;
   readonly status: AttachStatus;
   readonly mode: 'uprobe_multi' | 'classic' | 'none';
+  /** parkNewCuda: whether processes that load a CUDA library are parked (needs the uprobe_multi link) */
+  readonly parksNewCuda: boolean;
   /** detach and close; safe twice */
   close(): void;
 }
+
 
 /**
  * uprobe on _dl_debug_state. Tries a one-offset uprobe_multi link first (cheap
@@ -262,19 +279,28 @@ export function loadLoaderProbe(addon: Addon, opts: LoaderOptions): LoaderProbe 
   const entry: HostProgram = { object: 'loader', program: LOADER_PROGRAM, target: `uprobe:${ldso}:_dl_debug_state`, feeds: 'library-load events, stop-on-load' };
   const fail = (error: string): LoaderProbe => {
     warn(`host probe ${entry.program} (${entry.target}) did not attach: ${error}; lost: ${entry.feeds}`);
-    return { obj: undefined, status: { ...entry, attached: false, error }, mode: 'none', close() {} };
+    return { obj: undefined, status: { ...entry, attached: false, error }, mode: 'none', parksNewCuda: false, close() {} };
   };
   let offset: number;
+  // system-wide parking reads the loader's r_debug, at a fixed distance from _dl_debug_state
+  let rDebugDelta = 0n;
   try {
-    const sym = resolveSymbols(ldso, ['_dl_debug_state']).get('_dl_debug_state');
+    const syms = resolveSymbols(ldso, ['_dl_debug_state', '_r_debug']);
+    const sym = syms.get('_dl_debug_state');
     if (!sym) return fail(`${ldso} exports no _dl_debug_state`);
     offset = sym.offset;
+    // _r_debug lives in .bss (no file offset): take its link-time address from the symbol table
+    const rd = withElf(ldso, (elf) => elf.symbols('dynsym').find((x) => x.name === '_r_debug' && x.defined)) ?? null;
+    if (opts.parkNewCuda) {
+      if (rd) rDebugDelta = BigInt.asUintN(64, BigInt(rd.value) - BigInt(sym.vaddr));
+      else warn(`${ldso} exports no _r_debug: processes that load a new CUDA library in system-wide mode are attached late (by rescan)`);
+    }
   } catch (e) {
     return fail((e as Error).message);
   }
   const open = (multi: boolean) =>
     addon.openObject(bpfObjectPath('loader.bpf.o'), {
-      rodata: { cw_self_tgid: opts.selfTgid, cw_trace_all: opts.traceAll ?? false, cw_stop_on_load: opts.stopOnLoad ?? false },
+      rodata: { cw_self_tgid: opts.selfTgid, cw_trace_all: opts.traceAll ?? false, cw_stop_on_load: opts.stopOnLoad ?? false, cw_park_new_cuda: rDebugDelta !== 0n, cw_r_debug_delta: rDebugDelta },
       shareMaps: { from: opts.shareFrom, names: HOST_SHARED_MAPS },
       uprobeMultiPrograms: multi ? [LOADER_PROGRAM] : [],
     });
@@ -292,6 +318,7 @@ export function loadLoaderProbe(addon: Addon, opts: LoaderOptions): LoaderProbe 
         obj,
         status: { ...entry, attached: true },
         mode: multi ? 'uprobe_multi' : 'classic',
+        parksNewCuda: multi && rDebugDelta !== 0n, // bpf_get_func_ip needs the uprobe_multi link
         close() {
           if (closed) return;
           closed = true;

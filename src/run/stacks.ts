@@ -48,6 +48,31 @@ export class StackSymbolizer {
     this.python.clear();
   }
 
+  /**
+   * Names of kernel host stubs: a runtime launch passes the address of the
+   * kernel's host-side stub function, whose ELF symbol is the kernel's
+   * (mangled) name. Only an address that is exactly a symbol's start counts.
+   * One demangling batch for all of them.
+   */
+  kernelNames(items: { pid: number; addr: number }[]): Map<string, string> {
+    const out = new Map<string, string>();
+    const byPid = new Map<number, number[]>();
+    for (const { pid, addr } of items) byPid.set(pid, [...(byPid.get(pid) ?? []), addr]);
+    for (const [pid, addrs] of byPid) {
+      let rows = this.maps.get(pid);
+      if (!rows) rows = this.remember(pid) ?? [];
+      let frames = this.sym.symbolize(addrs, rows);
+      if (frames.some((f) => f.module === null) && this.remember(pid)) frames = this.sym.symbolize(addrs, this.maps.get(pid)!);
+      for (const f of frames) if (f.symbol && f.symbolOffset === 0) out.set(`${pid}:${f.addr}`, f.symbol);
+    }
+    return out;
+  }
+
+  /** Demangled forms of C++ names (others unchanged). */
+  demangle(names: string[]): Map<string, string> {
+    return this.sym.demangleAll(names);
+  }
+
   symbolize(pid: number, addrs: bigint[], py?: RawPyFrames): { frames: StackFrame[]; text: string } {
     let rows = this.maps.get(pid);
     if (!rows) rows = this.remember(pid) ?? [];

@@ -16,7 +16,7 @@ import { readMaps, readComm, readCmdline, readExe, readStatus } from '../discove
 import { readIdentity } from '../discover/identity.js';
 import { loadAddon } from '../probe/addon.js';
 import type { Addon } from '../probe/addon-types.js';
-import { CudaProbes, type LibraryAttach, type LibraryTarget } from '../probe/cuda.js';
+import { CudaProbes, attachPointCount, type LibraryAttach, type LibraryTarget } from '../probe/cuda.js';
 import { loadHost, type HostProbes } from '../probe/host.js';
 import { Capture, type BatchSink } from '../capture/pipeline.js';
 import { TimeBase } from '../capture/decode.js';
@@ -25,11 +25,12 @@ import { CAUSEWAY_VERSION } from '../common/version.js';
 import { openWritable, type Db } from '../store/db.js';
 import { enforceRetention, usedBytes } from '../store/retention.js';
 import { parseElf } from '../discover/elf.js';
-import { clearSessionNote, createSession, finishSession, putSessionMeta, recordLibraries, recordLosses, recordMappings, recordProbes, setSessionNote, upsertProcesses, type SessionStatus } from '../store/session.js';
+import { clearSessionNote, createSession, finishSession, putSessionMeta, recordKernelNames, recordLibraries, recordLosses, recordMappings, recordProbes, setSessionNote, upsertProcesses, type KernelNameRow, type SessionStatus } from '../store/session.js';
 import { EventWriter } from '../store/writer.js';
 import { hasAggregates, opStats } from '../store/reader.js';
 import { StackSymbolizer } from './stacks.js';
 import { PythonTargets } from './python-targets.js';
+import { sanitizeUntrusted } from '../common/untrusted.js';
 import { createMetricsServer, type MetricsServer } from '../export/prometheus.js';
 import { InprocMode, preloadBlocker, type InprocSummary } from './inproc.js';
 import { loaderLibraries, resolveCommand, spawnParked, startOrphanGuard, type OrphanGuard, type StartedTarget } from './target.js';
@@ -202,6 +203,9 @@ export class TraceSession {
   private readonly t0 = performance.now();
   private symbolizer = new StackSymbolizer();
   private python: PythonTargets | null = null;
+  /** kernel names waiting to be stored: runtime function addresses to symbolize, driver names as recorded */
+  private pendingFuncs: { pid: number; addr: number }[] = [];
+  private pendingNames: KernelNameRow[] = [];
   private readonly libraryProblems: { path: string; error: string }[] = [];
   private guard: OrphanGuard | null = null;
   private retentionTimer: NodeJS.Timeout | null = null;
@@ -240,8 +244,9 @@ export class TraceSession {
       await this.startTargets();
       this.startCapture();
       const probes = this.cuda.libraries().reduce((n, a) => n + a.probes.filter((p) => p.attached).length, 0);
+      const points = this.cuda.libraries().reduce((n, a) => n + attachPointCount(a), 0);
       const shim = this.inproc ? `in-process shim (${this.inproc.covered.length} ops interposed), ` : '';
-      this.log(`tracing: ${shim}${this.cuda.libraries().length} CUDA libraries, ${probes} probes, session ${this.sessionId} -> ${this.opts.db}`);
+      this.log(`tracing: ${shim}${this.cuda.libraries().length} CUDA libraries, ${probes} ops on ${points} entry points, session ${this.sessionId} -> ${this.opts.db}`);
       await this.waitForEnd();
     } catch (e) {
       if (!this.stopReason) this.stopReason = 'failed';
@@ -321,15 +326,16 @@ export class TraceSession {
     if (this.opts.pythonFrames !== false && every > 0) this.python = new PythonTargets(this.addon, this.cuda.rt, this.symbolizer, (m) => this.log(m));
     if (!this.opts.noHost) {
       // Explicit targets are parked by the loader at every library load so new CUDA
-      // libraries are attached before their first call; with no target (every
-      // process) nothing is parked: new libraries are found by the rescan.
+      // libraries are attached before their first call. With no target (every
+      // process) a process is parked when its loader has just mapped a CUDA library
+      // (the loader probe walks the loader's object list), then attached and resumed.
       this.host = loadHost(this.addon, {
         shareFrom: this.cuda.rt,
         selfTgid: process.pid,
         traceAll,
         warn: (m) => this.log(`WARNING: ${m}`),
         // in-process with nothing left to uprobes: no library needs attaching, so nothing is parked
-        loader: { stopOnLoad: !traceAll && !(this.inproc && this.inproc.uncovered.length === 0) },
+        loader: { stopOnLoad: !traceAll && !(this.inproc && this.inproc.uncovered.length === 0), parkNewCuda: traceAll },
       });
       for (const f of this.host.failed) this.log(`WARNING: host probe ${f.target} not attached (${f.feeds} missing): ${f.error}`);
     }
@@ -399,7 +405,7 @@ export class TraceSession {
     const [libId] = recordLibraries(this.db, this.sessionId, [
       { path: lib.path, dev: lib.dev, inode: lib.inode, kind: lib.kind, version: lib.version ?? null, foundVia: late ? 'maps' : lib.foundVia, probesAttached: attached, probesFailed: failed.length, error: a.error ?? null },
     ]);
-    recordProbes(this.db, this.sessionId, a.probes.map((p) => ({ libraryId: libId!, op: p.op.code, symbol: p.symbol ?? p.op.symbols[0]!, offset: p.offset, attached: p.attached, error: p.error ?? null })));
+    recordProbes(this.db, this.sessionId, a.probes.map((p) => ({ libraryId: libId!, op: p.op.code, symbol: p.symbol ? [p.symbol, ...(p.variants ?? []).map((v) => v.symbol)].join(', ') : p.op.symbols[0]!, offset: p.offset, attached: p.attached, error: p.error ?? null })));
     if (attached === 0) this.log(`WARNING: nothing attached to ${lib.path}: ${a.error ?? failed[0]?.error}`);
     else if (failed.some((p) => p.symbol !== null && p.error && !p.error.startsWith('alias'))) this.log(`WARNING: ${failed.length} probe(s) failed on ${lib.path}`);
     const slow = a.probes.filter((p) => p.attached && p.cost === 'single_step');
@@ -481,6 +487,12 @@ export class TraceSession {
         fork: (_parent, child, isThread) => {
           if (!isThread) this.notePid(child);
         },
+        kernelFunc: (pid, addr) => {
+          this.pendingFuncs.push({ pid, addr });
+        },
+        funcName: (pid, handle, name) => {
+          this.pendingNames.push({ pid, handle, name, source: 'driver_lookup' });
+        },
         libLoad: (pid, stopped) => {
           const t0 = performance.now();
           // parked (or just loaded): the best moment to learn who it is and what it maps
@@ -517,7 +529,33 @@ export class TraceSession {
   }
 
   /** Look for CUDA libraries that traced processes mapped since the last look (dlopen, late starts). */
+  /**
+   * Store the kernel names learned since the last call. Runtime launches name
+   * their kernel by the host stub's address: resolved here, off the drain
+   * path, from the mappings captured while the process lived.
+   */
+  private flushKernelNames(): void {
+    if (!this.pendingFuncs.length && !this.pendingNames.length) return;
+    const funcs = this.pendingFuncs;
+    const rows = this.pendingNames;
+    this.pendingFuncs = [];
+    this.pendingNames = [];
+    try {
+      // driver lookups pass the kernel's (usually mangled) symbol name: demangle it like the stubs
+      const dem = this.symbolizer.demangle(rows.map((r) => r.name));
+      for (const r of rows) r.name = sanitizeUntrusted(dem.get(r.name) ?? r.name, 512);
+      for (const [key, name] of this.symbolizer.kernelNames(funcs)) {
+        const [pid, addr] = key.split(':').map(Number);
+        rows.push({ pid: pid!, handle: addr!, name, source: 'elf_symbol' });
+      }
+      recordKernelNames(this.db, this.sessionId, rows);
+    } catch (e) {
+      this.log(`kernel names not stored: ${(e as Error).message}`);
+    }
+  }
+
   private rescan(pids?: number[], force = false): void {
+    if (!pids) this.flushKernelNames();
     if (this.stopReason && !force) return;
     let targets = pids;
     if (!targets) {
@@ -633,6 +671,7 @@ export class TraceSession {
       }
     }
     this.releaseParked();
+    if (this.db && this.sessionId) this.flushKernelNames();
     const t0 = performance.now();
     this.host?.close();
     if (this.cuda) this.cuda.close();

@@ -108,7 +108,8 @@ export function tapTransport(transport: Transport, auditor: Auditor, state: TapS
 function outcomeOf(m: Msg): AuditRecord['outcome'] {
   if (m.error !== undefined) return 'error';
   if (m.result?.isError === true) {
-    const sc = m.result.structuredContent as { outcome?: string } | undefined;
+    const sc = m.result.structuredContent as { outcome?: string; error?: { code?: string } } | undefined;
+    if (sc?.error?.code === 'SQL_TIMEOUT') return 'timeout';
     return sc?.outcome === 'refused' ? 'refused' : 'error';
   }
   return 'ok';

@@ -4,13 +4,15 @@
  * SQL caps of run_sql. The modules themselves are imported directly where
  * they are used (store/sql-guard, analyze/*, serve/auth, serve/audit).
  */
-import type { AuditRecord } from './audit/index.js';
+import type { AuditRecord, Refusal } from './audit/index.js';
 
-export type { AuditRecord } from './audit/index.js';
+export type { AuditRecord, Refusal } from './audit/index.js';
 
 /** What the server needs of an auditor (src/serve/audit's openAuditor() gives more). */
 export interface Auditor {
   record(r: AuditRecord): void;
+  /** count a request refused before authentication (aggregated; optional for embedders) */
+  refusal?(r: Refusal): void;
   close(): void;
   /** CLOCK_MONOTONIC ns for AuditRecord.startedNs; default process.hrtime (the same clock on Linux) */
   now?(): bigint;

@@ -17,6 +17,9 @@ export class LineTransport implements Transport {
   onmessage?: (message: JSONRPCMessage) => void;
   private buf = '';
   private skipping = false;
+  private ending = false;
+  /** ids of requests handed to the server and not answered yet */
+  private readonly inflight = new Set<string | number>();
   private closed = false;
   private started = false;
 
@@ -27,25 +30,45 @@ export class LineTransport implements Transport {
   ) {}
 
   private readonly onData = (chunk: Buffer | string) => {
-    this.buf += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+    let text = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+    if (this.skipping) {
+      // inside an over-long line: drop everything up to its newline without buffering it
+      const nl = text.indexOf('\n');
+      if (nl < 0) return;
+      this.skipping = false;
+      text = text.slice(nl + 1);
+    }
+    this.buf += text;
     for (;;) {
       const nl = this.buf.indexOf('\n');
       if (nl < 0) break;
       const line = this.buf.slice(0, nl).replace(/\r$/, '');
       this.buf = this.buf.slice(nl + 1);
-      if (this.skipping) {
-        this.skipping = false;
-        continue;
-      }
       this.handleLine(line);
     }
-    if (!this.skipping && this.buf.length > this.maxLineBytes) {
+    if (this.buf.length > this.maxLineBytes) {
       this.buf = '';
       this.skipping = true;
       this.reply(null, -32600, `Invalid Request: message longer than ${this.maxLineBytes} bytes`);
     }
   };
-  private readonly onEnd = () => void this.close();
+  /**
+   * stdin closed: requests already received are still answered (and so
+   * audited, see audit-tap.ts) before the transport closes; nothing new is read.
+   */
+  private readonly onEnd = () => {
+    if (this.ending) return;
+    this.ending = true;
+    const rest = this.buf.replace(/\r$/, '');
+    this.buf = '';
+    if (!this.skipping && rest.trim() !== '') this.handleLine(rest);
+    // a request the server never answers must not keep the process forever (run_sql stops at 5 s)
+    setTimeout(() => void this.close(), 60_000).unref();
+    this.closeWhenDrained();
+  };
+  private closeWhenDrained(): void {
+    if (this.ending && this.inflight.size === 0) void this.close();
+  }
   private readonly onInputError = (e: Error) => this.onerror?.(e);
 
   private handleLine(line: string): void {
@@ -65,6 +88,8 @@ export class LineTransport implements Transport {
       this.reply(typeof id === 'string' || typeof id === 'number' ? id : null, -32600, 'Invalid Request: not a JSON-RPC 2.0 message');
       return;
     }
+    const m = message as { id?: string | number; method?: string };
+    if (m.id !== undefined && m.method !== undefined) this.inflight.add(m.id);
     this.onmessage?.(message);
   }
 
@@ -89,7 +114,11 @@ export class LineTransport implements Transport {
   }
 
   send(message: JSONRPCMessage): Promise<void> {
-    return this.write(message);
+    const m = message as { id?: string | number; method?: string };
+    const done = m.id !== undefined && m.method === undefined && this.inflight.delete(m.id);
+    const w = this.write(message);
+    if (done) void w.finally(() => this.closeWhenDrained()).catch(() => undefined);
+    return w;
   }
 
   async close(): Promise<void> {

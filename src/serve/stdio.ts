@@ -8,10 +8,11 @@ import { serveStdio, type StdioServerHandle } from '@modelcontextprotocol/server
 import type { App } from './context.js';
 import { createServerFactory } from './server.js';
 import { LineTransport } from './stdio-transport.js';
+import { terminalLine } from '../common/untrusted.js';
 
 export function serveCausewayStdio(app: App, io?: { stdin: NodeJS.ReadableStream; stdout: NodeJS.WritableStream }): StdioServerHandle {
   return serveStdio(createServerFactory(app, { kind: 'stdio' }), {
     transport: new LineTransport(io?.stdin, io?.stdout),
-    onerror: (e) => process.stderr.write(`causeway mcp: ${e.message}\n`),
+    onerror: (e) => process.stderr.write(`causeway mcp: ${terminalLine(e.message)}\n`),
   });
 }

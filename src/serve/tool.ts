@@ -20,11 +20,49 @@ export interface ToolDef<I extends AnyObject, O extends AnyObject> {
   output: O;
   /** same arguments, same answer (true for all tools over a finished trace) */
   idempotent?: boolean;
-  run(args: z.output<I>, app: App): Promise<{ data: z.output<O>; text: string }> | { data: z.output<O>; text: string };
+  run(args: z.output<I>, app: App, call?: CallInfo): Promise<{ data: z.output<O>; text: string }> | { data: z.output<O>; text: string };
 }
 
 export function defineTool<I extends AnyObject, O extends AnyObject>(def: ToolDef<I, O>): ToolDef<I, O> {
   return def;
+}
+
+/** Who made this call: the unit of fairness for shared resources (run_sql's workers). */
+export interface CallInfo {
+  /** the token's client id over HTTP; 'stdio' for the process that started a stdio server */
+  client: string;
+}
+
+const SAFE = Number.MAX_SAFE_INTEGER;
+
+/** Drop what costs context and says nothing: the $schema URI and the safe-integer bounds zod adds to every .int(). */
+function trimJsonSchema(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(trimJsonSchema);
+  if (!v || typeof v !== 'object') return v;
+  const o: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
+    if (k === '$schema') continue;
+    if ((k === 'maximum' && x === SAFE) || (k === 'minimum' && x === -SAFE)) continue;
+    o[k] = trimJsonSchema(x);
+  }
+  if (o.type === 'integer' && o.exclusiveMinimum === 0) {
+    delete o.exclusiveMinimum;
+    o.minimum = 1;
+  }
+  return o;
+}
+
+/**
+ * The same zod schema (validation unchanged) whose JSON Schema, as tools/list shows it, is trimmed:
+ * tool definitions go into every model's context, so every byte counts (test/serve/tool-defs.test.ts).
+ */
+export function compactSchema<S extends AnyObject>(schema: S): S {
+  const std = schema['~standard'] as unknown as { jsonSchema: { input: (o: unknown) => unknown; output: (o: unknown) => unknown } } & Record<string, unknown>;
+  const wrapped = {
+    ...std,
+    jsonSchema: { input: (o: unknown) => trimJsonSchema(std.jsonSchema.input(o)), output: (o: unknown) => trimJsonSchema(std.jsonSchema.output(o)) },
+  };
+  return new Proxy(schema, { get: (t, k, r) => (k === '~standard' ? wrapped : Reflect.get(t, k, r)) });
 }
 
 /** How the server instance was reached; decides whether scopes are checked. */
@@ -49,9 +87,10 @@ export function registerTool<I extends AnyObject, O extends AnyObject>(server: M
     def.name,
     {
       title: def.title,
-      description: `${def.description} Responses fit about ${app.budgetTokens} tokens (estimated as bytes/4); longer results page with next_cursor and say truncated.`,
-      inputSchema: def.input,
-      outputSchema: def.output,
+      // the response budget and paging are said once, in the server instructions
+      description: def.description,
+      inputSchema: compactSchema(def.input),
+      outputSchema: compactSchema(def.output),
       annotations: { title: def.title, readOnlyHint: true, destructiveHint: false, openWorldHint: false, idempotentHint: def.idempotent ?? true },
     },
     (async (args: z.output<I>, ctx: ServerContext): Promise<CallToolResult> => {
@@ -63,7 +102,8 @@ export function registerTool<I extends AnyObject, O extends AnyObject>(server: M
             throw new ToolError('INSUFFICIENT_SCOPE', `${def.name} needs the scope ${scope}; this client's token grants ${granted.join(' ') || 'no scopes'}`, `ask the operator for a token with scope ${scope}`, { required_scope: scope }, 'refused');
           }
         }
-        const { data, text } = await def.run(args, app);
+        const call: CallInfo = { client: ctx.http?.authInfo?.clientId ?? channel.kind };
+        const { data, text } = await def.run(args, app, call);
         return finish(app, data as Record<string, unknown>, text);
       } catch (e) {
         return errorResult(e);

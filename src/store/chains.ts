@@ -139,3 +139,18 @@ export function latestRun(db: Db, sessionId: number): StoredRun | null {
   const alertsOnly = !!coverage && typeof coverage === 'object' && (coverage as Record<string, unknown>).analyzer === ALERTS_ONLY.analyzer;
   return { run_id: run.id, created_wall_ns: Number(run.created_wall_ns), baseline: run.baseline, analysed: !alertsOnly, coverage, chains };
 }
+
+/**
+ * Every MCP alert (kind 'mcp_anomaly') of the session, from whatever run it
+ * was stored in, once per alert id: alerts stay visible until acknowledged
+ * (there is no acknowledgement yet, so: all of them), and a later
+ * `causeway explain` run must not hide them.
+ */
+export function sessionAlerts(db: Db, sessionId: number): Chain[] {
+  const rows = db
+    .prepare("SELECT chain_id, kind, severity, impact_ns, pid, tid, op, ts_ns, summary, json FROM chains WHERE session_id = ? AND kind = 'mcp_anomaly' ORDER BY id")
+    .all(sessionId) as (Record<string, unknown> & { json: string })[];
+  const byId = new Map<string, Chain>();
+  for (const r of rows) byId.set(String(r.chain_id), rowToChain(r));
+  return [...byId.values()].sort(compareChains);
+}

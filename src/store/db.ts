@@ -125,7 +125,14 @@ function checkCauseway(db: Db, path: string): void {
   try {
     const row = db.prepare("SELECT value FROM meta WHERE key = 'app'").get() as { value: string } | undefined;
     app = row?.value;
-  } catch {
+  } catch (e) {
+    // a full disk (no room for the -shm index) or an I/O error is not "another application's file"
+    const code = (e as { code?: string }).code ?? '';
+    if (code.startsWith('SQLITE_FULL') || code.startsWith('SQLITE_IOERR')) {
+      db.close();
+      const full = code.startsWith('SQLITE_FULL') || code === 'SQLITE_IOERR_SHMSIZE'; // SHMSIZE: no room to grow the -shm file
+      throw new CausewayError('DISK_FULL', `cannot read ${path}: ${full ? 'the disk is full' : 'I/O error'} (${code})`, 'free some space on its file system, then run again');
+    }
     app = undefined;
   }
   if (app !== APP_ID) {

@@ -31,6 +31,13 @@ const STEPS: Record<number, (db: Db) => void> = {
   4: (db) => {
     db.exec('CREATE TABLE IF NOT EXISTS event_flags (event_id INTEGER PRIMARY KEY, flags INTEGER NOT NULL)');
   },
+  // v4 -> v5: aggregated counts of HTTP requests refused before authentication (mcp_refusals, created by TABLES_SQL)
+  5: () => {},
+  // v5 -> v6: export variant of a CUDA call (_ptds/_ptsz); kernel_names is created by schema.ts
+  6: (db) => {
+    const cols = new Set((db.prepare('PRAGMA table_info(events)').all() as { name: string }[]).map((c) => c.name));
+    if (!cols.has('variant')) db.exec('ALTER TABLE events ADD COLUMN variant INTEGER');
+  },
 };
 
 /** Apply the steps from `from` (exclusive) to `to` (inclusive). */

@@ -11,7 +11,7 @@
  */
 import { Flag, Op } from '../common/wire.js';
 
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 6;
 export const APP_ID = 'causeway';
 
 export const TABLES_SQL = `
@@ -117,8 +117,22 @@ CREATE TABLE IF NOT EXISTS events (
   op         INTEGER NOT NULL,                  -- ops.id
   ret        INTEGER NOT NULL DEFAULT 0,
   a0 INTEGER, a1 INTEGER, a2 INTEGER, a3 INTEGER, -- meaning per ops.a0..a3
-  stack_id   INTEGER                            -- stacks.id
+  stack_id   INTEGER,                           -- stacks.id
+  variant    INTEGER                            -- CUDA export variant: NULL plain, 1 _ptds, 2 _ptsz (per-thread default stream)
 );
+
+-- Kernel names per process: a runtime launch's function address (host stub,
+-- symbolized from the mapped object's ELF symbols and demangled) or a driver
+-- CUfunction/CUkernel handle (the name passed to cuModuleGetFunction /
+-- cuLibraryGetKernel). v_cuda_calls.kernel looks launches up here.
+CREATE TABLE IF NOT EXISTS kernel_names (
+  session_id INTEGER NOT NULL,
+  pid        INTEGER NOT NULL,
+  handle     INTEGER NOT NULL,                  -- function address / CUfunction / CUkernel
+  name       TEXT NOT NULL,                     -- untrusted: capped, control characters stripped
+  source     TEXT NOT NULL,                     -- elf_symbol (runtime host stub) | driver_lookup (cuModuleGetFunction/cuLibraryGetKernel)
+  PRIMARY KEY (session_id, pid, handle)
+) WITHOUT ROWID;
 -- No per-row secondary index on events (v2): an index on (session_id, ts)
 -- costs ~18 bytes per event (measured: 65.9 -> 47.9 B/event without it), over
 -- the 48 B/event budget. Rows are appended in arrival order, so id order is
@@ -221,8 +235,22 @@ CREATE TABLE IF NOT EXISTS mcp_calls (
   args_digest TEXT,                             -- sha256 of canonical arguments, never the values
   rows        INTEGER,
   bytes       INTEGER,
-  outcome     TEXT NOT NULL                     -- ok | error | refused | unauthorized
+  outcome     TEXT NOT NULL                     -- ok | error | refused | unauthorized | timeout
 );
+
+-- HTTP requests refused before authentication completed (bad Host/Origin, 404,
+-- 405, 413, 400, 429, and 401s past the detail budget), counted per 60 s window,
+-- source address and reason instead of one row each, so a flood cannot grow the
+-- file without bound: at most 32 sources per window (the rest as '(other)').
+CREATE TABLE IF NOT EXISTS mcp_refusals (
+  session_id INTEGER NOT NULL REFERENCES sessions(id),
+  window_ns  INTEGER NOT NULL,                  -- window start, ns since session start
+  source     TEXT NOT NULL,                     -- remote address (untrusted) or '(other)'
+  reason     TEXT NOT NULL,                     -- rate_limited, invalid_host, invalid_origin, missing_host, not_found, method_not_allowed, too_large, bad_json, auth/<reason>
+  status     INTEGER NOT NULL,                  -- HTTP status answered
+  count      INTEGER NOT NULL,
+  PRIMARY KEY (session_id, window_ns, source, reason)
+) WITHOUT ROWID;
 `;
 
 /** 1 when the event's stored hdr.flags (event_flags) has `bit`, else 0: one primary-key probe, only when the column is read. */
@@ -248,12 +276,21 @@ SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid, o.name 
        ${argCol('host_ptr')} AS host_ptr,
        ${argCol('func')} AS func,
        ${argCol('grid_blocks')} AS grid_blocks,
-       ${argCol('block_threads')} AS block_threads,
+       coalesce(${argCol('block_threads')}, CASE 'block_smem' WHEN o.a2 THEN e.a2 & 4294967295 END) AS block_threads,
        ${argCol('event')} AS event,
        ${argCol('value')} AS value,
        ${argCol('flags')} AS flags,
        ${argCol('dst')} AS dst,
        ${argCol('src')} AS src,
+       CASE e.variant WHEN 1 THEN 'ptds' WHEN 2 THEN 'ptsz' END AS variant,
+       CASE WHEN o.a0 = 'func' THEN (SELECT k.name FROM kernel_names k WHERE k.session_id = e.session_id AND k.pid = e.pid AND k.handle = e.a0) END AS kernel,
+       CASE 'block_smem' WHEN o.a2 THEN e.a2 >> 32 END AS shared_mem,
+       ${argCol('graph')} AS graph,
+       ${argCol('graph_exec')} AS graph_exec,
+       ${argCol('pool')} AS pool,
+       ${argCol('module')} AS module,
+       ${argCol('library')} AS library,
+       ${argCol('device')} AS device,
        e.a0, e.a1, e.a2, e.a3, e.stack_id,
        ${flagCol(Flag.OUT_READ_FAIL)} AS out_read_failed
 FROM events e JOIN ops o ON o.id = e.op JOIN sources s ON s.id = o.source_id
@@ -264,7 +301,10 @@ CREATE VIEW v_off_cpu AS
 SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid,
        CASE e.a0 WHEN 0 THEN 'preempted' WHEN 1 THEN 'voluntary' WHEN 2 THEN 'io_wait' ELSE 'other' END AS reason,
        e.a1 AS by_pid, (SELECT comm FROM processes p WHERE p.session_id = e.session_id AND p.pid = e.a1) AS by_comm,
-       NULLIF(e.a2, 0) AS waker_pid, (SELECT comm FROM processes p WHERE p.session_id = e.session_id AND p.pid = e.a2) AS waker_comm,
+       CASE WHEN e.a2 >= 4294967280 THEN NULL ELSE NULLIF(e.a2, 0) END AS waker_pid,
+       CASE e.a2 WHEN 4294967280 THEN '[interrupt]' WHEN 4294967281 THEN '[softirq]' WHEN 4294967282 THEN '[nmi]' WHEN 4294967283 THEN '[timer]'
+            ELSE (SELECT comm FROM processes p WHERE p.session_id = e.session_id AND p.pid = e.a2) END AS waker_comm,
+       CASE WHEN e.a2 = 0 THEN NULL WHEN e.a2 = 4294967280 THEN 'interrupt' WHEN e.a2 = 4294967281 THEN 'softirq' WHEN e.a2 = 4294967282 THEN 'nmi' WHEN e.a2 = 4294967283 THEN 'timer' ELSE 'task' END AS waker_context,
        e.a3 AS cpu
 FROM events e WHERE e.op = ${Op.OFF_CPU};
 
@@ -320,11 +360,15 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
     columns: {
       id: 'event id', session_id: 'session', ts_ns: 'entry time, ns since session start', dur_ns: 'call duration, ns',
       pid: 'process id (tgid)', tid: 'thread id', op: 'API name, e.g. cudaMemcpy', source: 'cuda_runtime | cuda_driver',
-      ret: 'cudaError_t / CUresult (0 = success)', op_kind: 'alloc | free | launch | copy | memset | sync | wait',
+      ret: 'cudaError_t / CUresult (0 = success)', op_kind: 'alloc | free | launch | copy | memset | sync | wait | poll (event/stream query: a spin of them is waiting) | graph (capture, instantiate, update, upload) | record (event record) | resource (stream/event create/destroy, set device) | module (module/library load, function lookup)',
       bytes: 'bytes allocated/copied/set', direction: 'copy direction (HostToDevice, DeviceToHost, ...)',
       stream: 'stream handle', dev_ptr: 'device pointer (returned by allocations)', host_ptr: 'pinned host pointer',
       func: 'kernel function pointer', grid_blocks: 'blocks in the grid (x*y*z)', block_threads: 'threads per block (x*y*z)',
       event: 'event handle', value: 'memset value', flags: 'flags argument', dst: 'copy destination', src: 'copy source',
+      variant: "entry point: NULL for the plain export, 'ptds' or 'ptsz' for the per-thread default stream exports (cudaMemcpy_ptds, cudaLaunchKernel_ptsz, ...) recorded as the same op",
+      kernel: 'kernel name of a launch (runtime: host stub symbol, demangled; driver: the name given to cuModuleGetFunction/cuLibraryGetKernel); untrusted; NULL when unknown',
+      shared_mem: 'dynamic shared memory bytes (Ex launches)', graph: 'cudaGraph_t', graph_exec: 'cudaGraphExec_t / CUgraphExec (graph launches)',
+      pool: 'memory pool (cudaMallocFromPoolAsync)', module: 'CUmodule', library: 'CUlibrary', device: 'device ordinal (cudaSetDevice)',
       stack_id: 'stacks.id of the user stack at entry, if sampled',
       out_read_failed: '1 when the returned pointer/handle could not be read at return (dev_ptr/host_ptr missing)',
     },
@@ -335,7 +379,7 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
       id: 'event id', session_id: 'session', ts_ns: 'switch-out time', dur_ns: 'time until it ran again',
       pid: 'process', tid: 'thread', reason: 'preempted | voluntary | io_wait | other',
       by_pid: 'process that took the CPU at switch-out', by_comm: 'its name (untrusted)',
-      waker_pid: 'process that woke the thread (voluntary/io waits)', waker_comm: 'its name (untrusted)', cpu: 'CPU',
+      waker_pid: 'process that woke the thread (voluntary/io waits)', waker_comm: 'its name (untrusted), or [interrupt]/[timer]/[softirq] when woken from interrupt context', waker_context: 'task, interrupt (a device: GPU completion), timer (an expiring hrtimer: sleeps, timeouts) or softirq', cpu: 'CPU',
     },
   },
   v_io: {
@@ -356,7 +400,7 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
   },
   v_mcp_activity: {
     description: "Causeway's own MCP requests on the same timeline as the GPU events.",
-    columns: { id: 'event id', session_id: 'session', ts_ns: 'time', dur_ns: 'handling time', pid: 'server pid', event: 'mcp_discovery | mcp_tool_call | mcp_auth_fail', client: 'client identity (untrusted)', method: 'JSON-RPC method', tool: 'tool name', args_digest: 'sha256 of the arguments', rows: 'rows returned', bytes: 'bytes returned', outcome: 'ok | error | refused | unauthorized' },
+    columns: { id: 'event id', session_id: 'session', ts_ns: 'time', dur_ns: 'handling time', pid: 'server pid', event: 'mcp_discovery | mcp_tool_call | mcp_auth_fail', client: 'client identity (untrusted)', method: 'JSON-RPC method', tool: 'tool name', args_digest: 'sha256 of the arguments', rows: 'rows returned', bytes: 'bytes returned', outcome: 'ok | error | refused | unauthorized | timeout (run_sql stopped at its time cap)' },
   },
   v_chains: {
     description: 'Causal chains of the latest analysis run of each session (history in chains).',

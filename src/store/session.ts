@@ -206,6 +206,23 @@ export function recordProbes(db: Db, sessionId: number, probes: readonly ProbeRe
   })();
 }
 
+export interface KernelNameRow {
+  pid: number;
+  /** function address (runtime host stub) or CUfunction/CUkernel handle (driver) */
+  handle: number;
+  name: string;
+  source: 'elf_symbol' | 'driver_lookup';
+}
+
+/** Remember kernel names; a later name for the same (pid, handle) wins (a handle reused after unload). */
+export function recordKernelNames(db: Db, sessionId: number, rows: readonly KernelNameRow[]): void {
+  if (!rows.length) return;
+  const st = db.prepare('INSERT OR REPLACE INTO kernel_names (session_id, pid, handle, name, source) VALUES (?, ?, ?, ?, ?)');
+  db.transaction(() => {
+    for (const r of rows) st.run(sessionId, r.pid, r.handle, r.name.slice(0, 512), r.source);
+  })();
+}
+
 /** sessions.note: why a session looks the way it does (running tracer pid, early stop, who created it). */
 export function setSessionNote(db: Db, sessionId: number, note: string | null): void {
   db.prepare('UPDATE sessions SET note = ? WHERE id = ?').run(note === null ? null : cleanTraced(note, 1024), sessionId);
@@ -253,7 +270,7 @@ export interface McpCallRecord {
   argsDigest: string | null;
   rows: number | null;
   bytes: number | null;
-  outcome: 'ok' | 'error' | 'refused' | 'unauthorized';
+  outcome: 'ok' | 'error' | 'refused' | 'unauthorized' | 'timeout';
 }
 
 export function recordMcpCall(db: Db, eventId: number, c: McpCallRecord): void {

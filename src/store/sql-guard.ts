@@ -197,14 +197,34 @@ export function checkSql(sql: string): void {
   }
 }
 
-// ---- the child process ----
+// ---- the child processes: one running query per client, round robin ----
+//
+// Fairness rule: each caller (the `client` of runReadOnlySql: the token's
+// client id over HTTP, 'stdio' or 'cli' otherwise) runs at most one query at a
+// time and may have at most `maxQueuedPerClient` more waiting; past that its
+// query is refused at once (SQL_BUSY). Up to `maxWorkers` queries run at once,
+// each in its own child process, and a free slot goes to the next client in
+// round-robin order, so one caller's runaway queries (each stopped at its time
+// cap) delay only that caller: another client's `SELECT 1` takes the next free
+// slot, never a place behind them.
 
-interface Pending {
-  resolve: (r: SqlResult) => void;
-  reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
-  child: ChildProcess;
+export interface SchedulerLimits {
+  /** queries running at once, each in its own child process (default 4) */
+  maxWorkers: number;
+  /** queries a client may have waiting behind its running one (default 8) */
+  maxQueuedPerClient: number;
+  /** warm idle children kept for reuse (default 1) */
+  maxIdle: number;
+  /**
+   * booted children kept waiting while worker slots are free (default 0; the
+   * HTTP server sets 2 and starts them at once): a child takes 0.3-1.5 s to
+   * boot on a loaded 2-core machine, and a client arriving while another's
+   * query runs should not pay that. The cost is ~45 MB per waiting child.
+   */
+  spare: number;
 }
+
+export const DEFAULT_LIMITS: Readonly<SchedulerLimits> = Object.freeze({ maxWorkers: 4, maxQueuedPerClient: 8, maxIdle: 1, spare: 0 });
 
 interface WorkerReply {
   id: number;
@@ -213,116 +233,208 @@ interface WorkerReply {
   error?: { code: ErrorCode; message: string; fix?: string };
 }
 
+interface Job {
+  client: string;
+  dbPath: string;
+  sql: string;
+  caps: Required<SqlCaps>;
+  resolve: (r: SqlResult) => void;
+  reject: (e: Error) => void;
+}
+
 const WORKER_PATH = fileURLToPath(new URL('./sql-worker.js', import.meta.url));
 
-class SqlRunner {
-  private child: ChildProcess | null = null;
+type Channelled = ChildProcess & { channel?: { ref(): void; unref(): void } };
+
+class SqlScheduler {
   private nextId = 1;
-  private pending = new Map<number, Pending>();
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly idle: Channelled[] = [];
+  /** waiting jobs per client */
+  private readonly queues = new Map<string, Job[]>();
+  /** when each client with work was last given a worker (round robin); forgotten when it has none */
+  private readonly served = new Map<string, number>();
+  private seq = 0;
+  private readonly running = new Set<string>();
+  private readonly children = new Set<Channelled>();
+  limits: SchedulerLimits = { ...DEFAULT_LIMITS };
   /** children started so far (tests: warm reuse) */
   spawned = 0;
 
-  private ensureChild(): ChildProcess {
-    if (this.child && this.child.connected && this.child.exitCode === null) return this.child;
+  submit(job: Job): void {
+    const q = this.queues.get(job.client) ?? [];
+    const waiting = q.length + (this.running.has(job.client) ? 1 : 0);
+    if (waiting > this.limits.maxQueuedPerClient) {
+      job.reject(
+        new CausewayError('SQL_BUSY', `refused: this client already has ${waiting} queries running or waiting (at most 1 running + ${this.limits.maxQueuedPerClient} waiting per client)`, 'wait for the earlier queries to finish (each stops at its time cap), then send one at a time'),
+      );
+      return;
+    }
+    q.push(job);
+    this.queues.set(job.client, q);
+    this.pump();
+  }
+
+  /** Queries running or waiting for `client` (tests). */
+  load(client: string): number {
+    return (this.queues.get(client)?.length ?? 0) + (this.running.has(client) ? 1 : 0);
+  }
+
+  private pump(): void {
+    while (this.running.size < this.limits.maxWorkers) {
+      // the eligible client served longest ago (never served first)
+      let best: string | undefined;
+      for (const [client, q] of this.queues) {
+        if (this.running.has(client) || q.length === 0) continue;
+        if (best === undefined || (this.served.get(client) ?? -1) < (this.served.get(best) ?? -1)) best = client;
+      }
+      if (best === undefined) break;
+      const q = this.queues.get(best)!;
+      const job = q.shift()!;
+      if (q.length === 0) this.queues.delete(best);
+      this.served.set(best, this.seq++);
+      this.start(job);
+    }
+    this.prewarm();
+  }
+
+  prewarm(): void {
+    while (this.idle.length < this.limits.spare && this.running.size < this.limits.maxWorkers) this.idle.push(this.fork());
+  }
+
+  private start(job: Job): void {
+    this.running.add(job.client);
+    const finish = (child: Channelled, reusable: boolean) => {
+      this.running.delete(job.client);
+      if (!this.queues.has(job.client)) this.served.delete(job.client);
+      if (reusable && child.connected && child.exitCode === null && this.idle.length < Math.max(this.limits.maxIdle, this.limits.spare)) {
+        child.channel?.unref();
+        this.idle.push(child);
+      } else {
+        child.kill('SIGKILL');
+      }
+      this.pump();
+    };
+    let child: Channelled;
+    try {
+      child = this.take();
+    } catch (e) {
+      this.running.delete(job.client);
+      job.reject(new CausewayError('INTERNAL', `cannot start the SQL worker: ${(e as Error).message}`));
+      this.pump();
+      return;
+    }
+    const id = this.nextId++;
+    let done = false;
+    const settle = (fn: () => void, reusable: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      finish(child, reusable);
+      fn();
+    };
+    const onMessage = (m: WorkerReply) => {
+      if (m.id !== id) return;
+      if (m.ok && m.result) settle(() => job.resolve(m.result!), true);
+      else settle(() => job.reject(new CausewayError(m.error?.code ?? 'INTERNAL', m.error?.message ?? 'SQL worker failed', m.error?.fix)), true);
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
+      settle(
+        () => job.reject(new CausewayError('INTERNAL', `the SQL worker exited (${signal ?? code}) while running the query`, 'retry; if it repeats, the query may exhaust memory: add a LIMIT or aggregate')),
+        false,
+      );
+    const timer = setTimeout(
+      () =>
+        settle(
+          () =>
+            job.reject(
+              new CausewayError('SQL_TIMEOUT', `the query ran past ${job.caps.timeoutMs} ms and was stopped`, 'narrow it: filter by session_id and time (ts_ns), aggregate, add a LIMIT, avoid unbounded recursive CTEs'),
+            ),
+          false,
+        ),
+      job.caps.timeoutMs,
+    );
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+    child.channel?.ref();
+    child.send({ id, dbPath: job.dbPath, sql: job.sql, maxRows: job.caps.maxRows, maxBytes: job.caps.maxBytes }, (err) => {
+      if (err) settle(() => job.reject(new CausewayError('INTERNAL', `cannot reach the SQL worker: ${err.message}`)), false);
+    });
+  }
+
+  /** A warm idle child, or a new one. */
+  private take(): Channelled {
+    while (this.idle.length > 0) {
+      const c = this.idle.shift()!;
+      if (c.connected && c.exitCode === null) return c;
+    }
+    return this.fork();
+  }
+
+  private fork(): Channelled {
     const child = fork(WORKER_PATH, [], {
       execArgv: ['--max-old-space-size=512'],
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       serialization: 'json',
-    });
+    }) as Channelled;
     this.spawned++;
-    child.on('message', (m: WorkerReply) => this.onReply(m));
-    child.on('exit', (code, signal) => {
-      if (this.child === child) this.child = null;
-      for (const [id, p] of this.pending) {
-        if (p.child !== child) continue;
-        clearTimeout(p.timer);
-        this.pending.delete(id);
-        p.reject(new CausewayError('INTERNAL', `the SQL worker exited (${signal ?? code}) while running the query`, 'retry; if it repeats, the query may exhaust memory: add a LIMIT or aggregate'));
-      }
+    this.children.add(child);
+    child.on('exit', () => {
+      this.children.delete(child);
+      const i = this.idle.indexOf(child);
+      if (i >= 0) this.idle.splice(i, 1);
     });
     child.on('error', () => {
       /* reported through exit */
     });
     child.unref();
-    (child as unknown as { channel?: { unref(): void } }).channel?.unref();
-    this.child = child;
+    child.channel?.unref();
     return child;
   }
 
-  private onReply(m: WorkerReply): void {
-    const p = this.pending.get(m.id);
-    if (!p) return;
-    clearTimeout(p.timer);
-    this.pending.delete(m.id);
-    this.idle();
-    if (m.ok && m.result) p.resolve(m.result);
-    else p.reject(new CausewayError(m.error?.code ?? 'INTERNAL', m.error?.message ?? 'SQL worker failed', m.error?.fix));
-  }
-
-  private idle(): void {
-    if (this.pending.size === 0 && this.child) (this.child as unknown as { channel?: { unref(): void } }).channel?.unref();
-  }
-
-  run(dbPath: string, sql: string, caps: Required<SqlCaps>): Promise<SqlResult> {
-    const job = this.queue.then(
-      () => this.runNow(dbPath, sql, caps),
-      () => this.runNow(dbPath, sql, caps),
-    );
-    this.queue = job.catch(() => undefined);
-    return job;
-  }
-
-  private runNow(dbPath: string, sql: string, caps: Required<SqlCaps>): Promise<SqlResult> {
-    return new Promise<SqlResult>((resolve, reject) => {
-      const child = this.ensureChild();
-      const id = this.nextId++;
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        if (this.child === child) this.child = null;
-        child.kill('SIGKILL');
-        reject(
-          new CausewayError('SQL_TIMEOUT', `the query ran past ${caps.timeoutMs} ms and was stopped`, 'narrow it: filter by session_id and time (ts_ns), aggregate, add a LIMIT, avoid unbounded recursive CTEs'),
-        );
-      }, caps.timeoutMs);
-      this.pending.set(id, { resolve, reject, timer, child });
-      (child as unknown as { channel?: { ref(): void } }).channel?.ref();
-      child.send({ id, dbPath, sql, maxRows: caps.maxRows, maxBytes: caps.maxBytes }, (err) => {
-        if (err && this.pending.has(id)) {
-          clearTimeout(timer);
-          this.pending.delete(id);
-          reject(new CausewayError('INTERNAL', `cannot reach the SQL worker: ${err.message}`));
-        }
-      });
-    });
-  }
-
-  /** Kill the warm child (tests, shutdown). */
+  /** Kill every child (tests, shutdown); running queries fail, waiting ones stay queued for new children. */
   close(): void {
-    this.child?.kill('SIGKILL');
-    this.child = null;
+    for (const c of [...this.children]) c.kill('SIGKILL');
+    this.idle.length = 0;
   }
 }
 
-const runner = new SqlRunner();
+const scheduler = new SqlScheduler();
 
-/** Run one read-only statement with caps. Rejects with CausewayError BAD_SQL / SQL_REFUSED / SQL_TIMEOUT / NO_DB / BAD_DB. */
-export async function runReadOnlySql(dbPath: string, sql: string, caps: SqlCaps = {}): Promise<SqlResult> {
+export interface RunOptions {
+  /** who asks: the unit of fairness (default 'local') */
+  client?: string;
+}
+
+/** Run one read-only statement with caps. Rejects with CausewayError BAD_SQL / SQL_REFUSED / SQL_TIMEOUT / SQL_BUSY / NO_DB / BAD_DB. */
+export async function runReadOnlySql(dbPath: string, sql: string, caps: SqlCaps = {}, opts: RunOptions = {}): Promise<SqlResult> {
   checkSql(sql);
   const c: Required<SqlCaps> = {
     maxRows: Math.max(0, Math.floor(caps.maxRows ?? DEFAULT_CAPS.maxRows)),
     maxBytes: Math.max(0, Math.floor(caps.maxBytes ?? DEFAULT_CAPS.maxBytes)),
     timeoutMs: Math.max(1, Math.floor(caps.timeoutMs ?? DEFAULT_CAPS.timeoutMs)),
   };
-  return runner.run(dbPath, sql, c);
+  return new Promise<SqlResult>((resolve, reject) => scheduler.submit({ client: opts.client ?? 'local', dbPath, sql, caps: c, resolve, reject }));
 }
 
-/** Stop the warm SQL worker (it is unref'd: a process may exit without this). */
+/** Change the scheduler's limits (tests, embedding); spare children are started at once. */
+export function setSqlLimits(l: Partial<SchedulerLimits>): void {
+  scheduler.limits = { ...scheduler.limits, ...l };
+  scheduler.prewarm();
+}
+
+/** Queries running or waiting for a client. */
+export function sqlClientLoad(client: string): number {
+  return scheduler.load(client);
+}
+
+/** Stop the SQL workers (they are unref'd: a process may exit without this). */
 export function closeSqlWorker(): void {
-  runner.close();
+  scheduler.close();
 }
 
 /** How many worker processes were started (for tests of warm reuse). */
 export function sqlWorkerSpawnCount(): number {
-  return runner.spawned;
+  return scheduler.spawned;
 }

@@ -92,7 +92,7 @@ interface Agg {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Stmt = Statement<any[], unknown>;
 
-const COLS = 11; // ts, dur, pid, tid, op, ret, a0, a1, a2, a3, stack_id (session_id is a literal)
+const COLS = 12; // ts, dur, pid, tid, op, ret, a0, a1, a2, a3, stack_id, variant (session_id is a literal)
 
 function isDiskFull(e: unknown): boolean {
   const code = (e as { code?: string })?.code ?? '';
@@ -327,9 +327,9 @@ export class EventWriter {
   private stmtFor(rows: number): Stmt {
     let st = this.stmts.get(rows);
     if (!st) {
-      const one = `(${this.sessionId},?,?,?,?,?,?,?,?,?,?,?)`;
+      const one = `(${this.sessionId},?,?,?,?,?,?,?,?,?,?,?,?)`;
       const values = new Array(rows).fill(one).join(',');
-      st = this.db.prepare(`INSERT INTO events (session_id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3, stack_id) VALUES ${values}`);
+      st = this.db.prepare(`INSERT INTO events (session_id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3, stack_id, variant) VALUES ${values}`);
       this.stmts.set(rows, st);
     }
     return st;
@@ -338,7 +338,7 @@ export class EventWriter {
   private insertRange(b: EventBatch, start: number, end: number): InsertRange {
     const per = this.rowsPerStmt;
     const p = this.params;
-    const { ts, dur, pid, tid, op, ret, a0, a1, a2, a3, stack } = b;
+    const { ts, dur, pid, tid, op, ret, a0, a1, a2, a3, stack, variant } = b;
     let lastId = 0;
     let i = start;
     while (i < end) {
@@ -358,6 +358,8 @@ export class EventWriter {
         p[k++] = a3[i];
         const s = stack[i];
         p[k++] = s < 0 ? null : s;
+        const v = variant[i];
+        p[k++] = v ? v : null;
       }
       if (rows === per) {
         lastId = Number(st.run(p).lastInsertRowid);

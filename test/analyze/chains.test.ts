@@ -38,10 +38,13 @@ const INCIDENTS: [string, () => S.Scenario][] = [
   ['launch_overhead', S.launchOverhead],
   ['memory_pressure', S.memoryPressure],
   ['oom_kill', S.oomKill],
+  // issue 11's findings: a blocking copy mid-step (not the end-of-step sync) and a hog that empties the queue mid-run
+  ['blocking_sync', () => S.midStepCopy()],
+  ['cpu_preemption', () => S.midRunHog()],
 ];
 
 for (const [kind, make] of INCIDENTS) {
-  test(`${kind}: top chain, impact vs injected delay, evidence`, () => {
+  test(`${kind} (${make.name || 'variant'}): top chain, impact vs injected delay, evidence`, () => {
     const sc = make();
     const db = openReadOnly(sc.file);
     const r = explainSession(db, sc.sessionId);
@@ -99,4 +102,26 @@ test('chain ids are stable content hashes', () => {
   db.close();
   assert.deepEqual(r1.chains.map((c) => c.id), r2.chains.map((c) => c.id));
   assert.equal(new Set(r1.chains.map((c) => c.id)).size, r1.chains.length);
+});
+
+test('preemption while the GPU still has queued work costs ~nothing and says so; the end-of-step sync is not blamed for a mid-step copy', () => {
+  // 15 x 300 µs kernels queued ahead of 2 ms of host work: a 1 ms preemption inside the host work delays nothing
+  const sc = S.midRunHog(undefined, 1 * S.MS, 300 * S.US);
+  let db = openReadOnly(sc.file);
+  let r = explainSession(db, sc.sessionId);
+  db.close();
+  assert.ok(sc.injectedNs < 0.01 * r.session.traced_wall_ns, `the workload itself was not slowed (${sc.injectedNs} ns)`);
+  for (const c of r.chains) assert.ok(c.severity === 'low' || c.severity === 'medium', `${c.kind} ${c.severity}: ${c.summary}`);
+  const pre = r.chains.find((c) => c.kind === 'cpu_preemption');
+  assert.ok(!pre || pre.impact_ns < 0.05 * 100 * S.MS, `preemption over queued work counted: ${pre?.summary}`);
+  const cov = r.coverage.kinds.find((k) => k.kind === 'cpu_preemption')!;
+  assert.match(cov.detail, /queued work/, `coverage says why: ${cov.detail}`);
+  // the mid-step copy: the end-of-step cudaStreamSynchronize opens no idle time worth a chain
+  const mc = S.midStepCopy();
+  db = openReadOnly(mc.file);
+  r = explainSession(db, mc.sessionId);
+  db.close();
+  assert.equal(r.chains[0].op, 'cudaMemcpy');
+  assert.match(r.chains[0].summary, /serializes the host work after it/);
+  assert.ok(!r.chains.some((c) => c.op === 'cudaStreamSynchronize' && (c.severity === 'high' || c.severity === 'critical')), 'the healthy end-of-step sync is not blamed');
 });

@@ -315,3 +315,46 @@ export function decode(kind: 'baseline' | 'regressed', file = tmpDb(`decode-${ki
   }
   return { file: b.close(), sessionId: b.sessionId, kind: kind === 'baseline' ? 'none' : 'regression', pid: 1200, op: 'cudaMemcpy', injectedNs: 0 };
 }
+
+/**
+ * Finding 1 of issue 11: a decode step launches 15 kernels, copies 512 KiB DeviceToHost with a blocking
+ * cudaMemcpy mid-step (the queue drains), computes 3 ms on the host (softmax), launches 15 more and ends
+ * with the usual cudaStreamSynchronize. Injected: the copy's own transfer + the host work it serialized.
+ */
+export function midStepCopy(file = tmpDb('midcopy'), steps = 200, hostNs = 3 * MS): Scenario {
+  const b = new TraceBuilder(file, 'decode-midcopy').process(1300, 'decode');
+  const g = new GpuThread(b, 1300, 1300);
+  let injected = 0;
+  const copyNs = 44 * US;
+  for (let s = 0; s < steps; s++) {
+    for (let k = 0; k < 15; k++) g.launch(100 * US);
+    g.memcpyD2H(512 * 1024, copyNs);
+    if (hostNs > 0) g.host(hostNs);
+    injected += copyNs + hostNs;
+    for (let k = 0; k < 15; k++) g.launch(100 * US);
+    g.sync();
+  }
+  return { file: b.close(), sessionId: b.sessionId, kind: 'blocking_sync', pid: 1300, op: 'cudaMemcpy', injectedNs: injected };
+}
+
+/**
+ * Finding 2 of issue 11: 15 launches, 2 ms of host work, 15 launches, sync; in steps 50-150 a hog
+ * (pid 4343) takes the CPU for 1.5 ms in the host phase. Injected: the slowdown of those steps against the
+ * others (the host phase is longer than the GPU's first half, so the preemption delays the whole step).
+ */
+export function midRunHog(file = tmpDb('midhog'), preemptNs = 1500 * US, kernelNs = 100 * US): Scenario {
+  const b = new TraceBuilder(file, 'decode-hog').process(1400, 'decode').process(4343, 'hog', false);
+  const g = new GpuThread(b, 1400, 1400);
+  const durs: number[] = [];
+  for (let s = 0; s < 200; s++) {
+    const t0 = g.t;
+    for (let k = 0; k < 15; k++) g.launch(kernelNs);
+    g.host(2 * MS, s >= 50 && s < 150 ? [[300 * US, preemptNs, 4343]] : []);
+    for (let k = 0; k < 15; k++) g.launch(kernelNs);
+    g.sync();
+    durs.push(g.t - t0);
+  }
+  const normal = durs[10];
+  const injected = durs.slice(50, 150).reduce((x, d) => x + d - normal, 0);
+  return { file: b.close(), sessionId: b.sessionId, kind: 'cpu_preemption', pid: 1400, op: null, injectedNs: injected, names: 4343 };
+}

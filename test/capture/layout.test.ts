@@ -5,7 +5,8 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CALL, COMM_LEN, EVENT_VERSION, Flag, HDR, HOST_STAT_NAMES, IO, LOADER, LOSS_REASONS, MAX_CUDA_OP, MEM, OFFCPU, OFFCPU_HIST_SLOTS, Op, OffCpuReason, PATH_LEN, PROC, PYFRAMES, PY_PROC, PY_FRAMES_OP, PY_ENTRY, PY_SHIM, PY_TRUNCATED, PY_MAX_FRAMES, PY_NONE, RECLAIM, RING_MAPS, Ring, SOURCE_NAMES } from '../../src/common/wire.js';
+import { CALL, COMM_LEN, EVENT_VERSION, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, HOST_STAT_NAMES, IO, LOADER, LOSS_REASONS, MAX_CUDA_OP, MEM, OFFCPU, OFFCPU_HIST_SLOTS, Op, OffCpuReason, PATH_LEN, PROC, PYFRAMES, PY_PROC, PY_FRAMES_OP, PY_ENTRY, PY_SHIM, PY_TRUNCATED, PY_MAX_FRAMES, PY_NONE, RECLAIM, RING_MAPS, Ring, SOURCE_NAMES } from '../../src/common/wire.js';
+import { COOKIE_VARIANT_SHIFT, VARIANTS } from '../../src/common/ops.js';
 import { OPS, Source } from '../../src/common/ops.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
@@ -24,6 +25,7 @@ function measure(): Record<string, number> {
     ['io', 'cw_io', IO],
     ['loader', 'cw_loader', LOADER],
     ['reclaim', 'cw_reclaim', RECLAIM],
+    ['func_name', 'cw_func_name', FUNC_NAME],
     ['pyframes', 'cw_pyframes', PYFRAMES],
     ['pyproc', 'cw_py_proc', PY_PROC],
   ];
@@ -56,6 +58,7 @@ function cField(struct: string, f: string): string {
     io: { dur: 'dur_ns', sector: 'sector', bytes: 'bytes', dev: 'dev', rwbs: 'rwbs' },
     loader: { stopped: 'stopped' },
     reclaim: { dur: 'dur_ns', reclaimed: 'reclaimed' },
+    func_name: { handle: 'handle', name: 'name' },
     pyframes: { callOp: 'call_op', n: 'n', code: 'code', lasti: 'lasti' },
     pyproc: Object.fromEntries(Object.keys(PY_PROC).map((k) => [k, snake(k)])),
   };
@@ -90,6 +93,7 @@ test('record sizes and field offsets match the C compiler', () => {
   check('io', IO);
   check('loader', LOADER);
   check('reclaim', RECLAIM);
+  check('func_name', FUNC_NAME);
   check('pyframes', PYFRAMES);
   check('pyproc', PY_PROC);
 });
@@ -119,7 +123,8 @@ test('op codes in ops.ts are exactly the cw_op enum', () => {
   for (const [cName, code] of e) {
     const o = OPS.find((x) => x.code === code);
     if (!o) continue;
-    const fromTs = 'CW_OP_' + o.name.replace(/HtoD|DtoH/, (x) => x[0] + x.slice(1).toLowerCase()).replace(/^cuda/, 'CUDA_').replace(/^cu(?=[A-Z])/, 'CU_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+    // digits start a word (cudaMemcpy2D -> MEMCPY_2D, cudaMemcpy3DPeer -> MEMCPY_3D_PEER)
+    const fromTs = 'CW_OP_' + o.name.replace(/HtoD|DtoH|DtoD/, (x) => x[0] + x.slice(1).toLowerCase()).replace(/^cuda/, 'CUDA_').replace(/^cu(?=[A-Z])/, 'CU_').replace(/([a-z])([A-Z0-9])/g, '$1_$2').replace(/([0-9A-Z])([A-Z][a-z])/g, '$1_$2').toUpperCase();
     if (o.source <= Source.CUDA_DRV) assert.equal(fromTs.replace(/__/g, '_'), cName, `name of op ${code}`);
   }
 });
@@ -151,6 +156,13 @@ test('wire.ts constants follow the #defines and enums of events.h', () => {
   assert.equal(d.get('CW_COMM_LEN'), COMM_LEN);
   assert.equal(d.get('CW_PATH_LEN'), PATH_LEN);
   assert.equal(d.get('CW_OFFCPU_HIST_SLOTS'), OFFCPU_HIST_SLOTS);
+  assert.equal(d.get('CW_FUNC_NAME_LEN'), FUNC_NAME_LEN);
+  // export variants: the cookie layout and flags the attach plan and decoder use
+  assert.equal(d.get('CW_COOKIE_VARIANT_SHIFT'), COOKIE_VARIANT_SHIFT);
+  for (const v of VARIANTS) {
+    assert.equal(d.get(`CW_VARIANT_${v.name.toUpperCase()}`), v.id, v.name);
+    assert.equal(d.get(`CW_F_${v.name.toUpperCase()}`), v.flag, v.name);
+  }
   // every CW_F_* flag, by name (CW_F_OUT_READ_FAIL <-> Flag.OUT_READ_FAIL), and no flag missing on either side
   const cFlags = [...d.entries()].filter(([k]) => k.startsWith('CW_F_'));
   assert.deepEqual(cFlags.map(([k]) => k.slice(5)).sort(), Object.keys(Flag).sort());
@@ -171,4 +183,26 @@ test('wire.ts constants follow the #defines and enums of events.h', () => {
   const rings = enumValues('cw_ring');
   for (const [k, v] of Object.entries(Ring)) assert.equal(rings.get(`CW_RING_${k}`), v, k);
   assert.equal(enumValues('cw_host_stat').get('CW_HS_COUNT'), HOST_STAT_NAMES.length);
+});
+
+test('numeric ids never collide: flag bits, sources, loss reasons, op codes and record types', () => {
+  const d = defines();
+  const distinct = (what: string, values: (number | string)[]) => assert.equal(new Set(values).size, values.length, `${what}: ${values.join(', ')}`);
+  // call flags share one hdr.flags word: one bit each (the shim's variants and Python frames were added on separate branches)
+  const flagBits = [...d.entries()].filter(([k]) => k.startsWith('CW_F_')).map(([, v]) => v);
+  for (const v of flagBits) assert.equal(v & (v - 1), 0, `flag ${v} is one bit`);
+  distinct('CW_F_* bits', flagBits);
+  // a cw_pyframes record's own flag is outside every call flag
+  for (const v of flagBits) assert.equal(v & PY_TRUNCATED, 0);
+  distinct('cw_source values', [...enumValues('cw_source').values()]);
+  const loss = [...enumValues('cw_loss').entries()].filter(([k]) => k !== 'CW_LOSS_COUNT').map(([, v]) => v);
+  distinct('cw_loss values', loss);
+  assert.deepEqual([...loss].sort((a, b) => a - b), loss.map((_, i) => i), 'cw_loss is dense from 0 (index of cw_drops)');
+  distinct('LOSS_REASONS names', [...LOSS_REASONS]);
+  const ops = enumValues('cw_op');
+  distinct('cw_op values', [...ops.values()]);
+  // the Python frames record type is no op (it never becomes an event) and fits under CW_OP_MAX
+  assert.ok(![...ops.entries()].some(([k, v]) => k !== 'CW_OP_MAX' && v === PY_FRAMES_OP), 'CW_OP_PY_FRAMES is not an op code');
+  assert.ok(PY_FRAMES_OP > Math.max(...[...ops.entries()].filter(([k]) => k !== 'CW_OP_MAX').map(([, v]) => v)));
+  assert.ok(PY_FRAMES_OP < ops.get('CW_OP_MAX')!);
 });

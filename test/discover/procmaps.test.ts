@@ -87,3 +87,19 @@ test('a vanished or fake pid gives null from every reader, never a throw', () =>
   assert.deepEqual(listPids(path.join(dir, 'nope')), []);
   assert.deepEqual(pidsMappingInode(1, undefined, { procRoot: dir }), []);
 });
+
+test('parseMaps keeps every byte of a path after the five fields: CR, U+2028, U+2029, spaces, " (deleted)"', () => {
+  const paths = ['/tmp/x/cr\r/lib/libcudart.so.12', '/tmp/ls\u2028x/libcudart.so.12', '/tmp/ps\u2029x/libcudart.so.12', '/tmp/a b  c/libcudart.so.12 ', '/tmp/tab\there/libcudart.so.12'];
+  const text = paths.map((p, i) => `7f1a2c0${i}0000-7f1a2c0${i}6000 r-xp 00001000 fe:00 ${500 + i}                     ${p}`).join('\n') + '\n' + `7f1a2d000000-7f1a2d021000 r-xp 00000000 fe:00 77 /tmp/cr\r (deleted)\n`;
+  const m = parseMaps(text);
+  assert.deepEqual(
+    m.map((e) => e.path),
+    [...paths, '/tmp/cr\r'],
+  );
+  assert.deepEqual(
+    m.map((e) => e.inode),
+    [500, 501, 502, 503, 504, 77],
+  );
+  assert.equal(m[5].deleted, true);
+  assert.equal(m[0].offset, 0x1000);
+});

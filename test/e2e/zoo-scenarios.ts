@@ -4,7 +4,8 @@
 //
 //   ZOO: ZooVariant[]                        the table below, in a fixed order
 //   zooVariant(name): ZooVariant             one by name (throws on an unknown name)
-//   traceZoo(v, { dir }): { db, workloadJson }   run `causeway trace --db F --json -q -- CMD` on it
+//   traceZoo(v, { dir, traceArgs? }): { db, workloadJson }
+//                                            run `causeway trace --db F --json -q [traceArgs] -- CMD` on it
 //   judgeZoo(truth, explained): ZooVerdict   the pass/fail rules of zoo.test.ts, for reuse
 //
 // Every variant runs test/fixtures/build/bin/zoo_step (see the comment at its top); its JSON line carries `truth`
@@ -95,8 +96,11 @@ function ioFile({ dir }: { dir: string }): void {
 // ---- shapes ----
 // Sync shapes: 15 + 15 launches of 5 waves (100 us each at FAKE_CUDA_KERNEL_US=20): 3 ms of GPU work per step.
 const SYNC = ['--k1', '15', '--k2', '15', '--waves', '5'];
+// The copy shapes and the two findings: 15 + 15 launches of 7 waves (140 us): 4.2 ms of GPU work per step, so the
+// twin's 3 ms of host work (plus 30 launches) fits inside it with room to spare (the issue's healthy step: ~4.3 ms).
+const COPY = ['--k1', '15', '--k2', '15', '--waves', '7'];
 // The decode step of finding (b): a blocking 512 KiB DtoH copy mid-step, then 2 ms of host work, pinned to VICTIM_CPU.
-const FINDING_B = [...SYNC, '--steps', '200', '--wait', 'memcpy', '--at', 'mid', '--host-after', '2', '--pin', String(VICTIM_CPU)];
+const FINDING_B = [...COPY, '--steps', '200', '--wait', 'memcpy', '--at', 'mid', '--host-after', '2', '--pin', String(VICTIM_CPU)];
 // Little queued work: a healthy step whose 2 ms of host work overlaps the 3 ms of GPU work it queued; a hog that
 // stretches the host work past 3 ms (or delays the thread after the end-of-step sync) empties the queue.
 const LOWQ = [...SYNC, '--steps', '150', '--host-overlap', '2', '--pin', String(VICTIM_CPU)];
@@ -118,15 +122,15 @@ const V = (name: string, shape: string, heldOut: boolean, argv: string[], extra:
 export const ZOO: ZooVariant[] = [
   // -- a blocking DtoH copy at the start, middle or end of the step, with or without host work after it
   // finding (a): 15 launches, cudaMemcpy DtoH 512 KiB, 3 ms softmax_cpu, 15 launches, cudaStreamSynchronize; 200 steps
-  V('copy_mid_host', 'copy', false, [...SYNC, '--steps', '200', '--wait', 'memcpy', '--at', 'mid', '--host-after', '3', ...label('blocking_sync', 'cudaMemcpy')]),
-  V('copy_mid_host_spin', 'copy', true, [...SYNC, '--steps', '150', '--wait', 'memcpy', '--at', 'mid', '--host-after', '2', ...label('blocking_sync', 'cudaMemcpy')], { env: { FAKE_CUDA_WAIT: 'spin' } }),
+  V('copy_mid_host', 'copy', false, [...COPY, '--steps', '200', '--wait', 'memcpy', '--at', 'mid', '--host-after', '3', ...label('blocking_sync', 'cudaMemcpy')]),
+  V('copy_mid_host_spin', 'copy', true, [...COPY, '--steps', '150', '--wait', 'memcpy', '--at', 'mid', '--host-after', '2', ...label('blocking_sync', 'cudaMemcpy')], { env: { FAKE_CUDA_WAIT: 'spin' } }),
   // start: no end-of-step sync; the copy at the top of the step drains the previous step's queue
-  V('copy_start_host', 'copy', true, [...SYNC, '--steps', '150', '--no-end-sync', '--wait', 'memcpy', '--at', 'start', '--host-after', '2', ...label('blocking_sync', 'cudaMemcpy')]),
-  V('copy_start_nohost', 'copy', false, [...SYNC, '--steps', '150', '--no-end-sync', '--wait', 'memcpy', '--at', 'start', ...label('blocking_sync', 'cudaMemcpy', null, true)]),
+  V('copy_start_host', 'copy', true, [...COPY, '--steps', '150', '--no-end-sync', '--wait', 'memcpy', '--at', 'start', '--host-after', '2', ...label('blocking_sync', 'cudaMemcpy')]),
+  V('copy_start_nohost', 'copy', false, [...COPY, '--steps', '150', '--no-end-sync', '--wait', 'memcpy', '--at', 'start', ...label('blocking_sync', 'cudaMemcpy', null, true)]),
   // end: the copy drains the queue, host work follows, the end-of-step sync then returns at once
-  V('copy_end_host', 'copy', false, [...SYNC, '--steps', '150', '--wait', 'memcpy', '--at', 'end', '--host-after', '2', ...label('blocking_sync', 'cudaMemcpy')]),
-  V('copy_mid_nohost', 'copy', true, [...SYNC, '--steps', '150', '--wait', 'memcpy', '--at', 'mid', ...label('blocking_sync', 'cudaMemcpy', null, true)]),
-  V('copy_twin', 'copy', false, [...SYNC, '--steps', '150', '--wait', 'memcpy_async', '--at', 'mid', '--host-overlap', '3', ...label(null, null, null, true)], {
+  V('copy_end_host', 'copy', false, [...COPY, '--steps', '150', '--wait', 'memcpy', '--at', 'end', '--host-after', '2', ...label('blocking_sync', 'cudaMemcpy')]),
+  V('copy_mid_nohost', 'copy', true, [...COPY, '--steps', '150', '--wait', 'memcpy', '--at', 'mid', ...label('blocking_sync', 'cudaMemcpy', null, true)]),
+  V('copy_twin', 'copy', false, [...COPY, '--steps', '150', '--wait', 'memcpy_async', '--at', 'mid', '--host-overlap', '3', ...label(null, null, null, true)], {
     twinOf: ['copy_mid_host', 'copy_mid_host_spin', 'copy_start_host', 'copy_start_nohost', 'copy_end_host', 'copy_mid_nohost'],
   }),
 
@@ -238,15 +242,16 @@ export interface ZooWorkload {
   [k: string]: unknown;
 }
 
-/** Trace one variant with the CLI into DIR/<name>.db; returns the database and the workload's JSON line. */
-export function traceZoo(v: ZooVariant, opts: { dir: string; timeoutMs?: number }): { db: string; workloadJson: ZooWorkload } {
+/** Trace one variant with the CLI into DIR/<name>.db; returns the database and the workload's JSON line.
+ * traceArgs: extra `causeway trace` options (e.g. a capture mode), placed before `--`. */
+export function traceZoo(v: ZooVariant, opts: { dir: string; timeoutMs?: number; traceArgs?: string[] }): { db: string; workloadJson: ZooWorkload } {
   const sub = (s: string) => s.split('{dir}').join(opts.dir);
   const db = path.join(opts.dir, `${v.name}.db`);
   for (const f of [db, `${db}-wal`, `${db}-shm`]) fs.rmSync(f, { force: true });
   const teardown = v.setup?.({ dir: opts.dir });
   try {
     const env = Object.fromEntries(Object.entries(v.env).map(([k, x]) => [k, sub(x)]));
-    const r = runCli(['trace', '--db', db, '--json', '-q', '--', ...v.argv.map(sub)], { env, timeoutMs: opts.timeoutMs ?? 90_000 });
+    const r = runCli(['trace', '--db', db, '--json', '-q', ...(opts.traceArgs ?? []), '--', ...v.argv.map(sub)], { env, timeoutMs: opts.timeoutMs ?? 90_000 });
     if (r.code !== 0) throw new Error(`trace of zoo variant ${v.name} failed (exit ${r.code}): ${r.stderr.slice(-2000)}`);
     const lines = r.stdout.split('\n').filter((l) => l.startsWith('{"workload":"zoo"'));
     if (lines.length !== 1) throw new Error(`zoo variant ${v.name}: expected one {"workload":"zoo" line, got ${lines.length}: ${r.stdout.slice(0, 500)}`);

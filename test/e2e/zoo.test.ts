@@ -6,6 +6,7 @@
 //   CAUSEWAY_ZOO=name1,name2       run only these variants
 //   CAUSEWAY_ZOO_REPORT_ONLY=1     print the table without failing on wrong analysis results (the workloads' own
 //                                  sanity checks still fail)
+//   CAUSEWAY_ZOO_JSON=FILE         also write the rows (variant, half, truth, verdict, load) as JSON to FILE
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -50,11 +51,16 @@ for (const v of selected) {
     row.traceS = (Date.now() - t0) / 1000;
     row.w = w;
     // the workload's own ground truth is sane (these fail even in report-only mode)
-    assert.equal(w.scenario, v.name);
-    assert.ok(w.elapsed_ns > 0 && w.steps > 0, 'elapsed and steps');
     const t = w.truth;
-    if (t.kind && !t.healthy) assert.ok(t.injected_ns > 0, `${v.name}: the workload measured a cost (${t.measure})`);
-    if (!t.kind) assert.equal(t.injected_ns, 0, 'a healthy twin injects nothing');
+    try {
+      assert.equal(w.scenario, v.name);
+      assert.ok(w.elapsed_ns > 0 && w.steps > 0, 'elapsed and steps');
+      if (t.kind && !t.healthy) assert.ok(t.injected_ns > 0, `the workload measured no cost (${t.measure}: ${t.injected_ns} ns): the incident did not happen in this run`);
+      if (!t.kind) assert.equal(t.injected_ns, 0, 'a healthy twin injects nothing');
+    } catch (e) {
+      row.error = `BAD GROUND TRUTH: ${(e as Error).message.split('\n')[0]}`;
+      throw e;
+    }
     const t1 = Date.now();
     const r = runCli(['explain', '--db', db, '--json', '--no-persist']);
     row.explainS = (Date.now() - t1) / 1000;
@@ -108,4 +114,9 @@ function printTable(): void {
   out.push(`# 1-min load average before each run: ${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)} on ${os.cpus().length} CPUs (results on a loaded machine include real preemption by other processes)`);
   out.push(`# runtime: trace ${tr.toFixed(0)} s, explain ${ex.toFixed(0)} s`);
   console.log(out.join('\n'));
+  const jsonOut = process.env.CAUSEWAY_ZOO_JSON;
+  if (jsonOut) {
+    const data = rows.map((r) => ({ name: r.v.name, shape: r.v.shape, heldOut: r.v.heldOut, load: r.load, elapsed_ns: r.w?.elapsed_ns ?? null, truth: r.w?.truth ?? null, verdict: r.verdict ?? null, error: r.error ?? null }));
+    fs.writeFileSync(jsonOut, JSON.stringify(data, null, 1) + '\n');
+  }
 }

@@ -3,7 +3,8 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { CUDA_OPS, Source } from '../../src/common/ops.js';
+import { CUDA_OPS, Source, VARIANTS } from '../../src/common/ops.js';
+import fs from 'node:fs';
 import { BIN, LIB, ensureBuilt, exportedFunctions } from './_helpers.js';
 
 before(() => ensureBuilt());
@@ -53,4 +54,20 @@ for (const [lib, source] of libs) {
 
 test('static_calls: the in-executable cudaMalloc starts with push %rbp', () => {
   assertAllPush(path.join(BIN, 'static_calls'), new Set(['cudaMalloc', 'cudaFree', 'cudaLaunchKernel']));
+});
+
+test('libcudart.so.13 fake: exports every _ptds/_ptsz variant of a probed op that the real libcudart.so.13 exports (they are probed too)', (t) => {
+  const real = '/usr/local/cuda/lib64/libcudart.so.13';
+  if (!fs.existsSync(real)) return t.skip('no real libcudart.so.13 here');
+  const realFns = exportedFunctions(real);
+  const fake = exportedFunctions(path.join(LIB, 'libcudart.so.13'));
+  let n = 0;
+  for (const op of CUDA_OPS.filter((o) => o.source === Source.CUDA_RT))
+    for (const v of VARIANTS) {
+      const sym = op.symbols[0]! + v.suffix;
+      if (!realFns.has(sym)) continue;
+      n++;
+      assert.ok(fake.has(sym), `fake lacks ${sym}`);
+    }
+  assert.ok(n >= 20, `${n} variants checked`);
 });

@@ -129,7 +129,7 @@ after(() => {
 test('every host program attaches, records carry version 1 and their documented sizes', { skip }, async () => {
   assert.deepEqual(probes.failed.map((f) => `${f.program}: ${f.error}`), []);
   assert.equal(probes.status.length, HOST_PROGRAMS.length);
-  assert.equal(HOST_PROGRAMS.length, 15, 'scheduler 3, lifecycle 3, OOM, pages, reclaim 4, block I/O 3');
+  assert.equal(HOST_PROGRAMS.length, 21, 'scheduler 3, interrupt context 6, lifecycle 3, OOM, pages, reclaim 4, block I/O 3');
   const lc = startFixture('lifecycle', ['sleep']);
   const pid = field(await lc.line(), 'pid');
   trace(pid);

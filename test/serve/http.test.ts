@@ -63,7 +63,7 @@ describe('MCP over Streamable HTTP', () => {
       const client = await connect(era);
       try {
         const { tools } = await client.listTools();
-        assert.equal(tools.length, 9);
+        assert.equal(tools.length, 10);
         const r = (await client.callTool({ name: 'get_trace_stats', arguments: {} })) as { structuredContent: { session: number; totals: { cuda_calls: number } } };
         assert.equal(r.structuredContent.session, 2);
         assert.equal(r.structuredContent.totals.cuda_calls, 2000);

@@ -65,7 +65,7 @@ describe('MCP over stdio: protocol, resources, limits, audit', () => {
     const client = new V1Client({ name: 'v1', version: '1' });
     await client.connect(new V1Stdio({ command: process.execPath, args: [ENTRY, dbPath], stderr: 'pipe' }));
     const { tools } = await client.listTools();
-    assert.equal(tools.length, 9);
+    assert.equal(tools.length, 10);
     const r = await client.callTool({ name: 'get_causal_chains', arguments: { limit: 2 } });
     assert.equal((r.structuredContent as { chains: { rows: unknown[][] } }).chains.rows.length, 2);
     await client.close();
@@ -93,11 +93,15 @@ describe('MCP over stdio: protocol, resources, limits, audit', () => {
         assert.notEqual(r.isError, true, `${ex.question}: ${r.content[0].text}`);
       }
       const { prompts } = await client.listPrompts();
-      assert.deepEqual(prompts.map((p) => [p.name, p.arguments?.map((a) => a.name)]), [['investigate', ['symptom', 'pid', 'session']]]);
+      assert.deepEqual(prompts.map((p) => [p.name, p.arguments?.map((a) => a.name)]), [['investigate', ['symptom', 'pid', 'session', 'baseline']]]);
       const p = await client.getPrompt({ name: 'investigate', arguments: { symptom: 'p99 latency doubled', pid: '4242', session: '2' } });
       const text = (p.messages[0].content as { text: string }).text;
       assert.match(text, /p99 latency doubled/);
-      assert.match(text, /get_trace_stats \{"session": 2, "pid": 4242\}/);
+      assert.match(text, /1\. get_causal_chains \{"session": 2, "pid": 4242\}/);
+      assert.match(text, /"no performance cause found": get_time_budget \{"session": 2, "pid": 4242\}/);
+      assert.match(text, /coverage lists a kind as not measured.*get_agent_health/);
+      const withBase = await client.getPrompt({ name: 'investigate', arguments: { symptom: 'slower since the upgrade', baseline: '1' } });
+      assert.match((withBase.messages[0].content as { text: string }).text, /1\. compare_sessions \{"baseline": 1\}/);
     } finally {
       await client.close();
     }
@@ -128,8 +132,8 @@ describe('MCP over stdio: protocol, resources, limits, audit', () => {
     const recs = fs.readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { method: string; tool?: string; client: string; outcome: string; args?: unknown; bytes?: number; durationNs: number });
     assert.equal(recs[0].method, 'initialize');
     assert.ok(recs.every((r) => r.client === 'causeway-test'));
-    assert.deepEqual(recs.filter((r) => r.method === 'tools/call').map((r) => [r.tool, r.outcome]), [['get_trace_stats', 'ok'], ['run_sql', 'error'], ['run_sql', 'refused']]);
-    const timeout = recs.find((r) => r.tool === 'run_sql' && r.outcome === 'error')!;
+    assert.deepEqual(recs.filter((r) => r.method === 'tools/call').map((r) => [r.tool, r.outcome]), [['get_trace_stats', 'ok'], ['run_sql', 'timeout'], ['run_sql', 'refused']]);
+    const timeout = recs.find((r) => r.tool === 'run_sql' && r.outcome === 'timeout')!;
     assert.ok(timeout.durationNs >= 1.4e9);
     assert.deepEqual(timeout.args, { sql: 'WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) SELECT count(*) FROM r' });
     assert.ok(recs.some((r) => r.method === 'tools/list'));

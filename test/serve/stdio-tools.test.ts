@@ -45,15 +45,17 @@ describe('MCP tools over stdio', () => {
 
   test('tools/list: every tool has input and output schemas and read-only annotations', async () => {
     const { tools } = await client.listTools();
-    assert.deepEqual(tools.map((t) => t.name).sort(), ['compare_sessions', 'get_agent_health', 'get_causal_chains', 'get_events', 'get_mcp_activity', 'get_stacks', 'get_trace_stats', 'list_sessions', 'run_sql']);
+    assert.deepEqual(tools.map((t) => t.name).sort(), ['compare_sessions', 'get_agent_health', 'get_causal_chains', 'get_events', 'get_mcp_activity', 'get_stacks', 'get_time_budget', 'get_trace_stats', 'list_sessions', 'run_sql']);
     for (const t of tools) {
       assert.equal(t.inputSchema.type, 'object', t.name);
       assert.equal(t.outputSchema?.type, 'object', t.name);
       assert.equal(t.annotations?.readOnlyHint, true, t.name);
       assert.equal(t.annotations?.openWorldHint, false, t.name);
       assert.equal(t.annotations?.destructiveHint, false, t.name);
-      assert.match(t.description ?? '', /tokens \(estimated as bytes\/4\)/);
+      assert.match(t.description ?? '', /^Use /, `${t.name}: says when to use it`);
     }
+    // the response budget is stated once, in the server instructions, not in every description
+    assert.match(client.getInstructions() ?? '', /about 2,000 tokens \(bytes\/4\)/);
   });
 
   test('get_trace_stats matches per-op statistics computed with SQL', async () => {
@@ -220,7 +222,12 @@ describe('MCP tools over stdio', () => {
 
     const h = await call('get_agent_health');
     assert.equal(h.structuredContent!.events_dropped, 15);
-    assert.deepEqual(table(h, 'failed_probes').rows, [['cudaStreamWaitEvent', 'cudaStreamWaitEvent', '/usr/local/cuda/lib64/libcudart.so.12', 'symbol not found in .dynsym']]);
+    // grouped by library and reason; the library path once, in libraries
+    const fp = table(h, 'failed_probes').rows;
+    assert.deepEqual(fp, [[fp[0][0], 'symbol not found in .dynsym', 1, 'cudaStreamWaitEvent']]);
+    assert.equal(table(h, 'libraries').rows[Number(fp[0][0])][0], '/usr/local/cuda/lib64/libcudart.so.12');
+    assert.equal(h.content[0].text!.split('/usr/local/cuda/lib64/libcudart.so.12').length, 2, 'the path appears once in the text');
+    assert.match(h.content[0].text!, /1 on L\d: symbol not found in \.dynsym \(cudaStreamWaitEvent\)/);
     assert.deepEqual(h.structuredContent!.overhead, { ns_per_traced_call: 1260 });
     assert.match(String(h.structuredContent!.verdict), /^partial/);
 

@@ -20,7 +20,10 @@ export function detectAllocatorStall(ctx: ChainContext): Chain[] {
     for (const a of t.ops.values()) {
       if (a.kind !== 'alloc' && a.kind !== 'free') continue;
       // sum over calls of max(0, dur - FAST) ~ total - count*FAST on the slow calls; use the exact top-K where it matters
-      const impact = Math.max(0, a.totalNs - a.count * FAST_ALLOC_NS);
+      // a thread that feeds the GPU: only the allocator time while the GPU waited for it (timeline.ts);
+      // elsewhere: time beyond an allocator hit
+      const idle = t.gpu.submissions > 0 ? t.idle.inCalls.get(a.key)?.ns : undefined;
+      const impact = idle !== undefined ? idle : t.gpu.submissions > 0 ? 0 : Math.max(0, a.totalNs - a.count * FAST_ALLOC_NS);
       if (!significant(ctx, impact)) continue;
       const off = a.off.voluntary + a.off.io + a.off.preempted + a.off.other;
       const waker = argmax(a.wokenBy);

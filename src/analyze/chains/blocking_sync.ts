@@ -1,18 +1,16 @@
 /**
- * blocking_sync: a synchronizing call (synchronous cudaMemcpy/DtoH copy,
- * stream/device/event sync) ends every step of a loop, so host and GPU take
- * turns instead of overlapping.
+ * blocking_sync: a call that drained the GPU queue (a synchronous copy or
+ * memset, a stream/event/device sync, a synchronizing free) left the GPU idle
+ * while the host did what came after it.
  *
- * Impact (per step whose drain blocked, summed): T - max(H, G), where T is the
- * step (drain return to drain return), H the host time in it outside the drain,
- * G the GPU busy estimate (first submission to the drain's return). An
- * asynchronous loop (cudaMemcpyAsync into pinned memory + an event, consumed a
- * step later) still needs max(H, G) per step: the GPU work still has to
- * happen, so only the serialization (GPU idle while the host catches up, host
- * idle while the GPU works) is attributed, not the whole time spent blocked.
- * H counts host computation only: host time off-CPU or inside other CUDA calls
- * (allocations...) is attributed by the chains that own it, so a starved or
- * preempted loop is not reported twice. Impact per step = min(H_cpu, T - max(H, G)).
+ * Impact (timeline.ts): the GPU idle time of the intervals this op opened that
+ * is host computation before the next submission (the host work the blocking
+ * call serialized) + the time inside calls of this op while the GPU had no
+ * work (a blocking copy's own transfer, which an asynchronous copy would
+ * overlap). Preemption, I/O, reclaim and waits in those intervals belong to
+ * their own chains. The end-of-step sync of a healthy loop opens intervals
+ * only as long as the host needs to enqueue the next step, so it stays small;
+ * the chain names the op that opened the idle time, wherever it sits in the step.
  */
 import { fmtNs } from '../format.js';
 import { DRAIN_BLOCK_NS, gpuThreads } from '../attribution.js';
@@ -20,26 +18,28 @@ import type { Chain } from '../types.js';
 import { idList, lit, makeChain, pct, significant, who, type ChainContext } from './common.js';
 import { pythonCaller } from './python-caller.js';
 
-const MIN_STEPS = 3;
-
 export function detectBlockingSync(ctx: ChainContext): Chain[] {
   const out: Chain[] = [];
   for (const t of gpuThreads(ctx.prof)) {
-    for (const d of t.gpu.byDrain.values()) {
-      if (d.blockedSteps < MIN_STEPS) continue;
-      const impact = d.sumSerialNs;
+    for (const d of t.idle.byDrain.values()) {
+      const impact = d.hostNs + d.ownNs;
       if (!significant(ctx, impact)) continue;
       const isD2H = d.direction === 2;
       const opLabel = d.direction !== null ? `${d.name} (${dirName(d.direction)})` : d.name;
-      const perStep = impact / d.blockedSteps;
+      const agg = t.ops.get(d.key);
+      const calls = agg?.count ?? 0;
+      const perGap = d.gaps ? d.hostNs / d.gaps : 0;
+      const parts: string[] = [];
+      if (d.hostNs > 0) parts.push(`after it returned the host computed ${fmtNs(d.hostNs)} before the next submission (${d.gaps} times, ${fmtNs(perGap)} each) with the GPU idle`);
+      if (d.ownNs > 0) parts.push(`${fmtNs(d.ownNs)} inside the ${d.name} calls themselves while the GPU had no work${d.direction !== null ? ' (its own transfer)' : ''}`);
       const py = pythonCaller(ctx, t.tid, d.name);
       const summary =
-        `A blocking ${opLabel}${py ? ` in ${py.text}` : ''} ends ${d.blockedSteps} steps of the loop in thread ${t.tid} of ${who(ctx, t.pid)}: the host waited ${fmtNs(d.sumDrainNs)} in it ` +
-        `(${fmtNs(d.sumDrainNs / d.steps)} per step) and host and GPU took turns, costing ${fmtNs(impact)} (${fmtNs(perStep)} per step, ${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}) ` +
-        `that overlapping them would recover.`;
+        `A blocking ${opLabel}${py ? ` in ${py.text}` : ''} in thread ${t.tid} of ${who(ctx, t.pid)} drains the GPU queue and serializes the host work after it: ${parts.join('; ')}: ` +
+        `${fmtNs(impact)} of GPU idle time (${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}) that overlapping host and GPU would recover.`;
       const S = ctx.sessionId;
       const dirCond = d.direction !== null ? ` AND direction = ${lit(dirName(d.direction))}` : '';
       const ids = d.samples.list();
+      const slow = agg ? agg.slowest.list().map((x) => x.id) : [];
       out.push(
         makeChain(ctx, {
           kind: 'blocking_sync',
@@ -52,27 +52,28 @@ export function detectBlockingSync(ctx: ChainContext): Chain[] {
           untrusted: py ? [ctx.comm(t.pid), py.text] : [ctx.comm(t.pid)],
           evidence: [
             {
+              event_ids: slow,
+              sql: `SELECT id, ts_ns, dur_ns, op, direction, bytes, stream FROM v_cuda_calls WHERE session_id = ${S} AND tid = ${t.tid} AND id IN (${idList(slow)}) ORDER BY dur_ns DESC`,
+              detail: `the longest ${opLabel} calls of thread ${t.tid} (${calls} in all)`,
+            },
+            {
               event_ids: ids,
-              sql: `SELECT id, ts_ns, dur_ns, op, direction, bytes, stream FROM v_cuda_calls WHERE session_id = ${S} AND tid = ${t.tid} AND id IN (${idList(ids)}) ORDER BY dur_ns DESC`,
-              detail: `the longest ${opLabel} waits of thread ${t.tid}`,
+              sql: `SELECT id, ts_ns, dur_ns, op, stream FROM v_cuda_calls WHERE session_id = ${S} AND tid = ${t.tid} AND id IN (${idList(ids)}) ORDER BY ts_ns`,
+              detail: `submissions that ended the longest GPU idle intervals opened by ${opLabel}: the host reached them only after the work it did once ${d.name} returned`,
             },
             {
               event_ids: [],
               sql: `SELECT op, direction, count(*) AS calls, sum(dur_ns) AS blocked_ns, avg(dur_ns) AS avg_ns, max(dur_ns) AS max_ns FROM v_cuda_calls WHERE session_id = ${S} AND tid = ${t.tid} AND op = ${lit(d.name)}${dirCond} AND dur_ns >= ${DRAIN_BLOCK_NS} GROUP BY op, direction`,
-              detail: `every ${opLabel} of the thread that blocked (>= ${DRAIN_BLOCK_NS / 1000} µs); per step the host ran ${fmtNs(d.sumHostNs / d.blockedSteps)} and the GPU about ${fmtNs(d.sumGpuNs / d.blockedSteps)} (estimated from the launch/drain timeline)`,
-            },
-            {
-              event_ids: [],
-              sql: `SELECT op, op_kind, count(*) AS calls, sum(dur_ns) AS total_ns FROM v_cuda_calls WHERE session_id = ${S} AND tid = ${t.tid} GROUP BY op, op_kind ORDER BY total_ns DESC`,
-              detail: 'where the thread spent its CUDA time (launches are asynchronous; the drain above is what serializes the loop)',
+              detail: `every ${opLabel} of the thread that waited for the GPU (>= ${DRAIN_BLOCK_NS / 1000} µs)`,
             },
             ...(py ? [py.evidence] : []),
           ],
           recommendation: isD2H
-            ? `Stop copying the result to the host synchronously every step: compute what the host needs (e.g. logprobs) on the GPU stream, copy it with cudaMemcpyAsync into pinned memory (cudaMallocHost) and record an event, ` +
-              `consume it one step later (cudaEventSynchronize only when needed), or synchronize once per N tokens.`
-            : `Remove the per-step ${d.name}: record a cudaEvent after the work the host needs and wait on it only where the result is consumed (or a step later), ` +
-              `so the host enqueues step N+1 while the GPU runs step N; synchronize once per N steps at most.`,
+            ? `Stop copying to the host synchronously in the loop: ${d.name} waits for all queued work, and the host work after it (${fmtNs(perGap)} per step) then runs with the GPU idle. ` +
+              `Compute what the host needs on the GPU, or copy it with cudaMemcpyAsync into pinned memory (cudaMallocHost), record an event and consume it one step later ` +
+              `(enqueue the next kernels first), so the host work overlaps GPU work.`
+            : `Move the host work that follows ${d.name} off the path between the drain and the next submission: enqueue the next kernels first, replace the drain with a cudaEvent ` +
+              `recorded after the work the host needs and wait on it where the result is consumed (or a step later), so the GPU has queued work while the host computes.`,
         }),
       );
     }

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Db } from '../../store/db.js';
 import { sanitizeUntrusted } from '../../common/untrusted.js';
+import { wakerContextName } from '../../common/waker.js';
 import type { SessionProfile } from '../attribution.js';
 import type { Chain, Severity } from '../types.js';
 
@@ -113,6 +114,7 @@ export function commLookup(db: Db, sessionId: number): (pid: number) => string {
     let c = cache.get(pid);
     if (c === undefined) {
       if (pid === 0) c = 'swapper/idle';
+      else if (wakerContextName(pid)) c = wakerContextName(pid)!;
       else {
         const raw = stmt.get(sessionId, pid) as string | undefined | null;
         c = raw ? sanitizeUntrusted(raw, 32) : '?';
@@ -125,6 +127,8 @@ export function commLookup(db: Db, sessionId: number): (pid: number) => string {
 
 /** "pid 4242 (stress)" */
 export function who(ctx: ChainContext, pid: number): string {
+  const irq = wakerContextName(pid);
+  if (irq) return `an ${irq === 'interrupt' ? 'interrupt (a device, e.g. the GPU completion)' : irq === 'timer' ? 'expiring timer' : irq} (no task: woken from ${irq} context)`;
   return pid === ctx.tracerPid ? `pid ${pid} (${ctx.comm(pid)}, Causeway's own tracer: tracing overhead)` : `pid ${pid} (${ctx.comm(pid)})`;
 }
 

@@ -12,9 +12,11 @@
  */
 import { fmtNs } from '../format.js';
 import type { Chain } from '../types.js';
+import { isWakerMarker } from '../../common/waker.js';
 import { idList, makeChain, pct, significant, who, type ChainContext } from './common.js';
 
 const MIN_WAITS = 3;
+const OUTSIDE = '(outside CUDA calls)';
 
 export function detectCrossProcessContention(ctx: ChainContext): Chain[] {
   const out: Chain[] = [];
@@ -38,17 +40,37 @@ export function detectCrossProcessContention(ctx: ChainContext): Chain[] {
       }
     }
   }
+  // waits outside CUDA calls on the GPU thread's critical path (timeline.ts), ended by another process:
+  // a lock it held (flock on a shared file, a semaphore), while the GPU had nothing queued
+  for (const t of ctx.prof.threads.values()) {
+    for (const [waker, ns] of t.idle.waitBy) {
+      if (waker === t.pid || waker === 0 || isWakerMarker(waker) || ns <= 0) continue;
+      let m = acc.get(t.pid);
+      if (!m) acc.set(t.pid, (m = new Map()));
+      let x = m.get(waker);
+      if (!x) m.set(waker, (x = { ns: 0, ids: [], byOp: new Map(), tids: new Map(), firstTs: t.firstTs }));
+      x.ns += ns;
+      for (const id of t.idle.waitSamples.get(waker) ?? []) if (x.ids.length < 10) x.ids.push(id);
+      x.byOp.set(OUTSIDE, (x.byOp.get(OUTSIDE) ?? 0) + ns);
+      x.tids.set(t.tid, (x.tids.get(t.tid) ?? 0) + ns);
+      x.firstTs = Math.min(x.firstTs, t.firstTs);
+    }
+  }
   const countStmt = ctx.db.prepare("SELECT count(*) FROM events WHERE session_id = ? AND op = 128 AND pid = ? AND a2 = ? AND a0 <> 0").pluck();
   for (const [victim, m] of acc) {
     for (const [waker, x] of m) {
       if (!significant(ctx, x.ns)) continue;
       const waits = countStmt.get(S, victim, waker) as number;
       if (waits < MIN_WAITS) continue;
-      const [op] = [...x.byOp.entries()].sort((p, q) => q[1] - p[1])[0];
+      const [top] = [...x.byOp.entries()].sort((p, q) => q[1] - p[1])[0];
+      const op = top === OUTSIDE ? null : top;
       const [tid] = [...x.tids.entries()].sort((p, q) => q[1] - p[1])[0];
-      const summary =
-        `${who(ctx, victim)} spent ${fmtNs(x.ns)} (${pct(x.ns, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}) blocked inside ${op} and other CUDA calls until ${who(ctx, waker)}, ` +
-        `another GPU process, released the device (${waits} wake-ups by it): the two processes contend for one GPU.`;
+      const gpuPeer = ctx.cudaPids.has(waker);
+      const summary = op
+        ? `${who(ctx, victim)} spent ${fmtNs(x.ns)} (${pct(x.ns, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}) blocked inside ${op} and other CUDA calls until ${who(ctx, waker)}, ` +
+          `another GPU process, released the device (${waits} wake-ups by it): the two processes contend for one GPU.`
+        : `${who(ctx, victim)} spent ${fmtNs(x.ns)} (${pct(x.ns, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}) waiting outside CUDA calls, with its GPU queue empty, until ${who(ctx, waker)} ` +
+          `${gpuPeer ? '(another GPU process) ' : ''}released what it held (${waits} wake-ups by it: a lock, a shared file, a semaphore): the GPU idled while the two processes contended.`;
       out.push(
         makeChain(ctx, {
           kind: 'cross_process_contention',
@@ -77,6 +99,7 @@ export function detectCrossProcessContention(ctx: ChainContext): Chain[] {
             },
           ],
           recommendation:
+            (op ? '' : `Find what ${who(ctx, waker)} and ${who(ctx, victim)} both lock (flock on a checkpoint or cache file, a semaphore) and take it off the GPU thread's path: do the locked work on another thread, or hold the lock for shorter. `) +
             `Give each process its own GPU (CUDA_VISIBLE_DEVICES), or share deliberately: MPS with per-client limits, MIG partitions, or one serving process that batches both workloads; ` +
             `if they must share, schedule ${who(ctx, waker)} and ${who(ctx, victim)} at different times or lower the priority of the less urgent one.`,
         }),

@@ -9,6 +9,7 @@ import { detectCrossProcessContention } from './cross_process_contention.js';
 import { detectLaunchOverhead } from './launch_overhead.js';
 import { detectOomKill } from './oom_kill.js';
 import { detectMemoryPressure } from './memory_pressure.js';
+import { detectHostCompute } from './host_compute.js';
 
 export type Detector = (ctx: ChainContext) => Chain[];
 
@@ -21,6 +22,7 @@ export const DETECTORS: readonly [string, Detector][] = [
   ['launch_overhead', detectLaunchOverhead],
   ['oom_kill', detectOomKill],
   ['memory_pressure', detectMemoryPressure],
+  ['host_compute', detectHostCompute],
 ];
 
 export type { ChainContext } from './common.js';

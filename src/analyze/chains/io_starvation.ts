@@ -4,9 +4,10 @@
  * waiting for it, or waited (voluntary) on another thread of its own process
  * that was itself stuck in I/O (a starved loader thread).
  *
- * Impact = io_wait time of the thread on the critical path (GPU idle gaps and
- * host-bound steps, see attribution.ts) + critical voluntary waits woken by
- * its own process, capped by the io_wait time of that process's other threads.
+ * Impact = the GPU idle time the thread's I/O waits created (timeline.ts: I/O
+ * wait on its path to the submission the GPU waited for) + voluntary waits on
+ * that path woken by its own process, capped by the io_wait time of that
+ * process's other threads (a starved loader).
  */
 import { fmtBytes, fmtNs } from '../format.js';
 import { gpuThreads } from '../attribution.js';
@@ -19,11 +20,11 @@ export function detectIoStarvation(ctx: ChainContext): Chain[] {
   const S = ctx.sessionId;
   for (const t of gpuThreads(ctx.prof)) {
     if (t.gpu.submissions === 0) continue;
-    const direct = t.gpu.crit.io;
+    const direct = t.idle.io;
     // other threads of the same process stuck in I/O, and waits of this thread they ended
     let siblingsIo = 0;
     for (const o of ctx.prof.threads.values()) if (o.pid === t.pid && o.tid !== t.tid) siblingsIo += o.offTotal.io;
-    const viaLoader = siblingsIo > 0 ? Math.min(t.gpu.crit.wokenBy.get(t.pid) ?? 0, siblingsIo) : 0;
+    const viaLoader = siblingsIo > 0 ? Math.min(t.idle.waitBy.get(t.pid) ?? 0, siblingsIo) : 0;
     const io = ctx.host().io.get(t.pid) ?? { n: 0, bytes: 0, ns: 0 };
     // I/O wait with no block I/O of the process under host memory pressure is reclaim/swap: memory_pressure owns it
     // a thread that had to reclaim memory waits on swap-out and page-ins: memory_pressure owns its I/O waits
@@ -38,8 +39,8 @@ export function detectIoStarvation(ctx: ChainContext): Chain[] {
       `The GPU sat idle while thread ${t.tid} of ${who(ctx, t.pid)} waited for storage: ${parts.join(' and ')} ` +
       `(${fmtNs(impact)}, ${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)})` +
       (io.n > 0 ? `; the process issued ${io.n} block requests (${fmtBytes(io.bytes)}, ${fmtNs(io.ns)} of device time).` : '.');
-    const ids = t.gpu.crit.ioSamples.list();
-    const waitIds = t.gpu.crit.waitSamples.list();
+    const ids = t.idle.ioSamples.list();
+    const waitIds = t.idle.waitSamples.get(t.pid) ?? [];
     const evidence = [
       ...(ids.length ? [{
         event_ids: ids,

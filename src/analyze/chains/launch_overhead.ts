@@ -4,24 +4,25 @@
  * those steps the time spent in launch calls is what launching costs on the
  * critical path (many small kernels, per-launch driver overhead).
  *
- * Impact = time inside submission calls (launches, async copies) in host-bound
- * steps. Requires at least MIN_STEPS host-bound steps making up at least half
- * of the steps, so an occasional early sync does not count.
+ * Impact = GPU idle time spent inside submission calls (launches, async
+ * copies) on the host's path to the submission the GPU waited for (timeline.ts).
  */
 import { fmtCount, fmtNs } from '../format.js';
 import { gpuThreads } from '../attribution.js';
+import { roleOf } from '../timeline.js';
+import { OP_BY_CODE } from '../../common/ops.js';
 import type { Chain } from '../types.js';
 import { idList, makeChain, pct, significant, who, type ChainContext } from './common.js';
 
-const MIN_STEPS = 3;
 
 export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
   const out: Chain[] = [];
   const S = ctx.sessionId;
   for (const t of gpuThreads(ctx.prof)) {
     const g = t.gpu;
-    if (g.starvedSteps < MIN_STEPS || g.starvedSteps < 0.5 * g.steps) continue;
-    const impact = g.starvedLaunchNs;
+    // GPU idle time spent inside submission calls on the path to the submission the GPU waited for (timeline.ts)
+    let impact = 0;
+    for (const x of t.idle.inCalls.values()) if (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit') impact += x.ns;
     if (!significant(ctx, impact)) continue;
     let launchOp = 'cudaLaunchKernel';
     let best = -1;
@@ -32,10 +33,11 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
         launchOp = a.name;
         ids = a.slowest.list().map((s) => s.id);
       }
-    const per = g.starvedLaunches ? g.starvedLaunchNs / g.starvedLaunches : 0;
+    const launches = t.ops.get(launchOp)?.count ?? 0;
+    const per = launches ? (t.ops.get(launchOp)?.totalNs ?? 0) / launches : 0;
     const summary =
-      `The GPU of ${who(ctx, t.pid)} waited for kernel launches: in ${g.starvedSteps} of ${g.steps} steps the queue had drained before thread ${t.tid} synchronized, ` +
-      `and its ${fmtCount(g.starvedLaunches)} launches in those steps cost ${fmtNs(impact)} of host time (${fmtNs(per)} each, ${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}).`;
+      `The GPU of ${who(ctx, t.pid)} waited for kernel launches: thread ${t.tid} enqueued work more slowly than the GPU ran it (${g.starvedSteps} of ${g.steps} syncs found the queue already empty), ` +
+      `and time inside its ${fmtCount(launches)} launches (${fmtNs(per)} each) left the GPU idle for ${fmtNs(impact)} (${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}).`;
     out.push(
       makeChain(ctx, {
         kind: 'launch_overhead',

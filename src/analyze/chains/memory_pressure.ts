@@ -47,15 +47,18 @@ function detectReclaimStalls(ctx: ChainContext): Chain[] {
     if (!r || t.gpu.submissions === 0 || !significant(ctx, r.ns)) continue;
     const io = ctx.host().io.get(t.pid);
     // I/O waits outside the reclaim stalls are page-ins of what reclaim pushed out (swap-in, refaults)
-    const pageIn = ioWaitOutsideReclaim(ctx, t.tid);
-    const impact = r.ns + pageIn;
+    // on the critical path only (timeline.ts): reclaim stalls and page-in waits while the GPU waited for
+    // this thread; reclaim while the GPU still had queued work cost nothing
+    const pageIn = t.idle.io;
+    const impact = t.idle.reclaim + pageIn;
+    if (!significant(ctx, impact)) continue;
     out.push(
       makeChain(ctx, {
         kind: 'memory_pressure',
         summary:
           `Memory pressure stalled thread ${t.tid} of ${who(ctx, t.pid)} for ${fmtNs(impact)} (${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}): ` +
-          `it had to reclaim memory itself ${r.n} times (${fmtNs(r.ns)}, ${r.pages} pages freed)` +
-          (pageIn > 0 ? ` and waited ${fmtNs(pageIn)} for pages to come back in` : '') +
+          `it had to reclaim memory itself ${r.n} times (${fmtNs(r.ns)} in all, ${fmtNs(t.idle.reclaim)} of it while the GPU waited for the thread; ${r.pages} pages freed)` +
+          (pageIn > 0 ? ` and waited ${fmtNs(pageIn)} for pages to come back in while the GPU waited` : '') +
           (io && io.n > 0 ? `; the ${io.n} block requests it issued (${fmtNs(io.ns)} of device time) are mostly that reclaim's swap-out and writeback.` : '.'),
         impact_ns: impact,
         pid: t.pid,
@@ -112,7 +115,7 @@ export function detectMemoryPressure(ctx: ChainContext): Chain[] {
   const out: Chain[] = [];
   for (const t of gpuThreads(ctx.prof)) {
     if (t.gpu.submissions === 0 || (ctx.host().io.get(t.pid)?.n ?? 0) > 0) continue;
-    const impact = t.gpu.crit.io * frac;
+    const impact = t.idle.io * frac;
     if (!significant(ctx, impact)) continue;
     out.push(
       makeChain(ctx, {
@@ -128,8 +131,8 @@ export function detectMemoryPressure(ctx: ChainContext): Chain[] {
         untrusted: [ctx.comm(t.pid), ctx.comm(top.pid)],
         evidence: [
           {
-            event_ids: t.gpu.crit.ioSamples.list(),
-            sql: `SELECT id, ts_ns, dur_ns, reason, waker_pid FROM v_off_cpu WHERE session_id = ${S} AND tid = ${t.tid} AND id IN (${idList(t.gpu.crit.ioSamples.list())}) ORDER BY dur_ns DESC`,
+            event_ids: t.idle.ioSamples.list(),
+            sql: `SELECT id, ts_ns, dur_ns, reason, waker_pid FROM v_off_cpu WHERE session_id = ${S} AND tid = ${t.tid} AND id IN (${idList(t.idle.ioSamples.list())}) ORDER BY dur_ns DESC`,
             detail: 'I/O waits of the GPU thread',
           },
           {

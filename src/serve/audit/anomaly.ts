@@ -10,6 +10,8 @@
  *                       once it has spikeMinHistoryS of history                    (medium)
  *   raw_sql_after_summaries  first run_sql by a client that made >= sqlAfterSummariesMinCalls
  *                       other tool calls before                                      (medium)
+ *   sql_timeout_burst   >= sqlTimeoutCount run_sql calls stopped at the time cap within
+ *                       sqlTimeoutWindowS (runaway queries holding SQL workers)      (high)
  *   new_client          an authenticated client identity not seen in earlier sessions
  *                       or earlier in this one                                       (low)
  *
@@ -35,6 +37,8 @@ export interface Thresholds {
   spikeMinHistoryS: number;
   sqlAfterSummariesMinCalls: number;
   newClient: boolean;
+  sqlTimeoutCount: number;
+  sqlTimeoutWindowS: number;
 }
 
 export const DEFAULT_THRESHOLDS: Readonly<Thresholds> = Object.freeze({
@@ -49,9 +53,11 @@ export const DEFAULT_THRESHOLDS: Readonly<Thresholds> = Object.freeze({
   spikeMinHistoryS: 300,
   sqlAfterSummariesMinCalls: 3,
   newClient: true,
+  sqlTimeoutCount: 3,
+  sqlTimeoutWindowS: 120,
 });
 
-export type AnomalyRule = 'recon_burst' | 'refused_sql_streak' | 'auth_fail_burst' | 'rate_spike' | 'raw_sql_after_summaries' | 'new_client';
+export type AnomalyRule = 'recon_burst' | 'refused_sql_streak' | 'auth_fail_burst' | 'rate_spike' | 'raw_sql_after_summaries' | 'new_client' | 'sql_timeout_burst';
 
 export interface Alert {
   id: string;
@@ -80,7 +86,7 @@ export interface McpObservation {
   client: string;
   method: string;
   tool: string | null;
-  outcome: 'ok' | 'error' | 'refused' | 'unauthorized';
+  outcome: 'ok' | 'error' | 'refused' | 'unauthorized' | 'timeout';
   op: number;
   pid?: number;
 }
@@ -90,6 +96,7 @@ interface ClientState {
   authFails: { ts: bigint; id: number }[];
   recent: { ts: bigint; id: number }[];
   streak: number[];
+  timeouts: { ts: bigint; id: number }[];
   total: number;
   firstTs: bigint;
   otherToolCalls: number;
@@ -136,7 +143,7 @@ export class AnomalyMonitor {
   private state(client: string, ts: bigint): ClientState {
     let c = this.clients.get(client);
     if (!c) {
-      c = { disc: [], authFails: [], recent: [], streak: [], total: 0, firstTs: ts, otherToolCalls: 0, usedSql: false, lastAlert: {} };
+      c = { disc: [], authFails: [], recent: [], streak: [], timeouts: [], total: 0, firstTs: ts, otherToolCalls: 0, usedSql: false, lastAlert: {} };
       this.clients.set(client, c);
     }
     return c;
@@ -225,6 +232,20 @@ export class AnomalyMonitor {
         );
       }
     } else if (o.tool === 'run_sql') {
+      if (o.outcome === 'timeout') {
+        const w = s(t.sqlTimeoutWindowS);
+        pushWindow(c.timeouts, { ts: o.ts, id: o.eventId }, w);
+        if (c.timeouts.length >= t.sqlTimeoutCount && cooled('sql_timeout_burst', w)) {
+          raise(
+            'sql_timeout_burst',
+            'high',
+            c.timeouts.map((e) => e.id),
+            `${o.client} sent ${c.timeouts.length} SQL queries that ran until the time cap stopped them within ${fmtS(o.ts - c.timeouts[0].ts)} s: runaway queries that hold SQL workers.`,
+            `${c.timeouts.length} run_sql calls with outcome 'timeout' within ${t.sqlTimeoutWindowS} s (threshold ${t.sqlTimeoutCount})`,
+            'Check what the client is querying (the digests in v_mcp_activity); a loop of unbounded recursive CTEs is either a broken agent or an attempt to exhaust the server. Revoke its token if it continues.',
+          );
+        }
+      }
       if (o.outcome === 'refused') {
         c.streak.push(o.eventId);
         if (c.streak.length >= t.refusedSqlStreak) {

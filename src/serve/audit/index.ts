@@ -32,6 +32,7 @@ import { Op } from '../../common/wire.js';
 import { sanitizeUntrusted } from '../../common/untrusted.js';
 import { monotonicNs, type MonotonicClock } from './clock.js';
 import { AnomalyMonitor, storeAlerts, type Alert, type Thresholds } from './anomaly.js';
+import { addRefusals, OTHER_SOURCE, REFUSAL_MAX_SOURCES, REFUSAL_WINDOW_NS, refusalSources, type RefusalCount } from '../../store/refusals.js';
 
 export { monotonicNs, hrtimeOffsetNs, type MonotonicClock } from './clock.js';
 
@@ -45,11 +46,23 @@ export interface AuditRecord {
   durationNs: number;
   rows?: number;
   bytes?: number;
-  outcome: 'ok' | 'error' | 'refused' | 'unauthorized';
+  /** 'timeout': a run_sql query stopped at its time cap */
+  outcome: 'ok' | 'error' | 'refused' | 'unauthorized' | 'timeout';
+}
+
+/** A request refused before authentication completed: counted, not recorded one by one. */
+export interface Refusal {
+  /** remote address */
+  source: string;
+  /** rate_limited, invalid_host, invalid_origin, missing_host, not_found, too_large, bad_json, auth/<reason> */
+  reason: string;
+  status: number;
 }
 
 export interface Auditor {
   record(r: AuditRecord): void;
+  /** count a refused request in mcp_refusals (flushed about once a second and at close) */
+  refusal(r: Refusal): void;
   close(): void;
   /** the auditor's CLOCK_MONOTONIC clock, for AuditRecord.startedNs */
   now(): bigint;
@@ -66,10 +79,14 @@ export interface AuditorOptions {
   anomalies?: Partial<Thresholds> | false;
   /** called with each new alert after it is stored */
   onAlert?: (a: Alert) => void;
+  /** how long a write waits for another writer before the record is counted lost (default 1000 ms) */
+  busyTimeoutMs?: number;
+  /** refused authentications recorded one by one per source and 60 s window; later ones are only counted (default 20) */
+  authDetailPerWindow?: number;
 }
 
 export const MCP_OP = { discovery: Op.MCP_DISCOVERY, toolCall: Op.MCP_TOOL_CALL, authFail: Op.MCP_AUTH_FAIL } as const;
-export const OUTCOME_CODE = { ok: 0, error: 1, refused: 2, unauthorized: 3 } as const;
+export const OUTCOME_CODE = { ok: 0, error: 1, refused: 2, unauthorized: 3, timeout: 4 } as const;
 
 const DISCOVERY_METHODS = new Set(['initialize', 'server/discover', 'notifications/initialized', 'ping']);
 
@@ -106,7 +123,7 @@ export function argsDigest(args: unknown): string | null {
 export function openAuditor(dbPath: string, opts: AuditorOptions = {}): Auditor {
   const clock = opts.clock ?? monotonicNs;
   const db: Db = openWritable(dbPath);
-  db.pragma('busy_timeout = 1000');
+  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 1000))}`);
   const writers = new Map<number, EventWriter>();
   const writerFor = (sessionId: number): EventWriter => {
     let w = writers.get(sessionId);
@@ -123,8 +140,82 @@ export function openAuditor(dbPath: string, opts: AuditorOptions = {}): Auditor 
   // IMMEDIATE: a database held busy by another writer fails at BEGIN with SQLITE_BUSY (counted below), before any write
   const write = writeTx.immediate;
 
+  const authDetailPerWindow = opts.authDetailPerWindow ?? 20;
+  // aggregated refusals: counts waiting for the next flush, and the sources seen per window (bounded)
+  const pendingRefusals = new Map<string, RefusalCount>();
+  let windowKey = '';
+  let windowSources = new Set<string>();
+  const authDetail = new Map<string, number>();
+  let flushTimer: NodeJS.Timeout | null = null;
+
+  function windowOf(now: bigint): { sessionId: number; windowNs: bigint } {
+    const t = target(now);
+    const ts = now - t.started;
+    const windowNs = ts < 0n ? 0n : ts - (ts % REFUSAL_WINDOW_NS);
+    const key = `${t.id}:${windowNs}`;
+    if (key !== windowKey) {
+      windowKey = key;
+      authDetail.clear();
+      try {
+        windowSources = new Set(refusalSources(db, t.id, windowNs));
+      } catch {
+        windowSources = new Set();
+      }
+    }
+    return { sessionId: t.id, windowNs };
+  }
+
+  function countRefusal(r: Refusal): void {
+    const w = windowOf(clock());
+    let source = sanitizeUntrusted(r.source, 64) || 'unknown';
+    if (!windowSources.has(source)) {
+      if (windowSources.size >= REFUSAL_MAX_SOURCES) source = OTHER_SOURCE;
+      windowSources.add(source);
+    }
+    const reason = sanitizeUntrusted(r.reason, 64) || 'unknown';
+    const key = `${w.sessionId}\u0000${w.windowNs}\u0000${source}\u0000${reason}`;
+    const cur = pendingRefusals.get(key);
+    if (cur) {
+      cur.count++;
+      cur.status = r.status;
+    } else pendingRefusals.set(key, { sessionId: w.sessionId, windowNs: w.windowNs, source, reason, status: r.status, count: 1 });
+    if (!flushTimer) {
+      flushTimer = setTimeout(flushRefusals, 1000);
+      flushTimer.unref();
+    }
+  }
+
+  function flushRefusals(): void {
+    flushTimer = null;
+    if (pendingRefusals.size === 0) return;
+    const rows = [...pendingRefusals.values()];
+    pendingRefusals.clear();
+    try {
+      addRefusals(db, rows);
+    } catch (e) {
+      if (!lose(e, rows.reduce((n, r) => n + r.count, 0))) throw e;
+    }
+  }
+
   let ownSession: number | null = null;
   let lost = 0;
+  const lostBy = new Map<string, number>();
+  /**
+   * A record the database would not take (busy past busy_timeout, disk full,
+   * read-only file): counted per reason, said once per reason on stderr, and
+   * written to drops (stage 'audit') at close. Returns false for other errors.
+   */
+  function lose(e: unknown, n = 1): boolean {
+    const code = (e as { code?: string }).code ?? '';
+    // DISK_FULL: the store's EventWriter refuses before the disk's last reserve is used
+    const reason = code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') ? 'db_busy' : code.startsWith('SQLITE_FULL') || code === 'DISK_FULL' ? 'disk_full' : code.startsWith('SQLITE_IOERR') ? 'io_error' : code.startsWith('SQLITE_READONLY') ? 'read_only' : null;
+    if (!reason) return false;
+    lost += n;
+    const before = lostBy.get(reason) ?? 0;
+    lostBy.set(reason, before + n);
+    if (before === 0) process.stderr.write(`causeway mcp: audit record lost (${reason === 'db_busy' ? 'database busy' : reason === 'disk_full' ? 'disk full' : reason.replace('_', ' ')}); losses are counted in drops (stage 'audit', reason '${reason}')\n`);
+    return true;
+  }
   let closed = false;
   const monitors = new Map<number, AnomalyMonitor>();
 
@@ -167,8 +258,25 @@ export function openAuditor(dbPath: string, opts: AuditorOptions = {}): Auditor 
     sessionId() {
       return target(clock()).id;
     },
+    refusal(r: Refusal) {
+      if (closed) return;
+      countRefusal(r);
+    },
     record(r: AuditRecord) {
       if (closed) return;
+      if (r.outcome === 'unauthorized') {
+        // a flood of bad tokens is counted, not stored row by row: the first
+        // authDetailPerWindow per source and window keep their own rows (enough
+        // for the auth_fail_burst rule), the rest go to mcp_refusals
+        windowOf(clock());
+        const n = (authDetail.get(r.client) ?? 0) + 1;
+        // many distinct sources (127.0.0.0/8 alone has 16M) share the bound of REFUSAL_MAX_SOURCES detailed ones
+        if (n > authDetailPerWindow || (n === 1 && authDetail.size >= REFUSAL_MAX_SOURCES)) {
+          countRefusal({ source: r.client.replace(/^anonymous@/, ''), reason: r.method, status: 401 });
+          return;
+        }
+        authDetail.set(r.client, n);
+      }
       const t = target(clock());
       const ts = r.startedNs - t.started;
       const client = sanitizeUntrusted(r.client, 128) || 'unknown';
@@ -181,10 +289,7 @@ export function openAuditor(dbPath: string, opts: AuditorOptions = {}): Auditor 
       try {
         eventId = write(t.id, ts < 0n ? 0n : ts, r, op, client, method, tool, argsDigest(r.args));
       } catch (e) {
-        if ((e as { code?: string }).code?.startsWith('SQLITE_BUSY')) {
-          lost++;
-          return;
-        }
+        if (lose(e)) return;
         throw e;
       }
       if (!mon) return;
@@ -195,18 +300,32 @@ export function openAuditor(dbPath: string, opts: AuditorOptions = {}): Auditor 
           for (const a of alerts) opts.onAlert?.(a);
         }
       } catch (e) {
-        if (!(e as { code?: string }).code?.startsWith('SQLITE_BUSY')) throw e;
-        lost++;
+        if (!lose(e)) throw e;
       }
     },
     close() {
       if (closed) return;
       closed = true;
       try {
+        if (flushTimer) clearTimeout(flushTimer);
+        flushRefusals();
         for (const w of writers.values()) w.close();
         const sid = ownSession ?? latestSessionStart(db)?.id;
-        if (lost > 0 && sid !== undefined) recordLosses(db, sid, [{ stage: 'audit', reason: 'db_busy', count: lost }]);
-        if (ownSession !== null) finishSession(db, ownSession, { status: 'complete', endedNs: clock() - getSessionStart(db, ownSession)! });
+        if (lost > 0 && sid !== undefined) {
+          try {
+            recordLosses(db, sid, [...lostBy].map(([reason, count]) => ({ stage: 'audit', reason, count })));
+          } catch (e) {
+            // the database still refuses writes: the count survives on stderr at least
+            process.stderr.write(`causeway mcp: ${lost} audit record(s) lost (${[...lostBy].map(([r, n]) => `${r} ${n}`).join(', ')}), and the drops row could not be written either: ${(e as Error).message}\n`);
+          }
+        }
+        if (ownSession !== null) {
+          try {
+            finishSession(db, ownSession, { status: 'complete', endedNs: clock() - getSessionStart(db, ownSession)! });
+          } catch (e) {
+            process.stderr.write(`causeway mcp: could not close the audit session ${ownSession}: ${(e as Error).message}\n`);
+          }
+        }
       } finally {
         db.close();
       }

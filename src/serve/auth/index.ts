@@ -21,7 +21,7 @@ import { CausewayError } from '../../common/errors.js';
 import { sanitizeUntrusted } from '../../common/untrusted.js';
 import type { Auditor } from '../audit/index.js';
 import { IssuerUnavailable, JwtVerifier, TokenRejected } from './oauth.js';
-import { ALL_SCOPES, LocalTokenStore, serverTokenFilePath, writePrivateFileAtomic } from './tokens.js';
+import { ALL_SCOPES, LocalTokenStore, serverTokenFilePath, writeNewPrivateFile, writePrivateFileAtomic } from './tokens.js';
 
 export { checkHostOrigin, defaultAllowlists, writeGuardRefusal, RateLimiter, type GuardResult, type RateDecision, type RateLimitOptions } from './guards.js';
 export { refuseSecretArgs, ALL_SCOPES, LocalTokenStore, tokenStorePath, serverTokenFilePath } from './tokens.js';
@@ -37,8 +37,12 @@ export interface AuthContext {
 }
 
 export interface HttpAuth {
-  /** authenticate one request; on failure it writes 401/403 (with WWW-Authenticate) itself and returns null */
-  authenticate(req: IncomingMessage, res: ServerResponse): Promise<AuthContext | null>;
+  /**
+   * authenticate one request; on failure it writes 401/403 (with WWW-Authenticate) itself and returns null.
+   * `overLimit` (HTTP transport) is asked on a failure before anything is written: when it returns true
+   * it has answered the request itself (429) and authenticate writes and records nothing.
+   */
+  authenticate(req: IncomingMessage, res: ServerResponse, hooks?: { overLimit?: () => boolean }): Promise<AuthContext | null>;
   /** serve RFC 9728 /.well-known/oauth-protected-resource*; returns true when it handled the request */
   handleWellKnown(req: IncomingMessage, res: ServerResponse): boolean;
   close(): Promise<void>;
@@ -141,6 +145,39 @@ export function hasScopeFor(ctx: AuthContext, tool: string): boolean {
 
 type Failure = { status: 401; reason: string; error?: 'invalid_token' | 'invalid_request'; description?: string } | { status: 503; reason: string; description: string };
 
+/**
+ * The start token's file: `<db>.mcp-token` unless another running server holds
+ * it (its token is still valid: servers revoke theirs when they stop), then
+ * `<db>.mcp-token.<pid>`. A file whose token is revoked, expired or unknown is
+ * stale (its server is gone) and is replaced. Two servers on one database thus
+ * never overwrite or remove each other's credential.
+ */
+function claimServerTokenFile(store: LocalTokenStore, base: string, token: string): string {
+  let held: string | null = null;
+  try {
+    held = fs.readFileSync(base, 'utf8').trim();
+  } catch {
+    held = null;
+  }
+  if (held === null || typeof store.verify(held) === 'string') {
+    if (held === null) {
+      try {
+        writeNewPrivateFile(base, token + '\n');
+        return base;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        // another server created it between our read and our write: fall through to a file of our own
+      }
+    } else {
+      writePrivateFileAtomic(base, token + '\n');
+      return base;
+    }
+  }
+  const own = `${base}.${process.pid}`;
+  writePrivateFileAtomic(own, token + '\n');
+  return own;
+}
+
 export async function createHttpAuth(opts: CreateHttpAuthOptions): Promise<HttpAuth> {
   const now = opts.now ?? Date.now;
   const resourceUrl = new URL(opts.resourceUrl).href;
@@ -160,6 +197,7 @@ export async function createHttpAuth(opts: CreateHttpAuthOptions): Promise<HttpA
   let store: LocalTokenStore | null = null;
   let tokenFile: string | null = null;
   let serverTokenId: string | null = null;
+  let serverToken: string | null = null;
 
   if (opts.oauth) {
     if (!opts.oauth.audience) throw new CausewayError('USAGE', 'OAuth mode needs an audience', 'pass the resource identifier the authorization server puts in aud (usually the MCP URL)');
@@ -172,9 +210,14 @@ export async function createHttpAuth(opts: CreateHttpAuthOptions): Promise<HttpA
     const loc = opts.local ?? {};
     if (loc.tokenFile !== false) {
       const minted = store.mint({ ttlS: loc.ttlS ?? 8 * 3600, scopes: loc.scopes, origin: 'server', client: undefined });
-      tokenFile = loc.tokenFile ?? serverTokenFilePath(opts.dbPath);
-      writePrivateFileAtomic(tokenFile, minted.token + '\n');
       serverTokenId = minted.entry.id;
+      serverToken = minted.token;
+      if (loc.tokenFile !== undefined) {
+        tokenFile = loc.tokenFile;
+        writePrivateFileAtomic(tokenFile, minted.token + '\n');
+      } else {
+        tokenFile = claimServerTokenFile(store, serverTokenFilePath(opts.dbPath), minted.token);
+      }
     }
   }
 
@@ -208,10 +251,11 @@ export async function createHttpAuth(opts: CreateHttpAuthOptions): Promise<HttpA
     tokenFile,
     serverTokenId,
 
-    async authenticate(req, res) {
+    async authenticate(req, res, hooks) {
       const startedNs = opts.auditor ? opts.auditor.now() : 0n;
       const r = await check(req);
       if ('clientId' in r) return r;
+      if (hooks?.overLimit?.()) return null;
       if (r.status === 503) {
         writeJson(res, 503, { error: 'temporarily_unavailable', error_description: r.description }, { 'Retry-After': '5' });
       } else {
@@ -266,7 +310,14 @@ export async function createHttpAuth(opts: CreateHttpAuthOptions): Promise<HttpA
           /* the token still expires on its own */
         }
       }
-      if (tokenFile) fs.rmSync(tokenFile, { force: true });
+      // remove the file only while it still holds this server's token: never another server's credential
+      if (tokenFile && serverToken) {
+        try {
+          if (fs.readFileSync(tokenFile, 'utf8').trim() === serverToken) fs.rmSync(tokenFile, { force: true });
+        } catch {
+          /* already gone */
+        }
+      }
     },
   };
 }

@@ -115,9 +115,13 @@ export function writeNewPrivateFile(file: string, data: string): void {
     const fd = fs.openSync(file, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW, 0o600);
     try {
       fs.writeFileSync(fd, data);
-    } finally {
+    } catch (e) {
+      // created but not written (disk full): never leave a half file, least of all a lock
       fs.closeSync(fd);
+      fs.rmSync(file, { force: true });
+      throw e;
     }
+    fs.closeSync(fd);
   } finally {
     process.umask(old);
   }

@@ -6,7 +6,24 @@ import type { App } from '../context.js';
 const LATEST = '(SELECT max(id) FROM sessions)';
 
 /** Worked examples; test/serve/resources.test.ts runs every one through run_sql. */
-export const EXAMPLE_QUERIES: { question: string; sql: string }[] = [
+export const EXAMPLE_QUERIES: { question: string; sql: string; id?: string }[] = [
+  // Questions agents ask in most investigations; window functions (one sort), never correlated subqueries:
+  // test/serve/schema-examples.test.ts runs each on 1M events in under a second.
+  {
+    id: 'gap_after_op',
+    question: 'Host time after each op, per thread (gap from a call\'s return to the thread\'s next call):',
+    sql: `WITH c AS (SELECT tid, op, ts_ns + dur_ns AS end_ns, LEAD(ts_ns) OVER (PARTITION BY tid ORDER BY ts_ns, id) AS next_ns FROM v_cuda_calls WHERE session_id = ${LATEST}) SELECT tid, op, count(*) AS calls, sum(next_ns - end_ns) AS gap_after_ns, max(next_ns - end_ns) AS max_gap_ns FROM c WHERE next_ns IS NOT NULL GROUP BY tid, op ORDER BY gap_after_ns DESC LIMIT 20`,
+  },
+  {
+    id: 'off_cpu_inside_outside',
+    question: 'Off-CPU time inside vs outside CUDA calls, per thread and reason:',
+    sql: `WITH x AS (SELECT tid, ts_ns, dur_ns, 0 AS off, NULL AS reason FROM v_cuda_calls WHERE session_id = ${LATEST} UNION ALL SELECT tid, ts_ns, dur_ns, 1, reason FROM v_off_cpu WHERE session_id = ${LATEST}), w AS (SELECT off, tid, reason, ts_ns, dur_ns, MAX(CASE WHEN off = 0 THEN ts_ns + dur_ns END) OVER (PARTITION BY tid ORDER BY ts_ns, off ROWS UNBOUNDED PRECEDING) AS call_end FROM x) SELECT tid, reason, sum(CASE WHEN ts_ns < call_end THEN min(dur_ns, call_end - ts_ns) ELSE 0 END) AS inside_cuda_ns, sum(dur_ns) - sum(CASE WHEN ts_ns < call_end THEN min(dur_ns, call_end - ts_ns) ELSE 0 END) AS outside_cuda_ns FROM w WHERE off = 1 GROUP BY tid, reason ORDER BY inside_cuda_ns + outside_cuda_ns DESC LIMIT 20`,
+  },
+  {
+    id: 'step_time',
+    question: 'Per-step time per thread (a step = from one cudaStreamSynchronize return to the next; use your loop\'s sync op):',
+    sql: `WITH s AS (SELECT tid, ts_ns + dur_ns AS end_ns FROM v_cuda_calls WHERE session_id = ${LATEST} AND op = 'cudaStreamSynchronize'), d AS (SELECT tid, end_ns, end_ns - LAG(end_ns) OVER (PARTITION BY tid ORDER BY end_ns) AS step_ns FROM s) SELECT tid, count(step_ns) AS steps, CAST(avg(step_ns) AS INTEGER) AS mean_step_ns, min(step_ns) AS min_step_ns, max(step_ns) AS max_step_ns, min(end_ns) AS first_ns, max(end_ns) AS last_ns FROM d GROUP BY tid ORDER BY tid LIMIT 20`,
+  },
   { question: 'Which CUDA calls were slowest?', sql: `SELECT id, op, dur_ns, pid, tid, ts_ns FROM v_cuda_calls WHERE session_id = ${LATEST} ORDER BY dur_ns DESC LIMIT 10` },
   { question: 'Where does the time in CUDA go, per API?', sql: `SELECT op, count(*) AS calls, sum(dur_ns) AS total_ns, max(dur_ns) AS max_ns, sum(ret <> 0) AS errors FROM v_cuda_calls WHERE session_id = ${LATEST} GROUP BY op ORDER BY total_ns DESC` },
   {

@@ -17,9 +17,11 @@ export interface ChainsResult {
   source: 'stored' | 'computed' | 'none';
   run_id: number | null;
   chains: ChainView[];
+  /** the analysis' coverage object (explain's `coverage`, stored in analysis_runs.coverage), as it is: rendered generically */
+  coverage: unknown;
 }
 
 export async function loadChains(db: Db, sessionId: number): Promise<ChainsResult> {
   const r = sessionChains(db, sessionId);
-  return { source: r.source, run_id: r.source === 'stored' ? (r.run?.run_id ?? null) : null, chains: r.chains };
+  return { source: r.source, run_id: r.source === 'stored' ? (r.run?.run_id ?? null) : null, chains: r.chains, coverage: r.coverage ?? null };
 }

@@ -6,10 +6,10 @@ export const CellSchema = z.union([z.string(), z.number(), z.null()]);
 export const TableSchema = z.object({ columns: z.array(z.string()), rows: z.array(z.array(CellSchema)) });
 export type Table = z.infer<typeof TableSchema>;
 
-export const sessionArg = z.number().int().positive().optional().describe('session id (list_sessions); default: the latest session');
-export const cursorArg = z.string().max(512).optional().describe('next_cursor from the previous response, to get the next page');
+export const sessionArg = z.number().int().positive().optional().describe('default: the latest');
+export const cursorArg = z.string().max(512).optional().describe('next_cursor of the previous page');
 export const limitArg = (def: number, max: number, what: string) =>
-  z.number().int().min(1).max(max).default(def).describe(`${what} per page (default ${def}, max ${max})`);
+  z.number().int().min(1).max(max).default(def).describe('per page');
 
 /** Fields every paged response carries. */
 export const pageFields = {

@@ -15,7 +15,7 @@ export const output = z.object({
   drop_ratio: z.number(),
   drops: TableSchema.describe('stage (kernel | queue | writer) x reason: count'),
   libraries: TableSchema.describe('CUDA libraries found and how many probes attached/failed on each'),
-  failed_probes: TableSchema.describe('probes not attached, with the error'),
+  failed_probes: TableSchema.describe('probes not attached, grouped by library (index into libraries.rows) and error: how many, which ops'),
   overhead: z.record(z.string(), z.union([z.string(), z.number()])).nullable().describe('overhead estimates recorded by the tracer (meta keys overhead*), null if none'),
   verdict: z.string().describe('one line: can the trace be trusted for absence of evidence?'),
   truncated: z.boolean().describe('true when rows of drops, libraries or failed_probes were left out for the budget (run_sql on drops/libraries/probes has them all)'),
@@ -25,7 +25,7 @@ export const output = z.object({
 export const tool = defineTool({
   name: 'get_agent_health',
   title: 'Tracer health',
-  description: "How complete the trace is: events dropped by stage and reason, which CUDA libraries were found, which probes attached and which failed (and why), and the tracer's estimated overhead when recorded. Check before concluding that something did not happen.",
+  description: 'Use before trusting absence of evidence: drops by stage and reason, libraries found, failed probes grouped by reason, overhead.',
   input,
   output,
   run(args, app) {
@@ -36,13 +36,14 @@ export const tool = defineTool({
       .prepare('SELECT path, kind, version, found_via, probes_attached, probes_failed, error FROM libraries WHERE session_id = ? ORDER BY probes_failed DESC, id LIMIT 20')
       .raw(true)
       .all(s.id) as Cell[][];
+    // failed probes grouped by library and reason: a library path appears once (in libraries), failures by count
     const failed = db
       .prepare(
-        `SELECT p.symbol, o.name AS op, l.path, p.error FROM probes p JOIN ops o ON o.id = p.op LEFT JOIN libraries l ON l.id = p.library_id
-         WHERE p.session_id = ? AND p.attached = 0 ORDER BY o.id LIMIT 40`,
+        `SELECT p.library_id, coalesce(p.error, 'unknown') AS error, count(*) AS n, group_concat(o.name, ',') AS ops FROM probes p JOIN ops o ON o.id = p.op
+         WHERE p.session_id = ? AND p.attached = 0 GROUP BY p.library_id, error ORDER BY n DESC LIMIT 20`,
       )
-      .raw(true)
-      .all(s.id) as Cell[][];
+      .all(s.id) as { library_id: number; error: string; n: number; ops: string }[];
+    const libIds = db.prepare('SELECT id FROM libraries WHERE session_id = ? ORDER BY probes_failed DESC, id LIMIT 20').pluck().all(s.id) as number[];
     const clean = (rows: Cell[][], cols: number[]) => rows.map((r) => r.map((v, i) => (cols.includes(i) ? cleanTraced(v, 120) : v)));
     // the tracer records its estimated cost per session as meta keys overhead:<session>:<name>
     const prefix = `overhead:${s.id}:`;
@@ -52,12 +53,13 @@ export const tool = defineTool({
     const dropped = Math.max(s.events_dropped, dropTotal);
     const ratio = s.events_stored + dropped > 0 ? dropped / (s.events_stored + dropped) : 0;
     const attached = libs.reduce((a, r) => a + Number(r[4]), 0);
+    const failedCount = failed.reduce((a, f) => a + f.n, 0);
     const verdict =
       libs.length === 0
         ? 'no CUDA library was recorded as probed: absence of CUDA events means nothing'
-        : dropped === 0 && failed.length === 0
+        : dropped === 0 && failedCount === 0
           ? 'complete: no drops, every planned probe attached'
-          : `partial: ${dropped} events dropped (${(ratio * 100).toFixed(2)}%), ${failed.length} probe(s) failed, ${attached} attached`;
+          : `partial: ${dropped} events dropped (${(ratio * 100).toFixed(2)}%), ${failedCount} probe(s) failed, ${attached} attached`;
     // three tables share the structured budget: drops 1/4, libraries 1/3, failed probes the rest
     const dropRows = fitRows(clean(drops, [0, 1]), Math.floor(app.structuredBytes / 4), (r) => ({ columns: ['stage', 'reason', 'count'], rows: r }));
     const libRows = fitRows(clean(libs, [0, 2, 3, 6]), Math.floor(app.structuredBytes / 3), (r) => ({ columns: ['path', 'kind', 'version', 'found_via', 'probes_attached', 'probes_failed', 'error'], rows: r }));
@@ -73,10 +75,18 @@ export const tool = defineTool({
       verdict,
       untrusted: ['libraries.path', 'libraries.error', 'failed_probes.path', 'failed_probes.error', 'drops.reason'],
     };
-    const failedRows = clean(failed, [0, 2, 3]);
-    const page = fitRows(failedRows, app.structuredBytes, (r) => ({ ...base, failed_probes: { columns: ['symbol', 'op', 'library', 'error'], rows: r }, truncated: true }));
-    const data = { ...base, failed_probes: { columns: ['symbol', 'op', 'library', 'error'], rows: page }, truncated: page.length < failedRows.length || dropRows.length < drops.length || libRows.length < libs.length };
+    const FAILED_COLUMNS = ['library', 'error', 'probes', 'ops'];
+    const failedRows: Cell[][] = failed.map((f) => {
+      const i = libIds.indexOf(f.library_id);
+      const ops = f.ops.split(',');
+      return [i >= 0 ? i : null, cleanTraced(f.error, 160), f.n, ops.slice(0, 6).join(',') + (ops.length > 6 ? `,+${ops.length - 6}` : '')];
+    });
+    const page = fitRows(failedRows, app.structuredBytes, (r) => ({ ...base, failed_probes: { columns: FAILED_COLUMNS, rows: r }, truncated: true }));
+    const data = { ...base, failed_probes: { columns: FAILED_COLUMNS, rows: page }, truncated: page.length < failedRows.length || dropRows.length < drops.length || libRows.length < libs.length };
     const head = `session ${s.id} (${s.status}): ${verdict}`;
-    return { data, text: `${head}\n${renderTable(['stage', 'reason', 'count'], data.drops.rows, 600)}\n${renderTable(['symbol', 'op', 'library', 'error'], page, app.textBytes - head.length - 700)}` };
+    const libText = libRows.map((r, i) => `L${i} ${r[0]} (${r[1]}${r[2] ? ` ${r[2]}` : ''}): ${r[4]} attached, ${r[5]} failed`).join('\n');
+    const failText = page.length ? `failed probes by reason:\n${page.map((r) => `${r[2]} on L${r[0] ?? '?'}: ${r[1]} (${r[3]})`).join('\n')}` : '';
+    const dropText = dropRows.length ? `drops: ${dropRows.map((r) => `${r[0]}/${r[1]} ${r[2]}`).join(', ')}` : 'drops: none';
+    return { data, text: [head, dropText, libText, failText].filter(Boolean).join('\n') };
   },
 });

@@ -5,14 +5,18 @@ import { resolveSession } from '../context.js';
 import { defineTool } from '../tool.js';
 import { loadChains, SEVERITY_RANK } from './chains-source.js';
 import { cursorArg, limitArg, ms, pageFields, sessionArg, TableSchema } from './common.js';
+import { coverageView, renderCoverage } from './coverage-view.js';
+
+/** Alerts about use of this MCP server: served with a kind filter and by get_mcp_activity, never mixed into performance answers. */
+const ALERT_KIND = 'mcp_anomaly';
 
 const COLUMNS = ['chain_id', 'kind', 'severity', 'impact_ns', 'pid', 'tid', 'op', 'summary', 'recommendation', 'evidence_sql', 'event_ids'];
 
 export const input = z.object({
   session: sessionArg,
-  pid: z.number().int().positive().optional().describe('only chains in this process'),
-  kind: z.string().max(64).optional().describe('only this kind, e.g. cpu_preemption, blocking_sync, allocator_stall, io_starvation, regression'),
-  severity: z.enum(['critical', 'high', 'medium', 'low']).optional().describe('only chains of this severity or worse'),
+  pid: z.number().int().positive().optional().describe('only this process'),
+  kind: z.string().max(64).optional().describe('only this kind, e.g. cpu_preemption; mcp_anomaly: MCP-use alerts'),
+  severity: z.enum(['critical', 'high', 'medium', 'low']).optional().describe('this severity or worse'),
   limit: limitArg(10, 50, 'chains'),
   cursor: cursorArg,
 });
@@ -22,6 +26,8 @@ export const output = z.object({
   source: z.enum(['stored', 'computed', 'none']).describe('stored: latest `causeway explain` run; computed: analysed now; none: no analysis available'),
   total: z.number().int().describe('chains matching the filters'),
   chains: TableSchema.describe('by impact; impact_ns = critical-path time attributed; evidence_sql reproduces the claim; event_ids: first evidence events (get_events / get_stacks take them)'),
+  coverage: z.record(z.string(), z.string()).nullable().describe('what the analysis checked (per kind when it says; else per evidence source): shown when no performance chain matched'),
+  alerts: z.number().int().describe('MCP-use alerts left out (ask with kind mcp_anomaly, or get_mcp_activity)'),
   ...pageFields,
 });
 
@@ -29,18 +35,22 @@ export const tool = defineTool({
   name: 'get_causal_chains',
   title: 'Causal chains',
   description:
-    'Causes of lost time found by the analysis (CPU preemption, blocking syncs, allocator stalls, I/O starvation, contention, memory pressure, regressions), each with impact, where (pid/tid/op), evidence SQL and a recommendation. Alerts about unusual use of this MCP server appear as kind mcp_anomaly. Filter by session, pid, kind, severity.',
+    'Use first: causes of lost time by impact (kind, pid/tid/op, evidence SQL, fix); if none, what was checked.',
   input,
   output,
   async run(args, app) {
     const db = app.db();
     const s = resolveSession(db, args.session);
     const offset = readCursor('get_causal_chains', args, args.cursor);
-    const { source, chains } = await loadChains(db, s.id);
+    const { source, chains, coverage } = await loadChains(db, s.id);
     const maxRank = args.severity ? SEVERITY_RANK[args.severity] : 9;
+    const alerts = args.kind === ALERT_KIND ? 0 : chains.filter((c) => c.kind === ALERT_KIND).length;
     const matching = chains.filter(
-      (c) => (args.pid === undefined || c.pid === args.pid) && (args.kind === undefined || c.kind === args.kind) && (SEVERITY_RANK[c.severity] ?? 9) <= maxRank,
+      (c) =>
+        (args.kind === undefined ? c.kind !== ALERT_KIND : c.kind === args.kind) && (args.pid === undefined || c.pid === args.pid) && (SEVERITY_RANK[c.severity] ?? 9) <= maxRank,
     );
+    const perfNone = matching.length === 0 && args.kind !== ALERT_KIND;
+    const cov = perfNone ? coverageView(coverage) : null;
     const all: Cell[][] = matching.map((c) => [
       c.id,
       cleanTraced(c.kind, 40),
@@ -54,18 +64,27 @@ export const tool = defineTool({
       cleanTraced(c.evidence[0]?.sql ?? null, 300),
       c.evidence.flatMap((e) => e.event_ids).slice(0, 8).join(',') || null,
     ]);
-    const base = { session: s.id, source, total: matching.length, untrusted: ['chains.summary', 'chains.recommendation', 'chains.op'] };
+    const base = { session: s.id, source, total: matching.length, coverage: cov?.checked ?? null, alerts, untrusted: ['chains.summary', 'chains.recommendation', 'chains.op'] };
     const wrap = (rows: Cell[][]) => ({ ...base, chains: { columns: COLUMNS, rows }, truncated: true, next_cursor: 'x'.repeat(120) });
     const page = fitRows(all.slice(offset, offset + args.limit), app.structuredBytes, wrap);
     const end = offset + page.length;
     const truncated = end < all.length;
     const data = { ...base, chains: { columns: COLUMNS, rows: page }, truncated, next_cursor: truncated ? makeCursor('get_causal_chains', args, end) : null };
-    const head =
-      source === 'none'
-        ? `session ${s.id}: no analysis yet. Run \`causeway explain --db ${'<db>'}\` (or use get_trace_stats / run_sql meanwhile).`
-        : `session ${s.id}: ${matching.length} chain(s) (${source}); top impact ${matching[0] ? `${ms(matching[0].impact_ns)} ms ${matching[0].kind}` : 'n/a'}`;
-    const brief = page.map((r) => [r[0], r[1], r[2], r[3], r[4], r[6], r[7]]);
-    const text = `${head}\n${renderTable(['chain_id', 'kind', 'severity', 'impact_ns', 'pid', 'op', 'summary'], brief, app.textBytes - head.length)}`;
+    const alertNote = alerts > 0 ? `; ${alerts} MCP-use alert(s) not shown (kind mcp_anomaly or get_mcp_activity)` : '';
+    const filtered = args.pid !== undefined || args.severity !== undefined || args.kind !== undefined ? ' matching the filters' : '';
+    let text: string;
+    if (source === 'none') {
+      text = `session ${s.id}: no analysis yet. Run \`causeway explain --db <db>\` (or use get_time_budget / get_trace_stats meanwhile).`;
+    } else if (perfNone) {
+      text = `session ${s.id}: no performance cause found${filtered} (${source} analysis)${alertNote}.\n${renderCoverage(cov)}\nnext: get_time_budget (where each thread's time went), get_agent_health (what the trace could not see)`;
+    } else {
+      const top = matching[0];
+      const head = `session ${s.id}: ${matching.length} chain(s)${filtered} (${source}); top: ${top.kind} ${ms(top.impact_ns)} ms${top.op ? ` in ${cleanTraced(top.op, 40)}` : ''}${top.pid !== null ? ` pid ${top.pid}` : ''}${alertNote}`;
+      // the top chain's recommendation and evidence, once, then the table
+      const lead = [`summary: ${cleanTraced(top.summary, 300)}`, top.recommendation ? `fix: ${cleanTraced(top.recommendation, 240)}` : '', top.evidence[0]?.sql ? `evidence: ${cleanTraced(top.evidence[0].sql, 300)}` : ''].filter(Boolean).join('\n');
+      const brief = page.map((r) => [r[1], r[2], r[3], r[4], r[6], cleanTraced(r[7], 140)]);
+      text = `${head}\n${lead}\n${renderTable(['kind', 'severity', 'impact_ns', 'pid', 'op', 'summary'], brief, app.textBytes - head.length - lead.length)}`;
+    }
     return { data, text };
   },
 });

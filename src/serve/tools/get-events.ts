@@ -12,12 +12,12 @@ const COLUMNS = ['id', 'ts_ns', 'dur_ns', 'pid', 'tid', 'op', 'ret', 'args'];
 export const input = z.object({
   session: sessionArg,
   event_id: z.number().int().positive().optional().describe('center the window on this event'),
-  ts_ns: z.number().int().min(0).optional().describe('or on this time (ns since session start)'),
-  before: z.number().int().min(0).max(50).default(10).describe('events before the anchor (max 50)'),
-  after: z.number().int().min(0).max(50).default(10).describe('events after the anchor (max 50)'),
+  ts_ns: z.number().int().min(0).optional().describe('or on this ns since session start'),
+  before: z.number().int().min(0).max(50).default(10).describe('events before'),
+  after: z.number().int().min(0).max(50).default(10).describe('events after'),
   pid: z.number().int().positive().optional().describe('only this process'),
   tid: z.number().int().positive().optional().describe('only this thread'),
-  ops: z.array(z.string().max(64)).max(20).optional().describe('only these ops (names from causeway://ops, e.g. cudaMemcpy, off_cpu, block_io)'),
+  ops: z.array(z.string().max(64)).max(20).optional().describe('only these ops (causeway://ops names)'),
 });
 
 export const output = z.object({
@@ -48,7 +48,7 @@ function decodeArgs(op: number, a: (number | null)[]): string {
 export const tool = defineTool({
   name: 'get_events',
   title: 'Events around a point',
-  description: 'A compact, time-ordered window of raw events (CUDA calls, off-CPU intervals, I/O, process events) around an event id or a timestamp, optionally for one pid/tid or some ops. Use it to see what else happened when a slow call ran.',
+  description: 'Use to see what happened around a slow call: raw events around an event_id or ts_ns, optionally one pid/tid/ops.',
   input,
   output,
   run(args, app) {

@@ -7,8 +7,8 @@ import { cursorArg, limitArg, pageFields, TableSchema } from './common.js';
 const COLUMNS = ['id', 'session_id', 'ts_ns', 'dur_ns', 'client', 'method', 'tool', 'rows', 'bytes', 'outcome'];
 
 export const input = z.object({
-  session: z.number().int().positive().optional().describe('only requests placed on this session; default: all'),
-  outcome: z.enum(['ok', 'error', 'refused', 'unauthorized']).optional().describe('only this outcome'),
+  session: z.number().int().positive().optional().describe('only this session; default: all'),
+  outcome: z.enum(['ok', 'error', 'refused', 'unauthorized', 'timeout']).optional().describe('only this outcome'),
   limit: limitArg(20, 100, 'requests'),
   cursor: cursorArg,
 });
@@ -17,14 +17,14 @@ export const output = z.object({
   total: z.number().int(),
   by_outcome: z.record(z.string(), z.number()),
   activity: TableSchema.describe('newest first; client identity is untrusted'),
-  alerts: TableSchema.describe('latest alerts raised by the audit about unusual MCP use (also in get_causal_chains as kind mcp_anomaly)'),
+  alerts: TableSchema.describe('the 10 most severe (then newest) alerts raised by the audit about unusual MCP use (also in get_causal_chains as kind mcp_anomaly)'),
   ...pageFields,
 });
 
 export const tool = defineTool({
   name: 'get_mcp_activity',
   title: 'MCP activity (audit)',
-  description: "Who asked this Causeway server what: discovery and tool calls with client, outcome, rows and bytes, on the same timeline as the trace (v_mcp_activity), plus alerts raised about unusual use.",
+  description: 'Use to audit who asked this server what (client, tool, outcome, on the trace timeline) and MCP-use alerts.',
   input,
   output,
   run(args, app) {
@@ -43,17 +43,22 @@ export const tool = defineTool({
       r.map((v, i) => (i === 4 || i === 6 ? cleanTraced(v, 64) : v)),
     );
     // alerts: the audit stores them as kind 'mcp_anomaly' chains (src/serve/audit/anomaly.ts storeAlerts)
+    // most severe first (then newest): 50 low new_client alerts must not push a high one out of the list
+    const alertWhere = `WHERE kind = 'mcp_anomaly'${args.session !== undefined ? ' AND session_id = ?' : ''}`;
+    const alertParams = args.session !== undefined ? [args.session] : [];
     const alertRows = db
-      .prepare(`SELECT session_id, ts_ns, severity, chain_id, summary FROM chains WHERE kind = 'mcp_anomaly'${args.session !== undefined ? ' AND session_id = ?' : ''} ORDER BY id DESC LIMIT 10`)
+      .prepare(`SELECT session_id, ts_ns, severity, chain_id, summary FROM chains ${alertWhere} ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, id DESC LIMIT 10`)
       .raw(true)
-      .all(...(args.session !== undefined ? [args.session] : [])) as Cell[][];
+      .all(...alertParams) as Cell[][];
+    const alertCounts = db.prepare(`SELECT severity, count(*) AS n FROM chains ${alertWhere} GROUP BY severity ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END`).all(...alertParams) as { severity: string; n: number }[];
+    const alertTotal = alertCounts.reduce((a, r) => a + r.n, 0);
     const alerts = { columns: ['session_id', 'ts_ns', 'severity', 'alert_id', 'summary'], rows: alertRows.map((r) => [r[0], r[1], r[2], cleanTraced(r[3], 64), cleanTraced(r[4], 240)]) };
     const base = { total, by_outcome: byOutcome, alerts, untrusted: ['activity.client', 'activity.tool', 'alerts.summary'] };
     const page = fitRows(rows, app.structuredBytes, (r) => ({ ...base, activity: { columns: COLUMNS, rows: r }, truncated: true, next_cursor: 'x'.repeat(120) }));
     const end = offset + page.length;
     const truncated = end < total;
     const data = { ...base, activity: { columns: COLUMNS, rows: page }, truncated, next_cursor: truncated ? makeCursor('get_mcp_activity', args, end) : null };
-    const head = `${total} MCP request(s) recorded (${Object.entries(byOutcome).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}); ${alerts.rows.length} recent alert(s)`;
+    const head = `${total} MCP request(s) recorded (${Object.entries(byOutcome).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}); ${alertTotal} alert(s)${alertTotal ? `: ${alertCounts.map((r) => `${r.n} ${cleanTraced(r.severity, 10)}`).join(', ')}; the ${alerts.rows.length} most severe listed (all: get_causal_chains kind mcp_anomaly)` : ''}`;
     return { data, text: `${head}\n${renderTable(['ts_ns', 'client', 'method', 'tool', 'outcome'], page.map((r) => [r[2], r[4], r[5], r[6], r[9]]), app.textBytes - head.length)}` };
   },
 });

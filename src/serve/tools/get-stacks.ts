@@ -9,12 +9,12 @@ import { cursorArg, limitArg, pageFields, sessionArg } from './common.js';
 
 export const input = z.object({
   session: sessionArg,
-  op: z.string().max(64).optional().describe('stacks of this CUDA API, e.g. cudaStreamSynchronize'),
-  chain_id: z.string().max(128).optional().describe('stacks of the evidence events of this chain (get_causal_chains)'),
+  op: z.string().max(64).optional().describe('stacks of this CUDA API'),
+  chain_id: z.string().max(128).optional().describe("this chain's evidence events"),
   event_id: z.number().int().positive().optional().describe('the stack of one event'),
   pid: z.number().int().positive().optional().describe('only this process (with op)'),
   limit: limitArg(5, 20, 'distinct stacks'),
-  max_frames: z.number().int().min(1).max(64).default(12).describe('frames per stack, innermost first (default 12)'),
+  max_frames: z.number().int().min(1).max(64).default(12).describe('frames per stack'),
   cursor: cursorArg,
 });
 
@@ -38,7 +38,7 @@ export const output = z.object({
 export const tool = defineTool({
   name: 'get_stacks',
   title: 'Call stacks',
-  description: 'Symbolized user-space stacks (from the stacks table) for a CUDA op, a causal chain id, or one event id, most frequent first, with their share. Give exactly one of op, chain_id, event_id.',
+  description: 'Use to see which code issues calls: user stacks for an op, chain_id or event_id (one of them), most frequent first.',
   input,
   output,
   async run(args, app) {

@@ -12,7 +12,7 @@ const OP_COLUMNS = ['op', 'calls', 'errors', 'total_ns', 'p50_ns', 'p95_ns', 'p9
 export const input = z.object({
   session: sessionArg,
   pid: z.number().int().positive().optional().describe('only this process'),
-  op: z.string().max(64).optional().describe('only this CUDA API, e.g. cudaMemcpy'),
+  op: z.string().max(64).optional().describe('only this CUDA API'),
   cursor: cursorArg,
 });
 
@@ -40,8 +40,7 @@ export const output = z.object({
 export const tool = defineTool({
   name: 'get_trace_stats',
   title: 'Trace statistics',
-  description:
-    'Per CUDA op: calls, errors, p50/p95/p99/max latency (ns) and total time; total time in CUDA calls, off-CPU and block I/O; drops and probe coverage. Start an investigation here.',
+  description: 'Use for the numbers: per CUDA op calls, errors, p50/p95/p99/max, total; time in CUDA, off-CPU, block I/O; drops; failed probes.',
   input,
   output,
   run(args, app) {
@@ -70,6 +69,12 @@ export const tool = defineTool({
     for (const d of dropRows) by_stage[cleanTraced(d.stage, 32)!] = d.n;
     const dropTotal = dropRows.reduce((a, d) => a + d.n, 0);
     const probes = db.prepare('SELECT COALESCE(SUM(attached = 1), 0) AS ok, COALESCE(SUM(attached = 0), 0) AS bad FROM probes WHERE session_id = ?').get(s.id) as { ok: number; bad: number };
+    // why probes failed, briefly: the top reasons by count (get_agent_health has them per library)
+    const whyFailed = probes.bad
+      ? (db.prepare("SELECT coalesce(error, 'unknown') AS e, count(*) AS n FROM probes WHERE session_id = ? AND attached = 0 GROUP BY e ORDER BY n DESC LIMIT 2").all(s.id) as { e: string; n: number }[])
+          .map((r) => `${r.n} ${cleanTraced(r.e, 80)}`)
+          .join('; ')
+      : '';
     const stored = s.events_stored;
     const dropped = Math.max(s.events_dropped, dropTotal);
 
@@ -95,7 +100,7 @@ export const tool = defineTool({
 
     const head =
       `session ${s.id}: ${totals.cuda_calls} CUDA calls, ${ms(totals.cuda_ns)} ms in CUDA, ${ms(totals.off_cpu_ns)} ms off-CPU, ${ms(totals.io_ns)} ms block I/O; ` +
-      `drops ${dropTotal}${dropTotal ? ` (${Object.entries(by_stage).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}; probes ${probes.ok} attached, ${probes.bad} failed`;
+      `drops ${dropTotal}${dropTotal ? ` (${Object.entries(by_stage).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}; probes ${probes.ok} attached, ${probes.bad} failed${whyFailed ? ` (${whyFailed}; a failed probe means that op is invisible, see get_agent_health)` : ''}`;
     const text = `${head}\n${renderTable(OP_COLUMNS, page, app.textBytes - head.length)}${truncated ? '\nmore ops: call again with next_cursor' : ''}`;
     return { data, text };
   },

@@ -12,7 +12,7 @@ export const output = z.object({ total: z.number().int(), sessions: TableSchema,
 export const tool = defineTool({
   name: 'list_sessions',
   title: 'List trace sessions',
-  description: 'Trace sessions in the database, newest first: id, start (UTC), duration, status, command, label, events stored and dropped. Session ids are what the other tools take.',
+  description: 'Use to find session ids: newest first, with start, duration, status, command, events stored/dropped.',
   input,
   output,
   run(args, app) {

@@ -11,8 +11,8 @@ const SQL_HINT =
   'query the views v_cuda_calls, v_off_cpu, v_io, v_page_alloc, v_process_events, v_mcp_activity, v_chains (read causeway://schema for their columns and examples); one SELECT only; filter by session_id and use LIMIT';
 
 export const input = z.object({
-  sql: z.string().min(1).max(8000).describe('one SELECT (or WITH ... SELECT) statement; read-only'),
-  max_rows: z.number().int().min(1).max(500).default(50).describe('row cap (default 50, max 500); the response budget may cut earlier'),
+  sql: z.string().min(1).max(8000).describe('one SELECT or WITH statement'),
+  max_rows: z.number().int().min(1).max(500).default(50).describe('row cap'),
 });
 
 export const output = z.object({
@@ -28,13 +28,13 @@ export const output = z.object({
 export const tool = defineTool({
   name: 'run_sql',
   title: 'Run read-only SQL',
-  description: `Run one read-only SQL statement on the trace database and get {columns, rows}. Time limit, row and byte caps apply; truncation is reported. Hint: ${SQL_HINT}.`,
+  description: 'Use when no tool answers: one read-only SELECT over the v_* views (causeway://schema: columns, worked examples); rows, bytes and time capped.',
   input,
   output,
-  async run(args, app) {
+  async run(args, app, call) {
     let res;
     try {
-      res = await runReadOnlySql(app.dbPath, args.sql, { maxRows: args.max_rows, maxBytes: Math.min(app.sqlCaps.maxBytes, app.structuredBytes * 2), timeoutMs: app.sqlCaps.timeoutMs });
+      res = await runReadOnlySql(app.dbPath, args.sql, { maxRows: args.max_rows, maxBytes: Math.min(app.sqlCaps.maxBytes, app.structuredBytes * 2), timeoutMs: app.sqlCaps.timeoutMs }, { client: call?.client });
     } catch (e) {
       if (e instanceof CausewayError && e.code === 'BAD_SQL') {
         throw new ToolError('BAD_SQL', `SQLite: ${e.message}`, `${e.fix ? e.fix + '; ' : ''}${SQL_HINT}`);

@@ -1,0 +1,51 @@
+/*
+ * spawn_loop N CMD...: posix_spawn CMD and wait for it, N times; prints the
+ * wall ns per spawn+exec+exit (median of 5 batches of N/5) as JSON. Measures
+ * what a system-wide trace costs processes that never load CUDA (the loader
+ * probe fires at each exec's _dl_debug_state).
+ */
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
+
+extern char **environ;
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: spawn_loop N CMD [ARGS...]\n");
+    return 1;
+  }
+  long n = strtol(argv[1], NULL, 0);
+  if (n < 5) n = 5;
+  double per[5];
+  for (int b = 0; b < 5; b++) {
+    int64_t t0 = now_ns();
+    for (long i = 0; i < n / 5; i++) {
+      pid_t pid;
+      if (posix_spawn(&pid, argv[2], NULL, NULL, argv + 2, environ) != 0) {
+        perror("posix_spawn");
+        return 2;
+      }
+      int st;
+      if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) return 3;
+    }
+    per[b] = (double)(now_ns() - t0) / (double)(n / 5);
+  }
+  qsort(per, 5, sizeof per[0], cmp);
+  printf("{\"spawns\":%ld,\"ns_per_spawn_median\":%.0f,\"min\":%.0f,\"max\":%.0f}\n", n, per[2], per[0], per[4]);
+  return 0;
+}

@@ -1,0 +1,51 @@
+/**
+ * host_compute: the GPU ran out of queued work on its own (no blocking call
+ * drained it) while the feeding thread computed on the CPU outside CUDA calls:
+ * a host-bound loop. Impact = that idle time (timeline.ts); preemption, I/O,
+ * reclaim and launches on the same path belong to their own chains.
+ */
+import { fmtNs } from '../format.js';
+import { gpuThreads } from '../attribution.js';
+import type { Chain } from '../types.js';
+import { idList, makeChain, pct, significant, who, type ChainContext } from './common.js';
+
+export function detectHostCompute(ctx: ChainContext): Chain[] {
+  const out: Chain[] = [];
+  const S = ctx.sessionId;
+  for (const t of gpuThreads(ctx.prof)) {
+    const m = t.idle;
+    const impact = m.hostNs;
+    if (!significant(ctx, impact)) continue;
+    const ids = m.hostSamples.list();
+    out.push(
+      makeChain(ctx, {
+        kind: 'host_compute',
+        summary:
+          `The GPU ran out of work while thread ${t.tid} of ${who(ctx, t.pid)} computed on the CPU between submissions: ${fmtNs(impact)} of GPU idle time ` +
+          `(${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}); the kernels queued before that host work (~${m.kernelNs.count ? fmtNs(m.kernelNs.getValueAtQuantile(0.5)) : '?'} each) finished before it did.`,
+        impact_ns: impact,
+        pid: t.pid,
+        tid: t.tid,
+        op: null,
+        ts_ns: t.firstTs,
+        untrusted: [ctx.comm(t.pid)],
+        evidence: [
+          {
+            event_ids: ids,
+            sql: `SELECT id, ts_ns, dur_ns, op, stream FROM v_cuda_calls WHERE session_id = ${S} AND tid = ${t.tid} AND id IN (${idList(ids)}) ORDER BY ts_ns`,
+            detail: 'submissions the GPU was idle waiting for, after host computation (the longest waits)',
+          },
+          {
+            event_ids: [],
+            sql: `SELECT stack_id, count(*) AS calls FROM v_cuda_calls WHERE session_id = ${S} AND tid = ${t.tid} GROUP BY stack_id ORDER BY calls DESC LIMIT 5`,
+            detail: 'call stacks of the thread, where sampled (get_stacks resolves them)',
+          },
+        ],
+        recommendation:
+          'Take the host computation off the path between submissions: enqueue more GPU work before it (queue the next step first), move it to the GPU or to another thread, ' +
+          'or make it cheaper (profile it with perf or py-spy); the GPU waits for it every step.',
+      }),
+    );
+  }
+  return out;
+}

@@ -1,0 +1,572 @@
+/**
+ * The GPU timeline of one host thread, reconstructed from what the host sees,
+ * and the attribution of every GPU idle interval to what that thread did in it.
+ *
+ * Model (per GPU-feeding thread; its submissions form one queue):
+ *  - A submission (launch, async copy/memset, graph launch: op kind 'launch',
+ *    or a non-blocking 'copy'/'memset') enqueues work when its call returns.
+ *  - Work runs in order, back to back, as soon as it is enqueued: the queue's
+ *    completion is F = max_k (s_k + sum_{j>=k} dur_j).
+ *  - A "segment" is the work enqueued since the queue was last known empty. It
+ *    ends at a drain (stream/event/device sync, blocking copy/memset, a free
+ *    that synchronizes) called while work was pending:
+ *      * the drain waited (beyond its own transfer, longer than the op's fastest
+ *        call in the thread + NOISE_NS): the queue completed when it returned
+ *        (a synchronous copy's own transfer is queued work of the stream; if
+ *        the thread waited for the CPU after the wakeup, the completion is the
+ *        wakeup; if it was preempted while spinning, the later of the
+ *        preemption's start and the duration model's estimate);
+ *      * the drain returned at once: the queue was already empty, completion is
+ *        at or before the drain's entry (estimated with the kernel duration
+ *        learned from waiting drains, capped by the entry).
+ *  - Kernel duration: inferred per segment from its completion. With uniform
+ *    kernels F(d) = r gives d = min_k (r - s_k - D_k) / M_k (M_k kernels and D_k
+ *    fixed-time async copies from k on); async copies take bytes x the fastest
+ *    rate seen for synchronous copies of that direction (else they count as a
+ *    kernel). Segments without a waiting drain use the median d of the waiting
+ *    ones (no estimate: d = 0, which makes idle an upper bound).
+ *  - Idle intervals: before each segment's first submission (from the previous
+ *    completion) and where the simulated queue ran dry inside a segment. A
+ *    blocking copy's own transfer counts as idle compute time owned by that
+ *    copy: an asynchronous copy would overlap it with the next step.
+ *
+ * Each idle nanosecond is given to exactly one cause, from the thread's
+ * activity in the interval: preempted (by whom) > reclaim > I/O wait >
+ * voluntary wait inside a CUDA call (that call's cause) or outside (by waker)
+ * > on-CPU inside a CUDA call (by the call's kind) > on-CPU outside calls: host
+ * computation, owned by the blocking drain that opened the interval (it
+ * serialized that work) or, when the queue ran dry by itself, by the host.
+ *
+ * State is bounded by one segment's submissions and activity (a few per step).
+ */
+import { OP_BY_CODE, type OpInfo, type OpKind } from '../common/ops.js';
+import { TopK, addTo, newSketch, q, type Sketch } from './stats.js';
+
+/** An empty-queue drain returns within this (uprobe and driver cost): a faster fastest call is the empty-queue cost. */
+export const DRAIN_BLOCK_NS = 50_000;
+/**
+ * A drain waited for the GPU when it took longer than the fastest call of its op in the same thread (an
+ * empty-queue return) by more than this: timer and uprobe jitter on a loaded host are a few µs.
+ */
+export const NOISE_NS = 10_000;
+/** cap on one segment's buffered submissions/activity; beyond it the segment is closed by estimate */
+const MAX_SEGMENT = 1 << 16;
+const DEBUG = process.env.CAUSEWAY_DEBUG_TIMELINE === '1';
+
+export type Role = 'submit' | 'drain' | 'submit_drain' | 'other';
+
+/** Queue role of an op, from the op table's kind and blocking flag (not from op names). */
+export function roleOf(info: OpInfo | undefined): Role {
+  if (!info) return 'other';
+  const k: OpKind | string = info.kind;
+  if (k === 'sync') return 'drain';
+  if (k === 'free') return info.blocking ? 'drain' : 'other';
+  if (k === 'copy' || k === 'memset') return info.blocking ? 'submit_drain' : 'submit';
+  if (k === 'launch') return 'submit';
+  return 'other';
+}
+
+/** Where idle time went, for one thread. All values ns on the critical path (GPU idle). */
+export interface DrainIdle {
+  key: string;
+  op: number;
+  name: string;
+  direction: number | null;
+  /** idle intervals opened by this drain's return */
+  gaps: number;
+  /** host computation after it, before the next submission */
+  hostNs: number;
+  /** time inside calls of this op while the GPU was idle (own transfer of a blocking copy, syncs on an empty queue) */
+  ownNs: number;
+  samples: TopK<number>;
+}
+
+export interface IdleModel {
+  /** idle intervals counted, and their total */
+  intervals: number;
+  idleNs: number;
+  /** lower bound of idle: only gaps after a measured completion */
+  idleLowerNs: number;
+  busyNs: number;
+  /** time the queue was certainly busy: last submission of a segment to its measured completion */
+  busyLowerNs: number;
+  spanNs: number;
+  segments: number;
+  waitedSegments: number;
+  estimatedSegments: number;
+  /** estimated segments closed with no kernel time known (d = 0: their idle is an upper bound) */
+  unlearnedSegments: number;
+  kernelNs: Sketch;
+  byDrain: Map<string, DrainIdle>;
+  /** host computation in idle intervals the queue ran dry by itself (host-bound) */
+  hostNs: number;
+  hostSamples: TopK<number>;
+  preempted: Map<number, number>;
+  preemptSamples: TopK<number>;
+  /** preemption while the queue still had work: no cost */
+  preemptedBusy: Map<number, number>;
+  io: number;
+  ioSamples: TopK<number>;
+  reclaim: number;
+  /** voluntary waits outside CUDA calls, by waker pid (markers for interrupts) */
+  waitBy: Map<number, number>;
+  waitSamples: Map<number, number[]>;
+  /** on-CPU or sleeping inside non-drain CUDA calls while the GPU was idle, by op key */
+  inCalls: Map<string, { op: number; kind: string; ns: number }>;
+}
+
+export function newIdleModel(): IdleModel {
+  return {
+    intervals: 0, idleNs: 0, idleLowerNs: 0, busyNs: 0, busyLowerNs: 0, spanNs: 0, segments: 0, waitedSegments: 0, estimatedSegments: 0, unlearnedSegments: 0, kernelNs: newSketch(),
+    byDrain: new Map(), hostNs: 0, hostSamples: new TopK(10), preempted: new Map(), preemptSamples: new TopK(10), preemptedBusy: new Map(),
+    io: 0, ioSamples: new TopK(10), reclaim: 0, waitBy: new Map(), waitSamples: new Map(), inCalls: new Map(),
+  };
+}
+
+const enum A {
+  CALL = 0,
+  OFF = 1,
+  RECLAIM = 2,
+  /** a block request this thread issued (issue -> complete) */
+  BIO = 3,
+}
+
+/** One piece of the thread's activity (bounded list, the current segment's). */
+interface Act {
+  type: A;
+  id: number;
+  ts: number;
+  end: number;
+  /** CALL: op code; OFF: reason */
+  code: number;
+  /** CALL: op key; else '' */
+  key: string;
+  /** OFF: by pid; CALL: role index */
+  by: number;
+  waker: number;
+}
+
+export class Timeline {
+  readonly m = newIdleModel();
+  // pending segment
+  private subTs: number[] = [];
+  private subFixed: number[] = [];
+  private subId: number[] = [];
+  /** stream handle of each pending submission (0: the legacy default stream) */
+  private subStream: number[] = [];
+  private acts: Act[] = [];
+  /** completion of the last segment, and the drain that measured it (key) when it waited */
+  private lastDone: number | null = null;
+  private lastDoneMeasured = false;
+  private openedBy: string | null = null;
+  private firstSubmit: number | null = null;
+  private lastEnd = 0;
+  /** return of the last submission of the closed segment (the host path to the next one starts after it) */
+  private prevSubmit = -Infinity;
+
+  constructor(
+    private readonly copyRate: Map<string, number> = new Map(),
+    /** fastest duration per drain op in this thread (an empty-queue call) */
+    private readonly fastest: Map<number, number> = new Map(),
+    /** kernel time learned by a first pass over the thread, for segments closed before this pass learns one */
+    private readonly priorKernelNs: number | null = null,
+  ) {}
+
+  /** the kernel time for a segment no waiting drain measured: learned so far, else the prior, else null */
+  private kernelEstimate(): number | null {
+    if (this.m.kernelNs.count) return q(this.m.kernelNs, 0.5);
+    return this.priorKernelNs;
+  }
+
+  /** every non-nested CUDA call, at its entry */
+  call(id: number, ts: number, end: number, op: number, key: string, role: Role, bytes: number, direction: number | null, stream = 0): void {
+    if (end > this.lastEnd) this.lastEnd = end;
+    this.log({ type: A.CALL, id, ts, end, code: op, key, by: 0, waker: 0 });
+    if (role === 'submit') {
+      if (this.firstSubmit === null) this.firstSubmit = ts;
+      const rate = this.copyRate.get(`${op}:${direction ?? ''}`);
+      const info = OP_BY_CODE.get(op);
+      const fixed = info && info.kind !== 'launch' && rate !== undefined && bytes > 0 ? rate * bytes : -1;
+      this.subTs.push(end);
+      this.subFixed.push(fixed);
+      this.subId.push(id);
+      this.subStream.push(stream);
+      if (this.subTs.length >= MAX_SEGMENT) this.closeSegment(end, false, null, id);
+    }
+  }
+
+  off(id: number, ts: number, end: number, reason: number, by: number, waker: number): void {
+    if (end > this.lastEnd) this.lastEnd = end;
+    this.log({ type: A.OFF, id, ts, end, code: reason, key: '', by, waker });
+  }
+
+  reclaimStall(id: number, ts: number, end: number): void {
+    this.log({ type: A.RECLAIM, id, ts, end, code: 0, key: '', by: 0, waker: 0 });
+  }
+
+  blockIo(id: number, ts: number, end: number): void {
+    this.log({ type: A.BIO, id, ts, end, code: 0, key: '', by: 0, waker: 0 });
+  }
+
+  private log(a: Act): void {
+    // before the first submission there is no GPU work to starve (start-up, library loading)
+    if (this.firstSubmit === null && this.lastDone === null && !(a.type === A.CALL)) return;
+    this.acts.push(a);
+    if (this.acts.length > MAX_SEGMENT) this.trimActs(this.acts[this.acts.length >> 1].ts);
+  }
+
+  /**
+   * A drain returned (called when the call finishes, so its off-CPU intervals are known). A synchronous
+   * copy/memset was queued at its entry (its own transfer is stream work: later kernels of the stream
+   * could not have overlapped it) and is drained here. It waited when it took longer than the fastest
+   * call of the op in this thread (an empty-queue return: uprobe and driver cost) plus NOISE_NS.
+   */
+  drain(id: number, ts: number, end: number, key: string, ownNs: number, stream: number | null = null, op = 0, submitDrain = false): void {
+    if (submitDrain) {
+      if (this.firstSubmit === null) this.firstSubmit = ts;
+      this.subTs.push(ts);
+      this.subFixed.push(ownNs);
+      this.subId.push(id);
+      this.subStream.push(0);
+    }
+    if (this.subTs.length === 0) return; // nothing pending: the call is activity inside an idle interval
+    if (stream !== null && stream !== 0) {
+      // a sync of one (non-default) stream while other streams still have work: the GPU is not idle after
+      // it; that stream's work is done and leaves the queue
+      let others = false;
+      for (const x of this.subStream) if (x !== stream) others = true;
+      if (others) {
+        let w = 0;
+        for (let k = 0; k < this.subTs.length; k++) {
+          if (this.subStream[k] === stream) continue;
+          this.subTs[w] = this.subTs[k];
+          this.subFixed[w] = this.subFixed[k];
+          this.subId[w] = this.subId[k];
+          this.subStream[w] = this.subStream[k];
+          w++;
+        }
+        this.subTs.length = this.subFixed.length = this.subId.length = this.subStream.length = w;
+        return;
+      }
+    }
+    // the fastest call counts as an empty-queue return only if it is that fast (every call may have waited)
+    const fast = Math.min(this.fastest.get(op) ?? 0, DRAIN_BLOCK_NS);
+    const waited = end - ts - ownNs >= fast + NOISE_NS;
+    if (waited) {
+      let done = end;
+      // preempted at the end of the drain: the GPU may have finished before the thread got its CPU back
+      for (let i = this.acts.length - 1; i >= 0; i--) {
+        const a = this.acts[i];
+        if (a.ts < ts) break;
+        if (a.type !== A.OFF || a.ts >= end) continue;
+        const prev = i > 0 ? this.acts[i - 1] : undefined;
+        if (a.code === 0 && prev && prev.type === A.OFF && prev.code !== 0 && prev.ts >= ts && Math.abs(prev.end - a.ts) < 1000) {
+          // the drain's last sleep ended in a wakeup followed by a runnable wait for the CPU (bpf splits it
+          // off): the GPU completed at the wakeup
+          done = a.ts;
+          break;
+        }
+        if (a.code === 0 && a.end >= end - NOISE_NS && a.ts < done) {
+          {
+            // preempted while spinning: the completion lies in [a.ts, done]; the duration model places it
+            const est = this.estimateDone();
+            done = Math.max(a.ts, Math.min(done, est ?? done));
+          }
+        }
+        break; // only the drain's last off-CPU interval says when the GPU finished
+      }
+      this.closeSegment(done, true, key, id);
+    } else {
+      // the queue was (about) empty at entry: completion at or before it (a synchronous copy: its own end)
+      // (no kernel time known: d = 0, the earliest completion: idle is then an upper bound, as stated in the method)
+      const est = this.estimateDone(true)!;
+      this.closeSegment(submitDrain ? Math.min(end, est) : Math.min(ts, est), false, key, id);
+    }
+  }
+
+  /** completion of the pending work with the median learned kernel time (null: nothing learned) */
+  private estimateDone(orZero = false): number | null {
+    const d = this.kernelEstimate() ?? (orZero ? 0 : null);
+    if (d === null) return null;
+    let f = -Infinity;
+    for (let k = 0; k < this.subTs.length; k++) f = Math.max(f, this.subTs[k]) + (this.subFixed[k] >= 0 ? this.subFixed[k] : d);
+    return f;
+  }
+
+  private closeSegment(done: number, measured: boolean, key: string | null, drainId: number): void {
+    const n = this.subTs.length;
+    const m = this.m;
+    m.segments++;
+    if (measured) m.waitedSegments++;
+    else m.estimatedSegments++;
+    // kernel duration: d = min_k (r - s_k - D_k) / M_k over k with M_k > 0
+    let d: number;
+    if (measured) {
+      let D = 0;
+      let M = 0;
+      d = Infinity;
+      for (let k = n - 1; k >= 0; k--) {
+        if (this.subFixed[k] >= 0) D += this.subFixed[k];
+        else M++;
+        if (M > 0) d = Math.min(d, (done - this.subTs[k] - D) / M);
+      }
+      if (!Number.isFinite(d)) d = 0;
+      d = Math.max(0, d);
+      if (M > 0) m.kernelNs.accept(d);
+    } else {
+      const est = this.kernelEstimate();
+      if (est === null) m.unlearnedSegments++;
+      d = est ?? 0;
+    }
+    // idle before the segment's first submission
+    const s0 = this.subTs[0];
+    if (this.lastDone !== null && s0 > this.lastDone) this.idle(this.lastDone, s0, this.lastDoneMeasured ? this.lastDone : Math.min(this.lastDone, this.prevSubmit), this.openedBy, this.lastDoneMeasured, this.subId[0]);
+    // simulate: idle where the queue ran dry inside the segment
+    let f = s0;
+    let busy = 0;
+    for (let k = 0; k < n; k++) {
+      const s = this.subTs[k];
+      if (s > f) {
+        // the queue ran dry by estimate; capped so the simulation never passes the completion
+        const a = Math.min(f, done);
+        const b = Math.min(s, done);
+        if (b > a) this.idle(a, b, k > 0 ? this.subTs[k - 1] : s0, null, false, this.subId[k]);
+        f = s;
+      }
+      const dur = this.subFixed[k] >= 0 ? this.subFixed[k] : d;
+      f += dur;
+      busy += dur;
+    }
+    m.busyNs += Math.min(busy, Math.max(0, done - s0));
+    if (measured) m.busyLowerNs += Math.max(0, done - this.subTs[n - 1]);
+    if (this.firstSubmit !== null) m.spanNs = Math.max(0, Math.max(done, this.lastEnd) - this.firstSubmit);
+    this.lastDone = Math.max(done, this.lastDone ?? done);
+    this.lastDoneMeasured = measured;
+    this.openedBy = measured ? key : null;
+    this.prevSubmit = this.subTs[n - 1];
+    this.subTs.length = 0;
+    this.subFixed.length = 0;
+    this.subId.length = 0;
+    this.subStream.length = 0;
+    this.trimActs(measured ? this.lastDone : Math.min(this.lastDone, this.prevSubmit));
+    void drainId;
+  }
+
+  /** drop activity that ended before t (keeps the one still open) */
+  private trimActs(t: number): void {
+    let w = 0;
+    for (let i = 0; i < this.acts.length; i++) if (this.acts[i].end > t) this.acts[w++] = this.acts[i];
+    this.acts.length = w;
+  }
+
+  /**
+   * Attribute the idle interval [a, b]. The GPU waited for the submission at b; the host's path to it
+   * began at `from` (the previous submission's return, or the opening drain's completion). Any delay on
+   * that path pushed b later, so the idle time is handed out in priority order over what the host did on
+   * the path (each class capped by what is left): preemption, reclaim, I/O wait, voluntary waits outside
+   * CUDA calls, time in allocator calls, in synchronizing calls, in submissions, and last host
+   * computation. The anomalies come first: removing them is what would have shortened the idle time.
+   */
+  private idle(a: number, b: number, from: number, openedBy: string | null, measured: boolean, closingId: number): void {
+    const m = this.m;
+    const len = b - a;
+    if (len <= 0) return;
+    if (DEBUG) console.error(`idle ${Math.round(a)}..${Math.round(b)} len ${Math.round(len)} from ${Math.round(from)} opened ${openedBy} measured ${measured}`);
+    m.intervals++;
+    m.idleNs += len;
+    if (measured) m.idleLowerNs += len;
+    const lo = Math.min(from, a);
+    const acts = this.acts;
+    const ov = (x: { ts: number; end: number }) => Math.max(0, Math.min(b, x.end) - Math.max(lo, x.ts));
+    const calls: Act[] = [];
+    const reclaims: Act[] = [];
+    for (const x of acts) {
+      if (x.end <= lo || x.ts >= b) continue;
+      if (x.type === A.CALL) calls.push(x);
+      else if (x.type === A.RECLAIM) reclaims.push(x);
+    }
+    const pre = new Map<number, number>();
+    let reclaim = 0;
+    let io = 0;
+    const wait = new Map<number, number>();
+    const callOff = new Map<Act, number>();
+    const callSleep = new Map<Act, number>();
+    let offAll = 0;
+    const preIds: [number, number][] = [];
+    const ioIds: [number, number][] = [];
+    for (const x of acts) {
+      if (x.type !== A.OFF) continue;
+      const v = ov(x);
+      if (v <= 0) continue;
+      offAll += v;
+      const mid = (Math.max(lo, x.ts) + Math.min(b, x.end)) / 2;
+      const inCall = calls.find((c) => c.ts <= mid && c.end >= mid);
+      if (inCall) callOff.set(inCall, (callOff.get(inCall) ?? 0) + v);
+      if (x.code === 0) {
+        addTo(pre, x.by, v);
+        preIds.push([v, x.id]);
+        continue;
+      }
+      let inRec = 0;
+      for (const r of reclaims) inRec += Math.max(0, Math.min(b, x.end, r.end) - Math.max(lo, x.ts, r.ts));
+      inRec = Math.min(v, inRec);
+      reclaim += inRec;
+      const rest = v - inRec;
+      if (rest <= 0) continue;
+      if (x.code === 2) {
+        io += rest;
+        ioIds.push([rest, x.id]);
+      } else if (inCall) callSleep.set(inCall, (callSleep.get(inCall) ?? 0) + rest);
+      else {
+        addTo(wait, x.waker, rest);
+        let l = m.waitSamples.get(x.waker);
+        if (!l) m.waitSamples.set(x.waker, (l = []));
+        if (l.length < 10 && !l.includes(x.id)) l.push(x.id);
+      }
+    }
+    // the thread's own block requests: on-CPU time while a request it issued is in flight (short sleeps
+    // under the 10 us off-CPU floor, submission and completion work) is I/O too, not host computation
+    const bios: Act[] = [];
+    for (const x of acts) if (x.type === A.BIO && x.end > lo && x.ts < b) bios.push(x);
+    let bioOn = 0;
+    if (bios.length) {
+      bios.sort((p, q2) => p.ts - q2.ts);
+      let cs = -Infinity;
+      let ce = -Infinity;
+      const flush = () => {
+        if (ce <= cs) return;
+        const s0 = Math.max(lo, cs);
+        const e0 = Math.min(b, ce);
+        if (e0 <= s0) return;
+        let off = 0;
+        for (const x of acts) if (x.type === A.OFF) off += Math.max(0, Math.min(e0, x.end) - Math.max(s0, x.ts));
+        bioOn += Math.max(0, e0 - s0 - off);
+      };
+      for (const x of bios) {
+        if (x.ts > ce) {
+          flush();
+          cs = x.ts;
+          ce = x.end;
+        } else ce = Math.max(ce, x.end);
+      }
+      flush();
+      io += bioOn;
+    }
+    let reclaimOn = 0;
+    for (const r of reclaims) {
+      let off = 0;
+      for (const x of acts) if (x.type === A.OFF) off += Math.max(0, Math.min(b, x.end, r.end) - Math.max(lo, x.ts, r.ts));
+      reclaimOn += Math.max(0, ov(r) - off);
+    }
+    reclaim += reclaimOn;
+    // CUDA calls on the path: on-CPU time plus voluntary sleeps inside them, by class
+    const allocBy = new Map<string, number>();
+    const drainBy = new Map<string, number>();
+    const subBy = new Map<string, number>();
+    const otherBy = new Map<string, number>();
+    const codeOf = new Map<string, [number, string]>();
+    let alloc = 0;
+    let drains = 0;
+    let submits = 0;
+    let other = 0;
+    let callOn = 0;
+    for (const c of calls) {
+      const on = Math.max(0, ov(c) - (callOff.get(c) ?? 0));
+      callOn += on;
+      const t = on + (callSleep.get(c) ?? 0);
+      if (t <= 0) continue;
+      const info = OP_BY_CODE.get(c.code);
+      const role = roleOf(info);
+      const kind = info?.kind ?? 'host';
+      codeOf.set(c.key, [c.code, kind]);
+      if (kind === 'alloc' || kind === 'free') {
+        alloc += t;
+        addTo(allocBy, c.key, t);
+      } else if (role === 'drain' || role === 'submit_drain') {
+        drains += t;
+        addTo(drainBy, c.key, t);
+      } else if (role === 'submit') {
+        submits += t;
+        addTo(subBy, c.key, t);
+      } else {
+        other += t;
+        addTo(otherBy, c.key, t);
+      }
+    }
+    let left = len;
+    const take = (v: number): number => {
+      const t = Math.min(left, Math.max(0, v));
+      left -= t;
+      return t;
+    };
+    const spread = <K>(total: number, parts: Map<K, number>, into: (k: K, v: number) => void) => {
+      const got = take(total);
+      if (got <= 0 || total <= 0) return;
+      for (const [k, v] of parts) into(k, (got * v) / total);
+    };
+    const sum = (x: Map<unknown, number>) => {
+      let t = 0;
+      for (const v of x.values()) t += v;
+      return t;
+    };
+    spread(sum(pre), pre, (k, v) => addTo(m.preempted, k, v));
+    for (const [v, id] of preIds) m.preemptSamples.add(v, id);
+    m.reclaim += take(reclaim);
+    const ioGot = take(io);
+    m.io += ioGot;
+    if (ioGot > 0) for (const [v, id] of ioIds) m.ioSamples.add(v, id);
+    spread(sum(wait), wait, (k, v) => addTo(m.waitBy, k, v));
+    const inCall = (key: string, v: number) => {
+      let x = m.inCalls.get(key);
+      const [code, kind] = codeOf.get(key)!;
+      if (!x) m.inCalls.set(key, (x = { op: code, kind, ns: 0 }));
+      x.ns += v;
+    };
+    spread(alloc, allocBy, inCall);
+    spread(drains, drainBy, (k, v) => (this.drainRec(k).ownNs += v));
+    spread(submits, subBy, inCall);
+    spread(other, otherBy, inCall);
+    // host computation: the rest of the path; whatever idle is left is host time by construction
+    void callOn;
+    const host = left;
+    left = 0;
+    if (host > 0) {
+      if (openedBy !== null) this.drainRec(openedBy).hostNs += host;
+      else {
+        m.hostNs += host;
+        m.hostSamples.add(host, closingId);
+      }
+    }
+    if (openedBy !== null) {
+      const dd = this.drainRec(openedBy);
+      dd.gaps++;
+      dd.samples.add(len, closingId);
+    }
+  }
+
+  private drainRec(key: string): DrainIdle {
+    let d = this.m.byDrain.get(key);
+    if (!d) {
+      const code = Number(/^op_(\d+)/.exec(key)?.[1] ?? NaN);
+      const name = key.replace(/\(.*$/, '');
+      let op = code;
+      if (!Number.isFinite(op)) for (const o of OP_BY_CODE.values()) if (o.name === name) op = o.code;
+      const dm = /\((\w+)\)$/.exec(key);
+      const DIRS: Record<string, number> = { HostToHost: 0, HostToDevice: 1, DeviceToHost: 2, DeviceToDevice: 3, Default: 4 };
+      d = { key, op, name, direction: dm ? DIRS[dm[1]] ?? null : null, gaps: 0, hostNs: 0, ownNs: 0, samples: new TopK(10) };
+      this.m.byDrain.set(key, d);
+    }
+    return d;
+  }
+
+  /** End of the thread's events: close pending work by estimate; account preemption while busy. */
+  finish(preemptedTotal: Map<number, number>): IdleModel {
+    if (this.subTs.length) this.closeSegment(Math.min(this.lastEnd, this.estimateDone() ?? this.subTs[this.subTs.length - 1]), false, null, -1);
+    for (const [pid, ns] of preemptedTotal) {
+      const busy = ns - (this.m.preempted.get(pid) ?? 0);
+      if (busy > 0) this.m.preemptedBusy.set(pid, busy);
+    }
+    if (this.firstSubmit !== null) this.m.spanNs = Math.max(0, this.lastEnd - this.firstSubmit);
+    return this.m;
+  }
+}
