@@ -7,16 +7,16 @@
 import { CAUSEWAY_VERSION } from '../common/version.js';
 import { Command, CommanderError } from 'commander';
 import { CausewayError, exitCodeFor } from '../common/errors.js';
-import { COMMANDS } from './commands.js';
+import { commandsFor, type Register } from './commands.js';
 import { terminalLine, terminalText } from '../common/untrusted.js';
 
-export function buildProgram(): Command {
+export function buildProgram(commands: Register[]): Command {
   const program = new Command('causeway')
     .description('eBPF tracing of CUDA workloads into SQLite, causal chains, and an MCP server for AI agents')
     .version(CAUSEWAY_VERSION)
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
-  for (const register of COMMANDS) register(program);
+  for (const register of commands) register(program);
   return program;
 }
 
@@ -41,7 +41,7 @@ export function reportError(e: unknown): number {
 
 async function main(): Promise<void> {
   try {
-    await buildProgram().parseAsync(process.argv);
+    await buildProgram(await commandsFor(process.argv)).parseAsync(process.argv);
   } catch (e) {
     process.exitCode = reportError(e);
   }
