@@ -106,6 +106,9 @@ function write(resDir: string): void {
     out.push(`_Run ${r.date}${r.quick ? ' (--quick)' : ''}, ${r.durationS.toFixed(0)} s; load average at the end ${r.machine.loadavg}._\n`);
     out.push(r.markdown);
   }
+  // sections written by other tools (the test suite's accuracy and investigation tables) are kept as they are
+  const own = new Set(['Targets', 'Commands', ...SECTIONS.map((x) => x.title)]);
+  for (const [title, body] of previous) if (!own.has(title)) out.push(`\n## ${title}\n`, body.trim());
   const oldCommands = results.some((r) => !r) ? previous.get('Commands') : undefined;
   if (oldCommands) {
     // keep the previous block (it holds the commands of sections not re-run) and add the new ones
