@@ -73,6 +73,8 @@ struct {
 /* Per op: 0 = never take a stack, 1 = every call, N = every Nth call per CPU. */
 const volatile __u32 cw_stack_every[CW_OP_MAX] = {};
 
+#include "python.bpf.h"
+
 /*
  * Filter. trace_all: record every process except Causeway itself and add it
  * to cw_traced on its first call (children followed), so host probes follow.
@@ -139,6 +141,7 @@ int entry_name(struct pt_regs *ctx)                                             
 	struct cw_entry e = { .stack_id = -1 };                                    \
 	cw_capture(ctx, op, &e);                                                   \
 	cw_take_stack(ctx, op, &e);                                                \
+	cw_py_sample(pid_tgid, op, &e); /* Python frames: python.bpf.h */          \
 	e.ts = bpf_ktime_get_ns();                                                 \
 	long err = bpf_map_update_elem(&cw_entries, &key, &e, BPF_NOEXIST);        \
 	if (err == -17 /* EEXIST: previous call never returned */) {               \

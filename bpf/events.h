@@ -27,6 +27,7 @@ enum cw_source {
 	CW_SRC_MCP = 8,       /* Causeway's own MCP server (user space only) */
 	CW_SRC_SHIM_RT = 9,   /* in-process shim (shim/), CUDA runtime calls: same cw_call layout */
 	CW_SRC_SHIM_DRV = 10, /* in-process shim, CUDA driver calls */
+	CW_SRC_PYTHON = 11,   /* Python frames read from a CPython interpreter (bpf/python.bpf.h) */
 };
 
 /* Operation codes. 1..63 CUDA runtime, 64..127 driver, 128.. host, 192.. MCP. */
@@ -155,7 +156,8 @@ enum cw_loss {
 	CW_LOSS_STACK = 6,           /* bpf_get_stackid failed (not a lost event; stack missing) */
 	CW_LOSS_SCHED_MAP_FULL = 7,  /* off-CPU start could not be stored */
 	CW_LOSS_HOST_MAP_FULL = 8,   /* host state lost: block I/O issue, page window, or a forked child not added to cw_traced */
-	CW_LOSS_COUNT = 9,
+	CW_LOSS_PY_FRAMES = 9,       /* Python frames of a sampled call not recorded (rb_calls full): the call is kept, without them */
+	CW_LOSS_COUNT = 10,
 };
 
 /* hdr.flags */
@@ -166,6 +168,7 @@ enum cw_loss {
 #define CW_F_FLUSHED (1u << 4)       /* page window closed early (process exit), not by time */
 #define CW_F_PTDS (1u << 5)          /* call entered through the _ptds export (per-thread default stream) */
 #define CW_F_PTSZ (1u << 6)          /* call entered through the _ptsz export (per-thread default stream) */
+#define CW_F_PY_FRAMES (1u << 7)     /* call: a struct cw_pyframes for (tid, op) precedes it in rb_calls */
 
 /*
  * Attach cookie of a call probe: the op in the low 16 bits, the export
@@ -327,6 +330,67 @@ struct cw_func_name {
 	struct cw_hdr hdr;   /* op = CW_OP_FUNC_NAME, ts_ns = call entry */
 	__u64 handle;        /* CUfunction / CUkernel */
 	char name[CW_FUNC_NAME_LEN];
+};
+
+/*
+ * Python frames (bpf/python.bpf.h). User space writes one struct cw_py_proc
+ * per CPython process into the hash `cw_py_procs` (key __u32 tgid): where
+ * _PyRuntime is and the offsets of the fields the walker follows, for that
+ * interpreter's version (src/discover/python-offsets.ts; 3.13+ from the
+ * _Py_DebugOffsets the runtime publishes). Offsets are bytes; CW_PY_NONE =
+ * the field does not exist in this version.
+ */
+#define CW_PY_NONE 0xffff
+#define CW_PY_MAX_FRAMES 32
+#define CW_PY_KIND_FRAME_OBJECT 1  /* 3.10: PyFrameObject chain, f_lasti in code units */
+#define CW_PY_KIND_INTERP_FRAME 2  /* 3.11+: _PyInterpreterFrame chain, instruction pointer */
+
+struct cw_py_proc {
+	__u64 runtime;           /* address of _PyRuntime in the process */
+	__u16 kind;              /* CW_PY_KIND_* */
+	__u16 version;           /* 0x030a, 0x030b, ... */
+	__u16 runtime_interp_head; /* _PyRuntimeState.interpreters.head */
+	__u16 interp_next;       /* PyInterpreterState.next */
+	__u16 interp_tstate_head;  /* PyInterpreterState.tstate_head (3.10) / threads.head */
+	__u16 tstate_next;       /* PyThreadState.next */
+	__u16 tstate_thread_id;  /* PyThreadState.thread_id (pthread_self(): the thread's fs base on x86-64) */
+	__u16 tstate_frame;      /* PyThreadState.frame (3.10) / cframe (3.11, 3.12) / current_frame (3.13+) */
+	__u16 cframe_current;    /* _PyCFrame.current_frame (3.11, 3.12), else CW_PY_NONE */
+	__u16 frame_back;        /* f_back / previous */
+	__u16 frame_code;        /* f_code / f_executable */
+	__u16 frame_instr;       /* f_lasti (int, 3.10) / prev_instr (3.11, 3.12) / instr_ptr (3.13+) */
+	__u16 frame_owner;       /* owner (char), 3.11+ */
+	__u16 frame_is_entry;    /* is_entry (bool), 3.11 only */
+	__u16 code_adaptive;     /* PyCodeObject.co_code_adaptive (3.11+): the bytecode */
+	__u16 pad;
+};
+
+/* hdr.op of a struct cw_pyframes: a record type, not an event op (outside enum cw_op
+ * on purpose: it never becomes a row of `events`), above every op range in use. */
+#define CW_OP_PY_FRAMES 240
+
+/* cw_pyframes.lasti[i] bit 31: frame i is the outermost Python frame of one C-level
+ * evaluation (_PyEval_EvalFrameDefault call); user space maps groups to those frames. */
+#define CW_PY_ENTRY (1u << 31)
+/* cw_pyframes.lasti[i] bit 30: slot i is a shim frame of the C stack (3.12+), not a Python
+ * frame: user space drops it and marks the frame before it CW_PY_ENTRY. */
+#define CW_PY_SHIM (1u << 30)
+/* hdr.flags of a cw_pyframes record */
+#define CW_PYF_TRUNCATED (1u << 8)   /* more frames than CW_PY_MAX_FRAMES */
+
+/*
+ * The Python frames of one sampled call, innermost first, emitted at the
+ * call's entry into rb_calls (so it is consumed before the call record,
+ * which carries CW_F_PY_FRAMES). hdr: ts_ns = when the walk ran, tgid/tid of
+ * the caller, op = CW_OP_PY_FRAMES, source = CW_SRC_PYTHON. 416 bytes.
+ */
+struct cw_pyframes {
+	struct cw_hdr hdr;
+	__u16 call_op;       /* op of the call these frames belong to */
+	__u16 n;             /* frames recorded */
+	__u32 pad;
+	__u64 code[CW_PY_MAX_FRAMES];   /* PyCodeObject address */
+	__u32 lasti[CW_PY_MAX_FRAMES];  /* byte offset of the current instruction in the bytecode | CW_PY_ENTRY | CW_PY_SHIM */
 };
 
 #endif /* CAUSEWAY_EVENTS_H */

@@ -39,6 +39,7 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
   const sched = (sources.sched ?? 0) > 0;
   let preempt = 0;
   let preemptBusy = 0;
+  let preemptTracer = 0;
   let drain = 0;
   let drainTop = '';
   let drainTopNs = 0;
@@ -50,7 +51,9 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
   let waits = 0;
   for (const t of threads) {
     const m = t.idle;
-    preempt += sumMap(m.preempted);
+    const byTracer = ctx.tracerPid !== null ? (m.preempted.get(ctx.tracerPid) ?? 0) : 0;
+    preempt += sumMap(m.preempted) - byTracer;
+    preemptTracer += byTracer;
     preemptBusy += sumMap(m.preemptedBusy);
     for (const d of m.byDrain.values()) {
       drain += d.hostNs + d.ownNs;
@@ -101,7 +104,8 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
   const schedNeeded = !sched ? 'no scheduler events in this session (host probes off or unavailable)' : noGpu;
   return [
     entry('cpu_preemption', preempt, 'preempted on the critical path (GPU idle waiting for the preempted thread)', schedNeeded,
-      preemptBusy > 0 ? `; ${fmtNs(preemptBusy)} more preempted while the GPU still had queued work, which cost ~nothing` : ''),
+      (preemptTracer > 0 ? `; ${fmtNs(preemptTracer)} more by Causeway's own tracer (tracing overhead, not counted)` : '') +
+        (preemptBusy > 0 ? `; ${fmtNs(preemptBusy)} more preempted while the GPU still had queued work, which cost ~nothing` : '')),
     entry('blocking_sync', drain, `of GPU idle time opened by blocking calls (host work they serialized + their own time)${drainTop ? `, most after ${drainTop}` : ''}`, noGpu),
     entry('io_starvation', io, 'of I/O wait on the critical path', schedNeeded),
     entry('memory_pressure', reclaim, 'of memory reclaim on the critical path', reclaimEvents ? noGpu : 'no memory events (reclaim tracepoints) in this session'),

@@ -9,7 +9,7 @@
  */
 import type { EventBatch, ProcessInfo } from '../common/events.js';
 import { isWakerMarker } from '../common/waker.js';
-import { CALL, EVENT_VERSION, FRAME_HDR, FUNC_NAME, FUNC_NAME_LEN, HDR, IO, LOADER, MEM, OFFCPU, PROC, RECLAIM, COMM_LEN, PATH_LEN, Op, frameSize } from '../common/wire.js';
+import { CALL, EVENT_VERSION, FRAME_HDR, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, IO, LOADER, MEM, OFFCPU, PROC, PYFRAMES, PY_ENTRY, PY_FRAMES_OP, PY_MAX_FRAMES, PY_SHIM, PY_TRUNCATED, RECLAIM, COMM_LEN, PATH_LEN, Op, frameSize } from '../common/wire.js';
 import { VARIANTS, variantOfFlags } from '../common/ops.js';
 
 const VARIANT_FLAGS = VARIANTS.reduce((m, v) => m | v.flag, 0);
@@ -33,6 +33,17 @@ export interface DecodeSink {
 export interface DecodeStats {
   records: number;
   malformed: number;
+  /** cw_pyframes records whose call record never came (the call never returned) */
+  pyOrphans: number;
+}
+
+/** The Python frames of one call as the kernel read them: innermost first. */
+export interface RawPyFrames {
+  /** PyCodeObject addresses */
+  codes: number[];
+  /** byte offset of the current instruction, | PY_ENTRY on the outermost frame of a C-level evaluation */
+  lasti: number[];
+  truncated: boolean;
 }
 
 /** Time base: the session's CLOCK_MONOTONIC start, split so relative times stay exact in doubles. */
@@ -50,7 +61,11 @@ export class TimeBase {
 }
 
 export class RecordDecoder {
-  readonly stats: DecodeStats = { records: 0, malformed: 0 };
+  readonly stats: DecodeStats = { records: 0, malformed: 0, pyOrphans: 0 };
+  /** cw_pyframes waiting for their call record, by tid * 65536 + call op */
+  private readonly pyPending = new Map<number, RawPyFrames>();
+  /** Python frames of the events of the batch being filled, by batch index (cleared with the batch) */
+  readonly pyByIndex = new Map<number, RawPyFrames>();
   /** function address -> last pid seen launching it (a cheap first-sight filter for kernel names) */
   private readonly lastFuncPid = new Map<number, number>();
   constructor(
@@ -85,7 +100,10 @@ export class RecordDecoder {
         continue;
       }
       const op = dv.getUint16(rec + HDR.op, true);
-      if (op < Op.HOST_MIN) {
+      if (op === PY_FRAMES_OP) {
+        if (recLen < PYFRAMES.size) this.stats.malformed++;
+        else this.pyFrames(dv, rec);
+      } else if (op < Op.HOST_MIN) {
         if (recLen < CALL.size) this.stats.malformed++;
         else this.call(dv, rec, batch);
       } else if (!this.host(dv, buf, rec, recLen, op, batch)) {
@@ -137,6 +155,41 @@ export class RecordDecoder {
         this.lastFuncPid.set(addr, pid);
         this.sink.kernelFunc(pid, addr);
       }
+    }
+    if (flags & Flag.PY_FRAMES) {
+      const key = batch.tid[i]! * 65536 + batch.op[i]!;
+      const py = this.pyPending.get(key);
+      if (py) {
+        this.pyPending.delete(key);
+        if (sid >= 0) this.pyByIndex.set(i, py);
+      }
+    }
+  }
+
+  /** A cw_pyframes record: kept until the call record of (tid, call op) arrives (it always follows in the same ring). */
+  private pyFrames(dv: DataView, rec: number): void {
+    const tid = dv.getUint32(rec + HDR.tid, true);
+    const callOp = dv.getUint16(rec + PYFRAMES.callOp, true);
+    const n = Math.min(dv.getUint16(rec + PYFRAMES.n, true), PY_MAX_FRAMES);
+    const codes: number[] = [];
+    const lasti: number[] = [];
+    for (let k = 0; k < n; k++) {
+      const li = dv.getUint32(rec + PYFRAMES.lasti + 4 * k, true);
+      if (li & PY_SHIM) {
+        // a C-stack shim (3.12+): the Python frame before it began a C-level evaluation
+        if (lasti.length) lasti[lasti.length - 1] = (lasti[lasti.length - 1]! | PY_ENTRY) >>> 0;
+        continue;
+      }
+      codes.push(u64(dv, rec + PYFRAMES.code + 8 * k));
+      lasti.push(li);
+    }
+    const key = tid * 65536 + callOp;
+    // a leftover for this (tid, op) belonged to a call that never returned (longjmp, thread exit)
+    if (this.pyPending.has(key)) this.stats.pyOrphans++;
+    this.pyPending.set(key, { codes, lasti, truncated: (dv.getUint32(rec + HDR.flags, true) & PY_TRUNCATED) !== 0 });
+    if (this.pyPending.size > 65536) {
+      this.stats.pyOrphans += this.pyPending.size;
+      this.pyPending.clear();
     }
   }
 

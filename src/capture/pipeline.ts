@@ -9,7 +9,7 @@
 import type { EventBatch, LossCount, ProcessInfo, StackFrame } from '../common/events.js';
 import { allocBatch } from '../common/events.js';
 import type { Addon, ObjHandle, RingHandle } from '../probe/addon-types.js';
-import { RecordDecoder, TimeBase, type DecodeSink } from './decode.js';
+import { RecordDecoder, TimeBase, type DecodeSink, type RawPyFrames } from './decode.js';
 import { LOSS_REASONS, NON_EVENT_LOSSES } from '../common/wire.js';
 import type { RecordSource } from './inproc-source.js';
 import { SHIM_STACK_ID_BASE } from './inproc-layout.js';
@@ -25,7 +25,8 @@ export interface BatchSink {
 export interface StackSource {
   obj: ObjHandle;
   map: string;
-  symbolize(pid: number, addrs: bigint[]): { frames: StackFrame[]; text: string };
+  /** py: the Python frames the kernel read for this call (bpf/python.bpf.h), to merge in */
+  symbolize(pid: number, addrs: bigint[], py?: RawPyFrames): { frames: StackFrame[]; text: string };
 }
 
 export interface CaptureHooks {
@@ -191,8 +192,9 @@ export class Capture {
         this.seenPids.add(pid);
         this.hooks.newPid?.(pid);
       }
-      if (b.stack[i]! <= -2) b.stack[i] = this.resolveStack(pid, -2 - b.stack[i]!);
+      if (b.stack[i]! <= -2) b.stack[i] = this.resolveStack(pid, -2 - b.stack[i]!, this.decoder.pyByIndex.get(i));
     }
+    this.decoder.pyByIndex.clear();
     if (this.pendingProcs.size) {
       this.sink.processes([...this.pendingProcs.values()]);
       this.pendingProcs.clear();
@@ -211,9 +213,9 @@ export class Capture {
     return n;
   }
 
-  private resolveStack(pid: number, kernelId: number): number {
+  private resolveStack(pid: number, kernelId: number, py?: RawPyFrames): number {
     if (!this.stacks) return -1;
-    const key = `${pid}:${kernelId}`;
+    const key = py ? `${pid}:${kernelId}:${py.codes.join(',')}:${py.lasti.join(',')}` : `${pid}:${kernelId}`;
     const hit = this.stackCache.get(key);
     if (hit !== undefined) return hit;
     let addrs: bigint[] | null = null;
@@ -221,7 +223,7 @@ export class Capture {
     else addrs = this.addon.stackFrames(this.stacks.obj, this.stacks.map, kernelId);
     if (!addrs) return -1;
     if (addrs.length === 0) return -1;
-    const { frames, text } = this.stacks.symbolize(pid, addrs);
+    const { frames, text } = this.stacks.symbolize(pid, addrs, py);
     const id = this.sink.internStack(frames, text);
     this.stackCache.set(key, id);
     return id;
@@ -261,6 +263,8 @@ export class Capture {
     const out = this.kernelLosses();
     for (const src of this.opts.sources ?? []) out.push(...src.losses());
     if (this.decoder.stats.malformed) out.push({ stage: 'queue', reason: 'malformed_record', count: this.decoder.stats.malformed });
+    // Python frames whose call record never came (the call never returned): not a lost event
+    if (this.decoder.stats.pyOrphans) out.push({ stage: 'queue', reason: 'py_frames_orphaned', count: this.decoder.stats.pyOrphans });
     if (this.stats.sinkFailures) out.push({ stage: 'writer', reason: 'write_failed', count: this.stats.sinkFailures });
     return out;
   }
@@ -308,6 +312,7 @@ export class Capture {
           off = this.decoder.decode(this.buf, n, this.batch, off);
           this.discardedCount += this.batch.n;
           this.batch.n = 0;
+          this.decoder.pyByIndex.clear();
         }
       }
     }
@@ -325,6 +330,7 @@ export class Capture {
     }
     this.discardedCount += this.batch.n;
     this.batch.n = 0;
+    this.decoder.pyByIndex.clear();
   }
 }
 

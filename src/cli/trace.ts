@@ -19,6 +19,7 @@ interface TraceFlags {
   label?: string;
   lib: string[];
   host: boolean;
+  pythonFrames: boolean;
   json?: boolean;
   quiet?: boolean;
   ringCallsBytes?: string;
@@ -58,6 +59,7 @@ export function register(program: Command): void {
     .option('--label <text>', 'label stored with the session (e.g. baseline)')
     .option('--lib <path>', 'also probe this CUDA library (repeatable)', collect, [])
     .option('--no-host', 'do not attach the host tracepoints (scheduler, block I/O, memory)')
+    .option('--no-python-frames', 'do not read Python frames of CPython 3.10-3.13 processes into sampled stacks')
     .option('--ring-calls-bytes <n>', 'size of the CUDA call ring buffer (power of two, >= 4096)')
     .option('--in-process', 'preload a capture shim into CMD instead of uprobes (~50 ns per call instead of ~2 us; needs -- CMD; static or setuid commands fall back to uprobes)')
     .option('--in-process-ring <slots>', 'in-process ring size per thread, in records (power of two, default 65536)')
@@ -101,6 +103,7 @@ export function register(program: Command): void {
         label: flags.label,
         libraries: flags.lib,
         noHost: !flags.host,
+        pythonFrames: flags.pythonFrames,
         mapSizes,
         classicUprobes: flags.classicUprobes,
         inProcess: flags.inProcess || flags.inProcessRing ? { ringSlots: ringSlots(flags.inProcessRing) } : undefined,

@@ -108,6 +108,9 @@ export interface StackFrame {
   module?: string | null;
   offset?: number | null;
   symbol?: string | null;
+  /** Python frames: the source line (module = the .py file, symbol = the function, addr = the code object) */
+  line?: number | null;
+  lang?: 'python';
 }
 
 /** Loss, by stage and reason; summed into drops and sessions.events_dropped. */

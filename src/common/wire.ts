@@ -44,6 +44,25 @@ export const RECLAIM = { size: 40, dur: 24, reclaimed: 32 } as const;
 export const FUNC_NAME_LEN = 128;
 export const FUNC_NAME = { size: 160, handle: 24, name: 32 } as const;
 
+/** struct cw_pyframes (hdr.op = PY_FRAMES_OP): Python frames of the next call record of (tid, callOp) */
+export const PYFRAMES = { size: 416, callOp: 24, n: 26, code: 32, lasti: 288 } as const;
+/** CW_OP_PY_FRAMES: a record type, not an event op */
+export const PY_FRAMES_OP = 240;
+export const PY_MAX_FRAMES = 32;
+/** cw_pyframes.lasti bit 31: the outermost Python frame of one C-level evaluation */
+export const PY_ENTRY = 0x80000000;
+/** cw_pyframes.lasti bit 30: a shim frame of the C stack (3.12+), dropped by the decoder */
+export const PY_SHIM = 0x40000000;
+/** cw_pyframes hdr.flags */
+export const PY_TRUNCATED = 1 << 8;
+
+/** struct cw_py_proc, written by user space into cw_py_procs (key: tgid) */
+export const PY_PROC = {
+  size: 40, runtime: 0, kind: 8, version: 10, runtimeInterpHead: 12, interpNext: 14, interpTstateHead: 16, tstateNext: 18, tstateThreadId: 20,
+  tstateFrame: 22, cframeCurrent: 24, frameBack: 26, frameCode: 28, frameInstr: 30, frameOwner: 32, frameIsEntry: 34, codeAdaptive: 36,
+} as const;
+export const PY_NONE = 0xffff;
+
 /** enum cw_source */
 export const Source = {
   CUDA_RT: 1,
@@ -57,6 +76,8 @@ export const Source = {
   /** the in-process shim (shim/): same records as CUDA_RT / CUDA_DRV, captured by interposition instead of uprobes */
   SHIM_RT: 9,
   SHIM_DRV: 10,
+  /** Python frames (bpf/python.bpf.h): side records of calls, never rows of events */
+  PYTHON: 11,
 } as const;
 export type SourceCode = (typeof Source)[keyof typeof Source];
 
@@ -72,6 +93,7 @@ export const SOURCE_NAMES: Record<number, string> = {
   8: 'mcp',
   9: 'cuda_runtime_inproc',
   10: 'cuda_driver_inproc',
+  11: 'python',
 };
 
 /**
@@ -114,6 +136,8 @@ export const Flag = {
   PTDS: 1 << 5,
   /** the call entered through its _ptsz export */
   PTSZ: 1 << 6,
+  /** call: a struct cw_pyframes for (tid, op) precedes it in rb_calls */
+  PY_FRAMES: 1 << 7,
 } as const;
 /**
  * Flags the store keeps (table event_flags): everything but STACK_SAMPLED,
@@ -140,9 +164,10 @@ export const LOSS_REASONS = [
   'stack_unavailable',
   'sched_map_full',
   'host_map_full',
+  'py_frames_unavailable',
 ] as const;
 /** Losses that are not lost events (a stack missing is still a stored event). */
-export const NON_EVENT_LOSSES = new Set(['stack_unavailable']);
+export const NON_EVENT_LOSSES = new Set(['stack_unavailable', 'py_frames_unavailable', 'py_frames_orphaned']);
 
 /** enum cw_host_stat, index into the cw_host_stats per-CPU array (same order) */
 export const HOST_STAT_NAMES = [

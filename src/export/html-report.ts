@@ -6,7 +6,9 @@
  * Sections: session header; causal chains (severity, kind, summary, impact,
  * where, recommendation, every evidence item with its SQL and event ids, and
  * an SVG timeline of the chain's thread around its key evidence event: CUDA
- * calls, off-CPU intervals by reason, block I/O, evidence outlined); per-op
+ * calls, off-CPU intervals by reason, block I/O, evidence outlined; the most
+ * frequent sampled call stacks of the chain's op on its thread, Python frames
+ * merged in); per-op
  * latency (count, errors, p50/p95/p99/max from the aggregates' sketches, and
  * a log2 histogram of exact durations as an inline SVG); coverage and drops.
  *
@@ -26,6 +28,7 @@ import { opName } from '../common/ops.js';
 import { fmtBytes, fmtNs, fmtPct } from '../analyze/format.js';
 import type { ExplainResult } from '../analyze/explain.js';
 import type { Chain } from '../common/chain.js';
+import { topStacks } from './stack-args.js';
 import { ChunkWriter, loadChains, loadProcesses, loadSession, openOutput, type ExportSession, type ProcessName } from './common.js';
 
 export interface HtmlReportOptions {
@@ -272,8 +275,25 @@ function chainSection(db: Db, sid: number, c: Chain, i: number, withTimeline: bo
     `<div class="rec"><b>Recommendation:</b> ${u(c.recommendation)}</div>` +
     (withTimeline ? `<div class="tl">${timelineSvg(db, sid, c, procs, maxEvents)}</div>` : '') +
     `<details${i === 0 ? ' open' : ''}><summary>evidence (${c.evidence.length})</summary><ol>${evidence}</ol></details>` +
+    stacksBlock(db, sid, c) +
     `<div class="muted">chain id ${esc(c.id)}</div></section>`
   );
+}
+
+/** The chain's call stacks (traced symbols and Python file names: data). */
+function stacksBlock(db: Db, sid: number, c: Chain): string {
+  if (c.tid === null || !c.op) return '';
+  let stacks: ReturnType<typeof topStacks>;
+  try {
+    stacks = topStacks(db, sid, c.tid, c.op);
+  } catch {
+    return '';
+  }
+  if (!stacks.length) return '';
+  const items = stacks
+    .map((s) => `<li><div class="muted">${esc(s.count)} of ${esc(s.sampled)} sampled calls${s.info.python ? ` · Python: <code>${u(s.info.python, 200)}</code>` : ''}</div><pre class="stack"><code>${s.info.frames.map((f) => u(f, 200)).join('\n')}</code></pre></li>`)
+    .join('');
+  return `<details class="stacks"><summary>call stacks of ${u(c.op, 64)} (innermost first)</summary><ol>${items}</ol></details>`;
 }
 
 function opsSection(stats: OpStat[], hist: Map<string, Map<number, number>>): string {

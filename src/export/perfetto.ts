@@ -7,7 +7,10 @@
  *   - one process per traced pid (M process_name / process_labels), one thread
  *     track per tid (M thread_name, thread_sort_index);
  *   - CUDA calls: complete slices (ph X, cat "cuda", name = API name) with args
- *     op, bytes, direction, stream, ret, event_id;
+ *     op, bytes, direction, stream, ret, event_id, and for calls whose user
+ *     stack was sampled args.stack (frames innermost first, Python frames
+ *     merged in as "func (file.py:line)") and args.python_caller (the innermost
+ *     Python frame) (stack-args.ts);
  *   - off-CPU intervals: X slices on the same thread track, cat "off_cpu",
  *     named "off-cpu: preempted by stress (4242)" / "off-cpu: voluntary" / ...:
  *     they nest inside the CUDA call they interrupted, which is the picture;
@@ -45,6 +48,7 @@ import { sanitizeUntrusted } from '../common/untrusted.js';
 import type { ExplainResult } from '../analyze/explain.js';
 import type { Chain } from '../common/chain.js';
 import { ChunkWriter, loadChains, loadProcesses, loadSession, type ChainsSource } from './common.js';
+import { StackArgs } from './stack-args.js';
 
 export const DEFAULT_MAX_EVENTS = 500_000;
 
@@ -123,6 +127,7 @@ interface Row {
   a3: number | null;
   tool: string | null;
   outcome: string | null;
+  stack_id: number | null;
 }
 
 /** CUDA call args decoded per the op dictionary. */
@@ -222,11 +227,12 @@ export async function writePerfettoTrace(db: Db, sessionId: number | undefined, 
   let acc = 0;
   let curTrack = '';
   let stack: number[] = []; // ends (ns) of open X slices on the current track
+  const stackArgs = new StackArgs(db);
 
   if (range) {
     const rows = db
       .prepare(
-        `SELECT e.id, e.ts, e.dur, e.pid, e.tid, e.op, e.ret, e.a0, e.a1, e.a2, e.a3, m.tool, m.outcome
+        `SELECT e.id, e.ts, e.dur, e.pid, e.tid, e.op, e.ret, e.a0, e.a1, e.a2, e.a3, m.tool, m.outcome, e.stack_id
          FROM events e LEFT JOIN mcp_calls m ON m.event_id = e.id
          WHERE e.session_id = ? AND e.id BETWEEN ? AND ? AND e.ts >= ? AND e.ts < ?
          ORDER BY e.pid, e.tid, e.ts, e.dur DESC, e.id`,
@@ -264,6 +270,7 @@ export async function writePerfettoTrace(db: Db, sessionId: number | undefined, 
         stack.push(r.ts + dur);
         if (isEvidence) evidenceSlices.set(r.id, { pid: r.pid, tid: r.tid, ts: r.ts });
         if (cls === 'cuda') {
+          if (r.stack_id !== null) stackArgs.add(args, r.stack_id);
           await emit({ ph: 'X', cat: r.ret !== 0 ? 'cuda,error' : 'cuda', name: args.op as string, pid: r.pid, tid: r.tid, ts, dur: us(dur), args });
         } else {
           const reason = String(args.reason);
@@ -362,7 +369,7 @@ export async function writePerfettoTrace(db: Db, sessionId: number | undefined, 
     clipped_slices: clipped,
     chains: { source: chains.source, total: chains.chains.length, marked, outside_window: outside, flows, ...(chains.note ? { note: chains.note } : {}) },
     tracks: { processes: seenPid.size, threads: seenTid.size },
-    untrusted: ['process_name', 'thread_name', 'args.by_comm', 'args.tool', 'chain summary/evidence detail (quote traced comm)'],
+    untrusted: ['process_name', 'thread_name', 'args.by_comm', 'args.tool', 'args.stack', 'args.python_caller', 'chain summary/evidence detail (quote traced comm)'],
     notes,
   };
   await w.write('\n],\n"causeway":');

@@ -29,6 +29,7 @@ import { clearSessionNote, createSession, finishSession, putSessionMeta, recordK
 import { EventWriter } from '../store/writer.js';
 import { hasAggregates, opStats } from '../store/reader.js';
 import { StackSymbolizer } from './stacks.js';
+import { PythonTargets } from './python-targets.js';
 import { sanitizeUntrusted } from '../common/untrusted.js';
 import { createMetricsServer, type MetricsServer } from '../export/prometheus.js';
 import { InprocMode, preloadBlocker, type InprocSummary } from './inproc.js';
@@ -52,6 +53,8 @@ export interface TraceOptions {
   /** extra library paths to probe */
   libraries?: string[];
   noHost?: boolean;
+  /** read Python frames of CPython processes into sampled stacks (default true) */
+  pythonFrames?: boolean;
   /** drain interval */
   intervalMs?: number;
   /** how often traced processes' maps are rescanned for new CUDA libraries */
@@ -199,6 +202,7 @@ export class TraceSession {
   private progressTimer: NodeJS.Timeout | null = null;
   private readonly t0 = performance.now();
   private symbolizer = new StackSymbolizer();
+  private python: PythonTargets | null = null;
   /** kernel names waiting to be stored: runtime function addresses to symbolize, driver names as recorded */
   private pendingFuncs: { pid: number; addr: number }[] = [];
   private pendingNames: KernelNameRow[] = [];
@@ -319,6 +323,7 @@ export class TraceSession {
     if (every > 0) for (const op of CUDA_OPS) stackEvery[op.name] = mode === 'auto' && op.kind === 'launch' ? LAUNCH_STACK_EVERY : every;
     const traceAll = !this.opts.command?.length && this.opts.pids.length === 0;
     this.cuda = new CudaProbes(this.addon, { traceAll, selfTgid: process.pid, stackEvery, mapSizes: this.opts.mapSizes, classic: this.opts.classicUprobes });
+    if (this.opts.pythonFrames !== false && every > 0) this.python = new PythonTargets(this.addon, this.cuda.rt, this.symbolizer, (m) => this.log(m));
     if (!this.opts.noHost) {
       // Explicit targets are parked by the loader at every library load so new CUDA
       // libraries are attached before their first call. With no target (every
@@ -456,7 +461,9 @@ export class TraceSession {
 
   private saveMappings(pid: number): void {
     const rows = this.symbolizer.remember(pid);
-    if (rows?.length) recordMappings(this.db, this.sessionId, pid, rows);
+    if (!rows?.length) return;
+    this.python?.note(pid);
+    recordMappings(this.db, this.sessionId, pid, rows);
   }
 
   private startCapture(): void {
@@ -505,10 +512,10 @@ export class TraceSession {
       {
         obj: this.cuda.rt,
         map: 'cw_stacks',
-        symbolize: (pid, addrs) => {
+        symbolize: (pid, addrs, py) => {
           const snapshot = this.inproc?.source.takeMaps(pid);
           if (snapshot) this.symbolizer.rememberText(pid, snapshot);
-          return this.symbolizer.symbolize(pid, addrs);
+          return this.symbolizer.symbolize(pid, addrs, py);
         },
       },
       { intervalMs: this.opts.intervalMs, fastRings: ['rb_life'], sources: this.inproc ? [this.inproc.source] : undefined },
@@ -700,6 +707,7 @@ export class TraceSession {
       }
     }
     this.guard?.close();
+    this.symbolizer.close();
     if (this.metrics) {
       this.metrics.setLosses(losses);
       await this.metrics.close();

@@ -160,7 +160,10 @@ CREATE TABLE IF NOT EXISTS event_flags (
 );
 
 -- User stacks, deduplicated by content hash. frames: JSON array of
--- {addr, module, offset, symbol}; text: one "symbol (module+0xoff)" per line.
+-- {addr, module, offset, symbol}, innermost first; Python frames (CPython
+-- 3.10-3.13) are {addr: code object, module: .py path, offset: null, symbol:
+-- function, line, lang: "python"}, in place of the interpreter frames that
+-- ran them; text: one "symbol (module+0xoff)" or "func (file.py:line)" per line.
 CREATE TABLE IF NOT EXISTS stacks (
   id     INTEGER PRIMARY KEY,
   hash   TEXT NOT NULL UNIQUE,

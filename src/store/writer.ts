@@ -228,13 +228,14 @@ export class EventWriter {
       module: cleanTraced(f.module, TEXT_CAPS.path),
       offset: f.offset ?? null,
       symbol: cleanTraced(f.symbol, TEXT_CAPS.symbol),
+      ...(f.lang === 'python' ? { line: f.line ?? null, lang: 'python' as const } : {}),
     }));
     const cleanText = (text ?? '')
       .split('\n')
       .map((l) => cleanTraced(l, TEXT_CAPS.symbol + TEXT_CAPS.path) ?? '')
       .join('\n');
     // identity: where each frame is in its module (stable across ASLR), plus the rendered text
-    const key = clean.map((f) => `${f.module ?? '?'}+${f.offset ?? f.addr}`).join('|') + '\n' + cleanText;
+    const key = clean.map((f) => (f.lang === 'python' ? `py:${f.module ?? '?'}:${f.symbol ?? '?'}:${f.line ?? '?'}` : `${f.module ?? '?'}+${f.offset ?? f.addr}`)).join('|') + '\n' + cleanText;
     const hash = createHash('sha256').update(key).digest('hex').slice(0, 32);
     const cached = this.stackIds.get(hash);
     if (cached !== undefined) return cached;

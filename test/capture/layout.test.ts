@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CALL, COMM_LEN, EVENT_VERSION, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, HOST_STAT_NAMES, IO, LOADER, LOSS_REASONS, MAX_CUDA_OP, MEM, OFFCPU, OFFCPU_HIST_SLOTS, Op, OffCpuReason, PATH_LEN, PROC, RECLAIM, RING_MAPS, Ring, SOURCE_NAMES } from '../../src/common/wire.js';
+import { CALL, COMM_LEN, EVENT_VERSION, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, HOST_STAT_NAMES, IO, LOADER, LOSS_REASONS, MAX_CUDA_OP, MEM, OFFCPU, OFFCPU_HIST_SLOTS, Op, OffCpuReason, PATH_LEN, PROC, PYFRAMES, PY_PROC, PY_FRAMES_OP, PY_ENTRY, PY_SHIM, PY_TRUNCATED, PY_MAX_FRAMES, PY_NONE, RECLAIM, RING_MAPS, Ring, SOURCE_NAMES } from '../../src/common/wire.js';
 import { COOKIE_VARIANT_SHIFT, VARIANTS } from '../../src/common/ops.js';
 import { OPS, Source } from '../../src/common/ops.js';
 
@@ -26,6 +26,8 @@ function measure(): Record<string, number> {
     ['loader', 'cw_loader', LOADER],
     ['reclaim', 'cw_reclaim', RECLAIM],
     ['func_name', 'cw_func_name', FUNC_NAME],
+    ['pyframes', 'cw_pyframes', PYFRAMES],
+    ['pyproc', 'cw_py_proc', PY_PROC],
   ];
   for (const [key, s, layout] of structs) {
     fields.push([key, s, null]);
@@ -57,6 +59,8 @@ function cField(struct: string, f: string): string {
     loader: { stopped: 'stopped' },
     reclaim: { dur: 'dur_ns', reclaimed: 'reclaimed' },
     func_name: { handle: 'handle', name: 'name' },
+    pyframes: { callOp: 'call_op', n: 'n', code: 'code', lasti: 'lasti' },
+    pyproc: Object.fromEntries(Object.keys(PY_PROC).map((k) => [k, snake(k)])),
   };
   const c = map[struct]?.[f];
   if (!c) throw new Error(`no C field for ${struct}.${f}`);
@@ -90,6 +94,24 @@ test('record sizes and field offsets match the C compiler', () => {
   check('loader', LOADER);
   check('reclaim', RECLAIM);
   check('func_name', FUNC_NAME);
+  check('pyframes', PYFRAMES);
+  check('pyproc', PY_PROC);
+});
+
+test('Python frame constants match the #defines', () => {
+  const text = fs.readFileSync(HEADER, 'utf8');
+  const def = (n: string) => {
+    const m = new RegExp(`#define ${n} \\(?([0-9a-fx]+)u?(?: << (\\d+))?`).exec(text);
+    assert.ok(m, `#define ${n} in events.h`);
+    return Number(m[1]) * 2 ** Number(m[2] ?? 0);
+  };
+  assert.equal(def('CW_OP_PY_FRAMES'), PY_FRAMES_OP);
+  assert.equal(def('CW_PY_MAX_FRAMES'), PY_MAX_FRAMES);
+  assert.equal(def('CW_PY_ENTRY'), PY_ENTRY);
+  assert.equal(def('CW_PY_SHIM'), PY_SHIM);
+  assert.equal(def('CW_PYF_TRUNCATED'), PY_TRUNCATED);
+  assert.equal(def('CW_F_PY_FRAMES'), Flag.PY_FRAMES);
+  assert.equal(def('CW_PY_NONE'), PY_NONE);
 });
 
 test('op codes in ops.ts are exactly the cw_op enum', () => {
@@ -114,6 +136,7 @@ test('sources and loss reasons follow the enums', () => {
   assert.equal(src.get('CW_SRC_MCP'), Source.MCP);
   assert.equal(src.get('CW_SRC_SHIM_RT'), Source.SHIM_RT);
   assert.equal(src.get('CW_SRC_SHIM_DRV'), Source.SHIM_DRV);
+  assert.equal(src.get('CW_SRC_PYTHON'), Source.PYTHON);
   const loss = enumValues('cw_loss');
   assert.equal(loss.get('CW_LOSS_COUNT'), LOSS_REASONS.length);
   const ring = enumValues('cw_ring');
@@ -160,4 +183,26 @@ test('wire.ts constants follow the #defines and enums of events.h', () => {
   const rings = enumValues('cw_ring');
   for (const [k, v] of Object.entries(Ring)) assert.equal(rings.get(`CW_RING_${k}`), v, k);
   assert.equal(enumValues('cw_host_stat').get('CW_HS_COUNT'), HOST_STAT_NAMES.length);
+});
+
+test('numeric ids never collide: flag bits, sources, loss reasons, op codes and record types', () => {
+  const d = defines();
+  const distinct = (what: string, values: (number | string)[]) => assert.equal(new Set(values).size, values.length, `${what}: ${values.join(', ')}`);
+  // call flags share one hdr.flags word: one bit each (the shim's variants and Python frames were added on separate branches)
+  const flagBits = [...d.entries()].filter(([k]) => k.startsWith('CW_F_')).map(([, v]) => v);
+  for (const v of flagBits) assert.equal(v & (v - 1), 0, `flag ${v} is one bit`);
+  distinct('CW_F_* bits', flagBits);
+  // a cw_pyframes record's own flag is outside every call flag
+  for (const v of flagBits) assert.equal(v & PY_TRUNCATED, 0);
+  distinct('cw_source values', [...enumValues('cw_source').values()]);
+  const loss = [...enumValues('cw_loss').entries()].filter(([k]) => k !== 'CW_LOSS_COUNT').map(([, v]) => v);
+  distinct('cw_loss values', loss);
+  assert.deepEqual([...loss].sort((a, b) => a - b), loss.map((_, i) => i), 'cw_loss is dense from 0 (index of cw_drops)');
+  distinct('LOSS_REASONS names', [...LOSS_REASONS]);
+  const ops = enumValues('cw_op');
+  distinct('cw_op values', [...ops.values()]);
+  // the Python frames record type is no op (it never becomes an event) and fits under CW_OP_MAX
+  assert.ok(![...ops.entries()].some(([k, v]) => k !== 'CW_OP_MAX' && v === PY_FRAMES_OP), 'CW_OP_PY_FRAMES is not an op code');
+  assert.ok(PY_FRAMES_OP > Math.max(...[...ops.entries()].filter(([k]) => k !== 'CW_OP_MAX').map(([, v]) => v)));
+  assert.ok(PY_FRAMES_OP < ops.get('CW_OP_MAX')!);
 });

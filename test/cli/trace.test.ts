@@ -159,8 +159,23 @@ test('a target killed mid-call: the session closes and keeps what was recorded',
   const db = path.join(dir, 'k.db');
   // every cudaDeviceSynchronize sleeps 200 ms: the kill lands inside a call
   const run = startCli(['trace', '--json', '--db', db, '--', path.join(BIN, 'calls'), '1000'], { FAKE_CUDA_LATENCY_US_cudaDeviceSynchronize: '200000' });
-  await new Promise((r) => setTimeout(r, 1500));
-  const rows = openDb(db).prepare('SELECT pid FROM processes WHERE traced = 1 AND exe LIKE ?').all('%calls') as any[];
+  // kill once a sync has been stored (a fixed wait raced the attach of ~180 probes on a busy host)
+  let rows: any[] = [];
+  for (let i = 0; i < 200; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    if (!fs.existsSync(db)) continue;
+    try {
+      const c = openDb(db);
+      try {
+        rows = c.prepare('SELECT pid FROM processes WHERE traced = 1 AND exe LIKE ?').all('%calls') as any[];
+        if (rows.length && (opCounts(c).cudaDeviceSynchronize ?? 0) >= 1) break;
+      } finally {
+        c.close();
+      }
+    } catch {
+      // the schema is not there yet
+    }
+  }
   assert.ok(rows.length >= 1, 'target known');
   process.kill(rows[0].pid, 'SIGKILL');
   const r = await run.done;

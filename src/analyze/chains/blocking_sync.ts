@@ -16,6 +16,7 @@ import { fmtNs } from '../format.js';
 import { DRAIN_BLOCK_NS, gpuThreads } from '../attribution.js';
 import type { Chain } from '../types.js';
 import { idList, lit, makeChain, pct, significant, who, type ChainContext } from './common.js';
+import { pythonCaller } from './python-caller.js';
 
 export function detectBlockingSync(ctx: ChainContext): Chain[] {
   const out: Chain[] = [];
@@ -31,8 +32,9 @@ export function detectBlockingSync(ctx: ChainContext): Chain[] {
       const parts: string[] = [];
       if (d.hostNs > 0) parts.push(`after it returned the host computed ${fmtNs(d.hostNs)} before the next submission (${d.gaps} times, ${fmtNs(perGap)} each) with the GPU idle`);
       if (d.ownNs > 0) parts.push(`${fmtNs(d.ownNs)} inside the ${d.name} calls themselves while the GPU had no work${d.direction !== null ? ' (its own transfer)' : ''}`);
+      const py = pythonCaller(ctx, t.tid, d.name);
       const summary =
-        `A blocking ${opLabel} in thread ${t.tid} of ${who(ctx, t.pid)} drains the GPU queue and serializes the host work after it: ${parts.join('; ')}: ` +
+        `A blocking ${opLabel}${py ? ` in ${py.text}` : ''} in thread ${t.tid} of ${who(ctx, t.pid)} drains the GPU queue and serializes the host work after it: ${parts.join('; ')}: ` +
         `${fmtNs(impact)} of GPU idle time (${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}) that overlapping host and GPU would recover.`;
       const S = ctx.sessionId;
       const dirCond = d.direction !== null ? ` AND direction = ${lit(dirName(d.direction))}` : '';
@@ -47,7 +49,7 @@ export function detectBlockingSync(ctx: ChainContext): Chain[] {
           tid: t.tid,
           op: d.name,
           ts_ns: t.gpu.firstSubmitTs,
-          untrusted: [ctx.comm(t.pid)],
+          untrusted: py ? [ctx.comm(t.pid), py.text] : [ctx.comm(t.pid)],
           evidence: [
             {
               event_ids: slow,
@@ -64,6 +66,7 @@ export function detectBlockingSync(ctx: ChainContext): Chain[] {
               sql: `SELECT op, direction, count(*) AS calls, sum(dur_ns) AS blocked_ns, avg(dur_ns) AS avg_ns, max(dur_ns) AS max_ns FROM v_cuda_calls WHERE session_id = ${S} AND tid = ${t.tid} AND op = ${lit(d.name)}${dirCond} AND dur_ns >= ${DRAIN_BLOCK_NS} GROUP BY op, direction`,
               detail: `every ${opLabel} of the thread that waited for the GPU (>= ${DRAIN_BLOCK_NS / 1000} µs)`,
             },
+            ...(py ? [py.evidence] : []),
           ],
           recommendation: isD2H
             ? `Stop copying to the host synchronously in the loop: ${d.name} waits for all queued work, and the host work after it (${fmtNs(perGap)} per step) then runs with the GPU idle. ` +

@@ -37,15 +37,19 @@ export function detectCpuPreemption(ctx: ChainContext): Chain[] {
   const out: Chain[] = [];
   for (const t of gpuThreads(ctx.prof)) {
     const m = t.idle;
-    const impact = sum(m.preempted);
+    // Causeway's own tracer taking the victim's CPU is a cost of observing, not a cause in the workload: it is
+    // stated, never counted (it would not exist untraced, and on a 2-core host it would lead every healthy run)
+    const tracerNs = ctx.tracerPid !== null ? (m.preempted.get(ctx.tracerPid) ?? 0) : 0;
+    const counted = new Map([...m.preempted].filter(([p]) => p !== ctx.tracerPid));
+    const impact = sum(counted);
     if (!significant(ctx, impact)) continue;
-    const top = argmax(m.preempted);
+    const top = argmax(counted);
     const byPid = top?.[0] ?? 0;
     const byNs = top?.[1] ?? 0;
     const onCpu = t.preemptedBy.get(byPid) ?? 0;
     const busyFree = sum(m.preemptedBusy);
     const cg = cgroupOf(ctx, byPid);
-    const others = [...m.preempted.entries()].filter(([p]) => p !== byPid).sort((x, y) => y[1] - x[1]).slice(0, 2);
+    const others = [...counted.entries()].filter(([p]) => p !== byPid).sort((x, y) => y[1] - x[1]).slice(0, 2);
     const untrusted = [ctx.comm(t.pid), ctx.comm(byPid), ...others.map(([p]) => ctx.comm(p))];
     if (cg) untrusted.push(cg);
     let summary =
@@ -53,6 +57,7 @@ export function detectCpuPreemption(ctx: ChainContext): Chain[] {
       `(${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}), ${fmtNs(byNs)} of it by ${who(ctx, byPid)}${cg ? ` in cgroup ${cg}` : ''}, ` +
       `which ran ${fmtNs(onCpu)} on the victim's CPU while the victim was runnable`;
     if (others.length) summary += ` (also ${others.map(([p, v]) => `${who(ctx, p)} ${fmtNs(v)}`).join(', ')})`;
+    if (tracerNs > 0) summary += `; ${fmtNs(tracerNs)} more by Causeway's own tracer (pid ${ctx.tracerPid}: tracing overhead, not counted)`;
     summary += busyFree > 0 ? `; another ${fmtNs(busyFree)} of preemption landed while the GPU still had queued work and cost ~nothing.` : '.';
     const S = ctx.sessionId;
     const ids = m.preemptSamples.list();

@@ -23,7 +23,7 @@ const StackSchema = z.object({
   count: z.number().int().describe('events with this stack'),
   share: z.number().describe('count / samples'),
   depth: z.number().int(),
-  frames: z.array(z.string()).describe('"symbol (module+0xoffset)", innermost first; untrusted'),
+  frames: z.array(z.string()).describe('"symbol (module+0xoffset)", innermost first; Python frames (CPython 3.10-3.13) as "function (file.py:line)" where the interpreter ran them; untrusted'),
 });
 
 export const output = z.object({
