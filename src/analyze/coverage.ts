@@ -52,7 +52,8 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
   for (const t of threads) {
     const m = t.idle;
     const byTracer = ctx.tracerPid !== null ? (m.preempted.get(ctx.tracerPid) ?? 0) : 0;
-    preempt += sumMap(m.preempted) - byTracer;
+    const byIdle = m.preempted.get(0) ?? 0;
+    preempt += sumMap(m.preempted) - byTracer - byIdle;
     preemptTracer += byTracer;
     preemptBusy += sumMap(m.preemptedBusy);
     for (const d of m.byDrain.values()) {

@@ -40,7 +40,10 @@ export function detectCpuPreemption(ctx: ChainContext): Chain[] {
     // Causeway's own tracer taking the victim's CPU is a cost of observing, not a cause in the workload: it is
     // stated, never counted (it would not exist untraced, and on a 2-core host it would lead every healthy run)
     const tracerNs = ctx.tracerPid !== null ? (m.preempted.get(ctx.tracerPid) ?? 0) : 0;
-    const counted = new Map([...m.preempted].filter(([p]) => p !== ctx.tracerPid));
+    // "preempted by pid 0" is a runnable wait on a CPU that was idle (wakeup latency, idle-state exit): no task
+    // took the CPU, so it is stated, not blamed on a culprit
+    const idleNs = m.preempted.get(0) ?? 0;
+    const counted = new Map([...m.preempted].filter(([p]) => p !== ctx.tracerPid && p !== 0));
     const impact = sum(counted);
     if (!significant(ctx, impact)) continue;
     const top = argmax(counted);
@@ -57,6 +60,7 @@ export function detectCpuPreemption(ctx: ChainContext): Chain[] {
       `(${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}), ${fmtNs(byNs)} of it by ${who(ctx, byPid)}${cg ? ` in cgroup ${cg}` : ''}, ` +
       `which ran ${fmtNs(onCpu)} on the victim's CPU while the victim was runnable`;
     if (others.length) summary += ` (also ${others.map(([p, v]) => `${who(ctx, p)} ${fmtNs(v)}`).join(', ')})`;
+    if (idleNs > 0) summary += `; ${fmtNs(idleNs)} more runnable on an idle CPU (wakeup latency, not counted)`;
     if (tracerNs > 0) summary += `; ${fmtNs(tracerNs)} more by Causeway's own tracer (pid ${ctx.tracerPid}: tracing overhead, not counted)`;
     summary += busyFree > 0 ? `; another ${fmtNs(busyFree)} of preemption landed while the GPU still had queued work and cost ~nothing.` : '.';
     const S = ctx.sessionId;
