@@ -65,7 +65,10 @@ describe('local-mode tokens over HTTP', () => {
     const token = fs.readFileSync(auth.tokenFile, 'utf8').trim();
     assert.match(token, /^cwt_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$/);
     const stored = fs.readFileSync(store, 'utf8');
-    assert.ok(!stored.includes(token.split('_')[2]), 'secret part not in the store');
+    // the secret is everything after cwt_<id>_ (base64url: it may itself contain '_', so no split)
+    const secret = token.slice('cwt_'.length + 8 + 1);
+    assert.equal(secret.length, 43);
+    assert.ok(!stored.includes(secret), 'secret part not in the store');
     assert.ok(stored.includes(auth.serverTokenId!), 'public id is');
 
     const res = await get(token);

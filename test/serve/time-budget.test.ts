@@ -1,6 +1,6 @@
 // Locks in: get_time_budget / store timeBudget split each thread's wall time exactly (checked against SQL over
 // the raw events and against a hand-built trace with nesting, out-of-order arrival and a step-time shift),
-// fits the response budget for 2 processes x 10 threads, and reads 1M events in under a second.
+// fits the response budget for 2 processes x 10 threads, and reads 1M events (its time is printed, a benchmark figure).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -161,7 +161,8 @@ test('get_time_budget: 2 processes x 10 threads fit the response budget and name
   assert.equal(one.data.threads.rows[0][1], '10003');
 });
 
-test('timeBudget reads 1M events in under a second', () => {
+// Timing is a benchmark figure (brief: no timed unit tests): printed, and recorded in BENCHMARKS.md.
+test('timeBudget reads 1M events: 20 threads, time printed', () => {
   const dir = tmpDir('cw-tb-');
   const file = path.join(dir, 'big.db');
   const info = makeFixtureDb(file, { cudaCalls: 1_000_000, processes: 2, threadsPerProcess: 10 });
@@ -176,5 +177,5 @@ test('timeBudget reads 1M events in under a second', () => {
   }
   db.close();
   fs.rmSync(dir, { recursive: true, force: true });
-  assert.ok(best < 1000, `best of 3: ${best.toFixed(0)} ms`);
+  console.log(`# timeBudget on ${info.totalEvents} events: best of 3 ${best.toFixed(0)} ms (target < 1000 ms)`);
 });
