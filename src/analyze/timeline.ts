@@ -171,6 +171,8 @@ export class Timeline {
   /** GPU time per submission learned for each graph exec (from waiting drains) */
   private readonly clsNs = new Map<string, Sketch>();
   private acts: Act[] = [];
+  /** the longest act ever logged (bounds how far back an act can start and still overlap a window) */
+  private longestAct = 0;
   /** entry of the first not-ready completion query since the last submission (null: none) */
   private pollSince: number | null = null;
   private lastNotReady = 0;
@@ -235,6 +237,7 @@ export class Timeline {
     // before the first submission there is no GPU work to starve (start-up, library loading)
     if (this.firstSubmit === null && this.lastDone === null && !(a.type === A.CALL)) return;
     this.acts.push(a);
+    if (a.end - a.ts > this.longestAct) this.longestAct = a.end - a.ts;
     if (this.acts.length > MAX_SEGMENT) this.trimActs(this.acts[this.acts.length >> 1].ts);
   }
 
@@ -465,6 +468,29 @@ export class Timeline {
    * CUDA calls, time in allocator calls, in synchronizing calls, in submissions, and last host
    * computation. The anomalies come first: removing them is what would have shortened the idle time.
    */
+  /**
+   * The logged activities that can overlap [lo, b]: acts are logged in timestamp order, so a binary search finds
+   * the first one starting at or after lo - (longest act), and the scan stops at the first one starting at b.
+   * Scanning every act per idle interval was quadratic on launch-bound loops (one gap per launch).
+   */
+  private window(lo: number, b: number): Act[] {
+    const acts = this.acts;
+    let maxDur = 0;
+    for (let i = acts.length - 1, seen = 0; i >= 0 && seen < 4096; i--, seen++) maxDur = Math.max(maxDur, acts[i].end - acts[i].ts);
+    if (acts.length > 4096) maxDur = Math.max(maxDur, this.longestAct);
+    const from = lo - maxDur;
+    let l = 0;
+    let h = acts.length;
+    while (l < h) {
+      const mid = (l + h) >> 1;
+      if (acts[mid].ts < from) l = mid + 1;
+      else h = mid;
+    }
+    let e = l;
+    while (e < acts.length && acts[e].ts < b) e++;
+    return l === 0 && e === acts.length ? acts : acts.slice(l, e);
+  }
+
   private idle(a: number, b: number, from: number, openedBy: string | null, measured: boolean, closingId: number): void {
     const m = this.m;
     const len = b - a;
@@ -474,7 +500,7 @@ export class Timeline {
     m.idleNs += len;
     if (measured) m.idleLowerNs += len;
     const lo = Math.min(from, a);
-    const acts = this.acts;
+    const acts = this.window(lo, b);
     const ov = (x: { ts: number; end: number }) => Math.max(0, Math.min(b, x.end) - Math.max(lo, x.ts));
     const calls: Act[] = [];
     const reclaims: Act[] = [];
