@@ -4,5 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 npx tsc -p tsconfig.json
 make -s -C bpf
+make -s -C shim
 make -s -C test/fixtures
 exec node --test --test-concurrency=1 --test-timeout=300000 $(find dist/test -name '*.test.js' | sort)
