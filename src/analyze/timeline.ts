@@ -475,10 +475,7 @@ export class Timeline {
    */
   private window(lo: number, b: number): Act[] {
     const acts = this.acts;
-    let maxDur = 0;
-    for (let i = acts.length - 1, seen = 0; i >= 0 && seen < 4096; i--, seen++) maxDur = Math.max(maxDur, acts[i].end - acts[i].ts);
-    if (acts.length > 4096) maxDur = Math.max(maxDur, this.longestAct);
-    const from = lo - maxDur;
+    const from = lo - this.longestAct;
     let l = 0;
     let h = acts.length;
     while (l < h) {
