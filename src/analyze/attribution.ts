@@ -256,6 +256,9 @@ function argOf(op: number, name: string, a: number[]): number | null {
   return i < 0 ? null : a[i];
 }
 
+/** shared empty map of a call that was never off-CPU (replaced on first write): one allocation less per call */
+const NONE: Map<number, number> = new Map();
+
 function addSplit(s: OffSplit, reason: number, v: number): void {
   if (reason === 0) s.preempted += v;
   else if (reason === 1) s.voluntary += v;
@@ -330,8 +333,11 @@ class ThreadSweep {
   private attribute(c: OpenCall, iv: OffIv, ov: number): void {
     addSplit(c.off, iv.reason, ov);
     if (!c.nested) addSplit(this.p.offInCalls, iv.reason, ov);
-    if (iv.reason === 0) addTo(c.preemptedBy, iv.by, ov);
-    else if (iv.waker > 0) {
+    if (iv.reason === 0) {
+      if (c.preemptedBy === NONE) c.preemptedBy = new Map();
+      addTo(c.preemptedBy, iv.by, ov);
+    } else if (iv.waker > 0) {
+      if (c.wokenBy === NONE) c.wokenBy = new Map();
       addTo(c.wokenBy, iv.waker, ov);
       if (c.wakeIds.length < 64) c.wakeIds.push([iv.waker, iv.id]);
     }
@@ -357,8 +363,10 @@ class ThreadSweep {
     const info = OP_BY_CODE.get(op);
     const kind: OpKind = info?.kind ?? 'host';
     const blocking = info?.blocking ?? false;
+    // cudaMemcpyKind is 0..4; anything else (a corrupt or hostile trace) is no direction, so it cannot mint a
+    // new per-op key (and its state) per call
     const directionRaw = argOf(op, 'direction', a);
-    const direction = directionRaw === null ? null : directionRaw;
+    const direction = directionRaw !== null && directionRaw >= 0 && directionRaw <= 4 ? directionRaw : null;
     const end = ts + dur;
     let nested = false;
     for (let i = 0; i < this.open.length; i++) if (this.open[i].ts <= ts && this.open[i].end >= end) nested = true;
@@ -368,7 +376,7 @@ class ThreadSweep {
     else if (kind === 'launch' || kind === 'copy' || kind === 'memset') role = 'submit';
     const c: OpenCall = {
       id, ts, end, dur, pid, op, kind, blocking, direction, bytes: argOf(op, 'bytes', a) ?? 0, ret,
-      off: zeroSplit(), preemptedBy: new Map(), wokenBy: new Map(), wakeIds: [], nested, role, stream: argOf(op, 'stream', a),
+      off: zeroSplit(), preemptedBy: NONE, wokenBy: NONE, wakeIds: [], nested, role, stream: argOf(op, 'stream', a),
       idleAtStart: this.pendingSince === null && this.lastDrainEnd !== null,
     };
     // off-CPU intervals that started before the call (clock noise at the boundary)
@@ -420,7 +428,12 @@ class ThreadSweep {
     if (open.length) {
       let due = false;
       for (let i = 0; i < open.length; i++) if (open[i].end <= now) due = true;
-      if (due) {
+      if (due && open.length === 1) {
+        // the usual case (one call at a time per thread): no filtering, no new arrays
+        const c = open[0];
+        open.length = 0;
+        this.finish(c);
+      } else if (due) {
         const done = open.filter((c) => c.end <= now).sort((x, y) => x.end - y.end);
         this.open = open.filter((c) => c.end > now);
         for (const c of done) this.finish(c);
@@ -475,9 +488,13 @@ class ThreadSweep {
     agg.bytes += c.bytes;
     agg.sketch.accept(c.dur);
     agg.reservoir.add(c.dur);
-    const sample: CallSample = { id: c.id, ts: c.ts, dur: c.dur, preempted: c.off.preempted, voluntary: c.off.voluntary, io: c.off.io };
-    agg.slowest.add(c.dur, sample);
-    if (c.off.preempted > 0) agg.mostPreempted.add(c.off.preempted, sample);
+    const keepSlow = agg.slowest.wants(c.dur);
+    const keepPre = c.off.preempted > 0 && agg.mostPreempted.wants(c.off.preempted);
+    if (keepSlow || keepPre) {
+      const sample: CallSample = { id: c.id, ts: c.ts, dur: c.dur, preempted: c.off.preempted, voluntary: c.off.voluntary, io: c.off.io };
+      if (keepSlow) agg.slowest.add(c.dur, sample);
+      if (keepPre) agg.mostPreempted.add(c.off.preempted, sample);
+    }
     if (c.ts < agg.firstTs) agg.firstTs = c.ts;
     if (c.end > agg.lastEnd) agg.lastEnd = c.end;
     if (!c.nested) {
@@ -708,23 +725,26 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
  */
 function copyRates(db: Db, sessionId: number): Map<number, Map<string, number>> {
   const out = new Map<number, Map<string, number>>();
-  for (const info of OP_BY_CODE.values()) {
-    if (!info.blocking || (info.kind !== 'copy' && info.kind !== 'memset')) continue;
-    const bi = info.args.indexOf('bytes' as never);
-    if (bi < 0) continue;
-    const di = info.args.indexOf('direction' as never);
-    const dir = di >= 0 ? `a${di}` : 'NULL';
-    const rows = db
-      .prepare(`SELECT tid, ${dir} AS dir, min(CAST(dur AS REAL) / a${bi}) AS rate FROM events WHERE session_id = ? AND op = ? AND a${bi} > 0 AND dur > 0 GROUP BY tid, ${dir}`)
-      .all(sessionId, info.code) as { tid: number; dir: number | null; rate: number }[];
-    for (const r of rows) {
-      // slower than MIN_COPY_GBPS even at its best: every call also waited for queued work (or the
-      // size is too small for a rate to mean anything), so no own-time estimate
-      if (!(r.rate <= 1 / MIN_COPY_GBPS)) continue;
-      let m = out.get(r.tid);
-      if (!m) out.set(r.tid, (m = new Map()));
-      m.set(`${info.code}:${info.kind === 'copy' ? r.dir ?? '' : ''}`, r.rate);
-    }
+  // one grouped scan for every synchronous copy/memset op: CASE picks each op's bytes and direction slots
+  const ops = [...OP_BY_CODE.values()].filter((o) => o.blocking && (o.kind === 'copy' || o.kind === 'memset') && o.args.indexOf('bytes' as never) >= 0);
+  if (!ops.length) return out;
+  const slot = (o: (typeof ops)[number], name: string) => {
+    const i = o.args.indexOf(name as never);
+    return i >= 0 ? `a${i}` : 'NULL';
+  };
+  const bytes = `CASE op ${ops.map((o) => `WHEN ${o.code} THEN ${slot(o, 'bytes')}`).join(' ')} END`;
+  const dir = `CASE op ${ops.map((o) => `WHEN ${o.code} THEN ${o.kind === 'copy' ? slot(o, 'direction') : 'NULL'}`).join(' ')} END`;
+  const validDir = `CASE WHEN ${dir} BETWEEN 0 AND 4 THEN ${dir} END`;
+  const rows = db
+    .prepare(`SELECT tid, op, ${validDir} AS dir, min(CAST(dur AS REAL) / ${bytes}) AS rate FROM events WHERE session_id = ? AND op IN (${ops.map((o) => o.code).join(',')}) AND dur > 0 AND ${bytes} > 0 GROUP BY tid, op, dir`)
+    .all(sessionId) as { tid: number; op: number; dir: number | null; rate: number }[];
+  for (const r of rows) {
+    // slower than MIN_COPY_GBPS even at its best: every call also waited for queued work (or the
+    // size is too small for a rate to mean anything), so no own-time estimate
+    if (!(r.rate <= 1 / MIN_COPY_GBPS)) continue;
+    let m = out.get(r.tid);
+    if (!m) out.set(r.tid, (m = new Map()));
+    m.set(`${r.op}:${r.dir ?? ''}`, r.rate);
   }
   return out;
 }
@@ -738,20 +758,28 @@ function copyRates(db: Db, sessionId: number): Map<number, Map<string, number>> 
  */
 function firstLaunches(db: Db, sessionId: number): Map<number, number> {
   const out = new Map<number, number>();
-  for (const info of OP_BY_CODE.values()) {
-    if (info.kind !== 'launch') continue;
-    const fi = info.args.indexOf('func' as never);
-    if (fi < 0) continue;
-    const per = new Map<string, { id: number; dur: number; later: number }>();
-    const rows = db.prepare(`SELECT id, tid, a${fi} AS f, dur FROM events WHERE session_id = ? AND op = ? ORDER BY ts, id`).raw(true);
-    for (const [id, tid, f, dur] of rows.iterate(sessionId, info.code) as Iterable<number[]>) {
-      const k = `${tid}:${f}`;
-      const x = per.get(k);
-      if (!x) per.set(k, { id, dur, later: Infinity });
-      else if (dur < x.later) x.later = dur;
+  const ops = [...OP_BY_CODE.values()].filter((o) => o.kind === 'launch' && o.args.indexOf('func' as never) >= 0);
+  if (!ops.length) return out;
+  const func = `CASE op ${ops.map((o) => `WHEN ${o.code} THEN a${o.args.indexOf('func' as never)}`).join(' ')} END`;
+  // one unordered scan: per kernel the earliest launch (ts, then id) and the fastest duration; the fastest later
+  // launch is the fastest overall unless the first one is it, in which case the first shows no excess
+  const per = new Map<string, { id: number; ts: number; dur: number; min: number; n: number }>();
+  const rows = db.prepare(`SELECT id, ts, tid, op, ${func} AS f, dur FROM events WHERE session_id = ? AND op IN (${ops.map((o) => o.code).join(',')})`).raw(true);
+  for (const [id, ts, tid, op, f, dur] of rows.iterate(sessionId) as Iterable<number[]>) {
+    const k = `${tid}:${op}:${f}`;
+    const x = per.get(k);
+    if (!x) per.set(k, { id, ts, dur, min: dur, n: 1 });
+    else {
+      x.n++;
+      if (dur < x.min) x.min = dur;
+      if (ts < x.ts || (ts === x.ts && id < x.id)) {
+        x.id = id;
+        x.ts = ts;
+        x.dur = dur;
+      }
     }
-    for (const x of per.values()) if (Number.isFinite(x.later) && x.dur > x.later) out.set(x.id, x.dur - x.later);
   }
+  for (const x of per.values()) if (x.n > 1 && x.dur > x.min) out.set(x.id, x.dur - x.min);
   return out;
 }
 

@@ -46,8 +46,12 @@ export class Reservoir {
 export class TopK<T> {
   readonly items: { score: number; item: T }[] = [];
   constructor(readonly k = 10) {}
+  /** whether add(score, ...) would keep the item: lets a hot loop skip building items that would be dropped */
+  wants(score: number): boolean {
+    return this.items.length < this.k || score > this.items[this.items.length - 1].score;
+  }
   add(score: number, item: T): void {
-    if (this.items.length === this.k && score <= this.items[this.items.length - 1].score) return;
+    if (!this.wants(score)) return;
     let i = this.items.length;
     while (i > 0 && this.items[i - 1].score < score) i--;
     this.items.splice(i, 0, { score, item });

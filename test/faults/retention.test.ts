@@ -40,7 +40,9 @@ test('--max-db-mb under sustained load: bounded file, pruned rows in drops, exac
   assert.ok(summary.retention.pruned > 500_000, `a sustained load went well past the cap: pruned ${summary.retention.pruned}`);
   assert.ok(maxMain <= (capMb + 4) * MiB, `main file peaked at ${(maxMain / MiB).toFixed(1)} MiB for a ${capMb} MiB cap`);
   assert.ok(maxTotal <= (capMb + 8) * MiB, `file + WAL peaked at ${(maxTotal / MiB).toFixed(1)} MiB`);
-  assert.ok(summary.retention.maxRunMs < 150, `longest retention pass ${summary.retention.maxRunMs} ms`);
+  // how long a pass takes is a benchmark figure, not asserted here (it depends on the machine's load); that no
+  // retention statement scans a table is asserted below from the query plans
+  console.log(`# retention: main file peak ${(maxMain / MiB).toFixed(1)} MiB, file + WAL ${(maxTotal / MiB).toFixed(1)} MiB (cap ${capMb} MiB), ${summary.retention.runs} passes, longest ${summary.retention.maxRunMs} ms, pruned ${summary.retention.pruned}`);
 
   const d = openDb(db);
   assert.equal((d.prepare('PRAGMA integrity_check').get() as any).integrity_check, 'ok');

@@ -24,13 +24,33 @@ interface StoredFrame {
   lang?: string;
 }
 
+/**
+ * Stacks with Python frames, per database (stacks are shared by sessions and deduplicated, so this is a scan of a
+ * small table). Most traces have none: then no event is read at all.
+ */
+const pyStackCache = new WeakMap<object, { count: number; ids: string }>();
+function pythonStacks(db: ChainContext['db']): { count: number; ids: string } {
+  const n = (db.prepare('SELECT count(*) AS n FROM stacks').get() as { n: number }).n;
+  const hit = pyStackCache.get(db);
+  if (hit && hit.count === n) return hit;
+  const ids = (db.prepare(`SELECT id FROM stacks WHERE frames LIKE '%"lang":"python"%'`).pluck().all() as number[]);
+  const v = { count: n, ids: JSON.stringify(ids) };
+  pyStackCache.set(db, v);
+  return v;
+}
+
 export function pythonCaller(ctx: ChainContext, tid: number, op: string): PythonCaller | null {
+  const py = pythonStacks(ctx.db);
+  if (py.ids === '[]') return null;
+  // events of this thread and op whose stack has a Python frame; the raw table (no view): one scan by session
   const rows = ctx.db
     .prepare(
-      `SELECT c.stack_id AS stack_id, count(*) AS n, s.frames AS frames FROM v_cuda_calls c JOIN stacks s ON s.id = c.stack_id
-       WHERE c.session_id = ? AND c.tid = ? AND c.op = ? AND s.frames LIKE '%"lang":"python"%' GROUP BY c.stack_id ORDER BY n DESC LIMIT 50`,
+      `WITH py(id) AS (SELECT value FROM json_each(?))
+       SELECT e.stack_id AS stack_id, count(*) AS n, s.frames AS frames FROM events e JOIN stacks s ON s.id = e.stack_id
+       WHERE e.session_id = ? AND e.tid = ? AND e.op = (SELECT id FROM ops WHERE name = ?) AND e.stack_id IN (SELECT id FROM py)
+       GROUP BY e.stack_id ORDER BY n DESC LIMIT 50`,
     )
-    .all(ctx.sessionId, tid, op) as { stack_id: number; n: number; frames: string }[];
+    .all(py.ids, ctx.sessionId, tid, op) as { stack_id: number; n: number; frames: string }[];
   const byText = new Map<string, number>();
   let sampled = 0;
   for (const r of rows) {
