@@ -28,9 +28,10 @@ enum cw_source {
 	CW_SRC_SHIM_RT = 9,   /* in-process shim (shim/), CUDA runtime calls: same cw_call layout */
 	CW_SRC_SHIM_DRV = 10, /* in-process shim, CUDA driver calls */
 	CW_SRC_PYTHON = 11,   /* Python frames read from a CPython interpreter (bpf/python.bpf.h) */
+	CW_SRC_NCCL = 12,     /* uprobes on libnccl (nccl.bpf.c): collectives, point-to-point, communicators */
 };
 
-/* Operation codes. 1..63 CUDA runtime, 64..127 driver, 128.. host, 192.. MCP. */
+/* Operation codes. 1..63 CUDA runtime, 64..95 driver, 96..127 NCCL, 128.. host, 192.. MCP. */
 enum cw_op {
 	CW_OP_NONE = 0,
 	CW_OP_CUDA_MALLOC = 1,
@@ -116,6 +117,20 @@ enum cw_op {
 	CW_OP_CU_MODULE_GET_FUNCTION = 94,
 	CW_OP_CU_LIBRARY_GET_KERNEL = 95,
 
+	/* NCCL (libnccl.so.2): struct cw_call like the CUDA calls, source CW_SRC_NCCL */
+	CW_OP_NCCL_ALL_REDUCE = 96,
+	CW_OP_NCCL_ALL_GATHER = 97,
+	CW_OP_NCCL_REDUCE_SCATTER = 98,
+	CW_OP_NCCL_BROADCAST = 99,
+	CW_OP_NCCL_REDUCE = 100,
+	CW_OP_NCCL_SEND = 101,
+	CW_OP_NCCL_RECV = 102,
+	CW_OP_NCCL_GROUP_START = 103,
+	CW_OP_NCCL_GROUP_END = 104,
+	CW_OP_NCCL_COMM_INIT_RANK = 105,
+	CW_OP_NCCL_COMM_INIT_RANK_CONFIG = 106,
+	CW_OP_NCCL_COMM_DESTROY = 107,
+
 	CW_OP_OFF_CPU = 128,     /* struct cw_offcpu */
 	CW_OP_EXEC = 129,        /* struct cw_proc */
 	CW_OP_EXIT = 130,        /* struct cw_proc */
@@ -169,6 +184,18 @@ enum cw_loss {
 #define CW_F_PTDS (1u << 5)          /* call entered through the _ptds export (per-thread default stream) */
 #define CW_F_PTSZ (1u << 6)          /* call entered through the _ptsz export (per-thread default stream) */
 #define CW_F_PY_FRAMES (1u << 7)     /* call: a struct cw_pyframes for (tid, op) precedes it in rb_calls */
+
+/*
+ * NCCL calls: a1 ("dtype_op" in src/common/ops.ts) packs what the collective
+ * says about its data. Bits 0..7 ncclDataType_t, bits 8..15 ncclRedOp_t
+ * (CW_NCCL_NO_REDOP when the call has none), bit 16 set when bits 32..63 hold
+ * a rank (root of ncclBroadcast/ncclReduce, peer of ncclSend/ncclRecv), bit 17
+ * set when a0 is the element count because the datatype's size is unknown
+ * (a0 is bytes = count x size otherwise).
+ */
+#define CW_NCCL_NO_REDOP 255
+#define CW_NCCL_HAS_PEER (1u << 16)
+#define CW_NCCL_COUNT_ONLY (1u << 17)
 
 /*
  * Attach cookie of a call probe: the op in the low 16 bits, the export

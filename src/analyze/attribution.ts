@@ -373,7 +373,7 @@ class ThreadSweep {
     let role: OpenCall['role'] = 'other';
     if (kind === 'sync') role = 'drain';
     else if ((kind === 'copy' || kind === 'memset') && blocking) role = 'submit_drain';
-    else if (kind === 'launch' || kind === 'copy' || kind === 'memset') role = 'submit';
+    else if (kind === 'launch' || kind === 'copy' || kind === 'memset' || kind === 'collective') role = 'submit';
     const c: OpenCall = {
       id, ts, end, dur, pid, op, kind, blocking, direction, bytes: argOf(op, 'bytes', a) ?? 0, ret,
       off: zeroSplit(), preemptedBy: NONE, wokenBy: NONE, wakeIds: [], nested, role, stream: argOf(op, 'stream', a),

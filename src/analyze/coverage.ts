@@ -65,7 +65,7 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
     }
     io += m.io;
     reclaim += m.reclaim;
-    for (const x of m.inCalls.values()) if (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit') launch += x.ns;
+    for (const x of m.inCalls.values()) if (x.kind !== 'collective' && (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit')) launch += x.ns;
     host += m.hostNs;
     for (const x of m.moduleLoad.values()) modules += x.ns;
     waits += sumMap(m.waitBy);

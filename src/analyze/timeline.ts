@@ -65,6 +65,8 @@ export function roleOf(info: OpInfo | undefined): Role {
   if (k === 'free') return info.blocking ? 'drain' : 'other';
   if (k === 'copy' || k === 'memset') return info.blocking ? 'submit_drain' : 'submit';
   if (k === 'launch') return 'submit';
+  // an NCCL collective enqueues its kernel on a stream like a launch (its host-side wait for other ranks is not launch cost)
+  if (k === 'collective') return 'submit';
   return 'other';
 }
 

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { discoverLibraries, type LibraryTarget } from '../discover/libraries.js';
 import { resolveSymbols, firstInstructionBytes, uprobeCostClass } from '../discover/elf.js';
-import { CUDA_OPS, Source } from '../common/ops.js';
+import { CALL_OPS, Source } from '../common/ops.js';
 import { repoRoot } from '../probe/paths.js';
 
 type Status = 'ok' | 'warn' | 'fail';
@@ -87,8 +87,8 @@ function libraries(): LibReport[] {
     libs = [];
   }
   return libs.map((l) => {
-    const source = l.kind === 'cuda' ? Source.CUDA_DRV : Source.CUDA_RT;
-    const ops = CUDA_OPS.filter((o) => o.source === source);
+    const source = l.kind === 'cuda' ? Source.CUDA_DRV : l.kind === 'nccl' ? Source.NCCL : Source.CUDA_RT;
+    const ops = CALL_OPS.filter((o) => o.source === source);
     const probeable: LibReport['probeable'] = [];
     const missing: string[] = [];
     try {

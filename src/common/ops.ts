@@ -30,7 +30,14 @@ export type OpKind =
   /** stream/event creation and destruction, device selection */
   | 'resource'
   /** module/library loading and function lookup (lazy loading stalls land here) */
-  | 'module';
+  | 'module'
+  /**
+   * NCCL collective or point-to-point call (and group end, which launches a
+   * group's work): a submission onto a stream for the queue model, but its
+   * host time can include waiting for the other ranks, so it is not counted
+   * as launch overhead
+   */
+  | 'collective';
 
 /** Argument slot meanings. null = slot unused. */
 export type ArgName =
@@ -54,7 +61,17 @@ export type ArgName =
   | 'library'
   | 'device'
   /** Ex launches: threads per block in the low 32 bits, dynamic shared memory bytes in the high 32 */
-  | 'block_smem';
+  | 'block_smem'
+  /** NCCL: ncclDataType_t | ncclRedOp_t << 8 | flags | peer/root << 32 (bpf/events.h CW_NCCL_*; wire.ts NcclPack) */
+  | 'dtype_op'
+  /** NCCL communicator handle (ncclComm_t, a pointer: an id within one process) */
+  | 'comm'
+  /** NCCL rank of the calling process in its communicator */
+  | 'rank'
+  /** NCCL communicator size (world size) */
+  | 'nranks'
+  /** first 8 bytes of the ncclUniqueId (random in real NCCL): the same for every rank of one communicator */
+  | 'unique_id';
 
 export interface OpInfo {
   code: number;
@@ -92,6 +109,7 @@ const op = (
 
 const RT = Source.CUDA_RT;
 const DRV = Source.CUDA_DRV;
+const NCCL = Source.NCCL;
 
 export const OPS: readonly OpInfo[] = [
   op(1, 'cudaMalloc', RT, 'alloc', ['bytes', 'dev_ptr', null, null], true, 'device allocation; dev_ptr is the pointer returned'),
@@ -179,6 +197,21 @@ export const OPS: readonly OpInfo[] = [
   op(94, 'cuModuleGetFunction', DRV, 'module', ['module', 'func', null, null], false, 'look a kernel up by name; func is the CUfunction returned, its name goes to kernel_names (v_cuda_calls.kernel)'),
   op(95, 'cuLibraryGetKernel', DRV, 'module', ['library', 'func', null, null], false, 'look a kernel up by name in a library; func is the CUkernel returned, its name goes to kernel_names'),
 
+  // NCCL (libnccl.so.2). Collectives and send/recv: a0 bytes (count x datatype size; the element count
+  // when the datatype is unknown, dtype_op bit 17), a1 dtype_op, a2 comm, a3 stream.
+  op(96, 'ncclAllReduce', NCCL, 'collective', ['bytes', 'dtype_op', 'comm', 'stream'], false, 'all-reduce on a stream; bytes = count x datatype size per rank'),
+  op(97, 'ncclAllGather', NCCL, 'collective', ['bytes', 'dtype_op', 'comm', 'stream'], false, 'all-gather; bytes = sendcount x datatype size (what each rank contributes)'),
+  op(98, 'ncclReduceScatter', NCCL, 'collective', ['bytes', 'dtype_op', 'comm', 'stream'], false, 'reduce-scatter; bytes = recvcount x datatype size (what each rank receives)'),
+  op(99, 'ncclBroadcast', NCCL, 'collective', ['bytes', 'dtype_op', 'comm', 'stream'], false, 'broadcast from a root rank (dtype_op carries the root)'),
+  op(100, 'ncclReduce', NCCL, 'collective', ['bytes', 'dtype_op', 'comm', 'stream'], false, 'reduce to a root rank (dtype_op carries the root)'),
+  op(101, 'ncclSend', NCCL, 'collective', ['bytes', 'dtype_op', 'comm', 'stream'], false, 'point-to-point send to a peer rank (dtype_op carries the peer)'),
+  op(102, 'ncclRecv', NCCL, 'collective', ['bytes', 'dtype_op', 'comm', 'stream'], false, 'point-to-point receive from a peer rank (dtype_op carries the peer)'),
+  op(103, 'ncclGroupStart', NCCL, 'collective', [null, null, null, null], false, 'start a group: the calls up to ncclGroupEnd are launched together'),
+  op(104, 'ncclGroupEnd', NCCL, 'collective', [null, null, null, null], false, 'end a group: launches the grouped calls'),
+  op(105, 'ncclCommInitRank', NCCL, 'resource', ['rank', 'comm', 'nranks', 'unique_id'], false, 'join a communicator (blocks until every rank joined); comm is the handle returned'),
+  op(106, 'ncclCommInitRankConfig', NCCL, 'resource', ['rank', 'comm', 'nranks', 'unique_id'], false, 'join a communicator with a config; comm is the handle returned'),
+  op(107, 'ncclCommDestroy', NCCL, 'resource', ['comm', null, null, null], false, 'destroy a communicator'),
+
   op(128, 'off_cpu', Source.SCHED, 'host', ['reason', 'by_pid', 'waker_pid', 'cpu'] as unknown as OpInfo['args'], false, 'thread off-CPU interval: a0 reason (0 preempted, 1 voluntary, 2 io_wait), a1 pid that ran instead, a2 waker pid, a3 cpu'),
   op(129, 'exec', Source.PROC, 'host', [null, null, null, null], false, 'process exec'),
   op(130, 'exit', Source.PROC, 'host', [null, null, null, null], false, 'process exit: a0 exit code'),
@@ -201,6 +234,31 @@ export const OP_BY_NAME: ReadonlyMap<string, OpInfo> = new Map(OPS.map((o) => [o
 
 /** CUDA ops (runtime + driver), the ones attached as uprobes. */
 export const CUDA_OPS: readonly OpInfo[] = OPS.filter((o) => o.code < 128 && (o.source === Source.CUDA_RT || o.source === Source.CUDA_DRV));
+
+/** NCCL ops, attached as uprobes on libnccl (kept apart from CUDA_OPS: the in-process shim does not cover them). */
+export const NCCL_OPS: readonly OpInfo[] = OPS.filter((o) => o.code < 128 && o.source === Source.NCCL);
+
+/** Every op recorded as a struct cw_call by a uprobe pair (CUDA + NCCL). */
+export const CALL_OPS: readonly OpInfo[] = [...CUDA_OPS, ...NCCL_OPS];
+
+/** ncclDataType_t names and element sizes in bytes (nccl.h; ncclChar/ncclInt/ncclHalf/ncclFloat/ncclDouble are aliases). */
+export const NCCL_DATATYPES: Record<number, { name: string; size: number }> = {
+  0: { name: 'ncclInt8', size: 1 },
+  1: { name: 'ncclUint8', size: 1 },
+  2: { name: 'ncclInt32', size: 4 },
+  3: { name: 'ncclUint32', size: 4 },
+  4: { name: 'ncclInt64', size: 8 },
+  5: { name: 'ncclUint64', size: 8 },
+  6: { name: 'ncclFloat16', size: 2 },
+  7: { name: 'ncclFloat32', size: 4 },
+  8: { name: 'ncclFloat64', size: 8 },
+  9: { name: 'ncclBfloat16', size: 2 },
+  10: { name: 'ncclFloat8e4m3', size: 1 },
+  11: { name: 'ncclFloat8e5m2', size: 1 },
+};
+
+/** ncclRedOp_t names (values >= 5 are user-created ops such as ncclRedOpCreatePreMulSum). */
+export const NCCL_REDOPS: Record<number, string> = { 0: 'ncclSum', 1: 'ncclProd', 2: 'ncclMax', 3: 'ncclMin', 4: 'ncclAvg' };
 
 /**
  * Per-thread default stream exports. Code built with `--default-stream

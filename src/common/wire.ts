@@ -78,6 +78,8 @@ export const Source = {
   SHIM_DRV: 10,
   /** Python frames (bpf/python.bpf.h): side records of calls, never rows of events */
   PYTHON: 11,
+  /** NCCL calls (uprobes on libnccl, bpf/nccl.bpf.c): same cw_call layout as the CUDA calls */
+  NCCL: 12,
 } as const;
 export type SourceCode = (typeof Source)[keyof typeof Source];
 
@@ -94,11 +96,13 @@ export const SOURCE_NAMES: Record<number, string> = {
   9: 'cuda_runtime_inproc',
   10: 'cuda_driver_inproc',
   11: 'python',
+  12: 'nccl',
 };
 
 /**
  * enum cw_op, the codes that are not CUDA calls (the record type follows the
- * op). CUDA codes are 1..63 (runtime) and 64..127 (driver), listed in ops.ts.
+ * op). Call codes are 1..63 (runtime), 64..95 (driver) and 96..127 (NCCL),
+ * listed in ops.ts.
  */
 export const Op = {
   /** first code that is not a CUDA call: below it every record is a struct cw_call */
@@ -119,6 +123,9 @@ export const Op = {
 } as const;
 /** highest CUDA op code (runtime + driver) */
 export const MAX_CUDA_OP = Op.HOST_MIN - 1;
+
+/** NCCL a1 packing (#define CW_NCCL_*, events.h): datatype bits 0..7, reduction op 8..15, flags, peer/root 32..63 */
+export const NcclPack = { NO_REDOP: 255, HAS_PEER: 1 << 16, COUNT_ONLY: 1 << 17 } as const;
 
 /** hdr.flags (#define CW_F_*) */
 export const Flag = {

@@ -22,7 +22,7 @@ import { execFileSync } from 'node:child_process';
 import { withElf, isElf64, resolveInElf, type Elf } from './elf.js';
 import { listPids, readMaps, readExe, hostPath, makedev } from './procmaps.js';
 
-export type LibraryKind = 'cudart' | 'cuda' | 'static';
+export type LibraryKind = 'cudart' | 'cuda' | 'static' | 'nccl';
 export type FoundBy = 'maps' | 'ldconfig' | 'ld_library_path' | 'cuda_home' | 'path' | 'wheel' | 'conda' | 'argv';
 
 export interface LibraryTarget {
@@ -83,13 +83,16 @@ export interface DiscoverOptions {
 
 const CUDART_RE = /^libcudart(?:-[0-9a-f]{8})?\.so(?:\.\d+)*$/;
 const CUDA_RE = /^libcuda\.so(?:\.\d+)*$/;
+/** NCCL: libnccl.so.2 (wheels nvidia/nccl/lib, conda, system dirs); not libnccl-net plugins or the static archive */
+const NCCL_RE = /^libnccl\.so(?:\.\d+)*$/;
 /** Symbols whose definition marks an object as carrying the CUDA runtime. */
 export const STATIC_CUDART_MARKERS = ['cudaMalloc', 'cudaLaunchKernel', 'cudaMemcpy'];
 
-export function libraryKindOf(fileName: string): 'cudart' | 'cuda' | null {
+export function libraryKindOf(fileName: string): 'cudart' | 'cuda' | 'nccl' | null {
   const b = path.basename(fileName);
   if (CUDART_RE.test(b)) return 'cudart';
   if (CUDA_RE.test(b)) return 'cuda';
+  if (NCCL_RE.test(b)) return 'nccl';
   return null;
 }
 
@@ -487,7 +490,7 @@ export function discoverLibraries(opts: DiscoverOptions = {}): LibraryTarget[] {
       mtimeMs: t.mtimeMs,
     });
   }
-  const order: Record<LibraryKind, number> = { cudart: 0, cuda: 1, static: 2 };
+  const order: Record<LibraryKind, number> = { cudart: 0, cuda: 1, static: 2, nccl: 3 };
   return out.sort((a, b) => order[a.kind] - order[b.kind] || a.path.localeCompare(b.path));
 }
 

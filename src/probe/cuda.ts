@@ -7,12 +7,12 @@
  * reported with its reason; nothing is skipped silently.
  */
 import path from 'node:path';
-import { CUDA_OPS, COOKIE_VARIANT_SHIFT, Source, VARIANTS, type OpInfo } from '../common/ops.js';
+import { CALL_OPS, CUDA_OPS, NCCL_OPS, COOKIE_VARIANT_SHIFT, Source, VARIANTS, type OpInfo } from '../common/ops.js';
 import { resolveSymbols, firstInstructionBytes, uprobeCostClass, type UprobeCost } from '../discover/elf.js';
 import type { Addon, LinkHandle, ObjHandle } from './addon-types.js';
 import { bpfObjectPath } from './paths.js';
 
-export type LibraryKind = 'cudart' | 'cuda' | 'static';
+export type LibraryKind = 'cudart' | 'cuda' | 'static' | 'nccl';
 
 export interface LibraryTarget {
   path: string;
@@ -67,14 +67,25 @@ export interface CudaProbeOptions {
 // cw_py_procs / cw_py_tstates: Python frame walker state (bpf/python.bpf.h, src/probe/python.ts)
 export const SHARED_MAPS = ['cw_traced', 'cw_drops', 'rb_calls', 'rb_host', 'rb_life', 'cw_stacks', 'cw_py_procs', 'cw_py_tstates'];
 
-const PROGRAMS: Record<'rt' | 'drv', { entry: string; ret: string; object: string }> = {
+type Family = 'rt' | 'drv' | 'nccl';
+const PROGRAMS: Record<Family, { entry: string; ret: string; object: string }> = {
   rt: { entry: 'cw_cuda_entry', ret: 'cw_cuda_return', object: 'cuda.bpf.o' },
   drv: { entry: 'cw_drv_entry', ret: 'cw_drv_return', object: 'driver.bpf.o' },
+  nccl: { entry: 'cw_nccl_entry', ret: 'cw_nccl_return', object: 'nccl.bpf.o' },
 };
+const FAMILY_SOURCE: Record<Family, number> = { rt: Source.CUDA_RT, drv: Source.CUDA_DRV, nccl: Source.NCCL };
+
+/** Probe family of a library kind: libcuda -> driver, libnccl -> NCCL, runtime (shared or static) -> runtime. */
+function familyOf(kind: LibraryKind): Family {
+  return kind === 'cuda' ? 'drv' : kind === 'nccl' ? 'nccl' : 'rt';
+}
 
 export class CudaProbes {
   readonly rt: ObjHandle;
   readonly drv: ObjHandle;
+  /** nccl.bpf.o, opened on the first NCCL library (a trace without NCCL loads nothing more) */
+  private nccl: ObjHandle | null = null;
+  private readonly rodata: Record<string, number>;
   private readonly attached: LibraryAttach[] = [];
   private closed = false;
 
@@ -84,10 +95,11 @@ export class CudaProbes {
   ) {
     const stackEvery = new Array<number>(256).fill(0);
     for (const [name, every] of Object.entries(opts.stackEvery)) {
-      const o = CUDA_OPS.find((x) => x.name === name);
+      const o = CALL_OPS.find((x) => x.name === name);
       if (o) stackEvery[o.code] = every;
     }
     const rodata = { cw_trace_all: opts.traceAll, cw_self_tgid: opts.selfTgid, cw_stack_every: stackEvery } as unknown as Record<string, number>;
+    this.rodata = rodata;
     const multi = opts.classic ? [] : undefined;
     this.rt = addon.openObject(bpfObjectPath(PROGRAMS.rt.object), {
       rodata,
@@ -101,16 +113,38 @@ export class CudaProbes {
     });
   }
 
+  /** The BPF object of a family (NCCL's opened here on first use, sharing the runtime object's maps). */
+  private objectOf(family: Family): ObjHandle {
+    if (family === 'rt') return this.rt;
+    if (family === 'drv') return this.drv;
+    if (!this.nccl) {
+      this.nccl = this.addon.openObject(bpfObjectPath(PROGRAMS.nccl.object), {
+        rodata: this.rodata,
+        shareMaps: { from: this.rt, names: SHARED_MAPS },
+        uprobeMultiPrograms: this.opts.classic ? [] : [PROGRAMS.nccl.entry, PROGRAMS.nccl.ret],
+      });
+    }
+    return this.nccl;
+  }
+
   /** Resolve the ops' symbols in a library and attach entry + return probes (only `onlyOps` when given: --in-process). */
   attach(lib: LibraryTarget, onlyOps?: ReadonlySet<number>): LibraryAttach {
     const t0 = performance.now();
-    const family = lib.kind === 'cuda' ? 'drv' : 'rt';
-    const source = family === 'drv' ? Source.CUDA_DRV : Source.CUDA_RT;
-    const obj = family === 'drv' ? this.drv : this.rt;
+    const family = familyOf(lib.kind);
+    const source = FAMILY_SOURCE[family];
     const progs = PROGRAMS[family];
-    const ops = (this.opts.ops ?? CUDA_OPS).filter((o) => o.source === source && (!onlyOps || onlyOps.has(o.code)));
+    const ops = (this.opts.ops ?? (family === 'nccl' ? NCCL_OPS : CUDA_OPS)).filter((o) => o.source === source && (!onlyOps || onlyOps.has(o.code)));
     const variantList = this.opts.variants === false ? [] : VARIANTS;
     const result: LibraryAttach = { library: lib, mode: 'none', probes: [], links: [], attachMs: 0 };
+    let obj: ObjHandle;
+    try {
+      obj = this.objectOf(family);
+    } catch (e) {
+      result.error = `cannot load ${progs.object}: ${(e as Error).message}`;
+      result.probes = ops.map((op) => ({ op, symbol: null, offset: null, attached: false, error: result.error }));
+      this.attached.push(result);
+      return result;
+    }
     let resolved;
     try {
       resolved = resolveSymbols(lib.path, ops.flatMap((o) => o.symbols.flatMap((s) => [s, ...variantList.map((v) => s + v.suffix)])));
@@ -155,7 +189,7 @@ export class CudaProbes {
       ...(p.variants ?? []).map((v) => ({ p, offset: v.offset, cookie: p.op.code | (VARIANTS.find((x) => x.name === v.name)!.id << COOKIE_VARIANT_SHIFT) })),
     ]);
     if (todo.length === 0) {
-      result.error = result.error ?? `no CUDA ${family === 'drv' ? 'driver' : 'runtime'} symbols found in ${lib.path}`;
+      result.error = result.error ?? `no ${family === 'drv' ? 'CUDA driver' : family === 'nccl' ? 'NCCL' : 'CUDA runtime'} symbols found in ${lib.path}`;
       result.attachMs = performance.now() - t0;
       this.attached.push(result);
       return result;
@@ -216,6 +250,7 @@ export class CudaProbes {
     const t0 = performance.now();
     const links = this.attached.flatMap((a) => a.links);
     if (links.length) this.addon.detach(links);
+    if (this.nccl) this.addon.closeObject(this.nccl);
     this.addon.closeObject(this.drv);
     this.addon.closeObject(this.rt);
     return performance.now() - t0;

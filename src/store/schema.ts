@@ -9,7 +9,8 @@
  * 2^53 for traces shorter than 104 days. sessions.wall_start_ns anchors the
  * session to the wall clock.
  */
-import { Flag, Op } from '../common/wire.js';
+import { Flag, NcclPack, Op } from '../common/wire.js';
+import { NCCL_DATATYPES, NCCL_REDOPS } from '../common/ops.js';
 
 export const SCHEMA_VERSION = 6;
 export const APP_ID = 'causeway';
@@ -258,6 +259,12 @@ function flagCol(bit: number): string {
   return `COALESCE((SELECT (f.flags & ${bit}) <> 0 FROM event_flags f WHERE f.event_id = e.id), 0)`;
 }
 
+/** NCCL's packed slot (ops.ts 'dtype_op', events.h CW_NCCL_*): NULL for every other op. */
+const DTYPE_OP = `CASE 'dtype_op' WHEN o.a1 THEN e.a1 END`;
+const ncclDatatype = `CASE ${DTYPE_OP} & 255 ${Object.entries(NCCL_DATATYPES).map(([k, v]) => `WHEN ${k} THEN '${v.name}'`).join(' ')} ELSE 'ncclDataType_' || (${DTYPE_OP} & 255) END`;
+const ncclSize = `CASE ${DTYPE_OP} & 255 ${Object.entries(NCCL_DATATYPES).map(([k, v]) => `WHEN ${k} THEN ${v.size}`).join(' ')} END`;
+const ncclRedop = `CASE (${DTYPE_OP} >> 8) & 255 WHEN ${NcclPack.NO_REDOP} THEN NULL ${Object.entries(NCCL_REDOPS).map(([k, v]) => `WHEN ${k} THEN '${v}'`).join(' ')} ELSE 'ncclRedOp_' || ((${DTYPE_OP} >> 8) & 255) END`;
+
 /** Argument decoding shared by the views: CASE '<name>' WHEN ops.aN THEN events.aN. */
 function argCol(name: string): string {
   return `CASE '${name}' WHEN o.a0 THEN e.a0 WHEN o.a1 THEN e.a1 WHEN o.a2 THEN e.a2 WHEN o.a3 THEN e.a3 END`;
@@ -291,6 +298,14 @@ SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid, o.name 
        ${argCol('module')} AS module,
        ${argCol('library')} AS library,
        ${argCol('device')} AS device,
+       ${argCol('comm')} AS comm,
+       CASE WHEN ${DTYPE_OP} IS NOT NULL THEN ${ncclDatatype} END AS datatype,
+       CASE WHEN ${DTYPE_OP} IS NOT NULL THEN ${ncclRedop} END AS reduce_op,
+       CASE WHEN ${DTYPE_OP} & ${NcclPack.COUNT_ONLY} THEN e.a0 ELSE e.a0 / ${ncclSize} END AS elements,
+       CASE WHEN ${DTYPE_OP} & ${NcclPack.HAS_PEER} THEN ${DTYPE_OP} >> 32 END AS peer,
+       ${argCol('rank')} AS rank,
+       ${argCol('nranks')} AS nranks,
+       ${argCol('unique_id')} AS unique_id,
        e.a0, e.a1, e.a2, e.a3, e.stack_id,
        ${flagCol(Flag.OUT_READ_FAIL)} AS out_read_failed
 FROM events e JOIN ops o ON o.id = e.op JOIN sources s ON s.id = o.source_id
@@ -356,11 +371,11 @@ WHERE c.run_id = (SELECT MAX(r.id) FROM analysis_runs r WHERE r.session_id = c.s
 /** The views and their columns, for the schema resource and docs. */
 export const VIEW_DOCS: Record<string, { description: string; columns: Record<string, string> }> = {
   v_cuda_calls: {
-    description: 'One row per CUDA runtime or driver call (entry..return).',
+    description: 'One row per CUDA runtime or driver call, or NCCL call (entry..return).',
     columns: {
       id: 'event id', session_id: 'session', ts_ns: 'entry time, ns since session start', dur_ns: 'call duration, ns',
-      pid: 'process id (tgid)', tid: 'thread id', op: 'API name, e.g. cudaMemcpy', source: 'cuda_runtime | cuda_driver',
-      ret: 'cudaError_t / CUresult (0 = success)', op_kind: 'alloc | free | launch | copy | memset | sync | wait | poll (event/stream query: a spin of them is waiting) | graph (capture, instantiate, update, upload) | record (event record) | resource (stream/event create/destroy, set device) | module (module/library load, function lookup)',
+      pid: 'process id (tgid)', tid: 'thread id', op: 'API name, e.g. cudaMemcpy', source: 'cuda_runtime | cuda_driver | nccl (and the in-process variants)',
+      ret: 'cudaError_t / CUresult (0 = success)', op_kind: 'alloc | free | launch | copy | memset | sync | wait | poll (event/stream query: a spin of them is waiting) | graph (capture, instantiate, update, upload) | record (event record) | resource (stream/event create/destroy, set device) | module (module/library load, function lookup) | collective (NCCL collective, send/recv, group start/end)',
       bytes: 'bytes allocated/copied/set', direction: 'copy direction (HostToDevice, DeviceToHost, ...)',
       stream: 'stream handle', dev_ptr: 'device pointer (returned by allocations)', host_ptr: 'pinned host pointer',
       func: 'kernel function pointer', grid_blocks: 'blocks in the grid (x*y*z)', block_threads: 'threads per block (x*y*z)',
@@ -369,6 +384,13 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
       kernel: 'kernel name of a launch (runtime: host stub symbol, demangled; driver: the name given to cuModuleGetFunction/cuLibraryGetKernel); untrusted; NULL when unknown',
       shared_mem: 'dynamic shared memory bytes (Ex launches)', graph: 'cudaGraph_t', graph_exec: 'cudaGraphExec_t / CUgraphExec (graph launches)',
       pool: 'memory pool (cudaMallocFromPoolAsync)', module: 'CUmodule', library: 'CUlibrary', device: 'device ordinal (cudaSetDevice)',
+      comm: 'NCCL communicator handle (ncclComm_t: a pointer, so an id valid within one process; ncclCommInitRank* return it)',
+      datatype: 'NCCL element type (ncclFloat32, ncclBfloat16, ...) of a collective or send/recv',
+      reduce_op: 'NCCL reduction (ncclSum, ncclProd, ncclMax, ncclMin, ncclAvg; ncclRedOp_N for user-created ops); NULL when the call reduces nothing',
+      elements: 'NCCL element count (bytes is elements x datatype size)',
+      peer: 'NCCL rank on the other end: root of ncclBroadcast/ncclReduce, peer of ncclSend/ncclRecv',
+      rank: 'NCCL rank of this process (ncclCommInitRank*)', nranks: 'NCCL communicator size (ncclCommInitRank*)',
+      unique_id: 'first 8 bytes of the ncclUniqueId (random in real NCCL): equal across the ranks of one communicator, so it joins processes',
       stack_id: 'stacks.id of the user stack at entry, if sampled',
       out_read_failed: '1 when the returned pointer/handle could not be read at return (dev_ptr/host_ptr missing)',
     },

@@ -22,7 +22,8 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
     const g = t.gpu;
     // GPU idle time spent inside submission calls on the path to the submission the GPU waited for (timeline.ts)
     let impact = 0;
-    for (const x of t.idle.inCalls.values()) if (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit') impact += x.ns;
+    // NCCL collectives submit too, but their host time is mostly waiting for the other ranks (collective_straggler)
+    for (const x of t.idle.inCalls.values()) if (x.kind !== 'collective' && (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit')) impact += x.ns;
     if (!significant(ctx, impact)) continue;
     let launchOp = 'cudaLaunchKernel';
     let best = -1;
