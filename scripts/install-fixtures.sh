@@ -14,7 +14,7 @@ root="$fx/build/root"
 
 make -s -C "$fx" libs >/dev/null
 
-for f in libcudart.so.12 libcudart.so.13 libcuda.so.1; do
+for f in libcudart.so.12 libcudart.so.13 libcuda.so.1 libnccl.so.2; do
   [ -f "$lib/$f" ] || { echo "install-fixtures: $lib/$f missing (make -C test/fixtures failed?)" >&2; exit 2; }
 done
 
@@ -57,6 +57,11 @@ mkdir -p "$root/srv/shared/b"
 ln -f "$root/srv/shared/a/libcudart.so.12" "$root/srv/shared/b/libcudart.so.12"
 note srv/shared/b/libcudart.so.12 hardlink libcudart.so.12 libcudart.so.12
 link ../a/libcudart.so.12 srv/shared/c/libcudart.so.12 libcudart.so.12 libcudart.so.12
+# NCCL: the nvidia-nccl-cu12 wheel, a conda env, and Debian's libnccl2 package layout
+put libnccl.so.2 opt/venv/lib/python3.11/site-packages/nvidia/nccl/lib/libnccl.so.2 libnccl.so.2
+put libnccl.so.2 opt/conda/envs/llm/lib/libnccl.so.2 libnccl.so.2
+put libnccl.so.2 usr/lib/x86_64-linux-gnu/libnccl.so.2.21.5 libnccl.so.2
+link libnccl.so.2.21.5 usr/lib/x86_64-linux-gnu/libnccl.so.2 libnccl.so.2 libnccl.so.2
 # an odd vendor directory nobody would search by convention
 put libcudart.so.12 srv/models/vendor/libcudart.so.12.2.140 libcudart.so.12
 

@@ -255,3 +255,55 @@ test('a containerised process (different root) is resolved through /proc/PID/roo
   assert.ok(found[0].paths.includes(path.join(proc, '555', 'root', 'usr/lib/x86_64-linux-gnu/libcudart.so.12')));
   assert.equal(found[0].version, '12.8.90');
 });
+
+// NCCL (issue #18): libnccl.so.2 as the nvidia-nccl wheel, a conda env and Debian's libnccl2 install it, and through a running process's maps
+const FAKE_NCCL = path.resolve(import.meta.dirname, '../../../test/fixtures/build/lib/libnccl.so.2');
+
+test('NCCL: libnccl.so.2 is found in wheels (nvidia/nccl/lib), conda envs, system dirs and process maps, as kind nccl', async (t) => {
+  assert.equal(libraryKindOf('/x/libnccl.so.2'), 'nccl');
+  assert.equal(libraryKindOf('libnccl.so.2.21.5'), 'nccl');
+  assert.equal(libraryKindOf('libnccl.so'), 'nccl');
+  assert.equal(libraryKindOf('libnccl-net.so'), null); // network plugin: no collectives
+  assert.equal(libraryKindOf('libnccl_static.a'), null);
+  if (!fs.existsSync(FAKE_NCCL)) return t.skip(`SKIPPED LOUDLY: ${FAKE_NCCL} not built (make -C test/fixtures)`);
+  const root = tmpdir('nccl');
+  const W = put(root, 'usr/local/lib/python3.11/dist-packages/nvidia/nccl/lib/libnccl.so.2', FAKE_NCCL);
+  const C = put(root, 'opt/conda/envs/train/lib/libnccl.so.2', FAKE_NCCL);
+  const S = put(root, 'usr/lib/x86_64-linux-gnu/libnccl.so.2.21.5', FAKE_NCCL);
+  link(root, 'usr/lib/x86_64-linux-gnu/libnccl.so.2', 'libnccl.so.2.21.5');
+  const found = discoverLibraries({ root, procRoot: null });
+  const want: Array<[string, string, string[]]> = [
+    [W, '2', ['wheel']],
+    [C, '2', ['conda']],
+    [S, '2.21.5', ['path']],
+  ];
+  assert.equal(found.length, want.length, JSON.stringify(found.map((x) => x.paths)));
+  for (const [p, version, by] of want) {
+    const lib = found.find((x) => x.ino === inode(p));
+    assert.ok(lib, `${p} not found`);
+    assert.equal(lib.kind, 'nccl', p);
+    assert.equal(lib.version, version, p);
+    assert.deepEqual(lib.foundBy, by, p);
+    assert.equal(lib.soname, 'libnccl.so.2');
+  }
+  // a process that dlopen()s it from an odd directory: found through its maps
+  const dir = tmpdir('nccl-maps');
+  const odd = path.join(dir, 'vendor', 'libnccl.so.2');
+  fs.mkdirSync(path.dirname(odd), { recursive: true });
+  fs.copyFileSync(FAKE_NCCL, odd);
+  const prog = compile(dir, 'dl', `
+    #include <dlfcn.h>
+    #include <stdio.h>
+    #include <unistd.h>
+    int main(int c, char **v) { if (!dlopen(v[1], RTLD_NOW)) { fprintf(stderr, "%s\\n", dlerror()); return 1; }
+      printf("ready\\n"); fflush(stdout); sleep(60); return 0; }`, ['-ldl']);
+  const { child } = await spawnReady(prog, [odd]);
+  children.push(child);
+  const byMaps = discoverLibraries({ root: tmpdir('empty'), procRoot: '/proc', pids: [child.pid!] });
+  assert.equal(byMaps.length, 1, JSON.stringify(byMaps));
+  assert.equal(byMaps[0].kind, 'nccl');
+  assert.equal(byMaps[0].ino, inode(odd));
+  assert.deepEqual(byMaps[0].foundBy, ['maps']);
+  assert.deepEqual(byMaps[0].pids, [child.pid]);
+  await kill(child);
+});

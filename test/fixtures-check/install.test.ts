@@ -28,6 +28,9 @@ test('expected files exist with the right sonames', () => {
     ['opt/conda/envs/llm/lib/libcudart.so.12', 'libcudart.so.12'],
     ['usr/lib/x86_64-linux-gnu/libcuda.so.1', 'libcuda.so.1'],
     ['srv/models/vendor/libcudart.so.12.2.140', 'libcudart.so.12'],
+    ['opt/venv/lib/python3.11/site-packages/nvidia/nccl/lib/libnccl.so.2', 'libnccl.so.2'],
+    ['opt/conda/envs/llm/lib/libnccl.so.2', 'libnccl.so.2'],
+    ['usr/lib/x86_64-linux-gnu/libnccl.so.2', 'libnccl.so.2'],
   ];
   for (const [rel, so] of expect) {
     const p = path.join(R, rel);
@@ -57,7 +60,7 @@ test('idempotent: a second run keeps files and inodes, manifest matches the tree
   assert.equal(fs.statSync(path.join(R, 'srv/shared/a/libcudart.so.12')).ino, before);
   const m = JSON.parse(fs.readFileSync(path.join(R, 'MANIFEST.json'), 'utf8')) as { root: string; entries: Array<{ path: string; kind: string; soname: string }> };
   assert.equal(m.root, R);
-  assert.equal(m.entries.length, 13);
+  assert.equal(m.entries.length, 17);
   for (const e of m.entries) {
     const st = fs.lstatSync(path.join(R, e.path));
     assert.equal(st.isSymbolicLink(), e.kind === 'symlink', e.path);

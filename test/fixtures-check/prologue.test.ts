@@ -3,7 +3,8 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { CUDA_OPS, Source, VARIANTS } from '../../src/common/ops.js';
+import { CALL_OPS, CUDA_OPS, Source, VARIANTS } from '../../src/common/ops.js';
+import { firstInstructionBytes, resolveSymbols } from '../../src/discover/elf.js';
 import fs from 'node:fs';
 import { BIN, LIB, ensureBuilt, exportedFunctions } from './_helpers.js';
 
@@ -70,4 +71,18 @@ test('libcudart.so.13 fake: exports every _ptds/_ptsz variant of a probed op tha
       assert.ok(fake.has(sym), `fake lacks ${sym}`);
     }
   assert.ok(n >= 20, `${n} variants checked`);
+});
+
+test('libnccl.so.2 fake: every probed NCCL op is exported (weak, like real NCCL, with its pncclX alias) and starts with push %rbp', () => {
+  const file = path.join(LIB, 'libnccl.so.2');
+  const nccl = CALL_OPS.filter((o) => o.source === Source.NCCL);
+  assert.ok(nccl.length >= 12, `${nccl.length} NCCL ops`);
+  const syms = nccl.flatMap((o) => o.symbols);
+  const resolved = resolveSymbols(file, syms.flatMap((s) => [s, 'p' + s]));
+  for (const s of syms) {
+    const r = resolved.get(s);
+    assert.ok(r, `libnccl.so.2 lacks ${s}`);
+    assert.equal(resolved.get('p' + s)?.offset, r.offset, `p${s} is an alias of ${s}`);
+    assert.equal(firstInstructionBytes(file, r.offset, 1)[0], 0x55, `${s} starts with push %rbp`);
+  }
 });
