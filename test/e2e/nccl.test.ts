@@ -1,0 +1,102 @@
+// Locks in (issue #18, NCCL): tracing the 2-rank nccl_ranks workload on the fake libnccl.so.2 stores EXACTLY the CUDA and NCCL calls each rank says it made, and v_cuda_calls decodes every NCCL call's arguments as the workload passed them: element count and bytes, datatype, reduction op, root/peer, communicator (one handle per communicator within a rank, the one ncclCommInitRank* returned), stream, rank, world size and the unique id that joins the ranks of one communicator.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { BIN, LIB, runCli, tmpDir } from '../cli/helpers.js';
+
+const isRoot = process.getuid?.() === 0;
+const built = fs.existsSync(path.join(BIN, 'nccl_ranks')) && fs.existsSync(path.join(LIB, 'libnccl.so.2'));
+const skip = !isRoot ? 'needs root to trace' : !built ? 'SKIPPED LOUDLY: nccl_ranks / libnccl.so.2 not built (make -C test/fixtures)' : false;
+if (skip) console.log(`# nccl e2e: ${skip}`);
+const dir = tmpDir('cw-nccl-');
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function query(db: string, sql: string): Record<string, any>[] {
+  const r = runCli(['query', '--db', db, '--format', 'json', sql]);
+  assert.equal(r.code, 0, `query failed: ${sql}\n${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, any>[];
+}
+
+const STEPS = 30;
+const COUNT = 1 << 18;
+
+test('nccl_ranks: exact per-rank counts of CUDA and NCCL calls, and decoded NCCL arguments', { skip }, () => {
+  const db = path.join(dir, 'nccl.db');
+  const r = runCli(['trace', '--db', db, '--json', '-q', '--', path.join(BIN, 'nccl_ranks'), '--steps', String(STEPS), '--slow-us', '1000', '--count', String(COUNT)], {
+    timeoutMs: 60_000,
+  });
+  assert.equal(r.code, 0, `trace failed: ${r.stderr.slice(-2000)}`);
+  const ranks = r.stdout.split('\n').filter((l) => l.startsWith('{"workload":"nccl_ranks"')).map((l) => JSON.parse(l));
+  assert.equal(ranks.length, 2, `both ranks printed their JSON line: ${r.stdout.slice(0, 1000)}`);
+  ranks.sort((a, b) => a.rank - b.rank);
+  assert.deepEqual(ranks.map((w) => w.rank), [0, 1]);
+
+  const dropped = query(db, 'SELECT events_dropped FROM sessions');
+  assert.deepEqual(dropped.map((x) => Number(x.events_dropped)), [0], 'no event lost');
+
+  for (const w of ranks) {
+    const pid = Number(w.pid);
+    // exact counts: every op the rank called, as many times as it says; nothing it did not call
+    const rows = query(db, `SELECT op, count(*) AS n, sum(ret <> 0) AS failed FROM v_cuda_calls WHERE pid = ${pid} GROUP BY op`);
+    const got = Object.fromEntries(rows.map((x) => [x.op, Number(x.n)]));
+    assert.deepEqual(got, w.counts, `rank ${w.rank} (pid ${pid}): stored calls per op`);
+    assert.ok(rows.every((x) => Number(x.failed) === 0), 'every call succeeded');
+    for (const op of ['ncclAllReduce', 'ncclCommInitRank', 'ncclCommInitRankConfig', 'ncclGroupStart', 'ncclGroupEnd', 'ncclBroadcast', 'ncclReduce', 'ncclReduceScatter', 'ncclAllGather', 'ncclCommDestroy'])
+      assert.ok(w.counts[op] >= 1, `rank ${w.rank} called ${op}`);
+    assert.equal(w.counts.ncclAllReduce, STEPS);
+
+    const comm = Number(BigInt(w.comm));
+    const comm2 = Number(BigInt(w.comm2));
+    assert.notEqual(comm, comm2);
+    // the communicators the rank joined: handle returned, rank, world size
+    const inits = query(db, `SELECT op, comm, rank, nranks, source, op_kind FROM v_cuda_calls WHERE pid = ${pid} AND op LIKE 'ncclCommInitRank%' ORDER BY ts_ns`);
+    assert.deepEqual(
+      inits.map((x) => [x.op, Number(x.comm), Number(x.rank), Number(x.nranks), x.source, x.op_kind]),
+      [
+        ['ncclCommInitRank', comm, w.rank, 2, 'nccl', 'resource'],
+        ['ncclCommInitRankConfig', comm2, w.rank, 2, 'nccl', 'resource'],
+      ],
+    );
+    // the all-reduces of the step loop: one communicator (the handle ncclCommInitRank returned), one stream (the one the rank created)
+    const stream = query(db, `SELECT stream FROM v_cuda_calls WHERE pid = ${pid} AND op = 'cudaStreamCreate'`)[0]!.stream;
+    const ar = query(db, `SELECT count(*) AS n, count(DISTINCT comm) AS comms, min(comm) AS comm, count(DISTINCT stream) AS streams, min(stream) AS stream,
+                                 min(datatype) AS datatype, min(reduce_op) AS reduce_op, min(elements) AS el_min, max(elements) AS el_max,
+                                 min(bytes) AS bytes, count(peer) AS peers, min(op_kind) AS kind
+                          FROM v_cuda_calls WHERE pid = ${pid} AND op = 'ncclAllReduce'`)[0]!;
+    assert.equal(Number(ar.n), STEPS);
+    assert.equal(Number(ar.comms), 1, 'one communicator handle across the all-reduces of one rank');
+    assert.equal(Number(ar.comm), comm, 'the handle ncclCommInitRank returned');
+    assert.equal(Number(ar.streams), 1);
+    assert.equal(Number(ar.stream), Number(stream), 'the stream the rank created (7th argument, read from the stack)');
+    assert.deepEqual([ar.datatype, ar.reduce_op, Number(ar.el_min), Number(ar.el_max), Number(ar.bytes), Number(ar.peers), ar.kind], ['ncclFloat32', 'ncclSum', COUNT, COUNT, COUNT * 4, 0, 'collective']);
+
+    // the calls after the loop, each with its own datatype / op / root / peer / communicator
+    const once = query(db, `SELECT op, datatype, reduce_op, elements, bytes, peer, comm, stream FROM v_cuda_calls
+                            WHERE pid = ${pid} AND op IN ('ncclBroadcast', 'ncclReduce', 'ncclReduceScatter', 'ncclAllGather', 'ncclSend', 'ncclRecv') ORDER BY ts_ns`);
+    const norm = once.map((x) => [x.op, x.datatype, x.reduce_op, Number(x.elements), Number(x.bytes), x.peer === null ? null : Number(x.peer), Number(x.comm), Number(x.stream)]);
+    const s = Number(stream);
+    assert.deepEqual(norm, [
+      w.rank === 0 ? ['ncclSend', 'ncclFloat32', null, COUNT, COUNT * 4, 1, comm, s] : ['ncclRecv', 'ncclFloat32', null, COUNT, COUNT * 4, 0, comm, s],
+      ['ncclBroadcast', 'ncclBfloat16', null, COUNT * 2, COUNT * 4, 0, comm, s],
+      ['ncclReduce', 'ncclInt64', 'ncclMax', COUNT / 2, COUNT * 4, 1, comm, s],
+      ['ncclReduceScatter', 'ncclFloat16', 'ncclAvg', COUNT, COUNT * 2, null, comm, s],
+      ['ncclAllGather', 'ncclUint8', null, COUNT, COUNT, null, comm2, s],
+    ]);
+    const destroyed = query(db, `SELECT comm FROM v_cuda_calls WHERE pid = ${pid} AND op = 'ncclCommDestroy' ORDER BY ts_ns`).map((x) => Number(x.comm));
+    assert.deepEqual(destroyed, [comm2, comm]);
+  }
+
+  // the unique id joins the ranks: one value per communicator, the same on both ranks
+  const ids = query(db, `SELECT op, count(DISTINCT unique_id) AS ids, count(DISTINCT pid) AS pids FROM v_cuda_calls WHERE op LIKE 'ncclCommInitRank%' GROUP BY op ORDER BY op`);
+  assert.deepEqual(ids.map((x) => [x.op, Number(x.ids), Number(x.pids)]), [
+    ['ncclCommInitRank', 1, 2],
+    ['ncclCommInitRankConfig', 1, 2],
+  ]);
+  const distinct = query(db, `SELECT count(DISTINCT unique_id) AS n FROM v_cuda_calls WHERE op LIKE 'ncclCommInitRank%'`);
+  assert.equal(Number(distinct[0]!.n), 2, 'two communicators, two unique ids');
+  // the library was found and probed as NCCL
+  const libs = query(db, `SELECT kind, probes_attached FROM libraries WHERE kind = 'nccl'`);
+  assert.equal(libs.length, 1, JSON.stringify(libs));
+  assert.equal(Number(libs[0]!.probes_attached), 12);
+});
