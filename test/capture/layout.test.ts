@@ -137,6 +137,7 @@ test('sources and loss reasons follow the enums', () => {
   assert.equal(src.get('CW_SRC_SHIM_RT'), Source.SHIM_RT);
   assert.equal(src.get('CW_SRC_SHIM_DRV'), Source.SHIM_DRV);
   assert.equal(src.get('CW_SRC_PYTHON'), Source.PYTHON);
+  assert.equal(src.get('CW_SRC_NCCL'), Source.NCCL);
   const loss = enumValues('cw_loss');
   assert.equal(loss.get('CW_LOSS_COUNT'), LOSS_REASONS.length);
   const ring = enumValues('cw_ring');

@@ -187,3 +187,25 @@ test('preempt_victim loses CPU time to a cpu_hog pinned on the same CPU', async 
   assert.ok(victim.steps > 0);
   assert.ok(victim.cpu_lost_ns > 0.2 * victim.elapsed_ns, `lost ${victim.cpu_lost_ns} of ${victim.elapsed_ns}`);
 });
+
+test('nccl_ranks: two ranks, exact call counts, the fast rank waits inside ncclAllReduce for the slow one', () => {
+  const shm = () => new Set(fs.readdirSync('/dev/shm').filter((f) => f.startsWith('fake_nccl_')));
+  const before = shm();
+  const out = execFileSync(path.join(BIN, 'nccl_ranks'), ['--steps', '20', '--slow-us', '3000'], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'inherit'] });
+  const ranks = out.trim().split('\n').map((l) => JSON.parse(l)).sort((a, b) => a.rank - b.rank);
+  assert.deepEqual(ranks.map((r) => [r.workload, r.rank, r.nranks]), [['nccl_ranks', 0, 2], ['nccl_ranks', 1, 2]]);
+  assert.notEqual(ranks[0].pid, ranks[1].pid);
+  for (const r of ranks) {
+    assert.equal(r.counts.ncclAllReduce, 20);
+    assert.equal(r.counts.cudaLaunchKernel, 80);
+    assert.equal(r.counts.cudaStreamSynchronize, 21);
+    for (const [op, s] of Object.entries(r.ops as Record<string, { failed: number }>)) assert.equal(s.failed, 0, `${op} failed on rank ${r.rank}`);
+  }
+  assert.equal(ranks[0].counts.ncclSend, 1);
+  assert.equal(ranks[1].counts.ncclRecv, 1);
+  // rank 1 burned >= 20 x 3 ms of CPU before its all-reduces; rank 0 spent most of that waiting at the barrier
+  assert.ok(ranks[1].slow_ns >= 60e6, `slow_ns ${ranks[1].slow_ns}`);
+  assert.ok(ranks[0].nccl_wait_ns >= 0.5 * ranks[1].slow_ns, `rank 0 waited ${ranks[0].nccl_wait_ns} ns for ${ranks[1].slow_ns} ns of host work`);
+  assert.ok(ranks[1].nccl_wait_ns < ranks[0].nccl_wait_ns, 'the late rank waits less than the early one');
+  assert.deepEqual([...shm()].filter((f) => !before.has(f)), [], 'the last ncclCommDestroy unlinked the barrier files');
+});
