@@ -7,9 +7,10 @@
 import { fmtNs } from './format.js';
 import { gpuThreads, type SessionProfile } from './attribution.js';
 import { roleOf } from './timeline.js';
-import { OP_BY_CODE } from '../common/ops.js';
+import { OP_BY_CODE, OP_BY_NAME, Source } from '../common/ops.js';
 import { MIN_FRACTION, MIN_IMPACT_NS, pct, type ChainContext } from './chains/common.js';
 import { FAST_ALLOC_NS } from './chains/allocator_stall.js';
+import { measureStragglers } from './chains/collective_straggler.js';
 import type { Chain, ChainKind } from './types.js';
 
 export type KindStatus = 'chain' | 'below_threshold' | 'none_observed' | 'not_measured';
@@ -76,7 +77,9 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
     for (const a of t.ops.values())
       if (a.kind === 'alloc' || a.kind === 'free') alloc += t.gpu.submissions > 0 ? (t.idle.inCalls.get(a.key)?.ns ?? 0) : Math.max(0, a.totalNs - a.count * FAST_ALLOC_NS);
   let contention = 0;
-  for (const t of prof.threads.values()) for (const a of t.ops.values()) for (const [w, ns] of a.wokenBy) if (w !== t.pid && ctx.cudaPids.has(w)) contention += ns;
+  for (const t of prof.threads.values()) for (const a of t.ops.values()) if (OP_BY_NAME.get(a.name)?.source !== Source.NCCL) for (const [w, ns] of a.wokenBy) if (w !== t.pid && ctx.cudaPids.has(w)) contention += ns;
+  const stragglers = measureStragglers(ctx);
+  const straggled = stragglers.stragglers.reduce((x, s) => x + s.impactNs, 0);
   const ooms = (ctx.db.prepare('SELECT count(*) FROM events WHERE session_id = ? AND op = 132').pluck().get(ctx.sessionId) as number) ?? 0;
   const reclaimEvents = (sources.memory ?? 0) > 0;
   const n = (k: string) => chains.filter((c) => c.kind === k).length;
@@ -115,6 +118,8 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
     entry('module_load', modules, 'of first kernel launches (beyond the same kernels\' later launches) and module loads while the GPU had no work', noGpu),
     entry('allocator_stall', alloc, `in allocation/free calls while the GPU waited (other threads: beyond ${fmtNs(FAST_ALLOC_NS)} a call)`),
     entry('cross_process_contention', contention, 'inside CUDA calls waiting for another GPU process to wake them', sched ? true : 'no scheduler events in this session'),
+    entry('collective_straggler', straggled, `inside NCCL collectives waiting for a rank that arrived late (${stragglers.matched} of ${stragglers.collectives} collectives matched across ranks)`,
+      stragglers.collectives === 0 ? 'no NCCL collectives in this session' : stragglers.matched === 0 ? `no collective could be matched across ranks (${stragglers.lonely ? 'only one rank of each communicator traced' : 'no ncclCommInitRank traced: communicators joined before the trace'})` : true),
     entry('host_wait', waits, 'of voluntary waits outside CUDA calls on the critical path (locks, queues, sleeps)', schedNeeded),
     {
       kind: 'oom_kill', status: n('oom_kill') ? 'chain' : (sources.process ?? 0) > 0 ? 'none_observed' : 'not_measured', measured_ns: 0, fraction: 0, chains: n('oom_kill'),

@@ -21,6 +21,8 @@ export type ChainKind =
   | 'host_compute'
   /** the first launch of a kernel stalled in lazy module loading (or a module load ran) while the GPU had no work */
   | 'module_load'
+  /** NCCL ranks waited inside a collective for a rank that arrived late (the late rank is the chain's pid) */
+  | 'collective_straggler'
   /** alerts about the use of the MCP server itself (src/serve/audit), kept apart from performance chains */
   | 'mcp_anomaly';
 

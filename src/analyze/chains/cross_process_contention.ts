@@ -13,6 +13,7 @@
 import { fmtNs } from '../format.js';
 import type { Chain } from '../types.js';
 import { isWakerMarker } from '../../common/waker.js';
+import { OP_BY_NAME, Source } from '../../common/ops.js';
 import { idList, makeChain, pct, significant, who, type ChainContext } from './common.js';
 
 const MIN_WAITS = 3;
@@ -26,6 +27,9 @@ export function detectCrossProcessContention(ctx: ChainContext): Chain[] {
   const acc = new Map<number, Map<number, Acc>>();
   for (const t of ctx.prof.threads.values()) {
     for (const a of t.ops.values()) {
+      // an NCCL rank waiting inside a collective (or joining a communicator) is woken by the last rank to
+      // arrive: a rendezvous, not device contention (collective_straggler's time)
+      if (OP_BY_NAME.get(a.name)?.source === Source.NCCL) continue;
       for (const [waker, ns] of a.wokenBy) {
         if (waker === t.pid || !ctx.cudaPids.has(waker)) continue;
         let m = acc.get(t.pid);

@@ -11,6 +11,7 @@ import { detectOomKill } from './oom_kill.js';
 import { detectMemoryPressure } from './memory_pressure.js';
 import { detectHostCompute } from './host_compute.js';
 import { detectModuleLoad } from './module_load.js';
+import { detectCollectiveStraggler } from './collective_straggler.js';
 
 export type Detector = (ctx: ChainContext) => Chain[];
 
@@ -25,6 +26,7 @@ export const DETECTORS: readonly [string, Detector][] = [
   ['memory_pressure', detectMemoryPressure],
   ['host_compute', detectHostCompute],
   ['module_load', detectModuleLoad],
+  ['collective_straggler', detectCollectiveStraggler],
 ];
 
 export type { ChainContext } from './common.js';
