@@ -20,10 +20,14 @@ function query(db: string, sql: string): Record<string, any>[] {
 
 const STEPS = 30;
 const COUNT = 1 << 18;
+const SLOW_US = 3000;
+const TOL = 0.25;
+/** the traced run and the ranks' JSON, shared by the tests below (they run in order) */
+let traced: { db: string; ranks: any[] } | null = null;
 
 test('nccl_ranks: exact per-rank counts of CUDA and NCCL calls, and decoded NCCL arguments', { skip }, () => {
   const db = path.join(dir, 'nccl.db');
-  const r = runCli(['trace', '--db', db, '--json', '-q', '--', path.join(BIN, 'nccl_ranks'), '--steps', String(STEPS), '--slow-us', '1000', '--count', String(COUNT)], {
+  const r = runCli(['trace', '--db', db, '--json', '-q', '--', path.join(BIN, 'nccl_ranks'), '--steps', String(STEPS), '--slow-us', String(SLOW_US), '--count', String(COUNT)], {
     timeoutMs: 60_000,
   });
   assert.equal(r.code, 0, `trace failed: ${r.stderr.slice(-2000)}`);
@@ -31,6 +35,7 @@ test('nccl_ranks: exact per-rank counts of CUDA and NCCL calls, and decoded NCCL
   assert.equal(ranks.length, 2, `both ranks printed their JSON line: ${r.stdout.slice(0, 1000)}`);
   ranks.sort((a, b) => a.rank - b.rank);
   assert.deepEqual(ranks.map((w) => w.rank), [0, 1]);
+  traced = { db, ranks };
 
   const dropped = query(db, 'SELECT events_dropped FROM sessions');
   assert.deepEqual(dropped.map((x) => Number(x.events_dropped)), [0], 'no event lost');
@@ -99,4 +104,38 @@ test('nccl_ranks: exact per-rank counts of CUDA and NCCL calls, and decoded NCCL
   const libs = query(db, `SELECT kind, probes_attached FROM libraries WHERE kind = 'nccl'`);
   assert.equal(libs.length, 1, JSON.stringify(libs));
   assert.equal(Number(libs[0]!.probes_attached), 12);
+});
+
+test('nccl_ranks: the collective_straggler chain names the late rank (pid), what it did, and costs what it injected', { skip }, () => {
+  assert.ok(traced, 'the trace of the first test exists');
+  const { db, ranks } = traced;
+  const [fast, slow] = ranks;
+  const r = runCli(['explain', '--db', db, '--json', '--no-persist']);
+  assert.equal(r.code, 0, r.stderr);
+  const e = JSON.parse(r.stdout) as { chains: any[]; coverage: any };
+  const chains = e.chains.filter((c) => c.kind === 'collective_straggler');
+  assert.equal(chains.length, 1, `one straggler chain: ${JSON.stringify(e.chains.map((c) => [c.kind, c.pid, c.summary]))}`);
+  const c = chains[0];
+  assert.equal(c.pid, slow.pid, 'the late rank is the one with host work before each all-reduce');
+  assert.equal(c.op, 'ncclAllReduce');
+  assert.match(c.summary, new RegExp(`pid ${slow.pid} \\(nccl_ranks\\), rank 1 of 2, arrived last`));
+  assert.match(c.summary, new RegExp(`pid ${fast.pid} \\(nccl_ranks\\) [0-9.]+ [mµ]?s`), 'names the rank that waited');
+  assert.match(c.summary, /running on the CPU \(host work\)/, 'says what the late rank did instead');
+  // ground truth: the wall time rank 1 spent in its injected host work, which rank 0 waited out
+  const truth = slow.slow_ns;
+  const err = Math.abs(c.impact_ns - truth) / truth;
+  console.log(`# collective_straggler: impact ${(c.impact_ns / 1e6).toFixed(1)} ms vs injected ${(truth / 1e6).toFixed(1)} ms (${(err * 100).toFixed(0)}% off); rank 0 measured ${(fast.nccl_wait_ns / 1e6).toFixed(1)} ms inside its all-reduces`);
+  assert.ok(truth >= STEPS * SLOW_US * 1000, 'rank 1 burned what it was asked to');
+  assert.ok(err <= TOL, `impact ${c.impact_ns} ns not within ${TOL * 100}% of the injected ${truth} ns`);
+  // the evidence runs and returns the calls it cites
+  for (const ev of c.evidence) {
+    const rows = query(db, ev.sql);
+    assert.ok(rows.length > 0, `evidence returns rows: ${ev.sql}`);
+    const got = new Set(rows.map((x) => Number(x.id)));
+    for (const id of ev.event_ids) assert.ok(got.has(id), `evidence row ${id} is returned by: ${ev.sql}`);
+  }
+  // the rendezvous is not mistaken for two processes contending for one GPU
+  assert.ok(!e.chains.some((x) => x.kind === 'cross_process_contention' && [fast.pid, slow.pid].includes(x.pid)), 'no cross_process_contention between the ranks');
+  const cov = e.coverage.kinds.find((k: any) => k.kind === 'collective_straggler');
+  assert.equal(cov?.status, 'chain', JSON.stringify(cov));
 });
