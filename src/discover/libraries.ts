@@ -85,6 +85,19 @@ const CUDART_RE = /^libcudart(?:-[0-9a-f]{8})?\.so(?:\.\d+)*$/;
 const CUDA_RE = /^libcuda\.so(?:\.\d+)*$/;
 /** NCCL: libnccl.so.2 (wheels nvidia/nccl/lib, conda, system dirs); not libnccl-net plugins or the static archive */
 const NCCL_RE = /^libnccl\.so(?:\.\d+)*$/;
+/**
+ * Libraries that may carry NCCL linked in (PyTorch's CUDA library, in builds
+ * that link NCCL statically): a target of kind nccl only when the ELF defines
+ * the collectives (STATIC_NCCL_MARKERS); pip's torch links libnccl.so.2 instead.
+ */
+const NCCL_HOST_RE = /^libtorch_cuda\.so$/;
+export const STATIC_NCCL_MARKERS = ['ncclAllReduce', 'ncclCommInitRank'];
+
+/** A library file name that may embed NCCL (checked against its symbols before it becomes a target). */
+export function mayEmbedNccl(fileName: string): boolean {
+  return NCCL_HOST_RE.test(path.basename(fileName));
+}
+
 /** Symbols whose definition marks an object as carrying the CUDA runtime. */
 export const STATIC_CUDART_MARKERS = ['cudaMalloc', 'cudaLaunchKernel', 'cudaMemcpy'];
 
@@ -223,7 +236,7 @@ function sitePackagesOf(prefix: string): string[] {
 
 /** Library files in one directory (not recursive). */
 function scanDir(dir: string, by: FoundBy, out: Candidate[]): void {
-  for (const n of listDir(dir)) if (libraryKindOf(n)) out.push({ path: path.join(dir, n), by });
+  for (const n of listDir(dir)) if (libraryKindOf(n) || mayEmbedNccl(n)) out.push({ path: path.join(dir, n), by });
 }
 
 /** nvidia/<pkg>/lib (cuda_runtime, cu12, cu13, ...) and torch/lib in one site-packages dir. */
@@ -294,7 +307,7 @@ function collectFromProcesses(opts: DiscoverOptions, procRoot: string, out: Cand
     if (!maps) continue;
     const seen = new Set<string>();
     for (const m of maps) {
-      if (!m.path || !m.path.startsWith('/') || m.inode === 0 || !libraryKindOf(m.path)) continue;
+      if (!m.path || !m.path.startsWith('/') || m.inode === 0 || !(libraryKindOf(m.path) || mayEmbedNccl(m.path))) continue;
       const key = `${m.dev}:${m.inode}`;
       if (seen.has(key)) continue;
       seen.add(key);
@@ -311,7 +324,7 @@ function collectFromProcesses(opts: DiscoverOptions, procRoot: string, out: Cand
           p = mapFile;
         }
       }
-      out.push({ path: p, by: 'maps', pid, kind: libraryKindOf(m.path) ?? undefined, name: m.path });
+      out.push({ path: p, by: 'maps', pid, kind: libraryKindOf(m.path) ?? (mayEmbedNccl(m.path) ? 'nccl' : undefined), name: m.path });
     }
     if (opts.scanExecutables !== false) {
       const exe = readExe(pid, procRoot);
@@ -326,16 +339,18 @@ interface ElfFacts {
   buildId: string | null;
   versionDefs: string[];
   staticCudart: boolean;
+  /** defines the NCCL collectives itself (checked only for names that may embed NCCL) */
+  staticNccl: boolean;
 }
 
 /** Cache of ELF facts by dev:ino:mtime:size (executables are re-seen for every pid running them). */
 const factsCache = new Map<string, ElfFacts>();
 
-function elfFacts(p: string, st: fs.Stats, needStatic: boolean): ElfFacts {
-  const key = `${st.dev}:${st.ino}:${st.mtimeMs}:${st.size}:${needStatic ? 1 : 0}`;
+function elfFacts(p: string, st: fs.Stats, needStatic: boolean, needNccl = false): ElfFacts {
+  const key = `${st.dev}:${st.ino}:${st.mtimeMs}:${st.size}:${needStatic ? 1 : 0}:${needNccl ? 1 : 0}`;
   const hit = factsCache.get(key);
   if (hit) return hit;
-  let facts: ElfFacts = { ok: false, soname: null, buildId: null, versionDefs: [], staticCudart: false };
+  let facts: ElfFacts = { ok: false, soname: null, buildId: null, versionDefs: [], staticCudart: false, staticNccl: false };
   if (isElf64(p)) {
     try {
       facts = withElf(p, (e) => ({
@@ -344,6 +359,7 @@ function elfFacts(p: string, st: fs.Stats, needStatic: boolean): ElfFacts {
         buildId: e.buildId,
         versionDefs: e.versionDefs,
         staticCudart: needStatic ? definesCudart(e) : false,
+        staticNccl: needNccl ? definesAll(e, STATIC_NCCL_MARKERS) : false,
       }));
     } catch {
       /* unreadable or malformed: not a target */
@@ -352,6 +368,11 @@ function elfFacts(p: string, st: fs.Stats, needStatic: boolean): ElfFacts {
   if (factsCache.size > 4096) factsCache.clear();
   factsCache.set(key, facts);
   return facts;
+}
+
+function definesAll(e: Elf, names: string[]): boolean {
+  const r = resolveInElf(e, names);
+  return [...r.values()].every((x) => x !== null && (x.type === 'func' || x.type === 'ifunc'));
 }
 
 function definesCudart(e: Elf): boolean {
@@ -435,10 +456,12 @@ export function discoverLibraries(opts: DiscoverOptions = {}): LibraryTarget[] {
     const id = `${st.dev}:${st.ino}`;
     let t = byId.get(id);
     if (!t) {
-      const kind = c.kind ?? libraryKindOf(c.path);
+      const named = libraryKindOf(c.name ?? c.path);
+      const embedded = !named && mayEmbedNccl(c.name ?? c.path);
+      const kind = c.kind ?? named ?? (embedded ? 'nccl' : null);
       if (!kind) continue;
-      const facts = elfFacts(c.path, st, kind === 'static');
-      if (!facts.ok || (kind === 'static' && !facts.staticCudart)) continue;
+      const facts = elfFacts(c.path, st, kind === 'static', embedded);
+      if (!facts.ok || (kind === 'static' && !facts.staticCudart) || (embedded && !facts.staticNccl)) continue;
       const real = safeRealpath(c.path);
       t = {
         id,

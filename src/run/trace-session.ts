@@ -376,7 +376,7 @@ export class TraceSession {
     const paths = this.checkExplicitLibraries();
     const executables: string[] = [];
     if (exe) {
-      paths.push(...loaderLibraries(exe, this.opts.env).filter((p) => /libcud(art|a)[.-]|libnccl\.so/.test(p)));
+      paths.push(...loaderLibraries(exe, this.opts.env).filter((p) => /libcud(art|a)[.-]|libnccl\.so|libtorch_cuda\.so/.test(p)));
       executables.push(exe);
     }
     const found = discoverLibraries({ paths, executables, pids: this.opts.pids.length ? this.opts.pids : undefined });
@@ -570,7 +570,7 @@ export class TraceSession {
       const maps = readMaps(pid);
       if (!maps) continue;
       for (const m of maps) {
-        if (!m.path || !/\/(libcud(art|a)[^/]*|libnccl)\.so/.test(m.path)) continue;
+        if (!m.path || !/\/(libcud(art|a)[^/]*|libnccl|libtorch_cuda)\.so/.test(m.path)) continue;
         if ([...this.attachedInodes].some((k) => k.endsWith(`:${m.inode}`))) continue;
         // just this file: no search roots (the loader may be holding the process parked meanwhile)
         const found = discoverLibraries({ ...ONLY_PATHS, paths: [`/proc/${pid}/root${m.path}`] });

@@ -307,3 +307,20 @@ test('NCCL: libnccl.so.2 is found in wheels (nvidia/nccl/lib), conda envs, syste
   assert.deepEqual(byMaps[0].pids, [child.pid]);
   await kill(child);
 });
+
+test('NCCL linked into libtorch_cuda.so is a target only when the library defines the collectives', (t) => {
+  const TORCH = path.resolve(import.meta.dirname, '../../../test/fixtures/build/lib/torch/libtorch_cuda.so');
+  if (!fs.existsSync(TORCH)) return t.skip(`SKIPPED LOUDLY: ${TORCH} not built (make -C test/fixtures)`);
+  const root = tmpdir('torch-nccl');
+  const withNccl = put(root, 'usr/lib/python3.11/site-packages/torch/lib/libtorch_cuda.so', TORCH);
+  // a torch that links libnccl.so.2 dynamically (pip's): its libtorch_cuda.so defines no NCCL, not a target
+  put(root, 'opt/conda/envs/a/lib/python3.11/site-packages/torch/lib/libtorch_cuda.so', CUDART13);
+  const found = discoverLibraries({ root, procRoot: null });
+  assert.equal(found.length, 1, JSON.stringify(found.map((x) => x.paths)));
+  assert.equal(found[0].ino, inode(withNccl));
+  assert.equal(found[0].kind, 'nccl');
+  assert.deepEqual(found[0].foundBy, ['wheel']);
+  // named explicitly (the trace's late-attach path) it is the same NCCL target
+  const explicit = discoverLibraries({ root: tmpdir('empty'), procRoot: null, paths: [withNccl] });
+  assert.deepEqual(explicit.map((x) => [x.kind, x.ino]), [['nccl', inode(withNccl)]]);
+});

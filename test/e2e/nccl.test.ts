@@ -139,3 +139,20 @@ test('nccl_ranks: the collective_straggler chain names the late rank (pid), what
   const cov = e.coverage.kinds.find((k: any) => k.kind === 'collective_straggler');
   assert.equal(cov?.status, 'chain', JSON.stringify(cov));
 });
+
+const torchBuilt = fs.existsSync(path.join(BIN, 'nccl_ranks_torch'));
+test('nccl_ranks_torch: NCCL linked into libtorch_cuda.so is found and probed; exact per-rank counts', { skip: skip || (!torchBuilt && 'SKIPPED LOUDLY: nccl_ranks_torch not built (make -C test/fixtures)') }, () => {
+  const db = path.join(dir, 'torch.db');
+  const r = runCli(['trace', '--db', db, '--json', '-q', '--', path.join(BIN, 'nccl_ranks_torch'), '--steps', '10', '--slow-us', '500', '--count', '4096'], { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, `trace failed: ${r.stderr.slice(-2000)}`);
+  const ranks = r.stdout.split('\n').filter((l) => l.startsWith('{"workload":"nccl_ranks"')).map((l) => JSON.parse(l));
+  assert.equal(ranks.length, 2);
+  for (const w of ranks) {
+    const rows = query(db, `SELECT op, count(*) AS n FROM v_cuda_calls WHERE pid = ${Number(w.pid)} GROUP BY op`);
+    assert.deepEqual(Object.fromEntries(rows.map((x) => [x.op, Number(x.n)])), w.counts, `rank ${w.rank}: stored calls per op`);
+  }
+  const libs = query(db, `SELECT path, probes_attached FROM libraries WHERE kind = 'nccl'`);
+  assert.equal(libs.length, 1, JSON.stringify(libs));
+  assert.match(String(libs[0]!.path), /\/libtorch_cuda\.so$/);
+  assert.equal(Number(libs[0]!.probes_attached), 12);
+});
