@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { CausewayError } from '../common/errors.js';
-import { CUDA_OPS } from '../common/ops.js';
+import { CALL_OPS, CUDA_OPS } from '../common/ops.js';
 import { explainSession } from '../analyze/explain.js';
 import type { LossCount, ProcessInfo } from '../common/events.js';
 import { discoverLibraries, type DiscoverOptions, type LibraryTarget as FoundLibrary } from '../discover/libraries.js';
@@ -320,7 +320,7 @@ export class TraceSession {
     const mode = this.opts.stacks;
     const every = mode === 'all' || mode === 'auto' ? 1 : mode === 'none' ? 0 : mode;
     const stackEvery: Record<string, number> = {};
-    if (every > 0) for (const op of CUDA_OPS) stackEvery[op.name] = mode === 'auto' && op.kind === 'launch' ? LAUNCH_STACK_EVERY : every;
+    if (every > 0) for (const op of CALL_OPS) stackEvery[op.name] = mode === 'auto' && op.kind === 'launch' ? LAUNCH_STACK_EVERY : every;
     const traceAll = !this.opts.command?.length && this.opts.pids.length === 0;
     this.cuda = new CudaProbes(this.addon, { traceAll, selfTgid: process.pid, stackEvery, mapSizes: this.opts.mapSizes, classic: this.opts.classicUprobes });
     if (this.opts.pythonFrames !== false && every > 0) this.python = new PythonTargets(this.addon, this.cuda.rt, this.symbolizer, (m) => this.log(m));

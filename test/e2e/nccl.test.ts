@@ -134,6 +134,9 @@ test('nccl_ranks: the collective_straggler chain names the late rank (pid), what
     const got = new Set(rows.map((x) => Number(x.id)));
     for (const id of ev.event_ids) assert.ok(got.has(id), `evidence row ${id} is returned by: ${ev.sql}`);
   }
+  // where the late rank arrived from: the sampled user stack of its late all-reduces names the workload's function
+  const stacks = query(db, c.evidence.find((ev: any) => /JOIN stacks/.test(ev.sql))!.sql);
+  assert.ok(stacks.some((x) => /rank_main/.test(String(x.stack))), `a late call's stack shows rank_main: ${JSON.stringify(stacks.slice(0, 2))}`);
   // the rendezvous is not mistaken for two processes contending for one GPU
   assert.ok(!e.chains.some((x) => x.kind === 'cross_process_contention' && [fast.pid, slow.pid].includes(x.pid)), 'no cross_process_contention between the ranks');
   const cov = e.coverage.kinds.find((k: any) => k.kind === 'collective_straggler');

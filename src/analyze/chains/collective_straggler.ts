@@ -227,6 +227,11 @@ export function detectCollectiveStraggler(ctx: ChainContext): Chain[] {
             detail: `the longest waits: each waiting rank's collective and ${who(ctx, s.latePid)}'s late call of the same collective (entered when the others' waits end)`,
           },
           {
+            event_ids: lateIds,
+            sql: `SELECT c.id, c.ts_ns, c.op, c.stack_id, s.text AS stack FROM v_cuda_calls c LEFT JOIN stacks s ON s.id = c.stack_id WHERE c.session_id = ${S} AND c.id IN (${idList(lateIds)}) ORDER BY c.ts_ns`,
+            detail: `where ${who(ctx, s.latePid)}'s late collectives were called from (its user stack at entry, when sampled): the code path that arrived late`,
+          },
+          {
             event_ids: [],
             sql: `SELECT pid, op, count(*) AS calls, sum(dur_ns) AS inside_ns, max(dur_ns) AS max_ns FROM v_cuda_calls WHERE session_id = ${S} AND source = 'nccl' AND op_kind = 'collective' GROUP BY pid, op ORDER BY pid, inside_ns DESC`,
             detail: 'time inside NCCL collectives per rank: the late rank spends little, the ranks waiting for it much',
