@@ -389,7 +389,8 @@ export class TraceSession {
   private attachOne(lib: LibraryTarget, late: boolean): LibraryAttach | null {
     // --in-process: uprobes only for the ops the shim does not interpose, except in an executable
     // with CUDA linked in statically (its own calls never reach a preloaded library): all ops there
-    const only = this.inproc && lib.kind !== 'static' ? new Set(this.inproc.uncovered.map((o) => o.code)) : undefined;
+    // (the shim interposes no NCCL call: libnccl gets every NCCL probe)
+    const only = this.inproc && lib.kind !== 'static' && lib.kind !== 'nccl' ? new Set(this.inproc.uncovered.map((o) => o.code)) : undefined;
     if (only && only.size === 0) return null;
     const key = `${lib.dev}:${lib.inode}`;
     if (this.attachedInodes.has(key)) return null;
