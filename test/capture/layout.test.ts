@@ -201,6 +201,8 @@ test('numeric ids never collide: flag bits, sources, loss reasons, op codes and 
   distinct('CW_F_* bits', flagBits);
   // a cw_pyframes record's own flag is outside every call flag
   for (const v of flagBits) assert.equal(v & PY_TRUNCATED, 0);
+  // so are a cw_exec record's own flags (the decoder clears them before the store sees hdr.flags)
+  for (const v of flagBits) assert.equal(v & (ExecFlag.PATH_TRUNCATED | ExecFlag.ARGS_TRUNCATED), 0);
   distinct('cw_source values', [...enumValues('cw_source').values()]);
   const loss = [...enumValues('cw_loss').entries()].filter(([k]) => k !== 'CW_LOSS_COUNT').map(([, v]) => v);
   distinct('cw_loss values', loss);
