@@ -279,33 +279,49 @@ export interface SessionChains {
 }
 
 /** Chains computed by this process, by database, session and session state. */
-const COMPUTED = new Map<string, ExplainResult>();
+const COMPUTED = new Map<string, Pick<ExplainResult, 'chains' | 'coverage'>>();
 
 /**
- * The one rule for stored vs computed chains, used by serve and export:
- * the latest stored analysis run of the session when there is one (what
- * `causeway explain` or the end of `causeway trace` wrote: stable and cheap);
- * otherwise an analysis computed now and not stored (cached per session state,
- * since it costs seconds per million events), with the MCP alerts stored for
- * the session added. If that analysis fails, whatever is stored, with a note.
+ * What sessionChains can answer without analysing: the stored run, or chains this process computed for the same
+ * session state. `key` names the session state for rememberChains when neither exists.
  */
-export function sessionChains(db: Db, sessionId: number): SessionChains {
+export function readySessionChains(db: Db, sessionId: number): { ready: SessionChains } | { key: string; run: RunProvenance | null; alerts: Chain[]; eventsStored: number } {
   const stored = latestRun(db, sessionId);
   const prov = stored ? { run_id: stored.run_id, created_wall_ns: stored.created_wall_ns, baseline: stored.baseline } : null;
   // alerts of every run, not only the latest one's (store/chains.sessionAlerts)
   const alerts = stored ? sessionAlerts(db, sessionId) : [];
-  if (stored?.analysed) return { source: 'stored', run: prov, chains: [...stored.chains.filter((c) => c.kind !== 'mcp_anomaly'), ...alerts].sort(compareChains), coverage: stored.coverage as Coverage | null };
+  if (stored?.analysed) return { ready: { source: 'stored', run: prov, chains: [...stored.chains.filter((c) => c.kind !== 'mcp_anomaly'), ...alerts].sort(compareChains), coverage: stored.coverage as Coverage | null } };
   const state = db.prepare('SELECT events_stored, status FROM sessions WHERE id = ?').get(sessionId) as { events_stored: number; status: string } | undefined;
   const key = `${db.name}\0${sessionId}\0${state?.events_stored}\0${state?.status}`;
-  let computed = COMPUTED.get(key);
-  if (!computed) {
-    try {
-      computed = explainSession(db, sessionId, { persist: false });
-    } catch (e) {
-      return { source: alerts.length ? 'stored' : 'none', run: prov, chains: alerts, coverage: null, note: `analysis failed: ${(e as Error).message}` };
-    }
-    COMPUTED.set(key, computed);
-    if (COMPUTED.size > 16) COMPUTED.delete(COMPUTED.keys().next().value!);
+  const computed = COMPUTED.get(key);
+  if (computed) return { ready: { source: 'computed', run: prov, chains: [...computed.chains, ...alerts].sort(compareChains), coverage: computed.coverage } };
+  return { key, run: prov, alerts, eventsStored: Number(state?.events_stored ?? 0) };
+}
+
+/** Keep chains computed for a session state (bounded: the 16 latest). */
+export function rememberChains(key: string, computed: Pick<ExplainResult, 'chains' | 'coverage'>): void {
+  COMPUTED.set(key, computed);
+  if (COMPUTED.size > 16) COMPUTED.delete(COMPUTED.keys().next().value!);
+}
+
+/** Computed chains with the session's stored alerts, in the order every reader shows them. */
+export function withAlerts(run: RunProvenance | null, alerts: Chain[], computed: Pick<ExplainResult, 'chains' | 'coverage'>): SessionChains {
+  return { source: 'computed', run, chains: [...computed.chains, ...alerts].sort(compareChains), coverage: computed.coverage };
+}
+
+/**
+ * The one rule for stored vs computed chains, used by serve and export: the latest stored analysis run of the
+ * session, else chains computed now (not stored, remembered per session state), with the stored MCP alerts.
+ */
+export function sessionChains(db: Db, sessionId: number): SessionChains {
+  const r = readySessionChains(db, sessionId);
+  if ('ready' in r) return r.ready;
+  let computed: ExplainResult;
+  try {
+    computed = explainSession(db, sessionId, { persist: false });
+  } catch (e) {
+    return { source: r.alerts.length ? 'stored' : 'none', run: r.run, chains: r.alerts, coverage: null, note: `analysis failed: ${(e as Error).message}` };
   }
-  return { source: 'computed', run: prov, chains: [...computed.chains, ...alerts].sort(compareChains), coverage: computed.coverage };
+  rememberChains(r.key, computed);
+  return withAlerts(r.run, r.alerts, computed);
 }

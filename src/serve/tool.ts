@@ -31,6 +31,8 @@ export function defineTool<I extends AnyObject, O extends AnyObject>(def: ToolDe
 export interface CallInfo {
   /** the token's client id over HTTP; 'stdio' for the process that started a stdio server */
   client: string;
+  /** progress notifications for this call, when the client asked for them (a progressToken in _meta) */
+  progress?: (progress: number, total: number, message: string) => void;
 }
 
 const SAFE = Number.MAX_SAFE_INTEGER;
@@ -102,7 +104,14 @@ export function registerTool<I extends AnyObject, O extends AnyObject>(server: M
             throw new ToolError('INSUFFICIENT_SCOPE', `${def.name} needs the scope ${scope}; this client's token grants ${granted.join(' ') || 'no scopes'}`, `ask the operator for a token with scope ${scope}`, { required_scope: scope }, 'refused');
           }
         }
-        const call: CallInfo = { client: ctx.http?.authInfo?.clientId ?? channel.kind };
+        const token = ctx.mcpReq._meta?.progressToken;
+        const call: CallInfo = {
+          client: ctx.http?.authInfo?.clientId ?? channel.kind,
+          progress:
+            token === undefined
+              ? undefined
+              : (progress, total, message) => void ctx.mcpReq.notify({ method: 'notifications/progress', params: { progressToken: token, progress, total, message } }).catch(() => undefined),
+        };
         const { data, text } = await def.run(args, app, call);
         return finish(app, data as Record<string, unknown>, text);
       } catch (e) {

@@ -80,7 +80,7 @@ test('explain --baseline stores regression chains with their baseline identity; 
   // without a baseline: the stored chains served by default, and a fresh analysis, are the session's own
   const db = openReadOnly(reg.file);
   try {
-    const served = await loadChains(db, reg.sessionId);
+    const served = await loadChains(db, reg.sessionId, { dbPath: reg.file });
     assert.equal(served.source, 'stored');
     assert.ok(served.chains.length > 0);
     assert.ok(served.chains.every((c) => c.kind !== 'regression'), `served: ${served.chains.map((c) => c.kind).join(', ')}`);

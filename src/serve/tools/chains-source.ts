@@ -6,7 +6,7 @@
  */
 import type { Db } from '../../store/db.js';
 import type { Chain } from '../../common/chain.js';
-import { sessionChains } from '../../analyze/explain.js';
+import { boundedSessionChains, type AnalysisProgress } from '../background-analysis.js';
 
 export { SEVERITY_RANK } from '../../common/chain.js';
 
@@ -14,14 +14,32 @@ export { SEVERITY_RANK } from '../../common/chain.js';
 export type ChainView = Chain;
 
 export interface ChainsResult {
-  source: 'stored' | 'computed' | 'none';
+  /** pending: a background analysis is still running (progress says how far it got) */
+  source: 'stored' | 'computed' | 'pending' | 'none';
+  progress: AnalysisProgress | null;
   run_id: number | null;
   chains: ChainView[];
   /** the analysis' coverage object (explain's `coverage`, stored in analysis_runs.coverage), as it is: rendered generically */
   coverage: unknown;
 }
 
-export async function loadChains(db: Db, sessionId: number): Promise<ChainsResult> {
-  const r = sessionChains(db, sessionId);
-  return { source: r.source, run_id: r.source === 'stored' ? (r.run?.run_id ?? null) : null, chains: r.chains, coverage: r.coverage ?? null };
+export interface LoadOptions {
+  /** the database file, for the background analysis' own connection */
+  dbPath: string;
+  /** how long to wait for an analysis (default DEFAULT_ANALYSIS_BUDGET_MS, or CAUSEWAY_ANALYSIS_BUDGET_MS) */
+  budgetMs?: number;
+  onProgress?: (p: AnalysisProgress) => void;
+}
+
+export async function loadChains(db: Db, sessionId: number, opts: LoadOptions): Promise<ChainsResult> {
+  const envBudget = Number(process.env.CAUSEWAY_ANALYSIS_BUDGET_MS);
+  const budgetMs = opts.budgetMs ?? (envBudget > 0 ? envBudget : undefined);
+  const r = await boundedSessionChains(db, sessionId, { ...opts, budgetMs });
+  return {
+    source: r.source,
+    run_id: r.source === 'stored' ? (r.run?.run_id ?? null) : null,
+    chains: r.chains,
+    coverage: r.coverage ?? null,
+    progress: r.source === 'pending' ? r.progress : null,
+  };
 }

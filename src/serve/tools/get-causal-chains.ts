@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { cleanTraced, fitRows, makeCursor, readCursor, renderTable, type Cell } from '../budget.js';
 import { resolveSession } from '../context.js';
 import { defineTool } from '../tool.js';
+import type { AnalysisProgress } from '../background-analysis.js';
 import { loadChains, SEVERITY_RANK } from './chains-source.js';
 import { cursorArg, limitArg, ms, pageFields, sessionArg, TableSchema } from './common.js';
 import { coverageView, renderCoverage } from './coverage-view.js';
@@ -23,7 +24,7 @@ export const input = z.object({
 
 export const output = z.object({
   session: z.number().int(),
-  source: z.enum(['stored', 'computed', 'none']).describe('stored: latest `causeway explain` run; computed: analysed now; none: no analysis available'),
+  source: z.enum(['stored', 'computed', 'pending', 'none']).describe('stored: latest explain run; computed: analysed now; pending: analysis running, call again; none: no analysis'),
   total: z.number().int().describe('chains matching the filters'),
   chains: TableSchema.describe('by impact; impact_ns = critical-path time attributed; evidence_sql reproduces the claim; event_ids: first evidence events (get_events / get_stacks take them)'),
   coverage: z.record(z.string(), z.string()).nullable().describe('what the analysis checked (per kind when it says; else per evidence source): shown when no performance chain matched'),
@@ -38,11 +39,12 @@ export const tool = defineTool({
     'Use first: causes of lost time by impact (kind, pid/tid/op, evidence SQL, fix); if none, what was checked.',
   input,
   output,
-  async run(args, app) {
+  async run(args, app, call) {
     const db = app.db();
     const s = resolveSession(db, args.session);
     const offset = readCursor('get_causal_chains', args, args.cursor);
-    const { source, chains, coverage } = await loadChains(db, s.id);
+    const onProgress = call?.progress ? (p: AnalysisProgress) => call.progress!(p.read, p.total, `analysing session ${s.id}: ${p.read} of ${p.total} events read`) : undefined;
+    const { source, chains, coverage, progress } = await loadChains(db, s.id, { dbPath: app.dbPath, onProgress });
     const maxRank = args.severity ? SEVERITY_RANK[args.severity] : 9;
     const alerts = args.kind === ALERT_KIND ? 0 : chains.filter((c) => c.kind === ALERT_KIND).length;
     const matching = chains.filter(
@@ -73,7 +75,10 @@ export const tool = defineTool({
     const alertNote = alerts > 0 ? `; ${alerts} MCP-use alert(s) not shown (kind mcp_anomaly or get_mcp_activity)` : '';
     const filtered = args.pid !== undefined || args.severity !== undefined || args.kind !== undefined ? ' matching the filters' : '';
     let text: string;
-    if (source === 'none') {
+    if (source === 'pending' && progress) {
+      const pct = progress.total > 0 ? Math.min(100, Math.round((100 * progress.read) / progress.total)) : 0;
+      text = `session ${s.id}: analysis still running (${pct}% of ${progress.total} events read after ${(progress.elapsed_ms / 1000).toFixed(1)} s, in the background): call get_causal_chains again in a few seconds${alertNote}.\nmeanwhile: get_time_budget (where each thread's time went), get_trace_stats`;
+    } else if (source === 'none') {
       text = `session ${s.id}: no analysis yet. Run \`causeway explain --db <db>\` (or use get_time_budget / get_trace_stats meanwhile).`;
     } else if (perfNone) {
       text = `session ${s.id}: no performance cause found${filtered} (${source} analysis)${alertNote}.\n${renderCoverage(cov)}\nnext: get_time_budget (where each thread's time went), get_agent_health (what the trace could not see)`;

@@ -56,7 +56,8 @@ export const tool = defineTool({
       params = args.pid !== undefined ? [s.id, opCode(args.op), args.pid] : [s.id, opCode(args.op)];
       subject = `op ${args.op}${args.pid !== undefined ? ` in pid ${args.pid}` : ''}`;
     } else if (args.chain_id !== undefined) {
-      const { chains } = await loadChains(db, s.id);
+      const { chains, source } = await loadChains(db, s.id, { dbPath: app.dbPath });
+      if (source === 'pending') throw new ToolError('ANALYSIS_RUNNING', `session ${s.id} is still being analysed: its chains are not known yet`, 'call get_causal_chains again in a few seconds (it reports progress), then ask for the chain', {});
       const chain = chains.find((c) => c.id === args.chain_id);
       if (!chain) {
         throw new ToolError('UNKNOWN_CHAIN', `chain ${args.chain_id} is not in session ${s.id}`, `use a chain_id from get_causal_chains (e.g. ${chains.slice(0, 5).map((c) => c.id).join(', ') || 'none recorded'})`, { valid_chains: chains.slice(0, 20).map((c) => c.id) });

@@ -1,0 +1,90 @@
+/**
+ * Analysis that never outlasts its tool call. A session without a stored analysis is analysed on a worker thread
+ * (its own read-only connection), once per session state however many calls ask; a call waits at most its budget,
+ * reporting progress (events read of events stored) as it goes, and then answers with what is known: the chains
+ * if the analysis finished, else how far it got. The next call after it finished gets the chains at once (they are
+ * remembered per session state, like every computed analysis). Small sessions are analysed inline: a worker's
+ * start-up (~100 ms) would cost more than it saves.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Chain } from '../common/chain.js';
+import type { Coverage } from '../analyze/explain.js';
+import { readySessionChains, rememberChains, sessionChains, withAlerts, type SessionChains } from '../analyze/explain.js';
+import type { Db } from '../store/db.js';
+
+/** below this many events the analysis runs inline (about a second on this machine's 2 cores) */
+export const BACKGROUND_MIN_EVENTS = 200_000;
+/** how long a tool call waits for an analysis by default: under the 10 s many MCP clients allow a call */
+export const DEFAULT_ANALYSIS_BUDGET_MS = 8_000;
+
+export interface AnalysisProgress {
+  read: number;
+  total: number;
+  elapsed_ms: number;
+}
+
+export type BoundedChains = SessionChains | (Omit<SessionChains, 'source'> & { source: 'pending'; progress: AnalysisProgress });
+
+interface Job {
+  done: Promise<{ chains: Chain[]; coverage: Coverage } | { error: string }>;
+  read: number;
+  total: number;
+  startedMs: number;
+}
+
+const JOBS = new Map<string, Job>();
+
+function start(dbPath: string, sessionId: number, key: string, total: number): Job {
+  const job: Job = { done: undefined as never, read: 0, total, startedMs: Date.now() };
+  job.done = new Promise((resolve) => {
+    const w = new Worker(new URL('./analysis-worker.js', import.meta.url), { workerData: { dbPath, sessionId } });
+    w.unref(); // a server shutting down does not wait for an analysis nobody will read
+    w.on('message', (m: { type: string; read?: number; chains?: Chain[]; coverage?: Coverage; message?: string }) => {
+      if (m.type === 'progress') job.read = m.read!;
+      else if (m.type === 'done') {
+        rememberChains(key, { chains: m.chains!, coverage: m.coverage! });
+        resolve({ chains: m.chains!, coverage: m.coverage! });
+      } else if (m.type === 'error') resolve({ error: m.message! });
+    });
+    w.on('error', (e) => resolve({ error: e.message }));
+    w.on('exit', (code) => resolve({ error: `analysis worker exited with code ${code}` }));
+  });
+  void job.done.then(() => JOBS.delete(key));
+  JOBS.set(key, job);
+  return job;
+}
+
+export interface BoundedOptions {
+  /** the database file (the worker opens its own connection) */
+  dbPath: string;
+  budgetMs?: number;
+  /** called about twice a second while waiting */
+  onProgress?: (p: AnalysisProgress) => void;
+}
+
+/** sessionChains, bounded in time: see the top of this file. */
+export async function boundedSessionChains(db: Db, sessionId: number, opts: BoundedOptions): Promise<BoundedChains> {
+  const r = readySessionChains(db, sessionId);
+  if ('ready' in r) return r.ready;
+  if (r.eventsStored < BACKGROUND_MIN_EVENTS) return sessionChains(db, sessionId);
+  const job = JOBS.get(r.key) ?? start(opts.dbPath, sessionId, r.key, r.eventsStored);
+  const budget = opts.budgetMs ?? DEFAULT_ANALYSIS_BUDGET_MS;
+  const progress = (): AnalysisProgress => ({ read: job.read, total: job.total, elapsed_ms: Date.now() - job.startedMs });
+  let timer: NodeJS.Timeout | undefined;
+  let ticker: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), budget)));
+  if (opts.onProgress) {
+    // at once (a short budget may end before the first tick), then about twice a second
+    opts.onProgress(progress());
+    ticker = setInterval(() => opts.onProgress!(progress()), 500);
+  }
+  try {
+    const res = await Promise.race([job.done, timeout]);
+    if (res === 'timeout') return { source: 'pending', run: r.run, chains: r.alerts, coverage: null, progress: progress() };
+    if ('error' in res) return { source: r.alerts.length ? 'stored' : 'none', run: r.run, chains: r.alerts, coverage: null, note: `analysis failed: ${res.error}` };
+    return withAlerts(r.run, r.alerts, res);
+  } finally {
+    clearTimeout(timer);
+    clearInterval(ticker);
+  }
+}
