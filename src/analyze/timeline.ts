@@ -303,8 +303,18 @@ export class Timeline {
         }
         break; // only the drain's last off-CPU interval says when the GPU finished
       }
-      this.closeSegment(done, true, key, id);
-    } else {
+      // The completion moved back to where the thread lost the CPU: if what is left of the drain is no longer than
+      // an empty-queue call (its own transfer plus the op's fastest return), the drain waited for the CPU, not
+      // for the GPU, and the completion of the queued work is not measured (it lies before the drain's entry):
+      // close by estimate. Taking `done` as measured here would stretch the queued kernels over the whole host
+      // gap before the drain (I/O waits, page touching) and hide that gap's idle time.
+      const excess = done - ts - ownNs;
+      if (excess >= fast + NOISE_NS) {
+        this.closeSegment(done, true, key, id);
+        return;
+      }
+    }
+    {
       // the queue was (about) empty at entry: completion at or before it (a synchronous copy: its own end)
       // (no kernel time known: d = 0, the earliest completion: idle is then an upper bound, as stated in the method)
       const est = this.estimateDone(true)!;

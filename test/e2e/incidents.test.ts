@@ -28,7 +28,6 @@ interface Explained { session: { traced_wall_ns: number }; chains: Chain[]; cove
 const OPEN = {
   io: 'issue #11: io_starvation impact 22.6 ms vs 37.5 ms measured (40% low), cause not yet found',
   contention: 'issue #11: cross_process_contention impact 433 ms vs 748 ms measured (42% low), cause not yet found',
-  launch: 'issue #11: launch_overhead impact 464 ms vs 635 ms in launches (27% low), cause not yet found',
   memory: 'issue #11: memory_pressure impact 378 ms vs 131 ms slowdown (2.9x): kernel time inferred from blocking pageable copies absorbs the page-touching gap',
 };
 
@@ -206,15 +205,23 @@ test('cross_process_contention: two contend processes sharing one device lock un
   checkEvidence(db, c);
 });
 
-test('launch_overhead: launch_storm with 20 µs per launch; impact ~ the workload\'s own time in launches', { skip, todo: OPEN.launch }, () => {
-  // 20 µs of host latency per launch (tiny kernels take 1.5 µs): the workload's own clock around each
-  // launch also counts the uprobe entry/return cost (a few µs) that the traced duration cannot see
-  const { db, workloads } = trace([bin('launch_storm'), '20000'], { FAKE_CUDA_LATENCY_US_cudaLaunchKernel: '20' });
+test('launch_overhead: launch_storm with 20 µs per launch; impact ~ the workload\'s own time in launches, untraced', { skip }, () => {
+  // 20 µs of host latency per launch (tiny kernels take 1.5 µs). Ground truth: the same workload's own clock around
+  // its launches in an UNTRACED run. Traced, that clock also counts the uprobe entry/return cost (8-14 µs a launch
+  // on this VM, more under load), which is the tracer's overhead, not the incident, and which no traced duration
+  // can see; the untraced run measures what launch overhead costs the workload in production.
+  const env = { FAKE_CUDA_LATENCY_US_cudaLaunchKernel: '20' };
+  const plain = spawnSync(bin('launch_storm'), ['20000'], { encoding: 'utf8', env: { ...process.env, ...env } });
+  assert.equal(plain.status, 0, plain.stderr);
+  const untraced = JSON.parse(plain.stdout.split('\n').find((l) => l.startsWith('{"workload"'))!);
+  const { db, workloads } = trace([bin('launch_storm'), '20000'], env);
   const w = workloads[0];
+  assert.equal(untraced.n, w.n);
   const c = top(explain(db), 'launch_overhead');
   assert.equal(c.op, 'cudaLaunchKernel');
   assert.equal(c.pid, w.pid);
-  within(c.impact_ns, w.launch_ns, 'launch_overhead');
+  console.log(`# launch_overhead: traced workload clock ${(w.launch_ns / 1e6).toFixed(1)} ms in launches, untraced ${(untraced.launch_ns / 1e6).toFixed(1)} ms`);
+  within(c.impact_ns, untraced.launch_ns, 'launch_overhead');
   checkEvidence(db, c);
 });
 

@@ -180,7 +180,9 @@ describe('audit trail over HTTP with anomaly alerts', () => {
   });
 
   it('keeps the token and argument values out of the database files and the logs', () => {
-    const secret = token.split('_')[2];
+    // cw_<id>_<secret>: the secret is base64url, which has '_' of its own: everything after the second '_'
+    const secret = token.split('_').slice(2).join('_');
+    assert.ok(secret.length >= 43, 'the whole 32-byte secret');
     for (const f of fs.readdirSync(dir)) {
       if (f.endsWith('.tokens') || f.includes('mcp-token')) continue; // the hash store and the user's token file
       const bytes = fs.readFileSync(path.join(dir, f));
