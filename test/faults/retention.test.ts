@@ -39,7 +39,9 @@ test('--max-db-mb under sustained load: bounded file, pruned rows in drops, exac
   const { workload, summary } = parseTraceOutput(r.stdout);
   // the database turned over at least once: more was pruned than the cap holds (the call rate, and so the total, depends
   // on the machine's load: ~680k pruned quiet, ~350k at load 3)
-  const kept = (openDb(db).prepare('SELECT count(*) AS n FROM events WHERE session_id = 1').get() as any).n;
+  const k = openDb(db);
+  const kept = (k.prepare('SELECT count(*) AS n FROM events WHERE session_id = 1').get() as any).n;
+  k.close();
   assert.ok(summary.retention.pruned > kept, `a sustained load went past the cap: pruned ${summary.retention.pruned}, kept ${kept}`);
   assert.ok(maxMain <= (capMb + 4) * MiB, `main file peaked at ${(maxMain / MiB).toFixed(1)} MiB for a ${capMb} MiB cap`);
   assert.ok(maxTotal <= (capMb + 8) * MiB, `file + WAL peaked at ${(maxTotal / MiB).toFixed(1)} MiB`);
