@@ -71,7 +71,8 @@ static __always_inline void cw_capture(struct pt_regs *ctx, __u32 op, struct cw_
 	case CW_OP_CUDA_EVENT_SYNCHRONIZE:  /* (cudaEvent_t) */
 		e->a[0] = PT_REGS_PARM1(ctx);
 		break;
-	case CW_OP_CUDA_LAUNCH_KERNEL: {
+	case CW_OP_CUDA_LAUNCH_KERNEL:
+	case CW_OP_CUDA_LAUNCH_COOPERATIVE_KERNEL: { /* the same arguments and ABI */
 		/*
 		 * (const void *func, dim3 grid, dim3 block, void **args,
 		 *  size_t sharedMem, cudaStream_t stream): each 12-byte dim3 is
@@ -111,14 +112,6 @@ static __always_inline void cw_capture(struct pt_regs *ctx, __u32 op, struct cw_
 		e->a[1] = PT_REGS_PARM2(ctx);
 		e->a[2] = (__u32)PT_REGS_PARM3(ctx);
 		break;
-	case CW_OP_CUDA_LAUNCH_COOPERATIVE_KERNEL: { /* same ABI as cudaLaunchKernel */
-		__u64 g = PT_REGS_PARM2(ctx), b = PT_REGS_PARM4(ctx);
-		e->a[0] = PT_REGS_PARM1(ctx);
-		e->a[1] = (__u64)(__u32)g * (__u32)(g >> 32) * (__u32)PT_REGS_PARM3(ctx);
-		e->a[2] = (__u64)(__u32)b * (__u32)(b >> 32) * (__u32)PT_REGS_PARM5(ctx);
-		e->a[3] = cw_user_u64(PT_REGS_SP(ctx) + 16);
-		break;
-	}
 	case CW_OP_CUDA_LAUNCH_KERNEL_EX_C: /* (const cudaLaunchConfig_t *config, const void *func, void **args) */
 		cw_capture_ex_launch(e, PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx));
 		break;

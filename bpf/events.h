@@ -13,7 +13,6 @@
 
 #define CW_EVENT_VERSION 1
 #define CW_COMM_LEN 16
-#define CW_PATH_LEN 64
 
 /* Where an event came from: one value per probe family. */
 enum cw_source {
@@ -132,7 +131,7 @@ enum cw_op {
 	CW_OP_NCCL_COMM_DESTROY = 107,
 
 	CW_OP_OFF_CPU = 128,     /* struct cw_offcpu */
-	CW_OP_EXEC = 129,        /* struct cw_proc */
+	CW_OP_EXEC = 129,        /* struct cw_exec */
 	CW_OP_EXIT = 130,        /* struct cw_proc */
 	CW_OP_FORK = 131,        /* struct cw_proc */
 	CW_OP_OOM_KILL = 132,    /* struct cw_proc */
@@ -268,15 +267,41 @@ struct cw_offcpu {
 	char waker_comm[CW_COMM_LEN];
 };
 
-/* exec / exit / fork / oom. 120 bytes. */
+/* exit / fork / oom. 56 bytes. */
 struct cw_proc {
 	struct cw_hdr hdr;
-	__u32 ppid;         /* fork: parent tgid; exec/exit: parent tgid */
+	__u32 ppid;         /* fork: parent tgid; exit: parent tgid */
 	__u32 child_tgid;   /* fork: new process (or thread) id; oom: victim */
 	__s32 exit_code;    /* exit: exit code (status >> 8) or signal */
 	__u32 is_thread;    /* fork: 1 when a thread was created */
 	char comm[CW_COMM_LEN];
-	char filename[CW_PATH_LEN]; /* exec: path of the new image */
+};
+
+/*
+ * exec: caps on what one record carries. The path is the filename the exec
+ * was asked for (bprm->filename, what the sched_process_exec tracepoint
+ * reports), NUL included; argv is the new image's (mm->arg_start..arg_end
+ * read after the exec, so `exec -a NAME` shows NAME). The store keeps at
+ * most 1024 / 4096 characters of exe / cmdline, so nothing longer is read.
+ */
+#define CW_EXEC_PATH_LEN 1024
+#define CW_EXEC_ARGS_LEN 4096
+/* hdr.flags of a cw_exec record */
+#define CW_EXECF_PATH_TRUNCATED (1u << 8)  /* the path was longer than CW_EXEC_PATH_LEN - 1 bytes */
+#define CW_EXECF_ARGS_TRUNCATED (1u << 9)  /* argv was longer than CW_EXEC_ARGS_LEN bytes */
+
+/*
+ * A traced process exec'd a new image. Variable length: only the first
+ * offsetof(data) + path_len + args_len bytes are emitted (a short command
+ * costs ~100 bytes of rb_life, not sizeof). 5168 bytes at most.
+ */
+struct cw_exec {
+	struct cw_hdr hdr;
+	__u32 ppid;          /* parent tgid */
+	__u16 path_len;      /* bytes of data[] holding the path, its NUL included (>= 1) */
+	__u16 args_len;      /* bytes of data[] after the path: argv, each argument NUL-terminated */
+	char comm[CW_COMM_LEN];
+	char data[CW_EXEC_PATH_LEN + CW_EXEC_ARGS_LEN];
 };
 
 /* Page allocations of one process aggregated over a window. 40 bytes. */

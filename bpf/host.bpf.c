@@ -3,7 +3,8 @@
  * host.bpf.c: host context for traced processes.
  *
  *   off-CPU intervals   tp_btf sched_switch + sched_waking + sched_wakeup_new -> struct cw_offcpu (rb_host)
- *   lifecycle           tp_btf sched_process_fork / exec / exit           -> struct cw_proc   (rb_life)
+ *   lifecycle           tp_btf sched_process_fork / exit                  -> struct cw_proc   (rb_life)
+ *                       tp_btf sched_process_exec: path + new argv        -> struct cw_exec   (rb_life, variable length)
  *   OOM kills           tp_btf mark_victim (every victim, traced or not)  -> struct cw_proc   (rb_life)
  *   page allocations    tp_btf mm_page_alloc, windows per tgid            -> struct cw_mem    (rb_host)
  *
@@ -364,22 +365,72 @@ int BPF_PROG(cw_sched_process_fork, struct task_struct *parent, struct task_stru
 	return 0;
 }
 
+/*
+ * One struct cw_exec per CPU to build the record in: it is 5 KiB, too big
+ * for the 512-byte BPF stack, and reserving that much in rb_life for every
+ * exec would cut the ring to ~50 execs; bpf_ringbuf_output copies only the
+ * bytes used (the execsnoop pattern).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cw_exec);
+} cw_exec_buf SEC(".maps");
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(cw_sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	struct cw_proc *e;
+	__u32 zero = 0, flags = 0;
+	const char *fname;
+	unsigned long astart, aend;
+	struct cw_exec *e;
+	__u64 plen, alen;
+	long n;
+	char last = 0;
 
 	if (!cw_is_traced(p->tgid))
 		return 0;
-	e = proc_reserve();
+	e = bpf_map_lookup_elem(&cw_exec_buf, &zero);
 	if (!e)
 		return 0;
-	__builtin_memset(e, 0, sizeof(*e));
 	cw_fill_hdr(&e->hdr, bpf_ktime_get_ns(), task_pid_tgid(p), CW_OP_EXEC, CW_SRC_PROC, 0);
 	e->ppid = BPF_CORE_READ(p, real_parent, tgid);
+	__builtin_memset(e->comm, 0, sizeof(e->comm));
 	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), p->comm);
-	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), BPF_CORE_READ(bprm, filename));
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+
+	/* the path, NUL included; a full buffer is a cut when the byte at the cap is not the NUL */
+	fname = BPF_CORE_READ(bprm, filename);
+	n = bpf_probe_read_kernel_str(e->data, CW_EXEC_PATH_LEN, fname);
+	if (n <= 0) {
+		e->data[0] = 0;
+		n = 1;
+	} else if (n == CW_EXEC_PATH_LEN) {
+		bpf_probe_read_kernel(&last, 1, fname + CW_EXEC_PATH_LEN - 1);
+		if (last)
+			flags |= CW_EXECF_PATH_TRUNCATED;
+	}
+	plen = n;
+	if (plen > CW_EXEC_PATH_LEN) /* cannot happen; bounds the offset for the verifier */
+		plen = CW_EXEC_PATH_LEN;
+
+	/* argv of the new image: this runs in the exec'ing task after the new mm is installed */
+	astart = BPF_CORE_READ(p, mm, arg_start);
+	aend = BPF_CORE_READ(p, mm, arg_end);
+	alen = aend > astart ? aend - astart : 0;
+	if (alen > CW_EXEC_ARGS_LEN) {
+		alen = CW_EXEC_ARGS_LEN;
+		flags |= CW_EXECF_ARGS_TRUNCATED;
+	}
+	if (alen && bpf_probe_read_user(e->data + plen, alen, (const void *)astart)) {
+		alen = 0; /* unreadable: user space keeps the command line it read from /proc */
+		flags &= ~CW_EXECF_ARGS_TRUNCATED;
+	}
+	e->path_len = plen;
+	e->args_len = alen;
+	e->hdr.flags = flags;
+	if (bpf_ringbuf_output(&rb_life, e, offsetof(struct cw_exec, data) + plen + alen, BPF_RB_NO_WAKEUP))
+		cw_count_loss(CW_LOSS_RB_LIFE);
 	return 0;
 }
 

@@ -10,11 +10,11 @@
 
 /*
  * drain(): every record in bpf/events.h is at most CW_MAX_RECORD bytes (the
- * largest, struct cw_pyframes, is 416; test/probe/bpf-objects.test.ts asserts
- * the bound). The output buffer is filled with [u32 len][record][pad to 8] and the
+ * largest, struct cw_exec, is 5168 at most and usually ~100 bytes: it is emitted
+ * with its used length; test/probe/bpf-objects.test.ts asserts the bound). The output buffer is filled with [u32 len][record][pad to 8] and the
  * consumer stops while a max-size slot still fits.
  */
-#define CW_MAX_RECORD 512
+#define CW_MAX_RECORD 8192
 #define CW_SLOT(len) (((size_t)(len) + 4 + 7) & ~(size_t)7)
 #define CW_MAX_SLOT CW_SLOT(CW_MAX_RECORD)
 #define CW_DRAIN_STOP (-ENOBUFS)

@@ -20,6 +20,29 @@ static size_t map_value_bytes(struct bpf_map *m)
 	return vs;
 }
 
+/* no value buffer: check_key_value() checks the key only */
+#define CW_NO_VALUE SIZE_MAX
+
+/*
+ * The caller's key (and value, unless vlen is CW_NO_VALUE) must have the map's
+ * sizes before any syscall: a layout drift between events.h and TypeScript
+ * throws an Error naming both sizes. Returns false when it threw.
+ */
+static bool check_key_value(napi_env env, const char *fn, struct cw_obj *o, const char *name, struct bpf_map *m, size_t klen, size_t vlen)
+{
+	if (vlen == CW_NO_VALUE) {
+		if (klen == bpf_map__key_size(m))
+			return true;
+		throw_fmt(env, "%s(%s, %s): key is %zu bytes, map key size is %u", fn, obj_label(o), name, klen, bpf_map__key_size(m));
+		return false;
+	}
+	if (klen == bpf_map__key_size(m) && vlen == map_value_bytes(m))
+		return true;
+	throw_fmt(env, "%s(%s, %s): key/value are %zu/%zu bytes, map wants %u/%zu", fn, obj_label(o), name, klen, vlen, bpf_map__key_size(m),
+		  map_value_bytes(m));
+	return false;
+}
+
 napi_value js_read_percpu_counters(napi_env env, napi_callback_info cbi)
 {
 	struct cw_args a;
@@ -88,10 +111,8 @@ napi_value js_map_lookup(napi_env env, napi_callback_info cbi)
 	napi_value result = NULL;
 	if (!get_buffer(env, a.argv[2], &key, &klen, "mapLookup key"))
 		goto out;
-	if (klen != bpf_map__key_size(m)) {
-		throw_fmt(env, "mapLookup(%s, %s): key is %zu bytes, map key size is %u", obj_label(o), name, klen, bpf_map__key_size(m));
+	if (!check_key_value(env, "mapLookup", o, name, m, klen, CW_NO_VALUE))
 		goto out;
-	}
 	size_t vb = map_value_bytes(m);
 	void *val = malloc(vb);
 	if (bpf_map_lookup_elem(bpf_map__fd(m), key, val)) {
@@ -123,11 +144,8 @@ napi_value js_map_update(napi_env env, napi_callback_info cbi)
 	size_t klen, vlen;
 	if (!get_buffer(env, a.argv[2], &key, &klen, "mapUpdate key") || !get_buffer(env, a.argv[3], &val, &vlen, "mapUpdate value"))
 		goto out;
-	if (klen != bpf_map__key_size(m) || vlen != map_value_bytes(m)) {
-		throw_fmt(env, "mapUpdate(%s, %s): key/value are %zu/%zu bytes, map wants %u/%zu", obj_label(o), name, klen, vlen,
-			  bpf_map__key_size(m), map_value_bytes(m));
+	if (!check_key_value(env, "mapUpdate", o, name, m, klen, vlen))
 		goto out;
-	}
 	if (bpf_map_update_elem(bpf_map__fd(m), key, val, BPF_ANY)) {
 		int e = errno;
 		throw_fmt(env, "bpf_map_update_elem(%s, %s): %s", obj_label(o), name, strerror(e));
@@ -150,10 +168,8 @@ napi_value js_map_delete(napi_env env, napi_callback_info cbi)
 	napi_value result = NULL;
 	if (!get_buffer(env, a.argv[2], &key, &klen, "mapDelete key"))
 		goto out;
-	if (klen != bpf_map__key_size(m)) {
-		throw_fmt(env, "mapDelete(%s, %s): key is %zu bytes, map key size is %u", obj_label(o), name, klen, bpf_map__key_size(m));
+	if (!check_key_value(env, "mapDelete", o, name, m, klen, CW_NO_VALUE))
 		goto out;
-	}
 	bool deleted = true;
 	if (bpf_map_delete_elem(bpf_map__fd(m), key)) {
 		int e = errno;

@@ -9,11 +9,11 @@
  */
 import type { EventBatch, ProcessInfo } from '../common/events.js';
 import { isWakerMarker } from '../common/waker.js';
-import { CALL, EVENT_VERSION, FRAME_HDR, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, IO, LOADER, MEM, OFFCPU, PROC, PYFRAMES, PY_ENTRY, PY_FRAMES_OP, PY_MAX_FRAMES, PY_SHIM, PY_TRUNCATED, RECLAIM, COMM_LEN, PATH_LEN, Op, frameSize } from '../common/wire.js';
+import { CALL, EVENT_VERSION, FRAME_HDR, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, IO, LOADER, MEM, OFFCPU, PROC, PYFRAMES, PY_ENTRY, PY_FRAMES_OP, PY_MAX_FRAMES, PY_SHIM, PY_TRUNCATED, RECLAIM, COMM_LEN, EXEC, ExecFlag, Op, frameSize } from '../common/wire.js';
 import { VARIANTS, variantOfFlags } from '../common/ops.js';
 
 const VARIANT_FLAGS = VARIANTS.reduce((m, v) => m | v.flag, 0);
-import { sanitizeUntrusted } from '../common/untrusted.js';
+import { TRUNCATION_MARK, sanitizeUntrusted } from '../common/untrusted.js';
 
 const TWO32 = 4294967296;
 
@@ -193,6 +193,45 @@ export class RecordDecoder {
     }
   }
 
+  /**
+   * A cw_exec record (variable length): the path the exec asked for and the
+   * new image's argv, joined by spaces like /proc/PID/cmdline readers do. A
+   * cut the kernel made at its cap ends in TRUNCATION_MARK, so a cut path is
+   * never mistaken for a whole one.
+   */
+  private exec(dv: DataView, buf: Buffer, rec: number, recLen: number, batch: EventBatch): boolean {
+    if (recLen < EXEC.data) return false;
+    const pathLen = dv.getUint16(rec + EXEC.pathLen, true);
+    const argsLen = dv.getUint16(rec + EXEC.argsLen, true);
+    if (pathLen < 1 || EXEC.data + pathLen + argsLen > recLen) return false;
+    const i = batch.n++;
+    this.header(dv, rec, batch, i);
+    const flags = batch.flags[i]!;
+    batch.flags[i] = flags & ~(ExecFlag.PATH_TRUNCATED | ExecFlag.ARGS_TRUNCATED);
+    const pid = batch.pid[i]!;
+    const at = rec + EXEC.data;
+    let exe = cstr(buf, at, pathLen, EXEC_TEXT_CAP);
+    if (flags & ExecFlag.PATH_TRUNCATED) exe += TRUNCATION_MARK;
+    let cmdline: string | undefined;
+    if (argsLen > 0) {
+      const args = buf.subarray(at + pathLen, at + pathLen + argsLen);
+      const parts = args.toString('utf8').split('\0');
+      if (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
+      cmdline = sanitizeUntrusted(parts.join(' '), EXEC_TEXT_CAP);
+      if (flags & ExecFlag.ARGS_TRUNCATED) cmdline += TRUNCATION_MARK;
+    }
+    this.sink.process({
+      pid,
+      ppid: dv.getUint32(rec + EXEC.ppid, true),
+      comm: cstr(buf, rec + EXEC.comm, COMM_LEN),
+      exe,
+      ...(cmdline !== undefined ? { cmdline } : {}),
+      traced: true,
+      startNs: batch.ts[i],
+    });
+    return true;
+  }
+
   private host(dv: DataView, buf: Buffer, rec: number, recLen: number, op: number, batch: EventBatch): boolean {
     const pid = dv.getUint32(rec + HDR.tgid, true);
     switch (op) {
@@ -212,6 +251,7 @@ export class RecordDecoder {
         return true;
       }
       case Op.EXEC:
+        return this.exec(dv, buf, rec, recLen, batch);
       case Op.EXIT:
       case Op.FORK:
       case Op.OOM_KILL: {
@@ -221,9 +261,7 @@ export class RecordDecoder {
         const comm = cstr(buf, rec + PROC.comm, COMM_LEN);
         const child = dv.getUint32(rec + PROC.childTgid, true);
         const ppid = dv.getUint32(rec + PROC.ppid, true);
-        if (op === Op.EXEC) {
-          this.sink.process({ pid, ppid, comm, exe: cstr(buf, rec + PROC.filename, PATH_LEN), traced: true, startNs: batch.ts[i] });
-        } else if (op === Op.EXIT) {
+        if (op === Op.EXIT) {
           const code = dv.getInt32(rec + PROC.exitCode, true);
           batch.a0[i] = code;
           this.sink.process({ pid, comm, traced: true, exitNs: batch.ts[i], exitCode: code });
@@ -301,6 +339,9 @@ function isWrite(buf: Buffer, at: number): number {
 }
 
 /** A NUL-terminated string of at most `max` bytes, sanitized (traced strings are untrusted). */
+/** Above the kernel's caps (CW_EXEC_PATH_LEN/ARGS_LEN bytes): the store applies its own (TEXT_CAPS). */
+const EXEC_TEXT_CAP = 8192;
+
 function cstr(buf: Buffer, at: number, max: number, cap = 64): string {
   let end = at;
   const lim = Math.min(at + max, buf.length);

@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { openReadOnly } from '../store/db.js';
+import { checkAndWarn } from './integrity.js';
 import { writeHtmlReport } from '../export/html-report.js';
 import { progress } from './progress.js';
 import { CausewayError } from '../common/errors.js';
@@ -63,10 +64,12 @@ export function runExplain(opts: Opts): ExplainResult & { comparison?: Compariso
   const baseSessionId = parseId(opts.baselineSession, '--baseline-session');
   const db = openReadOnly(opts.db);
   try {
+    checkAndWarn(db, opts.db);
     let comparison: Comparison | undefined;
     if (opts.baseline) {
       const base = openReadOnly(opts.baseline);
       try {
+        checkAndWarn(base, opts.baseline);
         comparison = compareSessions(base, resolveSession(base, baseSessionId), db, resolveSession(db, sessionId), { baselineFile: opts.baseline });
       } finally {
         base.close();

@@ -16,6 +16,7 @@ import { openReadOnly } from '../store/db.js';
 import { openAuditor } from '../serve/audit/index.js';
 import { refuseSecretArgs, requiredScope } from '../serve/auth/index.js';
 import { terminalLine } from '../common/untrusted.js';
+import { warnIfDamaged } from './integrity.js';
 
 /** 127.0.0.0/8, ::1 and localhost: addresses no other machine can reach. */
 export function isLoopback(host: string): boolean {
@@ -54,6 +55,7 @@ export async function runMcp(o: McpCliOptions): Promise<void> {
   const app = new App({ dbPath: o.db, auditor, requiredScope, baselinePath: o.baseline });
   app.baselineDb(); // a bad --baseline fails now, not at the first comparison
   app.db(); // fail now, with the store's message, if the database is missing or not Causeway's
+  warnIfDamaged(o.db, app.integrity()); // checked once; get_trace_stats and get_agent_health report it too
 
   if (!o.http) {
     const { serveCausewayStdio } = await import('../serve/stdio.js');

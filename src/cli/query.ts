@@ -8,6 +8,8 @@
 import type { Command } from 'commander';
 import { CausewayError } from '../common/errors.js';
 import { runReadOnlySql, type SqlResult } from '../store/sql-guard.js';
+import { openReadOnly } from '../store/db.js';
+import { checkAndWarn } from './integrity.js';
 import { exportCell, safeJson, terminalLine } from '../common/untrusted.js';
 
 type Format = 'table' | 'json' | 'csv';
@@ -75,6 +77,13 @@ export function register(program: Command): void {
         if (!Number.isInteger(v) || v < 0) throw new CausewayError('USAGE', `${name} must be a non-negative integer, got ${s}`, `pass e.g. ${name} 100`);
         return v;
       };
+      // the query runs in a worker on its own connection: check the file here first (a bad file exits 3 the same way)
+      const check = openReadOnly(o.db);
+      try {
+        checkAndWarn(check, o.db);
+      } finally {
+        check.close();
+      }
       const r = await runReadOnlySql(o.db, sql, { maxRows: num(o.maxRows, '--max-rows'), maxBytes: num(o.maxBytes, '--max-bytes'), timeoutMs: Math.max(1, num(o.timeout, '--timeout')) });
       const out = format === 'json' ? formatJson(r) : format === 'csv' ? formatCsv(r) : formatTable(r);
       process.stdout.write(out);

@@ -12,7 +12,6 @@
 
 export const EVENT_VERSION = 1;
 export const COMM_LEN = 16;
-export const PATH_LEN = 64;
 
 /** struct cw_hdr: every record starts with it */
 export const HDR = { size: 24, ts: 0, tgid: 8, tid: 12, op: 16, source: 18, version: 19, flags: 20 } as const;
@@ -25,8 +24,20 @@ export const OFFCPU = {
   size: 88, dur: 24, reason: 32, cpu: 36, byTgid: 40, byTid: 44, wakerTgid: 48, wakerTid: 52, byComm: 56, wakerComm: 72,
 } as const;
 
-/** struct cw_proc: exec / exit / fork / oom */
-export const PROC = { size: 120, ppid: 24, childTgid: 28, exitCode: 32, isThread: 36, comm: 40, filename: 56 } as const;
+/** struct cw_proc: exit / fork / oom */
+export const PROC = { size: 56, ppid: 24, childTgid: 28, exitCode: 32, isThread: 36, comm: 40 } as const;
+
+/**
+ * struct cw_exec: variable length. `size` is the largest record; one carries
+ * offsetof(data) + pathLen + argsLen bytes: the path (NUL included), then
+ * the new image's argv (each argument NUL-terminated).
+ */
+export const EXEC = { size: 5168, ppid: 24, pathLen: 28, argsLen: 30, comm: 32, data: 48 } as const;
+/** CW_EXEC_PATH_LEN / CW_EXEC_ARGS_LEN: the caps of the path (NUL included) and of argv */
+export const EXEC_PATH_LEN = 1024;
+export const EXEC_ARGS_LEN = 4096;
+/** cw_exec hdr.flags (CW_EXECF_*): the kernel cut the path / argv at its cap */
+export const ExecFlag = { PATH_TRUNCATED: 1 << 8, ARGS_TRUNCATED: 1 << 9 } as const;
 
 /** struct cw_mem: page allocations of one process over a window */
 export const MEM = { size: 40, windowNs: 24, pages: 32 } as const;
@@ -108,7 +119,7 @@ export const Op = {
   /** first code that is not a CUDA call: below it every record is a struct cw_call */
   HOST_MIN: 128,
   OFF_CPU: 128, // struct cw_offcpu
-  EXEC: 129, // struct cw_proc
+  EXEC: 129, // struct cw_exec
   EXIT: 130, // struct cw_proc
   FORK: 131, // struct cw_proc
   OOM_KILL: 132, // struct cw_proc

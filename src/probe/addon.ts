@@ -16,7 +16,7 @@ export type { Addon, ObjHandle, LinkHandle, RingHandle, OpenOptions } from './ad
 /** Bytes of the [u32 len] prefix drain() writes before each record. */
 export const DRAIN_LEN_PREFIX = 4;
 /** Largest record drain() accepts (native/drain.c CW_MAX_RECORD); out buffers must hold one slot of it. */
-export const DRAIN_MAX_RECORD = 512;
+export const DRAIN_MAX_RECORD = 8192;
 /** Smallest `out` buffer drain() accepts. */
 export const DRAIN_MIN_BUFFER = (DRAIN_MAX_RECORD + DRAIN_LEN_PREFIX + 7) & ~7;
 

@@ -11,7 +11,8 @@ import type { Db } from '../store/db.js';
 import { parseElf } from '../discover/elf.js';
 import { InprocSource, type ShimProcess, type ShimThread } from '../capture/inproc-source.js';
 import { shimCoveredOps, shimLibraryPath, shimUncoveredOps, SHIM_FILE } from '../probe/shim-plan.js';
-import type { OpInfo } from '../common/ops.js';
+import { CUDA_OPS, type OpInfo } from '../common/ops.js';
+import { CausewayError } from '../common/errors.js';
 import { putSessionMeta, recordLibraries, recordProbes } from '../store/session.js';
 import { readMaps } from '../discover/procmaps.js';
 
@@ -60,6 +61,38 @@ export function preloadBlocker(exe: string): string | null {
     return `cannot read ${exe} as ELF: ${(e as Error).message}`;
   }
   return null;
+}
+
+/** What --in-process becomes for one command: the shim, or uprobes with the reason (said loudly). */
+export interface InprocPlan {
+  mode: InprocMode | null;
+  fallback: string | null;
+}
+
+/** --in-process: preload the shim, or fall back to uprobes loudly when the command cannot be preloaded. */
+export function planInproc(exe: string | null, opts: InprocOptions, log: (line: string) => void): InprocPlan {
+  if (!exe) throw new CausewayError('USAGE', '--in-process needs a command to start (-- CMD): a running process cannot be preloaded', 'drop --in-process to attach uprobes to running processes');
+  const blocker = preloadBlocker(exe);
+  if (blocker) {
+    log(`WARNING: --in-process: ${blocker}; falling back to uprobes for every CUDA call`);
+    return { mode: null, fallback: blocker };
+  }
+  return { mode: new InprocMode(opts), fallback: null };
+}
+
+/** The summary of a trace whose command could not be preloaded: every op went to uprobes. */
+export function fallbackSummary(reason: string): InprocSummary {
+  return { mode: 'uprobe_fallback', fallbackReason: reason, uprobeOps: CUDA_OPS.map((o) => o.name), callsMade: 0, processes: [], threads: [], withoutShim: [], uprobeLibraries: [] };
+}
+
+/** Coverage of the in-process mode (or why it fell back) for get_agent_health and SQL; a failure is logged, not thrown. */
+export function recordInprocCoverage(plan: InprocPlan, db: Db, sessionId: number, command: string, log: (line: string) => void): void {
+  try {
+    if (plan.mode) plan.mode.record(db, sessionId);
+    else if (plan.fallback) recordLibraries(db, sessionId, [{ path: command, kind: 'shim', foundVia: 'in-process', probesAttached: 0, probesFailed: 0, error: `in-process capture not possible (${plan.fallback}): every CUDA call traced by uprobes` }]);
+  } catch (e) {
+    log(`WARNING: could not record in-process coverage: ${(e as Error).message}`);
+  }
 }
 
 export class InprocMode {

@@ -5,7 +5,7 @@
  * per stdio connection, one per HTTP request) are cheap and share it.
  */
 import { CausewayError } from '../common/errors.js';
-import { openReadOnly, type Db } from '../store/db.js';
+import { integrityWarning, openReadOnly, quickCheck, type Db, type IntegrityReport } from '../store/db.js';
 import { getSession, sessionIds } from '../store/reader.js';
 import { BYTES_PER_TOKEN, DEFAULT_BUDGET_TOKENS, STRUCTURED_SHARE } from './budget.js';
 import { NOOP_AUDITOR, type Auditor, type SqlCaps } from './seams.js';
@@ -30,6 +30,7 @@ export class App {
   readonly baselinePath: string | undefined;
   private _db: Db | undefined;
   private _base: Db | undefined;
+  private _integrity: IntegrityReport | undefined;
 
   constructor(o: AppOptions) {
     this.dbPath = o.dbPath;
@@ -56,6 +57,18 @@ export class App {
   db(): Db {
     this._db ??= openReadOnly(this.dbPath);
     return this._db;
+  }
+
+  /** The bounded quick_check of the served database (store/db.ts quickCheck), run once per process. */
+  integrity(): IntegrityReport {
+    this._integrity ??= quickCheck(this.db(), this.dbPath);
+    return this._integrity;
+  }
+
+  /** What get_trace_stats / get_agent_health report about the file: status, and the warning when it failed. */
+  integrityReport(): { status: IntegrityReport['status']; detail: string | null; warning: string | null } {
+    const r = this.integrity();
+    return { status: r.status, detail: r.detail, warning: integrityWarning(null, r) };
   }
 
   /** The operator-configured baseline database, or null when none was given. */

@@ -184,3 +184,63 @@ export function migrate(db: Db): void {
     for (const o of OPS) op.run(o.code, o.name, o.source, o.kind, o.blocking ? 1 : 0, o.args[0], o.args[1], o.args[2], o.args[3], o.description);
   })();
 }
+
+/**
+ * `PRAGMA quick_check` reads every page of the file: O(size). Measured on a
+ * 53 MB trace (1.1M events) on the 2-core dev VM: 0.3-0.55 s with the file
+ * in the page cache, 3.0 s cold. It runs only on files up to this size
+ * (database + WAL), so explain/query/mcp pay at most ~0.6 s warm; larger
+ * files are reported as not checked ('skipped'), never silently as healthy.
+ */
+export const QUICK_CHECK_MAX_BYTES = 64 << 20;
+
+export interface IntegrityReport {
+  /** ok: quick_check passed; failed: bad pages or structure; skipped: the file is above the bound */
+  status: 'ok' | 'failed' | 'skipped';
+  /** failed: the first problem SQLite reported; skipped: why */
+  detail: string | null;
+  /** bytes of the database and its WAL */
+  bytes: number;
+  ms: number;
+}
+
+/**
+ * A bounded integrity check of an open database: `PRAGMA quick_check(1)`
+ * (page, cell and freelist structure, NOT NULL/CHECK constraints; not index
+ * contents, which integrity_check adds at several times the cost), stopping
+ * at the first error. Never throws: a check that cannot run is a failed one.
+ */
+export function quickCheck(db: Db, path: string, maxBytes = QUICK_CHECK_MAX_BYTES): IntegrityReport {
+  let bytes = 0;
+  for (const side of ['', '-wal']) {
+    try {
+      bytes += fs.statSync(path + side).size;
+    } catch {
+      /* no WAL */
+    }
+  }
+  if (bytes > maxBytes) {
+    return { status: 'skipped', detail: `not checked: ${mb(bytes)} MB is above the ${mb(maxBytes)} MB bound of quick_check`, bytes, ms: 0 };
+  }
+  const t0 = performance.now();
+  let problems: string[];
+  try {
+    problems = db.prepare('PRAGMA quick_check(1)').pluck().all() as string[];
+  } catch (e) {
+    problems = [(e as Error).message];
+  }
+  const ms = Math.round((performance.now() - t0) * 10) / 10;
+  if (problems.length === 1 && problems[0] === 'ok') return { status: 'ok', detail: null, bytes, ms };
+  const detail = problems.join('; ').replace(/\s+/g, ' ').trim().slice(0, 300);
+  return { status: 'failed', detail: detail || 'no result', bytes, ms };
+}
+
+/** The one-line warning for a failed check, or null. `path` null: "the database" (MCP answers never name server files). */
+export function integrityWarning(path: string | null, r: IntegrityReport): string | null {
+  if (r.status !== 'failed') return null;
+  return `${path === null ? 'the database' : `database ${path}`} failed quick_check: ${r.detail}: results may be incomplete`;
+}
+
+function mb(bytes: number): string {
+  return (bytes / (1 << 20)).toFixed(bytes < 10 << 20 ? 1 : 0);
+}

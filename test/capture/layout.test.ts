@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CALL, COMM_LEN, EVENT_VERSION, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, HOST_STAT_NAMES, IO, LOADER, LOSS_REASONS, MAX_CUDA_OP, MEM, OFFCPU, OFFCPU_HIST_SLOTS, Op, OffCpuReason, PATH_LEN, PROC, PYFRAMES, PY_PROC, PY_FRAMES_OP, PY_ENTRY, PY_SHIM, PY_TRUNCATED, PY_MAX_FRAMES, PY_NONE, RECLAIM, RING_MAPS, Ring, SOURCE_NAMES } from '../../src/common/wire.js';
+import { CALL, COMM_LEN, EVENT_VERSION, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, HOST_STAT_NAMES, IO, LOADER, LOSS_REASONS, MAX_CUDA_OP, MEM, OFFCPU, OFFCPU_HIST_SLOTS, Op, OffCpuReason, EXEC, EXEC_ARGS_LEN, EXEC_PATH_LEN, ExecFlag, PROC, PYFRAMES, PY_PROC, PY_FRAMES_OP, PY_ENTRY, PY_SHIM, PY_TRUNCATED, PY_MAX_FRAMES, PY_NONE, RECLAIM, RING_MAPS, Ring, SOURCE_NAMES } from '../../src/common/wire.js';
 import { COOKIE_VARIANT_SHIFT, VARIANTS } from '../../src/common/ops.js';
 import { OPS, Source } from '../../src/common/ops.js';
 
@@ -21,6 +21,7 @@ function measure(): Record<string, number> {
     ['call', 'cw_call', CALL],
     ['offcpu', 'cw_offcpu', OFFCPU],
     ['proc', 'cw_proc', PROC],
+    ['exec', 'cw_exec', EXEC],
     ['mem', 'cw_mem', MEM],
     ['io', 'cw_io', IO],
     ['loader', 'cw_loader', LOADER],
@@ -53,7 +54,8 @@ function cField(struct: string, f: string): string {
   const map: Record<string, Record<string, string>> = {
     call: { dur: 'dur_ns', a0: 'a[0]', a1: 'a[1]', a2: 'a[2]', a3: 'a[3]', ret: 'ret', stackId: 'stack_id' },
     offcpu: { dur: 'dur_ns', reason: 'reason', cpu: 'cpu', byTgid: 'by_tgid', byTid: 'by_tid', wakerTgid: 'waker_tgid', wakerTid: 'waker_tid', byComm: 'by_comm', wakerComm: 'waker_comm' },
-    proc: { ppid: 'ppid', childTgid: 'child_tgid', exitCode: 'exit_code', isThread: 'is_thread', comm: 'comm', filename: 'filename' },
+    proc: { ppid: 'ppid', childTgid: 'child_tgid', exitCode: 'exit_code', isThread: 'is_thread', comm: 'comm' },
+    exec: { ppid: 'ppid', pathLen: 'path_len', argsLen: 'args_len', comm: 'comm', data: 'data' },
     mem: { windowNs: 'window_ns', pages: 'pages' },
     io: { dur: 'dur_ns', sector: 'sector', bytes: 'bytes', dev: 'dev', rwbs: 'rwbs' },
     loader: { stopped: 'stopped' },
@@ -89,6 +91,7 @@ test('record sizes and field offsets match the C compiler', () => {
   check('call', CALL);
   check('offcpu', OFFCPU);
   check('proc', PROC);
+  check('exec', EXEC);
   check('mem', MEM);
   check('io', IO);
   check('loader', LOADER);
@@ -155,7 +158,11 @@ test('wire.ts constants follow the #defines and enums of events.h', () => {
   const d = defines();
   assert.equal(d.get('CW_EVENT_VERSION'), EVENT_VERSION);
   assert.equal(d.get('CW_COMM_LEN'), COMM_LEN);
-  assert.equal(d.get('CW_PATH_LEN'), PATH_LEN);
+  assert.equal(d.get('CW_EXEC_PATH_LEN'), EXEC_PATH_LEN);
+  assert.equal(d.get('CW_EXEC_ARGS_LEN'), EXEC_ARGS_LEN);
+  assert.equal(EXEC.size, EXEC.data + EXEC_PATH_LEN + EXEC_ARGS_LEN, 'cw_exec ends with its data');
+  assert.equal(d.get('CW_EXECF_PATH_TRUNCATED'), ExecFlag.PATH_TRUNCATED);
+  assert.equal(d.get('CW_EXECF_ARGS_TRUNCATED'), ExecFlag.ARGS_TRUNCATED);
   assert.equal(d.get('CW_OFFCPU_HIST_SLOTS'), OFFCPU_HIST_SLOTS);
   assert.equal(d.get('CW_FUNC_NAME_LEN'), FUNC_NAME_LEN);
   // export variants: the cookie layout and flags the attach plan and decoder use
@@ -195,6 +202,8 @@ test('numeric ids never collide: flag bits, sources, loss reasons, op codes and 
   distinct('CW_F_* bits', flagBits);
   // a cw_pyframes record's own flag is outside every call flag
   for (const v of flagBits) assert.equal(v & PY_TRUNCATED, 0);
+  // so are a cw_exec record's own flags (the decoder clears them before the store sees hdr.flags)
+  for (const v of flagBits) assert.equal(v & (ExecFlag.PATH_TRUNCATED | ExecFlag.ARGS_TRUNCATED), 0);
   distinct('cw_source values', [...enumValues('cw_source').values()]);
   const loss = [...enumValues('cw_loss').entries()].filter(([k]) => k !== 'CW_LOSS_COUNT').map(([, v]) => v);
   distinct('cw_loss values', loss);

@@ -9,6 +9,8 @@
 //                                  checks still fail)
 //   CAUSEWAY_ZOO_STRICT=1          fail every variant that is not explained
 //   CAUSEWAY_ZOO_JSON=FILE         also write the rows (variant, half, truth, verdict, load) as JSON to FILE
+//
+// To compare two versions of the analysis on the same traces: test/e2e/zoo-replay.ts (record once, judge with each build).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RecordDecoder, TimeBase, type DecodeSink } from '../../src/capture/decode.js';
-import { CALL, EVENT_VERSION, FRAME_HDR, HDR, IO, LOADER, MEM, OFFCPU, PROC, frameSize } from '../../src/common/wire.js';
+import { CALL, EVENT_VERSION, EXEC, FRAME_HDR, HDR, IO, LOADER, MEM, OFFCPU, PROC, frameSize } from '../../src/common/wire.js';
 import { allocBatch, type EventBatch } from '../../src/common/events.js';
 
 const SEED = 0xc0ffee;
@@ -26,15 +26,21 @@ const START = 0x1_2345_6789_0000n; // a boot-relative start above 2^32
 const TB = new TimeBase(START);
 
 interface Row { ts: number; dur: number; pid: number; tid: number; op: number; ret: number; a0: number; a1: number; a2: number; a3: number; stack: number }
-interface Rec { bytes: Buffer; row: Row; loader?: boolean; fork?: boolean }
+interface Rec { bytes: Buffer; row: Row; loader?: boolean; fork?: boolean; /** bytes it needs to decode (less is malformed) */ min: number }
 
 const SIZES: Record<string, number> = { call: CALL.size, offcpu: OFFCPU.size, proc: PROC.size, mem: MEM.size, io: IO.size, loader: LOADER.size };
+/** exec records are variable length: the path and argv lengths they carry */
+const EXEC_PATH = 1 + 40;
+const EXEC_ARGS = 60;
 
 /** Reference encoder: one record in the events.h layout, plus the row it must decode to. */
 function encode(r: R, maxExtra = 0): Rec {
-  const kinds = ['call', 'call', 'call', 'offcpu', 'proc', 'mem', 'io', 'loader'] as const;
+  const kinds = ['call', 'call', 'call', 'offcpu', 'proc', 'exec', 'mem', 'io', 'loader'] as const;
   const kind = kinds[r.int(kinds.length)]!;
-  const size = SIZES[kind]! + (maxExtra ? r.int(maxExtra) : 0); // records may be longer than their struct (newer producer)
+  const pathLen = 1 + r.int(EXEC_PATH);
+  const argsLen = r.int(EXEC_ARGS);
+  const min = kind === 'exec' ? EXEC.data + pathLen + argsLen : SIZES[kind]!;
+  const size = min + (maxExtra ? r.int(maxExtra) : 0); // records may be longer than their struct (newer producer)
   const b = Buffer.alloc(size);
   const rel = r.int(2 ** 40);
   const ts = START + BigInt(rel);
@@ -57,7 +63,7 @@ function encode(r: R, maxExtra = 0): Rec {
     return v;
   };
   const row: Row = { ts: rel, dur: 0, pid, tid, op: 0, ret: 0, a0: 0, a1: 0, a2: 0, a3: 0, stack: -1 };
-  const out: Rec = { bytes: b, row };
+  const out: Rec = { bytes: b, row, min };
   switch (kind) {
     case 'call': {
       row.op = 1 + r.int(127);
@@ -84,14 +90,14 @@ function encode(r: R, maxExtra = 0): Rec {
       break;
     }
     case 'proc': {
-      row.op = 129 + r.int(4);
+      row.op = 130 + r.int(3);
       u32(PROC.ppid);
       const child = u32(PROC.childTgid);
       const code = r.u32() | 0;
       b.writeInt32LE(code, PROC.exitCode);
       const isThread = r.int(2);
       b.writeUInt32LE(isThread, PROC.isThread);
-      for (let k = 0; k < 16 + 64; k++) b[PROC.comm + k] = 32 + r.int(200); // no NUL: cstr stops at its cap
+      for (let k = 0; k < 16; k++) b[PROC.comm + k] = 32 + r.int(200); // no NUL: cstr stops at its cap
       if (row.op === 130) row.a0 = code;
       if (row.op === 131) {
         row.a0 = child;
@@ -99,6 +105,15 @@ function encode(r: R, maxExtra = 0): Rec {
         out.fork = true;
       }
       if (row.op === 132) row.a0 = child;
+      break;
+    }
+    case 'exec': {
+      row.op = 129;
+      u32(EXEC.ppid);
+      b.writeUInt16LE(pathLen, EXEC.pathLen);
+      b.writeUInt16LE(argsLen, EXEC.argsLen);
+      // any bytes, NULs included: the path stops at its first NUL or its length, argv splits on NUL
+      for (let k = EXEC.comm; k < EXEC.data + pathLen + argsLen; k++) b[k] = r.int(4) === 0 ? 0 : 1 + r.int(255);
       break;
     }
     case 'mem': {
@@ -233,7 +248,7 @@ test('fuzz: valid streams decode exactly; each corruption is counted and the rec
     } else if (mode === 5) {
       // shorter than its op's struct (but a whole header): counted, skipped
       const full = bufs[at]!;
-      const need = full.readUInt16LE(HDR.op) < 128 ? CALL.size : SIZES[{ 128: 'offcpu', 129: 'proc', 130: 'proc', 131: 'proc', 132: 'proc', 133: 'mem', 134: 'io', 135: 'loader' }[full.readUInt16LE(HDR.op)]!]!;
+      const need = recs[at]!.min;
       bufs[at] = full.subarray(0, HDR.size + r.int(need - HDR.size));
       const b = frame(bufs);
       expect(decodeChecked(r, b, b.length, cap), recs.filter((_, k) => k !== at), 1, 'short record');

@@ -37,7 +37,12 @@ test('--max-db-mb under sustained load: bounded file, pruned rows in drops, exac
   const r = await run.done;
   assert.equal(r.code, 0, r.stderr);
   const { workload, summary } = parseTraceOutput(r.stdout);
-  assert.ok(summary.retention.pruned > 500_000, `a sustained load went well past the cap: pruned ${summary.retention.pruned}`);
+  // the database turned over at least once: more was pruned than the cap holds (the call rate, and so the total, depends
+  // on the machine's load: ~680k pruned quiet, ~350k at load 3)
+  const k = openDb(db);
+  const kept = (k.prepare('SELECT count(*) AS n FROM events WHERE session_id = 1').get() as any).n;
+  k.close();
+  assert.ok(summary.retention.pruned > kept, `a sustained load went past the cap: pruned ${summary.retention.pruned}, kept ${kept}`);
   assert.ok(maxMain <= (capMb + 4) * MiB, `main file peaked at ${(maxMain / MiB).toFixed(1)} MiB for a ${capMb} MiB cap`);
   assert.ok(maxTotal <= (capMb + 8) * MiB, `file + WAL peaked at ${(maxTotal / MiB).toFixed(1)} MiB`);
   // how long a pass takes is a benchmark figure, not asserted here (it depends on the machine's load); that no

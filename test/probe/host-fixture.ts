@@ -15,7 +15,13 @@ export interface Fixture {
 }
 
 export function startFixture(name: string, args: string[], env: Record<string, string> = {}): Fixture {
-  const proc = spawn(path.join(BIN, name), args, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  return startFixtureAt(path.join(BIN, name), args, env);
+}
+
+/** startFixture for a fixture binary at any path (a copy under a long directory, say). */
+export function startFixtureAt(exe: string, args: string[], env: Record<string, string> = {}): Fixture {
+  const name = path.basename(exe);
+  const proc = spawn(exe, args, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const queue: string[] = [];
   const waiters: ((s: string) => void)[] = [];
   createInterface({ input: proc.stdout! }).on('line', (l) => {

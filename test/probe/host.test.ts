@@ -1,11 +1,13 @@
 // Locks in that the host probes (host.bpf.o, io.bpf.o via loadHost) report ground truth measured by the fixture programs: preemption by a named hog, wakers, block I/O latency, fork/exec/exit, page windows, and nothing for untraced processes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { loadAddon, drainedRecords, type Addon, type ObjHandle, type RingHandle } from '../../src/probe/addon.js';
 import { HOST_PROGRAMS, loadHost, type HostProbes } from '../../src/probe/host.js';
 import { bpfObjectPath } from '../../src/probe/paths.js';
-import { BIN, startFixture, field } from './host-fixture.js';
+import { BIN, startFixture, startFixtureAt, field } from './host-fixture.js';
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : 'needs root (CAP_BPF, CAP_PERFMON) to load BPF programs';
@@ -17,6 +19,11 @@ const TRACE_ON = 1;
 const TRACE_CHILDREN = 2;
 const F_SIGNALED = 1 << 3;
 const F_FLUSHED = 1 << 4;
+const EXECF_PATH_TRUNCATED = 1 << 8;
+const EXECF_ARGS_TRUNCATED = 1 << 9;
+const EXEC_DATA = 48; // offsetof(struct cw_exec, data)
+const EXEC_PATH_LEN = 1024;
+const EXEC_ARGS_LEN = 4096;
 
 // ---- record decoding per bpf/events.h (test-local; the shared decoder lives in src/capture) ----
 interface Rec {
@@ -24,6 +31,7 @@ interface Rec {
   dur?: bigint; reason?: number; cpu?: number; byTgid?: number; byTid?: number; wakerTgid?: number; wakerTid?: number;
   byComm?: string; wakerComm?: string;
   ppid?: number; childTgid?: number; exitCode?: number; isThread?: number; comm?: string; filename?: string;
+  pathLen?: number; argsLen?: number; args?: string[];
   windowNs?: bigint; pages?: bigint;
   sector?: bigint; bytes?: number; dev?: number; rwbs?: string;
 }
@@ -49,10 +57,18 @@ function decode(buf: Buffer, off: number, len: number): Rec {
         byComm: cstr(b, 56, 16), wakerComm: cstr(b, 72, 16),
       });
       break;
-    case OP.EXEC: case OP.EXIT: case OP.FORK: case OP.OOM: // struct cw_proc, 120 bytes
+    case OP.EXEC: { // struct cw_exec, variable length: 48 + path_len + args_len bytes
+      const pathLen = v.getUint16(28, true);
+      const argsLen = v.getUint16(30, true);
+      const args = b.subarray(EXEC_DATA + pathLen, EXEC_DATA + pathLen + argsLen).toString('latin1').split('\0');
+      if (args.at(-1) === '') args.pop();
+      Object.assign(r, { ppid: v.getUint32(24, true), pathLen, argsLen, comm: cstr(b, 32, 16), filename: cstr(b, EXEC_DATA, pathLen), args });
+      break;
+    }
+    case OP.EXIT: case OP.FORK: case OP.OOM: // struct cw_proc, 56 bytes
       Object.assign(r, {
         ppid: v.getUint32(24, true), childTgid: v.getUint32(28, true), exitCode: v.getInt32(32, true), isThread: v.getUint32(36, true),
-        comm: cstr(b, 40, 16), filename: cstr(b, 56, 64),
+        comm: cstr(b, 40, 16),
       });
       break;
     case OP.PAGE_ALLOC: // struct cw_mem, 40 bytes
@@ -65,7 +81,7 @@ function decode(buf: Buffer, off: number, len: number): Rec {
   return r;
 }
 
-const SIZE: Record<number, number> = { [OP.OFF_CPU]: 88, [OP.EXEC]: 120, [OP.EXIT]: 120, [OP.FORK]: 120, [OP.OOM]: 120, [OP.PAGE_ALLOC]: 40, [OP.BLOCK_IO]: 56, 136: 40 };
+const SIZE: Record<number, number> = { [OP.OFF_CPU]: 88, [OP.EXIT]: 56, [OP.FORK]: 56, [OP.OOM]: 56, [OP.PAGE_ALLOC]: 40, [OP.BLOCK_IO]: 56, 136: 40 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -140,7 +156,8 @@ test('every host program attaches, records carry version 1 and their documented 
   assert.ok(records.length > 0);
   for (const r of records) {
     assert.equal(r.version, 1);
-    assert.equal(r.len, SIZE[r.op], `op ${r.op} record size`);
+    if (r.op === OP.EXEC) assert.equal(r.len, EXEC_DATA + r.pathLen! + r.argsLen!, 'exec record: its used length');
+    else assert.equal(r.len, SIZE[r.op], `op ${r.op} record size`);
   }
 });
 
@@ -280,6 +297,8 @@ test('fork with CW_TRACE_CHILDREN adds the child; exec and exit records carry pi
   const exec = of(child).filter((r) => r.op === OP.EXEC);
   assert.equal(exec.length, 1);
   assert.equal(exec[0].filename, path.join(BIN, 'lifecycle'));
+  assert.deepEqual(exec[0].args, ['lifecycle', 'child', '7'], "the new image's argv (argv[0] as execl set it), not the parent's");
+  assert.equal(exec[0].flags & (EXECF_PATH_TRUNCATED | EXECF_ARGS_TRUNCATED), 0);
   assert.equal(exec[0].ppid, pid);
   const cexit = of(child).filter((r) => r.op === OP.EXIT);
   assert.equal(cexit.length, 1);
@@ -291,6 +310,83 @@ test('fork with CW_TRACE_CHILDREN adds the child; exec and exit records carry pi
   assert.equal(tracedFlags(pid), null, 'exit removes the process from cw_traced');
   assert.equal(tracedFlags(child), null);
 });
+
+/** Copy the lifecycle fixture to DIR/lifecycle (a copy: /proc/self/exe of a symlink would be the target). */
+function lifecycleUnder(dir: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  const exe = path.join(dir, 'lifecycle');
+  fs.copyFileSync(path.join(BIN, 'lifecycle'), exe);
+  fs.chmodSync(exe, 0o755);
+  return exe;
+}
+
+/** Run a copy of lifecycle at `exe` with its children traced; the child's exec record. */
+async function childExec(exe: string, extra?: string): Promise<Rec> {
+  const f = startFixtureAt(exe, extra === undefined ? [] : [extra]);
+  const pid = field(await f.line(), 'pid');
+  trace(pid, TRACE_ON | TRACE_CHILDREN);
+  f.go();
+  const child = field(await f.line(), 'pid');
+  await f.line();
+  assert.equal(await f.exited, 3);
+  await sleep(100);
+  drainAll();
+  const exec = of(child).filter((r) => r.op === OP.EXEC);
+  assert.equal(exec.length, 1);
+  return exec[0]!;
+}
+
+test('exec records carry the whole path (here 160+ characters), unflagged', { skip }, async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-exec-'));
+  try {
+    const exe = lifecycleUnder(path.join(tmp, 'a'.repeat(60), 'b'.repeat(60), 'c'.repeat(20)));
+    assert.ok(exe.length > 160, exe);
+    const e = await childExec(exe);
+    assert.equal(e.filename, exe);
+    assert.equal(e.pathLen, Buffer.byteLength(exe) + 1, 'path_len counts the NUL');
+    assert.equal(e.flags & EXECF_PATH_TRUNCATED, 0);
+    assert.deepEqual(e.args, ['lifecycle', 'child', '7']);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('exec records cut a path past CW_EXEC_PATH_LEN and argv past CW_EXEC_ARGS_LEN, and flag each cut', { skip }, async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-exec-'));
+  try {
+    const exe = lifecycleUnder(path.join(tmp, ...Array.from({ length: 5 }, (_, k) => String(k).repeat(250))));
+    assert.ok(exe.length > EXEC_PATH_LEN, `${exe.length} characters`);
+    const extra = 'x'.repeat(5000);
+    const e = await childExec(exe, extra);
+    assert.equal(e.pathLen, EXEC_PATH_LEN);
+    assert.equal(e.filename, exe.slice(0, EXEC_PATH_LEN - 1), 'the first CW_EXEC_PATH_LEN - 1 bytes and a NUL');
+    assert.notEqual(e.flags & EXECF_PATH_TRUNCATED, 0, 'path cut: flagged');
+    assert.equal(e.argsLen, EXEC_ARGS_LEN);
+    assert.notEqual(e.flags & EXECF_ARGS_TRUNCATED, 0, 'argv cut: flagged');
+    const head = 'lifecycle child 7 '.length; // the three arguments and their NULs
+    assert.deepEqual(e.args, ['lifecycle', 'child', '7', 'x'.repeat(EXEC_ARGS_LEN - head)]);
+    // exactly at the cap: a path of CW_EXEC_PATH_LEN - 1 bytes is whole, not flagged
+    const exact = lifecycleUnder(dirOfLength(path.join(tmp, 'e'), EXEC_PATH_LEN - 1 - '/lifecycle'.length));
+    assert.equal(exact.length, EXEC_PATH_LEN - 1);
+    const x = await childExec(exact);
+    assert.equal(x.filename, exact);
+    assert.equal(x.flags & (EXECF_PATH_TRUNCATED | EXECF_ARGS_TRUNCATED), 0, 'a path that fits exactly is not flagged');
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+/** base/yyy.../yyy..., exactly `len` characters long (components of at most 200). */
+function dirOfLength(base: string, len: number): string {
+  let dir = base;
+  for (let left = len - base.length; left > 0; ) {
+    const n = left - 1 <= 200 ? left - 1 : left - 201 >= 2 ? 200 : 150; // never leave a remainder of 1 (an empty component)
+    dir = path.join(dir, 'y'.repeat(n));
+    left -= n + 1;
+  }
+  assert.equal(dir.length, len);
+  return dir;
+}
 
 test('fork without CW_TRACE_CHILDREN leaves the child untraced', { skip }, async () => {
   const f = startFixture('lifecycle', []);

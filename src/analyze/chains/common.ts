@@ -7,8 +7,8 @@ import { createHash } from 'node:crypto';
 import type { Db } from '../../store/db.js';
 import { sanitizeUntrusted } from '../../common/untrusted.js';
 import { wakerContextName } from '../../common/waker.js';
-import type { SessionProfile } from '../attribution.js';
-import type { Chain, Severity } from '../types.js';
+import type { SessionProfile, ThreadProfile } from '../attribution.js';
+import type { Chain, Evidence, Severity } from '../types.js';
 
 export interface ChainContext {
   db: Db;
@@ -134,6 +134,16 @@ export function who(ctx: ChainContext, pid: number): string {
 
 export function idList(ids: number[]): string {
   return ids.length ? ids.map((x) => Math.trunc(x)).join(', ') : '-1';
+}
+
+/** Where a chain about one GPU-driving thread happened: its pid and tid, no single op, from its first event; its comm is traced text. */
+export function onThread(ctx: ChainContext, t: ThreadProfile): Pick<ChainDraft, 'pid' | 'tid' | 'op' | 'ts_ns' | 'untrusted'> {
+  return { pid: t.pid, tid: t.tid, op: null, ts_ns: t.firstTs, untrusted: [ctx.comm(t.pid)] };
+}
+
+/** Evidence: these events of one thread, read back by id from a v_* view (`columns` and `orderBy` as SQL). */
+export function threadEvents(ctx: ChainContext, view: string, columns: string, tid: number, ids: number[], orderBy: string, detail: string): Evidence {
+  return { event_ids: ids, sql: `SELECT ${columns} FROM ${view} WHERE session_id = ${ctx.sessionId} AND tid = ${tid} AND id IN (${idList(ids)}) ORDER BY ${orderBy}`, detail };
 }
 
 /** Quote a SQL string literal (op names come from our dictionary, but be safe). */

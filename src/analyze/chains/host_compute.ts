@@ -7,7 +7,7 @@
 import { fmtNs } from '../format.js';
 import { gpuThreads } from '../attribution.js';
 import type { Chain } from '../types.js';
-import { idList, makeChain, pct, significant, who, type ChainContext } from './common.js';
+import { makeChain, onThread, pct, significant, threadEvents, who, type ChainContext } from './common.js';
 
 export function detectHostCompute(ctx: ChainContext): Chain[] {
   const out: Chain[] = [];
@@ -24,17 +24,9 @@ export function detectHostCompute(ctx: ChainContext): Chain[] {
           `The GPU ran out of work while thread ${t.tid} of ${who(ctx, t.pid)} computed on the CPU between submissions: ${fmtNs(impact)} of GPU idle time ` +
           `(${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}); the kernels queued before that host work (~${m.kernelNs.count ? fmtNs(m.kernelNs.getValueAtQuantile(0.5)) : '?'} each) finished before it did.`,
         impact_ns: impact,
-        pid: t.pid,
-        tid: t.tid,
-        op: null,
-        ts_ns: t.firstTs,
-        untrusted: [ctx.comm(t.pid)],
+        ...onThread(ctx, t),
         evidence: [
-          {
-            event_ids: ids,
-            sql: `SELECT id, ts_ns, dur_ns, op, stream FROM v_cuda_calls WHERE session_id = ${S} AND tid = ${t.tid} AND id IN (${idList(ids)}) ORDER BY ts_ns`,
-            detail: 'submissions the GPU was idle waiting for, after host computation (the longest waits)',
-          },
+          threadEvents(ctx, 'v_cuda_calls', 'id, ts_ns, dur_ns, op, stream', t.tid, ids, 'ts_ns', 'submissions the GPU was idle waiting for, after host computation (the longest waits)'),
           {
             event_ids: [],
             sql: `SELECT stack_id, count(*) AS calls FROM v_cuda_calls WHERE session_id = ${S} AND tid = ${t.tid} GROUP BY stack_id ORDER BY calls DESC LIMIT 5`,

@@ -12,7 +12,7 @@
 import { fmtNs } from '../format.js';
 import { gpuThreads } from '../attribution.js';
 import type { Chain } from '../types.js';
-import { idList, makeChain, pct, significant, who, type ChainContext } from './common.js';
+import { makeChain, onThread, pct, significant, threadEvents, who, type ChainContext } from './common.js';
 
 export const PRESSURE_PAGES_PER_S = 262_144; // 1 GiB/s of 4 KiB pages
 
@@ -61,17 +61,9 @@ function detectReclaimStalls(ctx: ChainContext): Chain[] {
           (pageIn > 0 ? ` and waited ${fmtNs(pageIn)} for pages to come back in while the GPU waited` : '') +
           (io && io.n > 0 ? `; the ${io.n} block requests it issued (${fmtNs(io.ns)} of device time) are mostly that reclaim's swap-out and writeback.` : '.'),
         impact_ns: impact,
-        pid: t.pid,
-        tid: t.tid,
-        op: null,
-        ts_ns: t.firstTs,
-        untrusted: [ctx.comm(t.pid)],
+        ...onThread(ctx, t),
         evidence: [
-          {
-            event_ids: r.longest,
-            sql: `SELECT id, ts_ns, dur_ns, pages_reclaimed FROM v_reclaim WHERE session_id = ${S} AND tid = ${t.tid} AND id IN (${idList(r.longest)}) ORDER BY dur_ns DESC`,
-            detail: 'the longest reclaim stalls of the GPU-driving thread',
-          },
+          threadEvents(ctx, 'v_reclaim', 'id, ts_ns, dur_ns, pages_reclaimed', t.tid, r.longest, 'dur_ns DESC', 'the longest reclaim stalls of the GPU-driving thread'),
           {
             event_ids: [],
             sql: `SELECT rw, count(*) AS requests, sum(bytes) AS bytes, sum(dur_ns) AS device_ns FROM v_io WHERE session_id = ${S} AND pid = ${t.pid} GROUP BY rw`,
@@ -124,17 +116,10 @@ export function detectMemoryPressure(ctx: ChainContext): Chain[] {
           `Host memory pressure stalled thread ${t.tid} of ${who(ctx, t.pid)}: ${fmtNs(impact)} (${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}) in I/O wait without block I/O of its own ` +
           `while ${pages} pages were allocated in ${fmtNs(pressureNs)} of high-allocation windows, most by ${who(ctx, top.pid)}.`,
         impact_ns: impact,
-        pid: t.pid,
-        tid: t.tid,
-        op: null,
-        ts_ns: t.firstTs,
+        ...onThread(ctx, t),
         untrusted: [ctx.comm(t.pid), ctx.comm(top.pid)],
         evidence: [
-          {
-            event_ids: t.idle.ioSamples.list(),
-            sql: `SELECT id, ts_ns, dur_ns, reason, waker_pid FROM v_off_cpu WHERE session_id = ${S} AND tid = ${t.tid} AND id IN (${idList(t.idle.ioSamples.list())}) ORDER BY dur_ns DESC`,
-            detail: 'I/O waits of the GPU thread',
-          },
+          threadEvents(ctx, 'v_off_cpu', 'id, ts_ns, dur_ns, reason, waker_pid', t.tid, t.idle.ioSamples.list(), 'dur_ns DESC', 'I/O waits of the GPU thread'),
           {
             event_ids: [],
             sql: `SELECT pid, sum(pages) AS pages, sum(window_ns) AS window_ns FROM v_page_alloc WHERE session_id = ${S} GROUP BY pid ORDER BY pages DESC LIMIT 10`,

@@ -21,3 +21,12 @@ export const pageFields = {
 export function ms(ns: number): string {
   return (ns / 1e6).toFixed(ns >= 1e9 ? 0 : ns >= 1e6 ? 1 : 3);
 }
+
+/** The served file's bounded quick_check (App.integrityReport), in get_trace_stats and get_agent_health. */
+export const IntegritySchema = z
+  .object({
+    status: z.enum(['ok', 'failed', 'skipped']),
+    detail: z.string().nullable(),
+    warning: z.string().nullable(),
+  })
+  .describe('PRAGMA quick_check(1) of the database file, run once when the server opened it (skipped above 64 MiB): failed = damaged pages, every answer may be missing rows');

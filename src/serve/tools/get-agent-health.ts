@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { cleanTraced, fitRows, renderTable, type Cell } from '../budget.js';
 import { resolveSession } from '../context.js';
 import { defineTool } from '../tool.js';
-import { sessionArg, TableSchema } from './common.js';
+import { IntegritySchema, sessionArg, TableSchema } from './common.js';
 
 export const input = z.object({ session: sessionArg });
 
@@ -18,6 +18,7 @@ export const output = z.object({
   failed_probes: TableSchema.describe('probes not attached, grouped by library (index into libraries.rows) and error: how many, which ops'),
   overhead: z.record(z.string(), z.union([z.string(), z.number()])).nullable().describe('overhead estimates recorded by the tracer (meta keys overhead*), null if none'),
   verdict: z.string().describe('one line: can the trace be trusted for absence of evidence?'),
+  integrity: IntegritySchema,
   truncated: z.boolean().describe('true when rows of drops, libraries or failed_probes were left out for the budget (run_sql on drops/libraries/probes has them all)'),
   untrusted: z.array(z.string()),
 });
@@ -30,6 +31,7 @@ export const tool = defineTool({
   output,
   run(args, app) {
     const db = app.db();
+    const integrity = app.integrityReport();
     const s = resolveSession(db, args.session);
     const drops = db.prepare('SELECT stage, reason, count FROM drops WHERE session_id = ? ORDER BY count DESC').raw(true).all(s.id) as Cell[][];
     const libs = db
@@ -54,12 +56,14 @@ export const tool = defineTool({
     const ratio = s.events_stored + dropped > 0 ? dropped / (s.events_stored + dropped) : 0;
     const attached = libs.reduce((a, r) => a + Number(r[4]), 0);
     const failedCount = failed.reduce((a, f) => a + f.n, 0);
-    const verdict =
+    const traceVerdict =
       libs.length === 0
         ? 'no CUDA library was recorded as probed: absence of CUDA events means nothing'
         : dropped === 0 && failedCount === 0
           ? 'complete: no drops, every planned probe attached'
           : `partial: ${dropped} events dropped (${(ratio * 100).toFixed(2)}%), ${failedCount} probe(s) failed, ${attached} attached`;
+    // a damaged file overrides everything: what was stored may not all be readable
+    const verdict = integrity.warning ? `damaged: ${integrity.warning}; ${traceVerdict}` : traceVerdict;
     // three tables share the structured budget: drops 1/4, libraries 1/3, failed probes the rest
     const dropRows = fitRows(clean(drops, [0, 1]), Math.floor(app.structuredBytes / 4), (r) => ({ columns: ['stage', 'reason', 'count'], rows: r }));
     const libRows = fitRows(clean(libs, [0, 2, 3, 6]), Math.floor(app.structuredBytes / 3), (r) => ({ columns: ['path', 'kind', 'version', 'found_via', 'probes_attached', 'probes_failed', 'error'], rows: r }));
@@ -73,6 +77,7 @@ export const tool = defineTool({
       libraries: { columns: ['path', 'kind', 'version', 'found_via', 'probes_attached', 'probes_failed', 'error'], rows: libRows },
       overhead,
       verdict,
+      integrity,
       untrusted: ['libraries.path', 'libraries.error', 'failed_probes.path', 'failed_probes.error', 'drops.reason'],
     };
     const FAILED_COLUMNS = ['library', 'error', 'probes', 'ops'];

@@ -5,7 +5,7 @@ import { resolveSession } from '../context.js';
 import { opStats, sumDur } from '../queries.js';
 import { hasAggregates, topCudaProcesses } from '../../store/reader.js';
 import { defineTool } from '../tool.js';
-import { cursorArg, ms, pageFields, sessionArg, TableSchema } from './common.js';
+import { cursorArg, IntegritySchema, ms, pageFields, sessionArg, TableSchema } from './common.js';
 
 const OP_COLUMNS = ['op', 'calls', 'errors', 'total_ns', 'p50_ns', 'p95_ns', 'p99_ns', 'max_ns'];
 
@@ -34,6 +34,7 @@ export const output = z.object({
     probes_attached: z.number().int(),
     probes_failed: z.number().int(),
   }),
+  integrity: IntegritySchema,
   ...pageFields,
 });
 
@@ -45,6 +46,7 @@ export const tool = defineTool({
   output,
   run(args, app) {
     const db = app.db();
+    const integrity = app.integrityReport();
     const s = resolveSession(db, args.session);
     const offset = readCursor('get_trace_stats', args, args.cursor);
     const stats = opStats(db, s.id, { pid: args.pid, op: args.op });
@@ -90,6 +92,7 @@ export const tool = defineTool({
       processes: { columns: ['pid', 'comm', 'calls', 'cuda_ns'], rows: procRows },
       drops: { total: dropTotal, by_stage },
       coverage: { events_stored: stored, events_dropped: dropped, drop_ratio: stored + dropped > 0 ? dropped / (stored + dropped) : 0, probes_attached: probes.ok, probes_failed: probes.bad },
+      integrity,
       untrusted: ['processes.comm'],
     };
     const wrap = (rows: Cell[][]) => ({ ...base, ops: { columns: OP_COLUMNS, rows }, truncated: true, next_cursor: 'x'.repeat(120) });
@@ -99,6 +102,7 @@ export const tool = defineTool({
     const data = { ...base, ops: { columns: OP_COLUMNS, rows: page }, truncated, next_cursor: truncated ? makeCursor('get_trace_stats', args, end) : null };
 
     const head =
+      (integrity.warning ? `WARNING: ${integrity.warning}\n` : '') +
       `session ${s.id}: ${totals.cuda_calls} CUDA calls, ${ms(totals.cuda_ns)} ms in CUDA, ${ms(totals.off_cpu_ns)} ms off-CPU, ${ms(totals.io_ns)} ms block I/O; ` +
       `drops ${dropTotal}${dropTotal ? ` (${Object.entries(by_stage).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}; probes ${probes.ok} attached, ${probes.bad} failed${whyFailed ? ` (${whyFailed}; a failed probe means that op is invisible, see get_agent_health)` : ''}`;
     const text = `${head}\n${renderTable(OP_COLUMNS, page, app.textBytes - head.length)}${truncated ? '\nmore ops: call again with next_cursor' : ''}`;

@@ -1,0 +1,88 @@
+/**
+ * The capture loop of a trace, wired: ring buffers of the CUDA object, the
+ * store writer (and live metrics) as the batch sink, process bookkeeping as
+ * the hooks, stacks symbolized from the mappings kept while processes live,
+ * and the in-process shim's rings as an extra source. Also the end-of-trace
+ * flush of what the host probes still aggregate in the kernel.
+ */
+import { Op, RING_MAPS } from '../common/wire.js';
+import type { Addon, ObjHandle } from '../probe/addon-types.js';
+import type { HostProbes } from '../probe/host.js';
+import { Capture, type BatchSink } from '../capture/pipeline.js';
+import { TimeBase } from '../capture/decode.js';
+import { upsertProcesses } from '../store/session.js';
+import type { InprocMode } from './inproc.js';
+import type { MetricsLoop } from './metrics-loop.js';
+import type { ProcessBook } from './processes.js';
+import type { Recording } from './recording.js';
+import type { StackSymbolizer } from './stacks.js';
+
+export interface CaptureWiring {
+  addon: Addon;
+  /** the object that owns the rings, cw_stacks and the drop counters */
+  rt: ObjHandle;
+  rec: Recording;
+  procs: ProcessBook;
+  symbolizer: StackSymbolizer;
+  inproc: InprocMode | null;
+  metrics: MetricsLoop | null;
+  intervalMs?: number;
+  /** the loader probe saw a library load in `pid` (`stopped`: it parked the process) */
+  libLoad(pid: number, stopped: boolean): void;
+}
+
+/** Build and start the capture loop; process rows go out with its batches from now on. */
+export function startCapture(w: CaptureWiring): Capture {
+  const { rec, procs, inproc, symbolizer } = w;
+  const rings = RING_MAPS.map((name) => ({ name, handle: w.addon.ringOpen(w.rt, name) }));
+  const sink: BatchSink = {
+    write: (b) => {
+      rec.writer.writeBatch(b);
+      w.metrics?.observe(b);
+    },
+    processes: (p) => upsertProcesses(rec.db, rec.sessionId, p),
+    internStack: (frames, text) => rec.writer.internStack(frames, text),
+  };
+  const capture = new Capture(
+    w.addon,
+    rings,
+    w.rt,
+    new TimeBase(rec.startedNs),
+    sink,
+    {
+      newPid: (pid) => procs.note(pid),
+      fork: (_parent, child, isThread) => {
+        if (!isThread) procs.note(child);
+      },
+      kernelFunc: (pid, addr) => procs.kernelFunc(pid, addr),
+      funcName: (pid, handle, name) => procs.funcName(pid, handle, name),
+      libLoad: (pid, stopped) => w.libLoad(pid, stopped),
+    },
+    {
+      obj: w.rt,
+      map: 'cw_stacks',
+      symbolize: (pid, addrs, py) => {
+        const snapshot = inproc?.source.takeMaps(pid);
+        if (snapshot) symbolizer.rememberText(pid, snapshot);
+        return symbolizer.symbolize(pid, addrs, py);
+      },
+    },
+    { intervalMs: w.intervalMs, fastRings: ['rb_life'], sources: inproc ? [inproc.source] : undefined },
+  );
+  procs.capture = capture;
+  capture.start();
+  return capture;
+}
+
+/** The page-allocation windows the host probes still hold, stored as events when `write` (best effort: they are aggregates). */
+export function flushPageAggregates(host: HostProbes, rec: Recording, write: boolean): void {
+  try {
+    const rest = host.flushPageAggregates();
+    if (rest.length && write) {
+      const tb = new TimeBase(rec.startedNs);
+      rec.writer.writeRows(rest.map((w) => ({ ts: tb.rel(Number(w.startNs & 0xffffffffn), Number(w.startNs >> 32n)), dur: 0, pid: w.tgid, tid: w.tgid, op: Op.PAGE_ALLOC, ret: 0, a0: Number(w.pages), a1: 0 })));
+    }
+  } catch {
+    /* best effort: the page windows are aggregates */
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * What a trace is asked to do and what it reports: the options and summary
+ * contracts of TraceSession (the CLI, the demo and tests read them), and the
+ * stack-sampling settings every part of a trace agrees on.
+ */
+import type { LossCount } from '../common/events.js';
+import type { SessionStatus } from '../store/session.js';
+import type { InprocSummary } from './inproc.js';
+
+export interface TraceOptions {
+  db: string;
+  durationS?: number;
+  pids: number[];
+  command?: string[];
+  /**
+   * 'auto' (default): every call's stack except kernel launches, 1 in LAUNCH_STACK_EVERY of those
+   * (launches are the high-rate op, and a user stack walk costs ~800 ns);
+   * 'all' | 'none' | a number N (every Nth call per op and CPU)
+   */
+  stacks: 'auto' | 'all' | 'none' | number;
+  label?: string;
+  /** max_entries overrides for BPF maps (tests: tiny rb_calls) */
+  mapSizes?: Record<string, number>;
+  classicUprobes?: boolean;
+  /** extra library paths to probe */
+  libraries?: string[];
+  noHost?: boolean;
+  /** read Python frames of CPython processes into sampled stacks (default true) */
+  pythonFrames?: boolean;
+  /** drain interval */
+  intervalMs?: number;
+  /** how often traced processes' maps are rescanned for new CUDA libraries */
+  rescanMs?: number;
+  env?: NodeJS.ProcessEnv;
+  /** analyse at the end and store the chains (default true) */
+  explain?: boolean;
+  /** serve live Prometheus metrics while tracing */
+  metrics?: { host: string; port: number; token?: string };
+  /** retention while tracing: cap on used database bytes, max event age; a pass every everyMs (default 100) of at most passBudgetMs (default 50) */
+  retention?: { maxBytes?: number; maxAgeS?: number; everyMs?: number; passBudgetMs?: number };
+  /** keep the command's stdout (returned in the summary) instead of passing it through */
+  captureTargetStdout?: boolean;
+  /** --in-process: preload the shim into the command and take CUDA calls from its rings (uprobes only for what it cannot cover) */
+  inProcess?: boolean | { ringSlots?: number };
+  onProgress?(p: TraceProgress): void;
+  log?(line: string): void;
+}
+
+export interface TraceProgress {
+  elapsedS: number;
+  events: number;
+  eventsPerS: number;
+  lost: number;
+}
+
+export interface TraceSummary {
+  sessionId: number;
+  db: string;
+  status: SessionStatus;
+  elapsedS: number;
+  stored: number;
+  lost: number;
+  losses: LossCount[];
+  stackMisses: number;
+  perOp: { op: string; count: number; errors: number }[];
+  libraries: { path: string; kind: string; mode: string; attached: number; failed: number; error?: string }[];
+  hostProbes: { name: string; attached: boolean; error?: string }[];
+  target?: { pid: number; exitCode: number | null; signal: string | null; stdout?: string };
+  lateAttachMs: number[];
+  /** processes parked by the loader probe while new libraries were attached */
+  loaderStops: { count: number; maxHandleMs: number };
+  detachMs: number;
+  /** --lib paths that could not be used (missing, unreadable, not ELF): never silent */
+  libraryProblems: { path: string; error: string }[];
+  /** rows pruned by --max-db-mb / --max-age while tracing */
+  retention?: { pruned: number; runs: number; maxRunMs: number; usedBytes: number };
+  /** why recording stopped early (disk full, ...), when it did */
+  error?: { code: string; message: string };
+  estimatedOverheadPct: number | null;
+  probeHitsPerS: number;
+  /** the analysis run at the end of the trace (stored in chains), top causes first */
+  chains?: { analysed: boolean; reason?: string; top: { kind: string; severity: string; impact_ns: number; summary: string }[] };
+  /** drain loop health: longest tick and longest gap between ticks, ms */
+  drain: { ticks: number; maxTickMs: number; maxGapMs: number };
+  /** --in-process: what the shim covered, its per-thread counts, and any fallback */
+  inProcess?: InprocSummary;
+}
+
+/** Stack sampling period of kernel launches in the default 'auto' mode. */
+export const LAUNCH_STACK_EVERY = 64;
+
+/** Every how many calls an op other than a kernel launch takes a stack (0: never). */
+export function stackPeriod(mode: TraceOptions['stacks']): number {
+  return mode === 'all' || mode === 'auto' ? 1 : mode === 'none' ? 0 : mode;
+}
+
+/** sessions.stack_mode: how stacks were sampled, in words. */
+export function stackModeLabel(mode: TraceOptions['stacks']): string {
+  return mode === 'auto' ? `auto: launches 1/${LAUNCH_STACK_EVERY}, other ops all` : mode === 'all' ? 'all' : mode === 'none' ? 'none' : `sampled:${mode}`;
+}
+
+/** The shim's stack sampling for the same mode: [every Nth call of most ops, every Lth kernel launch]. */
+export function shimStackEvery(mode: TraceOptions['stacks']): [number, number] {
+  return mode === 'auto' ? [1, LAUNCH_STACK_EVERY] : mode === 'all' ? [1, 1] : mode === 'none' ? [0, 0] : [mode, mode];
+}

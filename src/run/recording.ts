@@ -1,0 +1,107 @@
+/**
+ * The session's record in the store: opened as a 'running' row whose note says
+ * what 'running' means if this tracer dies, and closed at the end with its
+ * losses and final status; when a write failed (disk full) it is closed as
+ * 'failed' in the free-space reserve the writer keeps for exactly this.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import type { LossCount } from '../common/events.js';
+import { CAUSEWAY_VERSION } from '../common/version.js';
+import { openWritable, type Db } from '../store/db.js';
+import { clearSessionNote, createSession, finishSession, recordLosses, setSessionNote, type SessionStatus } from '../store/session.js';
+import { EventWriter } from '../store/writer.js';
+import { stackModeLabel, type TraceOptions } from './options.js';
+
+export interface Recording {
+  db: Db;
+  sessionId: number;
+  writer: EventWriter;
+  /** CLOCK_MONOTONIC ns at start: event times are relative to it */
+  startedNs: bigint;
+}
+
+/** sessions.note while a trace runs: readers of a session left 'running' learn what it means. */
+export function runningNote(pid: number): string {
+  return `written by causeway trace (pid ${pid}, host ${os.hostname()}): while status is 'running' and that process is gone, the trace was NOT closed cleanly (tracer killed or crashed); events committed before are kept, totals are lower bounds`;
+}
+
+function readBootId(): string | null {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+/** Open (or create) the database and start a session in it; `monotonicNs` is read once the file is open. */
+export function openRecording(opts: TraceOptions, monotonicNs: () => bigint): Recording {
+  const db = openWritable(opts.db);
+  const startedNs = monotonicNs();
+  const wallStartNs = BigInt(Date.now()) * 1_000_000n;
+  const sessionId = createSession(db, {
+    startedNs,
+    wallStartNs,
+    command: opts.command?.join(' ') ?? (opts.pids.length ? `--pid ${opts.pids.join(',')}` : 'all CUDA processes'),
+    label: opts.label ?? null,
+    hostname: os.hostname(),
+    kernel: os.release(),
+    stackMode: stackModeLabel(opts.stacks),
+    causewayVersion: CAUSEWAY_VERSION,
+    tracerPid: process.pid,
+    bootId: readBootId(),
+  });
+  setSessionNote(db, sessionId, runningNote(process.pid));
+  const writer = new EventWriter(db, sessionId, { path: opts.db });
+  return { db, sessionId, writer, startedNs };
+}
+
+export interface RecordingEnd {
+  status: SessionStatus;
+  endedNs: number;
+  /** every loss counted by capture (kernel, decoder, writer) */
+  losses: LossCount[];
+  /** events drained and thrown away after the writer failed */
+  discarded: number;
+  /** runs after the losses are stored and before the session is finished (coverage rows) */
+  beforeFinish(): void;
+  log(line: string): void;
+}
+
+/** Close the writer and the session; returns the events stored and the losses as reported (disk full folded in). */
+export function closeRecording(r: Recording, dbPath: string, end: RecordingEnd): { stored: number; losses: LossCount[] } {
+  const { db, sessionId, writer } = r;
+  let losses = end.losses;
+  if (!writer.failed) {
+    writer.close();
+    recordLosses(db, sessionId, losses);
+    end.beforeFinish();
+    const stored = writer.stored;
+    finishSession(db, sessionId, { status: end.status, endedNs: end.endedNs });
+    try {
+      clearSessionNote(db, sessionId, runningNote(process.pid));
+    } catch {
+      /* best effort */
+    }
+    return { stored, losses };
+  }
+  const stored = writer.stored;
+  try {
+    writer.close();
+  } catch {
+    /* disk full: what was committed stays */
+  }
+  // the writer recorded the batch it refused; the rest (kernel losses, events drained and
+  // discarded after the stop) fits in the free-space reserve the writer keeps for this
+  const rest = losses.filter((l) => !(l.stage === 'writer' && l.reason === 'write_failed'));
+  const failedBatch = losses.find((l) => l.stage === 'writer' && l.reason === 'write_failed')?.count ?? 0;
+  losses = [...rest, ...(failedBatch + end.discarded > 0 ? [{ stage: 'writer' as const, reason: 'disk_full', count: failedBatch + end.discarded }] : [])];
+  try {
+    recordLosses(db, sessionId, [...rest, { stage: 'writer', reason: 'disk_full', count: end.discarded }]);
+    finishSession(db, sessionId, { status: 'failed', endedNs: end.endedNs });
+    setSessionNote(db, sessionId, `recording stopped early: ${writer.failed?.message ?? 'write failure'}`);
+  } catch (e) {
+    end.log(`WARNING: could not close session ${sessionId} in ${dbPath} (${(e as Error).message}): it stays 'running'; what was committed is kept`);
+  }
+  return { stored, losses };
+}
