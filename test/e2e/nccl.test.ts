@@ -116,11 +116,18 @@ test('nccl_ranks: the collective_straggler chain names the late rank (pid), what
   const r = runCli(['explain', '--db', db, '--json', '--no-persist']);
   assert.equal(r.code, 0, r.stderr);
   const e = JSON.parse(r.stdout) as { chains: any[]; coverage: any };
-  const chains = e.chains.filter((c) => c.kind === 'collective_straggler');
-  assert.equal(chains.length, 1, `one straggler chain: ${JSON.stringify(e.chains.map((c) => [c.kind, c.pid, c.summary]))}`);
+  const chains = e.chains.filter((c) => c.kind === 'collective_straggler').sort((a, b) => b.impact_ns - a.impact_ns);
+  const all = JSON.stringify(e.chains.map((c) => [c.kind, c.pid, c.impact_ns, c.summary]));
+  assert.ok(chains.length >= 1, `a straggler chain: ${all}`);
   const c = chains[0];
-  assert.equal(c.pid, slow.pid, 'the late rank is the one with host work before each all-reduce');
-  assert.equal(c.op, 'ncclAllReduce');
+  assert.equal(c.pid, slow.pid, `the late rank is the one with host work before each all-reduce: ${all}`);
+  // on a loaded machine the fast rank can be preempted into arriving last now and then: a chain of its own, a small one
+  for (const o of chains.slice(1)) {
+    console.log(`# also: ${o.summary}`);
+    assert.equal(o.pid, fast.pid, all);
+    assert.ok(o.impact_ns < 0.25 * c.impact_ns, `the fast rank's own lateness is small: ${all}`);
+  }
+  assert.equal(c.op, 'ncclAllReduce', c.summary);
   assert.match(c.summary, new RegExp(`pid ${slow.pid} \\(nccl_ranks\\), rank 1 of 2, arrived last`));
   assert.match(c.summary, new RegExp(`pid ${fast.pid} \\(nccl_ranks\\) [0-9.]+ [mµ]?s`), 'names the rank that waited');
   assert.match(c.summary, /running on the CPU \(host work\)/, 'says what the late rank did instead');
