@@ -100,7 +100,7 @@ export async function run(ctx: Ctx): Promise<SectionResult> {
   const md =
     `Databases from \`makeFixtureDb(path, { cudaCalls: N })\` (test/helpers/db-fixture.ts: decode-loop pattern, incidents, off-CPU and I/O events, stacks), cached as bench/build/fixture-N.db. ` +
     `Tools called in-process (\`TOOLS.find(name).run(args, new App({ dbPath }))\`, the code path \`causeway mcp\` serves, minus JSON-RPC framing) ${runs} times each: the first (cold: page cache and statement cache as left by the previous step) is shown apart, then median (min–max) of the rest. ` +
-    `get_causal_chains computes chains with explainSession when the database holds no analysis run (fixtures hold none). run_sql runs \`${RUN_SQL}\` through the guarded runner (separate read-only process with a time limit), so its time includes that runner's start.\n\n` +
+    `get_causal_chains computes chains with explainSession when the database holds no analysis run (fixtures hold none): inline below 200k events, else on a worker thread with an 8 s budget per call (source pending until it finishes; a call that waited shows ~8 s). run_sql runs \`${RUN_SQL}\` through the guarded runner (separate read-only process with a time limit), so its time includes that runner's start.\n\n` +
     table(['database', 'call', 'first call ms', 'ms median (min–max) of the rest', 'note'], rows) +
     (notes.length ? `\n\n${notes.join(' ')}` : '');
   return {

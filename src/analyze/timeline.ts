@@ -281,8 +281,9 @@ export class Timeline {
     }
     // the fastest call counts as an empty-queue return only if it is that fast (every call may have waited)
     const fast = Math.min(this.fastest.get(op) ?? 0, DRAIN_BLOCK_NS);
-    const waited = end - ts - ownNs >= fast + NOISE_NS;
-    if (waited) {
+    // the drain waited for the GPU if, up to `upTo`, it took longer than an empty-queue call
+    const waitedUntil = (upTo: number) => upTo - ts - ownNs >= fast + NOISE_NS;
+    if (waitedUntil(end)) {
       let done = end;
       // preempted at the end of the drain: the GPU may have finished before the thread got its CPU back
       for (let i = this.acts.length - 1; i >= 0; i--) {
@@ -310,18 +311,15 @@ export class Timeline {
       // for the GPU, and the completion of the queued work is not measured (it lies before the drain's entry):
       // close by estimate. Taking `done` as measured here would stretch the queued kernels over the whole host
       // gap before the drain (I/O waits, page touching) and hide that gap's idle time.
-      const excess = done - ts - ownNs;
-      if (excess >= fast + NOISE_NS) {
+      if (waitedUntil(done)) {
         this.closeSegment(done, true, key, id);
         return;
       }
     }
-    {
-      // the queue was (about) empty at entry: completion at or before it (a synchronous copy: its own end)
-      // (no kernel time known: d = 0, the earliest completion: idle is then an upper bound, as stated in the method)
-      const est = this.estimateDone(true)!;
-      this.closeSegment(submitDrain ? Math.min(end, est) : Math.min(ts, est), false, key, id);
-    }
+    // the queue was (about) empty at entry: completion at or before it (a synchronous copy: its own end)
+    // (no kernel time known: d = 0, the earliest completion: idle is then an upper bound, as stated in the method)
+    const est = this.estimateDone(true)!;
+    this.closeSegment(submitDrain ? Math.min(end, est) : Math.min(ts, est), false, key, id);
   }
 
   /**

@@ -27,7 +27,8 @@ export type BoundedChains = SessionChains | (Omit<SessionChains, 'source'> & { s
 
 interface Job {
   done: Promise<{ chains: Chain[]; coverage: Coverage } | { error: string }>;
-  read: number;
+  /** events the worker has read so far */
+  readonly read: number;
   total: number;
   startedMs: number;
 }
@@ -35,21 +36,30 @@ interface Job {
 const JOBS = new Map<string, Job>();
 
 function start(dbPath: string, sessionId: number, key: string, total: number): Job {
-  const job: Job = { done: undefined as never, read: 0, total, startedMs: Date.now() };
-  job.done = new Promise((resolve) => {
+  const seen = { read: 0 };
+  const done = new Promise<Awaited<Job['done']>>((resolve) => {
     const w = new Worker(new URL('./analysis-worker.js', import.meta.url), { workerData: { dbPath, sessionId } });
     w.unref(); // a server shutting down does not wait for an analysis nobody will read
     w.on('message', (m: { type: string; read?: number; chains?: Chain[]; coverage?: Coverage; message?: string }) => {
-      if (m.type === 'progress') job.read = m.read!;
+      if (m.type === 'progress') seen.read = m.read!;
       else if (m.type === 'done') {
         rememberChains(key, { chains: m.chains!, coverage: m.coverage! });
         resolve({ chains: m.chains!, coverage: m.coverage! });
       } else if (m.type === 'error') resolve({ error: m.message! });
     });
+    // after 'done' these resolve nothing (a promise settles once)
     w.on('error', (e) => resolve({ error: e.message }));
     w.on('exit', (code) => resolve({ error: `analysis worker exited with code ${code}` }));
   });
-  void job.done.then(() => JOBS.delete(key));
+  const job: Job = {
+    done,
+    get read() {
+      return seen.read;
+    },
+    total,
+    startedMs: Date.now(),
+  };
+  void done.then(() => JOBS.delete(key));
   JOBS.set(key, job);
   return job;
 }
