@@ -28,9 +28,10 @@ enum cw_source {
 	CW_SRC_SHIM_DRV = 10, /* in-process shim, CUDA driver calls */
 	CW_SRC_PYTHON = 11,   /* Python frames read from a CPython interpreter (bpf/python.bpf.h) */
 	CW_SRC_NCCL = 12,     /* uprobes on libnccl (nccl.bpf.c): collectives, point-to-point, communicators */
+	CW_SRC_NVTX = 14,     /* uprobes on libnvToolsExt / Causeway's NVTX3 injection library (nvtx.bpf.c): ranges, marks */
 };
 
-/* Operation codes. 1..63 CUDA runtime, 64..95 driver, 96..127 NCCL, 128.. host, 192.. MCP. */
+/* Operation codes. 1..63 CUDA runtime, 64..95 driver, 96..107 NCCL, 116..127 NVTX, 128.. host, 192.. MCP. */
 enum cw_op {
 	CW_OP_NONE = 0,
 	CW_OP_CUDA_MALLOC = 1,
@@ -129,6 +130,21 @@ enum cw_op {
 	CW_OP_NCCL_COMM_INIT_RANK = 105,
 	CW_OP_NCCL_COMM_INIT_RANK_CONFIG = 106,
 	CW_OP_NCCL_COMM_DESTROY = 107,
+
+	/* NVTX (libnvToolsExt.so.1, or shim/nvtx_inject.c for NVTX3): struct cw_call, source CW_SRC_NVTX.
+	 * The message travels in a struct cw_nvtx_msg emitted right before the call record. */
+	CW_OP_NVTX_RANGE_PUSH_A = 116,
+	CW_OP_NVTX_RANGE_PUSH_W = 117,
+	CW_OP_NVTX_RANGE_PUSH_EX = 118,
+	CW_OP_NVTX_RANGE_POP = 119,
+	CW_OP_NVTX_RANGE_START_A = 120,
+	CW_OP_NVTX_RANGE_START_EX = 121,
+	CW_OP_NVTX_RANGE_END = 122,
+	CW_OP_NVTX_MARK_A = 123,
+	CW_OP_NVTX_MARK_EX = 124,
+	CW_OP_NVTX_DOMAIN_RANGE_PUSH_EX = 125,
+	CW_OP_NVTX_DOMAIN_RANGE_POP = 126,
+	CW_OP_NVTX_DOMAIN_MARK_EX = 127,
 
 	CW_OP_OFF_CPU = 128,     /* struct cw_offcpu */
 	CW_OP_EXEC = 129,        /* struct cw_exec */
@@ -382,6 +398,32 @@ struct cw_func_name {
 	struct cw_hdr hdr;   /* op = CW_OP_FUNC_NAME, ts_ns = call entry */
 	__u64 handle;        /* CUfunction / CUkernel */
 	char name[CW_FUNC_NAME_LEN];
+};
+
+/*
+ * NVTX message of the next call record of (tid, call_op) in rb_calls
+ * (nvtx.bpf.c). hdr.op = CW_OP_NVTX_MSG: a record type, not an event op (the
+ * store interns the text in nvtx_names and the call's a3 points at it).
+ * ASCII messages are read with bpf_probe_read_user_str (len counts the NUL);
+ * wide ones (nvtxRangePushW, NVTX_MESSAGE_TYPE_UNICODE) are copied raw,
+ * CW_NVTX_MSG_LEN bytes of UTF-32LE, and cut at the first NUL by user space.
+ * 160 bytes.
+ */
+#define CW_OP_NVTX_MSG 241
+#define CW_NVTX_MSG_LEN 128
+#define CW_NVTX_ASCII 1      /* nvtxMessageType_t NVTX_MESSAGE_TYPE_ASCII */
+#define CW_NVTX_UNICODE 2    /* NVTX_MESSAGE_TYPE_UNICODE (wchar_t: 4 bytes on Linux) */
+#define CW_NVTX_REGISTERED 3 /* NVTX_MESSAGE_TYPE_REGISTERED: a string handle, no text */
+/* nvtxEventAttributes_t (v2, nvToolsExt.h): the fields read, byte offsets */
+#define CW_NVTX_ATTR_MESSAGE_TYPE 32
+#define CW_NVTX_ATTR_MESSAGE 40
+
+struct cw_nvtx_msg {
+	struct cw_hdr hdr;   /* ts_ns = call entry, op = CW_OP_NVTX_MSG, source = CW_SRC_NVTX */
+	__u16 call_op;       /* op of the call this message belongs to */
+	__u16 kind;          /* CW_NVTX_ASCII or CW_NVTX_UNICODE */
+	__s32 len;           /* bpf_probe_read_user_str's result (ASCII), bytes copied (wide), < 0: unreadable */
+	char msg[CW_NVTX_MSG_LEN];
 };
 
 /*

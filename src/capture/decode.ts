@@ -9,8 +9,8 @@
  */
 import type { EventBatch, ProcessInfo } from '../common/events.js';
 import { isWakerMarker } from '../common/waker.js';
-import { CALL, EVENT_VERSION, FRAME_HDR, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, IO, LOADER, MEM, OFFCPU, PROC, PYFRAMES, PY_ENTRY, PY_FRAMES_OP, PY_MAX_FRAMES, PY_SHIM, PY_TRUNCATED, RECLAIM, COMM_LEN, EXEC, ExecFlag, Op, frameSize } from '../common/wire.js';
-import { VARIANTS, variantOfFlags } from '../common/ops.js';
+import { CALL, EVENT_VERSION, FRAME_HDR, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, IO, LOADER, MEM, OFFCPU, PROC, PYFRAMES, PY_ENTRY, PY_FRAMES_OP, PY_MAX_FRAMES, PY_SHIM, PY_TRUNCATED, RECLAIM, COMM_LEN, EXEC, ExecFlag, Op, frameSize, NVTX_MSG, NVTX_MSG_LEN, NVTX_MSG_OP, NvtxMessage } from '../common/wire.js';
+import { VARIANTS, isNvtxOp, variantOfFlags } from '../common/ops.js';
 
 const VARIANT_FLAGS = VARIANTS.reduce((m, v) => m | v.flag, 0);
 import { TRUNCATION_MARK, sanitizeUntrusted } from '../common/untrusted.js';
@@ -35,7 +35,12 @@ export interface DecodeStats {
   malformed: number;
   /** cw_pyframes records whose call record never came (the call never returned) */
   pyOrphans: number;
+  /** cw_nvtx_msg records whose call record never came */
+  nvtxOrphans: number;
 }
+
+/** An NVTX message longer than this many characters is cut (the kernel reads at most NVTX_MSG_LEN bytes). */
+export const NVTX_NAME_CAP = NVTX_MSG_LEN;
 
 /** The Python frames of one call as the kernel read them: innermost first. */
 export interface RawPyFrames {
@@ -61,7 +66,11 @@ export class TimeBase {
 }
 
 export class RecordDecoder {
-  readonly stats: DecodeStats = { records: 0, malformed: 0, pyOrphans: 0 };
+  readonly stats: DecodeStats = { records: 0, malformed: 0, pyOrphans: 0, nvtxOrphans: 0 };
+  /** NVTX messages waiting for their call record, by tid * 65536 + call op */
+  private readonly nvtxPending = new Map<number, string>();
+  /** NVTX messages of the events of the batch being filled, by batch index (cleared with the batch) */
+  readonly nvtxByIndex = new Map<number, string>();
   /** cw_pyframes waiting for their call record, by tid * 65536 + call op */
   private readonly pyPending = new Map<number, RawPyFrames>();
   /** Python frames of the events of the batch being filled, by batch index (cleared with the batch) */
@@ -103,6 +112,9 @@ export class RecordDecoder {
       if (op === PY_FRAMES_OP) {
         if (recLen < PYFRAMES.size) this.stats.malformed++;
         else this.pyFrames(dv, rec);
+      } else if (op === NVTX_MSG_OP) {
+        if (recLen < NVTX_MSG.size) this.stats.malformed++;
+        else this.nvtxMsg(dv, buf, rec);
       } else if (op < Op.HOST_MIN) {
         if (recLen < CALL.size) this.stats.malformed++;
         else this.call(dv, rec, batch);
@@ -156,6 +168,14 @@ export class RecordDecoder {
         this.sink.kernelFunc(pid, addr);
       }
     }
+    if (isNvtxOp(op) && this.nvtxPending.size) {
+      const key = batch.tid[i]! * 65536 + op;
+      const text = this.nvtxPending.get(key);
+      if (text !== undefined) {
+        this.nvtxPending.delete(key);
+        this.nvtxByIndex.set(i, text);
+      }
+    }
     if (flags & Flag.PY_FRAMES) {
       const key = batch.tid[i]! * 65536 + batch.op[i]!;
       const py = this.pyPending.get(key);
@@ -190,6 +210,37 @@ export class RecordDecoder {
     if (this.pyPending.size > 65536) {
       this.stats.pyOrphans += this.pyPending.size;
       this.pyPending.clear();
+    }
+  }
+
+  /**
+   * A cw_nvtx_msg record: the message of the next call record of (tid, call
+   * op), which always follows in the same ring. ASCII is read up to its NUL;
+   * a wide message is UTF-32LE cut at its first NUL. Untrusted text: sanitized.
+   */
+  private nvtxMsg(dv: DataView, buf: Buffer, rec: number): void {
+    const tid = dv.getUint32(rec + HDR.tid, true);
+    const callOp = dv.getUint16(rec + NVTX_MSG.callOp, true);
+    const kind = dv.getUint16(rec + NVTX_MSG.kind, true);
+    const len = dv.getInt32(rec + NVTX_MSG.len, true);
+    let text = '';
+    if (len > 0 && kind === NvtxMessage.UNICODE) {
+      const chars: number[] = [];
+      for (let k = 0; k + 4 <= NVTX_MSG_LEN; k += 4) {
+        const c = dv.getUint32(rec + NVTX_MSG.msg + k, true);
+        if (c === 0) break;
+        chars.push(c <= 0x10ffff ? c : 0xfffd);
+      }
+      text = sanitizeUntrusted(String.fromCodePoint(...chars), NVTX_NAME_CAP);
+    } else if (len > 0) {
+      text = cstr(buf, rec + NVTX_MSG.msg, NVTX_MSG_LEN, NVTX_NAME_CAP);
+    }
+    const key = tid * 65536 + callOp;
+    if (this.nvtxPending.has(key)) this.stats.nvtxOrphans++;
+    this.nvtxPending.set(key, text);
+    if (this.nvtxPending.size > 65536) {
+      this.stats.nvtxOrphans += this.nvtxPending.size;
+      this.nvtxPending.clear();
     }
   }
 

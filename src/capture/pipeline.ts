@@ -20,6 +20,8 @@ export interface BatchSink {
   write(batch: EventBatch): void;
   processes(p: ProcessInfo[]): void;
   internStack(frames: StackFrame[], text: string): number;
+  /** id of an NVTX message in nvtx_names (interned), written into the call's a3 */
+  internNvtxName?(text: string): number;
 }
 
 export interface StackSource {
@@ -195,6 +197,10 @@ export class Capture {
       if (b.stack[i]! <= -2) b.stack[i] = this.resolveStack(pid, -2 - b.stack[i]!, this.decoder.pyByIndex.get(i));
     }
     this.decoder.pyByIndex.clear();
+    if (this.decoder.nvtxByIndex.size) {
+      for (const [i, text] of this.decoder.nvtxByIndex) if (i < n) b.a3[i] = this.sink.internNvtxName?.(text) ?? 0;
+      this.decoder.nvtxByIndex.clear();
+    }
     if (this.pendingProcs.size) {
       this.sink.processes([...this.pendingProcs.values()]);
       this.pendingProcs.clear();
@@ -264,6 +270,7 @@ export class Capture {
     for (const src of this.opts.sources ?? []) out.push(...src.losses());
     if (this.decoder.stats.malformed) out.push({ stage: 'queue', reason: 'malformed_record', count: this.decoder.stats.malformed });
     // Python frames whose call record never came (the call never returned): not a lost event
+    if (this.decoder.stats.nvtxOrphans) out.push({ stage: 'queue', reason: 'nvtx_msg_orphaned', count: this.decoder.stats.nvtxOrphans });
     if (this.decoder.stats.pyOrphans) out.push({ stage: 'queue', reason: 'py_frames_orphaned', count: this.decoder.stats.pyOrphans });
     if (this.stats.sinkFailures) out.push({ stage: 'writer', reason: 'write_failed', count: this.stats.sinkFailures });
     return out;
@@ -313,6 +320,7 @@ export class Capture {
           this.discardedCount += this.batch.n;
           this.batch.n = 0;
           this.decoder.pyByIndex.clear();
+          this.decoder.nvtxByIndex.clear();
         }
       }
     }
@@ -331,6 +339,7 @@ export class Capture {
     this.discardedCount += this.batch.n;
     this.batch.n = 0;
     this.decoder.pyByIndex.clear();
+    this.decoder.nvtxByIndex.clear();
   }
 }
 

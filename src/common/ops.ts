@@ -37,7 +37,9 @@ export type OpKind =
    * host time can include waiting for the other ranks, so it is not counted
    * as launch overhead
    */
-  | 'collective';
+  | 'collective'
+  /** NVTX range push/pop/start/end and marks: the application's own annotations, no GPU work */
+  | 'annotation';
 
 /** Argument slot meanings. null = slot unused. */
 export type ArgName =
@@ -71,7 +73,17 @@ export type ArgName =
   /** NCCL communicator size (world size) */
   | 'nranks'
   /** first 8 bytes of the ncclUniqueId (random in real NCCL): the same for every rank of one communicator */
-  | 'unique_id';
+  | 'unique_id'
+  /** NVTX: the level a push/pop returned, as a u32 (4294967294 = NVTX_NO_PUSH_POP_TRACKING: no tool tracks levels) */
+  | 'level'
+  /** NVTX domain handle (nvtxDomainHandle_t; 0 = the default domain) */
+  | 'domain'
+  /** NVTX registered string handle (nvtxStringHandle_t) of a message given as NVTX_MESSAGE_TYPE_REGISTERED */
+  | 'string_handle'
+  /** NVTX range id (nvtxRangeId_t) a start returned / an end was given */
+  | 'range_id'
+  /** the message: id in nvtx_names (0 = none), filled by capture from the cw_nvtx_msg record */
+  | 'name_id';
 
 export interface OpInfo {
   code: number;
@@ -110,6 +122,10 @@ const op = (
 const RT = Source.CUDA_RT;
 const DRV = Source.CUDA_DRV;
 const NCCL = Source.NCCL;
+const NVTX = Source.NVTX;
+/** NVTX op: the v2 export (libnvToolsExt.so.1) and the handler of Causeway's NVTX3 injection library (shim/nvtx_inject.c) */
+const nvtx = (code: number, name: string, args: OpInfo['args'], description: string): OpInfo =>
+  op(code, name, NVTX, 'annotation', args, false, description, [name, `causeway_${name}`]);
 
 export const OPS: readonly OpInfo[] = [
   op(1, 'cudaMalloc', RT, 'alloc', ['bytes', 'dev_ptr', null, null], true, 'device allocation; dev_ptr is the pointer returned'),
@@ -212,6 +228,21 @@ export const OPS: readonly OpInfo[] = [
   op(106, 'ncclCommInitRankConfig', NCCL, 'resource', ['rank', 'comm', 'nranks', 'unique_id'], false, 'join a communicator with a config; comm is the handle returned'),
   op(107, 'ncclCommDestroy', NCCL, 'resource', ['comm', null, null, null], false, 'destroy a communicator'),
 
+  // NVTX (libnvToolsExt.so.1, or NVTX3 through Causeway's injection library). The message is in nvtx_names
+  // (name_id); v_nvtx_ranges pairs pushes with pops per thread and domain, starts with ends by range id.
+  nvtx(116, 'nvtxRangePushA', ['level', 'domain', 'string_handle', 'name_id'], 'open a nested range on this thread (ASCII message); level = the nesting level it returned'),
+  nvtx(117, 'nvtxRangePushW', ['level', 'domain', 'string_handle', 'name_id'], 'open a nested range (wide-character message)'),
+  nvtx(118, 'nvtxRangePushEx', ['level', 'domain', 'string_handle', 'name_id'], 'open a nested range (event attributes: message, or a registered string handle)'),
+  nvtx(119, 'nvtxRangePop', ['level', 'domain', null, null], 'close the innermost range of this thread; level = the level it closed'),
+  nvtx(120, 'nvtxRangeStartA', ['range_id', 'domain', 'string_handle', 'name_id'], 'start a range that may end on another thread (ASCII message); range_id = the id it returned'),
+  nvtx(121, 'nvtxRangeStartEx', ['range_id', 'domain', 'string_handle', 'name_id'], 'start a range (event attributes)'),
+  nvtx(122, 'nvtxRangeEnd', ['range_id', null, null, null], 'end the range with this id'),
+  nvtx(123, 'nvtxMarkA', [null, 'domain', 'string_handle', 'name_id'], 'an instant marker (ASCII message)'),
+  nvtx(124, 'nvtxMarkEx', [null, 'domain', 'string_handle', 'name_id'], 'an instant marker (event attributes)'),
+  nvtx(125, 'nvtxDomainRangePushEx', ['level', 'domain', 'string_handle', 'name_id'], 'open a nested range in a domain'),
+  nvtx(126, 'nvtxDomainRangePop', ['level', 'domain', null, null], 'close the innermost range of a domain on this thread'),
+  nvtx(127, 'nvtxDomainMarkEx', [null, 'domain', 'string_handle', 'name_id'], 'an instant marker in a domain'),
+
   op(128, 'off_cpu', Source.SCHED, 'host', ['reason', 'by_pid', 'waker_pid', 'cpu'] as unknown as OpInfo['args'], false, 'thread off-CPU interval: a0 reason (0 preempted, 1 voluntary, 2 io_wait), a1 pid that ran instead, a2 waker pid, a3 cpu'),
   op(129, 'exec', Source.PROC, 'host', [null, null, null, null], false, 'process exec'),
   op(130, 'exit', Source.PROC, 'host', [null, null, null, null], false, 'process exit: a0 exit code'),
@@ -238,8 +269,20 @@ export const CUDA_OPS: readonly OpInfo[] = OPS.filter((o) => o.code < 128 && (o.
 /** NCCL ops, attached as uprobes on libnccl (kept apart from CUDA_OPS: the in-process shim does not cover them). */
 export const NCCL_OPS: readonly OpInfo[] = OPS.filter((o) => o.code < 128 && o.source === Source.NCCL);
 
-/** Every op recorded as a struct cw_call by a uprobe pair (CUDA + NCCL). */
-export const CALL_OPS: readonly OpInfo[] = [...CUDA_OPS, ...NCCL_OPS];
+/** NVTX ops, attached as uprobes on libnvToolsExt or on Causeway's NVTX3 injection library. */
+export const NVTX_OPS: readonly OpInfo[] = OPS.filter((o) => o.code < 128 && o.source === Source.NVTX);
+/** NVTX ops that open a range by push / by start, close one, or mark an instant (v_nvtx_ranges, the exports). */
+export const NVTX_PUSH = [116, 117, 118, 125] as const;
+export const NVTX_POP = [119, 126] as const;
+export const NVTX_START = [120, 121] as const;
+export const NVTX_END = 122;
+export const NVTX_MARK = [123, 124, 127] as const;
+export function isNvtxOp(code: number): boolean {
+  return code >= 116 && code <= 127;
+}
+
+/** Every op recorded as a struct cw_call by a uprobe pair (CUDA + NCCL + NVTX). */
+export const CALL_OPS: readonly OpInfo[] = [...CUDA_OPS, ...NCCL_OPS, ...NVTX_OPS];
 
 /** ncclDataType_t names and element sizes in bytes (nccl.h; ncclChar/ncclInt/ncclHalf/ncclFloat/ncclDouble are aliases). */
 export const NCCL_DATATYPES: Record<number, { name: string; size: number }> = {

@@ -55,6 +55,16 @@ export const RECLAIM = { size: 40, dur: 24, reclaimed: 32 } as const;
 export const FUNC_NAME_LEN = 128;
 export const FUNC_NAME = { size: 160, handle: 24, name: 32 } as const;
 
+/** struct cw_nvtx_msg (hdr.op = NVTX_MSG_OP): the NVTX message of the next call record of (tid, callOp) */
+export const NVTX_MSG = { size: 160, callOp: 24, kind: 26, len: 28, msg: 32 } as const;
+/** CW_OP_NVTX_MSG: a record type, not an event op */
+export const NVTX_MSG_OP = 241;
+export const NVTX_MSG_LEN = 128;
+/** CW_NVTX_ASCII / CW_NVTX_UNICODE / CW_NVTX_REGISTERED: nvtxMessageType_t values */
+export const NvtxMessage = { ASCII: 1, UNICODE: 2, REGISTERED: 3 } as const;
+/** nvtxEventAttributes_t offsets the probe reads (CW_NVTX_ATTR_*) */
+export const NVTX_ATTR = { messageType: 32, message: 40 } as const;
+
 /** struct cw_pyframes (hdr.op = PY_FRAMES_OP): Python frames of the next call record of (tid, callOp) */
 export const PYFRAMES = { size: 416, callOp: 24, n: 26, code: 32, lasti: 288 } as const;
 /** CW_OP_PY_FRAMES: a record type, not an event op */
@@ -91,6 +101,8 @@ export const Source = {
   PYTHON: 11,
   /** NCCL calls (uprobes on libnccl, bpf/nccl.bpf.c): same cw_call layout as the CUDA calls */
   NCCL: 12,
+  /** NVTX ranges and marks (uprobes on libnvToolsExt or Causeway's NVTX3 injection library, bpf/nvtx.bpf.c) */
+  NVTX: 14,
 } as const;
 export type SourceCode = (typeof Source)[keyof typeof Source];
 
@@ -108,11 +120,12 @@ export const SOURCE_NAMES: Record<number, string> = {
   10: 'cuda_driver_inproc',
   11: 'python',
   12: 'nccl',
+  14: 'nvtx',
 };
 
 /**
  * enum cw_op, the codes that are not CUDA calls (the record type follows the
- * op). Call codes are 1..63 (runtime), 64..95 (driver) and 96..127 (NCCL),
+ * op). Call codes are 1..63 (runtime), 64..95 (driver), 96..107 (NCCL) and 116..127 (NVTX),
  * listed in ops.ts.
  */
 export const Op = {
@@ -185,7 +198,7 @@ export const LOSS_REASONS = [
   'py_frames_unavailable',
 ] as const;
 /** Losses that are not lost events (a stack missing is still a stored event). */
-export const NON_EVENT_LOSSES = new Set(['stack_unavailable', 'py_frames_unavailable', 'py_frames_orphaned']);
+export const NON_EVENT_LOSSES = new Set(['stack_unavailable', 'py_frames_unavailable', 'py_frames_orphaned', 'nvtx_msg_orphaned']);
 
 /** enum cw_host_stat, index into the cw_host_stats per-CPU array (same order) */
 export const HOST_STAT_NAMES = [

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CALL, COMM_LEN, EVENT_VERSION, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, HOST_STAT_NAMES, IO, LOADER, LOSS_REASONS, MAX_CUDA_OP, MEM, OFFCPU, OFFCPU_HIST_SLOTS, Op, OffCpuReason, EXEC, EXEC_ARGS_LEN, EXEC_PATH_LEN, ExecFlag, PROC, PYFRAMES, PY_PROC, PY_FRAMES_OP, PY_ENTRY, PY_SHIM, PY_TRUNCATED, PY_MAX_FRAMES, PY_NONE, RECLAIM, RING_MAPS, Ring, SOURCE_NAMES } from '../../src/common/wire.js';
+import { CALL, COMM_LEN, EVENT_VERSION, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, HOST_STAT_NAMES, IO, LOADER, LOSS_REASONS, MAX_CUDA_OP, MEM, OFFCPU, OFFCPU_HIST_SLOTS, Op, OffCpuReason, EXEC, EXEC_ARGS_LEN, EXEC_PATH_LEN, ExecFlag, PROC, PYFRAMES, PY_PROC, PY_FRAMES_OP, PY_ENTRY, PY_SHIM, PY_TRUNCATED, PY_MAX_FRAMES, PY_NONE, RECLAIM, RING_MAPS, Ring, SOURCE_NAMES, NVTX_MSG, NVTX_MSG_OP, NVTX_MSG_LEN, NvtxMessage, NVTX_ATTR } from '../../src/common/wire.js';
 import { COOKIE_VARIANT_SHIFT, VARIANTS } from '../../src/common/ops.js';
 import { OPS, Source } from '../../src/common/ops.js';
 
@@ -28,6 +28,7 @@ function measure(): Record<string, number> {
     ['reclaim', 'cw_reclaim', RECLAIM],
     ['func_name', 'cw_func_name', FUNC_NAME],
     ['pyframes', 'cw_pyframes', PYFRAMES],
+    ['nvtx_msg', 'cw_nvtx_msg', NVTX_MSG],
     ['pyproc', 'cw_py_proc', PY_PROC],
   ];
   for (const [key, s, layout] of structs) {
@@ -62,6 +63,7 @@ function cField(struct: string, f: string): string {
     reclaim: { dur: 'dur_ns', reclaimed: 'reclaimed' },
     func_name: { handle: 'handle', name: 'name' },
     pyframes: { callOp: 'call_op', n: 'n', code: 'code', lasti: 'lasti' },
+    nvtx_msg: { callOp: 'call_op', kind: 'kind', len: 'len', msg: 'msg' },
     pyproc: Object.fromEntries(Object.keys(PY_PROC).map((k) => [k, snake(k)])),
   };
   const c = map[struct]?.[f];
@@ -98,6 +100,7 @@ test('record sizes and field offsets match the C compiler', () => {
   check('reclaim', RECLAIM);
   check('func_name', FUNC_NAME);
   check('pyframes', PYFRAMES);
+  check('nvtx_msg', NVTX_MSG);
   check('pyproc', PY_PROC);
 });
 
@@ -141,6 +144,7 @@ test('sources and loss reasons follow the enums', () => {
   assert.equal(src.get('CW_SRC_SHIM_DRV'), Source.SHIM_DRV);
   assert.equal(src.get('CW_SRC_PYTHON'), Source.PYTHON);
   assert.equal(src.get('CW_SRC_NCCL'), Source.NCCL);
+  assert.equal(src.get('CW_SRC_NVTX'), Source.NVTX);
   const loss = enumValues('cw_loss');
   assert.equal(loss.get('CW_LOSS_COUNT'), LOSS_REASONS.length);
   const ring = enumValues('cw_ring');
@@ -165,6 +169,11 @@ test('wire.ts constants follow the #defines and enums of events.h', () => {
   assert.equal(d.get('CW_EXECF_ARGS_TRUNCATED'), ExecFlag.ARGS_TRUNCATED);
   assert.equal(d.get('CW_OFFCPU_HIST_SLOTS'), OFFCPU_HIST_SLOTS);
   assert.equal(d.get('CW_FUNC_NAME_LEN'), FUNC_NAME_LEN);
+  assert.equal(d.get('CW_OP_NVTX_MSG'), NVTX_MSG_OP);
+  assert.equal(d.get('CW_NVTX_MSG_LEN'), NVTX_MSG_LEN);
+  for (const [k, v] of Object.entries(NvtxMessage)) assert.equal(d.get(`CW_NVTX_${k}`), v, k);
+  assert.equal(d.get('CW_NVTX_ATTR_MESSAGE_TYPE'), NVTX_ATTR.messageType);
+  assert.equal(d.get('CW_NVTX_ATTR_MESSAGE'), NVTX_ATTR.message);
   // export variants: the cookie layout and flags the attach plan and decoder use
   assert.equal(d.get('CW_COOKIE_VARIANT_SHIFT'), COOKIE_VARIANT_SHIFT);
   for (const v of VARIANTS) {
@@ -215,4 +224,19 @@ test('numeric ids never collide: flag bits, sources, loss reasons, op codes and 
   assert.ok(![...ops.entries()].some(([k, v]) => k !== 'CW_OP_MAX' && v === PY_FRAMES_OP), 'CW_OP_PY_FRAMES is not an op code');
   assert.ok(PY_FRAMES_OP > Math.max(...[...ops.entries()].filter(([k]) => k !== 'CW_OP_MAX').map(([, v]) => v)));
   assert.ok(PY_FRAMES_OP < ops.get('CW_OP_MAX')!);
+  // so is the NVTX message record type, and it is not the Python frames one
+  assert.ok(![...ops.entries()].some(([k, v]) => k !== 'CW_OP_MAX' && v === NVTX_MSG_OP), 'CW_OP_NVTX_MSG is not an op code');
+  assert.notEqual(NVTX_MSG_OP, PY_FRAMES_OP);
+  assert.ok(NVTX_MSG_OP < ops.get('CW_OP_MAX')!);
+});
+
+test('the nvtxEventAttributes_t offsets the probe reads are those of the CUDA headers', { skip: !fs.existsSync('/usr/local/cuda/include/nvtx3/nvToolsExt.h') && 'no /usr/local/cuda/include/nvtx3' }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-nvtx-'));
+  const src = path.join(dir, 'm.c');
+  fs.writeFileSync(src, '#include <stdio.h>\n#include <stddef.h>\n#include <nvtx3/nvToolsExt.h>\nint main(void){printf("%zu %zu\\n", offsetof(nvtxEventAttributes_t, messageType), offsetof(nvtxEventAttributes_t, message));return 0;}\n');
+  execFileSync('cc', ['-I/usr/local/cuda/include', '-o', path.join(dir, 'm'), src, '-ldl']);
+  const [type, msg] = execFileSync(path.join(dir, 'm')).toString().trim().split(' ').map(Number);
+  fs.rmSync(dir, { recursive: true });
+  assert.equal(type, NVTX_ATTR.messageType);
+  assert.equal(msg, NVTX_ATTR.message);
 });
