@@ -41,6 +41,9 @@ struct cw_entry {
 	__u64 aux;       /* per-op extra state for CW_AFTER_CALL (kernel name pointer) */
 	__s32 stack_id;  /* -1 when no stack was taken */
 	__u32 flags;     /* CW_F_STACK_SAMPLED */
+	__u64 sp;        /* stack pointer at entry (CW_ALLOW_REENTRY) */
+	__u32 nest;      /* re-entries of the same op on this thread still open (CW_ALLOW_REENTRY) */
+	__u32 pad;
 };
 
 struct {
@@ -128,6 +131,25 @@ static __always_inline __u64 cw_user_u64(__u64 p)
 #define CW_AFTER_CALL(ctx, op, e, ret, pid_tgid) do { } while (0)
 #endif
 
+#ifdef CW_ALLOW_REENTRY
+static __always_inline bool cw_reentry(struct cw_entry_key *key, struct cw_entry *e)
+{
+	struct cw_entry *old = bpf_map_lookup_elem(&cw_entries, key);
+	if (!old || old->sp <= e->sp || e->ts - old->ts > 1000000000ull)
+		return false;
+	old->nest++;
+	return true;
+}
+/* an inner return of a re-entered op: uncount it, the outer return records the call */
+#define CW_REENTRY_RETURN(e) ((e)->nest ? ((e)->nest--, true) : false)
+#else
+static __always_inline bool cw_reentry(struct cw_entry_key *key, struct cw_entry *e)
+{
+	return false;
+}
+#define CW_REENTRY_RETURN(e) false
+#endif
+
 #define CW_DEFINE_CALL_PROGS(entry_name, return_name, src)                         \
 SEC("uprobe")                                                                      \
 int entry_name(struct pt_regs *ctx)                                                \
@@ -143,8 +165,11 @@ int entry_name(struct pt_regs *ctx)                                             
 	cw_take_stack(ctx, op, &e);                                                \
 	cw_py_sample(pid_tgid, op, &e); /* Python frames: python.bpf.h */          \
 	e.ts = bpf_ktime_get_ns();                                                 \
+	e.sp = PT_REGS_SP(ctx);                                                    \
 	long err = bpf_map_update_elem(&cw_entries, &key, &e, BPF_NOEXIST);        \
 	if (err == -17 /* EEXIST: previous call never returned */) {               \
+		if (cw_reentry(&key, &e))                                          \
+			return 0;                                                  \
 		cw_count_loss(CW_LOSS_MISSED_RETURN);                              \
 		err = bpf_map_update_elem(&cw_entries, &key, &e, BPF_EXIST);       \
 	}                                                                          \
@@ -168,6 +193,8 @@ int return_name(struct pt_regs *ctx)                                            
 			cw_count_loss(CW_LOSS_ORPHAN_RETURN);                      \
 		return 0;                                                          \
 	}                                                                          \
+	if (CW_REENTRY_RETURN(e))                                                  \
+		return 0;                                                          \
 	__s32 ret = (__s32)PT_REGS_RC(ctx);                                        \
 	CW_AFTER_CALL(ctx, op, e, ret, pid_tgid);                                  \
 	struct cw_call *r = bpf_ringbuf_reserve(&rb_calls, sizeof(*r), 0);         \

@@ -18,6 +18,8 @@
 struct cw_entry;
 static __always_inline void cw_nvtx_after(struct pt_regs *ctx, __u32 op, struct cw_entry *e, __s32 *ret, __u64 pid_tgid);
 #define CW_AFTER_CALL(ctx, op, e, ret, pid_tgid) cw_nvtx_after(ctx, op, e, &(ret), pid_tgid)
+/* NVTX's exports call themselves once, through their lazy-init stub (calls.bpf.h) */
+#define CW_ALLOW_REENTRY
 
 #include "calls.bpf.h"
 

@@ -15,16 +15,18 @@
  * tool provides: push/pop return the nesting level per thread and domain,
  * range starts return unique ids, domains and registered strings get handles.
  *
- * An NVTX v2 library (libnvToolsExt.so.1) also loads NVTX_INJECTION64_PATH.
- * Its own exports are probed already, so here it gets the same behaviour
- * from handlers that are NOT exported (no uprobe on them): every call is
- * recorded once, and the v2 pushes and starts get real levels and ids. A
- * host is v2 when it has no version-info export table or says version < 3.
+ * libnvToolsExt.so.1 (NVTX v2, or any library exporting the NVTX API) also
+ * loads NVTX_INJECTION64_PATH. Its own exports are probed already, so there it
+ * gets the same behaviour from handlers that are NOT exported (no uprobe on
+ * them): every call is recorded once, and its pushes and starts get real
+ * levels and ids. Which host called is told by where its export-table getter
+ * lives (dladdr): inside a file named libnvToolsExt.so*, or not.
  *
  * Build: Makefile (frame-pointer prologue: a uprobe on `push %rbp` is
  * emulated, ~0.5 us, not single-stepped; -fno-ipa-icf keeps every handler at
  * its own address).
  */
+#include <dlfcn.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +96,7 @@ HELPER nvtxStringHandle_t register_string(const char *s)
   return (nvtxStringHandle_t)(s ? strdup(s) : NULL);
 }
 
-/* ---- probed handlers (NVTX3 hosts) ---- */
+/* ---- probed handlers (NVTX3 code compiled into the application or its libraries) ---- */
 
 EXPORT void causeway_nvtxMarkEx(const nvtxEventAttributes_t *a) { keep(a); }
 EXPORT void causeway_nvtxMarkA(const char *m) { keep(m); }
@@ -113,7 +115,7 @@ EXPORT nvtxDomainHandle_t causeway_nvtxDomainCreateA(const char *name) { return 
 EXPORT void causeway_nvtxDomainDestroy(nvtxDomainHandle_t d) { keep(d); }
 EXPORT nvtxStringHandle_t causeway_nvtxDomainRegisterStringA(nvtxDomainHandle_t d, const char *s) { (void)d; return register_string(s); }
 
-/* ---- unprobed handlers (NVTX v2 hosts: their exports are probed) ---- */
+/* ---- unprobed handlers (libnvToolsExt hosts: their exports are probed) ---- */
 
 static nvtxRangeId_t v2_start_ex(const nvtxEventAttributes_t *a) { (void)a; return start(); }
 static nvtxRangeId_t v2_start_a(const char *m) { (void)m; return start(); }
@@ -133,11 +135,14 @@ static void set(NvtxFunctionTable table, unsigned size, unsigned slot, fnptr f)
   if (table && slot < size && table[slot]) *table[slot] = f;
 }
 
-/* the NVTX API version of the host library: 0 when it publishes none (NVTX v2 libraries) */
-static uint32_t host_version(NvtxGetExportTableFunc_t get)
+/* Is the NVTX implementation that called us libnvToolsExt (exports probed by Causeway)? */
+static int host_is_probed_library(NvtxGetExportTableFunc_t get)
 {
-  const NvtxExportTableVersionInfo *v = (const NvtxExportTableVersionInfo *)get(NVTX_ETID_VERSIONINFO);
-  return v && v->struct_size >= sizeof(*v) ? v->version : 0;
+  Dl_info info;
+  if (!dladdr((void *)get, &info) || !info.dli_fname) return 0;
+  const char *base = strrchr(info.dli_fname, '/');
+  base = base ? base + 1 : info.dli_fname;
+  return strncmp(base, "libnvToolsExt.so", 16) == 0;
 }
 
 EXPORT int InitializeInjectionNvtx2(NvtxGetExportTableFunc_t get)
@@ -145,7 +150,7 @@ EXPORT int InitializeInjectionNvtx2(NvtxGetExportTableFunc_t get)
   if (!get) return 0;
   const NvtxExportTableCallbacks *cb = (const NvtxExportTableCallbacks *)get(NVTX_ETID_CALLBACKS);
   if (!cb || !cb->GetModuleFunctionTable) return 0;
-  int probed = host_version(get) >= 3;
+  int probed = !host_is_probed_library(get);
   NvtxFunctionTable t = NULL;
   unsigned n = 0;
   if (cb->GetModuleFunctionTable(NVTX_CB_MODULE_CORE, &t, &n) && t) {

@@ -87,7 +87,7 @@ function libraries(): LibReport[] {
     libs = [];
   }
   return libs.map((l) => {
-    const source = l.kind === 'cuda' ? Source.CUDA_DRV : l.kind === 'nccl' ? Source.NCCL : Source.CUDA_RT;
+    const source = l.kind === 'cuda' ? Source.CUDA_DRV : l.kind === 'nccl' ? Source.NCCL : l.kind === 'nvtx' ? Source.NVTX : Source.CUDA_RT;
     const ops = CALL_OPS.filter((o) => o.source === source);
     const probeable: LibReport['probeable'] = [];
     const missing: string[] = [];

@@ -22,7 +22,7 @@ import { execFileSync } from 'node:child_process';
 import { withElf, isElf64, resolveInElf, type Elf } from './elf.js';
 import { listPids, readMaps, readExe, hostPath, makedev } from './procmaps.js';
 
-export type LibraryKind = 'cudart' | 'cuda' | 'static' | 'nccl';
+export type LibraryKind = 'cudart' | 'cuda' | 'static' | 'nccl' | 'nvtx';
 export type FoundBy = 'maps' | 'ldconfig' | 'ld_library_path' | 'cuda_home' | 'path' | 'wheel' | 'conda' | 'argv';
 
 export interface LibraryTarget {
@@ -91,6 +91,13 @@ const NCCL_RE = /^libnccl\.so(?:\.\d+)*$/;
  * the collectives (STATIC_NCCL_MARKERS); pip's torch links libnccl.so.2 instead.
  */
 const NCCL_HOST_RE = /^libtorch_cuda\.so$/;
+/**
+ * NVTX: libnvToolsExt.so.1 (NVTX v2, real exports; CUDA <= 12 toolkits, wheels
+ * nvidia/nvtx/lib) and Causeway's own NVTX3 injection library
+ * (shim/.output/libcauseway-nvtx.so, whose causeway_nvtx* handlers NVTX3 code
+ * calls once NVTX_INJECTION64_PATH names it).
+ */
+const NVTX_RE = /^(?:libnvToolsExt\.so(?:\.\d+)*|libcauseway-nvtx\.so)$/;
 export const STATIC_NCCL_MARKERS = ['ncclAllReduce', 'ncclCommInitRank'];
 
 /** A library file name that may embed NCCL (checked against its symbols before it becomes a target). */
@@ -101,11 +108,12 @@ export function mayEmbedNccl(fileName: string): boolean {
 /** Symbols whose definition marks an object as carrying the CUDA runtime. */
 export const STATIC_CUDART_MARKERS = ['cudaMalloc', 'cudaLaunchKernel', 'cudaMemcpy'];
 
-export function libraryKindOf(fileName: string): 'cudart' | 'cuda' | 'nccl' | null {
+export function libraryKindOf(fileName: string): 'cudart' | 'cuda' | 'nccl' | 'nvtx' | null {
   const b = path.basename(fileName);
   if (CUDART_RE.test(b)) return 'cudart';
   if (CUDA_RE.test(b)) return 'cuda';
   if (NCCL_RE.test(b)) return 'nccl';
+  if (NVTX_RE.test(b)) return 'nvtx';
   return null;
 }
 
@@ -513,7 +521,7 @@ export function discoverLibraries(opts: DiscoverOptions = {}): LibraryTarget[] {
       mtimeMs: t.mtimeMs,
     });
   }
-  const order: Record<LibraryKind, number> = { cudart: 0, cuda: 1, static: 2, nccl: 3 };
+  const order: Record<LibraryKind, number> = { cudart: 0, cuda: 1, static: 2, nccl: 3, nvtx: 4 };
   return out.sort((a, b) => order[a.kind] - order[b.kind] || a.path.localeCompare(b.path));
 }
 

@@ -7,12 +7,12 @@
  * reported with its reason; nothing is skipped silently.
  */
 import path from 'node:path';
-import { CALL_OPS, CUDA_OPS, NCCL_OPS, COOKIE_VARIANT_SHIFT, Source, VARIANTS, type OpInfo } from '../common/ops.js';
+import { CALL_OPS, CUDA_OPS, NCCL_OPS, NVTX_OPS, COOKIE_VARIANT_SHIFT, Source, VARIANTS, type OpInfo } from '../common/ops.js';
 import { resolveSymbols, firstInstructionBytes, uprobeCostClass, type UprobeCost } from '../discover/elf.js';
 import type { Addon, LinkHandle, ObjHandle } from './addon-types.js';
 import { bpfObjectPath } from './paths.js';
 
-export type LibraryKind = 'cudart' | 'cuda' | 'static' | 'nccl';
+export type LibraryKind = 'cudart' | 'cuda' | 'static' | 'nccl' | 'nvtx';
 
 export interface LibraryTarget {
   path: string;
@@ -67,24 +67,27 @@ export interface CudaProbeOptions {
 // cw_py_procs / cw_py_tstates: Python frame walker state (bpf/python.bpf.h, src/probe/python.ts)
 export const SHARED_MAPS = ['cw_traced', 'cw_drops', 'rb_calls', 'rb_host', 'rb_life', 'cw_stacks', 'cw_py_procs', 'cw_py_tstates'];
 
-type Family = 'rt' | 'drv' | 'nccl';
+type Family = 'rt' | 'drv' | 'nccl' | 'nvtx';
 const PROGRAMS: Record<Family, { entry: string; ret: string; object: string }> = {
   rt: { entry: 'cw_cuda_entry', ret: 'cw_cuda_return', object: 'cuda.bpf.o' },
   drv: { entry: 'cw_drv_entry', ret: 'cw_drv_return', object: 'driver.bpf.o' },
   nccl: { entry: 'cw_nccl_entry', ret: 'cw_nccl_return', object: 'nccl.bpf.o' },
+  nvtx: { entry: 'cw_nvtx_entry', ret: 'cw_nvtx_return', object: 'nvtx.bpf.o' },
 };
-const FAMILY_SOURCE: Record<Family, number> = { rt: Source.CUDA_RT, drv: Source.CUDA_DRV, nccl: Source.NCCL };
+const FAMILY_SOURCE: Record<Family, number> = { rt: Source.CUDA_RT, drv: Source.CUDA_DRV, nccl: Source.NCCL, nvtx: Source.NVTX };
+const FAMILY_OPS: Record<Family, readonly OpInfo[]> = { rt: CUDA_OPS, drv: CUDA_OPS, nccl: NCCL_OPS, nvtx: NVTX_OPS };
+const FAMILY_LABEL: Record<Family, string> = { rt: 'CUDA runtime', drv: 'CUDA driver', nccl: 'NCCL', nvtx: 'NVTX' };
 
-/** Probe family of a library kind: libcuda -> driver, libnccl -> NCCL, runtime (shared or static) -> runtime. */
+/** Probe family of a library kind: libcuda -> driver, libnccl -> NCCL, NVTX -> NVTX, runtime (shared or static) -> runtime. */
 function familyOf(kind: LibraryKind): Family {
-  return kind === 'cuda' ? 'drv' : kind === 'nccl' ? 'nccl' : 'rt';
+  return kind === 'cuda' ? 'drv' : kind === 'nccl' ? 'nccl' : kind === 'nvtx' ? 'nvtx' : 'rt';
 }
 
 export class CudaProbes {
   readonly rt: ObjHandle;
   readonly drv: ObjHandle;
-  /** nccl.bpf.o, opened on the first NCCL library (a trace without NCCL loads nothing more) */
-  private nccl: ObjHandle | null = null;
+  /** nccl.bpf.o / nvtx.bpf.o, opened on the first library of their kind (a trace without one loads nothing more) */
+  private readonly lazy = new Map<Family, ObjHandle>();
   private readonly rodata: Record<string, number>;
   private readonly attached: LibraryAttach[] = [];
   private closed = false;
@@ -113,18 +116,20 @@ export class CudaProbes {
     });
   }
 
-  /** The BPF object of a family (NCCL's opened here on first use, sharing the runtime object's maps). */
+  /** The BPF object of a family (NCCL's and NVTX's opened here on first use, sharing the runtime object's maps). */
   private objectOf(family: Family): ObjHandle {
     if (family === 'rt') return this.rt;
     if (family === 'drv') return this.drv;
-    if (!this.nccl) {
-      this.nccl = this.addon.openObject(bpfObjectPath(PROGRAMS.nccl.object), {
+    let obj = this.lazy.get(family);
+    if (!obj) {
+      obj = this.addon.openObject(bpfObjectPath(PROGRAMS[family].object), {
         rodata: this.rodata,
         shareMaps: { from: this.rt, names: SHARED_MAPS },
-        uprobeMultiPrograms: this.opts.classic ? [] : [PROGRAMS.nccl.entry, PROGRAMS.nccl.ret],
+        uprobeMultiPrograms: this.opts.classic ? [] : [PROGRAMS[family].entry, PROGRAMS[family].ret],
       });
+      this.lazy.set(family, obj);
     }
-    return this.nccl;
+    return obj;
   }
 
   /** Resolve the ops' symbols in a library and attach entry + return probes (only `onlyOps` when given: --in-process). */
@@ -133,7 +138,7 @@ export class CudaProbes {
     const family = familyOf(lib.kind);
     const source = FAMILY_SOURCE[family];
     const progs = PROGRAMS[family];
-    const ops = (this.opts.ops ?? (family === 'nccl' ? NCCL_OPS : CUDA_OPS)).filter((o) => o.source === source && (!onlyOps || onlyOps.has(o.code)));
+    const ops = (this.opts.ops ?? FAMILY_OPS[family]).filter((o) => o.source === source && (!onlyOps || onlyOps.has(o.code)));
     const variantList = this.opts.variants === false ? [] : VARIANTS;
     const result: LibraryAttach = { library: lib, mode: 'none', probes: [], links: [], attachMs: 0 };
     let obj: ObjHandle;
@@ -189,7 +194,7 @@ export class CudaProbes {
       ...(p.variants ?? []).map((v) => ({ p, offset: v.offset, cookie: p.op.code | (VARIANTS.find((x) => x.name === v.name)!.id << COOKIE_VARIANT_SHIFT) })),
     ]);
     if (todo.length === 0) {
-      result.error = result.error ?? `no ${family === 'drv' ? 'CUDA driver' : family === 'nccl' ? 'NCCL' : 'CUDA runtime'} symbols found in ${lib.path}`;
+      result.error = result.error ?? `no ${FAMILY_LABEL[family]} symbols found in ${lib.path}`;
       result.attachMs = performance.now() - t0;
       this.attached.push(result);
       return result;
@@ -250,7 +255,7 @@ export class CudaProbes {
     const t0 = performance.now();
     const links = this.attached.flatMap((a) => a.links);
     if (links.length) this.addon.detach(links);
-    if (this.nccl) this.addon.closeObject(this.nccl);
+    for (const obj of this.lazy.values()) this.addon.closeObject(obj);
     this.addon.closeObject(this.drv);
     this.addon.closeObject(this.rt);
     return performance.now() - t0;

@@ -114,11 +114,12 @@ export class LibraryAttacher {
   }
 
   /** Before the targets start: --lib paths, the command's own CUDA libraries (as its loader resolves them), those the --pid processes map. */
-  attachInitial(opts: TraceOptions, exe: string | null): void {
-    const paths = this.checkExplicitLibraries(opts.libraries ?? []);
+  attachInitial(opts: TraceOptions, exe: string | null, ownLibraries: readonly string[] = []): void {
+    // ownLibraries: Causeway's NVTX3 injection library the command is about to load (run/nvtx-injection.ts)
+    const paths = [...this.checkExplicitLibraries(opts.libraries ?? []), ...ownLibraries];
     const executables: string[] = [];
     if (exe) {
-      paths.push(...loaderLibraries(exe, opts.env).filter((p) => /libcud(art|a)[.-]|libnccl\.so|libtorch_cuda\.so/.test(p)));
+      paths.push(...loaderLibraries(exe, opts.env).filter((p) => /libcud(art|a)[.-]|libnccl\.so|libtorch_cuda\.so|libnvToolsExt\.so/.test(p)));
       executables.push(exe);
     }
     const found = discoverLibraries({ paths, executables, pids: opts.pids.length ? opts.pids : undefined });
@@ -132,8 +133,8 @@ export class LibraryAttacher {
     const { cuda, db, sessionId, inproc, log } = this.ctx;
     // --in-process: uprobes only for the ops the shim does not interpose, except in an executable
     // with CUDA linked in statically (its own calls never reach a preloaded library): all ops there
-    // (the shim interposes no NCCL call: libnccl gets every NCCL probe)
-    const only = inproc && lib.kind !== 'static' && lib.kind !== 'nccl' ? new Set(inproc.uncovered.map((o) => o.code)) : undefined;
+    // (the shim interposes no NCCL or NVTX call: libnccl and the NVTX libraries get every probe of theirs)
+    const only = inproc && lib.kind !== 'static' && lib.kind !== 'nccl' && lib.kind !== 'nvtx' ? new Set(inproc.uncovered.map((o) => o.code)) : undefined;
     if (only && only.size === 0) return null;
     const key = `${lib.dev}:${lib.inode}`;
     if (this.attachedInodes.has(key)) return null;
@@ -163,7 +164,7 @@ export class LibraryAttacher {
     const maps = readMaps(pid);
     if (!maps) return;
     for (const m of maps) {
-      if (!m.path || !/\/(libcud(art|a)[^/]*|libnccl|libtorch_cuda)\.so/.test(m.path)) continue;
+      if (!m.path || !/\/(libcud(art|a)[^/]*|libnccl|libtorch_cuda|libnvToolsExt|libcauseway-nvtx)\.so/.test(m.path)) continue;
       if ([...this.attachedInodes].some((k) => k.endsWith(`:${m.inode}`))) continue;
       // just this file: no search roots (the loader may be holding the process parked meanwhile)
       const found = discoverLibraries({ ...ONLY_PATHS, paths: [`/proc/${pid}/root${m.path}`] });

@@ -42,6 +42,7 @@ export function startCapture(w: CaptureWiring): Capture {
     },
     processes: (p) => upsertProcesses(rec.db, rec.sessionId, p),
     internStack: (frames, text) => rec.writer.internStack(frames, text),
+    internNvtxName: (text) => rec.writer.internNvtxName(text),
   };
   const capture = new Capture(
     w.addon,

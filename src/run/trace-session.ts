@@ -27,6 +27,7 @@ import { Capture } from '../capture/pipeline.js';
 import type { SessionStatus } from '../store/session.js';
 import { opCallCounts } from '../store/op-counts.js';
 import { StackSymbolizer } from './stacks.js';
+import { planNvtxInjection, type NvtxInjection } from './nvtx-injection.js';
 import { fallbackSummary, planInproc, recordInprocCoverage, type InprocPlan } from './inproc.js';
 import { resolveCommand, spawnParked, startOrphanGuard, type StartedTarget } from './target.js';
 import { shimStackEvery, type TraceOptions, type TraceProgress, type TraceSummary } from './options.js';
@@ -79,6 +80,8 @@ export class TraceSession {
   private readonly symbolizer = new StackSymbolizer();
   private readonly parkedMs: number[] = [];
   private targetStdout = '';
+  /** NVTX3 injection for the command (NVTX_INJECTION64_PATH), when tracing one */
+  private nvtx: NvtxInjection | null = null;
   private target: StartedTarget | null = null;
   private stopReason: SessionStatus | null = null;
   private wake: (() => void) | null = null;
@@ -113,7 +116,11 @@ export class TraceSession {
       const probes = (this.probes = loadProbes(this.addon, this.opts, this.inproc.mode, this.symbolizer, this.log));
       this.procs = new ProcessBook({ addon: this.addon, rt: probes.cuda.rt, db: rec.db, sessionId: rec.sessionId, symbolizer: this.symbolizer, python: probes.python, log: this.log });
       this.attacher = new LibraryAttacher({ cuda: probes.cuda, db: rec.db, sessionId: rec.sessionId, inproc: this.inproc.mode, log: this.log });
-      this.attacher.attachInitial(this.opts, exe);
+      if (this.opts.command?.length) {
+        this.nvtx = planNvtxInjection(this.opts.env ?? process.env);
+        if (this.nvtx.note) this.log(`note: ${this.nvtx.note}`);
+      }
+      this.attacher.attachInitial(this.opts, exe, this.nvtx?.library ? [this.nvtx.library] : []);
       await this.startTargets(this.procs);
       this.startCapture(rec, probes, this.procs);
       const libs = probes.cuda.libraries();
@@ -157,7 +164,8 @@ export class TraceSession {
     if (!this.opts.noHost) procs.guard = startOrphanGuard(process.pid);
     for (const pid of this.opts.pids) procs.trace(pid);
     if (this.opts.command?.length) {
-      const env = this.inproc.mode ? this.inproc.mode.env(this.opts.env ?? process.env) : this.opts.env;
+      const base = this.nvtx?.env ?? this.opts.env ?? process.env;
+      const env = this.inproc.mode ? this.inproc.mode.env(base) : base;
       const target = (this.target = await spawnParked(this.opts.command, env, this.opts.captureTargetStdout));
       procs.guard?.add(target.pid);
       target.child.stdout?.on('data', (d: Buffer) => {

@@ -38,6 +38,8 @@ const STEPS: Record<number, (db: Db) => void> = {
     const cols = new Set((db.prepare('PRAGMA table_info(events)').all() as { name: string }[]).map((c) => c.name));
     if (!cols.has('variant')) db.exec('ALTER TABLE events ADD COLUMN variant INTEGER');
   },
+  // v6 -> v7: NVTX messages (nvtx_names, created by TABLES_SQL); v_nvtx_ranges is a view
+  7: () => {},
 };
 
 /** Apply the steps from `from` (exclusive) to `to` (inclusive). */

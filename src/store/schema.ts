@@ -10,9 +10,9 @@
  * session to the wall clock.
  */
 import { Flag, NcclPack, Op } from '../common/wire.js';
-import { NCCL_DATATYPES, NCCL_REDOPS } from '../common/ops.js';
+import { NCCL_DATATYPES, NCCL_REDOPS, NVTX_END, NVTX_MARK, NVTX_POP, NVTX_PUSH, NVTX_START } from '../common/ops.js';
 
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 export const APP_ID = 'causeway';
 
 export const TABLES_SQL = `
@@ -134,6 +134,12 @@ CREATE TABLE IF NOT EXISTS kernel_names (
   source     TEXT NOT NULL,                     -- elf_symbol (runtime host stub) | driver_lookup (cuModuleGetFunction/cuLibraryGetKernel)
   PRIMARY KEY (session_id, pid, handle)
 ) WITHOUT ROWID;
+-- NVTX messages (range and mark names), interned: events.a3 of an NVTX call
+-- (ops.a3 = 'name_id') is nvtx_names.id. Untrusted text, capped.
+CREATE TABLE IF NOT EXISTS nvtx_names (
+  id   INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE
+);
 -- No per-row secondary index on events (v2): an index on (session_id, ts)
 -- costs ~18 bytes per event (measured: 65.9 -> 47.9 B/event without it), over
 -- the 48 B/event budget. Rows are appended in arrival order, so id order is
@@ -306,6 +312,7 @@ SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid, o.name 
        ${argCol('rank')} AS rank,
        ${argCol('nranks')} AS nranks,
        ${argCol('unique_id')} AS unique_id,
+       CASE 'name_id' WHEN o.a3 THEN (SELECT n.name FROM nvtx_names n WHERE n.id = e.a3) END AS nvtx_message,
        e.a0, e.a1, e.a2, e.a3, e.stack_id,
        ${flagCol(Flag.OUT_READ_FAIL)} AS out_read_failed
 FROM events e JOIN ops o ON o.id = e.op JOIN sources s ON s.id = o.source_id
@@ -360,6 +367,44 @@ SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, o.name AS even
 FROM events e JOIN ops o ON o.id = e.op JOIN mcp_calls m ON m.event_id = e.id
 WHERE e.op >= ${Op.MCP_DISCOVERY};
 
+DROP VIEW IF EXISTS v_nvtx_ranges;
+CREATE VIEW v_nvtx_ranges AS
+WITH pp AS (
+  -- pushes and pops of every thread and domain, with the nesting depth each push opened / each pop closed
+  SELECT e.id, e.session_id, e.ts, e.dur, e.pid, e.tid, e.op, e.a1 AS domain, e.a2, e.a3, e.stack_id,
+         e.op IN (${NVTX_PUSH.join(', ')}) AS is_push,
+         SUM(CASE WHEN e.op IN (${NVTX_PUSH.join(', ')}) THEN 1 ELSE -1 END)
+           OVER (PARTITION BY e.session_id, e.pid, e.tid, e.a1 ORDER BY e.ts, e.id ROWS UNBOUNDED PRECEDING) AS open_after
+  FROM events e WHERE e.op IN (${[...NVTX_PUSH, ...NVTX_POP].join(', ')})
+), lv AS (
+  -- the k-th push at depth d of a thread and domain is closed by its k-th pop at depth d
+  SELECT pp.*, CASE WHEN is_push THEN open_after - 1 ELSE open_after END AS depth,
+         ROW_NUMBER() OVER (PARTITION BY session_id, pid, tid, domain, is_push, CASE WHEN is_push THEN open_after - 1 ELSE open_after END ORDER BY ts, id) AS k
+  FROM pp
+), ends AS (
+  SELECT session_id, pid, a0 AS range_id, min(ts + dur) AS end_ns, min(id) AS end_id
+  FROM events WHERE op = ${NVTX_END} AND a0 <> 0 GROUP BY session_id, pid, a0
+)
+SELECT p.id, p.session_id, 'push' AS kind, p.pid, p.tid, p.ts AS start_ns, q.ts + q.dur AS end_ns, q.ts + q.dur - p.ts AS dur_ns,
+       (SELECT n.name FROM nvtx_names n WHERE n.id = p.a3) AS name, NULLIF(p.domain, 0) AS domain, NULLIF(p.a2, 0) AS string_handle,
+       p.depth, q.id AS end_id, o.name AS op, p.stack_id
+FROM lv p JOIN ops o ON o.id = p.op
+LEFT JOIN lv q ON q.session_id = p.session_id AND q.pid = p.pid AND q.tid = p.tid AND q.domain = p.domain AND NOT q.is_push AND q.depth = p.depth AND q.k = p.k
+WHERE p.is_push AND p.depth >= 0
+UNION ALL
+SELECT s.id, s.session_id, 'start' AS kind, s.pid, s.tid, s.ts AS start_ns, x.end_ns, x.end_ns - s.ts AS dur_ns,
+       (SELECT n.name FROM nvtx_names n WHERE n.id = s.a3) AS name, NULLIF(s.a1, 0) AS domain, NULLIF(s.a2, 0) AS string_handle,
+       NULL AS depth, x.end_id, o.name AS op, s.stack_id
+FROM events s JOIN ops o ON o.id = s.op
+LEFT JOIN ends x ON x.session_id = s.session_id AND x.pid = s.pid AND x.range_id = s.a0 AND s.a0 <> 0
+WHERE s.op IN (${NVTX_START.join(', ')})
+UNION ALL
+SELECT m.id, m.session_id, 'mark' AS kind, m.pid, m.tid, m.ts AS start_ns, m.ts AS end_ns, 0 AS dur_ns,
+       (SELECT n.name FROM nvtx_names n WHERE n.id = m.a3) AS name, NULLIF(m.a1, 0) AS domain, NULLIF(m.a2, 0) AS string_handle,
+       NULL AS depth, NULL AS end_id, o.name AS op, m.stack_id
+FROM events m JOIN ops o ON o.id = m.op
+WHERE m.op IN (${NVTX_MARK.join(', ')});
+
 DROP VIEW IF EXISTS v_chains;
 CREATE VIEW v_chains AS
 SELECT c.id, c.session_id, c.run_id, c.chain_id, c.kind, c.severity, c.impact_ns, c.pid, c.tid, c.op, c.ts_ns, c.summary
@@ -375,7 +420,7 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
     columns: {
       id: 'event id', session_id: 'session', ts_ns: 'entry time, ns since session start', dur_ns: 'call duration, ns',
       pid: 'process id (tgid)', tid: 'thread id', op: 'API name, e.g. cudaMemcpy', source: 'cuda_runtime | cuda_driver | nccl (and the in-process variants)',
-      ret: 'cudaError_t / CUresult (0 = success)', op_kind: 'alloc | free | launch | copy | memset | sync | wait | poll (event/stream query: a spin of them is waiting) | graph (capture, instantiate, update, upload) | record (event record) | resource (stream/event create/destroy, set device) | module (module/library load, function lookup) | collective (NCCL collective, send/recv, group start/end)',
+      ret: 'cudaError_t / CUresult (0 = success)', op_kind: 'alloc | free | launch | copy | memset | sync | wait | poll (event/stream query: a spin of them is waiting) | graph (capture, instantiate, update, upload) | record (event record) | resource (stream/event create/destroy, set device) | module (module/library load, function lookup) | collective (NCCL collective, send/recv, group start/end) | annotation (NVTX push/pop/start/end/mark)',
       bytes: 'bytes allocated/copied/set', direction: 'copy direction (HostToDevice, DeviceToHost, ...)',
       stream: 'stream handle', dev_ptr: 'device pointer (returned by allocations)', host_ptr: 'pinned host pointer',
       func: 'kernel function pointer', grid_blocks: 'blocks in the grid (x*y*z)', block_threads: 'threads per block (x*y*z)',
@@ -392,7 +437,19 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
       rank: 'NCCL rank of this process (ncclCommInitRank*)', nranks: 'NCCL communicator size (ncclCommInitRank*)',
       unique_id: 'first 8 bytes of the ncclUniqueId (random in real NCCL): equal across the ranks of one communicator, so it joins processes',
       stack_id: 'stacks.id of the user stack at entry, if sampled',
+      nvtx_message: 'NVTX calls: the message given (untrusted, at most 128 bytes); NULL for other ops and for registered-string messages',
       out_read_failed: '1 when the returned pointer/handle could not be read at return (dev_ptr/host_ptr missing)',
+    },
+  },
+  v_nvtx_ranges: {
+    description:
+      'NVTX ranges as spans: push/pop matched per thread and domain (the k-th push at depth d closes with the k-th pop at depth d), start/end matched by range id within the process, and instant marks. From libnvToolsExt.so.1 (NVTX v2) and from NVTX3 code traced through Causeway\'s injection library (causeway trace -- CMD sets NVTX_INJECTION64_PATH). Ranges already open when tracing began are not seen; ones still open at the end have end_ns NULL.',
+    columns: {
+      id: 'event id of the push/start/mark', session_id: 'session', kind: 'push | start | mark', pid: 'process', tid: 'thread that opened it',
+      start_ns: 'entry of the push/start call, ns since session start', end_ns: 'return of the matching pop/end (NULL while open)', dur_ns: 'end_ns - start_ns',
+      name: 'the message (untrusted); NULL for registered strings (see string_handle)', domain: 'nvtxDomainHandle_t, NULL for the default domain',
+      string_handle: 'registered string handle (NVTX_MESSAGE_TYPE_REGISTERED)', depth: 'nesting depth of a pushed range on its thread and domain (0 = outermost); NULL for start/end ranges and marks',
+      end_id: 'event id of the pop/end', op: 'the NVTX call that opened it', stack_id: 'stacks.id at the push, if sampled',
     },
   },
   v_off_cpu: {

@@ -122,6 +122,9 @@ export class EventWriter {
   private readonly spanIns: Stmt;
   private readonly spanUpd: Stmt;
   private readonly flagIns: Stmt;
+  private readonly nvtxIns: Stmt;
+  private readonly nvtxGet: Stmt;
+  private readonly nvtxIds = new Map<string, number>();
   /** the span this writer is extending: ids [first, last], ts range */
   private span: { first: number; last: number; tsMin: number; tsMax: number } | null = null;
   private sinceCheckpoint = 0;
@@ -159,6 +162,8 @@ export class EventWriter {
     this.stackIns = db.prepare('INSERT INTO stacks (hash, depth, frames, text) VALUES (?, ?, ?, ?) ON CONFLICT(hash) DO NOTHING');
     this.stackGet = db.prepare('SELECT id FROM stacks WHERE hash = ?');
     this.flagIns = db.prepare('INSERT OR REPLACE INTO event_flags (event_id, flags) VALUES (?, ?)');
+    this.nvtxIns = db.prepare('INSERT INTO nvtx_names (name) VALUES (?) ON CONFLICT(name) DO NOTHING');
+    this.nvtxGet = db.prepare('SELECT id FROM nvtx_names WHERE name = ?');
     this.txBatch = db.transaction((b: EventBatch, start: number, end: number) => this.insertRange(b, start, end));
     this.txFlushAggs = db.transaction((all: boolean) => this.flushAggsInTx(all));
   }
@@ -244,6 +249,22 @@ export class EventWriter {
       this.stackIns.run(hash, clean.length, JSON.stringify(clean), cleanText);
       const id = Number((this.stackGet.get(hash) as { id: number | bigint }).id);
       this.stackIds.set(hash, id);
+      return id;
+    } catch (e) {
+      throw this.handleWriteError(e, 0);
+    }
+  }
+
+  /** Intern an NVTX message (already sanitized by the decoder, capped again here); returns nvtx_names.id. */
+  internNvtxName(text: string): number {
+    const name = cleanTraced(text, TEXT_CAPS.symbol) ?? '';
+    const cached = this.nvtxIds.get(name);
+    if (cached !== undefined) return cached;
+    if (this.failure) throw this.failure;
+    try {
+      this.nvtxIns.run(name);
+      const id = Number((this.nvtxGet.get(name) as { id: number | bigint }).id);
+      this.nvtxIds.set(name, id);
       return id;
     } catch (e) {
       throw this.handleWriteError(e, 0);

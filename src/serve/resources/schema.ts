@@ -25,6 +25,16 @@ export const EXAMPLE_QUERIES: { question: string; sql: string; id?: string }[] =
     question: 'Per-step time per thread (a step = from one cudaStreamSynchronize return to the next; use your loop\'s sync op):',
     sql: `WITH s AS (SELECT tid, ts_ns + dur_ns AS end_ns FROM v_cuda_calls WHERE session_id = ${LATEST} AND op = 'cudaStreamSynchronize'), d AS (SELECT tid, end_ns, end_ns - LAG(end_ns) OVER (PARTITION BY tid ORDER BY end_ns) AS step_ns FROM s) SELECT tid, count(step_ns) AS steps, CAST(avg(step_ns) AS INTEGER) AS mean_step_ns, min(step_ns) AS min_step_ns, max(step_ns) AS max_step_ns, min(end_ns) AS first_ns, max(end_ns) AS last_ns FROM d GROUP BY tid ORDER BY tid LIMIT 20`,
   },
+  {
+    id: 'calls_in_range',
+    question: "The calls made inside an NVTX range, e.g. the range named 'decode step 1234' (same thread, between its push and its pop; NVTX calls themselves left out):",
+    sql: `SELECT r.id AS range_id, c.id, c.ts_ns - r.start_ns AS at_ns, c.dur_ns, c.op, c.bytes, c.direction, c.kernel FROM v_nvtx_ranges r JOIN v_cuda_calls c ON c.session_id = r.session_id AND c.pid = r.pid AND c.tid = r.tid AND c.ts_ns >= r.start_ns AND c.ts_ns + c.dur_ns <= r.end_ns AND c.op_kind <> 'annotation' WHERE r.session_id = ${LATEST} AND r.name = 'decode step 1234' ORDER BY r.id, c.ts_ns LIMIT 200`,
+  },
+  {
+    id: 'range_totals',
+    question: 'Time per NVTX range name (how many, total, longest), innermost names included:',
+    sql: `SELECT name, kind, count(*) AS ranges, sum(dur_ns) AS total_ns, max(dur_ns) AS max_ns, count(*) - count(end_ns) AS still_open FROM v_nvtx_ranges WHERE session_id = ${LATEST} AND kind <> 'mark' GROUP BY name, kind ORDER BY total_ns DESC LIMIT 20`,
+  },
   { question: 'Which CUDA calls were slowest?', sql: `SELECT id, op, dur_ns, pid, tid, ts_ns FROM v_cuda_calls WHERE session_id = ${LATEST} ORDER BY dur_ns DESC LIMIT 10` },
   { question: 'Where does the time in CUDA go, per API?', sql: `SELECT op, count(*) AS calls, sum(dur_ns) AS total_ns, max(dur_ns) AS max_ns, sum(ret <> 0) AS errors FROM v_cuda_calls WHERE session_id = ${LATEST} GROUP BY op ORDER BY total_ns DESC` },
   {
