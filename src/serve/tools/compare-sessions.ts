@@ -15,7 +15,7 @@ const COLUMNS = ['op', 'change', 'base_calls', 'calls', 'base_p50_ns', 'p50_ns',
 const SPLIT_COLUMNS = ['part', 'base_ns', 'now_ns', 'delta_ns', 'share_of_added'];
 
 export const input = z.object({
-  baseline: z.number().int().positive().optional().describe('baseline session id (of the baseline db with baseline_db)'),
+  baseline: z.number().int().positive().optional().describe('baseline session (in baseline_db if set)'),
   baseline_db: z.boolean().optional().describe('use the baseline database the server was started with'),
   session: sessionArg,
 });

@@ -2,8 +2,9 @@
 import { z } from 'zod';
 import { MEMCPY_KIND, OP_BY_CODE, opName } from '../../common/ops.js';
 import { fitRows, renderTable, type Cell } from '../budget.js';
-import { resolveSession, ToolError } from '../context.js';
+import { resolveSession, ToolError, type App } from '../context.js';
 import { opCode, tableExists } from '../queries.js';
+import { eventsInRange, findNvtxRange } from '../../store/nvtx.js';
 import { defineTool } from '../tool.js';
 import { sessionArg, TableSchema } from './common.js';
 
@@ -11,24 +12,52 @@ const COLUMNS = ['id', 'ts_ns', 'dur_ns', 'pid', 'tid', 'op', 'ret', 'args'];
 
 export const input = z.object({
   session: sessionArg,
-  event_id: z.number().int().positive().optional().describe('center the window on this event'),
-  ts_ns: z.number().int().min(0).optional().describe('or on this ns since session start'),
+  event_id: z.number().int().positive().optional().describe('anchor event'),
+  ts_ns: z.number().int().min(0).optional().describe('or anchor time (ns)'),
+  range: z.string().max(128).optional().describe('or: calls in this NVTX range'),
   before: z.number().int().min(0).max(50).default(10).describe('events before'),
   after: z.number().int().min(0).max(50).default(10).describe('events after'),
   pid: z.number().int().positive().optional().describe('only this process'),
   tid: z.number().int().positive().optional().describe('only this thread'),
-  ops: z.array(z.string().max(64)).max(20).optional().describe('only these ops (causeway://ops names)'),
+  ops: z.array(z.string().max(64)).max(20).optional().describe('only these op names'),
 });
 
 export const output = z.object({
   session: z.number().int(),
   anchor: z.object({ event_id: z.number().int().nullable(), ts_ns: z.number() }),
+  range: z
+    .object({ name: z.string(), kind: z.string(), pid: z.number().int(), tid: z.number().int(), start_ns: z.number(), end_ns: z.number().nullable(), calls: z.number().int() })
+    .optional()
+    .describe('the NVTX range whose calls are listed (untrusted name); calls = how many it holds'),
   events: TableSchema.describe('the neighbours in recording order (events.id), sorted by ts; args decoded per op (causeway://ops); off_cpu args: reason, by_pid, waker'),
   truncated: z.boolean().describe('true when the budget cut events at the far ends of the window'),
   untrusted: z.array(z.string()),
 });
 
 const REASONS = ['preempted', 'voluntary', 'io_wait'];
+
+type Args = z.infer<typeof input>;
+
+/** range: the calls inside the named NVTX range (the first one ending at or after ts_ns, if given), before + after of them at most. */
+function inRange(app: App, session: number, args: Args): { data: z.output<typeof output>; text: string } {
+  const db = app.db();
+  const r = findNvtxRange(db, session, args.range!, { pid: args.pid, atNs: args.ts_ns });
+  if (!r) throw new ToolError('UNKNOWN_RANGE', `no NVTX range named ${JSON.stringify(args.range)} in session ${session}`, "list the names with run_sql: SELECT name, count(*) FROM v_nvtx_ranges GROUP BY name");
+  const limit = Math.max(1, args.before + args.after);
+  const { rows: raw, total } = eventsInRange(db, session, r, limit);
+  const filtered = args.ops?.length ? raw.filter((x) => args.ops!.includes(opName(x[5]!))) : raw;
+  const all = filtered.map((x): Cell[] => [x[0]!, x[1]!, x[2]!, x[3]!, x[4]!, opName(x[5]!), x[6]!, decodeArgs(x[5]!, x.slice(7, 11))]);
+  const range = { name: r.name ?? '', kind: r.kind, pid: r.pid, tid: r.tid, start_ns: r.startNs, end_ns: r.endNs, calls: total };
+  const base = { session, anchor: { event_id: r.id, ts_ns: r.startNs }, range, untrusted: ['range.name'] };
+  let rows = all;
+  const fits = (x: Cell[][]) => fitRows([x], app.structuredBytes, (y) => ({ ...base, events: { columns: COLUMNS, rows: y[0] ?? [] }, truncated: true })).length === 1;
+  while (rows.length > 1 && !fits(rows)) rows = rows.slice(0, -1);
+  const truncated = rows.length < total;
+  const data = { ...base, events: { columns: COLUMNS, rows }, truncated };
+  const span = r.endNs === null ? 'still open at the end' : `${r.endNs - r.startNs} ns`;
+  const head = `session ${session}: NVTX range ${JSON.stringify(r.name)} (${r.kind}, pid ${r.pid} tid ${r.tid}, ${span}): ${rows.length} of ${total} calls inside${truncated ? ' (cut: raise before/after, or use run_sql)' : ''}`;
+  return { data, text: `${head}\n${renderTable(COLUMNS, rows, app.textBytes - head.length)}` };
+}
 
 function decodeArgs(op: number, a: (number | null)[]): string {
   if (op === 128) return `reason=${REASONS[a[0] ?? 3] ?? 'other'} by_pid=${a[1]} waker=${a[2] || '-'} cpu=${a[3]}`;
@@ -48,12 +77,13 @@ function decodeArgs(op: number, a: (number | null)[]): string {
 export const tool = defineTool({
   name: 'get_events',
   title: 'Events around a point',
-  description: 'Use to see what happened around a slow call: raw events around an event_id or ts_ns, optionally one pid/tid/ops.',
+  description: 'Use to see raw events around a slow call (event_id/ts_ns) or the calls inside an NVTX range.',
   input,
   output,
   run(args, app) {
     const db = app.db();
     const s = resolveSession(db, args.session);
+    if (args.range !== undefined) return inRange(app, s.id, args);
     let anchorTs: number;
     let anchorId: number | null = null;
     if (args.event_id !== undefined) {
