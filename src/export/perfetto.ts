@@ -11,6 +11,14 @@
  *     stack was sampled args.stack (frames innermost first, Python frames
  *     merged in as "func (file.py:line)") and args.python_caller (the innermost
  *     Python frame) (stack-args.ts);
+ *   - NCCL calls: X slices like CUDA calls (cat "nccl"), args bytes,
+ *     datatype, reduce_op, peer (root/peer rank), comm, stream;
+ *   - NVTX ranges (v_nvtx_ranges): pushed ranges as X slices on their thread
+ *     track (cat "nvtx", name = the range's message), so the calls inside nest
+ *     under them and nested ranges under each other; start/end ranges (which
+ *     may end on another thread) as async slices (b/e); marks as thread
+ *     instants. The NVTX calls themselves are not written (the range is).
+ *     A range still open at the end runs to the last event (args.open);
  *   - off-CPU intervals: X slices on the same thread track, cat "off_cpu",
  *     named "off-cpu: preempted by stress (4242)" / "off-cpu: voluntary" / ...:
  *     they nest inside the CUDA call they interrupted, which is the picture;
@@ -43,7 +51,9 @@
 import type { Writable } from 'node:stream';
 import type { Db } from '../store/db.js';
 import { eventIdRange } from '../store/reader.js';
-import { OP_BY_CODE, MEMCPY_KIND, opName } from '../common/ops.js';
+import { OP_BY_CODE, MEMCPY_KIND, NCCL_DATATYPES, NCCL_REDOPS, NVTX_MARK, NVTX_PUSH, NVTX_START, opName } from '../common/ops.js';
+import { NcclPack, Source } from '../common/wire.js';
+import { hasNvtx } from '../store/nvtx.js';
 import { sanitizeUntrusted } from '../common/untrusted.js';
 import type { ExplainResult } from '../analyze/explain.js';
 import type { Chain } from '../common/chain.js';
@@ -52,8 +62,14 @@ import { StackArgs } from './stack-args.js';
 
 export const DEFAULT_MAX_EVENTS = 500_000;
 
-export type EventClass = 'cuda' | 'off_cpu' | 'io' | 'process' | 'page_alloc' | 'mcp';
-const CLASSES: EventClass[] = ['cuda', 'off_cpu', 'io', 'process', 'page_alloc', 'mcp'];
+export type EventClass = 'cuda' | 'nvtx' | 'off_cpu' | 'io' | 'process' | 'page_alloc' | 'mcp';
+const CLASSES: EventClass[] = ['cuda', 'nvtx', 'off_cpu', 'io', 'process', 'page_alloc', 'mcp'];
+/** NVTX calls that open something (a range or a mark): one written event each; pops and ends are part of their range */
+const NVTX_OPENERS = new Set<number>([...NVTX_PUSH, ...NVTX_START, ...NVTX_MARK]);
+/** pseudo op codes of the rows read from v_nvtx_ranges */
+const RANGE_PUSH = -1;
+const RANGE_START = -2;
+const RANGE_MARK = -3;
 
 export interface PerfettoOptions {
   /** window start, ns since session start (events starting at or after it) */
@@ -95,6 +111,8 @@ export interface PerfettoSummary {
 }
 
 function classOf(op: number): EventClass | null {
+  if (op < 0) return 'nvtx';
+  if (op >= 116 && op <= 127) return null; // NVTX calls: written as their ranges
   if (op < 128) return 'cuda';
   if (op === 128) return 'off_cpu';
   if (op === 134) return 'io';
@@ -104,7 +122,7 @@ function classOf(op: number): EventClass | null {
   return null;
 }
 
-const CLASS_SQL = `CASE WHEN op < 128 THEN 'cuda' WHEN op = 128 THEN 'off_cpu' WHEN op = 134 THEN 'io' WHEN op = 133 THEN 'page_alloc'
+const CLASS_SQL = `CASE WHEN op IN (${[...NVTX_OPENERS].join(', ')}) THEN 'nvtx' WHEN op BETWEEN 116 AND 127 THEN NULL WHEN op < 128 THEN 'cuda' WHEN op = 128 THEN 'off_cpu' WHEN op = 134 THEN 'io' WHEN op = 133 THEN 'page_alloc'
   WHEN op BETWEEN 129 AND 135 THEN 'process' WHEN op >= 192 THEN 'mcp' END`;
 
 const OFF_REASON: Record<number, string> = { 0: 'preempted', 1: 'voluntary', 2: 'io_wait' };
@@ -128,6 +146,9 @@ interface Row {
   tool: string | null;
   outcome: string | null;
   stack_id: number | null;
+  /** NVTX range rows: the message (untrusted) and whether it is still open */
+  rname: string | null;
+  open: number | null;
 }
 
 /** CUDA call args decoded per the op dictionary. */
@@ -139,12 +160,25 @@ function cudaArgs(r: Row): Record<string, unknown> {
   info.args.forEach((name, i) => {
     const v = slots[i];
     if (!name || v === null || v === undefined) return;
+    if (name === 'dtype_op') return Object.assign(args, ncclArgs(v));
     if (name === 'direction') args.direction = MEMCPY_KIND[v] ?? String(v);
     else if (name === 'bytes' || name === 'grid_blocks' || name === 'block_threads' || name === 'value') args[name] = v;
     else args[name] = hex(v); // pointers, handles, flags
   });
   if (r.ret !== 0) args.error = true;
   return args;
+}
+
+/** NCCL's packed datatype / reduction / peer slot (events.h CW_NCCL_*). */
+function ncclArgs(v: number): Record<string, unknown> {
+  const lo = v % 0x100000000;
+  const dt = lo & 0xff;
+  const redop = (lo >>> 8) & 0xff;
+  const out: Record<string, unknown> = { datatype: NCCL_DATATYPES[dt]?.name ?? `ncclDataType_${dt}` };
+  if (redop !== NcclPack.NO_REDOP) out.reduce_op = NCCL_REDOPS[redop] ?? `ncclRedOp_${redop}`;
+  if (lo & NcclPack.HAS_PEER) out.peer = Math.floor(v / 0x100000000);
+  if (lo & NcclPack.COUNT_ONLY) out.count_only = true;
+  return out;
 }
 
 /**
@@ -230,14 +264,25 @@ export async function writePerfettoTrace(db: Db, sessionId: number | undefined, 
   const stackArgs = new StackArgs(db);
 
   if (range) {
+    // NVTX ranges join the (track, time) order so the calls inside them nest under them
+    const nvtx = hasNvtx(db);
+    const lastNs = nvtx ? ((db.prepare('SELECT max(ts + dur) AS t FROM events WHERE session_id = ? AND id BETWEEN ? AND ?').get(sid, range.firstId, range.lastId) as { t: number | null }).t ?? 0) : 0;
+    const rangeSql = nvtx
+      ? `UNION ALL
+         SELECT r.id, r.start_ns, max(coalesce(r.dur_ns, ? - r.start_ns), 0), r.pid, r.tid,
+                CASE r.kind WHEN 'push' THEN ${RANGE_PUSH} WHEN 'start' THEN ${RANGE_START} ELSE ${RANGE_MARK} END, 0, r.depth, r.domain, r.string_handle, NULL,
+                NULL, NULL, r.stack_id, r.name, r.end_ns IS NULL
+         FROM v_nvtx_ranges r WHERE r.session_id = ? AND r.start_ns >= ? AND r.start_ns < ?`
+      : '';
     const rows = db
       .prepare(
-        `SELECT e.id, e.ts, e.dur, e.pid, e.tid, e.op, e.ret, e.a0, e.a1, e.a2, e.a3, m.tool, m.outcome, e.stack_id
+        `SELECT e.id, e.ts, e.dur, e.pid, e.tid, e.op, e.ret, e.a0, e.a1, e.a2, e.a3, m.tool, m.outcome, e.stack_id, NULL AS rname, NULL AS open
          FROM events e LEFT JOIN mcp_calls m ON m.event_id = e.id
          WHERE e.session_id = ? AND e.id BETWEEN ? AND ? AND e.ts >= ? AND e.ts < ?
-         ORDER BY e.pid, e.tid, e.ts, e.dur DESC, e.id`,
+         ${rangeSql}
+         ORDER BY 4, 5, 2, 3 DESC, 1`,
       )
-      .iterate(sid, range.firstId, range.lastId, fromNs, toNs) as IterableIterator<Row>;
+      .iterate(sid, range.firstId, range.lastId, fromNs, toNs, ...(nvtx ? [lastNs, sid, fromNs, toNs] : [])) as IterableIterator<Row>;
     for (const r of rows) {
       const cls = classOf(r.op);
       if (!cls) continue;
@@ -256,11 +301,24 @@ export async function writePerfettoTrace(db: Db, sessionId: number | undefined, 
         stack = [];
       }
       const ts = us(r.ts);
-      if (cls === 'cuda' || cls === 'off_cpu') {
+      if (cls === 'nvtx' && r.op !== RANGE_PUSH) {
+        const name = r.rname === null ? '(registered string)' : r.rname;
+        const args: Record<string, unknown> = { event_id: r.id, ...(r.a1 ? { domain: hex(r.a1) } : {}), ...(r.a2 ? { string_handle: hex(r.a2) } : {}) };
+        if (r.op === RANGE_MARK) {
+          await emit({ ph: 'i', s: 't', cat: 'nvtx', name, pid: r.pid, tid: r.tid, ts, args });
+        } else {
+          if (r.open) args.open = true;
+          args.dur_ns = r.dur;
+          await emit({ ph: 'b', cat: 'nvtx', name, id: `nvtx${r.id}`, pid: r.pid, tid: r.tid, ts, args });
+          await emit({ ph: 'e', cat: 'nvtx', name, id: `nvtx${r.id}`, pid: r.pid, tid: r.tid, ts: us(r.ts + r.dur) });
+        }
+        continue;
+      }
+      if (cls === 'cuda' || cls === 'off_cpu' || cls === 'nvtx') {
         let dur = r.dur;
         while (stack.length && stack[stack.length - 1] <= r.ts) stack.pop();
         const parentEnd = stack.length ? stack[stack.length - 1] : Infinity;
-        const args: Record<string, unknown> = cls === 'cuda' ? cudaArgs(r) : offCpuArgs(r, procs);
+        const args: Record<string, unknown> = cls === 'cuda' ? cudaArgs(r) : cls === 'nvtx' ? rangeArgs(r) : offCpuArgs(r, procs);
         if (r.ts + dur > parentEnd) {
           dur = parentEnd - r.ts;
           clipped++;
@@ -271,7 +329,10 @@ export async function writePerfettoTrace(db: Db, sessionId: number | undefined, 
         if (isEvidence) evidenceSlices.set(r.id, { pid: r.pid, tid: r.tid, ts: r.ts });
         if (cls === 'cuda') {
           if (r.stack_id !== null) stackArgs.add(args, r.stack_id);
-          await emit({ ph: 'X', cat: r.ret !== 0 ? 'cuda,error' : 'cuda', name: args.op as string, pid: r.pid, tid: r.tid, ts, dur: us(dur), args });
+          const cat = OP_BY_CODE.get(r.op)?.source === Source.NCCL ? 'nccl' : 'cuda';
+          await emit({ ph: 'X', cat: r.ret !== 0 ? `${cat},error` : cat, name: args.op as string, pid: r.pid, tid: r.tid, ts, dur: us(dur), args });
+        } else if (cls === 'nvtx') {
+          await emit({ ph: 'X', cat: 'nvtx', name: r.rname === null ? '(registered string)' : r.rname, pid: r.pid, tid: r.tid, ts, dur: us(dur), args });
         } else {
           const reason = String(args.reason);
           await emit({ ph: 'X', cat: 'off_cpu', name: offCpuName(args), pid: r.pid, tid: r.tid, ts, dur: us(dur), cname: OFF_CNAME[reason] ?? 'grey', args });
@@ -369,7 +430,7 @@ export async function writePerfettoTrace(db: Db, sessionId: number | undefined, 
     clipped_slices: clipped,
     chains: { source: chains.source, total: chains.chains.length, marked, outside_window: outside, flows, ...(chains.note ? { note: chains.note } : {}) },
     tracks: { processes: seenPid.size, threads: seenTid.size },
-    untrusted: ['process_name', 'thread_name', 'args.by_comm', 'args.tool', 'args.stack', 'args.python_caller', 'chain summary/evidence detail (quote traced comm)'],
+    untrusted: ['process_name', 'thread_name', 'nvtx slice names', 'args.by_comm', 'args.tool', 'args.stack', 'args.python_caller', 'chain summary/evidence detail (quote traced comm)'],
     notes,
   };
   await w.write('\n],\n"causeway":');
@@ -377,6 +438,15 @@ export async function writePerfettoTrace(db: Db, sessionId: number | undefined, 
   await w.write('}\n');
   await w.flush();
   return { ...summary, bytes: w.bytes };
+}
+
+/** A pushed NVTX range: its depth, domain, registered string handle, and whether it never closed. */
+function rangeArgs(r: Row): Record<string, unknown> {
+  const args: Record<string, unknown> = { event_id: r.id, depth: r.a0 };
+  if (r.a1) args.domain = hex(r.a1);
+  if (r.a2) args.string_handle = hex(r.a2);
+  if (r.open) args.open = true;
+  return args;
 }
 
 function offCpuArgs(r: Row, procs: Map<number, { comm: string }>): Record<string, unknown> {
