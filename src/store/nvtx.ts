@@ -66,14 +66,18 @@ export interface NvtxTotal {
   maxNs: number;
 }
 
-/** Closed ranges per name (push and start kinds), by total time, top `limit`. */
-export function nvtxRangeTotals(db: Db, sessionId: number, limit: number, pid?: number): NvtxTotal[] {
+/** Closed ranges per name (push and start kinds), by total time, top `limit` (of one pid / opening tid when given). */
+export function nvtxRangeTotals(db: Db, sessionId: number, limit: number, pid?: number, tid?: number): NvtxTotal[] {
   if (!hasNvtx(db)) return [];
+  const where = ['session_id = ?', "kind <> 'mark'", 'end_ns IS NOT NULL'];
+  const params: number[] = [sessionId];
+  if (pid !== undefined) (where.push('pid = ?'), params.push(pid));
+  if (tid !== undefined) (where.push('tid = ?'), params.push(tid));
   const rows = db
     .prepare(
       `SELECT coalesce(name, '(registered string)') AS name, count(*) AS ranges, sum(dur_ns) AS total, max(dur_ns) AS mx FROM v_nvtx_ranges
-       WHERE session_id = ? AND kind <> 'mark' AND end_ns IS NOT NULL ${pid !== undefined ? 'AND pid = ?' : ''} GROUP BY 1 ORDER BY total DESC, name LIMIT ?`,
+       WHERE ${where.join(' AND ')} GROUP BY 1 ORDER BY total DESC, name LIMIT ?`,
     )
-    .all(...(pid !== undefined ? [sessionId, pid, limit] : [sessionId, limit])) as { name: string; ranges: number; total: number; mx: number }[];
+    .all(...params, limit) as { name: string; ranges: number; total: number; mx: number }[];
   return rows.map((r) => ({ name: r.name, ranges: r.ranges, totalNs: r.total, maxNs: r.mx }));
 }

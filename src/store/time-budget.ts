@@ -9,7 +9,11 @@
  *     and who woke the thread (wakers);
  *   - on-CPU outside CUDA calls (host time) = the rest, with the op each host
  *     gap followed (the code that ran between two calls);
- * plus block I/O issued and direct reclaim, which overlap the above.
+ * plus block I/O issued and direct reclaim, which overlap the above. Time
+ * inside NCCL collectives is a part of the CUDA time of its own (a rank
+ * waiting for the others there is not waiting for its GPU). NVTX calls are
+ * annotations, not time spent: they are left out; the ranges they mark are
+ * totalled per name instead (top few, by time).
  * Phases: exec/exit/thread forks per process, and a step-time shift per thread
  * (steps = intervals between the thread's most frequent synchronizing call).
  *
@@ -20,7 +24,8 @@
  * BETWEEN <session span>`, and the per-thread arrays are merged in memory.
  */
 import type { Db } from './db.js';
-import { OPS, opName } from '../common/ops.js';
+import { OPS, isNvtxOp, opName } from '../common/ops.js';
+import { nvtxRangeTotals, type NvtxTotal } from './nvtx.js';
 
 export interface OpTime {
   op: string;
@@ -58,6 +63,9 @@ export interface ThreadBudget {
   cudaNs: number;
   cudaOffCpuNs: number;
   cudaCalls: number;
+  /** of cudaNs: time inside outermost NCCL collective calls (collectives, send/recv, group end) */
+  collectiveNs: number;
+  collectiveCalls: number;
   /** nested calls (e.g. the driver call inside a runtime call), not counted in cudaNs */
   nestedCalls: number;
   ops: OpTime[];
@@ -94,7 +102,12 @@ export interface TimeBudget {
   phases: Phase[];
   /** traced pids the budget covers */
   pids: number[];
+  /** closed NVTX ranges per name, by total time (top NVTX_TOP), of the pid filter when given; empty without NVTX */
+  nvtxRanges: NvtxTotal[];
 }
+
+/** NVTX range names listed in a budget */
+export const NVTX_TOP = 5;
 
 const OFF_CPU = 128;
 const EXEC = 129;
@@ -107,6 +120,8 @@ const REASONS = ['preempted', 'voluntary', 'io_wait', 'other'];
 /** step markers: calls that block the host until the device is done (syncs first, then blocking copies) */
 const SYNC_KIND = new Set(OPS.filter((o) => o.code < 128 && o.kind === 'sync').map((o) => o.code));
 const BLOCKING = new Set(OPS.filter((o) => o.code < 128 && o.blocking).map((o) => o.code));
+/** calls whose time is NCCL's (a rank may be waiting for the other ranks there) */
+const COLLECTIVE = new Set(OPS.filter((o) => o.code < 128 && o.kind === 'collective').map((o) => o.code));
 /** a step-time shift is reported when the medians either side of the best split differ by this factor */
 const SHIFT_RATIO = 1.5;
 const MIN_STEPS_PER_SIDE = 5;
@@ -175,6 +190,7 @@ function ensureFunction(db: Db): { state: PassState | null } {
     if (!st) return null;
     if (!st.traced.has(p)) return null;
     if (o < 128) {
+      if (isNvtxOp(o)) return null; // annotations: their ranges are totalled apart
       const a = accFor(st, p, t);
       a.cs.push(s);
       a.ce.push(s + dur);
@@ -273,7 +289,8 @@ export function timeBudget(db: Db, sessionId: number, opts: TimeBudgetOptions = 
     }
   }
   phases.sort((x, y) => x.tsNs - y.tsNs || x.pid - y.pid);
-  return { sessionId, durationNs, threads, phases, pids: tracedPids };
+  const nvtxRanges = tracedPids.length > 0 ? nvtxRangeTotals(db, sessionId, NVTX_TOP, opts.pid, opts.tid) : [];
+  return { sessionId, durationNs, threads, phases, pids: tracedPids, nvtxRanges };
 }
 
 function fmtMs(ns: number): string {
@@ -324,10 +341,16 @@ function finishThread(a: Acc, st: PassState, durationNs: number, comm: Map<numbe
   let prevEnd = startNs;
   let prevOp = START;
   let cudaNs = 0;
+  let collectiveNs = 0;
+  let collectiveCalls = 0;
   for (let k = 0; k < os.length; k++) {
     const o = oo[k];
     const d = oe[k] - os[k];
     cudaNs += d;
+    if (COLLECTIVE.has(o)) {
+      collectiveNs += d;
+      collectiveCalls++;
+    }
     calls[o]++;
     opNs[o] += d;
     const gap = os[k] - prevEnd;
@@ -414,6 +437,8 @@ function finishThread(a: Acc, st: PassState, durationNs: number, comm: Map<numbe
     cudaNs,
     cudaOffCpuNs: cudaOff,
     cudaCalls: os.length,
+    collectiveNs,
+    collectiveCalls,
     nestedCalls: nested,
     ops,
     offCpuNs: offOutside,

@@ -12,7 +12,8 @@ import { timeBudget, type ThreadBudget, type Phase, type TimeBudget } from '../.
 import { defineTool } from '../tool.js';
 import { cursorArg, ms, pageFields, sessionArg, TableSchema } from './common.js';
 
-const COLUMNS = ['pid', 'tids', 'comm', 'wall_ms', 'cuda_ms', 'cuda_by_op', 'host_ms', 'host_after', 'off_cpu_ms', 'off_cpu', 'io', 'reclaim_ms', 'step'];
+const COLUMNS = ['pid', 'tids', 'comm', 'wall_ms', 'cuda_ms', 'cuda_by_op', 'host_ms', 'host_after', 'off_cpu_ms', 'off_cpu', 'io', 'reclaim_ms', 'step', 'nccl_ms'];
+const NVTX_COLUMNS = ['name', 'ranges', 'total_ms', 'max_ms'];
 const PHASE_COLUMNS = ['ts_ms', 'pid', 'kind', 'detail'];
 
 export const input = z.object({
@@ -26,8 +27,9 @@ export const output = z.object({
   session: z.number().int(),
   wall_ms: z.number().describe('session duration'),
   threads: TableSchema.describe(
-    'one row per thread, or per group of alike threads of a process (tids "a,b,c" or "a..b (n)": numbers are per-thread means). wall = cuda + host + off_cpu. cuda_by_op: op ms xcalls [off-CPU ms inside]; host_after: host time by the op it followed; off_cpu (outside CUDA calls) and in-CUDA off-CPU by reason with culprits (who ran instead) and wakers; io: requests/ms issued (overlaps); step: step-marking op, median step ms',
+    'one row per thread, or per group of alike threads of a process (tids "a,b,c" or "a..b (n)": numbers are per-thread means). wall = cuda + host + off_cpu. cuda_by_op: op ms xcalls [off-CPU ms inside]; host_after: host time by the op it followed; off_cpu (outside CUDA calls) and in-CUDA off-CPU by reason with culprits (who ran instead) and wakers; io: requests/ms issued (overlaps); step: step-marking op, median step ms; nccl_ms: the part of cuda_ms inside NCCL collectives (waiting for other ranks included)',
   ),
+  nvtx_ranges: TableSchema.describe('closed NVTX ranges per name (untrusted), top 5 by total time; empty when the workload marks none'),
   phases: TableSchema.describe('exec, exit, thread forks, OOM kills and step-time shifts, in time order'),
   ...pageFields,
 });
@@ -78,7 +80,7 @@ function rowOf(ts: ThreadBudget[]): Cell[] {
     .join('; ');
   const io = sum((x) => x.io.requests) > 0 ? `${Math.round(sum((x) => x.io.requests))} req ${ms(sum((x) => x.io.ns))}` : '';
   const step = t.step ? `${t.step.op} ${ms(t.step.medianNs)}` : '';
-  return [t.pid, tids, cleanTraced(t.comm, 24), f1(sum((x) => x.wallNs)), f1(sum((x) => x.cudaNs)), ops || null, f1(sum((x) => x.hostNs)), host || null, f1(sum((x) => x.offCpuNs)), offText(ts) || null, io || null, f1(sum((x) => x.reclaim.ns)), step || null];
+  return [t.pid, tids, cleanTraced(t.comm, 24), f1(sum((x) => x.wallNs)), f1(sum((x) => x.cudaNs)), ops || null, f1(sum((x) => x.hostNs)), host || null, f1(sum((x) => x.offCpuNs)), offText(ts) || null, io || null, f1(sum((x) => x.reclaim.ns)), step || null, f1(sum((x) => x.collectiveNs))];
 }
 
 /** Alike threads of one process share a row: same dominant op, off-CPU reason and culprit, wall split within 10 points. */
@@ -123,7 +125,7 @@ export const tool = defineTool({
   name: 'get_time_budget',
   title: 'Where thread time went',
   description:
-    "Use to see where each thread's time went: CUDA by op, host CPU between calls, off-CPU by reason and culprit, I/O; phases.",
+    "Use to see where each thread's time went: CUDA by op, NCCL, host CPU, off-CPU by reason and culprit, I/O, NVTX ranges.",
   input,
   output,
   run(args, app) {
@@ -142,17 +144,18 @@ export const tool = defineTool({
     const ordered = [...groups.values()].sort((x, y) => x[0].pid - y[0].pid || y[0].cudaNs + y[0].hostNs - (x[0].cudaNs + x[0].hostNs));
     const all = ordered.map(rowOf);
     const phases = phaseRows(b).slice(0, 12);
-    const base = { session: s.id, wall_ms: f1(b.durationNs), phases: { columns: PHASE_COLUMNS, rows: phases }, untrusted: ['threads.comm', 'threads.off_cpu'] };
+    const nvtx = { columns: NVTX_COLUMNS, rows: b.nvtxRanges.map((r): Cell[] => [cleanTraced(r.name, 64), r.ranges, f1(r.totalNs), f1(r.maxNs)]) };
+    const base = { session: s.id, wall_ms: f1(b.durationNs), phases: { columns: PHASE_COLUMNS, rows: phases }, nvtx_ranges: nvtx, untrusted: ['threads.comm', 'threads.off_cpu', 'nvtx_ranges.name'] };
     const wrap = (rows: Cell[][]) => ({ ...base, threads: { columns: COLUMNS, rows }, truncated: true, next_cursor: 'x'.repeat(120) });
     const page = fitRows(all.slice(offset), app.structuredBytes, wrap);
     const end = offset + page.length;
     const truncated = end < all.length;
     const data = { ...base, threads: { columns: COLUMNS, rows: page }, truncated, next_cursor: truncated ? makeCursor('get_time_budget', args, end) : null };
-    return { data, text: render(s.id, b, page, phases, truncated, app.textBytes) };
+    return { data, text: render(s.id, b, page, phases, nvtx.rows, truncated, app.textBytes) };
   },
 });
 
-function render(session: number, b: TimeBudget, rows: Cell[][], phases: Cell[][], truncated: boolean, maxBytes: number): string {
+function render(session: number, b: TimeBudget, rows: Cell[][], phases: Cell[][], nvtx: Cell[][], truncated: boolean, maxBytes: number): string {
   const tot = (f: (t: ThreadBudget) => number) => b.threads.reduce((a, t) => a + f(t), 0);
   const wall = tot((t) => t.wallNs);
   // the biggest off-CPU culprit over all threads, inside calls or not
@@ -171,11 +174,12 @@ function render(session: number, b: TimeBudget, rows: Cell[][], phases: Cell[][]
       (top ? `; top culprit ${top.reason} by ${who(top.c)} ${ms(top.ns)} ms` : ''),
   ];
   for (const r of rows) {
-    const [pid, tids, comm, wallMs, cuda, byOp, host, after, off, offTxt, io, reclaim, step] = r;
+    const [pid, tids, comm, wallMs, cuda, byOp, host, after, off, offTxt, io, reclaim, step, nccl] = r;
     lines.push(
-      `${pid}/${tids} ${comm ?? ''}: wall ${wallMs} = CUDA ${cuda}${byOp ? ` (${byOp})` : ''} + host ${host}${after ? ` (after ${after})` : ''} + off ${off}${offTxt ? ` | off-CPU ${offTxt}` : ''}${io ? ` | io ${io}` : ''}${Number(reclaim) > 0 ? ` | reclaim ${reclaim}` : ''}${step ? ` | step ${step}` : ''}`,
+      `${pid}/${tids} ${comm ?? ''}: wall ${wallMs} = CUDA ${cuda}${Number(nccl) > 0 ? ` [NCCL collectives ${nccl}]` : ''}${byOp ? ` (${byOp})` : ''} + host ${host}${after ? ` (after ${after})` : ''} + off ${off}${offTxt ? ` | off-CPU ${offTxt}` : ''}${io ? ` | io ${io}` : ''}${Number(reclaim) > 0 ? ` | reclaim ${reclaim}` : ''}${step ? ` | step ${step}` : ''}`,
     );
   }
+  if (nvtx.length) lines.push(`NVTX ranges (total ms, count): ${nvtx.map((r) => `${JSON.stringify(r[0])} ${r[2]} x${r[1]}`).join('; ')}`);
   if (phases.length) lines.push(`phases: ${phases.map((p) => `${p[0]} ms ${p[1]} ${p[2]}${p[3] ? ` ${p[3]}` : ''}`).join('; ')}`);
   if (truncated) lines.push('more threads: call again with next_cursor, or pass pid/tid');
   let text = lines.join('\n');
