@@ -74,7 +74,7 @@ async function runPerfetto(o: ExportOpts): Promise<void> {
     const w = s.written;
     const inWin = s.in_window;
     process.stderr.write(
-      `causeway: session ${s.session_id}: wrote ${w.cuda} CUDA/NCCL calls, ${w.nvtx} NVTX ranges and marks, ${w.off_cpu} off-CPU intervals, ${w.io} I/O, ${w.process} process events, ${w.mcp} MCP requests, ${s.chains.marked} chains` +
+      `causeway: session ${s.session_id}: wrote ${w.cuda} CUDA calls (NCCL included), ${w.nvtx} NVTX ranges and marks, ${w.off_cpu} off-CPU intervals, ${w.io} I/O, ${w.process} process events, ${w.mcp} MCP requests, ${s.chains.marked} chains` +
         ` (${s.bytes} bytes${o.output && o.output !== '-' ? ` to ${o.output}` : ''})\n`,
     );
     const windowText = `${(s.window.from_ns / 1e9).toFixed(3)} s .. ${s.window.to_ns === null ? 'end' : `${(s.window.to_ns / 1e9).toFixed(3)} s`}`;

@@ -71,6 +71,15 @@ export function register(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .option('-q, --quiet', 'no progress line')
     .argument('[cmd...]', 'command to run and trace (after --)')
+    .addHelpText(
+      'after',
+      `
+NVTX ranges: calls into libnvToolsExt.so.1 (NVTX v2) are probed wherever it is loaded. NVTX3 code is
+header-only and reaches a probe-able function only through an injection library: with -- CMD, trace sets
+NVTX_INJECTION64_PATH to Causeway's (shim/.output/libcauseway-nvtx.so) unless it is already set (your own
+tool is never replaced; its NVTX3 ranges are then not recorded). With --pid or system-wide, NVTX3 processes
+are seen only if they were started with NVTX_INJECTION64_PATH pointing at that library.`,
+    )
     .allowExcessArguments(false)
     .action(async (cmd: string[], flags: TraceFlags) => {
       const pids = flags.pid.map((p) => {
