@@ -11,6 +11,7 @@ import { resolveSession } from '../context.js';
 import { timeBudget, type ThreadBudget, type Phase, type TimeBudget } from '../../store/time-budget.js';
 import { defineTool } from '../tool.js';
 import { cursorArg, ms, pageFields, sessionArg, TableSchema } from './common.js';
+import { liveLine, liveNow, LiveSchema, onSnapshot } from '../live.js';
 
 const COLUMNS = ['pid', 'tids', 'comm', 'wall_ms', 'cuda_ms', 'cuda_by_op', 'host_ms', 'host_after', 'off_cpu_ms', 'off_cpu', 'io', 'reclaim_ms', 'step', 'nccl_ms'];
 const NVTX_COLUMNS = ['name', 'ranges', 'total_ms', 'max_ms'];
@@ -25,6 +26,7 @@ export const input = z.object({
 
 export const output = z.object({
   session: z.number().int(),
+  live: LiveSchema,
   wall_ms: z.number().describe('session duration'),
   threads: TableSchema.describe(
     'one row per thread, or per group of alike threads of a process (tids "a,b,c" or "a..b (n)": numbers are per-thread means). wall = cuda + host + off_cpu. cuda_by_op: op ms xcalls [off-CPU ms inside]; host_after: host time by the op it followed; off_cpu (outside CUDA calls) and in-CUDA off-CPU by reason with culprits (who ran instead) and wakers; io: requests/ms issued (overlaps); step: step-marking op, median step ms; nccl_ms: the part of cuda_ms inside NCCL collectives (waiting for other ranks included)',
@@ -130,7 +132,9 @@ export const tool = defineTool({
   output,
   run(args, app) {
     const db = app.db();
+    return onSnapshot(db, () => {
     const s = resolveSession(db, args.session);
+    const live = liveNow(db, s.id);
     const offset = readCursor('get_time_budget', args, args.cursor);
     const b = timeBudget(db, s.id, { pid: args.pid, tid: args.tid });
     const groups = new Map<string, ThreadBudget[]>();
@@ -145,13 +149,15 @@ export const tool = defineTool({
     const all = ordered.map(rowOf);
     const phases = phaseRows(b).slice(0, 12);
     const nvtx = { columns: NVTX_COLUMNS, rows: b.nvtxRanges.map((r): Cell[] => [cleanTraced(r.name, 64), r.ranges, f1(r.totalNs), f1(r.maxNs)]) };
-    const base = { session: s.id, wall_ms: f1(b.durationNs), phases: { columns: PHASE_COLUMNS, rows: phases }, nvtx_ranges: nvtx, untrusted: ['threads.comm', 'threads.off_cpu', 'nvtx_ranges.name'] };
+    const base = { session: s.id, live, wall_ms: f1(b.durationNs), phases: { columns: PHASE_COLUMNS, rows: phases }, nvtx_ranges: nvtx, untrusted: ['threads.comm', 'threads.off_cpu', 'nvtx_ranges.name'] };
     const wrap = (rows: Cell[][]) => ({ ...base, threads: { columns: COLUMNS, rows }, truncated: true, next_cursor: 'x'.repeat(120) });
     const page = fitRows(all.slice(offset), app.structuredBytes, wrap);
     const end = offset + page.length;
     const truncated = end < all.length;
     const data = { ...base, threads: { columns: COLUMNS, rows: page }, truncated, next_cursor: truncated ? makeCursor('get_time_budget', args, end) : null };
-    return { data, text: render(s.id, b, page, phases, nvtx.rows, truncated, app.textBytes) };
+    const head = liveLine(live);
+    return { data, text: head + render(s.id, b, page, phases, nvtx.rows, truncated, app.textBytes - head.length) };
+    });
   },
 });
 
