@@ -81,3 +81,12 @@ export function nvtxRangeTotals(db: Db, sessionId: number, limit: number, pid?: 
     .all(...params, limit) as { name: string; ranges: number; total: number; mx: number }[];
   return rows.map((r) => ({ name: r.name, ranges: r.ranges, totalNs: r.total, maxNs: r.mx }));
 }
+
+/** NVTX messages by nvtx_names id (the a3 of NVTX calls); ids not found are left out. */
+export function nvtxNames(db: Db, ids: readonly number[]): Map<number, string> {
+  const out = new Map<number, string>();
+  if (!ids.length || db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'nvtx_names'").get() === undefined) return out;
+  const rows = db.prepare('SELECT id, name FROM nvtx_names WHERE id IN (SELECT value FROM json_each(?))').all(JSON.stringify([...new Set(ids)])) as { id: number; name: string }[];
+  for (const r of rows) out.set(r.id, r.name);
+  return out;
+}

@@ -121,6 +121,11 @@ async function checkRanges({ db, w, started }: Traced, library: RegExp): Promise
     const again = (await client.callTool({ name: 'get_events', arguments: { range: 'sample', ts_ns: Number(samples[4]!.start_ns) } })) as any;
     assert.equal(again.structuredContent.anchor.event_id, Number(samples[4]!.id));
     assert.deepEqual(again.structuredContent.events.rows.map((x: any[]) => x[opCol]), ['cudaMemcpy']);
+    // around the step's push: the NVTX calls say their message
+    const near = (await client.callTool({ name: 'get_events', arguments: { event_id: Number(steps[K]!.id), before: 0, after: 0 } })) as any;
+    const argsCol = near.structuredContent.events.columns.indexOf('args');
+    assert.deepEqual(near.structuredContent.events.rows.map((x: any[]) => [x[opCol], x[argsCol]]), [['nvtxRangePushA', `level=0 name="decode step ${K}"`]]);
+    assert.ok(near.structuredContent.untrusted.includes('events.args'));
     const none = (await client.callTool({ name: 'get_events', arguments: { range: 'no such range' } })) as any;
     assert.equal(none.isError, true);
     assert.match(JSON.stringify(none.content), /v_nvtx_ranges/);

@@ -1,6 +1,8 @@
 /** get_events: a bounded, compact window of events around an event id or a time. */
 import { z } from 'zod';
-import { MEMCPY_KIND, OP_BY_CODE, opName } from '../../common/ops.js';
+import { MEMCPY_KIND, NCCL_DATATYPES, NCCL_REDOPS, OP_BY_CODE, opName } from '../../common/ops.js';
+import { NcclPack } from '../../common/wire.js';
+import { nvtxNames } from '../../store/nvtx.js';
 import { fitRows, renderTable, type Cell } from '../budget.js';
 import { resolveSession, ToolError, type App } from '../context.js';
 import { opCode, tableExists } from '../queries.js';
@@ -46,9 +48,10 @@ function inRange(app: App, session: number, args: Args): { data: z.output<typeof
   const limit = Math.max(1, args.before + args.after);
   const { rows: raw, total } = eventsInRange(db, session, r, limit);
   const filtered = args.ops?.length ? raw.filter((x) => args.ops!.includes(opName(x[5]!))) : raw;
-  const all = filtered.map((x): Cell[] => [x[0]!, x[1]!, x[2]!, x[3]!, x[4]!, opName(x[5]!), x[6]!, decodeArgs(x[5]!, x.slice(7, 11))]);
+  const names = namesOf(db, filtered);
+  const all = filtered.map((x): Cell[] => [x[0]!, x[1]!, x[2]!, x[3]!, x[4]!, opName(x[5]!), x[6]!, decodeArgs(x[5]!, x.slice(7, 11), names)]);
   const range = { name: r.name ?? '', kind: r.kind, pid: r.pid, tid: r.tid, start_ns: r.startNs, end_ns: r.endNs, calls: total };
-  const base = { session, anchor: { event_id: r.id, ts_ns: r.startNs }, range, untrusted: ['range.name'] };
+  const base = { session, anchor: { event_id: r.id, ts_ns: r.startNs }, range, untrusted: ['range.name', 'events.args'] };
   let rows = all;
   const fits = (x: Cell[][]) => fitRows([x], app.structuredBytes, (y) => ({ ...base, events: { columns: COLUMNS, rows: y[0] ?? [] }, truncated: true })).length === 1;
   while (rows.length > 1 && !fits(rows)) rows = rows.slice(0, -1);
@@ -59,7 +62,23 @@ function inRange(app: App, session: number, args: Args): { data: z.output<typeof
   return { data, text: `${head}\n${renderTable(COLUMNS, rows, app.textBytes - head.length)}` };
 }
 
-function decodeArgs(op: number, a: (number | null)[]): string {
+/** NCCL's packed slot: datatype, reduction, root/peer rank (bpf/events.h CW_NCCL_*). */
+function ncclText(v: number): string {
+  const lo = v % 0x100000000;
+  const redop = (lo >>> 8) & 0xff;
+  const parts = [`dtype=${NCCL_DATATYPES[lo & 0xff]?.name ?? lo & 0xff}`];
+  if (redop !== NcclPack.NO_REDOP) parts.push(`redop=${NCCL_REDOPS[redop] ?? redop}`);
+  if (lo & NcclPack.HAS_PEER) parts.push(`peer=${Math.floor(v / 0x100000000)}`);
+  return parts.join(' ');
+}
+
+/** NVTX messages of the rows (nvtx_names ids in a3), for the args column. */
+function namesOf(db: ReturnType<App['db']>, rows: number[][]): Map<number, string> {
+  const ids = rows.filter((r) => OP_BY_CODE.get(r[5]!)?.args[3] === 'name_id' && r[10]).map((r) => r[10]!);
+  return ids.length ? nvtxNames(db, ids) : new Map();
+}
+
+function decodeArgs(op: number, a: (number | null)[], names?: Map<number, string>): string {
   if (op === 128) return `reason=${REASONS[a[0] ?? 3] ?? 'other'} by_pid=${a[1]} waker=${a[2] || '-'} cpu=${a[3]}`;
   if (op === 134) return `bytes=${a[0]} sector=${a[1]} dev=${a[2]} ${a[3] === 1 ? 'write' : 'read'}`;
   if (op === 130) return `exit_code=${a[0]}`;
@@ -69,7 +88,14 @@ function decodeArgs(op: number, a: (number | null)[]): string {
   const info = OP_BY_CODE.get(op);
   if (!info) return '';
   return info.args
-    .map((name, i) => (name && a[i] !== null ? `${name}=${name === 'direction' ? (MEMCPY_KIND[a[i]!] ?? a[i]) : /ptr|func|stream|event|dst|src/.test(name) ? '0x' + a[i]!.toString(16) : a[i]}` : null))
+    .map((name, i) => {
+      const v = a[i];
+      if (!name || v === null || v === undefined) return null;
+      if (name === 'dtype_op') return ncclText(v);
+      if (name === 'name_id') return v ? `name=${JSON.stringify(names?.get(v) ?? '?')}` : null;
+      if ((name === 'domain' || name === 'string_handle') && !v) return null;
+      return `${name}=${name === 'direction' ? (MEMCPY_KIND[v] ?? v) : /ptr|func|stream|event|dst|src|comm|domain|handle/.test(name) ? '0x' + v.toString(16) : v}`;
+    })
     .filter(Boolean)
     .join(' ');
 }
@@ -125,9 +151,10 @@ export const tool = defineTool({
     const beforeRows = db.prepare(`${sel} WHERE ${w} AND id < ? ORDER BY id DESC LIMIT ?`).raw(true).all(...params, fromId, args.before) as number[][];
     const afterRows = db.prepare(`${sel} WHERE ${w} AND id >= ? ORDER BY id LIMIT ?`).raw(true).all(...params, fromId, args.after + (anchorId !== null ? 1 : 0)) as number[][];
     const window = [...beforeRows.reverse(), ...afterRows].sort((a, b) => a[1] - b[1] || a[0] - b[0]);
-    const all = window.map((r): Cell[] => [r[0], r[1], r[2], r[3], r[4], opName(r[5]), r[6], decodeArgs(r[5], r.slice(7, 11))]);
+    const names = namesOf(db, window);
+    const all = window.map((r): Cell[] => [r[0], r[1], r[2], r[3], r[4], opName(r[5]), r[6], decodeArgs(r[5], r.slice(7, 11), names)]);
     // trim the far ends first, keeping the anchor in the middle
-    const base = { session: s.id, anchor: { event_id: anchorId, ts_ns: anchorTs }, untrusted: [] as string[] };
+    const base = { session: s.id, anchor: { event_id: anchorId, ts_ns: anchorTs }, untrusted: names.size ? ['events.args'] : ([] as string[]) };
     let rows = all;
     const fits = (r: Cell[][]) => fitRows([r], app.structuredBytes, (x) => ({ ...base, events: { columns: COLUMNS, rows: x[0] ?? [] }, truncated: true })).length === 1;
     while (rows.length > 1 && !fits(rows)) rows = rows.slice(1, rows.length - 1);
