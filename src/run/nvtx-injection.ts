@@ -3,8 +3,9 @@
  * is header-only: its calls reach an exported function only when
  * NVTX_INJECTION64_PATH names an injection library, so `trace -- CMD` sets it
  * to libcauseway-nvtx.so for the command, unless the user set it (a tool of
- * their own, e.g. Nsight Systems' injection, is never replaced). The library
- * is attached before the command starts, so its first range is seen.
+ * their own, e.g. Nsight Systems' injection, is never replaced). NVTX3 code
+ * dlopens the library at its first NVTX call; the loader probe parks the
+ * process right there and the library is attached before that call runs.
  * System-wide traces and --pid targets cannot get the variable: their NVTX3
  * ranges are seen only if they were started with it.
  */
@@ -18,7 +19,7 @@ export const NVTX_INJECTION_FILE = 'libcauseway-nvtx.so';
 export interface NvtxInjection {
   /** the command's environment (NVTX_INJECTION64_PATH added when it was unset) */
   env: NodeJS.ProcessEnv;
-  /** our library when the command will load it (attach to it up front), else null */
+  /** our library when the command will load it, else null */
   library: string | null;
   /** why NVTX3 ranges of the command will not be seen, when they will not */
   note: string | null;

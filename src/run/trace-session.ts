@@ -120,7 +120,10 @@ export class TraceSession {
         this.nvtx = planNvtxInjection(this.opts.env ?? process.env);
         if (this.nvtx.note) this.log(`note: ${this.nvtx.note}`);
       }
-      this.attacher.attachInitial(this.opts, exe, this.nvtx?.library ? [this.nvtx.library] : []);
+      // The injection library is dlopen'ed at the command's first NVTX call: the loader probe parks the
+      // process there and it is attached late, before that call (a command without NVTX pays nothing;
+      // up front it cost ~1 s of start-up under load). Without the loader probe (--no-host), up front.
+      this.attacher.attachInitial(this.opts, exe, this.nvtx?.library && this.opts.noHost ? [this.nvtx.library] : []);
       await this.startTargets(this.procs);
       this.startCapture(rec, probes, this.procs);
       const libs = probes.cuda.libraries();
