@@ -63,6 +63,14 @@ function environment(): Item[] {
     const ok = root !== null && fs.existsSync(`${root}/bpf/.output/${o}.bpf.o`);
     items.push({ name: `bpf/${o}.bpf.o`, status: ok ? 'ok' : 'fail', detail: ok ? 'built' : 'missing', fix: ok ? undefined : 'make -C bpf' });
   }
+  // NVTX3 is header-only: its ranges are seen only through this library (trace -- CMD sets NVTX_INJECTION64_PATH)
+  const nvtx = root !== null && fs.existsSync(`${root}/shim/.output/libcauseway-nvtx.so`);
+  items.push({
+    name: 'NVTX3 injection library',
+    status: nvtx ? 'ok' : 'warn',
+    detail: nvtx ? 'built (trace -- CMD sets NVTX_INJECTION64_PATH unless already set)' : 'missing: NVTX3 ranges are not recorded (libnvToolsExt ones are)',
+    fix: nvtx ? undefined : 'make -C shim with the CUDA toolkit\'s include/nvtx3 headers (CUDA_INC=/path/to/cuda/include)',
+  });
   return items;
 }
 
