@@ -25,7 +25,7 @@
  */
 import type { Db } from './db.js';
 import { OPS, isNvtxOp, opName } from '../common/ops.js';
-import { nvtxRangeTotals, type NvtxTotal } from './nvtx.js';
+import { nvtxNames, nvtxRangeTotals, type NvtxTotal } from './nvtx.js';
 
 export interface OpTime {
   op: string;
@@ -81,7 +81,12 @@ export interface ThreadBudget {
   step: StepInfo | null;
 }
 export interface StepInfo {
-  /** the op that marks a step (most frequent synchronizing call of the thread) */
+  /**
+   * what marks a step: an NVTX range repeated at the thread's outermost level
+   * ('NVTX "decode step #"': steps run from one such push to the next, digits
+   * in the names taken as a counter), else the thread's most frequent
+   * synchronizing call (steps between its returns)
+   */
   op: string;
   steps: number;
   medianNs: number;
@@ -122,6 +127,11 @@ const SYNC_KIND = new Set(OPS.filter((o) => o.code < 128 && o.kind === 'sync').m
 const BLOCKING = new Set(OPS.filter((o) => o.code < 128 && o.blocking).map((o) => o.code));
 /** calls whose time is NCCL's (a rank may be waiting for the other ranks there) */
 const COLLECTIVE = new Set(OPS.filter((o) => o.code < 128 && o.kind === 'collective').map((o) => o.code));
+/** default-domain pushes and pop (v_nvtx_ranges' thread stack; domain ranges are not step markers) */
+const NVTX_PUSH_OPS = new Set([116, 117, 118]);
+const NVTX_POP_OP = 119;
+/** an NVTX name pattern marks steps when it opens this many outermost ranges on a thread */
+const MIN_RANGE_STEPS = 4;
 /** a step-time shift is reported when the medians either side of the best split differ by this factor */
 const SHIFT_RATIO = 1.5;
 const MIN_STEPS_PER_SIDE = 5;
@@ -158,6 +168,10 @@ interface Acc {
   ow: Col;
   io: { requests: number; bytes: number; ns: number };
   reclaim: { count: number; ns: number; pages: number };
+  // NVTX pushes (default domain) at the outermost level: start, name id; the open depth
+  rs: number[];
+  rn: number[];
+  depth: number;
 }
 
 interface PassState {
@@ -167,6 +181,8 @@ interface PassState {
   forkTs: Map<number, number>;
   execTs: Map<number, number>;
   exitTs: Map<number, number>;
+  /** any NVTX call seen (only then is v_nvtx_ranges read) */
+  nvtx: boolean;
 }
 
 const FN = 'cw_tb_acc';
@@ -175,7 +191,7 @@ const registered = new WeakMap<Db, { state: PassState | null }>();
 function accFor(st: PassState, pid: number, tid: number): Acc {
   let a = st.threads.get(tid);
   if (!a) {
-    a = { tid, pid, cs: new Col(), ce: new Col(), co: new Col(), os: new Col(), oe: new Col(), or: new Col(), ob: new Col(), ow: new Col(), io: { requests: 0, bytes: 0, ns: 0 }, reclaim: { count: 0, ns: 0, pages: 0 } };
+    a = { tid, pid, cs: new Col(), ce: new Col(), co: new Col(), os: new Col(), oe: new Col(), or: new Col(), ob: new Col(), ow: new Col(), io: { requests: 0, bytes: 0, ns: 0 }, reclaim: { count: 0, ns: 0, pages: 0 }, rs: [], rn: [], depth: 0 };
     st.threads.set(tid, a);
   }
   return a;
@@ -190,7 +206,19 @@ function ensureFunction(db: Db): { state: PassState | null } {
     if (!st) return null;
     if (!st.traced.has(p)) return null;
     if (o < 128) {
-      if (isNvtxOp(o)) return null; // annotations: their ranges are totalled apart
+      if (isNvtxOp(o)) {
+        // annotations, not time: their ranges are totalled apart, and outermost pushes may mark steps
+        st.nvtx = true;
+        if (o === NVTX_POP_OP || NVTX_PUSH_OPS.has(o)) {
+          const a = accFor(st, p, t);
+          if (o === NVTX_POP_OP) a.depth = Math.max(0, a.depth - 1);
+          else if (a.depth++ === 0) {
+            a.rs.push(s);
+            a.rn.push(Number(a2 ?? 0));
+          }
+        }
+        return null;
+      }
       const a = accFor(st, p, t);
       a.cs.push(s);
       a.ce.push(s + dur);
@@ -260,7 +288,7 @@ export function timeBudget(db: Db, sessionId: number, opts: TimeBudgetOptions = 
   const comm = new Map(procs.map((p) => [Number(p.pid), p.comm]));
   let tracedPids = procs.filter((p) => p.traced).map((p) => Number(p.pid));
   if (opts.pid !== undefined) tracedPids = tracedPids.filter((p) => p === opts.pid);
-  const st: PassState = { threads: new Map(), traced: new Set(tracedPids), phases: [], forkTs: new Map(), execTs: new Map(), exitTs: new Map() };
+  const st: PassState = { threads: new Map(), traced: new Set(tracedPids), phases: [], forkTs: new Map(), execTs: new Map(), exitTs: new Map(), nvtx: false };
   if (span.lo !== null && span.hi !== null && tracedPids.length > 0) {
     const h = ensureFunction(db);
     h.state = st;
@@ -269,7 +297,7 @@ export function timeBudget(db: Db, sessionId: number, opts: TimeBudgetOptions = 
       const params: number[] = [span.lo, span.hi, sessionId];
       if (opts.tid !== undefined) params.push(opts.tid);
       // a0..a2 only matter for host events: NULL for CUDA calls saves converting three values per call
-      db.prepare(`SELECT count(${FN}(pid, tid, op, ts, dur, CASE WHEN op >= 128 THEN a0 END, CASE WHEN op >= 128 THEN a1 END, CASE WHEN op >= 128 THEN a2 END)) FROM events WHERE id BETWEEN ? AND ? AND session_id = ? AND op <= ${RECLAIM} ${tidFilter}`).pluck().get(...params);
+      db.prepare(`SELECT count(${FN}(pid, tid, op, ts, dur, CASE WHEN op >= 128 THEN a0 END, CASE WHEN op >= 128 THEN a1 END, CASE WHEN op >= 128 THEN a2 WHEN op BETWEEN 116 AND 127 THEN a3 END)) FROM events WHERE id BETWEEN ? AND ? AND session_id = ? AND op <= ${RECLAIM} ${tidFilter}`).pluck().get(...params);
     } finally {
       h.state = null;
     }
@@ -278,7 +306,8 @@ export function timeBudget(db: Db, sessionId: number, opts: TimeBudgetOptions = 
 
   const top = opts.topCulprits ?? 2;
   const threads: ThreadBudget[] = [];
-  for (const a of st.threads.values()) threads.push(finishThread(a, st, durationNs, comm, top));
+  const names = st.nvtx ? nvtxNames(db, [...st.threads.values()].flatMap((a) => a.rn)) : new Map<number, string>();
+  for (const a of st.threads.values()) threads.push(finishThread(a, st, durationNs, comm, top, names));
   threads.sort((x, y) => x.pid - y.pid || x.tid - y.tid);
 
   const phases = st.phases.filter((p) => opts.tid === undefined || p.tid === opts.tid || p.kind !== 'fork');
@@ -289,7 +318,7 @@ export function timeBudget(db: Db, sessionId: number, opts: TimeBudgetOptions = 
     }
   }
   phases.sort((x, y) => x.tsNs - y.tsNs || x.pid - y.pid);
-  const nvtxRanges = tracedPids.length > 0 ? nvtxRangeTotals(db, sessionId, NVTX_TOP, opts.pid, opts.tid) : [];
+  const nvtxRanges = st.nvtx ? nvtxRangeTotals(db, sessionId, NVTX_TOP, opts.pid, opts.tid) : [];
   return { sessionId, durationNs, threads, phases, pids: tracedPids, nvtxRanges };
 }
 
@@ -297,7 +326,23 @@ function fmtMs(ns: number): string {
   return (ns / 1e6).toFixed(ns >= 1e8 ? 0 : ns >= 1e6 ? 1 : 3);
 }
 
-function finishThread(a: Acc, st: PassState, durationNs: number, comm: Map<number, string | null>, top: number): ThreadBudget {
+/** The outermost NVTX ranges that repeat (one name pattern, digits as a counter): their starts cut steps. */
+function rangeSteps(a: Acc, names: Map<number, string>): { label: string; starts: number[] } | null {
+  if (a.rs.length < MIN_RANGE_STEPS) return null;
+  const byPattern = new Map<string, number[]>();
+  a.rs.forEach((s, i) => {
+    const name = names.get(a.rn[i]!);
+    if (!name) return;
+    const key = name.replace(/\d+/g, '#');
+    const l = byPattern.get(key) ?? [];
+    if (l.push(s) === 1) byPattern.set(key, l);
+  });
+  let best: [string, number[]] | null = null;
+  for (const e of byPattern) if (!best || e[1].length > best[1].length) best = e;
+  return best && best[1].length >= MIN_RANGE_STEPS ? { label: `NVTX ${JSON.stringify(best[0])}`, starts: best[1] } : null;
+}
+
+function finishThread(a: Acc, st: PassState, durationNs: number, comm: Map<number, string | null>, top: number, names: Map<number, string>): ThreadBudget {
   // a thread exists from its fork, else from its process's exec (a traced command starts there), else the session start
   const startNs = Math.max(0, st.forkTs.get(a.tid) ?? (a.tid === a.pid ? (st.execTs.get(a.pid) ?? 0) : 0));
   const endNs = Math.max(startNs, Math.min(durationNs, st.exitTs.get(a.pid) ?? durationNs));
@@ -447,12 +492,16 @@ function finishThread(a: Acc, st: PassState, durationNs: number, comm: Map<numbe
     hostAfter: hostAfter.slice(0, 3),
     io: a.io,
     reclaim: a.reclaim,
-    step: stepInfo(os, oe, oo, offS, offE, offR),
+    step: stepInfo(os, oe, oo, offS, offE, offR, rangeSteps(a, names)),
   };
 }
 
-/** Steps: consecutive ends of the thread's most frequent synchronizing op; one best split on log step time. */
-function stepInfo(os: Float64Array, oe: Float64Array, oo: Float64Array, offS: Float64Array, offE: Float64Array, offR: Float64Array): StepInfo | null {
+/**
+ * Steps: consecutive starts of the thread's repeated outermost NVTX range when it has one, else consecutive ends
+ * of its most frequent synchronizing op; one best split on log step time.
+ */
+function stepInfo(os: Float64Array, oe: Float64Array, oo: Float64Array, offS: Float64Array, offE: Float64Array, offR: Float64Array, ranges: { label: string; starts: number[] } | null = null): StepInfo | null {
+  if (ranges) return splitSteps(ranges.label, ranges.starts, os, oe, oo, offS, offE, offR);
   const counts = new Map<number, number>();
   for (const o of oo) if (SYNC_KIND.has(o)) counts.set(o, (counts.get(o) ?? 0) + 1);
   if (counts.size === 0) for (const o of oo) if (BLOCKING.has(o)) counts.set(o, (counts.get(o) ?? 0) + 1);
@@ -462,9 +511,14 @@ function stepInfo(os: Float64Array, oe: Float64Array, oo: Float64Array, offS: Fl
   if (marker < 0 || best < 3) return null;
   const ends: number[] = [];
   for (let k = 0; k < oo.length; k++) if (oo[k] === marker) ends.push(oe[k]);
+  return splitSteps(opName(marker), ends, os, oe, oo, offS, offE, offR);
+}
+
+/** Step times between consecutive boundaries `ends`, and the best single split when the step time shifts. */
+function splitSteps(label: string, ends: number[], os: Float64Array, oe: Float64Array, oo: Float64Array, offS: Float64Array, offE: Float64Array, offR: Float64Array): StepInfo {
   const steps = new Float64Array(ends.length - 1);
   for (let i = 1; i < ends.length; i++) steps[i - 1] = ends[i] - ends[i - 1];
-  const info: StepInfo = { op: opName(marker), steps: steps.length, medianNs: median(steps), shift: null };
+  const info: StepInfo = { op: label, steps: steps.length, medianNs: median(steps), shift: null };
   const n = steps.length;
   if (n < 2 * MIN_STEPS_PER_SIDE) return info;
   // best single split minimizing the squared error of log step times (prefix sums: O(n))

@@ -3,7 +3,8 @@
 // NVTX_INJECTION64_PATH) - gives EXACTLY the ranges it pushed: names, kinds, nesting depths, start/end matched by
 // range id, each range inside the workload's own clock readings around it; the calls-inside-a-range worked example
 // and get_events' range filter return exactly that step's calls; the Perfetto export nests the calls under the range
-// slices; get_time_budget totals the ranges per name and leaves the NVTX calls out of CUDA time.
+// slices; get_time_budget totals the ranges per name, leaves the NVTX calls out of CUDA time and cuts steps at the
+// repeated outermost range.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -11,6 +12,7 @@ import path from 'node:path';
 import { BIN, LIB, runCli, tmpDir } from '../cli/helpers.js';
 import { connectStdio } from '../serve/helpers.js';
 import { EXAMPLE_QUERIES } from '../../src/serve/resources/schema.js';
+import { ms } from '../../src/serve/tools/common.js';
 import { planNvtxInjection, nvtxInjectionPath, NVTX_ENV } from '../../src/run/nvtx-injection.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -140,6 +142,10 @@ async function checkRanges({ db, w, started }: Traced, library: RegExp): Promise
     assert.deepEqual(nv.rows.map((x: any[]) => [x[0], x[1]]), tot.map((x) => [x.name, Number(x.n)]));
     assert.equal(nv.rows[0][2], Math.round(Number(tot[0]!.total) / 1e5) / 10);
     assert.match((b.content as any[])[0].text, /NVTX ranges/);
+    // steps are cut at the repeated outermost range: from one "decode step N" push to the next
+    const stepCol = b.structuredContent.threads.columns.indexOf('step');
+    const gaps = steps.slice(1).map((x, i) => Number(x.start_ns) - Number(steps[i]!.start_ns)).sort((x, y) => x - y);
+    assert.equal(b.structuredContent.threads.rows[0][stepCol], `NVTX "decode step #" ${ms(gaps[(gaps.length - 1) >> 1]!)}`);
   } finally {
     await client.close();
   }
