@@ -1,5 +1,6 @@
 /**
- * The per-exec cost of a system-wide trace, piece by piece (issue 13 item 6).
+ * Section 7b: the per-exec cost of a system-wide trace, piece by piece (issue
+ * 13 item 6: <= 50 us per exec for processes that never load CUDA).
  *
  * Each configuration loads one part of what `causeway trace` (no --pid, no
  * command) attaches, directly through the addon, and times
@@ -19,23 +20,29 @@
  *   cli --no-host       `causeway trace --no-host` (CUDA uprobes only)
  *   cli                 `causeway trace` (everything, drained and stored)
  *
- * Used by bench/surface.ts (section 7) and runnable alone:
+ * Then one more `cli` run with kernel.bpf_stats_enabled=1 (restored after):
+ * run time of each of the trace's BPF programs during the loop, less the same
+ * programs over an idle period of the same length, per spawn.
+ *
+ * `npm run bench -- --only exec`, or alone (no BENCHMARKS.md change):
  *   node dist/bench/execcost.js [SPAWNS] [RUNS] [CONFIG,...]
  */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadAddon } from '../src/probe/addon.js';
 import { CudaProbes } from '../src/probe/cuda.js';
 import { loadHost, loadLoaderProbe } from '../src/probe/host.js';
-import { BUILD, CLI, jsonLine, rmDb, runToEnd, sleep, start } from './lib.js';
+import { BUILD, CLI, fmt, fmtStat, jsonLine, readSysctl, rmDb, runToEnd, sleep, start, stat, table, writeSysctl, type Ctx, type SectionResult } from './lib.js';
 
 export interface SpawnCost {
   wallNs: number;
   cpuNs: number;
 }
 
-export const EXEC_CONFIGS = ['untraced', 'ldso-uprobe', 'loader-walk', 'host-tracepoints', 'host+loader', 'cli --no-host', 'cli'] as const;
+export const EXEC_CONFIGS = ['untraced', 'ldso-uprobe', 'loader-walk', 'host-tracepoints', 'host+loader', 'cli --no-host', 'cli', 'cli (previous build)'] as const;
 export type ExecConfig = (typeof EXEC_CONFIGS)[number];
 
 async function spawnLoop(n: number): Promise<SpawnCost | null> {
@@ -67,10 +74,42 @@ async function inProcess(cfg: ExecConfig, n: number): Promise<SpawnCost | null> 
   }
 }
 
-async function underCli(args: string[], n: number): Promise<SpawnCost | null> {
+function linkedProgIds(): Set<number> {
+  try {
+    const links = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'list'], { encoding: 'utf8', maxBuffer: 64 << 20 })) as { prog_id?: number }[];
+    return new Set(links.map((l) => l.prog_id ?? 0).filter((x) => x));
+  } catch {
+    return new Set();
+  }
+}
+
+function progStats(ids: number[]): Map<string, { ns: number; cnt: number }> {
+  const out = new Map<string, { ns: number; cnt: number }>();
+  for (const id of ids) {
+    try {
+      const p = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show', 'id', String(id)], { encoding: 'utf8' })) as { name: string; run_time_ns?: number; run_cnt?: number };
+      const cur = out.get(p.name) ?? { ns: 0, cnt: 0 };
+      out.set(p.name, { ns: cur.ns + (p.run_time_ns ?? 0), cnt: cur.cnt + (p.run_cnt ?? 0) });
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+export interface BpfPerSpawn {
+  name: string;
+  nsPerSpawn: number;
+  runsPerSpawn: number;
+}
+
+/** Called while the trace runs, instead of the plain loop. */
+type Inspect = (n: number, spawnLoopCost: () => Promise<SpawnCost | null>) => Promise<void>;
+
+async function underCli(cli: string, args: string[], n: number, inspect?: Inspect): Promise<SpawnCost | null> {
   const db = path.join(os.tmpdir(), `cw-execcost-${process.pid}.db`);
   rmDb(db);
-  const tr = start(process.execPath, [CLI, 'trace', '--db', db, '--duration', '300', '--no-explain', ...args]);
+  const tr = start(process.execPath, [cli, 'trace', '--db', db, '--duration', '300', '--no-explain', ...args]);
   try {
     const ok = await tr.waitFor(/tracing:/, 60_000).then(
       () => true,
@@ -78,6 +117,10 @@ async function underCli(args: string[], n: number): Promise<SpawnCost | null> {
     );
     if (!ok) return null; // never measure an untraced loop as a traced one
     await sleep(500);
+    if (inspect) {
+      await inspect(n, () => spawnLoop(n));
+      return null;
+    }
     return await spawnLoop(n);
   } finally {
     tr.child.kill('SIGINT');
@@ -88,9 +131,91 @@ async function underCli(args: string[], n: number): Promise<SpawnCost | null> {
 
 export async function measure(cfg: ExecConfig, n: number): Promise<SpawnCost | null> {
   if (cfg === 'untraced') return spawnLoop(n);
-  if (cfg === 'cli') return underCli([], n);
-  if (cfg === 'cli --no-host') return underCli(['--no-host'], n);
+  if (cfg === 'cli') return underCli(CLI, [], n);
+  if (cfg === 'cli --no-host') return underCli(CLI, ['--no-host'], n);
+  if (cfg === 'cli (previous build)') return process.env.BENCH_BASE_CLI ? underCli(process.env.BENCH_BASE_CLI, [], n) : null;
   return inProcess(cfg, n);
+}
+
+/** One `causeway trace` run with BPF stats on: each program's run time per spawn (loop less idle). */
+export async function bpfPerSpawn(n: number): Promise<BpfPerSpawn[] | null> {
+  const prev = readSysctl('kernel.bpf_stats_enabled');
+  let res: BpfPerSpawn[] | null = null;
+  const before = linkedProgIds();
+  writeSysctl('kernel.bpf_stats_enabled', '1');
+  try {
+    await underCli(CLI, [], n, async (spawns, loop) => {
+      // the programs linked since the trace started (another trace starting meanwhile would add its own: rare)
+      const ids = [...linkedProgIds()].filter((i) => !before.has(i));
+      const s0 = progStats(ids);
+      const t0 = performance.now();
+      if (!(await loop())) return;
+      const s1 = progStats(ids);
+      await sleep(performance.now() - t0);
+      const s2 = progStats(ids);
+      res = [...s1.keys()]
+        .map((name) => {
+          const a = s0.get(name) ?? { ns: 0, cnt: 0 };
+          const b = s1.get(name)!;
+          const c = s2.get(name) ?? b;
+          return { name, nsPerSpawn: (b.ns - a.ns - (c.ns - b.ns)) / spawns, runsPerSpawn: (b.cnt - a.cnt - (c.cnt - b.cnt)) / spawns };
+        })
+        .filter((r) => Math.abs(r.nsPerSpawn) >= 50 || r.runsPerSpawn >= 0.5)
+        .sort((x, y) => y.nsPerSpawn - x.nsPerSpawn);
+    });
+  } finally {
+    writeSysctl('kernel.bpf_stats_enabled', prev);
+  }
+  return res;
+}
+
+const DESCRIBE: Record<ExecConfig, string> = {
+  untraced: 'untraced',
+  'ldso-uprobe': 'uprobe on ld.so `_dl_debug_state` alone, walk off (the kernel\'s uprobe cost + 1 map lookup)',
+  'loader-walk': 'the loader probe as a system-wide trace loads it (walk of the loader\'s object list)',
+  'host-tracepoints': 'host tracepoints alone (sched, lifecycle, pages, block I/O), no loader',
+  'host+loader': 'host tracepoints + loader probe, nothing drained',
+  'cli --no-host': '`causeway trace --no-host` (CUDA uprobes only, drained and stored)',
+  cli: '**`causeway trace`** (everything, drained and stored)',
+  'cli (previous build)': '`causeway trace` of the previous build (BENCH_BASE_CLI)',
+};
+
+export async function run(ctx: Ctx): Promise<SectionResult> {
+  const runs = ctx.quick ? 3 : 5;
+  const spawns = ctx.quick ? 1000 : 2000;
+  const base = process.env.BENCH_BASE_CLI && fs.existsSync(process.env.BENCH_BASE_CLI) ? process.env.BENCH_BASE_CLI : null;
+  const cfgs = EXEC_CONFIGS.filter((c) => c !== 'cli (previous build)' || base);
+  const res = await measureAll(cfgs, spawns, runs, ctx.log);
+  const u = res.get('untraced')!;
+  const uw = stat(u.map((x) => x.wallNs)).median;
+  const uc = stat(u.map((x) => x.cpuNs)).median;
+  const rows = cfgs
+    .filter((c) => res.get(c)!.length)
+    .map((c) => {
+      const xs = res.get(c)!;
+      const w = stat(xs.map((x) => x.wallNs / 1000));
+      const cpu = stat(xs.map((x) => x.cpuNs / 1000));
+      return [DESCRIBE[c], fmtStat(w, 1), c === 'untraced' ? '–' : fmt(w.median - uw / 1000, 1), fmtStat(cpu, 1), c === 'untraced' ? '–' : fmt(cpu.median - uc / 1000, 1)];
+    });
+  const bpf = await bpfPerSpawn(spawns);
+  const out: string[] = [];
+  out.push(`\`spawn_loop ${spawns} /bin/true\` (posix_spawn + wait; median of 5 batches) under each configuration; ${runs} runs each, interleaved (rotating order). *Wall* is µs per spawn+exec+exit; *CPU* is the spawner's and its children's CPU time per spawn (getrusage), which leaves out waiting for a CPU and the tracer's own CPU. The in-process rows load one part of what a system-wide trace (no --pid, no command) attaches, through the addon, with nothing drained. Since this change the loader probe remembers a program whose start-up objects hold no CUDA library (executable inode + device + environment size, 1 s) and skips the start-up walk for its next processes (bpf/loader.bpf.c).\n`);
+  out.push(table(['configuration', 'wall µs median (min–max)', 'added wall µs', 'CPU µs median (min–max)', 'added CPU µs'], rows));
+  if (bpf) {
+    const list: BpfPerSpawn[] = bpf;
+    out.push(`\nBPF run time per spawn under \`causeway trace\` (kernel.bpf_stats_enabled=1 for one more run, restored afterwards; each program's run time during the loop less the same over an idle period as long; other processes' activity is in both): total **${fmt(list.reduce((s, r) => s + r.nsPerSpawn, 0) / 1000, 1)} µs** per spawn.\n`);
+    out.push(table(['program', 'ns per spawn', 'runs per spawn'], list.map((r) => [r.name, fmt(r.nsPerSpawn), r.runsPerSpawn.toFixed(1)])));
+  } else out.push('\nBPF run time per spawn: not measured (bpftool or bpf_stats unavailable).');
+  const cli = res.get('cli')!;
+  const added = cli.length ? stat(cli.map((x) => x.wallNs)).median - uw : NaN;
+  return {
+    markdown: out.join('\n'),
+    targets: [`Per-exec cost of system-wide tracing for processes that never load CUDA: ${(added / 1000).toFixed(1)} µs → ${added <= 50_000 ? 'MET' : 'MISSED'} (<= 50 µs)`],
+    commands: [
+      'node dist/bench/run.js --only exec   # BENCH_BASE_CLI=<previous build>/dist/src/cli/main.js adds its row',
+      'node dist/bench/execcost.js 2000 5 untraced,cli   # any configurations, no BENCHMARKS.md change',
+    ],
+  };
 }
 
 /** runs of every configuration, interleaved with a rotating order */
