@@ -99,8 +99,12 @@ function progStats(ids: number[]): Map<string, { ns: number; cnt: number }> {
 
 export interface BpfPerSpawn {
   name: string;
-  nsPerSpawn: number;
-  runsPerSpawn: number;
+  /** during the loop, per spawn */
+  loopNs: number;
+  loopRuns: number;
+  /** over an idle period as long, per spawn's worth of time */
+  idleNs: number;
+  idleRuns: number;
 }
 
 /** Called while the trace runs, instead of the plain loop. */
@@ -158,10 +162,10 @@ export async function bpfPerSpawn(n: number): Promise<BpfPerSpawn[] | null> {
           const a = s0.get(name) ?? { ns: 0, cnt: 0 };
           const b = s1.get(name)!;
           const c = s2.get(name) ?? b;
-          return { name, nsPerSpawn: (b.ns - a.ns - (c.ns - b.ns)) / spawns, runsPerSpawn: (b.cnt - a.cnt - (c.cnt - b.cnt)) / spawns };
+          return { name, loopNs: (b.ns - a.ns) / spawns, loopRuns: (b.cnt - a.cnt) / spawns, idleNs: (c.ns - b.ns) / spawns, idleRuns: (c.cnt - b.cnt) / spawns };
         })
-        .filter((r) => Math.abs(r.nsPerSpawn) >= 50 || r.runsPerSpawn >= 0.5)
-        .sort((x, y) => y.nsPerSpawn - x.nsPerSpawn);
+        .filter((r) => r.loopNs >= 50 || r.idleNs >= 50)
+        .sort((x, y) => y.loopNs - y.idleNs - (x.loopNs - x.idleNs));
     });
   } finally {
     writeSysctl('kernel.bpf_stats_enabled', prev);
@@ -199,18 +203,24 @@ export async function run(ctx: Ctx): Promise<SectionResult> {
     });
   const bpf = await bpfPerSpawn(spawns);
   const out: string[] = [];
-  out.push(`\`spawn_loop ${spawns} /bin/true\` (posix_spawn + wait; median of 5 batches) under each configuration; ${runs} runs each, interleaved (rotating order). *Wall* is µs per spawn+exec+exit; *CPU* is the spawner's and its children's CPU time per spawn (getrusage), which leaves out waiting for a CPU and the tracer's own CPU. The in-process rows load one part of what a system-wide trace (no --pid, no command) attaches, through the addon, with nothing drained. Since this change the loader probe remembers a program whose start-up objects hold no CUDA library (executable inode + device + environment size, 1 s) and skips the start-up walk for its next processes (bpf/loader.bpf.c).\n`);
+  out.push(`\`spawn_loop ${spawns} /bin/true\` (posix_spawn + wait; median of 5 batches) under each configuration; ${runs} runs each, interleaved (rotating order). *Wall* is µs per spawn+exec+exit; *CPU* is the spawner's and its children's CPU time per spawn (getrusage), which leaves out waiting for a CPU and the tracer's own CPU. The in-process rows load one part of what a system-wide trace (no --pid, no command) attaches, through the addon, with nothing drained. Since this change the loader probe remembers a program whose start-up objects hold no CUDA library (executable inode + device + environment size + mapping count, 1 s) and skips the start-up walk for its next processes (bpf/loader.bpf.c).\n`);
   out.push(table(['configuration', 'wall µs median (min–max)', 'added wall µs', 'CPU µs median (min–max)', 'added CPU µs'], rows));
   if (bpf) {
     const list: BpfPerSpawn[] = bpf;
-    out.push(`\nBPF run time per spawn under \`causeway trace\` (kernel.bpf_stats_enabled=1 for one more run, restored afterwards; each program's run time during the loop less the same over an idle period as long; other processes' activity is in both): total **${fmt(list.reduce((s, r) => s + r.nsPerSpawn, 0) / 1000, 1)} µs** per spawn.\n`);
-    out.push(table(['program', 'ns per spawn', 'runs per spawn'], list.map((r) => [r.name, fmt(r.nsPerSpawn), r.runsPerSpawn.toFixed(1)])));
+    const sum = (f: (r: BpfPerSpawn) => number) => fmt(list.reduce((s, r) => s + f(r), 0) / 1000, 1);
+    out.push(`\nBPF run time per spawn under \`causeway trace\` (kernel.bpf_stats_enabled=1 for one more run, restored afterwards): each program's run time during the loop, and over an idle period as long right after it (what the rest of the machine makes it run), per spawn. All programs: ${sum((r) => r.loopNs)} µs per spawn during the loop, ${sum((r) => r.idleNs)} µs idle; the difference is the loop's own BPF cost only when the rest of the machine is steady. \`cw_dl_debug_state\` (the loader probe) runs only at loader rendezvous, so its row is per exec.\n`);
+    out.push(table(['program', 'loop ns per spawn (runs)', 'idle ns per spawn-time (runs)', 'difference ns'], list.map((r) => [r.name, `${fmt(r.loopNs)} (${r.loopRuns.toFixed(1)})`, `${fmt(r.idleNs)} (${r.idleRuns.toFixed(1)})`, fmt(r.loopNs - r.idleNs)])));
   } else out.push('\nBPF run time per spawn: not measured (bpftool or bpf_stats unavailable).');
   const cli = res.get('cli')!;
   const added = cli.length ? stat(cli.map((x) => x.wallNs)).median - uw : NaN;
+  // a 2-core machine with more than ~2 runnable tasks on average: spawn times swing by milliseconds between
+  // runs and a 50 us difference cannot be judged from them
+  const load = os.loadavg()[0]!;
+  const judged = load <= os.cpus().length ? (added <= 50_000 ? 'MET' : 'MISSED') : 'NOT JUDGED';
+  if (load > os.cpus().length) out.push(`\n**This run is not a measurement of the target** (NOT JUDGED above): the machine was loaded (1-min load average ${load.toFixed(1)} at the end, ${os.cpus().length} CPUs); the untraced runs alone spread over ${fmt((stat(u.map((x) => x.wallNs)).max - stat(u.map((x) => x.wallNs)).min) / 1000, 0)} µs.`);
   return {
     markdown: out.join('\n'),
-    targets: [`Per-exec cost of system-wide tracing for processes that never load CUDA: ${(added / 1000).toFixed(1)} µs → ${added <= 50_000 ? 'MET' : 'MISSED'} (<= 50 µs)`],
+    targets: [`Per-exec cost of system-wide tracing for processes that never load CUDA: ${(added / 1000).toFixed(1)} µs → ${judged} (<= 50 µs)`],
     commands: [
       'node dist/bench/run.js --only exec   # BENCH_BASE_CLI=<previous build>/dist/src/cli/main.js adds its row',
       'node dist/bench/execcost.js 2000 5 untraced,cli   # any configurations, no BENCHMARKS.md change',

@@ -95,7 +95,7 @@ function write(resDir: string): void {
   for (const r of results) for (const t of r?.targets ?? []) kept.add(`- ${t}`);
   // targets of sections not re-run are kept; a kept line that a re-run section measured again (same text but for
   // its figures) is the stale one and goes
-  const shape = (t: string) => t.replace(/[\d.,]+/g, '#').replace(/\b(MET|MISSED)\b/g, '#');
+  const shape = (t: string) => t.replace(/[\d.,-]+/g, '#').replace(/\b(MET|MISSED|NOT JUDGED)\b/g, '#');
   const fresh = new Set([...kept].map(shape));
   if (results.some((r) => !r)) for (const t of previous.get('Targets')?.split('\n') ?? []) if (t.startsWith('- ') && !fresh.has(shape(t))) kept.add(t);
   out.push(...kept);

@@ -46,13 +46,19 @@ const volatile bool cw_stop_on_load = false;
  * here, BENCHMARKS.md §7), and it finds the same answer for every run of the
  * same program. So a clean result is remembered per program (cw_exe_clean:
  * executable inode + device + size of the environment, which LD_PRELOAD and
- * LD_LIBRARY_PATH change) for cw_exe_clean_ttl_ns, and a new process of that
- * program skips its start-up walk. Its later rendezvous (dlopen) walk the
- * whole list from the head instead of from a remembered tail, so nothing the
- * process adds later is skipped. What is given up: a run of the same program,
- * with an environment of the same size, that preloads a CUDA library from a
- * path never seen before, within the TTL of a clean run, is attached by the
- * rescan (late) instead of parked.
+ * LD_LIBRARY_PATH change, + the number of mappings at that moment) for
+ * cw_exe_clean_ttl_ns, and a new process of that program skips its start-up
+ * walk. Its later rendezvous (dlopen) walk the whole list from the head
+ * instead of from a remembered tail, so nothing the process adds later is
+ * skipped. "Start-up" is a rendezvous with no cw_lm_seen entry for this
+ * loader instance; a long-lived process whose entry the LRU evicted looks the
+ * same, but by then it has more mappings than its program has at start-up
+ * (the library its loader just mapped adds some), so the key differs and it
+ * is walked. What is given up: a run of the same program, with an
+ * environment of the same size, that preloads a CUDA library from a path
+ * never seen before in place of another preload of the same mapping count,
+ * within the TTL of a clean run, is attached by the rescan (late) instead of
+ * parked.
  */
 const volatile bool cw_park_new_cuda = false;
 const volatile __u64 cw_r_debug_delta = 0;
@@ -69,6 +75,8 @@ struct cw_exe_key {
 	__u64 ino;
 	__u32 dev;
 	__u32 env_len;
+	__u32 map_count;
+	__u32 pad;
 };
 
 struct {
@@ -163,6 +171,8 @@ static __always_inline bool cw_exe_key_of(struct cw_exe_key *k)
 	k->ino = BPF_CORE_READ(ino, i_ino);
 	k->dev = BPF_CORE_READ(ino, i_sb, s_dev);
 	k->env_len = BPF_CORE_READ(mm, env_end) - BPF_CORE_READ(mm, env_start);
+	k->map_count = BPF_CORE_READ(mm, map_count);
+	k->pad = 0;
 	return k->ino != 0;
 }
 

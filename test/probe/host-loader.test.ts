@@ -121,13 +121,18 @@ test('stopOnLoad parks the traced process at each load until SIGCONT', { skip },
 const FIX = path.join(repoRoot(), 'test/fixtures/build');
 
 /** Run FIX/bin/EXE ARGS to its end, resuming it each time the loader probe parks it; returns the parks. */
-async function runParked(exe: string, args: string[], env: Record<string, string> = {}): Promise<number> {
+async function runParked(exe: string, args: string[], env: Record<string, string> = {}, meanwhile?: { afterMs: number; run: (pid: number) => void }): Promise<number> {
   const p = spawn(path.join(FIX, 'bin', exe), args, { stdio: 'ignore', env: { ...process.env, ...env } });
   const exited = new Promise<number | null>((res) => p.on('exit', (code) => res(code)));
   let parks = 0;
   let done: number | null | undefined;
   void exited.then((c) => (done = c));
+  const t0 = performance.now();
   for (let i = 0; i < 500 && done === undefined; i++) {
+    if (meanwhile && performance.now() - t0 >= meanwhile.afterMs) {
+      meanwhile.run(p.pid!);
+      meanwhile = undefined;
+    }
     for (const r of drainLoads().filter((x) => x.tgid === p.pid && x.stopped)) {
       parks++;
       process.kill(r.tgid, 'SIGCONT');
@@ -146,7 +151,8 @@ function cleanEntries(obj: ObjHandle, ino: number): { envLen: number; at: bigint
 }
 
 test('parkNewCuda: a program that starts clean skips its start-up walk next time, and its later dlopen of a never-seen libcudart is still parked', { skip }, async () => {
-  const probe = loadLoaderProbe(addon, { shareFrom: owner, selfTgid: process.pid, traceAll: true, parkNewCuda: true, warn: () => {} });
+  // a TTL far longer than the test: an entry is used because it matches, not because it expired
+  const probe = loadLoaderProbe(addon, { shareFrom: owner, selfTgid: process.pid, traceAll: true, parkNewCuda: true, exeCleanTtlNs: 600_000_000_000n, warn: () => {} });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-exe-clean-'));
   try {
     assert.equal(probe.parksNewCuda, true, probe.status.error);
@@ -163,9 +169,20 @@ test('parkNewCuda: a program that starts clean skips its start-up walk next time
     assert.equal(first.length, 1, 'its start-up objects were found clean and remembered');
     assert.equal(await runParked('dlopen_late', ['50', '1', copy(2)]), 1, 'second run: start-up walk skipped, the dlopen still parked');
     assert.deepEqual(cleanEntries(probe.obj!, ino), first, 'the entry was used, not rewritten by a second walk');
+    // a long-lived process whose cw_lm_seen entry the LRU evicted (deleted here while it sleeps before
+    // its dlopen): its dlopen rendezvous looks like a start-up, but its mappings outnumber its
+    // program's at start-up, so the clean entry does not match and the walk finds libcudart
+    let evicted = false;
+    const evict = (pid: number) => {
+      const k = Buffer.alloc(4);
+      k.writeUInt32LE(pid);
+      evicted = addon.mapDelete(probe.obj!, 'cw_lm_seen', k);
+    };
+    assert.equal(await runParked('dlopen_late', ['400', '1', copy(4)], {}, { afterMs: 150, run: evict }), 1, 'evicted, still parked at its dlopen');
+    assert.ok(evicted, 'its start-up entry existed when it was deleted');
     // another environment size (LD_PRELOAD, LD_LIBRARY_PATH change it): walked again, its own entry
     assert.equal(await runParked('dlopen_late', ['50', '1', copy(3)], { CW_EXTRA_ENV: 'x'.repeat(40) }), 1);
-    assert.equal(cleanEntries(probe.obj!, ino).length, 2);
+    assert.equal(cleanEntries(probe.obj!, ino).filter((e) => e.envLen !== first[0]!.envLen).length, 1, 'an entry for the other environment size');
     // a program linked against libcudart: parked at start-up, never remembered as clean
     const callsIno = fs.statSync(path.join(FIX, 'bin', 'calls')).ino;
     assert.equal(await runParked('calls', ['1']), 1, 'parked where its loader mapped libcudart');
