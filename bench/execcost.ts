@@ -142,13 +142,13 @@ export async function measure(cfg: ExecConfig, n: number): Promise<SpawnCost | n
 }
 
 /** One `causeway trace` run with BPF stats on: each program's run time per spawn (loop less idle). */
-export async function bpfPerSpawn(n: number): Promise<BpfPerSpawn[] | null> {
+export async function bpfPerSpawn(n: number, cli = CLI): Promise<BpfPerSpawn[] | null> {
   const prev = readSysctl('kernel.bpf_stats_enabled');
   let res: BpfPerSpawn[] | null = null;
   const before = linkedProgIds();
   writeSysctl('kernel.bpf_stats_enabled', '1');
   try {
-    await underCli(CLI, [], n, async (spawns, loop) => {
+    await underCli(cli, [], n, async (spawns, loop) => {
       // the programs linked since the trace started (another trace starting meanwhile would add its own: rare)
       const ids = [...linkedProgIds()].filter((i) => !before.has(i));
       const s0 = progStats(ids);
@@ -211,6 +211,14 @@ export async function run(ctx: Ctx): Promise<SectionResult> {
     out.push(`\nBPF run time per spawn under \`causeway trace\` (kernel.bpf_stats_enabled=1 for one more run, restored afterwards): each program's run time during the loop, and over an idle period as long right after it (what the rest of the machine makes it run), per spawn. All programs: ${sum((r) => r.loopNs)} µs per spawn during the loop, ${sum((r) => r.idleNs)} µs idle; the difference is the loop's own BPF cost only when the rest of the machine is steady. \`cw_dl_debug_state\` (the loader probe) runs only at loader rendezvous, so its row is per exec.\n`);
     out.push(table(['program', 'loop ns per spawn (runs)', 'idle ns per spawn-time (runs)', 'difference ns'], list.map((r) => [r.name, `${fmt(r.loopNs)} (${r.loopRuns.toFixed(1)})`, `${fmt(r.idleNs)} (${r.idleRuns.toFixed(1)})`, fmt(r.loopNs - r.idleNs)])));
   } else out.push('\nBPF run time per spawn: not measured (bpftool or bpf_stats unavailable).');
+  const baseBpf = base ? await bpfPerSpawn(spawns, base) : null;
+  const loaderRow = (l: BpfPerSpawn[] | null) => l?.find((r) => r.name === 'cw_dl_debug_state');
+  const before = loaderRow(baseBpf);
+  const after = loaderRow(bpf);
+  if (before && after)
+    out.push(
+      `\nThe loader probe (\`cw_dl_debug_state\`, BPF run time per spawn during the loop, same method) of the previous build (BENCH_BASE_CLI, which walks every process's start-up objects) and of this build, one run each: **${fmt(before.loopNs)} ns** (${before.loopRuns.toFixed(1)} runs) → **${fmt(after.loopNs)} ns** (${after.loopRuns.toFixed(1)} runs) per spawn. Unlike the wall and CPU rows this stays readable on a loaded machine: it counts only the program's own run time.`,
+    );
   const cli = res.get('cli')!;
   const added = cli.length ? stat(cli.map((x) => x.wallNs)).median - uw : NaN;
   // a 2-core machine with more than ~2 runnable tasks on average: spawn times swing by milliseconds between
