@@ -12,7 +12,7 @@
 import { Flag, NcclPack, Op } from '../common/wire.js';
 import { NCCL_DATATYPES, NCCL_REDOPS } from '../common/ops.js';
 
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 export const APP_ID = 'causeway';
 
 export const TABLES_SQL = `
@@ -201,6 +201,23 @@ CREATE TABLE IF NOT EXISTS aggregates (
   PRIMARY KEY (session_id, bucket_ns, pid, op)
 ) WITHOUT ROWID;
 
+-- Host time after each outermost CUDA call, per (1 s bucket of the call's return, thread, op),
+-- maintained by the writer from each thread's calls in arrival order (v7). "Gap after each op
+-- per thread" as SQL needs every call sorted by thread and time (1.6-2.2 s on 1M events, two
+-- sorts); this keeps it a lookup of a few hundred rows. A gap is stored once the thread's next
+-- outermost call is known: the thread's last call has none. Sessions written before v7: no rows.
+CREATE TABLE IF NOT EXISTS thread_gaps (
+  session_id INTEGER NOT NULL,
+  bucket_ns  INTEGER NOT NULL,                  -- bucket of the preceding call's return, relative to the session
+  pid        INTEGER NOT NULL,
+  tid        INTEGER NOT NULL,
+  op         INTEGER NOT NULL,                  -- ops.id of the outermost call the gap follows
+  gaps       INTEGER NOT NULL,
+  gap_ns     INTEGER NOT NULL,                  -- sum of (next call's entry - this call's return)
+  max_gap_ns INTEGER NOT NULL,
+  PRIMARY KEY (session_id, bucket_ns, tid, op)
+) WITHOUT ROWID;
+
 -- Analysis runs and their chains: append-only history.
 CREATE TABLE IF NOT EXISTS analysis_runs (
   id            INTEGER PRIMARY KEY,
@@ -360,6 +377,11 @@ SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, o.name AS even
 FROM events e JOIN ops o ON o.id = e.op JOIN mcp_calls m ON m.event_id = e.id
 WHERE e.op >= ${Op.MCP_DISCOVERY};
 
+DROP VIEW IF EXISTS v_host_gaps;
+CREATE VIEW v_host_gaps AS
+SELECT g.session_id, g.bucket_ns, g.pid, g.tid, o.name AS op, g.gaps, g.gap_ns, g.max_gap_ns
+FROM thread_gaps g JOIN ops o ON o.id = g.op;
+
 DROP VIEW IF EXISTS v_chains;
 CREATE VIEW v_chains AS
 SELECT c.id, c.session_id, c.run_id, c.chain_id, c.kind, c.severity, c.impact_ns, c.pid, c.tid, c.op, c.ts_ns, c.summary
@@ -423,6 +445,10 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
   v_mcp_activity: {
     description: "Causeway's own MCP requests on the same timeline as the GPU events.",
     columns: { id: 'event id', session_id: 'session', ts_ns: 'time', dur_ns: 'handling time', pid: 'server pid', event: 'mcp_discovery | mcp_tool_call | mcp_auth_fail', client: 'client identity (untrusted)', method: 'JSON-RPC method', tool: 'tool name', args_digest: 'sha256 of the arguments', rows: 'rows returned', bytes: 'bytes returned', outcome: 'ok | error | refused | unauthorized | timeout (run_sql stopped at its time cap)' },
+  },
+  v_host_gaps: {
+    description: "Host time between a thread's CUDA calls: per 1 s bucket, thread and op, the gaps from the return of an outermost call (nested driver calls not counted) to the thread's next call. Kept by the writer, so per-thread questions need no sort of the calls.",
+    columns: { session_id: 'session', bucket_ns: '1 s bucket of the call return the gap starts at', pid: 'process', tid: 'thread', op: 'the call the gap follows', gaps: 'number of gaps', gap_ns: 'their total, ns', max_gap_ns: 'the longest, ns' },
   },
   v_chains: {
     description: 'Causal chains of the latest analysis run of each session (history in chains).',
