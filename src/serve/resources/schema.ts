@@ -11,7 +11,7 @@ export const EXAMPLE_QUERIES: { question: string; sql: string; id?: string }[] =
   // test/serve/schema-examples.test.ts runs each on 1M events in under a second.
   {
     id: 'gap_after_op',
-    question: 'Host time after each op, per thread (gap from an outermost call\'s return to the thread\'s next call; nested driver calls not counted):',
+    question: 'Host time after each op, per thread (gap from an outermost call\'s return to the thread\'s next call; nested driver calls not counted; kept by the writer from schema v7 on: for an older session get_time_budget has the same split):',
     // v_host_gaps is kept by the writer: the same question over v_cuda_calls sorts every call twice (1.6-2.2 s on 1M events)
     sql: `SELECT tid, op, sum(gaps) AS gaps, sum(gap_ns) AS gap_after_ns, max(max_gap_ns) AS max_gap_ns FROM v_host_gaps WHERE session_id = ${LATEST} GROUP BY tid, op ORDER BY gap_after_ns DESC LIMIT 20`,
   },
