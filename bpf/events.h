@@ -194,7 +194,7 @@ enum cw_loss {
 #define CW_F_PTDS (1u << 5)          /* call entered through the _ptds export (per-thread default stream) */
 #define CW_F_PTSZ (1u << 6)          /* call entered through the _ptsz export (per-thread default stream) */
 #define CW_F_PY_FRAMES (1u << 7)     /* call: a struct cw_pyframes for (tid, op) precedes it in rb_calls */
-#define CW_F_ILP64 (1u << 8)         /* call entered through the _64 export (cuBLAS 64-bit integer interface) */
+#define CW_F_ILP64 (1u << 10)        /* call entered through the _64 export (cuBLAS 64-bit integer interface) */
 
 /*
  * NCCL calls: a1 ("dtype_op" in src/common/ops.ts) packs what the collective

@@ -310,7 +310,7 @@ export const VARIANTS = [
   { id: 1, name: 'ptds', suffix: '_ptds', flag: 1 << 5, sources: [Source.CUDA_RT, Source.CUDA_DRV] },
   { id: 2, name: 'ptsz', suffix: '_ptsz', flag: 1 << 6, sources: [Source.CUDA_RT, Source.CUDA_DRV] },
   // cuBLAS's 64-bit integer interface: cublasGemmEx_64, cublasSgemm_v2_64, ... (same arguments as int64_t)
-  { id: 3, name: 'ilp64', suffix: '_64', flag: 1 << 8, sources: [Source.CUBLAS] },
+  { id: 3, name: 'ilp64', suffix: '_64', flag: 1 << 10, sources: [Source.CUBLAS] },
 ] as const;
 
 /** The export variants probed beside an op of this source. */

@@ -168,7 +168,7 @@ export const Flag = {
   /** call: a struct cw_pyframes for (tid, op) precedes it in rb_calls */
   PY_FRAMES: 1 << 7,
   /** the call entered through its _64 export (cuBLAS 64-bit integer interface; events.variant) */
-  ILP64: 1 << 8,
+  ILP64: 1 << 10,
 } as const;
 /**
  * Flags the store keeps (table event_flags): everything but STACK_SAMPLED,
