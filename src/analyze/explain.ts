@@ -16,7 +16,7 @@ import { kindCoverage, type KindCoverage } from './coverage.js';
 import type { Chain } from '../common/chain.js';
 import { compareChains } from '../common/chain.js';
 import { appendRun, latestRun, sessionAlerts, type RunProvenance } from '../store/chains.js';
-import { resolveSession as readerResolveSession } from '../store/reader.js';
+import { resolveSession as readerResolveSession, sessionLiveness } from '../store/reader.js';
 
 export interface SessionInfo {
   id: number;
@@ -88,6 +88,18 @@ export interface ExplainResult {
   coverage: Coverage;
   /** set when persisted */
   run_id?: number;
+  /** set when the session was still being recorded: the analysis covers the events flushed up to as_of_ns */
+  live?: LiveSnapshot;
+}
+
+/** How far a running session's analysis reaches (one consistent read snapshot of the database). */
+export interface LiveSnapshot {
+  /** the latest flushed event's time, ns since the session start */
+  as_of_ns: number;
+  /** events stored when the snapshot was taken */
+  events: number;
+  /** false: the session says running but its tracer is gone (it will not grow); null: unknown */
+  tracer_alive: boolean | null;
 }
 
 export function sortChains(chains: Chain[]): Chain[] {
@@ -224,12 +236,27 @@ export function detectChains(ctx: ChainContext): Chain[] {
 
 export function explainSession(db: Db, sessionId?: number, opts: ExplainOptions = {}): ExplainResult {
   const sid = resolveSession(db, sessionId);
-  const prof = attributeSession(db, sid, { onProgress: opts.onProgress });
-  const ctx = chainContext(db, sid, prof);
-  const chains = sortChains([...detectChains(ctx), ...(opts.extraChains ?? [])]);
-  const result: ExplainResult = { session: sessionInfo(db, sid, prof), chains, coverage: coverageOf(db, sid, prof) };
-  result.coverage.kinds = kindCoverage(ctx, prof, chains, result.coverage.events_per_source, (opts.extraChains ?? []).length > 0 || !!opts.baselinePath);
-  if (opts.persist) {
+  // A session still being recorded grows while it is read: one read transaction gives every query of the pass the
+  // same snapshot (WAL), so the chains, the coverage and "as of" agree with each other.
+  const snapshot = !db.inTransaction && sessionLiveness(db, sid).running;
+  if (snapshot) db.exec('BEGIN');
+  let result: ExplainResult;
+  try {
+    const liveness = sessionLiveness(db, sid);
+    const prof = attributeSession(db, sid, { onProgress: opts.onProgress });
+    const ctx = chainContext(db, sid, prof);
+    const chains = sortChains([...detectChains(ctx), ...(opts.extraChains ?? [])]);
+    result = { session: sessionInfo(db, sid, prof), chains, coverage: coverageOf(db, sid, prof) };
+    result.coverage.kinds = kindCoverage(ctx, prof, chains, result.coverage.events_per_source, (opts.extraChains ?? []).length > 0 || !!opts.baselinePath);
+    if (liveness.running) result.live = { as_of_ns: liveness.asOfNs ?? 0, events: liveness.events, tracer_alive: liveness.tracerAlive };
+  } finally {
+    if (snapshot) db.exec('COMMIT');
+  }
+  const live = result.live;
+  if (live && live.tracer_alive !== false) {
+    // chains of a growing session would be stale at once: the run stored when the trace ends is the one to keep
+    result.coverage.notes.push(`session still being traced: this analysis covers the events flushed up to ${fmtNs(live.as_of_ns)} into the trace (${live.events} events) and was not stored; explain again for newer`);
+  } else if (opts.persist) {
     try {
       result.run_id = persistRun(db, sid, result, opts);
     } catch (e) {
@@ -237,6 +264,7 @@ export function explainSession(db: Db, sessionId?: number, opts: ExplainOptions 
       result.coverage.notes.push(`this analysis was not stored: ${(e as Error).message}`);
     }
   }
+  if (live && live.tracer_alive === false) result.coverage.notes.push('the session was never ended (its tracer is gone: killed, or the machine restarted): it holds the events flushed before that');
   return result;
 }
 
@@ -276,37 +304,44 @@ export interface SessionChains {
   coverage: Coverage | null;
   /** why the fresh analysis could not run */
   note?: string;
+  /** the session was still being recorded: how far the chains reach */
+  live?: LiveSnapshot;
 }
 
 /** Chains computed by this process, by database, session and session state. */
-const COMPUTED = new Map<string, Pick<ExplainResult, 'chains' | 'coverage'>>();
+const COMPUTED = new Map<string, Computed>();
+
+type Computed = Pick<ExplainResult, 'chains' | 'coverage' | 'live'>;
 
 /**
  * What sessionChains can answer without analysing: the stored run, or chains this process computed for the same
  * session state. `key` names the session state for rememberChains when neither exists.
  */
-export function readySessionChains(db: Db, sessionId: number): { ready: SessionChains } | { key: string; run: RunProvenance | null; alerts: Chain[]; eventsStored: number } {
+export function readySessionChains(db: Db, sessionId: number): { ready: SessionChains } | { key: string; run: RunProvenance | null; alerts: Chain[]; eventsStored: number; growing: boolean } {
   const stored = latestRun(db, sessionId);
   const prov = stored ? { run_id: stored.run_id, created_wall_ns: stored.created_wall_ns, baseline: stored.baseline } : null;
   // alerts of every run, not only the latest one's (store/chains.sessionAlerts)
   const alerts = stored ? sessionAlerts(db, sessionId) : [];
-  if (stored?.analysed) return { ready: { source: 'stored', run: prov, chains: [...stored.chains.filter((c) => c.kind !== 'mcp_anomaly'), ...alerts].sort(compareChains), coverage: stored.coverage as Coverage | null } };
-  const state = db.prepare('SELECT events_stored, status FROM sessions WHERE id = ?').get(sessionId) as { events_stored: number; status: string } | undefined;
-  const key = `${db.name}\0${sessionId}\0${state?.events_stored}\0${state?.status}`;
+  const live = sessionLiveness(db, sessionId);
+  // a session still being recorded has grown past any stored analysis: analyse what is flushed now
+  const growing = live.running && live.tracerAlive !== false;
+  if (stored?.analysed && !growing) return { ready: { source: 'stored', run: prov, chains: [...stored.chains.filter((c) => c.kind !== 'mcp_anomaly'), ...alerts].sort(compareChains), coverage: stored.coverage as Coverage | null } };
+  const status = live.running ? 'running' : 'ended';
+  const key = `${db.name}\0${sessionId}\0${live.events}\0${status}`;
   const computed = COMPUTED.get(key);
-  if (computed) return { ready: { source: 'computed', run: prov, chains: [...computed.chains, ...alerts].sort(compareChains), coverage: computed.coverage } };
-  return { key, run: prov, alerts, eventsStored: Number(state?.events_stored ?? 0) };
+  if (computed) return { ready: withAlerts(prov, alerts, computed) };
+  return { key, run: prov, alerts, eventsStored: live.events, growing };
 }
 
 /** Keep chains computed for a session state (bounded: the 16 latest). */
-export function rememberChains(key: string, computed: Pick<ExplainResult, 'chains' | 'coverage'>): void {
+export function rememberChains(key: string, computed: Computed): void {
   COMPUTED.set(key, computed);
   if (COMPUTED.size > 16) COMPUTED.delete(COMPUTED.keys().next().value!);
 }
 
 /** Computed chains with the session's stored alerts, in the order every reader shows them. */
-export function withAlerts(run: RunProvenance | null, alerts: Chain[], computed: Pick<ExplainResult, 'chains' | 'coverage'>): SessionChains {
-  return { source: 'computed', run, chains: [...computed.chains, ...alerts].sort(compareChains), coverage: computed.coverage };
+export function withAlerts(run: RunProvenance | null, alerts: Chain[], computed: Computed): SessionChains {
+  return { source: 'computed', run, chains: [...computed.chains, ...alerts].sort(compareChains), coverage: computed.coverage, ...(computed.live ? { live: computed.live } : {}) };
 }
 
 /**

@@ -33,7 +33,7 @@ export function register(program: Command): void {
     .option('--session <n>', 'session id (default: the latest)')
     .option('--baseline <file>', 'baseline trace database to compare against')
     .option('--baseline-session <n>', 'session id in the baseline (default: its latest)')
-    .option('--json', 'print { session, chains, coverage } as JSON')
+    .option('--json', 'print { session, chains, coverage } as JSON (with live: { as_of_ns, events } while the session is still being traced)')
     .option('--no-persist', 'do not append this analysis to the chains history')
     .option('--html <file>', 'also write a self-contained HTML report (chains, evidence, timelines, latency distributions)')
     .action(async (opts: Opts) => {
@@ -90,6 +90,7 @@ export function runExplain(opts: Opts): ExplainResult & { comparison?: Compariso
       bar.done();
     }
     const out: ExplainResult & { comparison?: Comparison } = { session: r.session, chains: r.chains, coverage: r.coverage };
+    if (r.live) out.live = r.live;
     if (comparison) out.comparison = comparison;
     return out;
   } finally {
@@ -101,6 +102,7 @@ export function render(r: ExplainResult & { comparison?: Comparison }): string {
   const L: string[] = [];
   const s = r.session;
   L.push(`Session ${s.id} (${s.status}${s.command ? `: ${s.command}` : ''}), traced ${fmtNs(s.traced_wall_ns)}, ${r.coverage.cuda_calls} CUDA calls, ${r.coverage.off_cpu_intervals} off-CPU intervals`);
+  if (r.live && r.live.tracer_alive !== false) L.push(`LIVE: still being traced; this analysis covers the events flushed up to ${fmtNs(r.live.as_of_ns)} into the trace (${r.live.events} events), not stored: explain again for newer`);
   if (r.comparison) {
     const c = r.comparison;
     let line = `Compared with baseline session ${c.baseline.session_id}: wall ${fmtNs(c.baseline.wall_ns)} -> ${fmtNs(c.current.wall_ns)} (${c.slowdown.toFixed(1)}x)`;

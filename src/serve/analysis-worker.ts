@@ -12,7 +12,7 @@ const port = parentPort!;
 try {
   const db = openReadOnly(dbPath);
   const r = explainSession(db, sessionId, { persist: false, onProgress: (read) => port.postMessage({ type: 'progress', read }) });
-  port.postMessage({ type: 'done', chains: r.chains, coverage: r.coverage });
+  port.postMessage({ type: 'done', chains: r.chains, coverage: r.coverage, live: r.live });
   db.close();
 } catch (e) {
   port.postMessage({ type: 'error', message: (e as Error).message });

@@ -8,7 +8,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Chain } from '../common/chain.js';
-import type { Coverage } from '../analyze/explain.js';
+import type { Coverage, LiveSnapshot } from '../analyze/explain.js';
 import { readySessionChains, rememberChains, sessionChains, withAlerts, type SessionChains } from '../analyze/explain.js';
 import type { Db } from '../store/db.js';
 
@@ -25,8 +25,10 @@ export interface AnalysisProgress {
 
 export type BoundedChains = SessionChains | (Omit<SessionChains, 'source'> & { source: 'pending'; progress: AnalysisProgress });
 
+type Done = { chains: Chain[]; coverage: Coverage; live?: LiveSnapshot };
+
 interface Job {
-  done: Promise<{ chains: Chain[]; coverage: Coverage } | { error: string }>;
+  done: Promise<Done | { error: string }>;
   /** events the worker has read so far */
   readonly read: number;
   total: number;
@@ -35,16 +37,18 @@ interface Job {
 
 const JOBS = new Map<string, Job>();
 
-function start(dbPath: string, sessionId: number, key: string, total: number): Job {
+/** jobKey: the session state analysed, or one key per growing session (one analysis of it at a time) */
+function start(dbPath: string, sessionId: number, key: string, jobKey: string, total: number): Job {
   const seen = { read: 0 };
   const done = new Promise<Awaited<Job['done']>>((resolve) => {
     const w = new Worker(new URL('./analysis-worker.js', import.meta.url), { workerData: { dbPath, sessionId } });
     w.unref(); // a server shutting down does not wait for an analysis nobody will read
-    w.on('message', (m: { type: string; read?: number; chains?: Chain[]; coverage?: Coverage; message?: string }) => {
+    w.on('message', (m: { type: string; read?: number; chains?: Chain[]; coverage?: Coverage; live?: LiveSnapshot; message?: string }) => {
       if (m.type === 'progress') seen.read = m.read!;
       else if (m.type === 'done') {
-        rememberChains(key, { chains: m.chains!, coverage: m.coverage! });
-        resolve({ chains: m.chains!, coverage: m.coverage! });
+        const r: Done = { chains: m.chains!, coverage: m.coverage!, ...(m.live ? { live: m.live } : {}) };
+        rememberChains(key, r);
+        resolve(r);
       } else if (m.type === 'error') resolve({ error: m.message! });
     });
     // after 'done' these resolve nothing (a promise settles once)
@@ -59,8 +63,8 @@ function start(dbPath: string, sessionId: number, key: string, total: number): J
     total,
     startedMs: Date.now(),
   };
-  void done.then(() => JOBS.delete(key));
-  JOBS.set(key, job);
+  void done.then(() => JOBS.delete(jobKey));
+  JOBS.set(jobKey, job);
   return job;
 }
 
@@ -77,7 +81,9 @@ export async function boundedSessionChains(db: Db, sessionId: number, opts: Boun
   const r = readySessionChains(db, sessionId);
   if ('ready' in r) return r.ready;
   if (r.eventsStored < BACKGROUND_MIN_EVENTS) return sessionChains(db, sessionId);
-  const job = JOBS.get(r.key) ?? start(opts.dbPath, sessionId, r.key, r.eventsStored);
+  // a growing session: the analysis already running answers (as of its snapshot) rather than a second one
+  const jobKey = r.growing ? `${opts.dbPath}\0${sessionId}\0growing` : r.key;
+  const job = JOBS.get(jobKey) ?? start(opts.dbPath, sessionId, r.key, jobKey, r.eventsStored);
   const budget = opts.budgetMs ?? DEFAULT_ANALYSIS_BUDGET_MS;
   const progress = (): AnalysisProgress => ({ read: job.read, total: job.total, elapsed_ms: Date.now() - job.startedMs });
   let timer: NodeJS.Timeout | undefined;

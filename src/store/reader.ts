@@ -4,6 +4,7 @@
  * < 2^53 ns = 104 days); the session anchors (started_ns, wall_start_ns) come
  * back as bigint, and wall-clock conversion uses wall_start_ns.
  */
+import fs from 'node:fs';
 import type { Db } from './db.js';
 import { opName } from '../common/ops.js';
 import { sketchFromBytes, sketchQuantile, type Sketch } from './sketch.js';
@@ -331,4 +332,42 @@ export function sessionDrops(db: Db, sessionId: number): { stage: string; reason
     reason: string;
     count: number;
   }[];
+}
+
+/**
+ * Whether a session is still being recorded, and how far its stored events reach. A session whose status is
+ * still 'running' but whose tracer is gone (killed, machine rebooted) will never grow: `tracerAlive` says which.
+ * `asOfNs` is the latest flushed event's time (ns since the session start), read from event_spans (no scan).
+ */
+export interface SessionLiveness {
+  running: boolean;
+  /** null: not running, or unknown (no tracer pid recorded) */
+  tracerAlive: boolean | null;
+  asOfNs: number | null;
+  events: number;
+}
+
+export function sessionLiveness(db: Db, sessionId: number): SessionLiveness {
+  const s = db.prepare('SELECT status, tracer_pid, boot_id, events_stored FROM sessions WHERE id = ?').get(sessionId) as
+    | { status: string; tracer_pid: number | null; boot_id: string | null; events_stored: number }
+    | undefined;
+  const last = db.prepare('SELECT max(ts_max) AS t FROM event_spans WHERE session_id = ?').get(sessionId) as { t: number | null };
+  const running = s?.status === 'running';
+  return { running, tracerAlive: running ? tracerAlive(s!.tracer_pid, s!.boot_id) : null, asOfNs: last.t, events: Number(s?.events_stored ?? 0) };
+}
+
+function tracerAlive(pid: number | null, bootId: string | null): boolean | null {
+  if (!pid) return null;
+  try {
+    // a pid from another boot names some other process (or none)
+    if (bootId && fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() !== bootId) return false;
+  } catch {
+    /* no /proc: judge by the pid alone */
+  }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

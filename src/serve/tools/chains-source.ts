@@ -7,6 +7,7 @@
 import type { Db } from '../../store/db.js';
 import type { Chain } from '../../common/chain.js';
 import { boundedSessionChains, type AnalysisProgress } from '../background-analysis.js';
+import { liveNow, liveView, type LiveView } from '../live.js';
 
 export { SEVERITY_RANK } from '../../common/chain.js';
 
@@ -21,6 +22,8 @@ export interface ChainsResult {
   chains: ChainView[];
   /** the analysis' coverage object (explain's `coverage`, stored in analysis_runs.coverage), as it is: rendered generically */
   coverage: unknown;
+  /** the session is still being traced: how far the chains reach */
+  live: LiveView;
 }
 
 export interface LoadOptions {
@@ -41,5 +44,7 @@ export async function loadChains(db: Db, sessionId: number, opts: LoadOptions): 
     chains: r.chains,
     coverage: r.coverage ?? null,
     progress: r.source === 'pending' ? r.progress : null,
+    // the analysis' own snapshot when it ran on a growing session; else whether the session grows now
+    live: 'live' in r && r.live ? liveView(r.live) : liveNow(db, sessionId),
   };
 }

@@ -7,6 +7,7 @@ import type { AnalysisProgress } from '../background-analysis.js';
 import { loadChains, SEVERITY_RANK } from './chains-source.js';
 import { cursorArg, limitArg, ms, pageFields, sessionArg, TableSchema } from './common.js';
 import { coverageView, renderCoverage } from './coverage-view.js';
+import { liveLine, LiveSchema } from '../live.js';
 
 /** Alerts about use of this MCP server: served with a kind filter and by get_mcp_activity, never mixed into performance answers. */
 const ALERT_KIND = 'mcp_anomaly';
@@ -29,6 +30,7 @@ export const output = z.object({
   chains: TableSchema.describe('by impact; impact_ns = critical-path time attributed; evidence_sql reproduces the claim; event_ids: first evidence events (get_events / get_stacks take them)'),
   coverage: z.record(z.string(), z.string()).nullable().describe('what the analysis checked (per kind when it says; else per evidence source): shown when no performance chain matched'),
   alerts: z.number().int().describe('MCP-use alerts left out (ask with kind mcp_anomaly, or get_mcp_activity)'),
+  live: LiveSchema,
   ...pageFields,
 });
 
@@ -44,7 +46,7 @@ export const tool = defineTool({
     const s = resolveSession(db, args.session);
     const offset = readCursor('get_causal_chains', args, args.cursor);
     const onProgress = call?.progress ? (p: AnalysisProgress) => call.progress!(p.read, p.total, `analysing session ${s.id}: ${p.read} of ${p.total} events read`) : undefined;
-    const { source, chains, coverage, progress } = await loadChains(db, s.id, { dbPath: app.dbPath, onProgress });
+    const { source, chains, coverage, progress, live } = await loadChains(db, s.id, { dbPath: app.dbPath, onProgress });
     const maxRank = args.severity ? SEVERITY_RANK[args.severity] : 9;
     const alerts = args.kind === ALERT_KIND ? 0 : chains.filter((c) => c.kind === ALERT_KIND).length;
     const matching = chains.filter(
@@ -66,7 +68,7 @@ export const tool = defineTool({
       cleanTraced(c.evidence[0]?.sql ?? null, 300),
       c.evidence.flatMap((e) => e.event_ids).slice(0, 8).join(',') || null,
     ]);
-    const base = { session: s.id, source, total: matching.length, coverage: cov?.checked ?? null, alerts, untrusted: ['chains.summary', 'chains.recommendation', 'chains.op'] };
+    const base = { session: s.id, source, total: matching.length, coverage: cov?.checked ?? null, alerts, live, untrusted: ['chains.summary', 'chains.recommendation', 'chains.op'] };
     const wrap = (rows: Cell[][]) => ({ ...base, chains: { columns: COLUMNS, rows }, truncated: true, next_cursor: 'x'.repeat(120) });
     const page = fitRows(all.slice(offset, offset + args.limit), app.structuredBytes, wrap);
     const end = offset + page.length;
@@ -88,9 +90,9 @@ export const tool = defineTool({
       // the top chain's recommendation and evidence, once, then the table
       const lead = [`summary: ${cleanTraced(top.summary, 300)}`, top.recommendation ? `fix: ${cleanTraced(top.recommendation, 240)}` : '', top.evidence[0]?.sql ? `evidence: ${cleanTraced(top.evidence[0].sql, 300)}` : ''].filter(Boolean).join('\n');
       const brief = page.map((r) => [r[1], r[2], r[3], r[4], r[6], cleanTraced(r[7], 140)]);
-      text = `${head}\n${lead}\n${renderTable(['kind', 'severity', 'impact_ns', 'pid', 'op', 'summary'], brief, app.textBytes - head.length - lead.length)}`;
+      text = `${head}\n${lead}\n${renderTable(['kind', 'severity', 'impact_ns', 'pid', 'op', 'summary'], brief, app.textBytes - head.length - lead.length - liveLine(live).length)}`;
     }
-    return { data, text };
+    return { data, text: liveLine(live) + text };
   },
 });
 

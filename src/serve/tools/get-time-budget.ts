@@ -11,6 +11,7 @@ import { resolveSession } from '../context.js';
 import { timeBudget, type ThreadBudget, type Phase, type TimeBudget } from '../../store/time-budget.js';
 import { defineTool } from '../tool.js';
 import { cursorArg, ms, pageFields, sessionArg, TableSchema } from './common.js';
+import { liveLine, liveNow, LiveSchema, onSnapshot } from '../live.js';
 
 const COLUMNS = ['pid', 'tids', 'comm', 'wall_ms', 'cuda_ms', 'cuda_by_op', 'host_ms', 'host_after', 'off_cpu_ms', 'off_cpu', 'io', 'reclaim_ms', 'step'];
 const PHASE_COLUMNS = ['ts_ms', 'pid', 'kind', 'detail'];
@@ -24,6 +25,7 @@ export const input = z.object({
 
 export const output = z.object({
   session: z.number().int(),
+  live: LiveSchema,
   wall_ms: z.number().describe('session duration'),
   threads: TableSchema.describe(
     'one row per thread, or per group of alike threads of a process (tids "a,b,c" or "a..b (n)": numbers are per-thread means). wall = cuda + host + off_cpu. cuda_by_op: op ms xcalls [off-CPU ms inside]; host_after: host time by the op it followed; off_cpu (outside CUDA calls) and in-CUDA off-CPU by reason with culprits (who ran instead) and wakers; io: requests/ms issued (overlaps); step: step-marking op, median step ms',
@@ -128,7 +130,9 @@ export const tool = defineTool({
   output,
   run(args, app) {
     const db = app.db();
+    return onSnapshot(db, () => {
     const s = resolveSession(db, args.session);
+    const live = liveNow(db, s.id);
     const offset = readCursor('get_time_budget', args, args.cursor);
     const b = timeBudget(db, s.id, { pid: args.pid, tid: args.tid });
     const groups = new Map<string, ThreadBudget[]>();
@@ -142,13 +146,15 @@ export const tool = defineTool({
     const ordered = [...groups.values()].sort((x, y) => x[0].pid - y[0].pid || y[0].cudaNs + y[0].hostNs - (x[0].cudaNs + x[0].hostNs));
     const all = ordered.map(rowOf);
     const phases = phaseRows(b).slice(0, 12);
-    const base = { session: s.id, wall_ms: f1(b.durationNs), phases: { columns: PHASE_COLUMNS, rows: phases }, untrusted: ['threads.comm', 'threads.off_cpu'] };
+    const base = { session: s.id, live, wall_ms: f1(b.durationNs), phases: { columns: PHASE_COLUMNS, rows: phases }, untrusted: ['threads.comm', 'threads.off_cpu'] };
     const wrap = (rows: Cell[][]) => ({ ...base, threads: { columns: COLUMNS, rows }, truncated: true, next_cursor: 'x'.repeat(120) });
     const page = fitRows(all.slice(offset), app.structuredBytes, wrap);
     const end = offset + page.length;
     const truncated = end < all.length;
     const data = { ...base, threads: { columns: COLUMNS, rows: page }, truncated, next_cursor: truncated ? makeCursor('get_time_budget', args, end) : null };
-    return { data, text: render(s.id, b, page, phases, truncated, app.textBytes) };
+    const head = liveLine(live);
+    return { data, text: head + render(s.id, b, page, phases, truncated, app.textBytes - head.length) };
+    });
   },
 });
 

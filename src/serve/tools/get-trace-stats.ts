@@ -6,6 +6,7 @@ import { opStats, sumDur } from '../queries.js';
 import { hasAggregates, topCudaProcesses } from '../../store/reader.js';
 import { defineTool } from '../tool.js';
 import { cursorArg, IntegritySchema, ms, pageFields, sessionArg, TableSchema } from './common.js';
+import { liveLine, liveNow, LiveSchema, onSnapshot } from '../live.js';
 
 const OP_COLUMNS = ['op', 'calls', 'errors', 'total_ns', 'p50_ns', 'p95_ns', 'p99_ns', 'max_ns'];
 
@@ -35,6 +36,7 @@ export const output = z.object({
     probes_failed: z.number().int(),
   }),
   integrity: IntegritySchema,
+  live: LiveSchema,
   ...pageFields,
 });
 
@@ -47,7 +49,9 @@ export const tool = defineTool({
   run(args, app) {
     const db = app.db();
     const integrity = app.integrityReport();
+    return onSnapshot(db, () => {
     const s = resolveSession(db, args.session);
+    const live = liveNow(db, s.id);
     const offset = readCursor('get_trace_stats', args, args.cursor);
     const stats = opStats(db, s.id, { pid: args.pid, op: args.op });
     const allRows: Cell[][] = stats.map((o) => [o.op, o.calls, o.errors, o.total_ns, o.p50_ns, o.p95_ns, o.p99_ns, o.max_ns]);
@@ -93,6 +97,7 @@ export const tool = defineTool({
       drops: { total: dropTotal, by_stage },
       coverage: { events_stored: stored, events_dropped: dropped, drop_ratio: stored + dropped > 0 ? dropped / (stored + dropped) : 0, probes_attached: probes.ok, probes_failed: probes.bad },
       integrity,
+      live,
       untrusted: ['processes.comm'],
     };
     const wrap = (rows: Cell[][]) => ({ ...base, ops: { columns: OP_COLUMNS, rows }, truncated: true, next_cursor: 'x'.repeat(120) });
@@ -103,9 +108,11 @@ export const tool = defineTool({
 
     const head =
       (integrity.warning ? `WARNING: ${integrity.warning}\n` : '') +
+      liveLine(live) +
       `session ${s.id}: ${totals.cuda_calls} CUDA calls, ${ms(totals.cuda_ns)} ms in CUDA, ${ms(totals.off_cpu_ns)} ms off-CPU, ${ms(totals.io_ns)} ms block I/O; ` +
       `drops ${dropTotal}${dropTotal ? ` (${Object.entries(by_stage).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}; probes ${probes.ok} attached, ${probes.bad} failed${whyFailed ? ` (${whyFailed}; a failed probe means that op is invisible, see get_agent_health)` : ''}`;
     const text = `${head}\n${renderTable(OP_COLUMNS, page, app.textBytes - head.length)}${truncated ? '\nmore ops: call again with next_cursor' : ''}`;
     return { data, text };
+    });
   },
 });
