@@ -90,7 +90,7 @@ CREATE TABLE IF NOT EXISTS libraries (
   path       TEXT NOT NULL,
   dev        INTEGER,
   inode      INTEGER,
-  kind       TEXT NOT NULL,                     -- cudart | cuda | static | nccl
+  kind       TEXT NOT NULL,                     -- cudart | cuda | static | nccl | cublas | cublaslt
   version    TEXT,
   found_via  TEXT,                              -- ldconfig | path | wheel | maps | dlopen | argv ...
   probes_attached INTEGER NOT NULL DEFAULT 0,

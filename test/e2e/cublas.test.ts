@@ -178,3 +178,21 @@ test('gemm_loop: explain sees GPU work (GEMMs are submissions), never launch ove
   const modelNs = (w.shapes as any[]).reduce((s, x) => s + (2 * x.m * x.n * x.k * x.batch * x.calls) / 1e5, 0);
   assert.ok(tl.gpu_busy_ns >= 0.75 * modelNs, `busy ${tl.gpu_busy_ns} ns vs ${Math.round(modelNs)} ns of GEMM work enqueued`);
 });
+
+test('gemm_late: libcublas dlopen()ed after start is attached before its first call (loader park), every GEMM recorded', { skip: skip || !fs.existsSync(path.join(BIN, 'gemm_late')) }, () => {
+  const db = path.join(dir, 'late.db');
+  const N = 20;
+  const r = runCli(['trace', '--db', db, '--json', '-q', '--', path.join(BIN, 'gemm_late'), '300', String(N)], { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, `trace failed: ${r.stderr.slice(-2000)}`);
+  const w = r.stdout.split('\n').filter((l) => l.startsWith('{"workload":"gemm_late"')).map((l) => JSON.parse(l))[0];
+  assert.ok(w, `gemm_late printed its line: ${r.stdout.slice(0, 500)}`);
+  const pid = Number(w.pid);
+  const rows = query(db, `SELECT op, count(*) AS n FROM v_cuda_calls WHERE pid = ${pid} AND source = 'cublas' GROUP BY op ORDER BY op`);
+  assert.deepEqual(rows.map((x) => [x.op, Number(x.n)]), [['cublasGemmEx', N], ['cublasSetStream', 1]], 'the first cuBLAS calls after the dlopen are there too');
+  const g = query(db, `SELECT m, n, k, batch, a_type, stream_known, count(*) AS c FROM v_gemm WHERE pid = ${pid} GROUP BY 1, 2, 3, 4, 5, 6`);
+  assert.deepEqual(g.map((x) => [Number(x.m), Number(x.n), Number(x.k), Number(x.batch), x.a_type, Number(x.stream_known), Number(x.c)]), [[w.m, w.n, w.k, 1, 'CUDA_R_16F', 1, N]]);
+  // attached late (found in the process's maps), not by the start-up discovery
+  const libs = query(db, `SELECT kind, found_via, probes_attached, probes_failed FROM libraries WHERE path LIKE '%libcublas%' ORDER BY kind`);
+  assert.deepEqual(libs.map((x) => [x.kind, x.found_via, Number(x.probes_failed)]), [['cublas', 'maps', 0], ['cublaslt', 'maps', 0]], JSON.stringify(libs));
+  assert.ok(libs.every((x) => Number(x.probes_attached) >= 1));
+});
