@@ -3,7 +3,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BIN, LIB, runCli, tmpDir } from '../cli/helpers.js';
+import { execFileSync } from 'node:child_process';
+import { BIN, LIB, runCli, startCli, tmpDir } from '../cli/helpers.js';
 import { connectStdio } from '../serve/helpers.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -195,4 +196,33 @@ test('gemm_late: libcublas dlopen()ed after start is attached before its first c
   const libs = query(db, `SELECT kind, found_via, probes_attached, probes_failed FROM libraries WHERE path LIKE '%libcublas%' ORDER BY kind`);
   assert.deepEqual(libs.map((x) => [x.kind, x.found_via, Number(x.probes_failed)]), [['cublas', 'maps', 0], ['cublaslt', 'maps', 0]], JSON.stringify(libs));
   assert.ok(libs.every((x) => Number(x.probes_attached) >= 1));
+});
+
+test('system-wide: a process that dlopen()s a never-seen libcublas copy is parked by the loader probe and traced from its first cuBLAS call', { skip: skip || !fs.existsSync(path.join(BIN, 'gemm_late')), timeout: 90_000 }, async () => {
+  const root = path.join(dir, 'venv-sw');
+  for (const d of ['bin', 'lib']) fs.mkdirSync(path.join(root, d), { recursive: true });
+  fs.copyFileSync(path.join(BIN, 'gemm_late'), path.join(root, 'bin', 'gemm_late'));
+  fs.chmodSync(path.join(root, 'bin', 'gemm_late'), 0o755);
+  for (const f of ['libcudart.so.13', 'libcublas.so.13', 'libcublasLt.so.13']) fs.copyFileSync(path.join(LIB, f), path.join(root, 'lib', f));
+  const db = path.join(dir, 'sw.db');
+  const N = 5;
+  const run = startCli(['trace', '--db', db, '--duration', '60', '--no-explain']);
+  for (let i = 0; i < 400 && !/tracing:/.test(run.err()); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.match(run.err(), /tracing:/, 'trace reports when it is ready');
+  let w: any;
+  try {
+    const env = { ...process.env };
+    delete env.LD_LIBRARY_PATH;
+    const out = execFileSync(path.join(root, 'bin', 'gemm_late'), ['300', String(N)], { encoding: 'utf8', env, timeout: 30_000 });
+    w = JSON.parse(out);
+  } finally {
+    run.child.kill('SIGINT');
+  }
+  const r = await run.done;
+  assert.equal(r.code, 0, r.stderr);
+  const rows = query(db, `SELECT op, count(*) AS n FROM v_cuda_calls WHERE pid = ${Number(w.pid)} AND source = 'cublas' GROUP BY op ORDER BY op`);
+  // cublasSetStream runs microseconds after the dlopen: only a park at the loader rendezvous attaches before it
+  assert.deepEqual(rows.map((x) => [x.op, Number(x.n)]), [['cublasGemmEx', N], ['cublasSetStream', 1]]);
+  const libs = query(db, `SELECT kind FROM libraries WHERE path LIKE '%venv-sw%' AND probes_attached > 0 ORDER BY kind`);
+  assert.deepEqual(libs.map((x) => x.kind), ['cublas', 'cublaslt', 'cudart']);
 });
