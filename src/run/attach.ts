@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import { CALL_OPS } from '../common/ops.js';
-import { discoverLibraries, type DiscoverOptions, type LibraryTarget as FoundLibrary } from '../discover/libraries.js';
+import { discoverLibraries, libraryKindOf, type DiscoverOptions, type LibraryTarget as FoundLibrary } from '../discover/libraries.js';
 import { readMaps } from '../discover/procmaps.js';
 import { parseElf } from '../discover/elf.js';
 import type { Addon } from '../probe/addon-types.js';
@@ -108,7 +108,7 @@ export class LibraryAttacher {
       }
       this.libraryProblems.push({ path: p, error });
       this.ctx.log(`WARNING: --lib ${p}: ${error}; it is NOT traced (fix the path, or drop --lib)`);
-      recordLibraries(this.ctx.db, this.ctx.sessionId, [{ path: p, kind: /libcuda[.-]/.test(p) ? 'cuda' : 'cudart', foundVia: 'path', probesAttached: 0, probesFailed: 0, error: `--lib: ${error}` }]);
+      recordLibraries(this.ctx.db, this.ctx.sessionId, [{ path: p, kind: libraryKindOf(p) ?? 'cudart', foundVia: 'path', probesAttached: 0, probesFailed: 0, error: `--lib: ${error}` }]);
     }
     return ok;
   }
