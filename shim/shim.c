@@ -184,13 +184,13 @@ static inline uint64_t cw_now(void)
  * a rate measured from the process's first anchor, so the baseline (and the
  * rate's precision) grows with the process while NTP slewing (<= 500 ppm) can
  * move a stamp by at most 500 ppm of one anchor interval (~0.5 us). Until the
- * baseline reaches CW_CAL_TICKS (~10 ms) calls use clock_gettime directly.
+ * baseline reaches CW_CAL_TICKS (~3 ms) calls use clock_gettime directly.
  * CAUSEWAY_SHIM_CLOCK=gettime forces clock_gettime (benchmarks compare both).
  */
 #include <cpuid.h>
 #include <x86intrin.h>
 #define CW_ANCHOR_TICKS (1ull << 21) /* ~0.7 ms at 3 GHz */
-#define CW_CAL_TICKS (1ull << 25)    /* ~11 ms at 3 GHz */
+#define CW_CAL_TICKS (1ull << 23)    /* ~3 ms at 3 GHz: anchor jitter (~0.1 us) / 3 ms = 3e-5 of rate error, ~20 ns over an anchor interval */
 static int cw_use_tsc;
 static uint64_t cw_g_tsc0, cw_g_mono0;   /* the process's first anchor */
 
