@@ -29,7 +29,8 @@ const volatile bool cw_stop_on_load = false;
 
 /*
  * System-wide mode (cw_park_new_cuda): a process whose loader just mapped a
- * CUDA library (libcuda.so*, libcudart.so*, libcudart-<hash>.so*) is parked
+ * CUDA library (libcuda.so*, libcudart.so*, libcudart-<hash>.so*, and
+ * libcublas.so*, libcublasLt.so*) is parked
  * at that rendezvous like an explicit target, so user space attaches to a
  * copy it has never seen (a new virtualenv) before the first call.
  *
@@ -129,7 +130,12 @@ static __always_inline bool cw_cuda_name(const char *buf, long n)
 		if (buf[p & (CW_NAME_MAX - 1)] != '/')
 			continue;
 		const char *b = buf + ((p + 1) & (CW_NAME_MAX - 1));
-		if (b[0] != 'l' || b[1] != 'i' || b[2] != 'b' || b[3] != 'c' || b[4] != 'u' || b[5] != 'd' || b[6] != 'a')
+		if (b[0] != 'l' || b[1] != 'i' || b[2] != 'b' || b[3] != 'c' || b[4] != 'u')
+			return false;
+		/* libcublas.so*, libcublasLt.so*: GEMM libraries a framework may dlopen late */
+		if (b[5] == 'b' && b[6] == 'l' && b[7] == 'a' && b[8] == 's')
+			return b[9] == '.' || (b[9] == 'L' && b[10] == 't' && b[11] == '.');
+		if (b[5] != 'd' || b[6] != 'a')
 			return false;
 		return b[7] == '.' || (b[7] == 'r' && b[8] == 't' && (b[9] == '.' || b[9] == '-'));
 	}

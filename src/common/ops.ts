@@ -71,7 +71,25 @@ export type ArgName =
   /** NCCL communicator size (world size) */
   | 'nranks'
   /** first 8 bytes of the ncclUniqueId (random in real NCCL): the same for every rank of one communicator */
-  | 'unique_id';
+  | 'unique_id'
+  /** cuBLAS GEMM: m in bits 0..25, n in bits 26..51 (bpf/events.h CW_GEMM_*; wire.ts GemmPack; gemm.ts decodes) */
+  | 'mn'
+  /** cuBLAS GEMM: k in bits 0..25, batch count in bits 26..51 (1 for one GEMM, 0 when unknown) */
+  | 'k_batch'
+  /** cuBLAS GEMM: A/B/C types, compute type, transa/transb and flags, packed (events.h CW_GEMM_*) */
+  | 'gemm'
+  /** cublasHandle_t (a pointer: an id within one process) */
+  | 'handle'
+  /** cublasLtMatrixLayoutCreate: rows / cols of the matrix layout; the layout handle returned */
+  | 'rows'
+  | 'cols'
+  | 'layout'
+  /** cudaDataType_t of a layout */
+  | 'data_type'
+  /** cublasLtMatmulDescCreate: compute type (cublasComputeType_t), scale type (cudaDataType_t), the descriptor returned */
+  | 'compute_type'
+  | 'scale_type'
+  | 'matmul_desc';
 
 export interface OpInfo {
   code: number;
@@ -110,6 +128,9 @@ const op = (
 const RT = Source.CUDA_RT;
 const DRV = Source.CUDA_DRV;
 const NCCL = Source.NCCL;
+const BLAS = Source.CUBLAS;
+/** the four slots of every cuBLAS GEMM (bpf/events.h CW_GEMM_*) */
+const GEMM: OpInfo['args'] = ['mn', 'k_batch', 'gemm', 'stream'];
 
 export const OPS: readonly OpInfo[] = [
   op(1, 'cudaMalloc', RT, 'alloc', ['bytes', 'dev_ptr', null, null], true, 'device allocation; dev_ptr is the pointer returned'),
@@ -212,6 +233,19 @@ export const OPS: readonly OpInfo[] = [
   op(106, 'ncclCommInitRankConfig', NCCL, 'resource', ['rank', 'comm', 'nranks', 'unique_id'], false, 'join a communicator with a config; comm is the handle returned'),
   op(107, 'ncclCommDestroy', NCCL, 'resource', ['comm', null, null, null], false, 'destroy a communicator'),
 
+  // cuBLAS (libcublas.so.N) and cuBLASLt (libcublasLt.so.N). A GEMM enqueues its kernels on a stream and
+  // returns: a submission like a launch (kind 'launch'). Slots: a0 mn, a1 k_batch, a2 gemm, a3 stream (v_gemm
+  // decodes them). The `_64` exports (ILP64) are probed as the same op (VARIANTS). The legacy handle-less
+  // cublasSgemm of cublas.h (char transposes, no handle) has another ABI and is not probed.
+  op(108, 'cublasGemmEx', BLAS, 'launch', GEMM, false, 'GEMM with explicit A/B/C and compute types; the stream is the one cublasSetStream bound to the handle'),
+  op(109, 'cublasGemmStridedBatchedEx', BLAS, 'launch', GEMM, false, 'batch of equally strided GEMMs (batch count in k_batch)'),
+  op(110, 'cublasSgemm', BLAS, 'launch', GEMM, false, 'float GEMM (cublas_v2.h maps cublasSgemm to the cublasSgemm_v2 export)', ['cublasSgemm_v2']),
+  op(111, 'cublasHgemm', BLAS, 'launch', GEMM, false, 'half-precision GEMM'),
+  op(112, 'cublasLtMatmul', BLAS, 'launch', GEMM, false, 'cuBLASLt matmul on an explicit stream; m, n, k and types from the layouts/descriptor created while tracing (flagged unknown otherwise), batch unknown'),
+  op(113, 'cublasSetStream', BLAS, 'resource', ['handle', null, null, 'stream'], false, 'bind a cuBLAS handle to a stream: its later GEMMs go there', ['cublasSetStream_v2']),
+  op(114, 'cublasLtMatrixLayoutCreate', BLAS, 'resource', ['rows', 'layout', 'cols', 'data_type'], false, 'create a cuBLASLt matrix layout (column-major rows x cols of data_type); layout is the handle returned'),
+  op(115, 'cublasLtMatmulDescCreate', BLAS, 'resource', ['compute_type', 'matmul_desc', 'scale_type', null], false, 'create a cuBLASLt matmul descriptor; matmul_desc is the handle returned'),
+
   op(128, 'off_cpu', Source.SCHED, 'host', ['reason', 'by_pid', 'waker_pid', 'cpu'] as unknown as OpInfo['args'], false, 'thread off-CPU interval: a0 reason (0 preempted, 1 voluntary, 2 io_wait), a1 pid that ran instead, a2 waker pid, a3 cpu'),
   op(129, 'exec', Source.PROC, 'host', [null, null, null, null], false, 'process exec'),
   op(130, 'exit', Source.PROC, 'host', [null, null, null, null], false, 'process exit: a0 exit code'),
@@ -238,8 +272,11 @@ export const CUDA_OPS: readonly OpInfo[] = OPS.filter((o) => o.code < 128 && (o.
 /** NCCL ops, attached as uprobes on libnccl (kept apart from CUDA_OPS: the in-process shim does not cover them). */
 export const NCCL_OPS: readonly OpInfo[] = OPS.filter((o) => o.code < 128 && o.source === Source.NCCL);
 
-/** Every op recorded as a struct cw_call by a uprobe pair (CUDA + NCCL). */
-export const CALL_OPS: readonly OpInfo[] = [...CUDA_OPS, ...NCCL_OPS];
+/** cuBLAS / cuBLASLt ops, attached as uprobes on libcublas and libcublasLt (the shim covers none). */
+export const CUBLAS_OPS: readonly OpInfo[] = OPS.filter((o) => o.code < 128 && o.source === Source.CUBLAS);
+
+/** Every op recorded as a struct cw_call by a uprobe pair (CUDA + NCCL + cuBLAS). */
+export const CALL_OPS: readonly OpInfo[] = [...CUDA_OPS, ...NCCL_OPS, ...CUBLAS_OPS];
 
 /** ncclDataType_t names and element sizes in bytes (nccl.h; ncclChar/ncclInt/ncclHalf/ncclFloat/ncclDouble are aliases). */
 export const NCCL_DATATYPES: Record<number, { name: string; size: number }> = {
@@ -270,9 +307,16 @@ export const NCCL_REDOPS: Record<number, string> = { 0: 'ncclSum', 1: 'ncclProd'
  * stored in events.variant (v_cuda_calls.variant: NULL for the plain export).
  */
 export const VARIANTS = [
-  { id: 1, name: 'ptds', suffix: '_ptds', flag: 1 << 5 },
-  { id: 2, name: 'ptsz', suffix: '_ptsz', flag: 1 << 6 },
+  { id: 1, name: 'ptds', suffix: '_ptds', flag: 1 << 5, sources: [Source.CUDA_RT, Source.CUDA_DRV] },
+  { id: 2, name: 'ptsz', suffix: '_ptsz', flag: 1 << 6, sources: [Source.CUDA_RT, Source.CUDA_DRV] },
+  // cuBLAS's 64-bit integer interface: cublasGemmEx_64, cublasSgemm_v2_64, ... (same arguments as int64_t)
+  { id: 3, name: 'ilp64', suffix: '_64', flag: 1 << 10, sources: [Source.CUBLAS] },
 ] as const;
+
+/** The export variants probed beside an op of this source. */
+export function variantsOf(source: SourceCode): (typeof VARIANTS)[number][] {
+  return VARIANTS.filter((v) => (v.sources as readonly number[]).includes(source));
+}
 export const COOKIE_VARIANT_SHIFT = 16;
 
 /** Variant id (events.variant) of a record's hdr.flags, 0 for the plain export. */

@@ -7,12 +7,12 @@
  * reported with its reason; nothing is skipped silently.
  */
 import path from 'node:path';
-import { CALL_OPS, CUDA_OPS, NCCL_OPS, COOKIE_VARIANT_SHIFT, Source, VARIANTS, type OpInfo } from '../common/ops.js';
+import { CALL_OPS, CUBLAS_OPS, CUDA_OPS, NCCL_OPS, COOKIE_VARIANT_SHIFT, Source, VARIANTS, variantsOf, type OpInfo } from '../common/ops.js';
 import { resolveSymbols, firstInstructionBytes, uprobeCostClass, type UprobeCost } from '../discover/elf.js';
 import type { Addon, LinkHandle, ObjHandle } from './addon-types.js';
 import { bpfObjectPath } from './paths.js';
 
-export type LibraryKind = 'cudart' | 'cuda' | 'static' | 'nccl';
+export type LibraryKind = 'cudart' | 'cuda' | 'static' | 'nccl' | 'cublas' | 'cublaslt';
 
 export interface LibraryTarget {
   path: string;
@@ -30,7 +30,7 @@ export interface ProbeStatus {
   attached: boolean;
   cost?: UprobeCost;
   error?: string;
-  /** per-thread default stream exports of the same op probed beside it (`_ptds`/`_ptsz`) */
+  /** other exports of the same op probed beside it (`_ptds`/`_ptsz`, cuBLAS `_64`) */
   variants?: { name: string; symbol: string; offset: number }[];
 }
 
@@ -60,31 +60,44 @@ export interface CudaProbeOptions {
   classic?: boolean;
   /** probe only these ops (benchmarks comparing probe sets); default every CUDA op */
   ops?: readonly OpInfo[];
-  /** probe the `_ptds`/`_ptsz` exports too (default true) */
+  /** probe the `_ptds`/`_ptsz` (cuBLAS: `_64`) exports too (default true) */
   variants?: boolean;
 }
 
 // cw_py_procs / cw_py_tstates: Python frame walker state (bpf/python.bpf.h, src/probe/python.ts)
 export const SHARED_MAPS = ['cw_traced', 'cw_drops', 'rb_calls', 'rb_host', 'rb_life', 'cw_stacks', 'cw_py_procs', 'cw_py_tstates'];
 
-type Family = 'rt' | 'drv' | 'nccl';
+type Family = 'rt' | 'drv' | 'nccl' | 'cublas';
 const PROGRAMS: Record<Family, { entry: string; ret: string; object: string }> = {
   rt: { entry: 'cw_cuda_entry', ret: 'cw_cuda_return', object: 'cuda.bpf.o' },
   drv: { entry: 'cw_drv_entry', ret: 'cw_drv_return', object: 'driver.bpf.o' },
   nccl: { entry: 'cw_nccl_entry', ret: 'cw_nccl_return', object: 'nccl.bpf.o' },
+  cublas: { entry: 'cw_cublas_entry', ret: 'cw_cublas_return', object: 'cublas.bpf.o' },
 };
-const FAMILY_SOURCE: Record<Family, number> = { rt: Source.CUDA_RT, drv: Source.CUDA_DRV, nccl: Source.NCCL };
+const FAMILY_SOURCE: Record<Family, number> = { rt: Source.CUDA_RT, drv: Source.CUDA_DRV, nccl: Source.NCCL, cublas: Source.CUBLAS };
+const FAMILY_NAME: Record<Family, string> = { rt: 'CUDA runtime', drv: 'CUDA driver', nccl: 'NCCL', cublas: 'cuBLAS' };
 
-/** Probe family of a library kind: libcuda -> driver, libnccl -> NCCL, runtime (shared or static) -> runtime. */
+/** Probe family of a library kind: libcuda -> driver, libnccl -> NCCL, libcublas(Lt) -> cuBLAS, runtime (shared or static) -> runtime. */
 function familyOf(kind: LibraryKind): Family {
+  if (kind === 'cublas' || kind === 'cublaslt') return 'cublas';
   return kind === 'cuda' ? 'drv' : kind === 'nccl' ? 'nccl' : 'rt';
+}
+
+/**
+ * The ops a library of this kind defines: cuBLASLt's in libcublasLt, the others in libcublas (one BPF object
+ * serves both; the split keeps the probes table free of "not defined" rows for the other library's ops).
+ */
+export function opsForKind(kind: LibraryKind): readonly OpInfo[] {
+  const family = familyOf(kind);
+  if (family === 'cublas') return CUBLAS_OPS.filter((o) => o.name.startsWith('cublasLt') === (kind === 'cublaslt'));
+  return family === 'nccl' ? NCCL_OPS : CUDA_OPS.filter((o) => o.source === FAMILY_SOURCE[family]);
 }
 
 export class CudaProbes {
   readonly rt: ObjHandle;
   readonly drv: ObjHandle;
-  /** nccl.bpf.o, opened on the first NCCL library (a trace without NCCL loads nothing more) */
-  private nccl: ObjHandle | null = null;
+  /** nccl.bpf.o / cublas.bpf.o, opened on the first library of their family (a trace without them loads nothing more) */
+  private readonly lazy = new Map<Family, ObjHandle>();
   private readonly rodata: Record<string, number>;
   private readonly attached: LibraryAttach[] = [];
   private closed = false;
@@ -113,18 +126,21 @@ export class CudaProbes {
     });
   }
 
-  /** The BPF object of a family (NCCL's opened here on first use, sharing the runtime object's maps). */
+  /** The BPF object of a family (NCCL's and cuBLAS's opened here on first use, sharing the runtime object's maps). */
   private objectOf(family: Family): ObjHandle {
     if (family === 'rt') return this.rt;
     if (family === 'drv') return this.drv;
-    if (!this.nccl) {
-      this.nccl = this.addon.openObject(bpfObjectPath(PROGRAMS.nccl.object), {
+    let obj = this.lazy.get(family);
+    if (!obj) {
+      const progs = PROGRAMS[family];
+      obj = this.addon.openObject(bpfObjectPath(progs.object), {
         rodata: this.rodata,
         shareMaps: { from: this.rt, names: SHARED_MAPS },
-        uprobeMultiPrograms: this.opts.classic ? [] : [PROGRAMS.nccl.entry, PROGRAMS.nccl.ret],
+        uprobeMultiPrograms: this.opts.classic ? [] : [progs.entry, progs.ret],
       });
+      this.lazy.set(family, obj);
     }
-    return this.nccl;
+    return obj;
   }
 
   /** Resolve the ops' symbols in a library and attach entry + return probes (only `onlyOps` when given: --in-process). */
@@ -133,8 +149,9 @@ export class CudaProbes {
     const family = familyOf(lib.kind);
     const source = FAMILY_SOURCE[family];
     const progs = PROGRAMS[family];
-    const ops = (this.opts.ops ?? (family === 'nccl' ? NCCL_OPS : CUDA_OPS)).filter((o) => o.source === source && (!onlyOps || onlyOps.has(o.code)));
-    const variantList = this.opts.variants === false ? [] : VARIANTS;
+    const kindOps = new Set(opsForKind(lib.kind).map((o) => o.code));
+    const ops = (this.opts.ops ?? CALL_OPS).filter((o) => o.source === source && kindOps.has(o.code) && (!onlyOps || onlyOps.has(o.code)));
+    const variantList = this.opts.variants === false ? [] : variantsOf(source as Parameters<typeof variantsOf>[0]);
     const result: LibraryAttach = { library: lib, mode: 'none', probes: [], links: [], attachMs: 0 };
     let obj: ObjHandle;
     try {
@@ -189,7 +206,7 @@ export class CudaProbes {
       ...(p.variants ?? []).map((v) => ({ p, offset: v.offset, cookie: p.op.code | (VARIANTS.find((x) => x.name === v.name)!.id << COOKIE_VARIANT_SHIFT) })),
     ]);
     if (todo.length === 0) {
-      result.error = result.error ?? `no ${family === 'drv' ? 'CUDA driver' : family === 'nccl' ? 'NCCL' : 'CUDA runtime'} symbols found in ${lib.path}`;
+      result.error = result.error ?? `no ${FAMILY_NAME[family]} symbols found in ${lib.path}`;
       result.attachMs = performance.now() - t0;
       this.attached.push(result);
       return result;
@@ -250,7 +267,7 @@ export class CudaProbes {
     const t0 = performance.now();
     const links = this.attached.flatMap((a) => a.links);
     if (links.length) this.addon.detach(links);
-    if (this.nccl) this.addon.closeObject(this.nccl);
+    for (const obj of this.lazy.values()) this.addon.closeObject(obj);
     this.addon.closeObject(this.drv);
     this.addon.closeObject(this.rt);
     return performance.now() - t0;

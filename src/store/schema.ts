@@ -9,8 +9,9 @@
  * 2^53 for traces shorter than 104 days. sessions.wall_start_ns anchors the
  * session to the wall clock.
  */
-import { Flag, NcclPack, Op } from '../common/wire.js';
-import { NCCL_DATATYPES, NCCL_REDOPS } from '../common/ops.js';
+import { Flag, GemmPack, NcclPack, Op } from '../common/wire.js';
+import { NCCL_DATATYPES, NCCL_REDOPS, VARIANTS } from '../common/ops.js';
+import { CUBLAS_COMPUTE_TYPES, CUBLAS_OPS_NAMES, CUDA_DATA_TYPES } from '../common/gemm.js';
 
 export const SCHEMA_VERSION = 7;
 export const APP_ID = 'causeway';
@@ -89,7 +90,7 @@ CREATE TABLE IF NOT EXISTS libraries (
   path       TEXT NOT NULL,
   dev        INTEGER,
   inode      INTEGER,
-  kind       TEXT NOT NULL,                     -- cudart | cuda | static | nccl
+  kind       TEXT NOT NULL,                     -- cudart | cuda | static | nccl | cublas | cublaslt
   version    TEXT,
   found_via  TEXT,                              -- ldconfig | path | wheel | maps | dlopen | argv ...
   probes_attached INTEGER NOT NULL DEFAULT 0,
@@ -282,6 +283,19 @@ const ncclDatatype = `CASE ${DTYPE_OP} & 255 ${Object.entries(NCCL_DATATYPES).ma
 const ncclSize = `CASE ${DTYPE_OP} & 255 ${Object.entries(NCCL_DATATYPES).map(([k, v]) => `WHEN ${k} THEN ${v.size}`).join(' ')} END`;
 const ncclRedop = `CASE (${DTYPE_OP} >> 8) & 255 WHEN ${NcclPack.NO_REDOP} THEN NULL ${Object.entries(NCCL_REDOPS).map(([k, v]) => `WHEN ${k} THEN '${v}'`).join(' ')} ELSE 'ncclRedOp_' || ((${DTYPE_OP} >> 8) & 255) END`;
 
+/**
+ * cuBLAS GEMM slots (ops.ts 'mn'/'k_batch'/'gemm', events.h CW_GEMM_*): 26-bit fields, NULL for every other
+ * op (the GEMM ops keep 'mn' in a0, so one ops-row test selects them).
+ */
+const IS_GEMM = `o.a0 = 'mn'`;
+const DIM_MASK = GemmPack.DIM_MAX;
+const gemmDim = (slot: string, shift: number) => `CASE WHEN ${IS_GEMM} AND NOT (e.a2 >> ${GemmPack.SHAPE_UNKNOWN_BIT}) & 1 THEN (e.${slot} >> ${shift}) & ${DIM_MASK} END`;
+const gemmBatch = `CASE WHEN ${IS_GEMM} THEN NULLIF((e.a1 >> ${GemmPack.DIM_BITS}) & ${DIM_MASK}, 0) END`;
+const dataType = (shift: number) =>
+  `CASE (e.a2 >> ${shift}) & 255 WHEN ${GemmPack.UNKNOWN_TYPE} THEN NULL ${Object.entries(CUDA_DATA_TYPES).map(([k, v]) => `WHEN ${k} THEN '${v}'`).join(' ')} ELSE 'cudaDataType_' || ((e.a2 >> ${shift}) & 255) END`;
+const computeType = `CASE (e.a2 >> 24) & 255 WHEN ${GemmPack.UNKNOWN_TYPE} THEN NULL ${[...Object.entries(CUBLAS_COMPUTE_TYPES), ...Object.entries(CUDA_DATA_TYPES)].map(([k, v]) => `WHEN ${k} THEN '${v}'`).join(' ')} ELSE 'cublasComputeType_' || ((e.a2 >> 24) & 255) END`;
+const transOp = (shift: number) => `CASE (e.a2 >> ${shift}) & 15 ${Object.entries(CUBLAS_OPS_NAMES).map(([k, v]) => `WHEN ${k} THEN '${v}'`).join(' ')} END`;
+
 /** Argument decoding shared by the views: CASE '<name>' WHEN ops.aN THEN events.aN. */
 function argCol(name: string): string {
   return `CASE '${name}' WHEN o.a0 THEN e.a0 WHEN o.a1 THEN e.a1 WHEN o.a2 THEN e.a2 WHEN o.a3 THEN e.a3 END`;
@@ -306,7 +320,7 @@ SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid, o.name 
        ${argCol('flags')} AS flags,
        ${argCol('dst')} AS dst,
        ${argCol('src')} AS src,
-       CASE e.variant WHEN 1 THEN 'ptds' WHEN 2 THEN 'ptsz' END AS variant,
+       CASE e.variant ${VARIANTS.map((v) => `WHEN ${v.id} THEN '${v.name}'`).join(' ')} END AS variant,
        CASE WHEN o.a0 = 'func' THEN (SELECT k.name FROM kernel_names k WHERE k.session_id = e.session_id AND k.pid = e.pid AND k.handle = e.a0) END AS kernel,
        CASE 'block_smem' WHEN o.a2 THEN e.a2 >> 32 END AS shared_mem,
        ${argCol('graph')} AS graph,
@@ -323,10 +337,39 @@ SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid, o.name 
        ${argCol('rank')} AS rank,
        ${argCol('nranks')} AS nranks,
        ${argCol('unique_id')} AS unique_id,
+       ${gemmDim('a0', 0)} AS m,
+       ${gemmDim('a0', GemmPack.DIM_BITS)} AS n,
+       ${gemmDim('a1', 0)} AS k,
+       ${gemmBatch} AS batch,
+       ${argCol('handle')} AS handle,
        e.a0, e.a1, e.a2, e.a3, e.stack_id,
        ${flagCol(Flag.OUT_READ_FAIL)} AS out_read_failed
 FROM events e JOIN ops o ON o.id = e.op JOIN sources s ON s.id = o.source_id
 WHERE e.op < ${Op.HOST_MIN};
+
+DROP VIEW IF EXISTS v_gemm;
+CREATE VIEW v_gemm AS
+SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid, o.name AS op, e.ret,
+       ${gemmDim('a0', 0)} AS m,
+       ${gemmDim('a0', GemmPack.DIM_BITS)} AS n,
+       ${gemmDim('a1', 0)} AS k,
+       ${gemmBatch} AS batch,
+       ${transOp(32)} AS transa,
+       ${transOp(36)} AS transb,
+       ${dataType(0)} AS a_type,
+       ${dataType(8)} AS b_type,
+       ${dataType(16)} AS c_type,
+       ${computeType} AS compute_type,
+       CASE WHEN NOT (e.a2 >> ${GemmPack.SHAPE_UNKNOWN_BIT}) & 1 AND (e.a1 >> ${GemmPack.DIM_BITS}) & ${DIM_MASK} > 0
+            THEN 2.0 * (e.a0 & ${DIM_MASK}) * ((e.a0 >> ${GemmPack.DIM_BITS}) & ${DIM_MASK}) * (e.a1 & ${DIM_MASK}) * ((e.a1 >> ${GemmPack.DIM_BITS}) & ${DIM_MASK}) END AS flops,
+       CASE WHEN (e.a2 >> ${GemmPack.STREAM_UNKNOWN_BIT}) & 1 THEN NULL ELSE e.a3 END AS stream,
+       (e.a2 >> ${GemmPack.STREAM_UNKNOWN_BIT}) & 1 = 0 AS stream_known,
+       (e.a2 >> ${GemmPack.SHAPE_UNKNOWN_BIT}) & 1 = 0 AS shape_known,
+       (e.a2 >> ${GemmPack.CLAMPED_BIT}) & 1 AS clamped,
+       CASE e.variant ${VARIANTS.map((v) => `WHEN ${v.id} THEN '${v.name}'`).join(' ')} END AS variant,
+       e.stack_id
+FROM events e JOIN ops o ON o.id = e.op
+WHERE e.op < ${Op.HOST_MIN} AND ${IS_GEMM};
 
 DROP VIEW IF EXISTS v_off_cpu;
 CREATE VIEW v_off_cpu AS
@@ -393,16 +436,16 @@ WHERE c.run_id = (SELECT MAX(r.id) FROM analysis_runs r WHERE r.session_id = c.s
 /** The views and their columns, for the schema resource and docs. */
 export const VIEW_DOCS: Record<string, { description: string; columns: Record<string, string> }> = {
   v_cuda_calls: {
-    description: 'One row per CUDA runtime or driver call, or NCCL call (entry..return).',
+    description: 'One row per CUDA runtime or driver call, NCCL call or cuBLAS/cuBLASLt call (entry..return); v_gemm decodes the GEMMs fully.',
     columns: {
       id: 'event id', session_id: 'session', ts_ns: 'entry time, ns since session start', dur_ns: 'call duration, ns',
-      pid: 'process id (tgid)', tid: 'thread id', op: 'API name, e.g. cudaMemcpy', source: 'cuda_runtime | cuda_driver | nccl (and the in-process variants)',
-      ret: 'cudaError_t / CUresult (0 = success)', op_kind: 'alloc | free | launch | copy | memset | sync | wait | poll (event/stream query: a spin of them is waiting) | graph (capture, instantiate, update, upload) | record (event record) | resource (stream/event create/destroy, set device) | module (module/library load, function lookup) | collective (NCCL collective, send/recv, group start/end)',
+      pid: 'process id (tgid)', tid: 'thread id', op: 'API name, e.g. cudaMemcpy', source: 'cuda_runtime | cuda_driver | nccl | cublas (and the in-process variants)',
+      ret: 'cudaError_t / CUresult (0 = success)', op_kind: 'alloc | free | launch | copy | memset | sync | wait | poll (event/stream query: a spin of them is waiting) | graph (capture, instantiate, update, upload) | record (event record) | resource (stream/event create/destroy, set device) | module (module/library load, function lookup) | collective (NCCL collective, send/recv, group start/end); cuBLAS GEMMs are launch (they enqueue kernels on a stream)',
       bytes: 'bytes allocated/copied/set', direction: 'copy direction (HostToDevice, DeviceToHost, ...)',
       stream: 'stream handle', dev_ptr: 'device pointer (returned by allocations)', host_ptr: 'pinned host pointer',
       func: 'kernel function pointer', grid_blocks: 'blocks in the grid (x*y*z)', block_threads: 'threads per block (x*y*z)',
       event: 'event handle', value: 'memset value', flags: 'flags argument', dst: 'copy destination', src: 'copy source',
-      variant: "entry point: NULL for the plain export, 'ptds' or 'ptsz' for the per-thread default stream exports (cudaMemcpy_ptds, cudaLaunchKernel_ptsz, ...) recorded as the same op",
+      variant: "entry point: NULL for the plain export, 'ptds' or 'ptsz' for the per-thread default stream exports (cudaMemcpy_ptds, cudaLaunchKernel_ptsz, ...), 'ilp64' for cuBLAS's _64 exports (cublasGemmEx_64, cublasSgemm_v2_64), recorded as the same op",
       kernel: 'kernel name of a launch (runtime: host stub symbol, demangled; driver: the name given to cuModuleGetFunction/cuLibraryGetKernel); untrusted; NULL when unknown',
       shared_mem: 'dynamic shared memory bytes (Ex launches)', graph: 'cudaGraph_t', graph_exec: 'cudaGraphExec_t / CUgraphExec (graph launches)',
       pool: 'memory pool (cudaMallocFromPoolAsync)', module: 'CUmodule', library: 'CUlibrary', device: 'device ordinal (cudaSetDevice)',
@@ -413,8 +456,29 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
       peer: 'NCCL rank on the other end: root of ncclBroadcast/ncclReduce, peer of ncclSend/ncclRecv',
       rank: 'NCCL rank of this process (ncclCommInitRank*)', nranks: 'NCCL communicator size (ncclCommInitRank*)',
       unique_id: 'first 8 bytes of the ncclUniqueId (random in real NCCL): equal across the ranks of one communicator, so it joins processes',
+      m: 'cuBLAS GEMM rows of op(A) and C (NULL for other ops, and for a cublasLtMatmul whose layouts were created before tracing)',
+      n: 'cuBLAS GEMM columns of op(B) and C', k: 'cuBLAS GEMM inner dimension',
+      batch: 'cuBLAS GEMM batch count (1 for one GEMM; NULL for cublasLtMatmul: a layout attribute, not probed)',
+      handle: 'cuBLAS handle (cublasSetStream)',
       stack_id: 'stacks.id of the user stack at entry, if sampled',
       out_read_failed: '1 when the returned pointer/handle could not be read at return (dev_ptr/host_ptr missing)',
+    },
+  },
+  v_gemm: {
+    description: 'One row per cuBLAS/cuBLASLt GEMM (cublasGemmEx, cublasGemmStridedBatchedEx, cublasSgemm, cublasHgemm, cublasLtMatmul and their _64 exports), arguments decoded.',
+    columns: {
+      id: 'event id (v_cuda_calls.id)', session_id: 'session', ts_ns: 'entry time', dur_ns: 'host time in the call (the GPU work runs after it returns)',
+      pid: 'process', tid: 'thread', op: 'API name', ret: 'cublasStatus_t (0 = success)',
+      m: 'rows of op(A) and C; NULL when unknown (cublasLtMatmul whose layouts were created before tracing)', n: 'columns of op(B) and C', k: 'inner dimension',
+      batch: 'batch count (1 for one GEMM; NULL for cublasLtMatmul, whose batch count is a layout attribute that is not probed)',
+      transa: 'N | T | C | CONJG (cublasLtMatmul: inferred from the layouts, NULL when they cannot tell, e.g. m = k)', transb: 'same for B',
+      a_type: 'cudaDataType_t of A (CUDA_R_16F, CUDA_R_16BF, CUDA_R_32F, CUDA_R_8F_E4M3, ...)', b_type: 'of B', c_type: 'of C',
+      compute_type: 'cublasComputeType_t (CUBLAS_COMPUTE_32F, ...; a cudaDataType_t name when a legacy caller passed one); cublasSgemm/cublasHgemm: their nominal 32F/16F',
+      flops: '2 m n k batch (NULL when a factor is unknown)',
+      stream: 'stream the work was enqueued on (cublasSetStream of the handle, or cublasLtMatmul\'s argument); NULL when the handle was bound before tracing',
+      stream_known: '0 when no cublasSetStream of the handle was seen (the analysis assumes its default stream)',
+      shape_known: '0 for a cublasLtMatmul whose layouts were not created while tracing', clamped: '1 when a dimension above 67,108,863 was clamped',
+      variant: "'ilp64' for the _64 export, else NULL", stack_id: 'stacks.id of the user stack at entry, if sampled',
     },
   },
   v_off_cpu: {

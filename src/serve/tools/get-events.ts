@@ -1,6 +1,7 @@
 /** get_events: a bounded, compact window of events around an event id or a time. */
 import { z } from 'zod';
 import { MEMCPY_KIND, OP_BY_CODE, opName } from '../../common/ops.js';
+import { decodeGemm } from '../../common/gemm.js';
 import { fitRows, renderTable, type Cell } from '../budget.js';
 import { resolveSession, ToolError } from '../context.js';
 import { opCode, tableExists } from '../queries.js';
@@ -39,6 +40,14 @@ function decodeArgs(op: number, a: (number | null)[]): string {
   if (op === 133) return `pages=${a[0]} window_ns=${a[1]}`;
   const info = OP_BY_CODE.get(op);
   if (!info) return '';
+  if (info.args[0] === 'mn') {
+    // cuBLAS GEMM: packed slots decoded (common/gemm.ts); unknown fields left out
+    const g = decodeGemm(a[0] ?? 0, a[1] ?? 0, a[2] ?? 0, a[3] ?? 0);
+    return Object.entries(g)
+      .filter(([, v]) => v !== null && v !== false)
+      .map(([k, v]) => `${k}=${k === 'stream' ? '0x' + (v as number).toString(16) : v}`)
+      .join(' ');
+  }
   return info.args
     .map((name, i) => (name && a[i] !== null ? `${name}=${name === 'direction' ? (MEMCPY_KIND[a[i]!] ?? a[i]) : /ptr|func|stream|event|dst|src/.test(name) ? '0x' + a[i]!.toString(16) : a[i]}` : null))
     .filter(Boolean)
