@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --only overhead,throughput,storage,queries,decode,host,surface]
+ * npm run bench [-- --quick] [-- --only overhead,throughput,storage,queries,decode,host,surface,exec,pyframes]
  *
  * Builds the C/BPF helpers (make -C bench), runs the sections and rewrites
  * BENCHMARKS.md. Each section's result is also kept in bench/build/results/,
@@ -19,6 +19,7 @@ const SECTIONS: { id: string; title: string; load: () => Promise<{ run(ctx: Ctx)
   { id: 'decode', title: '5. Whole-run overhead (decode loop)', load: () => import('./decode.js') },
   { id: 'host', title: '6. Host context', load: () => import('./host.js') },
   { id: 'surface', title: '7. LLM-serving call surface (probe set, hot calls, per-exec cost)', load: () => import('./surface.js') },
+  { id: 'exec', title: '7b. Per-exec cost of a system-wide trace', load: () => import('./execcost.js') },
   { id: 'pyframes', title: '8. Python frame capture', load: () => import('./pyframes.js') },
 ];
 
@@ -94,7 +95,7 @@ function write(resDir: string): void {
   for (const r of results) for (const t of r?.targets ?? []) kept.add(`- ${t}`);
   // targets of sections not re-run are kept; a kept line that a re-run section measured again (same text but for
   // its figures) is the stale one and goes
-  const shape = (t: string) => t.replace(/[\d.,]+/g, '#').replace(/\b(MET|MISSED)\b/g, '#');
+  const shape = (t: string) => t.replace(/[\d.,-]+/g, '#').replace(/\b(MET|MISSED|NOT JUDGED)\b/g, '#');
   const fresh = new Set([...kept].map(shape));
   if (results.some((r) => !r)) for (const t of previous.get('Targets')?.split('\n') ?? []) if (t.startsWith('- ') && !fresh.has(shape(t))) kept.add(t);
   out.push(...kept);

@@ -9,9 +9,7 @@
  *     cudaMalloc (real libcudart.so.13) traced by this build and by the build
  *     of the commit before (BENCH_BASE_CLI: its dist/src/cli/main.js), runs
  *     interleaved; the workload's own CPU ns/call.
- * (c) Per-exec cost of a system-wide trace for processes that never load
- *     CUDA: spawn_loop of /bin/true untraced, under this build's system-wide
- *     trace and under the base build's.
+ * The per-exec cost of a system-wide trace is section 7b (bench/execcost.ts).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -19,7 +17,7 @@ import path from 'node:path';
 import { loadAddon } from '../src/probe/addon.js';
 import { CudaProbes, attachPointCount } from '../src/probe/cuda.js';
 import { CUDA_OPS } from '../src/common/ops.js';
-import { BUILD, CLI, REPO, fmt, fmtStat, jsonLine, rmDb, runToEnd, sleep, start, stat, table, type Ctx, type SectionResult } from './lib.js';
+import { BUILD, CLI, REPO, fmtStat, jsonLine, rmDb, runToEnd, stat, table, type Ctx, type SectionResult } from './lib.js';
 
 const FIX_LIB = path.join(REPO, 'test/fixtures/build/lib');
 const REAL13 = '/usr/local/cuda/lib64/libcudart.so.13';
@@ -54,31 +52,6 @@ async function traced(cli: string, bin: string, n: number, env: NodeJS.ProcessEn
   rmDb(db);
   const j = jsonLine<{ cpu_ns_per_call: number }>(r.stdout, 'cpu_ns_per_call');
   return r.code === 0 && j ? j.cpu_ns_per_call : null;
-}
-
-async function spawnCost(n: number, traceCli: string | null): Promise<number | null> {
-  let tr: ReturnType<typeof start> | null = null;
-  const db = path.join(os.tmpdir(), `cw-spawn-${process.pid}.db`);
-  if (traceCli) {
-    rmDb(db);
-    tr = start(process.execPath, [traceCli, 'trace', '--db', db, '--duration', '120', '--no-explain']);
-    const ok = await tr.waitFor(/tracing:/, 60_000).then(() => true, () => false);
-    if (!ok) {
-      // never measure an untraced loop as a traced one
-      tr.child.kill('SIGINT');
-      await tr.done;
-      rmDb(db);
-      return null;
-    }
-    await sleep(500);
-  }
-  const r = await runToEnd(path.join(BUILD, 'spawn_loop'), [String(n), '/bin/true']);
-  if (tr) {
-    tr.child.kill('SIGINT');
-    await tr.done;
-    rmDb(db);
-  }
-  return jsonLine<{ ns_per_spawn_median: number }>(r.stdout, 'ns_per_spawn_median')?.ns_per_spawn_median ?? null;
 }
 
 export async function run(ctx: Ctx): Promise<SectionResult> {
@@ -136,37 +109,11 @@ export async function run(ctx: Ctx): Promise<SectionResult> {
     out.push(table(['call', 'untraced CPU ns/call', 'previous build', 'current build', 'added ns current / previous'], rows));
   }
 
-  // (c) per-exec cost
-  const spawns = ctx.quick ? 1000 : 2000;
-  const sp: Record<string, number[]> = { untraced: [], previous: [], current: [] };
-  for (let i = 0; i < runs; i++) {
-    const u = await spawnCost(spawns, null);
-    if (u !== null) sp.untraced!.push(u);
-    const c = await spawnCost(spawns, CLI);
-    if (c !== null) sp.current!.push(c);
-    if (base) {
-      const b = await spawnCost(spawns, base);
-      if (b !== null) sp.previous!.push(b);
-    }
-  }
-  const su = stat(sp.untraced!).median;
-  const added = stat(sp.current!).median - su;
-  out.push(`\n### Per-exec cost of a system-wide trace\n\n\`spawn_loop ${spawns} /bin/true\` (posix_spawn + wait; median of 5 batches) untraced and while \`causeway trace\` records every CUDA process (no --pid, no command) with host probes on; ${runs} runs each. The current build's loader probe walks the loader's object list at each exec's RT_CONSISTENT rendezvous to park processes that map a CUDA library; the previous build emitted a loader record per hit for every process instead.\n`);
-  out.push(
-    table(
-      ['configuration', 'µs per spawn+exec+exit median (min–max)', 'added µs'],
-      Object.entries(sp)
-        .filter(([, v]) => v.length)
-        .map(([k, v]) => [k === 'untraced' ? 'untraced' : `system-wide trace, ${k} build`, fmtStat(stat(v.map((x) => x / 1000)), 1), k === 'untraced' ? '–' : fmt((stat(v).median - su) / 1000, 1)]),
-    ),
-  );
-  targets.push(`Per-exec cost of system-wide tracing for processes that never load CUDA: ${(added / 1000).toFixed(1)} µs → ${added <= 50_000 ? 'MET' : 'MISSED'} (<= 50 µs)`);
   return {
     markdown: out.join('\n'),
     targets,
     commands: [
       'node dist/bench/run.js --only surface   # BENCH_BASE_CLI=<previous build>/dist/src/cli/main.js for the before/after rows',
-      'bench/build/spawn_loop 2000 /bin/true   # untraced, and while: node dist/src/cli/main.js trace --db F --duration 120',
     ],
   };
 }

@@ -14,7 +14,8 @@
  * pid_tgid) to emit a side record (a kernel name) right before the call's own.
  *
  * The cookie is op | variant << CW_COOKIE_VARIANT_SHIFT: the `_ptds`/`_ptsz`
- * exports are the same op and come back flagged CW_F_PTDS/CW_F_PTSZ. The
+ * exports (and cuBLAS's `_64` ones) are the same op and come back flagged
+ * CW_F_PTDS/CW_F_PTSZ (CW_F_ILP64). The
  * entry key keeps the whole cookie, so a plain export calling its variant (or
  * the reverse) would nest instead of clobbering one entry.
  *
@@ -209,6 +210,8 @@ int return_name(struct pt_regs *ctx)                                            
 		flags |= CW_F_PTDS;                                                \
 	else if (variant == CW_VARIANT_PTSZ)                                       \
 		flags |= CW_F_PTSZ;                                                \
+	else if (variant == CW_VARIANT_ILP64)                                      \
+		flags |= CW_F_ILP64;                                               \
 	if (ret != 0)                                                              \
 		flags |= CW_F_ERROR;                                               \
 	r->a[0] = e->a[0];                                                         \

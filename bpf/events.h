@@ -28,10 +28,11 @@ enum cw_source {
 	CW_SRC_SHIM_DRV = 10, /* in-process shim, CUDA driver calls */
 	CW_SRC_PYTHON = 11,   /* Python frames read from a CPython interpreter (bpf/python.bpf.h) */
 	CW_SRC_NCCL = 12,     /* uprobes on libnccl (nccl.bpf.c): collectives, point-to-point, communicators */
+	CW_SRC_CUBLAS = 13,   /* uprobes on libcublas/libcublasLt (cublas.bpf.c): GEMMs, stream binding, Lt descriptors */
 	CW_SRC_NVTX = 14,     /* uprobes on libnvToolsExt / Causeway's NVTX3 injection library (nvtx.bpf.c): ranges, marks */
 };
 
-/* Operation codes. 1..63 CUDA runtime, 64..95 driver, 96..107 NCCL, 116..127 NVTX, 128.. host, 192.. MCP. */
+/* Operation codes. 1..63 CUDA runtime, 64..95 driver, 96..107 NCCL, 108..115 cuBLAS, 116..127 NVTX, 128.. host, 192.. MCP. */
 enum cw_op {
 	CW_OP_NONE = 0,
 	CW_OP_CUDA_MALLOC = 1,
@@ -131,6 +132,16 @@ enum cw_op {
 	CW_OP_NCCL_COMM_INIT_RANK_CONFIG = 106,
 	CW_OP_NCCL_COMM_DESTROY = 107,
 
+	/* cuBLAS (libcublas.so.N) and cuBLASLt (libcublasLt.so.N): struct cw_call, source CW_SRC_CUBLAS */
+	CW_OP_CUBLAS_GEMM_EX = 108,
+	CW_OP_CUBLAS_GEMM_STRIDED_BATCHED_EX = 109,
+	CW_OP_CUBLAS_SGEMM = 110,
+	CW_OP_CUBLAS_HGEMM = 111,
+	CW_OP_CUBLAS_LT_MATMUL = 112,
+	CW_OP_CUBLAS_SET_STREAM = 113,
+	CW_OP_CUBLAS_LT_MATRIX_LAYOUT_CREATE = 114,
+	CW_OP_CUBLAS_LT_MATMUL_DESC_CREATE = 115,
+
 	/* NVTX (libnvToolsExt.so.1, or shim/nvtx_inject.c for NVTX3): struct cw_call, source CW_SRC_NVTX.
 	 * The message travels in a struct cw_nvtx_msg emitted right before the call record. */
 	CW_OP_NVTX_RANGE_PUSH_A = 116,
@@ -199,6 +210,7 @@ enum cw_loss {
 #define CW_F_PTDS (1u << 5)          /* call entered through the _ptds export (per-thread default stream) */
 #define CW_F_PTSZ (1u << 6)          /* call entered through the _ptsz export (per-thread default stream) */
 #define CW_F_PY_FRAMES (1u << 7)     /* call: a struct cw_pyframes for (tid, op) precedes it in rb_calls */
+#define CW_F_ILP64 (1u << 10)        /* call entered through the _64 export (cuBLAS 64-bit integer interface) */
 
 /*
  * NCCL calls: a1 ("dtype_op" in src/common/ops.ts) packs what the collective
@@ -213,6 +225,32 @@ enum cw_loss {
 #define CW_NCCL_COUNT_ONLY (1u << 17)
 
 /*
+ * cuBLAS GEMMs (cublasGemmEx, cublasGemmStridedBatchedEx, cublasSgemm,
+ * cublasHgemm, cublasLtMatmul) fill the four slots the same way ("mn",
+ * "k_batch", "gemm" and "stream" in src/common/ops.ts; wire.ts GemmPack):
+ *   a0 = m (bits 0..25) | n (bits 26..51)
+ *   a1 = k (bits 0..25) | batch count (bits 26..51; 1 for a single GEMM,
+ *        0 = unknown: cublasLtMatmul's batch is a layout attribute, not probed)
+ *   a2 = A type (bits 0..7) | B type (8..15) | C type (16..23): cudaDataType_t,
+ *        CW_GEMM_UNKNOWN_TYPE when unknown; compute type (24..31):
+ *        cublasComputeType_t (>= 64), or a cudaDataType_t (< 64) as legacy
+ *        callers of cublasGemmEx pass; transa (32..35), transb (36..39):
+ *        cublasOperation_t, CW_GEMM_UNKNOWN_OP when unknown; flags from bit 40
+ *   a3 = the stream the work goes to (cublasSetStream of the handle, or the
+ *        stream argument of cublasLtMatmul)
+ * 26-bit fields keep every slot below 2^53, where user space (doubles) and
+ * SQLite read it exactly; a dimension or batch count above CW_GEMM_DIM_MAX
+ * (67,108,863) is clamped and flagged CW_GEMM_CLAMPED.
+ */
+#define CW_GEMM_DIM_BITS 26
+#define CW_GEMM_DIM_MAX ((1u << CW_GEMM_DIM_BITS) - 1)
+#define CW_GEMM_UNKNOWN_TYPE 255
+#define CW_GEMM_UNKNOWN_OP 15
+#define CW_GEMM_STREAM_UNKNOWN (1ull << 40) /* no cublasSetStream seen for the handle: a3 = 0 assumes its default stream */
+#define CW_GEMM_SHAPE_UNKNOWN (1ull << 41)  /* cublasLtMatmul with layouts created before tracing: m, n, k are 0 */
+#define CW_GEMM_CLAMPED (1ull << 42)        /* a dimension or batch count above CW_GEMM_DIM_MAX was clamped */
+
+/*
  * Attach cookie of a call probe: the op in the low 16 bits, the export
  * variant above it (CW_VARIANT_*), so cudaMemcpy and cudaMemcpy_ptds are one
  * op and the record keeps which entry point was called (CW_F_PTDS/PTSZ).
@@ -220,6 +258,7 @@ enum cw_loss {
 #define CW_COOKIE_VARIANT_SHIFT 16
 #define CW_VARIANT_PTDS 1
 #define CW_VARIANT_PTSZ 2
+#define CW_VARIANT_ILP64 3
 
 /* Common header: every record starts with it. 24 bytes. */
 struct cw_hdr {

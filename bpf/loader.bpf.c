@@ -18,6 +18,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "maps.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -28,7 +29,8 @@ const volatile bool cw_stop_on_load = false;
 
 /*
  * System-wide mode (cw_park_new_cuda): a process whose loader just mapped a
- * CUDA library (libcuda.so*, libcudart.so*, libcudart-<hash>.so*) is parked
+ * CUDA library (libcuda.so*, libcudart.so*, libcudart-<hash>.so*, and
+ * libcublas.so*, libcublasLt.so*) is parked
  * at that rendezvous like an explicit target, so user space attaches to a
  * copy it has never seen (a new virtualenv) before the first call.
  *
@@ -37,19 +39,53 @@ const volatile bool cw_stop_on_load = false;
  * the ELF by user space) lists every loaded object (link_map: l_name at +8,
  * l_next at +24; r_debug: r_map at +8, r_state at +24). At each RT_CONSISTENT
  * hit the walk starts after the last entry this tgid already checked
- * (cw_lm_seen), so each object's name is read once per process. Processes
- * that never load CUDA pay the two loader hits of exec plus one name read per
- * object (BENCHMARKS.md). kprobe/fentry are not available here (EPERM), so
- * the mmap itself cannot be watched.
+ * (cw_lm_seen), so each object's name is read once per process. kprobe/fentry
+ * are not available here (EPERM), so the mmap itself cannot be watched.
+ *
+ * The walk of the objects a program starts with is most of what a process
+ * that never loads CUDA pays (reads of cold user memory: ~20 us for /bin/true
+ * here, BENCHMARKS.md §7), and it finds the same answer for every run of the
+ * same program. So a clean result is remembered per program (cw_exe_clean:
+ * executable inode + device + size of the environment, which LD_PRELOAD and
+ * LD_LIBRARY_PATH change, + the number of mappings at that moment) for
+ * cw_exe_clean_ttl_ns, and a new process of that program skips its start-up
+ * walk. Its later rendezvous (dlopen) walk the whole list from the head
+ * instead of from a remembered tail, so nothing the process adds later is
+ * skipped. "Start-up" is a rendezvous with no cw_lm_seen entry for this
+ * loader instance; a long-lived process whose entry the LRU evicted looks the
+ * same, but by then it has more mappings than its program has at start-up
+ * (the library its loader just mapped adds some), so the key differs and it
+ * is walked. What is given up: a run of the same program, with an
+ * environment of the same size, that preloads a CUDA library from a path
+ * never seen before in place of another preload of the same mapping count,
+ * within the TTL of a clean run, is attached by the rescan (late) instead of
+ * parked.
  */
 const volatile bool cw_park_new_cuda = false;
 const volatile __u64 cw_r_debug_delta = 0;
+/* how long a program's clean start-up walk is trusted (0: never) */
+const volatile __u64 cw_exe_clean_ttl_ns = 1000000000;
 
 struct cw_lm_seen {
 	__u64 r_debug;  /* which loader instance (exec changes it) */
 	__u64 head;     /* r_map when recorded */
-	__u64 tail;     /* last link_map entry checked */
+	__u64 tail;     /* last link_map entry checked (0: check from the head) */
 };
+
+struct cw_exe_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 env_len;
+	__u32 map_count;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct cw_exe_key);
+	__type(value, __u64); /* when its start-up objects were found to hold no CUDA library */
+} cw_exe_clean SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -94,7 +130,12 @@ static __always_inline bool cw_cuda_name(const char *buf, long n)
 		if (buf[p & (CW_NAME_MAX - 1)] != '/')
 			continue;
 		const char *b = buf + ((p + 1) & (CW_NAME_MAX - 1));
-		if (b[0] != 'l' || b[1] != 'i' || b[2] != 'b' || b[3] != 'c' || b[4] != 'u' || b[5] != 'd' || b[6] != 'a')
+		if (b[0] != 'l' || b[1] != 'i' || b[2] != 'b' || b[3] != 'c' || b[4] != 'u')
+			return false;
+		/* libcublas.so*, libcublasLt.so*: GEMM libraries a framework may dlopen late */
+		if (b[5] == 'b' && b[6] == 'l' && b[7] == 'a' && b[8] == 's')
+			return b[9] == '.' || (b[9] == 'L' && b[10] == 't' && b[11] == '.');
+		if (b[5] != 'd' || b[6] != 'a')
 			return false;
 		return b[7] == '.' || (b[7] == 'r' && b[8] == 't' && (b[9] == '.' || b[9] == '-'));
 	}
@@ -121,6 +162,26 @@ static long cw_walk_one(__u64 i, void *vctx)
 	return 0;
 }
 
+/* The program this process runs, as cw_exe_clean keys it; false when unreadable. */
+static __always_inline bool cw_exe_key_of(struct cw_exe_key *k)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct mm_struct *mm = BPF_CORE_READ(t, mm);
+	struct inode *ino;
+
+	if (!mm)
+		return false;
+	ino = BPF_CORE_READ(mm, exe_file, f_inode);
+	if (!ino)
+		return false;
+	k->ino = BPF_CORE_READ(ino, i_ino);
+	k->dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	k->env_len = BPF_CORE_READ(mm, env_end) - BPF_CORE_READ(mm, env_start);
+	k->map_count = BPF_CORE_READ(mm, map_count);
+	k->pad = 0;
+	return k->ino != 0;
+}
+
 /* Did this loader rendezvous complete the mapping of a CUDA library? */
 static __always_inline bool cw_mapped_cuda(struct pt_regs *ctx, __u32 tgid)
 {
@@ -135,13 +196,30 @@ static __always_inline bool cw_mapped_cuda(struct pt_regs *ctx, __u32 tgid)
 	__u64 head = cw_user_u64_at(rd + 8);
 	struct cw_walk w = { .lm = head };
 	struct cw_lm_seen *seen = bpf_map_lookup_elem(&cw_lm_seen, &tgid);
-	if (seen && seen->r_debug == rd && seen->head == head && seen->tail)
+	struct cw_exe_key key = {};
+	bool startup = !seen || seen->r_debug != rd, keyed = false;
+	__u64 now = 0;
+
+	if (!startup && seen->head == head && seen->tail)
 		w.lm = cw_user_u64_at(seen->tail + 24);
 	if (!w.lm)
 		return false;
+	if (startup && cw_exe_clean_ttl_ns && cw_exe_key_of(&key)) {
+		/* this process's first look at its objects: does the program start clean? */
+		__u64 *clean = bpf_map_lookup_elem(&cw_exe_clean, &key);
+		now = bpf_ktime_get_ns();
+		keyed = true;
+		if (clean && now - *clean < cw_exe_clean_ttl_ns) {
+			struct cw_lm_seen v = { .r_debug = rd, .head = head, .tail = 0 };
+			bpf_map_update_elem(&cw_lm_seen, &tgid, &v, BPF_ANY);
+			return false;
+		}
+	}
 	bpf_loop(512, cw_walk_one, &w, 0);
 	struct cw_lm_seen v = { .r_debug = rd, .head = head, .tail = w.last };
 	bpf_map_update_elem(&cw_lm_seen, &tgid, &v, BPF_ANY);
+	if (keyed && !w.hit && !w.lm) /* the whole list was checked and held no CUDA library */
+		bpf_map_update_elem(&cw_exe_clean, &key, &now, BPF_ANY);
 	return w.hit;
 }
 

@@ -14,7 +14,7 @@ root="$fx/build/root"
 
 make -s -C "$fx" libs >/dev/null
 
-for f in libcudart.so.12 libcudart.so.13 libcuda.so.1 libnccl.so.2; do
+for f in libcudart.so.12 libcudart.so.13 libcuda.so.1 libnccl.so.2 libcublas.so.13 libcublasLt.so.13; do
   [ -f "$lib/$f" ] || { echo "install-fixtures: $lib/$f missing (make -C test/fixtures failed?)" >&2; exit 2; }
 done
 
@@ -62,6 +62,15 @@ put libnccl.so.2 opt/venv/lib/python3.11/site-packages/nvidia/nccl/lib/libnccl.s
 put libnccl.so.2 opt/conda/envs/llm/lib/libnccl.so.2 libnccl.so.2
 put libnccl.so.2 usr/lib/x86_64-linux-gnu/libnccl.so.2.21.5 libnccl.so.2
 link libnccl.so.2.21.5 usr/lib/x86_64-linux-gnu/libnccl.so.2 libnccl.so.2 libnccl.so.2
+# cuBLAS/cuBLASLt: the nvidia-cublas wheel, a conda env, the CUDA 13 toolkit's lib64 (versioned file + links)
+put libcublas.so.13 opt/venv/lib/python3.11/site-packages/nvidia/cublas/lib/libcublas.so.13 libcublas.so.13
+put libcublasLt.so.13 opt/venv/lib/python3.11/site-packages/nvidia/cublas/lib/libcublasLt.so.13 libcublasLt.so.13
+put libcublas.so.13 opt/conda/envs/llm/lib/libcublas.so.13 libcublas.so.13
+put libcublasLt.so.13 opt/conda/envs/llm/lib/libcublasLt.so.13 libcublasLt.so.13
+put libcublas.so.13 usr/local/cuda-13.0/lib64/libcublas.so.13.0.2.14 libcublas.so.13
+link libcublas.so.13.0.2.14 usr/local/cuda-13.0/lib64/libcublas.so.13 libcublas.so.13 libcublas.so.13
+put libcublasLt.so.13 usr/local/cuda-13.0/lib64/libcublasLt.so.13.0.2.14 libcublasLt.so.13
+link libcublasLt.so.13.0.2.14 usr/local/cuda-13.0/lib64/libcublasLt.so.13 libcublasLt.so.13 libcublasLt.so.13
 # an odd vendor directory nobody would search by convention
 put libcudart.so.12 srv/models/vendor/libcudart.so.12.2.140 libcudart.so.12
 

@@ -8,7 +8,7 @@
  * emits, source CW_SRC_SHIM_*) into this thread's ring (ring.h), a file in
  * the tracer's directory mapped MAP_SHARED.
  *
- * Hot path (a traced call): two vDSO clock reads, one TLS load, one relaxed
+ * Hot path (a traced call): two TSC reads (see "Clock" below), one TLS load, one relaxed
  * load of `tail`, ~80 bytes stored, one release store of `head`. No lock, no
  * allocation, no system call. A full ring drops the record and counts it
  * (per thread, per reason); the target never waits for the tracer.
@@ -142,6 +142,9 @@ struct cw_tls {
 	uint32_t stack_mask;
 	uintptr_t stack_lo, stack_hi; /* this thread's stack: the frame walk never leaves it */
 	struct cw_shim_stack *stacks;
+	/* Clock: this thread's TSC -> CLOCK_MONOTONIC anchor and rate (cw_clock_fix) */
+	uint64_t clk_tsc, clk_mono;
+	double clk_rate;   /* ns per TSC tick; 0: not calibrated yet (calls use clock_gettime) */
 };
 static __thread struct cw_tls cw_t __attribute__((tls_model("initial-exec")));
 
@@ -169,6 +172,88 @@ static inline uint64_t cw_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts); /* = bpf_ktime_get_ns(): one clock for both sources */
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Clock. Records carry CLOCK_MONOTONIC ns (= bpf_ktime_get_ns(): one clock for
+ * both sources). Through the kvm-clock vDSO that read costs ~60 ns here, twice
+ * per call: most of the shim's cost. With an invariant TSC (CPUID 0x80000007
+ * EDX bit 8; constant rate, synchronized across CPUs) a call is stamped with
+ * two rdtsc (~20 ns each) and converted: each thread keeps an anchor (a TSC
+ * read paired with a clock_gettime) renewed after CW_ANCHOR_TICKS of TSC, and
+ * a rate measured from the process's first anchor, so the baseline (and the
+ * rate's precision) grows with the process while NTP slewing (<= 500 ppm) can
+ * move a stamp by at most 500 ppm of one anchor interval (~0.5 us). Until the
+ * baseline reaches CW_CAL_TICKS (~3 ms) calls use clock_gettime directly.
+ * CAUSEWAY_SHIM_CLOCK=gettime forces clock_gettime (benchmarks compare both).
+ */
+#include <cpuid.h>
+#include <x86intrin.h>
+#define CW_ANCHOR_TICKS (1ull << 21) /* ~0.7 ms at 3 GHz */
+#define CW_CAL_TICKS (1ull << 23)    /* ~3 ms at 3 GHz: anchor jitter (~0.1 us) / 3 ms = 3e-5 of rate error, ~20 ns over an anchor interval */
+static int cw_use_tsc;
+static uint64_t cw_g_tsc0, cw_g_mono0;   /* the process's first anchor */
+
+static int cw_tsc_invariant(void)
+{
+	unsigned a, b, c, d;
+	if (!__get_cpuid(0x80000000, &a, &b, &c, &d) || a < 0x80000007)
+		return 0;
+	__get_cpuid(0x80000007, &a, &b, &c, &d);
+	return (d >> 8) & 1;
+}
+
+/* an anchor: the TSC at the middle of a clock_gettime; of three tries the tightest (an interrupt or a
+ * preemption between the reads would put the pair microseconds apart) */
+static void cw_anchor(uint64_t *tsc, uint64_t *mono)
+{
+	uint64_t best = UINT64_MAX;
+	for (int i = 0; i < 3; i++) {
+		uint64_t a = __rdtsc();
+		uint64_t m = cw_now();
+		uint64_t b = __rdtsc();
+		if (b - a < best) {
+			best = b - a;
+			*tsc = a + (b - a) / 2;
+			*mono = m;
+		}
+	}
+}
+
+/* a stamp: the TSC once this thread is calibrated (rate > 0), else CLOCK_MONOTONIC ns */
+static inline uint64_t cw_stamp(double rate)
+{
+	return likely(rate > 0) ? __rdtsc() : cw_now();
+}
+
+/* Stamps -> CLOCK_MONOTONIC start and duration; renews the anchor (or calibrates) when due. */
+static CW_COLD void cw_clock_renew(struct cw_tls *t)
+{
+	uint64_t tsc, mono;
+	cw_anchor(&tsc, &mono);
+	if (tsc - cw_g_tsc0 < CW_CAL_TICKS)
+		return;
+	/* anchor first, rate last: a signal handler's call in between converts with a consistent pair or not at all */
+	t->clk_tsc = tsc;
+	t->clk_mono = mono;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	t->clk_rate = (double)(int64_t)(mono - cw_g_mono0) / (double)(tsc - cw_g_tsc0);
+}
+
+/* rate: the one the stamps were taken under (a nested call from a signal handler may calibrate meanwhile) */
+static inline uint64_t cw_clock_fix(struct cw_tls *t, double rate, uint64_t s0, uint64_t s1, uint64_t *dur)
+{
+	if (unlikely(!(rate > 0))) {
+		*dur = s1 - s0;
+		if (cw_use_tsc)
+			cw_clock_renew(t); /* calibrated from the next call on, once the baseline is long enough */
+		return s0;
+	}
+	*dur = (uint64_t)((double)(s1 - s0) * rate);
+	uint64_t ts = t->clk_mono + (uint64_t)(int64_t)((double)(int64_t)(s0 - t->clk_tsc) * rate);
+	if (unlikely(s1 - t->clk_tsc > CW_ANCHOR_TICKS))
+		cw_clock_renew(t); /* for the next call: this one is converted with the anchor it started under */
+	return ts;
 }
 
 static void cw_proc_drop(int reason)
@@ -576,16 +661,19 @@ static inline uint64_t cw_rd64(const void *p, size_t off)
 			if (!f_)                                                              \
 				return cw_unresolved();                                       \
 		}                                                                             \
-		uint64_t t0_ = cw_now();                                                      \
+		struct cw_tls *ct_ = &cw_t;                                                   \
+		double rt_ = ct_->clk_rate;                                                   \
+		uint64_t t0_ = cw_stamp(rt_);                                                 \
 		int r = f_ A;                                                                 \
-		uint64_t t1_ = cw_now();                                                      \
+		uint64_t t1_ = cw_stamp(rt_), d_;                                             \
+		t0_ = cw_clock_fix(ct_, rt_, t0_, t1_, &d_);                                  \
 		uint32_t fl_ = (vflag);                                                       \
 		uint64_t x0_ = CW_U(a0);                                                      \
 		uint64_t x1_ = CW_U(a1);                                                      \
 		uint64_t x2_ = CW_U(a2);                                                      \
 		uint64_t x3_ = CW_U(a3);                                                      \
 		const char *nm_ = (nm);                                                       \
-		cw_emit(op, CW_SHIM_SRC(src), t0_, t1_ - t0_, x0_, x1_, x2_, x3_, r, fl_,     \
+		cw_emit(op, CW_SHIM_SRC(src), t0_, d_, x0_, x1_, x2_, x3_, r, fl_,            \
 			(void *)f_, r == 0 ? nm_ : NULL);                                     \
 		return r;                                                                     \
 	}
@@ -757,6 +845,10 @@ __attribute__((constructor)) static void cw_init(void)
 		cw_stack_every = (uint32_t)strtoul(st, &end, 10);
 		cw_stack_every_launch = *end == ',' ? (uint32_t)strtoul(end + 1, NULL, 10) : cw_stack_every;
 	}
+	const char *ck = getenv("CAUSEWAY_SHIM_CLOCK");
+	cw_use_tsc = cw_tsc_invariant() && !(ck && !strcmp(ck, "gettime"));
+	if (cw_use_tsc)
+		cw_anchor(&cw_g_tsc0, &cw_g_mono0);
 	pthread_key_create(&cw_key, cw_thread_exit);
 	pthread_atfork(NULL, NULL, cw_after_fork_child);
 	if (cw_dir[0])

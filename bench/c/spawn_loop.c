@@ -2,12 +2,16 @@
  * spawn_loop N CMD...: posix_spawn CMD and wait for it, N times; prints the
  * wall ns per spawn+exec+exit (median of 5 batches of N/5) as JSON. Measures
  * what a system-wide trace costs processes that never load CUDA (the loader
- * probe fires at each exec's _dl_debug_state).
+ * probe fires at each exec's _dl_debug_state). Also prints the CPU ns per
+ * spawn (this process + its reaped children, getrusage): what the kernel and
+ * BPF work at fork/exec/exit costs, less sensitive to other load on the
+ * machine than the wall time (which also includes waiting for a CPU).
  */
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -17,6 +21,15 @@ static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int64_t cpu_ns(void) {
+  struct rusage s, c;
+  getrusage(RUSAGE_SELF, &s);
+  getrusage(RUSAGE_CHILDREN, &c);
+  int64_t us = (int64_t)(s.ru_utime.tv_sec + s.ru_stime.tv_sec + c.ru_utime.tv_sec + c.ru_stime.tv_sec) * 1000000LL +
+               s.ru_utime.tv_usec + s.ru_stime.tv_usec + c.ru_utime.tv_usec + c.ru_stime.tv_usec;
+  return us * 1000;
 }
 
 static int cmp(const void *a, const void *b) {
@@ -31,9 +44,9 @@ int main(int argc, char **argv) {
   }
   long n = strtol(argv[1], NULL, 0);
   if (n < 5) n = 5;
-  double per[5];
+  double per[5], cpu[5];
   for (int b = 0; b < 5; b++) {
-    int64_t t0 = now_ns();
+    int64_t t0 = now_ns(), c0 = cpu_ns();
     for (long i = 0; i < n / 5; i++) {
       pid_t pid;
       if (posix_spawn(&pid, argv[2], NULL, NULL, argv + 2, environ) != 0) {
@@ -44,8 +57,11 @@ int main(int argc, char **argv) {
       if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) return 3;
     }
     per[b] = (double)(now_ns() - t0) / (double)(n / 5);
+    cpu[b] = (double)(cpu_ns() - c0) / (double)(n / 5);
   }
   qsort(per, 5, sizeof per[0], cmp);
-  printf("{\"spawns\":%ld,\"ns_per_spawn_median\":%.0f,\"min\":%.0f,\"max\":%.0f}\n", n, per[2], per[0], per[4]);
+  qsort(cpu, 5, sizeof cpu[0], cmp);
+  printf("{\"spawns\":%ld,\"ns_per_spawn_median\":%.0f,\"min\":%.0f,\"max\":%.0f,\"cpu_ns_per_spawn_median\":%.0f,\"cpu_min\":%.0f,\"cpu_max\":%.0f}\n",
+         n, per[2], per[0], per[4], cpu[2], cpu[0], cpu[4]);
   return 0;
 }

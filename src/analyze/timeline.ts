@@ -3,8 +3,11 @@
  * and the attribution of every GPU idle interval to what that thread did in it.
  *
  * Model (per GPU-feeding thread; its submissions form one queue):
- *  - A submission (launch, async copy/memset, graph launch: op kind 'launch',
- *    or a non-blocking 'copy'/'memset') enqueues work when its call returns.
+ *  - A submission (launch, async copy/memset, graph launch, cuBLAS GEMM: op
+ *    kind 'launch', or a non-blocking 'copy'/'memset', or an NCCL collective)
+ *    enqueues work when its call returns. GEMMs count as kernels of the
+ *    segment (uniform duration class): their time is learned from the drains
+ *    like any kernel's.
  *  - Work runs in order, back to back, as soon as it is enqueued: the queue's
  *    completion is F = max_k (s_k + sum_{j>=k} dur_j).
  *  - A "segment" is the work enqueued since the queue was last known empty. It

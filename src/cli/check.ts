@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { discoverLibraries, type LibraryTarget } from '../discover/libraries.js';
 import { resolveSymbols, firstInstructionBytes, uprobeCostClass } from '../discover/elf.js';
-import { CALL_OPS, Source } from '../common/ops.js';
 import { repoRoot } from '../probe/paths.js';
+import { opsForKind } from '../probe/cuda.js';
 
 type Status = 'ok' | 'warn' | 'fail';
 interface Item {
@@ -95,8 +95,7 @@ function libraries(): LibReport[] {
     libs = [];
   }
   return libs.map((l) => {
-    const source = l.kind === 'cuda' ? Source.CUDA_DRV : l.kind === 'nccl' ? Source.NCCL : l.kind === 'nvtx' ? Source.NVTX : Source.CUDA_RT;
-    const ops = CALL_OPS.filter((o) => o.source === source);
+    const ops = opsForKind(l.kind);
     const probeable: LibReport['probeable'] = [];
     const missing: string[] = [];
     try {

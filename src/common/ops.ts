@@ -74,6 +74,24 @@ export type ArgName =
   | 'nranks'
   /** first 8 bytes of the ncclUniqueId (random in real NCCL): the same for every rank of one communicator */
   | 'unique_id'
+  /** cuBLAS GEMM: m in bits 0..25, n in bits 26..51 (bpf/events.h CW_GEMM_*; wire.ts GemmPack; gemm.ts decodes) */
+  | 'mn'
+  /** cuBLAS GEMM: k in bits 0..25, batch count in bits 26..51 (1 for one GEMM, 0 when unknown) */
+  | 'k_batch'
+  /** cuBLAS GEMM: A/B/C types, compute type, transa/transb and flags, packed (events.h CW_GEMM_*) */
+  | 'gemm'
+  /** cublasHandle_t (a pointer: an id within one process) */
+  | 'handle'
+  /** cublasLtMatrixLayoutCreate: rows / cols of the matrix layout; the layout handle returned */
+  | 'rows'
+  | 'cols'
+  | 'layout'
+  /** cudaDataType_t of a layout */
+  | 'data_type'
+  /** cublasLtMatmulDescCreate: compute type (cublasComputeType_t), scale type (cudaDataType_t), the descriptor returned */
+  | 'compute_type'
+  | 'scale_type'
+  | 'matmul_desc'
   /** NVTX: the level a push/pop returned, as a u32 (4294967294 = NVTX_NO_PUSH_POP_TRACKING: no tool tracks levels) */
   | 'level'
   /** NVTX domain handle (nvtxDomainHandle_t; 0 = the default domain) */
@@ -122,6 +140,9 @@ const op = (
 const RT = Source.CUDA_RT;
 const DRV = Source.CUDA_DRV;
 const NCCL = Source.NCCL;
+const BLAS = Source.CUBLAS;
+/** the four slots of every cuBLAS GEMM (bpf/events.h CW_GEMM_*) */
+const GEMM: OpInfo['args'] = ['mn', 'k_batch', 'gemm', 'stream'];
 const NVTX = Source.NVTX;
 /** NVTX op: the v2 export (libnvToolsExt.so.1) and the handler of Causeway's NVTX3 injection library (shim/nvtx_inject.c) */
 const nvtx = (code: number, name: string, args: OpInfo['args'], description: string): OpInfo =>
@@ -228,6 +249,19 @@ export const OPS: readonly OpInfo[] = [
   op(106, 'ncclCommInitRankConfig', NCCL, 'resource', ['rank', 'comm', 'nranks', 'unique_id'], false, 'join a communicator with a config; comm is the handle returned'),
   op(107, 'ncclCommDestroy', NCCL, 'resource', ['comm', null, null, null], false, 'destroy a communicator'),
 
+  // cuBLAS (libcublas.so.N) and cuBLASLt (libcublasLt.so.N). A GEMM enqueues its kernels on a stream and
+  // returns: a submission like a launch (kind 'launch'). Slots: a0 mn, a1 k_batch, a2 gemm, a3 stream (v_gemm
+  // decodes them). The `_64` exports (ILP64) are probed as the same op (VARIANTS). The legacy handle-less
+  // cublasSgemm of cublas.h (char transposes, no handle) has another ABI and is not probed.
+  op(108, 'cublasGemmEx', BLAS, 'launch', GEMM, false, 'GEMM with explicit A/B/C and compute types; the stream is the one cublasSetStream bound to the handle'),
+  op(109, 'cublasGemmStridedBatchedEx', BLAS, 'launch', GEMM, false, 'batch of equally strided GEMMs (batch count in k_batch)'),
+  op(110, 'cublasSgemm', BLAS, 'launch', GEMM, false, 'float GEMM (cublas_v2.h maps cublasSgemm to the cublasSgemm_v2 export)', ['cublasSgemm_v2']),
+  op(111, 'cublasHgemm', BLAS, 'launch', GEMM, false, 'half-precision GEMM'),
+  op(112, 'cublasLtMatmul', BLAS, 'launch', GEMM, false, 'cuBLASLt matmul on an explicit stream; m, n, k and types from the layouts/descriptor created while tracing (flagged unknown otherwise), batch unknown'),
+  op(113, 'cublasSetStream', BLAS, 'resource', ['handle', null, null, 'stream'], false, 'bind a cuBLAS handle to a stream: its later GEMMs go there', ['cublasSetStream_v2']),
+  op(114, 'cublasLtMatrixLayoutCreate', BLAS, 'resource', ['rows', 'layout', 'cols', 'data_type'], false, 'create a cuBLASLt matrix layout (column-major rows x cols of data_type); layout is the handle returned'),
+  op(115, 'cublasLtMatmulDescCreate', BLAS, 'resource', ['compute_type', 'matmul_desc', 'scale_type', null], false, 'create a cuBLASLt matmul descriptor; matmul_desc is the handle returned'),
+
   // NVTX (libnvToolsExt.so.1, or NVTX3 through Causeway's injection library). The message is in nvtx_names
   // (name_id); v_nvtx_ranges pairs pushes with pops per thread and domain, starts with ends by range id.
   nvtx(116, 'nvtxRangePushA', ['level', 'domain', 'string_handle', 'name_id'], 'open a nested range on this thread (ASCII message); level = the nesting level it returned'),
@@ -269,6 +303,9 @@ export const CUDA_OPS: readonly OpInfo[] = OPS.filter((o) => o.code < 128 && (o.
 /** NCCL ops, attached as uprobes on libnccl (kept apart from CUDA_OPS: the in-process shim does not cover them). */
 export const NCCL_OPS: readonly OpInfo[] = OPS.filter((o) => o.code < 128 && o.source === Source.NCCL);
 
+/** cuBLAS / cuBLASLt ops, attached as uprobes on libcublas and libcublasLt (the shim covers none). */
+export const CUBLAS_OPS: readonly OpInfo[] = OPS.filter((o) => o.code < 128 && o.source === Source.CUBLAS);
+
 /** NVTX ops, attached as uprobes on libnvToolsExt or on Causeway's NVTX3 injection library. */
 export const NVTX_OPS: readonly OpInfo[] = OPS.filter((o) => o.code < 128 && o.source === Source.NVTX);
 /** NVTX ops that open a range by push / by start, close one, or mark an instant (v_nvtx_ranges, the exports). */
@@ -281,8 +318,8 @@ export function isNvtxOp(code: number): boolean {
   return code >= 116 && code <= 127;
 }
 
-/** Every op recorded as a struct cw_call by a uprobe pair (CUDA + NCCL + NVTX). */
-export const CALL_OPS: readonly OpInfo[] = [...CUDA_OPS, ...NCCL_OPS, ...NVTX_OPS];
+/** Every op recorded as a struct cw_call by a uprobe pair (CUDA + NCCL + cuBLAS + NVTX). */
+export const CALL_OPS: readonly OpInfo[] = [...CUDA_OPS, ...NCCL_OPS, ...CUBLAS_OPS, ...NVTX_OPS];
 
 /** ncclDataType_t names and element sizes in bytes (nccl.h; ncclChar/ncclInt/ncclHalf/ncclFloat/ncclDouble are aliases). */
 export const NCCL_DATATYPES: Record<number, { name: string; size: number }> = {
@@ -313,9 +350,16 @@ export const NCCL_REDOPS: Record<number, string> = { 0: 'ncclSum', 1: 'ncclProd'
  * stored in events.variant (v_cuda_calls.variant: NULL for the plain export).
  */
 export const VARIANTS = [
-  { id: 1, name: 'ptds', suffix: '_ptds', flag: 1 << 5 },
-  { id: 2, name: 'ptsz', suffix: '_ptsz', flag: 1 << 6 },
+  { id: 1, name: 'ptds', suffix: '_ptds', flag: 1 << 5, sources: [Source.CUDA_RT, Source.CUDA_DRV] },
+  { id: 2, name: 'ptsz', suffix: '_ptsz', flag: 1 << 6, sources: [Source.CUDA_RT, Source.CUDA_DRV] },
+  // cuBLAS's 64-bit integer interface: cublasGemmEx_64, cublasSgemm_v2_64, ... (same arguments as int64_t)
+  { id: 3, name: 'ilp64', suffix: '_64', flag: 1 << 10, sources: [Source.CUBLAS] },
 ] as const;
+
+/** The export variants probed beside an op of this source. */
+export function variantsOf(source: SourceCode): (typeof VARIANTS)[number][] {
+  return VARIANTS.filter((v) => (v.sources as readonly number[]).includes(source));
+}
 export const COOKIE_VARIANT_SHIFT = 16;
 
 /** Variant id (events.variant) of a record's hdr.flags, 0 for the plain export. */

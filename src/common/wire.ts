@@ -101,6 +101,8 @@ export const Source = {
   PYTHON: 11,
   /** NCCL calls (uprobes on libnccl, bpf/nccl.bpf.c): same cw_call layout as the CUDA calls */
   NCCL: 12,
+  /** cuBLAS / cuBLASLt calls (uprobes on libcublas and libcublasLt, bpf/cublas.bpf.c): same cw_call layout */
+  CUBLAS: 13,
   /** NVTX ranges and marks (uprobes on libnvToolsExt or Causeway's NVTX3 injection library, bpf/nvtx.bpf.c) */
   NVTX: 14,
 } as const;
@@ -120,13 +122,14 @@ export const SOURCE_NAMES: Record<number, string> = {
   10: 'cuda_driver_inproc',
   11: 'python',
   12: 'nccl',
+  13: 'cublas',
   14: 'nvtx',
 };
 
 /**
  * enum cw_op, the codes that are not CUDA calls (the record type follows the
- * op). Call codes are 1..63 (runtime), 64..95 (driver), 96..107 (NCCL) and 116..127 (NVTX),
- * listed in ops.ts.
+ * op). Call codes are 1..63 (runtime), 64..95 (driver), 96..107 (NCCL),
+ * 108..115 (cuBLAS) and 116..127 (NVTX), listed in ops.ts.
  */
 export const Op = {
   /** first code that is not a CUDA call: below it every record is a struct cw_call */
@@ -151,6 +154,14 @@ export const MAX_CUDA_OP = Op.HOST_MIN - 1;
 /** NCCL a1 packing (#define CW_NCCL_*, events.h): datatype bits 0..7, reduction op 8..15, flags, peer/root 32..63 */
 export const NcclPack = { NO_REDOP: 255, HAS_PEER: 1 << 16, COUNT_ONLY: 1 << 17 } as const;
 
+/**
+ * cuBLAS GEMM slots (#define CW_GEMM_*, events.h): a0 = m | n << 26, a1 = k | batch << 26 (batch 0: unknown;
+ * 26-bit fields keep the slots below 2^53, exact as doubles and in SQLite; larger values clamped),
+ * a2 = A type (bits 0..7) | B type (8..15) | C type (16..23) | compute type (24..31) | transa (32..35) |
+ * transb (36..39) | flags (40..), a3 = stream. Flags are bit numbers here (a2 is wider than 32 bits).
+ */
+export const GemmPack = { DIM_BITS: 26, DIM_MAX: 2 ** 26 - 1, UNKNOWN_TYPE: 255, UNKNOWN_OP: 15, STREAM_UNKNOWN_BIT: 40, SHAPE_UNKNOWN_BIT: 41, CLAMPED_BIT: 42 } as const;
+
 /** hdr.flags (#define CW_F_*) */
 export const Flag = {
   /** stack_id is valid */
@@ -169,6 +180,8 @@ export const Flag = {
   PTSZ: 1 << 6,
   /** call: a struct cw_pyframes for (tid, op) precedes it in rb_calls */
   PY_FRAMES: 1 << 7,
+  /** the call entered through its _64 export (cuBLAS 64-bit integer interface; events.variant) */
+  ILP64: 1 << 10,
 } as const;
 /**
  * Flags the store keeps (table event_flags): everything but STACK_SAMPLED,

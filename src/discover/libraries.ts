@@ -1,6 +1,7 @@
 /**
  * Find the CUDA runtime (libcudart) and driver (libcuda) libraries a host can
- * load, and the executables that carry the runtime statically linked inside.
+ * load (and the NCCL and cuBLAS/cuBLASLt libraries beside them), and the
+ * executables that carry the runtime statically linked inside.
  *
  * Sources, in the order they are searched: what running processes have mapped
  * (/proc/PID/maps: the only source that is certainly right), the ldconfig
@@ -22,7 +23,7 @@ import { execFileSync } from 'node:child_process';
 import { withElf, isElf64, resolveInElf, type Elf } from './elf.js';
 import { listPids, readMaps, readExe, hostPath, makedev } from './procmaps.js';
 
-export type LibraryKind = 'cudart' | 'cuda' | 'static' | 'nccl' | 'nvtx';
+export type LibraryKind = 'cudart' | 'cuda' | 'static' | 'nccl' | 'cublas' | 'cublaslt' | 'nvtx';
 export type FoundBy = 'maps' | 'ldconfig' | 'ld_library_path' | 'cuda_home' | 'path' | 'wheel' | 'conda' | 'argv';
 
 export interface LibraryTarget {
@@ -85,6 +86,9 @@ const CUDART_RE = /^libcudart(?:-[0-9a-f]{8})?\.so(?:\.\d+)*$/;
 const CUDA_RE = /^libcuda\.so(?:\.\d+)*$/;
 /** NCCL: libnccl.so.2 (wheels nvidia/nccl/lib, conda, system dirs); not libnccl-net plugins or the static archive */
 const NCCL_RE = /^libnccl\.so(?:\.\d+)*$/;
+/** cuBLAS and cuBLASLt: libcublas.so.N / libcublasLt.so.N (toolkit lib64, wheels nvidia/cublas/lib, conda, system dirs) */
+const CUBLAS_RE = /^libcublas\.so(?:\.\d+)*$/;
+const CUBLASLT_RE = /^libcublasLt\.so(?:\.\d+)*$/;
 /**
  * Libraries that may carry NCCL linked in (PyTorch's CUDA library, in builds
  * that link NCCL statically): a target of kind nccl only when the ELF defines
@@ -108,11 +112,13 @@ export function mayEmbedNccl(fileName: string): boolean {
 /** Symbols whose definition marks an object as carrying the CUDA runtime. */
 export const STATIC_CUDART_MARKERS = ['cudaMalloc', 'cudaLaunchKernel', 'cudaMemcpy'];
 
-export function libraryKindOf(fileName: string): 'cudart' | 'cuda' | 'nccl' | 'nvtx' | null {
+export function libraryKindOf(fileName: string): 'cudart' | 'cuda' | 'nccl' | 'cublas' | 'cublaslt' | 'nvtx' | null {
   const b = path.basename(fileName);
   if (CUDART_RE.test(b)) return 'cudart';
   if (CUDA_RE.test(b)) return 'cuda';
   if (NCCL_RE.test(b)) return 'nccl';
+  if (CUBLAS_RE.test(b)) return 'cublas';
+  if (CUBLASLT_RE.test(b)) return 'cublaslt';
   if (NVTX_RE.test(b)) return 'nvtx';
   return null;
 }
@@ -521,7 +527,7 @@ export function discoverLibraries(opts: DiscoverOptions = {}): LibraryTarget[] {
       mtimeMs: t.mtimeMs,
     });
   }
-  const order: Record<LibraryKind, number> = { cudart: 0, cuda: 1, static: 2, nccl: 3, nvtx: 4 };
+  const order: Record<LibraryKind, number> = { cudart: 0, cuda: 1, static: 2, nccl: 3, cublas: 4, cublaslt: 5, nvtx: 6 };
   return out.sort((a, b) => order[a.kind] - order[b.kind] || a.path.localeCompare(b.path));
 }
 

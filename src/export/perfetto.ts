@@ -6,7 +6,8 @@
  * What goes where
  *   - one process per traced pid (M process_name / process_labels), one thread
  *     track per tid (M thread_name, thread_sort_index);
- *   - CUDA calls: complete slices (ph X, cat "cuda", name = API name) with args
+ *   - CUDA calls (and NCCL, cuBLAS calls): complete slices (ph X, cat "cuda", name = API name) with args
+ *     (a GEMM's m, n, k, batch, transposes, types and flops decoded)
  *     op, bytes, direction, stream, ret, event_id, and for calls whose user
  *     stack was sampled args.stack (frames innermost first, Python frames
  *     merged in as "func (file.py:line)") and args.python_caller (the innermost
@@ -54,6 +55,7 @@ import { eventIdRange } from '../store/reader.js';
 import { OP_BY_CODE, MEMCPY_KIND, NCCL_DATATYPES, NCCL_REDOPS, NVTX_MARK, NVTX_PUSH, NVTX_START, opName } from '../common/ops.js';
 import { NcclPack, Source } from '../common/wire.js';
 import { hasNvtx } from '../store/nvtx.js';
+import { decodeGemm } from '../common/gemm.js';
 import { sanitizeUntrusted } from '../common/untrusted.js';
 import type { ExplainResult } from '../analyze/explain.js';
 import type { Chain } from '../common/chain.js';
@@ -157,6 +159,13 @@ function cudaArgs(r: Row): Record<string, unknown> {
   const args: Record<string, unknown> = { op: info?.name ?? opName(r.op), event_id: r.id, ret: r.ret };
   if (!info) return args;
   const slots = [r.a0, r.a1, r.a2, r.a3];
+  if (info.args[0] === 'mn') {
+    // cuBLAS GEMM: the packed slots decoded (common/gemm.ts); unknown fields left out
+    const g = decodeGemm(r.a0 ?? 0, r.a1 ?? 0, r.a2 ?? 0, r.a3 ?? 0);
+    for (const [k, v] of Object.entries(g)) if (v !== null && v !== false) args[k] = k === 'stream' ? hex(v as number) : v;
+    if (r.ret !== 0) args.error = true;
+    return args;
+  }
   info.args.forEach((name, i) => {
     const v = slots[i];
     if (!name || v === null || v === undefined) return;

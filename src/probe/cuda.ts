@@ -7,12 +7,12 @@
  * reported with its reason; nothing is skipped silently.
  */
 import path from 'node:path';
-import { CALL_OPS, CUDA_OPS, NCCL_OPS, NVTX_OPS, COOKIE_VARIANT_SHIFT, Source, VARIANTS, type OpInfo } from '../common/ops.js';
+import { CALL_OPS, CUBLAS_OPS, CUDA_OPS, NCCL_OPS, NVTX_OPS, COOKIE_VARIANT_SHIFT, Source, VARIANTS, variantsOf, type OpInfo } from '../common/ops.js';
 import { resolveSymbols, firstInstructionBytes, uprobeCostClass, type UprobeCost } from '../discover/elf.js';
 import type { Addon, LinkHandle, ObjHandle } from './addon-types.js';
 import { bpfObjectPath } from './paths.js';
 
-export type LibraryKind = 'cudart' | 'cuda' | 'static' | 'nccl' | 'nvtx';
+export type LibraryKind = 'cudart' | 'cuda' | 'static' | 'nccl' | 'cublas' | 'cublaslt' | 'nvtx';
 
 export interface LibraryTarget {
   path: string;
@@ -30,7 +30,7 @@ export interface ProbeStatus {
   attached: boolean;
   cost?: UprobeCost;
   error?: string;
-  /** per-thread default stream exports of the same op probed beside it (`_ptds`/`_ptsz`) */
+  /** other exports of the same op probed beside it (`_ptds`/`_ptsz`, cuBLAS `_64`) */
   variants?: { name: string; symbol: string; offset: number }[];
 }
 
@@ -60,33 +60,45 @@ export interface CudaProbeOptions {
   classic?: boolean;
   /** probe only these ops (benchmarks comparing probe sets); default every CUDA op */
   ops?: readonly OpInfo[];
-  /** probe the `_ptds`/`_ptsz` exports too (default true) */
+  /** probe the `_ptds`/`_ptsz` (cuBLAS: `_64`) exports too (default true) */
   variants?: boolean;
 }
 
 // cw_py_procs / cw_py_tstates: Python frame walker state (bpf/python.bpf.h, src/probe/python.ts)
 export const SHARED_MAPS = ['cw_traced', 'cw_drops', 'rb_calls', 'rb_host', 'rb_life', 'cw_stacks', 'cw_py_procs', 'cw_py_tstates'];
 
-type Family = 'rt' | 'drv' | 'nccl' | 'nvtx';
+type Family = 'rt' | 'drv' | 'nccl' | 'cublas' | 'nvtx';
 const PROGRAMS: Record<Family, { entry: string; ret: string; object: string }> = {
   rt: { entry: 'cw_cuda_entry', ret: 'cw_cuda_return', object: 'cuda.bpf.o' },
   drv: { entry: 'cw_drv_entry', ret: 'cw_drv_return', object: 'driver.bpf.o' },
   nccl: { entry: 'cw_nccl_entry', ret: 'cw_nccl_return', object: 'nccl.bpf.o' },
+  cublas: { entry: 'cw_cublas_entry', ret: 'cw_cublas_return', object: 'cublas.bpf.o' },
   nvtx: { entry: 'cw_nvtx_entry', ret: 'cw_nvtx_return', object: 'nvtx.bpf.o' },
 };
-const FAMILY_SOURCE: Record<Family, number> = { rt: Source.CUDA_RT, drv: Source.CUDA_DRV, nccl: Source.NCCL, nvtx: Source.NVTX };
-const FAMILY_OPS: Record<Family, readonly OpInfo[]> = { rt: CUDA_OPS, drv: CUDA_OPS, nccl: NCCL_OPS, nvtx: NVTX_OPS };
-const FAMILY_LABEL: Record<Family, string> = { rt: 'CUDA runtime', drv: 'CUDA driver', nccl: 'NCCL', nvtx: 'NVTX' };
+const FAMILY_SOURCE: Record<Family, number> = { rt: Source.CUDA_RT, drv: Source.CUDA_DRV, nccl: Source.NCCL, cublas: Source.CUBLAS, nvtx: Source.NVTX };
+const FAMILY_NAME: Record<Family, string> = { rt: 'CUDA runtime', drv: 'CUDA driver', nccl: 'NCCL', cublas: 'cuBLAS', nvtx: 'NVTX' };
 
-/** Probe family of a library kind: libcuda -> driver, libnccl -> NCCL, NVTX -> NVTX, runtime (shared or static) -> runtime. */
+/** Probe family of a library kind: libcuda -> driver, libnccl -> NCCL, libcublas(Lt) -> cuBLAS, NVTX -> NVTX, runtime (shared or static) -> runtime. */
 function familyOf(kind: LibraryKind): Family {
+  if (kind === 'cublas' || kind === 'cublaslt') return 'cublas';
   return kind === 'cuda' ? 'drv' : kind === 'nccl' ? 'nccl' : kind === 'nvtx' ? 'nvtx' : 'rt';
+}
+
+/**
+ * The ops a library of this kind defines: cuBLASLt's in libcublasLt, the others in libcublas (one BPF object
+ * serves both; the split keeps the probes table free of "not defined" rows for the other library's ops).
+ */
+export function opsForKind(kind: LibraryKind): readonly OpInfo[] {
+  const family = familyOf(kind);
+  if (family === 'cublas') return CUBLAS_OPS.filter((o) => o.name.startsWith('cublasLt') === (kind === 'cublaslt'));
+  if (family === 'nvtx') return NVTX_OPS;
+  return family === 'nccl' ? NCCL_OPS : CUDA_OPS.filter((o) => o.source === FAMILY_SOURCE[family]);
 }
 
 export class CudaProbes {
   readonly rt: ObjHandle;
   readonly drv: ObjHandle;
-  /** nccl.bpf.o / nvtx.bpf.o, opened on the first library of their kind (a trace without one loads nothing more) */
+  /** nccl.bpf.o / cublas.bpf.o / nvtx.bpf.o, opened on the first library of their family (a trace without them loads nothing more) */
   private readonly lazy = new Map<Family, ObjHandle>();
   private readonly rodata: Record<string, number>;
   private readonly attached: LibraryAttach[] = [];
@@ -116,16 +128,17 @@ export class CudaProbes {
     });
   }
 
-  /** The BPF object of a family (NCCL's and NVTX's opened here on first use, sharing the runtime object's maps). */
+  /** The BPF object of a family (NCCL's, cuBLAS's and NVTX's opened here on first use, sharing the runtime object's maps). */
   private objectOf(family: Family): ObjHandle {
     if (family === 'rt') return this.rt;
     if (family === 'drv') return this.drv;
     let obj = this.lazy.get(family);
     if (!obj) {
-      obj = this.addon.openObject(bpfObjectPath(PROGRAMS[family].object), {
+      const progs = PROGRAMS[family];
+      obj = this.addon.openObject(bpfObjectPath(progs.object), {
         rodata: this.rodata,
         shareMaps: { from: this.rt, names: SHARED_MAPS },
-        uprobeMultiPrograms: this.opts.classic ? [] : [PROGRAMS[family].entry, PROGRAMS[family].ret],
+        uprobeMultiPrograms: this.opts.classic ? [] : [progs.entry, progs.ret],
       });
       this.lazy.set(family, obj);
     }
@@ -138,8 +151,9 @@ export class CudaProbes {
     const family = familyOf(lib.kind);
     const source = FAMILY_SOURCE[family];
     const progs = PROGRAMS[family];
-    const ops = (this.opts.ops ?? FAMILY_OPS[family]).filter((o) => o.source === source && (!onlyOps || onlyOps.has(o.code)));
-    const variantList = this.opts.variants === false ? [] : VARIANTS;
+    const kindOps = new Set(opsForKind(lib.kind).map((o) => o.code));
+    const ops = (this.opts.ops ?? CALL_OPS).filter((o) => o.source === source && kindOps.has(o.code) && (!onlyOps || onlyOps.has(o.code)));
+    const variantList = this.opts.variants === false ? [] : variantsOf(source as Parameters<typeof variantsOf>[0]);
     const result: LibraryAttach = { library: lib, mode: 'none', probes: [], links: [], attachMs: 0 };
     let obj: ObjHandle;
     try {
@@ -194,7 +208,7 @@ export class CudaProbes {
       ...(p.variants ?? []).map((v) => ({ p, offset: v.offset, cookie: p.op.code | (VARIANTS.find((x) => x.name === v.name)!.id << COOKIE_VARIANT_SHIFT) })),
     ]);
     if (todo.length === 0) {
-      result.error = result.error ?? `no ${FAMILY_LABEL[family]} symbols found in ${lib.path}`;
+      result.error = result.error ?? `no ${FAMILY_NAME[family]} symbols found in ${lib.path}`;
       result.attachMs = performance.now() - t0;
       this.attached.push(result);
       return result;

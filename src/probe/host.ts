@@ -251,6 +251,11 @@ export interface LoaderOptions {
    * the mapping of a CUDA library (found by walking the loader's link_map list).
    */
   parkNewCuda?: boolean;
+  /**
+   * parkNewCuda: how long a program found to start without a CUDA library skips the walk of its
+   * start-up objects in its next processes (cw_exe_clean_ttl_ns; default 1 s, 0 = always walk)
+   */
+  exeCleanTtlNs?: bigint;
   ldso?: string;
   warn?: (message: string) => void;
 }
@@ -300,7 +305,7 @@ export function loadLoaderProbe(addon: Addon, opts: LoaderOptions): LoaderProbe 
   }
   const open = (multi: boolean) =>
     addon.openObject(bpfObjectPath('loader.bpf.o'), {
-      rodata: { cw_self_tgid: opts.selfTgid, cw_trace_all: opts.traceAll ?? false, cw_stop_on_load: opts.stopOnLoad ?? false, cw_park_new_cuda: rDebugDelta !== 0n, cw_r_debug_delta: rDebugDelta },
+      rodata: { cw_self_tgid: opts.selfTgid, cw_trace_all: opts.traceAll ?? false, cw_stop_on_load: opts.stopOnLoad ?? false, cw_park_new_cuda: rDebugDelta !== 0n, cw_r_debug_delta: rDebugDelta, ...(opts.exeCleanTtlNs !== undefined ? { cw_exe_clean_ttl_ns: opts.exeCleanTtlNs } : {}) },
       shareMaps: { from: opts.shareFrom, names: HOST_SHARED_MAPS },
       uprobeMultiPrograms: multi ? [LOADER_PROGRAM] : [],
     });

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import { CALL_OPS } from '../common/ops.js';
-import { discoverLibraries, type DiscoverOptions, type LibraryTarget as FoundLibrary } from '../discover/libraries.js';
+import { discoverLibraries, libraryKindOf, type DiscoverOptions, type LibraryTarget as FoundLibrary } from '../discover/libraries.js';
 import { readMaps } from '../discover/procmaps.js';
 import { parseElf } from '../discover/elf.js';
 import type { Addon } from '../probe/addon-types.js';
@@ -108,7 +108,7 @@ export class LibraryAttacher {
       }
       this.libraryProblems.push({ path: p, error });
       this.ctx.log(`WARNING: --lib ${p}: ${error}; it is NOT traced (fix the path, or drop --lib)`);
-      recordLibraries(this.ctx.db, this.ctx.sessionId, [{ path: p, kind: /libcuda[.-]/.test(p) ? 'cuda' : 'cudart', foundVia: 'path', probesAttached: 0, probesFailed: 0, error: `--lib: ${error}` }]);
+      recordLibraries(this.ctx.db, this.ctx.sessionId, [{ path: p, kind: libraryKindOf(p) ?? 'cudart', foundVia: 'path', probesAttached: 0, probesFailed: 0, error: `--lib: ${error}` }]);
     }
     return ok;
   }
@@ -119,7 +119,7 @@ export class LibraryAttacher {
     const paths = [...this.checkExplicitLibraries(opts.libraries ?? []), ...ownLibraries];
     const executables: string[] = [];
     if (exe) {
-      paths.push(...loaderLibraries(exe, opts.env).filter((p) => /libcud(art|a)[.-]|libnccl\.so|libtorch_cuda\.so|libnvToolsExt\.so/.test(p)));
+      paths.push(...loaderLibraries(exe, opts.env).filter((p) => /libcud(art|a)[.-]|libnccl\.so|libcublas(Lt)?\.so|libtorch_cuda\.so|libnvToolsExt\.so/.test(p)));
       executables.push(exe);
     }
     const found = discoverLibraries({ paths, executables, pids: opts.pids.length ? opts.pids : undefined });
@@ -133,8 +133,8 @@ export class LibraryAttacher {
     const { cuda, db, sessionId, inproc, log } = this.ctx;
     // --in-process: uprobes only for the ops the shim does not interpose, except in an executable
     // with CUDA linked in statically (its own calls never reach a preloaded library): all ops there
-    // (the shim interposes no NCCL or NVTX call: libnccl and the NVTX libraries get every probe of theirs)
-    const only = inproc && lib.kind !== 'static' && lib.kind !== 'nccl' && lib.kind !== 'nvtx' ? new Set(inproc.uncovered.map((o) => o.code)) : undefined;
+    // (the shim interposes no NCCL, cuBLAS or NVTX call: libnccl, libcublas(Lt) and the NVTX libraries get every probe of theirs)
+    const only = inproc && (lib.kind === 'cudart' || lib.kind === 'cuda') ? new Set(inproc.uncovered.map((o) => o.code)) : undefined;
     if (only && only.size === 0) return null;
     const key = `${lib.dev}:${lib.inode}`;
     if (this.attachedInodes.has(key)) return null;
@@ -164,7 +164,7 @@ export class LibraryAttacher {
     const maps = readMaps(pid);
     if (!maps) return;
     for (const m of maps) {
-      if (!m.path || !/\/(libcud(art|a)[^/]*|libnccl|libtorch_cuda|libnvToolsExt|libcauseway-nvtx)\.so/.test(m.path)) continue;
+      if (!m.path || !/\/(libcud(art|a)[^/]*|libnccl|libcublas(Lt)?|libtorch_cuda|libnvToolsExt|libcauseway-nvtx)\.so/.test(m.path)) continue;
       if ([...this.attachedInodes].some((k) => k.endsWith(`:${m.inode}`))) continue;
       // just this file: no search roots (the loader may be holding the process parked meanwhile)
       const found = discoverLibraries({ ...ONLY_PATHS, paths: [`/proc/${pid}/root${m.path}`] });

@@ -38,8 +38,11 @@ const STEPS: Record<number, (db: Db) => void> = {
     const cols = new Set((db.prepare('PRAGMA table_info(events)').all() as { name: string }[]).map((c) => c.name));
     if (!cols.has('variant')) db.exec('ALTER TABLE events ADD COLUMN variant INTEGER');
   },
-  // v6 -> v7: NVTX messages (nvtx_names, created by TABLES_SQL); v_nvtx_ranges is a view
+  // v6 -> v7: thread_gaps (host time after each call per thread), created by TABLES_SQL and kept by the
+  // writer from now on; older sessions get no rows (a backfill would sort every stored call at open)
   7: () => {},
+  // v7 -> v8: NVTX messages (nvtx_names, created by TABLES_SQL); v_nvtx_ranges is a view
+  8: () => {},
 };
 
 /** Apply the steps from `from` (exclusive) to `to` (inclusive). */

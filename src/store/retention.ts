@@ -78,6 +78,7 @@ export const RETENTION_SQL = {
   /** the event_flags rows of the events just deleted from [lo, hi) */
   flagsOrphaned: 'DELETE FROM event_flags WHERE event_id >= ? AND event_id < ? AND NOT EXISTS (SELECT 1 FROM events WHERE id = event_flags.event_id)',
   aggregatesOld: 'DELETE FROM aggregates WHERE session_id = ? AND bucket_ns + ? <= ?',
+  threadGapsOld: 'DELETE FROM thread_gaps WHERE session_id = ? AND bucket_ns + ? <= ?',
 } as const;
 
 /**
@@ -138,9 +139,13 @@ export function enforceRetention(db: Db, policy: RetentionPolicy): RetentionResu
       // aggregates of buckets entirely older than the cutoff
       const sessions = db.prepare('SELECT id, wall_start_ns FROM sessions').safeIntegers(true).all() as { id: bigint; wall_start_ns: bigint }[];
       const del = db.prepare(RETENTION_SQL.aggregatesOld);
+      const delGaps = db.prepare(RETENTION_SQL.threadGapsOld);
       for (const s of sessions) {
         const rel = cutoffWall - s.wall_start_ns;
-        if (rel > 0n) del.run(s.id, 1_000_000_000, rel);
+        if (rel > 0n) {
+          del.run(s.id, 1_000_000_000, rel);
+          delGaps.run(s.id, 1_000_000_000, rel);
+        }
       }
     }
   }

@@ -9,10 +9,11 @@
  * 2^53 for traces shorter than 104 days. sessions.wall_start_ns anchors the
  * session to the wall clock.
  */
-import { Flag, NcclPack, Op } from '../common/wire.js';
-import { NCCL_DATATYPES, NCCL_REDOPS, NVTX_END, NVTX_MARK, NVTX_POP, NVTX_PUSH, NVTX_START } from '../common/ops.js';
+import { Flag, GemmPack, NcclPack, Op } from '../common/wire.js';
+import { NCCL_DATATYPES, NCCL_REDOPS, NVTX_END, NVTX_MARK, NVTX_POP, NVTX_PUSH, NVTX_START, VARIANTS } from '../common/ops.js';
+import { CUBLAS_COMPUTE_TYPES, CUBLAS_OPS_NAMES, CUDA_DATA_TYPES } from '../common/gemm.js';
 
-export const SCHEMA_VERSION = 7;
+export const SCHEMA_VERSION = 8;
 export const APP_ID = 'causeway';
 
 export const TABLES_SQL = `
@@ -89,7 +90,7 @@ CREATE TABLE IF NOT EXISTS libraries (
   path       TEXT NOT NULL,
   dev        INTEGER,
   inode      INTEGER,
-  kind       TEXT NOT NULL,                     -- cudart | cuda | static | nccl
+  kind       TEXT NOT NULL,                     -- cudart | cuda | static | nccl | cublas | cublaslt
   version    TEXT,
   found_via  TEXT,                              -- ldconfig | path | wheel | maps | dlopen | argv ...
   probes_attached INTEGER NOT NULL DEFAULT 0,
@@ -207,6 +208,23 @@ CREATE TABLE IF NOT EXISTS aggregates (
   PRIMARY KEY (session_id, bucket_ns, pid, op)
 ) WITHOUT ROWID;
 
+-- Host time after each outermost CUDA call, per (1 s bucket of the call's return, thread, op),
+-- maintained by the writer from each thread's calls in arrival order (v7). "Gap after each op
+-- per thread" as SQL needs every call sorted by thread and time (1.6-2.2 s on 1M events, two
+-- sorts); this keeps it a lookup of a few hundred rows. A gap is stored once the thread's next
+-- outermost call is known: the thread's last call has none. Sessions written before v7: no rows.
+CREATE TABLE IF NOT EXISTS thread_gaps (
+  session_id INTEGER NOT NULL,
+  bucket_ns  INTEGER NOT NULL,                  -- bucket of the preceding call's return, relative to the session
+  pid        INTEGER NOT NULL,
+  tid        INTEGER NOT NULL,
+  op         INTEGER NOT NULL,                  -- ops.id of the outermost call the gap follows
+  gaps       INTEGER NOT NULL,
+  gap_ns     INTEGER NOT NULL,                  -- sum of (next call's entry - this call's return)
+  max_gap_ns INTEGER NOT NULL,
+  PRIMARY KEY (session_id, bucket_ns, tid, op)
+) WITHOUT ROWID;
+
 -- Analysis runs and their chains: append-only history.
 CREATE TABLE IF NOT EXISTS analysis_runs (
   id            INTEGER PRIMARY KEY,
@@ -271,6 +289,19 @@ const ncclDatatype = `CASE ${DTYPE_OP} & 255 ${Object.entries(NCCL_DATATYPES).ma
 const ncclSize = `CASE ${DTYPE_OP} & 255 ${Object.entries(NCCL_DATATYPES).map(([k, v]) => `WHEN ${k} THEN ${v.size}`).join(' ')} END`;
 const ncclRedop = `CASE (${DTYPE_OP} >> 8) & 255 WHEN ${NcclPack.NO_REDOP} THEN NULL ${Object.entries(NCCL_REDOPS).map(([k, v]) => `WHEN ${k} THEN '${v}'`).join(' ')} ELSE 'ncclRedOp_' || ((${DTYPE_OP} >> 8) & 255) END`;
 
+/**
+ * cuBLAS GEMM slots (ops.ts 'mn'/'k_batch'/'gemm', events.h CW_GEMM_*): 26-bit fields, NULL for every other
+ * op (the GEMM ops keep 'mn' in a0, so one ops-row test selects them).
+ */
+const IS_GEMM = `o.a0 = 'mn'`;
+const DIM_MASK = GemmPack.DIM_MAX;
+const gemmDim = (slot: string, shift: number) => `CASE WHEN ${IS_GEMM} AND NOT (e.a2 >> ${GemmPack.SHAPE_UNKNOWN_BIT}) & 1 THEN (e.${slot} >> ${shift}) & ${DIM_MASK} END`;
+const gemmBatch = `CASE WHEN ${IS_GEMM} THEN NULLIF((e.a1 >> ${GemmPack.DIM_BITS}) & ${DIM_MASK}, 0) END`;
+const dataType = (shift: number) =>
+  `CASE (e.a2 >> ${shift}) & 255 WHEN ${GemmPack.UNKNOWN_TYPE} THEN NULL ${Object.entries(CUDA_DATA_TYPES).map(([k, v]) => `WHEN ${k} THEN '${v}'`).join(' ')} ELSE 'cudaDataType_' || ((e.a2 >> ${shift}) & 255) END`;
+const computeType = `CASE (e.a2 >> 24) & 255 WHEN ${GemmPack.UNKNOWN_TYPE} THEN NULL ${[...Object.entries(CUBLAS_COMPUTE_TYPES), ...Object.entries(CUDA_DATA_TYPES)].map(([k, v]) => `WHEN ${k} THEN '${v}'`).join(' ')} ELSE 'cublasComputeType_' || ((e.a2 >> 24) & 255) END`;
+const transOp = (shift: number) => `CASE (e.a2 >> ${shift}) & 15 ${Object.entries(CUBLAS_OPS_NAMES).map(([k, v]) => `WHEN ${k} THEN '${v}'`).join(' ')} END`;
+
 /** Argument decoding shared by the views: CASE '<name>' WHEN ops.aN THEN events.aN. */
 function argCol(name: string): string {
   return `CASE '${name}' WHEN o.a0 THEN e.a0 WHEN o.a1 THEN e.a1 WHEN o.a2 THEN e.a2 WHEN o.a3 THEN e.a3 END`;
@@ -295,7 +326,7 @@ SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid, o.name 
        ${argCol('flags')} AS flags,
        ${argCol('dst')} AS dst,
        ${argCol('src')} AS src,
-       CASE e.variant WHEN 1 THEN 'ptds' WHEN 2 THEN 'ptsz' END AS variant,
+       CASE e.variant ${VARIANTS.map((v) => `WHEN ${v.id} THEN '${v.name}'`).join(' ')} END AS variant,
        CASE WHEN o.a0 = 'func' THEN (SELECT k.name FROM kernel_names k WHERE k.session_id = e.session_id AND k.pid = e.pid AND k.handle = e.a0) END AS kernel,
        CASE 'block_smem' WHEN o.a2 THEN e.a2 >> 32 END AS shared_mem,
        ${argCol('graph')} AS graph,
@@ -313,10 +344,39 @@ SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid, o.name 
        ${argCol('nranks')} AS nranks,
        ${argCol('unique_id')} AS unique_id,
        CASE 'name_id' WHEN o.a3 THEN (SELECT n.name FROM nvtx_names n WHERE n.id = e.a3) END AS nvtx_message,
+       ${gemmDim('a0', 0)} AS m,
+       ${gemmDim('a0', GemmPack.DIM_BITS)} AS n,
+       ${gemmDim('a1', 0)} AS k,
+       ${gemmBatch} AS batch,
+       ${argCol('handle')} AS handle,
        e.a0, e.a1, e.a2, e.a3, e.stack_id,
        ${flagCol(Flag.OUT_READ_FAIL)} AS out_read_failed
 FROM events e JOIN ops o ON o.id = e.op JOIN sources s ON s.id = o.source_id
 WHERE e.op < ${Op.HOST_MIN};
+
+DROP VIEW IF EXISTS v_gemm;
+CREATE VIEW v_gemm AS
+SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid, o.name AS op, e.ret,
+       ${gemmDim('a0', 0)} AS m,
+       ${gemmDim('a0', GemmPack.DIM_BITS)} AS n,
+       ${gemmDim('a1', 0)} AS k,
+       ${gemmBatch} AS batch,
+       ${transOp(32)} AS transa,
+       ${transOp(36)} AS transb,
+       ${dataType(0)} AS a_type,
+       ${dataType(8)} AS b_type,
+       ${dataType(16)} AS c_type,
+       ${computeType} AS compute_type,
+       CASE WHEN NOT (e.a2 >> ${GemmPack.SHAPE_UNKNOWN_BIT}) & 1 AND (e.a1 >> ${GemmPack.DIM_BITS}) & ${DIM_MASK} > 0
+            THEN 2.0 * (e.a0 & ${DIM_MASK}) * ((e.a0 >> ${GemmPack.DIM_BITS}) & ${DIM_MASK}) * (e.a1 & ${DIM_MASK}) * ((e.a1 >> ${GemmPack.DIM_BITS}) & ${DIM_MASK}) END AS flops,
+       CASE WHEN (e.a2 >> ${GemmPack.STREAM_UNKNOWN_BIT}) & 1 THEN NULL ELSE e.a3 END AS stream,
+       (e.a2 >> ${GemmPack.STREAM_UNKNOWN_BIT}) & 1 = 0 AS stream_known,
+       (e.a2 >> ${GemmPack.SHAPE_UNKNOWN_BIT}) & 1 = 0 AS shape_known,
+       (e.a2 >> ${GemmPack.CLAMPED_BIT}) & 1 AS clamped,
+       CASE e.variant ${VARIANTS.map((v) => `WHEN ${v.id} THEN '${v.name}'`).join(' ')} END AS variant,
+       e.stack_id
+FROM events e JOIN ops o ON o.id = e.op
+WHERE e.op < ${Op.HOST_MIN} AND ${IS_GEMM};
 
 DROP VIEW IF EXISTS v_off_cpu;
 CREATE VIEW v_off_cpu AS
@@ -367,6 +427,11 @@ SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, o.name AS even
 FROM events e JOIN ops o ON o.id = e.op JOIN mcp_calls m ON m.event_id = e.id
 WHERE e.op >= ${Op.MCP_DISCOVERY};
 
+DROP VIEW IF EXISTS v_host_gaps;
+CREATE VIEW v_host_gaps AS
+SELECT g.session_id, g.bucket_ns, g.pid, g.tid, o.name AS op, g.gaps, g.gap_ns, g.max_gap_ns
+FROM thread_gaps g JOIN ops o ON o.id = g.op;
+
 DROP VIEW IF EXISTS v_nvtx_ranges;
 CREATE VIEW v_nvtx_ranges AS
 WITH pp AS (
@@ -416,16 +481,16 @@ WHERE c.run_id = (SELECT MAX(r.id) FROM analysis_runs r WHERE r.session_id = c.s
 /** The views and their columns, for the schema resource and docs. */
 export const VIEW_DOCS: Record<string, { description: string; columns: Record<string, string> }> = {
   v_cuda_calls: {
-    description: 'One row per CUDA runtime or driver call, or NCCL call (entry..return).',
+    description: 'One row per CUDA runtime or driver call, NCCL call or cuBLAS/cuBLASLt call (entry..return); v_gemm decodes the GEMMs fully.',
     columns: {
       id: 'event id', session_id: 'session', ts_ns: 'entry time, ns since session start', dur_ns: 'call duration, ns',
-      pid: 'process id (tgid)', tid: 'thread id', op: 'API name, e.g. cudaMemcpy', source: 'cuda_runtime | cuda_driver | nccl (and the in-process variants)',
-      ret: 'cudaError_t / CUresult (0 = success)', op_kind: 'alloc | free | launch | copy | memset | sync | wait | poll (event/stream query: a spin of them is waiting) | graph (capture, instantiate, update, upload) | record (event record) | resource (stream/event create/destroy, set device) | module (module/library load, function lookup) | collective (NCCL collective, send/recv, group start/end) | annotation (NVTX push/pop/start/end/mark)',
+      pid: 'process id (tgid)', tid: 'thread id', op: 'API name, e.g. cudaMemcpy', source: 'cuda_runtime | cuda_driver | nccl | cublas | nvtx (and the in-process variants)',
+      ret: 'cudaError_t / CUresult (0 = success)', op_kind: 'alloc | free | launch | copy | memset | sync | wait | poll (event/stream query: a spin of them is waiting) | graph (capture, instantiate, update, upload) | record (event record) | resource (stream/event create/destroy, set device) | module (module/library load, function lookup) | collective (NCCL collective, send/recv, group start/end) | annotation (NVTX push/pop/start/end/mark); cuBLAS GEMMs are launch (they enqueue kernels on a stream)',
       bytes: 'bytes allocated/copied/set', direction: 'copy direction (HostToDevice, DeviceToHost, ...)',
       stream: 'stream handle', dev_ptr: 'device pointer (returned by allocations)', host_ptr: 'pinned host pointer',
       func: 'kernel function pointer', grid_blocks: 'blocks in the grid (x*y*z)', block_threads: 'threads per block (x*y*z)',
       event: 'event handle', value: 'memset value', flags: 'flags argument', dst: 'copy destination', src: 'copy source',
-      variant: "entry point: NULL for the plain export, 'ptds' or 'ptsz' for the per-thread default stream exports (cudaMemcpy_ptds, cudaLaunchKernel_ptsz, ...) recorded as the same op",
+      variant: "entry point: NULL for the plain export, 'ptds' or 'ptsz' for the per-thread default stream exports (cudaMemcpy_ptds, cudaLaunchKernel_ptsz, ...), 'ilp64' for cuBLAS's _64 exports (cublasGemmEx_64, cublasSgemm_v2_64), recorded as the same op",
       kernel: 'kernel name of a launch (runtime: host stub symbol, demangled; driver: the name given to cuModuleGetFunction/cuLibraryGetKernel); untrusted; NULL when unknown',
       shared_mem: 'dynamic shared memory bytes (Ex launches)', graph: 'cudaGraph_t', graph_exec: 'cudaGraphExec_t / CUgraphExec (graph launches)',
       pool: 'memory pool (cudaMallocFromPoolAsync)', module: 'CUmodule', library: 'CUlibrary', device: 'device ordinal (cudaSetDevice)',
@@ -436,6 +501,10 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
       peer: 'NCCL rank on the other end: root of ncclBroadcast/ncclReduce, peer of ncclSend/ncclRecv',
       rank: 'NCCL rank of this process (ncclCommInitRank*)', nranks: 'NCCL communicator size (ncclCommInitRank*)',
       unique_id: 'first 8 bytes of the ncclUniqueId (random in real NCCL): equal across the ranks of one communicator, so it joins processes',
+      m: 'cuBLAS GEMM rows of op(A) and C (NULL for other ops, and for a cublasLtMatmul whose layouts were created before tracing)',
+      n: 'cuBLAS GEMM columns of op(B) and C', k: 'cuBLAS GEMM inner dimension',
+      batch: 'cuBLAS GEMM batch count (1 for one GEMM; NULL for cublasLtMatmul: a layout attribute, not probed)',
+      handle: 'cuBLAS handle (cublasSetStream)',
       stack_id: 'stacks.id of the user stack at entry, if sampled',
       nvtx_message: 'NVTX calls: the message given (untrusted, at most 128 bytes); NULL for other ops and for registered-string messages',
       out_read_failed: '1 when the returned pointer/handle could not be read at return (dev_ptr/host_ptr missing)',
@@ -450,6 +519,23 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
       name: 'the message (untrusted); NULL for registered strings (see string_handle)', domain: 'nvtxDomainHandle_t, NULL for the default domain',
       string_handle: 'registered string handle (NVTX_MESSAGE_TYPE_REGISTERED)', depth: 'nesting depth of a pushed range on its thread and domain (0 = outermost); NULL for start/end ranges and marks',
       end_id: 'event id of the pop/end', op: 'the NVTX call that opened it', stack_id: 'stacks.id at the push, if sampled',
+    },
+  },
+  v_gemm: {
+    description: 'One row per cuBLAS/cuBLASLt GEMM (cublasGemmEx, cublasGemmStridedBatchedEx, cublasSgemm, cublasHgemm, cublasLtMatmul and their _64 exports), arguments decoded.',
+    columns: {
+      id: 'event id (v_cuda_calls.id)', session_id: 'session', ts_ns: 'entry time', dur_ns: 'host time in the call (the GPU work runs after it returns)',
+      pid: 'process', tid: 'thread', op: 'API name', ret: 'cublasStatus_t (0 = success)',
+      m: 'rows of op(A) and C; NULL when unknown (cublasLtMatmul whose layouts were created before tracing)', n: 'columns of op(B) and C', k: 'inner dimension',
+      batch: 'batch count (1 for one GEMM; NULL for cublasLtMatmul, whose batch count is a layout attribute that is not probed)',
+      transa: 'N | T | C | CONJG (cublasLtMatmul: inferred from the layouts, NULL when they cannot tell, e.g. m = k)', transb: 'same for B',
+      a_type: 'cudaDataType_t of A (CUDA_R_16F, CUDA_R_16BF, CUDA_R_32F, CUDA_R_8F_E4M3, ...)', b_type: 'of B', c_type: 'of C',
+      compute_type: 'cublasComputeType_t (CUBLAS_COMPUTE_32F, ...; a cudaDataType_t name when a legacy caller passed one); cublasSgemm/cublasHgemm: their nominal 32F/16F',
+      flops: '2 m n k batch (NULL when a factor is unknown)',
+      stream: 'stream the work was enqueued on (cublasSetStream of the handle, or cublasLtMatmul\'s argument); NULL when the handle was bound before tracing',
+      stream_known: '0 when no cublasSetStream of the handle was seen (the analysis assumes its default stream)',
+      shape_known: '0 for a cublasLtMatmul whose layouts were not created while tracing', clamped: '1 when a dimension above 67,108,863 was clamped',
+      variant: "'ilp64' for the _64 export, else NULL", stack_id: 'stacks.id of the user stack at entry, if sampled',
     },
   },
   v_off_cpu: {
@@ -480,6 +566,10 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
   v_mcp_activity: {
     description: "Causeway's own MCP requests on the same timeline as the GPU events.",
     columns: { id: 'event id', session_id: 'session', ts_ns: 'time', dur_ns: 'handling time', pid: 'server pid', event: 'mcp_discovery | mcp_tool_call | mcp_auth_fail', client: 'client identity (untrusted)', method: 'JSON-RPC method', tool: 'tool name', args_digest: 'sha256 of the arguments', rows: 'rows returned', bytes: 'bytes returned', outcome: 'ok | error | refused | unauthorized | timeout (run_sql stopped at its time cap)' },
+  },
+  v_host_gaps: {
+    description: "Host time between a thread's CUDA calls: per 1 s bucket, thread and op, the gaps from the return of an outermost call (nested driver calls not counted) to the thread's next call. Kept by the writer, so per-thread questions need no sort of the calls.",
+    columns: { session_id: 'session', bucket_ns: '1 s bucket of the call return the gap starts at', pid: 'process', tid: 'thread', op: 'the call the gap follows', gaps: 'number of gaps', gap_ns: 'their total, ns', max_gap_ns: 'the longest, ns' },
   },
   v_chains: {
     description: 'Causal chains of the latest analysis run of each session (history in chains).',

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CALL, COMM_LEN, EVENT_VERSION, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, HOST_STAT_NAMES, IO, LOADER, LOSS_REASONS, MAX_CUDA_OP, MEM, OFFCPU, OFFCPU_HIST_SLOTS, Op, OffCpuReason, EXEC, EXEC_ARGS_LEN, EXEC_PATH_LEN, ExecFlag, PROC, PYFRAMES, PY_PROC, PY_FRAMES_OP, PY_ENTRY, PY_SHIM, PY_TRUNCATED, PY_MAX_FRAMES, PY_NONE, RECLAIM, RING_MAPS, Ring, SOURCE_NAMES, NVTX_MSG, NVTX_MSG_OP, NVTX_MSG_LEN, NvtxMessage, NVTX_ATTR } from '../../src/common/wire.js';
+import { CALL, COMM_LEN, EVENT_VERSION, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, HOST_STAT_NAMES, IO, LOADER, LOSS_REASONS, MAX_CUDA_OP, MEM, OFFCPU, OFFCPU_HIST_SLOTS, Op, OffCpuReason, EXEC, EXEC_ARGS_LEN, EXEC_PATH_LEN, ExecFlag, PROC, PYFRAMES, PY_PROC, PY_FRAMES_OP, PY_ENTRY, PY_SHIM, PY_TRUNCATED, PY_MAX_FRAMES, PY_NONE, RECLAIM, RING_MAPS, Ring, SOURCE_NAMES, GemmPack, NVTX_MSG, NVTX_MSG_OP, NVTX_MSG_LEN, NvtxMessage, NVTX_ATTR } from '../../src/common/wire.js';
 import { COOKIE_VARIANT_SHIFT, VARIANTS } from '../../src/common/ops.js';
 import { OPS, Source } from '../../src/common/ops.js';
 
@@ -144,11 +144,34 @@ test('sources and loss reasons follow the enums', () => {
   assert.equal(src.get('CW_SRC_SHIM_DRV'), Source.SHIM_DRV);
   assert.equal(src.get('CW_SRC_PYTHON'), Source.PYTHON);
   assert.equal(src.get('CW_SRC_NCCL'), Source.NCCL);
+  assert.equal(src.get('CW_SRC_CUBLAS'), Source.CUBLAS);
   assert.equal(src.get('CW_SRC_NVTX'), Source.NVTX);
   const loss = enumValues('cw_loss');
   assert.equal(loss.get('CW_LOSS_COUNT'), LOSS_REASONS.length);
   const ring = enumValues('cw_ring');
   assert.equal(ring.get('CW_RING_COUNT'), RING_MAPS.length);
+});
+
+test('cuBLAS GEMM packing (CW_GEMM_*) matches wire.ts GemmPack, and the packed slots stay exact as doubles', () => {
+  const text = fs.readFileSync(HEADER, 'utf8');
+  const def = (n: string) => {
+    const m = new RegExp(`#define ${n} \\(?(\\d+)u?l?l?(?: << (\\d+))?\\)?`).exec(text);
+    assert.ok(m, `#define ${n} in events.h`);
+    return m[2] === undefined ? Number(m[1]) : m[1] === '1' ? Number(m[2]) : NaN;
+  };
+  assert.equal(def('CW_GEMM_DIM_BITS'), GemmPack.DIM_BITS);
+  assert.match(text, /#define CW_GEMM_DIM_MAX \(\(1u << CW_GEMM_DIM_BITS\) - 1\)/);
+  assert.equal(GemmPack.DIM_MAX, 2 ** GemmPack.DIM_BITS - 1);
+  assert.equal(def('CW_GEMM_UNKNOWN_TYPE'), GemmPack.UNKNOWN_TYPE);
+  assert.equal(def('CW_GEMM_UNKNOWN_OP'), GemmPack.UNKNOWN_OP);
+  // flags: bit numbers (a2 is wider than 32 bits)
+  assert.equal(def('CW_GEMM_STREAM_UNKNOWN'), GemmPack.STREAM_UNKNOWN_BIT);
+  assert.equal(def('CW_GEMM_SHAPE_UNKNOWN'), GemmPack.SHAPE_UNKNOWN_BIT);
+  assert.equal(def('CW_GEMM_CLAMPED'), GemmPack.CLAMPED_BIT);
+  // two 26-bit fields and the highest flag stay below 2^53 (events hold a0..a3 as doubles)
+  assert.ok(2 * GemmPack.DIM_BITS <= 53 && GemmPack.CLAMPED_BIT < 53);
+  // the op slots the packing belongs to: every GEMM op names them in the same places
+  for (const o of OPS.filter((x) => x.source === Source.CUBLAS && x.kind === 'launch')) assert.deepEqual(o.args, ['mn', 'k_batch', 'gemm', 'stream'], o.name);
 });
 
 function defines(): Map<string, number> {

@@ -324,3 +324,65 @@ test('NCCL linked into libtorch_cuda.so is a target only when the library define
   const explicit = discoverLibraries({ root: tmpdir('empty'), procRoot: null, paths: [withNccl] });
   assert.deepEqual(explicit.map((x) => [x.kind, x.ino]), [['nccl', inode(withNccl)]]);
 });
+
+// cuBLAS (issue #18): libcublas.so.N and libcublasLt.so.N as the nvidia-cublas wheel, a conda env, a CUDA toolkit
+// and a system dir install them, and through a running process's maps; one target per inode
+const FAKE_CUBLAS = path.resolve(import.meta.dirname, '../../../test/fixtures/build/lib/libcublas.so.13');
+const FAKE_CUBLASLT = path.resolve(import.meta.dirname, '../../../test/fixtures/build/lib/libcublasLt.so.13');
+
+test('cuBLAS: libcublas/libcublasLt are found in wheels (nvidia/cublas/lib), conda envs, CUDA homes, system dirs and maps, as kinds cublas and cublaslt', async (t) => {
+  assert.equal(libraryKindOf('/x/libcublas.so.13'), 'cublas');
+  assert.equal(libraryKindOf('libcublas.so.12.4.5.8'), 'cublas');
+  assert.equal(libraryKindOf('libcublasLt.so.13'), 'cublaslt');
+  assert.equal(libraryKindOf('libcublasLt.so'), 'cublaslt');
+  assert.equal(libraryKindOf('libcublas_static.a'), null);
+  assert.equal(libraryKindOf('libcublasLt_static.a'), null);
+  assert.equal(libraryKindOf('libcublasXt.so.13'), null); // multi-GPU host API: no GEMM entry point probed
+  if (!fs.existsSync(FAKE_CUBLAS) || !fs.existsSync(FAKE_CUBLASLT)) return t.skip('SKIPPED LOUDLY: libcublas.so.13 not built (make -C test/fixtures)');
+  const root = tmpdir('cublas');
+  const W = put(root, 'opt/venv/lib/python3.12/site-packages/nvidia/cublas/lib/libcublas.so.13', FAKE_CUBLAS);
+  const WL = put(root, 'opt/venv/lib/python3.12/site-packages/nvidia/cublas/lib/libcublasLt.so.13', FAKE_CUBLASLT);
+  const C = put(root, 'opt/conda/envs/train/lib/libcublas.so.13', FAKE_CUBLAS);
+  const CL = put(root, 'opt/conda/envs/train/lib/libcublasLt.so.13', FAKE_CUBLASLT);
+  const H = put(root, 'usr/local/cuda-13.0/lib64/libcublasLt.so.13.0.2.14', FAKE_CUBLASLT);
+  link(root, 'usr/local/cuda-13.0/lib64/libcublasLt.so.13', 'libcublasLt.so.13.0.2.14');
+  link(root, 'usr/local/cuda-13.0/lib64/libcublasLt.so', 'libcublasLt.so.13');
+  const S = put(root, 'usr/lib/x86_64-linux-gnu/libcublas.so.12.0.1.189', FAKE_CUBLAS);
+  const found = discoverLibraries({ root, procRoot: null });
+  const want: Array<[string, string, string, string[]]> = [
+    [W, 'cublas', '13', ['wheel']],
+    [WL, 'cublaslt', '13', ['wheel']],
+    [C, 'cublas', '13', ['conda']],
+    [CL, 'cublaslt', '13', ['conda']],
+    [H, 'cublaslt', '13.0.2.14', ['cuda_home']],
+    [S, 'cublas', '12.0.1.189', ['path']],
+  ];
+  assert.equal(found.length, want.length, JSON.stringify(found.map((x) => x.paths)));
+  for (const [p, kind, version, by] of want) {
+    const lib = found.find((x) => x.ino === inode(p));
+    assert.ok(lib, `${p} not found`);
+    assert.equal(lib.kind, kind, p);
+    assert.equal(lib.version, version, p);
+    assert.deepEqual(lib.foundBy, by, p);
+  }
+  // three names of the toolkit's libcublasLt: one target
+  assert.equal(found.find((x) => x.ino === inode(H))!.paths.length, 3);
+  // a process that dlopen()s libcublas from an odd directory: it and the libcublasLt it needs, through its maps
+  const dir = tmpdir('cublas-maps');
+  const odd = path.join(dir, 'vendor', 'libcublas.so.13');
+  fs.mkdirSync(path.dirname(odd), { recursive: true });
+  fs.copyFileSync(FAKE_CUBLAS, odd);
+  fs.copyFileSync(FAKE_CUBLASLT, path.join(dir, 'vendor', 'libcublasLt.so.13'));
+  const prog = compile(dir, 'dl', `
+    #include <dlfcn.h>
+    #include <stdio.h>
+    #include <unistd.h>
+    int main(int c, char **v) { if (!dlopen(v[1], RTLD_NOW)) { fprintf(stderr, "%s\\n", dlerror()); return 1; }
+      printf("ready\\n"); fflush(stdout); sleep(60); return 0; }`, ['-ldl']);
+  const { child } = await spawnReady(prog, [odd]);
+  children.push(child);
+  const byMaps = discoverLibraries({ root: tmpdir('empty'), procRoot: '/proc', pids: [child.pid!] });
+  assert.deepEqual(byMaps.map((x) => [x.kind, x.foundBy, x.pids]), [['cublas', ['maps'], [child.pid]], ['cublaslt', ['maps'], [child.pid]]]);
+  assert.equal(byMaps[0].ino, inode(odd));
+  await kill(child);
+});

@@ -116,6 +116,28 @@ test('drv_ops: driver ops exactly N times; kernel names from cuModuleGetFunction
   d.close();
 });
 
+test('drv_ops_pt (per-thread default stream build against the fake libcuda.so.1): same ops, same counts, each row keeps the driver _ptsz/_ptds export it entered through', () => {
+  const N = 4;
+  const { d, workload } = trace('drv_ops_pt', [String(N)]);
+  assertExactCounts(d, workload, 15);
+  let variants = 0;
+  for (const [op, sym] of Object.entries<string>(workload.symbols)) {
+    const want = sym.endsWith('_ptds') ? 'ptds' : sym.endsWith('_ptsz') ? 'ptsz' : null;
+    if (want) variants++;
+    const got = d.prepare('SELECT DISTINCT variant FROM v_cuda_calls WHERE op = ?').all(op) as any[];
+    assert.deepEqual(got.map((g) => g.variant), [want], `${op} bound to ${sym}`);
+  }
+  // what the header binds, per cuda.h's __CUDA_API_PTSZ/__CUDA_API_PTDS defines
+  assert.equal(workload.symbols.cuMemcpyHtoDAsync, 'cuMemcpyHtoDAsync_v2_ptsz');
+  assert.equal(workload.symbols.cuMemcpyDtoD, 'cuMemcpyDtoD_v2_ptds');
+  assert.ok(variants >= 17, `${variants} driver ops went through a variant export`);
+  // arguments are decoded the same through the variant export
+  assert.deepEqual(rows(d, 'cuMemcpyHtoD').map((r) => [r.bytes, r.direction]), Array.from({ length: N }, (_, i) => [500 + i, 'HostToDevice']));
+  assert.deepEqual(rows(d, 'cuMemcpyDtoHAsync').map((r) => [r.bytes, r.direction]), Array.from({ length: N }, (_, i) => [800 + i, 'DeviceToHost']));
+  assert.ok(rows(d, 'cuLaunchKernelEx').every((r) => r.grid_blocks === 264 && r.shared_mem === 49152 && r.stream > 0));
+  d.close();
+});
+
 test('graph_decode --sync-logprobs: one row per graph launch and per blocking copy; explain names the blocking copy', () => {
   const steps = 60;
   const { d, workload, db } = trace('graph_decode', ['--steps', String(steps), '--sync-logprobs']);

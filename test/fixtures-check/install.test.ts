@@ -31,6 +31,10 @@ test('expected files exist with the right sonames', () => {
     ['opt/venv/lib/python3.11/site-packages/nvidia/nccl/lib/libnccl.so.2', 'libnccl.so.2'],
     ['opt/conda/envs/llm/lib/libnccl.so.2', 'libnccl.so.2'],
     ['usr/lib/x86_64-linux-gnu/libnccl.so.2', 'libnccl.so.2'],
+    ['opt/venv/lib/python3.11/site-packages/nvidia/cublas/lib/libcublas.so.13', 'libcublas.so.13'],
+    ['opt/venv/lib/python3.11/site-packages/nvidia/cublas/lib/libcublasLt.so.13', 'libcublasLt.so.13'],
+    ['opt/conda/envs/llm/lib/libcublas.so.13', 'libcublas.so.13'],
+    ['usr/local/cuda-13.0/lib64/libcublasLt.so.13', 'libcublasLt.so.13'],
   ];
   for (const [rel, so] of expect) {
     const p = path.join(R, rel);
@@ -60,7 +64,7 @@ test('idempotent: a second run keeps files and inodes, manifest matches the tree
   assert.equal(fs.statSync(path.join(R, 'srv/shared/a/libcudart.so.12')).ino, before);
   const m = JSON.parse(fs.readFileSync(path.join(R, 'MANIFEST.json'), 'utf8')) as { root: string; entries: Array<{ path: string; kind: string; soname: string }> };
   assert.equal(m.root, R);
-  assert.equal(m.entries.length, 17);
+  assert.equal(m.entries.length, 25);
   for (const e of m.entries) {
     const st = fs.lstatSync(path.join(R, e.path));
     assert.equal(st.isSymbolicLink(), e.kind === 'symlink', e.path);

@@ -86,3 +86,18 @@ test('libnccl.so.2 fake: every probed NCCL op is exported (weak, like real NCCL,
     assert.equal(firstInstructionBytes(file, r.offset, 1)[0], 0x55, `${s} starts with push %rbp`);
   }
 });
+
+test('libcublas.so.13 / libcublasLt.so.13 fakes: every export starts with push %rbp, and each probed cuBLAS op and its _64 export is there', () => {
+  const blas = CALL_OPS.filter((o) => o.source === Source.CUBLAS);
+  assert.ok(blas.length >= 8, `${blas.length} cuBLAS ops`);
+  for (const [lib, lt] of [['libcublas.so.13', false], ['libcublasLt.so.13', true]] as const) {
+    const file = path.join(LIB, lib);
+    const fns = exportedFunctions(file);
+    assertAllPush(file, new Set(fns.keys()));
+    for (const op of blas.filter((o) => o.name.startsWith('cublasLt') === lt)) {
+      for (const sym of op.symbols) assert.ok(fns.has(sym), `${lib} lacks ${sym} (op ${op.name})`);
+      // the 64-bit integer interface of the GEMMs that have one in cuBLAS (not cublasLtMatmul: its sizes are already 64-bit)
+      if (op.kind === 'launch' && !lt) assert.ok(fns.has(op.symbols[0] + '_64'), `${lib} lacks ${op.symbols[0]}_64`);
+    }
+  }
+});

@@ -209,3 +209,24 @@ test('nccl_ranks: two ranks, exact call counts, the fast rank waits inside ncclA
   assert.ok(ranks[1].nccl_wait_ns < ranks[0].nccl_wait_ns, 'the late rank waits less than the early one');
   assert.deepEqual([...shm()].filter((f) => !before.has(f)), [], 'the last ncclCommDestroy unlinked the barrier files');
 });
+
+test('gemm_loop: six shapes, exact counts, and the fake cuBLAS enqueues its GEMM time on the runtime device (the loop lasts at least 2 m n k batch / TFLOPS)', () => {
+  const steps = 10;
+  const tflops = 50;
+  const out = execFileSync(path.join(BIN, 'gemm_loop'), ['--steps', String(steps)], {
+    encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FAKE_CUBLAS_TFLOPS: String(tflops) },
+  });
+  const w = JSON.parse(out);
+  assert.equal(w.workload, 'gemm_loop');
+  assert.equal(w.shapes.length, 6);
+  assert.equal(new Set(w.shapes.map((s: any) => `${s.m}x${s.n}x${s.k}x${s.batch}`)).size, 6, 'distinct shapes');
+  for (const s of w.shapes) assert.equal(s.calls, steps, s.fn);
+  for (const fn of ['cublasGemmEx', 'cublasGemmEx_64', 'cublasGemmStridedBatchedEx', 'cublasSgemm_v2', 'cublasHgemm', 'cublasLtMatmul', 'cudaStreamSynchronize', 'cublasLtMatmulDescCreate'])
+    assert.equal(w.counts[fn], steps, fn);
+  assert.equal(w.counts.cublasLtMatrixLayoutCreate, 3 * steps);
+  assert.equal(w.counts.cublasSetStream_v2, 1);
+  for (const [op, s] of Object.entries(w.ops as Record<string, { failed: number }>)) assert.equal(s.failed, 0, `${op} failed`);
+  // every step syncs the stream the GEMMs went to: the loop cannot be shorter than their GPU time
+  const gpuNs = w.shapes.reduce((a: number, s: any) => a + (2 * s.m * s.n * s.k * s.batch * s.calls) / (tflops * 1e3), 0);
+  assert.ok(w.loop_ns >= gpuNs, `loop ${w.loop_ns} ns < ${Math.round(gpuNs)} ns of GEMM time`);
+});

@@ -46,7 +46,11 @@ test('every bpf/*.bpf.c has its object in bpf/.output, vmlinux.h is generated th
   assert.match(makefile, /-Wall -Werror/);
 });
 
-for (const [file, entry, ret] of [['cuda.bpf.o', 'cw_cuda_entry', 'cw_cuda_return'], ['driver.bpf.o', 'cw_drv_entry', 'cw_drv_return']] as const) {
+for (const [file, entry, ret] of [
+  ['cuda.bpf.o', 'cw_cuda_entry', 'cw_cuda_return'],
+  ['driver.bpf.o', 'cw_drv_entry', 'cw_drv_return'],
+  ['cublas.bpf.o', 'cw_cublas_entry', 'cw_cublas_return'],
+] as const) {
   test(`${file}: one generic uprobe + uretprobe, shared maps, entry state, stacks and rodata knobs`, () => {
     const obj = join(OUT, file);
     const { funcs, datasecs } = btfSummary(obj);

@@ -1,10 +1,13 @@
-// Locks in that loader.bpf.o reports each dlopen of a traced process (cw_loader in rb_life) and, with stopOnLoad, parks it with SIGSTOP until user space sends SIGCONT; untraced processes are left alone.
+// Locks in that loader.bpf.o reports each dlopen of a traced process (cw_loader in rb_life) and, with stopOnLoad, parks it with SIGSTOP until user space sends SIGCONT; untraced processes are left alone; in system-wide mode a program's clean start-up is remembered (the walk skipped next time) without missing what it dlopens later.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { loadAddon, drainedRecords, type Addon, type ObjHandle, type RingHandle } from '../../src/probe/addon.js';
 import { loadLoaderProbe } from '../../src/probe/host.js';
-import { bpfObjectPath } from '../../src/probe/paths.js';
+import { bpfObjectPath, repoRoot } from '../../src/probe/paths.js';
 import { startFixture, field } from './host-fixture.js';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root (CAP_BPF, CAP_PERFMON) to load BPF programs';
@@ -110,5 +113,83 @@ test('stopOnLoad parks the traced process at each load until SIGCONT', { skip },
     assert.equal(await f.exited, 0);
   } finally {
     probe.close();
+  }
+});
+
+// System-wide parking (parkNewCuda) remembers a program whose start-up objects hold no CUDA library
+// (cw_exe_clean) so its next processes skip the start-up walk; what they dlopen later is still found.
+const FIX = path.join(repoRoot(), 'test/fixtures/build');
+
+/** Run FIX/bin/EXE ARGS to its end, resuming it each time the loader probe parks it; returns the parks. */
+async function runParked(exe: string, args: string[], env: Record<string, string> = {}, meanwhile?: { afterMs: number; run: (pid: number) => void }): Promise<number> {
+  const p = spawn(path.join(FIX, 'bin', exe), args, { stdio: 'ignore', env: { ...process.env, ...env } });
+  const exited = new Promise<number | null>((res) => p.on('exit', (code) => res(code)));
+  let parks = 0;
+  let done: number | null | undefined;
+  void exited.then((c) => (done = c));
+  const t0 = performance.now();
+  for (let i = 0; i < 500 && done === undefined; i++) {
+    if (meanwhile && performance.now() - t0 >= meanwhile.afterMs) {
+      meanwhile.run(p.pid!);
+      meanwhile = undefined;
+    }
+    for (const r of drainLoads().filter((x) => x.tgid === p.pid && x.stopped)) {
+      parks++;
+      process.kill(r.tgid, 'SIGCONT');
+    }
+    await sleep(10);
+  }
+  assert.equal(await exited, 0, `${exe} ${args.join(' ')}`);
+  return parks;
+}
+
+function cleanEntries(obj: ObjHandle, ino: number): { envLen: number; at: bigint }[] {
+  return addon
+    .mapKeys(obj, 'cw_exe_clean')
+    .filter((k) => k.readBigUInt64LE(0) === BigInt(ino))
+    .map((k) => ({ envLen: k.readUInt32LE(12), at: addon.mapLookup(obj, 'cw_exe_clean', k)!.readBigUInt64LE(0) }));
+}
+
+test('parkNewCuda: a program that starts clean skips its start-up walk next time, and its later dlopen of a never-seen libcudart is still parked', { skip }, async () => {
+  // a TTL far longer than the test: an entry is used because it matches, not because it expired
+  const probe = loadLoaderProbe(addon, { shareFrom: owner, selfTgid: process.pid, traceAll: true, parkNewCuda: true, exeCleanTtlNs: 600_000_000_000n, warn: () => {} });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-exe-clean-'));
+  try {
+    assert.equal(probe.parksNewCuda, true, probe.status.error);
+    const copy = (i: number) => {
+      const p = path.join(dir, `v${i}`, 'libcudart.so.12');
+      fs.mkdirSync(path.dirname(p));
+      fs.copyFileSync(path.join(FIX, 'lib', 'libcudart.so.12'), p);
+      return p;
+    };
+    const ino = fs.statSync(path.join(FIX, 'bin', 'dlopen_late')).ino;
+    drainLoads();
+    assert.equal(await runParked('dlopen_late', ['50', '1', copy(1)]), 1, 'first run: parked at its dlopen');
+    const first = cleanEntries(probe.obj!, ino);
+    assert.equal(first.length, 1, 'its start-up objects were found clean and remembered');
+    assert.equal(await runParked('dlopen_late', ['50', '1', copy(2)]), 1, 'second run: start-up walk skipped, the dlopen still parked');
+    assert.deepEqual(cleanEntries(probe.obj!, ino), first, 'the entry was used, not rewritten by a second walk');
+    // a long-lived process whose cw_lm_seen entry the LRU evicted (deleted here while it sleeps before
+    // its dlopen): its dlopen rendezvous looks like a start-up, but its mappings outnumber its
+    // program's at start-up, so the clean entry does not match and the walk finds libcudart
+    let evicted = false;
+    const evict = (pid: number) => {
+      const k = Buffer.alloc(4);
+      k.writeUInt32LE(pid);
+      evicted = addon.mapDelete(probe.obj!, 'cw_lm_seen', k);
+    };
+    assert.equal(await runParked('dlopen_late', ['400', '1', copy(4)], {}, { afterMs: 150, run: evict }), 1, 'evicted, still parked at its dlopen');
+    assert.ok(evicted, 'its start-up entry existed when it was deleted');
+    // another environment size (LD_PRELOAD, LD_LIBRARY_PATH change it): walked again, its own entry
+    assert.equal(await runParked('dlopen_late', ['50', '1', copy(3)], { CW_EXTRA_ENV: 'x'.repeat(40) }), 1);
+    assert.equal(cleanEntries(probe.obj!, ino).filter((e) => e.envLen !== first[0]!.envLen).length, 1, 'an entry for the other environment size');
+    // a program linked against libcudart: parked at start-up, never remembered as clean
+    const callsIno = fs.statSync(path.join(FIX, 'bin', 'calls')).ino;
+    assert.equal(await runParked('calls', ['1']), 1, 'parked where its loader mapped libcudart');
+    assert.equal(await runParked('calls', ['1']), 1, 'and again: no clean entry for it');
+    assert.deepEqual(cleanEntries(probe.obj!, callsIno), []);
+  } finally {
+    probe.close();
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -21,7 +21,7 @@ test('retention statements use the rowid b-tree, never a scan', () => {
     const nParams = (sql.match(/\?/g) ?? []).length;
     const plan = db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...new Array(nParams).fill(1)) as { detail: string }[];
     const text = plan.map((p) => p.detail).join(' | ');
-    assert.ok(!/\bSCAN (events|event_spans|aggregates)\b/.test(text), `${name} scans: ${text}`);
+    assert.ok(!/\bSCAN (events|event_spans|aggregates|thread_gaps)\b/.test(text), `${name} scans: ${text}`);
     if (/FROM events/.test(sql)) assert.match(text, /events USING INTEGER PRIMARY KEY|SEARCH events/, `${name}: ${text}`);
   }
   db.close();
@@ -80,6 +80,8 @@ test('age cap prunes events older than the cutoff, only those', () => {
   const rest = db.prepare('SELECT min(ts) AS lo, count(*) AS n FROM events').get() as { lo: number; n: number };
   assert.deepEqual(rest, { lo: 7_000_000_000, n: 3000 });
   assert.equal((db.prepare('SELECT min(bucket_ns) AS b FROM aggregates').get() as { b: number }).b, 7_000_000_000);
+  // host gaps after the calls kept (the last call has no gap after it)
+  assert.deepEqual(db.prepare('SELECT min(bucket_ns) AS b, sum(gaps) AS n, sum(gap_ns) AS ns FROM thread_gaps').get(), { b: 7_000_000_000, n: 2999, ns: 2999 * (1_000_000 - 10) });
   assert.equal((db.prepare("SELECT count FROM drops WHERE reason = 'retention'").get() as { count: number }).count, 7000);
   db.close();
 });

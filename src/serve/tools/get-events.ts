@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { MEMCPY_KIND, NCCL_DATATYPES, NCCL_REDOPS, OP_BY_CODE, opName } from '../../common/ops.js';
 import { NcclPack } from '../../common/wire.js';
 import { nvtxNames } from '../../store/nvtx.js';
+import { decodeGemm } from '../../common/gemm.js';
 import { fitRows, renderTable, type Cell } from '../budget.js';
 import { resolveSession, ToolError, type App } from '../context.js';
 import { opCode, tableExists } from '../queries.js';
@@ -87,6 +88,14 @@ function decodeArgs(op: number, a: (number | null)[], names?: Map<number, string
   if (op === 133) return `pages=${a[0]} window_ns=${a[1]}`;
   const info = OP_BY_CODE.get(op);
   if (!info) return '';
+  if (info.args[0] === 'mn') {
+    // cuBLAS GEMM: packed slots decoded (common/gemm.ts); unknown fields left out
+    const g = decodeGemm(a[0] ?? 0, a[1] ?? 0, a[2] ?? 0, a[3] ?? 0);
+    return Object.entries(g)
+      .filter(([, v]) => v !== null && v !== false)
+      .map(([k, v]) => `${k}=${k === 'stream' ? '0x' + (v as number).toString(16) : v}`)
+      .join(' ');
+  }
   return info.args
     .map((name, i) => {
       const v = a[i];

@@ -1,0 +1,267 @@
+/**
+ * Section 7b: the per-exec cost of a system-wide trace, piece by piece (issue
+ * 13 item 6: <= 50 us per exec for processes that never load CUDA).
+ *
+ * Each configuration loads one part of what `causeway trace` (no --pid, no
+ * command) attaches, directly through the addon, and times
+ * `spawn_loop N /bin/true` under it: wall and CPU (spawner + children) ns per
+ * spawn+exec+exit. Configurations run interleaved (rotating order), so load
+ * from other processes on the machine spreads over all of them.
+ *
+ *   untraced            nothing attached
+ *   ldso-uprobe         the uprobe on ld.so's _dl_debug_state with the walk off:
+ *                       the kernel's cost (breakpoint written into each new
+ *                       mapping of ld.so, the hits, the out-of-line area) plus
+ *                       one map lookup in BPF
+ *   loader-walk         the loader probe as a system-wide trace loads it (walk of
+ *                       the loader's object list at RT_CONSISTENT)
+ *   host-tracepoints    the host tracepoints (sched, lifecycle, pages, I/O), no loader
+ *   host+loader         both, as a system-wide trace loads them, nothing drained
+ *   cli --no-host       `causeway trace --no-host` (CUDA uprobes only)
+ *   cli                 `causeway trace` (everything, drained and stored)
+ *
+ * Then one more `cli` run with kernel.bpf_stats_enabled=1 (restored after):
+ * run time of each of the trace's BPF programs during the loop, less the same
+ * programs over an idle period of the same length, per spawn.
+ *
+ * `npm run bench -- --only exec`, or alone (no BENCHMARKS.md change):
+ *   node dist/bench/execcost.js [SPAWNS] [RUNS] [CONFIG,...]
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { loadAddon } from '../src/probe/addon.js';
+import { CudaProbes } from '../src/probe/cuda.js';
+import { loadHost, loadLoaderProbe } from '../src/probe/host.js';
+import { BUILD, CLI, fmt, fmtStat, jsonLine, readSysctl, rmDb, runToEnd, sleep, start, stat, table, writeSysctl, type Ctx, type SectionResult } from './lib.js';
+
+export interface SpawnCost {
+  wallNs: number;
+  cpuNs: number;
+}
+
+export const EXEC_CONFIGS = ['untraced', 'ldso-uprobe', 'loader-walk', 'host-tracepoints', 'host+loader', 'cli --no-host', 'cli', 'cli (previous build)'] as const;
+export type ExecConfig = (typeof EXEC_CONFIGS)[number];
+
+async function spawnLoop(n: number): Promise<SpawnCost | null> {
+  const r = await runToEnd(path.join(BUILD, 'spawn_loop'), [String(n), '/bin/true']);
+  const j = jsonLine<{ ns_per_spawn_median: number; cpu_ns_per_spawn_median: number }>(r.stdout, 'ns_per_spawn_median');
+  return j ? { wallNs: j.ns_per_spawn_median, cpuNs: j.cpu_ns_per_spawn_median } : null;
+}
+
+/** Load one in-process configuration, run the loop, unload. */
+async function inProcess(cfg: ExecConfig, n: number): Promise<SpawnCost | null> {
+  const addon = loadAddon();
+  const cuda = new CudaProbes(addon, { traceAll: true, selfTgid: process.pid, stackEvery: {} });
+  const warn = (m: string): void => void process.stderr.write(`execcost: ${m}\n`);
+  let close = (): void => {};
+  try {
+    if (cfg === 'ldso-uprobe' || cfg === 'loader-walk') {
+      const l = loadLoaderProbe(addon, { shareFrom: cuda.rt, selfTgid: process.pid, traceAll: cfg === 'loader-walk', parkNewCuda: cfg === 'loader-walk', warn });
+      if (!l.status.attached || (cfg === 'loader-walk' && !l.parksNewCuda)) return null;
+      close = () => l.close();
+    } else {
+      const h = loadHost(addon, { shareFrom: cuda.rt, selfTgid: process.pid, traceAll: true, warn, ...(cfg === 'host+loader' ? { loader: { stopOnLoad: false, parkNewCuda: true } } : {}) });
+      close = () => h.close();
+    }
+    await sleep(200);
+    return await spawnLoop(n);
+  } finally {
+    close();
+    cuda.close();
+  }
+}
+
+function linkedProgIds(): Set<number> {
+  try {
+    const links = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'list'], { encoding: 'utf8', maxBuffer: 64 << 20 })) as { prog_id?: number }[];
+    return new Set(links.map((l) => l.prog_id ?? 0).filter((x) => x));
+  } catch {
+    return new Set();
+  }
+}
+
+function progStats(ids: number[]): Map<string, { ns: number; cnt: number }> {
+  const out = new Map<string, { ns: number; cnt: number }>();
+  for (const id of ids) {
+    try {
+      const p = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show', 'id', String(id)], { encoding: 'utf8' })) as { name: string; run_time_ns?: number; run_cnt?: number };
+      const cur = out.get(p.name) ?? { ns: 0, cnt: 0 };
+      out.set(p.name, { ns: cur.ns + (p.run_time_ns ?? 0), cnt: cur.cnt + (p.run_cnt ?? 0) });
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+export interface BpfPerSpawn {
+  name: string;
+  /** during the loop, per spawn */
+  loopNs: number;
+  loopRuns: number;
+  /** over an idle period as long, per spawn's worth of time */
+  idleNs: number;
+  idleRuns: number;
+}
+
+/** Called while the trace runs, instead of the plain loop. */
+type Inspect = (n: number, spawnLoopCost: () => Promise<SpawnCost | null>) => Promise<void>;
+
+async function underCli(cli: string, args: string[], n: number, inspect?: Inspect): Promise<SpawnCost | null> {
+  const db = path.join(os.tmpdir(), `cw-execcost-${process.pid}.db`);
+  rmDb(db);
+  const tr = start(process.execPath, [cli, 'trace', '--db', db, '--duration', '300', '--no-explain', ...args]);
+  try {
+    const ok = await tr.waitFor(/tracing:/, 60_000).then(
+      () => true,
+      () => false,
+    );
+    if (!ok) return null; // never measure an untraced loop as a traced one
+    await sleep(500);
+    if (inspect) {
+      await inspect(n, () => spawnLoop(n));
+      return null;
+    }
+    return await spawnLoop(n);
+  } finally {
+    tr.child.kill('SIGINT');
+    await tr.done;
+    rmDb(db);
+  }
+}
+
+export async function measure(cfg: ExecConfig, n: number): Promise<SpawnCost | null> {
+  if (cfg === 'untraced') return spawnLoop(n);
+  if (cfg === 'cli') return underCli(CLI, [], n);
+  if (cfg === 'cli --no-host') return underCli(CLI, ['--no-host'], n);
+  if (cfg === 'cli (previous build)') return process.env.BENCH_BASE_CLI ? underCli(process.env.BENCH_BASE_CLI, [], n) : null;
+  return inProcess(cfg, n);
+}
+
+/** One `causeway trace` run with BPF stats on: each program's run time per spawn (loop less idle). */
+export async function bpfPerSpawn(n: number, cli = CLI): Promise<BpfPerSpawn[] | null> {
+  const prev = readSysctl('kernel.bpf_stats_enabled');
+  let res: BpfPerSpawn[] | null = null;
+  const before = linkedProgIds();
+  writeSysctl('kernel.bpf_stats_enabled', '1');
+  try {
+    await underCli(cli, [], n, async (spawns, loop) => {
+      // the programs linked since the trace started (another trace starting meanwhile would add its own: rare)
+      const ids = [...linkedProgIds()].filter((i) => !before.has(i));
+      const s0 = progStats(ids);
+      const t0 = performance.now();
+      if (!(await loop())) return;
+      const s1 = progStats(ids);
+      await sleep(performance.now() - t0);
+      const s2 = progStats(ids);
+      res = [...s1.keys()]
+        .map((name) => {
+          const a = s0.get(name) ?? { ns: 0, cnt: 0 };
+          const b = s1.get(name)!;
+          const c = s2.get(name) ?? b;
+          return { name, loopNs: (b.ns - a.ns) / spawns, loopRuns: (b.cnt - a.cnt) / spawns, idleNs: (c.ns - b.ns) / spawns, idleRuns: (c.cnt - b.cnt) / spawns };
+        })
+        .filter((r) => r.loopNs >= 50 || r.idleNs >= 50)
+        .sort((x, y) => y.loopNs - y.idleNs - (x.loopNs - x.idleNs));
+    });
+  } finally {
+    writeSysctl('kernel.bpf_stats_enabled', prev);
+  }
+  return res;
+}
+
+const DESCRIBE: Record<ExecConfig, string> = {
+  untraced: 'untraced',
+  'ldso-uprobe': 'uprobe on ld.so `_dl_debug_state` alone, walk off (the kernel\'s uprobe cost + 1 map lookup)',
+  'loader-walk': 'the loader probe as a system-wide trace loads it (walk of the loader\'s object list)',
+  'host-tracepoints': 'host tracepoints alone (sched, lifecycle, pages, block I/O), no loader',
+  'host+loader': 'host tracepoints + loader probe, nothing drained',
+  'cli --no-host': '`causeway trace --no-host` (CUDA uprobes only, drained and stored)',
+  cli: '**`causeway trace`** (everything, drained and stored)',
+  'cli (previous build)': '`causeway trace` of the previous build (BENCH_BASE_CLI)',
+};
+
+export async function run(ctx: Ctx): Promise<SectionResult> {
+  const runs = ctx.quick ? 3 : 5;
+  const spawns = ctx.quick ? 1000 : 2000;
+  const base = process.env.BENCH_BASE_CLI && fs.existsSync(process.env.BENCH_BASE_CLI) ? process.env.BENCH_BASE_CLI : null;
+  const cfgs = EXEC_CONFIGS.filter((c) => c !== 'cli (previous build)' || base);
+  const res = await measureAll(cfgs, spawns, runs, ctx.log);
+  const u = res.get('untraced')!;
+  const uw = stat(u.map((x) => x.wallNs)).median;
+  const uc = stat(u.map((x) => x.cpuNs)).median;
+  const rows = cfgs
+    .filter((c) => res.get(c)!.length)
+    .map((c) => {
+      const xs = res.get(c)!;
+      const w = stat(xs.map((x) => x.wallNs / 1000));
+      const cpu = stat(xs.map((x) => x.cpuNs / 1000));
+      return [DESCRIBE[c], fmtStat(w, 1), c === 'untraced' ? '–' : fmt(w.median - uw / 1000, 1), fmtStat(cpu, 1), c === 'untraced' ? '–' : fmt(cpu.median - uc / 1000, 1)];
+    });
+  const bpf = await bpfPerSpawn(spawns);
+  const out: string[] = [];
+  out.push(`\`spawn_loop ${spawns} /bin/true\` (posix_spawn + wait; median of 5 batches) under each configuration; ${runs} runs each, interleaved (rotating order). *Wall* is µs per spawn+exec+exit; *CPU* is the spawner's and its children's CPU time per spawn (getrusage), which leaves out waiting for a CPU and the tracer's own CPU. The in-process rows load one part of what a system-wide trace (no --pid, no command) attaches, through the addon, with nothing drained. Since this change the loader probe remembers a program whose start-up objects hold no CUDA library (executable inode + device + environment size + mapping count, 1 s) and skips the start-up walk for its next processes (bpf/loader.bpf.c).\n`);
+  out.push(table(['configuration', 'wall µs median (min–max)', 'added wall µs', 'CPU µs median (min–max)', 'added CPU µs'], rows));
+  if (bpf) {
+    const list: BpfPerSpawn[] = bpf;
+    const sum = (f: (r: BpfPerSpawn) => number) => fmt(list.reduce((s, r) => s + f(r), 0) / 1000, 1);
+    out.push(`\nBPF run time per spawn under \`causeway trace\` (kernel.bpf_stats_enabled=1 for one more run, restored afterwards): each program's run time during the loop, and over an idle period as long right after it (what the rest of the machine makes it run), per spawn. All programs: ${sum((r) => r.loopNs)} µs per spawn during the loop, ${sum((r) => r.idleNs)} µs idle; the difference is the loop's own BPF cost only when the rest of the machine is steady. \`cw_dl_debug_state\` (the loader probe) runs only at loader rendezvous, so its row is per exec.\n`);
+    out.push(table(['program', 'loop ns per spawn (runs)', 'idle ns per spawn-time (runs)', 'difference ns'], list.map((r) => [r.name, `${fmt(r.loopNs)} (${r.loopRuns.toFixed(1)})`, `${fmt(r.idleNs)} (${r.idleRuns.toFixed(1)})`, fmt(r.loopNs - r.idleNs)])));
+  } else out.push('\nBPF run time per spawn: not measured (bpftool or bpf_stats unavailable).');
+  const baseBpf = base ? await bpfPerSpawn(spawns, base) : null;
+  const loaderRow = (l: BpfPerSpawn[] | null) => l?.find((r) => r.name === 'cw_dl_debug_state');
+  const before = loaderRow(baseBpf);
+  const after = loaderRow(bpf);
+  if (before && after)
+    out.push(
+      `\nThe loader probe (\`cw_dl_debug_state\`, BPF run time per spawn during the loop, same method) of the previous build (BENCH_BASE_CLI, which walks every process's start-up objects) and of this build, one run each: **${fmt(before.loopNs)} ns** (${before.loopRuns.toFixed(1)} runs) → **${fmt(after.loopNs)} ns** (${after.loopRuns.toFixed(1)} runs) per spawn. Unlike the wall and CPU rows this stays readable on a loaded machine: it counts only the program's own run time.`,
+    );
+  const cli = res.get('cli')!;
+  const added = cli.length ? stat(cli.map((x) => x.wallNs)).median - uw : NaN;
+  // a 2-core machine with more than ~2 runnable tasks on average: spawn times swing by milliseconds between
+  // runs and a 50 us difference cannot be judged from them
+  const load = os.loadavg()[0]!;
+  const judged = load <= os.cpus().length ? (added <= 50_000 ? 'MET' : 'MISSED') : 'NOT JUDGED';
+  if (load > os.cpus().length) out.push(`\n**This run is not a measurement of the target** (NOT JUDGED above): the machine was loaded (1-min load average ${load.toFixed(1)} at the end, ${os.cpus().length} CPUs); the untraced runs alone spread over ${fmt((stat(u.map((x) => x.wallNs)).max - stat(u.map((x) => x.wallNs)).min) / 1000, 0)} µs.`);
+  return {
+    markdown: out.join('\n'),
+    targets: [`Per-exec cost of system-wide tracing for processes that never load CUDA: ${(added / 1000).toFixed(1)} µs → ${judged} (<= 50 µs)`],
+    commands: [
+      'node dist/bench/run.js --only exec   # BENCH_BASE_CLI=<previous build>/dist/src/cli/main.js adds its row',
+      'node dist/bench/execcost.js 2000 5 untraced,cli   # any configurations, no BENCHMARKS.md change',
+    ],
+  };
+}
+
+/** runs of every configuration, interleaved with a rotating order */
+export async function measureAll(cfgs: readonly ExecConfig[], n: number, runs: number, log: (l: string) => void): Promise<Map<ExecConfig, SpawnCost[]>> {
+  const out = new Map<ExecConfig, SpawnCost[]>(cfgs.map((c) => [c, []]));
+  for (let i = 0; i < runs; i++)
+    for (let k = 0; k < cfgs.length; k++) {
+      const c = cfgs[(k + i) % cfgs.length]!;
+      const r = await measure(c, n);
+      log(`${c}: ${r ? `${(r.wallNs / 1000).toFixed(1)} us wall, ${(r.cpuNs / 1000).toFixed(1)} us CPU` : 'not measured'}`);
+      if (r) out.get(c)!.push(r);
+    }
+  return out;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const n = Number(process.argv[2] ?? 2000);
+  const runs = Number(process.argv[3] ?? 3);
+  const cfgs = (process.argv[4]?.split(',') ?? EXEC_CONFIGS) as ExecConfig[];
+  const res = await measureAll(cfgs, n, runs, (l) => process.stderr.write(`${l}\n`));
+  const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? NaN;
+  const u = res.get('untraced');
+  for (const [c, xs] of res) {
+    const w = med(xs.map((x) => x.wallNs)) / 1000;
+    const cpu = med(xs.map((x) => x.cpuNs)) / 1000;
+    const uw = u?.length ? med(u.map((x) => x.wallNs)) / 1000 : NaN;
+    const uc = u?.length ? med(u.map((x) => x.cpuNs)) / 1000 : NaN;
+    console.log(`${c.padEnd(18)} wall ${w.toFixed(1)} (+${(w - uw).toFixed(1)})  cpu ${cpu.toFixed(1)} (+${(cpu - uc).toFixed(1)})  runs ${xs.length}`);
+  }
+  process.exit(0);
+}
