@@ -19,7 +19,9 @@ test('sonames and version nodes match the real libraries', () => {
     const fns = exportedFunctions(file);
     for (const sym of ['cudaMalloc', 'cudaLaunchKernel', 'cudaMemcpy', 'cudaGetErrorString'])
       assert.equal(fns.get(sym), node, `${lib}: ${sym} version`);
-    for (const [name] of fns) assert.match(name, /^cuda/, `${lib} leaks ${name}`);
+    // internals stay hidden; the one non-CUDA export is the fake device's enqueue hook, which the fake cuBLAS uses to
+    // put a GEMM's GPU time on the same simulated device (named fakecuda_* so it cannot pass for a CUDA API)
+    for (const [name] of fns) assert.match(name, /^(cuda|fakecuda_enqueue_ns$)/, `${lib} leaks ${name}`);
   }
   const drv = path.join(LIB, 'libcuda.so.1');
   assert.equal(soname(drv), 'libcuda.so.1');
