@@ -30,7 +30,7 @@ const volatile bool cw_stop_on_load = false;
 /*
  * System-wide mode (cw_park_new_cuda): a process whose loader just mapped a
  * CUDA library (libcuda.so*, libcudart.so*, libcudart-<hash>.so*, and
- * libcublas.so*, libcublasLt.so*) is parked
+ * libcublas.so*, libcublasLt.so*, libnccl.so*, libnvToolsExt.so*) is parked
  * at that rendezvous like an explicit target, so user space attaches to a
  * copy it has never seen (a new virtualenv) before the first call.
  *
@@ -130,7 +130,16 @@ static __always_inline bool cw_cuda_name(const char *buf, long n)
 		if (buf[p & (CW_NAME_MAX - 1)] != '/')
 			continue;
 		const char *b = buf + ((p + 1) & (CW_NAME_MAX - 1));
-		if (b[0] != 'l' || b[1] != 'i' || b[2] != 'b' || b[3] != 'c' || b[4] != 'u')
+		if (b[0] != 'l' || b[1] != 'i' || b[2] != 'b')
+			return false;
+		/* libnccl.so*: collectives (torch.distributed loads them on first use) */
+		if (b[3] == 'n' && b[4] == 'c' && b[5] == 'c' && b[6] == 'l')
+			return b[7] == '.';
+		/* libnvToolsExt.so*: NVTX v2 ranges, loaded by annotated libraries on first use */
+		if (b[3] == 'n' && b[4] == 'v' && b[5] == 'T' && b[6] == 'o' && b[7] == 'o' && b[8] == 'l' && b[9] == 's' &&
+		    b[10] == 'E' && b[11] == 'x' && b[12] == 't')
+			return b[13] == '.';
+		if (b[3] != 'c' || b[4] != 'u')
 			return false;
 		/* libcublas.so*, libcublasLt.so*: GEMM libraries a framework may dlopen late */
 		if (b[5] == 'b' && b[6] == 'l' && b[7] == 'a' && b[8] == 's')

@@ -9,7 +9,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BIN, LIB, runCli, tmpDir } from '../cli/helpers.js';
+import { execFileSync } from 'node:child_process';
+import { BIN, LIB, runCli, startCli, tmpDir } from '../cli/helpers.js';
 import { connectStdio } from '../serve/helpers.js';
 import { EXAMPLE_QUERIES } from '../../src/serve/resources/schema.js';
 import { ms } from '../../src/serve/tools/common.js';
@@ -202,4 +203,36 @@ test('planNvtxInjection: set only when unset, never over a user tool, ours recog
   const none = planNvtxInjection({}, null);
   assert.equal(none.env[NVTX_ENV], undefined);
   assert.match(none.note!, /not built/);
+});
+
+// System-wide (no command, no --pid): a CUDA process that dlopen()s a copy of libnvToolsExt nobody has seen and pushes
+// a range microseconds later. Only a park at the loader's rendezvous attaches in time (a maps rescan comes
+// milliseconds late): every push and pop is recorded from the first.
+test('system-wide: a process that dlopen()s a never-seen libnvToolsExt copy is parked by the loader probe; every range recorded', { skip: skip || (!fs.existsSync(path.join(BIN, 'nvtx_late')) && 'SKIPPED LOUDLY: nvtx_late not built'), timeout: 90_000 }, async () => {
+  const root = path.join(dir, 'sw-root');
+  for (const d of ['bin', 'lib']) fs.mkdirSync(path.join(root, d), { recursive: true });
+  fs.copyFileSync(path.join(BIN, 'nvtx_late'), path.join(root, 'bin', 'nvtx_late'));
+  fs.chmodSync(path.join(root, 'bin', 'nvtx_late'), 0o755);
+  for (const f of ['libcudart.so.12', 'libnvToolsExt.so.1']) fs.copyFileSync(path.join(LIB, f), path.join(root, 'lib', f));
+  const db = path.join(dir, 'sw.db');
+  const N = 5;
+  const run = startCli(['trace', '--db', db, '--duration', '60', '--no-explain']);
+  for (let i = 0; i < 400 && !/tracing:/.test(run.err()); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.match(run.err(), /tracing:/, 'trace reports when it is ready');
+  let w: any;
+  try {
+    const env = { ...process.env };
+    delete env.LD_LIBRARY_PATH;
+    delete env[NVTX_ENV];
+    w = JSON.parse(execFileSync(path.join(root, 'bin', 'nvtx_late'), ['300', String(N)], { encoding: 'utf8', env, timeout: 30_000 }));
+  } finally {
+    run.child.kill('SIGINT');
+  }
+  const r = await run.done;
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(w.pushes, N);
+  const rows = query(db, `SELECT op, count(*) AS n FROM v_cuda_calls WHERE pid = ${Number(w.pid)} AND source = 'nvtx' GROUP BY op ORDER BY op`);
+  assert.deepEqual(rows.map((x) => [x.op, Number(x.n)]), [['nvtxRangePop', N], ['nvtxRangePushA', N]]);
+  const libs = query(db, `SELECT kind FROM libraries WHERE path LIKE '%sw-root%' AND probes_attached > 0 ORDER BY kind`);
+  assert.ok(libs.some((x) => x.kind === 'nvtx'), `the private libnvToolsExt copy was attached: ${JSON.stringify(libs)}`);
 });
