@@ -157,18 +157,21 @@ test('gemm_loop: GEMMs decoded in get_events (MCP) and as slices with m, n, k in
   assert.deepEqual([...byShape].sort(), [...want].sort(), 'every GEMM is a slice with its m, n, k');
 });
 
-test('gemm_loop: explain sees GPU work (GEMMs are submissions), never launch overhead or a blocking-sync problem', { skip }, (t) => {
+test('gemm_loop: explain sees GPU work (GEMMs are submissions), never launch overhead or a noteworthy blocking-sync problem', { skip }, (t) => {
   if (!traced) return t.skip('the trace test failed');
   const { db, w } = traced;
   const r = runCli(['explain', '--db', db, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const ex = JSON.parse(r.stdout) as { chains: any[]; coverage: any };
   const kinds = ex.chains.map((c) => `${c.kind} (${c.summary})`);
-  console.log(`# chains: ${kinds.join(' | ') || 'none'}`);
-  // what it must not say: the loop spends its host time waiting for GEMMs the GPU runs, which is neither
-  // launch overhead (the GEMM calls return in microseconds) nor a sync that serialized host work
-  for (const bad of ['launch_overhead', 'blocking_sync', 'host_compute'])
-    assert.ok(!ex.chains.some((c) => c.kind === bad), `no ${bad} chain: ${kinds.join(' | ')}`);
+  console.log(`# chains: ${ex.chains.map((c) => `${c.kind}/${c.severity} ${(c.impact_ns / 1e6).toFixed(2)} ms`).join(', ') || 'none'}`);
+  // what it must not say: the loop spends its host time waiting for GEMMs the GPU runs, which is not launch
+  // overhead (the GEMM calls return in microseconds), and no sync serialized a noteworthy amount of host work. (The
+  // loop does sync every step and then spends ~15 us on the host with the GPU idle: a blocking_sync or host_compute
+  // chain of ~1% of the wall, severity low, is that true small effect and straddles the 1% reporting threshold.)
+  assert.ok(!ex.chains.some((c) => c.kind === 'launch_overhead'), `no launch_overhead chain: ${kinds.join(' | ')}`);
+  for (const bad of ['blocking_sync', 'host_compute'])
+    assert.ok(!ex.chains.some((c) => c.kind === bad && c.severity !== 'low'), `no ${bad} chain above severity low: ${kinds.join(' | ')}`);
   assert.ok(!ex.chains.some((c) => String(c.op ?? '').startsWith('cublas')), 'no chain blames a cuBLAS call');
   const tl = (ex.coverage.gpu_timeline as any[]).find((x) => x.pid === Number(w.pid));
   assert.ok(tl, 'a GPU timeline for the loop thread');
