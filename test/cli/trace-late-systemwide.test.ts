@@ -20,7 +20,8 @@ function runCopy(dir: string, n: number): Promise<any> {
   const p = spawn(path.join(dir, 'bin', 'calls'), [String(n)], { stdio: ['ignore', 'pipe', 'inherit'], env });
   let out = '';
   p.stdout.on('data', (d) => (out += d));
-  return new Promise((resolve, reject) => p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`calls exited ${code}`)))));
+  // 'close', not 'exit': 'exit' can come before the last stdout data (calls has no children holding the pipe)
+  return new Promise((resolve, reject) => p.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`calls exited ${code}`)))));
 }
 
 test('system-wide: 10 processes that each load a never-seen libcudart copy are traced from their first call', async () => {

@@ -170,7 +170,9 @@ async function runWorkload(argv: string[], ready: (pid: number) => void = () => 
   const c = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'], env: env ?? process.env });
   let out = '';
   c.stdout.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((r) => c.on('exit', (code) => r(code)));
+  // 'close', not 'exit': 'exit' can come before the last stdout data event, leaving `out` short (seen in CI:
+  // a run that printed all its lines parsed as none)
+  const exited = new Promise<number | null>((r) => c.on('close', (code) => r(code)));
   ready(c.pid!);
   c.stdin.write('go\n');
   const code = await exited;
