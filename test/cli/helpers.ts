@@ -71,3 +71,10 @@ export const RUNTIME_OPS = [
   'cudaMemset', 'cudaMemsetAsync', 'cudaStreamSynchronize', 'cudaDeviceSynchronize', 'cudaEventSynchronize', 'cudaStreamWaitEvent',
 ];
 export const DRIVER_OPS = ['cuLaunchKernel', 'cuMemAlloc', 'cuMemFree', 'cuMemcpyHtoD', 'cuMemcpyDtoH', 'cuMemcpyHtoDAsync', 'cuMemcpyDtoHAsync', 'cuCtxSynchronize', 'cuStreamSynchronize'];
+
+/** `causeway query --format json SQL` on db; fails the test with the SQL and stderr when the CLI refuses it. */
+export function queryJson(db: string, sql: string): Record<string, any>[] {
+  const r = runCli(['query', '--db', db, '--format', 'json', sql]);
+  if (r.code !== 0) throw new Error(`query failed: ${sql}\n${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, any>[];
+}

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { BIN, LIB, runCli, startCli, tmpDir } from '../cli/helpers.js';
+import { queryJson } from '../cli/helpers.js';
 import { connectStdio } from '../serve/helpers.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -14,11 +15,7 @@ if (skip) console.log(`# cublas e2e: ${skip}`);
 const dir = tmpDir('cw-cublas-');
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function query(db: string, sql: string): Record<string, any>[] {
-  const r = runCli(['query', '--db', db, '--format', 'json', sql]);
-  assert.equal(r.code, 0, `query failed: ${sql}\n${r.stderr}`);
-  return JSON.parse(r.stdout) as Record<string, any>[];
-}
+const query = queryJson;
 
 const STEPS = 40;
 /** exported function the workload called -> the op it is recorded as (null: not probed) */

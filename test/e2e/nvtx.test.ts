@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { BIN, LIB, runCli, startCli, tmpDir } from '../cli/helpers.js';
+import { queryJson } from '../cli/helpers.js';
 import { connectStdio } from '../serve/helpers.js';
 import { EXAMPLE_QUERIES } from '../../src/serve/resources/schema.js';
 import { ms } from '../../src/serve/tools/common.js';
@@ -24,11 +25,7 @@ if (skip) console.log(`# nvtx e2e: ${skip}`);
 const dir = tmpDir('cw-nvtx-');
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function query(db: string, sql: string): Record<string, any>[] {
-  const r = runCli(['query', '--db', db, '--format', 'json', sql]);
-  assert.equal(r.code, 0, `query failed: ${sql}\n${r.stderr}`);
-  return JSON.parse(r.stdout) as Record<string, any>[];
-}
+const query = queryJson;
 
 const STEPS = 6;
 const LAUNCHES = 3;
