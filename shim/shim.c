@@ -14,9 +14,9 @@
  * (per thread, per reason); the target never waits for the tracer.
  *
  * Cold paths: the first call of a thread creates its ring (open, ftruncate,
- * mmap); the first call of a function resolves the real one (dlsym
- * RTLD_NEXT, then the CUDA libraries loaded RTLD_LOCAL, found with
- * dl_iterate_phdr); fork gives the child new rings (pthread_atfork); a
+ * fallocate, mmap, one store per page: see cw_map_new); the first call of a
+ * function resolves the real one (dlsym RTLD_NEXT, then the CUDA libraries
+ * loaded RTLD_LOCAL, found with dl_iterate_phdr); fork gives the child new rings (pthread_atfork); a
  * thread's exit marks its ring closed (pthread key destructor); exec
  * re-preloads through the inherited environment.
  *
@@ -266,8 +266,26 @@ static void cw_proc_drop(int reason)
 
 /* ---- files -------------------------------------------------------------- */
 
-/* populate: fault every page in now (ring files), so the hot path never takes a page fault */
-static void *cw_map_new(const char *name, size_t bytes, int populate)
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+/*
+ * touch: the first `touch` bytes (a ring's header, slots and, with stacks on,
+ * its stack area) are backed now, on the cold path, so the hot path never
+ * waits for memory to be found:
+ *  - fallocate reserves the tmpfs pages: a full /dev/shm fails the ring here
+ *    (counted as no_ring) instead of a SIGBUS in the target on a later store;
+ *  - MADV_POPULATE_WRITE maps them writable (no guest page fault later);
+ *  - one store per page makes the hypervisor back it. On a VM whose host
+ *    reclaims free guest pages (free page reporting; this machine), the first
+ *    write to each fresh page traps to the host (~7 us) even after the guest
+ *    has populated it: unprimed, that cost ~140 ns per call (80 B records,
+ *    51 per page) for the ring's first lap. Measured: bench/overhead.ts, and
+ *    the commit that added this. The stores write the zeros already there,
+ *    before the ring's magic is published (nobody reads it yet).
+ */
+static void *cw_map_new(const char *name, size_t bytes, size_t touch)
 {
 	char path[640];
 	if (!cw_dir[0] || snprintf(path, sizeof(path), "%s/%s", cw_dir, name) >= (int)sizeof(path))
@@ -276,12 +294,20 @@ static void *cw_map_new(const char *name, size_t bytes, int populate)
 	if (fd < 0)
 		return NULL;
 	void *p = MAP_FAILED;
-	if (ftruncate(fd, (off_t)bytes) == 0)
-		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
+	if (ftruncate(fd, (off_t)bytes) == 0) {
+		int err = touch ? fallocate(fd, 0, 0, (off_t)touch) : 0;
+		if (err == 0 || errno == EOPNOTSUPP || errno == ENOSYS)
+			p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	}
 	close(fd);
 	if (p == MAP_FAILED) {
 		unlink(path);
 		return NULL;
+	}
+	if (touch) {
+		madvise(p, touch, MADV_POPULATE_WRITE); /* EINVAL before 5.14: the stores below fault them in */
+		for (size_t o = 0; o < touch; o += 4096)
+			*(volatile uint64_t *)((uint8_t *)p + o) = 0;
 	}
 	return p;
 }
@@ -292,7 +318,7 @@ static CW_COLD void cw_proc_open(void)
 	char name[64];
 	cw_image = cw_now();
 	snprintf(name, sizeof(name), "P%u-%llx.proc", pid, (unsigned long long)cw_image);
-	struct cw_shim_proc_hdr *p = cw_map_new(name, sizeof(*p), 0);
+	struct cw_shim_proc_hdr *p = cw_map_new(name, sizeof(*p), sizeof(*p));
 	uint32_t parent = cw_proc_pid;
 	cw_proc_pid = pid;
 	cw_proc = p;
@@ -350,7 +376,9 @@ static CW_COLD struct cw_shim_ring_hdr *cw_ring_open(struct cw_tls *t)
 	uint32_t tid = (uint32_t)syscall(SYS_gettid);
 	char name[64];
 	snprintf(name, sizeof(name), "T%u-%u-%llx.ring", cw_proc_pid, tid, (unsigned long long)cw_image);
-	struct cw_shim_ring_hdr *r = cw_map_new(name, cw_ring_bytes(cw_slots, cw_stack_slots()), 1);
+	/* the stack area is written only when stacks are sampled: backed only then */
+	size_t bytes = cw_ring_bytes(cw_slots, cw_stack_slots());
+	struct cw_shim_ring_hdr *r = cw_map_new(name, bytes, (cw_stack_every | cw_stack_every_launch) ? bytes : cw_ring_bytes(cw_slots, 0));
 	if (!r) {
 		t->dead = 1; /* do not retry on every call: each later call counts as no_ring */
 		return NULL;

@@ -168,6 +168,33 @@ test('no tracer at all (ring directory gone): the target runs to completion unha
   assert.equal(d.rows.length, 0);
 });
 
+test('a full /dev/shm: the ring is refused when it is created (every call counted as no_ring), never a SIGBUS in the target', { skip: skip || (process.getuid?.() !== 0 ? 'needs root (mounts a small tmpfs)' : false) }, (t) => {
+  // 64 KiB of tmpfs: the process file (one page) fits, a 65536-slot ring (5 MiB) does not. A ring whose pages
+  // are not reserved up front would be mapped anyway and the target's first store into it would fault.
+  const mnt = fs.mkdtempSync('/tmp/cw-shm-full-');
+  dirs.push(mnt);
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', mnt], { encoding: 'utf8' });
+  if (m.status !== 0) return t.skip(`cannot mount a tmpfs here: ${m.stderr.trim()}`);
+  try {
+    const dir = InprocSource.createDir(mnt);
+    const N = 20;
+    const env = { ...process.env, LD_PRELOAD: SHIM, CAUSEWAY_SHIM_DIR: dir, CAUSEWAY_SHIM_RING_SLOTS: '65536' };
+    const r = spawnSync(path.join(BIN, 'calls'), [String(N)], { env, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.signal, null, 'the target was not killed');
+    assert.equal(r.status, 0);
+    assert.equal(workloadJson(r.stdout).n, N);
+    const source = new InprocSource(dir);
+    source.beforeFinalDrain();
+    assert.equal(source.drain(Buffer.alloc(1 << 16)), 0, 'nothing recorded');
+    assert.equal(source.threads().length, 0, 'no ring file left behind');
+    assert.equal(source.callsMade(), CALLS_OPS * N, 'every call counted');
+    assert.deepEqual(source.losses(), [{ stage: 'shim', reason: 'shim_no_ring', count: CALLS_OPS * N }]);
+    source.close();
+  } finally {
+    spawnSync('umount', [mnt]);
+  }
+});
+
 /** Every op the workload says it called that Causeway probes: recorded rows == calls made, nothing else recorded. */
 function assertExactCounts(d: Drained, w: any, atLeast: number): void {
   let checked = 0;
