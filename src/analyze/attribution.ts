@@ -34,6 +34,7 @@ import { OP_BY_CODE, type OpKind } from '../common/ops.js';
 import { OP_INFO, SLOT_BYTES, SLOT_DIRECTION, SLOT_GRAPH_EXEC, SLOT_STREAM, keyOf, opKey, rateKey, slot } from './optables.js';
 import { Reservoir, TopK, addTo, newSketch, q, type Sketch } from './stats.js';
 import { Timeline, roleOf, type IdleModel } from './timeline.js';
+import { prescan } from './prescan.js';
 
 export { DRAIN_BLOCK_NS } from './timeline.js';
 import { DRAIN_BLOCK_NS } from './timeline.js';
@@ -188,6 +189,8 @@ export interface SessionProfile {
   cudaCalls: number;
   offCpuEvents: number;
   notes: string[];
+  /** events of the session per op code, every op (prescan.ts): a detector skips the scan of an op that never occurs */
+  opCounts: Map<number, number>;
 }
 
 export interface AttributionOptions {
@@ -596,8 +599,6 @@ class ThreadSweep {
 }
 
 const RESULT_SAMPLES = 64;
-/** below this bandwidth a copy's best observed rate is not its own transfer rate (PCIe 3 x16 moves ~12 GB/s) */
-const MIN_COPY_GBPS = 1;
 
 /**
  * Time to first token: first submission -> the first device-to-host result of the steady state. A
@@ -683,10 +684,8 @@ function scanOrdered(db: Db, where: string, order: string, params: unknown[], fn
  * and build the per-thread profile. Memory: O(threads x ops), not O(events).
  */
 export function attributeSession(db: Db, sessionId: number, opts: AttributionOptions = {}): SessionProfile {
-  const rates = copyRates(db, sessionId);
-  const fastest = fastestDrains(db, sessionId);
-  const first = firstLaunches(db, sessionId);
-  const prof: SessionProfile = { sessionId, threads: new Map(), firstTs: Infinity, lastEnd: 0, cudaCalls: 0, offCpuEvents: 0, notes: [] };
+  const { rates, fastest, first, opCounts } = prescan(db, sessionId);
+  const prof: SessionProfile = { sessionId, threads: new Map(), firstTs: Infinity, lastEnd: 0, cudaCalls: 0, offCpuEvents: 0, notes: [], opCounts };
   let cur: ThreadSweep | null = null;
   let curTid = -1;
   const a = [0, 0, 0, 0];
@@ -739,87 +738,6 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
     if (g.starvedSteps > 0 && g.perLaunch.count > 0) g.busyStarvedNs = Math.min(g.starvedStepNs, g.starvedLaunches * q(g.perLaunch, 0.5));
   }
   return prof;
-}
-
-/**
- * Per thread and synchronous copy/memset op (and direction): the fastest ns per byte seen. A copy at
- * that rate found the queue empty, so rate x bytes estimates a call's own transfer time; the rest of
- * its duration was spent waiting for queued work. One grouped query per op (bounded memory).
- */
-function copyRates(db: Db, sessionId: number): Map<number, Map<string, number>> {
-  const out = new Map<number, Map<string, number>>();
-  // one grouped scan for every synchronous copy/memset op: CASE picks each op's bytes and direction slots
-  const ops = [...OP_BY_CODE.values()].filter((o) => o.blocking && (o.kind === 'copy' || o.kind === 'memset') && o.args.indexOf('bytes' as never) >= 0);
-  if (!ops.length) return out;
-  const slot = (o: (typeof ops)[number], name: string) => {
-    const i = o.args.indexOf(name as never);
-    return i >= 0 ? `a${i}` : 'NULL';
-  };
-  const bytes = `CASE op ${ops.map((o) => `WHEN ${o.code} THEN ${slot(o, 'bytes')}`).join(' ')} END`;
-  const dir = `CASE op ${ops.map((o) => `WHEN ${o.code} THEN ${o.kind === 'copy' ? slot(o, 'direction') : 'NULL'}`).join(' ')} END`;
-  const validDir = `CASE WHEN ${dir} BETWEEN 0 AND 4 THEN ${dir} END`;
-  const rows = db
-    .prepare(`SELECT tid, op, ${validDir} AS dir, min(CAST(dur AS REAL) / ${bytes}) AS rate FROM events WHERE session_id = ? AND op IN (${ops.map((o) => o.code).join(',')}) AND dur > 0 AND ${bytes} > 0 GROUP BY tid, op, dir`)
-    .all(sessionId) as { tid: number; op: number; dir: number | null; rate: number }[];
-  for (const r of rows) {
-    // slower than MIN_COPY_GBPS even at its best: every call also waited for queued work (or the
-    // size is too small for a rate to mean anything), so no own-time estimate
-    if (!(r.rate <= 1 / MIN_COPY_GBPS)) continue;
-    let m = out.get(r.tid);
-    if (!m) out.set(r.tid, (m = new Map()));
-    m.set(`${r.op}:${r.dir ?? ''}`, r.rate);
-  }
-  return out;
-}
-
-/**
- * Lazy module loading: the first launch of each kernel (per thread and launch op, by its func/CUfunction)
- * that took longer than the fastest later launch of the same kernel: event id -> the excess (ns). Under lazy
- * loading (the default since CUDA 12.2) the first launch loads the kernel's module; the later ones show what
- * launching it costs. A kernel launched once has nothing to compare with and is left out. Memory: one entry
- * per kernel.
- */
-function firstLaunches(db: Db, sessionId: number): Map<number, number> {
-  const out = new Map<number, number>();
-  const ops = [...OP_BY_CODE.values()].filter((o) => o.kind === 'launch' && o.args.indexOf('func' as never) >= 0);
-  if (!ops.length) return out;
-  const func = `CASE op ${ops.map((o) => `WHEN ${o.code} THEN a${o.args.indexOf('func' as never)}`).join(' ')} END`;
-  // one unordered scan: per kernel the earliest launch (ts, then id) and the fastest duration; the fastest later
-  // launch is the fastest overall unless the first one is it, in which case the first shows no excess
-  const per = new Map<string, { id: number; ts: number; dur: number; min: number; n: number }>();
-  const rows = db.prepare(`SELECT id, ts, tid, op, ${func} AS f, dur FROM events WHERE session_id = ? AND op IN (${ops.map((o) => o.code).join(',')})`).raw(true);
-  for (const [id, ts, tid, op, f, dur] of rows.iterate(sessionId) as Iterable<number[]>) {
-    const k = `${tid}:${op}:${f}`;
-    const x = per.get(k);
-    if (!x) per.set(k, { id, ts, dur, min: dur, n: 1 });
-    else {
-      x.n++;
-      if (dur < x.min) x.min = dur;
-      if (ts < x.ts || (ts === x.ts && id < x.id)) {
-        x.id = id;
-        x.ts = ts;
-        x.dur = dur;
-      }
-    }
-  }
-  for (const x of per.values()) if (x.n > 1 && x.dur > x.min) out.set(x.id, x.dur - x.min);
-  return out;
-}
-
-/** Per thread and drain op: the fastest call (an empty-queue return), one grouped query (bounded memory). */
-function fastestDrains(db: Db, sessionId: number): Map<number, Map<number, number>> {
-  const codes = [...OP_BY_CODE.values()].filter((o) => {
-    const r = roleOf(o);
-    return r === 'drain' || r === 'submit_drain';
-  }).map((o) => o.code);
-  const out = new Map<number, Map<number, number>>();
-  if (!codes.length) return out;
-  for (const r of db.prepare(`SELECT tid, op, min(dur) AS d FROM events WHERE session_id = ? AND op IN (${codes.join(',')}) GROUP BY tid, op`).all(sessionId) as { tid: number; op: number; d: number }[]) {
-    let m = out.get(r.tid);
-    if (!m) out.set(r.tid, (m = new Map()));
-    m.set(r.op, r.d);
-  }
-  return out;
 }
 
 /** Threads that submit GPU work, most submissions first. */
