@@ -470,13 +470,15 @@ class ThreadSweep {
     agg.off.voluntary += c.off.voluntary;
     agg.off.io += c.off.io;
     agg.off.other += c.off.other;
-    for (const [k, v] of c.preemptedBy) addTo(agg.preemptedBy, k, v);
-    for (const [k, v] of c.wokenBy) addTo(agg.wokenBy, k, v);
-    for (const [w, id] of c.wakeIds) {
-      let l = agg.wakeSamples.get(w);
-      if (!l) agg.wakeSamples.set(w, (l = []));
-      if (l.length < 10) l.push(id);
-    }
+    // most calls were never off-CPU: no iterators over the shared empty map and list
+    if (c.preemptedBy !== NONE) for (const [k, v] of c.preemptedBy) addTo(agg.preemptedBy, k, v);
+    if (c.wokenBy !== NONE) for (const [k, v] of c.wokenBy) addTo(agg.wokenBy, k, v);
+    if (c.wakeIds !== NO_WAKES)
+      for (const [w, id] of c.wakeIds) {
+        let l = agg.wakeSamples.get(w);
+        if (!l) agg.wakeSamples.set(w, (l = []));
+        if (l.length < 10) l.push(id);
+      }
     agg.bytes += c.bytes;
     agg.sketch.accept(c.dur);
     agg.reservoir.add(c.dur);
@@ -672,7 +674,15 @@ function scanOrdered(db: Db, where: string, order: string, params: unknown[], fn
     stmt = undefined; // SQLite before 3.44 (no ORDER BY in aggregates): the row iterator below
   }
   if (stmt) {
-    stmt.get(...params);
+    // SQLite's sorter may merge its sorted runs on auxiliary threads (PRAGMA threads: 0 by default), so a
+    // sort too large for its memory (a few million events) uses the second core; the order is the same
+    const threads = db.pragma('threads', { simple: true }) as number;
+    if (threads < 2) db.pragma('threads = 2');
+    try {
+      stmt.get(...params);
+    } finally {
+      if (threads < 2) db.pragma(`threads = ${Number(threads) | 0}`);
+    }
     return;
   }
   for (const r of db.prepare(`SELECT ${SWEEP_COLS} FROM events WHERE ${where} ORDER BY ${order}`).raw(true).iterate(...params) as Iterable<number[]>)
