@@ -13,15 +13,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const NEW_CLI = path.join(here, '..', 'src', 'cli', 'main.js');
+export const NEW_CLI = path.join(here, '..', 'src', 'cli', 'main.js');
 
 /** fields that may differ between two runs of the same analysis (none today: explain prints no timings) */
 const VOLATILE = new Set<string>([]);
 
-interface Run {
+export interface Run {
   out: string;
   cpuS: number;
   wallS: number;
@@ -31,7 +31,8 @@ interface Run {
   err: string;
 }
 
-function explain(cli: string, db: string): Run {
+/** `explain --db DB --json --no-persist` of one build in a child under /usr/bin/time. */
+export function explain(cli: string, db: string): Run {
   const load = os.loadavg()[0];
   const t0 = performance.now();
   const r = spawnSync('/usr/bin/time', ['-f', 'CWTIME %U %S %M', process.execPath, cli, 'explain', '--db', db, '--json', '--no-persist'], { encoding: 'utf8', maxBuffer: 256 << 20 });
@@ -48,12 +49,12 @@ function explain(cli: string, db: string): Run {
   };
 }
 
-function canonical(out: string): string {
+export function canonical(out: string): string {
   return JSON.stringify(JSON.parse(out), (k, v) => (VOLATILE.has(k) ? undefined : v));
 }
 
 /** the first path where two JSON values differ (for the report) */
-function firstDiff(a: unknown, b: unknown, at = '$'): string | null {
+export function firstDiff(a: unknown, b: unknown, at = '$'): string | null {
   if (typeof a !== typeof b || Array.isArray(a) !== Array.isArray(b) || (a === null) !== (b === null)) return at;
   if (a && typeof a === 'object') {
     const ka = Object.keys(a as object);
@@ -66,6 +67,14 @@ function firstDiff(a: unknown, b: unknown, at = '$'): string | null {
     return null;
   }
   return a === b ? null : at;
+}
+
+/** 'identical', or where the two outputs differ, or why one failed. */
+export function verdict(b: Run, n: Run): string {
+  if (b.code !== 0 || n.code !== 0) return `explain failed (previous exit ${b.code}: ${b.err}; this exit ${n.code}: ${n.err})`;
+  const cb = canonical(b.out);
+  const cn = canonical(n.out);
+  return cb === cn ? 'identical' : `DIFFERS at ${firstDiff(JSON.parse(cb), JSON.parse(cn))}`;
 }
 
 const fmt = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '?');
@@ -88,22 +97,17 @@ function main(): number {
   console.log('| database | build | CPU s | wall s | peak RSS MiB | load (1 min) | output |');
   console.log('|---|---|---|---|---|---|---|');
   for (const db of dbs) {
-    let verdict = '';
+    let v = '';
     for (let r = 0; r < runs; r++) {
       const b = explain(base, db);
       const n = explain(NEW_CLI, db);
-      if (b.code !== 0 || n.code !== 0) verdict = `explain failed (previous exit ${b.code}: ${b.err}; this exit ${n.code}: ${n.err})`;
-      else {
-        const cb = canonical(b.out);
-        const cn = canonical(n.out);
-        verdict = cb === cn ? 'identical' : `DIFFERS at ${firstDiff(JSON.parse(cb), JSON.parse(cn))}`;
-      }
-      if (verdict !== 'identical') bad++;
+      v = verdict(b, n);
+      if (v !== 'identical') bad++;
       for (const [name, x] of [['previous', b], ['this', n]] as const)
-        console.log(`| ${path.basename(db)} | ${name} | ${fmt(x.cpuS)} | ${fmt(x.wallS)} | ${fmt(x.rssMiB, 0)} | ${fmt(x.load, 1)} | ${name === 'this' ? verdict : ''} |`);
+        console.log(`| ${path.basename(db)} | ${name} | ${fmt(x.cpuS)} | ${fmt(x.wallS)} | ${fmt(x.rssMiB, 0)} | ${fmt(x.load, 1)} | ${name === 'this' ? v : ''} |`);
     }
   }
   return bad ? 1 : 0;
 }
 
-process.exit(main());
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) process.exit(main());

@@ -1,10 +1,12 @@
 /**
  * Per-call attribution and the GPU-driving thread timeline, in one streaming pass.
  *
- * Events of a session are read ordered by (tid, ts) with better-sqlite3's
- * iterate() in raw mode; SQLite's sorter spills to temporary files, so memory
- * stays bounded by the number of threads x ops (aggregates, sketches, bounded
- * reservoirs and top-K samples), never by the number of events.
+ * Events of a session are read ordered by (tid, ts) as the arguments of a
+ * user-defined aggregate (scanOrdered: one call into JS per row, no row
+ * objects), after one unordered pre-pass (prescan.ts); SQLite's sorter spills
+ * to temporary files, so memory stays bounded by the number of threads x ops
+ * (aggregates, sketches, bounded reservoirs and top-K samples), never by the
+ * number of events.
  *
  * Attribution: each CUDA call's [ts, ts+dur] is overlapped with the off-CPU
  * intervals (sched_switch out -> in) of the same tid; the overlap is split by
