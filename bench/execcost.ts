@@ -35,20 +35,26 @@ import { pathToFileURL } from 'node:url';
 import { loadAddon } from '../src/probe/addon.js';
 import { CudaProbes } from '../src/probe/cuda.js';
 import { loadHost, loadLoaderProbe } from '../src/probe/host.js';
-import { BUILD, CLI, fmt, fmtStat, jsonLine, readSysctl, rmDb, runToEnd, sleep, start, stat, table, writeSysctl, type Ctx, type SectionResult } from './lib.js';
+import Database from 'better-sqlite3';
+import { BUILD, CLI, fmt, fmtStat, jsonLine, readSysctl, rmDb, sleep, start, stat, table, writeSysctl, type Ctx, type SectionResult } from './lib.js';
 
 export interface SpawnCost {
   wallNs: number;
   cpuNs: number;
+  /** the system part of cpuNs: where tracepoint programs and uprobe hits are accounted */
+  sysNs: number;
+  /** the spawner's pid (its children are the spawned processes) */
+  pid: number;
 }
 
 export const EXEC_CONFIGS = ['untraced', 'ldso-uprobe', 'loader-walk', 'host-tracepoints', 'host+loader', 'cli --no-host', 'cli', 'cli (previous build)'] as const;
 export type ExecConfig = (typeof EXEC_CONFIGS)[number];
 
 async function spawnLoop(n: number): Promise<SpawnCost | null> {
-  const r = await runToEnd(path.join(BUILD, 'spawn_loop'), [String(n), '/bin/true']);
-  const j = jsonLine<{ ns_per_spawn_median: number; cpu_ns_per_spawn_median: number }>(r.stdout, 'ns_per_spawn_median');
-  return j ? { wallNs: j.ns_per_spawn_median, cpuNs: j.cpu_ns_per_spawn_median } : null;
+  const p = start(path.join(BUILD, 'spawn_loop'), [String(n), '/bin/true']);
+  await p.done;
+  const j = jsonLine<{ ns_per_spawn_median: number; cpu_ns_per_spawn_median: number; sys_ns_per_spawn_median: number }>(p.stdout, 'ns_per_spawn_median');
+  return j ? { wallNs: j.ns_per_spawn_median, cpuNs: j.cpu_ns_per_spawn_median, sysNs: j.sys_ns_per_spawn_median, pid: p.child.pid ?? 0 } : null;
 }
 
 /** Load one in-process configuration, run the loop, unload. */
@@ -108,12 +114,13 @@ export interface BpfPerSpawn {
 }
 
 /** Called while the trace runs, instead of the plain loop. */
-type Inspect = (n: number, spawnLoopCost: () => Promise<SpawnCost | null>) => Promise<void>;
+type Inspect = (n: number, spawnLoopCost: () => Promise<SpawnCost | null>, tracerPid: number) => Promise<void>;
 
-async function underCli(cli: string, args: string[], n: number, inspect?: Inspect): Promise<SpawnCost | null> {
+async function underCli(cli: string, args: string[], n: number, inspect?: Inspect, afterStop?: (db: string) => void): Promise<SpawnCost | null> {
   const db = path.join(os.tmpdir(), `cw-execcost-${process.pid}.db`);
   rmDb(db);
   const tr = start(process.execPath, [cli, 'trace', '--db', db, '--duration', '300', '--no-explain', ...args]);
+  let stopped = false;
   try {
     const ok = await tr.waitFor(/tracing:/, 60_000).then(
       () => true,
@@ -122,13 +129,19 @@ async function underCli(cli: string, args: string[], n: number, inspect?: Inspec
     if (!ok) return null; // never measure an untraced loop as a traced one
     await sleep(500);
     if (inspect) {
-      await inspect(n, () => spawnLoop(n));
+      await inspect(n, () => spawnLoop(n), tr.child.pid ?? 0);
+      tr.child.kill('SIGINT');
+      await tr.done;
+      stopped = true;
+      afterStop?.(db);
       return null;
     }
     return await spawnLoop(n);
   } finally {
-    tr.child.kill('SIGINT');
-    await tr.done;
+    if (!stopped) {
+      tr.child.kill('SIGINT');
+      await tr.done;
+    }
     rmDb(db);
   }
 }
@@ -141,36 +154,161 @@ export async function measure(cfg: ExecConfig, n: number): Promise<SpawnCost | n
   return inProcess(cfg, n);
 }
 
-/** One `causeway trace` run with BPF stats on: each program's run time per spawn (loop less idle). */
-export async function bpfPerSpawn(n: number, cli = CLI): Promise<BpfPerSpawn[] | null> {
+/** CPU time (ns, all threads: /proc/PID/task/TID/schedstat) and context switches of a process so far. */
+function procCpu(pid: number): { ns: number; switches: number } {
+  let ns = 0;
+  let switches = 0;
+  let tids: string[] = [];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return { ns: NaN, switches: NaN };
+  }
+  for (const t of tids) {
+    try {
+      ns += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+      const st = fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
+      for (const m of st.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) switches += Number(m[1]);
+    } catch {
+      /* thread gone */
+    }
+  }
+  return { ns, switches };
+}
+
+/** What the tracer process itself spent while the loop ran, less its own idle rate over as long. */
+export interface TracerCost {
+  /** tracer CPU per spawn: loop window less the idle rate over the loop's length */
+  cpuNsPerSpawn: number;
+  /** its CPU and switches per second with nothing spawning (the drain timers) */
+  idleCpuMsPerS: number;
+  idleSwitchesPerS: number;
+  loopCpuMsPerS: number;
+  loopSwitchesPerS: number;
+  /** process rows and events the trace stored about the spawner and its children (untraced: 0 expected) */
+  spawnerProcesses: number;
+  spawnerEvents: number;
+}
+
+export interface CliAttribution {
+  bpf: BpfPerSpawn[];
+  tracer: TracerCost | null;
+}
+
+/**
+ * One `causeway trace` run with BPF stats on (kernel.bpf_stats_enabled=1, restored after): each
+ * program's run time per spawn (loop less idle), the tracer's own CPU and wakeups per spawn, and
+ * whether anything about the spawned processes was recorded.
+ */
+export async function cliAttribution(n: number, cli = CLI): Promise<CliAttribution | null> {
   const prev = readSysctl('kernel.bpf_stats_enabled');
-  let res: BpfPerSpawn[] | null = null;
+  let res: CliAttribution | null = null;
+  let spawner = 0;
   const before = linkedProgIds();
   writeSysctl('kernel.bpf_stats_enabled', '1');
   try {
-    await underCli(cli, [], n, async (spawns, loop) => {
-      // the programs linked since the trace started (another trace starting meanwhile would add its own: rare)
-      const ids = [...linkedProgIds()].filter((i) => !before.has(i));
-      const s0 = progStats(ids);
-      const t0 = performance.now();
-      if (!(await loop())) return;
-      const s1 = progStats(ids);
-      await sleep(performance.now() - t0);
-      const s2 = progStats(ids);
-      res = [...s1.keys()]
-        .map((name) => {
-          const a = s0.get(name) ?? { ns: 0, cnt: 0 };
-          const b = s1.get(name)!;
-          const c = s2.get(name) ?? b;
-          return { name, loopNs: (b.ns - a.ns) / spawns, loopRuns: (b.cnt - a.cnt) / spawns, idleNs: (c.ns - b.ns) / spawns, idleRuns: (c.cnt - b.cnt) / spawns };
-        })
-        .filter((r) => r.loopNs >= 50 || r.idleNs >= 50)
-        .sort((x, y) => y.loopNs - y.idleNs - (x.loopNs - x.idleNs));
-    });
+    await underCli(
+      cli,
+      [],
+      n,
+      async (spawns, loop, tracer) => {
+        // the programs linked since the trace started (another trace starting meanwhile would add its own: rare)
+        const ids = [...linkedProgIds()].filter((i) => !before.has(i));
+        const s0 = progStats(ids);
+        const c0 = procCpu(tracer);
+        const t0 = performance.now();
+        const r = await loop();
+        if (!r) return;
+        spawner = r.pid;
+        const s1 = progStats(ids);
+        const c1 = procCpu(tracer);
+        const t1 = performance.now();
+        await sleep(t1 - t0);
+        const s2 = progStats(ids);
+        const c2 = procCpu(tracer);
+        const t2 = performance.now();
+        const bpf = [...s1.keys()]
+          .map((name) => {
+            const a = s0.get(name) ?? { ns: 0, cnt: 0 };
+            const b = s1.get(name)!;
+            const c = s2.get(name) ?? b;
+            return { name, loopNs: (b.ns - a.ns) / spawns, loopRuns: (b.cnt - a.cnt) / spawns, idleNs: (c.ns - b.ns) / spawns, idleRuns: (c.cnt - b.cnt) / spawns };
+          })
+          .filter((x) => x.loopNs >= 50 || x.idleNs >= 50)
+          .sort((x, y) => y.loopNs - y.idleNs - (x.loopNs - x.idleNs));
+        const loopS = (t1 - t0) / 1000;
+        const idleS = (t2 - t1) / 1000;
+        const idleRate = (c2.ns - c1.ns) / idleS;
+        res = {
+          bpf,
+          tracer: {
+            cpuNsPerSpawn: (c1.ns - c0.ns - idleRate * loopS) / spawns,
+            idleCpuMsPerS: idleRate / 1e6,
+            idleSwitchesPerS: (c2.switches - c1.switches) / idleS,
+            loopCpuMsPerS: (c1.ns - c0.ns) / loopS / 1e6,
+            loopSwitchesPerS: (c1.switches - c0.switches) / loopS,
+            spawnerProcesses: NaN,
+            spawnerEvents: NaN,
+          },
+        };
+      },
+      (db) => {
+        if (!res?.tracer || !spawner) return;
+        try {
+          const d = new Database(db, { readonly: true, fileMustExist: true });
+          try {
+            const kids = (d.prepare('SELECT pid FROM processes WHERE pid = ? OR ppid = ?').all(spawner, spawner) as { pid: number }[]).map((x) => x.pid);
+            res.tracer.spawnerProcesses = kids.length;
+            res.tracer.spawnerEvents = (d.prepare(`SELECT count(*) AS n FROM events WHERE pid IN (${[spawner, ...kids].join(',')})`).get() as { n: number }).n;
+          } finally {
+            d.close();
+          }
+        } catch {
+          /* left NaN: shown as n/a */
+        }
+      },
+    );
   } finally {
     writeSysctl('kernel.bpf_stats_enabled', prev);
   }
   return res;
+}
+
+/** BPF run time per program per spawn under one `causeway trace` run (see cliAttribution). */
+export async function bpfPerSpawn(n: number, cli = CLI): Promise<BpfPerSpawn[] | null> {
+  return (await cliAttribution(n, cli))?.bpf ?? null;
+}
+
+/** Per-round differences (traced less untraced) of adjacent batches, ABBA order. */
+export interface Paired {
+  cfg: ExecConfig;
+  wallNs: number[];
+  cpuNs: number[];
+  sysNs: number[];
+}
+
+/**
+ * Paired rounds: a batch untraced and a batch under cfg, next to each other
+ * in time, the order alternating per round; each round gives one difference.
+ * Load on the machine that drifts over seconds falls on both halves of a
+ * round alike, which the independent medians of the interleaved table do
+ * not get.
+ */
+export async function paired(cfg: ExecConfig, n: number, rounds: number, log: (l: string) => void): Promise<Paired> {
+  const out: Paired = { cfg, wallNs: [], cpuNs: [], sysNs: [] };
+  for (let i = 0; i < rounds; i++) {
+    const order: ExecConfig[] = i % 2 ? [cfg, 'untraced'] : ['untraced', cfg];
+    const got = new Map<ExecConfig, SpawnCost | null>();
+    for (const c of order) got.set(c, await measure(c, n));
+    const u = got.get('untraced');
+    const t = got.get(cfg);
+    if (!u || !t) continue;
+    out.wallNs.push(t.wallNs - u.wallNs);
+    out.cpuNs.push(t.cpuNs - u.cpuNs);
+    out.sysNs.push(t.sysNs - u.sysNs);
+    log(`paired ${cfg}: +${((t.wallNs - u.wallNs) / 1000).toFixed(1)} us wall, +${((t.cpuNs - u.cpuNs) / 1000).toFixed(1)} us CPU, +${((t.sysNs - u.sysNs) / 1000).toFixed(1)} us sys`);
+  }
+  return out;
 }
 
 const DESCRIBE: Record<ExecConfig, string> = {
@@ -249,7 +387,17 @@ export async function measureAll(cfgs: readonly ExecConfig[], n: number, runs: n
   return out;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.argv[2] === 'attribution') {
+  // node dist/bench/execcost.js attribution [SPAWNS] [CLI]: one cliAttribution run, as JSON
+  console.log(JSON.stringify(await cliAttribution(Number(process.argv[3] ?? 2000), process.argv[4] ?? CLI), null, 1));
+  process.exit(0);
+} else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.argv[2] === 'paired') {
+  // node dist/bench/execcost.js paired CONFIG [SPAWNS] [ROUNDS]: per-round differences, medians
+  const p = await paired(process.argv[3] as ExecConfig, Number(process.argv[4] ?? 500), Number(process.argv[5] ?? 8), (l) => process.stderr.write(`${l}\n`));
+  const m = (xs: number[]) => (stat(xs).median / 1000).toFixed(1);
+  console.log(`${p.cfg}: rounds ${p.cpuNs.length}, median added wall ${m(p.wallNs)} us, CPU ${m(p.cpuNs)} us, sys ${m(p.sysNs)} us`);
+  process.exit(0);
+} else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const n = Number(process.argv[2] ?? 2000);
   const runs = Number(process.argv[3] ?? 3);
   const cfgs = (process.argv[4]?.split(',') ?? EXEC_CONFIGS) as ExecConfig[];
