@@ -2,7 +2,8 @@
 /*
  * host.bpf.c: host context for traced processes.
  *
- *   off-CPU intervals   tp_btf sched_switch + sched_waking + sched_wakeup_new -> struct cw_offcpu (rb_host)
+ *   off-CPU intervals   tp_btf sched_switch + sched_waking + sched_wakeup_new -> struct cw_offcpu (rb_host),
+ *                       each saying which probed call it fell in (cw_in_call, shared with the call probes)
  *   lifecycle           tp_btf sched_process_fork / exit                  -> struct cw_proc   (rb_life)
  *                       tp_btf sched_process_exec: path + new argv        -> struct cw_exec   (rb_life, variable length)
  *   OOM kills           tp_btf mark_victim (every victim, traced or not)  -> struct cw_proc   (rb_life)
@@ -27,6 +28,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "maps.bpf.h"
+#include "in_call.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -47,13 +49,20 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u64 cw_min_offcpu_ns = 10000;
 /* Page-allocation window per tgid (100 ms). */
 const volatile __u64 cw_page_window_ns = 100000000;
+/*
+ * The traced processes' calls are recorded by the in-process shim (--in-process),
+ * not by the call probes: cw_in_call says nothing about them, so off-CPU records
+ * carry CW_OFFCPU_CALL_UNKNOWN instead of a wrong "outside any call".
+ */
+const volatile bool cw_calls_in_process = false;
 
 /* Open off-CPU interval of one thread, keyed by tid. */
 struct offcpu_start {
 	__u64 ts;
 	__u64 wake_ts;      /* when it was woken (0: not yet, or preempted) */
 	__u32 reason;
-	__u32 cpu;
+	__u16 cpu;
+	__u16 call_op;      /* cw_offcpu.call_op, read at switch-out */
 	__u32 by_tgid;
 	__u32 by_tid;
 	__u32 waker_tgid;
@@ -131,6 +140,8 @@ static __always_inline void switch_out(bool preempt, struct task_struct *prev, s
 	st.ts = now;
 	st.reason = offcpu_reason(preempt, prev_state);
 	st.cpu = bpf_get_smp_processor_id();
+	/* a thread cannot leave a call while it is off-CPU: the state at switch-out holds for the whole interval */
+	st.call_op = cw_calls_in_process ? CW_OFFCPU_CALL_UNKNOWN : cw_in_call_op(prev);
 	st.by_tgid = next->tgid; /* sched_switch names tids: the tgid comes from the task */
 	st.by_tid = next->pid;
 	bpf_probe_read_kernel_str(st.by_comm, sizeof(st.by_comm), next->comm);
@@ -151,6 +162,7 @@ static __always_inline void emit_offcpu(struct task_struct *next, struct offcpu_
 	e->dur_ns = dur;
 	e->reason = reason;
 	e->cpu = st->cpu;
+	e->call_op = st->call_op;
 	e->by_tgid = by_tgid;
 	e->by_tid = by_tid;
 	e->waker_tgid = waker ? st->waker_tgid : 0;
