@@ -18,6 +18,10 @@
  *
  * Records are submitted with BPF_RB_NO_WAKEUP: user space drains on a timer.
  * A consumer woken per record would itself generate switches (GUIDE §8).
+ * The exceptions are a traced process's fork and exec (BPF_RB_FORCE_WAKEUP on
+ * rb_life, which user space watches on its event loop): it reads the new
+ * process's /proc while the process lives (short-lived children included).
+ * Untraced processes never reach a submit, so they wake nothing.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -373,7 +377,8 @@ int BPF_PROG(cw_sched_process_fork, struct task_struct *parent, struct task_stru
 	e->child_tgid = is_thread ? ctid : ctgid;
 	e->is_thread = is_thread;
 	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), child->comm);
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	/* a new process: user space reads its /proc while it lives; a new thread can wait for the drain timer */
+	bpf_ringbuf_submit(e, is_thread ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP);
 	return 0;
 }
 
@@ -441,7 +446,7 @@ int BPF_PROG(cw_sched_process_exec, struct task_struct *p, pid_t old_pid, struct
 	e->path_len = plen;
 	e->args_len = alen;
 	e->hdr.flags = flags;
-	if (bpf_ringbuf_output(&rb_life, e, offsetof(struct cw_exec, data) + plen + alen, BPF_RB_NO_WAKEUP))
+	if (bpf_ringbuf_output(&rb_life, e, offsetof(struct cw_exec, data) + plen + alen, BPF_RB_FORCE_WAKEUP))
 		cw_count_loss(CW_LOSS_RB_LIFE);
 	return 0;
 }
