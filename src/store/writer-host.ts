@@ -114,7 +114,7 @@ export class WriterHost {
       const i = this.batches.length;
       const buf = new SharedArrayBuffer(slotBytes(this.capacity));
       this.bufs.push(buf);
-      const b = slotBatch(buf, this.capacity);
+      const b = slotBatch(buf, this.capacity, true);
       this.batches.push(b);
       this.sent.push(false);
       this.held.push(false);

@@ -34,8 +34,11 @@ export function slotBytes(capacity: number): number {
   return (capacity * SLOT_BYTES_PER_EVENT + 7) & ~7;
 }
 
-/** Views of one slot as an EventBatch (n starts at 0; the stack column starts at -1 = none). */
-export function slotBatch(buf: SharedArrayBuffer | ArrayBuffer, capacity: number): EventBatch {
+/**
+ * Views of one slot as an EventBatch (n starts at 0). `init`: the creating side sets the stack
+ * column to -1 (none); the other side must not (the memory already holds a batch).
+ */
+export function slotBatch(buf: SharedArrayBuffer | ArrayBuffer, capacity: number, init = false): EventBatch {
   let off = 0;
   const f64 = () => {
     const a = new Float64Array(buf, off, capacity);
@@ -61,7 +64,7 @@ export function slotBatch(buf: SharedArrayBuffer | ArrayBuffer, capacity: number
   const op = new Uint16Array(buf, off, capacity);
   off += capacity * 2;
   const variant = new Uint8Array(buf, off, capacity);
-  stack.fill(-1);
+  if (init) stack.fill(-1);
   return { n: 0, ts, dur, pid, tid, op, ret, a0, a1, a2, a3, stack, variant, flags };
 }
 
