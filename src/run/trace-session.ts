@@ -92,6 +92,8 @@ export class TraceSession {
   private progressTimer: NodeJS.Timeout | null = null;
   private failure: Error | null = null;
   private readonly t0 = performance.now();
+  /** this (the drain) thread's CPU time when the capture loop started and when it stopped, ns */
+  private captureCpuNs = [-1, -1];
   private readonly log = (line: string): void => this.opts.log?.(line);
 
   constructor(private readonly opts: TraceOptions) {}
@@ -185,6 +187,7 @@ export class TraceSession {
   }
 
   private startCapture(rec: Recording, probes: LoadedProbes, procs: ProcessBook): void {
+    this.captureCpuNs[0] = threadCpuNs();
     const capture = (this.capture = startCapture({
       addon: this.addon,
       rt: probes.cuda.rt,
@@ -260,6 +263,7 @@ export class TraceSession {
     let captureError: Error | null = null;
     if (this.capture) {
       this.capture.stop();
+      this.captureCpuNs[1] = threadCpuNs();
       captureError = this.capture.error ?? this.rec?.writer.failed ?? null;
       losses = this.capture.losses();
     }
@@ -342,7 +346,7 @@ export class TraceSession {
         maxTickMs: stats?.maxTickMs ?? 0,
         maxGapMs: stats?.maxGapMs ?? 0,
         stalls: stats?.stalls ?? 0,
-        mainCpuMs: cpuMs(threadCpuNs()),
+        mainCpuMs: cpuMs(this.captureCpuNs[0]! >= 0 && this.captureCpuNs[1]! >= 0 ? this.captureCpuNs[1]! - this.captureCpuNs[0]! : -1),
         writerCpuMs: cpuMs(writerCpuNs),
       },
       estimatedOverheadPct: estimatedOverheadPct(calls, probeHitsPerS, mode),
