@@ -61,6 +61,13 @@ export interface CaptureOptions {
   batchEvents?: number;
   /** record sources drained beside the BPF rings (the in-process shim's rings), same frames */
   sources?: RecordSource[];
+  /**
+   * With a sink that owns batches (acquire()): hand a partly filled batch over at the end of a
+   * tick only when it is a quarter full or this many ms passed since the last hand-over (default
+   * 0: every tick). Its rows are resolved (first sight of a pid, stacks, NVTX names) every tick
+   * either way; a bounded number of batches in flight then covers more time at low rates.
+   */
+  handOverMs?: number;
 }
 
 export interface CaptureStats {
@@ -88,6 +95,11 @@ export class Capture {
   private pendLen = 0;
   private moved = 0;
   private stalled = false;
+  /** rows of this.batch already resolved (pids noted, stacks and NVTX names interned) */
+  private resolved = 0;
+  private lastHandOver = 0;
+  /** stopping: every tick hands its batch over */
+  private final = false;
   private readonly decoder: RecordDecoder;
   private readonly pendingProcs = new Map<number, ProcessInfo>();
   private readonly seenPids = new Set<number>();
@@ -160,8 +172,16 @@ export class Capture {
         if (!this.decodePending()) break;
       }
     }
-    if (this.batch?.n) this.moved += this.flushBatch();
+    if (this.batch?.n) this.handOver(performance.now());
     return this.moved;
+  }
+
+  /** End of a tick: hand the batch over, or (handOverMs) keep filling it, its rows resolved. */
+  private handOver(now: number): void {
+    const b = this.batch;
+    const wait = this.opts.handOverMs ?? 0;
+    if (b !== null && b.n > 0 && wait > 0 && !this.final && this.sink.acquire && b.n < b.ts.length / 4 && now - this.lastHandOver < wait) this.resolve();
+    else this.moved += this.flushBatch();
   }
 
   /**
@@ -217,7 +237,7 @@ export class Capture {
       if (!ok) break;
       ok = this.drainAll(() => src.drain(this.buf), maxRounds);
     }
-    this.moved += this.flushBatch();
+    this.handOver(t0);
     const moved = this.moved;
     this.stats.ticks++;
     this.stats.lastTickMs = performance.now() - t0;
@@ -227,18 +247,24 @@ export class Capture {
     return moved;
   }
 
-  private flushBatch(): number {
+  /**
+   * Resolve the rows decoded since the last call: first sight of a pid (its hook reads /proc while
+   * the process lives), stacks and NVTX names; and send the process facts learned so far.
+   */
+  private resolve(): void {
     const b = this.batch;
     const n = b ? b.n : 0;
-    if (n === 0 && this.pendingProcs.size === 0) return 0;
-    for (let i = 0; i < n; i++) {
+    let lastPid = -1;
+    for (let i = this.resolved; i < n; i++) {
       const pid = b!.pid[i]!;
-      if (!this.seenPids.has(pid)) {
+      if (pid !== lastPid && !this.seenPids.has(pid)) {
         this.seenPids.add(pid);
         this.hooks.newPid?.(pid);
       }
+      lastPid = pid;
       if (b!.stack[i]! <= -2) b!.stack[i] = this.resolveStack(pid, -2 - b!.stack[i]!, this.decoder.pyByIndex.get(i));
     }
+    this.resolved = n;
     this.decoder.pyByIndex.clear();
     if (this.decoder.nvtxByIndex.size) {
       for (const [i, text] of this.decoder.nvtxByIndex) if (i < n) b!.a3[i] = this.sink.internNvtxName?.(text) ?? 0;
@@ -248,7 +274,16 @@ export class Capture {
       this.sink.processes([...this.pendingProcs.values()]);
       this.pendingProcs.clear();
     }
+  }
+
+  private flushBatch(): number {
+    const b = this.batch;
+    const n = b ? b.n : 0;
+    if (n === 0 && this.pendingProcs.size === 0) return 0;
+    this.resolve();
+    this.resolved = 0;
     if (n) {
+      this.lastHandOver = performance.now();
       try {
         this.sink.write(b!);
       } catch (e) {
@@ -351,6 +386,7 @@ export class Capture {
       return;
     }
     for (const src of this.opts.sources ?? []) src.beforeFinalDrain?.();
+    this.final = true;
     // until a tick finds the rings empty; a tick cut short by a full sink waits for room first
     for (let i = 0, idle = 0; i < 4096 && idle < 1; i++) {
       let moved: number;
@@ -376,6 +412,7 @@ export class Capture {
 
   private discardPending(): void {
     const batch = (this.batch ??= allocBatch(this.batchEvents));
+    this.resolved = 0;
     while (this.pendOff < this.pendLen) {
       this.pendOff = this.decoder.decode(this.buf, this.pendLen, batch, this.pendOff);
       this.discardedCount += batch.n;

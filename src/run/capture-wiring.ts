@@ -72,7 +72,9 @@ export function startCapture(w: CaptureWiring): Capture {
         return symbolizer.symbolize(pid, addrs, py);
       },
     },
-    { intervalMs: w.intervalMs, fastRings: ['rb_life'], sources: inproc ? [inproc.source] : undefined },
+    // a partly filled batch goes to the writer at most every 100 ms (or once a quarter full): the 8
+    // slots in flight then hold up to 8 x 16384 events at any rate, not 8 ticks' worth
+    { intervalMs: w.intervalMs, fastRings: ['rb_life'], sources: inproc ? [inproc.source] : undefined, handOverMs: 100 },
   );
   procs.capture = capture;
   capture.start();

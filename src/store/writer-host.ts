@@ -95,6 +95,8 @@ export class WriterHost {
     this.port = port1;
     const data: WriterWorkerData = { path, sessionId, writer: { ...opts.writer, path: opts.writer?.path ?? path }, ctl, slotCapacity: this.capacity, port: port2 };
     this.worker = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: data, transferList: [port2] });
+    // close() is what waits for it (blocking); an exit without close() must not hang on the thread
+    this.worker.unref();
     // a crash of the thread itself (not a write error: those come as messages) stops the recording too
     this.worker.on('error', (e) => this.setFailure({ code: 'INTERNAL', message: `the writer thread crashed: ${e.message}` }));
   }

@@ -149,3 +149,33 @@ test('writer thread: disk full surfaces as the writer error; refused and in-flig
   db.close();
   fs.rmSync(dir, { recursive: true });
 });
+
+test('capture loop with handOverMs: a partly filled batch is kept (pids noted at once), handed over when a quarter full or at stop', () => {
+  const { dir, file, sid, db } = fresh();
+  const host = new WriterHost(file, sid, { slots: 2, slotEvents: 400 });
+  const addon = new FakeAddon();
+  const malloc = OP_BY_NAME.get('cudaMalloc')!.code;
+  const start = 1_000_000_000n;
+  let ts = start;
+  const push = (n: number, pid: number) => addon.push('rb_calls', frame(Array.from({ length: n }, () => callRecord({ ts: (ts += 1000n), pid, op: malloc, dur: 5 }))));
+  const rings = [{ name: 'rb_calls', handle: addon.ringOpen(1, 'rb_calls') }];
+  const seen: number[] = [];
+  const sink = { acquire: () => host.acquire(), waitForSpace: (ms: number) => host.waitForSpace(ms), write: (b: Parameters<WriterHost['write']>[0]) => host.write(b), processes: () => {}, internStack: () => -1 };
+  const cap = new Capture(addon, rings, 1, new TimeBase(start), sink, { newPid: (pid) => seen.push(pid) }, null, { handOverMs: 60_000 });
+  push(50, 7);
+  assert.equal(cap.tick(), 0, '50 of 400: kept');
+  assert.deepEqual(seen, [7], 'the new pid was noted in the tick that decoded it');
+  push(40, 8);
+  assert.equal(cap.tick(), 0, '90 of 400: still kept');
+  assert.deepEqual(seen, [7, 8]);
+  push(20, 8);
+  assert.equal(cap.tick(), 110, 'a quarter full: handed over');
+  push(5, 9);
+  assert.equal(cap.tick(), 0);
+  cap.stop();
+  assert.equal(cap.stats.events, 115, 'stop hands the kept batch over');
+  assert.equal(host.close().stored, 115);
+  assert.deepEqual(seen, [7, 8, 9]);
+  db.close();
+  fs.rmSync(dir, { recursive: true });
+});
