@@ -34,7 +34,7 @@ function frames(): Buffer[] {
   return out;
 }
 
-function run(name: string, sink: BatchSink, fr: Buffer[], after: () => number = () => -1): void {
+async function run(name: string, sink: BatchSink, fr: Buffer[], after: () => number | Promise<number> = () => -1): Promise<void> {
   const addon = new FakeAddon();
   for (const f of fr) addon.push('rb_calls', f);
   const rings = ['rb_calls'].map((n) => ({ name: n, handle: addon.ringOpen(1, n) }));
@@ -49,7 +49,7 @@ function run(name: string, sink: BatchSink, fr: Buffer[], after: () => number = 
   cap.stop();
   const c1 = threadCpuNs();
   const wall = performance.now() - t0;
-  const w = after();
+  const w = await after();
   console.log(`${name.padEnd(34)} drain thread ${((c1 - c0) / cap.stats.events).toFixed(0).padStart(5)} ns/event` + (w >= 0 ? `, writer thread ${(w / cap.stats.events).toFixed(0).padStart(5)} ns/event` : '') + `, ${cap.stats.events} events, ${cap.stats.stalls} stalls, wall ${wall.toFixed(0)} ms`);
 }
 
@@ -57,14 +57,14 @@ const fr = frames();
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-split-'));
 for (let rep = 0; rep < 3; rep++) {
   // (a) decode only
-  run('drain+decode (sink drops batches)', { write: () => {}, processes: () => {}, internStack: () => -1 }, fr);
+  await run('drain+decode (sink drops batches)', { write: () => {}, processes: () => {}, internStack: () => -1 }, fr);
   // (b) the writer on this thread (the previous design)
   {
     const file = path.join(dir, `a${rep}.db`);
     const db = openWritable(file);
     const sid = createSession(db, { startedNs: start, wallStartNs: 0n });
     const w = new EventWriter(db, sid);
-    run('writer on the drain thread', { write: (b) => void w.writeBatch(b), processes: () => {}, internStack: () => -1 }, fr, () => (w.close(), db.close(), -1));
+    await run('writer on the drain thread', { write: (b) => void w.writeBatch(b), processes: () => {}, internStack: () => -1 }, fr, () => (w.close(), db.close(), -1));
   }
   // (c) the writer thread
   {
@@ -72,8 +72,8 @@ for (let rep = 0; rep < 3; rep++) {
     const db = openWritable(file);
     const sid = createSession(db, { startedNs: start, wallStartNs: 0n });
     const h = new WriterHost(file, sid);
-    run('writer thread (WriterHost)', { acquire: () => h.acquire(), waitForSpace: (ms) => h.waitForSpace(ms), write: (b) => h.write(b), processes: (p) => h.processes(p), internStack: () => -1 }, fr, () => {
-      const r = h.close();
+    await run('writer thread (WriterHost)', { acquire: () => h.acquire(), waitForSpace: (ms) => h.waitForSpace(ms), write: (b) => h.write(b), processes: (p) => h.processes(p), internStack: () => -1 }, fr, async () => {
+      const r = await h.close();
       db.close();
       return r.cpuNs;
     });

@@ -73,10 +73,10 @@ export interface RecordingEnd {
  * Close the writer (its thread writes everything it holds first) and the session; returns the events
  * stored, the losses as reported (disk full folded in) and the writer thread's CPU time.
  */
-export function closeRecording(r: Recording, dbPath: string, end: RecordingEnd): { stored: number; losses: LossCount[]; writerCpuNs: number } {
+export async function closeRecording(r: Recording, dbPath: string, end: RecordingEnd): Promise<{ stored: number; losses: LossCount[]; writerCpuNs: number }> {
   const { db, sessionId, writer } = r;
   let losses = end.losses;
-  const closed = writer.close();
+  const closed = await writer.close();
   const writerCpuNs = closed.cpuNs;
   if (!writer.failed) {
     recordLosses(db, sessionId, losses);

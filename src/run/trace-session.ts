@@ -280,7 +280,7 @@ export class TraceSession {
     const mode: CaptureMode = { inProcess: this.inproc.mode !== null, fallback: this.inproc.fallback };
     if (this.rec) {
       const rec = this.rec;
-      ({ stored, losses, writerCpuNs } = closeRecording(rec, this.opts.db, {
+      ({ stored, losses, writerCpuNs } = await closeRecording(rec, this.opts.db, {
         status: captureError ? 'failed' : status,
         endedNs,
         losses,

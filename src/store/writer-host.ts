@@ -77,6 +77,8 @@ export class WriterHost {
   private failure: CausewayError | null = null;
   private result: WriterClose | null = null;
   private scratch: EventBatch | null = null;
+  private closing: Promise<WriterClose> | null = null;
+  private exited = false;
   private readonly closeTimeoutMs: number;
   /** acquire() calls that found every slot queued (the writer thread behind) */
   stalls = 0;
@@ -95,10 +97,11 @@ export class WriterHost {
     this.port = port1;
     const data: WriterWorkerData = { path, sessionId, writer: { ...opts.writer, path: opts.writer?.path ?? path }, ctl, slotCapacity: this.capacity, port: port2 };
     this.worker = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: data, transferList: [port2] });
-    // close() is what waits for it (blocking); an exit without close() must not hang on the thread
+    // close() is what waits for it; an exit without close() must not hang on the thread
     this.worker.unref();
     // a crash of the thread itself (not a write error: those come as messages) stops the recording too
     this.worker.on('error', (e) => this.setFailure({ code: 'INTERNAL', message: `the writer thread crashed: ${e.message}` }));
+    this.worker.on('exit', () => (this.exited = true));
   }
 
   /** A free batch to decode into, or null when every slot is queued (the writer is behind: leave the rest in the rings). */
@@ -207,30 +210,37 @@ export class WriterHost {
   }
 
   /**
-   * Let the writer thread write everything it holds, flush aggregates and close its
-   * connection; blocks until it has (the end of a trace has nothing else to do). Safe to call twice.
+   * Let the writer thread write everything it holds, flush aggregates and close its connection;
+   * resolves when it has. Waits on the event loop (not Atomics.wait), so a writer thread that
+   * died is noticed ('exit') instead of waited for. Safe to call twice.
    */
-  close(): WriterClose {
-    if (this.result) return this.result;
+  async close(): Promise<WriterClose> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<WriterClose> {
     this.post({ t: 'close' });
     let lastGen = -1;
     let since = performance.now();
     while (!Atomics.load(this.ctl, CTL.closed)) {
+      if (this.exited) {
+        this.setFailure({ code: 'INTERNAL', message: 'the writer thread exited before it closed: events it held are lost' });
+        break;
+      }
       const gen = Atomics.load(this.ctl, CTL.gen);
       if (gen !== lastGen) {
         lastGen = gen;
         since = performance.now();
       } else if (performance.now() - since > this.closeTimeoutMs) {
         this.setFailure({ code: 'INTERNAL', message: `the writer thread made no progress for ${this.closeTimeoutMs / 1000} s while closing: events it held are lost` });
-        void this.worker.terminate();
-        this.result = { stored: 0, losses: [], recordedLost: 0, cpuNs: -1 };
-        return this.result;
+        break;
       }
-      Atomics.wait(this.ctl, CTL.gen, gen, 200);
+      await new Promise((r) => setTimeout(r, 5));
     }
     this.poll();
-    if (!this.result) this.result = { stored: 0, losses: [], recordedLost: 0, cpuNs: -1 };
-    void this.worker.terminate();
+    this.result ??= { stored: 0, losses: [], recordedLost: 0, cpuNs: -1 };
+    await this.worker.terminate();
     return this.result;
   }
 

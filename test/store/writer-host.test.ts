@@ -26,7 +26,7 @@ function fresh(): { dir: string; file: string; sid: number; db: ReturnType<typeo
   return { dir, file, sid, db };
 }
 
-test('writer thread: every record stored exactly once through 2 shared slots; stalls wait, nothing dropped', () => {
+test('writer thread: every record stored exactly once through 2 shared slots; stalls wait, nothing dropped', async () => {
   const { dir, file, sid, db } = fresh();
   const host = new WriterHost(file, sid, { slots: 2, slotEvents: 128 });
   const addon = new FakeAddon();
@@ -54,7 +54,7 @@ test('writer thread: every record stored exactly once through 2 shared slots; st
   cap.stop(); // the final drain waits for room
   assert.equal(cap.error, null);
   assert.equal(cap.stats.events, total);
-  const r = host.close();
+  const r = await host.close();
   assert.equal(host.failed, null);
   assert.equal(r.stored, total);
   assert.deepEqual(r.losses, []);
@@ -68,7 +68,7 @@ test('writer thread: every record stored exactly once through 2 shared slots; st
   fs.rmSync(dir, { recursive: true });
 });
 
-test('writer thread: stack and NVTX handles from the drain thread become stacks.id and nvtx_names.id', () => {
+test('writer thread: stack and NVTX handles from the drain thread become stacks.id and nvtx_names.id', async () => {
   const { dir, file, sid, db } = fresh();
   // an id the worker must not guess: another name already in the table
   db.prepare("INSERT INTO nvtx_names (name) VALUES ('earlier')").run();
@@ -99,7 +99,7 @@ test('writer thread: stack and NVTX handles from the drain thread become stacks.
   });
   b.n = rows.length;
   host.write(b);
-  host.close();
+  await host.close();
   const got = db.prepare('SELECT e.a3, s.text AS stack FROM events e LEFT JOIN stacks s ON s.id = e.stack_id WHERE e.session_id = ? ORDER BY e.id').all(sid) as { a3: number; stack: string | null }[];
   const step = db.prepare("SELECT id FROM nvtx_names WHERE name = 'step'").pluck().get() as number;
   assert.ok(step > 1, 'a fresh id after the existing row');
@@ -113,7 +113,7 @@ test('writer thread: stack and NVTX handles from the drain thread become stacks.
   fs.rmSync(dir, { recursive: true });
 });
 
-test('writer thread: disk full surfaces as the writer error; refused and in-flight batches counted, refused one in drops', () => {
+test('writer thread: disk full surfaces as the writer error; refused and in-flight batches counted, refused one in drops', async () => {
   const { dir, file, sid, db } = fresh();
   // a reserve no filesystem has: the first write refuses with DISK_FULL, as on a full disk
   const host = new WriterHost(file, sid, { slotEvents: 64, writer: { minFreeBytes: Number.MAX_SAFE_INTEGER } });
@@ -134,7 +134,7 @@ test('writer thread: disk full surfaces as the writer error; refused and in-flig
   };
   host.write(fill(40, 0));
   host.write(fill(25, 100)); // in flight: handed over before the failure is known here
-  const r = host.close();
+  const r = await host.close();
   const err = host.failed;
   assert.ok(err instanceof CausewayError);
   assert.equal(err.code, 'DISK_FULL');
@@ -150,7 +150,7 @@ test('writer thread: disk full surfaces as the writer error; refused and in-flig
   fs.rmSync(dir, { recursive: true });
 });
 
-test('capture loop with handOverMs: a partly filled batch is kept (pids noted at once), handed over when a quarter full or at stop', () => {
+test('capture loop with handOverMs: a partly filled batch is kept (pids noted at once), handed over when a quarter full or at stop', async () => {
   const { dir, file, sid, db } = fresh();
   const host = new WriterHost(file, sid, { slots: 2, slotEvents: 400 });
   const addon = new FakeAddon();
@@ -174,7 +174,7 @@ test('capture loop with handOverMs: a partly filled batch is kept (pids noted at
   assert.equal(cap.tick(), 0);
   cap.stop();
   assert.equal(cap.stats.events, 115, 'stop hands the kept batch over');
-  assert.equal(host.close().stored, 115);
+  assert.equal((await host.close()).stored, 115);
   assert.deepEqual(seen, [7, 8, 9]);
   db.close();
   fs.rmSync(dir, { recursive: true });
