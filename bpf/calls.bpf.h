@@ -19,14 +19,16 @@
  * entry key keeps the whole cookie, so a plain export calling its variant (or
  * the reverse) would nest instead of clobbering one entry.
  *
- * Hot path (traced call): entry = 1 hash lookup (filter) + 1 hash update;
- * return = 1 hash lookup + ringbuf reserve/submit (no wakeup) + 1 delete.
+ * Hot path (traced call): entry = 1 hash lookup (filter) + 1 hash update +
+ * 1 task-storage get (in_call.bpf.h); return = 1 hash lookup + 1 task-storage
+ * get + ringbuf reserve/submit (no wakeup) + 1 delete.
  * Untraced processes pay 1 lookup at entry and 2 at return.
  */
 #ifndef CAUSEWAY_CALLS_BPF_H
 #define CAUSEWAY_CALLS_BPF_H
 
 #include "maps.bpf.h"
+#include "in_call.bpf.h"
 
 /* Entry state: keyed by (tid, op) so nested calls of different ops work
  * (cudaMemcpy calling into cudaMalloc internals, runtime over driver). */
@@ -176,6 +178,8 @@ int entry_name(struct pt_regs *ctx)                                             
 	}                                                                          \
 	if (err)                                                                   \
 		cw_count_loss(CW_LOSS_ENTRY_MAP_FULL);                             \
+	else                                                                       \
+		cw_in_call_enter(op, e.sp); /* sched_switch reads it: in_call.bpf.h */ \
 	return 0;                                                                  \
 }                                                                                  \
                                                                                    \
@@ -196,6 +200,7 @@ int return_name(struct pt_regs *ctx)                                            
 	}                                                                          \
 	if (CW_REENTRY_RETURN(e))                                                  \
 		return 0;                                                          \
+	cw_in_call_leave(PT_REGS_SP(ctx));                                         \
 	__s32 ret = (__s32)PT_REGS_RC(ctx);                                        \
 	CW_AFTER_CALL(ctx, op, e, ret, pid_tgid);                                  \
 	struct cw_call *r = bpf_ringbuf_reserve(&rb_calls, sizeof(*r), 0);         \

@@ -308,12 +308,21 @@ enum cw_waker_ctx {
 	CW_WAKER_TIMER = 0xfffffff3,  /* an expiring hrtimer (sleeps, timeouts) */
 };
 
+/*
+ * cw_offcpu.call_op when the probes cannot know whether the thread was inside
+ * a call: its calls are recorded by the in-process shim (shim/), which keeps
+ * no state the kernel can read.
+ */
+#define CW_OFFCPU_CALL_UNKNOWN 65535 /* 0xffff: above every op */
+
 /* A thread of a traced process was off-CPU for dur_ns from hdr.ts_ns. 88 bytes. */
 struct cw_offcpu {
 	struct cw_hdr hdr;
 	__u64 dur_ns;
 	__u32 reason;       /* enum cw_offcpu_reason */
-	__u32 cpu;          /* CPU it was switched out on */
+	__u16 cpu;          /* CPU it was switched out on */
+	__u16 call_op;      /* outermost probed call (enum cw_op) open on the thread when it went off-CPU:
+			     * 0 = none, CW_OFFCPU_CALL_UNKNOWN = not tracked (bpf/in_call.bpf.h) */
 	__u32 by_tgid;      /* who took the CPU at switch-out (tgid of `next`) */
 	__u32 by_tid;
 	__u32 waker_tgid;   /* who woke it (0 if it was preempted; enum cw_waker_ctx from interrupts) */

@@ -2,7 +2,8 @@
 /*
  * host.bpf.c: host context for traced processes.
  *
- *   off-CPU intervals   tp_btf sched_switch + sched_waking + sched_wakeup_new -> struct cw_offcpu (rb_host)
+ *   off-CPU intervals   tp_btf sched_switch + sched_waking + sched_wakeup_new -> struct cw_offcpu (rb_host),
+ *                       each saying which probed call it fell in (cw_in_call, shared with the call probes)
  *   lifecycle           tp_btf sched_process_fork / exit                  -> struct cw_proc   (rb_life)
  *                       tp_btf sched_process_exec: path + new argv        -> struct cw_exec   (rb_life, variable length)
  *   OOM kills           tp_btf mark_victim (every victim, traced or not)  -> struct cw_proc   (rb_life)
@@ -17,12 +18,17 @@
  *
  * Records are submitted with BPF_RB_NO_WAKEUP: user space drains on a timer.
  * A consumer woken per record would itself generate switches (GUIDE §8).
+ * The exceptions are a traced process's fork and exec (BPF_RB_FORCE_WAKEUP on
+ * rb_life, which user space watches on its event loop): it reads the new
+ * process's /proc while the process lives (short-lived children included).
+ * Untraced processes never reach a submit, so they wake nothing.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "maps.bpf.h"
+#include "in_call.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -43,13 +49,20 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u64 cw_min_offcpu_ns = 10000;
 /* Page-allocation window per tgid (100 ms). */
 const volatile __u64 cw_page_window_ns = 100000000;
+/*
+ * The traced processes' calls are recorded by the in-process shim (--in-process),
+ * not by the call probes: cw_in_call says nothing about them, so off-CPU records
+ * carry CW_OFFCPU_CALL_UNKNOWN instead of a wrong "outside any call".
+ */
+const volatile bool cw_calls_in_process = false;
 
 /* Open off-CPU interval of one thread, keyed by tid. */
 struct offcpu_start {
 	__u64 ts;
 	__u64 wake_ts;      /* when it was woken (0: not yet, or preempted) */
 	__u32 reason;
-	__u32 cpu;
+	__u16 cpu;
+	__u16 call_op;      /* cw_offcpu.call_op, read at switch-out */
 	__u32 by_tgid;
 	__u32 by_tid;
 	__u32 waker_tgid;
@@ -127,6 +140,8 @@ static __always_inline void switch_out(bool preempt, struct task_struct *prev, s
 	st.ts = now;
 	st.reason = offcpu_reason(preempt, prev_state);
 	st.cpu = bpf_get_smp_processor_id();
+	/* a thread cannot leave a call while it is off-CPU: the state at switch-out holds for the whole interval */
+	st.call_op = cw_calls_in_process ? CW_OFFCPU_CALL_UNKNOWN : cw_in_call_op(prev);
 	st.by_tgid = next->tgid; /* sched_switch names tids: the tgid comes from the task */
 	st.by_tid = next->pid;
 	bpf_probe_read_kernel_str(st.by_comm, sizeof(st.by_comm), next->comm);
@@ -147,6 +162,7 @@ static __always_inline void emit_offcpu(struct task_struct *next, struct offcpu_
 	e->dur_ns = dur;
 	e->reason = reason;
 	e->cpu = st->cpu;
+	e->call_op = st->call_op;
 	e->by_tgid = by_tgid;
 	e->by_tid = by_tid;
 	e->waker_tgid = waker ? st->waker_tgid : 0;
@@ -361,7 +377,8 @@ int BPF_PROG(cw_sched_process_fork, struct task_struct *parent, struct task_stru
 	e->child_tgid = is_thread ? ctid : ctgid;
 	e->is_thread = is_thread;
 	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), child->comm);
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	/* a new process: user space reads its /proc while it lives; a new thread can wait for the drain timer */
+	bpf_ringbuf_submit(e, is_thread ? BPF_RB_NO_WAKEUP : BPF_RB_FORCE_WAKEUP);
 	return 0;
 }
 
@@ -429,7 +446,7 @@ int BPF_PROG(cw_sched_process_exec, struct task_struct *p, pid_t old_pid, struct
 	e->path_len = plen;
 	e->args_len = alen;
 	e->hdr.flags = flags;
-	if (bpf_ringbuf_output(&rb_life, e, offsetof(struct cw_exec, data) + plen + alen, BPF_RB_NO_WAKEUP))
+	if (bpf_ringbuf_output(&rb_life, e, offsetof(struct cw_exec, data) + plen + alen, BPF_RB_FORCE_WAKEUP))
 		cw_count_loss(CW_LOSS_RB_LIFE);
 	return 0;
 }

@@ -8,8 +8,9 @@
  * process when cw_trace_all) it emits struct cw_loader into rb_life and, when
  * cw_stop_on_load is set, parks the process with SIGSTOP (bpf_send_signal
  * signals the whole thread group of `current`): the new library is mapped but
- * none of its code has run. User space reads /proc/PID/maps, attaches, and
- * sends SIGCONT.
+ * none of its code has run. The record of a parked process wakes user space
+ * (BPF_RB_FORCE_WAKEUP: it watches rb_life on its event loop), which reads
+ * /proc/PID/maps, attaches, and sends SIGCONT.
  *
  * Attached by src/probe/host.ts through a uprobe_multi link with one offset
  * (resolved from the ELF), falling back to a classic uprobe: SEC("uprobe")
@@ -256,6 +257,7 @@ int BPF_KPROBE(cw_dl_debug_state) /* BPF_UPROBE is libbpf >= 1.2; same thing */
 	cw_fill_hdr(&e->hdr, bpf_ktime_get_ns(), id, CW_OP_LIB_LOAD, CW_SRC_LOADER, 0);
 	e->stopped = stop;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+	/* a parked process waits for user space: wake it (it watches rb_life); otherwise the drain timer reads it */
+	bpf_ringbuf_submit(e, stop ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	return 0;
 }

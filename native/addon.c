@@ -23,7 +23,7 @@
  *   args.c     JS value -> C conversions and parse_args(), the shared prologue
  *   object.c   openObject (rodata, mapSizes, shareMaps, ...), programs, closeObject
  *   attach.c   links: uprobe_multi, classic uprobe (+ twin), auto; detach
- *   drain.c    ring buffers: ringOpen, drain
+ *   drain.c    ring buffers: ringOpen, drain, ringWatch
  *   maps.c     per-CPU counters, lookup/update/delete/keys, stack frames
  */
 #include "causeway.h"
@@ -70,6 +70,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 		{ "detach", js_detach },
 		{ "ringOpen", js_ring_open },
 		{ "drain", js_drain },
+		{ "ringWatch", js_ring_watch },
 		{ "readPercpuCounters", js_read_percpu_counters },
 		{ "mapLookup", js_map_lookup },
 		{ "mapUpdate", js_map_update },

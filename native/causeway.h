@@ -143,6 +143,7 @@ napi_value js_attach_auto(napi_env env, napi_callback_info cbi);         /* atta
 napi_value js_detach(napi_env env, napi_callback_info cbi);         /* attach.c */
 napi_value js_ring_open(napi_env env, napi_callback_info cbi);      /* drain.c */
 napi_value js_drain(napi_env env, napi_callback_info cbi);          /* drain.c */
+napi_value js_ring_watch(napi_env env, napi_callback_info cbi);     /* drain.c */
 napi_value js_read_percpu_counters(napi_env env, napi_callback_info cbi); /* maps.c */
 napi_value js_map_lookup(napi_env env, napi_callback_info cbi);     /* maps.c */
 napi_value js_map_update(napi_env env, napi_callback_info cbi);     /* maps.c */

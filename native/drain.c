@@ -5,8 +5,19 @@
  * no thread touches JS (worker threads + threadsafe functions measured slower
  * and are riskier), and one call moves a whole batch, so the per-record cost
  * is a memcpy, not a JS call.
+ *
+ * ringWatch() is the one exception to draining on a timer: a ring whose
+ * records may mean "a process is parked, waiting for us" (rb_life) is watched
+ * on the event loop itself (a uv_poll on the ring's map fd, readable when a
+ * record was submitted with BPF_RB_FORCE_WAKEUP and is still there), so the
+ * JS callback runs on the loop thread as soon as one arrives, and nothing
+ * wakes the process when none does (a 2 ms poll timer woke it 500 times a
+ * second, BENCHMARKS.md §7b).
  */
 #include "causeway.h"
+#include <uv.h>
+
+struct cw_watch;
 
 /*
  * drain(): every record in bpf/events.h is at most CW_MAX_RECORD bytes (the
@@ -26,6 +37,8 @@ struct cw_ring {
 	size_t cap;
 	size_t pos;
 	uint64_t oversize; /* records larger than CW_MAX_RECORD that could not be copied */
+	int map_fd;
+	struct cw_watch *watch; /* ringWatch(), or NULL */
 };
 
 static struct table g_rings;
@@ -70,7 +83,8 @@ napi_value js_ring_open(napi_env env, napi_callback_info cbi)
 	}
 	struct cw_ring *r = calloc(1, sizeof(*r));
 	r->obj = (int)oh;
-	r->rb = ring_buffer__new(bpf_map__fd(m), drain_cb, r, NULL);
+	r->map_fd = bpf_map__fd(m);
+	r->rb = ring_buffer__new(r->map_fd, drain_cb, r, NULL);
 	long err = libbpf_get_error(r->rb);
 	if (!r->rb || err) {
 		int e = err ? (int)-err : errno;
@@ -123,12 +137,129 @@ napi_value js_drain(napi_env env, napi_callback_info cbi)
 	return v;
 }
 
+/*
+ * One watch: its own allocation, so that stopping it (or closing the ring's
+ * object) from inside its own callback is safe: the JS references and the
+ * handle are released once the callback has returned.
+ */
+struct cw_watch {
+	uv_poll_t poll; /* first: the close callback frees the whole struct */
+	napi_env env;
+	napi_ref cb;
+	napi_async_context actx;
+	bool busy;
+	bool dead;
+};
+
+static void watch_closed(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void watch_release(struct cw_watch *w)
+{
+	napi_delete_reference(w->env, w->cb);
+	napi_async_destroy(w->env, w->actx);
+	uv_close((uv_handle_t *)&w->poll, watch_closed);
+}
+
+/* stop watching: released now, or after its running callback returns */
+static void ring_unwatch(struct cw_ring *r)
+{
+	struct cw_watch *w = r->watch;
+	if (!w)
+		return;
+	r->watch = NULL;
+	uv_poll_stop(&w->poll);
+	w->dead = true;
+	if (!w->busy)
+		watch_release(w);
+}
+
+static void ring_readable(uv_poll_t *h, int status, int events)
+{
+	struct cw_watch *w = (struct cw_watch *)h;
+	napi_env env = w->env;
+	napi_handle_scope scope;
+	napi_value cb, recv, ret;
+	if (w->dead || napi_open_handle_scope(env, &scope) != napi_ok)
+		return;
+	w->busy = true;
+	bool pending = false;
+	/* the receiver must be an object (napi_make_callback converts it): the global, like a timer's */
+	if (napi_get_reference_value(env, w->cb, &cb) == napi_ok && cb && napi_get_global(env, &recv) == napi_ok)
+		napi_make_callback(env, w->actx, recv, cb, 0, NULL, &ret);
+	/* the callback catches its own errors; never leave one pending on the loop */
+	if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+		napi_value e;
+		napi_get_and_clear_last_exception(env, &e);
+	}
+	w->busy = false;
+	napi_close_handle_scope(env, scope);
+	if (w->dead)
+		watch_release(w);
+}
+
+/* ringWatch(ring, fn): call fn() on the event loop whenever the ring is woken with records in it; fn null: stop */
+napi_value js_ring_watch(napi_env env, napi_callback_info cbi)
+{
+	struct cw_args a;
+	if (!parse_args(env, cbi, "ringWatch", 2, CW_ARGS_ONLY, &a))
+		return NULL;
+	int64_t h;
+	if (!get_i64(env, a.argv[0], &h, "ring handle"))
+		return NULL;
+	struct cw_ring *r = table_get(&g_rings, h);
+	if (!r)
+		return throw_fmt(env, "ringWatch: invalid or closed ring handle %lld", (long long)h);
+	napi_valuetype t;
+	napi_typeof(env, a.argv[1], &t);
+	ring_unwatch(r);
+	if (t == napi_null || t == napi_undefined)
+		return NULL;
+	if (t != napi_function)
+		return throw_fmt(env, "ringWatch: the callback must be a function or null");
+	uv_loop_t *loop;
+	if (napi_get_uv_event_loop(env, &loop) != napi_ok)
+		return throw_fmt(env, "ringWatch: no event loop");
+	struct cw_watch *w = calloc(1, sizeof(*w));
+	if (!w)
+		return throw_fmt(env, "ringWatch: out of memory");
+	int err = uv_poll_init(loop, &w->poll, r->map_fd);
+	if (err) {
+		free(w);
+		return throw_fmt(env, "ringWatch: uv_poll_init: %s", uv_strerror(err));
+	}
+	napi_value name;
+	napi_create_string_utf8(env, "causeway.ringWatch", NAPI_AUTO_LENGTH, &name);
+	if (napi_create_reference(env, a.argv[1], 1, &w->cb) != napi_ok) {
+		uv_close((uv_handle_t *)&w->poll, watch_closed);
+		return throw_fmt(env, "ringWatch: cannot keep the callback");
+	}
+	if (napi_async_init(env, NULL, name, &w->actx) != napi_ok) {
+		napi_delete_reference(env, w->cb);
+		uv_close((uv_handle_t *)&w->poll, watch_closed);
+		return throw_fmt(env, "ringWatch: cannot keep the callback");
+	}
+	w->env = env;
+	r->watch = w;
+	err = uv_poll_start(&w->poll, UV_READABLE, ring_readable);
+	if (err) {
+		ring_unwatch(r);
+		return throw_fmt(env, "ringWatch: uv_poll_start: %s", uv_strerror(err));
+	}
+	/* a watched ring alone does not keep the process alive (the capture timers decide) */
+	uv_unref((uv_handle_t *)&w->poll);
+	return NULL;
+}
+
 /* closeObject's part: every ring of one object (before its maps go) */
 void rings_free_for_obj(int64_t obj_h)
 {
 	for (size_t i = 0; i < g_rings.cap; i++) {
 		struct cw_ring *r = g_rings.items[i];
 		if (r && r->obj == obj_h) {
+			ring_unwatch(r);
 			ring_buffer__free(r->rb);
 			free(r);
 			g_rings.items[i] = NULL;

@@ -35,7 +35,7 @@ import { Reservoir, TopK, addTo, newSketch, q, type Sketch } from './stats.js';
 import { Timeline, roleOf, type IdleModel } from './timeline.js';
 
 export { DRAIN_BLOCK_NS } from './timeline.js';
-import { DRAIN_BLOCK_NS } from './timeline.js';
+import { DRAIN_BLOCK_NS, OWN_TRANSFER_SLACK } from './timeline.js';
 const OFF_CPU = 128;
 const RECLAIM = 136;
 const BLOCK_IO = 134;
@@ -529,10 +529,10 @@ class ThreadSweep {
     const stepStart = this.stepStart ?? this.pendingSince;
     const T = Math.max(0, c.end - stepStart);
     // a synchronous copy spends its own transfer time even on an empty queue: it blocked on queued
-    // work only if it took DRAIN_BLOCK_NS longer than its fastest rate for these bytes (copyRates)
+    // work only if it took DRAIN_BLOCK_NS longer than its fastest rate for these bytes (copyRates), beyond that own time's slack
     const rate = c.role === 'submit_drain' ? this.copyRate.get(`${c.op}:${c.direction ?? ''}`) : undefined;
     const ownNs = rate !== undefined && c.bytes > 0 ? Math.min(c.dur, rate * c.bytes) : 0;
-    const blocked = c.dur - ownNs >= DRAIN_BLOCK_NS;
+    const blocked = c.dur - ownNs * (1 + OWN_TRANSFER_SLACK) >= DRAIN_BLOCK_NS;
     const launches = this.launchesInStep;
     let gpuNs: number;
     let hostNs = T - c.dur;

@@ -52,6 +52,14 @@ export const DRAIN_BLOCK_NS = 50_000;
  * empty-queue return) by more than this: timer and uprobe jitter on a loaded host are a few µs.
  */
 export const NOISE_NS = 10_000;
+/**
+ * A synchronous copy's own transfer is estimated from the fastest rate seen for it (a lower bound): the same
+ * transfer on an empty queue takes longer at times (pageable staging, page faults, the driver's wait slack).
+ * Waiting beyond its own transfer counts only past this fraction of it more; below that, the excess says
+ * nothing about queued work, and taking it as a completion stretches the queued kernels over the host gap
+ * before the copy (I/O waits, page touching) and hides that gap's idle time.
+ */
+export const OWN_TRANSFER_SLACK = 0.5;
 /** cap on one segment's buffered submissions/activity; beyond it the segment is closed by estimate */
 const MAX_SEGMENT = 1 << 16;
 /** cudaErrorNotReady / CUDA_ERROR_NOT_READY: a completion query found work still pending */
@@ -285,7 +293,7 @@ export class Timeline {
     // the fastest call counts as an empty-queue return only if it is that fast (every call may have waited)
     const fast = Math.min(this.fastest.get(op) ?? 0, DRAIN_BLOCK_NS);
     // the drain waited for the GPU if, up to `upTo`, it took longer than an empty-queue call
-    const waitedUntil = (upTo: number) => upTo - ts - ownNs >= fast + NOISE_NS;
+    const waitedUntil = (upTo: number) => upTo - ts - ownNs >= fast + NOISE_NS + OWN_TRANSFER_SLACK * ownNs;
     if (waitedUntil(end)) {
       let done = end;
       // preempted at the end of the drain: the GPU may have finished before the thread got its CPU back

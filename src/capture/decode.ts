@@ -9,7 +9,7 @@
  */
 import type { EventBatch, ProcessInfo } from '../common/events.js';
 import { isWakerMarker } from '../common/waker.js';
-import { CALL, EVENT_VERSION, FRAME_HDR, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, IO, LOADER, MEM, OFFCPU, PROC, PYFRAMES, PY_ENTRY, PY_FRAMES_OP, PY_MAX_FRAMES, PY_SHIM, PY_TRUNCATED, RECLAIM, COMM_LEN, EXEC, ExecFlag, Op, frameSize, NVTX_MSG, NVTX_MSG_LEN, NVTX_MSG_OP, NvtxMessage } from '../common/wire.js';
+import { CALL, EVENT_VERSION, FRAME_HDR, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, IO, LOADER, MEM, OFFCPU, PROC, PYFRAMES, PY_ENTRY, PY_FRAMES_OP, PY_MAX_FRAMES, PY_SHIM, PY_TRUNCATED, RECLAIM, COMM_LEN, EXEC, ExecFlag, Op, frameSize, NVTX_MSG, NVTX_MSG_LEN, NVTX_MSG_OP, NvtxMessage, offCpuA3 } from '../common/wire.js';
 import { VARIANTS, isNvtxOp, variantOfFlags } from '../common/ops.js';
 
 const VARIANT_FLAGS = VARIANTS.reduce((m, v) => m | v.flag, 0);
@@ -296,7 +296,7 @@ export class RecordDecoder {
         const waker = dv.getUint32(rec + OFFCPU.wakerTgid, true);
         batch.a1[i] = by;
         batch.a2[i] = waker;
-        batch.a3[i] = dv.getUint32(rec + OFFCPU.cpu, true);
+        batch.a3[i] = offCpuA3(dv.getUint16(rec + OFFCPU.cpu, true), dv.getUint16(rec + OFFCPU.callOp, true));
         if (by) this.sink.process({ pid: by, comm: cstr(buf, rec + OFFCPU.byComm, COMM_LEN), traced: false });
         if (waker && !isWakerMarker(waker)) this.sink.process({ pid: waker, comm: cstr(buf, rec + OFFCPU.wakerComm, COMM_LEN), traced: false });
         return true;

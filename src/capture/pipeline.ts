@@ -54,8 +54,9 @@ export interface CaptureOptions {
   intervalMs?: number;
   /** bytes per drain() call */
   drainBytes?: number;
-  /** rings drained on a faster timer as well (rb_life: parked processes wait on it) */
+  /** rings drained as soon as the kernel wakes us for them as well (rb_life: parked processes wait on it) */
   fastRings?: string[];
+  /** poll the fast rings on a timer of this period instead of being woken (the fallback without addon.ringWatch: 2 ms) */
   fastIntervalMs?: number;
   /** events per batch handed to the sink */
   batchEvents?: number;
@@ -106,6 +107,8 @@ export class Capture {
   private readonly stackCache = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private fastTimer: NodeJS.Timeout | null = null;
+  /** rings drained when the kernel wakes us (addon.ringWatch) */
+  private watched: { name: string; handle: RingHandle }[] = [];
   private lastTickStart = 0;
   private sinkError: Error | null = null;
   readonly stats: CaptureStats = { events: 0, ticks: 0, lastTickMs: 0, maxTickMs: 0, maxGapMs: 0, kernelLosses: {}, malformed: 0, sinkFailures: 0, stalls: 0 };
@@ -144,18 +147,28 @@ export class Capture {
       }
     }, this.opts.intervalMs ?? 20);
     // Lifecycle records can mean a process parked by the loader probe, waiting
-    // for us to attach and SIGCONT it: look at that small ring far more often
-    // (an empty drain costs well under a microsecond).
+    // for us to attach and SIGCONT it. The BPF side wakes us for those (and for
+    // a traced process's fork and exec, whose /proc is read while it lives:
+    // BPF_RB_FORCE_WAKEUP), so the ring is watched on the event loop and drained
+    // the moment one arrives; nothing wakes us otherwise. A system-wide trace
+    // used to poll it every 2 ms instead: 500 wakeups a second of its own,
+    // competing for the CPUs with every process it does not trace (BENCHMARKS.md
+    // §7b). An addon without ringWatch keeps the poll.
     const fast = this.rings.filter((r) => this.opts.fastRings?.includes(r.name));
     if (fast.length) {
-      this.fastTimer = setInterval(() => {
+      const drainFast = (): void => {
+        if (this.sinkError) return;
         try {
           this.tickRings(fast);
         } catch (e) {
           this.sinkError = e as Error;
           this.stopTimer();
         }
-      }, this.opts.fastIntervalMs ?? 2);
+      };
+      if (this.addon.ringWatch && !this.opts.fastIntervalMs) {
+        for (const r of fast) this.addon.ringWatch(r.handle, drainFast);
+        this.watched = fast;
+      } else this.fastTimer = setInterval(drainFast, this.opts.fastIntervalMs ?? 2);
     }
   }
 
@@ -363,8 +376,10 @@ export class Capture {
   private stopTimer(): void {
     if (this.timer) clearInterval(this.timer);
     if (this.fastTimer) clearInterval(this.fastTimer);
+    for (const r of this.watched) this.addon.ringWatch?.(r.handle, null);
     this.timer = null;
     this.fastTimer = null;
+    this.watched = [];
   }
 
   /** Events drained after the sink failed and thrown away (counted, never silent). */

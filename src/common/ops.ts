@@ -277,7 +277,7 @@ export const OPS: readonly OpInfo[] = [
   nvtx(126, 'nvtxDomainRangePop', ['level', 'domain', null, null], 'close the innermost range of a domain on this thread'),
   nvtx(127, 'nvtxDomainMarkEx', [null, 'domain', 'string_handle', 'name_id'], 'an instant marker in a domain'),
 
-  op(128, 'off_cpu', Source.SCHED, 'host', ['reason', 'by_pid', 'waker_pid', 'cpu'] as unknown as OpInfo['args'], false, 'thread off-CPU interval: a0 reason (0 preempted, 1 voluntary, 2 io_wait), a1 pid that ran instead, a2 waker pid, a3 cpu'),
+  op(128, 'off_cpu', Source.SCHED, 'host', ['reason', 'by_pid', 'waker_pid', 'cpu_call'] as unknown as OpInfo['args'], false, 'thread off-CPU interval: a0 reason (0 preempted, 1 voluntary, 2 io_wait), a1 pid that ran instead, a2 waker pid, a3 cpu (bits 0..31) | in-call state << 32 (schema v9; 0 unknown, else 1 + 2 x the op of the outermost probed call the thread was inside, op 0 = none: a3 >> 33 is the op)'),
   op(129, 'exec', Source.PROC, 'host', [null, null, null, null], false, 'process exec'),
   op(130, 'exit', Source.PROC, 'host', [null, null, null, null], false, 'process exit: a0 exit code'),
   op(131, 'fork', Source.PROC, 'host', [null, null, null, null], false, 'fork/clone: a0 child pid, a1 is_thread'),

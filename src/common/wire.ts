@@ -21,7 +21,7 @@ export const CALL = { size: 72, dur: 24, a0: 32, a1: 40, a2: 48, a3: 56, ret: 64
 
 /** struct cw_offcpu */
 export const OFFCPU = {
-  size: 88, dur: 24, reason: 32, cpu: 36, byTgid: 40, byTid: 44, wakerTgid: 48, wakerTid: 52, byComm: 56, wakerComm: 72,
+  size: 88, dur: 24, reason: 32, cpu: 36, callOp: 38, byTgid: 40, byTid: 44, wakerTgid: 48, wakerTid: 52, byComm: 56, wakerComm: 72,
 } as const;
 
 /** struct cw_proc: exit / fork / oom */
@@ -192,6 +192,20 @@ export const STORED_FLAGS = Flag.ERROR | Flag.OUT_READ_FAIL | Flag.SIGNALED | Fl
 
 /** enum cw_offcpu_reason */
 export const OffCpuReason = { PREEMPTED: 0, VOLUNTARY: 1, IO_WAIT: 2, OTHER: 3 } as const;
+
+/** CW_OFFCPU_CALL_UNKNOWN: cw_offcpu.call_op when the probes cannot know (calls recorded by the in-process shim) */
+export const OFFCPU_CALL_UNKNOWN = 0xffff;
+
+/**
+ * events.a3 of an off-CPU row (schema v9): cpu | in-call state << 32, the state being 1 + 2 * op of the
+ * outermost probed call the thread was inside when it went off-CPU (op 0: none), or 0 when unknown (the
+ * in-process shim's calls, and every row written before v9, whose a3 is the CPU alone). So in SQL
+ * `a3 >> 32 = 0` is unknown, `a3 >> 32 = 1` outside any call, `a3 >> 33` the op, `a3 & 4294967295` the CPU.
+ * Below 2^41: exact as a double and in SQLite.
+ */
+export function offCpuA3(cpu: number, callOp: number): number {
+  return callOp === OFFCPU_CALL_UNKNOWN ? cpu : cpu + (1 + 2 * callOp) * 2 ** 32;
+}
 
 /** enum cw_ring */
 export const Ring = { CALLS: 0, HOST: 1, LIFE: 2 } as const;

@@ -460,7 +460,11 @@ function rangeArgs(r: Row): Record<string, unknown> {
 
 function offCpuArgs(r: Row, procs: Map<number, { comm: string }>): Record<string, unknown> {
   const reason = OFF_REASON[r.a0 ?? -1] ?? 'other';
-  const args: Record<string, unknown> = { event_id: r.id, reason, cpu: r.a3 };
+  const a3 = r.a3 ?? 0;
+  // a3: cpu | in-call state << 32 (common/wire.ts offCpuA3)
+  const args: Record<string, unknown> = { event_id: r.id, reason, cpu: a3 % 2 ** 32 };
+  const callOp = Math.floor(a3 / 2 ** 33);
+  if (a3 >= 2 ** 32) args.in_cuda = callOp > 0 ? opName(callOp) : false;
   if (r.a1) {
     args.by_pid = r.a1;
     args.by_comm = r.a1 === 0 ? 'idle' : (procs.get(r.a1)?.comm ?? '?');

@@ -58,6 +58,13 @@ export interface Addon {
    * Returns bytes written (0 = nothing available).
    */
   drain(ring: RingHandle, out: Buffer): number;
+  /**
+   * Call `fn` on the event loop whenever the ring is woken (a record submitted
+   * with BPF_RB_FORCE_WAKEUP) while records are in it; null stops. The watch
+   * does not keep the process alive. Optional: an addon built before it lacks
+   * it (callers fall back to polling).
+   */
+  ringWatch?(ring: RingHandle, fn: (() => void) | null): void;
   /** Sum a per-CPU array of u64 counters (e.g. cw_drops) and return one value per index. */
   readPercpuCounters(obj: ObjHandle, mapName: string): bigint[];
   mapLookup(obj: ObjHandle, mapName: string, key: Buffer): Buffer | null;

@@ -37,6 +37,8 @@ export const DEFAULT_PAGE_WINDOW_NS = 100_000_000;
 
 /** Maps host.bpf.o takes from `shareFrom`. io.bpf.o takes these plus cw_host_stats from host.bpf.o. */
 export const HOST_SHARED_MAPS = ['cw_traced', 'cw_drops', 'rb_host', 'rb_life'];
+/** host.bpf.o also takes the call probes' per-thread call state (bpf/in_call.bpf.h): sched_switch reads it */
+export const HOST_CALL_STATE_MAP = 'cw_in_call';
 
 type HostObject = 'host' | 'io' | 'loader';
 
@@ -89,6 +91,8 @@ export interface HostOptions {
   pageWindowNs?: number;
   /** same value as the CUDA probes' cw_trace_all */
   traceAll?: boolean;
+  /** the traced calls are recorded by the in-process shim: off-CPU records say "unknown" for the call they fell in */
+  callsInProcess?: boolean;
   /** max_entries overrides (e.g. cw_offcpu_start, cw_io_start) */
   mapSizes?: Record<string, number>;
   /** where attach failures are reported; default: one line each on stderr */
@@ -133,6 +137,7 @@ function rodataFor(o: 'host' | 'io', opts: HostOptions): Record<string, number |
     ...common,
     cw_min_offcpu_ns: BigInt(opts.minOffCpuNs ?? DEFAULT_MIN_OFFCPU_NS),
     cw_page_window_ns: BigInt(opts.pageWindowNs ?? DEFAULT_PAGE_WINDOW_NS),
+    cw_calls_in_process: opts.callsInProcess ?? false,
   };
 }
 
@@ -156,7 +161,7 @@ export function loadHost(addon: Addon, opts: HostOptions): HostProbes {
     addon.openObject(bpfObjectPath('host.bpf.o'), {
       rodata: rodataFor('host', opts),
       mapSizes: sizes(['cw_offcpu_start', 'cw_page_win']),
-      shareMaps: { from: opts.shareFrom, names: HOST_SHARED_MAPS },
+      shareMaps: { from: opts.shareFrom, names: [...HOST_SHARED_MAPS, HOST_CALL_STATE_MAP] },
     }),
   );
   let io: ObjHandle;

@@ -55,6 +55,7 @@ export function loadProbes(addon: Addon, opts: TraceOptions, inproc: InprocMode 
       shareFrom: cuda.rt,
       selfTgid: process.pid,
       traceAll,
+      callsInProcess: inproc !== null,
       warn: (m) => log(`WARNING: ${m}`),
       // in-process with nothing left to uprobes: no library needs attaching, so nothing is parked
       loader: { stopOnLoad: !traceAll && !(inproc && inproc.uncovered.length === 0), parkNewCuda: traceAll },

@@ -43,6 +43,9 @@ const STEPS: Record<number, (db: Db) => void> = {
   7: () => {},
   // v7 -> v8: NVTX messages (nvtx_names, created by TABLES_SQL); v_nvtx_ranges is a view
   8: () => {},
+  // v8 -> v9: off-CPU rows say whether the thread was inside a probed call (events.a3 bits 32.., common/wire.ts
+  // offCpuA3; v_off_cpu.in_cuda/cuda_op). Older rows hold the CPU alone in a3: unknown (NULL), never guessed
+  9: () => {},
 };
 
 /** Apply the steps from `from` (exclusive) to `to` (inclusive). */

@@ -13,7 +13,7 @@ import { Flag, GemmPack, NcclPack, Op } from '../common/wire.js';
 import { NCCL_DATATYPES, NCCL_REDOPS, NVTX_END, NVTX_MARK, NVTX_POP, NVTX_PUSH, NVTX_START, VARIANTS } from '../common/ops.js';
 import { CUBLAS_COMPUTE_TYPES, CUBLAS_OPS_NAMES, CUDA_DATA_TYPES } from '../common/gemm.js';
 
-export const SCHEMA_VERSION = 8;
+export const SCHEMA_VERSION = 9;
 export const APP_ID = 'causeway';
 
 export const TABLES_SQL = `
@@ -387,7 +387,9 @@ SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid,
        CASE e.a2 WHEN 4294967280 THEN '[interrupt]' WHEN 4294967281 THEN '[softirq]' WHEN 4294967282 THEN '[nmi]' WHEN 4294967283 THEN '[timer]'
             ELSE (SELECT comm FROM processes p WHERE p.session_id = e.session_id AND p.pid = e.a2) END AS waker_comm,
        CASE WHEN e.a2 = 0 THEN NULL WHEN e.a2 = 4294967280 THEN 'interrupt' WHEN e.a2 = 4294967281 THEN 'softirq' WHEN e.a2 = 4294967282 THEN 'nmi' WHEN e.a2 = 4294967283 THEN 'timer' ELSE 'task' END AS waker_context,
-       e.a3 AS cpu
+       e.a3 & 4294967295 AS cpu,
+       CASE WHEN e.a3 >> 32 = 0 THEN NULL ELSE e.a3 >> 33 > 0 END AS in_cuda,
+       (SELECT name FROM ops o WHERE o.id = e.a3 >> 33 AND e.a3 >> 33 > 0) AS cuda_op
 FROM events e WHERE e.op = ${Op.OFF_CPU};
 
 DROP VIEW IF EXISTS v_io;
@@ -545,6 +547,8 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
       pid: 'process', tid: 'thread', reason: 'preempted | voluntary | io_wait | other',
       by_pid: 'process that took the CPU at switch-out', by_comm: 'its name (untrusted)',
       waker_pid: 'process that woke the thread (voluntary/io waits)', waker_comm: 'its name (untrusted), or [interrupt]/[timer]/[softirq] when woken from interrupt context', waker_context: 'task, interrupt (a device: GPU completion), timer (an expiring hrtimer: sleeps, timeouts) or softirq', cpu: 'CPU',
+      in_cuda: '1 when the thread was inside a probed CUDA/NCCL/cuBLAS/NVTX call when it went off-CPU (recorded by the kernel probes), 0 when outside every call, NULL when unknown: sessions recorded before schema v9, or calls recorded by --in-process (the shim keeps no state the kernel reads)',
+      cuda_op: 'the outermost call it was inside (e.g. cudaStreamSynchronize), NULL when outside or unknown',
     },
   },
   v_io: {

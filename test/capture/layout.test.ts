@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CALL, COMM_LEN, EVENT_VERSION, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, HOST_STAT_NAMES, IO, LOADER, LOSS_REASONS, MAX_CUDA_OP, MEM, OFFCPU, OFFCPU_HIST_SLOTS, Op, OffCpuReason, EXEC, EXEC_ARGS_LEN, EXEC_PATH_LEN, ExecFlag, PROC, PYFRAMES, PY_PROC, PY_FRAMES_OP, PY_ENTRY, PY_SHIM, PY_TRUNCATED, PY_MAX_FRAMES, PY_NONE, RECLAIM, RING_MAPS, Ring, SOURCE_NAMES, GemmPack, NVTX_MSG, NVTX_MSG_OP, NVTX_MSG_LEN, NvtxMessage, NVTX_ATTR } from '../../src/common/wire.js';
+import { CALL, COMM_LEN, EVENT_VERSION, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, HOST_STAT_NAMES, IO, LOADER, LOSS_REASONS, MAX_CUDA_OP, MEM, OFFCPU, OFFCPU_CALL_UNKNOWN, OFFCPU_HIST_SLOTS, Op, OffCpuReason, EXEC, EXEC_ARGS_LEN, EXEC_PATH_LEN, ExecFlag, PROC, PYFRAMES, PY_PROC, PY_FRAMES_OP, PY_ENTRY, PY_SHIM, PY_TRUNCATED, PY_MAX_FRAMES, PY_NONE, RECLAIM, RING_MAPS, Ring, SOURCE_NAMES, GemmPack, NVTX_MSG, NVTX_MSG_OP, NVTX_MSG_LEN, NvtxMessage, NVTX_ATTR } from '../../src/common/wire.js';
 import { COOKIE_VARIANT_SHIFT, VARIANTS } from '../../src/common/ops.js';
 import { OPS, Source } from '../../src/common/ops.js';
 
@@ -54,7 +54,7 @@ function snake(k: string): string {
 function cField(struct: string, f: string): string {
   const map: Record<string, Record<string, string>> = {
     call: { dur: 'dur_ns', a0: 'a[0]', a1: 'a[1]', a2: 'a[2]', a3: 'a[3]', ret: 'ret', stackId: 'stack_id' },
-    offcpu: { dur: 'dur_ns', reason: 'reason', cpu: 'cpu', byTgid: 'by_tgid', byTid: 'by_tid', wakerTgid: 'waker_tgid', wakerTid: 'waker_tid', byComm: 'by_comm', wakerComm: 'waker_comm' },
+    offcpu: { dur: 'dur_ns', reason: 'reason', cpu: 'cpu', callOp: 'call_op', byTgid: 'by_tgid', byTid: 'by_tid', wakerTgid: 'waker_tgid', wakerTid: 'waker_tid', byComm: 'by_comm', wakerComm: 'waker_comm' },
     proc: { ppid: 'ppid', childTgid: 'child_tgid', exitCode: 'exit_code', isThread: 'is_thread', comm: 'comm' },
     exec: { ppid: 'ppid', pathLen: 'path_len', argsLen: 'args_len', comm: 'comm', data: 'data' },
     mem: { windowNs: 'window_ns', pages: 'pages' },
@@ -191,6 +191,8 @@ test('wire.ts constants follow the #defines and enums of events.h', () => {
   assert.equal(d.get('CW_EXECF_PATH_TRUNCATED'), ExecFlag.PATH_TRUNCATED);
   assert.equal(d.get('CW_EXECF_ARGS_TRUNCATED'), ExecFlag.ARGS_TRUNCATED);
   assert.equal(d.get('CW_OFFCPU_HIST_SLOTS'), OFFCPU_HIST_SLOTS);
+  assert.equal(d.get('CW_OFFCPU_CALL_UNKNOWN'), OFFCPU_CALL_UNKNOWN);
+  assert.ok(OFFCPU_CALL_UNKNOWN > MAX_CUDA_OP, 'the unknown marker is no call op');
   assert.equal(d.get('CW_FUNC_NAME_LEN'), FUNC_NAME_LEN);
   assert.equal(d.get('CW_OP_NVTX_MSG'), NVTX_MSG_OP);
   assert.equal(d.get('CW_NVTX_MSG_LEN'), NVTX_MSG_LEN);

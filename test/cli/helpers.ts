@@ -39,7 +39,17 @@ export function startCli(args: string[], env?: NodeJS.ProcessEnv) {
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
-  const done = new Promise<CliResult>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  // 'exit' can come before the last stdout data: wait for 'close' (every stdio stream ended), but no more than
+  // 5 s after the exit, in case a grandchild the test started still holds the pipes
+  const done = new Promise<CliResult>((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (timer) clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    };
+    child.on('exit', (code, signal) => (timer = setTimeout(() => finish(code, signal), 5000)));
+    child.on('close', finish);
+  });
   return { child, done, out: () => stdout, err: () => stderr };
 }
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BIN, runCli, tmpDir } from '../cli/helpers.js';
+import { BIN, queryJson, runCli, tmpDir } from '../cli/helpers.js';
 import { zooVariant } from './zoo-scenarios.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -49,17 +49,12 @@ function explain(db: string, baseline?: string): Explained {
   return JSON.parse(r.stdout) as Explained;
 }
 
-function query(db: string, sql: string): Record<string, unknown>[] {
-  const r = runCli(['query', '--db', db, '--format', 'json', sql]);
-  assert.equal(r.code, 0, `query failed: ${sql}\n${r.stderr}`);
-  return JSON.parse(r.stdout) as Record<string, unknown>[];
-}
 
 /** Every evidence query runs read-only through the CLI and returns the events it cites (or at least one row). */
 function checkEvidence(db: string, c: Chain): void {
   assert.ok(c.evidence.length > 0, 'the chain has evidence');
   for (const ev of c.evidence) {
-    const rows = query(db, ev.sql);
+    const rows = queryJson(db, ev.sql);
     assert.ok(rows.length > 0, `evidence returns rows: ${ev.sql}`);
     if (ev.event_ids.length) {
       const got = new Set(rows.map((r) => Number(r.id)));
@@ -118,8 +113,8 @@ test('voluntary GPU waits inside syncs are never counted as preemption (FAKE_CUD
     const { db, workloads } = trace([bin('decode_loop'), '--steps', '300'], { FAKE_CUDA_WAIT: 'block' });
     const w = workloads[0];
     const e = explain(db);
-    const [{ preempted }] = query(db, `SELECT coalesce(sum(dur_ns), 0) AS preempted FROM v_off_cpu WHERE pid = ${w.pid} AND reason = 'preempted'`) as { preempted: number }[];
-    const [{ voluntary }] = query(db, `SELECT coalesce(sum(dur_ns), 0) AS voluntary FROM v_off_cpu WHERE pid = ${w.pid} AND reason = 'voluntary'`) as { voluntary: number }[];
+    const [{ preempted }] = queryJson(db, `SELECT coalesce(sum(dur_ns), 0) AS preempted FROM v_off_cpu WHERE pid = ${w.pid} AND reason = 'preempted'`) as { preempted: number }[];
+    const [{ voluntary }] = queryJson(db, `SELECT coalesce(sum(dur_ns), 0) AS voluntary FROM v_off_cpu WHERE pid = ${w.pid} AND reason = 'voluntary'`) as { voluntary: number }[];
     console.log(`# voluntary: ${(voluntary / 1e6).toFixed(1)} ms voluntary, ${(preempted / 1e6).toFixed(1)} ms preempted; chains: ${e.chains.map((c) => `${c.kind}/${c.severity} ${(c.impact_ns / 1e6).toFixed(1)} ms`).join(', ')}`);
     assert.ok(voluntary > 0, 'the syncs did sleep (voluntary off-CPU)');
     for (const c of e.chains.filter((x) => x.kind === 'cpu_preemption')) {
@@ -219,7 +214,7 @@ test('launch_overhead: launch_storm with 20 µs per launch; impact ~ the workloa
   const w = workloads[0];
   assert.equal(untraced.n, w.n);
   const e = explain(db);
-  if (!e.chains.length) console.log(`# launch_overhead: no chain; session ${JSON.stringify(e.session)}; calls ${JSON.stringify(query(db, 'SELECT op, count(*) AS n FROM v_cuda_calls GROUP BY op'))}`);
+  if (!e.chains.length) console.log(`# launch_overhead: no chain; session ${JSON.stringify(e.session)}; calls ${JSON.stringify(queryJson(db, 'SELECT op, count(*) AS n FROM v_cuda_calls GROUP BY op'))}`);
   const c = top(e, 'launch_overhead');
   assert.equal(c.op, 'cudaLaunchKernel');
   assert.equal(c.pid, w.pid);
@@ -245,9 +240,9 @@ test('oom_kill: a traced GPU process in a memory-limited cgroup is OOM-killed', 
     const e = explain(db);
     const c = top(e, 'oom_kill');
     assert.equal(c.severity, 'critical', 'a killed GPU process is a failed run');
-    const [victim] = query(db, "SELECT child_pid FROM v_process_events WHERE event = 'oom_kill'") as { child_pid: number }[];
+    const [victim] = queryJson(db, "SELECT child_pid FROM v_process_events WHERE event = 'oom_kill'") as { child_pid: number }[];
     assert.equal(c.pid, victim.child_pid);
-    const [cuda] = query(db, `SELECT count(*) AS n FROM v_cuda_calls WHERE pid = ${c.pid}`) as { n: number }[];
+    const [cuda] = queryJson(db, `SELECT count(*) AS n FROM v_cuda_calls WHERE pid = ${c.pid}`) as { n: number }[];
     assert.ok(cuda.n > 0, 'the victim is the traced CUDA process');
     checkEvidence(db, c);
   } finally {
@@ -365,6 +360,6 @@ test('explain --baseline on the copy run: one top chain names the copy and the h
   const own = explain(reg.db);
   assert.ok(own.chains.every((x) => x.kind !== 'regression'));
   assert.equal(own.chains[0]?.kind, 'blocking_sync');
-  const [{ n }] = query(reg.db, "SELECT count(*) AS n FROM v_chains WHERE kind = 'regression'") as { n: number }[];
+  const [{ n }] = queryJson(reg.db, "SELECT count(*) AS n FROM v_chains WHERE kind = 'regression'") as { n: number }[];
   assert.equal(n, 0, 'the latest stored run holds the session\'s own chains');
 });

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RecordDecoder, TimeBase, type DecodeSink } from '../../src/capture/decode.js';
-import { CALL, EVENT_VERSION, EXEC, FRAME_HDR, HDR, IO, LOADER, MEM, OFFCPU, PROC, frameSize } from '../../src/common/wire.js';
+import { CALL, EVENT_VERSION, EXEC, FRAME_HDR, HDR, IO, LOADER, MEM, OFFCPU, OFFCPU_CALL_UNKNOWN, PROC, frameSize, offCpuA3 } from '../../src/common/wire.js';
 import { allocBatch, type EventBatch } from '../../src/common/events.js';
 
 const SEED = 0xc0ffee;
@@ -83,7 +83,11 @@ function encode(r: R, maxExtra = 0): Rec {
       row.op = 128;
       row.dur = u64(OFFCPU.dur);
       row.a0 = u32(OFFCPU.reason);
-      row.a3 = u32(OFFCPU.cpu);
+      const cpu = r.int(65536);
+      const callOp = [0, 11, OFFCPU_CALL_UNKNOWN, r.int(65536)][r.int(4)]!; // none, a sync, unknown, anything
+      b.writeUInt16LE(cpu, OFFCPU.cpu);
+      b.writeUInt16LE(callOp, OFFCPU.callOp);
+      row.a3 = offCpuA3(cpu, callOp);
       row.a1 = u32(OFFCPU.byTgid);
       row.a2 = u32(OFFCPU.wakerTgid);
       b.write('hog\u0001\u001b[2J', OFFCPU.byComm, 15, 'latin1'); // control characters: sanitized, never thrown on
@@ -241,7 +245,8 @@ test('fuzz: valid streams decode exactly; each corruption is counted and the rec
       expect(decodeChecked(r, b, b.length, cap), recs.filter((_, k) => k !== at), 1, 'wrong version');
       seen.version++;
     } else if (mode === 4) {
-      bufs[at]!.writeUInt16LE(136 + r.int(65536 - 136), HDR.op);
+      // above CW_OP_MAX: 136.. drew real ops (136 reclaim, 137 func_name, 240/241 frames/NVTX records) now and then
+      bufs[at]!.writeUInt16LE(256 + r.int(65536 - 256), HDR.op);
       const b = frame(bufs);
       expect(decodeChecked(r, b, b.length, cap), recs.filter((_, k) => k !== at), 1, 'unknown op');
       seen.unknownOp++;

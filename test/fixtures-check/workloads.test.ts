@@ -84,6 +84,14 @@ test('launch_loop: counts launches for the duration', () => {
   assert.ok(j.ns_per_call >= 2000, 'default launch cost is 2 us');
 });
 
+test('sleep_split: each step waits in the sync for the launch\'s GPU time, then sleeps on the host, exact calls', () => {
+  const j = run('sleep_split', ['--steps', '5', '--sync-us', '2000', '--host-sleep-us', '1000'], { FAKE_CUDA_KERNEL_US: '1' });
+  assert.deepEqual(j.counts, { cudaStreamCreate: 1, cudaLaunchKernel: 5, cudaStreamSynchronize: 5, cudaStreamDestroy: 1 });
+  // the sync's deadline counts from the launch (its 2 us of host time come first); a sleep ends at its deadline or later
+  assert.ok(j.sync_wall_ns >= 5 * 1_990_000, `in the syncs: ${j.sync_wall_ns}`);
+  assert.ok(j.host_sleep_wall_ns >= 5 * 1_000_000, `host sleeps: ${j.host_sleep_wall_ns}`);
+});
+
 test('decode_loop: --sync-logprobs makes time to first token > 10x slower', () => {
   const healthy = [0, 1, 2].map(() => run('decode_loop'));
   const bad = run('decode_loop', ['--sync-logprobs']);

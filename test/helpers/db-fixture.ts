@@ -18,6 +18,10 @@
  *    `incidentDurNs` and an off_cpu interval on the same tid (reason preempted,
  *    by_pid 4242) covers `incidentOffCpuFraction` of it; ids are returned;
  *  - background off_cpu (voluntary) and block_io events at the given rates;
+ *  - every off_cpu row says which call it fell in (events.a3 bits 32.., as the
+ *    probes record it since schema v9: the incident's sync, or none for the
+ *    background ones, which lie between calls); `offCpuCallState: false`
+ *    writes them as older sessions hold them (a3 = the CPU alone: unknown);
  *  - exec + one thread fork per traced process at the start, exit at the end;
  *  - stacks: `stacks` distinct interned stacks; every `stackEvery`th CUDA call
  *    carries one (0 = none);
@@ -34,6 +38,7 @@ import { createSession, finishSession, upsertProcesses, recordLosses } from '../
 import { EventWriter, type WriterOptions } from '../../src/store/writer.js';
 import { allocBatch, type EventBatch, type ProcessInfo } from '../../src/common/events.js';
 import { OP_BY_NAME } from '../../src/common/ops.js';
+import { OFFCPU_CALL_UNKNOWN, offCpuA3 } from '../../src/common/wire.js';
 
 export interface FixtureSpec {
   /** sessions to create (each one a full trace); default 1 */
@@ -56,6 +61,8 @@ export interface FixtureSpec {
   offCpu?: number;
   /** block_io events per session (exact); default cudaCalls/100 */
   io?: number;
+  /** off_cpu rows say which call they fell in (schema v9); false: as recorded before v9 (unknown); default true */
+  offCpuCallState?: boolean;
   /** every Nth cudaStreamSynchronize is a preemption incident (0 = none); default 25 */
   incidentEvery?: number;
   /** duration of an incident sync, ns; default 5 ms */
@@ -253,6 +260,8 @@ function buildSession(db: Db, path: string, spec: FixtureSpec, index: number, st
   const incidentEvery = spec.incidentEvery ?? 25;
   const incidentDur = spec.incidentDurNs ?? 5_000_000;
   const incidentFrac = spec.incidentOffCpuFraction ?? 0.9;
+  // a3 of an off_cpu row: its CPU and the call it fell in (callOp 0: none), or the CPU alone (pre-v9 rows)
+  const offA3 = (cpu: number, callOp: number) => offCpuA3(cpu, spec.offCpuCallState === false ? OFFCPU_CALL_UNKNOWN : callOp);
   const nStacks = spec.stacks ?? 8;
   const stackEvery = nStacks > 0 ? (spec.stackEvery ?? 10) : 0;
   const mcpCalls = spec.mcpCalls ?? 0;
@@ -408,8 +417,9 @@ function buildSession(db: Db, path: string, spec: FixtureSpec, index: number, st
     const idx = sink.push(ts, dur, th.pid, th.tid, op, ret, a0, a1, a2, a3, stack);
     count(name);
     if (incident) {
-      const off = Math.floor(dur * incidentFrac);
-      const oi = sink.push(ts + 20_000, off, th.pid, th.tid, OP.offCpu, 0, 0, hogPid, 0, 1, -1);
+      // inside the sync: a thread cannot leave a call while it is off-CPU (the probes mark it with the call)
+      const off = Math.min(Math.floor(dur * incidentFrac), dur - 40_000);
+      const oi = sink.push(ts + 20_000, off, th.pid, th.tid, OP.offCpu, 0, 0, hogPid, 0, offA3(1, op), -1);
       count('off_cpu');
       const inc: FixtureIncident = { syncId: 0, offCpuId: 0, pid: th.pid, tid: th.tid, tsNs: ts, durNs: dur, offCpuNs: off };
       incidents.push(inc);
@@ -428,7 +438,7 @@ function buildSession(db: Db, path: string, spec: FixtureSpec, index: number, st
       nextOff += offEvery;
       offDone++;
       const d = 20_000 + Math.floor(rnd() * 80_000);
-      sink.push(ts + dur + 1_000, d, th.pid, th.tid, OP.offCpu, 0, 1, 0, th.pid, Math.floor(rnd() * 2), -1);
+      sink.push(ts + dur + 1_000, d, th.pid, th.tid, OP.offCpu, 0, 1, 0, th.pid, offA3(Math.floor(rnd() * 2), 0), -1);
       count('off_cpu');
       th.clock = Math.max(th.clock, ts + dur + 1_000 + d + 1_000);
     }
@@ -451,7 +461,7 @@ function buildSession(db: Db, path: string, spec: FixtureSpec, index: number, st
   let end = Math.max(...threads.map((t) => t.clock));
   while (offDone < offCpuTotal) {
     offDone++;
-    sink.push(end, 10_000, threads[0].pid, threads[0].tid, OP.offCpu, 0, 1, 0, threads[0].pid, 0, -1);
+    sink.push(end, 10_000, threads[0].pid, threads[0].tid, OP.offCpu, 0, 1, 0, threads[0].pid, offA3(0, 0), -1);
     count('off_cpu');
     end += 20_000;
     if (sink.full()) sink.flush();

@@ -116,6 +116,73 @@ test('stopOnLoad parks the traced process at each load until SIGCONT', { skip },
   }
 });
 
+// The tracer watches rb_life on its event loop (addon.ringWatch) instead of polling it: a parked process's record
+// must wake it (BPF_RB_FORCE_WAKEUP), and a record that parks nothing must not (the drain timer reads it).
+test('ringWatch: each park wakes the watcher, which alone resumes it; loads that park nothing wake nothing', { skip }, async () => {
+  assert.equal(typeof addon.ringWatch, 'function', 'the addon exports ringWatch (rebuild it: npm run install)');
+  const parking = loadLoaderProbe(addon, { shareFrom: owner, selfTgid: process.pid, stopOnLoad: true, warn: () => {} });
+  let wakes = 0;
+  let resumed = 0;
+  let rescue: NodeJS.Timeout | null = null;
+  try {
+    assert.equal(parking.status.attached, true, parking.status.error);
+    const f = startFixture('dlopener', []);
+    const pid = field(await f.line(), 'pid');
+    trace(pid);
+    drainLoads();
+    addon.ringWatch!(ring, () => {
+      wakes++;
+      for (const r of drainLoads()) {
+        if (r.tgid !== pid) continue;
+        assert.equal(r.stopped, 1);
+        process.kill(pid, 'SIGCONT');
+        resumed++;
+      }
+    });
+    // never hang the suite: after 10 s, resume every stop from here instead, which the counts below then fail on
+    rescue = setTimeout(() => {
+      rescue = setInterval(() => {
+        try {
+          process.kill(pid, 'SIGCONT');
+        } catch {
+          /* exited */
+        }
+      }, 100);
+    }, 10_000);
+    f.go();
+    assert.equal(await f.line(), 'loaded ok');
+    assert.equal(await f.exited, 0);
+    assert.equal(resumed, 2, 'both stops of the dlopen resumed from the watch callback');
+    assert.ok(wakes >= 1 && wakes <= 2, `woken ${wakes} times for 2 parks`);
+  } finally {
+    if (rescue) clearInterval(rescue);
+    addon.ringWatch!(ring, null);
+    parking.close();
+  }
+  const quiet = loadLoaderProbe(addon, { shareFrom: owner, selfTgid: process.pid, warn: () => {} });
+  try {
+    wakes = 0;
+    const seen: LoadRec[] = [];
+    addon.ringWatch!(ring, () => {
+      wakes++;
+      seen.push(...drainLoads());
+    });
+    const f = startFixture('dlopener', []);
+    const pid = field(await f.line(), 'pid');
+    trace(pid);
+    f.go();
+    assert.equal(await f.line(), 'loaded ok');
+    assert.equal(await f.exited, 0);
+    await sleep(200);
+    assert.equal(wakes, 0, 'records of loads that park nothing wait for the drain timer');
+    seen.push(...drainLoads());
+    assert.equal(seen.filter((r) => r.tgid === pid && r.stopped === 0).length, 2, 'both records are in the ring');
+  } finally {
+    addon.ringWatch!(ring, null);
+    quiet.close();
+  }
+});
+
 // System-wide parking (parkNewCuda) remembers a program whose start-up objects hold no CUDA library
 // (cw_exe_clean) so its next processes skip the start-up walk; what they dlopen later is still found.
 const FIX = path.join(repoRoot(), 'test/fixtures/build');

@@ -1,7 +1,8 @@
 // Locks in: the schema resource's worked examples for the questions agents ask most (gap after each op per thread,
 // off-CPU inside vs outside CUDA calls, per-step time, off-CPU inside the slowest calls) give the same numbers as an
 // independent computation in this file (and as store/time-budget.ts), thread_gaps (v_host_gaps, kept by the writer)
-// follows nested and late-arriving enclosing calls, and every example runs on a 1M-event trace (time printed).
+// follows nested and late-arriving enclosing calls, off-CPU rows recorded before schema v9 (no call mark) come out
+// as unknown, never as outside, and every example runs on a 1M-event trace (time printed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -49,7 +50,7 @@ test('worked examples agree with an independent computation (small trace)', () =
   assert.ok(offs.length > 100 && offs.some((o) => o.reason === 'preempted'), 'the trace has off-CPU intervals inside and outside calls');
 
   // off-CPU inside vs outside: per (tid, reason), the overlap of each interval with its thread's calls
-  const off = db.prepare(sql('off_cpu_inside_outside')).all() as { tid: number; reason: string; inside_cuda_ns: number; outside_cuda_ns: number }[];
+  const off = db.prepare(sql('off_cpu_inside_outside')).all() as { tid: number; reason: string; inside_cuda_ns: number; outside_cuda_ns: number; unknown_ns: number }[];
   const wantOff = new Map<string, { inside: number; total: number }>();
   for (const o of offs) {
     const k = `${o.tid}/${o.reason}`;
@@ -63,6 +64,7 @@ test('worked examples agree with an independent computation (small trace)', () =
     const w = wantOff.get(`${r.tid}/${r.reason}`)!;
     assert.equal(r.inside_cuda_ns, w.inside, `${r.tid}/${r.reason} inside`);
     assert.equal(r.outside_cuda_ns, w.total - w.inside, `${r.tid}/${r.reason} outside`);
+    assert.equal(r.unknown_ns, 0, `${r.tid}/${r.reason}: every row carries its call mark`);
   }
   assert.ok(off.some((r) => r.inside_cuda_ns > 0) && off.some((r) => r.outside_cuda_ns > 0));
   for (const t of b.threads) {
@@ -109,6 +111,44 @@ test('worked examples agree with an independent computation (small trace)', () =
   // per-step time
   const steps = db.prepare(sql('step_time')).all() as { tid: number; steps: number }[];
   for (const t of b.threads) assert.equal(steps.find((s) => s.tid === t.tid)!.steps, t.step!.steps);
+  db.close();
+});
+
+test('off_cpu_inside_outside: rows recorded before schema v9 (no call mark) are unknown, and a v8 database opens as v9', () => {
+  const file = path.join(tmpDir('cw-ex-'), 'old.db');
+  makeFixtureDb(file, { cudaCalls: 5_000, processes: 1, threadsPerProcess: 2, offCpuCallState: false });
+  // as a v8 database holds them: the version says 8, a3 is the CPU alone
+  const w = openWritable(file);
+  w.prepare("UPDATE meta SET value = '8' WHERE key = 'schema_version'").run();
+  w.close();
+  const db = openWritable(file); // migrates
+  assert.equal((db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string }).value, '9');
+  const rows = db.prepare(sql('off_cpu_inside_outside')).all() as { tid: number; reason: string; inside_cuda_ns: number; outside_cuda_ns: number; unknown_ns: number }[];
+  const total = db.prepare('SELECT tid, reason, sum(dur_ns) AS ns FROM v_off_cpu WHERE session_id = 1 GROUP BY tid, reason').all() as { tid: number; reason: string; ns: number }[];
+  assert.equal(rows.length, total.length);
+  for (const r of rows) {
+    assert.deepEqual([r.inside_cuda_ns, r.outside_cuda_ns], [0, 0], `${r.tid}/${r.reason}: nothing guessed`);
+    assert.equal(r.unknown_ns, total.find((t) => t.tid === r.tid && t.reason === r.reason)!.ns);
+  }
+  assert.equal((db.prepare('SELECT count(*) AS n FROM v_off_cpu WHERE in_cuda IS NOT NULL OR cuda_op IS NOT NULL OR cpu > 1').get() as { n: number }).n, 0);
+  // what the example says to use for such a session: the time budget splits them from the calls
+  const b = timeBudget(db, 1);
+  assert.ok(b.threads.some((t) => t.cudaOffCpuNs > 0) && b.threads.some((t) => t.offCpuNs > 0));
+  db.close();
+});
+
+test('v_off_cpu names the call an interval fell in: the incidents\' syncs, nothing for the intervals between calls', () => {
+  const file = path.join(tmpDir('cw-ex-'), 'mark.db');
+  const info = makeFixtureDb(file, { cudaCalls: 5_000, processes: 1, threadsPerProcess: 2 });
+  const db = openReadOnly(file);
+  const rows = db.prepare('SELECT id, in_cuda, cuda_op, cpu FROM v_off_cpu WHERE session_id = 1').all() as { id: number; in_cuda: number; cuda_op: string | null; cpu: number }[];
+  const incidents = new Set(info.sessions[0]!.incidents.map((i) => i.offCpuId));
+  assert.ok(incidents.size > 0);
+  for (const r of rows) {
+    if (incidents.has(r.id)) assert.deepEqual([r.in_cuda, r.cuda_op, r.cpu], [1, 'cudaStreamSynchronize', 1], `incident ${r.id}`);
+    else assert.deepEqual([r.in_cuda, r.cuda_op], [0, null], `between calls ${r.id}`);
+    assert.ok(r.cpu === 0 || r.cpu === 1, 'cpu is the low 32 bits');
+  }
   db.close();
 });
 
