@@ -95,6 +95,18 @@ export async function run(ctx: Ctx): Promise<SectionResult> {
     const j = jsonLine<{ ms: number; chains: number; maxRssKb: number }>(ex.stdout, 'maxRssKb');
     if (j) rows.push([size, 'explain (explainSession, child process)', fmt(j.ms), '1 run', `${j.chains} chains, peak RSS ${fmt(j.maxRssKb / 1024)} MiB`]);
     else rows.push([size, 'explain (explainSession, child process)', `not measured: ${ex.code === null ? 'killed after the time limit' : `exit ${ex.code}`}`, '', ex.stderr.trim().split('\n').slice(-1)[0] ?? '']);
+    // cold explain through the CLI, previous build and this one on the same database (bench/explain-diff.ts):
+    // same-run figures, and the two JSON outputs must be identical
+    const baseCli = process.env.BENCH_BASE_CLI;
+    if (baseCli && fs.existsSync(baseCli)) {
+      const { explain, NEW_CLI, verdict } = await import('./explain-diff.js');
+      const b = explain(baseCli, fx.path);
+      const n = explain(NEW_CLI, fx.path);
+      const v = verdict(b, n);
+      for (const [name, x] of [['previous build (BENCH_BASE_CLI)', b], ['this build', n]] as const)
+        rows.push([size, `cold explain CLI, ${name}`, fmt(x.wallS * 1000), '1 run', `CPU ${fmt(x.cpuS, 2)} s, peak RSS ${fmt(x.rssMiB)} MiB, load ${fmt(x.load, 1)}${x === n ? `; JSON ${v}` : ''}`]);
+      ctx.log(`queries: ${calls} cold explain: previous ${fmt(b.cpuS, 2)} s CPU, this ${fmt(n.cpuS, 2)} s CPU, ${v}`);
+    }
   }
   if (ctx.quick) notes.push('10M-event database: not measured in --quick mode.');
   const md =
@@ -106,6 +118,9 @@ export async function run(ctx: Ctx): Promise<SectionResult> {
   return {
     markdown: md,
     targets: [`get_trace_stats < 250 ms on 10M events: ${Number.isFinite(stats10m) ? `${fmt(stats10m)} ms → ${stats10m < 250 ? 'MET' : 'MISSED'}` : 'not measured' + (ctx.quick ? ' (--quick skips 10M)' : '')}`],
-    commands: ['node dist/bench/run.js --only queries   (in-process tool calls; explain: node dist/bench/explain-child.js bench/build/fixture-N.db)'],
+    commands: [
+      'node dist/bench/run.js --only queries   (in-process tool calls; explain: node dist/bench/explain-child.js bench/build/fixture-N.db; BENCH_BASE_CLI=<previous build>/dist/src/cli/main.js adds cold-explain rows of both builds)',
+      'node dist/bench/explain-diff.js --base <previous build>/dist/src/cli/main.js [--runs N] DB...   (cold explain of both builds: CPU, wall, peak RSS, and whether the JSON is identical)',
+    ],
   };
 }

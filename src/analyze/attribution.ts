@@ -1,10 +1,24 @@
 /**
  * Per-call attribution and the GPU-driving thread timeline, in one streaming pass.
  *
- * Events of a session are read ordered by (tid, ts) with better-sqlite3's
- * iterate() in raw mode; SQLite's sorter spills to temporary files, so memory
- * stays bounded by the number of threads x ops (aggregates, sketches, bounded
- * reservoirs and top-K samples), never by the number of events.
+ * Events of a session are read ordered by (tid, ts) as the arguments of a
+ * user-defined aggregate (scanOrdered: one call into JS per row, no row
+ * objects), after one unordered pre-pass (prescan.ts); SQLite's sorter spills
+ * to temporary files, so memory stays bounded by the number of threads x ops
+ * (aggregates, sketches, bounded reservoirs and top-K samples), never by the
+ * number of events.
+ *
+ * Cold-path choices, by measurement (1M-event bench fixture, CPU time, shared 2-core machine): per row,
+ * better-sqlite3's iterate() cost ~1.3 µs (11 columns, unsorted) and the SQLite sort of the session by
+ * (tid, ts, id) ~0.85 µs more; a user-defined function or aggregate receiving the columns as arguments ~0.37 µs
+ * unsorted (0.16 µs for 2 columns), 1.3 µs sorted. So: one unordered pre-pass through a function (prescan.ts,
+ * replacing four scans) and the sorted sweep through an aggregate. Not taken (yet): worker threads per tid
+ * (the analysis state is class instances that do not cross threads cheaply, and a single-thread trace, the
+ * common decode loop, has nothing to split; SQLite's sorter gets its second thread from PRAGMA threads
+ * instead); a columnar side-table written during the trace (a writer and schema change, and older or imported
+ * traces would not have it); reading in id order with per-thread reorder buffers instead of the sort (exact
+ * only with a per-thread release bound: a pre-pass of per-(id block, tid) minimum ts would give one; it would
+ * save the ~0.85 µs/row sort).
  *
  * Attribution: each CUDA call's [ts, ts+dur] is overlapped with the off-CPU
  * intervals (sched_switch out -> in) of the same tid; the overlap is split by
@@ -31,8 +45,10 @@
  */
 import type { Db } from '../store/db.js';
 import { OP_BY_CODE, type OpKind } from '../common/ops.js';
+import { OP_INFO, SLOT_BYTES, SLOT_DIRECTION, SLOT_GRAPH_EXEC, SLOT_STREAM, keyOf, opKey, rateKey, slot } from './optables.js';
 import { Reservoir, TopK, addTo, newSketch, q, type Sketch } from './stats.js';
 import { Timeline, roleOf, type IdleModel } from './timeline.js';
+import { prescan } from './prescan.js';
 
 export { DRAIN_BLOCK_NS } from './timeline.js';
 import { DRAIN_BLOCK_NS, OWN_TRANSFER_SLACK } from './timeline.js';
@@ -187,6 +203,8 @@ export interface SessionProfile {
   cudaCalls: number;
   offCpuEvents: number;
   notes: string[];
+  /** events of the session per op code, every op (prescan.ts): a detector skips the scan of an op that never occurs */
+  opCounts: Map<number, number>;
 }
 
 export interface AttributionOptions {
@@ -239,25 +257,12 @@ function newGpu(): GpuModel {
   };
 }
 
-export function opKey(op: number, direction: number | null): string {
-  const name = OP_BY_CODE.get(op)?.name ?? `op_${op}`;
-  return direction === null ? name : `${name}(${DIRS[direction] ?? direction})`;
-}
-const DIRS: Record<number, string> = { 0: 'HostToHost', 1: 'HostToDevice', 2: 'DeviceToHost', 3: 'DeviceToDevice', 4: 'Default' };
-
-const SLOT_CACHE = new Map<string, number>();
-function argOf(op: number, name: string, a: number[]): number | null {
-  const k = `${op}:${name}`;
-  let i = SLOT_CACHE.get(k);
-  if (i === undefined) {
-    i = OP_BY_CODE.get(op)?.args.indexOf(name as never) ?? -1;
-    SLOT_CACHE.set(k, i);
-  }
-  return i < 0 ? null : a[i];
-}
+export { opKey };
 
 /** shared empty map of a call that was never off-CPU (replaced on first write): one allocation less per call */
 const NONE: Map<number, number> = new Map();
+/** shared empty wake list of a call that was never woken (replaced on first write) */
+const NO_WAKES: [number, number][] = [];
 
 function addSplit(s: OffSplit, reason: number, v: number): void {
   if (reason === 0) s.preempted += v;
@@ -339,6 +344,7 @@ class ThreadSweep {
     } else if (iv.waker > 0) {
       if (c.wokenBy === NONE) c.wokenBy = new Map();
       addTo(c.wokenBy, iv.waker, ov);
+      if (c.wakeIds === NO_WAKES) c.wakeIds = [];
       if (c.wakeIds.length < 64) c.wakeIds.push([iv.waker, iv.id]);
     }
   }
@@ -360,12 +366,12 @@ class ThreadSweep {
   }
 
   private call(id: number, ts: number, dur: number, pid: number, op: number, ret: number, a: number[]): void {
-    const info = OP_BY_CODE.get(op);
+    const info = OP_INFO[op];
     const kind: OpKind = info?.kind ?? 'host';
     const blocking = info?.blocking ?? false;
     // cudaMemcpyKind is 0..4; anything else (a corrupt or hostile trace) is no direction, so it cannot mint a
     // new per-op key (and its state) per call
-    const directionRaw = argOf(op, 'direction', a);
+    const directionRaw = slot(SLOT_DIRECTION, op, a);
     const direction = directionRaw !== null && directionRaw >= 0 && directionRaw <= 4 ? directionRaw : null;
     const end = ts + dur;
     let nested = false;
@@ -375,8 +381,8 @@ class ThreadSweep {
     else if ((kind === 'copy' || kind === 'memset') && blocking) role = 'submit_drain';
     else if (kind === 'launch' || kind === 'copy' || kind === 'memset' || kind === 'collective') role = 'submit';
     const c: OpenCall = {
-      id, ts, end, dur, pid, op, kind, blocking, direction, bytes: argOf(op, 'bytes', a) ?? 0, ret,
-      off: zeroSplit(), preemptedBy: NONE, wokenBy: NONE, wakeIds: [], nested, role, stream: argOf(op, 'stream', a),
+      id, ts, end, dur, pid, op, kind, blocking, direction, bytes: slot(SLOT_BYTES, op, a) ?? 0, ret,
+      off: zeroSplit(), preemptedBy: NONE, wokenBy: NONE, wakeIds: NO_WAKES, nested, role, stream: slot(SLOT_STREAM, op, a),
       idleAtStart: this.pendingSince === null && this.lastDrainEnd !== null,
     };
     // off-CPU intervals that started before the call (clock noise at the boundary)
@@ -386,8 +392,8 @@ class ThreadSweep {
     }
     if (!nested && (role === 'submit' || role === 'submit_drain')) this.submit(c);
     // a graph launch is one submission of the whole graph: its GPU time is learned per graph exec
-    const exec = kind === 'launch' ? argOf(op, 'graph_exec', a) : null;
-    if (!nested) this.tl.call(id, ts, end, op, opKey(op, kind === 'copy' ? direction : null), roleOf(info), c.bytes, direction, argOf(op, 'stream', a) ?? 0, exec !== null ? `g${exec}` : '', this.firstLaunch.get(id) ?? 0);
+    const exec = kind === 'launch' ? slot(SLOT_GRAPH_EXEC, op, a) : null;
+    if (!nested) this.tl.call(id, ts, end, op, keyOf(op, kind === 'copy' ? direction : null), roleOf(info), c.bytes, direction, c.stream ?? 0, exec !== null ? `g${exec}` : '', this.firstLaunch.get(id) ?? 0);
     this.open.push(c);
     this.p.cudaCalls++;
   }
@@ -457,10 +463,10 @@ class ThreadSweep {
   private finish(c: OpenCall): void {
     const p = this.p;
     const direction = c.kind === 'copy' ? c.direction : null;
-    const key = opKey(c.op, direction);
+    const key = keyOf(c.op, direction);
     let agg = p.ops.get(key);
     if (!agg) {
-      const info = OP_BY_CODE.get(c.op);
+      const info = OP_INFO[c.op];
       agg = {
         key, op: c.op, name: info?.name ?? `op_${c.op}`, kind: info?.kind ?? 'host', direction, count: 0, errors: 0, totalNs: 0,
         onCpuNs: 0, off: zeroSplit(), preemptedBy: new Map(), wokenBy: new Map(), wakeSamples: new Map(), bytes: 0,
@@ -478,13 +484,15 @@ class ThreadSweep {
     agg.off.voluntary += c.off.voluntary;
     agg.off.io += c.off.io;
     agg.off.other += c.off.other;
-    for (const [k, v] of c.preemptedBy) addTo(agg.preemptedBy, k, v);
-    for (const [k, v] of c.wokenBy) addTo(agg.wokenBy, k, v);
-    for (const [w, id] of c.wakeIds) {
-      let l = agg.wakeSamples.get(w);
-      if (!l) agg.wakeSamples.set(w, (l = []));
-      if (l.length < 10) l.push(id);
-    }
+    // most calls were never off-CPU: no iterators over the shared empty map and list
+    if (c.preemptedBy !== NONE) for (const [k, v] of c.preemptedBy) addTo(agg.preemptedBy, k, v);
+    if (c.wokenBy !== NONE) for (const [k, v] of c.wokenBy) addTo(agg.wokenBy, k, v);
+    if (c.wakeIds !== NO_WAKES)
+      for (const [w, id] of c.wakeIds) {
+        let l = agg.wakeSamples.get(w);
+        if (!l) agg.wakeSamples.set(w, (l = []));
+        if (l.length < 10) l.push(id);
+      }
     agg.bytes += c.bytes;
     agg.sketch.accept(c.dur);
     agg.reservoir.add(c.dur);
@@ -498,9 +506,9 @@ class ThreadSweep {
     if (c.ts < agg.firstTs) agg.firstTs = c.ts;
     if (c.end > agg.lastEnd) agg.lastEnd = c.end;
     if (!c.nested) {
-      const tr = roleOf(OP_BY_CODE.get(c.op));
+      const tr = roleOf(OP_INFO[c.op]);
       if (tr === 'drain' || tr === 'submit_drain') {
-        const rate = tr === 'submit_drain' ? this.copyRate.get(`${c.op}:${c.direction ?? ''}`) : undefined;
+        const rate = tr === 'submit_drain' ? this.copyRate.get(rateKey(c.op, c.direction)) : undefined;
         this.tl.drain(c.id, c.ts, c.end, key, rate !== undefined && c.bytes > 0 ? Math.min(c.dur, rate * c.bytes) : 0, c.stream, c.op, tr === 'submit_drain');
       }
       if (c.kind === 'poll') this.tl.poll(c.id, c.ts, c.end, key, c.ret);
@@ -530,7 +538,7 @@ class ThreadSweep {
     const T = Math.max(0, c.end - stepStart);
     // a synchronous copy spends its own transfer time even on an empty queue: it blocked on queued
     // work only if it took DRAIN_BLOCK_NS longer than its fastest rate for these bytes (copyRates), beyond that own time's slack
-    const rate = c.role === 'submit_drain' ? this.copyRate.get(`${c.op}:${c.direction ?? ''}`) : undefined;
+    const rate = c.role === 'submit_drain' ? this.copyRate.get(rateKey(c.op, c.direction)) : undefined;
     const ownNs = rate !== undefined && c.bytes > 0 ? Math.min(c.dur, rate * c.bytes) : 0;
     const blocked = c.dur - ownNs * (1 + OWN_TRANSFER_SLACK) >= DRAIN_BLOCK_NS;
     const launches = this.launchesInStep;
@@ -568,7 +576,7 @@ class ThreadSweep {
     }
     let d = g.byDrain.get(key);
     if (!d) {
-      d = { key, op: c.op, name: OP_BY_CODE.get(c.op)?.name ?? `op_${c.op}`, direction: c.kind === 'copy' ? c.direction : null, steps: 0, blockedSteps: 0, sumStepNs: 0, sumDrainNs: 0, sumSerialNs: 0, sumHostNs: 0, sumGpuNs: 0, samples: new TopK(10) };
+      d = { key, op: c.op, name: OP_INFO[c.op]?.name ?? `op_${c.op}`, direction: c.kind === 'copy' ? c.direction : null, steps: 0, blockedSteps: 0, sumStepNs: 0, sumDrainNs: 0, sumSerialNs: 0, sumHostNs: 0, sumGpuNs: 0, samples: new TopK(10) };
       g.byDrain.set(key, d);
     }
     d.steps++;
@@ -607,8 +615,6 @@ class ThreadSweep {
 }
 
 const RESULT_SAMPLES = 64;
-/** below this bandwidth a copy's best observed rate is not its own transfer rate (PCIe 3 x16 moves ~12 GB/s) */
-const MIN_COPY_GBPS = 1;
 
 /**
  * Time to first token: first submission -> the first device-to-host result of the steady state. A
@@ -650,18 +656,60 @@ function mergeCrit(into: CritOff, from: CritOff): void {
   for (const x of from.waitSamples.items) into.waitSamples.add(x.score, x.item);
 }
 
+/** What the sweep reads of an event: one row, columns as SQLite gives them (NULL arguments as null). */
+type RowFn = (id: number, ts: number, dur: number, pid: number, tid: number, op: number, ret: number | null, a0: number | null, a1: number | null, a2: number | null, a3: number | null) => void;
+
+const SWEEP_COLS = 'id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3';
+/** the events the sweep reads: CUDA calls (op < 128), off-CPU intervals, block I/O, reclaim stalls */
+const SWEEP_OPS = '(op <= 128 OR op = 134 OR op = 136)';
+
+/**
+ * Call `fn` for every row of `SELECT SWEEP_COLS FROM events WHERE <where> ORDER BY <order>`, in that order.
+ *
+ * The rows reach JS as the arguments of a user-defined aggregate whose ORDER BY (SQLite >= 3.44: the order in
+ * which an aggregate is fed) is the sweep's order: one call from SQLite into JS per row. better-sqlite3's
+ * iterate() builds a row array per row and crosses the iterator protocol: on the 1M-event bench fixture the
+ * sorted read took 2.15 s of CPU through iterate() and 1.32 s through the aggregate, and the JS sweep itself
+ * allocates less (no row arrays to collect). An SQLite without aggregate ORDER BY falls back to iterate().
+ */
+function scanOrdered(db: Db, where: string, order: string, params: unknown[], fn: RowFn): void {
+  // one name, registered again for each scan (SQLite replaces the function; scans do not nest)
+  const name = 'cw_sweep_rows';
+  let stmt;
+  try {
+    db.aggregate(name, {
+      start: 0,
+      step: ((_acc: number, id: number, ts: number, dur: number, pid: number, tid: number, op: number, ret: number | null, a0: number | null, a1: number | null, a2: number | null, a3: number | null) => {
+        fn(id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3);
+      }) as unknown as (acc: number, next: number) => void,
+    });
+    stmt = db.prepare(`SELECT ${name}(${SWEEP_COLS} ORDER BY ${order}) FROM events WHERE ${where}`);
+  } catch {
+    stmt = undefined; // SQLite before 3.44 (no ORDER BY in aggregates): the row iterator below
+  }
+  if (stmt) {
+    // SQLite's sorter may merge its sorted runs on auxiliary threads (PRAGMA threads: 0 by default), so a
+    // sort too large for its memory (a few million events) uses the second core; the order is the same
+    const threads = db.pragma('threads', { simple: true }) as number;
+    if (threads < 2) db.pragma('threads = 2');
+    try {
+      stmt.get(...params);
+    } finally {
+      if (threads < 2) db.pragma(`threads = ${Number(threads) | 0}`);
+    }
+    return;
+  }
+  for (const r of db.prepare(`SELECT ${SWEEP_COLS} FROM events WHERE ${where} ORDER BY ${order}`).raw(true).iterate(...params) as Iterable<number[]>)
+    fn(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10]);
+}
+
 /**
  * Stream every CUDA call and off-CPU interval of a session, ordered by (tid, ts),
  * and build the per-thread profile. Memory: O(threads x ops), not O(events).
  */
 export function attributeSession(db: Db, sessionId: number, opts: AttributionOptions = {}): SessionProfile {
-  const stmt = db
-    .prepare('SELECT id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3 FROM events WHERE session_id = ? AND (op <= 128 OR op = 134 OR op = 136) ORDER BY tid, ts, id')
-    .raw(true);
-  const rates = copyRates(db, sessionId);
-  const fastest = fastestDrains(db, sessionId);
-  const first = firstLaunches(db, sessionId);
-  const prof: SessionProfile = { sessionId, threads: new Map(), firstTs: Infinity, lastEnd: 0, cudaCalls: 0, offCpuEvents: 0, notes: [] };
+  const { rates, fastest, first, opCounts } = prescan(db, sessionId);
+  const prof: SessionProfile = { sessionId, threads: new Map(), firstTs: Infinity, lastEnd: 0, cudaCalls: 0, offCpuEvents: 0, notes: [], opCounts };
   let cur: ThreadSweep | null = null;
   let curTid = -1;
   const a = [0, 0, 0, 0];
@@ -671,42 +719,40 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
     if (t.cudaCalls > 0 || t.offCount > 0) prof.threads.set(t.tid, t);
   };
   let read = 0;
-  for (const row of stmt.iterate(sessionId) as Iterable<number[]>) {
-    if ((++read & 0xffff) === 0) opts.onProgress?.(read);
-    const tid = row[4];
+  const onProgress = opts.onProgress;
+  scanOrdered(db, `session_id = ? AND ${SWEEP_OPS}`, 'tid, ts, id', [sessionId], (id, ts, rawDur, pid, tid, op, ret, a0, a1, a2, a3) => {
+    if ((++read & 0xffff) === 0) onProgress?.(read);
     if (tid !== curTid) {
       finishThread();
-      cur = new ThreadSweep(row[3], tid, row[1], opts, rates.get(tid), fastest.get(tid), null, first);
+      cur = new ThreadSweep(pid, tid, ts, opts, rates.get(tid), fastest.get(tid), null, first);
       curTid = tid;
     }
-    a[0] = row[7] ?? 0;
-    a[1] = row[8] ?? 0;
-    a[2] = row[9] ?? 0;
-    a[3] = row[10] ?? 0;
-    const ts = row[1];
-    const dur = Math.max(0, row[2] ?? 0);
+    a[0] = a0 ?? 0;
+    a[1] = a1 ?? 0;
+    a[2] = a2 ?? 0;
+    a[3] = a3 ?? 0;
+    const dur = Math.max(0, rawDur ?? 0);
     if (ts < prof.firstTs) prof.firstTs = ts;
     if (ts + dur > prof.lastEnd) prof.lastEnd = ts + dur;
-    if (row[5] === OFF_CPU) prof.offCpuEvents++;
-    else if (row[5] !== RECLAIM && row[5] !== BLOCK_IO) prof.cudaCalls++;
-    cur!.event(row[0], ts, dur, row[3], row[5], row[6] ?? 0, a);
-  }
+    if (op === OFF_CPU) prof.offCpuEvents++;
+    else if (op !== RECLAIM && op !== BLOCK_IO) prof.cudaCalls++;
+    cur!.event(id, ts, dur, pid, op, ret ?? 0, a);
+  });
   finishThread();
   // Segments closed before the thread's first waiting drain had no kernel time yet (idle counted as an upper
-  // bound): such threads are swept once more with the kernel time the whole thread taught (one indexed
-  // query per thread; calls are not reported twice).
+  // bound): such threads are swept once more with the kernel time the whole thread taught (one query per
+  // thread; calls are not reported twice).
   for (const t of [...prof.threads.values()]) {
     if (t.idle.unlearnedSegments === 0 || t.idle.kernelNs.count === 0) continue;
     const prior = q(t.idle.kernelNs, 0.5);
     const again = new ThreadSweep(t.pid, t.tid, t.firstTs, {}, rates.get(t.tid), fastest.get(t.tid), prior, first);
-    const one = db.prepare('SELECT id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3 FROM events WHERE session_id = ? AND tid = ? AND (op <= 128 OR op = 134 OR op = 136) ORDER BY ts, id').raw(true);
-    for (const row of one.iterate(sessionId, t.tid) as Iterable<number[]>) {
-      a[0] = row[7] ?? 0;
-      a[1] = row[8] ?? 0;
-      a[2] = row[9] ?? 0;
-      a[3] = row[10] ?? 0;
-      again.event(row[0], row[1], Math.max(0, row[2] ?? 0), row[3], row[5], row[6] ?? 0, a);
-    }
+    scanOrdered(db, `session_id = ? AND tid = ? AND ${SWEEP_OPS}`, 'ts, id', [sessionId, t.tid], (id, ts, rawDur, pid, _tid, op, ret, a0, a1, a2, a3) => {
+      a[0] = a0 ?? 0;
+      a[1] = a1 ?? 0;
+      a[2] = a2 ?? 0;
+      a[3] = a3 ?? 0;
+      again.event(id, ts, Math.max(0, rawDur ?? 0), pid, op, ret ?? 0, a);
+    });
     t.idle = again.flush().idle;
   }
   if (!Number.isFinite(prof.firstTs)) prof.firstTs = 0;
@@ -716,87 +762,6 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
     if (g.starvedSteps > 0 && g.perLaunch.count > 0) g.busyStarvedNs = Math.min(g.starvedStepNs, g.starvedLaunches * q(g.perLaunch, 0.5));
   }
   return prof;
-}
-
-/**
- * Per thread and synchronous copy/memset op (and direction): the fastest ns per byte seen. A copy at
- * that rate found the queue empty, so rate x bytes estimates a call's own transfer time; the rest of
- * its duration was spent waiting for queued work. One grouped query per op (bounded memory).
- */
-function copyRates(db: Db, sessionId: number): Map<number, Map<string, number>> {
-  const out = new Map<number, Map<string, number>>();
-  // one grouped scan for every synchronous copy/memset op: CASE picks each op's bytes and direction slots
-  const ops = [...OP_BY_CODE.values()].filter((o) => o.blocking && (o.kind === 'copy' || o.kind === 'memset') && o.args.indexOf('bytes' as never) >= 0);
-  if (!ops.length) return out;
-  const slot = (o: (typeof ops)[number], name: string) => {
-    const i = o.args.indexOf(name as never);
-    return i >= 0 ? `a${i}` : 'NULL';
-  };
-  const bytes = `CASE op ${ops.map((o) => `WHEN ${o.code} THEN ${slot(o, 'bytes')}`).join(' ')} END`;
-  const dir = `CASE op ${ops.map((o) => `WHEN ${o.code} THEN ${o.kind === 'copy' ? slot(o, 'direction') : 'NULL'}`).join(' ')} END`;
-  const validDir = `CASE WHEN ${dir} BETWEEN 0 AND 4 THEN ${dir} END`;
-  const rows = db
-    .prepare(`SELECT tid, op, ${validDir} AS dir, min(CAST(dur AS REAL) / ${bytes}) AS rate FROM events WHERE session_id = ? AND op IN (${ops.map((o) => o.code).join(',')}) AND dur > 0 AND ${bytes} > 0 GROUP BY tid, op, dir`)
-    .all(sessionId) as { tid: number; op: number; dir: number | null; rate: number }[];
-  for (const r of rows) {
-    // slower than MIN_COPY_GBPS even at its best: every call also waited for queued work (or the
-    // size is too small for a rate to mean anything), so no own-time estimate
-    if (!(r.rate <= 1 / MIN_COPY_GBPS)) continue;
-    let m = out.get(r.tid);
-    if (!m) out.set(r.tid, (m = new Map()));
-    m.set(`${r.op}:${r.dir ?? ''}`, r.rate);
-  }
-  return out;
-}
-
-/**
- * Lazy module loading: the first launch of each kernel (per thread and launch op, by its func/CUfunction)
- * that took longer than the fastest later launch of the same kernel: event id -> the excess (ns). Under lazy
- * loading (the default since CUDA 12.2) the first launch loads the kernel's module; the later ones show what
- * launching it costs. A kernel launched once has nothing to compare with and is left out. Memory: one entry
- * per kernel.
- */
-function firstLaunches(db: Db, sessionId: number): Map<number, number> {
-  const out = new Map<number, number>();
-  const ops = [...OP_BY_CODE.values()].filter((o) => o.kind === 'launch' && o.args.indexOf('func' as never) >= 0);
-  if (!ops.length) return out;
-  const func = `CASE op ${ops.map((o) => `WHEN ${o.code} THEN a${o.args.indexOf('func' as never)}`).join(' ')} END`;
-  // one unordered scan: per kernel the earliest launch (ts, then id) and the fastest duration; the fastest later
-  // launch is the fastest overall unless the first one is it, in which case the first shows no excess
-  const per = new Map<string, { id: number; ts: number; dur: number; min: number; n: number }>();
-  const rows = db.prepare(`SELECT id, ts, tid, op, ${func} AS f, dur FROM events WHERE session_id = ? AND op IN (${ops.map((o) => o.code).join(',')})`).raw(true);
-  for (const [id, ts, tid, op, f, dur] of rows.iterate(sessionId) as Iterable<number[]>) {
-    const k = `${tid}:${op}:${f}`;
-    const x = per.get(k);
-    if (!x) per.set(k, { id, ts, dur, min: dur, n: 1 });
-    else {
-      x.n++;
-      if (dur < x.min) x.min = dur;
-      if (ts < x.ts || (ts === x.ts && id < x.id)) {
-        x.id = id;
-        x.ts = ts;
-        x.dur = dur;
-      }
-    }
-  }
-  for (const x of per.values()) if (x.n > 1 && x.dur > x.min) out.set(x.id, x.dur - x.min);
-  return out;
-}
-
-/** Per thread and drain op: the fastest call (an empty-queue return), one grouped query (bounded memory). */
-function fastestDrains(db: Db, sessionId: number): Map<number, Map<number, number>> {
-  const codes = [...OP_BY_CODE.values()].filter((o) => {
-    const r = roleOf(o);
-    return r === 'drain' || r === 'submit_drain';
-  }).map((o) => o.code);
-  const out = new Map<number, Map<number, number>>();
-  if (!codes.length) return out;
-  for (const r of db.prepare(`SELECT tid, op, min(dur) AS d FROM events WHERE session_id = ? AND op IN (${codes.join(',')}) GROUP BY tid, op`).all(sessionId) as { tid: number; op: number; d: number }[]) {
-    let m = out.get(r.tid);
-    if (!m) out.set(r.tid, (m = new Map()));
-    m.set(r.op, r.d);
-  }
-  return out;
 }
 
 /** Threads that submit GPU work, most submissions first. */

@@ -80,7 +80,7 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
   for (const t of prof.threads.values()) for (const a of t.ops.values()) if (OP_BY_NAME.get(a.name)?.source !== Source.NCCL) for (const [w, ns] of a.wokenBy) if (w !== t.pid && ctx.cudaPids.has(w)) contention += ns;
   const stragglers = measureStragglers(ctx);
   const straggled = stragglers.stragglers.reduce((x, s) => x + s.impactNs, 0);
-  const ooms = (ctx.db.prepare('SELECT count(*) FROM events WHERE session_id = ? AND op = 132').pluck().get(ctx.sessionId) as number) ?? 0;
+  const ooms = prof.opCounts.get(132) ?? 0;
   const reclaimEvents = (sources.memory ?? 0) > 0;
   const n = (k: string) => chains.filter((c) => c.kind === k).length;
   const threshold = `below the reporting threshold (${(MIN_FRACTION * 100).toFixed(0)}% of the traced ${fmtNs(wall)} and >= ${fmtNs(MIN_IMPACT_NS)})`;

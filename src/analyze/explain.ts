@@ -135,11 +135,7 @@ export function coverageOf(db: Db, sessionId: number, prof: SessionProfile): Cov
     l.path = sanitizeUntrusted(l.path, 512);
     if (l.error) l.error = sanitizeUntrusted(l.error, 512);
   }
-  const perSource: Record<string, number> = {};
-  for (const r of db
-    .prepare('SELECT s.name AS name, count(*) AS n FROM events e JOIN ops o ON o.id = e.op JOIN sources s ON s.id = o.source_id WHERE e.session_id = ? GROUP BY s.name')
-    .all(sessionId) as { name: string; n: number }[])
-    perSource[r.name] = r.n;
+  const perSource = eventsPerSource(db, prof);
   const hostEvents = (perSource.sched ?? 0) + (perSource.block_io ?? 0) + (perSource.memory ?? 0) + (perSource.process ?? 0) > 0;
   const notes = [...prof.notes];
   if (!hostEvents) notes.push('no host events (scheduler, block I/O, memory, process) in this session: off-CPU, I/O and memory causes cannot be seen; only CUDA-call timing was analyzed');
@@ -209,13 +205,29 @@ export function coverageOf(db: Db, sessionId: number, prof: SessionProfile): Cov
   };
 }
 
+/**
+ * Events per source name, from the per-op counts of the attribution's pre-pass and the database's own op
+ * dictionary (what `SELECT s.name, count(*) FROM events JOIN ops JOIN sources GROUP BY s.name` answers, in
+ * the same name order, without a second scan of the events).
+ */
+function eventsPerSource(db: Db, prof: SessionProfile): Record<string, number> {
+  const by = new Map<string, number>();
+  for (const [op, name] of db.prepare('SELECT o.id, s.name FROM ops o JOIN sources s ON s.id = o.source_id').raw(true).all() as [number, string][]) {
+    const n = prof.opCounts.get(op);
+    if (n) by.set(name, (by.get(name) ?? 0) + n);
+  }
+  const out: Record<string, number> = {};
+  for (const name of [...by.keys()].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))) out[name] = by.get(name)!;
+  return out;
+}
+
 export function chainContext(db: Db, sessionId: number, prof: SessionProfile): ChainContext {
   const cudaPids = new Set<number>();
   for (const t of prof.threads.values()) if (t.cudaCalls > 0) cudaPids.add(t.pid);
   let host: HostAgg | undefined;
   return {
     db, sessionId, prof, wallNs: Math.max(0, prof.lastEnd - prof.firstTs), cudaPids, comm: commLookup(db, sessionId), tracerPid: tracerPidOf(db, sessionId),
-    host: () => (host ??= hostAggregates(db, sessionId)),
+    host: () => (host ??= hostAggregates(db, sessionId, prof.opCounts)),
   };
 }
 

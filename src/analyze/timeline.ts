@@ -44,6 +44,7 @@
  */
 import { OP_BY_CODE, type OpInfo, type OpKind } from '../common/ops.js';
 import { TopK, addTo, newSketch, q, type Sketch } from './stats.js';
+import { OP_INFO, rateKey } from './optables.js';
 
 /** An empty-queue drain returns within this (uprobe and driver cost): a faster fastest call is the empty-queue cost. */
 export const DRAIN_BLOCK_NS = 50_000;
@@ -221,8 +222,8 @@ export class Timeline {
       // new work: an earlier not-ready query says nothing about when this completes
       this.pollSince = null;
       if (this.firstSubmit === null) this.firstSubmit = ts;
-      const rate = this.copyRate.get(`${op}:${direction ?? ''}`);
-      const info = OP_BY_CODE.get(op);
+      const rate = this.copyRate.get(rateKey(op, direction));
+      const info = OP_INFO[op];
       const fixed = info && info.kind !== 'launch' && rate !== undefined && bytes > 0 ? rate * bytes : -1;
       this.subTs.push(end);
       this.subFixed.push(fixed);

@@ -33,21 +33,28 @@ export interface HostAgg {
   reclaim: Map<number, { pid: number; n: number; ns: number; pages: number; longest: number[] }>;
 }
 
-/** One pass over the host event kinds (block I/O, page alloc), grouped in SQLite. */
-export function hostAggregates(db: Db, sessionId: number): HostAgg {
+/**
+ * One pass over the host event kinds (block I/O, page alloc), grouped in SQLite. `opCounts` (the session's
+ * events per op, SessionProfile.opCounts): the kinds that never occur are not scanned for (each scan reads the
+ * whole session).
+ */
+export function hostAggregates(db: Db, sessionId: number, opCounts?: Map<number, number>): HostAgg {
+  const has = (op: number) => !opCounts || (opCounts.get(op) ?? 0) > 0;
   const io = new Map<number, { n: number; bytes: number; ns: number }>();
-  for (const r of db.prepare('SELECT pid, count(*) AS n, coalesce(sum(a0), 0) AS bytes, coalesce(sum(dur), 0) AS ns FROM events WHERE session_id = ? AND op = 134 GROUP BY pid').all(sessionId) as { pid: number; n: number; bytes: number; ns: number }[])
-    io.set(r.pid, { n: r.n, bytes: r.bytes, ns: r.ns });
-  const pageWindows = db.prepare('SELECT ts, max(a1) AS win, sum(a0) AS pages FROM events WHERE session_id = ? AND op = 133 GROUP BY ts').all(sessionId) as HostAgg['pageWindows'];
+  if (has(134))
+    for (const r of db.prepare('SELECT pid, count(*) AS n, coalesce(sum(a0), 0) AS bytes, coalesce(sum(dur), 0) AS ns FROM events WHERE session_id = ? AND op = 134 GROUP BY pid').all(sessionId) as { pid: number; n: number; bytes: number; ns: number }[])
+      io.set(r.pid, { n: r.n, bytes: r.bytes, ns: r.ns });
+  const pageWindows = has(133) ? (db.prepare('SELECT ts, max(a1) AS win, sum(a0) AS pages FROM events WHERE session_id = ? AND op = 133 GROUP BY ts').all(sessionId) as HostAgg['pageWindows']) : [];
   const pagesByPid = new Map<number, number>();
-  for (const r of db.prepare('SELECT pid, sum(a0) AS pages FROM events WHERE session_id = ? AND op = 133 GROUP BY pid').all(sessionId) as { pid: number; pages: number }[]) pagesByPid.set(r.pid, r.pages);
+  if (has(133)) for (const r of db.prepare('SELECT pid, sum(a0) AS pages FROM events WHERE session_id = ? AND op = 133 GROUP BY pid').all(sessionId) as { pid: number; pages: number }[]) pagesByPid.set(r.pid, r.pages);
   const reclaim: HostAgg['reclaim'] = new Map();
-  for (const r of db
-    .prepare('SELECT tid, min(pid) AS pid, count(*) AS n, coalesce(sum(dur), 0) AS ns, coalesce(sum(a0), 0) AS pages FROM events WHERE session_id = ? AND op = 136 GROUP BY tid')
-    .all(sessionId) as { tid: number; pid: number; n: number; ns: number; pages: number }[]) {
-    const longest = (db.prepare('SELECT id FROM events WHERE session_id = ? AND op = 136 AND tid = ? ORDER BY dur DESC LIMIT 10').pluck().all(sessionId, r.tid) as number[]);
-    reclaim.set(r.tid, { pid: r.pid, n: r.n, ns: r.ns, pages: r.pages, longest });
-  }
+  if (has(136))
+    for (const r of db
+      .prepare('SELECT tid, min(pid) AS pid, count(*) AS n, coalesce(sum(dur), 0) AS ns, coalesce(sum(a0), 0) AS pages FROM events WHERE session_id = ? AND op = 136 GROUP BY tid')
+      .all(sessionId) as { tid: number; pid: number; n: number; ns: number; pages: number }[]) {
+      const longest = (db.prepare('SELECT id FROM events WHERE session_id = ? AND op = 136 AND tid = ? ORDER BY dur DESC LIMIT 10').pluck().all(sessionId, r.tid) as number[]);
+      reclaim.set(r.tid, { pid: r.pid, n: r.n, ns: r.ns, pages: r.pages, longest });
+    }
   return { io, pageWindows, pagesByPid, reclaim };
 }
 

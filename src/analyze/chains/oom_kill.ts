@@ -13,6 +13,7 @@ import { makeChain, who, type ChainContext } from './common.js';
 
 export function detectOomKill(ctx: ChainContext): Chain[] {
   const S = ctx.sessionId;
+  if (!ctx.prof.opCounts.get(132)) return []; // no OOM kill in the session: no scan
   const rows = ctx.db.prepare('SELECT id, ts, pid, a0 AS victim FROM events WHERE session_id = ? AND op = 132 ORDER BY ts LIMIT 100').all(S) as { id: number; ts: number; pid: number; victim: number }[];
   return rows.map((r) => {
     const gpu = ctx.cudaPids.has(r.victim);
