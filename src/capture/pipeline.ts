@@ -17,7 +17,15 @@ import { SHIM_STACK_ID_BASE } from './inproc-layout.js';
 
 /** Where batches go (the store's writer, or a fake in tests). */
 export interface BatchSink {
+  /**
+   * With acquire(), write() takes the batch over (the sink owns it until it gave it
+   * back through acquire()); without, the loop reuses one batch of its own.
+   */
   write(batch: EventBatch): void;
+  /** A batch to decode into, or null when the sink is behind (the loop then leaves the rest in the rings). */
+  acquire?(): EventBatch | null;
+  /** Block (at most `ms`) until acquire() can succeed; false on timeout. Only the final drain waits. */
+  waitForSpace?(ms: number): boolean;
   processes(p: ProcessInfo[]): void;
   internStack(frames: StackFrame[], text: string): number;
   /** id of an NVTX message in nvtx_names (interned), written into the call's a3 */
@@ -54,6 +62,13 @@ export interface CaptureOptions {
   batchEvents?: number;
   /** record sources drained beside the BPF rings (the in-process shim's rings), same frames */
   sources?: RecordSource[];
+  /**
+   * With a sink that owns batches (acquire()): hand a partly filled batch over at the end of a
+   * tick only when it is a quarter full or this many ms passed since the last hand-over (default
+   * 0: every tick). Its rows are resolved (first sight of a pid, stacks, NVTX names) every tick
+   * either way; a bounded number of batches in flight then covers more time at low rates.
+   */
+  handOverMs?: number;
 }
 
 export interface CaptureStats {
@@ -67,11 +82,25 @@ export interface CaptureStats {
   kernelLosses: Record<string, number>;
   malformed: number;
   sinkFailures: number;
+  /** ticks cut short because the sink had no free batch (its queue was full) */
+  stalls: number;
 }
 
 export class Capture {
   private readonly buf: Buffer;
-  private readonly batch: EventBatch;
+  /** the batch being filled; null after one was handed over and none was free yet */
+  private batch: EventBatch | null;
+  private readonly batchEvents: number;
+  /** drained bytes not decoded yet (no free batch): decoded first on the next tick */
+  private pendOff = 0;
+  private pendLen = 0;
+  private moved = 0;
+  private stalled = false;
+  /** rows of this.batch already resolved (pids noted, stacks and NVTX names interned) */
+  private resolved = 0;
+  private lastHandOver = 0;
+  /** stopping: every tick hands its batch over */
+  private final = false;
   private readonly decoder: RecordDecoder;
   private readonly pendingProcs = new Map<number, ProcessInfo>();
   private readonly seenPids = new Set<number>();
@@ -82,7 +111,7 @@ export class Capture {
   private watched: { name: string; handle: RingHandle }[] = [];
   private lastTickStart = 0;
   private sinkError: Error | null = null;
-  readonly stats: CaptureStats = { events: 0, ticks: 0, lastTickMs: 0, maxTickMs: 0, maxGapMs: 0, kernelLosses: {}, malformed: 0, sinkFailures: 0 };
+  readonly stats: CaptureStats = { events: 0, ticks: 0, lastTickMs: 0, maxTickMs: 0, maxGapMs: 0, kernelLosses: {}, malformed: 0, sinkFailures: 0, stalls: 0 };
 
   constructor(
     private readonly addon: Addon,
@@ -95,7 +124,8 @@ export class Capture {
     private readonly opts: CaptureOptions = {},
   ) {
     this.buf = Buffer.allocUnsafeSlow(opts.drainBytes ?? 1 << 20);
-    this.batch = allocBatch(opts.batchEvents ?? 16384);
+    this.batchEvents = opts.batchEvents ?? 16384;
+    this.batch = sink.acquire ? sink.acquire() : allocBatch(this.batchEvents);
     const decodeSink: DecodeSink = {
       process: (p) => this.mergeProcess(p),
       libLoad: (pid, stopped) => this.hooks.libLoad?.(pid, stopped),
@@ -144,17 +174,61 @@ export class Capture {
 
   /** Drain only these rings (the fast path for lifecycle records). */
   private tickRings(rings: { name: string; handle: RingHandle }[]): number {
-    let moved = 0;
-    for (const ring of rings) {
-      const n = this.addon.drain(ring.handle, this.buf);
-      if (n === 0) continue;
-      let off = 0;
-      while (off < n) {
-        off = this.decoder.decode(this.buf, n, this.batch, off);
-        if (this.batch.n === this.batch.ts.length) moved += this.flushBatch();
+    this.moved = 0;
+    this.stalled = false;
+    if (this.decodePending()) {
+      for (const ring of rings) {
+        const n = this.addon.drain(ring.handle, this.buf);
+        if (n === 0) continue;
+        this.pendOff = 0;
+        this.pendLen = n;
+        if (!this.decodePending()) break;
       }
     }
-    return moved + (this.batch.n ? this.flushBatch() : 0);
+    if (this.batch?.n) this.handOver(performance.now());
+    return this.moved;
+  }
+
+  /** End of a tick: hand the batch over, or (handOverMs) keep filling it, its rows resolved. */
+  private handOver(now: number): void {
+    const b = this.batch;
+    const wait = this.opts.handOverMs ?? 0;
+    if (b !== null && b.n > 0 && wait > 0 && !this.final && this.sink.acquire && b.n < b.ts.length / 4 && now - this.lastHandOver < wait) this.resolve();
+    else this.moved += this.flushBatch();
+  }
+
+  /**
+   * Decode what was drained into this.buf and not decoded yet, handing over full batches.
+   * False when the sink has no free batch: the rest stays in this.buf for the next tick,
+   * and nothing more is drained until then (the kernel's rings hold it meanwhile).
+   */
+  private decodePending(): boolean {
+    while (this.pendOff < this.pendLen) {
+      if (!this.batch) {
+        this.batch = this.sink.acquire ? this.sink.acquire() : allocBatch(this.batchEvents);
+        if (!this.batch) {
+          this.stalled = true;
+          this.stats.stalls++;
+          return false;
+        }
+      }
+      const b = this.batch;
+      this.pendOff = this.decoder.decode(this.buf, this.pendLen, b, this.pendOff);
+      if (b.n === b.ts.length) this.moved += this.flushBatch();
+    }
+    return true;
+  }
+
+  /** Drain one source until empty (at most maxRounds drains) and decode; false when stalled. */
+  private drainAll(drain: () => number, maxRounds: number): boolean {
+    for (let round = 0; round < maxRounds; round++) {
+      const n = drain();
+      if (n === 0) return true;
+      this.pendOff = 0;
+      this.pendLen = n;
+      if (!this.decodePending()) return false;
+    }
+    return true;
   }
 
   /** The error that stopped the loop (disk full, ...), or null. */
@@ -165,30 +239,19 @@ export class Capture {
   /** Drain every ring until empty (bounded per tick), decode and hand over. Returns events moved. */
   tick(maxRounds = 64): number {
     const t0 = performance.now();
-    let moved = 0;
+    this.moved = 0;
+    this.stalled = false;
+    let ok = this.decodePending();
     for (const ring of this.rings) {
-      for (let round = 0; round < maxRounds; round++) {
-        const n = this.addon.drain(ring.handle, this.buf);
-        if (n === 0) break;
-        let off = 0;
-        while (off < n) {
-          off = this.decoder.decode(this.buf, n, this.batch, off);
-          if (this.batch.n === this.batch.ts.length) moved += this.flushBatch();
-        }
-      }
+      if (!ok) break;
+      ok = this.drainAll(() => this.addon.drain(ring.handle, this.buf), maxRounds);
     }
     for (const src of this.opts.sources ?? []) {
-      for (let round = 0; round < maxRounds; round++) {
-        const n = src.drain(this.buf);
-        if (n === 0) break;
-        let off = 0;
-        while (off < n) {
-          off = this.decoder.decode(this.buf, n, this.batch, off);
-          if (this.batch.n === this.batch.ts.length) moved += this.flushBatch();
-        }
-      }
+      if (!ok) break;
+      ok = this.drainAll(() => src.drain(this.buf), maxRounds);
     }
-    moved += this.flushBatch();
+    this.handOver(t0);
+    const moved = this.moved;
     this.stats.ticks++;
     this.stats.lastTickMs = performance.now() - t0;
     if (this.stats.lastTickMs > this.stats.maxTickMs) this.stats.maxTickMs = this.stats.lastTickMs;
@@ -197,38 +260,55 @@ export class Capture {
     return moved;
   }
 
-  private flushBatch(): number {
+  /**
+   * Resolve the rows decoded since the last call: first sight of a pid (its hook reads /proc while
+   * the process lives), stacks and NVTX names; and send the process facts learned so far.
+   */
+  private resolve(): void {
     const b = this.batch;
-    const n = b.n;
-    if (n === 0 && this.pendingProcs.size === 0) return 0;
-    for (let i = 0; i < n; i++) {
-      const pid = b.pid[i]!;
-      if (!this.seenPids.has(pid)) {
+    const n = b ? b.n : 0;
+    let lastPid = -1;
+    for (let i = this.resolved; i < n; i++) {
+      const pid = b!.pid[i]!;
+      if (pid !== lastPid && !this.seenPids.has(pid)) {
         this.seenPids.add(pid);
         this.hooks.newPid?.(pid);
       }
-      if (b.stack[i]! <= -2) b.stack[i] = this.resolveStack(pid, -2 - b.stack[i]!, this.decoder.pyByIndex.get(i));
+      lastPid = pid;
+      if (b!.stack[i]! <= -2) b!.stack[i] = this.resolveStack(pid, -2 - b!.stack[i]!, this.decoder.pyByIndex.get(i));
     }
+    this.resolved = n;
     this.decoder.pyByIndex.clear();
     if (this.decoder.nvtxByIndex.size) {
-      for (const [i, text] of this.decoder.nvtxByIndex) if (i < n) b.a3[i] = this.sink.internNvtxName?.(text) ?? 0;
+      for (const [i, text] of this.decoder.nvtxByIndex) if (i < n) b!.a3[i] = this.sink.internNvtxName?.(text) ?? 0;
       this.decoder.nvtxByIndex.clear();
     }
     if (this.pendingProcs.size) {
       this.sink.processes([...this.pendingProcs.values()]);
       this.pendingProcs.clear();
     }
+  }
+
+  private flushBatch(): number {
+    const b = this.batch;
+    const n = b ? b.n : 0;
+    if (n === 0 && this.pendingProcs.size === 0) return 0;
+    this.resolve();
+    this.resolved = 0;
     if (n) {
+      this.lastHandOver = performance.now();
       try {
-        this.sink.write(b);
+        this.sink.write(b!);
       } catch (e) {
         this.stats.sinkFailures += n;
-        b.n = 0;
+        b!.n = 0;
         throw e;
       }
+      // a sink with acquire() owns the batch now; the next one comes from acquire()
+      if (this.sink.acquire) this.batch = null;
+      else b!.n = 0;
     }
     this.stats.events += n;
-    b.n = 0;
     return n;
   }
 
@@ -321,19 +401,47 @@ export class Capture {
       return;
     }
     for (const src of this.opts.sources ?? []) src.beforeFinalDrain?.();
-    for (let i = 0; i < 16; i++) if (this.tick(1024) === 0) break;
+    this.final = true;
+    // until a tick finds the rings empty; a tick cut short by a full sink waits for room first
+    for (let i = 0, idle = 0; i < 4096 && idle < 1; i++) {
+      let moved: number;
+      try {
+        moved = this.tick(1024);
+      } catch (e) {
+        // the sink failed during the final drain (disk full): count the rest as discarded
+        this.sinkError = e as Error;
+        this.discardPending();
+        return;
+      }
+      if (this.stalled) {
+        if (!this.sink.waitForSpace?.(30_000)) {
+          this.sinkError = new Error('the event sink accepted nothing for 30 s during the final drain');
+          this.discardPending();
+          return;
+        }
+        continue;
+      }
+      if (moved === 0) idle++;
+    }
   }
 
   private discardPending(): void {
+    const batch = (this.batch ??= allocBatch(this.batchEvents));
+    this.resolved = 0;
+    while (this.pendOff < this.pendLen) {
+      this.pendOff = this.decoder.decode(this.buf, this.pendLen, batch, this.pendOff);
+      this.discardedCount += batch.n;
+      batch.n = 0;
+    }
     for (const ring of this.rings) {
       for (let round = 0; round < 1024; round++) {
         const n = this.addon.drain(ring.handle, this.buf);
         if (n === 0) break;
         let off = 0;
         while (off < n) {
-          off = this.decoder.decode(this.buf, n, this.batch, off);
-          this.discardedCount += this.batch.n;
-          this.batch.n = 0;
+          off = this.decoder.decode(this.buf, n, batch, off);
+          this.discardedCount += batch.n;
+          batch.n = 0;
           this.decoder.pyByIndex.clear();
           this.decoder.nvtxByIndex.clear();
         }
@@ -345,14 +453,14 @@ export class Capture {
         if (n === 0) break;
         let off = 0;
         while (off < n) {
-          off = this.decoder.decode(this.buf, n, this.batch, off);
-          this.discardedCount += this.batch.n;
-          this.batch.n = 0;
+          off = this.decoder.decode(this.buf, n, batch, off);
+          this.discardedCount += batch.n;
+          batch.n = 0;
         }
       }
     }
-    this.discardedCount += this.batch.n;
-    this.batch.n = 0;
+    this.discardedCount += batch.n;
+    batch.n = 0;
     this.decoder.pyByIndex.clear();
     this.decoder.nvtxByIndex.clear();
   }

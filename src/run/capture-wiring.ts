@@ -10,7 +10,6 @@ import type { Addon, ObjHandle } from '../probe/addon-types.js';
 import type { HostProbes } from '../probe/host.js';
 import { Capture, type BatchSink } from '../capture/pipeline.js';
 import { TimeBase } from '../capture/decode.js';
-import { upsertProcesses } from '../store/session.js';
 import type { InprocMode } from './inproc.js';
 import type { MetricsLoop } from './metrics-loop.js';
 import type { ProcessBook } from './processes.js';
@@ -35,12 +34,17 @@ export interface CaptureWiring {
 export function startCapture(w: CaptureWiring): Capture {
   const { rec, procs, inproc, symbolizer } = w;
   const rings = RING_MAPS.map((name) => ({ name, handle: w.addon.ringOpen(w.rt, name) }));
+  // the writer runs on its own thread (store/writer-host.ts): batches are decoded here into its
+  // shared slots and handed over; process rows, stacks and NVTX names follow the same ordered queue
   const sink: BatchSink = {
+    acquire: () => rec.writer.acquire(),
+    waitForSpace: (ms) => rec.writer.waitForSpace(ms),
     write: (b) => {
-      rec.writer.writeBatch(b);
-      w.metrics?.observe(b);
+      if (rec.writer.failed) throw rec.writer.failed;
+      w.metrics?.observe(b); // before the hand-over: the slot is the writer's afterwards
+      rec.writer.write(b);
     },
-    processes: (p) => upsertProcesses(rec.db, rec.sessionId, p),
+    processes: (p) => rec.writer.processes(p),
     internStack: (frames, text) => rec.writer.internStack(frames, text),
     internNvtxName: (text) => rec.writer.internNvtxName(text),
   };
@@ -68,7 +72,9 @@ export function startCapture(w: CaptureWiring): Capture {
         return symbolizer.symbolize(pid, addrs, py);
       },
     },
-    { intervalMs: w.intervalMs, fastRings: ['rb_life'], sources: inproc ? [inproc.source] : undefined },
+    // a partly filled batch goes to the writer at most every 100 ms (or once a quarter full): the 8
+    // slots in flight then hold up to 8 x 16384 events at any rate, not 8 ticks' worth
+    { intervalMs: w.intervalMs, fastRings: ['rb_life'], sources: inproc ? [inproc.source] : undefined, handOverMs: 100 },
   );
   procs.capture = capture;
   capture.start();

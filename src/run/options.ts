@@ -80,8 +80,13 @@ export interface TraceSummary {
   probeHitsPerS: number;
   /** the analysis run at the end of the trace (stored in chains), top causes first */
   chains?: { analysed: boolean; reason?: string; top: { kind: string; severity: string; impact_ns: number; summary: string }[] };
-  /** drain loop health: longest tick and longest gap between ticks, ms */
-  drain: { ticks: number; maxTickMs: number; maxGapMs: number };
+  /**
+   * drain loop health: longest tick and longest gap between ticks, ms; ticks cut short because the
+   * writer thread had no free batch (stalls); CPU time of the drain (main) thread from the capture
+   * loop's start to the end of its final drain (start-up, detach and analysis excluded) and of the
+   * writer thread (all of it), ms (-1 when unknown)
+   */
+  drain: { ticks: number; maxTickMs: number; maxGapMs: number; stalls: number; mainCpuMs: number; writerCpuMs: number };
   /** --in-process: what the shim covered, its per-thread counts, and any fallback */
   inProcess?: InprocSummary;
 }

@@ -10,13 +10,14 @@ import type { LossCount } from '../common/events.js';
 import { CAUSEWAY_VERSION } from '../common/version.js';
 import { openWritable, type Db } from '../store/db.js';
 import { clearSessionNote, createSession, finishSession, recordLosses, setSessionNote, type SessionStatus } from '../store/session.js';
-import { EventWriter } from '../store/writer.js';
+import { WriterHost } from '../store/writer-host.js';
 import { stackModeLabel, type TraceOptions } from './options.js';
 
 export interface Recording {
   db: Db;
   sessionId: number;
-  writer: EventWriter;
+  /** the event writer, on its own thread (the drain thread hands it batches) */
+  writer: WriterHost;
   /** CLOCK_MONOTONIC ns at start: event times are relative to it */
   startedNs: bigint;
 }
@@ -52,7 +53,7 @@ export function openRecording(opts: TraceOptions, monotonicNs: () => bigint): Re
     bootId: readBootId(),
   });
   setSessionNote(db, sessionId, runningNote(process.pid));
-  const writer = new EventWriter(db, sessionId, { path: opts.db });
+  const writer = new WriterHost(opts.db, sessionId, { writer: { path: opts.db } });
   return { db, sessionId, writer, startedNs };
 }
 
@@ -68,40 +69,44 @@ export interface RecordingEnd {
   log(line: string): void;
 }
 
-/** Close the writer and the session; returns the events stored and the losses as reported (disk full folded in). */
-export function closeRecording(r: Recording, dbPath: string, end: RecordingEnd): { stored: number; losses: LossCount[] } {
+/**
+ * Close the writer (its thread writes everything it holds first) and the session; returns the events
+ * stored, the losses as reported (disk full folded in) and the writer thread's CPU time.
+ */
+export async function closeRecording(r: Recording, dbPath: string, end: RecordingEnd): Promise<{ stored: number; losses: LossCount[]; writerCpuNs: number }> {
   const { db, sessionId, writer } = r;
   let losses = end.losses;
+  const closed = await writer.close();
+  const writerCpuNs = closed.cpuNs;
   if (!writer.failed) {
-    writer.close();
     recordLosses(db, sessionId, losses);
     end.beforeFinish();
-    const stored = writer.stored;
+    const stored = closed.stored;
     finishSession(db, sessionId, { status: end.status, endedNs: end.endedNs });
     try {
       clearSessionNote(db, sessionId, runningNote(process.pid));
     } catch {
       /* best effort */
     }
-    return { stored, losses };
+    return { stored, losses, writerCpuNs };
   }
-  const stored = writer.stored;
-  try {
-    writer.close();
-  } catch {
-    /* disk full: what was committed stays */
-  }
-  // the writer recorded the batch it refused; the rest (kernel losses, events drained and
-  // discarded after the stop) fits in the free-space reserve the writer keeps for this
+  const stored = closed.stored;
+  // Lost to the failure: the batch the writer refused and those in flight after it (the writer
+  // thread's count; it recorded the refused one in drops), batches the drain thread could not
+  // hand over any more (write_failed), and events drained and discarded after the stop. The rest
+  // fits in the free-space reserve the writer keeps for this.
+  const reason = writer.failed?.code === 'DISK_FULL' ? 'disk_full' : 'write_failed';
   const rest = losses.filter((l) => !(l.stage === 'writer' && l.reason === 'write_failed'));
-  const failedBatch = losses.find((l) => l.stage === 'writer' && l.reason === 'write_failed')?.count ?? 0;
-  losses = [...rest, ...(failedBatch + end.discarded > 0 ? [{ stage: 'writer' as const, reason: 'disk_full', count: failedBatch + end.discarded }] : [])];
+  const handOver = losses.find((l) => l.stage === 'writer' && l.reason === 'write_failed')?.count ?? 0;
+  const inWriter = closed.losses.reduce((s, l) => s + l.count, 0);
+  const failedTotal = inWriter + handOver + end.discarded;
+  losses = [...rest, ...(failedTotal > 0 ? [{ stage: 'writer' as const, reason, count: failedTotal }] : [])];
   try {
-    recordLosses(db, sessionId, [...rest, { stage: 'writer', reason: 'disk_full', count: end.discarded }]);
+    recordLosses(db, sessionId, [...rest, { stage: 'writer', reason, count: failedTotal - closed.recordedLost }]);
     finishSession(db, sessionId, { status: 'failed', endedNs: end.endedNs });
     setSessionNote(db, sessionId, `recording stopped early: ${writer.failed?.message ?? 'write failure'}`);
   } catch (e) {
     end.log(`WARNING: could not close session ${sessionId} in ${dbPath} (${(e as Error).message}): it stays 'running'; what was committed is kept`);
   }
-  return { stored, losses };
+  return { stored, losses, writerCpuNs };
 }

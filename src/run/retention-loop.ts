@@ -5,7 +5,6 @@
  */
 import type { Db } from '../store/db.js';
 import { enforceRetention, usedBytes } from '../store/retention.js';
-import type { EventWriter } from '../store/writer.js';
 import type { TraceOptions } from './options.js';
 
 export interface RetentionStats {
@@ -21,7 +20,8 @@ export class RetentionLoop {
 
   constructor(
     private readonly db: Db,
-    private readonly writer: EventWriter,
+    /** the event writer: no pass once it failed (disk full) */
+    private readonly writer: { readonly failed: unknown },
     private readonly policy: TraceOptions['retention'],
     private readonly log: (line: string) => void,
   ) {}

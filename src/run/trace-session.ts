@@ -26,6 +26,7 @@ import { attachPointCount } from '../probe/cuda.js';
 import { Capture } from '../capture/pipeline.js';
 import type { SessionStatus } from '../store/session.js';
 import { opCallCounts } from '../store/op-counts.js';
+import { threadCpuNs } from '../store/writer-slots.js';
 import { StackSymbolizer } from './stacks.js';
 import { planNvtxInjection, type NvtxInjection } from './nvtx-injection.js';
 import { fallbackSummary, planInproc, recordInprocCoverage, type InprocPlan } from './inproc.js';
@@ -50,6 +51,8 @@ const SUMMARIES = new WeakMap<object, TraceSummary>();
 export function summaryOfFailure(e: unknown): TraceSummary | undefined {
   return e && typeof e === 'object' ? SUMMARIES.get(e) : undefined;
 }
+
+const cpuMs = (ns: number): number => (ns < 0 ? -1 : Math.round(ns / 1e5) / 10);
 
 function preflight(): void {
   if (process.getuid?.() !== 0) throw new CausewayError('ENV', 'tracing needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)', 'run causeway trace as root (sudo)');
@@ -89,6 +92,8 @@ export class TraceSession {
   private progressTimer: NodeJS.Timeout | null = null;
   private failure: Error | null = null;
   private readonly t0 = performance.now();
+  /** this (the drain) thread's CPU time when the capture loop started and when it stopped, ns */
+  private captureCpuNs = [-1, -1];
   private readonly log = (line: string): void => this.opts.log?.(line);
 
   constructor(private readonly opts: TraceOptions) {}
@@ -182,6 +187,7 @@ export class TraceSession {
   }
 
   private startCapture(rec: Recording, probes: LoadedProbes, procs: ProcessBook): void {
+    this.captureCpuNs[0] = threadCpuNs();
     const capture = (this.capture = startCapture({
       addon: this.addon,
       rt: probes.cuda.rt,
@@ -239,7 +245,8 @@ export class TraceSession {
       );
     }
     const errCheck = setInterval(() => {
-      if (this.capture?.error) this.stop('failed');
+      // the writer thread's failure reaches the capture loop at its next batch; an idle trace learns it here
+      if (this.capture?.error || this.rec?.writer.failed) this.stop('failed');
     }, 100);
     if (!this.stopReason) await ended;
     for (const t of timers) clearTimeout(t);
@@ -256,7 +263,8 @@ export class TraceSession {
     let captureError: Error | null = null;
     if (this.capture) {
       this.capture.stop();
-      captureError = this.capture.error;
+      this.captureCpuNs[1] = threadCpuNs();
+      captureError = this.capture.error ?? this.rec?.writer.failed ?? null;
       losses = this.capture.losses();
     }
     if (this.probes?.host && this.rec) flushPageAggregates(this.probes.host, this.rec, !captureError);
@@ -268,10 +276,11 @@ export class TraceSession {
     const detachMs = performance.now() - t0;
     const endedNs = this.addon && this.rec ? Number(this.addon.monotonicNs() - this.rec.startedNs) : 0;
     let stored = 0;
+    let writerCpuNs = -1;
     const mode: CaptureMode = { inProcess: this.inproc.mode !== null, fallback: this.inproc.fallback };
     if (this.rec) {
       const rec = this.rec;
-      ({ stored, losses } = closeRecording(rec, this.opts.db, {
+      ({ stored, losses, writerCpuNs } = await closeRecording(rec, this.opts.db, {
         status: captureError ? 'failed' : status,
         endedNs,
         losses,
@@ -279,11 +288,13 @@ export class TraceSession {
         beforeFinish: () => recordInprocCoverage(this.inproc, rec.db, rec.sessionId, this.opts.command?.[0] ?? '?', this.log),
         log: this.log,
       }));
+      // a failure the writer thread met while writing what it still held at the end
+      captureError ??= rec.writer.failed;
     }
     this.procs?.guard?.close();
     this.symbolizer.close();
     await this.metrics?.close(losses);
-    const summary = this.summarize(captureError ? 'failed' : status, stored, losses, detachMs, mode);
+    const summary = this.summarize(captureError ? 'failed' : status, stored, losses, detachMs, mode, writerCpuNs);
     if (this.inproc.mode) summary.inProcess = this.inproc.mode.summary();
     else if (this.inproc.fallback) summary.inProcess = fallbackSummary(this.inproc.fallback);
     this.inproc.mode?.close();
@@ -301,7 +312,7 @@ export class TraceSession {
     return summary;
   }
 
-  private summarize(status: SessionStatus, stored: number, losses: LossCount[], detachMs: number, mode: CaptureMode): TraceSummary {
+  private summarize(status: SessionStatus, stored: number, losses: LossCount[], detachMs: number, mode: CaptureMode, writerCpuNs: number): TraceSummary {
     const rec = this.rec!;
     const elapsedS = (performance.now() - this.t0) / 1000;
     // the writer's per-second aggregates hold the same counts without a pass over every event
@@ -330,7 +341,14 @@ export class TraceSession {
       libraryProblems: this.attacher?.libraryProblems ?? [],
       retention: this.opts.retention ? { ...(this.retention?.stats ?? { pruned: 0, runs: 0, maxRunMs: 0, usedBytes: 0 }) } : undefined,
       probeHitsPerS,
-      drain: { ticks: stats?.ticks ?? 0, maxTickMs: stats?.maxTickMs ?? 0, maxGapMs: stats?.maxGapMs ?? 0 },
+      drain: {
+        ticks: stats?.ticks ?? 0,
+        maxTickMs: stats?.maxTickMs ?? 0,
+        maxGapMs: stats?.maxGapMs ?? 0,
+        stalls: stats?.stalls ?? 0,
+        mainCpuMs: cpuMs(this.captureCpuNs[0]! >= 0 && this.captureCpuNs[1]! >= 0 ? this.captureCpuNs[1]! - this.captureCpuNs[0]! : -1),
+        writerCpuMs: cpuMs(writerCpuNs),
+      },
       estimatedOverheadPct: estimatedOverheadPct(calls, probeHitsPerS, mode),
     };
   }

@@ -57,6 +57,30 @@ export function openWritable(path: string): Db {
   return db;
 }
 
+/**
+ * A second writing connection to a database this process opened with openWritable (the writer
+ * thread's): same per-connection settings, no creation (the file and its side files exist, 0600)
+ * and no migration (done by the first connection). Workers cannot set the umask, and need not.
+ */
+export function openSecondWriter(path: string): Db {
+  let db: Db;
+  try {
+    db = new Database(path, { fileMustExist: true });
+  } catch (e) {
+    throw new CausewayError('BAD_DB', `cannot open ${path}: ${(e as Error).message}`, 'check the path and its permissions');
+  }
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = OFF');
+    db.pragma('temp_store = MEMORY');
+  } catch (e) {
+    db.close();
+    throw new CausewayError('BAD_DB', `${path}: ${(e as Error).message}`, 'pass a database written by `causeway trace`, or a new path');
+  }
+  return db;
+}
+
 /** Open an existing database read-only; refuses non-Causeway files with a clear error. */
 export function openReadOnly(path: string): Db {
   if (!fs.existsSync(path)) {

@@ -128,7 +128,7 @@ export function enforceRetention(db: Db, policy: RetentionPolicy): RetentionResu
           st.flagsOrphaned.run(lo, hi);
           account(counts, lo!, hi);
         }
-      })();
+      }).immediate(); // reads, then deletes: IMMEDIATE waits for the writer thread's transaction instead of failing with SQLITE_BUSY_SNAPSHOT
       if (n === 0 || end === undefined) {
         lo = undefined;
         break;
@@ -165,7 +165,7 @@ export function enforceRetention(db: Db, policy: RetentionPolicy): RetentionResu
         st.deleteRange.run(lo, hi);
         st.flagsOrphaned.run(lo, hi);
         account(counts, lo, hi);
-      })();
+      }).immediate(); // reads, then deletes: IMMEDIATE waits for the writer thread's transaction instead of failing with SQLITE_BUSY_SNAPSHOT
       used = usedBytes(db, { checkpoint: true });
       if (end === undefined) break;
     }

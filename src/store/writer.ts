@@ -256,7 +256,11 @@ export class EventWriter {
     this.nvtxIns = db.prepare('INSERT INTO nvtx_names (name) VALUES (?) ON CONFLICT(name) DO NOTHING');
     this.nvtxGet = db.prepare('SELECT id FROM nvtx_names WHERE name = ?');
     this.txBatch = db.transaction((b: EventBatch, start: number, end: number) => this.insertRange(b, start, end));
-    this.txFlushAggs = db.transaction((all: boolean) => this.flushAggsInTx(all));
+    // IMMEDIATE: this transaction reads before it writes; another connection writing the same file
+    // (the tracer's main thread beside the writer thread) would make a deferred one fail with
+    // SQLITE_BUSY_SNAPSHOT instead of waiting. txBatch writes first, so it waits as it is.
+    const flushAggs = db.transaction((all: boolean) => this.flushAggsInTx(all));
+    this.txFlushAggs = (all: boolean) => flushAggs.immediate(all);
   }
 
   /** Events stored by this writer so far. */
