@@ -43,10 +43,7 @@ export function openWritable(path: string): Db {
     throw new CausewayError('BAD_DB', `cannot open ${path}: ${(e as Error).message}`, 'check the path and its permissions');
   }
   try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('foreign_keys = OFF');
-    db.pragma('temp_store = MEMORY');
+    writerPragmas(db);
     migrate(db);
   } catch (e) {
     db.close();
@@ -55,6 +52,14 @@ export function openWritable(path: string): Db {
   }
   if (path !== ':memory:') ensurePrivateFiles(path);
   return db;
+}
+
+/** Per-connection settings of every writing connection (WAL, relaxed sync, no FK checks, temp in memory). */
+function writerPragmas(db: Db): void {
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = OFF');
+  db.pragma('temp_store = MEMORY');
 }
 
 /**
@@ -70,10 +75,7 @@ export function openSecondWriter(path: string): Db {
     throw new CausewayError('BAD_DB', `cannot open ${path}: ${(e as Error).message}`, 'check the path and its permissions');
   }
   try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('foreign_keys = OFF');
-    db.pragma('temp_store = MEMORY');
+    writerPragmas(db);
   } catch (e) {
     db.close();
     throw new CausewayError('BAD_DB', `${path}: ${(e as Error).message}`, 'pass a database written by `causeway trace`, or a new path');
