@@ -275,8 +275,8 @@ function overlap(a0: number, a1: number, b0: number, b1: number): number {
   return Math.max(0, Math.min(a1, b1) - Math.max(a0, b0));
 }
 
-/** Per-thread sweep state. */
-class ThreadSweep {
+/** Per-thread sweep state: fed one thread's events in (ts, id) order (stream.ts releases them so). */
+export class ThreadSweep {
   readonly p: ThreadProfile;
   private open: OpenCall[] = [];
   private offs: OffIv[] = [];
@@ -296,7 +296,7 @@ class ThreadSweep {
   readonly results: [number, number][] = [];
   /** host time in the current step that other chains own: off-CPU outside calls, other CUDA calls */
   private stepExcl = 0;
-  private readonly tl: Timeline;
+  private tl: Timeline;
 
   constructor(pid: number, tid: number, ts: number, private readonly opts: AttributionOptions, private readonly copyRate: Map<string, number> = new Map(), fastest: Map<number, number> = new Map(), priorKernelNs: number | null = null, private readonly firstLaunch: Map<number, number> = new Map()) {
     this.tl = new Timeline(copyRate, fastest, priorKernelNs);
@@ -451,6 +451,17 @@ class ThreadSweep {
       for (let i = 0; i < offs.length; i++) if (offs[i].end > now) offs[w++] = offs[i];
       offs.length = w;
     }
+  }
+
+  /**
+   * Take over the GPU timeline of `other`, a sweep of the same events so far that started with a kernel-time
+   * prior (stream.ts: the bounded replacement of the second sweep over threads whose first segments closed
+   * before any kernel time was learned). Sound because nothing in this sweep reads the timeline's state: from
+   * here on both would receive the same calls.
+   */
+  adoptTimeline(other: ThreadSweep): void {
+    this.tl = other.tl;
+    this.p.idle = other.tl.m;
   }
 
   flush(): ThreadProfile {
@@ -707,7 +718,7 @@ function scanOrdered(db: Db, where: string, order: string, params: unknown[], fn
  * Stream every CUDA call and off-CPU interval of a session, ordered by (tid, ts),
  * and build the per-thread profile. Memory: O(threads x ops), not O(events).
  */
-export function attributeSession(db: Db, sessionId: number, opts: AttributionOptions = {}): SessionProfile {
+export function attributeSessionSorted(db: Db, sessionId: number, opts: AttributionOptions = {}): SessionProfile {
   const { rates, fastest, first, opCounts } = prescan(db, sessionId);
   const prof: SessionProfile = { sessionId, threads: new Map(), firstTs: Infinity, lastEnd: 0, cudaCalls: 0, offCpuEvents: 0, notes: [], opCounts };
   let cur: ThreadSweep | null = null;
@@ -755,13 +766,18 @@ export function attributeSession(db: Db, sessionId: number, opts: AttributionOpt
     });
     t.idle = again.flush().idle;
   }
+  settleProfile(prof);
+  return prof;
+}
+
+/** What is settled once every thread is swept: the session's bounds, GPU busy time in host-bound steps. */
+export function settleProfile(prof: SessionProfile): void {
   if (!Number.isFinite(prof.firstTs)) prof.firstTs = 0;
   // GPU busy in host-bound steps: launches x median per-launch GPU time from blocked steps
   for (const t of prof.threads.values()) {
     const g = t.gpu;
     if (g.starvedSteps > 0 && g.perLaunch.count > 0) g.busyStarvedNs = Math.min(g.starvedStepNs, g.starvedLaunches * q(g.perLaunch, 0.5));
   }
-  return prof;
 }
 
 /** Threads that submit GPU work, most submissions first. */

@@ -20,7 +20,8 @@
  * explicitly: added - given back = net wall-time delta.
  */
 import type { Db } from '../store/db.js';
-import { attributeSession, gpuThreads, type OffSplit, type OpAgg, type SessionProfile, type ThreadProfile } from './attribution.js';
+import { attributeSession } from './stream.js';
+import { gpuThreads, type OffSplit, type OpAgg, type SessionProfile, type ThreadProfile } from './attribution.js';
 import { chainContext } from './explain.js';
 import { idList, lit, makeChain } from './chains/common.js';
 import { fmtNs } from './format.js';

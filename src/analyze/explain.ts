@@ -8,7 +8,8 @@ import type { Db } from '../store/db.js';
 import { openWritable } from '../store/db.js';
 import { CausewayError } from '../common/errors.js';
 import { sanitizeUntrusted } from '../common/untrusted.js';
-import { attributeSession, gpuThreads, type SessionProfile } from './attribution.js';
+import { gpuThreads, type SessionProfile } from './attribution.js';
+import { attributeSession } from './stream.js';
 import { fmtNs } from './format.js';
 import { DETECTORS } from './chains/index.js';
 import { commLookup, hostAggregates, type ChainContext, type HostAgg } from './chains/common.js';
@@ -127,7 +128,17 @@ export function sessionInfo(db: Db, sessionId: number, prof?: SessionProfile): S
   };
 }
 
-export function coverageOf(db: Db, sessionId: number, prof: SessionProfile): Coverage {
+/** The part of the coverage read from the session's rows (not from the events): it changes when the session is closed. */
+export interface SessionCoverage {
+  events_stored: number;
+  events_dropped: number;
+  drops: Coverage['drops'];
+  probes: Coverage['probes'];
+  /** notes on the session's state and losses (the last notes of a coverage) */
+  notes: string[];
+}
+
+export function sessionCoverage(db: Db, sessionId: number): SessionCoverage {
   const s = db.prepare('SELECT events_stored, events_dropped, status, note FROM sessions WHERE id = ?').get(sessionId) as { events_stored: number; events_dropped: number; status: string; note: string | null };
   const drops = db.prepare('SELECT stage, reason, count FROM drops WHERE session_id = ? ORDER BY count DESC').all(sessionId) as Coverage['drops'];
   const libs = db.prepare('SELECT path, kind, probes_attached AS attached, probes_failed AS failed, error FROM libraries WHERE session_id = ?').all(sessionId) as Coverage['probes']['libraries'];
@@ -135,16 +146,35 @@ export function coverageOf(db: Db, sessionId: number, prof: SessionProfile): Cov
     l.path = sanitizeUntrusted(l.path, 512);
     if (l.error) l.error = sanitizeUntrusted(l.error, 512);
   }
+  const notes: string[] = [];
+  if (s.status === 'running') notes.push('the session was not closed: it is still being traced, or the tracer was killed; what is stored is complete up to its last commit, and the end of the trace may be missing');
+  else if (s.status === 'failed') notes.push(`the trace stopped early${s.note ? ` (${sanitizeUntrusted(s.note, 200)})` : ''}: calls after that point were not recorded`);
+  const dropped = Math.max(s.events_dropped, drops.reduce((x, d) => x + d.count, 0));
+  if (dropped > 0) notes.push(`${dropped} events were dropped while tracing: totals are lower bounds`);
+  return {
+    events_stored: s.events_stored,
+    events_dropped: s.events_dropped,
+    drops,
+    probes: { attached: libs.reduce((x, l) => x + l.attached, 0), failed: libs.reduce((x, l) => x + l.failed, 0), libraries: libs },
+    notes,
+  };
+}
+
+/** A coverage computed before the session was closed (the writer thread's, stream-live.ts), with the session's part read again now. */
+export function withSessionCoverage(db: Db, sessionId: number, c: Coverage, staleSessionNotes: number): Coverage {
+  const s = sessionCoverage(db, sessionId);
+  return { ...c, events_stored: s.events_stored, events_dropped: s.events_dropped, drops: s.drops, probes: s.probes, notes: [...c.notes.slice(0, c.notes.length - staleSessionNotes), ...s.notes] };
+}
+
+export function coverageOf(db: Db, sessionId: number, prof: SessionProfile): Coverage {
+  const sc = sessionCoverage(db, sessionId);
   const perSource = eventsPerSource(db, prof);
   const hostEvents = (perSource.sched ?? 0) + (perSource.block_io ?? 0) + (perSource.memory ?? 0) + (perSource.process ?? 0) > 0;
   const notes = [...prof.notes];
   if (!hostEvents) notes.push('no host events (scheduler, block I/O, memory, process) in this session: off-CPU, I/O and memory causes cannot be seen; only CUDA-call timing was analyzed');
   else if (!perSource.sched) notes.push('no scheduler (off-CPU) events: preemption and wait attribution is unavailable; CUDA calls are counted as on-CPU');
   if (prof.cudaCalls === 0) notes.push('no CUDA calls recorded in this session');
-  if (s.status === 'running') notes.push('the session was not closed: it is still being traced, or the tracer was killed; what is stored is complete up to its last commit, and the end of the trace may be missing');
-  else if (s.status === 'failed') notes.push(`the trace stopped early${s.note ? ` (${sanitizeUntrusted(s.note, 200)})` : ''}: calls after that point were not recorded`);
-  const dropped = Math.max(s.events_dropped, drops.reduce((x, d) => x + d.count, 0));
-  if (dropped > 0) notes.push(`${dropped} events were dropped while tracing: totals are lower bounds`);
+  notes.push(...sc.notes);
   const gpu: GpuTimelineNote[] = [];
   for (const t of gpuThreads(prof)) {
     if (t.gpu.submissions === 0) continue;
@@ -191,10 +221,10 @@ export function coverageOf(db: Db, sessionId: number, prof: SessionProfile): Cov
     });
   }
   return {
-    events_stored: s.events_stored,
-    events_dropped: s.events_dropped,
-    drops,
-    probes: { attached: libs.reduce((x, l) => x + l.attached, 0), failed: libs.reduce((x, l) => x + l.failed, 0), libraries: libs },
+    events_stored: sc.events_stored,
+    events_dropped: sc.events_dropped,
+    drops: sc.drops,
+    probes: sc.probes,
     events_per_source: perSource,
     cuda_calls: prof.cudaCalls,
     off_cpu_intervals: prof.offCpuEvents,
@@ -246,6 +276,15 @@ export function detectChains(ctx: ChainContext): Chain[] {
   return sortChains(chains);
 }
 
+/** Chains, session and coverage of an attributed session (explainSession after the attribution; stream-live.ts at the end of a trace). */
+export function analyseProfile(db: Db, sid: number, prof: SessionProfile, opts: Pick<ExplainOptions, 'extraChains' | 'baselinePath'> = {}): ExplainResult {
+  const ctx = chainContext(db, sid, prof);
+  const chains = sortChains([...detectChains(ctx), ...(opts.extraChains ?? [])]);
+  const result: ExplainResult = { session: sessionInfo(db, sid, prof), chains, coverage: coverageOf(db, sid, prof) };
+  result.coverage.kinds = kindCoverage(ctx, prof, chains, result.coverage.events_per_source, (opts.extraChains ?? []).length > 0 || !!opts.baselinePath);
+  return result;
+}
+
 export function explainSession(db: Db, sessionId?: number, opts: ExplainOptions = {}): ExplainResult {
   const sid = resolveSession(db, sessionId);
   // A session still being recorded grows while it is read: one read transaction gives every query of the pass the
@@ -256,10 +295,7 @@ export function explainSession(db: Db, sessionId?: number, opts: ExplainOptions 
   try {
     const liveness = sessionLiveness(db, sid);
     const prof = attributeSession(db, sid, { onProgress: opts.onProgress });
-    const ctx = chainContext(db, sid, prof);
-    const chains = sortChains([...detectChains(ctx), ...(opts.extraChains ?? [])]);
-    result = { session: sessionInfo(db, sid, prof), chains, coverage: coverageOf(db, sid, prof) };
-    result.coverage.kinds = kindCoverage(ctx, prof, chains, result.coverage.events_per_source, (opts.extraChains ?? []).length > 0 || !!opts.baselinePath);
+    result = analyseProfile(db, sid, prof, opts);
     if (liveness.running) result.live = { as_of_ns: liveness.asOfNs ?? 0, events: liveness.events, tracer_alive: liveness.tracerAlive };
   } finally {
     if (snapshot) db.exec('COMMIT');

@@ -53,7 +53,10 @@ export function openRecording(opts: TraceOptions, monotonicNs: () => bigint): Re
     bootId: readBootId(),
   });
   setSessionNote(db, sessionId, runningNote(process.pid));
-  const writer = new WriterHost(opts.db, sessionId, { writer: { path: opts.db } });
+  // the streaming analysis runs on the writer thread (src/analyze/stream-live.ts) unless the trace is not to be
+  // analysed at its end, or CAUSEWAY_STREAM=0 (then the end analysis replays the database: the cold path)
+  const tap = opts.explain !== false && process.env.CAUSEWAY_STREAM !== '0' ? new URL('../analyze/stream-live.js', import.meta.url).href : undefined;
+  const writer = new WriterHost(opts.db, sessionId, { writer: { path: opts.db }, tap });
   return { db, sessionId, writer, startedNs };
 }
 
@@ -73,7 +76,7 @@ export interface RecordingEnd {
  * Close the writer (its thread writes everything it holds first) and the session; returns the events
  * stored, the losses as reported (disk full folded in) and the writer thread's CPU time.
  */
-export async function closeRecording(r: Recording, dbPath: string, end: RecordingEnd): Promise<{ stored: number; losses: LossCount[]; writerCpuNs: number }> {
+export async function closeRecording(r: Recording, dbPath: string, end: RecordingEnd): Promise<{ stored: number; losses: LossCount[]; writerCpuNs: number; streamed: unknown }> {
   const { db, sessionId, writer } = r;
   let losses = end.losses;
   const closed = await writer.close();
@@ -88,7 +91,7 @@ export async function closeRecording(r: Recording, dbPath: string, end: Recordin
     } catch {
       /* best effort */
     }
-    return { stored, losses, writerCpuNs };
+    return { stored, losses, writerCpuNs, streamed: closed.tap };
   }
   const stored = closed.stored;
   // Lost to the failure: the batch the writer refused and those in flight after it (the writer
@@ -108,5 +111,5 @@ export async function closeRecording(r: Recording, dbPath: string, end: Recordin
   } catch (e) {
     end.log(`WARNING: could not close session ${sessionId} in ${dbPath} (${(e as Error).message}): it stays 'running'; what was committed is kept`);
   }
-  return { stored, losses, writerCpuNs };
+  return { stored, losses, writerCpuNs, streamed: undefined };
 }

@@ -277,10 +277,11 @@ export class TraceSession {
     const endedNs = this.addon && this.rec ? Number(this.addon.monotonicNs() - this.rec.startedNs) : 0;
     let stored = 0;
     let writerCpuNs = -1;
+    let streamed: unknown;
     const mode: CaptureMode = { inProcess: this.inproc.mode !== null, fallback: this.inproc.fallback };
     if (this.rec) {
       const rec = this.rec;
-      ({ stored, losses, writerCpuNs } = await closeRecording(rec, this.opts.db, {
+      ({ stored, losses, writerCpuNs, streamed } = await closeRecording(rec, this.opts.db, {
         status: captureError ? 'failed' : status,
         endedNs,
         losses,
@@ -301,7 +302,7 @@ export class TraceSession {
     if (captureError) summary.error = { code: (captureError as { code?: string }).code ?? 'INTERNAL', message: captureError.message };
     if (this.rec) {
       recordOverhead(this.rec.db, this.rec.sessionId, summary, mode);
-      if (!captureError && this.opts.explain !== false) summary.chains = explainAtEnd(this.rec.db, this.rec.sessionId, this.opts.db, stored);
+      if (!captureError && this.opts.explain !== false) summary.chains = explainAtEnd(this.rec.db, this.rec.sessionId, this.opts.db, stored, streamed);
       this.rec.db.close();
     }
     if (captureError) {

@@ -44,6 +44,8 @@ export interface WriterHostOptions {
   slotEvents?: number;
   /** how long close() waits for the writer thread to finish what it holds, without progress (default 120 s) */
   closeTimeoutMs?: number;
+  /** module URL of a tap the writer thread calls after each write (writer-worker.ts WriterTap) */
+  tap?: string;
 }
 
 /** What the writer thread reports when it closes. */
@@ -55,6 +57,8 @@ export interface WriterClose {
   recordedLost: number;
   /** CPU time of the writer thread, ns (-1 when unknown) */
   cpuNs: number;
+  /** what the writer thread's tap returned at close (WriterHostOptions.tap) */
+  tap?: unknown;
 }
 
 const MAX_SLOTS = 64;
@@ -95,7 +99,7 @@ export class WriterHost {
     this.ctl = new Int32Array(ctl);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    const data: WriterWorkerData = { path, sessionId, writer: { ...opts.writer, path: opts.writer?.path ?? path }, ctl, slotCapacity: this.capacity, port: port2 };
+    const data: WriterWorkerData = { path, sessionId, writer: { ...opts.writer, path: opts.writer?.path ?? path }, ctl, slotCapacity: this.capacity, port: port2, ...(opts.tap ? { tap: opts.tap } : {}) };
     this.worker = new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: data, transferList: [port2] });
     // close() is what waits for it; an exit without close() must not hang on the thread
     this.worker.unref();
@@ -256,7 +260,7 @@ export class WriterHost {
       if (m.t === 'failed') this.setFailure(m.error);
       else if (m.t === 'closed') {
         if (m.error) this.setFailure(m.error);
-        this.result = { stored: m.stored, losses: m.losses, recordedLost: m.recordedLost, cpuNs: m.cpuNs };
+        this.result = { stored: m.stored, losses: m.losses, recordedLost: m.recordedLost, cpuNs: m.cpuNs, tap: m.tap };
       }
     }
   }

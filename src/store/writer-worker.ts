@@ -17,7 +17,7 @@ import { CausewayError } from '../common/errors.js';
 import { openSecondWriter } from './db.js';
 import { upsertProcesses } from './session.js';
 import { EventWriter, type WriterOptions } from './writer.js';
-import { CTL, SLOT_FREE, slotBatch, threadCpuNs } from './writer-slots.js';
+import { CTL, SLOT_FREE, SLOT_QUEUED, slotBatch, threadCpuNs } from './writer-slots.js';
 
 export interface WriterWorkerData {
   path: string;
@@ -26,6 +26,19 @@ export interface WriterWorkerData {
   ctl: SharedArrayBuffer;
   slotCapacity: number;
   port: MessagePort;
+  /** module (URL) whose createTap(db, sessionId) returns a WriterTap: the streaming analysis (src/analyze/stream-live.ts) */
+  tap?: string;
+}
+
+/**
+ * Called by the writer thread after each write (the streaming analysis; store does not import analyze, so the
+ * recording names the module). A tap that throws is dropped: it never costs an event.
+ */
+export interface WriterTap {
+  /** `events` were just written; `backlog`: more batches are queued behind them */
+  afterWrite(events: number, backlog: boolean): void;
+  /** the writer closed (everything committed): what close() returns travels back in the 'closed' message */
+  close(): unknown;
 }
 
 /** Drain thread -> writer thread. */
@@ -47,7 +60,7 @@ export interface WriterError {
 /** Writer thread -> drain thread (on the dedicated port). */
 export type FromWriter =
   | { t: 'failed'; error: WriterError }
-  | { t: 'closed'; stored: number; losses: LossCount[]; recordedLost: number; cpuNs: number; error: WriterError | null };
+  | { t: 'closed'; stored: number; losses: LossCount[]; recordedLost: number; cpuNs: number; error: WriterError | null; tap?: unknown };
 
 function asWriterError(e: unknown): WriterError {
   if (e instanceof CausewayError) return { code: e.code, message: e.message, fix: e.fix, data: e.data };
@@ -71,7 +84,7 @@ function lowerPriority(): void {
   }
 }
 
-function main(d: WriterWorkerData): void {
+async function main(d: WriterWorkerData): Promise<void> {
   lowerPriority();
   const ctl = new Int32Array(d.ctl);
   const port = d.port;
@@ -101,6 +114,30 @@ function main(d: WriterWorkerData): void {
   } catch (e) {
     fail(e);
   }
+  // the tap: loaded before the first message is handled (they queue on the port until the listener is set)
+  let tap: WriterTap | null = null;
+  let tapResult: unknown = undefined;
+  const tapFailed = (e: unknown): void => {
+    tap = null;
+    tapResult = { error: `streaming analysis stopped: ${(e as Error)?.message ?? String(e)}` };
+  };
+  if (d.tap && db && !error) {
+    try {
+      tap = ((await import(d.tap)) as { createTap(db: unknown, sessionId: number): WriterTap }).createTap(db, d.sessionId);
+    } catch (e) {
+      tapFailed(e);
+    }
+  }
+  const afterWrite = (n: number): void => {
+    if (!tap || error) return;
+    let backlog = false;
+    for (let i = 0; i < MAX_TAP_SLOTS && !backlog; i++) backlog = Atomics.load(ctl, CTL.slots + i) === SLOT_QUEUED;
+    try {
+      tap.afterWrite(n, backlog);
+    } catch (e) {
+      tapFailed(e);
+    }
+  };
 
   const onSlot = (m: Extract<ToWriter, { t: 'slot' }>): void => {
     let b = slots.get(m.i);
@@ -140,6 +177,7 @@ function main(d: WriterWorkerData): void {
       Atomics.add(ctl, CTL.gen, 1);
       Atomics.notify(ctl, CTL.gen);
     }
+    afterWrite(m.n);
   };
 
   const close = (): void => {
@@ -156,12 +194,19 @@ function main(d: WriterWorkerData): void {
       else losses.push({ stage: 'writer', reason, count: refusedAfter });
     }
     const stored = writer?.stored ?? 0;
+    if (tap && !error) {
+      try {
+        tapResult = (tap as WriterTap).close();
+      } catch (e) {
+        tapFailed(e);
+      }
+    }
     try {
       db?.close();
     } catch {
       /* what was committed stays */
     }
-    port.postMessage({ t: 'closed', stored, losses, recordedLost, cpuNs: threadCpuNs(), error } as FromWriter);
+    port.postMessage({ t: 'closed', stored, losses, recordedLost, cpuNs: threadCpuNs(), error, tap: tapResult } as FromWriter);
     Atomics.store(ctl, CTL.closed, 1);
     Atomics.add(ctl, CTL.gen, 1);
     Atomics.notify(ctl, CTL.gen);
@@ -203,7 +248,7 @@ function main(d: WriterWorkerData): void {
         } catch (e) {
           fail(e);
         }
-        return;
+        return afterWrite(m.rows.length);
       case 'close':
         return close();
     }
@@ -214,4 +259,7 @@ function lostCount(w: EventWriter): number {
   return w.losses().reduce((s, l) => s + l.count, 0);
 }
 
-if (parentPort && workerData && (workerData as { ctl?: unknown }).ctl) main(workerData as WriterWorkerData);
+/** slot cells the tap's backlog check reads (writer-host's MAX_SLOTS) */
+const MAX_TAP_SLOTS = 64;
+
+if (parentPort && workerData && (workerData as { ctl?: unknown }).ctl) void main(workerData as WriterWorkerData);

@@ -1,0 +1,82 @@
+/**
+ * The streaming analysis on the writer thread (loaded by store/writer-worker.ts as its tap): after each batch is
+ * written, the events stored since the last catch-up are fed to the StreamEngine (stream.ts) from the writer's
+ * own connection, in id order; when the trace ends the engine is finished and the chains detected there, so
+ * they are ready when the writer thread closes, whatever the trace's size.
+ *
+ * Why read back what was just written instead of taking the batch's columns: the engine then sees exactly what a
+ * cold replay of the database sees (stored values, NULLs, ids, the rows written outside batches), so the chains
+ * stored at the end are the chains a later `causeway explain` replay computes. Reading a row back through a
+ * user-defined function costs ~0.3 µs, small against the sweep itself.
+ *
+ * Lag: the writer thread runs at nice 10 and its first duty is writing. While batches are queued behind the one
+ * just written, a catch-up feeds at most as many events as that batch held (the engine keeps pace, the queue is
+ * not made longer); when nothing is queued it catches up completely. What is behind at the end is caught up at
+ * close. A failure here never costs an event: the tap stops, and the analysis at the end runs the cold path.
+ */
+import type { Db } from '../store/db.js';
+import type { WriterTap } from '../store/writer-worker.js';
+import { threadCpuNs } from '../store/writer-slots.js';
+import type { Chain } from '../common/chain.js';
+import { StreamEngine, replaySession, type StreamStats } from './stream.js';
+import { analyseProfile, sessionCoverage, type Coverage } from './explain.js';
+
+/** What the writer thread hands back at close (structured-cloned to the recording thread). */
+export interface StreamedAnalysis {
+  sessionId: number;
+  chains: Chain[];
+  /** coverage as of the close; its last `sessionNotes` notes and the session fields are re-read once the session is closed */
+  coverage: Coverage;
+  sessionNotes: number;
+  /** the last event id analysed */
+  lastId: number;
+  stats: StreamStats;
+  /** writer-thread CPU spent feeding the engine during the trace, and the events fed then */
+  feedCpuNs: number;
+  feedEvents: number;
+  /** at close: catching up what was behind, finishing the profile, detecting the chains (CPU of the writer thread, and wall) */
+  closeCpuNs: number;
+  closeWallMs: number;
+  /** events still behind when the trace ended (caught up at close) */
+  behindAtClose: number;
+}
+
+export function createTap(db: Db, sessionId: number): WriterTap {
+  const engine = new StreamEngine(sessionId);
+  const maxId = db.prepare('SELECT max(id) FROM events').pluck();
+  let feedCpuNs = 0;
+  let feedEvents = 0;
+  const catchUp = (limit: number): number => {
+    const top = (maxId.get() as number | null) ?? 0;
+    if (top <= engine.lastId) return 0;
+    const to = Math.min(top, engine.lastId + limit);
+    replaySession(db, engine, to);
+    // ids of the session's rows can skip (another session's rows in between): jump to the bound read
+    if (engine.lastId < to) engine.lastId = to;
+    return top - to;
+  };
+  return {
+    afterWrite(events: number, backlog: boolean): void {
+      const c0 = threadCpuNs();
+      const before = engine.stats.events;
+      catchUp(backlog ? Math.max(events, 1) : Number.MAX_SAFE_INTEGER);
+      feedEvents += engine.stats.events - before;
+      const c1 = threadCpuNs();
+      if (c0 >= 0 && c1 >= 0) feedCpuNs += c1 - c0;
+    },
+    close(): StreamedAnalysis {
+      const t0 = performance.now();
+      const c0 = threadCpuNs();
+      const top = (maxId.get() as number | null) ?? 0;
+      const behindAtClose = Math.max(0, top - engine.lastId);
+      catchUp(Number.MAX_SAFE_INTEGER);
+      const prof = engine.finish();
+      const r = analyseProfile(db, sessionId, prof);
+      const sessionNotes = sessionCoverage(db, sessionId).notes.length;
+      return {
+        sessionId, chains: r.chains, coverage: r.coverage, sessionNotes, lastId: engine.lastId, stats: engine.stats, feedCpuNs, feedEvents,
+        closeCpuNs: threadCpuNs() - c0, closeWallMs: performance.now() - t0, behindAtClose,
+      };
+    },
+  };
+}

@@ -1,0 +1,393 @@
+/**
+ * The attribution as a stream: events go in in ARRIVAL order (events.id, the order the writer stored them), per
+ * thread reorder buffers release them in (ts, id) order into the per-thread sweep (attribution.ts ThreadSweep and
+ * its Timeline), and finish() returns the SessionProfile the chain detectors read.
+ *
+ * One engine, two feeds: the writer thread feeds it while the trace runs (stream-live.ts), and a database
+ * without a stored analysis is replayed through it in id order (replaySession: rowid order, no sort). Every
+ * rule below depends only on the events in id order, never on wall clock or on how they were batched, so the
+ * live feed and a replay of the same database give the same profile, hence the same chains.
+ *
+ * Release rule (per thread). A call is stored when it returns but carries its entry time, an off-CPU interval
+ * when the thread runs again (ts = switch-out), and calls and host events come through different rings, so a
+ * thread's events arrive out of ts order. An event is released once no later arrival of its thread can sort
+ * before it:
+ *  - the thread's progress is the furthest end (ts + dur; a block request: its issue) seen; the hold window H is
+ *    the largest lateness (progress at arrival minus ts) any of its arrivals had so far: data-driven, it covers
+ *    the ring interleaving and nested calls once seen. Events with ts <= progress - H are released.
+ *  - an off-CPU interval recorded inside a probed call (schema v9 in-call mark in events.a3 above the CPU) says
+ *    a call is open whose entry is not known yet: the thread's release is frozen until a call covering the
+ *    interval arrives (in-process traces carry no mark: the window alone holds).
+ *  - a kernel's first launch is held until SETTLE_LATER later launches of that kernel arrived, so its excess
+ *    over the fastest of them (lazy module loading, timeline.ts) is known when it is swept.
+ *  - bounded: a thread holds at most HOLD_CAP events; past that the oldest go out anyway (counted as forced).
+ *    An event that arrives after a later one of its thread was released is swept at once (counted as late).
+ * The pre-pass quantities become online: copy rates and fastest drains are the fastest seen so far (at arrival),
+ * so a thread's first calls are judged against less than the whole trace (warm-up differs slightly from a
+ * two-pass analysis).
+ *
+ * The second sweep of threads whose early segments closed before any kernel time was learned is bounded: a
+ * thread's released events are kept (at most EARLY_CAP) until its timeline learns a kernel time; if segments
+ * were closed without one by then, those events are swept again with the learned median as prior and that
+ * timeline replaces the first one (ThreadSweep.adoptTimeline).
+ *
+ * Memory: O(threads x (HOLD_CAP + EARLY_CAP)) events at worst, plus the sweep's per-thread state; never O(events).
+ */
+import type { Db } from '../store/db.js';
+import { OP_BY_CODE } from '../common/ops.js';
+import { ThreadSweep, settleProfile, type AttributionOptions, type SessionProfile } from './attribution.js';
+import { q } from './stats.js';
+import { roleOf } from './timeline.js';
+
+const OFF_CPU = 128;
+const BLOCK_IO = 134;
+const RECLAIM = 136;
+/** below this bandwidth a copy's best observed rate is not its own transfer rate (as prescan.ts) */
+const MIN_COPY_GBPS = 1;
+/** events a thread may hold back at most */
+export const HOLD_CAP = 1 << 16;
+/** released events kept per thread until its timeline learned a kernel time */
+export const EARLY_CAP = 1 << 16;
+/** later launches of a kernel seen before its first launch's excess is settled */
+export const SETTLE_LATER = 2;
+/** 2^32: the in-call state sits above the CPU in an off-CPU row's a3 */
+const CPU_BITS = 4294967296;
+
+const RATE = 1;
+const FASTEST = 2;
+const LAUNCH = 4;
+interface OpPlan {
+  what: number;
+  bytes: number;
+  dir: number;
+  func: number;
+}
+const PLAN: (OpPlan | undefined)[] = [];
+for (const o of OP_BY_CODE.values()) {
+  let what = 0;
+  const bytes = o.args.indexOf('bytes' as never);
+  if (o.blocking && (o.kind === 'copy' || o.kind === 'memset') && bytes >= 0) what |= RATE;
+  const r = roleOf(o);
+  if (r === 'drain' || r === 'submit_drain') what |= FASTEST;
+  const func = o.args.indexOf('func' as never);
+  if (o.kind === 'launch' && func >= 0) what |= LAUNCH;
+  if (what) PLAN[o.code] = { what, bytes, func, dir: o.kind === 'copy' ? o.args.indexOf('direction' as never) : -1 };
+}
+
+interface Ev {
+  id: number;
+  ts: number;
+  dur: number;
+  pid: number;
+  op: number;
+  ret: number;
+  a0: number;
+  a1: number;
+  a2: number;
+  a3: number;
+  /** a kernel's first launch whose excess is not settled yet */
+  unsettled: boolean;
+  /** a first launch's excess over the kernel's later launches (ns) */
+  excess: number;
+}
+
+interface Kernel {
+  first: Ev | null;
+  later: number;
+  min: number;
+}
+
+interface Mark {
+  ts: number;
+  end: number;
+}
+
+class ThreadState {
+  sweep: ThreadSweep | null = null;
+  readonly buf: Ev[] = [];
+  head = 0;
+  /** furthest end seen (the thread's progress), the hold window, the release bound */
+  progress = -Infinity;
+  hold = 0;
+  bound = -Infinity;
+  /** last released (ts, id) */
+  lastTs = -Infinity;
+  lastId = -1;
+  /** off-CPU intervals marked inside a call whose call has not arrived */
+  marks: Mark[] = [];
+  /** the arrived call that ends last: [entry, return] */
+  callTs = Infinity;
+  callEnd = -Infinity;
+  readonly rates = new Map<string, number>();
+  readonly fastest = new Map<number, number>();
+  readonly kernels = new Map<number, Map<number, Kernel>>();
+  /** released events kept until the timeline learns a kernel time (null: learned, or gave up) */
+  early: Ev[] | null = [];
+  constructor(readonly tid: number) {}
+}
+
+export interface StreamStats {
+  /** events fed (every op) */
+  events: number;
+  /** events swept after a later event of their thread had been released (out of order by more than the window) */
+  late: number;
+  /** events released before their bound because their thread held HOLD_CAP events */
+  forced: number;
+  /** threads whose timeline was swept again with a learned kernel-time prior */
+  resweeps: number;
+  /** threads that closed segments with no kernel time known and held more than EARLY_CAP events before learning one */
+  unlearnedGaveUp: number;
+  /** the largest hold window of any thread (ns) */
+  maxHoldNs: number;
+}
+
+export class StreamEngine {
+  private readonly threads = new Map<number, ThreadState>();
+  private readonly counts: number[] = [];
+  private readonly odd = new Map<number, number>();
+  /** first-launch excess by event id, read by ThreadSweep while the launch is swept (set just around it) */
+  private readonly first = new Map<number, number>();
+  private readonly a = [0, 0, 0, 0];
+  private firstTs = Infinity;
+  private lastEnd = 0;
+  private cudaCalls = 0;
+  private offCpuEvents = 0;
+  private last: ThreadState | null = null;
+  /** the last id fed (replays continue after it) */
+  lastId = 0;
+  readonly stats: StreamStats = { events: 0, late: 0, forced: 0, resweeps: 0, unlearnedGaveUp: 0, maxHoldNs: 0 };
+  private finished = false;
+
+  constructor(
+    readonly sessionId: number,
+    private readonly opts: AttributionOptions = {},
+  ) {}
+
+  /** One event, in arrival (id) order; columns as stored (NULL as null). */
+  feed(id: number, ts: number, rawDur: number | null, pid: number, tid: number, op: number, ret: number | null, a0: number | null, a1: number | null, a2: number | null, a3: number | null): void {
+    if (id > this.lastId) this.lastId = id;
+    this.stats.events++;
+    if (Number.isInteger(op) && op >= 0 && op < 4096) this.counts[op] = (this.counts[op] ?? 0) + 1;
+    else this.odd.set(op, (this.odd.get(op) ?? 0) + 1);
+    if (!(op <= OFF_CPU || op === BLOCK_IO || op === RECLAIM)) return;
+    const dur = Math.max(0, rawDur ?? 0);
+    const end = ts + dur;
+    if (ts < this.firstTs) this.firstTs = ts;
+    if (end > this.lastEnd) this.lastEnd = end;
+    if (op === OFF_CPU) this.offCpuEvents++;
+    else if (op !== RECLAIM && op !== BLOCK_IO) this.cudaCalls++;
+    let t = this.last;
+    if (t === null || t.tid !== tid) {
+      t = this.threads.get(tid) ?? null;
+      if (t === null) this.threads.set(tid, (t = new ThreadState(tid)));
+      this.last = t;
+    }
+    const e: Ev = { id, ts, dur, pid, op, ret: ret ?? 0, a0: a0 ?? 0, a1: a1 ?? 0, a2: a2 ?? 0, a3: a3 ?? 0, unsettled: false, excess: 0 };
+    const plan = PLAN[op];
+    if (plan !== undefined) this.learn(t, e, plan);
+    // lateness: how far behind the thread's progress this event starts
+    const lateness = t.progress - ts;
+    if (lateness > t.hold) {
+      t.hold = lateness;
+      if (lateness > this.stats.maxHoldNs) this.stats.maxHoldNs = lateness;
+    }
+    const prog = op === BLOCK_IO ? ts : end;
+    if (prog > t.progress) t.progress = prog;
+    if (op === OFF_CPU) {
+      // marked inside a call: hold unless that call already arrived (a writer may store the call first)
+      if (Math.floor(e.a3 / CPU_BITS) >= 3 && !(ts >= t.callTs && end <= t.callEnd)) t.marks.push({ ts, end });
+    } else if (op < OFF_CPU) {
+      if (end > t.callEnd) {
+        t.callTs = ts;
+        t.callEnd = end;
+      }
+      // a call returned: the marked intervals it covers are accounted for
+      if (t.marks.length) t.marks = t.marks.filter((m) => !(m.ts >= ts && m.end <= end));
+    }
+    if (ts < t.lastTs || (ts === t.lastTs && id < t.lastId)) {
+      // a later event of this thread is already swept: sweep this one now (counted)
+      this.stats.late++;
+      this.deliver(t, e);
+      return;
+    }
+    const buf = t.buf;
+    let i = buf.length;
+    while (i > t.head && (buf[i - 1].ts > ts || (buf[i - 1].ts === ts && buf[i - 1].id > id))) i--;
+    if (i === buf.length) buf.push(e);
+    else buf.splice(i, 0, e);
+    this.advance(t, false);
+  }
+
+  /** The online pre-pass: fastest copy rate and drain so far, kernels' first launches. */
+  private learn(t: ThreadState, e: Ev, p: OpPlan): void {
+    const a = this.a;
+    a[0] = e.a0;
+    a[1] = e.a1;
+    a[2] = e.a2;
+    a[3] = e.a3;
+    if (p.what & RATE) {
+      const bytes = p.bytes >= 0 ? a[p.bytes] : 0;
+      if (e.dur > 0 && bytes > 0) {
+        const d = p.dir >= 0 ? a[p.dir] : null;
+        const key = `${e.op}:${d !== null && d >= 0 && d <= 4 ? d : ''}`;
+        const rate = e.dur / bytes;
+        const was = t.rates.get(key);
+        // slower than MIN_COPY_GBPS: not an own-transfer rate (the call waited for queued work)
+        if (rate <= 1 / MIN_COPY_GBPS && (was === undefined || rate < was)) t.rates.set(key, rate);
+      }
+    }
+    if (p.what & FASTEST) {
+      const was = t.fastest.get(e.op);
+      if (was === undefined || e.dur < was) t.fastest.set(e.op, e.dur);
+    }
+    if (p.what & LAUNCH) {
+      const f = a[p.func];
+      let byOp = t.kernels.get(e.op);
+      if (!byOp) t.kernels.set(e.op, (byOp = new Map()));
+      const k = byOp.get(f);
+      if (!k) {
+        e.unsettled = true;
+        byOp.set(f, { first: e, later: 0, min: Infinity });
+      } else {
+        k.later++;
+        if (e.dur < k.min) k.min = e.dur;
+        if (k.first && k.later >= SETTLE_LATER) settle(k);
+      }
+    }
+  }
+
+  /** Release what the thread's bound allows (all of it at the end). */
+  private advance(t: ThreadState, all: boolean): void {
+    if (t.marks.length === 0) {
+      const b = t.progress - t.hold;
+      if (b > t.bound) t.bound = b;
+    }
+    const buf = t.buf;
+    while (t.head < buf.length) {
+      const e = buf[t.head];
+      const over = buf.length - t.head > HOLD_CAP;
+      if (!all && !over && (e.ts > t.bound || e.unsettled)) break;
+      if (over && !all && (e.ts > t.bound || e.unsettled)) this.stats.forced++;
+      if (e.unsettled) settleEv(t, e);
+      buf[t.head++] = undefined as unknown as Ev;
+      this.deliver(t, e);
+    }
+    if (t.head === buf.length && t.head >= 1024) {
+      buf.length = 0;
+      t.head = 0;
+    } else if (t.head > 4096 && t.head * 2 > buf.length) {
+      buf.splice(0, t.head);
+      t.head = 0;
+    }
+    // a marked interval older than what was swept can no longer hold anything back (its call will be late)
+    if (t.marks.length && t.marks[0].ts < t.lastTs) t.marks = t.marks.filter((m) => m.ts >= t.lastTs);
+  }
+
+  private deliver(t: ThreadState, e: Ev): void {
+    if (t.sweep === null) t.sweep = new ThreadSweep(e.pid, t.tid, e.ts, this.opts, t.rates, t.fastest, null, this.first);
+    this.sweepOne(t.sweep, e);
+    if (e.ts > t.lastTs || (e.ts === t.lastTs && e.id > t.lastId)) {
+      t.lastTs = e.ts;
+      t.lastId = e.id;
+    }
+    const early = t.early;
+    if (early !== null) {
+      early.push(e);
+      const idle = t.sweep.p.idle;
+      if (idle.kernelNs.count > 0) {
+        if (idle.unlearnedSegments > 0) {
+          // segments closed before this kernel time was known: sweep them again with it as the prior
+          const again = new ThreadSweep(early[0].pid, t.tid, early[0].ts, {}, t.rates, t.fastest, q(idle.kernelNs, 0.5), this.first);
+          for (const x of early) this.sweepOne(again, x);
+          t.sweep.adoptTimeline(again);
+          this.stats.resweeps++;
+        }
+        t.early = null;
+      } else if (early.length >= EARLY_CAP) {
+        if (idle.unlearnedSegments > 0) this.stats.unlearnedGaveUp++;
+        t.early = null;
+      }
+    }
+  }
+
+  private sweepOne(s: ThreadSweep, e: Ev): void {
+    const a = this.a;
+    a[0] = e.a0;
+    a[1] = e.a1;
+    a[2] = e.a2;
+    a[3] = e.a3;
+    if (e.excess > 0) {
+      this.first.set(e.id, e.excess);
+      s.event(e.id, e.ts, e.dur, e.pid, e.op, e.ret, a);
+      this.first.delete(e.id);
+    } else s.event(e.id, e.ts, e.dur, e.pid, e.op, e.ret, a);
+  }
+
+  /** Everything fed so far, settled: the session profile (the engine takes no more events after this). */
+  finish(): SessionProfile {
+    if (this.finished) throw new Error('StreamEngine.finish called twice');
+    this.finished = true;
+    const prof: SessionProfile = {
+      sessionId: this.sessionId, threads: new Map(), firstTs: this.firstTs, lastEnd: this.lastEnd, cudaCalls: this.cudaCalls, offCpuEvents: this.offCpuEvents, notes: [], opCounts: new Map(),
+    };
+    // threads in tid order, as the sorted sweep produced them (detectors iterate in this order)
+    for (const t of [...this.threads.values()].sort((x, y) => x.tid - y.tid)) {
+      t.marks = [];
+      this.advance(t, true);
+      if (!t.sweep) continue;
+      const p = t.sweep.flush();
+      if (p.cudaCalls > 0 || p.offCount > 0) prof.threads.set(p.tid, p);
+    }
+    for (let op = 0; op < this.counts.length; op++) if (this.counts[op]) prof.opCounts.set(op, this.counts[op]);
+    for (const [op, n] of this.odd) prof.opCounts.set(op, n);
+    const s = this.stats;
+    if (s.late > 0) prof.notes.push(`${s.late} events reached the analysis after a later event of their thread had been swept (out of order by more than the hold window): swept out of order`);
+    if (s.forced > 0) prof.notes.push(`${s.forced} events were swept before their thread's release bound (a thread held ${HOLD_CAP} events)`);
+    if (s.unlearnedGaveUp > 0) prof.notes.push(`${s.unlearnedGaveUp} threads learned no kernel time within their first ${EARLY_CAP} events: their first segments' idle time is an upper bound`);
+    settleProfile(prof);
+    return prof;
+  }
+}
+
+function settle(k: Kernel): void {
+  const e = k.first!;
+  k.first = null;
+  e.unsettled = false;
+  if (k.later > 0 && e.dur > k.min) e.excess = e.dur - k.min;
+}
+
+function settleEv(t: ThreadState, e: Ev): void {
+  const k = t.kernels.get(e.op);
+  if (k) for (const x of k.values()) if (x.first === e) return settle(x);
+  e.unsettled = false;
+}
+
+/** The columns a replay reads, as the feed's arguments. */
+const COLS = 'id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3';
+
+/**
+ * Feed `engine` the session's events with id in (engine.lastId, toId] (toId: all), in id order, one call from
+ * SQLite into JS per row (a user-defined function receiving the columns: no row objects, no sort: the events
+ * table is scanned in rowid order, which is id order). Returns the number of rows fed.
+ */
+export function replaySession(db: Db, engine: StreamEngine, toId?: number, onProgress?: (read: number) => void): number {
+  let n = 0;
+  const fn = (id: number, ts: number, dur: number | null, pid: number, tid: number, op: number, ret: number | null, a0: number | null, a1: number | null, a2: number | null, a3: number | null): null => {
+    engine.feed(id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3);
+    if ((++n & 0xffff) === 0) onProgress?.(n);
+    return null;
+  };
+  db.function('cw_stream_row', { deterministic: false }, fn as (...args: unknown[]) => null);
+  const upper = toId === undefined ? '' : ' AND id <= ?';
+  const params: number[] = [engine.sessionId, engine.lastId];
+  if (toId !== undefined) params.push(toId);
+  db.prepare(`SELECT count(cw_stream_row(${COLS})) FROM events WHERE session_id = ? AND id > ?${upper}`).get(...params);
+  return n;
+}
+
+/** The cold path: the whole session replayed through the engine (what the writer thread computes live). */
+export function attributeSession(db: Db, sessionId: number, opts: AttributionOptions = {}): SessionProfile {
+  const engine = new StreamEngine(sessionId, opts);
+  replaySession(db, engine, undefined, opts.onProgress);
+  return engine.finish();
+}
