@@ -18,7 +18,7 @@ import type { Db } from '../store/db.js';
 import type { WriterTap } from '../store/writer-worker.js';
 import { threadCpuNs } from '../store/writer-slots.js';
 import type { Chain } from '../common/chain.js';
-import { StreamEngine, replaySession, type StreamStats } from './stream.js';
+import { Replayer, StreamEngine, type StreamStats } from './stream.js';
 import { analyseProfile, sessionCoverage, type Coverage } from './explain.js';
 
 /** What the writer thread hands back at close (structured-cloned to the recording thread). */
@@ -46,13 +46,12 @@ export function createTap(db: Db, sessionId: number): WriterTap {
   const maxId = db.prepare('SELECT max(id) FROM events').pluck();
   let feedCpuNs = 0;
   let feedEvents = 0;
+  const replay = new Replayer(db, engine);
   const catchUp = (limit: number): number => {
     const top = (maxId.get() as number | null) ?? 0;
     if (top <= engine.lastId) return 0;
     const to = Math.min(top, engine.lastId + limit);
-    replaySession(db, engine, to);
-    // ids of the session's rows can skip (another session's rows in between): jump to the bound read
-    if (engine.lastId < to) engine.lastId = to;
+    replay.feed(to);
     return top - to;
   };
   return {

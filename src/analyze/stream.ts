@@ -100,12 +100,18 @@ interface Kernel {
 interface Mark {
   ts: number;
   end: number;
+  /** the op of the call it was recorded inside */
+  op: number;
 }
+/** arrived calls a thread remembers, to tell whether a late off-CPU interval's call is already in */
+const CALL_RING = 4096;
 
 class ThreadState {
   sweep: ThreadSweep | null = null;
+  /** held events that arrived in (ts, id) order, from head on; the others in a binary heap */
   readonly buf: Ev[] = [];
   head = 0;
+  readonly heap: Ev[] = [];
   /** furthest end seen (the thread's progress), the hold window, the release bound */
   progress = -Infinity;
   hold = 0;
@@ -115,15 +121,50 @@ class ThreadState {
   lastId = -1;
   /** off-CPU intervals marked inside a call whose call has not arrived */
   marks: Mark[] = [];
-  /** the arrived call that ends last: [entry, return] */
-  callTs = Infinity;
-  callEnd = -Infinity;
+  /** the last CALL_RING calls that arrived (in arrival = return order, so their ends do not decrease) */
+  private cTs: Float64Array | null = null;
+  private cEnd: Float64Array | null = null;
+  private cOp: Int32Array | null = null;
+  private calls = 0;
   readonly rates = new Map<string, number>();
   readonly fastest = new Map<number, number>();
   readonly kernels = new Map<number, Map<number, Kernel>>();
   /** released events kept until the timeline learns a kernel time (null: learned, or gave up) */
   early: Ev[] | null = [];
   constructor(readonly tid: number) {}
+
+  called(ts: number, end: number, op: number): void {
+    if (this.cTs === null) {
+      this.cTs = new Float64Array(CALL_RING);
+      this.cEnd = new Float64Array(CALL_RING);
+      this.cOp = new Int32Array(CALL_RING);
+    }
+    const i = this.calls++ % CALL_RING;
+    this.cTs[i] = ts;
+    this.cEnd![i] = end;
+    this.cOp![i] = op;
+  }
+
+  /** whether a call of `op` covering [ts, end] already arrived (true too when the ring no longer reaches back that far) */
+  arrived(ts: number, end: number, op: number): boolean {
+    const n = Math.min(this.calls, CALL_RING);
+    if (n === 0) return false;
+    const at = (k: number) => (this.calls - n + k) % CALL_RING;
+    const cEnd = this.cEnd!;
+    // first call (oldest first) that returned at or after the interval's end
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cEnd[at(mid)] < end) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo === n) return false;
+    if (lo === 0 && this.calls > CALL_RING) return true;
+    // calls nested in the covering one returned before it: look a few further
+    for (let k = lo; k < n && k < lo + 8; k++) if (this.cOp![at(k)] === op && this.cTs![at(k)] <= ts) return true;
+    return false;
+  }
 }
 
 export interface StreamStats {
@@ -194,15 +235,14 @@ export class StreamEngine {
     const prog = op === BLOCK_IO ? ts : end;
     if (prog > t.progress) t.progress = prog;
     if (op === OFF_CPU) {
-      // marked inside a call: hold unless that call already arrived (a writer may store the call first)
-      if (Math.floor(e.a3 / CPU_BITS) >= 3 && !(ts >= t.callTs && end <= t.callEnd)) t.marks.push({ ts, end });
+      // marked inside a call: hold unless that call already arrived (calls and off-CPU intervals come through
+      // different rings: the interval often arrives after its call)
+      const state = Math.floor(e.a3 / CPU_BITS);
+      if (state >= 3 && !t.arrived(ts, end, (state - 1) / 2)) t.marks.push({ ts, end, op: (state - 1) / 2 });
     } else if (op < OFF_CPU) {
-      if (end > t.callEnd) {
-        t.callTs = ts;
-        t.callEnd = end;
-      }
+      t.called(ts, end, op);
       // a call returned: the marked intervals it covers are accounted for
-      if (t.marks.length) t.marks = t.marks.filter((m) => !(m.ts >= ts && m.end <= end));
+      if (t.marks.length) t.marks = t.marks.filter((m) => !(m.op === op && m.ts >= ts && m.end <= end));
     }
     if (ts < t.lastTs || (ts === t.lastTs && id < t.lastId)) {
       // a later event of this thread is already swept: sweep this one now (counted)
@@ -211,10 +251,10 @@ export class StreamEngine {
       return;
     }
     const buf = t.buf;
-    let i = buf.length;
-    while (i > t.head && (buf[i - 1].ts > ts || (buf[i - 1].ts === ts && buf[i - 1].id > id))) i--;
-    if (i === buf.length) buf.push(e);
-    else buf.splice(i, 0, e);
+    const n = buf.length;
+    if (n === t.head || before(buf[n - 1], e)) buf.push(e);
+    // out of order (an off-CPU interval from the other ring, a call that contains earlier arrivals): to the heap
+    else heapPush(t.heap, e);
     this.advance(t, false);
   }
 
@@ -263,13 +303,19 @@ export class StreamEngine {
       if (b > t.bound) t.bound = b;
     }
     const buf = t.buf;
-    while (t.head < buf.length) {
-      const e = buf[t.head];
-      const over = buf.length - t.head > HOLD_CAP;
+    const heap = t.heap;
+    for (;;) {
+      const fromBuf = t.head < buf.length;
+      if (!fromBuf && heap.length === 0) break;
+      // the next event in (ts, id) order: the sorted run's head or the heap's top
+      const useHeap = heap.length > 0 && (!fromBuf || before(heap[0], buf[t.head]));
+      const e = useHeap ? heap[0] : buf[t.head];
+      const over = buf.length - t.head + heap.length > HOLD_CAP;
       if (!all && !over && (e.ts > t.bound || e.unsettled)) break;
       if (over && !all && (e.ts > t.bound || e.unsettled)) this.stats.forced++;
       if (e.unsettled) settleEv(t, e);
-      buf[t.head++] = undefined as unknown as Ev;
+      if (useHeap) heapPop(heap);
+      else buf[t.head++] = undefined as unknown as Ev;
       this.deliver(t, e);
     }
     if (t.head === buf.length && t.head >= 1024) {
@@ -349,6 +395,39 @@ export class StreamEngine {
   }
 }
 
+/** (ts, id) order */
+function before(x: Ev, y: Ev): boolean {
+  return x.ts < y.ts || (x.ts === y.ts && x.id < y.id);
+}
+
+function heapPush(h: Ev[], e: Ev): void {
+  let i = h.length;
+  h.push(e);
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if (!before(e, h[p])) break;
+    h[i] = h[p];
+    i = p;
+  }
+  h[i] = e;
+}
+
+function heapPop(h: Ev[]): void {
+  const last = h.pop()!;
+  const n = h.length;
+  if (n === 0) return;
+  let i = 0;
+  for (;;) {
+    const l = 2 * i + 1;
+    if (l >= n) break;
+    const c = l + 1 < n && before(h[l + 1], h[l]) ? l + 1 : l;
+    if (!before(h[c], last)) break;
+    h[i] = h[c];
+    i = c;
+  }
+  h[i] = last;
+}
+
 function settle(k: Kernel): void {
   const e = k.first!;
   k.first = null;
@@ -366,23 +445,49 @@ function settleEv(t: ThreadState, e: Ev): void {
 const COLS = 'id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3';
 
 /**
- * Feed `engine` the session's events with id in (engine.lastId, toId] (toId: all), in id order, one call from
- * SQLite into JS per row (a user-defined function receiving the columns: no row objects, no sort: the events
- * table is scanned in rowid order, which is id order). Returns the number of rows fed.
+ * Feeds an engine the session's rows of one database in id order, one call from SQLite into JS per row (a
+ * user-defined function receiving the columns: no row objects, and no sort: the events table is scanned in rowid
+ * order, which is id order). The function and statements are registered once per Replayer (the live tap calls
+ * it after every write).
  */
+export class Replayer {
+  private readonly all;
+  private readonly upTo;
+  private read = 0;
+  private onProgress?: (read: number) => void;
+
+  constructor(
+    private readonly db: Db,
+    private readonly engine: StreamEngine,
+  ) {
+    const fn = (id: number, ts: number, dur: number | null, pid: number, tid: number, op: number, ret: number | null, a0: number | null, a1: number | null, a2: number | null, a3: number | null): null => {
+      engine.feed(id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3);
+      if ((++this.read & 0xffff) === 0) this.onProgress?.(this.read);
+      return null;
+    };
+    // one name per connection: a Replayer registers it again (SQLite replaces the function; replays do not nest)
+    db.function('cw_stream_row', { deterministic: false }, fn as (...args: unknown[]) => null);
+    this.all = db.prepare(`SELECT count(cw_stream_row(${COLS})) FROM events WHERE session_id = ? AND id > ?`);
+    this.upTo = db.prepare(`SELECT count(cw_stream_row(${COLS})) FROM events WHERE session_id = ? AND id > ? AND id <= ?`);
+  }
+
+  /** Feed the rows with id in (engine.lastId, toId] (toId: all); returns the rows fed. */
+  feed(toId?: number, onProgress?: (read: number) => void): number {
+    const before = this.read;
+    this.onProgress = onProgress;
+    if (toId === undefined) this.all.get(this.engine.sessionId, this.engine.lastId);
+    else {
+      this.upTo.get(this.engine.sessionId, this.engine.lastId, toId);
+      // ids of the session can skip (another session's rows in between): the bound was read
+      if (this.engine.lastId < toId) this.engine.lastId = toId;
+    }
+    return this.read - before;
+  }
+}
+
+/** Feed `engine` the session's rows after engine.lastId (up to toId), in id order. */
 export function replaySession(db: Db, engine: StreamEngine, toId?: number, onProgress?: (read: number) => void): number {
-  let n = 0;
-  const fn = (id: number, ts: number, dur: number | null, pid: number, tid: number, op: number, ret: number | null, a0: number | null, a1: number | null, a2: number | null, a3: number | null): null => {
-    engine.feed(id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3);
-    if ((++n & 0xffff) === 0) onProgress?.(n);
-    return null;
-  };
-  db.function('cw_stream_row', { deterministic: false }, fn as (...args: unknown[]) => null);
-  const upper = toId === undefined ? '' : ' AND id <= ?';
-  const params: number[] = [engine.sessionId, engine.lastId];
-  if (toId !== undefined) params.push(toId);
-  db.prepare(`SELECT count(cw_stream_row(${COLS})) FROM events WHERE session_id = ? AND id > ?${upper}`).get(...params);
-  return n;
+  return new Replayer(db, engine).feed(toId, onProgress);
 }
 
 /** The cold path: the whole session replayed through the engine (what the writer thread computes live). */

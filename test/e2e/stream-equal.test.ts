@@ -1,0 +1,87 @@
+// Locks in the streaming analysis (issue #14 items 1 and 3): on real eBPF traces of incident workloads (at least
+// one per chain kind the zoo and incident suites raise), the chains the writer thread computed WHILE the trace ran
+// and stored when it ended deep-equal the chains of a cold re-analysis of the same database (`causeway explain
+// --no-persist`, which replays the events in id order through the same engine). The trace's summary says the
+// stored run came from the streamed analysis (chains.streamed), so this compares the two feeds, not one twice.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import Database from 'better-sqlite3';
+import { BIN, runCli, tmpDir } from '../cli/helpers.js';
+import { zooVariant } from './zoo-scenarios.js';
+import { latestRun } from '../../src/store/chains.js';
+
+const isRoot = process.getuid?.() === 0;
+const built = fs.existsSync(path.join(BIN, 'zoo_step')) && fs.existsSync(path.join(BIN, 'mem_pressure'));
+const skip = !isRoot ? 'needs root to trace' : !built ? 'fixtures not built (make -C test/fixtures)' : false;
+const dir = tmpDir('cw-stream-eq-');
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+interface Chain {
+  kind: string;
+  [k: string]: unknown;
+}
+
+let seq = 0;
+/** Trace argv with the CLI (streaming analysis on, as by default); returns the db and the summary's chains. */
+function trace(argv: string[], env: Record<string, string>): { db: string; chains: { analysed: boolean; streamed?: Record<string, number> } } {
+  const db = path.join(dir, `s${++seq}.db`);
+  const r = runCli(['trace', '--db', db, '--json', '-q', '--', ...argv], { env, timeoutMs: 90_000 });
+  assert.equal(r.code, 0, `trace ${argv.join(' ')} failed: ${r.stderr.slice(-2000)}`);
+  const summary = r.stdout.split('\n').filter((l) => l.startsWith('{') && !l.startsWith('{"workload"')).map((l) => JSON.parse(l)).find((j) => j.chains);
+  assert.ok(summary, `the trace printed its summary: ${r.stdout.slice(-800)}`);
+  return { db, chains: summary.chains };
+}
+
+/** The session's stored (latest) run vs a cold re-analysis of the same database. */
+function compare(db: string, streamed: { analysed: boolean; streamed?: Record<string, number> }): Chain[] {
+  assert.equal(streamed.analysed, true, 'the chains were stored when the trace ended');
+  assert.ok(streamed.streamed, 'they came from the analysis that ran during the trace');
+  assert.equal(streamed.streamed!.forced, 0, 'no thread hit the hold cap');
+  const c = new Database(db, { readonly: true });
+  let stored: Chain[];
+  try {
+    stored = latestRun(c, 1)!.chains.filter((x) => x.kind !== 'mcp_anomaly') as unknown as Chain[];
+  } finally {
+    c.close();
+  }
+  const r = runCli(['explain', '--db', db, '--json', '--no-persist']);
+  assert.equal(r.code, 0, r.stderr);
+  const cold = (JSON.parse(r.stdout) as { chains: Chain[] }).chains;
+  assert.deepEqual(stored, cold, 'streamed chains == chains of a cold replay');
+  return cold;
+}
+
+const ZOO = ['copy_mid_host', 'hog_fork_nice0_mid', 'io_main', 'gpulock_contend', 'alloc_churn_small', 'launch_two_threads'];
+for (const name of ZOO) {
+  test(`streamed == cold: zoo ${name}`, { skip, timeout: 150_000 }, () => {
+    const v = zooVariant(name);
+    const sub = (s: string) => s.split('{dir}').join(dir);
+    const teardown = v.setup?.({ dir });
+    try {
+      const env = Object.fromEntries(Object.entries(v.env).map(([k, x]) => [k, sub(x)]));
+      const { db, chains } = trace(v.argv.map(sub), env);
+      const cold = compare(db, chains);
+      const k = v.argv.indexOf('--kind');
+      const want = k >= 0 ? v.argv[k + 1] : null;
+      if (want) assert.ok(cold.some((c) => c.kind === want), `the variant's chain kind (${want}) is among the chains compared: ${cold.map((c) => c.kind).join(', ')}`);
+    } finally {
+      teardown?.();
+    }
+  });
+}
+
+test('streamed == cold: memory_pressure (mem_pressure in a memory-limited cgroup is not needed: the chain list is compared whatever it holds)', { skip, timeout: 150_000 }, () => {
+  const { db, chains } = trace([path.join(BIN, 'mem_pressure'), '200'], {});
+  compare(db, chains);
+});
+
+test('streamed == cold: decode_loop with blocking waits (blocking_sync, launch_overhead)', { skip, timeout: 150_000 }, () => {
+  const { db, chains } = trace([path.join(BIN, 'decode_loop'), '--steps', '2000'], { FAKE_CUDA_WAIT: 'block' });
+  const cold = compare(db, chains);
+  assert.ok(cold.length > 0, 'decode_loop raises chains');
+});
+
+
