@@ -9,9 +9,10 @@
  * stored at the end are the chains a later `causeway explain` replay computes. Reading a row back through a
  * user-defined function costs ~0.3 µs, small against the sweep itself.
  *
- * Lag: the writer thread runs at nice 10 and its first duty is writing. While batches are queued behind the one
- * just written, a catch-up feeds at most as many events as that batch held (the engine keeps pace, the queue is
- * not made longer); when nothing is queued it catches up completely. What is behind at the end is caught up at
+ * Lag: the writer thread runs at nice 10 and its first duty is writing: an engine that slowed it would fill the
+ * slots, stall the drain and, at the highest rates, lose events in the kernel's rings. So while batches are
+ * queued behind the one just written the engine is not fed at all, and otherwise a catch-up feeds a bounded
+ * chunk (the larger of CATCH_UP_CHUNK and 4x the batch). What is behind when the trace ends is caught up at
  * close. A failure here never costs an event: the tap stops, and the analysis at the end runs the cold path.
  */
 import type { Db } from '../store/db.js';
@@ -41,34 +42,41 @@ export interface StreamedAnalysis {
   behindAtClose: number;
 }
 
+/** events a catch-up feeds at least when the writer has nothing queued (~50-100 ms of the writer thread) */
+const CATCH_UP_CHUNK = 16384;
+
 export function createTap(db: Db, sessionId: number): WriterTap {
   const engine = new StreamEngine(sessionId);
   const maxId = db.prepare('SELECT max(id) FROM events').pluck();
   let feedCpuNs = 0;
   let feedEvents = 0;
   const replay = new Replayer(db, engine);
-  const catchUp = (limit: number): number => {
+  const catchUp = (limit: number, onProgress?: () => void): number => {
     const top = (maxId.get() as number | null) ?? 0;
     if (top <= engine.lastId) return 0;
     const to = Math.min(top, engine.lastId + limit);
-    replay.feed(to);
+    replay.feed(to, onProgress);
     return top - to;
   };
   return {
     afterWrite(events: number, backlog: boolean): void {
+      // writes first: with batches queued the engine waits; otherwise it catches up a bounded chunk (a batch
+      // arriving meanwhile waits at most that long)
+      if (backlog) return;
       const c0 = threadCpuNs();
       const before = engine.stats.events;
-      catchUp(backlog ? Math.max(events, 1) : Number.MAX_SAFE_INTEGER);
+      catchUp(Math.max(4 * events, CATCH_UP_CHUNK));
       feedEvents += engine.stats.events - before;
       const c1 = threadCpuNs();
       if (c0 >= 0 && c1 >= 0) feedCpuNs += c1 - c0;
     },
-    close(): StreamedAnalysis {
+    close(alive: () => void): StreamedAnalysis {
       const t0 = performance.now();
       const c0 = threadCpuNs();
       const top = (maxId.get() as number | null) ?? 0;
       const behindAtClose = Math.max(0, top - engine.lastId);
-      catchUp(Number.MAX_SAFE_INTEGER);
+      // what is behind is caught up now: tell the recording thread every 65,536 events that the close progresses
+      catchUp(Number.MAX_SAFE_INTEGER, alive);
       const prof = engine.finish();
       const r = analyseProfile(db, sessionId, prof);
       const sessionNotes = sessionCoverage(db, sessionId).notes.length;

@@ -37,8 +37,11 @@ export interface WriterWorkerData {
 export interface WriterTap {
   /** `events` were just written; `backlog`: more batches are queued behind them */
   afterWrite(events: number, backlog: boolean): void;
-  /** the writer closed (everything committed): what close() returns travels back in the 'closed' message */
-  close(): unknown;
+  /**
+   * the writer closed (everything committed): what close() returns travels back in the 'closed' message;
+   * `alive()` tells the recording thread that the close is making progress (its close timeout counts from it)
+   */
+  close(alive: () => void): unknown;
 }
 
 /** Drain thread -> writer thread. */
@@ -196,7 +199,10 @@ async function main(d: WriterWorkerData): Promise<void> {
     const stored = writer?.stored ?? 0;
     if (tap && !error) {
       try {
-        tapResult = (tap as WriterTap).close();
+        tapResult = (tap as WriterTap).close(() => {
+          Atomics.add(ctl, CTL.gen, 1);
+          Atomics.notify(ctl, CTL.gen);
+        });
       } catch (e) {
         tapFailed(e);
       }

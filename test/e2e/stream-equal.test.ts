@@ -85,3 +85,19 @@ test('streamed == cold: decode_loop with blocking waits (blocking_sync, launch_o
 });
 
 
+
+test('a trace of more than 1M events gets its chains stored when it ends (no size cap), equal to a cold replay', { skip, timeout: 300_000 }, () => {
+  // launch_loop: back-to-back launches, ~150-400k stored events a second traced on this 2-core box
+  const { db, chains } = trace([path.join(BIN, 'launch_loop'), '8'], {});
+  const c = new Database(db, { readonly: true });
+  let stored: number;
+  try {
+    stored = Number(c.prepare('SELECT events_stored FROM sessions WHERE id = 1').pluck().get());
+    assert.ok(latestRun(c, 1), 'an analysis run is stored');
+  } finally {
+    c.close();
+  }
+  assert.ok(stored > 1_000_000, `the trace stored more than 1M events (${stored})`);
+  assert.equal(chains.streamed!.events, stored, 'the streamed analysis saw every stored event');
+  compare(db, chains);
+});
