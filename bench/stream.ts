@@ -28,7 +28,8 @@ function run(seconds: number, stream: boolean): Record<string, unknown> {
     });
     const wallS = (performance.now() - t0) / 1000;
     if (r.status !== 0) return { error: r.stderr.slice(-500) };
-    const s = r.stdout.split('\n').filter((l) => l.startsWith('{') && !l.startsWith('{"workload"')).map((l) => JSON.parse(l)).find((j) => j.chains);
+    const lines = r.stdout.split('\n');
+    const s = JSON.parse(lines.slice(lines.lastIndexOf('{')).join('\n'));
     const w = r.stdout.split('\n').filter((l) => l.startsWith('{"workload"')).map((l) => JSON.parse(l))[0];
     return {
       stream, seconds, events: s.stored ?? s.events_stored, workload_s: w ? w.elapsed_ns / 1e9 : null, trace_wall_s: Math.round(wallS * 10) / 10,

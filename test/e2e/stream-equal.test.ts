@@ -30,8 +30,11 @@ function trace(argv: string[], env: Record<string, string>): { db: string; chain
   const db = path.join(dir, `s${++seq}.db`);
   const r = runCli(['trace', '--db', db, '--json', '-q', '--', ...argv], { env, timeoutMs: 90_000 });
   assert.equal(r.code, 0, `trace ${argv.join(' ')} failed: ${r.stderr.slice(-2000)}`);
-  const summary = r.stdout.split('\n').filter((l) => l.startsWith('{') && !l.startsWith('{"workload"')).map((l) => JSON.parse(l)).find((j) => j.chains);
-  assert.ok(summary, `the trace printed its summary: ${r.stdout.slice(-800)}`);
+  // the summary is the last thing printed, pretty-printed from a line holding only '{'
+  const lines = r.stdout.split('\n');
+  const from = lines.lastIndexOf('{');
+  assert.ok(from >= 0, `the trace printed its summary: ${r.stdout.slice(-800)}`);
+  const summary = JSON.parse(lines.slice(from).join('\n'));
   return { db, chains: summary.chains };
 }
 
