@@ -1,6 +1,11 @@
 /**
  * Per-call attribution and the GPU-driving thread timeline, in one streaming pass.
  *
+ * The driver is now stream.ts (issue #14): events in id order, per-thread reorder buffers, the pre-pass
+ * quantities online; it feeds the ThreadSweep below, both live (the writer thread) and cold (a replay of the
+ * database in rowid order, no sort). attributeSessionSorted, the two-pass driver described next, is kept as the
+ * reference the stream is compared with (bench, A/B of verdicts); nothing in src calls it.
+ *
  * Events of a session are read ordered by (tid, ts) as the arguments of a
  * user-defined aggregate (scanOrdered: one call into JS per row, no row
  * objects), after one unordered pre-pass (prescan.ts); SQLite's sorter spills
