@@ -39,10 +39,12 @@ function trace(argv: string[], env: Record<string, string>): { db: string; chain
 }
 
 /** The session's stored (latest) run vs a cold re-analysis of the same database. */
-function compare(db: string, streamed: { analysed: boolean; streamed?: Record<string, number> }): Chain[] {
+function compare(db: string, streamed: { analysed: boolean; streamed?: Record<string, number> }, capped = false): Chain[] {
   assert.equal(streamed.analysed, true, 'the chains were stored when the trace ended');
   assert.ok(streamed.streamed, 'they came from the analysis that ran during the trace');
-  assert.equal(streamed.streamed!.forced, 0, 'no thread hit the hold cap');
+  // at these rates no thread holds HOLD_CAP events; at ~200k events/s with off-CPU records arriving late by
+  // a few hundred ms one can (then the oldest go out anyway: still the same in both feeds)
+  if (!capped) assert.equal(streamed.streamed!.forced, 0, 'no thread hit the hold cap');
   const c = new Database(db, { readonly: true });
   let stored: Chain[];
   try {
@@ -102,5 +104,5 @@ test('a trace of more than 1M events gets its chains stored when it ends (no siz
   }
   assert.ok(stored > 1_000_000, `the trace stored more than 1M events (${stored})`);
   assert.equal(chains.streamed!.events, stored, 'the streamed analysis saw every stored event');
-  compare(db, chains);
+  compare(db, chains, true);
 });
