@@ -185,8 +185,8 @@ export interface StreamStats {
   resweeps: number;
   /** threads that closed segments with no kernel time known and held more than EARLY_CAP events before learning one */
   unlearnedGaveUp: number;
-  /** the largest hold window of any thread (ns) */
-  maxHoldNs: number;
+  /** the largest lateness of an arrival (ns: how far its ts lay behind its thread's progress) */
+  maxLateNs: number;
 }
 
 export class StreamEngine {
@@ -203,7 +203,7 @@ export class StreamEngine {
   private last: ThreadState | null = null;
   /** the last id fed (replays continue after it) */
   lastId = 0;
-  readonly stats: StreamStats = { events: 0, late: 0, forced: 0, resweeps: 0, unlearnedGaveUp: 0, maxHoldNs: 0 };
+  readonly stats: StreamStats = { events: 0, late: 0, forced: 0, resweeps: 0, unlearnedGaveUp: 0, maxLateNs: 0 };
   private finished = false;
 
   constructor(
@@ -235,10 +235,8 @@ export class StreamEngine {
     if (plan !== undefined) this.learn(t, e, plan);
     // lateness: how far behind the thread's progress this event starts
     const lateness = t.progress - ts;
-    if (lateness > t.hold) {
-      t.hold = lateness;
-      if (lateness > this.stats.maxHoldNs) this.stats.maxHoldNs = lateness;
-    }
+    if (lateness > this.stats.maxLateNs) this.stats.maxLateNs = lateness;
+    if (lateness > t.hold) t.hold = lateness;
     const prog = op === BLOCK_IO ? ts : end;
     if (prog > t.progress) t.progress = prog;
     if (op === OFF_CPU) {
