@@ -27,9 +27,9 @@
  * two-pass analysis).
  *
  * The second sweep of threads whose early segments closed before any kernel time was learned is bounded: a
- * thread's released events are kept (at most EARLY_CAP) until its timeline learns a kernel time; if segments
- * were closed without one by then, those events are swept again with the learned median as prior and that
- * timeline replaces the first one (ThreadSweep.adoptTimeline).
+ * thread's released events are kept (at most EARLY_CAP) until its timeline learned LEARN_SAMPLES kernel times;
+ * if segments were closed without one, those events are swept again with the median learned by then as prior and
+ * that timeline replaces the first one (ThreadSweep.adoptTimeline).
  *
  * Memory: O(threads x (HOLD_CAP + EARLY_CAP)) events at worst, plus the sweep's per-thread state; never O(events).
  */
@@ -55,6 +55,8 @@ export const HOLD_MIN_NS = 1_000_000_000;
 export const HOLD_CAP = 1 << 16;
 /** released events kept per thread until its timeline learned a kernel time */
 export const EARLY_CAP = 1 << 16;
+/** waiting drains (kernel-time samples) a thread's timeline learns before its early segments are swept again */
+export const LEARN_SAMPLES = 16;
 /** later launches of a kernel seen before its first launch's excess is settled */
 export const SETTLE_LATER = 2;
 /** 2^32: the in-call state sits above the CPU in an off-CPU row's a3 */
@@ -345,20 +347,29 @@ export class StreamEngine {
     if (early !== null) {
       early.push(e);
       const idle = t.sweep.p.idle;
-      if (idle.kernelNs.count > 0) {
-        if (idle.unlearnedSegments > 0) {
-          // segments closed before this kernel time was known: sweep them again with it as the prior
-          const again = new ThreadSweep(early[0].pid, t.tid, early[0].ts, {}, t.rates, t.fastest, q(idle.kernelNs, 0.5), this.first);
-          for (const x of early) this.sweepOne(again, x);
-          t.sweep.adoptTimeline(again);
-          this.stats.resweeps++;
-        }
-        t.early = null;
-      } else if (early.length >= EARLY_CAP) {
-        if (idle.unlearnedSegments > 0) this.stats.unlearnedGaveUp++;
-        t.early = null;
-      }
+      if (idle.kernelNs.count >= LEARN_SAMPLES || early.length >= EARLY_CAP) this.settleEarly(t);
     }
+  }
+
+  /**
+   * The thread's kernel time is known well enough (LEARN_SAMPLES waiting drains), or it held EARLY_CAP events, or
+   * it ended: segments closed before any kernel time was known are swept again with the median learned so far
+   * as the prior (the two-pass analysis took the whole thread's median; a median of the first few is less
+   * exposed to a disturbed first step than the first value alone).
+   */
+  private settleEarly(t: ThreadState): void {
+    const early = t.early!;
+    t.early = null;
+    const idle = t.sweep!.p.idle;
+    if (idle.unlearnedSegments === 0 || early.length === 0) return;
+    if (idle.kernelNs.count === 0) {
+      if (early.length >= EARLY_CAP) this.stats.unlearnedGaveUp++;
+      return;
+    }
+    const again = new ThreadSweep(early[0].pid, t.tid, early[0].ts, {}, t.rates, t.fastest, q(idle.kernelNs, 0.5), this.first);
+    for (const x of early) this.sweepOne(again, x);
+    t.sweep!.adoptTimeline(again);
+    this.stats.resweeps++;
   }
 
   private sweepOne(s: ThreadSweep, e: Ev): void {
@@ -386,6 +397,7 @@ export class StreamEngine {
       t.marks = [];
       this.advance(t, true);
       if (!t.sweep) continue;
+      if (t.early !== null) this.settleEarly(t);
       const p = t.sweep.flush();
       if (p.cudaCalls > 0 || p.offCount > 0) prof.threads.set(p.tid, p);
     }
