@@ -34,7 +34,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadAddon } from '../src/probe/addon.js';
 import { CudaProbes } from '../src/probe/cuda.js';
-import { loadHost, loadLoaderProbe } from '../src/probe/host.js';
+import { DEFAULT_LDSO, loadHost, loadLoaderProbe } from '../src/probe/host.js';
+import { resolveSymbols } from '../src/discover/elf.js';
 import Database from 'better-sqlite3';
 import { BUILD, CLI, fmt, fmtStat, jsonLine, readSysctl, rmDb, sleep, start, stat, table, writeSysctl, type Ctx, type SectionResult } from './lib.js';
 
@@ -78,6 +79,206 @@ async function inProcess(cfg: ExecConfig, n: number): Promise<SpawnCost | null> 
     close();
     cuda.close();
   }
+}
+
+/**
+ * Subsets of what a system-wide trace attaches, for bisecting the per-exec
+ * cost: each loads the objects in-process (no drain) and attaches only the
+ * named programs. `ldso-empty` / `ldso-unhit` put an empty program
+ * (bench/bpf/empty.bpf.c) on ld.so: at `_dl_debug_state` (hit twice per exec)
+ * and at `_dl_mcount` (never hit by a plain program): the kernel's uprobe cost
+ * with no BPF work, with and without hits.
+ */
+const TP_SCHED = ['cw_sched_switch', 'cw_sched_waking', 'cw_sched_wakeup_new'];
+const TP_LIFE = ['cw_sched_process_fork', 'cw_sched_process_exec', 'cw_sched_process_exit', 'cw_mark_victim'];
+const TP_IRQ = ['cw_irq_entry', 'cw_irq_exit', 'cw_softirq_entry', 'cw_softirq_exit', 'cw_hrtimer_entry', 'cw_hrtimer_exit'];
+const TP_PAGE = ['cw_mm_page_alloc'];
+const TP_REST = ['cw_direct_reclaim_begin', 'cw_direct_reclaim_end', 'cw_memcg_reclaim_begin', 'cw_memcg_reclaim_end', 'cw_block_rq_insert', 'cw_block_rq_issue', 'cw_block_rq_complete'];
+interface Subset {
+  programs: readonly string[];
+  /** the loader probe: off, walk off (no system-wide parking), or as a system-wide trace loads it */
+  loader?: 'nowalk' | 'walk' | 'mmap';
+  /** an empty program on ld.so at this symbol instead of the loader probe */
+  empty?: string;
+}
+export const EXEC_SUBSETS: Record<string, Subset> = {
+  'objects-only': { programs: [] },
+  'ldso-unhit': { programs: [], empty: '_dl_mcount' },
+  'ldso-empty': { programs: [], empty: '_dl_debug_state' },
+  'loader-nowalk': { programs: [], loader: 'nowalk' },
+  'loader-walk': { programs: [], loader: 'walk' },
+  'mmap-watch': { programs: [], loader: 'mmap' },
+  'tp-lifecycle': { programs: TP_LIFE },
+  'tp-sched': { programs: TP_SCHED },
+  'tp-irq': { programs: TP_IRQ },
+  'tp-page-alloc': { programs: TP_PAGE },
+  'tp-reclaim+block': { programs: TP_REST },
+  'tp-all': { programs: [...TP_LIFE, ...TP_SCHED, ...TP_IRQ, ...TP_PAGE, ...TP_REST] },
+  'tp-all+loader': { programs: [...TP_LIFE, ...TP_SCHED, ...TP_IRQ, ...TP_PAGE, ...TP_REST], loader: 'walk' },
+  'tp-all+mmap-watch': { programs: [...TP_LIFE, ...TP_SCHED, ...TP_IRQ, ...TP_PAGE, ...TP_REST], loader: 'mmap' },
+};
+
+/** Load one subset in-process, run the loop, unload. */
+export async function underSubset(name: string, n: number, loop: () => Promise<SpawnCost | null> = () => spawnLoop(n), ldso = DEFAULT_LDSO): Promise<SpawnCost | null> {
+  const sub = EXEC_SUBSETS[name];
+  if (!sub) throw new Error(`unknown subset ${name}: ${Object.keys(EXEC_SUBSETS).join(', ')}`);
+  const addon = loadAddon();
+  const cuda = new CudaProbes(addon, { traceAll: true, selfTgid: process.pid, stackEvery: {} });
+  const warn = (m: string): void => void process.stderr.write(`execcost: ${m}\n`);
+  const closers: (() => void)[] = [() => cuda.close()];
+  try {
+    const h = loadHost(addon, { shareFrom: cuda.rt, selfTgid: process.pid, traceAll: true, warn, programs: sub.programs });
+    closers.unshift(() => h.close());
+    if (sub.loader) {
+      const park = sub.loader !== 'nowalk';
+      const l = loadLoaderProbe(addon, { shareFrom: h.host, selfTgid: process.pid, traceAll: park, parkNewCuda: park, mmapWatch: sub.loader === 'mmap', warn, ldso });
+      if (!l.status.attached || (park && !l.parksNewCuda) || (sub.loader === 'mmap') !== (l.mode === 'mmap_watch')) return null;
+      closers.unshift(() => l.close());
+    }
+    if (sub.empty) {
+      const off = resolveSymbols(ldso, [sub.empty]).get(sub.empty);
+      if (!off) return null;
+      const o = addon.openObject(path.join(BUILD, 'empty.bpf.o'));
+      const link = addon.attachUprobe(o, 'empty_entry', ldso, off.offset, 0, false, 0);
+      closers.unshift(() => {
+        addon.detach([link]);
+        addon.closeObject(o);
+      });
+    }
+    await sleep(100);
+    return await loop();
+  } finally {
+    for (const c of closers) c();
+  }
+}
+
+export interface SubsetRow {
+  name: string;
+  /** per round: this subset's batch less the mean of the untraced batches either side of it */
+  cpuNs: number[];
+  sysNs: number[];
+  wallNs: number[];
+}
+
+/**
+ * Rounds of U s1 U s2 U ... sK U (subset order rotating per round): each
+ * subset batch is compared with the untraced batches right before and after
+ * it, so load that drifts over seconds cancels; the median over rounds is the
+ * subset's added cost per spawn.
+ */
+export async function subsets(names: string[], n: number, rounds: number, log: (l: string) => void): Promise<SubsetRow[]> {
+  const rows = names.map((name) => ({ name, cpuNs: [] as number[], sysNs: [] as number[], wallNs: [] as number[] }));
+  for (let r = 0; r < rounds; r++) {
+    let prev = await spawnLoop(n);
+    for (let k = 0; k < rows.length; k++) {
+      const row = rows[(k + r) % rows.length]!;
+      const t = await underSubset(row.name, n);
+      const next = await spawnLoop(n);
+      if (t && prev && next) {
+        row.cpuNs.push(t.cpuNs - (prev.cpuNs + next.cpuNs) / 2);
+        row.sysNs.push(t.sysNs - (prev.sysNs + next.sysNs) / 2);
+        row.wallNs.push(t.wallNs - (prev.wallNs + next.wallNs) / 2);
+        log(`round ${r} ${row.name}: +${(row.cpuNs.at(-1)! / 1000).toFixed(1)} us CPU, +${(row.sysNs.at(-1)! / 1000).toFixed(1)} us sys (untraced ${(prev.cpuNs / 1000).toFixed(0)}/${(next.cpuNs / 1000).toFixed(0)} us)`);
+      }
+      prev = next;
+    }
+  }
+  return rows;
+}
+
+export interface AbCost {
+  /** medians over pairs, ns: A's child CPU, B's, and of the per-pair differences A - B */
+  a: number;
+  b: number;
+  diff: number;
+  diffTmean: number;
+  wallDiff: number;
+}
+
+/**
+ * A/B pairs: `spawn_ab` alternates a program whose interpreter is one private
+ * copy of ld.so (A) with one whose interpreter is another (B), and takes each
+ * child's CPU time from wait4. A probe on A's ld.so touches A's processes
+ * only; tracepoints touch both alike. A - B is what the ld.so probe costs a
+ * process, measured pair by pair, which cancels the load of the machine far
+ * better than batches. Copies of ld.so (own inodes) also keep other traces'
+ * probes on the system's ld.so out of both sides.
+ */
+export function abPrograms(dir = path.join(os.tmpdir(), 'cw-execcost-ab')): { a: string; b: string; ldsoA: string } | null {
+  const interp = DEFAULT_LDSO;
+  const real = fs.realpathSync(interp);
+  const exe = fs.readFileSync('/bin/true');
+  const out: string[] = [];
+  for (const side of ['a', 'b']) {
+    // the copy's path must be as long as PT_INTERP's: the program is patched in place
+    const d = path.join(dir, side);
+    const ld = path.join(d, 'l'.padEnd(Math.max(1, interp.length - d.length - 1), 'd'));
+    if (ld.length !== interp.length) return null;
+    fs.mkdirSync(d, { recursive: true });
+    fs.copyFileSync(real, ld);
+    const at = exe.indexOf(interp);
+    if (at < 0) return null;
+    const p = Buffer.from(exe);
+    p.write(ld, at, 'latin1');
+    fs.writeFileSync(path.join(d, 'true'), p, { mode: 0o755 });
+    out.push(ld);
+  }
+  return { a: path.join(dir, 'a', 'true'), b: path.join(dir, 'b', 'true'), ldsoA: out[0]! };
+}
+
+export async function spawnAb(n: number, a: string, b: string): Promise<AbCost | null> {
+  const p = start(path.join(BUILD, 'spawn_ab'), [String(n), a, b]);
+  await p.done;
+  const j = jsonLine<{ a_median: number; b_median: number; diff_median: number; diff_tmean: number; wall_diff_median: number }>(p.stdout, 'diff_median');
+  return j ? { a: j.a_median, b: j.b_median, diff: j.diff_median, diffTmean: j.diff_tmean, wallDiff: j.wall_diff_median } : null;
+}
+
+/** A/B under one subset whose ld.so probes go on A's ld.so copy. */
+export async function abUnderSubset(name: string, n: number, progs: { a: string; b: string; ldsoA: string }): Promise<AbCost | null> {
+  let got: AbCost | null = null;
+  if (name === 'untraced') return spawnAb(n, progs.a, progs.b);
+  await underSubset(
+    name,
+    n,
+    async () => {
+      got = await spawnAb(n, progs.a, progs.b);
+      return null;
+    },
+    progs.ldsoA,
+  );
+  return got;
+}
+
+/** CPU ns per getppid() system call (bench/c/syscall_loop.c, median of 9 batches). */
+export async function syscallNs(n: number): Promise<number | null> {
+  const p = start(path.join(BUILD, 'syscall_loop'), [String(n)]);
+  await p.done;
+  return jsonLine<{ cpu_ns_per_call_median: number }>(p.stdout, 'cpu_ns_per_call_median')?.cpu_ns_per_call_median ?? null;
+}
+
+/**
+ * What a subset adds to every system call of every process (syscall
+ * tracepoints route all of them through the slow entry): per round, a
+ * syscall_loop run untraced, under the subset, untraced again; the subset
+ * less the mean of its neighbours. Returns the per-round differences, ns.
+ */
+export async function syscallAdded(name: string, n: number, rounds: number, log: (l: string) => void): Promise<number[]> {
+  const out: number[] = [];
+  let prev = await syscallNs(n);
+  for (let r = 0; r < rounds; r++) {
+    let t: number | null = null;
+    await underSubset(name, 0, async () => {
+      t = await syscallNs(n);
+      return null;
+    });
+    const next = await syscallNs(n);
+    if (t !== null && prev !== null && next !== null) {
+      out.push(t - (prev + next) / 2);
+      log(`syscalls ${name}: ${(t as number).toFixed(1)} ns vs ${prev.toFixed(1)}/${next.toFixed(1)} untraced`);
+    }
+    prev = next;
+  }
+  return out;
 }
 
 function linkedProgIds(): Set<number> {
@@ -426,7 +627,37 @@ export async function measureAll(cfgs: readonly ExecConfig[], n: number, runs: n
   return out;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.argv[2] === 'attribution') {
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.argv[2] === 'syscalls') {
+  // node dist/bench/execcost.js syscalls [SUBSET] [CALLS] [ROUNDS]: ns added per system call
+  const xs = await syscallAdded(process.argv[3] ?? 'mmap-watch', Number(process.argv[4] ?? 900000), Number(process.argv[5] ?? 8), (l) => process.stderr.write(`${l}\n`));
+  console.log(`${process.argv[3] ?? 'mmap-watch'}: ${xs.length} rounds, added ns per system call median ${stat(xs).median.toFixed(1)} (${stat(xs).min.toFixed(1)}..${stat(xs).max.toFixed(1)})`);
+  process.exit(0);
+} else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.argv[2] === 'ab') {
+  // node dist/bench/execcost.js ab [PAIRS] [ROUNDS] [SUBSET,...]: A/B pairs (ld.so probes on A's copy only)
+  const progs = abPrograms();
+  if (!progs) throw new Error('cannot make the A/B programs');
+  const names = process.argv[5]?.split(',') ?? ['untraced', 'ldso-unhit', 'ldso-empty', 'loader-nowalk', 'loader-walk'];
+  const res = new Map<string, AbCost[]>(names.map((x) => [x, []]));
+  for (let r = 0; r < Number(process.argv[4] ?? 3); r++)
+    for (let k = 0; k < names.length; k++) {
+      const name = names[(k + r) % names.length]!;
+      const c = await abUnderSubset(name, Number(process.argv[3] ?? 500), progs);
+      if (c) res.get(name)!.push(c);
+      process.stderr.write(`${name}: ${c ? `A ${(c.a / 1000).toFixed(0)} B ${(c.b / 1000).toFixed(0)} diff median ${(c.diff / 1000).toFixed(1)} tmean ${(c.diffTmean / 1000).toFixed(1)} wall ${(c.wallDiff / 1000).toFixed(1)} us` : 'n/a'}\n`);
+    }
+  for (const [name, xs] of res) {
+    const m = (f: (c: AbCost) => number) => (xs.length ? (stat(xs.map(f)).median / 1000).toFixed(1) : 'n/a');
+    console.log(`${name.padEnd(16)} runs ${xs.length}  A-B CPU median ${m((c) => c.diff)} us, tmean ${m((c) => c.diffTmean)} us, wall ${m((c) => c.wallDiff)} us`);
+  }
+  process.exit(0);
+} else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.argv[2] === 'subsets') {
+  // node dist/bench/execcost.js subsets [SPAWNS] [ROUNDS] [SUBSET,...]: paired against untraced, medians
+  const names = process.argv[5]?.split(',') ?? Object.keys(EXEC_SUBSETS);
+  const rows = await subsets(names, Number(process.argv[3] ?? 300), Number(process.argv[4] ?? 8), (l) => process.stderr.write(`${l}\n`));
+  const m = (xs: number[]) => (xs.length ? `${(stat(xs).median / 1000).toFixed(1)} (${(stat(xs).min / 1000).toFixed(0)}..${(stat(xs).max / 1000).toFixed(0)})` : 'n/a');
+  for (const r of rows) console.log(`${r.name.padEnd(18)} rounds ${r.cpuNs.length}  CPU ${m(r.cpuNs)}  sys ${m(r.sysNs)}  wall ${m(r.wallNs)}`);
+  process.exit(0);
+} else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.argv[2] === 'attribution') {
   // node dist/bench/execcost.js attribution [SPAWNS] [CLI]: one cliAttribution run, as JSON
   console.log(JSON.stringify(await cliAttribution(Number(process.argv[3] ?? 2000), process.argv[4] ?? CLI), null, 1));
   process.exit(0);

@@ -116,6 +116,28 @@ static __always_inline __u64 cw_user_u64_at(__u64 p)
 	return v;
 }
 
+/* Is the file name at b (a basename: no '/') a CUDA library? b must have 16 readable bytes. */
+static __always_inline bool cw_cuda_base(const char *b)
+{
+	if (b[0] != 'l' || b[1] != 'i' || b[2] != 'b')
+		return false;
+	/* libnccl.so*: collectives (torch.distributed loads them on first use) */
+	if (b[3] == 'n' && b[4] == 'c' && b[5] == 'c' && b[6] == 'l')
+		return b[7] == '.';
+	/* libnvToolsExt.so*: NVTX v2 ranges, loaded by annotated libraries on first use */
+	if (b[3] == 'n' && b[4] == 'v' && b[5] == 'T' && b[6] == 'o' && b[7] == 'o' && b[8] == 'l' && b[9] == 's' &&
+	    b[10] == 'E' && b[11] == 'x' && b[12] == 't')
+		return b[13] == '.';
+	if (b[3] != 'c' || b[4] != 'u')
+		return false;
+	/* libcublas.so*, libcublasLt.so*: GEMM libraries a framework may dlopen late */
+	if (b[5] == 'b' && b[6] == 'l' && b[7] == 'a' && b[8] == 's')
+		return b[9] == '.' || (b[9] == 'L' && b[10] == 't' && b[11] == '.');
+	if (b[5] != 'd' || b[6] != 'a')
+		return false;
+	return b[7] == '.' || (b[7] == 'r' && b[8] == 't' && (b[9] == '.' || b[9] == '-'));
+}
+
 /*
  * Is the basename of the path in buf (n bytes incl. NUL) a CUDA library?
  * Scans back from the end for the last '/' (basenames of interest are short)
@@ -130,24 +152,7 @@ static __always_inline bool cw_cuda_name(const char *buf, long n)
 			break;
 		if (buf[p & (CW_NAME_MAX - 1)] != '/')
 			continue;
-		const char *b = buf + ((p + 1) & (CW_NAME_MAX - 1));
-		if (b[0] != 'l' || b[1] != 'i' || b[2] != 'b')
-			return false;
-		/* libnccl.so*: collectives (torch.distributed loads them on first use) */
-		if (b[3] == 'n' && b[4] == 'c' && b[5] == 'c' && b[6] == 'l')
-			return b[7] == '.';
-		/* libnvToolsExt.so*: NVTX v2 ranges, loaded by annotated libraries on first use */
-		if (b[3] == 'n' && b[4] == 'v' && b[5] == 'T' && b[6] == 'o' && b[7] == 'o' && b[8] == 'l' && b[9] == 's' &&
-		    b[10] == 'E' && b[11] == 'x' && b[12] == 't')
-			return b[13] == '.';
-		if (b[3] != 'c' || b[4] != 'u')
-			return false;
-		/* libcublas.so*, libcublasLt.so*: GEMM libraries a framework may dlopen late */
-		if (b[5] == 'b' && b[6] == 'l' && b[7] == 'a' && b[8] == 's')
-			return b[9] == '.' || (b[9] == 'L' && b[10] == 't' && b[11] == '.');
-		if (b[5] != 'd' || b[6] != 'a')
-			return false;
-		return b[7] == '.' || (b[7] == 'r' && b[8] == 't' && (b[9] == '.' || b[9] == '-'));
+		return cw_cuda_base(buf + ((p + 1) & (CW_NAME_MAX - 1)));
 	}
 	return false;
 }
@@ -258,6 +263,120 @@ int BPF_KPROBE(cw_dl_debug_state) /* BPF_UPROBE is libbpf >= 1.2; same thing */
 	e->stopped = stop;
 	e->pad = 0;
 	/* a parked process waits for user space: wake it (it watches rb_life); otherwise the drain timer reads it */
+	bpf_ringbuf_submit(e, stop ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+
+/*
+ * System-wide mode without a uprobe in every process (cw_mmap_watch, attached
+ * instead of the ld.so uprobe when the kernel has syscall tracepoints).
+ *
+ * Why: a uprobe on ld.so is installed into every process that maps ld.so,
+ * i.e. every dynamically linked program: the kernel writes the breakpoint into
+ * a private copy of the probed page at exec, and `_dl_debug_state` starts with
+ * `ret`, which x86 cannot emulate, so each of the two hits per exec traps,
+ * creates the process's out-of-line area and single-steps there. On this
+ * VM that was ~300 us of CPU per exec of /bin/true, whatever the program
+ * does (an empty BPF program costs the same: BENCHMARKS.md §7b).
+ *
+ * Instead: the loader maps every library's first segment with mmap(fd, offset
+ * 0, MAP_PRIVATE) before any of its code runs (glibc _dl_map_segments; at
+ * start-up and on dlopen alike). At sys_enter_mmap, a private file mapping at
+ * offset 0 whose file is named like a CUDA library parks the process: the
+ * SIGSTOP is taken on the way back to user space, once that segment is mapped,
+ * so user space finds the library in /proc/PID/maps, attaches (uprobes on the
+ * inode reach the segments the loader maps next too) and resumes it. A traced
+ * process's other shared objects are reported too (no park), like the loader
+ * probe's rendezvous records, so its mappings are refreshed after a dlopen.
+ * What a process that never maps a CUDA library pays: the syscall tracepoint
+ * path on each syscall (enabling any syscall tracepoint routes every syscall
+ * through it) and this program on each of its file mmaps at offset 0.
+ */
+struct cw_sys_enter_mmap {
+	__u64 common;  /* common_type, common_flags, common_preempt_count, common_pid */
+	__s32 nr;
+	__u32 pad;
+	__u64 addr;
+	__u64 len;
+	__u64 prot;
+	__u64 flags;
+	__u64 fd;
+	__u64 off;
+};
+
+#define CW_MAP_TYPE 0x03      /* MAP_SHARED | MAP_PRIVATE */
+#define CW_MAP_PRIVATE 0x02
+#define CW_MAP_ANONYMOUS 0x20
+
+/* the file of fd in the current task, or NULL */
+static __always_inline struct file *cw_fd_file(__u32 fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **arr;
+	struct file *f = NULL;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	arr = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), arr + fd);
+	return f;
+}
+
+/* does the NUL-terminated name in buf (n bytes) contain ".so"? */
+static __always_inline bool cw_shared_object_name(const char *buf, long n)
+{
+	for (long k = 0; k + 3 < CW_NAME_MAX; k++) {
+		if (k + 3 > n)
+			break;
+		if (buf[k] == '.' && buf[k + 1] == 's' && buf[k + 2] == 'o')
+			return true;
+	}
+	return false;
+}
+
+SEC("tracepoint/syscalls/sys_enter_mmap")
+int cw_mmap_watch(struct cw_sys_enter_mmap *ctx)
+{
+	__u64 id, flags = ctx->flags;
+	__u32 tgid, zero = 0;
+	struct cw_loader *e;
+	struct file *f;
+	const unsigned char *name;
+	char *buf;
+	long n;
+	bool cuda, stop;
+
+	/* the loader's first mapping of an object: private, file-backed, offset 0 */
+	if (ctx->off != 0 || (flags & CW_MAP_TYPE) != CW_MAP_PRIVATE || (flags & CW_MAP_ANONYMOUS) || (__s64)ctx->fd < 0)
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	tgid = id >> 32;
+	if (tgid == cw_self_tgid)
+		return 0;
+	f = cw_fd_file((__u32)ctx->fd);
+	if (!f)
+		return 0;
+	name = BPF_CORE_READ(f, f_path.dentry, d_name.name);
+	buf = bpf_map_lookup_elem(&cw_name_buf, &zero);
+	if (!name || !buf)
+		return 0;
+	n = bpf_probe_read_kernel_str(buf, CW_NAME_MAX, name);
+	if (n <= 0)
+		return 0;
+	cuda = cw_cuda_base(buf);
+	if (!cuda && !(cw_is_traced(tgid) && cw_shared_object_name(buf, n)))
+		return 0;
+	stop = cuda && bpf_send_signal(CW_SIGSTOP) == 0;
+	e = bpf_ringbuf_reserve(&rb_life, sizeof(*e), 0);
+	if (!e) {
+		cw_count_loss(CW_LOSS_RB_LIFE);
+		return 0;
+	}
+	cw_fill_hdr(&e->hdr, bpf_ktime_get_ns(), id, CW_OP_LIB_LOAD, CW_SRC_LOADER, 0);
+	e->stopped = stop;
+	e->pad = 0;
 	bpf_ringbuf_submit(e, stop ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	return 0;
 }
