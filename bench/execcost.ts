@@ -193,6 +193,9 @@ export interface AbCost {
   diff: number;
   diffTmean: number;
   wallDiff: number;
+  /** medians over spawns of the child's + the spawner's CPU per spawn, A and B */
+  totalA: number;
+  totalB: number;
 }
 
 /**
@@ -229,8 +232,8 @@ export function abPrograms(dir = path.join(os.tmpdir(), 'cw-execcost-ab')): { a:
 export async function spawnAb(n: number, a: string, b: string): Promise<AbCost | null> {
   const p = start(path.join(BUILD, 'spawn_ab'), [String(n), a, b]);
   await p.done;
-  const j = jsonLine<{ a_median: number; b_median: number; diff_median: number; diff_tmean: number; wall_diff_median: number }>(p.stdout, 'diff_median');
-  return j ? { a: j.a_median, b: j.b_median, diff: j.diff_median, diffTmean: j.diff_tmean, wallDiff: j.wall_diff_median } : null;
+  const j = jsonLine<{ a_median: number; b_median: number; diff_median: number; diff_tmean: number; wall_diff_median: number; total_a_median: number; total_b_median: number }>(p.stdout, 'diff_median');
+  return j ? { a: j.a_median, b: j.b_median, diff: j.diff_median, diffTmean: j.diff_tmean, wallDiff: j.wall_diff_median, totalA: j.total_a_median, totalB: j.total_b_median } : null;
 }
 
 /** A/B under one subset whose ld.so probes go on A's ld.so copy. */
@@ -279,6 +282,58 @@ export async function syscallAdded(name: string, n: number, rounds: number, log:
     prev = next;
   }
   return out;
+}
+
+/** A/B pairs under a configuration: a subset (in-process), `cli`, `cli (previous build)` or `untraced`. */
+export async function abUnder(name: string, n: number, progs: { a: string; b: string; ldsoA: string }): Promise<AbCost | null> {
+  if (name === 'cli' || name === 'cli (previous build)') {
+    const cli = name === 'cli' ? CLI : process.env.BENCH_BASE_CLI;
+    if (!cli) return null;
+    let got: AbCost | null = null;
+    await underCli(cli, [], n, async () => {
+      got = await spawnAb(n, progs.a, progs.b);
+    });
+    return got;
+  }
+  return abUnderSubset(name, n, progs);
+}
+
+export interface BatchRow {
+  name: string;
+  /** per round: this configuration's median CPU per spawn (child + spawner) less the mean of the untraced batches either side, A and B */
+  totalA: number[];
+  totalB: number[];
+  /** per round: median A - B difference of the pairs in the batch */
+  diff: number[];
+}
+
+/**
+ * Rounds of U c1 U c2 U ... cK U (order rotating per round), each batch
+ * `spawn_ab`: per batch the median total CPU per spawn (robust to the
+ * outliers a loaded machine adds), compared with the untraced batches either
+ * side. A is the system's /bin/true (the system's ld.so: what a trace probes)
+ * unless `a` says otherwise.
+ */
+export async function batches(names: string[], n: number, rounds: number, log: (l: string) => void, a = '/bin/true'): Promise<BatchRow[]> {
+  const made = abPrograms();
+  if (!made) throw new Error('cannot make the A/B programs');
+  const progs = { ...made, a };
+  const rows: BatchRow[] = names.map((name) => ({ name, totalA: [], totalB: [], diff: [] }));
+  let prev = await spawnAb(n, progs.a, progs.b);
+  for (let r = 0; r < rounds; r++)
+    for (let k = 0; k < rows.length; k++) {
+      const row = rows[(k + r) % rows.length]!;
+      const t = await abUnder(row.name, n, progs);
+      const next = await spawnAb(n, progs.a, progs.b);
+      if (t && prev && next) {
+        row.totalA.push(t.totalA - (prev.totalA + next.totalA) / 2);
+        row.totalB.push(t.totalB - (prev.totalB + next.totalB) / 2);
+        row.diff.push(t.diff);
+        log(`round ${r} ${row.name}: A +${(row.totalA.at(-1)! / 1000).toFixed(1)} us, B +${(row.totalB.at(-1)! / 1000).toFixed(1)} us, A-B ${(t.diff / 1000).toFixed(1)} us (untraced A ${(prev.totalA / 1000).toFixed(0)}/${(next.totalA / 1000).toFixed(0)} us)`);
+      }
+      prev = next;
+    }
+  return rows;
 }
 
 function linkedProgIds(): Set<number> {
@@ -627,7 +682,13 @@ export async function measureAll(cfgs: readonly ExecConfig[], n: number, runs: n
   return out;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.argv[2] === 'syscalls') {
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.argv[2] === 'batches') {
+  // node dist/bench/execcost.js batches [PAIRS] [ROUNDS] [CONFIG,...]: configurations against untraced batches
+  const rows = await batches(process.argv[5]?.split(',') ?? ['mmap-watch', 'tp-all', 'tp-all+mmap-watch', 'cli'], Number(process.argv[3] ?? 150), Number(process.argv[4] ?? 4), (l) => process.stderr.write(`${l}\n`));
+  const m = (xs: number[]) => (xs.length ? `${(stat(xs).median / 1000).toFixed(1)} (${(stat(xs).min / 1000).toFixed(0)}..${(stat(xs).max / 1000).toFixed(0)})` : 'n/a');
+  for (const r of rows) console.log(`${r.name.padEnd(20)} rounds ${r.diff.length}  added CPU/spawn A ${m(r.totalA)} B ${m(r.totalB)}  A-B ${m(r.diff)} us`);
+  process.exit(0);
+} else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.argv[2] === 'syscalls') {
   // node dist/bench/execcost.js syscalls [SUBSET] [CALLS] [ROUNDS]: ns added per system call
   const xs = await syscallAdded(process.argv[3] ?? 'mmap-watch', Number(process.argv[4] ?? 900000), Number(process.argv[5] ?? 8), (l) => process.stderr.write(`${l}\n`));
   console.log(`${process.argv[3] ?? 'mmap-watch'}: ${xs.length} rounds, added ns per system call median ${stat(xs).median.toFixed(1)} (${stat(xs).min.toFixed(1)}..${stat(xs).max.toFixed(1)})`);

@@ -324,13 +324,15 @@ static __always_inline struct file *cw_fd_file(__u32 fd)
 	return f;
 }
 
-/* does the NUL-terminated name in buf (n bytes) contain ".so"? */
+/* is the NUL-terminated name in buf (n bytes) a shared object's: ".so" at its end or before ".<digit>" (not ld.so.cache)? */
 static __always_inline bool cw_shared_object_name(const char *buf, long n)
 {
-	for (long k = 0; k + 3 < CW_NAME_MAX; k++) {
+	for (long k = 0; k + 5 < CW_NAME_MAX; k++) {
 		if (k + 3 > n)
 			break;
-		if (buf[k] == '.' && buf[k + 1] == 's' && buf[k + 2] == 'o')
+		if (buf[k] != '.' || buf[k + 1] != 's' || buf[k + 2] != 'o')
+			continue;
+		if (buf[k + 3] == 0 || (buf[k + 3] == '.' && buf[k + 4] >= '0' && buf[k + 4] <= '9'))
 			return true;
 	}
 	return false;
