@@ -280,18 +280,24 @@ int BPF_KPROBE(cw_dl_debug_state) /* BPF_UPROBE is libbpf >= 1.2; same thing */
  * VM that was ~300 us of CPU per exec of /bin/true, whatever the program
  * does (an empty BPF program costs the same: BENCHMARKS.md §7b).
  *
- * Instead: the loader maps every library's first segment with mmap(fd, offset
- * 0, MAP_PRIVATE) before any of its code runs (glibc _dl_map_segments; at
- * start-up and on dlopen alike). At sys_enter_mmap, a private file mapping at
- * offset 0 whose file is named like a CUDA library parks the process: the
- * SIGSTOP is taken on the way back to user space, once that segment is mapped,
- * so user space finds the library in /proc/PID/maps, attaches (uprobes on the
- * inode reach the segments the loader maps next too) and resumes it. A traced
- * process's other shared objects are reported too (no park), like the loader
- * probe's rendezvous records, so its mappings are refreshed after a dlopen.
- * What a process that never maps a CUDA library pays: the syscall tracepoint
- * path on each syscall (enabling any syscall tracepoint routes every syscall
- * through it) and this program on each of its file mmaps at offset 0.
+ * Instead, two syscall tracepoints. The loader maps every object's first
+ * segment with mmap(fd, offset 0, MAP_PRIVATE) before any of its code runs
+ * (glibc _dl_map_segments; at start-up and on dlopen alike): at sys_enter_mmap
+ * a file named like a CUDA library marks the process (cw_park_pending). Once
+ * the loader has mapped every object of that load it relocates them and
+ * write-protects each one's RELRO part, mprotect(PROT_READ), before any
+ * initializer runs: at that sys_enter_mprotect a marked process is parked
+ * (the SIGSTOP is taken on the way back to user space), the moment the ld.so
+ * probe parked it at (the RT_CONSISTENT rendezvous): user space finds the
+ * library and everything loaded with it in /proc/PID/maps, attaches, resumes.
+ * A process that maps a CUDA library without RELRO anywhere in that load is
+ * not parked; the rescan attaches to it late, as before parking existed.
+ * A traced process's other shared objects are reported (no park), like the
+ * loader probe's rendezvous records, so its mappings are refreshed after a
+ * dlopen. What a process that never maps a CUDA library pays: the syscall
+ * tracepoint path on each syscall (enabling any syscall tracepoint routes
+ * every syscall through it), the name check on each of its file mmaps at
+ * offset 0 and one map lookup per mprotect(PROT_READ).
  */
 struct cw_sys_enter_mmap {
 	__u64 common;  /* common_type, common_flags, common_preempt_count, common_pid */
@@ -304,6 +310,29 @@ struct cw_sys_enter_mmap {
 	__u64 fd;
 	__u64 off;
 };
+
+/* processes that mapped a CUDA library, parked at their next mprotect(PROT_READ) (value unused) */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} cw_park_pending SEC(".maps");
+
+static __always_inline void cw_emit_load(__u64 id, bool stop)
+{
+	struct cw_loader *e = bpf_ringbuf_reserve(&rb_life, sizeof(*e), 0);
+
+	if (!e) {
+		cw_count_loss(CW_LOSS_RB_LIFE);
+		return;
+	}
+	cw_fill_hdr(&e->hdr, bpf_ktime_get_ns(), id, CW_OP_LIB_LOAD, CW_SRC_LOADER, 0);
+	e->stopped = stop;
+	e->pad = 0;
+	/* a parked process waits for user space: wake it (it watches rb_life) */
+	bpf_ringbuf_submit(e, stop ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
 
 #define CW_MAP_TYPE 0x03      /* MAP_SHARED | MAP_PRIVATE */
 #define CW_MAP_PRIVATE 0x02
@@ -343,12 +372,10 @@ int cw_mmap_watch(struct cw_sys_enter_mmap *ctx)
 {
 	__u64 id, flags = ctx->flags;
 	__u32 tgid, zero = 0;
-	struct cw_loader *e;
 	struct file *f;
 	const unsigned char *name;
 	char *buf;
 	long n;
-	bool cuda, stop;
 
 	/* the loader's first mapping of an object: private, file-backed, offset 0 */
 	if (ctx->off != 0 || (flags & CW_MAP_TYPE) != CW_MAP_PRIVATE || (flags & CW_MAP_ANONYMOUS) || (__s64)ctx->fd < 0)
@@ -367,18 +394,42 @@ int cw_mmap_watch(struct cw_sys_enter_mmap *ctx)
 	n = bpf_probe_read_kernel_str(buf, CW_NAME_MAX, name);
 	if (n <= 0)
 		return 0;
-	cuda = cw_cuda_base(buf);
-	if (!cuda && !(cw_is_traced(tgid) && cw_shared_object_name(buf, n)))
-		return 0;
-	stop = cuda && bpf_send_signal(CW_SIGSTOP) == 0;
-	e = bpf_ringbuf_reserve(&rb_life, sizeof(*e), 0);
-	if (!e) {
-		cw_count_loss(CW_LOSS_RB_LIFE);
+	if (cw_cuda_base(buf)) {
+		__u32 one = 1;
+		bpf_map_update_elem(&cw_park_pending, &tgid, &one, BPF_ANY);
 		return 0;
 	}
-	cw_fill_hdr(&e->hdr, bpf_ktime_get_ns(), id, CW_OP_LIB_LOAD, CW_SRC_LOADER, 0);
-	e->stopped = stop;
-	e->pad = 0;
-	bpf_ringbuf_submit(e, stop ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	if (cw_is_traced(tgid) && cw_shared_object_name(buf, n))
+		cw_emit_load(id, false);
+	return 0;
+}
+
+struct cw_sys_enter_mprotect {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__u64 start;
+	__u64 len;
+	__u64 prot;
+};
+
+#define CW_PROT_READ 0x1
+
+SEC("tracepoint/syscalls/sys_enter_mprotect")
+int cw_mprotect_watch(struct cw_sys_enter_mprotect *ctx)
+{
+	__u64 id;
+	__u32 tgid;
+
+	/* the loader's RELRO protection, after it mapped and relocated a load's objects */
+	if (ctx->prot != CW_PROT_READ)
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	tgid = id >> 32;
+	if (!bpf_map_lookup_elem(&cw_park_pending, &tgid))
+		return 0;
+	bpf_map_delete_elem(&cw_park_pending, &tgid);
+	/* park even when the ring is full: attaching matters more than the record */
+	cw_emit_load(id, bpf_send_signal(CW_SIGSTOP) == 0);
 	return 0;
 }

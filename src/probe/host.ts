@@ -286,16 +286,17 @@ export interface LoaderProbe {
 }
 
 
-const MMAP_WATCH_PROGRAM = 'cw_mmap_watch';
+const MMAP_WATCH_PROGRAMS = ['cw_mmap_watch', 'cw_mprotect_watch'];
 
 /**
  * System-wide parking without a uprobe in every process (bpf/loader.bpf.c,
- * cw_mmap_watch): a process is parked when its loader maps the first segment
- * of a file named like a CUDA library. null when the kernel cannot attach it
- * (no syscall tracepoints): the caller falls back to the ld.so uprobe.
+ * cw_mmap_watch + cw_mprotect_watch): a process whose loader mapped a file
+ * named like a CUDA library is parked when it write-protects the relocated
+ * objects (RELRO), before any of their code runs. null when the kernel cannot
+ * attach them (no syscall tracepoints): the caller falls back to the ld.so uprobe.
  */
 function loadMmapWatch(addon: Addon, opts: LoaderOptions): LoaderProbe | null {
-  const entry: HostProgram = { object: 'loader', program: MMAP_WATCH_PROGRAM, target: 'tracepoint/syscalls/sys_enter_mmap', feeds: 'library-load events, parking of new CUDA processes' };
+  const entry: HostProgram = { object: 'loader', program: MMAP_WATCH_PROGRAMS.join('+'), target: 'tracepoint/syscalls/sys_enter_mmap+sys_enter_mprotect', feeds: 'library-load events, parking of new CUDA processes' };
   let obj: ObjHandle | undefined;
   try {
     obj = addon.openObject(bpfObjectPath('loader.bpf.o'), {
@@ -303,7 +304,13 @@ function loadMmapWatch(addon: Addon, opts: LoaderOptions): LoaderProbe | null {
       shareMaps: { from: opts.shareFrom, names: HOST_SHARED_MAPS },
       disablePrograms: [LOADER_PROGRAM],
     });
-    const link = addon.attachAuto(obj, MMAP_WATCH_PROGRAM);
+    const links: LinkHandle[] = [];
+    try {
+      for (const p of MMAP_WATCH_PROGRAMS) links.push(addon.attachAuto(obj, p));
+    } catch (e) {
+      addon.detach(links);
+      throw e;
+    }
     const o = obj;
     let closed = false;
     return {
@@ -315,7 +322,7 @@ function loadMmapWatch(addon: Addon, opts: LoaderOptions): LoaderProbe | null {
         if (closed) return;
         closed = true;
         try {
-          addon.detach([link]);
+          addon.detach(links);
         } finally {
           addon.closeObject(o);
         }
@@ -368,7 +375,7 @@ export function loadLoaderProbe(addon: Addon, opts: LoaderOptions): LoaderProbe 
       rodata: { cw_self_tgid: opts.selfTgid, cw_trace_all: opts.traceAll ?? false, cw_stop_on_load: opts.stopOnLoad ?? false, cw_park_new_cuda: rDebugDelta !== 0n, cw_r_debug_delta: rDebugDelta, ...(opts.exeCleanTtlNs !== undefined ? { cw_exe_clean_ttl_ns: opts.exeCleanTtlNs } : {}) },
       shareMaps: { from: opts.shareFrom, names: HOST_SHARED_MAPS },
       uprobeMultiPrograms: multi ? [LOADER_PROGRAM] : [],
-      disablePrograms: [MMAP_WATCH_PROGRAM],
+      disablePrograms: MMAP_WATCH_PROGRAMS,
     });
   const errors: string[] = [];
   for (const multi of [true, false]) {

@@ -188,7 +188,7 @@ test('ringWatch: each park wakes the watcher, which alone resumes it; loads that
 const FIX = path.join(repoRoot(), 'test/fixtures/build');
 
 /** Run FIX/bin/EXE ARGS to its end, resuming it each time the loader probe parks it; returns the parks. */
-async function runParked(exe: string, args: string[], env: Record<string, string> = {}, meanwhile?: { afterMs: number; run: (pid: number) => void }): Promise<number> {
+async function runParked(exe: string, args: string[], env: Record<string, string> = {}, meanwhile?: { afterMs: number; run: (pid: number) => void }, onPark?: (pid: number) => void): Promise<number> {
   const p = spawn(path.join(FIX, 'bin', exe), args, { stdio: 'ignore', env: { ...process.env, ...env } });
   const exited = new Promise<number | null>((res) => p.on('exit', (code) => res(code)));
   let parks = 0;
@@ -202,6 +202,7 @@ async function runParked(exe: string, args: string[], env: Record<string, string
     }
     for (const r of drainLoads().filter((x) => x.tgid === p.pid && x.stopped)) {
       parks++;
+      onPark?.(r.tgid);
       process.kill(r.tgid, 'SIGCONT');
     }
     await sleep(10);
@@ -274,10 +275,18 @@ test('parkNewCuda (mmap watch): parked once per CUDA library mapped, linked or d
       fs.copyFileSync(path.join(FIX, 'lib', 'libcudart.so.12'), p);
       return p;
     };
+    // parked once everything of that load is mapped (the loader write-protects RELRO after mapping and
+    // relocating all of it): libcudart's code is mapped, and so is libc's at start-up
+    const mapped: string[][] = [];
+    const snap = (pid: number) => {
+      const maps = fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n');
+      mapped.push(['libcudart.so.12', 'libc.so.6'].filter((lib) => maps.some((l) => l.includes(' r-xp ') && l.endsWith(`/${lib}`))));
+    };
     drainLoads();
-    assert.equal(await runParked('dlopen_late', ['50', '1', copy(1)]), 1, 'parked at its dlopen of a never-seen libcudart');
-    assert.equal(await runParked('dlopen_late', ['50', '1', copy(2)]), 1, 'and the next run too: nothing is remembered per program');
-    assert.equal(await runParked('calls', ['1']), 1, 'parked where its loader mapped the libcudart it links');
+    assert.equal(await runParked('dlopen_late', ['50', '1', copy(1)], {}, undefined, snap), 1, 'parked at its dlopen of a never-seen libcudart');
+    assert.equal(await runParked('dlopen_late', ['50', '1', copy(2)], {}, undefined, snap), 1, 'and the next run too: nothing is remembered per program');
+    assert.equal(await runParked('calls', ['1'], {}, undefined, snap), 1, 'parked where its loader mapped the libcudart it links');
+    assert.deepEqual(mapped, [['libcudart.so.12', 'libc.so.6'], ['libcudart.so.12', 'libc.so.6'], ['libcudart.so.12', 'libc.so.6']], 'code of the CUDA library and of libc mapped when parked');
     // programs that map no CUDA library: no record at all, so nothing parked
     const pids: number[] = [];
     for (let i = 0; i < 20; i++) {
