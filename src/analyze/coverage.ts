@@ -77,7 +77,7 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
     for (const a of t.ops.values())
       if (a.kind === 'alloc' || a.kind === 'free') alloc += t.gpu.submissions > 0 ? (t.idle.inCalls.get(a.key)?.ns ?? 0) : Math.max(0, a.totalNs - a.count * FAST_ALLOC_NS);
   let contention = 0;
-  for (const t of prof.threads.values()) for (const a of t.ops.values()) if (OP_BY_NAME.get(a.name)?.source !== Source.NCCL) for (const [w, ns] of a.wokenBy) if (w !== t.pid && ctx.cudaPids.has(w)) contention += ns;
+  for (const t of prof.threads.values()) for (const a of t.ops.values()) if (OP_BY_NAME.get(a.name)?.source !== Source.NCCL) for (const [w, ns] of a.wokenBy) if (w !== t.pid && ctx.cudaPids.has(w)) contention += ns + (a.preemptedBy.get(w) ?? 0);
   const stragglers = measureStragglers(ctx);
   const straggled = stragglers.stragglers.reduce((x, s) => x + s.impactNs, 0);
   const ooms = prof.opCounts.get(132) ?? 0;

@@ -61,6 +61,12 @@ export const NOISE_NS = 10_000;
  * before the copy (I/O waits, page touching) and hides that gap's idle time.
  */
 export const OWN_TRANSFER_SLACK = 0.5;
+/**
+ * A runnable interval that starts within this of the end of a sleep is the same sleep's wakeup-to-run span
+ * (the BPF side closes the sleep at the wakeup and opens the runnable interval at the same instant; 1 µs
+ * covers clock reads on two CPUs), as in drain()'s wakeup rule.
+ */
+const WAKE_SPLIT_NS = 1000;
 /** cap on one segment's buffered submissions/activity; beyond it the segment is closed by estimate */
 const MAX_SEGMENT = 1 << 16;
 /** cudaErrorNotReady / CUDA_ERROR_NOT_READY: a completion query found work still pending */
@@ -127,6 +133,8 @@ export interface IdleModel {
   /** voluntary waits outside CUDA calls, by waker pid (markers for interrupts) */
   waitBy: Map<number, number>;
   waitSamples: Map<number, number[]>;
+  /** the part of waitBy spent runnable right after the wakeup while the waker held the CPU, by waker pid */
+  runnableBehindWaker: Map<number, number>;
   /**
    * lazy module loading on the critical path: the excess of a kernel's first launch over its fastest later
    * launch, and time in module-load calls (kind 'module'), while the GPU was idle; by op key
@@ -141,7 +149,7 @@ export function newIdleModel(): IdleModel {
   return {
     intervals: 0, idleNs: 0, idleLowerNs: 0, busyNs: 0, busyLowerNs: 0, spanNs: 0, segments: 0, waitedSegments: 0, estimatedSegments: 0, unlearnedSegments: 0, kernelNs: newSketch(),
     byDrain: new Map(), hostNs: 0, hostSamples: new TopK(10), preempted: new Map(), preemptSamples: new TopK(10), preemptedBusy: new Map(),
-    io: 0, ioSamples: new TopK(10), reclaim: 0, waitBy: new Map(), waitSamples: new Map(), inCalls: new Map(),
+    io: 0, ioSamples: new TopK(10), reclaim: 0, waitBy: new Map(), waitSamples: new Map(), runnableBehindWaker: new Map(), inCalls: new Map(),
     moduleLoad: new Map(), moduleSamples: new TopK(10),
   };
 }
@@ -295,6 +303,7 @@ export class Timeline {
     const fast = Math.min(this.fastest.get(op) ?? 0, DRAIN_BLOCK_NS);
     // the drain waited for the GPU if, up to `upTo`, it took longer than an empty-queue call
     const waitedUntil = (upTo: number) => upTo - ts - ownNs >= fast + NOISE_NS + OWN_TRANSFER_SLACK * ownNs;
+    if (DEBUG) console.error(`drain ${key} ts ${ts} dur ${end - ts} own ${Math.round(ownNs)} fast ${fast} pending ${this.subTs.length}`);
     if (waitedUntil(end)) {
       let done = end;
       // preempted at the end of the drain: the GPU may have finished before the thread got its CPU back
@@ -303,7 +312,7 @@ export class Timeline {
         if (a.ts < ts) break;
         if (a.type !== A.OFF || a.ts >= end) continue;
         const prev = i > 0 ? this.acts[i - 1] : undefined;
-        if (a.code === 0 && prev && prev.type === A.OFF && prev.code !== 0 && prev.ts >= ts && Math.abs(prev.end - a.ts) < 1000) {
+        if (a.code === 0 && prev && prev.type === A.OFF && prev.code !== 0 && prev.ts >= ts && Math.abs(prev.end - a.ts) < WAKE_SPLIT_NS) {
           // the drain's last sleep ended in a wakeup followed by a runnable wait for the CPU (bpf splits it
           // off): the GPU completed at the wakeup
           done = a.ts;
@@ -440,6 +449,7 @@ export class Timeline {
       if (est === null) m.unlearnedSegments++;
       d = est ?? 0;
     }
+    if (DEBUG) console.error(`segment n ${n} done ${Math.round(done)} measured ${measured} key ${key} d ${Math.round(d)} s0 ${this.subTs[0]} last ${this.subTs[n - 1]}`);
     // idle before the segment's first submission
     const s0 = this.subTs[0];
     if (this.lastDone !== null && s0 > this.lastDone) this.idle(this.lastDone, s0, this.lastDoneMeasured ? this.lastDone : Math.min(this.lastDone, this.prevSubmit), this.openedBy, this.lastDoneMeasured, this.subId[0]);
@@ -537,14 +547,27 @@ export class Timeline {
     let offAll = 0;
     const preIds: [number, number][] = [];
     const ioIds: [number, number][] = [];
-    for (const x of acts) {
-      if (x.type !== A.OFF) continue;
+    const behind = new Map<number, number>();
+    let prevOff: Act | null = null;
+    for (const x0 of acts) {
+      if (x0.type !== A.OFF) continue;
+      const before = prevOff;
+      prevOff = x0;
+      let x = x0;
       const v = ov(x);
       if (v <= 0) continue;
       offAll += v;
       const mid = (Math.max(lo, x.ts) + Math.min(b, x.end)) / 2;
       const inCall = calls.find((c) => c.ts <= mid && c.end >= mid);
       if (inCall) callOff.set(inCall, (callOff.get(inCall) ?? 0) + v);
+      if (x.code === 0 && before && before.code !== 0 && before.waker > 0 && before.waker === x.by && Math.abs(before.end - x.ts) < WAKE_SPLIT_NS) {
+        // Woken, then runnable while the task that woke it kept the CPU (bpf splits the wakeup-to-run span off
+        // a sleep as a runnable interval): the thread could not go on until its waker let it run, so the span
+        // is still the wait for the waker (a loader thread handing over data and going on reading, a process
+        // releasing a lock and re-taking it), not preemption by an unrelated task.
+        x = { ...x0, code: before.code, waker: before.waker };
+        addTo(behind, x.waker, v);
+      }
       if (x.code === 0) {
         addTo(pre, x.by, v);
         preIds.push([v, x.id]);
@@ -670,7 +693,10 @@ export class Timeline {
     const ioGot = take(io);
     m.io += ioGot;
     if (ioGot > 0) for (const [v, id] of ioIds) m.ioSamples.add(v, id);
-    spread(sum(wait), wait, (k, v) => addTo(m.waitBy, k, v));
+    const waitTotal = sum(wait);
+    const waitGot = Math.min(left, waitTotal);
+    spread(waitTotal, wait, (k, v) => addTo(m.waitBy, k, v));
+    if (waitTotal > 0) for (const [k, v] of behind) addTo(m.runnableBehindWaker, k, (v * waitGot) / waitTotal);
     const inCall = (key: string, v: number) => {
       let x = m.inCalls.get(key);
       const [code, kind] = codeOf.get(key)!;

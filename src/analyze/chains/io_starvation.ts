@@ -24,7 +24,11 @@ export function detectIoStarvation(ctx: ChainContext): Chain[] {
     // other threads of the same process stuck in I/O, and waits of this thread they ended
     let siblingsIo = 0;
     for (const o of ctx.prof.threads.values()) if (o.pid === t.pid && o.tid !== t.tid) siblingsIo += o.offTotal.io;
-    const viaLoader = siblingsIo > 0 ? Math.min(t.idle.waitBy.get(t.pid) ?? 0, siblingsIo) : 0;
+    // the feeder's waits for its own process (asleep, and runnable right after the wakeup while the loader kept
+    // the CPU): the sleeping part is capped by the loader's I/O wait (a loader that never waited on storage is
+    // not I/O); the runnable part is the loader handing over the data and going on to issue its next read
+    const behind = Math.min(t.idle.runnableBehindWaker.get(t.pid) ?? 0, t.idle.waitBy.get(t.pid) ?? 0);
+    const viaLoader = siblingsIo > 0 ? Math.min((t.idle.waitBy.get(t.pid) ?? 0) - behind, siblingsIo) + behind : 0;
     const io = ctx.host().io.get(t.pid) ?? { n: 0, bytes: 0, ns: 0 };
     // I/O wait with no block I/O of the process under host memory pressure is reclaim/swap: memory_pressure owns it
     // a thread that had to reclaim memory waits on swap-out and page-ins: memory_pressure owns its I/O waits
