@@ -215,10 +215,46 @@ export class Timeline {
     private readonly priorKernelNs: number | null = null,
   ) {}
 
+  /**
+   * Upper bounds on the kernel time from drains that found the queue empty (one per such segment). A measured
+   * completion is itself only an upper bound (the host learns of it after a wakeup, a late timer, a preemption):
+   * one late return stretches its segment's kernels over the whole host gap before it. A drain that returned at
+   * once proves the opposite side: its segment's kernels were done by its entry. Where the two disagree the
+   * empty-queue evidence wins: the learned kernel time never exceeds the median of these bounds.
+   */
+  private readonly emptyBound = newSketch();
+  /** the bound set by the segment being closed at once (null: none, or not a kernel-only segment) */
+  private segBound: number | null = null;
+
   /** the kernel time for a segment no waiting drain measured: learned so far, else the prior, else null */
   private kernelEstimate(): number | null {
-    if (this.m.kernelNs.count) return q(this.m.kernelNs, 0.5);
-    return this.priorKernelNs;
+    const e = this.m.kernelNs.count ? q(this.m.kernelNs, 0.5) : this.priorKernelNs;
+    if (e === null || !this.emptyBound.count) return e;
+    return Math.min(e, q(this.emptyBound, 0.5));
+  }
+
+  /**
+   * The pending kernels were all done by `t` (a drain found the queue empty): with uniform kernel time d,
+   * F(d) <= t gives d <= min_k (t - s_k - D_k) / M_k over the submissions before t. Only kernel-only segments
+   * (graph launches have their own time) and only submissions before t (a synchronous copy queued at the
+   * drain's own entry is the drain).
+   */
+  private noteEmptyAt(t: number, excludeId: number): void {
+    this.segBound = null;
+    let D = 0;
+    let M = 0;
+    let b = Infinity;
+    for (let k = this.subTs.length - 1; k >= 0; k--) {
+      if (this.subId[k] === excludeId && this.subTs[k] >= t - NOISE_NS) continue;
+      if (this.subCls[k] !== '') return;
+      if (this.subFixed[k] >= 0) D += this.subFixed[k];
+      else M++;
+      if (M > 0) b = Math.min(b, (t - this.subTs[k] - D) / M);
+    }
+    if (!Number.isFinite(b)) return;
+    b = Math.max(0, b);
+    this.segBound = b;
+    this.emptyBound.accept(b);
   }
 
   /** every non-nested CUDA call, at its entry */
@@ -339,6 +375,8 @@ export class Timeline {
     }
     // the queue was (about) empty at entry: completion at or before it (a synchronous copy: its own end)
     // (no kernel time known: d = 0, the earliest completion: idle is then an upper bound, as stated in the method)
+    // it returned within an empty-queue call's time (fast + NOISE_NS): the queue had at most that much left
+    this.noteEmptyAt(ts + fast + NOISE_NS, submitDrain ? id : -1);
     const est = this.estimateDone(true)!;
     this.closeSegment(submitDrain ? Math.min(end, est) : Math.min(ts, est), false, key, id);
   }
@@ -369,7 +407,10 @@ export class Timeline {
       // thread was preempted between them; the duration model places it inside that bracket
       const est = this.estimateDone() ?? ts;
       this.closeSegment(Math.max(this.lastNotReady, Math.min(ts, est)), true, key, id);
-    } else this.closeSegment(Math.min(ts, this.estimateDone(true)!), false, key, id);
+    } else {
+      this.noteEmptyAt(end, -1);
+      this.closeSegment(Math.min(ts, this.estimateDone(true)!), false, key, id);
+    }
     void end;
   }
 
@@ -448,7 +489,10 @@ export class Timeline {
       const est = (target === '' ? null : this.clsEstimate(target)) ?? this.kernelEstimate();
       if (est === null) m.unlearnedSegments++;
       d = est ?? 0;
+      // this segment's own empty-queue evidence caps its kernels
+      if (target === '' && this.segBound !== null) d = Math.min(d, this.segBound);
     }
+    this.segBound = null;
     if (DEBUG) console.error(`segment n ${n} done ${Math.round(done)} measured ${measured} key ${key} d ${Math.round(d)} s0 ${this.subTs[0]} last ${this.subTs[n - 1]}`);
     // idle before the segment's first submission
     const s0 = this.subTs[0];
@@ -775,6 +819,11 @@ export class Timeline {
     }
     if (this.firstSubmit !== null) this.m.spanNs = Math.max(0, this.lastEnd - this.firstSubmit);
     this.capSerialization();
+    if (DEBUG) {
+      const m = this.m;
+      const f = (x: Map<unknown, number>) => JSON.stringify([...x].map(([k, v]) => [k, Math.round(v / 1e3)]));
+      console.error(`finish idle ${Math.round(m.idleNs / 1e3)}us pre ${f(m.preempted)} io ${Math.round(m.io / 1e3)} wait ${f(m.waitBy)} host ${Math.round(m.hostNs / 1e3)} inCalls ${JSON.stringify([...m.inCalls].map(([k, v]) => [k, Math.round(v.ns / 1e3)]))} drains ${JSON.stringify([...m.byDrain].map(([k, v]) => [k, Math.round(v.hostNs / 1e3), Math.round(v.ownNs / 1e3)]))}`);
+    }
     return this.m;
   }
 }
