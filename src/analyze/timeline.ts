@@ -67,6 +67,12 @@ export const OWN_TRANSFER_SLACK = 0.5;
  * covers clock reads on two CPUs), as in drain()'s wakeup rule.
  */
 const WAKE_SPLIT_NS = 1000;
+/**
+ * Every empty-queue bound is at or above the true (uniform) kernel time, so the tightest ones are the best
+ * estimate; the 10th percentile rather than the minimum, so that one segment of unusually short kernels (the
+ * uniform model's exception) does not set the time for all.
+ */
+const EMPTY_BOUND_Q = 0.1;
 /** cap on one segment's buffered submissions/activity; beyond it the segment is closed by estimate */
 const MAX_SEGMENT = 1 << 16;
 /** cudaErrorNotReady / CUDA_ERROR_NOT_READY: a completion query found work still pending */
@@ -220,7 +226,7 @@ export class Timeline {
    * completion is itself only an upper bound (the host learns of it after a wakeup, a late timer, a preemption):
    * one late return stretches its segment's kernels over the whole host gap before it. A drain that returned at
    * once proves the opposite side: its segment's kernels were done by its entry. Where the two disagree the
-   * empty-queue evidence wins: the learned kernel time never exceeds the median of these bounds.
+   * empty-queue evidence wins: the learned kernel time never exceeds a low quantile of these bounds.
    */
   private readonly emptyBound = newSketch();
   /** the bound set by the segment being closed at once (null: none, or not a kernel-only segment) */
@@ -230,7 +236,7 @@ export class Timeline {
   private kernelEstimate(): number | null {
     const e = this.m.kernelNs.count ? q(this.m.kernelNs, 0.5) : this.priorKernelNs;
     if (e === null || !this.emptyBound.count) return e;
-    return Math.min(e, q(this.emptyBound, 0.5));
+    return Math.min(e, q(this.emptyBound, EMPTY_BOUND_Q));
   }
 
   /**
@@ -375,8 +381,10 @@ export class Timeline {
     }
     // the queue was (about) empty at entry: completion at or before it (a synchronous copy: its own end)
     // (no kernel time known: d = 0, the earliest completion: idle is then an upper bound, as stated in the method)
-    // it returned within an empty-queue call's time (fast + NOISE_NS): the queue had at most that much left
-    this.noteEmptyAt(ts + fast + NOISE_NS, submitDrain ? id : -1);
+    // the queue was empty when the drain returned (a synchronous copy: before its own transfer, whose estimate
+    // is a lower bound, so end - ownNs is still no earlier than the queue's completion). Not for an event wait:
+    // it covers only the work before the event's record, and a pipelined loop queues the next step after it.
+    if (OP_INFO[op]?.args[0] !== 'event') this.noteEmptyAt(end - ownNs, submitDrain ? id : -1);
     const est = this.estimateDone(true)!;
     this.closeSegment(submitDrain ? Math.min(end, est) : Math.min(ts, est), false, key, id);
   }
@@ -407,10 +415,7 @@ export class Timeline {
       // thread was preempted between them; the duration model places it inside that bracket
       const est = this.estimateDone() ?? ts;
       this.closeSegment(Math.max(this.lastNotReady, Math.min(ts, est)), true, key, id);
-    } else {
-      this.noteEmptyAt(end, -1);
-      this.closeSegment(Math.min(ts, this.estimateDone(true)!), false, key, id);
-    }
+    } else this.closeSegment(Math.min(ts, this.estimateDone(true)!), false, key, id);
     void end;
   }
 
@@ -492,8 +497,8 @@ export class Timeline {
       // this segment's own empty-queue evidence caps its kernels
       if (target === '' && this.segBound !== null) d = Math.min(d, this.segBound);
     }
+    if (DEBUG) console.error(`segment n ${n} done ${Math.round(done)} measured ${measured} key ${key} d ${Math.round(d)} bound ${this.segBound} s0 ${this.subTs[0]} last ${this.subTs[n - 1]}`);
     this.segBound = null;
-    if (DEBUG) console.error(`segment n ${n} done ${Math.round(done)} measured ${measured} key ${key} d ${Math.round(d)} s0 ${this.subTs[0]} last ${this.subTs[n - 1]}`);
     // idle before the segment's first submission
     const s0 = this.subTs[0];
     if (this.lastDone !== null && s0 > this.lastDone) this.idle(this.lastDone, s0, this.lastDoneMeasured ? this.lastDone : Math.min(this.lastDone, this.prevSubmit), this.openedBy, this.lastDoneMeasured, this.subId[0]);
