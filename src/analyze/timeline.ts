@@ -22,7 +22,10 @@
  *      * the drain returned at once: the queue was already empty, completion is
  *        at or before the drain's entry (estimated with the kernel duration
  *        learned from waiting drains, capped by the entry).
- *  - Kernel duration: inferred per segment from its completion. With uniform
+ *  - Kernel duration: inferred per segment from its completion (an upper bound: the host learns of it late).
+ *    A drain that found the queue empty bounds it too (the segment's kernels were done by its return): that
+ *    bound caps its own segment, and a low quantile of such bounds caps the learned estimate, so one late
+ *    return cannot stretch every estimated segment's kernels over the host gaps. With uniform
  *    kernels F(d) = r gives d = min_k (r - s_k - D_k) / M_k (M_k kernels and D_k
  *    fixed-time async copies from k on); async copies take bytes x the fastest
  *    rate seen for synchronous copies of that direction (else they count as a
@@ -39,6 +42,8 @@
  * > on-CPU inside a CUDA call (by the call's kind) > on-CPU outside calls: host
  * computation, owned by the blocking drain that opened the interval (it
  * serialized that work) or, when the queue ran dry by itself, by the host.
+ * A runnable span right after a wakeup, while the waker holds the CPU, is
+ * still the wait for the waker (a loader handing over data), not preemption.
  *
  * State is bounded by one segment's submissions and activity (a few per step).
  */
@@ -225,7 +230,7 @@ export class Timeline {
    * Upper bounds on the kernel time from drains that found the queue empty (one per such segment). A measured
    * completion is itself only an upper bound (the host learns of it after a wakeup, a late timer, a preemption):
    * one late return stretches its segment's kernels over the whole host gap before it. A drain that returned at
-   * once proves the opposite side: its segment's kernels were done by its entry. Where the two disagree the
+   * once proves the opposite side: its segment's kernels were done by its return. Where the two disagree the
    * empty-queue evidence wins: the learned kernel time never exceeds a low quantile of these bounds.
    */
   private readonly emptyBound = newSketch();
@@ -251,7 +256,7 @@ export class Timeline {
     let M = 0;
     let b = Infinity;
     for (let k = this.subTs.length - 1; k >= 0; k--) {
-      if (this.subId[k] === excludeId && this.subTs[k] >= t - NOISE_NS) continue;
+      if (this.subId[k] === excludeId) continue;
       if (this.subCls[k] !== '') return;
       if (this.subFixed[k] >= 0) D += this.subFixed[k];
       else M++;
@@ -379,12 +384,12 @@ export class Timeline {
         return;
       }
     }
-    // the queue was (about) empty at entry: completion at or before it (a synchronous copy: its own end)
-    // (no kernel time known: d = 0, the earliest completion: idle is then an upper bound, as stated in the method)
     // the queue was empty when the drain returned (a synchronous copy: before its own transfer, whose estimate
     // is a lower bound, so end - ownNs is still no earlier than the queue's completion). Not for an event wait:
     // it covers only the work before the event's record, and a pipelined loop queues the next step after it.
     if (OP_INFO[op]?.args[0] !== 'event') this.noteEmptyAt(end - ownNs, submitDrain ? id : -1);
+    // the queue was (about) empty at entry: completion at or before it (a synchronous copy: its own end)
+    // (no kernel time known: d = 0, the earliest completion: idle is then an upper bound, as stated in the method)
     const est = this.estimateDone(true)!;
     this.closeSegment(submitDrain ? Math.min(end, est) : Math.min(ts, est), false, key, id);
   }
