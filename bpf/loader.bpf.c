@@ -95,6 +95,22 @@ struct {
 	__type(value, struct cw_lm_seen);
 } cw_lm_seen SEC(".maps");
 
+/*
+ * Parked tgids -> when their thread group started (ns since boot: what
+ * /proc/PID/stat field 22 shows in clock ticks, so a reused pid is never taken
+ * for the parked one). The tracer deletes an entry once it resumed the
+ * process; its guardian (native/guardian.c) holds this map's fd and resumes
+ * whatever is left when the tracer dies without doing so (kill -9, OOM), even
+ * a park whose record the tracer never read. LRU: when full, the oldest entry
+ * (long resumed, most likely) goes.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} cw_parked SEC(".maps");
+
 #define CW_NAME_MAX 128
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -249,6 +265,10 @@ int BPF_KPROBE(cw_dl_debug_state) /* BPF_UPROBE is libbpf >= 1.2; same thing */
 		return 0;
 	/* park even when the ring is full: attaching matters more than the record */
 	stop = (cw_stop_on_load || fresh) && bpf_send_signal(CW_SIGSTOP) == 0;
+	if (stop) {
+		__u64 start = BPF_CORE_READ(bpf_get_current_task_btf(), group_leader, start_boottime);
+		bpf_map_update_elem(&cw_parked, &tgid, &start, BPF_ANY);
+	}
 	e = bpf_ringbuf_reserve(&rb_life, sizeof(*e), 0);
 	if (!e) {
 		cw_count_loss(CW_LOSS_RB_LIFE);
