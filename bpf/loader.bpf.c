@@ -132,6 +132,28 @@ static __always_inline __u64 cw_user_u64_at(__u64 p)
 	return v;
 }
 
+/* Is the file name at b (a basename: no '/') a CUDA library? b must have 16 readable bytes. */
+static __always_inline bool cw_cuda_base(const char *b)
+{
+	if (b[0] != 'l' || b[1] != 'i' || b[2] != 'b')
+		return false;
+	/* libnccl.so*: collectives (torch.distributed loads them on first use) */
+	if (b[3] == 'n' && b[4] == 'c' && b[5] == 'c' && b[6] == 'l')
+		return b[7] == '.';
+	/* libnvToolsExt.so*: NVTX v2 ranges, loaded by annotated libraries on first use */
+	if (b[3] == 'n' && b[4] == 'v' && b[5] == 'T' && b[6] == 'o' && b[7] == 'o' && b[8] == 'l' && b[9] == 's' &&
+	    b[10] == 'E' && b[11] == 'x' && b[12] == 't')
+		return b[13] == '.';
+	if (b[3] != 'c' || b[4] != 'u')
+		return false;
+	/* libcublas.so*, libcublasLt.so*: GEMM libraries a framework may dlopen late */
+	if (b[5] == 'b' && b[6] == 'l' && b[7] == 'a' && b[8] == 's')
+		return b[9] == '.' || (b[9] == 'L' && b[10] == 't' && b[11] == '.');
+	if (b[5] != 'd' || b[6] != 'a')
+		return false;
+	return b[7] == '.' || (b[7] == 'r' && b[8] == 't' && (b[9] == '.' || b[9] == '-'));
+}
+
 /*
  * Is the basename of the path in buf (n bytes incl. NUL) a CUDA library?
  * Scans back from the end for the last '/' (basenames of interest are short)
@@ -146,24 +168,7 @@ static __always_inline bool cw_cuda_name(const char *buf, long n)
 			break;
 		if (buf[p & (CW_NAME_MAX - 1)] != '/')
 			continue;
-		const char *b = buf + ((p + 1) & (CW_NAME_MAX - 1));
-		if (b[0] != 'l' || b[1] != 'i' || b[2] != 'b')
-			return false;
-		/* libnccl.so*: collectives (torch.distributed loads them on first use) */
-		if (b[3] == 'n' && b[4] == 'c' && b[5] == 'c' && b[6] == 'l')
-			return b[7] == '.';
-		/* libnvToolsExt.so*: NVTX v2 ranges, loaded by annotated libraries on first use */
-		if (b[3] == 'n' && b[4] == 'v' && b[5] == 'T' && b[6] == 'o' && b[7] == 'o' && b[8] == 'l' && b[9] == 's' &&
-		    b[10] == 'E' && b[11] == 'x' && b[12] == 't')
-			return b[13] == '.';
-		if (b[3] != 'c' || b[4] != 'u')
-			return false;
-		/* libcublas.so*, libcublasLt.so*: GEMM libraries a framework may dlopen late */
-		if (b[5] == 'b' && b[6] == 'l' && b[7] == 'a' && b[8] == 's')
-			return b[9] == '.' || (b[9] == 'L' && b[10] == 't' && b[11] == '.');
-		if (b[5] != 'd' || b[6] != 'a')
-			return false;
-		return b[7] == '.' || (b[7] == 'r' && b[8] == 't' && (b[9] == '.' || b[9] == '-'));
+		return cw_cuda_base(buf + ((p + 1) & (CW_NAME_MAX - 1)));
 	}
 	return false;
 }
@@ -279,5 +284,172 @@ int BPF_KPROBE(cw_dl_debug_state) /* BPF_UPROBE is libbpf >= 1.2; same thing */
 	e->pad = 0;
 	/* a parked process waits for user space: wake it (it watches rb_life); otherwise the drain timer reads it */
 	bpf_ringbuf_submit(e, stop ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	return 0;
+}
+
+
+/*
+ * System-wide mode without a uprobe in every process (cw_mmap_watch, attached
+ * instead of the ld.so uprobe when the kernel has syscall tracepoints).
+ *
+ * Why: a uprobe on ld.so is installed into every process that maps ld.so,
+ * i.e. every dynamically linked program: the kernel writes the breakpoint into
+ * a private copy of the probed page at exec, and `_dl_debug_state` starts with
+ * `ret`, which x86 cannot emulate, so each of the two hits per exec traps,
+ * creates the process's out-of-line area and single-steps there. On this
+ * VM that was ~300 us of CPU per exec of /bin/true, whatever the program
+ * does (an empty BPF program costs the same: BENCHMARKS.md §7b).
+ *
+ * Instead, two syscall tracepoints. The loader maps every object's first
+ * segment with mmap(fd, offset 0, MAP_PRIVATE) before any of its code runs
+ * (glibc _dl_map_segments; at start-up and on dlopen alike): at sys_enter_mmap
+ * a file named like a CUDA library marks the process (cw_park_pending). Once
+ * the loader has mapped every object of that load it relocates them and
+ * write-protects each one's RELRO part, mprotect(PROT_READ), before any
+ * initializer runs: at that sys_enter_mprotect a marked process is parked
+ * (the SIGSTOP is taken on the way back to user space), the moment the ld.so
+ * probe parked it at (the RT_CONSISTENT rendezvous): user space finds the
+ * library and everything loaded with it in /proc/PID/maps, attaches, resumes.
+ * A process that maps a CUDA library without RELRO anywhere in that load is
+ * not parked; the rescan attaches to it late, as before parking existed.
+ * A traced process's other shared objects are reported (no park), like the
+ * loader probe's rendezvous records, so its mappings are refreshed after a
+ * dlopen. What a process that never maps a CUDA library pays: the syscall
+ * tracepoint path on each syscall (enabling any syscall tracepoint routes
+ * every syscall through it), the name check on each of its file mmaps at
+ * offset 0 and one map lookup per mprotect(PROT_READ).
+ */
+struct cw_sys_enter_mmap {
+	__u64 common;  /* common_type, common_flags, common_preempt_count, common_pid */
+	__s32 nr;
+	__u32 pad;
+	__u64 addr;
+	__u64 len;
+	__u64 prot;
+	__u64 flags;
+	__u64 fd;
+	__u64 off;
+};
+
+/* processes that mapped a CUDA library, parked at their next mprotect(PROT_READ) (value unused) */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u32);
+} cw_park_pending SEC(".maps");
+
+static __always_inline void cw_emit_load(__u64 id, bool stop)
+{
+	struct cw_loader *e = bpf_ringbuf_reserve(&rb_life, sizeof(*e), 0);
+
+	if (!e) {
+		cw_count_loss(CW_LOSS_RB_LIFE);
+		return;
+	}
+	cw_fill_hdr(&e->hdr, bpf_ktime_get_ns(), id, CW_OP_LIB_LOAD, CW_SRC_LOADER, 0);
+	e->stopped = stop;
+	e->pad = 0;
+	/* a parked process waits for user space: wake it (it watches rb_life) */
+	bpf_ringbuf_submit(e, stop ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+#define CW_MAP_TYPE 0x03      /* MAP_SHARED | MAP_PRIVATE */
+#define CW_MAP_PRIVATE 0x02
+#define CW_MAP_ANONYMOUS 0x20
+
+/* the file of fd in the current task, or NULL */
+static __always_inline struct file *cw_fd_file(__u32 fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	struct file **arr;
+	struct file *f = NULL;
+
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	arr = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), arr + fd);
+	return f;
+}
+
+/* is the NUL-terminated name in buf (n bytes) a shared object's: ".so" at its end or before ".<digit>" (not ld.so.cache)? */
+static __always_inline bool cw_shared_object_name(const char *buf, long n)
+{
+	for (long k = 0; k + 5 < CW_NAME_MAX; k++) {
+		if (k + 3 > n)
+			break;
+		if (buf[k] != '.' || buf[k + 1] != 's' || buf[k + 2] != 'o')
+			continue;
+		if (buf[k + 3] == 0 || (buf[k + 3] == '.' && buf[k + 4] >= '0' && buf[k + 4] <= '9'))
+			return true;
+	}
+	return false;
+}
+
+SEC("tracepoint/syscalls/sys_enter_mmap")
+int cw_mmap_watch(struct cw_sys_enter_mmap *ctx)
+{
+	__u64 id, flags = ctx->flags;
+	__u32 tgid, zero = 0;
+	struct file *f;
+	const unsigned char *name;
+	char *buf;
+	long n;
+
+	/* the loader's first mapping of an object: private, file-backed, offset 0 */
+	if (ctx->off != 0 || (flags & CW_MAP_TYPE) != CW_MAP_PRIVATE || (flags & CW_MAP_ANONYMOUS) || (__s64)ctx->fd < 0)
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	tgid = id >> 32;
+	if (tgid == cw_self_tgid)
+		return 0;
+	f = cw_fd_file((__u32)ctx->fd);
+	if (!f)
+		return 0;
+	name = BPF_CORE_READ(f, f_path.dentry, d_name.name);
+	buf = bpf_map_lookup_elem(&cw_name_buf, &zero);
+	if (!name || !buf)
+		return 0;
+	n = bpf_probe_read_kernel_str(buf, CW_NAME_MAX, name);
+	if (n <= 0)
+		return 0;
+	if (cw_cuda_base(buf)) {
+		__u32 one = 1;
+		bpf_map_update_elem(&cw_park_pending, &tgid, &one, BPF_ANY);
+		return 0;
+	}
+	if (cw_is_traced(tgid) && cw_shared_object_name(buf, n))
+		cw_emit_load(id, false);
+	return 0;
+}
+
+struct cw_sys_enter_mprotect {
+	__u64 common;
+	__s32 nr;
+	__u32 pad;
+	__u64 start;
+	__u64 len;
+	__u64 prot;
+};
+
+#define CW_PROT_READ 0x1
+
+SEC("tracepoint/syscalls/sys_enter_mprotect")
+int cw_mprotect_watch(struct cw_sys_enter_mprotect *ctx)
+{
+	__u64 id;
+	__u32 tgid;
+
+	/* the loader's RELRO protection, after it mapped and relocated a load's objects */
+	if (ctx->prot != CW_PROT_READ)
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	tgid = id >> 32;
+	if (!bpf_map_lookup_elem(&cw_park_pending, &tgid))
+		return 0;
+	bpf_map_delete_elem(&cw_park_pending, &tgid);
+	/* park even when the ring is full: attaching matters more than the record */
+	cw_emit_load(id, bpf_send_signal(CW_SIGSTOP) == 0);
 	return 0;
 }

@@ -8,7 +8,7 @@ import { fmtNs } from './format.js';
 import { gpuThreads, type SessionProfile } from './attribution.js';
 import { roleOf } from './timeline.js';
 import { OP_BY_CODE, OP_BY_NAME, Source } from '../common/ops.js';
-import { MIN_FRACTION, MIN_IMPACT_NS, pct, type ChainContext } from './chains/common.js';
+import { MIN_FRACTION, MIN_IMPACT_NS, ownPreemptionOwner, pct, type ChainContext } from './chains/common.js';
 import { FAST_ALLOC_NS } from './chains/allocator_stall.js';
 import { measureStragglers } from './chains/collective_straggler.js';
 import type { Chain, ChainKind } from './types.js';
@@ -54,7 +54,12 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
     const m = t.idle;
     const byTracer = ctx.tracerPid !== null ? (m.preempted.get(ctx.tracerPid) ?? 0) : 0;
     const byIdle = m.preempted.get(0) ?? 0;
-    preempt += sumMap(m.preempted) - byTracer - byIdle;
+    // its own loader's or other launch thread's share is io_starvation's or launch_overhead's (chains/common.ts)
+    const owner = ownPreemptionOwner(ctx, t);
+    const byOwn = owner ? (m.preempted.get(t.pid) ?? 0) : 0;
+    preempt += sumMap(m.preempted) - byTracer - byIdle - byOwn;
+    if (owner === 'io') io += byOwn;
+    else if (owner === 'launch') launch += byOwn;
     preemptTracer += byTracer;
     preemptBusy += sumMap(m.preemptedBusy);
     for (const d of m.byDrain.values()) {
@@ -77,7 +82,7 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
     for (const a of t.ops.values())
       if (a.kind === 'alloc' || a.kind === 'free') alloc += t.gpu.submissions > 0 ? (t.idle.inCalls.get(a.key)?.ns ?? 0) : Math.max(0, a.totalNs - a.count * FAST_ALLOC_NS);
   let contention = 0;
-  for (const t of prof.threads.values()) for (const a of t.ops.values()) if (OP_BY_NAME.get(a.name)?.source !== Source.NCCL) for (const [w, ns] of a.wokenBy) if (w !== t.pid && ctx.cudaPids.has(w)) contention += ns;
+  for (const t of prof.threads.values()) for (const a of t.ops.values()) if (OP_BY_NAME.get(a.name)?.source !== Source.NCCL) for (const [w, ns] of a.wokenBy) if (w !== t.pid && ctx.cudaPids.has(w)) contention += ns + (a.preemptedBy.get(w) ?? 0);
   const stragglers = measureStragglers(ctx);
   const straggled = stragglers.stragglers.reduce((x, s) => x + s.impactNs, 0);
   const ooms = prof.opCounts.get(132) ?? 0;

@@ -22,7 +22,10 @@
  *      * the drain returned at once: the queue was already empty, completion is
  *        at or before the drain's entry (estimated with the kernel duration
  *        learned from waiting drains, capped by the entry).
- *  - Kernel duration: inferred per segment from its completion. With uniform
+ *  - Kernel duration: inferred per segment from its completion (an upper bound: the host learns of it late).
+ *    A drain that found the queue empty bounds it too (the segment's kernels were done by its return): that
+ *    bound caps its own segment, and a low quantile of such bounds caps the learned estimate, so one late
+ *    return cannot stretch every estimated segment's kernels over the host gaps. With uniform
  *    kernels F(d) = r gives d = min_k (r - s_k - D_k) / M_k (M_k kernels and D_k
  *    fixed-time async copies from k on); async copies take bytes x the fastest
  *    rate seen for synchronous copies of that direction (else they count as a
@@ -39,6 +42,8 @@
  * > on-CPU inside a CUDA call (by the call's kind) > on-CPU outside calls: host
  * computation, owned by the blocking drain that opened the interval (it
  * serialized that work) or, when the queue ran dry by itself, by the host.
+ * A runnable span right after a wakeup, while the waker holds the CPU, is
+ * still the wait for the waker (a loader handing over data), not preemption.
  *
  * State is bounded by one segment's submissions and activity (a few per step).
  */
@@ -61,6 +66,18 @@ export const NOISE_NS = 10_000;
  * before the copy (I/O waits, page touching) and hides that gap's idle time.
  */
 export const OWN_TRANSFER_SLACK = 0.5;
+/**
+ * A runnable interval that starts within this of the end of a sleep is the same sleep's wakeup-to-run span
+ * (the BPF side closes the sleep at the wakeup and opens the runnable interval at the same instant; 1 µs
+ * covers clock reads on two CPUs), as in drain()'s wakeup rule.
+ */
+const WAKE_SPLIT_NS = 1000;
+/**
+ * Every empty-queue bound is at or above the true (uniform) kernel time, so the tightest ones are the best
+ * estimate; the 10th percentile rather than the minimum, so that one segment of unusually short kernels (the
+ * uniform model's exception) does not set the time for all.
+ */
+const EMPTY_BOUND_Q = 0.1;
 /** cap on one segment's buffered submissions/activity; beyond it the segment is closed by estimate */
 const MAX_SEGMENT = 1 << 16;
 /** acts longer than this (1 ms) are indexed apart so that windows need not reach back over them (see longActs) */
@@ -129,6 +146,8 @@ export interface IdleModel {
   /** voluntary waits outside CUDA calls, by waker pid (markers for interrupts) */
   waitBy: Map<number, number>;
   waitSamples: Map<number, number[]>;
+  /** the part of waitBy spent runnable right after the wakeup while the waker held the CPU, by waker pid */
+  runnableBehindWaker: Map<number, number>;
   /**
    * lazy module loading on the critical path: the excess of a kernel's first launch over its fastest later
    * launch, and time in module-load calls (kind 'module'), while the GPU was idle; by op key
@@ -143,7 +162,7 @@ export function newIdleModel(): IdleModel {
   return {
     intervals: 0, idleNs: 0, idleLowerNs: 0, busyNs: 0, busyLowerNs: 0, spanNs: 0, segments: 0, waitedSegments: 0, estimatedSegments: 0, unlearnedSegments: 0, kernelNs: newSketch(),
     byDrain: new Map(), hostNs: 0, hostSamples: new TopK(10), preempted: new Map(), preemptSamples: new TopK(10), preemptedBusy: new Map(),
-    io: 0, ioSamples: new TopK(10), reclaim: 0, waitBy: new Map(), waitSamples: new Map(), inCalls: new Map(),
+    io: 0, ioSamples: new TopK(10), reclaim: 0, waitBy: new Map(), waitSamples: new Map(), runnableBehindWaker: new Map(), inCalls: new Map(),
     moduleLoad: new Map(), moduleSamples: new TopK(10),
   };
 }
@@ -216,10 +235,46 @@ export class Timeline {
     private readonly priorKernelNs: number | null = null,
   ) {}
 
+  /**
+   * Upper bounds on the kernel time from drains that found the queue empty (one per such segment). A measured
+   * completion is itself only an upper bound (the host learns of it after a wakeup, a late timer, a preemption):
+   * one late return stretches its segment's kernels over the whole host gap before it. A drain that returned at
+   * once proves the opposite side: its segment's kernels were done by its return. Where the two disagree the
+   * empty-queue evidence wins: the learned kernel time never exceeds a low quantile of these bounds.
+   */
+  private readonly emptyBound = newSketch();
+  /** the bound set by the segment being closed at once (null: none, or not a kernel-only segment) */
+  private segBound: number | null = null;
+
   /** the kernel time for a segment no waiting drain measured: learned so far, else the prior, else null */
   private kernelEstimate(): number | null {
-    if (this.m.kernelNs.count) return q(this.m.kernelNs, 0.5);
-    return this.priorKernelNs;
+    const e = this.m.kernelNs.count ? q(this.m.kernelNs, 0.5) : this.priorKernelNs;
+    if (e === null || !this.emptyBound.count) return e;
+    return Math.min(e, q(this.emptyBound, EMPTY_BOUND_Q));
+  }
+
+  /**
+   * The pending kernels were all done by `t` (a drain found the queue empty): with uniform kernel time d,
+   * F(d) <= t gives d <= min_k (t - s_k - D_k) / M_k over the submissions before t. Only kernel-only segments
+   * (graph launches have their own time) and only submissions before t (a synchronous copy queued at the
+   * drain's own entry is the drain).
+   */
+  private noteEmptyAt(t: number, excludeId: number): void {
+    this.segBound = null;
+    let D = 0;
+    let M = 0;
+    let b = Infinity;
+    for (let k = this.subTs.length - 1; k >= 0; k--) {
+      if (this.subId[k] === excludeId) continue;
+      if (this.subCls[k] !== '') return;
+      if (this.subFixed[k] >= 0) D += this.subFixed[k];
+      else M++;
+      if (M > 0) b = Math.min(b, (t - this.subTs[k] - D) / M);
+    }
+    if (!Number.isFinite(b)) return;
+    b = Math.max(0, b);
+    this.segBound = b;
+    this.emptyBound.accept(b);
   }
 
   /** every non-nested CUDA call, at its entry */
@@ -306,6 +361,7 @@ export class Timeline {
     const fast = Math.min(this.fastest.get(op) ?? 0, DRAIN_BLOCK_NS);
     // the drain waited for the GPU if, up to `upTo`, it took longer than an empty-queue call
     const waitedUntil = (upTo: number) => upTo - ts - ownNs >= fast + NOISE_NS + OWN_TRANSFER_SLACK * ownNs;
+    if (DEBUG) console.error(`drain ${key} ts ${ts} dur ${end - ts} own ${Math.round(ownNs)} fast ${fast} pending ${this.subTs.length}`);
     if (waitedUntil(end)) {
       let done = end;
       // preempted at the end of the drain: the GPU may have finished before the thread got its CPU back
@@ -314,7 +370,7 @@ export class Timeline {
         if (a.ts < ts) break;
         if (a.type !== A.OFF || a.ts >= end) continue;
         const prev = i > 0 ? this.acts[i - 1] : undefined;
-        if (a.code === 0 && prev && prev.type === A.OFF && prev.code !== 0 && prev.ts >= ts && Math.abs(prev.end - a.ts) < 1000) {
+        if (a.code === 0 && prev && prev.type === A.OFF && prev.code !== 0 && prev.ts >= ts && Math.abs(prev.end - a.ts) < WAKE_SPLIT_NS) {
           // the drain's last sleep ended in a wakeup followed by a runnable wait for the CPU (bpf splits it
           // off): the GPU completed at the wakeup
           done = a.ts;
@@ -339,6 +395,10 @@ export class Timeline {
         return;
       }
     }
+    // the queue was empty when the drain returned (a synchronous copy: before its own transfer, whose estimate
+    // is a lower bound, so end - ownNs is still no earlier than the queue's completion). Not for an event wait:
+    // it covers only the work before the event's record, and a pipelined loop queues the next step after it.
+    if (OP_INFO[op]?.args[0] !== 'event') this.noteEmptyAt(end - ownNs, submitDrain ? id : -1);
     // the queue was (about) empty at entry: completion at or before it (a synchronous copy: its own end)
     // (no kernel time known: d = 0, the earliest completion: idle is then an upper bound, as stated in the method)
     const est = this.estimateDone(true)!;
@@ -450,7 +510,11 @@ export class Timeline {
       const est = (target === '' ? null : this.clsEstimate(target)) ?? this.kernelEstimate();
       if (est === null) m.unlearnedSegments++;
       d = est ?? 0;
+      // this segment's own empty-queue evidence caps its kernels
+      if (target === '' && this.segBound !== null) d = Math.min(d, this.segBound);
     }
+    if (DEBUG) console.error(`segment n ${n} done ${Math.round(done)} measured ${measured} key ${key} d ${Math.round(d)} bound ${this.segBound} s0 ${this.subTs[0]} last ${this.subTs[n - 1]}`);
+    this.segBound = null;
     // idle before the segment's first submission
     const s0 = this.subTs[0];
     if (this.lastDone !== null && s0 > this.lastDone) this.idle(this.lastDone, s0, this.lastDoneMeasured ? this.lastDone : Math.min(this.lastDone, this.prevSubmit), this.openedBy, this.lastDoneMeasured, this.subId[0]);
@@ -559,14 +623,27 @@ export class Timeline {
     let offAll = 0;
     const preIds: [number, number][] = [];
     const ioIds: [number, number][] = [];
-    for (const x of acts) {
-      if (x.type !== A.OFF) continue;
+    const behind = new Map<number, number>();
+    let prevOff: Act | null = null;
+    for (const x0 of acts) {
+      if (x0.type !== A.OFF) continue;
+      const before = prevOff;
+      prevOff = x0;
+      let x = x0;
       const v = ov(x);
       if (v <= 0) continue;
       offAll += v;
       const mid = (Math.max(lo, x.ts) + Math.min(b, x.end)) / 2;
       const inCall = calls.find((c) => c.ts <= mid && c.end >= mid);
       if (inCall) callOff.set(inCall, (callOff.get(inCall) ?? 0) + v);
+      if (x.code === 0 && before && before.code !== 0 && before.waker > 0 && before.waker === x.by && Math.abs(before.end - x.ts) < WAKE_SPLIT_NS) {
+        // Woken, then runnable while the task that woke it kept the CPU (bpf splits the wakeup-to-run span off
+        // a sleep as a runnable interval): the thread could not go on until its waker let it run, so the span
+        // is still the wait for the waker (a loader thread handing over data and going on reading, a process
+        // releasing a lock and re-taking it), not preemption by an unrelated task.
+        x = { ...x0, code: before.code, waker: before.waker };
+        addTo(behind, x.waker, v);
+      }
       if (x.code === 0) {
         addTo(pre, x.by, v);
         preIds.push([v, x.id]);
@@ -692,7 +769,10 @@ export class Timeline {
     const ioGot = take(io);
     m.io += ioGot;
     if (ioGot > 0) for (const [v, id] of ioIds) m.ioSamples.add(v, id);
-    spread(sum(wait), wait, (k, v) => addTo(m.waitBy, k, v));
+    const waitTotal = sum(wait);
+    const waitGot = Math.min(left, waitTotal);
+    spread(waitTotal, wait, (k, v) => addTo(m.waitBy, k, v));
+    if (waitTotal > 0) for (const [k, v] of behind) addTo(m.runnableBehindWaker, k, (v * waitGot) / waitTotal);
     const inCall = (key: string, v: number) => {
       let x = m.inCalls.get(key);
       const [code, kind] = codeOf.get(key)!;
@@ -771,6 +851,11 @@ export class Timeline {
     }
     if (this.firstSubmit !== null) this.m.spanNs = Math.max(0, this.lastEnd - this.firstSubmit);
     this.capSerialization();
+    if (DEBUG) {
+      const m = this.m;
+      const f = (x: Map<unknown, number>) => JSON.stringify([...x].map(([k, v]) => [k, Math.round(v / 1e3)]));
+      console.error(`finish idle ${Math.round(m.idleNs / 1e3)}us pre ${f(m.preempted)} io ${Math.round(m.io / 1e3)} wait ${f(m.waitBy)} host ${Math.round(m.hostNs / 1e3)} inCalls ${JSON.stringify([...m.inCalls].map(([k, v]) => [k, Math.round(v.ns / 1e3)]))} drains ${JSON.stringify([...m.byDrain].map(([k, v]) => [k, Math.round(v.hostNs / 1e3), Math.round(v.ownNs / 1e3)]))}`);
+    }
     return this.m;
   }
 }

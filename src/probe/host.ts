@@ -99,6 +99,8 @@ export interface HostOptions {
   warn?: (message: string) => void;
   /** also load loader.bpf.o (library-load events, optional stop-on-load) */
   loader?: { stopOnLoad?: boolean; parkNewCuda?: boolean; ldso?: string };
+  /** attach only these of HOST_PROGRAMS (default: all); bench/execcost.ts measures subsets */
+  programs?: readonly string[];
 }
 
 export interface AttachStatus extends HostProgram {
@@ -180,7 +182,7 @@ export function loadHost(addon: Addon, opts: HostOptions): HostProbes {
   const t1 = performance.now();
   const objs: Record<'host' | 'io', ObjHandle> = { host, io };
   const links: LinkHandle[] = [];
-  const status: AttachStatus[] = HOST_PROGRAMS.map((p) => {
+  const status: AttachStatus[] = HOST_PROGRAMS.filter((p) => !opts.programs || opts.programs.includes(p.program)).map((p) => {
     try {
       links.push(addon.attachAuto(objs[p.object], p.program));
       return { ...p, attached: true };
@@ -262,6 +264,12 @@ export interface LoaderOptions {
    */
   exeCleanTtlNs?: bigint;
   ldso?: string;
+  /**
+   * parkNewCuda: park at the loader's first mmap of a CUDA library (sys_enter_mmap tracepoint)
+   * instead of a uprobe on ld.so in every process (default true; false, or no syscall
+   * tracepoints in the kernel: the ld.so uprobe and its walk of the loader's object list)
+   */
+  mmapWatch?: boolean;
   warn?: (message: string) => void;
 }
 
@@ -269,13 +277,63 @@ export interface LoaderProbe {
   /** undefined when the object could not even be loaded */
   readonly obj: ObjHandle | undefined;
   readonly status: AttachStatus;
-  readonly mode: 'uprobe_multi' | 'classic' | 'none';
-  /** parkNewCuda: whether processes that load a CUDA library are parked (needs the uprobe_multi link) */
+  /** mmap_watch: system-wide parking by the sys_enter_mmap tracepoint, no uprobe on ld.so */
+  readonly mode: 'mmap_watch' | 'uprobe_multi' | 'classic' | 'none';
+  /** parkNewCuda: whether processes that load a CUDA library are parked (the mmap watch, or the uprobe_multi link) */
   readonly parksNewCuda: boolean;
   /** detach and close; safe twice */
   close(): void;
 }
 
+
+const MMAP_WATCH_PROGRAMS = ['cw_mmap_watch', 'cw_mprotect_watch'];
+
+/**
+ * System-wide parking without a uprobe in every process (bpf/loader.bpf.c,
+ * cw_mmap_watch + cw_mprotect_watch): a process whose loader mapped a file
+ * named like a CUDA library is parked when it write-protects the relocated
+ * objects (RELRO), before any of their code runs. null when the kernel cannot
+ * attach them (no syscall tracepoints): the caller falls back to the ld.so uprobe.
+ */
+function loadMmapWatch(addon: Addon, opts: LoaderOptions): LoaderProbe | null {
+  const entry: HostProgram = { object: 'loader', program: MMAP_WATCH_PROGRAMS.join('+'), target: 'tracepoint/syscalls/sys_enter_mmap+sys_enter_mprotect', feeds: 'library-load events, parking of new CUDA processes' };
+  let obj: ObjHandle | undefined;
+  try {
+    obj = addon.openObject(bpfObjectPath('loader.bpf.o'), {
+      rodata: { cw_self_tgid: opts.selfTgid, cw_trace_all: opts.traceAll ?? false },
+      shareMaps: { from: opts.shareFrom, names: HOST_SHARED_MAPS },
+      disablePrograms: [LOADER_PROGRAM],
+    });
+    const links: LinkHandle[] = [];
+    try {
+      for (const p of MMAP_WATCH_PROGRAMS) links.push(addon.attachAuto(obj, p));
+    } catch (e) {
+      addon.detach(links);
+      throw e;
+    }
+    const o = obj;
+    let closed = false;
+    return {
+      obj,
+      status: { ...entry, attached: true },
+      mode: 'mmap_watch',
+      parksNewCuda: true,
+      close() {
+        if (closed) return;
+        closed = true;
+        try {
+          addon.detach(links);
+        } finally {
+          addon.closeObject(o);
+        }
+      },
+    };
+  } catch (e) {
+    (opts.warn ?? (() => {}))(`${entry.target} not usable (${(e as Error).message}): new CUDA processes are found by a uprobe on the loader instead (costs every exec more)`);
+    if (obj !== undefined) addon.closeObject(obj);
+    return null;
+  }
+}
 
 /**
  * uprobe on _dl_debug_state. Tries a one-offset uprobe_multi link first (cheap
@@ -285,6 +343,10 @@ export interface LoaderProbe {
  */
 export function loadLoaderProbe(addon: Addon, opts: LoaderOptions): LoaderProbe {
   const warn = opts.warn ?? ((m: string) => process.stderr.write(`causeway: ${m}\n`));
+  if (opts.parkNewCuda && opts.mmapWatch !== false) {
+    const w = loadMmapWatch(addon, opts);
+    if (w) return w;
+  }
   const ldso = opts.ldso ?? DEFAULT_LDSO;
   const entry: HostProgram = { object: 'loader', program: LOADER_PROGRAM, target: `uprobe:${ldso}:_dl_debug_state`, feeds: 'library-load events, stop-on-load' };
   const fail = (error: string): LoaderProbe => {
@@ -313,6 +375,7 @@ export function loadLoaderProbe(addon: Addon, opts: LoaderOptions): LoaderProbe 
       rodata: { cw_self_tgid: opts.selfTgid, cw_trace_all: opts.traceAll ?? false, cw_stop_on_load: opts.stopOnLoad ?? false, cw_park_new_cuda: rDebugDelta !== 0n, cw_r_debug_delta: rDebugDelta, ...(opts.exeCleanTtlNs !== undefined ? { cw_exe_clean_ttl_ns: opts.exeCleanTtlNs } : {}) },
       shareMaps: { from: opts.shareFrom, names: HOST_SHARED_MAPS },
       uprobeMultiPrograms: multi ? [LOADER_PROGRAM] : [],
+      disablePrograms: MMAP_WATCH_PROGRAMS,
     });
   const errors: string[] = [];
   for (const multi of [true, false]) {

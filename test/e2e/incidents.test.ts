@@ -26,8 +26,8 @@ interface Explained { session: { traced_wall_ns: number }; chains: Chain[]; cove
  * stays open on each. Take an entry out once its test passes 10 of 10.
  */
 const OPEN = {
-  io: 'issue #11: io_starvation impact 17-40% low in 8 quiet runs (was 40%): kernel time inferred from copies woken late (~56 µs vs 20 µs) still covers part of the feeder\'s waits, and its preemption by its own loader thread is counted as cpu_preemption',
-  contention: 'issue #11: cross_process_contention impact 433 ms vs 748 ms measured (42% low), cause not yet found',
+  io: 'issue #11: io_starvation 33-41% low in 4 LOADED runs (4 other helpers; session 6; was 17-40% low quiet): the feeder\'s own-loader preemption and its runnable span after the loader\'s wakeup now count as I/O, and drains that found the queue empty bound the kernel time; under load the truth also holds preemption by unrelated tasks (cpu_preemption, rightly). Not yet run quiet 10 of 10',
+  contention: 'issue #11: cross_process_contention 27-33% low in 3 LOADED runs (session 6; was 42% low quiet, 43-55% loaded): runnable time inside the syncs while the other contend process held the CPU now counts; the rest under load is preemption by unrelated tasks inside the syncs, which the truth (sync time beyond own work) includes. Not yet run quiet 10 of 10',
   launch: 'issue #11: launch_overhead is 5-13% off the untraced clock in each of 6 quiet runs alone, but in 1 of 2 full quiet suite runs explain found no chain at all on its trace (coverage notes empty); cause not found',
   memory: 'issue #11: memory_pressure impact 378 ms vs 131 ms slowdown (2.9x): kernel time inferred from blocking pageable copies absorbs the page-touching gap',
 };

@@ -255,7 +255,22 @@ export function traceZoo(v: ZooVariant, opts: { dir: string; timeoutMs?: number;
     if (r.code !== 0) throw new Error(`trace of zoo variant ${v.name} failed (exit ${r.code}): ${r.stderr.slice(-2000)}`);
     const lines = r.stdout.split('\n').filter((l) => l.startsWith('{"workload":"zoo"'));
     if (lines.length !== 1) throw new Error(`zoo variant ${v.name}: expected one {"workload":"zoo" line, got ${lines.length}: ${r.stdout.slice(0, 500)}`);
-    return { db, workloadJson: JSON.parse(lines[0]!) as ZooWorkload };
+    const w = JSON.parse(lines[0]!) as ZooWorkload;
+    // A launch-bound truth (wall time beyond the GPU time the steps need) read under tracing also holds the
+    // uprobe entry/return cost of every launch (7-14 µs each on this VM, a third of the per-launch cost the
+    // variant injects): the tracer's overhead, which no traced duration can see and which the workload would not
+    // pay in production. The truth is the same argv run untraced, right after (same load as far as possible);
+    // the traced figure is kept beside it.
+    if (!w.truth.healthy && w.truth.measure === 'elapsed_minus_gpu_time') {
+      const u = spawnSync(sub(v.argv[0]!), v.argv.slice(1).map(sub), { env: { ...process.env, ...env }, encoding: 'utf8', timeout: opts.timeoutMs ?? 90_000 });
+      const line = (u.stdout ?? '').split('\n').find((l) => l.startsWith('{"workload":"zoo"'));
+      if (u.status !== 0 || !line) throw new Error(`untraced reference run of zoo variant ${v.name} failed (exit ${u.status}): ${(u.stderr ?? '').slice(-1000)}`);
+      const ref = JSON.parse(line) as ZooWorkload;
+      (w as ZooWorkload & { traced_injected_ns?: number }).traced_injected_ns = w.truth.injected_ns;
+      w.truth.injected_ns = ref.truth.injected_ns;
+      w.truth.measure = 'elapsed_minus_gpu_time_untraced';
+    }
+    return { db, workloadJson: w };
   } finally {
     if (teardown) teardown();
   }

@@ -1,4 +1,4 @@
-// Locks in that loader.bpf.o reports each dlopen of a traced process (cw_loader in rb_life) and, with stopOnLoad, parks it with SIGSTOP until user space sends SIGCONT; untraced processes are left alone; in system-wide mode a program's clean start-up is remembered (the walk skipped next time) without missing what it dlopens later.
+// Locks in that loader.bpf.o reports each dlopen of a traced process (cw_loader in rb_life) and, with stopOnLoad, parks it with SIGSTOP until user space sends SIGCONT; untraced processes are left alone; in system-wide mode the mmap watch parks a process exactly once per CUDA library it maps (linked or dlopened), never one that maps none, and reports a traced process's other shared objects unparked; in the uprobe fallback a program's clean start-up is remembered (the walk skipped next time) without missing what it dlopens later.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -188,7 +188,7 @@ test('ringWatch: each park wakes the watcher, which alone resumes it; loads that
 const FIX = path.join(repoRoot(), 'test/fixtures/build');
 
 /** Run FIX/bin/EXE ARGS to its end, resuming it each time the loader probe parks it; returns the parks. */
-async function runParked(exe: string, args: string[], env: Record<string, string> = {}, meanwhile?: { afterMs: number; run: (pid: number) => void }): Promise<number> {
+async function runParked(exe: string, args: string[], env: Record<string, string> = {}, meanwhile?: { afterMs: number; run: (pid: number) => void }, onPark?: (pid: number) => void): Promise<number> {
   const p = spawn(path.join(FIX, 'bin', exe), args, { stdio: 'ignore', env: { ...process.env, ...env } });
   const exited = new Promise<number | null>((res) => p.on('exit', (code) => res(code)));
   let parks = 0;
@@ -202,6 +202,7 @@ async function runParked(exe: string, args: string[], env: Record<string, string
     }
     for (const r of drainLoads().filter((x) => x.tgid === p.pid && x.stopped)) {
       parks++;
+      onPark?.(r.tgid);
       process.kill(r.tgid, 'SIGCONT');
     }
     await sleep(10);
@@ -219,7 +220,8 @@ function cleanEntries(obj: ObjHandle, ino: number): { envLen: number; at: bigint
 
 test('parkNewCuda: a program that starts clean skips its start-up walk next time, and its later dlopen of a never-seen libcudart is still parked', { skip }, async () => {
   // a TTL far longer than the test: an entry is used because it matches, not because it expired
-  const probe = loadLoaderProbe(addon, { shareFrom: owner, selfTgid: process.pid, traceAll: true, parkNewCuda: true, exeCleanTtlNs: 600_000_000_000n, warn: () => {} });
+  // the ld.so uprobe and its walk: what system-wide parking falls back to without syscall tracepoints
+  const probe = loadLoaderProbe(addon, { shareFrom: owner, selfTgid: process.pid, traceAll: true, parkNewCuda: true, mmapWatch: false, exeCleanTtlNs: 600_000_000_000n, warn: () => {} });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-exe-clean-'));
   try {
     assert.equal(probe.parksNewCuda, true, probe.status.error);
@@ -255,6 +257,56 @@ test('parkNewCuda: a program that starts clean skips its start-up walk next time
     assert.equal(await runParked('calls', ['1']), 1, 'parked where its loader mapped libcudart');
     assert.equal(await runParked('calls', ['1']), 1, 'and again: no clean entry for it');
     assert.deepEqual(cleanEntries(probe.obj!, callsIno), []);
+  } finally {
+    probe.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('parkNewCuda (mmap watch): parked once per CUDA library mapped, linked or dlopened; a program without one never; a traced dlopen of another object reported unparked', { skip }, async () => {
+  const probe = loadLoaderProbe(addon, { shareFrom: owner, selfTgid: process.pid, traceAll: true, parkNewCuda: true, warn: () => {} });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-mmap-watch-'));
+  try {
+    assert.equal(probe.mode, 'mmap_watch', probe.status.error);
+    assert.equal(probe.parksNewCuda, true);
+    const copy = (i: number) => {
+      const p = path.join(dir, `v${i}`, 'libcudart.so.12');
+      fs.mkdirSync(path.dirname(p));
+      fs.copyFileSync(path.join(FIX, 'lib', 'libcudart.so.12'), p);
+      return p;
+    };
+    // parked once everything of that load is mapped (the loader write-protects RELRO after mapping and
+    // relocating all of it): libcudart's code is mapped, and so is libc's at start-up
+    const mapped: string[][] = [];
+    const snap = (pid: number) => {
+      const maps = fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n');
+      mapped.push(['libcudart.so.12', 'libc.so.6'].filter((lib) => maps.some((l) => l.includes(' r-xp ') && l.endsWith(`/${lib}`))));
+    };
+    drainLoads();
+    assert.equal(await runParked('dlopen_late', ['50', '1', copy(1)], {}, undefined, snap), 1, 'parked at its dlopen of a never-seen libcudart');
+    assert.equal(await runParked('dlopen_late', ['50', '1', copy(2)], {}, undefined, snap), 1, 'and the next run too: nothing is remembered per program');
+    assert.equal(await runParked('calls', ['1'], {}, undefined, snap), 1, 'parked where its loader mapped the libcudart it links');
+    assert.deepEqual(mapped, [['libcudart.so.12', 'libc.so.6'], ['libcudart.so.12', 'libc.so.6'], ['libcudart.so.12', 'libc.so.6']], 'code of the CUDA library and of libc mapped when parked');
+    // programs that map no CUDA library: no record at all, so nothing parked
+    const pids: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const p = spawn('/bin/true', [], { stdio: 'ignore' });
+      pids.push(p.pid!);
+      assert.equal(await new Promise((res) => p.on('exit', res)), 0);
+    }
+    await sleep(50);
+    assert.deepEqual(drainLoads().filter((r) => pids.includes(r.tgid)), [], 'no record about a process that maps no CUDA library');
+    // a traced process that dlopens another shared object: one record (its one new object), not parked
+    const f = startFixture('dlopener', []);
+    const pid = field(await f.line(), 'pid');
+    trace(pid);
+    drainLoads();
+    f.go();
+    assert.equal(await f.line(), 'loaded ok');
+    assert.equal(await f.exited, 0);
+    const mine = drainLoads().filter((r) => r.tgid === pid);
+    assert.equal(mine.length, 1, 'the loader maps libz once at offset 0');
+    assert.equal(mine[0]!.stopped, 0);
   } finally {
     probe.close();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -163,3 +163,23 @@ export function pct(part: number, whole: number): string {
   const p = (100 * part) / whole;
   return p >= 10 ? `${p.toFixed(0)}%` : `${p.toFixed(1)}%`;
 }
+
+/**
+ * Who owns a GPU-feeding thread's preemption by a thread of its own process (v_off_cpu's by_pid is the process).
+ * The process's own threads taking its feeder's CPU are part of its own pipeline, not an outside culprit:
+ *  - 'io': another thread of the process waited on block I/O (a loader): woken by the feeder's hand-off, it takes
+ *    the CPU to issue its next read; the GPU waits for the input pipeline (io_starvation);
+ *  - 'launch': another thread of the process submits GPU work itself: the launch threads serialize on the CPUs
+ *    they share, each one's launch cost delays the other's submissions (launch_overhead);
+ *  - null: neither (a compute thread of its own): it stays cpu_preemption, naming the process.
+ */
+export function ownPreemptionOwner(ctx: ChainContext, t: { pid: number; tid: number }): 'io' | 'launch' | null {
+  let io = false;
+  let launch = false;
+  for (const o of ctx.prof.threads.values()) {
+    if (o.pid !== t.pid || o.tid === t.tid) continue;
+    if (o.offTotal.io > 0) io = true;
+    if (o.gpu.submissions > 0) launch = true;
+  }
+  return io ? 'io' : launch ? 'launch' : null;
+}

@@ -15,7 +15,7 @@ import { sanitizeUntrusted } from '../../common/untrusted.js';
 import { fmtNs } from '../format.js';
 import { gpuThreads } from '../attribution.js';
 import type { Chain } from '../types.js';
-import { idList, makeChain, pct, significant, who, type ChainContext } from './common.js';
+import { idList, makeChain, ownPreemptionOwner, pct, significant, who, type ChainContext } from './common.js';
 
 function sum(m: Map<number, number>): number {
   let t = 0;
@@ -43,7 +43,10 @@ export function detectCpuPreemption(ctx: ChainContext): Chain[] {
     // "preempted by pid 0" is a runnable wait on a CPU that was idle (wakeup latency, idle-state exit): no task
     // took the CPU, so it is stated, not blamed on a culprit
     const idleNs = m.preempted.get(0) ?? 0;
-    const counted = new Map([...m.preempted].filter(([p]) => p !== ctx.tracerPid && p !== 0));
+    // preemption by the thread's own process: its loader's or other launch thread's share (common.ts), counted there
+    const owner = ownPreemptionOwner(ctx, t);
+    const ownNs = owner ? (m.preempted.get(t.pid) ?? 0) : 0;
+    const counted = new Map([...m.preempted].filter(([p]) => p !== ctx.tracerPid && p !== 0 && !(owner && p === t.pid)));
     const impact = sum(counted);
     if (!significant(ctx, impact)) continue;
     const top = argmax(counted);
@@ -61,6 +64,7 @@ export function detectCpuPreemption(ctx: ChainContext): Chain[] {
       `which ran ${fmtNs(onCpu)} on the victim's CPU while the victim was runnable`;
     if (others.length) summary += ` (also ${others.map(([p, v]) => `${who(ctx, p)} ${fmtNs(v)}`).join(', ')})`;
     if (idleNs > 0) summary += `; ${fmtNs(idleNs)} more runnable on an idle CPU (wakeup latency, not counted)`;
+    if (ownNs > 0) summary += `; ${fmtNs(ownNs)} more by ${owner === 'io' ? 'its own loader thread (counted as io_starvation)' : 'its own other launch thread (counted as launch_overhead)'}`;
     if (tracerNs > 0) summary += `; ${fmtNs(tracerNs)} more by Causeway's own tracer (pid ${ctx.tracerPid}: tracing overhead, not counted)`;
     summary += busyFree > 0 ? `; another ${fmtNs(busyFree)} of preemption landed while the GPU still had queued work and cost ~nothing.` : '.';
     const S = ctx.sessionId;

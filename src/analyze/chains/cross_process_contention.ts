@@ -5,7 +5,8 @@
  * MPS/time slicing, a shared driver mutex).
  *
  * Impact = time inside the victim's CUDA calls spent waiting and ended by a
- * wake-up from the other GPU process (the waker pid of v_off_cpu). A wait
+ * wake-up from the other GPU process (the waker pid of v_off_cpu), plus time
+ * runnable inside those calls while that process held the victim's CPU. A wait
  * counts only when the waker is another pid that made CUDA calls in this
  * session, and at least MIN_WAITS such waits were seen, so that a timer
  * wake-up landing while the other process happened to run is not enough.
@@ -30,8 +31,13 @@ export function detectCrossProcessContention(ctx: ChainContext): Chain[] {
       // an NCCL rank waiting inside a collective (or joining a communicator) is woken by the last rank to
       // arrive: a rendezvous, not device contention (collective_straggler's time)
       if (OP_BY_NAME.get(a.name)?.source === Source.NCCL) continue;
-      for (const [waker, ns] of a.wokenBy) {
+      for (const [waker, woken] of a.wokenBy) {
         if (waker === t.pid || !ctx.cudaPids.has(waker)) continue;
+        // Runnable inside the same calls while that process held the victim's CPU: the device hand-off between
+        // the two goes through both CPUs (a lock released, the waiter woken, the releaser re-taking it before the
+        // waiter runs), so the victim's call stays blocked on the contender whether it sleeps or sits runnable
+        // behind it. Preemption by anyone else stays cpu_preemption's (stated there, not here).
+        const ns = woken + (a.preemptedBy.get(waker) ?? 0);
         let m = acc.get(t.pid);
         if (!m) acc.set(t.pid, (m = new Map()));
         let x = m.get(waker);

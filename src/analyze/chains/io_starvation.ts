@@ -12,7 +12,7 @@
 import { fmtBytes, fmtNs } from '../format.js';
 import { gpuThreads } from '../attribution.js';
 import type { Chain } from '../types.js';
-import { idList, makeChain, pct, significant, who, type ChainContext } from './common.js';
+import { idList, makeChain, ownPreemptionOwner, pct, significant, who, type ChainContext } from './common.js';
 import { pressureFraction } from './memory_pressure.js';
 
 export function detectIoStarvation(ctx: ChainContext): Chain[] {
@@ -24,16 +24,23 @@ export function detectIoStarvation(ctx: ChainContext): Chain[] {
     // other threads of the same process stuck in I/O, and waits of this thread they ended
     let siblingsIo = 0;
     for (const o of ctx.prof.threads.values()) if (o.pid === t.pid && o.tid !== t.tid) siblingsIo += o.offTotal.io;
-    const viaLoader = siblingsIo > 0 ? Math.min(t.idle.waitBy.get(t.pid) ?? 0, siblingsIo) : 0;
+    // the feeder's waits for its own process (asleep, and runnable right after the wakeup while the loader kept
+    // the CPU): the sleeping part is capped by the loader's I/O wait (a loader that never waited on storage is
+    // not I/O); the runnable part is the loader handing over the data and going on to issue its next read
+    const behind = Math.min(t.idle.runnableBehindWaker.get(t.pid) ?? 0, t.idle.waitBy.get(t.pid) ?? 0);
+    const viaLoader = siblingsIo > 0 ? Math.min((t.idle.waitBy.get(t.pid) ?? 0) - behind, siblingsIo) + behind : 0;
+    // preempted by its own loader (woken by the feeder's hand-off, it takes the CPU to issue the next read)
+    const loaderCpu = ownPreemptionOwner(ctx, t) === 'io' ? (t.idle.preempted.get(t.pid) ?? 0) : 0;
     const io = ctx.host().io.get(t.pid) ?? { n: 0, bytes: 0, ns: 0 };
     // I/O wait with no block I/O of the process under host memory pressure is reclaim/swap: memory_pressure owns it
     // a thread that had to reclaim memory waits on swap-out and page-ins: memory_pressure owns its I/O waits
     const reclaimNs = ctx.host().reclaim.get(t.tid)?.ns ?? 0;
     const ownIo = significant(ctx, reclaimNs) ? 0 : direct;
-    const impact = (io.n === 0 && pressureFraction(ctx) > 0 ? 0 : ownIo) + viaLoader;
+    const impact = (io.n === 0 && pressureFraction(ctx) > 0 ? 0 : ownIo) + viaLoader + loaderCpu;
     if (!significant(ctx, impact)) continue;
     const parts = [];
     if (direct > 0) parts.push(`${fmtNs(direct)} in I/O wait itself`);
+    if (loaderCpu > 0) parts.push(`${fmtNs(loaderCpu)} runnable while its own loader thread held its CPU`);
     if (viaLoader > 0) parts.push(`${fmtNs(viaLoader)} waiting for a loader thread of the same process that spent ${fmtNs(siblingsIo)} in I/O wait`);
     const summary =
       `The GPU sat idle while thread ${t.tid} of ${who(ctx, t.pid)} waited for storage: ${parts.join(' and ')} ` +

@@ -12,7 +12,7 @@ import { gpuThreads } from '../attribution.js';
 import { roleOf } from '../timeline.js';
 import { OP_BY_CODE } from '../../common/ops.js';
 import type { Chain } from '../types.js';
-import { idList, makeChain, pct, significant, who, type ChainContext } from './common.js';
+import { idList, makeChain, ownPreemptionOwner, pct, significant, who, type ChainContext } from './common.js';
 
 
 export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
@@ -24,6 +24,9 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
     let impact = 0;
     // NCCL collectives submit too, but their host time is mostly waiting for the other ranks (collective_straggler)
     for (const x of t.idle.inCalls.values()) if (x.kind !== 'collective' && (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit')) impact += x.ns;
+    // preempted by another launch thread of its own process: the threads' launch costs serialize on shared CPUs
+    const sibling = ownPreemptionOwner(ctx, t) === 'launch' ? (t.idle.preempted.get(t.pid) ?? 0) : 0;
+    impact += sibling;
     if (!significant(ctx, impact)) continue;
     let launchOp = 'cudaLaunchKernel';
     let best = -1;
@@ -38,7 +41,9 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
     const per = launches ? (t.ops.get(launchOp)?.totalNs ?? 0) / launches : 0;
     const summary =
       `The GPU of ${who(ctx, t.pid)} waited for kernel launches: thread ${t.tid} enqueued work more slowly than the GPU ran it (${g.starvedSteps} of ${g.steps} syncs found the queue already empty), ` +
-      `and time inside its ${fmtCount(launches)} launches (${fmtNs(per)} each) left the GPU idle for ${fmtNs(impact)} (${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}).`;
+      `and time inside its ${fmtCount(launches)} launches (${fmtNs(per)} each) left the GPU idle for ${fmtNs(impact - sibling)}` +
+      (sibling > 0 ? `, and ${fmtNs(sibling)} more while another launch thread of the process held its CPU` : '') +
+      ` (${fmtNs(impact)} in all, ${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}).`;
     out.push(
       makeChain(ctx, {
         kind: 'launch_overhead',

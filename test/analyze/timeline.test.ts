@@ -1,0 +1,73 @@
+// Locks in two rules of the GPU timeline (src/analyze/timeline.ts, issue #11) on hand-made event sequences, where
+// the right answer follows from the sequence itself:
+//  - a runnable span right after a wakeup, while the task that woke the thread holds its CPU, is still the wait
+//    for that task (a loader handing over data), not preemption;
+//  - drains that found the queue empty bound the kernel time: one drain that returned late (a measured completion
+//    is only an upper bound) does not stretch the kernels of every later segment over the host gaps.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { OP_BY_NAME } from '../../src/common/ops.js';
+import { Timeline } from '../../src/analyze/timeline.js';
+
+const LAUNCH = OP_BY_NAME.get('cudaLaunchKernel')!.code;
+const SYNC = OP_BY_NAME.get('cudaStreamSynchronize')!.code;
+const US = 1000;
+const PREEMPTED = 0;
+const VOLUNTARY = 1;
+
+test('woken by a task, then runnable while that task keeps the CPU: the whole span is the wait for it', () => {
+  // the sync returns at once (1 µs, the thread's fastest), so its queue of one 1 µs-ish kernel is empty after it
+  const tl = new Timeline(new Map(), new Map([[SYNC, 1 * US]]));
+  let id = 0;
+  tl.call(++id, 0, 1 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+  tl.call(++id, 2 * US, 3 * US, SYNC, 'cudaStreamSynchronize', 'drain', 0, null);
+  tl.drain(id, 2 * US, 3 * US, 'cudaStreamSynchronize', 0, null, SYNC);
+  // asleep until pid 42 (a loader of the same process) wakes it, then runnable 300 µs while pid 42 runs on its CPU
+  tl.off(++id, 10 * US, 1000 * US, VOLUNTARY, 7, 42);
+  tl.off(++id, 1000 * US, 1300 * US, PREEMPTED, 42, 0);
+  // and 200 µs of preemption by an unrelated task later on the path, which stays preemption
+  tl.off(++id, 1400 * US, 1600 * US, PREEMPTED, 99, 0);
+  tl.call(++id, 1700 * US, 1701 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+  tl.call(++id, 1702 * US, 1703 * US, SYNC, 'cudaStreamSynchronize', 'drain', 0, null);
+  tl.drain(id, 1702 * US, 1703 * US, 'cudaStreamSynchronize', 0, null, SYNC);
+  const m = tl.finish(new Map());
+  assert.equal(m.preempted.get(42) ?? 0, 0, 'the waker holding the CPU after the wakeup is not preemption');
+  assert.ok(Math.abs((m.waitBy.get(42) ?? 0) - 1290 * US) < 1 * US, `wait for pid 42: ${m.waitBy.get(42)}`);
+  assert.ok(Math.abs((m.runnableBehindWaker.get(42) ?? 0) - 300 * US) < 1 * US, `runnable behind it: ${m.runnableBehindWaker.get(42)}`);
+  assert.ok(Math.abs((m.preempted.get(99) ?? 0) - 200 * US) < 1 * US, 'an unrelated task stays preemption');
+});
+
+test('one late drain does not set the kernel time when drains that found the queue empty bound it', () => {
+  const tl = new Timeline(new Map(), new Map([[SYNC, 1 * US]]));
+  let id = 0;
+  let t = 0;
+  const launches = (n: number, gap: number) => {
+    for (let i = 0; i < n; i++) {
+      tl.call(++id, t, t + 1 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+      t += gap;
+    }
+  };
+  const sync = (dur: number) => {
+    tl.call(++id, t, t + dur, SYNC, 'cudaStreamSynchronize', 'drain', 0, null);
+    tl.drain(id, t, t + dur, 'cudaStreamSynchronize', 0, null, SYNC);
+    t += dur + 1 * US;
+  };
+  // a sync that returns 5 ms late (a late wakeup): taken as a completion it teaches ~500 µs kernels
+  launches(10, 10 * US);
+  sync(5000 * US);
+  // twenty steps whose sync, 2 µs after the last launch, finds the queue empty: kernels take at most ~3 µs
+  for (let s = 0; s < 20; s++) {
+    launches(10, 10 * US);
+    sync(1 * US);
+  }
+  // then a step with 2 ms of host work between its launches and its sync (which finds the queue empty)
+  launches(10, 10 * US);
+  t += 2000 * US;
+  sync(1 * US);
+  launches(1, 10 * US);
+  sync(1 * US);
+  const m = tl.finish(new Map());
+  // the 2 ms host gap is GPU idle time (the kernels queued before it took microseconds); with 500 µs kernels
+  // (10 queued = 5 ms) the model would have called the GPU busy through it
+  assert.ok(m.idleNs >= 1900 * US, `GPU idle ${m.idleNs} ns covers the 2 ms host gap`);
+});
