@@ -112,7 +112,7 @@ test('system-wide trace killed with SIGKILL while the loader probe parks a proce
 
 test('normal trace -- CMD: the guardian has its own session, no terminal, only its pipe, /dev/null and the parked map; the target inherits none of them; nothing is left behind', { skip: skipRoot }, async (t) => {
   const dir = tmpDir('cw-guardian-');
-  const run = startCli(['trace', '--db', path.join(dir, 'n.db'), '--no-explain', '--', '/bin/sleep', '1.5']);
+  const run = startCli(['trace', '--db', path.join(dir, 'n.db'), '--no-explain', '--', '/bin/sleep', '5']);
   t.after(() => killQuietly(run.child.pid));
   await waitFor(() => /tracing:/.test(run.err()), 20_000, 'tracing to start');
   const g = await waitFor(() => guardiansOf(run.child.pid!)[0], 2000, 'the guardian');
