@@ -8,7 +8,6 @@ import { CausewayError } from '../common/errors.js';
 import { NS_PER_TRACED_CALL, NS_PER_SHIM_CALL, TraceSession, summaryOfFailure, type TraceSummary } from '../run/trace-session.js';
 import { formatCount } from './format.js';
 import { fmtNs } from '../analyze/format.js';
-import { parseListen } from '../export/prometheus.js';
 import { safeJson, terminalLine, terminalText } from '../common/untrusted.js';
 
 interface TraceFlags {
@@ -102,7 +101,8 @@ are seen only if they were started with NVTX_INJECTION64_PATH pointing at that l
       const retention = maxDbMb !== undefined || maxAgeS !== undefined ? { maxBytes: maxDbMb !== undefined ? Math.round(maxDbMb * 1048576) : undefined, maxAgeS } : undefined;
       const tty = process.stderr.isTTY && !flags.quiet;
       // the scrape token comes from the environment, never argv (visible in /proc/PID/cmdline)
-      const metrics = flags.metrics ? { ...parseListen(flags.metrics), token: process.env.CAUSEWAY_METRICS_TOKEN || undefined } : undefined;
+      // prom-client only when asked for (see run/metrics-loop.ts)
+      const metrics = flags.metrics ? { ...(await import('../export/prometheus.js')).parseListen(flags.metrics), token: process.env.CAUSEWAY_METRICS_TOKEN || undefined } : undefined;
       const session = new TraceSession({
         db: flags.db,
         durationS,

@@ -36,6 +36,9 @@ const SHN_UNDEF = 0;
 const SHN_ABS = 0xfff1;
 /** Refuse single sections above this size: nothing we read is legitimately bigger. */
 const MAX_SECTION_BYTES = 512 * 1024 * 1024;
+/** chunk of the streaming string-table scan (stringsMention), one buffer for the process */
+const SCAN_CHUNK = 1 << 20;
+let SCAN_BUF: Buffer | null = null;
 
 export interface ProgramHeader {
   type: number;
@@ -390,6 +393,63 @@ export class Elf implements ElfFile {
   symbols(table: 'dynsym' | 'symtab'): ElfSymbol[] {
     const hit = this.symCache.get(table);
     if (hit) return hit;
+    const out = this.readSymbols(table, null);
+    this.symCache.set(table, out);
+    return out;
+  }
+
+  /**
+   * Only the symbols named in `names` (same fields as symbols()). A large executable's tables hold
+   * 100k+ symbols (node's .dynsym: ~110k): materializing them all to look up a handful of names
+   * cost ~0.8 s of a trace's start-up, once per such executable running on the machine. This
+   * scan decodes a name only when its first byte and length match a wanted one.
+   */
+  symbolsNamed(table: 'dynsym' | 'symtab', names: ReadonlySet<string>): ElfSymbol[] {
+    const hit = this.symCache.get(table);
+    if (hit) return hit.filter((s) => names.has(s.name));
+    if (!this.stringsMention(table, names)) return [];
+    return this.readSymbols(table, names);
+  }
+
+  /**
+   * Whether the table's string section holds any of `names` followed by its NUL (a symbol's name
+   * is such a string, possibly the tail of a longer one). Read through one reused buffer: an
+   * executable that defines none of the names (the usual case when every running program is
+   * checked for a static CUDA runtime) costs a streaming read, not its whole tables in memory.
+   */
+  private stringsMention(table: 'dynsym' | 'symtab', names: ReadonlySet<string>): boolean {
+    const sec = this.sections.find((s) => s.type === (table === 'dynsym' ? SHT_DYNSYM : SHT_SYMTAB));
+    const strSec = sec ? this.sections[sec.link] : undefined;
+    if (!sec || !strSec || strSec.type === SHT_NOBITS || strSec.size === 0) return true; // let readSymbols decide
+    const needles = [...names].filter((n) => n.length > 0).map((n) => Buffer.from(n + '\0', 'latin1'));
+    if (needles.length === 0) return false;
+    const longest = Math.max(...needles.map((n) => n.length));
+    if (strSec.offset < 0 || strSec.offset + strSec.size > this.size) return true;
+    SCAN_BUF ??= Buffer.allocUnsafe(SCAN_CHUNK);
+    const buf = SCAN_BUF;
+    const keep = Math.min(longest - 1, SCAN_CHUNK / 2);
+    let carried = 0;
+    let pos = strSec.offset;
+    const end = strSec.offset + strSec.size;
+    while (pos < end) {
+      const want = Math.min(SCAN_CHUNK - carried, end - pos);
+      let got = 0;
+      while (got < want) {
+        const k = fs.readSync(this.r.fd, buf, carried + got, want - got, pos + got);
+        if (k <= 0) return true;
+        got += k;
+      }
+      const len = carried + got;
+      const view = buf.subarray(0, len);
+      for (const nd of needles) if (view.indexOf(nd) >= 0) return true;
+      pos += got;
+      carried = Math.min(keep, len);
+      buf.copy(buf, 0, len - carried, len);
+    }
+    return false;
+  }
+
+  private readSymbols(table: 'dynsym' | 'symtab', names: ReadonlySet<string> | null): ElfSymbol[] {
     const sec = this.sections.find((s) => s.type === (table === 'dynsym' ? SHT_DYNSYM : SHT_SYMTAB));
     const out: ElfSymbol[] = [];
     if (sec && sec.type !== SHT_NOBITS && sec.size > 0) {
@@ -403,9 +463,26 @@ export class Elf implements ElfFile {
         if (vs) versym = this.sectionData(vs, '.gnu.version');
       }
       const n = Math.floor(data.length / 24);
+      // filter: first byte -> bitmask of the wanted names' lengths (bit 31: 31 or longer)
+      let first: Int32Array | null = null;
+      if (names) {
+        first = new Int32Array(256);
+        for (const w of names) if (w.length > 0) first[w.charCodeAt(0) & 255]! |= w.length < 31 ? 1 << w.length : 1 << 31;
+      }
+      const slen = strs.length;
       for (let i = 1; i < n; i++) {
         const o = i * 24;
-        const nameOff = data.readUInt32LE(o);
+        const nameOff = (data[o]! | (data[o + 1]! << 8) | (data[o + 2]! << 16) | (data[o + 3]! << 24)) >>> 0;
+        if (first) {
+          if (nameOff >= slen) continue;
+          const mask = first[strs[nameOff]!]!;
+          if (mask === 0) continue;
+          let end = strs.indexOf(0, nameOff);
+          if (end < 0) end = slen;
+          const len = end - nameOff;
+          if (!(mask & (len < 31 ? 1 << len : 1 << 31))) continue;
+          if (!names!.has(strs.toString('latin1', nameOff, end))) continue;
+        }
         const info = data[o + 4];
         const shndx = data.readUInt16LE(o + 6);
         const t = info & 0xf;
@@ -434,7 +511,6 @@ export class Elf implements ElfFile {
         });
       }
     }
-    this.symCache.set(table, out);
     return out;
   }
 
@@ -527,7 +603,7 @@ export function resolveInElf(elf: Elf, names: string[]): Map<string, ResolvedSym
   const byName = new Map<string, ElfSymbol[]>();
   const wanted = new Set(names.map((n) => splitQuery(n).name));
   for (const table of ['dynsym', 'symtab'] as const) {
-    for (const s of elf.symbols(table)) {
+    for (const s of elf.symbolsNamed(table, wanted)) {
       if (!wanted.has(s.name) || !usable(s)) continue;
       let l = byName.get(s.name);
       if (!l) byName.set(s.name, (l = []));
@@ -566,7 +642,22 @@ export function resolveSymbols(path: string, names: string[]): Map<string, Resol
 
 /** The first n bytes of code at a file offset (for the uprobe cost class). */
 export function firstInstructionBytes(path: string, offset: number, n = 16): Buffer {
-  return withElf(path, (elf) => elf.bytesAt(offset, n));
+  // a plain read at the file offset: parsing the ELF headers again for every probe (hundreds per
+  // trace start) cost more than the read itself
+  const fd = fs.openSync(path, 'r');
+  try {
+    const len = Math.max(0, Math.min(n, fs.fstatSync(fd).size - offset));
+    const b = Buffer.alloc(len);
+    let got = 0;
+    while (got < len) {
+      const k = fs.readSync(fd, b, got, len - got, offset + got);
+      if (k <= 0) break;
+      got += k;
+    }
+    return got === len ? b : b.subarray(0, got);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /**

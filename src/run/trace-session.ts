@@ -40,12 +40,10 @@ import { ProcessBook } from './processes.js';
 import { RetentionLoop } from './retention-loop.js';
 import { MetricsLoop } from './metrics-loop.js';
 import { estimatedOverheadPct, recordOverhead, type CaptureMode } from './overhead.js';
-import { explainAtEnd } from './explain-at-end.js';
 import { flushPageAggregates, startCapture } from './capture-wiring.js';
 
 export { LAUNCH_STACK_EVERY, type TraceOptions, type TraceProgress, type TraceSummary } from './options.js';
 export { NS_PER_SHIM_CALL, NS_PER_TRACED_CALL } from './overhead.js';
-export { EXPLAIN_AT_END_MAX_EVENTS } from './explain-at-end.js';
 export { runningNote } from './recording.js';
 
 const SUMMARIES = new WeakMap<object, TraceSummary>();
@@ -97,6 +95,11 @@ export class TraceSession {
   private readonly t0 = performance.now();
   /** this (the drain) thread's CPU time when the capture loop started and when it stopped, ns */
   private captureCpuNs = [-1, -1];
+  /**
+   * CPU of the whole process (every thread, process.cpuUsage), µs: at the capture loop's start, and
+   * the main thread's detach time to leave out (see drain.processCpuMs)
+   */
+  private processCpuUs = { start: -1, detach: 0 };
   private readonly log = (line: string): void => this.opts.log?.(line);
 
   constructor(private readonly opts: TraceOptions) {}
@@ -203,6 +206,7 @@ export class TraceSession {
 
   private startCapture(rec: Recording, probes: LoadedProbes, procs: ProcessBook): void {
     this.captureCpuNs[0] = threadCpuNs();
+    this.processCpuUs.start = cpuUs();
     const capture = (this.capture = startCapture({
       addon: this.addon,
       rt: probes.cuda.rt,
@@ -286,9 +290,12 @@ export class TraceSession {
     this.procs?.releaseParked(this.target?.pid);
     if (this.rec) this.procs?.flushKernelNames();
     const t0 = performance.now();
+    const detachCpu0 = threadCpuNs();
     this.probes?.host?.close();
     this.probes?.cuda.close();
     const detachMs = performance.now() - t0;
+    const detachCpu1 = threadCpuNs();
+    if (detachCpu0 >= 0 && detachCpu1 >= 0) this.processCpuUs.detach = (detachCpu1 - detachCpu0) / 1000;
     const endedNs = this.addon && this.rec ? Number(this.addon.monotonicNs() - this.rec.startedNs) : 0;
     let stored = 0;
     let writerCpuNs = -1;
@@ -306,17 +313,19 @@ export class TraceSession {
       // a failure the writer thread met while writing what it still held at the end
       captureError ??= rec.writer.failed;
     }
+    const processCpuMs = this.processCpuUs.start >= 0 ? (cpuUs() - this.processCpuUs.start - this.processCpuUs.detach) / 1000 : -1;
     this.guardian?.close();
     this.symbolizer.close();
     await this.metrics?.close(losses);
-    const summary = this.summarize(captureError ? 'failed' : status, stored, losses, detachMs, mode, writerCpuNs);
+    const summary = this.summarize(captureError ? 'failed' : status, stored, losses, detachMs, mode, writerCpuNs, processCpuMs);
     if (this.inproc.mode) summary.inProcess = this.inproc.mode.summary();
     else if (this.inproc.fallback) summary.inProcess = fallbackSummary(this.inproc.fallback);
     this.inproc.mode?.close();
     if (captureError) summary.error = { code: (captureError as { code?: string }).code ?? 'INTERNAL', message: captureError.message };
     if (this.rec) {
       recordOverhead(this.rec.db, this.rec.sessionId, summary, mode);
-      if (!captureError && this.opts.explain !== false) summary.chains = explainAtEnd(this.rec.db, this.rec.sessionId, this.opts.db, stored);
+      // the analysis modules load only when the analysis runs (~0.15 s of CPU at start-up otherwise)
+      if (!captureError && this.opts.explain !== false) summary.chains = (await import('./explain-at-end.js')).explainAtEnd(this.rec.db, this.rec.sessionId, this.opts.db, stored);
       this.rec.db.close();
     }
     if (captureError) {
@@ -327,7 +336,7 @@ export class TraceSession {
     return summary;
   }
 
-  private summarize(status: SessionStatus, stored: number, losses: LossCount[], detachMs: number, mode: CaptureMode, writerCpuNs: number): TraceSummary {
+  private summarize(status: SessionStatus, stored: number, losses: LossCount[], detachMs: number, mode: CaptureMode, writerCpuNs: number, processCpuMs = -1): TraceSummary {
     const rec = this.rec!;
     const elapsedS = (performance.now() - this.t0) / 1000;
     // the writer's per-second aggregates hold the same counts without a pass over every event
@@ -363,8 +372,15 @@ export class TraceSession {
         stalls: stats?.stalls ?? 0,
         mainCpuMs: cpuMs(this.captureCpuNs[0]! >= 0 && this.captureCpuNs[1]! >= 0 ? this.captureCpuNs[1]! - this.captureCpuNs[0]! : -1),
         writerCpuMs: cpuMs(writerCpuNs),
+        processCpuMs: processCpuMs >= 0 ? Math.round(processCpuMs * 10) / 10 : -1,
       },
       estimatedOverheadPct: estimatedOverheadPct(calls, probeHitsPerS, mode),
     };
   }
+}
+
+/** CPU time of the whole process so far (all threads), µs. */
+function cpuUs(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
 }

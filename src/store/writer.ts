@@ -480,10 +480,14 @@ export class EventWriter {
         const v = variant[i];
         p[k++] = v ? v : null;
       }
+      // Parameters spread as arguments, not one array: better-sqlite3 reads an array parameter
+      // element by element through a generic property lookup, arguments directly. Same rows,
+      // ~17% less CPU per event on the writer thread (test/store/writer-bench.ts, 300k events,
+      // 3 interleaved pairs: 0.76M -> 0.92M events per CPU-second at 64 rows per statement).
       if (rows === per) {
-        lastId = Number(st.run(p).lastInsertRowid);
+        lastId = Number(st.run(...p).lastInsertRowid);
       } else {
-        lastId = Number(st.run(p.slice(0, rows * COLS)).lastInsertRowid);
+        lastId = Number(st.run(...p.slice(0, rows * COLS)).lastInsertRowid);
       }
     }
     const n = end - start;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { resolveSymbols, parseElf, firstInstructionBytes, uprobeCostClass, isElf64, withElf, ET } from '../../src/discover/index.js';
+import { resolveSymbols, resolveInElf, parseElf, firstInstructionBytes, uprobeCostClass, isElf64, withElf, ET } from '../../src/discover/index.js';
 import { CausewayError } from '../../src/common/errors.js';
 import { CUDART13, compile, tmpdir } from './helpers.js';
 
@@ -157,6 +157,40 @@ test('first instruction of libcudart entry points is push %rbp (emulated uprobe)
   assert.equal(uprobeCostClass(Buffer.from('31c0c3', 'hex')), 'single_step');
   assert.equal(uprobeCostClass(Buffer.from('4155', 'hex')), 'emulated');
   assert.equal(uprobeCostClass(Buffer.alloc(0)), 'unknown');
+});
+
+test('the name-filtered symbol scan resolves exactly what a scan of the whole tables resolves (node, glibc, libcudart 13)', () => {
+  const libc = execFileSync('sh', ['-c', "ldd /bin/ls | awk '/libc.so/ {print $3}'"], { encoding: 'utf8' }).trim();
+  for (const file of [process.execPath, libc, CUDART13]) {
+    // every 97th symbol of both tables, plain and with its version, plus names that are absent
+    const names = withElf(file, (e) => {
+      const out = new Set<string>(['cudaLaunchKernel', 'no_such_symbol_at_all', 'x', '_']);
+      for (const table of ['dynsym', 'symtab'] as const) {
+        e.symbols(table).forEach((sym, i) => {
+          if (i % 97 !== 0 || !sym.name) return;
+          out.add(sym.name);
+          if (sym.version) out.add(`${sym.name}${sym.isDefault ? '@@' : '@'}${sym.version}`);
+        });
+      }
+      return [...out];
+    });
+    assert.ok(names.length > 5, `${file}: symbols to compare`);
+    const filtered = withElf(file, (e) => resolveInElf(e, names));
+    const full = withElf(file, (e) => {
+      e.symbols('dynsym');
+      e.symbols('symtab');
+      return resolveInElf(e, names);
+    });
+    assert.deepEqual(filtered, full, file);
+    assert.ok([...filtered.values()].some((r) => r !== null), `${file}: some names resolve`);
+  }
+});
+
+test('firstInstructionBytes reads at the file offset and stops at the end of the file', () => {
+  const size = fs.statSync(CUDART13).size;
+  assert.deepEqual(firstInstructionBytes(CUDART13, 16, 8), fs.readFileSync(CUDART13).subarray(16, 24));
+  assert.equal(firstInstructionBytes(CUDART13, size - 3, 8).length, 3);
+  assert.equal(firstInstructionBytes(CUDART13, size + 10, 8).length, 0);
 });
 
 test('non-ELF, truncated, 32-bit and missing files fail with CausewayError ENV naming the file', () => {

@@ -76,6 +76,7 @@ if (which === 'pages') {
 if (which === 'repeat') {
   for (let k = 0; k < 3; k++) for (const rows of [1, 32, 64, 128, 256]) run(`rows=${rows} #${k}`, rows, { withIndex: process.argv[4] === 'v1index' });
 }
+if (which === 'one') run('rows=64', 64);
 if (which === 'all' || which === 'variants') {
   run('rows=64 no-aggregates', 64, { aggregates: false });
   run('rows=64 v1-index', 64, { withIndex: true });
