@@ -95,6 +95,34 @@ struct {
 	__type(value, struct cw_lm_seen);
 } cw_lm_seen SEC(".maps");
 
+/*
+ * Parked tgids -> when their thread group started (ns since boot: what
+ * /proc/PID/stat field 22 shows in clock ticks, so a reused pid is never taken
+ * for the parked one). Written at every park (the ld.so rendezvous and the
+ * mmap/mprotect watch alike); the tracer's guardian (native/guardian.c) holds
+ * this map's fd and, when the tracer dies (kill -9, OOM) or has detached,
+ * resumes each entry whose process is still stopped, even a park whose record
+ * the tracer never read. Entries are not deleted on resume (a delete could race
+ * the next park of the same process); a process that runs is left alone. LRU:
+ * when full, the oldest entry (long resumed, most likely) goes.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} cw_parked SEC(".maps");
+
+/* Park the current process (SIGSTOP) and record it for the guardian; true when the signal was sent. */
+static __always_inline bool cw_park(__u32 tgid)
+{
+	if (bpf_send_signal(CW_SIGSTOP))
+		return false;
+	__u64 start = BPF_CORE_READ(bpf_get_current_task_btf(), group_leader, start_boottime);
+	bpf_map_update_elem(&cw_parked, &tgid, &start, BPF_ANY);
+	return true;
+}
+
 #define CW_NAME_MAX 128
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -253,7 +281,7 @@ int BPF_KPROBE(cw_dl_debug_state) /* BPF_UPROBE is libbpf >= 1.2; same thing */
 	if (!fresh && (cw_park_new_cuda ? !cw_is_traced(tgid) : (!cw_trace_all && !cw_is_traced(tgid))))
 		return 0;
 	/* park even when the ring is full: attaching matters more than the record */
-	stop = (cw_stop_on_load || fresh) && bpf_send_signal(CW_SIGSTOP) == 0;
+	stop = (cw_stop_on_load || fresh) && cw_park(tgid);
 	e = bpf_ringbuf_reserve(&rb_life, sizeof(*e), 0);
 	if (!e) {
 		cw_count_loss(CW_LOSS_RB_LIFE);
@@ -430,6 +458,6 @@ int cw_mprotect_watch(struct cw_sys_enter_mprotect *ctx)
 		return 0;
 	bpf_map_delete_elem(&cw_park_pending, &tgid);
 	/* park even when the ring is full: attaching matters more than the record */
-	cw_emit_load(id, bpf_send_signal(CW_SIGSTOP) == 0);
+	cw_emit_load(id, cw_park(tgid));
 	return 0;
 }

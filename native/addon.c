@@ -24,7 +24,11 @@
  *   object.c   openObject (rodata, mapSizes, shareMaps, ...), programs, closeObject
  *   attach.c   links: uprobe_multi, classic uprobe (+ twin), auto; detach
  *   drain.c    ring buffers: ringOpen, drain, ringWatch
- *   maps.c     per-CPU counters, lookup/update/delete/keys, stack frames
+ *   maps.c     per-CPU counters, lookup/update/delete/keys, map fds, stack frames
+ *
+ * Beside the addon, the same build makes guardian.c into causeway-guardian, a
+ * standalone program (no N-API, no libbpf) that resumes parked processes when
+ * the tracer dies (src/run/guardian.ts).
  */
 #include "causeway.h"
 
@@ -76,6 +80,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 		{ "mapUpdate", js_map_update },
 		{ "mapDelete", js_map_delete },
 		{ "mapKeys", js_map_keys },
+		{ "mapFd", js_map_fd },
 		{ "stackFrames", js_stack_frames },
 		{ "monotonicNs", js_monotonic_ns },
 		{ "closeObject", js_close_object },

@@ -149,6 +149,7 @@ napi_value js_map_lookup(napi_env env, napi_callback_info cbi);     /* maps.c */
 napi_value js_map_update(napi_env env, napi_callback_info cbi);     /* maps.c */
 napi_value js_map_delete(napi_env env, napi_callback_info cbi);     /* maps.c */
 napi_value js_map_keys(napi_env env, napi_callback_info cbi);       /* maps.c */
+napi_value js_map_fd(napi_env env, napi_callback_info cbi);         /* maps.c */
 napi_value js_stack_frames(napi_env env, napi_callback_info cbi);   /* maps.c */
 
 #endif /* CAUSEWAY_H */

@@ -103,18 +103,27 @@ napi_value js_ring_open(napi_env env, napi_callback_info cbi)
 	return make_int(env, h);
 }
 
+/* The ring a JS handle names; NULL with a JS exception pending (the message names `fn`) when there is none. */
+static struct cw_ring *get_ring(napi_env env, napi_value handle, const char *fn)
+{
+	int64_t h;
+	if (!get_i64(env, handle, &h, "ring handle"))
+		return NULL;
+	struct cw_ring *r = table_get(&g_rings, h);
+	if (!r)
+		throw_fmt(env, "%s: invalid or closed ring handle %lld", fn, (long long)h);
+	return r;
+}
+
 /* drain(ring, out): how many bytes of out were filled (layout above) */
 napi_value js_drain(napi_env env, napi_callback_info cbi)
 {
 	struct cw_args a;
 	if (!parse_args(env, cbi, "drain", 2, CW_ARGS_ONLY, &a))
 		return NULL;
-	int64_t h;
-	if (!get_i64(env, a.argv[0], &h, "ring handle"))
-		return NULL;
-	struct cw_ring *r = table_get(&g_rings, h);
+	struct cw_ring *r = get_ring(env, a.argv[0], "drain");
 	if (!r)
-		return throw_fmt(env, "drain: invalid or closed ring handle %lld", (long long)h);
+		return NULL;
 	void *data;
 	size_t len;
 	if (!get_buffer(env, a.argv[1], &data, &len, "drain out"))
@@ -206,12 +215,9 @@ napi_value js_ring_watch(napi_env env, napi_callback_info cbi)
 	struct cw_args a;
 	if (!parse_args(env, cbi, "ringWatch", 2, CW_ARGS_ONLY, &a))
 		return NULL;
-	int64_t h;
-	if (!get_i64(env, a.argv[0], &h, "ring handle"))
-		return NULL;
-	struct cw_ring *r = table_get(&g_rings, h);
+	struct cw_ring *r = get_ring(env, a.argv[0], "ringWatch");
 	if (!r)
-		return throw_fmt(env, "ringWatch: invalid or closed ring handle %lld", (long long)h);
+		return NULL;
 	napi_valuetype t;
 	napi_typeof(env, a.argv[1], &t);
 	ring_unwatch(r);

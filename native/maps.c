@@ -223,6 +223,23 @@ napi_value js_map_keys(napi_env env, napi_callback_info cbi)
 	return pending ? NULL : arr;
 }
 
+/*
+ * mapFd(obj, name): the map's file descriptor, for handing the map to a helper
+ * process (the guardian) as an inherited fd. Owned by the object: valid until
+ * closeObject, never to be closed by the caller. Close-on-exec like every bpf
+ * fd, so only a child given it explicitly gets it.
+ */
+napi_value js_map_fd(napi_env env, napi_callback_info cbi)
+{
+	struct cw_args a;
+	if (!parse_args(env, cbi, "mapFd", 2, CW_WANT_MAP, &a))
+		return NULL;
+	napi_value r;
+	napi_create_int32(env, bpf_map__fd(a.map), &r);
+	free(a.name);
+	return r;
+}
+
 napi_value js_stack_frames(napi_env env, napi_callback_info cbi)
 {
 	struct cw_args a;

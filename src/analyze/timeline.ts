@@ -80,6 +80,8 @@ const WAKE_SPLIT_NS = 1000;
 const EMPTY_BOUND_Q = 0.1;
 /** cap on one segment's buffered submissions/activity; beyond it the segment is closed by estimate */
 const MAX_SEGMENT = 1 << 16;
+/** acts longer than this (1 ms) are indexed apart so that windows need not reach back over them (see longActs) */
+const LONG_ACT_NS = 1_000_000;
 /** cudaErrorNotReady / CUDA_ERROR_NOT_READY: a completion query found work still pending */
 export const NOT_READY = 600;
 const DEBUG = process.env.CAUSEWAY_DEBUG_TIMELINE === '1';
@@ -204,8 +206,15 @@ export class Timeline {
   /** GPU time per submission learned for each graph exec (from waiting drains) */
   private readonly clsNs = new Map<string, Sketch>();
   private acts: Act[] = [];
-  /** the longest act ever logged (bounds how far back an act can start and still overlap a window) */
-  private longestAct = 0;
+  /**
+   * The acts longer than LONG_ACT_NS, also kept here (in acts' order). A window reaches back only as far as
+   * the longest of the other acts and takes these from this short list: one 170 ms stall (a call held up
+   * while another tracer attached its probes) used to make every later window of a launch-bound loop reach
+   * back 170 ms, thousands of acts per idle interval, and the analysis ran for minutes.
+   */
+  private longActs: Act[] = [];
+  /** the longest act ever logged that is not in longActs (bounds how far back such an act can start and still overlap a window) */
+  private longestShort = 0;
   /** entry of the first not-ready completion query since the last submission (null: none) */
   private pollSince: number | null = null;
   private lastNotReady = 0;
@@ -306,7 +315,9 @@ export class Timeline {
     // before the first submission there is no GPU work to starve (start-up, library loading)
     if (this.firstSubmit === null && this.lastDone === null && !(a.type === A.CALL)) return;
     this.acts.push(a);
-    if (a.end - a.ts > this.longestAct) this.longestAct = a.end - a.ts;
+    const d = a.end - a.ts;
+    if (d > LONG_ACT_NS) this.longActs.push(a);
+    else if (d > this.longestShort) this.longestShort = d;
     if (this.acts.length > MAX_SEGMENT) this.trimActs(this.acts[this.acts.length >> 1].ts);
   }
 
@@ -544,6 +555,9 @@ export class Timeline {
     let w = 0;
     for (let i = 0; i < this.acts.length; i++) if (this.acts[i].end > t) this.acts[w++] = this.acts[i];
     this.acts.length = w;
+    w = 0;
+    for (let i = 0; i < this.longActs.length; i++) if (this.longActs[i].end > t) this.longActs[w++] = this.longActs[i];
+    this.longActs.length = w;
   }
 
   /**
@@ -556,12 +570,13 @@ export class Timeline {
    */
   /**
    * The logged activities that can overlap [lo, b]: acts are logged in timestamp order, so a binary search finds
-   * the first one starting at or after lo - (longest act), and the scan stops at the first one starting at b.
+   * the first one starting at or after lo - (the longest act not in longActs), the scan stops at the first one
+   * starting at b, and the long acts that start earlier but reach past lo are taken from longActs.
    * Scanning every act per idle interval was quadratic on launch-bound loops (one gap per launch).
    */
   private window(lo: number, b: number): Act[] {
     const acts = this.acts;
-    const from = lo - this.longestAct;
+    const from = lo - this.longestShort;
     let l = 0;
     let h = acts.length;
     while (l < h) {
@@ -571,6 +586,13 @@ export class Timeline {
     }
     let e = l;
     while (e < acts.length && acts[e].ts < b) e++;
+    // the long acts that start before `from` and still reach into the window come first (acts' order)
+    let early: Act[] | null = null;
+    for (const x of this.longActs) {
+      if (x.ts >= from) break;
+      if (x.end > lo) (early ??= []).push(x);
+    }
+    if (early) return early.concat(l === 0 && e === acts.length ? acts : acts.slice(l, e));
     return l === 0 && e === acts.length ? acts : acts.slice(l, e);
   }
 

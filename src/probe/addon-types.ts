@@ -72,6 +72,11 @@ export interface Addon {
   mapDelete(obj: ObjHandle, mapName: string, key: Buffer): boolean;
   /** all keys of a hash map */
   mapKeys(obj: ObjHandle, mapName: string): Buffer[];
+  /**
+   * The map's fd, to hand the map to a child process (the guardian) as an inherited fd.
+   * Owned by the object (do not close it); close-on-exec. Optional: an addon built before it lacks it.
+   */
+  mapFd?(obj: ObjHandle, mapName: string): number;
   /** frames (u64 addresses) of a BPF_MAP_TYPE_STACK_TRACE entry; [] if absent */
   stackFrames(obj: ObjHandle, mapName: string, stackId: number): bigint[];
   /** CLOCK_MONOTONIC now in ns (the clock of bpf_ktime_get_ns) */

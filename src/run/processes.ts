@@ -15,7 +15,6 @@ import type { Db } from '../store/db.js';
 import { recordKernelNames, recordMappings, upsertProcesses, type KernelNameRow } from '../store/session.js';
 import type { StackSymbolizer } from './stacks.js';
 import type { PythonTargets } from './python-targets.js';
-import type { OrphanGuard } from './target.js';
 
 const TRACED_FLAGS = Buffer.from(Uint32Array.of(3).buffer); // CW_TRACE_ON | CW_TRACE_CHILDREN
 
@@ -37,8 +36,6 @@ export interface ProcessBookContext {
 export class ProcessBook {
   /** every pid seen so far (traced explicitly, forked, or first seen in an event) */
   readonly known = new Set<number>();
-  /** resumes what the loader probe parked if the tracer dies: every known pid is added */
-  guard: OrphanGuard | null = null;
   /** once capture runs, process rows go out with its batches (ordered with the events) */
   capture: Capture | null = null;
   /** kernel names waiting to be stored: runtime function addresses to symbolize, driver names as recorded */
@@ -62,7 +59,6 @@ export class ProcessBook {
   note(pid: number): void {
     if (this.known.has(pid)) return;
     this.known.add(pid);
-    this.guard?.add(pid);
     const status = readStatus(pid);
     const ident = readIdentity(pid);
     const info: ProcessInfo = {

@@ -41,13 +41,17 @@ export interface StartedTarget {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Spawn argv parked (stopped) before exec; resolves once it is stopped. */
-export async function spawnParked(argv: string[], env: NodeJS.ProcessEnv = process.env, captureStdout = false): Promise<StartedTarget> {
+/**
+ * Spawn argv parked (stopped) before exec; resolves once it is stopped.
+ * `onSpawn` learns the pid at once, before the stop (the guardian guards it from then on).
+ */
+export async function spawnParked(argv: string[], env: NodeJS.ProcessEnv = process.env, captureStdout = false, onSpawn?: (pid: number) => void): Promise<StartedTarget> {
   const exe = resolveCommand(argv[0]!);
   const child = spawn('/bin/sh', ['-c', 'kill -STOP $$; exec "$0" "$@"', exe, ...argv.slice(1)], { stdio: ['inherit', captureStdout ? 'pipe' : 'inherit', 'inherit'], env });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   const pid = child.pid;
   if (!pid) throw new CausewayError('NO_TARGET', `cannot start ${exe}`, 'check permissions of the command');
+  onSpawn?.(pid);
   for (let i = 0; i < 2000; i++) {
     const st = procState(pid);
     if (st === 'T' || st === 't') return { child, pid, exited };
@@ -76,69 +80,4 @@ export function loaderLibraries(exe: string, env: NodeJS.ProcessEnv = process.en
   } catch {
     return []; // static executables and scripts: discovery and the maps rescan cover them
   }
-}
-
-export interface OrphanGuard {
-  /** remember a pid that the loader probe may park (SIGSTOP) */
-  add(pid: number): void;
-  /** clean shutdown: the tracer resumes what it parked itself; stop the guard */
-  close(): void;
-}
-
-/**
- * If the tracer dies without cleaning up (kill -9, OOM kill, crash), a traced
- * process parked by the loader probe (SIGSTOP, waiting for the tracer to attach
- * and send SIGCONT) would stay stopped forever. The guard is a tiny detached
- * shell (own session, no stdio) that waits for the tracer's pid to disappear
- * (`tail --pid`, 0.1 s polls, no process spawned per poll) and then sends SIGCONT
- * to every remembered pid that is stopped, twice (a uprobe link can outlive its
- * fd for a moment). The pid list is a 0600 file the tracer appends to.
- * SIGCONT to a process that runs is a no-op; pids are only resumed when in state T.
- */
-export function startOrphanGuard(tracerPid: number): OrphanGuard {
-  const old = process.umask(0o077);
-  let dir: string;
-  try {
-    dir = fs.mkdtempSync(path.join(process.env.XDG_RUNTIME_DIR || '/tmp', 'causeway-guard-'));
-  } finally {
-    process.umask(old);
-  }
-  const file = path.join(dir, 'pids');
-  fs.writeFileSync(file, '', { mode: 0o600 });
-  const script = [
-    'tail -s 0.1 --pid="$1" -f /dev/null 2>/dev/null',
-    'resume() { for p in $(cat "$2" 2>/dev/null); do s=$(sed -n "s/.*) \\(.\\).*/\\1/p" /proc/$p/stat 2>/dev/null); [ "$s" = T ] && kill -CONT "$p" 2>/dev/null; done; }',
-    'resume "$@"; sleep 0.3; resume "$@"; sleep 1; resume "$@"',
-    'rm -rf "$3"',
-  ].join('\n');
-  let child: ChildProcess | null = null;
-  try {
-    child = spawn('/bin/sh', ['-c', script, 'causeway-guard', String(tracerPid), file, dir], { detached: true, stdio: 'ignore' });
-    child.on('error', () => undefined);
-    child.unref();
-  } catch {
-    child = null;
-  }
-  const seen = new Set<number>();
-  return {
-    add(pid: number) {
-      if (seen.has(pid)) return;
-      seen.add(pid);
-      try {
-        fs.appendFileSync(file, `${pid}\n`);
-      } catch {
-        /* best effort */
-      }
-    },
-    close() {
-      if (child?.pid) {
-        try {
-          process.kill(-child.pid, 'SIGKILL'); // the shell and its tail
-        } catch {
-          /* gone */
-        }
-      }
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }

@@ -15,7 +15,8 @@
  *   overhead.ts        Causeway's own cost estimate
  *   explain-at-end.ts  the analysis stored when the trace ends
  *   inproc.ts          --in-process (shim) planning, coverage and fallback
- *   target.ts          starting the command parked, the orphan guard
+ *   target.ts          starting the command parked
+ *   guardian.ts        resumes what is parked if the tracer dies (kill -9): native/guardian.c
  */
 import fs from 'node:fs';
 import { CausewayError } from '../common/errors.js';
@@ -30,7 +31,8 @@ import { threadCpuNs } from '../store/writer-slots.js';
 import { StackSymbolizer } from './stacks.js';
 import { planNvtxInjection, type NvtxInjection } from './nvtx-injection.js';
 import { fallbackSummary, planInproc, recordInprocCoverage, type InprocPlan } from './inproc.js';
-import { resolveCommand, spawnParked, startOrphanGuard, type StartedTarget } from './target.js';
+import { resolveCommand, spawnParked, type StartedTarget } from './target.js';
+import { startGuardian, type Guardian } from './guardian.js';
 import { shimStackEvery, type TraceOptions, type TraceProgress, type TraceSummary } from './options.js';
 import { closeRecording, openRecording, type Recording } from './recording.js';
 import { LibraryAttacher, loadProbes, type LoadedProbes } from './attach.js';
@@ -84,6 +86,7 @@ export class TraceSession {
   /** NVTX3 injection for the command (NVTX_INJECTION64_PATH), when tracing one */
   private nvtx: NvtxInjection | null = null;
   private target: StartedTarget | null = null;
+  private guardian: Guardian | null = null;
   private stopReason: SessionStatus | null = null;
   private wake: (() => void) | null = null;
   private rescanTimer: NodeJS.Timeout | null = null;
@@ -122,6 +125,8 @@ export class TraceSession {
     try {
       this.metrics = await MetricsLoop.open(this.opts.metrics, this.log);
       const probes = (this.probes = loadProbes(this.addon, this.opts, this.inproc.mode, this.symbolizer, this.log));
+      // from here on the loader probe may park processes: if this process dies, the guardian resumes them
+      this.guardian = startGuardian(this.parkedMapFd(probes), this.log);
       this.procs = new ProcessBook({ addon: this.addon, rt: probes.cuda.rt, db: rec.db, sessionId: rec.sessionId, symbolizer: this.symbolizer, python: probes.python, log: this.log });
       this.attacher = new LibraryAttacher({ cuda: probes.cuda, db: rec.db, sessionId: rec.sessionId, inproc: this.inproc.mode, log: this.log });
       if (this.opts.command?.length) {
@@ -171,21 +176,31 @@ export class TraceSession {
   }
 
   private async startTargets(procs: ProcessBook): Promise<void> {
-    // if this process dies (kill -9), the guard resumes whatever the loader probe parked
-    if (!this.opts.noHost) procs.guard = startOrphanGuard(process.pid);
     for (const pid of this.opts.pids) procs.trace(pid);
     if (this.opts.command?.length) {
       const base = this.nvtx?.env ?? this.opts.env ?? process.env;
       const env = this.inproc.mode ? this.inproc.mode.env(base) : base;
-      const target = (this.target = await spawnParked(this.opts.command, env, this.opts.captureTargetStdout));
-      procs.guard?.add(target.pid);
+      const target = (this.target = await spawnParked(this.opts.command, env, this.opts.captureTargetStdout, (pid) => this.guardian?.parked(pid)));
       target.child.stdout?.on('data', (d: Buffer) => {
         if (this.targetStdout.length < 1 << 20) this.targetStdout += d.toString();
       });
       // not noted yet: /proc still shows the parked shell; the first event (after exec) reads it
       procs.markTraced(target.pid);
       process.kill(target.pid, 'SIGCONT');
+      this.guardian?.resumed(target.pid);
       void target.exited.then(() => this.stop('complete'));
+    }
+  }
+
+  /** The loader probe's record of the processes it parked, for the guardian (undefined without the probe). */
+  private parkedMapFd(probes: LoadedProbes): number | undefined {
+    const obj = probes.host?.loader?.obj;
+    if (obj === undefined || !this.addon.mapFd) return undefined;
+    try {
+      return this.addon.mapFd(obj, 'cw_parked');
+    } catch (e) {
+      this.log(`WARNING: the loader probe has no cw_parked map (${(e as Error).message}): processes it parks are not guarded`);
+      return undefined;
     }
   }
 
@@ -300,7 +315,7 @@ export class TraceSession {
       captureError ??= rec.writer.failed;
     }
     const processCpuMs = this.processCpuUs.start >= 0 ? (cpuUs() - this.processCpuUs.start - this.processCpuUs.detach) / 1000 : -1;
-    this.procs?.guard?.close();
+    this.guardian?.close();
     this.symbolizer.close();
     await this.metrics?.close(losses);
     const summary = this.summarize(captureError ? 'failed' : status, stored, losses, detachMs, mode, writerCpuNs, processCpuMs);
