@@ -54,8 +54,13 @@ export function openRecording(opts: TraceOptions, monotonicNs: () => bigint): Re
   });
   setSessionNote(db, sessionId, runningNote(process.pid));
   // the streaming analysis runs on the writer thread (src/analyze/stream-live.ts) unless the trace is not to be
-  // analysed at its end, or CAUSEWAY_STREAM=0 (then the end analysis replays the database: the cold path)
-  const tap = opts.explain !== false && process.env.CAUSEWAY_STREAM !== '0' ? new URL('../analyze/stream-live.js', import.meta.url).href : undefined;
+  // analysed at its end, or CAUSEWAY_STREAM=0 (then the end analysis replays the database: the cold path).
+  // Not under retention (--max-db-mb / --max-age) either: the engine would analyse events the retention pass then
+  // prunes (its chains would cover more than the database keeps, unlike any later explain), and feeding it while
+  // the retention pass ran let a capped trace's file + WAL overshoot its bound (faults/retention: 19-21 MiB for an
+  // 8 MiB cap against <= 16; 9.5-9.7 MiB without the feed). A capped database is small: the cold path at the end is.
+  const stream = opts.explain !== false && !opts.retention && process.env.CAUSEWAY_STREAM !== '0';
+  const tap = stream ? new URL('../analyze/stream-live.js', import.meta.url).href : undefined;
   const writer = new WriterHost(opts.db, sessionId, { writer: { path: opts.db }, tap });
   return { db, sessionId, writer, startedNs };
 }
