@@ -50,14 +50,21 @@ function trace(extra: string[]): { db: string; pid: number } {
 test('off-CPU inside a sync and in a host sleep come out inside and outside, exactly', { skip }, () => {
   const { db, pid } = trace([]);
   // the voluntary sleeps: one per sync (the fake runtime's clock_nanosleep) and one per step outside every call
+  // one sleep in each sync whose kernel was still running when it was called. A sync called SYNC_US or more after its
+  // launch finds the queue empty and returns without sleeping (the fake runtime, like the real one, waits only for
+  // unfinished work) when the thread is delayed between the two calls; the likely reason for one full quiet suite run's
+  // 11 of 12 (its database was not kept; 8 of 8 alone had 12). Such a sync must hold no sleep, every other one exactly one.
+  const perSync = query(db, `SELECT c.id, c.ts_ns - (SELECT max(l.ts_ns) FROM v_cuda_calls l WHERE l.tid = c.tid AND l.op = 'cudaLaunchKernel' AND l.ts_ns < c.ts_ns) AS after_launch_ns, (SELECT count(*) FROM v_off_cpu o WHERE o.tid = c.tid AND o.reason = 'voluntary' AND o.in_cuda AND o.ts_ns >= c.ts_ns AND o.ts_ns + o.dur_ns <= c.ts_ns + c.dur_ns) AS n FROM v_cuda_calls c WHERE c.pid = ${pid} AND c.op = 'cudaStreamSynchronize' ORDER BY c.ts_ns`);
+  assert.equal(perSync.length, STEPS);
+  const late = perSync.filter((r) => Number(r.after_launch_ns) >= SYNC_US * 1000);
+  for (const r of perSync) assert.equal(Number(r.n), late.includes(r) ? 0 : 1, `sync ${r.id} called ${r.after_launch_ns} ns after its launch: ${late.includes(r) ? 'no' : 'one'} sleep inside`);
+  assert.ok(late.length < STEPS / 2, `most syncs found their kernel running: ${late.length} of ${STEPS} did not`);
   const vol = query(db, `SELECT in_cuda, cuda_op, count(*) AS n, sum(dur_ns) AS ns FROM v_off_cpu WHERE pid = ${pid} AND tid = ${pid} AND reason = 'voluntary' GROUP BY in_cuda, cuda_op ORDER BY in_cuda`);
-  assert.deepEqual(vol.map((v) => [v.in_cuda, v.cuda_op, Number(v.n)]), [[0, null, STEPS], [1, 'cudaStreamSynchronize', STEPS]], JSON.stringify(vol));
+  assert.deepEqual(vol.map((v) => [v.in_cuda, v.cuda_op, Number(v.n)]), [[0, null, STEPS], [1, 'cudaStreamSynchronize', STEPS - late.length]], JSON.stringify(vol));
   const inSync = Number(vol[1]!.ns);
   const outside = Number(vol[0]!.ns);
-  // one sleep in each sync, and one in each gap after a sync (before the next call), as long as asked: a relative
-  // clock_nanosleep wakes at its deadline or later, and its switch-out follows the timer's start by microseconds
-  const perSync = query(db, `SELECT c.id, count(o.id) AS n FROM v_cuda_calls c LEFT JOIN v_off_cpu o ON o.tid = c.tid AND o.reason = 'voluntary' AND o.in_cuda AND o.ts_ns >= c.ts_ns AND o.ts_ns + o.dur_ns <= c.ts_ns + c.dur_ns WHERE c.pid = ${pid} AND c.op = 'cudaStreamSynchronize' GROUP BY c.id`);
-  assert.deepEqual(perSync.map((r) => Number(r.n)), new Array(STEPS).fill(1), 'one sleep inside each sync');
+  // one host sleep in each gap after a sync (before the next call), as long as asked: a relative clock_nanosleep
+  // wakes at its deadline or later, and its switch-out follows the timer's start by microseconds
   const gaps = query(db, `WITH c AS (SELECT tid, ts_ns, dur_ns, op, LEAD(ts_ns) OVER (ORDER BY ts_ns) AS next_ns FROM v_cuda_calls WHERE pid = ${pid} AND tid = ${pid}) SELECT c.ts_ns, count(o.id) AS n, min(o.dur_ns) AS min_ns FROM c LEFT JOIN v_off_cpu o ON o.tid = c.tid AND o.reason = 'voluntary' AND NOT o.in_cuda AND o.ts_ns >= c.ts_ns + c.dur_ns AND o.ts_ns < c.next_ns WHERE c.op = 'cudaStreamSynchronize' GROUP BY c.ts_ns`);
   assert.deepEqual(gaps.map((g) => Number(g.n)), new Array(STEPS).fill(1), 'one host sleep after each sync');
   assert.ok(gaps.every((g) => Number(g.min_ns) >= (SLEEP_US - 50) * 1000), JSON.stringify(gaps));
