@@ -17,7 +17,7 @@ import { OP_BY_CODE } from '../common/ops.js';
 import { roleOf } from './timeline.js';
 
 /** below this bandwidth a copy's best observed rate is not its own transfer rate (PCIe 3 x16 moves ~12 GB/s) */
-const MIN_COPY_GBPS = 1;
+export const MIN_COPY_GBPS = 1;
 
 export interface Prescan {
   /** tid -> `op:direction` -> fastest ns per byte (only rates of at least MIN_COPY_GBPS) */
@@ -30,18 +30,19 @@ export interface Prescan {
   opCounts: Map<number, number>;
 }
 
-/** what the scan does with a row of an op: bit 1 copy rate, 2 fastest drain, 4 first launch */
-const RATE = 1;
-const FASTEST = 2;
-const LAUNCH = 4;
-interface OpPlan {
+/** what the scan does with a row of an op: bit 1 copy rate, 2 fastest drain, 4 first launch (shared with stream.ts) */
+export const RATE = 1;
+export const FASTEST = 2;
+export const LAUNCH = 4;
+export interface OpPlan {
   what: number;
   /** argument slots (0..3, -1 none) */
   bytes: number;
   dir: number;
   func: number;
 }
-const PLAN = new Map<number, OpPlan>();
+/** per op code: what a row of that op teaches (undefined: nothing) */
+export const PLAN: (OpPlan | undefined)[] = [];
 for (const o of OP_BY_CODE.values()) {
   let what = 0;
   const bytes = o.args.indexOf('bytes' as never);
@@ -51,7 +52,7 @@ for (const o of OP_BY_CODE.values()) {
   const func = o.args.indexOf('func' as never);
   if (o.kind === 'launch' && func >= 0) what |= LAUNCH;
   // memsets have no direction: their rate key has none (copyRates grouped them under a NULL direction)
-  if (what) PLAN.set(o.code, { what, bytes, func, dir: o.kind === 'copy' ? o.args.indexOf('direction' as never) : -1 });
+  if (what) PLAN[o.code] = { what, bytes, func, dir: o.kind === 'copy' ? o.args.indexOf('direction' as never) : -1 };
 }
 
 interface Launch {
@@ -78,7 +79,7 @@ export function prescan(db: Db, sessionId: number): Prescan {
   const row = (id: number, ts: number, dur: number, tid: number, op: number, a0: number | null, a1: number | null, a2: number | null, a3: number | null): null => {
     if (Number.isInteger(op) && op >= 0 && op < 4096) counts[op] = (counts[op] ?? 0) + 1;
     else odd.set(op, (odd.get(op) ?? 0) + 1);
-    const p = PLAN.get(op);
+    const p = Number.isInteger(op) && op >= 0 ? PLAN[op] : undefined;
     if (p === undefined) return null;
     a[0] = a0;
     a[1] = a1;

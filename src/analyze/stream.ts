@@ -34,16 +34,13 @@
  * Memory: O(threads x (HOLD_CAP + EARLY_CAP)) events at worst, plus the sweep's per-thread state; never O(events).
  */
 import type { Db } from '../store/db.js';
-import { OP_BY_CODE } from '../common/ops.js';
 import { ThreadSweep, settleProfile, type AttributionOptions, type SessionProfile } from './attribution.js';
 import { q } from './stats.js';
-import { roleOf } from './timeline.js';
+import { FASTEST, LAUNCH, MIN_COPY_GBPS, PLAN, RATE, type OpPlan } from './prescan.js';
 
 const OFF_CPU = 128;
 const BLOCK_IO = 134;
 const RECLAIM = 136;
-/** below this bandwidth a copy's best observed rate is not its own transfer rate (as prescan.ts) */
-const MIN_COPY_GBPS = 1;
 /**
  * The hold window's floor: off-CPU records were measured arriving up to ~0.3 s after the calls that follow them
  * on a loaded machine (a zoo trace swept with a window learned from zero put 16 of them out of order and turned
@@ -61,27 +58,6 @@ export const LEARN_SAMPLES = 16;
 export const SETTLE_LATER = 2;
 /** 2^32: the in-call state sits above the CPU in an off-CPU row's a3 */
 const CPU_BITS = 4294967296;
-
-const RATE = 1;
-const FASTEST = 2;
-const LAUNCH = 4;
-interface OpPlan {
-  what: number;
-  bytes: number;
-  dir: number;
-  func: number;
-}
-const PLAN: (OpPlan | undefined)[] = [];
-for (const o of OP_BY_CODE.values()) {
-  let what = 0;
-  const bytes = o.args.indexOf('bytes' as never);
-  if (o.blocking && (o.kind === 'copy' || o.kind === 'memset') && bytes >= 0) what |= RATE;
-  const r = roleOf(o);
-  if (r === 'drain' || r === 'submit_drain') what |= FASTEST;
-  const func = o.args.indexOf('func' as never);
-  if (o.kind === 'launch' && func >= 0) what |= LAUNCH;
-  if (what) PLAN[o.code] = { what, bytes, func, dir: o.kind === 'copy' ? o.args.indexOf('direction' as never) : -1 };
-}
 
 interface Ev {
   id: number;
