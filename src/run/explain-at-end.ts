@@ -3,7 +3,7 @@
  * recomputing. The writer thread analysed the trace while it ran (src/analyze/stream-live.ts): its chains and
  * coverage arrive with the writer's close, the session's part of the coverage (status, losses) is read again
  * now that the session is closed, and the run is appended: any size, no pass over the events here. Without a
- * streamed analysis (the tap failed, or CAUSEWAY_STREAM=0) the database is replayed through the same engine,
+ * streamed analysis (the tap failed, a retention cap was set, or CAUSEWAY_STREAM=0) the database is replayed through the same engine,
  * for traces up to EXPLAIN_AT_END_MAX_EVENTS (larger ones are left to `causeway explain`, which shows progress).
  */
 import { explainSession, persistRun, withSessionCoverage } from '../analyze/explain.js';
