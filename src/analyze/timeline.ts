@@ -82,6 +82,9 @@ const EMPTY_BOUND_Q = 0.1;
 const MAX_SEGMENT = 1 << 16;
 /** acts longer than this (1 ms) are indexed apart so that windows need not reach back over them (see longActs) */
 const LONG_ACT_NS = 1_000_000;
+/** acts per blockEnd entry */
+const ACT_SHIFT = 5;
+const ACT_BLOCK = 1 << ACT_SHIFT;
 /** cudaErrorNotReady / CUDA_ERROR_NOT_READY: a completion query found work still pending */
 export const NOT_READY = 600;
 const DEBUG = process.env.CAUSEWAY_DEBUG_TIMELINE === '1';
@@ -215,6 +218,20 @@ export class Timeline {
   private longActs: Act[] = [];
   /** the longest act ever logged that is not in longActs (bounds how far back such an act can start and still overlap a window) */
   private longestShort = 0;
+  /**
+   * The latest end of each block of ACT_BLOCK acts (acts[i] is in block i >> ACT_SHIFT): a window skips a block
+   * that ends before it whole. A launch-bound loop's window reaches back longestShort (up to 1 ms, hundreds of
+   * launches) for one or two acts that overlap it; visiting every one of them per idle interval (one per launch)
+   * was most of its analysis time.
+   */
+  private blockEnd: number[] = [];
+  /** acts are in ts order (a late event, swept out of order, breaks it until the next trim) */
+  private actsSorted = true;
+  /** the last window: the acts overlapping it, in its order; where each sits (acts index, or -1 - longActs' part index) */
+  private readonly win: Act[] = [];
+  private readonly winAt: number[] = [];
+  private winL = 0;
+  private winEarly: Act[] | null = null;
   /** entry of the first not-ready completion query since the last submission (null: none) */
   private pollSince: number | null = null;
   private lastNotReady = 0;
@@ -314,7 +331,12 @@ export class Timeline {
   private log(a: Act): void {
     // before the first submission there is no GPU work to starve (start-up, library loading)
     if (this.firstSubmit === null && this.lastDone === null && !(a.type === A.CALL)) return;
+    const i = this.acts.length;
     this.acts.push(a);
+    const j = i >> ACT_SHIFT;
+    if ((i & (ACT_BLOCK - 1)) === 0) this.blockEnd[j] = a.end;
+    else if (a.end > this.blockEnd[j]) this.blockEnd[j] = a.end;
+    if (i > 0 && a.ts < this.acts[i - 1].ts) this.actsSorted = false;
     const d = a.end - a.ts;
     if (d > LONG_ACT_NS) this.longActs.push(a);
     else if (d > this.longestShort) this.longestShort = d;
@@ -555,9 +577,25 @@ export class Timeline {
     let w = 0;
     for (let i = 0; i < this.acts.length; i++) if (this.acts[i].end > t) this.acts[w++] = this.acts[i];
     this.acts.length = w;
+    this.indexActs();
     w = 0;
     for (let i = 0; i < this.longActs.length; i++) if (this.longActs[i].end > t) this.longActs[w++] = this.longActs[i];
     this.longActs.length = w;
+  }
+
+  /** rebuild blockEnd and actsSorted after acts were compacted */
+  private indexActs(): void {
+    const acts = this.acts;
+    const be = this.blockEnd;
+    be.length = (acts.length + ACT_BLOCK - 1) >> ACT_SHIFT;
+    let sorted = true;
+    for (let i = 0; i < acts.length; i++) {
+      const x = acts[i];
+      const j = i >> ACT_SHIFT;
+      if ((i & (ACT_BLOCK - 1)) === 0 || x.end > be[j]) be[j] = x.end;
+      if (i > 0 && x.ts < acts[i - 1].ts) sorted = false;
+    }
+    this.actsSorted = sorted;
   }
 
   /**
@@ -584,16 +622,67 @@ export class Timeline {
       if (acts[mid].ts < from) l = mid + 1;
       else h = mid;
     }
+    // the first act from l on that starts at or after b (a binary search while acts are in ts order)
     let e = l;
-    while (e < acts.length && acts[e].ts < b) e++;
+    if (this.actsSorted) {
+      h = acts.length;
+      while (e < h) {
+        const mid = (e + h) >> 1;
+        if (acts[mid].ts < b) e = mid + 1;
+        else h = mid;
+      }
+    } else while (e < acts.length && acts[e].ts < b) e++;
     // the long acts that start before `from` and still reach into the window come first (acts' order)
     let early: Act[] | null = null;
     for (const x of this.longActs) {
       if (x.ts >= from) break;
       if (x.end > lo) (early ??= []).push(x);
     }
-    if (early) return early.concat(l === 0 && e === acts.length ? acts : acts.slice(l, e));
-    return l === 0 && e === acts.length ? acts : acts.slice(l, e);
+    // Only the acts that overlap [lo, b] are handed on (the others add nothing to any sum below); the window's
+    // full order is kept for offBefore. Blocks of acts that all end by lo are skipped whole.
+    const win = this.win;
+    const at = this.winAt;
+    win.length = 0;
+    at.length = 0;
+    this.winL = l;
+    this.winEarly = early;
+    if (early) {
+      for (let k = 0; k < early.length; k++) {
+        const x = early[k];
+        if (x.end > lo && x.ts < b) {
+          win.push(x);
+          at.push(-1 - k);
+        }
+      }
+    }
+    const be = this.blockEnd;
+    let i = l;
+    while (i < e) {
+      if ((i & (ACT_BLOCK - 1)) === 0 && i + ACT_BLOCK <= e && be[i >> ACT_SHIFT] <= lo) {
+        i += ACT_BLOCK;
+        continue;
+      }
+      const x = acts[i];
+      if (x.end > lo && x.ts < b) {
+        win.push(x);
+        at.push(i);
+      }
+      i++;
+    }
+    return win;
+  }
+
+  /** the off-CPU act before the k-th act of the last window, in the window's full order (null: none) */
+  private offBefore(k: number): Act | null {
+    const i = this.winAt[k];
+    const early = this.winEarly;
+    let j: number;
+    if (i >= 0) {
+      for (let p = i - 1; p >= this.winL; p--) if (this.acts[p].type === A.OFF) return this.acts[p];
+      j = early ? early.length : 0;
+    } else j = -1 - i;
+    for (let p = j - 1; p >= 0; p--) if (early![p].type === A.OFF) return early![p];
+    return null;
   }
 
   private idle(a: number, b: number, from: number, openedBy: string | null, measured: boolean, closingId: number): void {
@@ -624,11 +713,11 @@ export class Timeline {
     const preIds: [number, number][] = [];
     const ioIds: [number, number][] = [];
     const behind = new Map<number, number>();
-    let prevOff: Act | null = null;
-    for (const x0 of acts) {
+    for (let k = 0; k < acts.length; k++) {
+      const x0 = acts[k];
       if (x0.type !== A.OFF) continue;
-      const before = prevOff;
-      prevOff = x0;
+      // the window's previous off-CPU act (overlapping or not), only where the rule below reads it
+      const before = x0.code === 0 ? this.offBefore(k) : null;
       let x = x0;
       const v = ov(x);
       if (v <= 0) continue;
