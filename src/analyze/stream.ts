@@ -179,6 +179,8 @@ export class StreamEngine {
   private cudaCalls = 0;
   private offCpuEvents = 0;
   private last: ThreadState | null = null;
+  /** swept events no structure refers to any more, for reuse by feed (at most what was ever held at once) */
+  private readonly pool: Ev[] = [];
   /** the last id fed (replays continue after it) */
   lastId = 0;
   readonly stats: StreamStats = { events: 0, late: 0, forced: 0, resweeps: 0, unlearnedGaveUp: 0, maxLateNs: 0 };
@@ -208,7 +210,24 @@ export class StreamEngine {
       if (t === null) this.threads.set(tid, (t = new ThreadState(tid)));
       this.last = t;
     }
-    const e: Ev = { id, ts, dur, pid, op, ret: ret ?? 0, a0: a0 ?? 0, a1: a1 ?? 0, a2: a2 ?? 0, a3: a3 ?? 0, unsettled: false, excess: 0 };
+    // a swept event's object is reused (held events live up to HOLD_CAP arrivals: allocated fresh, each one
+    // outlived the young generation and was copied and promoted, most of the feed's cost)
+    let e = this.pool.pop();
+    if (e === undefined) e = { id, ts, dur, pid, op, ret: ret ?? 0, a0: a0 ?? 0, a1: a1 ?? 0, a2: a2 ?? 0, a3: a3 ?? 0, unsettled: false, excess: 0 };
+    else {
+      e.id = id;
+      e.ts = ts;
+      e.dur = dur;
+      e.pid = pid;
+      e.op = op;
+      e.ret = ret ?? 0;
+      e.a0 = a0 ?? 0;
+      e.a1 = a1 ?? 0;
+      e.a2 = a2 ?? 0;
+      e.a3 = a3 ?? 0;
+      e.unsettled = false;
+      e.excess = 0;
+    }
     const plan = PLAN[op];
     if (plan !== undefined) this.learn(t, e, plan);
     // lateness: how far behind the thread's progress this event starts
@@ -324,7 +343,12 @@ export class StreamEngine {
       early.push(e);
       const idle = t.sweep.p.idle;
       if (idle.kernelNs.count >= LEARN_SAMPLES || early.length >= EARLY_CAP) this.settleEarly(t);
-    }
+    } else this.recycle(e);
+  }
+
+  /** a swept event nothing refers to any more (a first launch swept late still waits for its kernel's settle) */
+  private recycle(e: Ev): void {
+    if (!e.unsettled && !this.finished) this.pool.push(e);
   }
 
   /**
@@ -336,6 +360,11 @@ export class StreamEngine {
   private settleEarly(t: ThreadState): void {
     const early = t.early!;
     t.early = null;
+    this.resweep(t, early);
+    for (const x of early) this.recycle(x);
+  }
+
+  private resweep(t: ThreadState, early: Ev[]): void {
     const idle = t.sweep!.p.idle;
     if (idle.unlearnedSegments === 0 || early.length === 0) return;
     if (idle.kernelNs.count === 0) {
