@@ -210,6 +210,15 @@ export interface SessionProfile {
   notes: string[];
   /** events of the session per op code, every op (prescan.ts): a detector skips the scan of an op that never occurs */
   opCounts: Map<number, number>;
+  /** block I/O and page-alloc aggregates summed while streaming (stream.ts); absent: the detectors query them */
+  hostTotals?: HostTotals;
+}
+
+/** chains/common.ts HostAgg's parts that stream.ts sums as it reads (values as SQLite's GROUP BY gives them) */
+export interface HostTotals {
+  io: Map<number, { n: number; bytes: number; ns: number }>;
+  pageWindows: { ts: number; win: number; pages: number }[];
+  pagesByPid: Map<number, number>;
 }
 
 export interface AttributionOptions {

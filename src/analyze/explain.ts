@@ -257,7 +257,7 @@ export function chainContext(db: Db, sessionId: number, prof: SessionProfile): C
   let host: HostAgg | undefined;
   return {
     db, sessionId, prof, wallNs: Math.max(0, prof.lastEnd - prof.firstTs), cudaPids, comm: commLookup(db, sessionId), tracerPid: tracerPidOf(db, sessionId),
-    host: () => (host ??= hostAggregates(db, sessionId, prof.opCounts)),
+    host: () => (host ??= hostAggregates(db, sessionId, prof.opCounts, prof.hostTotals)),
   };
 }
 

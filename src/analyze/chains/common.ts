@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Db } from '../../store/db.js';
 import { sanitizeUntrusted } from '../../common/untrusted.js';
 import { wakerContextName } from '../../common/waker.js';
-import type { SessionProfile, ThreadProfile } from '../attribution.js';
+import type { HostTotals, SessionProfile, ThreadProfile } from '../attribution.js';
 import type { Chain, Evidence, Severity } from '../types.js';
 
 export interface ChainContext {
@@ -38,8 +38,11 @@ export interface HostAgg {
  * events per op, SessionProfile.opCounts): the kinds that never occur are not scanned for (each scan reads the
  * whole session).
  */
-export function hostAggregates(db: Db, sessionId: number, opCounts?: Map<number, number>): HostAgg {
+export function hostAggregates(db: Db, sessionId: number, opCounts?: Map<number, number>, totals?: HostTotals): HostAgg {
   const has = (op: number) => !opCounts || (opCounts.get(op) ?? 0) > 0;
+  const reclaim = reclaimAggregates(db, sessionId, has(136));
+  // summed by the streaming engine as it read the events (stream.ts): no scan of the session
+  if (totals) return { io: totals.io, pageWindows: totals.pageWindows, pagesByPid: totals.pagesByPid, reclaim };
   const io = new Map<number, { n: number; bytes: number; ns: number }>();
   if (has(134))
     for (const r of db.prepare('SELECT pid, count(*) AS n, coalesce(sum(a0), 0) AS bytes, coalesce(sum(dur), 0) AS ns FROM events WHERE session_id = ? AND op = 134 GROUP BY pid').all(sessionId) as { pid: number; n: number; bytes: number; ns: number }[])
@@ -47,15 +50,19 @@ export function hostAggregates(db: Db, sessionId: number, opCounts?: Map<number,
   const pageWindows = has(133) ? (db.prepare('SELECT ts, max(a1) AS win, sum(a0) AS pages FROM events WHERE session_id = ? AND op = 133 GROUP BY ts').all(sessionId) as HostAgg['pageWindows']) : [];
   const pagesByPid = new Map<number, number>();
   if (has(133)) for (const r of db.prepare('SELECT pid, sum(a0) AS pages FROM events WHERE session_id = ? AND op = 133 GROUP BY pid').all(sessionId) as { pid: number; pages: number }[]) pagesByPid.set(r.pid, r.pages);
+  return { io, pageWindows, pagesByPid, reclaim };
+}
+
+function reclaimAggregates(db: Db, sessionId: number, has136: boolean): HostAgg['reclaim'] {
   const reclaim: HostAgg['reclaim'] = new Map();
-  if (has(136))
+  if (has136)
     for (const r of db
       .prepare('SELECT tid, min(pid) AS pid, count(*) AS n, coalesce(sum(dur), 0) AS ns, coalesce(sum(a0), 0) AS pages FROM events WHERE session_id = ? AND op = 136 GROUP BY tid')
       .all(sessionId) as { tid: number; pid: number; n: number; ns: number; pages: number }[]) {
       const longest = (db.prepare('SELECT id FROM events WHERE session_id = ? AND op = 136 AND tid = ? ORDER BY dur DESC LIMIT 10').pluck().all(sessionId, r.tid) as number[]);
       reclaim.set(r.tid, { pid: r.pid, n: r.n, ns: r.ns, pages: r.pages, longest });
     }
-  return { io, pageWindows, pagesByPid, reclaim };
+  return reclaim;
 }
 
 /**
