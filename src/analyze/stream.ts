@@ -57,34 +57,31 @@ export const EARLY_CAP = 1 << 16;
 export const LEARN_SAMPLES = 16;
 /** later launches of a kernel seen before its first launch's excess is settled */
 export const SETTLE_LATER = 2;
-/**
- * swept event objects kept for reuse at most: steady state releases about one per arrival; the bursts (a thread's
- * early events after its resweep, up to EARLY_CAP) go to the garbage collector, so the pool does not keep a
- * burst's worth of objects alive (uncapped it added ~40 MiB of peak RSS on a launch-only trace)
- */
-const POOL_CAP = 4096;
 /** 2^32: the in-call state sits above the CPU in an off-CPU row's a3 */
 const CPU_BITS = 4294967296;
 
-interface Ev {
-  id: number;
-  ts: number;
-  dur: number;
-  pid: number;
-  op: number;
-  ret: number;
-  a0: number;
-  a1: number;
-  a2: number;
-  a3: number;
-  /** a kernel's first launch whose excess is not settled yet */
-  unsettled: boolean;
-  /** a first launch's excess over the kernel's later launches (ns) */
-  excess: number;
-}
+/**
+ * Held events live in one Float64Array per engine, F numbers per event (a slot), not as objects: a thread holds
+ * up to HOLD_CAP of them and reads each one again HOLD_CAP arrivals later, so every object (and the boxed
+ * numbers in it) outlived the young generation, was copied and promoted, and was read back from scattered
+ * memory; a slot is 96 contiguous bytes, reused through a free list.
+ */
+const F = 12;
+const ID = 0;
+const TS = 1;
+const DUR = 2;
+const PID = 3;
+const OP = 4;
+const RET = 5;
+const A0 = 6;
+/** 1: a kernel's first launch whose excess is not settled yet */
+const UNSETTLED = 10;
+/** a first launch's excess over the kernel's later launches (ns) */
+const EXCESS = 11;
 
 interface Kernel {
-  first: Ev | null;
+  /** the first launch's slot, -1 once settled */
+  first: number;
   later: number;
   min: number;
 }
@@ -101,9 +98,9 @@ const CALL_RING = 4096;
 class ThreadState {
   sweep: ThreadSweep | null = null;
   /** held events that arrived in (ts, id) order, from head on; the others in a binary heap */
-  readonly buf: Ev[] = [];
+  readonly buf: number[] = [];
   head = 0;
-  readonly heap: Ev[] = [];
+  readonly heap: number[] = [];
   /** furthest end seen (the thread's progress), the hold window, the release bound */
   progress = -Infinity;
   hold = HOLD_MIN_NS;
@@ -122,7 +119,7 @@ class ThreadState {
   readonly fastest = new Map<number, number>();
   readonly kernels = new Map<number, Map<number, Kernel>>();
   /** released events kept until the timeline learns a kernel time (null: learned, or gave up) */
-  early: Ev[] | null = [];
+  early: number[] | null = [];
   constructor(readonly tid: number) {}
 
   called(ts: number, end: number, op: number): void {
@@ -186,8 +183,10 @@ export class StreamEngine {
   private cudaCalls = 0;
   private offCpuEvents = 0;
   private last: ThreadState | null = null;
-  /** swept events no structure refers to any more, for reuse by feed (at most POOL_CAP) */
-  private readonly pool: Ev[] = [];
+  /** the slots (F numbers each) of the events held or kept for a resweep; free slots' indices in freeSlots */
+  private slab = new Float64Array(F * 1024);
+  private used = 0;
+  private readonly freeSlots: number[] = [];
   /** the last id fed (replays continue after it) */
   lastId = 0;
   readonly stats: StreamStats = { events: 0, late: 0, forced: 0, resweeps: 0, unlearnedGaveUp: 0, maxLateNs: 0 };
@@ -223,26 +222,23 @@ export class StreamEngine {
       if (t === null) this.threads.set(tid, (t = new ThreadState(tid)));
       this.last = t;
     }
-    // a swept event's object is reused (held events live up to HOLD_CAP arrivals: allocated fresh, each one
-    // outlived the young generation and was copied and promoted, most of the feed's cost)
-    let e = this.pool.pop();
-    if (e === undefined) e = { id, ts, dur, pid, op, ret: ret ?? 0, a0: a0 ?? 0, a1: a1 ?? 0, a2: a2 ?? 0, a3: a3 ?? 0, unsettled: false, excess: 0 };
-    else {
-      e.id = id;
-      e.ts = ts;
-      e.dur = dur;
-      e.pid = pid;
-      e.op = op;
-      e.ret = ret ?? 0;
-      e.a0 = a0 ?? 0;
-      e.a1 = a1 ?? 0;
-      e.a2 = a2 ?? 0;
-      e.a3 = a3 ?? 0;
-      e.unsettled = false;
-      e.excess = 0;
-    }
+    const e = this.alloc();
+    const S = this.slab;
+    const o = e * F;
+    S[o + ID] = id;
+    S[o + TS] = ts;
+    S[o + DUR] = dur;
+    S[o + PID] = pid;
+    S[o + OP] = op;
+    S[o + RET] = ret ?? 0;
+    S[o + A0] = a0 ?? 0;
+    S[o + A0 + 1] = a1 ?? 0;
+    S[o + A0 + 2] = a2 ?? 0;
+    S[o + A0 + 3] = a3 ?? 0;
+    S[o + UNSETTLED] = 0;
+    S[o + EXCESS] = 0;
     const plan = PLAN[op];
-    if (plan !== undefined) this.learn(t, e, plan);
+    if (plan !== undefined) this.learn(t, e, plan, op, dur, a0 ?? 0, a1 ?? 0, a2 ?? 0, a3 ?? 0);
     // lateness: how far behind the thread's progress this event starts
     const lateness = t.progress - ts;
     if (lateness > this.stats.maxLateNs) this.stats.maxLateNs = lateness;
@@ -252,7 +248,7 @@ export class StreamEngine {
     if (op === OFF_CPU) {
       // marked inside a call: hold unless that call already arrived (calls and off-CPU intervals come through
       // different rings: the interval often arrives after its call)
-      const state = Math.floor(e.a3 / CPU_BITS);
+      const state = Math.floor((a3 ?? 0) / CPU_BITS);
       if (state >= 3 && !t.arrived(ts, end, (state - 1) / 2)) t.marks.push({ ts, end, op: (state - 1) / 2 });
     } else if (op < OFF_CPU) {
       t.called(ts, end, op);
@@ -267,9 +263,9 @@ export class StreamEngine {
     }
     const buf = t.buf;
     const n = buf.length;
-    if (n === t.head || before(buf[n - 1], e)) buf.push(e);
+    if (n === t.head || this.before(buf[n - 1], e)) buf.push(e);
     // out of order (an off-CPU interval from the other ring, a call that contains earlier arrivals): to the heap
-    else heapPush(t.heap, e);
+    else this.heapPush(t.heap, e);
     this.advance(t, false);
   }
 
@@ -299,39 +295,39 @@ export class StreamEngine {
   }
 
   /** The online pre-pass: fastest copy rate and drain so far, kernels' first launches. */
-  private learn(t: ThreadState, e: Ev, p: OpPlan): void {
+  private learn(t: ThreadState, e: number, p: OpPlan, op: number, dur: number, a0: number, a1: number, a2: number, a3: number): void {
     const a = this.a;
-    a[0] = e.a0;
-    a[1] = e.a1;
-    a[2] = e.a2;
-    a[3] = e.a3;
+    a[0] = a0;
+    a[1] = a1;
+    a[2] = a2;
+    a[3] = a3;
     if (p.what & RATE) {
       const bytes = p.bytes >= 0 ? a[p.bytes] : 0;
-      if (e.dur > 0 && bytes > 0) {
+      if (dur > 0 && bytes > 0) {
         const d = p.dir >= 0 ? a[p.dir] : null;
-        const key = `${e.op}:${d !== null && d >= 0 && d <= 4 ? d : ''}`;
-        const rate = e.dur / bytes;
+        const key = `${op}:${d !== null && d >= 0 && d <= 4 ? d : ''}`;
+        const rate = dur / bytes;
         const was = t.rates.get(key);
         // slower than MIN_COPY_GBPS: not an own-transfer rate (the call waited for queued work)
         if (rate <= 1 / MIN_COPY_GBPS && (was === undefined || rate < was)) t.rates.set(key, rate);
       }
     }
     if (p.what & FASTEST) {
-      const was = t.fastest.get(e.op);
-      if (was === undefined || e.dur < was) t.fastest.set(e.op, e.dur);
+      const was = t.fastest.get(op);
+      if (was === undefined || dur < was) t.fastest.set(op, dur);
     }
     if (p.what & LAUNCH) {
       const f = a[p.func];
-      let byOp = t.kernels.get(e.op);
-      if (!byOp) t.kernels.set(e.op, (byOp = new Map()));
+      let byOp = t.kernels.get(op);
+      if (!byOp) t.kernels.set(op, (byOp = new Map()));
       const k = byOp.get(f);
       if (!k) {
-        e.unsettled = true;
+        this.slab[e * F + UNSETTLED] = 1;
         byOp.set(f, { first: e, later: 0, min: Infinity });
       } else {
         k.later++;
-        if (e.dur < k.min) k.min = e.dur;
-        if (k.first && k.later >= SETTLE_LATER) settle(k);
+        if (dur < k.min) k.min = dur;
+        if (k.first >= 0 && k.later >= SETTLE_LATER) this.settle(k);
       }
     }
   }
@@ -348,14 +344,16 @@ export class StreamEngine {
       const fromBuf = t.head < buf.length;
       if (!fromBuf && heap.length === 0) break;
       // the next event in (ts, id) order: the sorted run's head or the heap's top
-      const useHeap = heap.length > 0 && (!fromBuf || before(heap[0], buf[t.head]));
+      const useHeap = heap.length > 0 && (!fromBuf || this.before(heap[0], buf[t.head]));
       const e = useHeap ? heap[0] : buf[t.head];
       const over = buf.length - t.head + heap.length > HOLD_CAP;
-      if (!all && !over && (e.ts > t.bound || e.unsettled)) break;
-      if (over && !all && (e.ts > t.bound || e.unsettled)) this.stats.forced++;
-      if (e.unsettled) settleEv(t, e);
-      if (useHeap) heapPop(heap);
-      else buf[t.head++] = undefined as unknown as Ev;
+      const eTs = this.slab[e * F + TS];
+      const unsettled = this.slab[e * F + UNSETTLED] !== 0;
+      if (!all && !over && (eTs > t.bound || unsettled)) break;
+      if (over && !all && (eTs > t.bound || unsettled)) this.stats.forced++;
+      if (unsettled) this.settleEv(t, e);
+      if (useHeap) this.heapPop(heap);
+      else buf[t.head++] = -1;
       this.deliver(t, e);
     }
     if (t.head === buf.length && t.head >= 1024) {
@@ -369,24 +367,40 @@ export class StreamEngine {
     if (t.marks.length && t.marks[0].ts < t.lastTs) t.marks = t.marks.filter((m) => m.ts >= t.lastTs);
   }
 
-  private deliver(t: ThreadState, e: Ev): void {
-    if (t.sweep === null) t.sweep = new ThreadSweep(e.pid, t.tid, e.ts, this.opts, t.rates, t.fastest, null, this.first);
+  private deliver(t: ThreadState, e: number): void {
+    const S = this.slab;
+    const o = e * F;
+    if (t.sweep === null) t.sweep = new ThreadSweep(S[o + PID], t.tid, S[o + TS], this.opts, t.rates, t.fastest, null, this.first);
     this.sweepOne(t.sweep, e);
-    if (e.ts > t.lastTs || (e.ts === t.lastTs && e.id > t.lastId)) {
-      t.lastTs = e.ts;
-      t.lastId = e.id;
+    const ts = S[o + TS];
+    const id = S[o + ID];
+    if (ts > t.lastTs || (ts === t.lastTs && id > t.lastId)) {
+      t.lastTs = ts;
+      t.lastId = id;
     }
     const early = t.early;
     if (early !== null) {
       early.push(e);
       const idle = t.sweep.p.idle;
       if (idle.kernelNs.count >= LEARN_SAMPLES || early.length >= EARLY_CAP) this.settleEarly(t);
-    } else this.recycle(e);
+    } else this.release(e);
   }
 
-  /** a swept event nothing refers to any more (a first launch swept late still waits for its kernel's settle) */
-  private recycle(e: Ev): void {
-    if (!e.unsettled && !this.finished && this.pool.length < POOL_CAP) this.pool.push(e);
+  /** a free slot (the slab doubles when none is left) */
+  private alloc(): number {
+    const f = this.freeSlots.pop();
+    if (f !== undefined) return f;
+    if ((this.used + 1) * F > this.slab.length) {
+      const bigger = new Float64Array(this.slab.length * 2);
+      bigger.set(this.slab);
+      this.slab = bigger;
+    }
+    return this.used++;
+  }
+
+  /** a swept event's slot, free again (a first launch swept late keeps it: its kernel's settle still writes there) */
+  private release(e: number): void {
+    if (this.slab[e * F + UNSETTLED] === 0) this.freeSlots.push(e);
   }
 
   /**
@@ -399,33 +413,87 @@ export class StreamEngine {
     const early = t.early!;
     t.early = null;
     this.resweep(t, early);
-    for (const x of early) this.recycle(x);
+    for (const x of early) this.release(x);
   }
 
-  private resweep(t: ThreadState, early: Ev[]): void {
+  private resweep(t: ThreadState, early: number[]): void {
     const idle = t.sweep!.p.idle;
     if (idle.unlearnedSegments === 0 || early.length === 0) return;
     if (idle.kernelNs.count === 0) {
       if (early.length >= EARLY_CAP) this.stats.unlearnedGaveUp++;
       return;
     }
-    const again = new ThreadSweep(early[0].pid, t.tid, early[0].ts, {}, t.rates, t.fastest, q(idle.kernelNs, 0.5), this.first);
+    const again = new ThreadSweep(this.slab[early[0] * F + PID], t.tid, this.slab[early[0] * F + TS], {}, t.rates, t.fastest, q(idle.kernelNs, 0.5), this.first);
     for (const x of early) this.sweepOne(again, x);
     t.sweep!.adoptTimeline(again);
     this.stats.resweeps++;
   }
 
-  private sweepOne(s: ThreadSweep, e: Ev): void {
+  private sweepOne(s: ThreadSweep, e: number): void {
+    const S = this.slab;
+    const o = e * F;
     const a = this.a;
-    a[0] = e.a0;
-    a[1] = e.a1;
-    a[2] = e.a2;
-    a[3] = e.a3;
-    if (e.excess > 0) {
-      this.first.set(e.id, e.excess);
-      s.event(e.id, e.ts, e.dur, e.pid, e.op, e.ret, a);
-      this.first.delete(e.id);
-    } else s.event(e.id, e.ts, e.dur, e.pid, e.op, e.ret, a);
+    a[0] = S[o + A0];
+    a[1] = S[o + A0 + 1];
+    a[2] = S[o + A0 + 2];
+    a[3] = S[o + A0 + 3];
+    const id = S[o + ID];
+    const excess = S[o + EXCESS];
+    if (excess > 0) {
+      this.first.set(id, excess);
+      s.event(id, S[o + TS], S[o + DUR], S[o + PID], S[o + OP], S[o + RET], a);
+      this.first.delete(id);
+    } else s.event(id, S[o + TS], S[o + DUR], S[o + PID], S[o + OP], S[o + RET], a);
+  }
+
+  /** (ts, id) order of two slots */
+  private before(x: number, y: number): boolean {
+    const S = this.slab;
+    const xt = S[x * F + TS];
+    const yt = S[y * F + TS];
+    return xt < yt || (xt === yt && S[x * F + ID] < S[y * F + ID]);
+  }
+
+  private heapPush(h: number[], e: number): void {
+    let i = h.length;
+    h.push(e);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.before(e, h[p])) break;
+      h[i] = h[p];
+      i = p;
+    }
+    h[i] = e;
+  }
+
+  private heapPop(h: number[]): void {
+    const last = h.pop()!;
+    const n = h.length;
+    if (n === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const c = l + 1 < n && this.before(h[l + 1], h[l]) ? l + 1 : l;
+      if (!this.before(h[c], last)) break;
+      h[i] = h[c];
+      i = c;
+    }
+    h[i] = last;
+  }
+
+  private settle(k: Kernel): void {
+    const o = k.first * F;
+    k.first = -1;
+    const S = this.slab;
+    S[o + UNSETTLED] = 0;
+    if (k.later > 0 && S[o + DUR] > k.min) S[o + EXCESS] = S[o + DUR] - k.min;
+  }
+
+  private settleEv(t: ThreadState, e: number): void {
+    const k = t.kernels.get(this.slab[e * F + OP]);
+    if (k) for (const x of k.values()) if (x.first === e) return this.settle(x);
+    this.slab[e * F + UNSETTLED] = 0;
   }
 
   /** Everything fed so far, settled: the session profile (the engine takes no more events after this). */
@@ -461,52 +529,6 @@ export class StreamEngine {
     settleProfile(prof);
     return prof;
   }
-}
-
-/** (ts, id) order */
-function before(x: Ev, y: Ev): boolean {
-  return x.ts < y.ts || (x.ts === y.ts && x.id < y.id);
-}
-
-function heapPush(h: Ev[], e: Ev): void {
-  let i = h.length;
-  h.push(e);
-  while (i > 0) {
-    const p = (i - 1) >> 1;
-    if (!before(e, h[p])) break;
-    h[i] = h[p];
-    i = p;
-  }
-  h[i] = e;
-}
-
-function heapPop(h: Ev[]): void {
-  const last = h.pop()!;
-  const n = h.length;
-  if (n === 0) return;
-  let i = 0;
-  for (;;) {
-    const l = 2 * i + 1;
-    if (l >= n) break;
-    const c = l + 1 < n && before(h[l + 1], h[l]) ? l + 1 : l;
-    if (!before(h[c], last)) break;
-    h[i] = h[c];
-    i = c;
-  }
-  h[i] = last;
-}
-
-function settle(k: Kernel): void {
-  const e = k.first!;
-  k.first = null;
-  e.unsettled = false;
-  if (k.later > 0 && e.dur > k.min) e.excess = e.dur - k.min;
-}
-
-function settleEv(t: ThreadState, e: Ev): void {
-  const k = t.kernels.get(e.op);
-  if (k) for (const x of k.values()) if (x.first === e) return settle(x);
-  e.unsettled = false;
 }
 
 /** The columns a replay reads, as the feed's arguments. */
