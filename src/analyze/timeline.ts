@@ -366,8 +366,10 @@ export class Timeline {
     if (DEBUG) console.error(`drain ${key} ts ${ts} dur ${end - ts} own ${Math.round(ownNs)} fast ${fast} pending ${this.subTs.length}`);
     if (waitedUntil(end)) {
       let done = end;
+      const woke = this.lastWakeBeforePreemption(ts, end, ownNs + fast + NOISE_NS);
       // preempted at the end of the drain: the GPU may have finished before the thread got its CPU back
-      for (let i = this.acts.length - 1; i >= 0; i--) {
+      if (woke !== null) done = woke;
+      else for (let i = this.acts.length - 1; i >= 0; i--) {
         const a = this.acts[i];
         if (a.ts < ts) break;
         if (a.type !== A.OFF || a.ts >= end) continue;
@@ -445,6 +447,31 @@ export class Timeline {
       this.closeSegment(Math.max(this.lastNotReady, Math.min(ts, est)), true, key, id);
     } else this.closeSegment(Math.min(ts, this.estimateDone(true)!), false, key, id);
     void end;
+  }
+
+  /**
+   * A drain that slept and, after its last wakeup, was preempted and ran no longer than an empty-queue call plus its
+   * own transfer (`budget`): a GPU wait ends in a wakeup, and what followed was the thread waiting for a CPU and
+   * finishing the call, so the queue completed by that wakeup (null: no such shape). The rule beside it in drain()
+   * covers one runnable span right after the wakeup; this one also covers a preemption after a few µs back on the
+   * CPU, and several (a pageable copy preempted twice after its transfer taught a 10 ms kernel that hid the page
+   * touching before it).
+   */
+  private lastWakeBeforePreemption(ts: number, end: number, budget: number): number | null {
+    let preempted = 0;
+    for (let i = this.acts.length - 1; i >= 0; i--) {
+      const a = this.acts[i];
+      if (a.ts < ts) break;
+      if (a.type !== A.OFF || a.ts >= end) continue;
+      if (a.code === 0) {
+        preempted += Math.min(end, a.end) - a.ts;
+        continue;
+      }
+      const woke = a.end;
+      if (preempted <= 0 || woke >= end) return null;
+      return end - woke - preempted <= budget ? woke : null;
+    }
+    return null;
   }
 
   /**

@@ -107,3 +107,27 @@ test('a drain that returns later than the empty-queue evidence allows is a late 
   assert.ok(m.idleNs - idleBefore >= 1900 * US, `GPU idle ${m.idleNs - idleBefore} ns from the late step on covers the 2 ms host gap`);
   assert.equal(m.kernelNs.count, 0, 'the late return taught no kernel time');
 });
+
+test('a copy preempted after its transfer ended in a wakeup: the queue completed by that wakeup, not at its return', () => {
+  const COPY = OP_BY_NAME.get('cudaMemcpy')!.code;
+  const key = 'cudaMemcpy(HostToDevice)';
+  const tl = new Timeline(new Map(), new Map([[COPY, 1 * US]]));
+  let id = 0;
+  // two kernels, then 3 ms of host work (touching pages), then a synchronous copy whose own transfer is 100 µs: it
+  // sleeps 110 µs (the transfer, a timer wakeup), is preempted 2 ms, runs 20 µs, is preempted 1 ms, runs 5 µs
+  tl.call(++id, 0, 1 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+  tl.call(++id, 2 * US, 3 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+  const t = 3003 * US;
+  const end = t + 3135 * US;
+  tl.call(++id, t, end, COPY, key, 'submit_drain', 1 << 20, 1);
+  tl.off(++id, t, t + 110 * US, VOLUNTARY, 7, 0xfffffff3);
+  tl.off(++id, t + 110 * US, t + 2110 * US, PREEMPTED, 99, 0);
+  tl.off(++id, t + 2130 * US, t + 3130 * US, PREEMPTED, 99, 0);
+  tl.drain(id, t, end, key, 100 * US, null, COPY, true);
+  tl.call(++id, end + 10 * US, end + 11 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+  const m = tl.finish(new Map());
+  // taken as a completion at its return (or at its last preemption), the copy would teach ~2.5 ms kernels and call
+  // the GPU busy through the 3 ms of host work; the only wait it shows is its own transfer
+  assert.equal(m.kernelNs.count, 0, `no kernel time learned from it (${m.kernelNs.count})`);
+  assert.ok(m.idleNs >= 2900 * US, `GPU idle ${m.idleNs} ns covers the 3 ms of host work`);
+});
