@@ -29,11 +29,12 @@
  * handle at once (no round trip), and the writer thread resolves it to the
  * table id before the batch that uses it (messages keep their order).
  */
+import os from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { allocBatch, type EventBatch, type EventRow, type LossCount, type ProcessInfo, type StackFrame } from '../common/events.js';
 import { CausewayError, type ErrorCode } from '../common/errors.js';
 import type { WriterOptions } from './writer.js';
-import { CTL, SLOT_FREE, SLOT_QUEUED, slotBatch, slotBytes } from './writer-slots.js';
+import { CTL, SLOT_FREE, SLOT_QUEUED, WRITER_NICE, slotBatch, slotBytes } from './writer-slots.js';
 import type { FromWriter, ToWriter, WriterError, WriterWorkerData } from './writer-worker.js';
 
 export interface WriterHostOptions {
@@ -86,6 +87,9 @@ export class WriterHost {
   private readonly closeTimeoutMs: number;
   /** acquire() calls that found every slot queued (the writer thread behind) */
   stalls = 0;
+  /** times the writer thread's priority was lifted because the slots filled (see balance()) */
+  boosts = 0;
+  private boosted = false;
 
   constructor(
     readonly path: string,
@@ -108,8 +112,35 @@ export class WriterHost {
     this.worker.on('exit', () => (this.exited = true));
   }
 
+  /**
+   * The writer thread runs at WRITER_NICE so that it yields to the workload. On a busy machine that
+   * can starve it: with the machine's other runnable tasks at nice 0 a nice-10 thread gets a tenth of
+   * their share, the slots fill, then the kernel's and the shim's rings, and events are lost (seen:
+   * half of an in-process launch loop's events at load 9 on 2 cores, 80-90 stalled ticks per run).
+   * A lost event is worse than a late one, so while half the slots or more are queued the writer gets
+   * the process's own priority back, and returns to WRITER_NICE once it has caught up (one slot queued
+   * at most). Two setpriority calls per episode; none while it keeps up.
+   */
+  private balance(): void {
+    let queued = 0;
+    for (let i = 0; i < this.batches.length; i++) if (Atomics.load(this.ctl, CTL.slots + i) === SLOT_QUEUED) queued++;
+    const want = this.boosted ? queued > 1 : queued * 2 >= this.maxSlots;
+    if (want === this.boosted) return;
+    const tid = Atomics.load(this.ctl, CTL.tid);
+    if (tid <= 0) return;
+    try {
+      const base = os.getPriority(0);
+      os.setPriority(tid, want ? base : Math.max(base, WRITER_NICE));
+      this.boosted = want;
+      if (want) this.boosts++;
+    } catch {
+      // not permitted (no CAP_SYS_NICE) or the thread is gone: it keeps the priority it has
+    }
+  }
+
   /** A free batch to decode into, or null when every slot is queued (the writer is behind: leave the rest in the rings). */
   acquire(): EventBatch | null {
+    this.balance();
     if (this.failed) {
       // the next write() throws the failure; the capture loop then drains and discards
       this.scratch ??= allocBatch(this.capacity);
@@ -168,6 +199,7 @@ export class WriterHost {
     this.sent[i] = true;
     this.post({ t: 'slot', i, n: b.n, nvtx: this.nvtxInBatch, ...(first ? { buf: this.bufs[i] } : {}) });
     this.nvtxInBatch = false;
+    this.balance();
   }
 
   /** Process rows (upserted on the writer's connection, in order with the batches). */
