@@ -113,18 +113,20 @@ export class WriterHost {
   }
 
   /**
-   * The writer thread runs at WRITER_NICE so that it yields to the workload. On a busy machine that
-   * can starve it: with the machine's other runnable tasks at nice 0 a nice-10 thread gets a tenth of
-   * their share, the slots fill, then the kernel's and the shim's rings, and events are lost (seen:
-   * half of an in-process launch loop's events at load 9 on 2 cores, 80-90 stalled ticks per run).
-   * A lost event is worse than a late one, so while half the slots or more are queued the writer gets
-   * the process's own priority back, and returns to WRITER_NICE once it has caught up (one slot queued
-   * at most). Two setpriority calls per episode; none while it keeps up.
+   * The writer thread runs at WRITER_NICE so that it yields to the workload: its work waits (in the
+   * slots, then in the rings) while the workload wants the cores, and catches up when they are free.
+   * On a machine whose cores are all busy (two calling threads at full rate on 2 cores, or other
+   * load) that can starve it until every slot is queued and then the kernel's and the shim's rings
+   * overflow (seen: half of an in-process launch loop's events lost at load 9 on 2 cores). A lost
+   * event is worse than a slower workload, so once every slot is queued (the capture loop stalls and
+   * records start to wait in the rings) the writer gets the process's own priority back, and returns
+   * to WRITER_NICE once it has caught up (one slot queued at most). Lifting it earlier (at half the
+   * slots) cost a loaded in-process launch loop throughput without saving an event: the rings held
+   * the backlog. Two setpriority calls per episode; none while the writer keeps up.
    */
   private balance(): void {
-    let queued = 0;
-    for (let i = 0; i < this.batches.length; i++) if (Atomics.load(this.ctl, CTL.slots + i) === SLOT_QUEUED) queued++;
-    const want = this.boosted ? queued > 1 : queued * 2 >= this.maxSlots;
+    const queued = this.queuedSlots();
+    const want = this.boosted ? queued > 1 : queued >= this.maxSlots;
     if (want === this.boosted) return;
     const tid = Atomics.load(this.ctl, CTL.tid);
     if (tid <= 0) return;
@@ -136,6 +138,13 @@ export class WriterHost {
     } catch {
       // not permitted (no CAP_SYS_NICE) or the thread is gone: it keeps the priority it has
     }
+  }
+
+  /** Batches handed to the writer thread and not written yet. */
+  queuedSlots(): number {
+    let queued = 0;
+    for (let i = 0; i < this.batches.length; i++) if (Atomics.load(this.ctl, CTL.slots + i) === SLOT_QUEUED) queued++;
+    return queued;
   }
 
   /** A free batch to decode into, or null when every slot is queued (the writer is behind: leave the rest in the rings). */

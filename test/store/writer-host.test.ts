@@ -186,7 +186,7 @@ function niceOf(tid: number): number {
   return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[16]);
 }
 
-test('writer thread: runs at nice 10, lifted to the process priority while half its slots are queued, back once caught up', async (t) => {
+test('writer thread: runs at nice 10, lifted to the process priority once every slot is queued, back once caught up', async (t) => {
   if (process.getuid?.() !== 0) return t.skip('lifting a thread back from nice 10 needs CAP_SYS_NICE (root)');
   const { dir, file, sid, db } = fresh();
   const gate = path.join(dir, 'gate');
@@ -205,9 +205,9 @@ test('writer thread: runs at nice 10, lifted to the process priority while half 
   assert.ok(tid > 0, `a thread at nice ${low}`);
   const malloc = OP_BY_NAME.get('cudaMalloc')!.code;
   let written = 0;
-  const put = (): void => {
+  const put = (): boolean => {
     const b = host.acquire();
-    assert.ok(b, 'a free slot');
+    if (!b) return false;
     b.n = 0;
     b.ts[0] = 1000 + written;
     b.dur[0] = 5;
@@ -217,16 +217,20 @@ test('writer thread: runs at nice 10, lifted to the process priority while half 
     b.n = 1;
     host.write(b);
     written++;
+    return true;
   };
-  // the first batch is written, then the tap holds the writer thread: the next two stay queued (2 of 4 slots)
-  put();
-  await new Promise((r) => setTimeout(r, 200));
-  assert.equal(host.boosts, 0, 'one queued batch: no lift');
+  // the first batch is written, then the tap holds the writer thread: the next ones stay queued
+  assert.ok(put());
+  // written (its slot freed right before the tap holds the thread)
+  for (let i = 0; i < 400 && host.queuedSlots() > 0; i++) await new Promise((r) => setTimeout(r, 25));
+  assert.equal(host.queuedSlots(), 0);
+  for (let k = 0; k < 3; k++) assert.ok(put());
+  assert.equal(host.boosts, 0, '3 of 4 slots queued: no lift');
   assert.equal(niceOf(tid), low);
-  put();
-  put();
-  assert.equal(host.boosts, 1, 'half the slots queued: lifted');
+  assert.ok(put());
+  assert.equal(host.boosts, 1, 'every slot queued: lifted');
   assert.equal(niceOf(tid), base);
+  assert.equal(host.acquire(), null, 'no free slot while the writer is held');
   // released: the writer catches up; the next hand-over finds at most one queued and lowers it again
   fs.writeFileSync(gate, '');
   for (let i = 0; i < 200 && niceOf(tid) !== low; i++) {
