@@ -305,9 +305,10 @@ export class Timeline {
       // new work: an earlier not-ready query says nothing about when this completes
       this.pollSince = null;
       if (this.firstSubmit === null) this.firstSubmit = ts;
-      const rate = this.copyRate.get(rateKey(op, direction));
       const info = OP_INFO[op];
-      const fixed = info && info.kind !== 'launch' && rate !== undefined && bytes > 0 ? rate * bytes : -1;
+      // a launch's time is learned, never a copy rate's: no rate look-up for one (one call per launch)
+      const rate = info && info.kind !== 'launch' && bytes > 0 ? this.copyRate.get(rateKey(op, direction)) : undefined;
+      const fixed = rate !== undefined ? rate * bytes : -1;
       this.subTs.push(end);
       this.subFixed.push(fixed);
       this.subId.push(id);
@@ -758,16 +759,19 @@ export class Timeline {
       if (x.type === A.CALL) calls.push(x);
       else if (x.type === A.RECLAIM) reclaims.push(x);
     }
-    const pre = new Map<number, number>();
+    // The maps and lists below are made on first use (null: empty): a launch-bound loop closes one idle interval
+    // per launch, most of them with no off-CPU act on the path, and allocating a dozen empty maps each time was a
+    // large part of its analysis time. Insertion order (hence every sum's order) is unchanged.
+    let pre: Map<number, number> | null = null;
     let reclaim = 0;
     let io = 0;
-    const wait = new Map<number, number>();
-    const callOff = new Map<Act, number>();
-    const callSleep = new Map<Act, number>();
+    let wait: Map<number, number> | null = null;
+    let callOff: Map<Act, number> | null = null;
+    let callSleep: Map<Act, number> | null = null;
     let offAll = 0;
-    const preIds: [number, number][] = [];
-    const ioIds: [number, number][] = [];
-    const behind = new Map<number, number>();
+    let preIds: [number, number][] | null = null;
+    let ioIds: [number, number][] | null = null;
+    let behind: Map<number, number> | null = null;
     for (let k = 0; k < acts.length; k++) {
       const x0 = acts[k];
       if (x0.type !== A.OFF) continue;
@@ -779,18 +783,18 @@ export class Timeline {
       offAll += v;
       const mid = (Math.max(lo, x.ts) + Math.min(b, x.end)) / 2;
       const inCall = calls.find((c) => c.ts <= mid && c.end >= mid);
-      if (inCall) callOff.set(inCall, (callOff.get(inCall) ?? 0) + v);
+      if (inCall) addTo((callOff ??= new Map()), inCall, v);
       if (x.code === 0 && before && before.code !== 0 && before.waker > 0 && before.waker === x.by && Math.abs(before.end - x.ts) < WAKE_SPLIT_NS) {
         // Woken, then runnable while the task that woke it kept the CPU (bpf splits the wakeup-to-run span off
         // a sleep as a runnable interval): the thread could not go on until its waker let it run, so the span
         // is still the wait for the waker (a loader thread handing over data and going on reading, a process
         // releasing a lock and re-taking it), not preemption by an unrelated task.
         x = { ...x0, code: before.code, waker: before.waker };
-        addTo(behind, x.waker, v);
+        addTo((behind ??= new Map()), x.waker, v);
       }
       if (x.code === 0) {
-        addTo(pre, x.by, v);
-        preIds.push([v, x.id]);
+        addTo((pre ??= new Map()), x.by, v);
+        (preIds ??= []).push([v, x.id]);
         continue;
       }
       let inRec = 0;
@@ -801,10 +805,10 @@ export class Timeline {
       if (rest <= 0) continue;
       if (x.code === 2) {
         io += rest;
-        ioIds.push([rest, x.id]);
-      } else if (inCall) callSleep.set(inCall, (callSleep.get(inCall) ?? 0) + rest);
+        (ioIds ??= []).push([rest, x.id]);
+      } else if (inCall) addTo((callSleep ??= new Map()), inCall, rest);
       else {
-        addTo(wait, x.waker, rest);
+        addTo((wait ??= new Map()), x.waker, rest);
         let l = m.waitSamples.get(x.waker);
         if (!l) m.waitSamples.set(x.waker, (l = []));
         if (l.length < 10 && !l.includes(x.id)) l.push(x.id);
@@ -846,10 +850,10 @@ export class Timeline {
     }
     reclaim += reclaimOn;
     // CUDA calls on the path: on-CPU time plus voluntary sleeps inside them, by class
-    const allocBy = new Map<string, number>();
-    const drainBy = new Map<string, number>();
-    const subBy = new Map<string, number>();
-    const otherBy = new Map<string, number>();
+    let allocBy: Map<string, number> | null = null;
+    let drainBy: Map<string, number> | null = null;
+    let subBy: Map<string, number> | null = null;
+    let otherBy: Map<string, number> | null = null;
     const codeOf = new Map<string, [number, string]>();
     let alloc = 0;
     let drains = 0;
@@ -857,12 +861,12 @@ export class Timeline {
     let other = 0;
     let callOn = 0;
     let modules = 0;
-    const moduleBy = new Map<string, number>();
-    const moduleIds: [number, number][] = [];
+    let moduleBy: Map<string, number> | null = null;
+    let moduleIds: [number, number][] | null = null;
     for (const c of calls) {
-      const on = Math.max(0, ov(c) - (callOff.get(c) ?? 0));
+      const on = Math.max(0, ov(c) - (callOff?.get(c) ?? 0));
       callOn += on;
-      const t = on + (callSleep.get(c) ?? 0);
+      const t = on + (callSleep?.get(c) ?? 0);
       if (t <= 0) continue;
       const info = OP_BY_CODE.get(c.code);
       const role = roleOf(info);
@@ -872,23 +876,23 @@ export class Timeline {
       const lazy = kind === 'module' ? t : c.waker > 0 ? (t * Math.min(1, c.waker / Math.max(1, c.end - c.ts))) : 0;
       if (lazy > 0) {
         modules += lazy;
-        addTo(moduleBy, c.key, lazy);
-        moduleIds.push([lazy, c.id]);
+        addTo((moduleBy ??= new Map()), c.key, lazy);
+        (moduleIds ??= []).push([lazy, c.id]);
         if (lazy >= t) continue;
       }
       const rest = t - lazy;
       if (kind === 'alloc' || kind === 'free') {
         alloc += rest;
-        addTo(allocBy, c.key, rest);
+        addTo((allocBy ??= new Map()), c.key, rest);
       } else if (role === 'drain' || role === 'submit_drain') {
         drains += rest;
-        addTo(drainBy, c.key, rest);
+        addTo((drainBy ??= new Map()), c.key, rest);
       } else if (role === 'submit') {
         submits += rest;
-        addTo(subBy, c.key, rest);
+        addTo((subBy ??= new Map()), c.key, rest);
       } else {
         other += rest;
-        addTo(otherBy, c.key, rest);
+        addTo((otherBy ??= new Map()), c.key, rest);
       }
     }
     let left = len;
@@ -897,26 +901,26 @@ export class Timeline {
       left -= t;
       return t;
     };
-    const spread = <K>(total: number, parts: Map<K, number>, into: (k: K, v: number) => void) => {
+    const spread = <K>(total: number, parts: Map<K, number> | null, into: (k: K, v: number) => void) => {
       const got = take(total);
-      if (got <= 0 || total <= 0) return;
+      if (got <= 0 || total <= 0 || parts === null) return;
       for (const [k, v] of parts) into(k, (got * v) / total);
     };
-    const sum = (x: Map<unknown, number>) => {
+    const sum = (x: Map<unknown, number> | null) => {
       let t = 0;
-      for (const v of x.values()) t += v;
+      if (x !== null) for (const v of x.values()) t += v;
       return t;
     };
     spread(sum(pre), pre, (k, v) => addTo(m.preempted, k, v));
-    for (const [v, id] of preIds) m.preemptSamples.add(v, id);
+    if (preIds) for (const [v, id] of preIds) m.preemptSamples.add(v, id);
     m.reclaim += take(reclaim);
     const ioGot = take(io);
     m.io += ioGot;
-    if (ioGot > 0) for (const [v, id] of ioIds) m.ioSamples.add(v, id);
+    if (ioGot > 0 && ioIds) for (const [v, id] of ioIds) m.ioSamples.add(v, id);
     const waitTotal = sum(wait);
     const waitGot = Math.min(left, waitTotal);
     spread(waitTotal, wait, (k, v) => addTo(m.waitBy, k, v));
-    if (waitTotal > 0) for (const [k, v] of behind) addTo(m.runnableBehindWaker, k, (v * waitGot) / waitTotal);
+    if (waitTotal > 0 && behind) for (const [k, v] of behind) addTo(m.runnableBehindWaker, k, (v * waitGot) / waitTotal);
     const inCall = (key: string, v: number) => {
       let x = m.inCalls.get(key);
       const [code, kind] = codeOf.get(key)!;
@@ -929,7 +933,7 @@ export class Timeline {
       if (!x) m.moduleLoad.set(k, (x = { op: codeOf.get(k)![0], ns: 0, calls: 0 }));
       x.ns += v;
     });
-    if (modules > 0) for (const [v, id] of moduleIds) m.moduleSamples.add(v, id);
+    if (modules > 0 && moduleIds) for (const [v, id] of moduleIds) m.moduleSamples.add(v, id);
     spread(alloc, allocBy, inCall);
     spread(drains, drainBy, (k, v) => (this.drainRec(k).ownNs += v));
     spread(submits, subBy, inCall);
