@@ -60,6 +60,16 @@ function preflight(): void {
 }
 
 /** Running (not gone, not a zombie waiting for its parent). */
+/** stopped (a park, or SIGSTOP): state T or t in /proc/PID/stat */
+function isStopped(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return /^[Tt]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
+}
+
 function isAlive(pid: number): boolean {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -243,7 +253,17 @@ export class TraceSession {
   private rescan(pids?: number[], force = false): void {
     if (!pids) this.procs?.flushKernelNames();
     if (this.stopReason && !force) return;
-    for (const pid of pids ?? this.procs?.tracedPids() ?? []) this.attacher?.attachLate(pid);
+    const loader = this.probes?.host?.loader;
+    // explicit targets: the loader parks every load of a CUDA library that has a RELRO step (bpf/loader.bpf.c),
+    // so a library the timer finds first, in a process that runs, came with a load without one: its first
+    // calls were missed. (System-wide, the timer also finds libraries of processes older than the trace.)
+    const parks = pids === undefined && loader?.mode === 'mmap_watch' && loader.parks && !loader.parksNewCuda;
+    for (const pid of pids ?? this.procs?.tracedPids() ?? []) {
+      const late = this.attacher?.attachLate(pid) ?? [];
+      if (parks && late.length && !isStopped(pid)) {
+        this.log(`WARNING: pid ${pid} was not parked when it loaded ${late.join(', ')} (a load with no RELRO step?): attached by the periodic rescan, so its calls before now are not recorded`);
+      }
+    }
   }
 
   private progress(capture: Capture): TraceProgress {
