@@ -139,6 +139,9 @@ export class TraceSession {
       this.guardian = startGuardian(this.parkedMapFd(probes), this.log);
       this.procs = new ProcessBook({ addon: this.addon, rt: probes.cuda.rt, db: rec.db, sessionId: rec.sessionId, symbolizer: this.symbolizer, python: probes.python, log: this.log });
       this.attacher = new LibraryAttacher({ cuda: probes.cuda, db: rec.db, sessionId: rec.sessionId, inproc: this.inproc.mode, log: this.log });
+      // --pid: traced before their libraries are looked up, so a CUDA library loaded meanwhile parks them
+      // (the park waits for the capture loop) instead of slipping between the look and the filter entry
+      for (const pid of this.opts.pids) this.procs.markTraced(pid);
       if (this.opts.command?.length) {
         this.nvtx = planNvtxInjection(this.opts.env ?? process.env);
         if (this.nvtx.note) this.log(`note: ${this.nvtx.note}`);

@@ -1,0 +1,112 @@
+// Locks in that `trace -- CMD` and `--pid` park their targets through the sys_enter_mmap/mprotect watch, not a
+// uprobe on ld.so: an unrelated program started while they run gets no uprobe (no out-of-line area in its
+// maps, no ld.so probe in the summary), and the target is still parked at its dlopen of a CUDA library (fake
+// or the real libcudart.so.13) and recorded from its first call, exactly; its other loads park nothing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { BIN, LIB, openDb, parseTraceOutput, startCli, tmpDir } from './helpers.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const REAL_CUDART = '/usr/local/cuda/lib64/libcudart.so.13';
+const SLEEP = ['/usr/bin/sleep', '/bin/sleep'].find((p) => fs.existsSync(p));
+
+/** the kernel's out-of-line area, made in a process the first time a uprobe that must single-step hits in it */
+const hasXolArea = (pid: number) => fs.readFileSync(`/proc/${pid}/maps`, 'utf8').includes('[uprobes]');
+
+/** a dynamically linked program started while the trace runs: no uprobe fired in it (ld.so's _dl_debug_state starts with `ret`) */
+async function unrelatedExecHasNoUprobe(): Promise<void> {
+  const p = spawn(SLEEP!, ['0.6'], { stdio: 'ignore' });
+  const exited = new Promise((r) => p.on('exit', r));
+  await sleep(250); // past its loader's start-up rendezvous
+  const xol = hasXolArea(p.pid!);
+  await exited;
+  assert.equal(xol, false, 'an unrelated exec hit no uprobe while the trace ran');
+}
+
+async function traceDlopen(lib: string, calls: number): Promise<{ summary: any; workload: any; db: string; stderr: string }> {
+  const dir = tmpDir('cw-park-');
+  const db = path.join(dir, 'park.db');
+  const run = startCli(['trace', '--json', '--db', db, '--', path.join(BIN, 'dlopen_late'), '1200', String(calls), lib]);
+  for (let i = 0; i < 400 && !/tracing:/.test(run.err()); i++) await sleep(25);
+  assert.match(run.err(), /tracing:/);
+  await unrelatedExecHasNoUprobe();
+  const r = await run.done;
+  assert.equal(r.code, 0, r.stderr);
+  const { workload, summary } = parseTraceOutput(r.stdout);
+  return { summary, workload, db, stderr: r.stderr };
+}
+
+function assertNoLoaderUprobe(summary: any): void {
+  const names = (summary.hostProbes as { name: string; attached: boolean }[]).map((h) => h.name);
+  assert.ok(!names.some((n) => /uprobe|_dl_debug_state|ld-linux/.test(n)), `no uprobe on ld.so: ${names.join(', ')}`);
+  assert.ok(summary.hostProbes.some((h: any) => h.name === 'tracepoint/syscalls/sys_enter_mmap+sys_enter_mprotect' && h.attached), 'the mmap watch is attached');
+}
+
+test('trace -- CMD: no uprobe on ld.so while it runs; a dlopen of a never-seen libcudart copy is parked once and recorded from its first call', { skip: SLEEP ? false : 'no sleep binary' }, async () => {
+  const dir = tmpDir('cw-park-lib-');
+  const lib = path.join(dir, 'v1', 'libcudart.so.12');
+  fs.mkdirSync(path.dirname(lib));
+  fs.copyFileSync(path.join(LIB, 'libcudart.so.12'), lib);
+  const { summary, workload, db, stderr } = await traceDlopen(lib, 7);
+  assertNoLoaderUprobe(summary);
+  assert.equal(workload.ok, 7);
+  // one park: its dlopen of libcudart (its start-up load maps no CUDA library, its exec shell none)
+  assert.equal(summary.loaderStops.count, 1, 'parked once');
+  assert.doesNotMatch(stderr, /was not parked/);
+  const d = openDb(db);
+  const rows = d.prepare("SELECT count(*) AS n FROM v_cuda_calls WHERE pid = ? AND op = 'cudaMalloc'").get(workload.pid ?? summary.target.pid) as any;
+  assert.equal(rows.n, 7, 'every call from the first');
+  const loads = d.prepare("SELECT count(*) AS n FROM v_process_events WHERE event = 'lib_load' AND pid = ?").get(summary.target.pid) as any;
+  assert.ok(loads.n >= 1, 'the load is recorded');
+  const l = d.prepare('SELECT probes_attached FROM libraries WHERE path LIKE ?').get(`%${lib}`) as any;
+  assert.ok(l && l.probes_attached > 0, 'the copy was attached late');
+  d.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('trace -- CMD: a dlopen of the real libcudart.so.13 is parked and every call recorded once (error 35 without a driver)', { skip: SLEEP && fs.existsSync(REAL_CUDART) ? false : 'no CUDA 13 runtime' }, async () => {
+  const { summary, workload, db } = await traceDlopen(REAL_CUDART, 4);
+  assertNoLoaderUprobe(summary);
+  assert.equal(workload.calls, 4);
+  assert.ok(summary.loaderStops.count >= 1, 'parked at its dlopen');
+  const d = openDb(db);
+  const rows = d.prepare("SELECT count(*) AS n FROM v_cuda_calls WHERE pid = ? AND op = 'cudaMalloc'").get(summary.target.pid) as any;
+  assert.equal(rows.n, 4, 'every call from the first');
+  d.close();
+});
+
+test('--pid: no uprobe on ld.so while it runs; the process dlopens a never-seen libcudart copy and is recorded from its first call', { skip: SLEEP ? false : 'no sleep binary' }, async () => {
+  const dir = tmpDir('cw-park-pid-');
+  const lib = path.join(dir, 'v2', 'libcudart.so.12');
+  fs.mkdirSync(path.dirname(lib));
+  fs.copyFileSync(path.join(LIB, 'libcudart.so.12'), lib);
+  // held stopped in a shell until the trace runs (its start-up time under load varies), then it execs the
+  // workload: exec in a --pid process keeps it traced
+  const target = spawn('/bin/sh', ['-c', 'kill -STOP $$; exec "$0" "$@"', path.join(BIN, 'dlopen_late'), '400', '6', lib], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  target.stdout.on('data', (d) => (out += d));
+  const exited = new Promise((r) => target.on('exit', r));
+  for (let i = 0; i < 200 && !/^[Tt]/.test(fs.readFileSync(`/proc/${target.pid}/stat`, 'utf8').replace(/^.*\) /, '')); i++) await sleep(10);
+  const db = path.join(dir, 'pid.db');
+  const run = startCli(['trace', '--json', '--db', db, '--pid', String(target.pid)]);
+  for (let i = 0; i < 400 && !/tracing:/.test(run.err()); i++) await sleep(25);
+  assert.match(run.err(), /tracing:/, run.err());
+  process.kill(target.pid!, 'SIGCONT');
+  await unrelatedExecHasNoUprobe();
+  await exited;
+  const r = await run.done;
+  assert.equal(r.code, 0, r.stderr);
+  const wl = JSON.parse(out.split('\n').find((x) => x.startsWith('{"workload"'))!);
+  assert.equal(wl.ok, 6);
+  const { summary } = parseTraceOutput(r.stdout);
+  assertNoLoaderUprobe(summary);
+  assert.equal(summary.loaderStops.count, 1, 'parked once, at its dlopen');
+  const d = openDb(db);
+  const rows = d.prepare("SELECT count(*) AS n FROM v_cuda_calls WHERE pid = ? AND op = 'cudaMalloc'").get(target.pid) as any;
+  assert.equal(rows.n, 6, 'every call from the first');
+  d.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
