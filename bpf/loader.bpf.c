@@ -31,7 +31,8 @@ const volatile bool cw_stop_on_load = false;
 /*
  * System-wide mode (cw_park_new_cuda): a process whose loader just mapped a
  * CUDA library (libcuda.so*, libcudart.so*, libcudart-<hash>.so*, and
- * libcublas.so*, libcublasLt.so*, libnccl.so*, libnvToolsExt.so*) is parked
+ * libcublas.so*, libcublasLt.so*, libnccl.so*, libnvToolsExt.so*,
+ * libtorch_cuda.so, libcauseway-nvtx.so: what run/attach.ts attaches to) is parked
  * at that rendezvous like an explicit target, so user space attaches to a
  * copy it has never seen (a new virtualenv) before the first call.
  *
@@ -144,7 +145,7 @@ static __always_inline __u64 cw_user_u64_at(__u64 p)
 	return v;
 }
 
-/* Is the file name at b (a basename: no '/') a CUDA library? b must have 16 readable bytes. */
+/* Is the file name at b (a basename: no '/') a library the tracer attaches to (CUDA, PyTorch's CUDA part, Causeway's NVTX injection)? b must have 17 readable bytes. */
 static __always_inline bool cw_cuda_base(const char *b)
 {
 	if (b[0] != 'l' || b[1] != 'i' || b[2] != 'b')
@@ -156,6 +157,14 @@ static __always_inline bool cw_cuda_base(const char *b)
 	if (b[3] == 'n' && b[4] == 'v' && b[5] == 'T' && b[6] == 'o' && b[7] == 'o' && b[8] == 'l' && b[9] == 's' &&
 	    b[10] == 'E' && b[11] == 'x' && b[12] == 't')
 		return b[13] == '.';
+	/* libtorch_cuda.so: PyTorch's CUDA code (builds that link the CUDA runtime into it statically) */
+	if (b[3] == 't' && b[4] == 'o' && b[5] == 'r' && b[6] == 'c' && b[7] == 'h' && b[8] == '_' && b[9] == 'c' && b[10] == 'u' &&
+	    b[11] == 'd' && b[12] == 'a')
+		return b[13] == '.';
+	/* libcauseway-nvtx.so: Causeway's NVTX3 injection library, dlopened at a traced command's first NVTX call */
+	if (b[3] == 'c' && b[4] == 'a' && b[5] == 'u' && b[6] == 's' && b[7] == 'e' && b[8] == 'w' && b[9] == 'a' && b[10] == 'y' &&
+	    b[11] == '-' && b[12] == 'n' && b[13] == 'v' && b[14] == 't' && b[15] == 'x')
+		return b[16] == '.';
 	if (b[3] != 'c' || b[4] != 'u')
 		return false;
 	/* libcublas.so*, libcublasLt.so*: GEMM libraries a framework may dlopen late */
