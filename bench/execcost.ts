@@ -306,6 +306,8 @@ export async function abUnder(name: string, n: number, progs: { a: string; b: st
     try {
       await underCli(cli, target?.args ?? [], n, async () => {
         got = await spawnAb(n, progs.a, progs.b);
+        // the command's end ends the trace (the CLI waits for its command, which holds its output pipes)
+        target?.end();
       });
     } finally {
       target?.end();
@@ -322,6 +324,11 @@ export interface BatchRow {
   totalB: number[];
   /** per round: median A - B difference of the pairs in the batch */
   diff: number[];
+  /**
+   * per round: diff less the mean A - B of the untraced batches either side: cancels what other sessions'
+   * probes on the system's ld.so (their traces of one command, say) add to A meanwhile
+   */
+  diffNet: number[];
 }
 
 /**
@@ -335,7 +342,7 @@ export async function batches(names: string[], n: number, rounds: number, log: (
   const made = abPrograms();
   if (!made) throw new Error('cannot make the A/B programs');
   const progs = { ...made, a };
-  const rows: BatchRow[] = names.map((name) => ({ name, totalA: [], totalB: [], diff: [] }));
+  const rows: BatchRow[] = names.map((name) => ({ name, totalA: [], totalB: [], diff: [], diffNet: [] }));
   let prev = await spawnAb(n, progs.a, progs.b);
   for (let r = 0; r < rounds; r++)
     for (let k = 0; k < rows.length; k++) {
@@ -346,7 +353,8 @@ export async function batches(names: string[], n: number, rounds: number, log: (
         row.totalA.push(t.totalA - (prev.totalA + next.totalA) / 2);
         row.totalB.push(t.totalB - (prev.totalB + next.totalB) / 2);
         row.diff.push(t.diff);
-        log(`round ${r} ${row.name}: A +${(row.totalA.at(-1)! / 1000).toFixed(1)} us, B +${(row.totalB.at(-1)! / 1000).toFixed(1)} us, A-B ${(t.diff / 1000).toFixed(1)} us (untraced A ${(prev.totalA / 1000).toFixed(0)}/${(next.totalA / 1000).toFixed(0)} us)`);
+        row.diffNet.push(t.diff - (prev.diff + next.diff) / 2);
+        log(`round ${r} ${row.name}: A +${(row.totalA.at(-1)! / 1000).toFixed(1)} us, B +${(row.totalB.at(-1)! / 1000).toFixed(1)} us, A-B ${(t.diff / 1000).toFixed(1)} us, net of untraced A-B ${(row.diffNet.at(-1)! / 1000).toFixed(1)} us (untraced A ${(prev.totalA / 1000).toFixed(0)}/${(next.totalA / 1000).toFixed(0)} us, A-B ${(prev.diff / 1000).toFixed(0)}/${(next.diff / 1000).toFixed(0)} us)`);
       }
       prev = next;
     }
@@ -679,10 +687,10 @@ export async function run(ctx: Ctx): Promise<SectionResult> {
   const batchNames = ['mmap-watch', 'tp-all', 'tp-all+mmap-watch', 'cli', ...(base ? ['cli (previous build)'] : []), 'cli -- CMD', ...(base ? ['cli -- CMD (previous build)'] : [])];
   const bt = await batches(batchNames, abPairs / 2, ctx.quick ? 4 : 6, ctx.log);
   out.push(`**Batches** (\`spawn_ab ${abPairs / 2}\`, A the system's \`/bin/true\` and ld.so, B the private copy; rounds of untraced, configuration, untraced, …, the order rotating): per batch the median CPU per spawn (the child's plus the spawner's for it), less the mean of the untraced batches either side; and the batch's median A − B (what a probe on the system's ld.so costs, the previous build's loader probe included). Median (min–max) over rounds, µs per spawn. On a loaded machine the batch figures swing by hundreds of µs; the A − B column does not.\n`);
-  out.push(table(['configuration', 'rounds', 'added CPU µs per spawn, A', 'added CPU µs per spawn, B', 'A − B µs'], bt.map((r) => [BATCH_DESCRIBE[r.name] ?? r.name, r.diff.length, med(r.totalA), med(r.totalB), med(r.diff)])));
-  const cmdAb = bt.find((r) => r.name === 'cli -- CMD')?.diff ?? [];
-  const cmdAbBase = bt.find((r) => r.name === 'cli -- CMD (previous build)')?.diff ?? [];
-  out.push(`\n**While \`trace -- CMD\` runs** (the same batches; the traced command is \`sh -c 'exec sleep 600'\`, the spawned programs are unrelated to it): the A − B column is what the trace costs each exec of a program on the system's ld.so, pair by pair: ${med(cmdAb)} µs for this build (its target parked through the sys_enter_mmap/mprotect watch, restricted to traced processes)${base ? `, ${med(cmdAbBase)} µs for the previous build (its target parked through the uprobe on ld.so's \`_dl_debug_state\`, which every process on the machine then carries)` : ''}.\n`);
+  out.push(table(['configuration', 'rounds', 'added CPU µs per spawn, A', 'added CPU µs per spawn, B', 'A − B µs', 'A − B less untraced A − B µs'], bt.map((r) => [BATCH_DESCRIBE[r.name] ?? r.name, r.diff.length, med(r.totalA), med(r.totalB), med(r.diff), med(r.diffNet)])));
+  const cmdAb = bt.find((r) => r.name === 'cli -- CMD')?.diffNet ?? [];
+  const cmdAbBase = bt.find((r) => r.name === 'cli -- CMD (previous build)')?.diffNet ?? [];
+  out.push(`\n**While \`trace -- CMD\` runs** (the same batches; the traced command is \`sh -c 'exec sleep 600'\`, the spawned programs are unrelated to it): the A − B column, less the A − B of the untraced batches either side (which holds what other sessions' probes on the system's ld.so add meanwhile), is what the trace costs each exec of a program on the system's ld.so, pair by pair: ${med(cmdAb)} µs for this build (its target parked through the sys_enter_mmap/mprotect watch, restricted to traced processes)${base ? `, ${med(cmdAbBase)} µs for the previous build (its target parked through the uprobe on ld.so's \`_dl_debug_state\`, which every process on the machine then carries)` : ''}.\n`);
 
   // 4. paired rounds of spawn_loop (wall and CPU), the whole trace
   const pairedCfgs: ExecConfig[] = ['cli', ...(base ? (['cli (previous build)'] as ExecConfig[]) : [])];
@@ -730,7 +738,7 @@ export async function run(ctx: Ctx): Promise<SectionResult> {
     markdown: out.join('\n'),
     targets: [
       `Per-exec cost of system-wide tracing for processes that never load CUDA (paired rounds, median): ${(added / 1000).toFixed(1)} µs wall, ${(addedCpu / 1000).toFixed(1)} µs CPU (spawner + children + the tracer's own per spawn) → ${judged} (<= 50 µs both); from its parts: ${(components / 1000).toFixed(1)} µs CPU`,
-      `Per-exec cost of an unrelated exec while \`trace -- CMD\` runs (A − B pairs, ld.so probe, median): ${cmdAb.length ? (stat(cmdAb).median / 1000).toFixed(1) : 'n/a'} µs${cmdAbBase.length ? ` (previous build ${(stat(cmdAbBase).median / 1000).toFixed(1)} µs)` : ''}`,
+      `Per-exec cost of an unrelated exec while \`trace -- CMD\` runs (A − B pairs less untraced A − B, median): ${cmdAb.length ? (stat(cmdAb).median / 1000).toFixed(1) : 'n/a'} µs${cmdAbBase.length ? ` (previous build ${(stat(cmdAbBase).median / 1000).toFixed(1)} µs)` : ''}`,
     ],
     commands: [
       'node dist/bench/run.js --only exec   # BENCH_BASE_CLI=<previous build>/dist/src/cli/main.js adds its rows',
@@ -762,7 +770,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.arg
   // node dist/bench/execcost.js batches [PAIRS] [ROUNDS] [CONFIG,...]: configurations against untraced batches
   const rows = await batches(process.argv[5]?.split(',') ?? ['mmap-watch', 'tp-all', 'tp-all+mmap-watch', 'cli'], Number(process.argv[3] ?? 150), Number(process.argv[4] ?? 4), (l) => process.stderr.write(`${l}\n`));
   const m = (xs: number[]) => (xs.length ? `${(stat(xs).median / 1000).toFixed(1)} (${(stat(xs).min / 1000).toFixed(0)}..${(stat(xs).max / 1000).toFixed(0)})` : 'n/a');
-  for (const r of rows) console.log(`${r.name.padEnd(20)} rounds ${r.diff.length}  added CPU/spawn A ${m(r.totalA)} B ${m(r.totalB)}  A-B ${m(r.diff)} us`);
+  for (const r of rows) console.log(`${r.name.padEnd(20)} rounds ${r.diff.length}  added CPU/spawn A ${m(r.totalA)} B ${m(r.totalB)}  A-B ${m(r.diff)}  A-B less untraced A-B ${m(r.diffNet)} us`);
   process.exit(0);
 } else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.argv[2] === 'syscalls') {
   // node dist/bench/execcost.js syscalls [SUBSET] [CALLS] [ROUNDS]: ns added per system call
