@@ -2,15 +2,21 @@
 /*
  * io.bpf.c: block I/O latency of traced processes, issue -> complete.
  *
+ *   tp_btf block_io_start     remember the submitter when a traced task's bio
+ *                             becomes a request (blk_mq_bio_to_request, in the
+ *                             submitter's context; kernels >= 6.5)
  *   tp_btf block_rq_insert    remember the issuer when a traced task queues a request
  *   tp_btf block_rq_issue     start the clock (and remember the issuer if the
  *                             traced task issues it directly, no scheduler queue)
  *   tp_btf block_rq_complete  emit struct cw_io into rb_host
  *
- * Keyed by the struct request pointer. Requests whose insert/issue ran in an
- * untraced task are not stored (only counted at completion). A request
- * inserted by a traced task but dispatched later from a kworker keeps the
- * traced issuer: that is why insert is traced too.
+ * Keyed by the struct request pointer. Requests whose start/insert/issue ran
+ * in an untraced task are not stored (only counted at completion). A request
+ * dispatched later from a kworker keeps the traced submitter. Insert alone is
+ * not enough: with no I/O scheduler, a direct issue the device refuses as busy
+ * goes onto the hardware queue's dispatch list with no insert event, and a
+ * kworker issues it later (seen as 7 of 64 O_DIRECT reads lost on a quiet run).
+ * block_io_start sees every request made from a bio, in the submitter's task.
  *
  * All tp_btf: classic tracepoint links cost 60-76 ms each to destroy here.
  */
@@ -38,22 +44,31 @@ struct {
 /* Counters shared with host.bpf.o when the loader shares the map, else local. */
 #include "host_stats.bpf.h"
 
-/* Record the current task as issuer if it is traced; ts = 0 until issue. */
-static __always_inline int remember(struct request *rq, __u64 ts)
+/* Set by user space when cw_block_io_start is loaded: every request made from
+ * a bio then has its submitter recorded at creation, and insert/issue only
+ * update it. They must not create entries then: a plug flush or queue run in a
+ * traced task dispatches other tasks' queued requests in its context, and
+ * those would be charged to it (seen with a concurrent O_DIRECT reader). */
+const volatile bool cw_have_io_start = false;
+
+/* Record the current task as submitter if it is traced and `create`; ts = 0 until issue. */
+static __always_inline int remember(struct request *rq, __u64 ts, bool create)
 {
 	__u64 id = bpf_get_current_pid_tgid(), key = (__u64)rq;
 	struct io_start st = {}, *old;
 
 	old = bpf_map_lookup_elem(&cw_io_start, &key);
 	if (old) {
-		/* inserted earlier by a traced task (or requeued): keep the issuer */
+		/* started or inserted earlier by a traced task (or requeued): keep the submitter */
 		if (ts) {
+			if (!old->ts)
+				stat_add(CW_HS_IO_ISSUED, 1);
 			old->ts = ts;
 			old->sector = BPF_CORE_READ(rq, __sector);
 		}
 		return 0;
 	}
-	if (!cw_is_traced(id >> 32))
+	if (!create || !cw_is_traced(id >> 32))
 		return 0;
 	st.ts = ts;
 	st.pid_tgid = id;
@@ -65,16 +80,22 @@ static __always_inline int remember(struct request *rq, __u64 ts)
 	return 0;
 }
 
+SEC("tp_btf/block_io_start")
+int BPF_PROG(cw_block_io_start, struct request *rq)
+{
+	return remember(rq, 0, true);
+}
+
 SEC("tp_btf/block_rq_insert")
 int BPF_PROG(cw_block_rq_insert, struct request *rq)
 {
-	return remember(rq, 0);
+	return remember(rq, 0, !cw_have_io_start);
 }
 
 SEC("tp_btf/block_rq_issue")
 int BPF_PROG(cw_block_rq_issue, struct request *rq)
 {
-	return remember(rq, bpf_ktime_get_ns());
+	return remember(rq, bpf_ktime_get_ns(), !cw_have_io_start);
 }
 
 /* blk_fill_rwbs(), reduced: op letter then F(UA)/A(head)/S(ync)/M(eta). */

@@ -72,6 +72,7 @@ export const HOST_PROGRAMS: readonly (HostProgram & { object: 'host' | 'io' })[]
   { object: 'host', program: 'cw_direct_reclaim_end', target: 'tp_btf/mm_vmscan_direct_reclaim_end', feeds: 'direct reclaim stalls' },
   { object: 'host', program: 'cw_memcg_reclaim_begin', target: 'tp_btf/mm_vmscan_memcg_reclaim_begin', feeds: 'memory-cgroup reclaim stalls' },
   { object: 'host', program: 'cw_memcg_reclaim_end', target: 'tp_btf/mm_vmscan_memcg_reclaim_end', feeds: 'memory-cgroup reclaim stalls' },
+  { object: 'io', program: 'cw_block_io_start', target: 'tp_btf/block_io_start', feeds: 'submitter of block requests issued later from a kworker' },
   { object: 'io', program: 'cw_block_rq_insert', target: 'tp_btf/block_rq_insert', feeds: 'issuer of queued block requests' },
   { object: 'io', program: 'cw_block_rq_issue', target: 'tp_btf/block_rq_issue', feeds: 'block I/O latency' },
   { object: 'io', program: 'cw_block_rq_complete', target: 'tp_btf/block_rq_complete', feeds: 'block I/O latency' },
@@ -152,6 +153,8 @@ function openOrThrow(addon: Addon, file: string, open: () => ObjHandle): ObjHand
   }
 }
 
+const IO_START_PROGRAM = 'cw_block_io_start';
+
 export function loadHost(addon: Addon, opts: HostOptions): HostProbes {
   const warn = opts.warn ?? ((m: string) => process.stderr.write(`causeway: ${m}\n`));
   const t0 = performance.now();
@@ -168,14 +171,24 @@ export function loadHost(addon: Addon, opts: HostOptions): HostProbes {
     }),
   );
   let io: ObjHandle;
+  const openIo = (disablePrograms?: string[]) =>
+    addon.openObject(bpfObjectPath('io.bpf.o'), {
+      rodata: { ...rodataFor('io', opts), cw_have_io_start: !disablePrograms },
+      mapSizes: sizes(['cw_io_start']),
+      shareMaps: { from: host, names: [...HOST_SHARED_MAPS, 'cw_host_stats'] },
+      disablePrograms,
+    });
   try {
-    io = openOrThrow(addon, 'io.bpf.o', () =>
-      addon.openObject(bpfObjectPath('io.bpf.o'), {
-        rodata: rodataFor('io', opts),
-        mapSizes: sizes(['cw_io_start']),
-        shareMaps: { from: host, names: [...HOST_SHARED_MAPS, 'cw_host_stats'] },
-      }),
-    );
+    io = openOrThrow(addon, 'io.bpf.o', () => {
+      try {
+        return openIo();
+      } catch (e) {
+        // block_io_start is new in 6.5: without it, requests a kworker issues are not attributed
+        const again = openIo([IO_START_PROGRAM]);
+        warn(`io.bpf.o loaded without ${IO_START_PROGRAM} (${(e as Error).message}); block requests issued later by a kworker will not be attributed`);
+        return again;
+      }
+    });
   } catch (e) {
     addon.closeObject(host);
     throw e;

@@ -66,6 +66,26 @@ export function openDb(file: string): Database.Database {
   return new Database(file, { readonly: true });
 }
 
+/** Poll a database a running trace writes until `ready` says so (false while the file or its schema is not there yet). */
+export async function waitForDb(file: string, ready: (db: Database.Database) => boolean, timeoutMs = 10_000): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 50));
+    if (!fs.existsSync(file)) continue;
+    try {
+      const db = openDb(file);
+      try {
+        if (ready(db)) return true;
+      } finally {
+        db.close();
+      }
+    } catch {
+      // the schema is not there yet
+    }
+  }
+  return false;
+}
+
 export function opCounts(db: Database.Database, session = 1): Record<string, number> {
   const rows = db.prepare('SELECT op, count(*) AS n FROM v_cuda_calls WHERE session_id = ? GROUP BY op').all(session) as { op: string; n: number }[];
   return Object.fromEntries(rows.map((r) => [r.op, r.n]));

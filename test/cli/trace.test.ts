@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { OP_BY_NAME } from '../../src/common/ops.js';
-import { BIN, DRIVER_OPS, RUNTIME_OPS, lostEvents, opCounts, openDb, parseTraceOutput, runCli, startCli, tmpDir } from './helpers.js';
+import { BIN, DRIVER_OPS, RUNTIME_OPS, lostEvents, opCounts, openDb, parseTraceOutput, runCli, startCli, tmpDir, waitForDb } from './helpers.js';
 
 const N = 7;
 
@@ -161,22 +161,10 @@ test('a target killed mid-call: the session closes and keeps what was recorded',
   const run = startCli(['trace', '--json', '--db', db, '--', path.join(BIN, 'calls'), '1000'], { FAKE_CUDA_LATENCY_US_cudaDeviceSynchronize: '200000' });
   // kill once a sync has been stored (a fixed wait raced the attach of ~180 probes on a busy host)
   let rows: any[] = [];
-  for (let i = 0; i < 200; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    if (!fs.existsSync(db)) continue;
-    try {
-      const c = openDb(db);
-      try {
-        rows = c.prepare('SELECT pid FROM processes WHERE traced = 1 AND exe LIKE ?').all('%calls') as any[];
-        if (rows.length && (opCounts(c).cudaDeviceSynchronize ?? 0) >= 1) break;
-      } finally {
-        c.close();
-      }
-    } catch {
-      // the schema is not there yet
-    }
-  }
-  assert.ok(rows.length >= 1, 'target known');
+  await waitForDb(db, (c) => {
+    rows = c.prepare('SELECT pid FROM processes WHERE traced = 1 AND exe LIKE ?').all('%calls') as any[];
+    return rows.length > 0 && (opCounts(c).cudaDeviceSynchronize ?? 0) >= 1;
+  });
   process.kill(rows[0].pid, 'SIGKILL');
   const r = await run.done;
   assert.equal(r.code, 0, r.stderr);
@@ -196,7 +184,8 @@ test('SIGINT during a trace flushes, prints a summary, exits 0 and leaves a read
   const dir = tmpDir();
   const db = path.join(dir, 's.db');
   const run = startCli(['trace', '--db', db, '--', path.join(BIN, 'launch_loop'), '20']);
-  await new Promise((r) => setTimeout(r, 2000));
+  // interrupt once launches are stored, not after a fixed wait (attach time varies with the machine's load)
+  assert.ok(await waitForDb(db, (c) => (opCounts(c).cudaLaunchKernel ?? 0) > 2000, 30_000), 'launches stored within 30 s');
   run.child.kill('SIGINT');
   const r = await run.done;
   assert.equal(r.code, 0, r.stderr);
