@@ -234,7 +234,7 @@ export class TraceSession {
         // parked (or just loaded): the best moment to learn who it is and what it maps
         if (!procs.known.has(pid)) procs.note(pid);
         else procs.saveMappings(pid);
-        this.rescan([pid], true);
+        this.rescan([pid], true, stopped);
         if (stopped) {
           try {
             process.kill(pid, 'SIGCONT');
@@ -252,19 +252,23 @@ export class TraceSession {
     if (this.opts.onProgress) this.progressTimer = setInterval(() => this.opts.onProgress!(this.progress(capture)), 500);
   }
 
-  /** Look for CUDA libraries that traced processes mapped since the last look (dlopen, late starts). */
-  private rescan(pids?: number[], force = false): void {
+  /**
+   * Look for CUDA libraries that traced processes mapped since the last look (dlopen, late starts).
+   * `parked`: called for a process the loader parked at this load.
+   */
+  private rescan(pids?: number[], force = false, parked = false): void {
     if (!pids) this.procs?.flushKernelNames();
     if (this.stopReason && !force) return;
     const loader = this.probes?.host?.loader;
     // explicit targets: the loader parks every load of a CUDA library that has a RELRO step (bpf/loader.bpf.c),
-    // so a library the timer finds first, in a process that runs, came with a load without one: its first
-    // calls were missed. (System-wide, the timer also finds libraries of processes older than the trace.)
-    const parks = pids === undefined && loader?.mode === 'mmap_watch' && loader.parks && !loader.parksNewCuda;
+    // so a library found first otherwise (the timer, or the unparked record of another load), in a process
+    // that runs, came with a load without one: its first calls were missed. (System-wide, the timer also
+    // finds libraries of processes older than the trace: no warning there.)
+    const parks = !parked && loader?.mode === 'mmap_watch' && loader.parks && !loader.parksNewCuda;
     for (const pid of pids ?? this.procs?.tracedPids() ?? []) {
       const late = this.attacher?.attachLate(pid) ?? [];
       if (parks && late.length && !isStopped(pid)) {
-        this.log(`WARNING: pid ${pid} was not parked when it loaded ${late.join(', ')} (a load with no RELRO step?): attached by the periodic rescan, so its calls before now are not recorded`);
+        this.log(`WARNING: pid ${pid} was not parked when it loaded ${late.join(', ')} (a load with no RELRO step?): attached late, so its calls before now are not recorded`);
       }
     }
   }
