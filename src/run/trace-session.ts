@@ -59,8 +59,7 @@ function preflight(): void {
   if (!fs.existsSync('/sys/kernel/btf/vmlinux')) throw new CausewayError('ENV', 'the kernel has no BTF (/sys/kernel/btf/vmlinux missing): CO-RE programs cannot load', 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y');
 }
 
-/** Running (not gone, not a zombie waiting for its parent). */
-/** stopped (a park, or SIGSTOP): state T or t in /proc/PID/stat */
+/** Stopped (a park, or SIGSTOP): state T or t in /proc/PID/stat. */
 function isStopped(pid: number): boolean {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -70,6 +69,7 @@ function isStopped(pid: number): boolean {
   }
 }
 
+/** Running (not gone, not a zombie waiting for its parent). */
 function isAlive(pid: number): boolean {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
