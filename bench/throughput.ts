@@ -61,6 +61,8 @@ export interface TraceRun {
   recCpuS: number;
   /** drain ticks cut short for want of a free writer slot */
   stalls: number;
+  /** times the writer thread was lifted from nice 10 because half its slots were queued (NaN when not reported) */
+  boosts: number;
 }
 
 /** One traced run of CMD under measure_exec; the database is checkpointed and measured, then removed. */
@@ -84,7 +86,7 @@ export async function tracedRun(traceArgs: string[], cmd: string[], env: NodeJS.
   const wl = jsonLine<Record<string, number>>(p.stdout, 'elapsed_ns');
   if (!wl) throw new Error(`no workload result (exit ${r.code}): ${p.stderr.slice(-600)}`);
   const after = p.stdout.slice(p.stdout.indexOf('\n', p.stdout.indexOf('"elapsed_ns"')) + 1);
-  const summary = JSON.parse(after.slice(after.indexOf('{'))) as { stored: number; lost: number; drain?: { mainCpuMs?: number; writerCpuMs?: number; processCpuMs?: number; stalls?: number } };
+  const summary = JSON.parse(after.slice(after.indexOf('{'))) as { stored: number; lost: number; drain?: { mainCpuMs?: number; writerCpuMs?: number; processCpuMs?: number; stalls?: number; writerBoosts?: number } };
   const ms = (v: number | undefined) => (v !== undefined && v >= 0 ? v / 1000 : NaN);
   const m = JSON.parse(fs.readFileSync(mOut, 'utf8')) as { cpu_s: number; write_bytes: number };
   const d = new Database(db);
@@ -111,6 +113,7 @@ export async function tracedRun(traceArgs: string[], cmd: string[], env: NodeJS.
     writerCpuS: ms(summary.drain?.writerCpuMs),
     recCpuS: ms(summary.drain?.processCpuMs),
     stalls: summary.drain?.stalls ?? NaN,
+    boosts: summary.drain?.writerBoosts ?? NaN,
   };
 }
 
@@ -149,7 +152,7 @@ export async function run(ctx: Ctx): Promise<SectionResult> {
             const cmd = [path.join(BUILD, 'rate_launch'), '--rate', String(step.rate), '--seconds', String(secs), '--threads', String(step.threads)];
             const r = await tracedRun(['--stacks', 'none', '--no-host', '--no-explain'], cmd, { FAKE_CUDA_LATENCY_US: '0' }, { sampleBpf: true, cli: b.cli });
             res.get(b.name)!.push(r);
-            ctx.log(`throughput: ${label}: achieved ${r.achieved.toFixed(0)}/s, calls ${r.calls}, stored ${r.stored}, lost ${r.lost}, node cpu ${r.nodeCpuS}s (main ${r.mainCpuS}, writer ${r.writerCpuS}, while recording ${r.recCpuS}), stalls ${r.stalls}`);
+            ctx.log(`throughput: ${label}: achieved ${r.achieved.toFixed(0)}/s, calls ${r.calls}, stored ${r.stored}, lost ${r.lost}, node cpu ${r.nodeCpuS}s (main ${r.mainCpuS}, writer ${r.writerCpuS}, while recording ${r.recCpuS}), stalls ${r.stalls}, writer lifts ${r.boosts}`);
           } catch (e) {
             ctx.log(`throughput: ${label} FAILED: ${(e as Error).message}`);
             notes.push(`${label} failed: ${(e as Error).message.split('\n')[0]}`);

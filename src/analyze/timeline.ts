@@ -25,7 +25,9 @@
  *  - Kernel duration: inferred per segment from its completion (an upper bound: the host learns of it late).
  *    A drain that found the queue empty bounds it too (the segment's kernels were done by its return): that
  *    bound caps its own segment, and a low quantile of such bounds caps the learned estimate, so one late
- *    return cannot stretch every estimated segment's kernels over the host gaps. With uniform
+ *    return cannot stretch every estimated segment's kernels over the host gaps. A waiting drain that returns
+ *    later than that bound lets the queue run (its kernels at the bound's time) waited for the host, not the
+ *    GPU: its segment is closed by estimate and teaches nothing. With uniform
  *    kernels F(d) = r gives d = min_k (r - s_k - D_k) / M_k (M_k kernels and D_k
  *    fixed-time async copies from k on); async copies take bytes x the fastest
  *    rate seen for synchronous copies of that direction (else they count as a
@@ -364,8 +366,10 @@ export class Timeline {
     if (DEBUG) console.error(`drain ${key} ts ${ts} dur ${end - ts} own ${Math.round(ownNs)} fast ${fast} pending ${this.subTs.length}`);
     if (waitedUntil(end)) {
       let done = end;
+      const woke = this.lastWakeBeforePreemption(ts, end, ownNs + fast + NOISE_NS);
       // preempted at the end of the drain: the GPU may have finished before the thread got its CPU back
-      for (let i = this.acts.length - 1; i >= 0; i--) {
+      if (woke !== null) done = woke;
+      else for (let i = this.acts.length - 1; i >= 0; i--) {
         const a = this.acts[i];
         if (a.ts < ts) break;
         if (a.type !== A.OFF || a.ts >= end) continue;
@@ -391,6 +395,16 @@ export class Timeline {
       // close by estimate. Taking `done` as measured here would stretch the queued kernels over the whole host
       // gap before the drain (I/O waits, page touching) and hide that gap's idle time.
       if (waitedUntil(done)) {
+        // Later than the queue could have run: with uniform kernels every empty-queue bound is at or above the
+        // true kernel time, so the pending work was done by boundDone(). A drain that returns after that waited
+        // for the host (a late timer or wakeup, a preemption at its end), not for the GPU: its completion is not
+        // measured, and taking it would hide the host gap before the drain (a loader's I/O) as GPU work.
+        const cap = this.boundDone();
+        if (cap !== null && done > cap + NOISE_NS) {
+          if (DEBUG) console.error(`late drain ${key} done ${done} beyond the empty-queue bound's completion ${Math.round(cap)}`);
+          this.closeSegment(Math.min(done, this.estimateDone(true)!), false, key, id);
+          return;
+        }
         this.closeSegment(done, true, key, id);
         return;
       }
@@ -433,6 +447,47 @@ export class Timeline {
       this.closeSegment(Math.max(this.lastNotReady, Math.min(ts, est)), true, key, id);
     } else this.closeSegment(Math.min(ts, this.estimateDone(true)!), false, key, id);
     void end;
+  }
+
+  /**
+   * A drain that slept and, after its last wakeup, was preempted and ran no longer than an empty-queue call plus its
+   * own transfer (`budget`): a GPU wait ends in a wakeup, and what followed was the thread waiting for a CPU and
+   * finishing the call, so the queue completed by that wakeup (null: no such shape). The rule beside it in drain()
+   * covers one runnable span right after the wakeup; this one also covers a preemption after a few µs back on the
+   * CPU, and several (a pageable copy preempted twice after its transfer taught a 10 ms kernel that hid the page
+   * touching before it).
+   */
+  private lastWakeBeforePreemption(ts: number, end: number, budget: number): number | null {
+    let preempted = 0;
+    for (let i = this.acts.length - 1; i >= 0; i--) {
+      const a = this.acts[i];
+      if (a.ts < ts) break;
+      if (a.type !== A.OFF || a.ts >= end) continue;
+      if (a.code === 0) {
+        preempted += Math.min(end, a.end) - a.ts;
+        continue;
+      }
+      const woke = a.end;
+      if (preempted <= 0 || woke >= end) return null;
+      return end - woke - preempted <= budget ? woke : null;
+    }
+    return null;
+  }
+
+  /**
+   * The latest completion of the pending work that the empty-queue evidence allows: kernels of the bound's time
+   * (its EMPTY_BOUND_Q quantile) run back to back from their submissions. Null without such evidence, or when the
+   * segment holds graph launches (their time is learned apart, the bound covers kernels only).
+   */
+  private boundDone(): number | null {
+    if (!this.emptyBound.count) return null;
+    const d = q(this.emptyBound, EMPTY_BOUND_Q);
+    let f = -Infinity;
+    for (let k = 0; k < this.subTs.length; k++) {
+      if (this.subCls[k] !== '') return null;
+      f = Math.max(f, this.subTs[k]) + (this.subFixed[k] >= 0 ? this.subFixed[k] : d);
+    }
+    return Number.isFinite(f) ? f : null;
   }
 
   /** completion of the pending work with the median learned kernel time (null: nothing learned) */

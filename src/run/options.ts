@@ -93,14 +93,15 @@ export interface TraceSummary {
   };
   /**
    * drain loop health: longest tick and longest gap between ticks, ms; ticks cut short because the
-   * writer thread had no free batch (stalls); CPU time of the drain (main) thread from the capture
+   * writer thread had no free batch (stalls); times the writer thread's priority was lifted from its
+   * nice 10 because half its slots were queued (writerBoosts, store/writer-host.ts); CPU time of the drain (main) thread from the capture
    * loop's start to the end of its final drain (start-up, detach and analysis excluded) and of the
    * writer thread (all of it), ms (-1 when unknown); processCpuMs: CPU of the whole process, every
    * thread, from the capture loop's start until the writer thread has stored the last event, less
    * the main thread's detach: the tracer's cost while it records, without its fixed start-up
    * (modules, BPF verification, attach) and end (detach, analysis)
    */
-  drain: { ticks: number; maxTickMs: number; maxGapMs: number; stalls: number; mainCpuMs: number; writerCpuMs: number; processCpuMs?: number };
+  drain: { ticks: number; maxTickMs: number; maxGapMs: number; stalls: number; writerBoosts?: number; mainCpuMs: number; writerCpuMs: number; processCpuMs?: number };
   /** --in-process: what the shim covered, its per-thread counts, and any fallback */
   inProcess?: InprocSummary;
 }

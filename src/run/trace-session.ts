@@ -398,6 +398,7 @@ export class TraceSession {
         maxTickMs: stats?.maxTickMs ?? 0,
         maxGapMs: stats?.maxGapMs ?? 0,
         stalls: stats?.stalls ?? 0,
+        writerBoosts: this.rec?.writer.boosts ?? 0,
         mainCpuMs: cpuMs(this.captureCpuNs[0]! >= 0 && this.captureCpuNs[1]! >= 0 ? this.captureCpuNs[1]! - this.captureCpuNs[0]! : -1),
         writerCpuMs: cpuMs(writerCpuNs),
         processCpuMs: processCpuMs >= 0 ? Math.round(processCpuMs * 10) / 10 : -1,

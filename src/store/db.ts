@@ -43,6 +43,8 @@ export function openWritable(path: string): Db {
     throw new CausewayError('BAD_DB', `cannot open ${path}: ${(e as Error).message}`, 'check the path and its permissions');
   }
   try {
+    // a new file only (SQLite ignores it once the database has pages): see PAGE_SIZE
+    if (path === ':memory:' || (db.pragma('page_count', { simple: true }) as number) === 0) db.pragma(`page_size = ${PAGE_SIZE}`);
     writerPragmas(db);
     migrate(db);
   } catch (e) {
@@ -53,6 +55,15 @@ export function openWritable(path: string): Db {
   if (path !== ':memory:') ensurePrivateFiles(path);
   return db;
 }
+
+/**
+ * Page size of new databases. The event rows are small (~48 B) and appended in id order, so a
+ * larger page means fewer b-tree pages to allocate, balance and checkpoint per event: the writer
+ * thread's CPU per event fell ~12% against 4 KiB pages (test/store/writer-bench.js 300000 ab 8:
+ * 8 interleaved runs, median 1.05M -> 1.18M events per CPU-second, 16 KiB ahead in 7 of 8 pairs;
+ * 64 KiB was no better than 16 KiB). Bytes per event on disk: 49.0 -> 48.3.
+ */
+const PAGE_SIZE = 16384;
 
 /** Per-connection settings of every writing connection (WAL, relaxed sync, no FK checks, temp in memory). */
 function writerPragmas(db: Db): void {

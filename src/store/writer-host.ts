@@ -29,11 +29,12 @@
  * handle at once (no round trip), and the writer thread resolves it to the
  * table id before the batch that uses it (messages keep their order).
  */
+import os from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { allocBatch, type EventBatch, type EventRow, type LossCount, type ProcessInfo, type StackFrame } from '../common/events.js';
 import { CausewayError, type ErrorCode } from '../common/errors.js';
 import type { WriterOptions } from './writer.js';
-import { CTL, SLOT_FREE, SLOT_QUEUED, slotBatch, slotBytes } from './writer-slots.js';
+import { CTL, SLOT_FREE, SLOT_QUEUED, WRITER_NICE, slotBatch, slotBytes } from './writer-slots.js';
 import type { FromWriter, ToWriter, WriterError, WriterWorkerData } from './writer-worker.js';
 
 export interface WriterHostOptions {
@@ -86,6 +87,9 @@ export class WriterHost {
   private readonly closeTimeoutMs: number;
   /** acquire() calls that found every slot queued (the writer thread behind) */
   stalls = 0;
+  /** times the writer thread's priority was lifted because the slots filled (see balance()) */
+  boosts = 0;
+  private boosted = false;
 
   constructor(
     readonly path: string,
@@ -108,8 +112,44 @@ export class WriterHost {
     this.worker.on('exit', () => (this.exited = true));
   }
 
+  /**
+   * The writer thread runs at WRITER_NICE so that it yields to the workload: its work waits (in the
+   * slots, then in the rings) while the workload wants the cores, and catches up when they are free.
+   * On a machine whose cores are all busy (two calling threads at full rate on 2 cores, or other
+   * load) that can starve it until every slot is queued and then the kernel's and the shim's rings
+   * overflow (seen: half of an in-process launch loop's events lost at load 9 on 2 cores). A lost
+   * event is worse than a slower workload, so once every slot is queued (the capture loop stalls and
+   * records start to wait in the rings) the writer gets the process's own priority back, and returns
+   * to WRITER_NICE once it has caught up (one slot queued at most). Lifting it earlier (at half the
+   * slots) cost a loaded in-process launch loop throughput without saving an event: the rings held
+   * the backlog. Two setpriority calls per episode; none while the writer keeps up.
+   */
+  private balance(): void {
+    const queued = this.queuedSlots();
+    const want = this.boosted ? queued > 1 : queued >= this.maxSlots;
+    if (want === this.boosted) return;
+    const tid = Atomics.load(this.ctl, CTL.tid);
+    if (tid <= 0) return;
+    try {
+      const base = os.getPriority(0);
+      os.setPriority(tid, want ? base : Math.max(base, WRITER_NICE));
+      this.boosted = want;
+      if (want) this.boosts++;
+    } catch {
+      // not permitted (no CAP_SYS_NICE) or the thread is gone: it keeps the priority it has
+    }
+  }
+
+  /** Batches handed to the writer thread and not written yet. */
+  queuedSlots(): number {
+    let queued = 0;
+    for (let i = 0; i < this.batches.length; i++) if (Atomics.load(this.ctl, CTL.slots + i) === SLOT_QUEUED) queued++;
+    return queued;
+  }
+
   /** A free batch to decode into, or null when every slot is queued (the writer is behind: leave the rest in the rings). */
   acquire(): EventBatch | null {
+    this.balance();
     if (this.failed) {
       // the next write() throws the failure; the capture loop then drains and discards
       this.scratch ??= allocBatch(this.capacity);
@@ -168,6 +208,7 @@ export class WriterHost {
     this.sent[i] = true;
     this.post({ t: 'slot', i, n: b.n, nvtx: this.nvtxInBatch, ...(first ? { buf: this.bufs[i] } : {}) });
     this.nvtxInBatch = false;
+    this.balance();
   }
 
   /** Process rows (upserted on the writer's connection, in order with the batches). */

@@ -18,9 +18,18 @@ export const CTL = {
   failed: 1,
   /** 1 once close() finished on the writer thread */
   closed: 2,
+  /** the writer thread's tid (0 until it set its own priority), for the drain thread's priority boost */
+  tid: 3,
   /** first slot-state cell; slot i is CTL.slots + i: 0 free, 1 queued */
   slots: 8,
 } as const;
+/**
+ * The writer thread's nice value while it keeps up: it yields the CPU to the traced workload (on a
+ * machine with few cores a writer at the workload's priority takes time from it whenever both want
+ * a core, while a late write costs nothing as long as the slots hold the backlog). writer-host.ts
+ * lifts it back to the process's own priority while the slots fill (see WriterHost.balance).
+ */
+export const WRITER_NICE = 10;
 export const SLOT_FREE = 0;
 export const SLOT_QUEUED = 1;
 

@@ -17,7 +17,7 @@ import { CausewayError } from '../common/errors.js';
 import { openSecondWriter } from './db.js';
 import { upsertProcesses } from './session.js';
 import { EventWriter, type WriterOptions } from './writer.js';
-import { CTL, SLOT_FREE, SLOT_QUEUED, slotBatch, threadCpuNs } from './writer-slots.js';
+import { CTL, SLOT_FREE, SLOT_QUEUED, WRITER_NICE, slotBatch, threadCpuNs } from './writer-slots.js';
 
 export interface WriterWorkerData {
   path: string;
@@ -71,25 +71,25 @@ function asWriterError(e: unknown): WriterError {
 }
 
 /**
- * The writer thread yields the CPU to the traced workload: on a machine with few cores a writer at the
- * workload's priority takes time from it whenever both want a core, while a late write costs nothing (the
- * slots and the kernel's rings hold ~0.3 s of events at the highest rates measured). Linux applies
- * setpriority to one thread when given its tid.
+ * The writer thread starts at WRITER_NICE (writer-slots.ts). Linux applies setpriority to one thread
+ * when given its tid; the tid goes into the control block so the drain thread can lift the priority
+ * while the writer is behind (writer-host.ts).
  */
-const WRITER_NICE = 10;
-
-function lowerPriority(): void {
+function lowerPriority(ctl: Int32Array): void {
   try {
     const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
-    if (tid > 0) os.setPriority(tid, Math.max(os.getPriority(tid), WRITER_NICE));
+    if (tid > 0) {
+      os.setPriority(tid, Math.max(os.getPriority(tid), WRITER_NICE));
+      Atomics.store(ctl, CTL.tid, tid);
+    }
   } catch {
     // not Linux, or not permitted: the writer keeps the process's priority
   }
 }
 
 async function main(d: WriterWorkerData): Promise<void> {
-  lowerPriority();
   const ctl = new Int32Array(d.ctl);
+  lowerPriority(ctl);
   const port = d.port;
   const slots = new Map<number, ReturnType<typeof slotBatch>>();
   const stackIds: number[] = [];

@@ -3,7 +3,8 @@
 //  - a runnable span right after a wakeup, while the task that woke the thread holds its CPU, is still the wait
 //    for that task (a loader handing over data), not preemption;
 //  - drains that found the queue empty bound the kernel time: one drain that returned late (a measured completion
-//    is only an upper bound) does not stretch the kernels of every later segment over the host gaps.
+//    is only an upper bound) does not stretch the kernels of every later segment over the host gaps, nor, when it
+//    returns later than those bounds let the queue run, the kernels of its own segment.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OP_BY_NAME } from '../../src/common/ops.js';
@@ -70,4 +71,63 @@ test('one late drain does not set the kernel time when drains that found the que
   // the 2 ms host gap is GPU idle time (the kernels queued before it took microseconds); with 500 µs kernels
   // (10 queued = 5 ms) the model would have called the GPU busy through it
   assert.ok(m.idleNs >= 1900 * US, `GPU idle ${m.idleNs} ns covers the 2 ms host gap`);
+});
+
+test('a drain that returns later than the empty-queue evidence allows is a late return: its host gap stays idle', () => {
+  const tl = new Timeline(new Map(), new Map([[SYNC, 1 * US]]));
+  let id = 0;
+  let t = 0;
+  const launches = (n: number, gap: number) => {
+    for (let i = 0; i < n; i++) {
+      tl.call(++id, t, t + 1 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+      t += gap;
+    }
+  };
+  const sync = (dur: number) => {
+    tl.call(++id, t, t + dur, SYNC, 'cudaStreamSynchronize', 'drain', 0, null);
+    tl.drain(id, t, t + dur, 'cudaStreamSynchronize', 0, null, SYNC);
+    t += dur + 1 * US;
+  };
+  // twenty steps whose sync, 2 µs after the last launch, finds the queue empty: kernels take at most ~3 µs
+  for (let s = 0; s < 20; s++) {
+    launches(10, 10 * US);
+    sync(1 * US);
+  }
+  // then 2 ms of host work (a loader's read) between the launches and the sync, and the sync returns 300 µs late
+  // (a late timer; the thread was preempted at its end). Its return is no completion: the ten kernels queued
+  // 2 ms before could not have run that long, so the 2 ms gap is GPU idle time, not busy time ended by the sync.
+  const idleBefore = tl.m.idleNs;
+  launches(10, 10 * US);
+  t += 2000 * US;
+  tl.off(++id, t + 20 * US, t + 300 * US, PREEMPTED, 99, 0);
+  sync(300 * US);
+  launches(1, 10 * US);
+  sync(1 * US);
+  const m = tl.finish(new Map());
+  assert.ok(m.idleNs - idleBefore >= 1900 * US, `GPU idle ${m.idleNs - idleBefore} ns from the late step on covers the 2 ms host gap`);
+  assert.equal(m.kernelNs.count, 0, 'the late return taught no kernel time');
+});
+
+test('a copy preempted after its transfer ended in a wakeup: the queue completed by that wakeup, not at its return', () => {
+  const COPY = OP_BY_NAME.get('cudaMemcpy')!.code;
+  const key = 'cudaMemcpy(HostToDevice)';
+  const tl = new Timeline(new Map(), new Map([[COPY, 1 * US]]));
+  let id = 0;
+  // two kernels, then 3 ms of host work (touching pages), then a synchronous copy whose own transfer is 100 µs: it
+  // sleeps 110 µs (the transfer, a timer wakeup), is preempted 2 ms, runs 20 µs, is preempted 1 ms, runs 5 µs
+  tl.call(++id, 0, 1 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+  tl.call(++id, 2 * US, 3 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+  const t = 3003 * US;
+  const end = t + 3135 * US;
+  tl.call(++id, t, end, COPY, key, 'submit_drain', 1 << 20, 1);
+  tl.off(++id, t, t + 110 * US, VOLUNTARY, 7, 0xfffffff3);
+  tl.off(++id, t + 110 * US, t + 2110 * US, PREEMPTED, 99, 0);
+  tl.off(++id, t + 2130 * US, t + 3130 * US, PREEMPTED, 99, 0);
+  tl.drain(id, t, end, key, 100 * US, null, COPY, true);
+  tl.call(++id, end + 10 * US, end + 11 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+  const m = tl.finish(new Map());
+  // taken as a completion at its return (or at its last preemption), the copy would teach ~2.5 ms kernels and call
+  // the GPU busy through the 3 ms of host work; the only wait it shows is its own transfer
+  assert.equal(m.kernelNs.count, 0, `no kernel time learned from it (${m.kernelNs.count})`);
+  assert.ok(m.idleNs >= 2900 * US, `GPU idle ${m.idleNs} ns covers the 3 ms of host work`);
 });

@@ -26,10 +26,10 @@ interface Explained { session: { traced_wall_ns: number }; chains: Chain[]; cove
  * stays open on each. Take an entry out once its test passes 10 of 10.
  */
 const OPEN = {
-  io: 'issue #11: io_starvation 33-41% low in 4 LOADED runs (4 other helpers; session 6; was 17-40% low quiet): the feeder\'s own-loader preemption and its runnable span after the loader\'s wakeup now count as I/O, and drains that found the queue empty bound the kernel time; under load the truth also holds preemption by unrelated tasks (cpu_preemption, rightly). Not yet run quiet 10 of 10',
+  io: 'issue #11: io_starvation -48/-3/-22/-12% on 4 recorded quiet-ish traces (session 7; was -58/-3/-22/-86%: a copy returning later than the empty-queue bounds let its queue run no longer counts as a completion); what is left: a copy whose pageable transfer ran 2x its fastest rate is taken as a wait and teaches a 178 us kernel (true 20 us) when no empty drain gives a tight bound. Session 6: 33-41% low in 4 LOADED runs (4 other helpers; session 6; was 17-40% low quiet): the feeder\'s own-loader preemption and its runnable span after the loader\'s wakeup now count as I/O, and drains that found the queue empty bound the kernel time; under load the truth also holds preemption by unrelated tasks (cpu_preemption, rightly). Not yet run quiet 10 of 10',
   contention: 'issue #11: cross_process_contention 27-33% low in 3 LOADED runs (session 6; was 42% low quiet, 43-55% loaded): runnable time inside the syncs while the other contend process held the CPU now counts; the rest under load is preemption by unrelated tasks inside the syncs, which the truth (sync time beyond own work) includes. Not yet run quiet 10 of 10',
   launch: 'issue #11: launch_overhead is 5-13% off the untraced clock in each of 6 quiet runs alone, but in 1 of 2 full quiet suite runs explain found no chain at all on its trace (coverage notes empty); cause not found',
-  memory: 'issue #11: memory_pressure impact 378 ms vs 131 ms slowdown (2.9x): kernel time inferred from blocking pageable copies absorbs the page-touching gap',
+  memory: 'issue #11: on 5 LOADED traces (session 7) the memory_pressure chain is -22/-50/-64/-52% off the slowdown (and +293% where the unconstrained reference ran slow), was -32/-58/-72/-62/+110% before late and preempted copies stopped counting as completions; cpu_preemption by unrelated tasks leads in 4 of 5 and the truth (elapsed minus an unconstrained run) holds it; in 1 of 5 a copy preempted for 1.3 ms BEFORE its transfer still passes as a wait and teaches a 5 ms kernel that hides the page-touching gap. Not yet run quiet 10 of 10',
 };
 
 let seq = 0;
@@ -321,7 +321,12 @@ test('memory_pressure: a GPU process over its memory-cgroup limit (with swap) st
     const procs = path.join(cg, 'cgroup.procs');
     const { db, workloads } = trace(['/bin/sh', '-c', `echo $$ > ${procs} && exec "$0" 400`, bin('mem_pressure')]);
     const w = workloads[0];
-    const c = top(explain(db), 'memory_pressure');
+    // mem_pressure is host-bound by construction (it touches 400 MB of pages between its copies, with or without the
+    // limit), so the analysis rightly reports that host computation (host_compute) too, and on a quiet machine it
+    // can outweigh the slowdown the limit adds; of the causes beside it, memory pressure leads (as in the
+    // cpu_preemption test)
+    const e = explain(db);
+    const c = top({ ...e, chains: e.chains.filter((x) => x.kind !== 'host_compute') }, 'memory_pressure');
     assert.equal(c.pid, w.pid);
     within(c.impact_ns, w.elapsed_ns - unconstrained.elapsed_ns, 'memory_pressure');
     checkEvidence(db, c);

@@ -18,9 +18,10 @@ let damagedPages: number[] = [];
 before(() => {
   const dir = tmpDir('cw-damaged-');
   good = path.join(dir, 'good.db');
-  const t = runCli(['trace', '--db', good, '--no-host', '--', path.join(BIN, 'calls'), '50']);
+  const t = runCli(['trace', '--db', good, '--no-host', '--', path.join(BIN, 'calls'), '200']);
   assert.equal(t.code, 0, t.stderr);
   assert.ok(!fs.existsSync(good + '-wal') || fs.statSync(good + '-wal').size === 0, 'the trace checkpointed its WAL: the copy below is the whole database');
+  // (200 calls: enough rows for 4+ leaf pages of 16 KiB, store/db.ts PAGE_SIZE)
   // garbage over two leaf pages of `events` in the middle of its b-tree (which pages: from dbstat, so the
   // damage is where the rows are, not in the schema or the meta table every open reads)
   const d = new Database(good, { readonly: true });

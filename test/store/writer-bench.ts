@@ -31,12 +31,13 @@ ro.close();
 const total = batches.reduce((a, b) => a + b.n, 0);
 
 function run(label: string, rows: number, opts: { aggregates?: boolean; withIndex?: boolean; pragmas?: string[]; pageSize?: number } = {}): void {
-  const p = path.join(dir, `w-${label}.db`);
+  const p = path.join(dir, `w-${label.replace(/[^A-Za-z0-9=.-]/g, "_")}.db`);
   for (const s of ['', '-wal', '-shm']) fs.rmSync(p + s, { force: true });
   if (opts.pageSize) {
     const raw = new Database(p);
     raw.pragma(`page_size = ${opts.pageSize}`);
-    raw.exec('VACUUM');
+    // switching to WAL writes page 1, which fixes the size (openWritable sets its own on a file with no pages)
+    raw.pragma('journal_mode = WAL');
     raw.close();
   }
   const db = openWritable(p);
@@ -82,5 +83,12 @@ if (which === 'all' || which === 'variants') {
   run('rows=64 v1-index', 64, { withIndex: true });
   run('rows=64 autockpt=10000', 64, { pragmas: ['wal_autocheckpoint = 10000'] });
   run('rows=64 cache=64MB', 64, { pragmas: ['cache_size = -65536'] });
+}
+if (which === 'ab') {
+  // interleaved same-run A/B of writer settings (CPU per event decides on a loaded machine)
+  for (let k = 0; k < Number(process.argv[4] ?? 3); k++) {
+    run(`page=4096 #${k}`, 64, { pageSize: 4096 });
+    run(`default #${k}`, 64);
+  }
 }
 fs.rmSync(dir, { recursive: true, force: true });

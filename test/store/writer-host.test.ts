@@ -179,3 +179,68 @@ test('capture loop with handOverMs: a partly filled batch is kept (pids noted at
   db.close();
   fs.rmSync(dir, { recursive: true });
 });
+
+/** nice value of a thread of this process (field 19 of /proc/self/task/TID/stat) */
+function niceOf(tid: number): number {
+  const s = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+  return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[16]);
+}
+
+test('writer thread: runs at nice 10, lifted to the process priority once every slot is queued, back once caught up', async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('lifting a thread back from nice 10 needs CAP_SYS_NICE (root)');
+  const { dir, file, sid, db } = fresh();
+  const gate = path.join(dir, 'gate');
+  process.env.CW_TEST_TAP_GATE = gate;
+  const host = new WriterHost(file, sid, { slots: 4, slotEvents: 64, tap: new URL('../helpers/gated-tap.js', import.meta.url).href });
+  delete process.env.CW_TEST_TAP_GATE;
+  const base = os.getPriority(0);
+  const low = Math.max(base, 10);
+  const self = new Set([process.pid]);
+  // the writer thread is the one that lowered its own priority
+  let tid = 0;
+  for (let i = 0; i < 400 && !tid; i++) {
+    for (const name of fs.readdirSync('/proc/self/task')) if (!self.has(Number(name)) && niceOf(Number(name)) === low && low !== base) tid = Number(name);
+    if (!tid) await new Promise((r) => setTimeout(r, 25));
+  }
+  assert.ok(tid > 0, `a thread at nice ${low}`);
+  const malloc = OP_BY_NAME.get('cudaMalloc')!.code;
+  let written = 0;
+  const put = (): boolean => {
+    const b = host.acquire();
+    if (!b) return false;
+    b.n = 0;
+    b.ts[0] = 1000 + written;
+    b.dur[0] = 5;
+    b.pid[0] = 7;
+    b.tid[0] = 7;
+    b.op[0] = malloc;
+    b.n = 1;
+    host.write(b);
+    written++;
+    return true;
+  };
+  // the first batch is written, then the tap holds the writer thread: the next ones stay queued
+  assert.ok(put());
+  // written (its slot freed right before the tap holds the thread)
+  for (let i = 0; i < 400 && host.queuedSlots() > 0; i++) await new Promise((r) => setTimeout(r, 25));
+  assert.equal(host.queuedSlots(), 0);
+  for (let k = 0; k < 3; k++) assert.ok(put());
+  assert.equal(host.boosts, 0, '3 of 4 slots queued: no lift');
+  assert.equal(niceOf(tid), low);
+  assert.ok(put());
+  assert.equal(host.boosts, 1, 'every slot queued: lifted');
+  assert.equal(niceOf(tid), base);
+  assert.equal(host.acquire(), null, 'no free slot while the writer is held');
+  // released: the writer catches up; the next hand-over finds at most one queued and lowers it again
+  fs.writeFileSync(gate, '');
+  for (let i = 0; i < 200 && niceOf(tid) !== low; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    put();
+  }
+  assert.equal(niceOf(tid), low, 'caught up: back to nice 10');
+  assert.equal(host.boosts, 1);
+  const r = await host.close();
+  assert.equal(r.stored, written);
+  db.close();
+  fs.rmSync(dir, { recursive: true });
+});
