@@ -125,18 +125,17 @@ test('--pid: no uprobe on ld.so while it runs; the process dlopens a never-seen 
   const lib = path.join(dir, 'v2', 'libcudart.so.12');
   fs.mkdirSync(path.dirname(lib));
   fs.copyFileSync(path.join(LIB, 'libcudart.so.12'), lib);
-  // held stopped in a shell until the trace runs (its start-up time under load varies), then it execs the
-  // workload: exec in a --pid process keeps it traced
-  const target = spawn('/bin/sh', ['-c', 'kill -STOP $$; exec "$0" "$@"', path.join(BIN, 'dlopen_late'), '400', '6', lib], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // held in a shell waiting for a line on stdin until the trace runs (its start-up time under load varies),
+  // then it execs the workload: exec in a --pid process keeps it traced
+  const target = spawn('/bin/sh', ['-c', 'read go; exec "$0" "$@"', path.join(BIN, 'dlopen_late'), '400', '6', lib], { stdio: ['pipe', 'pipe', 'ignore'] });
   let out = '';
-  target.stdout.on('data', (d) => (out += d));
+  target.stdout!.on('data', (d) => (out += d));
   const exited = new Promise((r) => target.on('exit', r));
-  for (let i = 0; i < 200 && !/^[Tt]/.test(fs.readFileSync(`/proc/${target.pid}/stat`, 'utf8').replace(/^.*\) /, '')); i++) await sleep(10);
   const db = path.join(dir, 'pid.db');
   const run = startCli(['trace', '--json', '--db', db, '--pid', String(target.pid)]);
   for (let i = 0; i < 400 && !/tracing:/.test(run.err()); i++) await sleep(25);
   assert.match(run.err(), /tracing:/, run.err());
-  process.kill(target.pid!, 'SIGCONT');
+  target.stdin!.end('go\n');
   await unrelatedExecHasNoUprobe(run.child.pid!);
   await exited;
   const r = await run.done;
