@@ -292,15 +292,26 @@ export async function syscallAdded(name: string, n: number, rounds: number, log:
   return out;
 }
 
-/** A/B pairs under a configuration: a subset (in-process), `cli`, `cli (previous build)` or `untraced`. */
+/**
+ * A/B pairs under a configuration: a subset (in-process), `cli`, `cli (previous build)`, `cli -- CMD`,
+ * `cli -- CMD (previous build)` (a trace of one command, the spawned programs unrelated to it) or `untraced`.
+ */
 export async function abUnder(name: string, n: number, progs: { a: string; b: string; ldsoA: string }): Promise<AbCost | null> {
-  if (name === 'cli' || name === 'cli (previous build)') {
-    const cli = name === 'cli' ? CLI : process.env.BENCH_BASE_CLI;
+  const m = /^cli( -- CMD)?( \(previous build\))?$/.exec(name);
+  if (m) {
+    const cli = m[2] ? process.env.BENCH_BASE_CLI : CLI;
     if (!cli) return null;
+    const target = m[1] ? commandTarget() : null;
     let got: AbCost | null = null;
-    await underCli(cli, [], n, async () => {
-      got = await spawnAb(n, progs.a, progs.b);
-    });
+    try {
+      await underCli(cli, target?.args ?? [], n, async () => {
+        got = await spawnAb(n, progs.a, progs.b);
+        // the command's end ends the trace (the CLI waits for its command, which holds its output pipes)
+        target?.end();
+      });
+    } finally {
+      target?.end();
+    }
     return got;
   }
   return abUnderSubset(name, n, progs);
@@ -313,6 +324,11 @@ export interface BatchRow {
   totalB: number[];
   /** per round: median A - B difference of the pairs in the batch */
   diff: number[];
+  /**
+   * per round: diff less the mean A - B of the untraced batches either side: cancels what other sessions'
+   * probes on the system's ld.so (their traces of one command, say) add to A meanwhile
+   */
+  diffNet: number[];
 }
 
 /**
@@ -326,7 +342,7 @@ export async function batches(names: string[], n: number, rounds: number, log: (
   const made = abPrograms();
   if (!made) throw new Error('cannot make the A/B programs');
   const progs = { ...made, a };
-  const rows: BatchRow[] = names.map((name) => ({ name, totalA: [], totalB: [], diff: [] }));
+  const rows: BatchRow[] = names.map((name) => ({ name, totalA: [], totalB: [], diff: [], diffNet: [] }));
   let prev = await spawnAb(n, progs.a, progs.b);
   for (let r = 0; r < rounds; r++)
     for (let k = 0; k < rows.length; k++) {
@@ -337,7 +353,8 @@ export async function batches(names: string[], n: number, rounds: number, log: (
         row.totalA.push(t.totalA - (prev.totalA + next.totalA) / 2);
         row.totalB.push(t.totalB - (prev.totalB + next.totalB) / 2);
         row.diff.push(t.diff);
-        log(`round ${r} ${row.name}: A +${(row.totalA.at(-1)! / 1000).toFixed(1)} us, B +${(row.totalB.at(-1)! / 1000).toFixed(1)} us, A-B ${(t.diff / 1000).toFixed(1)} us (untraced A ${(prev.totalA / 1000).toFixed(0)}/${(next.totalA / 1000).toFixed(0)} us)`);
+        row.diffNet.push(t.diff - (prev.diff + next.diff) / 2);
+        log(`round ${r} ${row.name}: A +${(row.totalA.at(-1)! / 1000).toFixed(1)} us, B +${(row.totalB.at(-1)! / 1000).toFixed(1)} us, A-B ${(t.diff / 1000).toFixed(1)} us, net of untraced A-B ${(row.diffNet.at(-1)! / 1000).toFixed(1)} us (untraced A ${(prev.totalA / 1000).toFixed(0)}/${(next.totalA / 1000).toFixed(0)} us, A-B ${(prev.diff / 1000).toFixed(0)}/${(next.diff / 1000).toFixed(0)} us)`);
       }
       prev = next;
     }
@@ -380,10 +397,34 @@ export interface BpfPerSpawn {
 /** Called while the trace runs, instead of the plain loop. */
 type Inspect = (n: number, spawnLoopCost: () => Promise<SpawnCost | null>, tracerPid: number) => Promise<void>;
 
+/**
+ * `trace -- CMD`'s target for the per-exec rows: a shell that writes its pid and execs a long sleep (the
+ * trace outlives nothing: the bench ends the target itself once the trace has stopped, by that pid).
+ */
+function commandTarget(): { args: string[]; end(): void } {
+  const pidFile = path.join(os.tmpdir(), `cw-execcost-target-${process.pid}.pid`);
+  fs.rmSync(pidFile, { force: true });
+  return {
+    args: ['--', '/bin/sh', '-c', `echo $$ > ${pidFile}; exec sleep 600`],
+    end() {
+      try {
+        const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+        if (pid > 1) process.kill(pid, 'SIGKILL');
+      } catch {
+        /* never started, or gone */
+      }
+      fs.rmSync(pidFile, { force: true });
+    },
+  };
+}
+
 async function underCli(cli: string, args: string[], n: number, inspect?: Inspect, afterStop?: (db: string) => void): Promise<SpawnCost | null> {
   const db = path.join(os.tmpdir(), `cw-execcost-${process.pid}.db`);
   rmDb(db);
-  const tr = start(process.execPath, [cli, 'trace', '--db', db, '--duration', '300', '--no-explain', ...args]);
+  // `--` must come last: --duration and --no-explain go before the command
+  const dash = args.indexOf('--');
+  const [opts, cmd] = dash < 0 ? [args, []] : [args.slice(0, dash), args.slice(dash)];
+  const tr = start(process.execPath, [cli, 'trace', '--db', db, '--duration', '300', '--no-explain', ...opts, ...cmd]);
   let stopped = false;
   try {
     const ok = await tr.waitFor(/tracing:/, 60_000).then(
@@ -607,6 +648,8 @@ const BATCH_DESCRIBE: Record<string, string> = {
   'tp-all+mmap-watch': 'host tracepoints + mmap watch, nothing drained',
   cli: '**`causeway trace`** (everything, drained and stored)',
   'cli (previous build)': '`causeway trace` of the previous build (BENCH_BASE_CLI)',
+  'cli -- CMD': '**`causeway trace -- CMD`** (one command traced; the spawned programs are not its children)',
+  'cli -- CMD (previous build)': '`causeway trace -- CMD` of the previous build (BENCH_BASE_CLI): its target parked through the ld.so uprobe',
 };
 
 export async function run(ctx: Ctx): Promise<SectionResult> {
@@ -633,7 +676,7 @@ export async function run(ctx: Ctx): Promise<SectionResult> {
       }
   out.push(`**Per-exec cost, piece by piece (A/B pairs).** \`spawn_ab ${abPairs}\` alternates two copies of \`/bin/true\`, A and B, each naming its own private copy of ld.so as interpreter (own inodes: probes other sessions put on the system's ld.so touch neither), the order flipping every pair, and takes each child's CPU time from wait4 (user + system, from the spawn to its exit). Each configuration loads in-process one part of a system-wide trace, with its ld.so probes on **A's copy only**: A − B, pair by pair, is what that part costs each process that maps ld.so, and pairs next to each other in time cancel the load of the machine. Parts that touch every process alike (tracepoints) read ≈ 0 here by construction: they are in the batch table below. Median (min–max) over ${abRounds} runs of the per-run median difference, µs per exec.\n`);
   out.push(table(['configuration (ld.so probes on A only)', 'runs', 'A − B CPU µs per exec', 'A − B wall µs per exec'], abNames.map((n) => [AB_DESCRIBE[n]!, ab.get(n)!.length, med(ab.get(n)!.map((c) => c.diff)), med(ab.get(n)!.map((c) => c.wallDiff))])));
-  out.push(`\nWhy the uprobe costs this much: a uprobe on ld.so is written into a private copy of the probed page of every process that maps ld.so (every dynamically linked program), and \`_dl_debug_state\` starts with \`ret\`, which x86 does not emulate: each of the two hits per exec traps, creates the process's out-of-line area (a new mapping), single-steps the instruction there and traps again. The BPF program's work is not the cost (an empty program costs the same as the loader probe with or without its walk). This build's system-wide trace parks new CUDA processes from two syscall tracepoints instead (\`sys_enter_mmap\`: the loader's first mmap of a file named like a CUDA library marks the process; \`sys_enter_mprotect\`: the loader's RELRO protection after it mapped and relocated everything of that load parks it), so no process carries a uprobe it does not need; the ld.so uprobe and its walk remain the fallback on kernels without syscall tracepoints, and \`trace -- CMD\` still parks its target at each rendezvous.\n`);
+  out.push(`\nWhy the uprobe costs this much: a uprobe on ld.so is written into a private copy of the probed page of every process that maps ld.so (every dynamically linked program), and \`_dl_debug_state\` starts with \`ret\`, which x86 does not emulate: each of the two hits per exec traps, creates the process's out-of-line area (a new mapping), single-steps the instruction there and traps again. The BPF program's work is not the cost (an empty program costs the same as the loader probe with or without its walk). This build's system-wide trace parks new CUDA processes from two syscall tracepoints instead (\`sys_enter_mmap\`: the loader's first mmap of a file named like a CUDA library marks the process; \`sys_enter_mprotect\`: the loader's RELRO protection after it mapped and relocated everything of that load parks it), so no process carries a uprobe it does not need; the ld.so uprobe and its walk remain the fallback on kernels without syscall tracepoints, and \`trace -- CMD\` / \`--pid\` park their targets through the same two tracepoints, restricted to the traced processes.\n`);
 
   // 2. what an enabled syscall tracepoint adds to every system call
   const sc = await syscallAdded('mmap-watch', 900_000, ctx.quick ? 6 : 10, ctx.log);
@@ -641,10 +684,13 @@ export async function run(ctx: Ctx): Promise<SectionResult> {
   out.push(`**The mmap watch's cost to every system call** (\`syscall_loop\`: getppid() in a loop, CPU ns per call, the watch loaded and not, alternating, ${sc.length} rounds): enabling any syscall tracepoint sends every system call of every process through the kernel's slower entry. Added per call: median ${fmtStat(stat(sc), 1)} ns, against ${fmt(base0 ?? NaN, 0)} ns per call untraced on this machine. \`/bin/true\` makes 29 system calls and 8 mmaps (strace), of which the program runs its name check on those at offset 0.\n`);
 
   // 3. batches: what touches every process alike, and the whole CLI
-  const batchNames = ['mmap-watch', 'tp-all', 'tp-all+mmap-watch', 'cli', ...(base ? ['cli (previous build)'] : [])];
+  const batchNames = ['mmap-watch', 'tp-all', 'tp-all+mmap-watch', 'cli', ...(base ? ['cli (previous build)'] : []), 'cli -- CMD', ...(base ? ['cli -- CMD (previous build)'] : [])];
   const bt = await batches(batchNames, abPairs / 2, ctx.quick ? 4 : 6, ctx.log);
   out.push(`**Batches** (\`spawn_ab ${abPairs / 2}\`, A the system's \`/bin/true\` and ld.so, B the private copy; rounds of untraced, configuration, untraced, …, the order rotating): per batch the median CPU per spawn (the child's plus the spawner's for it), less the mean of the untraced batches either side; and the batch's median A − B (what a probe on the system's ld.so costs, the previous build's loader probe included). Median (min–max) over rounds, µs per spawn. On a loaded machine the batch figures swing by hundreds of µs; the A − B column does not.\n`);
-  out.push(table(['configuration', 'rounds', 'added CPU µs per spawn, A', 'added CPU µs per spawn, B', 'A − B µs'], bt.map((r) => [BATCH_DESCRIBE[r.name] ?? r.name, r.diff.length, med(r.totalA), med(r.totalB), med(r.diff)])));
+  out.push(table(['configuration', 'rounds', 'added CPU µs per spawn, A', 'added CPU µs per spawn, B', 'A − B µs', 'A − B less untraced A − B µs'], bt.map((r) => [BATCH_DESCRIBE[r.name] ?? r.name, r.diff.length, med(r.totalA), med(r.totalB), med(r.diff), med(r.diffNet)])));
+  const cmdAb = bt.find((r) => r.name === 'cli -- CMD')?.diffNet ?? [];
+  const cmdAbBase = bt.find((r) => r.name === 'cli -- CMD (previous build)')?.diffNet ?? [];
+  out.push(`\n**While \`trace -- CMD\` runs** (the same batches; the traced command is \`sh -c 'exec sleep 600'\`, the spawned programs are unrelated to it): the A − B column, less the A − B of the untraced batches either side (which holds what other sessions' probes on the system's ld.so add meanwhile), is what the trace costs each exec of a program on the system's ld.so, pair by pair: ${med(cmdAb)} µs for this build (its target parked through the sys_enter_mmap/mprotect watch, restricted to traced processes)${base ? `, ${med(cmdAbBase)} µs for the previous build (its target parked through the uprobe on ld.so's \`_dl_debug_state\`, which every process on the machine then carries)` : ''}.\n`);
 
   // 4. paired rounds of spawn_loop (wall and CPU), the whole trace
   const pairedCfgs: ExecConfig[] = ['cli', ...(base ? (['cli (previous build)'] as ExecConfig[]) : [])];
@@ -692,11 +738,13 @@ export async function run(ctx: Ctx): Promise<SectionResult> {
     markdown: out.join('\n'),
     targets: [
       `Per-exec cost of system-wide tracing for processes that never load CUDA (paired rounds, median): ${(added / 1000).toFixed(1)} µs wall, ${(addedCpu / 1000).toFixed(1)} µs CPU (spawner + children + the tracer's own per spawn) → ${judged} (<= 50 µs both); from its parts: ${(components / 1000).toFixed(1)} µs CPU`,
+      `Per-exec cost of an unrelated exec while \`trace -- CMD\` runs (A − B pairs less untraced A − B, median): ${cmdAb.length ? (stat(cmdAb).median / 1000).toFixed(1) : 'n/a'} µs${cmdAbBase.length ? ` (previous build ${(stat(cmdAbBase).median / 1000).toFixed(1)} µs)` : ''}`,
     ],
     commands: [
       'node dist/bench/run.js --only exec   # BENCH_BASE_CLI=<previous build>/dist/src/cli/main.js adds its rows',
       'node dist/bench/execcost.js ab 300 3 untraced,ldso-empty,mmap-watch   # A/B pairs, ld.so probes on A\'s private copy',
       'node dist/bench/execcost.js batches 150 4 mmap-watch,tp-all,cli   # batches against untraced, per-spawn medians',
+      'BENCH_BASE_CLI=<previous build>/dist/src/cli/main.js node dist/bench/execcost.js batches 150 4 "cli -- CMD,cli -- CMD (previous build)"   # an unrelated exec while trace -- CMD runs',
       'node dist/bench/execcost.js syscalls mmap-watch 900000 8   # ns added per system call',
       'node dist/bench/execcost.js subsets 300 8 tp-page-alloc,tp-sched   # spawn_loop batches per subset',
       'node dist/bench/execcost.js paired cli 1000 10   # paired rounds of one configuration',
@@ -722,7 +770,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.arg
   // node dist/bench/execcost.js batches [PAIRS] [ROUNDS] [CONFIG,...]: configurations against untraced batches
   const rows = await batches(process.argv[5]?.split(',') ?? ['mmap-watch', 'tp-all', 'tp-all+mmap-watch', 'cli'], Number(process.argv[3] ?? 150), Number(process.argv[4] ?? 4), (l) => process.stderr.write(`${l}\n`));
   const m = (xs: number[]) => (xs.length ? `${(stat(xs).median / 1000).toFixed(1)} (${(stat(xs).min / 1000).toFixed(0)}..${(stat(xs).max / 1000).toFixed(0)})` : 'n/a');
-  for (const r of rows) console.log(`${r.name.padEnd(20)} rounds ${r.diff.length}  added CPU/spawn A ${m(r.totalA)} B ${m(r.totalB)}  A-B ${m(r.diff)} us`);
+  for (const r of rows) console.log(`${r.name.padEnd(20)} rounds ${r.diff.length}  added CPU/spawn A ${m(r.totalA)} B ${m(r.totalB)}  A-B ${m(r.diff)}  A-B less untraced A-B ${m(r.diffNet)} us`);
   process.exit(0);
 } else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.argv[2] === 'syscalls') {
   // node dist/bench/execcost.js syscalls [SUBSET] [CALLS] [ROUNDS]: ns added per system call

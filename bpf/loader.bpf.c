@@ -31,7 +31,8 @@ const volatile bool cw_stop_on_load = false;
 /*
  * System-wide mode (cw_park_new_cuda): a process whose loader just mapped a
  * CUDA library (libcuda.so*, libcudart.so*, libcudart-<hash>.so*, and
- * libcublas.so*, libcublasLt.so*, libnccl.so*, libnvToolsExt.so*) is parked
+ * libcublas.so*, libcublasLt.so*, libnccl.so*, libnvToolsExt.so*,
+ * libtorch_cuda.so, libcauseway-nvtx.so: what run/attach.ts attaches to) is parked
  * at that rendezvous like an explicit target, so user space attaches to a
  * copy it has never seen (a new virtualenv) before the first call.
  *
@@ -144,7 +145,7 @@ static __always_inline __u64 cw_user_u64_at(__u64 p)
 	return v;
 }
 
-/* Is the file name at b (a basename: no '/') a CUDA library? b must have 16 readable bytes. */
+/* Is the file name at b (a basename: no '/') a library the tracer attaches to (CUDA, PyTorch's CUDA part, Causeway's NVTX injection)? b must have 17 readable bytes. */
 static __always_inline bool cw_cuda_base(const char *b)
 {
 	if (b[0] != 'l' || b[1] != 'i' || b[2] != 'b')
@@ -156,6 +157,14 @@ static __always_inline bool cw_cuda_base(const char *b)
 	if (b[3] == 'n' && b[4] == 'v' && b[5] == 'T' && b[6] == 'o' && b[7] == 'o' && b[8] == 'l' && b[9] == 's' &&
 	    b[10] == 'E' && b[11] == 'x' && b[12] == 't')
 		return b[13] == '.';
+	/* libtorch_cuda.so: PyTorch's CUDA code (builds that link the CUDA runtime into it statically) */
+	if (b[3] == 't' && b[4] == 'o' && b[5] == 'r' && b[6] == 'c' && b[7] == 'h' && b[8] == '_' && b[9] == 'c' && b[10] == 'u' &&
+	    b[11] == 'd' && b[12] == 'a')
+		return b[13] == '.';
+	/* libcauseway-nvtx.so: Causeway's NVTX3 injection library, dlopened at a traced command's first NVTX call */
+	if (b[3] == 'c' && b[4] == 'a' && b[5] == 'u' && b[6] == 's' && b[7] == 'e' && b[8] == 'w' && b[9] == 'a' && b[10] == 'y' &&
+	    b[11] == '-' && b[12] == 'n' && b[13] == 'v' && b[14] == 't' && b[15] == 'x')
+		return b[16] == '.';
 	if (b[3] != 'c' || b[4] != 'u')
 		return false;
 	/* libcublas.so*, libcublasLt.so*: GEMM libraries a framework may dlopen late */
@@ -297,35 +306,46 @@ int BPF_KPROBE(cw_dl_debug_state) /* BPF_UPROBE is libbpf >= 1.2; same thing */
 
 
 /*
- * System-wide mode without a uprobe in every process (cw_mmap_watch, attached
- * instead of the ld.so uprobe when the kernel has syscall tracepoints).
+ * Parking without a uprobe in every process (cw_mmap_watch +
+ * cw_mprotect_watch, attached instead of the ld.so uprobe when the kernel has
+ * syscall tracepoints): system-wide (cw_park_new_cuda: any process that maps
+ * a CUDA library) and for explicit targets (cw_stop_on_load: only tgids in
+ * cw_traced, which the fork tracepoint extends to their children; exec keeps
+ * the tgid, so an exec'd image is watched too).
  *
  * Why: a uprobe on ld.so is installed into every process that maps ld.so,
- * i.e. every dynamically linked program: the kernel writes the breakpoint into
- * a private copy of the probed page at exec, and `_dl_debug_state` starts with
- * `ret`, which x86 cannot emulate, so each of the two hits per exec traps,
- * creates the process's out-of-line area and single-steps there. On this
- * VM that was ~300 us of CPU per exec of /bin/true, whatever the program
- * does (an empty BPF program costs the same: BENCHMARKS.md §7b).
+ * i.e. every dynamically linked program on the machine, traced or not: the
+ * kernel writes the breakpoint into a private copy of the probed page at
+ * exec, and `_dl_debug_state` starts with `ret`, which x86 cannot emulate, so
+ * each of the two hits per exec traps, creates the process's out-of-line area
+ * and single-steps there. On this VM that was ~300 us of CPU per exec of
+ * /bin/true, whatever the program does (an empty BPF program costs the same:
+ * BENCHMARKS.md §7b).
  *
  * Instead, two syscall tracepoints. The loader maps every object's first
  * segment with mmap(fd, offset 0, MAP_PRIVATE) before any of its code runs
  * (glibc _dl_map_segments; at start-up and on dlopen alike): at sys_enter_mmap
- * a file named like a CUDA library marks the process (cw_park_pending). Once
- * the loader has mapped every object of that load it relocates them and
- * write-protects each one's RELRO part, mprotect(PROT_READ), before any
- * initializer runs: at that sys_enter_mprotect a marked process is parked
- * (the SIGSTOP is taken on the way back to user space), the moment the ld.so
- * probe parked it at (the RT_CONSISTENT rendezvous): user space finds the
- * library and everything loaded with it in /proc/PID/maps, attaches, resumes.
- * A process that maps a CUDA library without RELRO anywhere in that load is
- * not parked; the rescan attaches to it late, as before parking existed.
- * A traced process's other shared objects are reported (no park), like the
- * loader probe's rendezvous records, so its mappings are refreshed after a
- * dlopen. What a process that never maps a CUDA library pays: the syscall
- * tracepoint path on each syscall (enabling any syscall tracepoint routes
- * every syscall through it), the name check on each of its file mmaps at
- * offset 0 and one map lookup per mprotect(PROT_READ).
+ * a file named like a CUDA library marks the process for a park
+ * (cw_park_pending = CW_PEND_PARK), and any other shared object mapped by a
+ * traced process marks it for a report (CW_PEND_REPORT). Once the loader has
+ * mapped every object of that load it relocates them and write-protects each
+ * one's RELRO part, mprotect(PROT_READ), before any initializer runs: at that
+ * sys_enter_mprotect a process marked for a park is parked (the SIGSTOP is
+ * taken on the way back to user space), the moment the ld.so probe parked it
+ * at (the RT_CONSISTENT rendezvous): user space finds the library and
+ * everything loaded with it in /proc/PID/maps, attaches, resumes. A process
+ * marked for a report gets an unparked record at that same moment, so its
+ * mappings are refreshed once the whole load is mapped (kernel names and
+ * stacks of later-loaded objects). One record per load, not two per
+ * rendezvous pair as with the uprobe.
+ * A load with no RELRO anywhere (an object linked with -z norelro and nothing
+ * else new) is not parked there: its mark waits for the next
+ * mprotect(PROT_READ) (a later load), and user space's rescan attaches the
+ * library late and says so (src/run/trace-session.ts).
+ * What a process that never maps a CUDA library pays: the syscall tracepoint
+ * path on each syscall (enabling any syscall tracepoint routes every syscall
+ * through it), the name check on each of its file mmaps at offset 0, one map
+ * lookup per mprotect(PROT_READ); no page copy, no trap.
  */
 struct cw_sys_enter_mmap {
 	__u64 common;  /* common_type, common_flags, common_preempt_count, common_pid */
@@ -339,7 +359,10 @@ struct cw_sys_enter_mmap {
 	__u64 off;
 };
 
-/* processes that mapped a CUDA library, parked at their next mprotect(PROT_READ) (value unused) */
+#define CW_PEND_REPORT 1 /* a traced process mapped a shared object: record it (unparked) at the load's RELRO */
+#define CW_PEND_PARK 2   /* it mapped a CUDA library: park it there */
+
+/* processes that mapped a shared object, handled at their next mprotect(PROT_READ): value CW_PEND_* */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
@@ -422,13 +445,15 @@ int cw_mmap_watch(struct cw_sys_enter_mmap *ctx)
 	n = bpf_probe_read_kernel_str(buf, CW_NAME_MAX, name);
 	if (n <= 0)
 		return 0;
-	if (cw_cuda_base(buf)) {
-		__u32 one = 1;
-		bpf_map_update_elem(&cw_park_pending, &tgid, &one, BPF_ANY);
-		return 0;
+	bool cuda = cw_cuda_base(buf), traced = cw_is_traced(tgid);
+	if (cuda && (cw_park_new_cuda || (cw_stop_on_load && traced))) {
+		__u32 park = CW_PEND_PARK;
+		bpf_map_update_elem(&cw_park_pending, &tgid, &park, BPF_ANY);
+	} else if (traced && (cuda || cw_shared_object_name(buf, n))) {
+		/* a report only: never downgrades a pending park of the same load */
+		__u32 report = CW_PEND_REPORT;
+		bpf_map_update_elem(&cw_park_pending, &tgid, &report, BPF_NOEXIST);
 	}
-	if (cw_is_traced(tgid) && cw_shared_object_name(buf, n))
-		cw_emit_load(id, false);
 	return 0;
 }
 
@@ -454,10 +479,12 @@ int cw_mprotect_watch(struct cw_sys_enter_mprotect *ctx)
 		return 0;
 	id = bpf_get_current_pid_tgid();
 	tgid = id >> 32;
-	if (!bpf_map_lookup_elem(&cw_park_pending, &tgid))
+	__u32 *pend = bpf_map_lookup_elem(&cw_park_pending, &tgid);
+	if (!pend)
 		return 0;
+	bool park = *pend == CW_PEND_PARK;
 	bpf_map_delete_elem(&cw_park_pending, &tgid);
 	/* park even when the ring is full: attaching matters more than the record */
-	cw_emit_load(id, cw_park(tgid));
+	cw_emit_load(id, park && cw_park(tgid));
 	return 0;
 }

@@ -13,9 +13,10 @@
  *   HostProbes.stats()                     the in-kernel aggregates of `cw_host_stats`, by name
  *   HostProbes.offCpuHistogram()           `cw_offcpu_hist`: log2 buckets of traced off-CPU time
  *   HostProbes.close()                     detach all links and close both objects; safe twice
- *   loadLoaderProbe(addon, opts)           optional (opts.loader of loadHost, or alone): uprobe on the
- *                                          loader's _dl_debug_state -> struct cw_loader in rb_life, and
- *                                          SIGSTOP of the process when stopOnLoad (caller SIGCONTs it)
+ *   loadLoaderProbe(addon, opts)           optional (opts.loader of loadHost, or alone): the loader's
+ *                                          loads (sys_enter_mmap/mprotect tracepoints; fallback: uprobe
+ *                                          on ld.so's _dl_debug_state) -> struct cw_loader in rb_life,
+ *                                          and SIGSTOP of the process when it parks (caller SIGCONTs it)
  *   HOST_PROGRAMS, HOST_STAT_NAMES, HOST_SHARED_MAPS, DEFAULT_MIN_OFFCPU_NS, DEFAULT_PAGE_WINDOW_NS
  *
  * Maps user space reads (layouts in bpf/events.h):
@@ -278,9 +279,11 @@ export interface LoaderOptions {
   exeCleanTtlNs?: bigint;
   ldso?: string;
   /**
-   * parkNewCuda: park at the loader's first mmap of a CUDA library (sys_enter_mmap tracepoint)
-   * instead of a uprobe on ld.so in every process (default true; false, or no syscall
-   * tracepoints in the kernel: the ld.so uprobe and its walk of the loader's object list)
+   * Watch the loader through the sys_enter_mmap/sys_enter_mprotect tracepoints (cw_mmap_watch:
+   * parks at the RELRO step of a load that mapped a CUDA library, one unparked record per other
+   * load of a traced process) instead of a uprobe on ld.so in every process of the machine
+   * (default true, in every mode; false, or no syscall tracepoints in the kernel: the ld.so
+   * uprobe, a record and with stopOnLoad a park at each rendezvous, two per load)
    */
   mmapWatch?: boolean;
   warn?: (message: string) => void;
@@ -290,10 +293,12 @@ export interface LoaderProbe {
   /** undefined when the object could not even be loaded */
   readonly obj: ObjHandle | undefined;
   readonly status: AttachStatus;
-  /** mmap_watch: system-wide parking by the sys_enter_mmap tracepoint, no uprobe on ld.so */
+  /** mmap_watch: the sys_enter_mmap/mprotect tracepoints, no uprobe on ld.so (any mode) */
   readonly mode: 'mmap_watch' | 'uprobe_multi' | 'classic' | 'none';
   /** parkNewCuda: whether processes that load a CUDA library are parked (the mmap watch, or the uprobe_multi link) */
   readonly parksNewCuda: boolean;
+  /** whether it parks any process at all (parksNewCuda, or stopOnLoad for traced processes) */
+  readonly parks: boolean;
   /** detach and close; safe twice */
   close(): void;
 }
@@ -302,18 +307,20 @@ export interface LoaderProbe {
 const MMAP_WATCH_PROGRAMS = ['cw_mmap_watch', 'cw_mprotect_watch'];
 
 /**
- * System-wide parking without a uprobe in every process (bpf/loader.bpf.c,
- * cw_mmap_watch + cw_mprotect_watch): a process whose loader mapped a file
- * named like a CUDA library is parked when it write-protects the relocated
- * objects (RELRO), before any of their code runs. null when the kernel cannot
- * attach them (no syscall tracepoints): the caller falls back to the ld.so uprobe.
+ * Parking without a uprobe in every process (bpf/loader.bpf.c, cw_mmap_watch +
+ * cw_mprotect_watch): a process (system-wide: any; with stopOnLoad: a traced
+ * one) whose loader mapped a file named like a CUDA library is parked when it
+ * write-protects the relocated objects (RELRO), before any of their code runs;
+ * a traced process's other loads give one unparked record each. null when the
+ * kernel cannot attach them (no syscall tracepoints): the caller falls back to
+ * the ld.so uprobe.
  */
 function loadMmapWatch(addon: Addon, opts: LoaderOptions): LoaderProbe | null {
   const entry: HostProgram = { object: 'loader', program: MMAP_WATCH_PROGRAMS.join('+'), target: 'tracepoint/syscalls/sys_enter_mmap+sys_enter_mprotect', feeds: 'library-load events, parking of new CUDA processes' };
   let obj: ObjHandle | undefined;
   try {
     obj = addon.openObject(bpfObjectPath('loader.bpf.o'), {
-      rodata: { cw_self_tgid: opts.selfTgid, cw_trace_all: opts.traceAll ?? false },
+      rodata: { cw_self_tgid: opts.selfTgid, cw_trace_all: opts.traceAll ?? false, cw_park_new_cuda: opts.parkNewCuda ?? false, cw_stop_on_load: opts.stopOnLoad ?? false },
       shareMaps: { from: opts.shareFrom, names: HOST_SHARED_MAPS },
       disablePrograms: [LOADER_PROGRAM],
     });
@@ -330,7 +337,8 @@ function loadMmapWatch(addon: Addon, opts: LoaderOptions): LoaderProbe | null {
       obj,
       status: { ...entry, attached: true },
       mode: 'mmap_watch',
-      parksNewCuda: true,
+      parksNewCuda: opts.parkNewCuda ?? false,
+      parks: (opts.parkNewCuda ?? false) || (opts.stopOnLoad ?? false),
       close() {
         if (closed) return;
         closed = true;
@@ -342,7 +350,7 @@ function loadMmapWatch(addon: Addon, opts: LoaderOptions): LoaderProbe | null {
       },
     };
   } catch (e) {
-    (opts.warn ?? (() => {}))(`${entry.target} not usable (${(e as Error).message}): new CUDA processes are found by a uprobe on the loader instead (costs every exec more)`);
+    (opts.warn ?? (() => {}))(`${entry.target} not usable (${(e as Error).message}): library loads are watched by a uprobe on the loader instead (every exec on the machine pays ~0.25 ms while the trace runs)`);
     if (obj !== undefined) addon.closeObject(obj);
     return null;
   }
@@ -356,7 +364,7 @@ function loadMmapWatch(addon: Addon, opts: LoaderOptions): LoaderProbe | null {
  */
 export function loadLoaderProbe(addon: Addon, opts: LoaderOptions): LoaderProbe {
   const warn = opts.warn ?? ((m: string) => process.stderr.write(`causeway: ${m}\n`));
-  if (opts.parkNewCuda && opts.mmapWatch !== false) {
+  if (opts.mmapWatch !== false) {
     const w = loadMmapWatch(addon, opts);
     if (w) return w;
   }
@@ -364,7 +372,7 @@ export function loadLoaderProbe(addon: Addon, opts: LoaderOptions): LoaderProbe 
   const entry: HostProgram = { object: 'loader', program: LOADER_PROGRAM, target: `uprobe:${ldso}:_dl_debug_state`, feeds: 'library-load events, stop-on-load' };
   const fail = (error: string): LoaderProbe => {
     warn(`host probe ${entry.program} (${entry.target}) did not attach: ${error}; lost: ${entry.feeds}`);
-    return { obj: undefined, status: { ...entry, attached: false, error }, mode: 'none', parksNewCuda: false, close() {} };
+    return { obj: undefined, status: { ...entry, attached: false, error }, mode: 'none', parksNewCuda: false, parks: false, close() {} };
   };
   let offset: number;
   // system-wide parking reads the loader's r_debug, at a fixed distance from _dl_debug_state
@@ -405,6 +413,7 @@ export function loadLoaderProbe(addon: Addon, opts: LoaderOptions): LoaderProbe 
         status: { ...entry, attached: true },
         mode: multi ? 'uprobe_multi' : 'classic',
         parksNewCuda: multi && rDebugDelta !== 0n, // bpf_get_func_ip needs the uprobe_multi link
+        parks: (opts.stopOnLoad ?? false) || (multi && rDebugDelta !== 0n),
         close() {
           if (closed) return;
           closed = true;

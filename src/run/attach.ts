@@ -47,10 +47,12 @@ export function loadProbes(addon: Addon, opts: TraceOptions, inproc: InprocMode 
   const python = opts.pythonFrames !== false && every > 0 ? new PythonTargets(addon, cuda.rt, symbolizer, log) : null;
   let host: HostProbes | null = null;
   if (!opts.noHost) {
-    // Explicit targets are parked by the loader at every library load so new CUDA
-    // libraries are attached before their first call. With no target (every
-    // process) a process is parked when its loader has just mapped a CUDA library
-    // (the loader probe walks the loader's object list), then attached and resumed.
+    // A process whose loader has just mapped a CUDA library (explicit targets and
+    // their children: a traced one; with no target: any) is parked before any of
+    // its code runs, then attached and resumed (bpf/loader.bpf.c: sys_enter_mmap
+    // marks it, the load's RELRO mprotect parks it; the ld.so uprobe only where
+    // syscall tracepoints are missing). A traced process's other loads are
+    // reported unparked, so its mappings are refreshed.
     host = loadHost(addon, {
       shareFrom: cuda.rt,
       selfTgid: process.pid,
@@ -159,11 +161,15 @@ export class LibraryAttacher {
     return a;
   }
 
-  /** Attach to CUDA libraries this traced process maps that are not attached yet (--in-process: warn if it runs without the shim). */
-  attachLate(pid: number): void {
+  /**
+   * Attach to CUDA libraries this traced process maps that are not attached yet (--in-process: warn
+   * if it runs without the shim). Returns the paths attached now.
+   */
+  attachLate(pid: number): string[] {
     this.ctx.inproc?.check(pid, this.ctx.log);
     const maps = readMaps(pid);
-    if (!maps) return;
+    const done: string[] = [];
+    if (!maps) return done;
     for (const m of maps) {
       if (!m.path || !/\/(libcud(art|a)[^/]*|libnccl|libcublas(Lt)?|libtorch_cuda|libnvToolsExt|libcauseway-nvtx)\.so/.test(m.path)) continue;
       if ([...this.attachedInodes].some((k) => k.endsWith(`:${m.inode}`))) continue;
@@ -171,8 +177,11 @@ export class LibraryAttacher {
       const found = discoverLibraries({ ...ONLY_PATHS, paths: [`/proc/${pid}/root${m.path}`] });
       for (const f of found) {
         const a = this.attachOne(toTarget(f), true);
-        if (a) this.ctx.log(`attached late to ${f.path} (pid ${pid}) in ${a.attachMs.toFixed(1)} ms`);
+        if (!a) continue;
+        this.ctx.log(`attached late to ${f.path} (pid ${pid}) in ${a.attachMs.toFixed(1)} ms`);
+        done.push(f.path);
       }
     }
+    return done;
   }
 }

@@ -59,6 +59,16 @@ function preflight(): void {
   if (!fs.existsSync('/sys/kernel/btf/vmlinux')) throw new CausewayError('ENV', 'the kernel has no BTF (/sys/kernel/btf/vmlinux missing): CO-RE programs cannot load', 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y');
 }
 
+/** Stopped (a park, or SIGSTOP): state T or t in /proc/PID/stat. */
+function isStopped(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return /^[Tt]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
+}
+
 /** Running (not gone, not a zombie waiting for its parent). */
 function isAlive(pid: number): boolean {
   try {
@@ -129,6 +139,9 @@ export class TraceSession {
       this.guardian = startGuardian(this.parkedMapFd(probes), this.log);
       this.procs = new ProcessBook({ addon: this.addon, rt: probes.cuda.rt, db: rec.db, sessionId: rec.sessionId, symbolizer: this.symbolizer, python: probes.python, log: this.log });
       this.attacher = new LibraryAttacher({ cuda: probes.cuda, db: rec.db, sessionId: rec.sessionId, inproc: this.inproc.mode, log: this.log });
+      // --pid: traced before their libraries are looked up, so a CUDA library loaded meanwhile parks them
+      // (the park waits for the capture loop) instead of slipping between the look and the filter entry
+      for (const pid of this.opts.pids) this.procs.markTraced(pid);
       if (this.opts.command?.length) {
         this.nvtx = planNvtxInjection(this.opts.env ?? process.env);
         if (this.nvtx.note) this.log(`note: ${this.nvtx.note}`);
@@ -221,7 +234,7 @@ export class TraceSession {
         // parked (or just loaded): the best moment to learn who it is and what it maps
         if (!procs.known.has(pid)) procs.note(pid);
         else procs.saveMappings(pid);
-        this.rescan([pid], true);
+        this.rescan([pid], true, stopped);
         if (stopped) {
           try {
             process.kill(pid, 'SIGCONT');
@@ -239,11 +252,25 @@ export class TraceSession {
     if (this.opts.onProgress) this.progressTimer = setInterval(() => this.opts.onProgress!(this.progress(capture)), 500);
   }
 
-  /** Look for CUDA libraries that traced processes mapped since the last look (dlopen, late starts). */
-  private rescan(pids?: number[], force = false): void {
+  /**
+   * Look for CUDA libraries that traced processes mapped since the last look (dlopen, late starts).
+   * `parked`: called for a process the loader parked at this load.
+   */
+  private rescan(pids?: number[], force = false, parked = false): void {
     if (!pids) this.procs?.flushKernelNames();
     if (this.stopReason && !force) return;
-    for (const pid of pids ?? this.procs?.tracedPids() ?? []) this.attacher?.attachLate(pid);
+    const loader = this.probes?.host?.loader;
+    // explicit targets: the loader parks every load of a CUDA library that has a RELRO step (bpf/loader.bpf.c),
+    // so a library found first otherwise (the timer, or the unparked record of another load), in a process
+    // that runs, came with a load without one: its first calls were missed. (System-wide, the timer also
+    // finds libraries of processes older than the trace: no warning there.)
+    const parks = !parked && loader?.mode === 'mmap_watch' && loader.parks && !loader.parksNewCuda;
+    for (const pid of pids ?? this.procs?.tracedPids() ?? []) {
+      const late = this.attacher?.attachLate(pid) ?? [];
+      if (parks && late.length && !isStopped(pid)) {
+        this.log(`WARNING: pid ${pid} was not parked when it loaded ${late.join(', ')} (a load with no RELRO step?): attached late, so its calls before now are not recorded`);
+      }
+    }
   }
 
   private progress(capture: Capture): TraceProgress {

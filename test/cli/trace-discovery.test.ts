@@ -52,8 +52,9 @@ test('a forked child of a traced process is traced too', () => {
 test('--pid traces only that process: another process calling the same library is not recorded', async () => {
   const dir = tmpDir();
   const db = path.join(dir, 'filter.db');
-  const a = spawn(path.join(BIN, 'launch_loop'), ['3'], { stdio: 'ignore' });
-  const b = spawn(path.join(BIN, 'launch_loop'), ['3'], { stdio: 'ignore' });
+  // both run until killed below: a trace's start-up under load (~3 s on a loaded 2-core host) must not outlast them
+  const a = spawn(path.join(BIN, 'launch_loop'), ['30'], { stdio: 'ignore' });
+  const b = spawn(path.join(BIN, 'launch_loop'), ['30'], { stdio: 'ignore' });
   await sleep(300);
   const run = startCli(['trace', '--db', db, '--duration', '1.5', '--pid', String(a.pid)]);
   const r = await run.done;

@@ -1,4 +1,4 @@
-// Locks in that loader.bpf.o reports each dlopen of a traced process (cw_loader in rb_life) and, with stopOnLoad, parks it with SIGSTOP until user space sends SIGCONT; untraced processes are left alone; in system-wide mode the mmap watch parks a process exactly once per CUDA library it maps (linked or dlopened), never one that maps none, and reports a traced process's other shared objects unparked; in the uprobe fallback a program's clean start-up is remembered (the walk skipped next time) without missing what it dlopens later.
+// Locks in that loader.bpf.o reports each dlopen of a traced process (cw_loader in rb_life) and, with stopOnLoad, parks it with SIGSTOP until user space sends SIGCONT (mmap watch: once per load of a CUDA library; ld.so uprobe fallback: at each rendezvous); untraced processes are left alone; in system-wide mode the mmap watch parks a process exactly once per CUDA library it maps (linked or dlopened), never one that maps none, and reports a traced process's other shared objects unparked; in the uprobe fallback a program's clean start-up is remembered (the walk skipped next time) without missing what it dlopens later.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -57,76 +57,134 @@ after(() => {
   if (!skip) addon.closeObject(owner);
 });
 
-test('dlopen in a traced process: two loader records, not stopped; untraced process: none', { skip }, async () => {
-  const probe = loadLoaderProbe(addon, { shareFrom: owner, selfTgid: process.pid, warn: () => {} });
-  try {
-    assert.equal(probe.status.attached, true, probe.status.error);
-    const untraced = startFixture('dlopener', []);
-    const upid = field(await untraced.line(), 'pid');
-    const f = startFixture('dlopener', []);
-    const pid = field(await f.line(), 'pid');
-    trace(pid);
-    drainLoads();
-    f.go();
-    untraced.go();
-    assert.equal(await f.line(), 'loaded ok');
-    assert.equal(await f.exited, 0);
-    assert.equal(await untraced.exited, 0);
-    const recs = drainLoads();
-    const mine = recs.filter((r) => r.tgid === pid);
-    assert.equal(mine.length, 2, 'the loader calls _dl_debug_state twice per dlopen');
-    assert.ok(mine.every((r) => r.stopped === 0 && r.tid === pid));
-    assert.equal(recs.filter((r) => r.tgid === upid).length, 0);
-    console.log(`# loader probe attached as ${probe.mode}`);
-  } finally {
-    const t = performance.now();
-    probe.close();
-    console.log(`# loader probe detach ${(performance.now() - t).toFixed(1)} ms`);
-    probe.close();
-  }
-});
+// Both ways of watching the loader: the syscall tracepoints (default: one record per load, parked
+// only where the load mapped a CUDA library) and the ld.so uprobe fallback (a record, or with
+// stopOnLoad a park, at each of the two rendezvous of every load).
+const FIX = path.join(repoRoot(), 'test/fixtures/build');
+const MODES = [
+  { name: 'mmap watch', mmapWatch: true, mode: 'mmap_watch', perLoad: 1 },
+  { name: 'ld.so uprobe', mmapWatch: false, mode: null, perLoad: 2 },
+] as const;
 
-test('stopOnLoad parks the traced process at each load until SIGCONT', { skip }, async () => {
-  const probe = loadLoaderProbe(addon, { shareFrom: owner, selfTgid: process.pid, stopOnLoad: true, warn: () => {} });
-  try {
-    assert.equal(probe.status.attached, true, probe.status.error);
-    const f = startFixture('dlopener', []);
-    const pid = field(await f.line(), 'pid');
-    trace(pid);
-    drainLoads();
-    f.go();
-    let continued = 0;
-    for (let i = 0; i < 100 && continued < 2; i++) {
-      await sleep(20);
-      const recs = drainLoads().filter((r) => r.tgid === pid);
-      for (const r of recs) {
-        assert.equal(r.stopped, 1);
-        // the process stays parked: give it time to run on if SIGSTOP had not landed
-        await sleep(50);
-        assert.equal(procState(pid), 'T', 'stopped at _dl_debug_state');
-        process.kill(pid, 'SIGCONT');
-        continued++;
-      }
+/** a private copy of the fake libcudart (a path no process has mapped) */
+function cudartCopy(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-loader-cudart-'));
+  const p = path.join(dir, 'libcudart.so.12');
+  fs.copyFileSync(path.join(FIX, 'lib', 'libcudart.so.12'), p);
+  return p;
+}
+
+for (const m of MODES) {
+  test(`${m.name}: dlopen in a traced process: ${m.perLoad} unparked record(s) per load; untraced process: none`, { skip }, async () => {
+    const probe = loadLoaderProbe(addon, { shareFrom: owner, selfTgid: process.pid, mmapWatch: m.mmapWatch, warn: () => {} });
+    const lib = cudartCopy();
+    try {
+      assert.equal(probe.status.attached, true, probe.status.error);
+      if (m.mode) assert.equal(probe.mode, m.mode);
+      else assert.notEqual(probe.mode, 'mmap_watch');
+      assert.equal(probe.parks, false);
+      const untraced = startFixture('dlopener', []);
+      const upid = field(await untraced.line(), 'pid');
+      const untracedCuda = startFixture('dlopener', [lib]);
+      const ucpid = field(await untracedCuda.line(), 'pid');
+      const f = startFixture('dlopener', []);
+      const pid = field(await f.line(), 'pid');
+      trace(pid);
+      drainLoads();
+      f.go();
+      untraced.go();
+      untracedCuda.go();
+      assert.equal(await f.line(), 'loaded ok');
+      assert.equal(await f.exited, 0);
+      assert.equal(await untraced.exited, 0);
+      assert.equal(await untracedCuda.exited, 0);
+      const recs = drainLoads();
+      const mine = recs.filter((r) => r.tgid === pid);
+      assert.equal(mine.length, m.perLoad, 'records for one dlopen of libz');
+      assert.ok(mine.every((r) => r.stopped === 0 && r.tid === pid));
+      assert.equal(recs.filter((r) => r.tgid === upid || r.tgid === ucpid).length, 0, 'nothing about untraced processes');
+      console.log(`# loader probe attached as ${probe.mode}`);
+    } finally {
+      const t = performance.now();
+      probe.close();
+      console.log(`# loader probe detach ${(performance.now() - t).toFixed(1)} ms`);
+      probe.close();
+      fs.rmSync(path.dirname(lib), { recursive: true, force: true });
     }
-    assert.equal(continued, 2, 'two stops for one dlopen');
-    assert.equal(await f.line(), 'loaded ok');
-    assert.equal(await f.exited, 0);
-  } finally {
-    probe.close();
-  }
-});
+  });
+
+  test(`${m.name}: stopOnLoad parks a traced process at its load of a CUDA library until SIGCONT${m.mmapWatch ? ' (not at other loads; never an untraced one)' : ' (at each rendezvous)'}`, { skip }, async () => {
+    const probe = loadLoaderProbe(addon, { shareFrom: owner, selfTgid: process.pid, stopOnLoad: true, mmapWatch: m.mmapWatch, warn: () => {} });
+    const lib = cudartCopy();
+    try {
+      assert.equal(probe.status.attached, true, probe.status.error);
+      assert.equal(probe.parks, true);
+      assert.equal(probe.parksNewCuda, false);
+      const untraced = startFixture('dlopener', [lib]);
+      const upid = field(await untraced.line(), 'pid');
+      const other = startFixture('dlopener', []); // libz: parked only by the uprobe
+      const opid = field(await other.line(), 'pid');
+      const f = startFixture('dlopener', [lib]);
+      const pid = field(await f.line(), 'pid');
+      trace(pid);
+      trace(opid);
+      drainLoads();
+      f.go();
+      other.go();
+      untraced.go();
+      const continued = new Map<number, number>([[pid, 0], [opid, 0]]);
+      const unparked = new Map<number, number>([[pid, 0], [opid, 0]]);
+      let foreign = 0;
+      for (let i = 0; i < 150 && f.proc.exitCode === null; i++) {
+        await sleep(20);
+        for (const r of drainLoads()) {
+          if (!continued.has(r.tgid)) {
+            foreign += r.tgid === upid ? 1 : 0;
+            continue;
+          }
+          if (!r.stopped) {
+            unparked.set(r.tgid, unparked.get(r.tgid)! + 1);
+            continue;
+          }
+          // the process stays parked: give it time to run on if SIGSTOP had not landed
+          await sleep(50);
+          assert.equal(procState(r.tgid), 'T', 'stopped at its load');
+          if (r.tgid === pid) assert.ok(fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').some((l) => l.includes(' r-xp ') && l.endsWith(lib)), 'the library code is mapped when parked');
+          process.kill(r.tgid, 'SIGCONT');
+          continued.set(r.tgid, continued.get(r.tgid)! + 1);
+        }
+      }
+      assert.equal(await f.line(), 'loaded ok');
+      assert.equal(await f.exited, 0);
+      assert.equal(await other.exited, 0);
+      assert.equal(await untraced.exited, 0);
+      await sleep(50);
+      for (const r of drainLoads()) if (unparked.has(r.tgid) && !r.stopped) unparked.set(r.tgid, unparked.get(r.tgid)! + 1);
+      assert.equal(continued.get(pid), m.perLoad, 'parks for one dlopen of a CUDA library');
+      assert.equal(continued.get(opid), m.mmapWatch ? 0 : 2, 'parks for one dlopen of libz');
+      assert.equal(unparked.get(opid), m.mmapWatch ? 1 : 0, 'unparked records for the libz dlopen');
+      assert.equal(unparked.get(pid), 0);
+      assert.equal(foreign, 0, 'an untraced process that loads a CUDA library: no record, no park');
+    } finally {
+      probe.close();
+      fs.rmSync(path.dirname(lib), { recursive: true, force: true });
+    }
+  });
+}
 
 // The tracer watches rb_life on its event loop (addon.ringWatch) instead of polling it: a parked process's record
 // must wake it (BPF_RB_FORCE_WAKEUP), and a record that parks nothing must not (the drain timer reads it).
 test('ringWatch: each park wakes the watcher, which alone resumes it; loads that park nothing wake nothing', { skip }, async () => {
   assert.equal(typeof addon.ringWatch, 'function', 'the addon exports ringWatch (rebuild it: npm run install)');
   const parking = loadLoaderProbe(addon, { shareFrom: owner, selfTgid: process.pid, stopOnLoad: true, warn: () => {} });
+  const lib = cudartCopy();
   let wakes = 0;
   let resumed = 0;
   let rescue: NodeJS.Timeout | null = null;
   try {
     assert.equal(parking.status.attached, true, parking.status.error);
-    const f = startFixture('dlopener', []);
+    assert.equal(parking.mode, 'mmap_watch');
+    const f = startFixture('dlopener', [lib]);
     const pid = field(await f.line(), 'pid');
     trace(pid);
     drainLoads();
@@ -152,12 +210,13 @@ test('ringWatch: each park wakes the watcher, which alone resumes it; loads that
     f.go();
     assert.equal(await f.line(), 'loaded ok');
     assert.equal(await f.exited, 0);
-    assert.equal(resumed, 2, 'both stops of the dlopen resumed from the watch callback');
-    assert.ok(wakes >= 1 && wakes <= 2, `woken ${wakes} times for 2 parks`);
+    assert.equal(resumed, 1, 'the one park of the dlopen resumed from the watch callback');
+    assert.equal(wakes, 1, `woken ${wakes} times for 1 park`);
   } finally {
     if (rescue) clearInterval(rescue);
     addon.ringWatch!(ring, null);
     parking.close();
+    fs.rmSync(path.dirname(lib), { recursive: true, force: true });
   }
   const quiet = loadLoaderProbe(addon, { shareFrom: owner, selfTgid: process.pid, warn: () => {} });
   try {
@@ -176,7 +235,7 @@ test('ringWatch: each park wakes the watcher, which alone resumes it; loads that
     await sleep(200);
     assert.equal(wakes, 0, 'records of loads that park nothing wait for the drain timer');
     seen.push(...drainLoads());
-    assert.equal(seen.filter((r) => r.tgid === pid && r.stopped === 0).length, 2, 'both records are in the ring');
+    assert.equal(seen.filter((r) => r.tgid === pid && r.stopped === 0).length, 1, 'its record is in the ring');
   } finally {
     addon.ringWatch!(ring, null);
     quiet.close();
@@ -185,7 +244,6 @@ test('ringWatch: each park wakes the watcher, which alone resumes it; loads that
 
 // System-wide parking (parkNewCuda) remembers a program whose start-up objects hold no CUDA library
 // (cw_exe_clean) so its next processes skip the start-up walk; what they dlopen later is still found.
-const FIX = path.join(repoRoot(), 'test/fixtures/build');
 
 /** Run FIX/bin/EXE ARGS to its end, resuming it each time the loader probe parks it; returns the parks. */
 async function runParked(exe: string, args: string[], env: Record<string, string> = {}, meanwhile?: { afterMs: number; run: (pid: number) => void }, onPark?: (pid: number) => void): Promise<number> {
