@@ -124,7 +124,9 @@ export function readComm(pid: number, procRoot = '/proc'): string | null {
 
 export function readCmdline(pid: number, procRoot = '/proc'): string[] | null {
   const t = readText(path.join(procRoot, String(pid), 'cmdline'), 1 << 20);
-  if (t === null) return null;
+  // empty for a zombie (and kernel threads): unknown, not an empty command line, so a row already filled
+  // from the exec record keeps its value (a target that exited before its first look read as '')
+  if (t === null || t === '') return null;
   const parts = t.split('\0');
   if (parts.length && parts[parts.length - 1] === '') parts.pop();
   return parts;

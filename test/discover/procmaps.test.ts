@@ -44,6 +44,21 @@ test('maps device numbers encode to the st_dev that fs.stat reports', () => {
   assert.deepEqual(pidsMappingInode(st.ino, st.dev + 1, { pids: [process.pid] }), []);
 });
 
+test('a zombie\'s command line is unknown (null), not empty: a row filled from its exec record keeps it', async () => {
+  // sh forks `true` and execs sleep, which never reaps it: `true` stays a zombie while sleep runs
+  const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const zpid = Number(await new Promise<string>((r) => parent.stdout!.once('data', (d) => r(String(d).trim()))));
+    const state = () => /State:\s+(\S)/.exec(fs.readFileSync(`/proc/${zpid}/status`, 'utf8'))?.[1];
+    for (let i = 0; i < 100 && state() !== 'Z'; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(state(), 'Z', 'the child is a zombie');
+    assert.equal(fs.readFileSync(`/proc/${zpid}/cmdline`, 'utf8'), '', 'the kernel shows a zombie\'s cmdline empty');
+    assert.equal(readCmdline(zpid), null);
+  } finally {
+    parent.kill('SIGKILL');
+  }
+});
+
 test('readers on a live child process, then null for every reader once it has exited', async () => {
   const child = spawn('sleep', ['30', '1s'], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 100));
