@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { NON_EVENT_LOSSES } from '../../src/common/wire.js';
 import { RETENTION_SQL } from '../../src/store/retention.js';
 import { BIN, killQuietly, openDb, parseTraceOutput, pidsOf, startCli, tmpDir } from './helpers.js';
 
@@ -55,7 +56,11 @@ test('--max-db-mb under sustained load: bounded file, pruned rows in drops, exac
   const retained = drops.find((x) => x.reason === 'retention');
   assert.ok(retained, JSON.stringify(drops));
   assert.equal(retained.count, summary.retention.pruned, 'the summary and the drops table agree');
-  assert.deepEqual(drops.filter((x) => x.reason !== 'retention'), [], 'nothing lost besides what retention pruned');
+  // a missing stack is not a lost event (NON_EVENT_LOSSES, as lostEvents() counts): shown, not asserted. A quiet CI run
+  // once had 9,703 bpf_get_stackid failures here (never alone, cause not established)
+  const stackless = drops.filter((x) => NON_EVENT_LOSSES.has(x.reason));
+  if (stackless.length) console.log(`# retention: not lost events but counted: ${JSON.stringify(stackless)}`);
+  assert.deepEqual(drops.filter((x) => x.reason !== 'retention' && !NON_EVENT_LOSSES.has(x.reason)), [], 'nothing lost besides what retention pruned');
   const rows = (d.prepare('SELECT count(*) AS n FROM events WHERE session_id = 1').get() as any).n;
   const made = workload.counts.cudaLaunchKernel + workload.counts.cudaStreamCreate + workload.counts.cudaStreamDestroy; // every op it calls is probed (stream create/destroy since the API-coverage work)
   assert.equal(rows + retained.count, made, `stored ${rows} + pruned ${retained.count} = calls made ${made}`);
