@@ -25,9 +25,7 @@
  *  - Kernel duration: inferred per segment from its completion (an upper bound: the host learns of it late).
  *    A drain that found the queue empty bounds it too (the segment's kernels were done by its return): that
  *    bound caps its own segment, and a low quantile of such bounds caps the learned estimate, so one late
- *    return cannot stretch every estimated segment's kernels over the host gaps. A waiting drain that returns
- *    later than that bound lets the queue run (its kernels at the bound's time) waited for the host, not the
- *    GPU: its segment is closed by estimate and teaches nothing. With uniform
+ *    return cannot stretch every estimated segment's kernels over the host gaps. With uniform
  *    kernels F(d) = r gives d = min_k (r - s_k - D_k) / M_k (M_k kernels and D_k
  *    fixed-time async copies from k on); async copies take bytes x the fastest
  *    rate seen for synchronous copies of that direction (else they count as a
@@ -418,16 +416,6 @@ export class Timeline {
       // close by estimate. Taking `done` as measured here would stretch the queued kernels over the whole host
       // gap before the drain (I/O waits, page touching) and hide that gap's idle time.
       if (waitedUntil(done)) {
-        // Later than the queue could have run: with uniform kernels every empty-queue bound is at or above the
-        // true kernel time, so the pending work was done by boundDone(). A drain that returns after that waited
-        // for the host (a late timer or wakeup, a preemption at its end), not for the GPU: its completion is not
-        // measured, and taking it would hide the host gap before the drain (a loader's I/O) as GPU work.
-        const cap = this.boundDone();
-        if (cap !== null && done > cap + NOISE_NS) {
-          if (DEBUG) console.error(`late drain ${key} done ${done} beyond the empty-queue bound's completion ${Math.round(cap)}`);
-          this.closeSegment(Math.min(done, this.estimateDone(true)!), false, key, id);
-          return;
-        }
         this.closeSegment(done, true, key, id);
         return;
       }
@@ -495,22 +483,6 @@ export class Timeline {
       return end - woke - preempted <= budget ? woke : null;
     }
     return null;
-  }
-
-  /**
-   * The latest completion of the pending work that the empty-queue evidence allows: kernels of the bound's time
-   * (its EMPTY_BOUND_Q quantile) run back to back from their submissions. Null without such evidence, or when the
-   * segment holds graph launches (their time is learned apart, the bound covers kernels only).
-   */
-  private boundDone(): number | null {
-    if (!this.emptyBound.count) return null;
-    const d = q(this.emptyBound, EMPTY_BOUND_Q);
-    let f = -Infinity;
-    for (let k = 0; k < this.subTs.length; k++) {
-      if (this.subCls[k] !== '') return null;
-      f = Math.max(f, this.subTs[k]) + (this.subFixed[k] >= 0 ? this.subFixed[k] : d);
-    }
-    return Number.isFinite(f) ? f : null;
   }
 
   /** completion of the pending work with the median learned kernel time (null: nothing learned) */
