@@ -253,9 +253,9 @@ test('voluntary waits name the waker', { skip }, async () => {
   assert.equal(of(waker).length, 0, 'the untraced waker has no records of its own');
 });
 
-test('direct reads: block I/O latency attributed to the reader', { skip }, async () => {
-  const file = path.join(BIN, `dio-${process.pid}.bin`);
-  const f = startFixture('dio_reader', [file, '4']);
+/** Run dio_reader (4 MiB of O_DIRECT reads) traced to its end: its own figures and the block reads charged to it. */
+async function tracedDirectRead(): Promise<{ pid: number; res: { reads: number; bytes: number; read_ns: number }; reads: Rec[]; bytes: number }> {
+  const f = startFixture('dio_reader', [path.join(BIN, `dio-${process.pid}.bin`), '4']);
   const pid = field(await f.line(), 'pid');
   trace(pid);
   f.go();
@@ -264,7 +264,11 @@ test('direct reads: block I/O latency attributed to the reader', { skip }, async
   await sleep(100);
   drainAll();
   const reads = of(pid).filter((r) => r.op === OP.BLOCK_IO && r.rwbs!.startsWith('R'));
-  const bytes = reads.reduce((s, r) => s + r.bytes!, 0);
+  return { pid, res, reads, bytes: reads.reduce((s, r) => s + r.bytes!, 0) };
+}
+
+test('direct reads: block I/O latency attributed to the reader', { skip }, async () => {
+  const { pid, res, reads, bytes } = await tracedDirectRead();
   const dur = reads.reduce((s, r) => s + Number(r.dur!), 0);
   console.log(`# dio: ${res.reads} reads in ${(res.read_ns / 1e6).toFixed(2)} ms, ${reads.length} block requests, device time ${(dur / 1e6).toFixed(2)} ms`);
   assert.equal(bytes, res.bytes, 'every byte read came from a traced block request');
@@ -296,16 +300,7 @@ test('direct reads beside untraced direct readers: only the traced reader\'s req
   try {
     await sleep(200);
     for (const l of loops) assert.equal(l.exitCode, null, 'the dd loops run (dd with iflag=direct)');
-    const f = startFixture('dio_reader', [path.join(BIN, `dio-${process.pid}.bin`), '4']);
-    const pid = field(await f.line(), 'pid');
-    trace(pid);
-    f.go();
-    const res = JSON.parse(await f.line()) as { reads: number; bytes: number; read_ns: number };
-    assert.equal(await f.exited, 0);
-    await sleep(100);
-    drainAll();
-    const reads = of(pid).filter((r) => r.op === OP.BLOCK_IO && r.rwbs!.startsWith('R'));
-    const bytes = reads.reduce((s, r) => s + r.bytes!, 0);
+    const { pid, res, reads, bytes } = await tracedDirectRead();
     console.log(`# dio beside 4 dd loops: ${res.reads} reads in ${(res.read_ns / 1e6).toFixed(2)} ms, ${reads.length} block requests, ${bytes} bytes charged (read ${res.bytes})`);
     assert.equal(bytes, res.bytes, 'exactly the bytes the traced reader read');
     for (const r of reads) assert.equal(r.tid, pid);
