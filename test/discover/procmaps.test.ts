@@ -45,8 +45,11 @@ test('maps device numbers encode to the st_dev that fs.stat reports', () => {
 });
 
 test('a zombie\'s command line is unknown (null), not empty: a row filled from its exec record keeps it', async () => {
-  // sh forks `true` and execs sleep, which never reaps it: `true` stays a zombie while sleep runs
-  const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // perl forks a child that exits at once and never waits for it: the child stays a zombie while perl sleeps.
+  // (An `sh -c 'true & exec sleep'` parent is racy: dash may reap the job before its exec.)
+  const parent = spawn('perl', ['-e', '$| = 1; my $p = fork(); exit 0 unless $p; print "$p\\n"; sleep 5'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
   try {
     const zpid = Number(await new Promise<string>((r) => parent.stdout!.once('data', (d) => r(String(d).trim()))));
     const state = () => /State:\s+(\S)/.exec(fs.readFileSync(`/proc/${zpid}/status`, 'utf8'))?.[1];
