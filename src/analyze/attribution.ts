@@ -50,7 +50,7 @@
  */
 import type { Db } from '../store/db.js';
 import { OP_BY_CODE, type OpKind } from '../common/ops.js';
-import { OP_INFO, SLOT_BYTES, SLOT_DIRECTION, SLOT_GRAPH_EXEC, SLOT_STREAM, keyOf, opKey, rateKey, slot } from './optables.js';
+import { OP_INFO, SLOT_BYTES, SLOT_DIRECTION, SLOT_EVENT, SLOT_GRAPH_EXEC, SLOT_STREAM, keyOf, opKey, rateKey, slot } from './optables.js';
 import { Reservoir, TopK, addTo, newSketch, q, type Sketch } from './stats.js';
 import { Timeline, roleOf, type IdleModel } from './timeline.js';
 import { prescan } from './prescan.js';
@@ -248,7 +248,8 @@ interface OpenCall {
   role: 'submit' | 'drain' | 'submit_drain' | 'other';
   idleAtStart: boolean;
   /** stream argument of a stream-targeted call (null: the op has none) */
-  stream: number | null;
+  stream: number | null;  /** event argument of an event wait (null: the op has none) */
+  event: number | null;
 }
 
 interface OffIv {
@@ -396,7 +397,7 @@ export class ThreadSweep {
     else if (kind === 'launch' || kind === 'copy' || kind === 'memset' || kind === 'collective') role = 'submit';
     const c: OpenCall = {
       id, ts, end, dur, pid, op, kind, blocking, direction, bytes: slot(SLOT_BYTES, op, a) ?? 0, ret,
-      off: zeroSplit(), preemptedBy: NONE, wokenBy: NONE, wakeIds: NO_WAKES, nested, role, stream: slot(SLOT_STREAM, op, a),
+      off: zeroSplit(), preemptedBy: NONE, wokenBy: NONE, wakeIds: NO_WAKES, nested, role, stream: slot(SLOT_STREAM, op, a), event: kind === 'sync' ? slot(SLOT_EVENT, op, a) : null,
       idleAtStart: this.pendingSince === null && this.lastDrainEnd !== null,
     };
     // off-CPU intervals that started before the call (clock noise at the boundary)
@@ -408,6 +409,11 @@ export class ThreadSweep {
     // a graph launch is one submission of the whole graph: its GPU time is learned per graph exec
     const exec = kind === 'launch' ? slot(SLOT_GRAPH_EXEC, op, a) : null;
     if (!nested) this.tl.call(id, ts, end, op, keyOf(op, kind === 'copy' ? direction : null), roleOf(info), c.bytes, direction, c.stream ?? 0, exec !== null ? `g${exec}` : '', this.firstLaunch.get(id) ?? 0);
+    // an event record marks how far into the thread's queue a later wait on that event reaches (timeline.ts)
+    if (!nested && kind === 'record') {
+      const ev = slot(SLOT_EVENT, op, a);
+      if (ev !== null && ev !== 0) this.tl.eventRecord(ev, c.stream ?? 0);
+    }
     this.open.push(c);
     this.p.cudaCalls++;
   }
@@ -534,7 +540,7 @@ export class ThreadSweep {
       const tr = roleOf(OP_INFO[c.op]);
       if (tr === 'drain' || tr === 'submit_drain') {
         const rate = tr === 'submit_drain' ? this.copyRate.get(rateKey(c.op, c.direction)) : undefined;
-        this.tl.drain(c.id, c.ts, c.end, key, rate !== undefined && c.bytes > 0 ? Math.min(c.dur, rate * c.bytes) : 0, c.stream, c.op, tr === 'submit_drain');
+        this.tl.drain(c.id, c.ts, c.end, key, rate !== undefined && c.bytes > 0 ? Math.min(c.dur, rate * c.bytes) : 0, c.stream, c.op, tr === 'submit_drain', c.event);
       }
       if (c.kind === 'poll') this.tl.poll(c.id, c.ts, c.end, key, c.ret);
       if (c.role === 'drain' || c.role === 'submit_drain') this.drain(c, key);

@@ -16,6 +16,7 @@ function slotTable(name: string): Int8Array {
 export const SLOT_DIRECTION = slotTable('direction');
 export const SLOT_BYTES = slotTable('bytes');
 export const SLOT_STREAM = slotTable('stream');
+export const SLOT_EVENT = slotTable('event');
 export const SLOT_GRAPH_EXEC = slotTable('graph_exec');
 export const SLOT_FUNC = slotTable('func');
 

@@ -78,6 +78,11 @@ const WAKE_SPLIT_NS = 1000;
  * uniform model's exception) does not set the time for all.
  */
 const EMPTY_BOUND_Q = 0.1;
+/**
+ * cap on the event records remembered (distinct event handles; a loop reuses a few). Beyond it they are forgotten
+ * and a wait on one drains the whole queue, as before events were tracked.
+ */
+const MAX_EVENTS = 4096;
 /** cap on one segment's buffered submissions/activity; beyond it the segment is closed by estimate */
 const MAX_SEGMENT = 1 << 16;
 /** acts longer than this (1 ms) are indexed apart so that windows need not reach back over them (see longActs) */
@@ -232,6 +237,13 @@ export class Timeline {
   private readonly winAt: number[] = [];
   private winL = 0;
   private winEarly: Act[] | null = null;
+  /**
+   * Where each event was recorded: the id of the last pending submission of the queue when its record returned
+   * (-1: nothing pending, the event was complete at once), and the record's stream. A wait on the event covers
+   * that submission and those before it; a loop pipelined N steps deep (waits for the event of N steps before)
+   * still has the later steps queued when the wait returns, and the GPU is not idle after it.
+   */
+  private readonly evAt = new Map<number, { sub: number; stream: number }>();
   /** entry of the first not-ready completion query since the last submission (null: none) */
   private pollSince: number | null = null;
   private lastNotReady = 0;
@@ -344,13 +356,59 @@ export class Timeline {
     if (this.acts.length > MAX_SEGMENT) this.trimActs(this.acts[this.acts.length >> 1].ts);
   }
 
+  /** an event was recorded on `stream` (cudaEventRecord and the driver's): remember how far into the queue it reaches */
+  eventRecord(event: number, stream: number): void {
+    if (this.evAt.size >= MAX_EVENTS && !this.evAt.has(event)) this.evAt.clear();
+    this.evAt.set(event, { sub: this.subId.length ? this.subId[this.subId.length - 1] : -1, stream });
+  }
+
+  /**
+   * How much of the pending queue a wait on `event` covers: the index of the last pending submission it covers
+   * (its record's), null for the whole queue (not an event wait, an event never recorded in this thread, or
+   * work of other streams queued before the record, which the one-FIFO model cannot split), -1 for none of it
+   * (recorded while nothing was pending, or its work was already completed by an earlier drain).
+   */
+  private eventPrefix(op: number, event: number | null): number | null {
+    if (event === null || OP_INFO[op]?.args[0] !== 'event') return null;
+    const r = this.evAt.get(event);
+    if (r === undefined) return null;
+    if (r.sub === -1) return -1;
+    const p = this.subId.lastIndexOf(r.sub);
+    if (p < 0) return -1;
+    if (p === this.subId.length - 1) return null;
+    for (let k = 0; k <= p; k++) if (this.subStream[k] !== r.stream) return null;
+    return p;
+  }
+
+  /**
+   * Run `fn` (a drain's closing) on the first p + 1 pending submissions alone; the rest stay pending, queued
+   * behind them: they cannot start before the closed part's completion (in-order queue), so their start is
+   * that completion at the earliest, and no idle interval opens between the two parts.
+   */
+  private closePrefix(p: number, fn: () => void): void {
+    const ts = this.subTs.splice(p + 1);
+    const fixed = this.subFixed.splice(p + 1);
+    const ids = this.subId.splice(p + 1);
+    const streams = this.subStream.splice(p + 1);
+    const cls = this.subCls.splice(p + 1);
+    fn();
+    const from = this.lastDone ?? -Infinity;
+    for (let k = 0; k < ts.length; k++) {
+      this.subTs.push(Math.max(ts[k], from));
+      this.subFixed.push(fixed[k]);
+      this.subId.push(ids[k]);
+      this.subStream.push(streams[k]);
+      this.subCls.push(cls[k]);
+    }
+  }
+
   /**
    * A drain returned (called when the call finishes, so its off-CPU intervals are known). A synchronous
    * copy/memset was queued at its entry (its own transfer is stream work: later kernels of the stream
    * could not have overlapped it) and is drained here. It waited when it took longer than the fastest
    * call of the op in this thread (an empty-queue return: uprobe and driver cost) plus NOISE_NS.
    */
-  drain(id: number, ts: number, end: number, key: string, ownNs: number, stream: number | null = null, op = 0, submitDrain = false): void {
+  drain(id: number, ts: number, end: number, key: string, ownNs: number, stream: number | null = null, op = 0, submitDrain = false, event: number | null = null): void {
     if (submitDrain) {
       if (this.firstSubmit === null) this.firstSubmit = ts;
       this.subTs.push(ts);
@@ -380,6 +438,14 @@ export class Timeline {
         return;
       }
     }
+    const p = this.eventPrefix(op, event);
+    if (p === -1) return; // the event's work was done: the wait says nothing about the pending work
+    if (p !== null) this.closePrefix(p, () => this.drainQueue(id, ts, end, key, ownNs, op, submitDrain));
+    else this.drainQueue(id, ts, end, key, ownNs, op, submitDrain);
+  }
+
+  /** a drain that covers the whole pending queue (see drain()) */
+  private drainQueue(id: number, ts: number, end: number, key: string, ownNs: number, op: number, submitDrain: boolean): void {
     // the fastest call counts as an empty-queue return only if it is that fast (every call may have waited)
     const fast = Math.min(this.fastest.get(op) ?? 0, DRAIN_BLOCK_NS);
     // the drain waited for the GPU if, up to `upTo`, it took longer than an empty-queue call

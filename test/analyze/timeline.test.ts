@@ -96,3 +96,46 @@ test('a copy preempted after its transfer ended in a wakeup: the queue completed
   assert.equal(m.kernelNs.count, 0, `no kernel time learned from it (${m.kernelNs.count})`);
   assert.ok(m.idleNs >= 2900 * US, `GPU idle ${m.idleNs} ns covers the 3 ms of host work`);
 });
+
+test('a wait on the event of two steps before leaves the later steps queued: preemption while they run is no idle', () => {
+  // A loop pipelined three deep: each step launches 10 kernels of 1 ms (10 ms of GPU work) on stream 5, records
+  // an event, and waits for the event recorded two steps before. The GPU never runs dry; each wait returns when
+  // the older step completes, with ~20 ms of work still queued behind it. The host is then preempted 3 ms by pid
+  // 99 before its next launches: the queue still holds two steps, so that costs the GPU nothing.
+  const EREC = OP_BY_NAME.get('cudaEventRecord')!.code;
+  const ESYNC = OP_BY_NAME.get('cudaEventSynchronize')!.code;
+  const S = 5;
+  const tl = new Timeline(new Map(), new Map([[ESYNC, 2 * US]]));
+  let id = 0;
+  let t = 0;
+  let gpu = 0; // when the GPU finishes the work queued so far (the truth the sequence is built from)
+  const done: number[] = [];
+  for (let step = 0; step < 12; step++) {
+    for (let i = 0; i < 10; i++) {
+      tl.call(++id, t, t + 10 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null, S);
+      t += 10 * US;
+      gpu = Math.max(gpu, t) + 1000 * US;
+    }
+    done[step] = gpu;
+    tl.call(++id, t, t + 2 * US, EREC, 'cudaEventRecord', 'other', 0, null, S);
+    tl.eventRecord(1000 + (step % 3), S);
+    t += 2 * US;
+    if (step >= 2) {
+      // wait for the step two before: returns when it completes (or at once if it already has)
+      const end = Math.max(t + 2 * US, done[step - 2] + 5 * US);
+      tl.call(++id, t, end, ESYNC, 'cudaEventSynchronize', 'drain', 0, null);
+      tl.drain(id, t, end, 'cudaEventSynchronize', 0, null, ESYNC, false, 1000 + ((step - 2) % 3));
+      t = end + 1 * US;
+    }
+    // 3 ms preempted by pid 99, then 1 ms of host work
+    tl.off(++id, t, t + 3000 * US, PREEMPTED, 99, 0);
+    t += 4000 * US;
+  }
+  const m = tl.finish(new Map([[99, 36000 * US]]));
+  // The queue runs dry only before the first step (nothing before it) and never after: at most a few µs per step
+  // of estimate slack. Taking each wait as a drain of the whole queue made every preemption GPU idle (~30 ms).
+  assert.ok((m.preempted.get(99) ?? 0) < 100 * US, `preemption while two steps were queued counted as idle: ${m.preempted.get(99)}`);
+  assert.ok(m.idleNs < 1000 * US, `idle ${m.idleNs}`);
+  // the kernel time is learned from the waits' completions of their own steps (1 ms), not from the whole queue
+  assert.ok(m.kernelNs.count > 0, 'kernel time learned');
+});
