@@ -314,7 +314,7 @@ export class ThreadSweep {
   private tl: Timeline;
 
   constructor(pid: number, tid: number, ts: number, private readonly opts: AttributionOptions, private readonly copyRate: Map<string, number> = new Map(), fastest: Map<number, number> = new Map(), priorKernelNs: number | null = null, private readonly firstLaunch: Map<number, number> = new Map()) {
-    this.tl = new Timeline(copyRate, fastest, priorKernelNs);
+    this.tl = new Timeline(copyRate, fastest, priorKernelNs, pid);
     this.p = {
       pid, tid, firstTs: ts, lastEnd: ts, cudaCalls: 0, ops: new Map(), offCount: 0,
       offTotal: zeroSplit(), offInCalls: zeroSplit(), preemptedBy: new Map(), gpu: newGpu(), idle: this.tl.m,

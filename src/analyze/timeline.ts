@@ -83,6 +83,11 @@ const EMPTY_BOUND_Q = 0.1;
  * and a wait on one drains the whole queue, as before events were tracked.
  */
 const MAX_EVENTS = 4096;
+/**
+ * idle intervals kept per queue for merging a process's queues (4 numbers each: 8 MB at the cap). A launch-bound
+ * loop opens one per launch; beyond the cap the merge falls back to each thread's own view.
+ */
+const MAX_IVS = 1 << 18;
 /** cap on one segment's buffered submissions/activity; beyond it the segment is closed by estimate */
 const MAX_SEGMENT = 1 << 16;
 /** acts longer than this (1 ms) are indexed apart so that windows need not reach back over them (see longActs) */
@@ -164,6 +169,15 @@ export interface IdleModel {
   moduleSamples: TopK<number>;
   /** on-CPU or sleeping inside non-drain CUDA calls while the GPU was idle, by op key */
   inCalls: Map<string, { op: number; kind: string; ns: number }>;
+  /**
+   * This queue's idle intervals, flat (a, b, ns in submission calls, ns preempted by the thread's own process), in
+   * time order, for merging the queues of a process's GPU-feeding threads (queues.ts): the GPU is idle only where
+   * every one of them is empty. null: more than MAX_IVS intervals, not kept (each thread's own view is used).
+   */
+  ivs: number[] | null;
+  /** first submission and last completion of this queue (null: none): outside them the queue is empty */
+  queueFrom: number | null;
+  queueTo: number | null;
 }
 
 export function newIdleModel(): IdleModel {
@@ -171,7 +185,7 @@ export function newIdleModel(): IdleModel {
     intervals: 0, idleNs: 0, idleLowerNs: 0, busyNs: 0, busyLowerNs: 0, spanNs: 0, segments: 0, waitedSegments: 0, estimatedSegments: 0, unlearnedSegments: 0, kernelNs: newSketch(),
     byDrain: new Map(), hostNs: 0, hostSamples: new TopK(10), preempted: new Map(), preemptSamples: new TopK(10), preemptedBusy: new Map(),
     io: 0, ioSamples: new TopK(10), reclaim: 0, waitBy: new Map(), waitSamples: new Map(), runnableBehindWaker: new Map(), inCalls: new Map(),
-    moduleLoad: new Map(), moduleSamples: new TopK(10),
+    moduleLoad: new Map(), moduleSamples: new TopK(10), ivs: [], queueFrom: null, queueTo: null,
   };
 }
 
@@ -262,6 +276,8 @@ export class Timeline {
     private readonly fastest: Map<number, number> = new Map(),
     /** kernel time learned by a first pass over the thread, for segments closed before this pass learns one */
     private readonly priorKernelNs: number | null = null,
+    /** the thread's process (preemption by another of its threads is kept per interval for the merge) */
+    private readonly pid: number | null = null,
   ) {}
 
   /**
@@ -385,6 +401,14 @@ export class Timeline {
    * behind them: they cannot start before the closed part's completion (in-order queue), so their start is
    * that completion at the earliest, and no idle interval opens between the two parts.
    */
+  /**
+   * A wait on an event that covered part of the queue and waited (closePrefix): the host work after its return
+   * was serialized behind it like after any blocking drain, so where the rest of the queue runs dry before the
+   * host's next submission, that idle time is the wait's (its key), not the host's alone. Cleared when the
+   * segment closes.
+   */
+  private heldBy: { key: string; done: number } | null = null;
+
   private closePrefix(p: number, fn: () => void): void {
     const ts = this.subTs.splice(p + 1);
     const fixed = this.subFixed.splice(p + 1);
@@ -393,6 +417,7 @@ export class Timeline {
     const cls = this.subCls.splice(p + 1);
     fn();
     const from = this.lastDone ?? -Infinity;
+    this.heldBy = this.lastDoneMeasured && this.openedBy !== null && ts.length ? { key: this.openedBy, done: from } : null;
     for (let k = 0; k < ts.length; k++) {
       this.subTs.push(Math.max(ts[k], from));
       this.subFixed.push(fixed[k]);
@@ -643,7 +668,11 @@ export class Timeline {
         // the queue ran dry by estimate; capped so the simulation never passes the completion
         const a = Math.min(f, done);
         const b = Math.min(s, done);
-        if (b > a) this.idle(a, b, k > 0 ? this.subTs[k - 1] : s0, null, false, this.subId[k]);
+        // the path to submission k began before a partial wait's return (its submissions were queued then): the
+        // host work after that wait was serialized behind it
+        const prev = k > 0 ? this.subTs[k - 1] : s0;
+        const held = this.heldBy !== null && prev <= this.heldBy.done ? this.heldBy.key : null;
+        if (b > a) this.idle(a, b, prev, held, false, this.subId[k]);
         f = s;
       }
       const dk = dur[k] >= 0 ? dur[k] : d;
@@ -656,6 +685,7 @@ export class Timeline {
     this.lastDone = Math.max(done, this.lastDone ?? done);
     this.lastDoneMeasured = measured;
     this.openedBy = measured ? key : null;
+    this.heldBy = null;
     this.prevSubmit = this.subTs[n - 1];
     this.subTs.length = 0;
     this.subFixed.length = 0;
@@ -949,7 +979,11 @@ export class Timeline {
       if (x !== null) for (const v of x.values()) t += v;
       return t;
     };
-    spread(sum(pre), pre, (k, v) => addTo(m.preempted, k, v));
+    let ownPre = 0;
+    spread(sum(pre), pre, (k, v) => {
+      addTo(m.preempted, k, v);
+      if (k === this.pid) ownPre += v;
+    });
     if (preIds) for (const [v, id] of preIds) m.preemptSamples.add(v, id);
     m.reclaim += take(reclaim);
     const ioGot = take(io);
@@ -959,9 +993,12 @@ export class Timeline {
     const waitGot = Math.min(left, waitTotal);
     spread(waitTotal, wait, (k, v) => addTo(m.waitBy, k, v));
     if (waitTotal > 0 && behind) for (const [k, v] of behind) addTo(m.runnableBehindWaker, k, (v * waitGot) / waitTotal);
+    let submitNs = 0;
     const inCall = (key: string, v: number) => {
       let x = m.inCalls.get(key);
       const [code, kind] = codeOf.get(key)!;
+      // the submission time launch_overhead counts (an NCCL collective's host time is mostly its wait for peers)
+      if (kind !== 'collective' && (kind === 'launch' || roleOf(OP_BY_CODE.get(code)) === 'submit')) submitNs += v;
       if (!x) m.inCalls.set(key, (x = { op: code, kind, ns: 0 }));
       x.ns += v;
     };
@@ -991,6 +1028,11 @@ export class Timeline {
       const dd = this.drainRec(openedBy);
       dd.gaps++;
       dd.samples.add(len, closingId);
+    }
+    const ivs = m.ivs;
+    if (ivs !== null) {
+      if (ivs.length >= 4 * MAX_IVS) m.ivs = null;
+      else ivs.push(a, b, submitNs, ownPre);
     }
   }
 
@@ -1036,6 +1078,8 @@ export class Timeline {
       if (busy > 0) this.m.preemptedBusy.set(pid, busy);
     }
     if (this.firstSubmit !== null) this.m.spanNs = Math.max(0, this.lastEnd - this.firstSubmit);
+    this.m.queueFrom = this.firstSubmit;
+    this.m.queueTo = this.lastDone;
     this.capSerialization();
     if (DEBUG) {
       const m = this.m;

@@ -139,3 +139,45 @@ test('a wait on the event of two steps before leaves the later steps queued: pre
   // the kernel time is learned from the waits' completions of their own steps (1 ms), not from the whole queue
   assert.ok(m.kernelNs.count > 0, 'kernel time learned');
 });
+
+test('a wait on an event mid-queue: the rest of the queue covers part of the host work after it, the wait owns the idle after', () => {
+  // Each step: wait for the event recorded after the previous step's first half (10 kernels of 100 µs), then 2 ms
+  // of host work, then the first half, the record, the second half (10 more kernels). When the wait returns the
+  // second half (1 ms) is still queued, so of the 2 ms of host work after it only ~1 ms leaves the GPU idle, and
+  // that idle was serialized behind the wait (the host could have done that work while the first half ran).
+  const EREC = OP_BY_NAME.get('cudaEventRecord')!.code;
+  const ESYNC = OP_BY_NAME.get('cudaEventSynchronize')!.code;
+  const tl = new Timeline(new Map(), new Map([[ESYNC, 2 * US]]));
+  let id = 0;
+  let t = 0;
+  let gpu = 0;
+  let half = 0; // completion of the last first half
+  const launches = () => {
+    for (let i = 0; i < 10; i++) {
+      tl.call(++id, t, t + 5 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+      t += 5 * US;
+      gpu = Math.max(gpu, t) + 100 * US;
+    }
+  };
+  const steps = 20;
+  for (let step = 0; step < steps; step++) {
+    if (step > 0) {
+      const end = Math.max(t + 2 * US, half + 5 * US);
+      tl.call(++id, t, end, ESYNC, 'cudaEventSynchronize', 'drain', 0, null);
+      tl.drain(id, t, end, 'cudaEventSynchronize', 0, null, ESYNC, false, 7);
+      t = end;
+    }
+    t += 2000 * US; // host work (on CPU: no off-CPU act)
+    launches();
+    half = gpu;
+    tl.call(++id, t, t + 2 * US, EREC, 'cudaEventRecord', 'other', 0, null);
+    tl.eventRecord(7, 0);
+    t += 2 * US;
+    launches();
+  }
+  const m = tl.finish(new Map());
+  const held = m.byDrain.get('cudaEventSynchronize')?.hostNs ?? 0;
+  // ~1 ms per step after the first (2 ms of host work less the 1 ms second half still queued)
+  assert.ok(Math.abs(held - (steps - 1) * 1000 * US) < (steps - 1) * 100 * US, `idle owned by the wait: ${held}`);
+  assert.ok(m.hostNs < (steps - 1) * 100 * US, `host_compute left: ${m.hostNs}`);
+});

@@ -6,9 +6,12 @@
  *
  * Impact = GPU idle time spent inside submission calls (launches, async
  * copies) on the host's path to the submission the GPU waited for (timeline.ts).
+ * A process with several GPU-feeding threads gets one chain, from their queues
+ * merged (queues.ts): idle only where every queue was empty, counted once.
  */
 import { fmtCount, fmtNs } from '../format.js';
 import { gpuThreads } from '../attribution.js';
+import { mergeQueues, type MergedShare } from '../queues.js';
 import { roleOf } from '../timeline.js';
 import { OP_BY_CODE } from '../../common/ops.js';
 import type { Chain } from '../types.js';
@@ -18,15 +21,49 @@ import { idList, makeChain, ownPreemptionOwner, pct, significant, who, type Chai
 export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
   const out: Chain[] = [];
   const S = ctx.sessionId;
-  for (const t of gpuThreads(ctx.prof)) {
-    const g = t.gpu;
-    // GPU idle time spent inside submission calls on the path to the submission the GPU waited for (timeline.ts)
+  const threads = gpuThreads(ctx.prof);
+  // a process with several GPU-feeding threads: one GPU, their queues merged (queues.ts); each idle nanosecond
+  // counted once, where every queue was empty
+  const merged = new Map<number, { by: Map<number, MergedShare>; tids: number[] }>();
+  for (const pid of new Set(threads.map((t) => t.pid))) {
+    const shares = mergeQueues(threads.filter((t) => t.pid === pid));
+    if (shares) merged.set(pid, { by: new Map(shares.map((x) => [x.tid, x])), tids: shares.map((x) => x.tid) });
+  }
+  const done = new Set<number>();
+  for (const t0 of threads) {
+    const mg = merged.get(t0.pid);
+    let t = t0;
     let impact = 0;
-    // NCCL collectives submit too, but their host time is mostly waiting for the other ranks (collective_straggler)
-    for (const x of t.idle.inCalls.values()) if (x.kind !== 'collective' && (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit')) impact += x.ns;
-    // preempted by another launch thread of its own process: the threads' launch costs serialize on shared CPUs
-    const sibling = ownPreemptionOwner(ctx, t) === 'launch' ? (t.idle.preempted.get(t.pid) ?? 0) : 0;
-    impact += sibling;
+    let sibling = 0;
+    let mergedNote = '';
+    if (mg && mg.by.has(t0.tid)) {
+      if (done.has(t0.pid)) continue;
+      done.add(t0.pid);
+      // the chain of the process: its submission time on the merged GPU timeline, led by the thread that owns most
+      let lead = t0;
+      let leadNs = -1;
+      for (const o of threads) {
+        const x = o.pid === t0.pid ? mg.by.get(o.tid) : undefined;
+        if (!x) continue;
+        impact += x.submitNs;
+        if (ownPreemptionOwner(ctx, o) === 'launch') sibling += x.siblingPreNs;
+        if (x.submitNs > leadNs) {
+          leadNs = x.submitNs;
+          lead = o;
+        }
+      }
+      t = lead;
+      impact += sibling;
+      mergedNote = ` Its ${mg.tids.length} GPU-feeding threads (${mg.tids.join(', ')}) share one GPU: idle time is counted only where all their queues were empty, once.`;
+    } else {
+      // GPU idle time spent inside submission calls on the path to the submission the GPU waited for (timeline.ts)
+      // NCCL collectives submit too, but their host time is mostly waiting for the other ranks (collective_straggler)
+      for (const x of t.idle.inCalls.values()) if (x.kind !== 'collective' && (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit')) impact += x.ns;
+      // preempted by another launch thread of its own process: the threads' launch costs serialize on shared CPUs
+      sibling = ownPreemptionOwner(ctx, t) === 'launch' ? (t.idle.preempted.get(t.pid) ?? 0) : 0;
+      impact += sibling;
+    }
+    const g = t.gpu;
     if (!significant(ctx, impact)) continue;
     let launchOp = 'cudaLaunchKernel';
     let best = -1;
@@ -43,7 +80,8 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
       `The GPU of ${who(ctx, t.pid)} waited for kernel launches: thread ${t.tid} enqueued work more slowly than the GPU ran it (${g.starvedSteps} of ${g.steps} syncs found the queue already empty), ` +
       `and time inside its ${fmtCount(launches)} launches (${fmtNs(per)} each) left the GPU idle for ${fmtNs(impact - sibling)}` +
       (sibling > 0 ? `, and ${fmtNs(sibling)} more while another launch thread of the process held its CPU` : '') +
-      ` (${fmtNs(impact)} in all, ${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}).`;
+      ` (${fmtNs(impact)} in all, ${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}).` +
+      mergedNote;
     out.push(
       makeChain(ctx, {
         kind: 'launch_overhead',

@@ -1,0 +1,107 @@
+/**
+ * The GPU of a process with several GPU-feeding threads: their queues merged (issue #11 item 1).
+ *
+ * Each thread's timeline (timeline.ts) sees only its own queue: where it is empty, that thread's view calls the
+ * GPU idle, though another thread's queue may still be running work, and where two threads' queues are empty at
+ * once both views count the same idle nanosecond. The GPU is idle only where every queue of the process is
+ * empty (a queue outside its first submission .. last completion is empty), and each such nanosecond belongs to
+ * one thread: the one whose idle interval ends first, because its submission is what ends the idle time (the GPU
+ * starts on the first work any thread enqueues).
+ *
+ * Within one of a thread's idle intervals its causes are taken as spread evenly (the interval's own split is
+ * kept per interval, not per nanosecond), so the owned part of an interval carries that share of its
+ * submission time and of its preemption by the process's other threads.
+ */
+import type { ThreadProfile } from './attribution.js';
+
+export interface MergedShare {
+  tid: number;
+  /** GPU idle (every queue empty) owned by this thread's idle intervals */
+  idleNs: number;
+  /** of that, time inside submission calls (launches, async copies) */
+  submitNs: number;
+  /** of that, time preempted by another thread of the process */
+  siblingPreNs: number;
+}
+
+/**
+ * Merge the queues of one process's GPU-feeding threads (two or more, each with its idle intervals kept); null when
+ * fewer than two threads qualify or one of them has too many intervals kept (each thread's own view stands).
+ */
+export function mergeQueues(threads: ThreadProfile[]): MergedShare[] | null {
+  const qs = threads.filter((t) => t.gpu.submissions > 0 && t.idle.queueFrom !== null);
+  if (qs.length < 2) return null;
+  if (qs.some((t) => t.idle.ivs === null)) return null;
+  const n = qs.length;
+  const ivs = qs.map((t) => sortedIvs(t.idle.ivs!));
+  // elementary pieces between every boundary (interval ends, queue spans)
+  const cuts: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const v = ivs[i];
+    for (let k = 0; k < v.length; k += 4) cuts.push(v[k], v[k + 1]);
+    cuts.push(qs[i].idle.queueFrom!, qs[i].idle.queueTo ?? qs[i].idle.queueFrom!);
+  }
+  cuts.sort((x, y) => x - y);
+  const owned = ivs.map((v) => new Float64Array(v.length >> 2));
+  const at = new Int32Array(n);
+  for (let c = 0; c + 1 < cuts.length; c++) {
+    const p = cuts[c];
+    const q = cuts[c + 1];
+    if (q <= p) continue;
+    const mid = (p + q) / 2;
+    let owner = -1;
+    let ownerIv = -1;
+    let ownerEnd = Infinity;
+    let allIdle = true;
+    for (let i = 0; i < n; i++) {
+      const v = ivs[i];
+      while (at[i] * 4 < v.length && v[at[i] * 4 + 1] <= mid) at[i]++;
+      const k = at[i] * 4;
+      const inIv = k < v.length && v[k] <= mid;
+      if (inIv) {
+        if (v[k + 1] < ownerEnd) {
+          ownerEnd = v[k + 1];
+          owner = i;
+          ownerIv = at[i];
+        }
+        continue;
+      }
+      const from = qs[i].idle.queueFrom!;
+      const to = qs[i].idle.queueTo ?? from;
+      // inside its span and not in one of its idle intervals: this queue is running work, the GPU is busy
+      if (mid > from && mid < to) {
+        allIdle = false;
+        break;
+      }
+    }
+    if (allIdle && owner >= 0) owned[owner][ownerIv] += q - p;
+  }
+  const out: MergedShare[] = [];
+  for (let i = 0; i < n; i++) {
+    const v = ivs[i];
+    const s: MergedShare = { tid: qs[i].tid, idleNs: 0, submitNs: 0, siblingPreNs: 0 };
+    for (let j = 0; j < owned[i].length; j++) {
+      const len = v[j * 4 + 1] - v[j * 4];
+      if (len <= 0 || owned[i][j] <= 0) continue;
+      const f = Math.min(1, owned[i][j] / len);
+      s.idleNs += owned[i][j];
+      s.submitNs += v[j * 4 + 2] * f;
+      s.siblingPreNs += v[j * 4 + 3] * f;
+    }
+    out.push(s);
+  }
+  return out;
+}
+
+/** the intervals in start order (the timeline logs them so; a defensive sort where it did not) */
+function sortedIvs(v: number[]): number[] {
+  let sorted = true;
+  for (let k = 4; k < v.length; k += 4) if (v[k] < v[k - 4]) sorted = false;
+  if (sorted) return v;
+  const idx: number[] = [];
+  for (let k = 0; k < v.length; k += 4) idx.push(k);
+  idx.sort((x, y) => v[x] - v[y]);
+  const out: number[] = [];
+  for (const k of idx) out.push(v[k], v[k + 1], v[k + 2], v[k + 3]);
+  return out;
+}
