@@ -12,7 +12,8 @@
  * kept per interval, not per nanosecond), so the owned part of an interval carries that share of its
  * submission time and of its preemption by the process's other threads.
  */
-import type { ThreadProfile } from './attribution.js';
+import type { SessionProfile, ThreadProfile } from './attribution.js';
+import { IV_STRIDE as W } from './timeline.js';
 
 export interface MergedShare {
   tid: number;
@@ -22,6 +23,9 @@ export interface MergedShare {
   submitNs: number;
   /** of that, time preempted by another thread of the process */
   siblingPreNs: number;
+  /** of that, host computation no drain opened (host_compute), and the thread's whole such time before the merge */
+  hostNs: number;
+  hostAllNs: number;
 }
 
 /**
@@ -38,11 +42,11 @@ export function mergeQueues(threads: ThreadProfile[]): MergedShare[] | null {
   const cuts: number[] = [];
   for (let i = 0; i < n; i++) {
     const v = ivs[i];
-    for (let k = 0; k < v.length; k += 4) cuts.push(v[k], v[k + 1]);
+    for (let k = 0; k < v.length; k += W) cuts.push(v[k], v[k + 1]);
     cuts.push(qs[i].idle.queueFrom!, qs[i].idle.queueTo ?? qs[i].idle.queueFrom!);
   }
   cuts.sort((x, y) => x - y);
-  const owned = ivs.map((v) => new Float64Array(v.length >> 2));
+  const owned = ivs.map((v) => new Float64Array(v.length / W));
   const at = new Int32Array(n);
   for (let c = 0; c + 1 < cuts.length; c++) {
     const p = cuts[c];
@@ -55,8 +59,8 @@ export function mergeQueues(threads: ThreadProfile[]): MergedShare[] | null {
     let allIdle = true;
     for (let i = 0; i < n; i++) {
       const v = ivs[i];
-      while (at[i] * 4 < v.length && v[at[i] * 4 + 1] <= mid) at[i]++;
-      const k = at[i] * 4;
+      while (at[i] * W < v.length && v[at[i] * W + 1] <= mid) at[i]++;
+      const k = at[i] * W;
       const inIv = k < v.length && v[k] <= mid;
       if (inIv) {
         if (v[k + 1] < ownerEnd) {
@@ -79,14 +83,17 @@ export function mergeQueues(threads: ThreadProfile[]): MergedShare[] | null {
   const out: MergedShare[] = [];
   for (let i = 0; i < n; i++) {
     const v = ivs[i];
-    const s: MergedShare = { tid: qs[i].tid, idleNs: 0, submitNs: 0, siblingPreNs: 0 };
+    const s: MergedShare = { tid: qs[i].tid, idleNs: 0, submitNs: 0, siblingPreNs: 0, hostNs: 0, hostAllNs: 0 };
     for (let j = 0; j < owned[i].length; j++) {
-      const len = v[j * 4 + 1] - v[j * 4];
+      const o = j * W;
+      s.hostAllNs += v[o + 4];
+      const len = v[o + 1] - v[o];
       if (len <= 0 || owned[i][j] <= 0) continue;
       const f = Math.min(1, owned[i][j] / len);
       s.idleNs += owned[i][j];
-      s.submitNs += v[j * 4 + 2] * f;
-      s.siblingPreNs += v[j * 4 + 3] * f;
+      s.submitNs += v[o + 2] * f;
+      s.siblingPreNs += v[o + 3] * f;
+      s.hostNs += v[o + 4] * f;
     }
     out.push(s);
   }
@@ -96,12 +103,30 @@ export function mergeQueues(threads: ThreadProfile[]): MergedShare[] | null {
 /** the intervals in start order (the timeline logs them so; a defensive sort where it did not) */
 function sortedIvs(v: number[]): number[] {
   let sorted = true;
-  for (let k = 4; k < v.length; k += 4) if (v[k] < v[k - 4]) sorted = false;
+  for (let k = W; k < v.length; k += W) if (v[k] < v[k - W]) sorted = false;
   if (sorted) return v;
   const idx: number[] = [];
-  for (let k = 0; k < v.length; k += 4) idx.push(k);
+  for (let k = 0; k < v.length; k += W) idx.push(k);
   idx.sort((x, y) => v[x] - v[y]);
   const out: number[] = [];
-  for (const k of idx) out.push(v[k], v[k + 1], v[k + 2], v[k + 3]);
+  for (const k of idx) for (let j = 0; j < W; j++) out.push(v[k + j]);
   return out;
+}
+
+const cache = new WeakMap<SessionProfile, Map<number, MergedShare>>();
+
+/** the merged shares of every thread of the session in a process whose queues merge, by tid (computed once per profile) */
+export function mergedShares(prof: SessionProfile): Map<number, MergedShare> {
+  let by = cache.get(prof);
+  if (by) return by;
+  by = new Map();
+  const byPid = new Map<number, ThreadProfile[]>();
+  for (const t of prof.threads.values()) {
+    let l = byPid.get(t.pid);
+    if (!l) byPid.set(t.pid, (l = []));
+    l.push(t);
+  }
+  for (const l of byPid.values()) for (const x of mergeQueues(l) ?? []) by.set(x.tid, x);
+  cache.set(prof, by);
+  return by;
 }

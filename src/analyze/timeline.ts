@@ -84,10 +84,12 @@ const EMPTY_BOUND_Q = 0.1;
  */
 const MAX_EVENTS = 4096;
 /**
- * idle intervals kept per queue for merging a process's queues (4 numbers each: 8 MB at the cap). A launch-bound
+ * idle intervals kept per queue for merging a process's queues (IV_STRIDE numbers each: 10 MB at the cap). A launch-bound
  * loop opens one per launch; beyond the cap the merge falls back to each thread's own view.
  */
 const MAX_IVS = 1 << 18;
+/** numbers per kept idle interval (IdleModel.ivs) */
+export const IV_STRIDE = 5;
 /** cap on one segment's buffered submissions/activity; beyond it the segment is closed by estimate */
 const MAX_SEGMENT = 1 << 16;
 /** acts longer than this (1 ms) are indexed apart so that windows need not reach back over them (see longActs) */
@@ -170,7 +172,8 @@ export interface IdleModel {
   /** on-CPU or sleeping inside non-drain CUDA calls while the GPU was idle, by op key */
   inCalls: Map<string, { op: number; kind: string; ns: number }>;
   /**
-   * This queue's idle intervals, flat (a, b, ns in submission calls, ns preempted by the thread's own process), in
+   * This queue's idle intervals, flat (IV_STRIDE numbers each: a, b, ns in submission calls, ns preempted by the
+   * thread's own process, ns of host computation the host owns (no drain opened the interval)), in
    * time order, for merging the queues of a process's GPU-feeding threads (queues.ts): the GPU is idle only where
    * every one of them is empty. null: more than MAX_IVS intervals, not kept (each thread's own view is used).
    */
@@ -1031,8 +1034,8 @@ export class Timeline {
     }
     const ivs = m.ivs;
     if (ivs !== null) {
-      if (ivs.length >= 4 * MAX_IVS) m.ivs = null;
-      else ivs.push(a, b, submitNs, ownPre);
+      if (ivs.length >= IV_STRIDE * MAX_IVS) m.ivs = null;
+      else ivs.push(a, b, submitNs, ownPre, openedBy === null ? host : 0);
     }
   }
 

@@ -6,15 +6,20 @@
  */
 import { fmtNs } from '../format.js';
 import { gpuThreads } from '../attribution.js';
+import { mergedShares } from '../queues.js';
 import type { Chain } from '../types.js';
 import { makeChain, onThread, pct, significant, threadEvents, who, type ChainContext } from './common.js';
 
 export function detectHostCompute(ctx: ChainContext): Chain[] {
   const out: Chain[] = [];
   const S = ctx.sessionId;
+  const merged = mergedShares(ctx.prof);
   for (const t of gpuThreads(ctx.prof)) {
     const m = t.idle;
-    const impact = m.hostNs;
+    // a process with several GPU-feeding threads: only where all their queues were empty is the GPU idle, and each
+    // such nanosecond counts once (queues.ts): the thread's host time scaled by the share of it that was
+    const mg = merged.get(t.tid);
+    const impact = mg ? (mg.hostAllNs > 0 ? (m.hostNs * mg.hostNs) / mg.hostAllNs : 0) : m.hostNs;
     if (!significant(ctx, impact)) continue;
     const ids = m.hostSamples.list();
     out.push(

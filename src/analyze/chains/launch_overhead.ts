@@ -11,7 +11,7 @@
  */
 import { fmtCount, fmtNs } from '../format.js';
 import { gpuThreads } from '../attribution.js';
-import { mergeQueues, type MergedShare } from '../queues.js';
+import { mergedShares, type MergedShare } from '../queues.js';
 import { roleOf } from '../timeline.js';
 import { OP_BY_CODE } from '../../common/ops.js';
 import type { Chain } from '../types.js';
@@ -25,9 +25,14 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
   // a process with several GPU-feeding threads: one GPU, their queues merged (queues.ts); each idle nanosecond
   // counted once, where every queue was empty
   const merged = new Map<number, { by: Map<number, MergedShare>; tids: number[] }>();
-  for (const pid of new Set(threads.map((t) => t.pid))) {
-    const shares = mergeQueues(threads.filter((t) => t.pid === pid));
-    if (shares) merged.set(pid, { by: new Map(shares.map((x) => [x.tid, x])), tids: shares.map((x) => x.tid) });
+  const shares = mergedShares(ctx.prof);
+  for (const t of threads) {
+    const x = shares.get(t.tid);
+    if (!x) continue;
+    let e = merged.get(t.pid);
+    if (!e) merged.set(t.pid, (e = { by: new Map(), tids: [] }));
+    e.by.set(t.tid, x);
+    e.tids.push(t.tid);
   }
   const done = new Set<number>();
   for (const t0 of threads) {
