@@ -2,7 +2,8 @@
 // change can be compared with the previous one on the very same traces (same load, same preemption), which a fresh
 // zoo run (real processes, a shared machine) cannot do. Not a test: a tool for changing the analysis.
 //
-//   node dist/test/e2e/zoo-replay.js record DIR            trace every variant into DIR (DIR/index.json + one db each)
+//   node dist/test/e2e/zoo-replay.js record DIR            trace every variant into DIR (DIR/index.json + one db each;
+//                                                          CAUSEWAY_ZOO=name1,name2 records only these)
 //   node dist/test/e2e/zoo-replay.js judge DIR [CLI]       explain each db with CLI (default: this build's
 //                                                          dist/src/cli/main.js; pass another build's to compare)
 //
@@ -18,7 +19,8 @@ interface Recorded { name: string; db: string; w: ZooWorkload }
 function record(dir: string): void {
   fs.mkdirSync(dir, { recursive: true });
   const out: Recorded[] = [];
-  for (const v of ZOO) {
+  const only = process.env.CAUSEWAY_ZOO?.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const v of ZOO.filter((x) => !only?.length || only.includes(x.name))) {
     try {
       const r = traceZoo(v, { dir });
       out.push({ name: v.name, db: r.db, w: r.workloadJson });
