@@ -7,6 +7,7 @@
 import { fmtNs } from './format.js';
 import { gpuThreads, type SessionProfile } from './attribution.js';
 import { roleOf } from './timeline.js';
+import { mergedShares } from './queues.js';
 import { OP_BY_CODE, OP_BY_NAME, Source } from '../common/ops.js';
 import { MIN_FRACTION, MIN_IMPACT_NS, ownPreemptionOwner, pct, type ChainContext } from './chains/common.js';
 import { FAST_ALLOC_NS } from './chains/allocator_stall.js';
@@ -50,16 +51,19 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
   let host = 0;
   let modules = 0;
   let waits = 0;
+  // a process with several GPU-feeding threads: as the detectors measure it, on their merged queues (queues.ts)
+  const merged = mergedShares(prof);
   for (const t of threads) {
     const m = t.idle;
+    const mg = merged.get(t.tid);
     const byTracer = ctx.tracerPid !== null ? (m.preempted.get(ctx.tracerPid) ?? 0) : 0;
     const byIdle = m.preempted.get(0) ?? 0;
     // its own loader's or other launch thread's share is io_starvation's or launch_overhead's (chains/common.ts)
     const owner = ownPreemptionOwner(ctx, t);
     const byOwn = owner ? (m.preempted.get(t.pid) ?? 0) : 0;
-    preempt += sumMap(m.preempted) - byTracer - byIdle - byOwn;
+    preempt += (sumMap(m.preempted) - byTracer - byIdle - byOwn) * (mg ? (mg.preAllNs > 0 ? mg.preNs / mg.preAllNs : 0) : 1);
     if (owner === 'io') io += byOwn;
-    else if (owner === 'launch') launch += byOwn;
+    else if (owner === 'launch') launch += mg ? mg.siblingPreNs : byOwn;
     preemptTracer += byTracer;
     preemptBusy += sumMap(m.preemptedBusy);
     for (const d of m.byDrain.values()) {
@@ -71,8 +75,9 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
     }
     io += m.io;
     reclaim += m.reclaim;
-    for (const x of m.inCalls.values()) if (x.kind !== 'collective' && (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit')) launch += x.ns;
-    host += m.hostNs;
+    if (mg) launch += mg.submitNs;
+    else for (const x of m.inCalls.values()) if (x.kind !== 'collective' && (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit')) launch += x.ns;
+    host += mg ? (mg.hostAllNs > 0 ? (m.hostNs * mg.hostNs) / mg.hostAllNs : 0) : m.hostNs;
     for (const x of m.moduleLoad.values()) modules += x.ns;
     waits += sumMap(m.waitBy);
   }

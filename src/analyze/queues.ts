@@ -26,6 +26,9 @@ export interface MergedShare {
   /** of that, host computation no drain opened (host_compute), and the thread's whole such time before the merge */
   hostNs: number;
   hostAllNs: number;
+  /** of that, time preempted by any task, and the thread's whole such time before the merge */
+  preNs: number;
+  preAllNs: number;
 }
 
 /**
@@ -83,10 +86,11 @@ export function mergeQueues(threads: ThreadProfile[]): MergedShare[] | null {
   const out: MergedShare[] = [];
   for (let i = 0; i < n; i++) {
     const v = ivs[i];
-    const s: MergedShare = { tid: qs[i].tid, idleNs: 0, submitNs: 0, siblingPreNs: 0, hostNs: 0, hostAllNs: 0 };
+    const s: MergedShare = { tid: qs[i].tid, idleNs: 0, submitNs: 0, siblingPreNs: 0, hostNs: 0, hostAllNs: 0, preNs: 0, preAllNs: 0 };
     for (let j = 0; j < owned[i].length; j++) {
       const o = j * W;
       s.hostAllNs += v[o + 4];
+      s.preAllNs += v[o + 5];
       const len = v[o + 1] - v[o];
       if (len <= 0 || owned[i][j] <= 0) continue;
       const f = Math.min(1, owned[i][j] / len);
@@ -94,6 +98,7 @@ export function mergeQueues(threads: ThreadProfile[]): MergedShare[] | null {
       s.submitNs += v[o + 2] * f;
       s.siblingPreNs += v[o + 3] * f;
       s.hostNs += v[o + 4] * f;
+      s.preNs += v[o + 5] * f;
     }
     out.push(s);
   }

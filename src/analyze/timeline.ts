@@ -84,12 +84,12 @@ const EMPTY_BOUND_Q = 0.1;
  */
 const MAX_EVENTS = 4096;
 /**
- * idle intervals kept per queue for merging a process's queues (IV_STRIDE numbers each: 10 MB at the cap). A launch-bound
+ * idle intervals kept per queue for merging a process's queues (IV_STRIDE numbers each: 12 MB at the cap). A launch-bound
  * loop opens one per launch; beyond the cap the merge falls back to each thread's own view.
  */
 const MAX_IVS = 1 << 18;
 /** numbers per kept idle interval (IdleModel.ivs) */
-export const IV_STRIDE = 5;
+export const IV_STRIDE = 6;
 /** cap on one segment's buffered submissions/activity; beyond it the segment is closed by estimate */
 const MAX_SEGMENT = 1 << 16;
 /** acts longer than this (1 ms) are indexed apart so that windows need not reach back over them (see longActs) */
@@ -173,7 +173,8 @@ export interface IdleModel {
   inCalls: Map<string, { op: number; kind: string; ns: number }>;
   /**
    * This queue's idle intervals, flat (IV_STRIDE numbers each: a, b, ns in submission calls, ns preempted by the
-   * thread's own process, ns of host computation the host owns (no drain opened the interval)), in
+   * thread's own process, ns of host computation the host owns (no drain opened the interval), ns preempted by
+   * any task), in
    * time order, for merging the queues of a process's GPU-feeding threads (queues.ts): the GPU is idle only where
    * every one of them is empty. null: more than MAX_IVS intervals, not kept (each thread's own view is used).
    */
@@ -983,8 +984,10 @@ export class Timeline {
       return t;
     };
     let ownPre = 0;
+    let allPre = 0;
     spread(sum(pre), pre, (k, v) => {
       addTo(m.preempted, k, v);
+      allPre += v;
       if (k === this.pid) ownPre += v;
     });
     if (preIds) for (const [v, id] of preIds) m.preemptSamples.add(v, id);
@@ -1035,7 +1038,7 @@ export class Timeline {
     const ivs = m.ivs;
     if (ivs !== null) {
       if (ivs.length >= IV_STRIDE * MAX_IVS) m.ivs = null;
-      else ivs.push(a, b, submitNs, ownPre, openedBy === null ? host : 0);
+      else ivs.push(a, b, submitNs, ownPre, openedBy === null ? host : 0, allPre);
     }
   }
 

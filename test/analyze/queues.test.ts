@@ -7,14 +7,14 @@ import assert from 'node:assert/strict';
 import { mergeQueues } from '../../src/analyze/queues.js';
 import type { ThreadProfile } from '../../src/analyze/attribution.js';
 
-/** a thread with its queue's idle intervals [a, b, submission ns, sibling-preempted ns, host ns] and span */
+/** a thread with its queue's idle intervals [a, b, submission ns, sibling-preempted ns, host ns, preempted ns] and span */
 function thread(tid: number, ivs: number[][], from: number, to: number): ThreadProfile {
   return { tid, pid: 1, gpu: { submissions: 10 }, idle: { ivs: ivs.flat(), queueFrom: from, queueTo: to } } as unknown as ThreadProfile;
 }
 
 test('idle only where both queues are empty, owned by the interval that ends first, counted once', () => {
-  const a = thread(11, [[0, 10, 10, 0, 0], [20, 30, 5, 5, 0]], 0, 40);
-  const b = thread(12, [[5, 25, 0, 0, 20]], 0, 40);
+  const a = thread(11, [[0, 10, 10, 0, 0, 0], [20, 30, 5, 5, 0, 5]], 0, 40);
+  const b = thread(12, [[5, 25, 0, 0, 20, 0]], 0, 40);
   const m = mergeQueues([a, b])!;
   const by = new Map(m.map((x) => [x.tid, x]));
   // both empty: [5, 10] (a's interval ends first) and [20, 25] (b's ends first)
@@ -25,11 +25,14 @@ test('idle only where both queues are empty, owned by the interval that ends fir
   assert.equal(by.get(12)!.hostNs, 5);
   assert.equal(by.get(12)!.hostAllNs, 20);
   assert.equal(by.get(11)!.siblingPreNs, 0);
+  // a's second interval (5 ns preempted) is never owned by a: [20, 25] is b's, and in [25, 30] b's queue runs
+  assert.equal(by.get(11)!.preNs, 0);
+  assert.equal(by.get(11)!.preAllNs, 5);
 });
 
 test("a queue outside its span is empty: the other thread's idle there is the GPU's", () => {
-  const a = thread(11, [[20, 30, 10, 4, 0]], 0, 40);
-  const b = thread(12, [[2, 4, 2, 0, 0]], 0, 15);
+  const a = thread(11, [[20, 30, 10, 4, 0, 0]], 0, 40);
+  const b = thread(12, [[2, 4, 2, 0, 0, 0]], 0, 15);
   const m = mergeQueues([a, b])!;
   const by = new Map(m.map((x) => [x.tid, x]));
   assert.equal(by.get(11)!.idleNs, 10);
@@ -40,8 +43,8 @@ test("a queue outside its span is empty: the other thread's idle there is the GP
 });
 
 test('one thread, or a thread whose intervals were not kept: no merge', () => {
-  assert.equal(mergeQueues([thread(11, [[0, 1, 1, 0, 0]], 0, 2)]), null);
+  assert.equal(mergeQueues([thread(11, [[0, 1, 1, 0, 0, 0]], 0, 2)]), null);
   const lost = thread(12, [], 0, 2);
   (lost.idle as { ivs: number[] | null }).ivs = null;
-  assert.equal(mergeQueues([thread(11, [[0, 1, 1, 0, 0]], 0, 2), lost]), null);
+  assert.equal(mergeQueues([thread(11, [[0, 1, 1, 0, 0, 0]], 0, 2), lost]), null);
 });

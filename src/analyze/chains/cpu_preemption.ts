@@ -14,6 +14,7 @@ import { argmax } from '../stats.js';
 import { sanitizeUntrusted } from '../../common/untrusted.js';
 import { fmtNs } from '../format.js';
 import { gpuThreads } from '../attribution.js';
+import { mergedShares } from '../queues.js';
 import type { Chain } from '../types.js';
 import { idList, makeChain, ownPreemptionOwner, pct, significant, who, type ChainContext } from './common.js';
 
@@ -35,6 +36,7 @@ function cgroupOf(ctx: ChainContext, pid: number): string | null {
 
 export function detectCpuPreemption(ctx: ChainContext): Chain[] {
   const out: Chain[] = [];
+  const merged = mergedShares(ctx.prof);
   for (const t of gpuThreads(ctx.prof)) {
     const m = t.idle;
     // Causeway's own tracer taking the victim's CPU is a cost of observing, not a cause in the workload: it is
@@ -46,7 +48,11 @@ export function detectCpuPreemption(ctx: ChainContext): Chain[] {
     // preemption by the thread's own process: its loader's or other launch thread's share (common.ts), counted there
     const owner = ownPreemptionOwner(ctx, t);
     const ownNs = owner ? (m.preempted.get(t.pid) ?? 0) : 0;
-    const counted = new Map([...m.preempted].filter(([p]) => p !== ctx.tracerPid && p !== 0 && !(owner && p === t.pid)));
+    // a process with several GPU-feeding threads: only the share of the thread's preempted idle time during which
+    // all their queues were empty is GPU idle, each nanosecond once (queues.ts)
+    const mg = merged.get(t.tid);
+    const scale = mg ? (mg.preAllNs > 0 ? mg.preNs / mg.preAllNs : 0) : 1;
+    const counted = new Map([...m.preempted].filter(([p]) => p !== ctx.tracerPid && p !== 0 && !(owner && p === t.pid)).map(([p, v]) => [p, v * scale]));
     const impact = sum(counted);
     if (!significant(ctx, impact)) continue;
     const top = argmax(counted);
