@@ -83,7 +83,9 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
     const per = launches ? (t.ops.get(launchOp)?.totalNs ?? 0) / launches : 0;
     const summary =
       `The GPU of ${who(ctx, t.pid)} waited for kernel launches: thread ${t.tid} enqueued work more slowly than the GPU ran it (${g.starvedSteps} of ${g.steps} syncs found the queue already empty), ` +
-      `and time inside its ${fmtCount(launches)} launches (${fmtNs(per)} each) left the GPU idle for ${fmtNs(impact - sibling)}` +
+      (mergedNote
+        ? `and time inside the launches of the process's threads (thread ${t.tid}: ${fmtCount(launches)}, ${fmtNs(per)} each) left the GPU idle for ${fmtNs(impact - sibling)}`
+        : `and time inside its ${fmtCount(launches)} launches (${fmtNs(per)} each) left the GPU idle for ${fmtNs(impact - sibling)}`) +
       (sibling > 0 ? `, and ${fmtNs(sibling)} more while another launch thread of the process held its CPU` : '') +
       ` (${fmtNs(impact)} in all, ${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}).` +
       mergedNote;
