@@ -22,6 +22,13 @@
  *      * the drain returned at once: the queue was already empty, completion is
  *        at or before the drain's entry (estimated with the kernel duration
  *        learned from waiting drains, capped by the entry).
+ *    A wait on an event covers the queue only up to the event's record: the
+ *    work queued after the record stays pending behind that completion (a
+ *    pipelined loop is never idle after such a wait), and host work after a
+ *    partial wait that waited is serialized behind it (the wait owns the idle
+ *    time where the rest of the queue runs dry before the next submission).
+ *  - The thread's idle intervals are kept (bounded) so that a process's GPU
+ *    threads can be merged into one GPU (queues.ts).
  *  - Kernel duration: inferred per segment from its completion (an upper bound: the host learns of it late).
  *    A drain that found the queue empty bounds it too (the segment's kernels were done by its return): that
  *    bound caps its own segment, and a low quantile of such bounds caps the learned estimate, so one late
