@@ -866,7 +866,8 @@ export class Timeline {
     let drainBy: Map<string, number> | null = null;
     let subBy: Map<string, number> | null = null;
     let otherBy: Map<string, number> | null = null;
-    const codeOf = new Map<string, [number, string]>();
+    // the last call of each key on the path (its op code and kind), made on first use: a tuple per call was garbage
+    let codeOf: Map<string, Act> | null = null;
     let alloc = 0;
     let drains = 0;
     let submits = 0;
@@ -883,7 +884,7 @@ export class Timeline {
       const info = OP_BY_CODE.get(c.code);
       const role = roleOf(info);
       const kind = info?.kind ?? 'host';
-      codeOf.set(c.key, [c.code, kind]);
+      (codeOf ??= new Map()).set(c.key, c);
       // lazy module loading: a module-load call, or the share of a kernel's first launch beyond its later ones
       const lazy = kind === 'module' ? t : c.waker > 0 ? (t * Math.min(1, c.waker / Math.max(1, c.end - c.ts))) : 0;
       if (lazy > 0) {
@@ -935,14 +936,16 @@ export class Timeline {
     if (waitTotal > 0 && behind) for (const [k, v] of behind) addTo(m.runnableBehindWaker, k, (v * waitGot) / waitTotal);
     const inCall = (key: string, v: number) => {
       let x = m.inCalls.get(key);
-      const [code, kind] = codeOf.get(key)!;
-      if (!x) m.inCalls.set(key, (x = { op: code, kind, ns: 0 }));
+      if (!x) {
+        const code = codeOf!.get(key)!.code;
+        m.inCalls.set(key, (x = { op: code, kind: OP_BY_CODE.get(code)?.kind ?? 'host', ns: 0 }));
+      }
       x.ns += v;
     };
     // module loading first among the calls: the first launch stalled in the loader, not in launching
     spread(modules, moduleBy, (k, v) => {
       let x = m.moduleLoad.get(k);
-      if (!x) m.moduleLoad.set(k, (x = { op: codeOf.get(k)![0], ns: 0, calls: 0 }));
+      if (!x) m.moduleLoad.set(k, (x = { op: codeOf!.get(k)!.code, ns: 0, calls: 0 }));
       x.ns += v;
     });
     if (modules > 0 && moduleIds) for (const [v, id] of moduleIds) m.moduleSamples.add(v, id);
