@@ -449,9 +449,9 @@ export class ThreadSweep {
       let due = false;
       for (let i = 0; i < open.length; i++) if (open[i].end <= now) due = true;
       if (due && open.length === 1) {
-        // the usual case (one call at a time per thread): no filtering, no new arrays
-        const c = open[0];
-        open.length = 0;
+        // the usual case (one call at a time per thread): no filtering, no new arrays (pop, not length = 0, which
+        // frees the array's storage, so that the next call's push allocated it again)
+        const c = open.pop()!;
         this.finish(c);
       } else if (due) {
         const done = open.filter((c) => c.end <= now).sort((x, y) => x.end - y.end);
@@ -463,7 +463,7 @@ export class ThreadSweep {
     if (offs.length) {
       let w = 0;
       for (let i = 0; i < offs.length; i++) if (offs[i].end > now) offs[w++] = offs[i];
-      offs.length = w;
+      while (offs.length > w) offs.pop();
     }
   }
 
