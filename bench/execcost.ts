@@ -2,11 +2,15 @@
  * Section 7b: the per-exec cost of a system-wide trace, piece by piece (issue
  * 13 item 6: <= 50 us per exec for processes that never load CUDA).
  *
- * run() (the section): A/B spawn pairs for what probes on ld.so cost each
- * process (abUnderSubset: private ld.so copies, per-child CPU from wait4),
- * the mmap watch's cost per system call (syscallAdded), batches against
- * untraced for what touches every process alike (batches: tracepoints, the
- * whole CLI), paired spawn_loop rounds, and the BPF / tracer attribution.
+ * run() (the section): pooled A/B pairs over short shuffled rounds for what
+ * probes on ld.so cost each process (pooledPairs: private ld.so copies,
+ * per-child CPU from wait4, A - A' as the null), with bootstrap intervals
+ * (bench/estimate.ts); the mmap watch's cost per system call (syscallAdded);
+ * batches against untraced for what touches every process alike (batches:
+ * tracepoints, `trace -- CMD`); the whole system-wide trace in interleaved
+ * rounds against untraced with a null row and an order-statistic interval
+ * (interleavedRounds: the Targets verdict is judged on that interval); and the
+ * BPF / tracer attribution, with the bpf_stats floor.
  * The configurations below are the older interleaved set, kept for
  * `node dist/bench/execcost.js [SPAWNS] [RUNS] [CONFIG,...]`.
  *
