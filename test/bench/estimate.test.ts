@@ -42,6 +42,6 @@ test('judge: on the whole interval against the limit', () => {
   const e = (lo: number, hi: number) => ({ est: (lo + hi) / 2, lo, hi, n: 10, conf: 0.98 });
   assert.equal(judge(e(10, 50), 50), 'MET');
   assert.equal(judge(e(51, 90), 50), 'MISSED');
-  assert.equal(judge(e(30, 70), 50), 'NOT SHOWN');
-  assert.equal(judge({ est: NaN, lo: NaN, hi: NaN, n: 0, conf: 0 }, 50), 'NOT SHOWN');
+  assert.equal(judge(e(30, 70), 50), 'NOT JUDGED');
+  assert.equal(judge({ est: NaN, lo: NaN, hi: NaN, n: 0, conf: 0 }, 50), 'NOT JUDGED');
 });
