@@ -45,6 +45,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadAddon } from '../src/probe/addon.js';
+import type { ObjHandle } from '../src/probe/addon-types.js';
 import { CudaProbes } from '../src/probe/cuda.js';
 import { DEFAULT_LDSO, loadHost, loadLoaderProbe } from '../src/probe/host.js';
 import { resolveSymbols } from '../src/discover/elf.js';
@@ -71,6 +72,37 @@ async function spawnLoop(n: number): Promise<SpawnCost | null> {
   return j ? { wallNs: j.ns_per_spawn_median, cpuNs: j.cpu_ns_per_spawn_median, sysNs: j.sys_ns_per_spawn_median, pid: p.child.pid ?? 0 } : null;
 }
 
+/**
+ * The in-process configurations park (SIGSTOP) any process on the machine that
+ * maps a CUDA library while they are loaded, as a system-wide trace does, but
+ * nothing here attaches to it: resume every process the loader object records
+ * in cw_parked, every 50 ms while loaded and once more before it is closed
+ * (another session's CUDA test must not stay stopped behind a bench). Returns
+ * the function that stops the guard and does that last pass.
+ */
+function guardParked(addon: ReturnType<typeof loadAddon>, obj: ObjHandle | undefined): () => void {
+  if (!obj) return () => {};
+  const resume = (): void => {
+    try {
+      for (const key of addon.mapKeys(obj, 'cw_parked')) {
+        addon.mapDelete(obj, 'cw_parked', key);
+        try {
+          process.kill(key.readUInt32LE(0), 'SIGCONT');
+        } catch {
+          /* gone */
+        }
+      }
+    } catch {
+      /* no cw_parked map: nothing parks */
+    }
+  };
+  const timer = setInterval(resume, 50);
+  return () => {
+    clearInterval(timer);
+    resume();
+  };
+}
+
 /** Load one in-process configuration, run the loop, unload. */
 async function inProcess(cfg: ExecConfig, n: number): Promise<SpawnCost | null> {
   const addon = loadAddon();
@@ -81,10 +113,18 @@ async function inProcess(cfg: ExecConfig, n: number): Promise<SpawnCost | null> 
     if (cfg === 'ldso-uprobe' || cfg === 'loader-walk') {
       const l = loadLoaderProbe(addon, { shareFrom: cuda.rt, selfTgid: process.pid, traceAll: cfg === 'loader-walk', parkNewCuda: cfg === 'loader-walk', mmapWatch: false, warn });
       if (!l.status.attached || (cfg === 'loader-walk' && !l.parksNewCuda)) return null;
-      close = () => l.close();
+      const stopGuard = guardParked(addon, l.obj);
+      close = () => {
+        stopGuard();
+        l.close();
+      };
     } else {
       const h = loadHost(addon, { shareFrom: cuda.rt, selfTgid: process.pid, traceAll: true, warn, ...(cfg === 'host+loader' ? { loader: { stopOnLoad: false, parkNewCuda: true } } : {}) });
-      close = () => h.close();
+      const stopGuard = guardParked(addon, h.loader?.obj);
+      close = () => {
+        stopGuard();
+        h.close();
+      };
     }
     await sleep(200);
     return await spawnLoop(n);
@@ -146,7 +186,11 @@ export async function underSubset(name: string, n: number, loop: () => Promise<S
       const park = sub.loader !== 'nowalk';
       const l = loadLoaderProbe(addon, { shareFrom: h.host, selfTgid: process.pid, traceAll: park, parkNewCuda: park, mmapWatch: sub.loader === 'mmap', warn, ldso });
       if (!l.status.attached || (park && !l.parksNewCuda) || (sub.loader === 'mmap') !== (l.mode === 'mmap_watch')) return null;
-      closers.unshift(() => l.close());
+      const stopGuard = guardParked(addon, l.obj);
+      closers.unshift(() => {
+        stopGuard();
+        l.close();
+      });
     }
     if (sub.empty) {
       const off = resolveSymbols(ldso, [sub.empty]).get(sub.empty);
