@@ -968,7 +968,7 @@ const BATCH_DESCRIBE: Record<string, string> = {
 
 export async function run(ctx: Ctx): Promise<SectionResult> {
   const spawns = ctx.quick ? 1000 : 2000;
-  const rounds = ctx.quick ? 8 : 12;
+  const rounds = ctx.quick ? 6 : 12;
   const abRounds = ctx.quick ? 10 : 16;
   const abPairs = ctx.quick ? 60 : 80;
   const roundPairs = ctx.quick ? 60 : 100;
