@@ -435,6 +435,19 @@ int cw_mmap_watch(struct cw_sys_enter_mmap *ctx)
 	tgid = id >> 32;
 	if (tgid == cw_self_tgid)
 		return 0;
+	/*
+	 * Without system-wide parking only a traced process can act on a name:
+	 * the others (every unrelated exec while `trace -- CMD` runs) skip the
+	 * file and name reads. With it, the traced lookup waits until a name
+	 * could need it (a shared object's), so /bin/true's ld.so.cache and the
+	 * like cost no map lookup.
+	 */
+	bool traced = false;
+	if (!cw_park_new_cuda) {
+		traced = cw_is_traced(tgid);
+		if (!traced)
+			return 0;
+	}
 	f = cw_fd_file((__u32)ctx->fd);
 	if (!f)
 		return 0;
@@ -445,11 +458,17 @@ int cw_mmap_watch(struct cw_sys_enter_mmap *ctx)
 	n = bpf_probe_read_kernel_str(buf, CW_NAME_MAX, name);
 	if (n <= 0)
 		return 0;
-	bool cuda = cw_cuda_base(buf), traced = cw_is_traced(tgid);
+	bool cuda = cw_cuda_base(buf), so = false;
+	if (cw_park_new_cuda && !cuda) {
+		so = cw_shared_object_name(buf, n);
+		if (!so)
+			return 0;
+		traced = cw_is_traced(tgid);
+	}
 	if (cuda && (cw_park_new_cuda || (cw_stop_on_load && traced))) {
 		__u32 park = CW_PEND_PARK;
 		bpf_map_update_elem(&cw_park_pending, &tgid, &park, BPF_ANY);
-	} else if (traced && (cuda || cw_shared_object_name(buf, n))) {
+	} else if (traced && (cuda || so || cw_shared_object_name(buf, n))) {
 		/* a report only: never downgrades a pending park of the same load */
 		__u32 report = CW_PEND_REPORT;
 		bpf_map_update_elem(&cw_park_pending, &tgid, &report, BPF_NOEXIST);

@@ -87,6 +87,19 @@ int main(int argc, char **argv) {
     d[i] = a[i] - b[i];
     wd[i] = wa[i] - wb[i];
   }
+  /* SPAWN_AB_RAW=1: first a line of every pair's child CPU (raw_a, raw_b) and total CPU (raw_ta, raw_tb), in pair order (for estimators that need the pairs) */
+  const char *raw = getenv("SPAWN_AB_RAW");
+  if (raw && raw[0] == '1') {
+    printf("{\"raw_a\":[");
+    for (long i = 0; i < n; i++) printf("%s%.0f", i ? "," : "", a[i]);
+    printf("],\"raw_b\":[");
+    for (long i = 0; i < n; i++) printf("%s%.0f", i ? "," : "", b[i]);
+    printf("],\"raw_ta\":[");
+    for (long i = 0; i < n; i++) printf("%s%.0f", i ? "," : "", ta[i]);
+    printf("],\"raw_tb\":[");
+    for (long i = 0; i < n; i++) printf("%s%.0f", i ? "," : "", tb[i]);
+    printf("]}\n");
+  }
   printf("{\"pairs\":%ld,", n);
   summary("a", a, n, 0);
   summary("b", b, n, 0);

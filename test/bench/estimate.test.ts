@@ -1,0 +1,47 @@
+// The estimators behind BENCHMARKS.md section 7b's intervals and its Targets verdict (bench/estimate.ts).
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { bootstrapMedian, bootstrapMedianDiff, judge, median, orderStatInterval } from '../../bench/estimate.js';
+
+test('median: odd, even, non-finite values ignored', () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.equal(median([NaN, 5, Infinity, 1]), 3);
+  assert.ok(Number.isNaN(median([])));
+});
+
+test('orderStatInterval: [x(k), x(n+1-k)] with the binomial coverage', () => {
+  const xs = [10, 1, 9, 2, 8, 3, 7, 4, 6, 5];
+  const e = orderStatInterval(xs, 0.95);
+  // n = 10: k = 2 covers 1 - 2 * 11/1024 = 97.85%; k = 3 only 89.1%
+  assert.deepEqual([e.lo, e.hi, e.est, e.n], [2, 9, 5.5, 10]);
+  assert.ok(Math.abs(e.conf - (1 - 22 / 1024)) < 1e-12);
+  // too few values for 95%: the full range and the coverage it has (n = 4: 1 - 2/16)
+  const f = orderStatInterval([4, 1, 3, 2], 0.95);
+  assert.deepEqual([f.lo, f.hi], [1, 4]);
+  assert.equal(f.conf, 0.875);
+});
+
+test('bootstrap: constant data give a zero-width interval; a shift between two samples is found inside its interval; same seed, same interval', () => {
+  const c = bootstrapMedian([[7, 7, 7], [7, 7]]);
+  assert.deepEqual([c.est, c.lo, c.hi, c.n], [7, 7, 7, 5]);
+  // deterministic spread (no randomness in the data): x = y + 40
+  const y = Array.from({ length: 300 }, (_, i) => ((i * 7919) % 301) - 150);
+  const x = y.map((v) => v + 40);
+  const d = bootstrapMedianDiff([x.slice(0, 150), x.slice(150)], [y.slice(0, 150), y.slice(150)]);
+  assert.equal(d.est, 40);
+  assert.ok(d.lo <= 40 && d.hi >= 40 && d.lo > 0, `interval [${d.lo}, ${d.hi}] holds the shift and excludes 0`);
+  const again = bootstrapMedianDiff([x.slice(0, 150), x.slice(150)], [y.slice(0, 150), y.slice(150)]);
+  assert.deepEqual([again.lo, again.hi], [d.lo, d.hi]);
+  // no shift: the interval holds 0
+  const z = bootstrapMedianDiff([y], [y]);
+  assert.ok(z.lo <= 0 && z.hi >= 0);
+});
+
+test('judge: on the whole interval against the limit', () => {
+  const e = (lo: number, hi: number) => ({ est: (lo + hi) / 2, lo, hi, n: 10, conf: 0.98 });
+  assert.equal(judge(e(10, 50), 50), 'MET');
+  assert.equal(judge(e(51, 90), 50), 'MISSED');
+  assert.equal(judge(e(30, 70), 50), 'NOT JUDGED');
+  assert.equal(judge({ est: NaN, lo: NaN, hi: NaN, n: 0, conf: 0 }, 50), 'NOT JUDGED');
+});
