@@ -448,7 +448,12 @@ export class EventWriter {
     if (!st) {
       const one = `(${this.sessionId},?,?,?,?,?,?,?,?,?,?,?,?)`;
       const values = new Array(rows).fill(one).join(',');
-      st = this.db.prepare(`INSERT INTO events (session_id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3, stack_id, variant) VALUES ${values}`);
+      // OR FAIL, not the default ABORT: a multi-row INSERT that may abort half-way makes SQLite keep a statement
+      // journal inside the transaction, a copy of every existing page the statement touches (the last, partly
+      // filled 16 KiB leaf on every statement). FAIL keeps the rows already inserted by a failing statement,
+      // and the batch's transaction rolls them back anyway (txBatch), so nothing else changes. Instructions in
+      // Statement::run, 120k launch events (callgrind): 712.0M -> 672.7M (-5.5%), the statement journal gone.
+      st = this.db.prepare(`INSERT OR FAIL INTO events (session_id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3, stack_id, variant) VALUES ${values}`);
       this.stmts.set(rows, st);
     }
     return st;

@@ -228,3 +228,29 @@ test('header flags: the noteworthy ones are kept per event and shown by name in 
   ]);
   db.close();
 });
+
+test('a batch that fails half-way leaves none of its rows: the transaction rolls back what the failing statement kept', () => {
+  const p = path.join(tmp, 'fail.db');
+  const db = openWritable(p);
+  const sid = createSession(db, { startedNs: 1n, wallStartNs: 1n });
+  const w = new EventWriter(db, sid, { rowsPerStatement: 8, aggregates: false });
+  const good = allocBatch(20);
+  for (let i = 0; i < 20; i++) pushRow(good, { ts: 100 + i, dur: 1, pid: 7, tid: 7, op: op('cudaLaunchKernel'), ret: 0 });
+  const r1 = w.writeBatch(good);
+  // 40 rows: statements of 8; row 21 (the third statement's sixth row) has a NaN ts, which SQLite stores as NULL,
+  // refused by ts NOT NULL after 16 + 5 rows of this batch were inserted
+  const bad = allocBatch(40);
+  for (let i = 0; i < 40; i++) pushRow(bad, { ts: i === 21 ? NaN : 200 + i, dur: 1, pid: 7, tid: 7, op: op('cudaLaunchKernel'), ret: 0 });
+  assert.throws(() => w.writeBatch(bad), /NOT NULL/);
+  const after = allocBatch(3);
+  for (let i = 0; i < 3; i++) pushRow(after, { ts: 300 + i, dur: 1, pid: 7, tid: 7, op: op('cudaLaunchKernel'), ret: 0 });
+  const r3 = w.writeBatch(after);
+  assert.equal(r3.firstId, r1.firstId + 20, 'ids stay consecutive: nothing of the failed batch was kept');
+  w.close();
+  assert.equal(w.stored, 23);
+  assert.deepEqual(w.losses(), [{ stage: 'writer', reason: 'write_error', count: 40 }]);
+  const rows = db.prepare('SELECT ts FROM events ORDER BY id').pluck().all() as number[];
+  assert.deepEqual(rows, [...Array.from({ length: 20 }, (_, i) => 100 + i), 300, 301, 302]);
+  assert.equal((db.prepare('SELECT events_stored FROM sessions WHERE id = ?').pluck().get(sid) as number), 23);
+  db.close();
+});
