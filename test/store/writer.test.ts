@@ -254,3 +254,35 @@ test('a batch that fails half-way leaves none of its rows: the transaction rolls
   assert.equal((db.prepare('SELECT events_stored FROM sessions WHERE id = ?').pluck().get(sid) as number), 23);
   db.close();
 });
+
+test('columns at their default in a whole statement (written as literals) store what a bound default stores', () => {
+  const p = path.join(tmp, 'lit.db');
+  const db = openWritable(p);
+  const sid = createSession(db, { startedNs: 1n, wallStartNs: 1n });
+  const w = new EventWriter(db, sid, { rowsPerStatement: 16, aggregates: false });
+  const stackId = w.internStack([{ addr: 0x401000, module: '/bin/x', offset: 0x1000, symbol: 'main' }], 'main');
+  // runs of 16-row statements where each column is at its default on every row, on some rows, or on none:
+  // column c of row i is set when ((i >> 4) + c) % 3 === 0 (whole statement), or when (i >> 4) % 3 === 1 and i is odd
+  let seed = 12345;
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648);
+  const n = 16 * 21 + 5; // a tail statement too
+  const b = allocBatch(n);
+  const want: unknown[][] = [];
+  for (let i = 0; i < n; i++) {
+    const set = (c: number): boolean => ((i >> 4) + c) % 3 === 0 || ((i >> 4) % 3 === 1 && (i & 1) === 1);
+    const r = { ts: 1000 + i, dur: rnd() % 5000, pid: 40 + (i % 3), tid: 50 + (i % 5), op: op('cudaLaunchKernel'), ret: set(0) ? -(1 + (rnd() % 700)) : 0, a0: set(1) ? rnd() * 4096 : 0, a1: set(2) ? 1 + (rnd() % 1000) : 0, a2: set(3) ? 2 ** 40 + rnd() : 0, a3: set(4) ? 0x7f0000000000 + rnd() : 0, stack: set(5) ? stackId : -1, variant: set(6) ? 1 + (i % 2) : 0 };
+    pushRow(b, r);
+    want.push([r.ts, r.dur, r.pid, r.tid, r.op, r.ret, r.a0, r.a1, r.a2, r.a3, r.stack < 0 ? null : r.stack, r.variant || null]);
+  }
+  const r1 = w.writeBatch(b);
+  w.close();
+  assert.equal(r1.count, n);
+  const rows = db.prepare('SELECT ts, dur, pid, tid, op, ret, a0, a1, a2, a3, stack_id, variant FROM events ORDER BY id').raw().all();
+  assert.deepEqual(rows, want);
+  // the defaults are stored with the same type as before (integer 0, NULL), never as 0.0 or '0'
+  const types = db.prepare("SELECT DISTINCT typeof(ret) || typeof(a0) || typeof(a1) || typeof(a2) || typeof(a3) FROM events").pluck().all();
+  assert.deepEqual(types, ['integerintegerintegerintegerinteger']);
+  const nulls = db.prepare('SELECT count(*) FROM events WHERE stack_id IS NULL').pluck().get() as number;
+  assert.equal(nulls, want.filter((r) => r[10] === null).length);
+  db.close();
+});
