@@ -188,11 +188,21 @@ const LIT_A3 = 16;
 const LIT_STACK = 32;
 const LIT_VARIANT = 64;
 const LIT_COLS = 7;
+/** pid / tid / op: one value on every row of the statement, bound once as a named parameter */
+const ONE_PID = 128;
+const ONE_TID = 256;
+const ONE_OP = 512;
 /** what a column at its default stores: the same values a bound default stores (0 as an integer, no stack / plain variant as NULL) */
 const LIT_SQL = ['0', '0', '0', '0', '0', 'NULL', 'NULL'];
 
 function allZero(a: Float64Array | Int32Array | Uint8Array, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (a[i] !== 0) return false;
+  return true;
+}
+
+function allSame(a: Uint32Array | Uint16Array, from: number, to: number): boolean {
+  const v = a[from];
+  for (let i = from + 1; i < to; i++) if (a[i] !== v) return false;
   return true;
 }
 
@@ -214,8 +224,10 @@ export class EventWriter {
   private readonly slackNs: number;
   private readonly path: string;
   private readonly doAggregates: boolean;
-  /** prepared INSERTs by rows * 128 + literal-column mask, each with its argument array */
+  /** prepared INSERTs by rows * 1024 + mask (LIT_*, ONE_*), each with its argument array */
   private readonly stmts = new Map<number, { st: Stmt; p: unknown[] }>();
+  /** the named parameters of a statement (ONE_*), reused */
+  private readonly named = { pid: 0, tid: 0, op: 0 };
   private readonly aggs = new Map<number, Agg>();
   private readonly gapAggs = new Map<number, GapAgg>();
   private readonly threads = new ThreadTable();
@@ -470,11 +482,12 @@ export class EventWriter {
    * argument array it is run with (exactly its parameter count, reused: the spread takes the whole array).
    */
   private stmtFor(rows: number, lit: number): { st: Stmt; p: unknown[] } {
-    const key = rows * 128 + lit;
+    const key = rows * 1024 + lit;
     let s = this.stmts.get(key);
     if (!s) {
-      const cols = ['?', '?', '?', '?', '?'];
-      let bound = 5; // ts, dur, pid, tid, op
+      // one value of pid / tid / op on every row: a named parameter, bound once for the statement
+      const cols = ['?', '?', lit & ONE_PID ? '@pid' : '?', lit & ONE_TID ? '@tid' : '?', lit & ONE_OP ? '@op' : '?'];
+      let bound = 2 + (lit & ONE_PID ? 0 : 1) + (lit & ONE_TID ? 0 : 1) + (lit & ONE_OP ? 0 : 1);
       for (let c = 0; c < LIT_COLS; c++) {
         const isLit = (lit & (1 << c)) !== 0;
         cols.push(isLit ? LIT_SQL[c]! : '?');
@@ -488,7 +501,8 @@ export class EventWriter {
       // and the batch's transaction rolls them back anyway (txBatch), so nothing else changes. Instructions in
       // Statement::run, 120k launch events (callgrind): 712.0M -> 672.7M (-5.5%), the statement journal gone.
       const st = this.db.prepare(`INSERT OR FAIL INTO events (session_id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3, stack_id, variant) VALUES ${values}`);
-      s = { st, p: new Array(rows * bound) };
+      // the named values travel in one object after the positional ones (better-sqlite3's calling convention)
+      s = { st, p: new Array(rows * bound + (lit & (ONE_PID | ONE_TID | ONE_OP) ? 1 : 0)) };
       this.stmts.set(key, s);
     }
     return s;
@@ -513,14 +527,24 @@ export class EventWriter {
       if (allZero(a3, i, last)) lit |= LIT_A3;
       if (allNoStack(stack, i, last)) lit |= LIT_STACK;
       if (allZero(variant, i, last)) lit |= LIT_VARIANT;
+      if (allSame(pid, i, last)) lit |= ONE_PID;
+      if (allSame(tid, i, last)) lit |= ONE_TID;
+      if (allSame(op, i, last)) lit |= ONE_OP;
       const { st, p } = this.stmtFor(rows, lit);
+      if (lit & (ONE_PID | ONE_TID | ONE_OP)) {
+        const named = this.named;
+        named.pid = pid[i]!;
+        named.tid = tid[i]!;
+        named.op = op[i]!;
+        p[p.length - 1] = named;
+      }
       let k = 0;
       for (; i < last; i++) {
         p[k++] = ts[i];
         p[k++] = dur[i];
-        p[k++] = pid[i];
-        p[k++] = tid[i];
-        p[k++] = op[i];
+        if (!(lit & ONE_PID)) p[k++] = pid[i];
+        if (!(lit & ONE_TID)) p[k++] = tid[i];
+        if (!(lit & ONE_OP)) p[k++] = op[i];
         if (!(lit & LIT_RET)) p[k++] = ret[i];
         if (!(lit & LIT_A0)) p[k++] = a0[i];
         if (!(lit & LIT_A1)) p[k++] = a1[i];

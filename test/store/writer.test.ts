@@ -255,7 +255,7 @@ test('a batch that fails half-way leaves none of its rows: the transaction rolls
   db.close();
 });
 
-test('columns at their default in a whole statement (written as literals) store what a bound default stores', () => {
+test('columns at their default in a whole statement (literals) and pid / tid / op with one value in it (bound once) store what binding every row stores', () => {
   const p = path.join(tmp, 'lit.db');
   const db = openWritable(p);
   const sid = createSession(db, { startedNs: 1n, wallStartNs: 1n });
@@ -270,7 +270,8 @@ test('columns at their default in a whole statement (written as literals) store 
   const want: unknown[][] = [];
   for (let i = 0; i < n; i++) {
     const set = (c: number): boolean => ((i >> 4) + c) % 3 === 0 || ((i >> 4) % 3 === 1 && (i & 1) === 1);
-    const r = { ts: 1000 + i, dur: rnd() % 5000, pid: 40 + (i % 3), tid: 50 + (i % 5), op: op('cudaLaunchKernel'), ret: set(0) ? -(1 + (rnd() % 700)) : 0, a0: set(1) ? rnd() * 4096 : 0, a1: set(2) ? 1 + (rnd() % 1000) : 0, a2: set(3) ? 2 ** 40 + rnd() : 0, a3: set(4) ? 0x7f0000000000 + rnd() : 0, stack: set(5) ? stackId : -1, variant: set(6) ? 1 + (i % 2) : 0 };
+    const chunk = i >> 4; // pid / tid / op: one value in some statements (bound once), several in others
+    const r = { ts: 1000 + i, dur: rnd() % 5000, pid: chunk % 2 ? 40 + (i % 3) : 40, tid: chunk % 4 < 2 ? 50 + chunk : 50 + (i % 5), op: chunk % 5 ? op('cudaLaunchKernel') : op(i % 2 ? 'cudaMemcpy' : 'cudaLaunchKernel'), ret: set(0) ? -(1 + (rnd() % 700)) : 0, a0: set(1) ? rnd() * 4096 : 0, a1: set(2) ? 1 + (rnd() % 1000) : 0, a2: set(3) ? 2 ** 40 + rnd() : 0, a3: set(4) ? 0x7f0000000000 + rnd() : 0, stack: set(5) ? stackId : -1, variant: set(6) ? 1 + (i % 2) : 0 };
     pushRow(b, r);
     want.push([r.ts, r.dur, r.pid, r.tid, r.op, r.ret, r.a0, r.a1, r.a2, r.a3, r.stack < 0 ? null : r.stack, r.variant || null]);
   }
