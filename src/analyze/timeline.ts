@@ -196,11 +196,16 @@ interface Act {
 export class Timeline {
   readonly m = newIdleModel();
   // pending segment
-  private subTs: number[] = [];
-  private subFixed: number[] = [];
-  private subId: number[] = [];
+  // The pending submissions are columns of subN entries (typed arrays grown by doubling, kept across segments): a
+  // segment holds up to MAX_SEGMENT of them, and five Array pushes per launch, with the arrays freed and grown
+  // again at every segment, were most of Timeline.call's time on a launch-bound trace. Float64Array holds any
+  // number exactly (ids, handles, NaN, -0), so every value read back is the one written.
+  private subN = 0;
+  private subTs = new Float64Array(16);
+  private subFixed = new Float64Array(16);
+  private subId = new Float64Array(16);
   /** stream handle of each pending submission (0: the legacy default stream) */
-  private subStream: number[] = [];
+  private subStream = new Float64Array(16);
   /**
    * duration class of each pending submission: '' for a kernel launch (uniform kernel time), 'g<exec>' for
    * a graph launch (one submission of the whole graph: its GPU time is the graph's, learned per exec)
@@ -216,6 +221,13 @@ export class Timeline {
    * back 170 ms, thousands of acts per idle interval, and the analysis ran for minutes.
    */
   private longActs: Act[] = [];
+  /**
+   * Acts trimmed off, reused by log(): a segment keeps up to MAX_SEGMENT acts, long enough for new objects to be
+   * promoted out of V8's young generation and collected by full mark-compact passes (GC was ~9% of a launch-only
+   * trace's analysis, allocating the acts most of Timeline.call's own time). Nothing outside acts, longActs and
+   * the last window refers to an act.
+   */
+  private readonly spare: Act[] = [];
   /** the longest act ever logged that is not in longActs (bounds how far back such an act can start and still overlap a window) */
   private longestShort = 0;
   /**
@@ -281,7 +293,7 @@ export class Timeline {
     let D = 0;
     let M = 0;
     let b = Infinity;
-    for (let k = this.subTs.length - 1; k >= 0; k--) {
+    for (let k = this.subN - 1; k >= 0; k--) {
       if (this.subId[k] === excludeId) continue;
       if (this.subCls[k] !== '') return;
       if (this.subFixed[k] >= 0) D += this.subFixed[k];
@@ -294,11 +306,32 @@ export class Timeline {
     this.emptyBound.accept(b);
   }
 
+  private pushSub(ts: number, fixed: number, id: number, stream: number, cls: string): void {
+    const n = this.subN;
+    if (n === this.subTs.length) {
+      const grow = (x: Float64Array) => {
+        const y = new Float64Array(n * 2);
+        y.set(x);
+        return y;
+      };
+      this.subTs = grow(this.subTs);
+      this.subFixed = grow(this.subFixed);
+      this.subId = grow(this.subId);
+      this.subStream = grow(this.subStream);
+    }
+    this.subTs[n] = ts;
+    this.subFixed[n] = fixed;
+    this.subId[n] = id;
+    this.subStream[n] = stream;
+    this.subCls[n] = cls;
+    this.subN = n + 1;
+  }
+
   /** every non-nested CUDA call, at its entry */
   call(id: number, ts: number, end: number, op: number, key: string, role: Role, bytes: number, direction: number | null, stream = 0, cls = '', lazyExcess = 0): void {
     if (end > this.lastEnd) this.lastEnd = end;
     // waker (unused for calls): a first launch's excess over the kernel's later launches (lazy module load)
-    this.log({ type: A.CALL, id, ts, end, code: op, key, by: 0, waker: lazyExcess });
+    this.log(A.CALL, id, ts, end, op, key, 0, lazyExcess);
     if (role === 'submit') {
       // new work: an earlier not-ready query says nothing about when this completes
       this.pollSince = null;
@@ -307,31 +340,39 @@ export class Timeline {
       // a launch's time is learned, never a copy rate's: no rate look-up for one (one call per launch)
       const rate = info && info.kind !== 'launch' && bytes > 0 ? this.copyRate.get(rateKey(op, direction)) : undefined;
       const fixed = rate !== undefined ? rate * bytes : -1;
-      this.subTs.push(end);
-      this.subFixed.push(fixed);
-      this.subId.push(id);
-      this.subStream.push(stream);
-      this.subCls.push(cls);
-      if (this.subTs.length >= MAX_SEGMENT) this.closeSegment(end, false, null, id);
+      this.pushSub(end, fixed, id, stream, cls);
+      if (this.subN >= MAX_SEGMENT) this.closeSegment(end, false, null, id);
     }
   }
 
   off(id: number, ts: number, end: number, reason: number, by: number, waker: number): void {
     if (end > this.lastEnd) this.lastEnd = end;
-    this.log({ type: A.OFF, id, ts, end, code: reason, key: '', by, waker });
+    this.log(A.OFF, id, ts, end, reason, '', by, waker);
   }
 
   reclaimStall(id: number, ts: number, end: number): void {
-    this.log({ type: A.RECLAIM, id, ts, end, code: 0, key: '', by: 0, waker: 0 });
+    this.log(A.RECLAIM, id, ts, end, 0, '', 0, 0);
   }
 
   blockIo(id: number, ts: number, end: number): void {
-    this.log({ type: A.BIO, id, ts, end, code: 0, key: '', by: 0, waker: 0 });
+    this.log(A.BIO, id, ts, end, 0, '', 0, 0);
   }
 
-  private log(a: Act): void {
+  private log(type: A, id: number, ts: number, end: number, code: number, key: string, by: number, waker: number): void {
     // before the first submission there is no GPU work to starve (start-up, library loading)
-    if (this.firstSubmit === null && this.lastDone === null && !(a.type === A.CALL)) return;
+    if (this.firstSubmit === null && this.lastDone === null && !(type === A.CALL)) return;
+    let a = this.spare.pop();
+    if (a === undefined) a = { type, id, ts, end, code, key, by, waker };
+    else {
+      a.type = type;
+      a.id = id;
+      a.ts = ts;
+      a.end = end;
+      a.code = code;
+      a.key = key;
+      a.by = by;
+      a.waker = waker;
+    }
     const i = this.acts.length;
     this.acts.push(a);
     const j = i >> ACT_SHIFT;
@@ -353,21 +394,17 @@ export class Timeline {
   drain(id: number, ts: number, end: number, key: string, ownNs: number, stream: number | null = null, op = 0, submitDrain = false): void {
     if (submitDrain) {
       if (this.firstSubmit === null) this.firstSubmit = ts;
-      this.subTs.push(ts);
-      this.subFixed.push(ownNs);
-      this.subId.push(id);
-      this.subStream.push(0);
-      this.subCls.push('');
+      this.pushSub(ts, ownNs, id, 0, '');
     }
-    if (this.subTs.length === 0) return; // nothing pending: the call is activity inside an idle interval
+    if (this.subN === 0) return; // nothing pending: the call is activity inside an idle interval
     if (stream !== null && stream !== 0) {
       // a sync of one (non-default) stream while other streams still have work: the GPU is not idle after
       // it; that stream's work is done and leaves the queue
       let others = false;
-      for (const x of this.subStream) if (x !== stream) others = true;
+      for (let k = 0; k < this.subN; k++) if (this.subStream[k] !== stream) others = true;
       if (others) {
         let w = 0;
-        for (let k = 0; k < this.subTs.length; k++) {
+        for (let k = 0; k < this.subN; k++) {
           if (this.subStream[k] === stream) continue;
           this.subTs[w] = this.subTs[k];
           this.subFixed[w] = this.subFixed[k];
@@ -376,7 +413,7 @@ export class Timeline {
           this.subCls[w] = this.subCls[k];
           w++;
         }
-        this.subTs.length = this.subFixed.length = this.subId.length = this.subStream.length = this.subCls.length = w;
+        this.subN = w;
         return;
       }
     }
@@ -384,7 +421,7 @@ export class Timeline {
     const fast = Math.min(this.fastest.get(op) ?? 0, DRAIN_BLOCK_NS);
     // the drain waited for the GPU if, up to `upTo`, it took longer than an empty-queue call
     const waitedUntil = (upTo: number) => upTo - ts - ownNs >= fast + NOISE_NS + OWN_TRANSFER_SLACK * ownNs;
-    if (DEBUG) console.error(`drain ${key} ts ${ts} dur ${end - ts} own ${Math.round(ownNs)} fast ${fast} pending ${this.subTs.length}`);
+    if (DEBUG) console.error(`drain ${key} ts ${ts} dur ${end - ts} own ${Math.round(ownNs)} fast ${fast} pending ${this.subN}`);
     if (waitedUntil(end)) {
       let done = end;
       const woke = this.lastWakeBeforePreemption(ts, end, ownNs + fast + NOISE_NS);
@@ -440,7 +477,7 @@ export class Timeline {
    * loops that spin on one record it after their submissions, so it is taken as the thread's queue.
    */
   poll(id: number, ts: number, end: number, key: string, ret: number): void {
-    if (this.subTs.length === 0) {
+    if (this.subN === 0) {
       this.pollSince = null;
       return;
     }
@@ -490,7 +527,7 @@ export class Timeline {
     const d = this.kernelEstimate() ?? (orZero ? 0 : null);
     if (d === null) return null;
     let f = -Infinity;
-    for (let k = 0; k < this.subTs.length; k++) f = Math.max(f, this.subTs[k]) + (this.subFixed[k] >= 0 ? this.subFixed[k] : this.clsEstimate(this.subCls[k]) ?? d);
+    for (let k = 0; k < this.subN; k++) f = Math.max(f, this.subTs[k]) + (this.subFixed[k] >= 0 ? this.subFixed[k] : this.clsEstimate(this.subCls[k]) ?? d);
     return f;
   }
 
@@ -502,7 +539,7 @@ export class Timeline {
   }
 
   private closeSegment(done: number, measured: boolean, key: string | null, drainId: number): void {
-    const n = this.subTs.length;
+    const n = this.subN;
     const m = this.m;
     m.segments++;
     if (measured) m.waitedSegments++;
@@ -591,11 +628,7 @@ export class Timeline {
     this.lastDoneMeasured = measured;
     this.openedBy = measured ? key : null;
     this.prevSubmit = this.subTs[n - 1];
-    this.subTs.length = 0;
-    this.subFixed.length = 0;
-    this.subId.length = 0;
-    this.subStream.length = 0;
-    this.subCls.length = 0;
+    this.subN = 0;
     this.trimActs(measured ? this.lastDone : Math.min(this.lastDone, this.prevSubmit));
     void drainId;
   }
@@ -603,7 +636,14 @@ export class Timeline {
   /** drop activity that ended before t (keeps the one still open) */
   private trimActs(t: number): void {
     let w = 0;
-    for (let i = 0; i < this.acts.length; i++) if (this.acts[i].end > t) this.acts[w++] = this.acts[i];
+    const spare = this.spare;
+    for (let i = 0; i < this.acts.length; i++) {
+      const x = this.acts[i];
+      if (x.end > t) this.acts[w++] = x;
+      // dropped from longActs below too (same test); the last window's stale references are never read again
+      // (window() rebuilds it before idle() reads it)
+      else if (spare.length < MAX_SEGMENT) spare.push(x);
+    }
     this.acts.length = w;
     this.indexActs();
     w = 0;
@@ -826,7 +866,8 @@ export class Timeline {
     let drainBy: Map<string, number> | null = null;
     let subBy: Map<string, number> | null = null;
     let otherBy: Map<string, number> | null = null;
-    const codeOf = new Map<string, [number, string]>();
+    // the last call of each key on the path (its op code and kind), made on first use: a tuple per call was garbage
+    let codeOf: Map<string, Act> | null = null;
     let alloc = 0;
     let drains = 0;
     let submits = 0;
@@ -843,7 +884,7 @@ export class Timeline {
       const info = OP_BY_CODE.get(c.code);
       const role = roleOf(info);
       const kind = info?.kind ?? 'host';
-      codeOf.set(c.key, [c.code, kind]);
+      (codeOf ??= new Map()).set(c.key, c);
       // lazy module loading: a module-load call, or the share of a kernel's first launch beyond its later ones
       const lazy = kind === 'module' ? t : c.waker > 0 ? (t * Math.min(1, c.waker / Math.max(1, c.end - c.ts))) : 0;
       if (lazy > 0) {
@@ -895,14 +936,16 @@ export class Timeline {
     if (waitTotal > 0 && behind) for (const [k, v] of behind) addTo(m.runnableBehindWaker, k, (v * waitGot) / waitTotal);
     const inCall = (key: string, v: number) => {
       let x = m.inCalls.get(key);
-      const [code, kind] = codeOf.get(key)!;
-      if (!x) m.inCalls.set(key, (x = { op: code, kind, ns: 0 }));
+      if (!x) {
+        const code = codeOf!.get(key)!.code;
+        m.inCalls.set(key, (x = { op: code, kind: OP_BY_CODE.get(code)?.kind ?? 'host', ns: 0 }));
+      }
       x.ns += v;
     };
     // module loading first among the calls: the first launch stalled in the loader, not in launching
     spread(modules, moduleBy, (k, v) => {
       let x = m.moduleLoad.get(k);
-      if (!x) m.moduleLoad.set(k, (x = { op: codeOf.get(k)![0], ns: 0, calls: 0 }));
+      if (!x) m.moduleLoad.set(k, (x = { op: codeOf!.get(k)!.code, ns: 0, calls: 0 }));
       x.ns += v;
     });
     if (modules > 0 && moduleIds) for (const [v, id] of moduleIds) m.moduleSamples.add(v, id);
@@ -964,7 +1007,7 @@ export class Timeline {
 
   /** End of the thread's events: close pending work by estimate; account preemption while busy. */
   finish(preemptedTotal: Map<number, number>): IdleModel {
-    if (this.subTs.length) this.closeSegment(Math.min(this.lastEnd, this.estimateDone() ?? this.subTs[this.subTs.length - 1]), false, null, -1);
+    if (this.subN) this.closeSegment(Math.min(this.lastEnd, this.estimateDone() ?? this.subTs[this.subN - 1]), false, null, -1);
     for (const [pid, ns] of preemptedTotal) {
       const busy = ns - (this.m.preempted.get(pid) ?? 0);
       if (busy > 0) this.m.preemptedBusy.set(pid, busy);

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OP_BY_NAME } from '../../src/common/ops.js';
 import { Timeline } from '../../src/analyze/timeline.js';
+import { q } from '../../src/analyze/stats.js';
 
 const LAUNCH = OP_BY_NAME.get('cudaLaunchKernel')!.code;
 const SYNC = OP_BY_NAME.get('cudaStreamSynchronize')!.code;
@@ -95,4 +96,41 @@ test('a copy preempted after its transfer ended in a wakeup: the queue completed
   // the GPU busy through the 3 ms of host work; the only wait it shows is its own transfer
   assert.equal(m.kernelNs.count, 0, `no kernel time learned from it (${m.kernelNs.count})`);
   assert.ok(m.idleNs >= 2900 * US, `GPU idle ${m.idleNs} ns covers the 3 ms of host work`);
+});
+
+test('segments of many launches on two streams, synced one stream at a time: every gap as computed by hand', () => {
+  // Five identical steps, 3 ms apart. Per step: 50 launches on stream 2 every 40 µs and 50 on stream 1 in between
+  // (1 µs each), a sync of stream 1 (other work pending: stream 1's part leaves the queue, nothing closes), then a
+  // sync of stream 2 that waits 12 µs. Sizes beyond the first allocations of the pending submissions, and acts
+  // trimmed at one segment and logged again at the next (src/analyze/timeline.ts keeps both in reused storage):
+  // any value left over from an earlier segment would change the sums below.
+  const tl = new Timeline(new Map(), new Map([[SYNC, 1 * US]]));
+  const STEPS = 5;
+  let id = 0;
+  for (let s = 0; s < STEPS; s++) {
+    const T = s * 3000 * US;
+    for (let j = 0; j < 50; j++) {
+      tl.call(++id, T + 40 * j * US, T + (40 * j + 1) * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null, 2);
+      tl.call(++id, T + (40 * j + 20) * US, T + (40 * j + 21) * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null, 1);
+    }
+    tl.call(++id, T + 1982 * US, T + 1983 * US, SYNC, 'cudaStreamSynchronize', 'drain', 0, null, 1);
+    tl.drain(id, T + 1982 * US, T + 1983 * US, 'cudaStreamSynchronize', 0, 1, SYNC);
+    tl.call(++id, T + 1984 * US, T + 1996 * US, SYNC, 'cudaStreamSynchronize', 'drain', 0, null, 2);
+    tl.drain(id, T + 1984 * US, T + 1996 * US, 'cudaStreamSynchronize', 0, 2, SYNC);
+  }
+  const m = tl.finish(new Map());
+  // stream 2's launches return at T + 40j + 1 and complete at T + 1996: the kernel time is min over the last M of
+  // (1996 - (40(50-M) + 1)) / M, 35 µs (M = 1); each of the 49 gaps between them leaves the GPU idle 40 - 35 = 5 µs
+  assert.equal(m.segments, STEPS);
+  assert.equal(m.waitedSegments, STEPS);
+  assert.equal(m.kernelNs.count, STEPS);
+  assert.ok(Math.abs(q(m.kernelNs, 0.5) - 35 * US) <= 0.01 * 35 * US, `kernel time ${q(m.kernelNs, 0.5)}`);
+  // between steps: idle from the sync's return (T + 1996) to the next step's first submission (T + 3001)
+  assert.equal(m.idleNs, STEPS * 49 * 5 * US + (STEPS - 1) * 1005 * US);
+  assert.equal(m.busyNs, STEPS * 50 * 35 * US);
+  // each 5 µs gap's path (from the previous stream-2 return) holds two 1 µs launches, the rest is host time; each
+  // gap between steps holds one launch and is the sync's host time
+  assert.equal(m.inCalls.get('cudaLaunchKernel')?.ns, STEPS * 49 * 2 * US + (STEPS - 1) * 1 * US);
+  assert.equal(m.hostNs, STEPS * 49 * 3 * US);
+  assert.equal(m.byDrain.get('cudaStreamSynchronize')?.hostNs, (STEPS - 1) * 1004 * US);
 });
