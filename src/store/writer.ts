@@ -188,6 +188,8 @@ const LIT_A3 = 16;
 const LIT_STACK = 32;
 const LIT_VARIANT = 64;
 const LIT_COLS = 7;
+/** full-size statements prepared with literal / named columns, at most (each mask is one more prepared statement) */
+const MAX_SHAPES = 32;
 /** pid / tid / op: one value on every row of the statement, bound once as a named parameter */
 const ONE_PID = 128;
 const ONE_TID = 256;
@@ -226,6 +228,8 @@ export class EventWriter {
   private readonly doAggregates: boolean;
   /** prepared INSERTs by rows * 1024 + mask (LIT_*, ONE_*), each with its argument array */
   private readonly stmts = new Map<number, { st: Stmt; p: unknown[] }>();
+  /** statements prepared with a mask other than 0 (see MAX_SHAPES) */
+  private shapes = 0;
   /** the named parameters of a statement (ONE_*), reused */
   private readonly named = { pid: 0, tid: 0, op: 0 };
   private readonly aggs = new Map<number, Agg>();
@@ -504,6 +508,7 @@ export class EventWriter {
       // the named values travel in one object after the positional ones (better-sqlite3's calling convention)
       s = { st, p: new Array(rows * bound + (lit & (ONE_PID | ONE_TID | ONE_OP) ? 1 : 0)) };
       this.stmts.set(key, s);
+      if (lit !== 0) this.shapes++;
     }
     return s;
   }
@@ -530,6 +535,9 @@ export class EventWriter {
       if (allSame(pid, i, last)) lit |= ONE_PID;
       if (allSame(tid, i, last)) lit |= ONE_TID;
       if (allSame(op, i, last)) lit |= ONE_OP;
+      // a prepared 64-row statement holds tens of KiB: at most MAX_SHAPES of them, for full statements only; a
+      // batch's last, shorter statement and any further shape bind every column (one statement per row count)
+      if (rows !== per || (this.shapes >= MAX_SHAPES && !this.stmts.has(rows * 1024 + lit))) lit = 0;
       const { st, p } = this.stmtFor(rows, lit);
       if (lit & (ONE_PID | ONE_TID | ONE_OP)) {
         const named = this.named;

@@ -287,3 +287,25 @@ test('columns at their default in a whole statement (literals) and pid / tid / o
   assert.equal(nulls, want.filter((r) => r[10] === null).length);
   db.close();
 });
+
+test('more statement shapes than the writer prepares: the rest bind every column, rows unchanged', () => {
+  const p = path.join(tmp, 'shapes.db');
+  const db = openWritable(p);
+  const sid = createSession(db, { startedNs: 1n, wallStartNs: 1n });
+  const w = new EventWriter(db, sid, { rowsPerStatement: 4, aggregates: false });
+  // 100 statements of 4 rows, statement c with column k (ret, a0..a3) set on its rows when bit k of c is set:
+  // 32 distinct default/non-default patterns, times pid one value or not: 64 shapes, more than the 32 kept
+  const b = allocBatch(400);
+  const want: number[][] = [];
+  for (let i = 0; i < 400; i++) {
+    const c = i >> 2;
+    const on = (k: number): boolean => ((c >> k) & 1) === 1;
+    const r = { ts: 10 + i, dur: 3, pid: c & 32 ? 5 + (i & 1) : 5, tid: 6, op: op('cudaMemcpy'), ret: on(0) ? 2 : 0, a0: on(1) ? 1000 + i : 0, a1: on(2) ? 1 : 0, a2: on(3) ? 2 ** 45 + i : 0, a3: on(4) ? 77 : 0 };
+    pushRow(b, r);
+    want.push([r.ts, r.pid, r.ret, r.a0, r.a1, r.a2, r.a3]);
+  }
+  w.writeBatch(b);
+  w.close();
+  assert.deepEqual(db.prepare('SELECT ts, pid, ret, a0, a1, a2, a3 FROM events ORDER BY id').raw().all(), want);
+  db.close();
+});
