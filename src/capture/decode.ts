@@ -77,6 +77,9 @@ export class RecordDecoder {
   readonly pyByIndex = new Map<number, RawPyFrames>();
   /** function address -> last pid seen launching it (a cheap first-sight filter for kernel names) */
   private readonly lastFuncPid = new Map<number, number>();
+  /** the (function address, pid) of the last launch decoded: lastFuncPid already maps one to the other */
+  private lastAddr = -1;
+  private lastAddrPid = -1;
   constructor(
     private readonly time: TimeBase,
     private readonly sink: DecodeSink,
@@ -163,10 +166,14 @@ export class RecordDecoder {
     if (op <= 16 && (op === 6 || op >= 15) && this.sink.kernelFunc) {
       const addr = batch.a0[i]!;
       const pid = batch.pid[i]!;
-      if (this.lastFuncPid.get(addr) !== pid) {
+      // a launch loop repeats one (function, pid): compare with the last launch before the Map (a hashed
+      // lookup of a heap-number key on every launch)
+      if ((addr !== this.lastAddr || pid !== this.lastAddrPid) && this.lastFuncPid.get(addr) !== pid) {
         this.lastFuncPid.set(addr, pid);
         this.sink.kernelFunc(pid, addr);
       }
+      this.lastAddr = addr;
+      this.lastAddrPid = pid;
     }
     if (isNvtxOp(op) && this.nvtxPending.size) {
       const key = batch.tid[i]! * 65536 + op;

@@ -176,7 +176,42 @@ const RING = 32; // > GAP_PENDING, power of two
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Stmt = Statement<any[], unknown>;
 
-const COLS = 12; // ts, dur, pid, tid, op, ret, a0, a1, a2, a3, stack_id, variant (session_id is a literal)
+/*
+ * Bound per row: ts, dur, pid, tid, op, then ret, a0..a3, stack_id, variant unless the statement writes that
+ * column as its default literal (session_id is always a literal). Bit c of a statement's mask: column c of these.
+ */
+const LIT_RET = 1;
+const LIT_A0 = 2;
+const LIT_A1 = 4;
+const LIT_A2 = 8;
+const LIT_A3 = 16;
+const LIT_STACK = 32;
+const LIT_VARIANT = 64;
+const LIT_COLS = 7;
+/** full-size statements prepared with literal / named columns, at most (each mask is one more prepared statement) */
+const MAX_SHAPES = 32;
+/** pid / tid / op: one value on every row of the statement, bound once as a named parameter */
+const ONE_PID = 128;
+const ONE_TID = 256;
+const ONE_OP = 512;
+/** what a column at its default stores: the same values a bound default stores (0 as an integer, no stack / plain variant as NULL) */
+const LIT_SQL = ['0', '0', '0', '0', '0', 'NULL', 'NULL'];
+
+function allZero(a: Float64Array | Int32Array | Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (a[i] !== 0) return false;
+  return true;
+}
+
+function allSame(a: Uint32Array | Uint16Array, from: number, to: number): boolean {
+  const v = a[from];
+  for (let i = from + 1; i < to; i++) if (a[i] !== v) return false;
+  return true;
+}
+
+function allNoStack(a: Int32Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (a[i]! >= 0) return false;
+  return true;
+}
 
 function isDiskFull(e: unknown): boolean {
   const code = (e as { code?: string })?.code ?? '';
@@ -191,8 +226,12 @@ export class EventWriter {
   private readonly slackNs: number;
   private readonly path: string;
   private readonly doAggregates: boolean;
-  private readonly stmts = new Map<number, Stmt>();
-  private readonly params: unknown[];
+  /** prepared INSERTs by rows * 1024 + mask (LIT_*, ONE_*), each with its argument array */
+  private readonly stmts = new Map<number, { st: Stmt; p: unknown[] }>();
+  /** statements prepared with a mask other than 0 (see MAX_SHAPES) */
+  private shapes = 0;
+  /** the named parameters of a statement (ONE_*), reused */
+  private readonly named = { pid: 0, tid: 0, op: 0 };
   private readonly aggs = new Map<number, Agg>();
   private readonly gapAggs = new Map<number, GapAgg>();
   private readonly threads = new ThreadTable();
@@ -230,7 +269,6 @@ export class EventWriter {
     this.slackNs = opts.aggregateSlackNs ?? 2 * this.bucketNs;
     this.path = opts.path ?? db.name;
     this.doAggregates = opts.aggregates ?? true;
-    this.params = new Array(this.rowsPerStmt * COLS);
     // Checkpoints run here, after commits, not inside COMMIT: SQLite runs the automatic
     // checkpoint from the committing sqlite3_step and reports its SQLITE_FULL as the
     // COMMIT's error although the transaction is durable (seen on a full tmpfs: the
@@ -443,52 +481,97 @@ export class EventWriter {
     });
   }
 
-  private stmtFor(rows: number): Stmt {
-    let st = this.stmts.get(rows);
-    if (!st) {
-      const one = `(${this.sessionId},?,?,?,?,?,?,?,?,?,?,?,?)`;
+  /**
+   * The INSERT for `rows` rows with the columns in `lit` written as their default literal (see LIT_*), and the
+   * argument array it is run with (exactly its parameter count, reused: the spread takes the whole array).
+   */
+  private stmtFor(rows: number, lit: number): { st: Stmt; p: unknown[] } {
+    const key = rows * 1024 + lit;
+    let s = this.stmts.get(key);
+    if (!s) {
+      // one value of pid / tid / op on every row: a named parameter, bound once for the statement
+      const cols = ['?', '?', lit & ONE_PID ? '@pid' : '?', lit & ONE_TID ? '@tid' : '?', lit & ONE_OP ? '@op' : '?'];
+      let bound = 2 + (lit & ONE_PID ? 0 : 1) + (lit & ONE_TID ? 0 : 1) + (lit & ONE_OP ? 0 : 1);
+      for (let c = 0; c < LIT_COLS; c++) {
+        const isLit = (lit & (1 << c)) !== 0;
+        cols.push(isLit ? LIT_SQL[c]! : '?');
+        if (!isLit) bound++;
+      }
+      const one = `(${this.sessionId},${cols.join(',')})`;
       const values = new Array(rows).fill(one).join(',');
-      st = this.db.prepare(`INSERT INTO events (session_id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3, stack_id, variant) VALUES ${values}`);
-      this.stmts.set(rows, st);
+      // OR FAIL, not the default ABORT: a multi-row INSERT that may abort half-way makes SQLite keep a statement
+      // journal inside the transaction, a copy of every existing page the statement touches (the last, partly
+      // filled 16 KiB leaf on every statement). FAIL keeps the rows already inserted by a failing statement,
+      // and the batch's transaction rolls them back anyway (txBatch), so nothing else changes. Instructions in
+      // Statement::run, 120k launch events (callgrind): 712.0M -> 672.7M (-5.5%), the statement journal gone.
+      const st = this.db.prepare(`INSERT OR FAIL INTO events (session_id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3, stack_id, variant) VALUES ${values}`);
+      // the named values travel in one object after the positional ones (better-sqlite3's calling convention)
+      s = { st, p: new Array(rows * bound + (lit & (ONE_PID | ONE_TID | ONE_OP) ? 1 : 0)) };
+      this.stmts.set(key, s);
+      if (lit !== 0) this.shapes++;
     }
-    return st;
+    return s;
   }
 
   private insertRange(b: EventBatch, start: number, end: number): InsertRange {
     const per = this.rowsPerStmt;
-    const p = this.params;
     const { ts, dur, pid, tid, op, ret, a0, a1, a2, a3, stack, variant } = b;
     let lastId = 0;
     let i = start;
     while (i < end) {
       const rows = Math.min(per, end - i);
-      const st = this.stmtFor(rows);
+      // columns at their default on every row of this statement are written as literals, not bound: binding is
+      // ~40% of the statement's instructions (better-sqlite3 checks and converts every argument), and ret,
+      // stack_id, variant and the unused arguments are at their default on most calls
+      let lit = 0;
+      const last = i + rows;
+      if (allZero(ret, i, last)) lit |= LIT_RET;
+      if (allZero(a0, i, last)) lit |= LIT_A0;
+      if (allZero(a1, i, last)) lit |= LIT_A1;
+      if (allZero(a2, i, last)) lit |= LIT_A2;
+      if (allZero(a3, i, last)) lit |= LIT_A3;
+      if (allNoStack(stack, i, last)) lit |= LIT_STACK;
+      if (allZero(variant, i, last)) lit |= LIT_VARIANT;
+      if (allSame(pid, i, last)) lit |= ONE_PID;
+      if (allSame(tid, i, last)) lit |= ONE_TID;
+      if (allSame(op, i, last)) lit |= ONE_OP;
+      // a prepared 64-row statement holds tens of KiB: at most MAX_SHAPES of them, for full statements only; a
+      // batch's last, shorter statement and any further shape bind every column (one statement per row count)
+      if (rows !== per || (this.shapes >= MAX_SHAPES && !this.stmts.has(rows * 1024 + lit))) lit = 0;
+      const { st, p } = this.stmtFor(rows, lit);
+      if (lit & (ONE_PID | ONE_TID | ONE_OP)) {
+        const named = this.named;
+        named.pid = pid[i]!;
+        named.tid = tid[i]!;
+        named.op = op[i]!;
+        p[p.length - 1] = named;
+      }
       let k = 0;
-      for (let r = 0; r < rows; r++, i++) {
+      for (; i < last; i++) {
         p[k++] = ts[i];
         p[k++] = dur[i];
-        p[k++] = pid[i];
-        p[k++] = tid[i];
-        p[k++] = op[i];
-        p[k++] = ret[i];
-        p[k++] = a0[i];
-        p[k++] = a1[i];
-        p[k++] = a2[i];
-        p[k++] = a3[i];
-        const s = stack[i];
-        p[k++] = s < 0 ? null : s;
-        const v = variant[i];
-        p[k++] = v ? v : null;
+        if (!(lit & ONE_PID)) p[k++] = pid[i];
+        if (!(lit & ONE_TID)) p[k++] = tid[i];
+        if (!(lit & ONE_OP)) p[k++] = op[i];
+        if (!(lit & LIT_RET)) p[k++] = ret[i];
+        if (!(lit & LIT_A0)) p[k++] = a0[i];
+        if (!(lit & LIT_A1)) p[k++] = a1[i];
+        if (!(lit & LIT_A2)) p[k++] = a2[i];
+        if (!(lit & LIT_A3)) p[k++] = a3[i];
+        if (!(lit & LIT_STACK)) {
+          const s = stack[i]!;
+          p[k++] = s < 0 ? null : s;
+        }
+        if (!(lit & LIT_VARIANT)) {
+          const v = variant[i];
+          p[k++] = v ? v : null;
+        }
       }
       // Parameters spread as arguments, not one array: better-sqlite3 reads an array parameter
       // element by element through a generic property lookup, arguments directly. Same rows,
       // ~17% less CPU per event on the writer thread (test/store/writer-bench.ts, 300k events,
       // 3 interleaved pairs: 0.76M -> 0.92M events per CPU-second at 64 rows per statement).
-      if (rows === per) {
-        lastId = Number(st.run(...p).lastInsertRowid);
-      } else {
-        lastId = Number(st.run(...p.slice(0, rows * COLS)).lastInsertRowid);
-      }
+      lastId = Number(st.run(...p).lastInsertRowid);
     }
     const n = end - start;
     const firstId = lastId - n + 1;

@@ -228,3 +228,84 @@ test('header flags: the noteworthy ones are kept per event and shown by name in 
   ]);
   db.close();
 });
+
+test('a batch that fails half-way leaves none of its rows: the transaction rolls back what the failing statement kept', () => {
+  const p = path.join(tmp, 'fail.db');
+  const db = openWritable(p);
+  const sid = createSession(db, { startedNs: 1n, wallStartNs: 1n });
+  const w = new EventWriter(db, sid, { rowsPerStatement: 8, aggregates: false });
+  const good = allocBatch(20);
+  for (let i = 0; i < 20; i++) pushRow(good, { ts: 100 + i, dur: 1, pid: 7, tid: 7, op: op('cudaLaunchKernel'), ret: 0 });
+  const r1 = w.writeBatch(good);
+  // 40 rows: statements of 8; row 21 (the third statement's sixth row) has a NaN ts, which SQLite stores as NULL,
+  // refused by ts NOT NULL after 16 + 5 rows of this batch were inserted
+  const bad = allocBatch(40);
+  for (let i = 0; i < 40; i++) pushRow(bad, { ts: i === 21 ? NaN : 200 + i, dur: 1, pid: 7, tid: 7, op: op('cudaLaunchKernel'), ret: 0 });
+  assert.throws(() => w.writeBatch(bad), /NOT NULL/);
+  const after = allocBatch(3);
+  for (let i = 0; i < 3; i++) pushRow(after, { ts: 300 + i, dur: 1, pid: 7, tid: 7, op: op('cudaLaunchKernel'), ret: 0 });
+  const r3 = w.writeBatch(after);
+  assert.equal(r3.firstId, r1.firstId + 20, 'ids stay consecutive: nothing of the failed batch was kept');
+  w.close();
+  assert.equal(w.stored, 23);
+  assert.deepEqual(w.losses(), [{ stage: 'writer', reason: 'write_error', count: 40 }]);
+  const rows = db.prepare('SELECT ts FROM events ORDER BY id').pluck().all() as number[];
+  assert.deepEqual(rows, [...Array.from({ length: 20 }, (_, i) => 100 + i), 300, 301, 302]);
+  assert.equal((db.prepare('SELECT events_stored FROM sessions WHERE id = ?').pluck().get(sid) as number), 23);
+  db.close();
+});
+
+test('columns at their default in a whole statement (literals) and pid / tid / op with one value in it (bound once) store what binding every row stores', () => {
+  const p = path.join(tmp, 'lit.db');
+  const db = openWritable(p);
+  const sid = createSession(db, { startedNs: 1n, wallStartNs: 1n });
+  const w = new EventWriter(db, sid, { rowsPerStatement: 16, aggregates: false });
+  const stackId = w.internStack([{ addr: 0x401000, module: '/bin/x', offset: 0x1000, symbol: 'main' }], 'main');
+  // runs of 16-row statements where each column is at its default on every row, on some rows, or on none:
+  // column c of row i is set when ((i >> 4) + c) % 3 === 0 (whole statement), or when (i >> 4) % 3 === 1 and i is odd
+  let seed = 12345;
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2147483648);
+  const n = 16 * 21 + 5; // a tail statement too
+  const b = allocBatch(n);
+  const want: unknown[][] = [];
+  for (let i = 0; i < n; i++) {
+    const set = (c: number): boolean => ((i >> 4) + c) % 3 === 0 || ((i >> 4) % 3 === 1 && (i & 1) === 1);
+    const chunk = i >> 4; // pid / tid / op: one value in some statements (bound once), several in others
+    const r = { ts: 1000 + i, dur: rnd() % 5000, pid: chunk % 2 ? 40 + (i % 3) : 40, tid: chunk % 4 < 2 ? 50 + chunk : 50 + (i % 5), op: chunk % 5 ? op('cudaLaunchKernel') : op(i % 2 ? 'cudaMemcpy' : 'cudaLaunchKernel'), ret: set(0) ? -(1 + (rnd() % 700)) : 0, a0: set(1) ? rnd() * 4096 : 0, a1: set(2) ? 1 + (rnd() % 1000) : 0, a2: set(3) ? 2 ** 40 + rnd() : 0, a3: set(4) ? 0x7f0000000000 + rnd() : 0, stack: set(5) ? stackId : -1, variant: set(6) ? 1 + (i % 2) : 0 };
+    pushRow(b, r);
+    want.push([r.ts, r.dur, r.pid, r.tid, r.op, r.ret, r.a0, r.a1, r.a2, r.a3, r.stack < 0 ? null : r.stack, r.variant || null]);
+  }
+  const r1 = w.writeBatch(b);
+  w.close();
+  assert.equal(r1.count, n);
+  const rows = db.prepare('SELECT ts, dur, pid, tid, op, ret, a0, a1, a2, a3, stack_id, variant FROM events ORDER BY id').raw().all();
+  assert.deepEqual(rows, want);
+  // the defaults are stored with the same type as before (integer 0, NULL), never as 0.0 or '0'
+  const types = db.prepare("SELECT DISTINCT typeof(ret) || typeof(a0) || typeof(a1) || typeof(a2) || typeof(a3) FROM events").pluck().all();
+  assert.deepEqual(types, ['integerintegerintegerintegerinteger']);
+  const nulls = db.prepare('SELECT count(*) FROM events WHERE stack_id IS NULL').pluck().get() as number;
+  assert.equal(nulls, want.filter((r) => r[10] === null).length);
+  db.close();
+});
+
+test('more statement shapes than the writer prepares: the rest bind every column, rows unchanged', () => {
+  const p = path.join(tmp, 'shapes.db');
+  const db = openWritable(p);
+  const sid = createSession(db, { startedNs: 1n, wallStartNs: 1n });
+  const w = new EventWriter(db, sid, { rowsPerStatement: 4, aggregates: false });
+  // 100 statements of 4 rows, statement c with column k (ret, a0..a3) set on its rows when bit k of c is set:
+  // 32 distinct default/non-default patterns, times pid one value or not: 64 shapes, more than the 32 kept
+  const b = allocBatch(400);
+  const want: number[][] = [];
+  for (let i = 0; i < 400; i++) {
+    const c = i >> 2;
+    const on = (k: number): boolean => ((c >> k) & 1) === 1;
+    const r = { ts: 10 + i, dur: 3, pid: c & 32 ? 5 + (i & 1) : 5, tid: 6, op: op('cudaMemcpy'), ret: on(0) ? 2 : 0, a0: on(1) ? 1000 + i : 0, a1: on(2) ? 1 : 0, a2: on(3) ? 2 ** 45 + i : 0, a3: on(4) ? 77 : 0 };
+    pushRow(b, r);
+    want.push([r.ts, r.pid, r.ret, r.a0, r.a1, r.a2, r.a3]);
+  }
+  w.writeBatch(b);
+  w.close();
+  assert.deepEqual(db.prepare('SELECT ts, pid, ret, a0, a1, a2, a3 FROM events ORDER BY id').raw().all(), want);
+  db.close();
+});
