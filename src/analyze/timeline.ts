@@ -241,6 +241,13 @@ export class Timeline {
    * a graph launch (one submission of the whole graph: its GPU time is the graph's, learned per exec)
    */
   private subCls: string[] = [];
+  // scratch columns for closePrefix's suffix
+  private scrTs = new Float64Array(16);
+  private scrFixed = new Float64Array(16);
+  private scrId = new Float64Array(16);
+  private scrStream = new Float64Array(16);
+  private scrCls: string[] = [];
+  private inPrefix = false;
   /** GPU time per submission learned for each graph exec (from waiting drains) */
   private readonly clsNs = new Map<string, Sketch>();
   private acts: Act[] = [];
@@ -463,17 +470,40 @@ export class Timeline {
   private heldBy: { key: string; done: number } | null = null;
 
   private closePrefix(p: number, fn: () => void): void {
+    // The suffix after the event's record waits in scratch columns (reused, grown by doubling) while the prefix
+    // drains: a slice of five columns per event wait was most of this function's cost on a pipelined decode loop.
     const n = this.subN;
-    const ts = this.subTs.slice(p + 1, n);
-    const fixed = this.subFixed.slice(p + 1, n);
-    const ids = this.subId.slice(p + 1, n);
-    const streams = this.subStream.slice(p + 1, n);
-    const cls = this.subCls.slice(p + 1, n);
+    const m = n - (p + 1);
+    if (this.scrTs.length < m) {
+      let len = this.scrTs.length;
+      while (len < m) len *= 2;
+      this.scrTs = new Float64Array(len);
+      this.scrFixed = new Float64Array(len);
+      this.scrId = new Float64Array(len);
+      this.scrStream = new Float64Array(len);
+    }
+    // a nested call (not expected: drainQueue closes no prefix) gets its own columns rather than overwrite these
+    const own = this.inPrefix;
+    const ts = own ? new Float64Array(m) : this.scrTs, fixed = own ? new Float64Array(m) : this.scrFixed;
+    const ids = own ? new Float64Array(m) : this.scrId, streams = own ? new Float64Array(m) : this.scrStream;
+    const cls = own ? new Array<string>(m) : this.scrCls;
+    for (let k = 0; k < m; k++) {
+      ts[k] = this.subTs[p + 1 + k];
+      fixed[k] = this.subFixed[p + 1 + k];
+      ids[k] = this.subId[p + 1 + k];
+      streams[k] = this.subStream[p + 1 + k];
+      cls[k] = this.subCls[p + 1 + k];
+    }
     this.subN = p + 1;
-    fn();
+    this.inPrefix = true;
+    try {
+      fn();
+    } finally {
+      this.inPrefix = own;
+    }
     const from = this.lastDone ?? -Infinity;
-    this.heldBy = this.lastDoneMeasured && this.openedBy !== null && ts.length ? { key: this.openedBy, done: from } : null;
-    for (let k = 0; k < ts.length; k++) this.pushSub(Math.max(ts[k], from), fixed[k], ids[k], streams[k], cls[k]);
+    this.heldBy = this.lastDoneMeasured && this.openedBy !== null && m ? { key: this.openedBy, done: from } : null;
+    for (let k = 0; k < m; k++) this.pushSub(Math.max(ts[k], from), fixed[k], ids[k], streams[k], cls[k]);
   }
 
   /**
