@@ -18,6 +18,7 @@
  * nothing to find. The bootstrap uses a fixed-seed generator: the same data
  * give the same interval.
  */
+import { mulberry32 } from '../src/common/prng.js';
 
 export interface Estimate {
   /** the point estimate */
@@ -35,18 +36,6 @@ export function median(xs: readonly number[]): number {
   if (!v.length) return NaN;
   const h = v.length >> 1;
   return v.length % 2 ? v[h]! : (v[h - 1]! + v[h]!) / 2;
-}
-
-/** mulberry32: small, seeded, good enough for resampling indices */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface BootOpts {
@@ -74,7 +63,7 @@ export function bootstrapMedian(strata: readonly (readonly number[])[], opts: Bo
   const all = s.flat();
   const conf = opts.conf ?? 0.95;
   if (!all.length) return { est: NaN, lo: NaN, hi: NaN, n: 0, conf };
-  const r = rng(opts.seed ?? 1);
+  const r = mulberry32(opts.seed ?? 1);
   const meds: number[] = [];
   const buf: number[] = [];
   for (let i = 0; i < (opts.iters ?? 1000); i++) meds.push(median(resample(s, r, buf)));
@@ -88,7 +77,7 @@ export function bootstrapMedianDiff(x: readonly (readonly number[])[], y: readon
   const sy = y.map((v) => v.filter((z) => Number.isFinite(z))).filter((v) => v.length);
   const conf = opts.conf ?? 0.95;
   if (!sx.length || !sy.length) return { est: NaN, lo: NaN, hi: NaN, n: 0, conf };
-  const r = rng(opts.seed ?? 2);
+  const r = mulberry32(opts.seed ?? 2);
   const d: number[] = [];
   const bx: number[] = [];
   const by: number[] = [];

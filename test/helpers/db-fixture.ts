@@ -39,6 +39,7 @@ import { EventWriter, type WriterOptions } from '../../src/store/writer.js';
 import { allocBatch, type EventBatch, type ProcessInfo } from '../../src/common/events.js';
 import { OP_BY_NAME } from '../../src/common/ops.js';
 import { OFFCPU_CALL_UNKNOWN, offCpuA3 } from '../../src/common/wire.js';
+import { mulberry32 } from '../../src/common/prng.js';
 
 export interface FixtureSpec {
   /** sessions to create (each one a full trace); default 1 */
@@ -128,17 +129,6 @@ export interface FixtureInfo {
   sessions: FixtureSession[];
   totalEvents: number;
   elapsedMs: number;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const OPC = (name: string): number => {
