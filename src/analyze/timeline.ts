@@ -247,7 +247,6 @@ export class Timeline {
   private scrId = new Float64Array(16);
   private scrStream = new Float64Array(16);
   private scrCls: string[] = [];
-  private inPrefix = false;
   /** GPU time per submission learned for each graph exec (from waiting drains) */
   private readonly clsNs = new Map<string, Sketch>();
   private acts: Act[] = [];
@@ -482,11 +481,8 @@ export class Timeline {
       this.scrId = new Float64Array(len);
       this.scrStream = new Float64Array(len);
     }
-    // a nested call (not expected: drainQueue closes no prefix) gets its own columns rather than overwrite these
-    const own = this.inPrefix;
-    const ts = own ? new Float64Array(m) : this.scrTs, fixed = own ? new Float64Array(m) : this.scrFixed;
-    const ids = own ? new Float64Array(m) : this.scrId, streams = own ? new Float64Array(m) : this.scrStream;
-    const cls = own ? new Array<string>(m) : this.scrCls;
+    // fn (drainQueue) never closes a prefix itself, so nothing overwrites these columns before they are read back
+    const ts = this.scrTs, fixed = this.scrFixed, ids = this.scrId, streams = this.scrStream, cls = this.scrCls;
     for (let k = 0; k < m; k++) {
       ts[k] = this.subTs[p + 1 + k];
       fixed[k] = this.subFixed[p + 1 + k];
@@ -495,12 +491,7 @@ export class Timeline {
       cls[k] = this.subCls[p + 1 + k];
     }
     this.subN = p + 1;
-    this.inPrefix = true;
-    try {
-      fn();
-    } finally {
-      this.inPrefix = own;
-    }
+    fn();
     const from = this.lastDone ?? -Infinity;
     this.heldBy = this.lastDoneMeasured && this.openedBy !== null && m ? { key: this.openedBy, done: from } : null;
     for (let k = 0; k < m; k++) this.pushSub(Math.max(ts[k], from), fixed[k], ids[k], streams[k], cls[k]);
