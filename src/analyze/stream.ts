@@ -34,6 +34,7 @@
  * Memory: O(threads x (HOLD_CAP + EARLY_CAP)) events at worst, plus the sweep's per-thread state; never O(events).
  */
 import type { Db } from '../store/db.js';
+import { InlineScan, scanEvents } from '../store/event-scan.js';
 import { ThreadSweep, settleProfile, type AttributionOptions, type HostTotals, type SessionProfile } from './attribution.js';
 import { q } from './stats.js';
 import { FASTEST, LAUNCH, MIN_COPY_GBPS, PLAN, RATE, type OpPlan } from './prescan.js';
@@ -531,47 +532,26 @@ export class StreamEngine {
   }
 }
 
-/** The columns a replay reads, as the feed's arguments. */
-const COLS = 'id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3';
-
 /**
- * Feeds an engine the session's rows of one database in id order, one call from SQLite into JS per row (a
- * user-defined function receiving the columns: no row objects, and no sort: the events table is scanned in rowid
- * order, which is id order). The function and statements are registered once per Replayer (the live tap calls
- * it after every write).
+ * Feeds an engine the session's rows of one database in id order (store/event-scan.ts: no row objects, no sort).
+ * One InlineScan per Replayer (the live tap calls it after every write).
  */
 export class Replayer {
-  private readonly all;
-  private readonly upTo;
-  private read = 0;
-  private onProgress?: (read: number) => void;
+  private readonly scan: InlineScan;
 
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly engine: StreamEngine,
   ) {
-    const fn = (id: number, ts: number, dur: number | null, pid: number, tid: number, op: number, ret: number | null, a0: number | null, a1: number | null, a2: number | null, a3: number | null): null => {
-      engine.feed(id, ts, dur, pid, tid, op, ret, a0, a1, a2, a3);
-      if ((++this.read & 0xffff) === 0) this.onProgress?.(this.read);
-      return null;
-    };
-    // one name per connection: a Replayer registers it again (SQLite replaces the function; replays do not nest)
-    db.function('cw_stream_row', { deterministic: false }, fn as (...args: unknown[]) => null);
-    this.all = db.prepare(`SELECT count(cw_stream_row(${COLS})) FROM events WHERE session_id = ? AND id > ?`);
-    this.upTo = db.prepare(`SELECT count(cw_stream_row(${COLS})) FROM events WHERE session_id = ? AND id > ? AND id <= ?`);
+    this.scan = new InlineScan(db, engine.feed.bind(engine));
   }
 
   /** Feed the rows with id in (engine.lastId, toId] (toId: all); returns the rows fed. */
   feed(toId?: number, onProgress?: (read: number) => void): number {
-    const before = this.read;
-    this.onProgress = onProgress;
-    if (toId === undefined) this.all.get(this.engine.sessionId, this.engine.lastId);
-    else {
-      this.upTo.get(this.engine.sessionId, this.engine.lastId, toId);
-      // ids of the session can skip (another session's rows in between): the bound was read
-      if (this.engine.lastId < toId) this.engine.lastId = toId;
-    }
-    return this.read - before;
+    const n = this.scan.scan(this.engine.sessionId, this.engine.lastId, toId, onProgress);
+    // ids of the session can skip (another session's rows in between): the bound was read
+    if (toId !== undefined && this.engine.lastId < toId) this.engine.lastId = toId;
+    return n;
   }
 }
 
@@ -583,6 +563,7 @@ export function replaySession(db: Db, engine: StreamEngine, toId?: number, onPro
 /** The cold path: the whole session replayed through the engine (what the writer thread computes live). */
 export function attributeSession(db: Db, sessionId: number, opts: AttributionOptions = {}): SessionProfile {
   const engine = new StreamEngine(sessionId, opts);
-  replaySession(db, engine, undefined, opts.onProgress);
+  // a large session is read on a second thread while this one analyses (store/event-scan.ts)
+  scanEvents(db, sessionId, engine.lastId, undefined, engine.feed.bind(engine), { onProgress: opts.onProgress });
   return engine.finish();
 }

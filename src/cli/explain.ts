@@ -5,7 +5,8 @@
  */
 import type { Command } from 'commander';
 import { openReadOnly } from '../store/db.js';
-import { checkAndWarn } from './integrity.js';
+import { checkAndWarn, warnIfDamaged } from './integrity.js';
+import { quickCheckOnThread } from '../store/quick-check-thread.js';
 import { writeHtmlReport } from '../export/html-report.js';
 import { progress } from './progress.js';
 import { CausewayError } from '../common/errors.js';
@@ -63,8 +64,9 @@ export function runExplain(opts: Opts): ExplainResult & { comparison?: Compariso
   const sessionId = parseId(opts.session, '--session');
   const baseSessionId = parseId(opts.baselineSession, '--baseline-session');
   const db = openReadOnly(opts.db);
+  // the file's integrity is checked on another thread while it is analysed; its warning is printed before returning
+  const check = quickCheckOnThread(db, opts.db);
   try {
-    checkAndWarn(db, opts.db);
     let comparison: Comparison | undefined;
     if (opts.baseline) {
       const base = openReadOnly(opts.baseline);
@@ -94,6 +96,7 @@ export function runExplain(opts: Opts): ExplainResult & { comparison?: Compariso
     if (comparison) out.comparison = comparison;
     return out;
   } finally {
+    warnIfDamaged(opts.db, check.result());
     db.close();
   }
 }
