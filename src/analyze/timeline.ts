@@ -938,7 +938,7 @@ export class Timeline {
       const mid = (Math.max(lo, x.ts) + Math.min(b, x.end)) / 2;
       const inCall = calls.find((c) => c.ts <= mid && c.end >= mid);
       if (inCall) addTo((callOff ??= new Map()), inCall, v);
-      const woke = before !== null && (before.code === 1 || before.code === 2) && Math.abs(before.end - x.ts) < WAKE_SPLIT_NS;
+      const woke = before !== null && before.code !== 0 && Math.abs(before.end - x.ts) < WAKE_SPLIT_NS;
       if (woke && before.waker > 0 && before.waker === x.by) {
         // Woken, then runnable while the task that woke it kept the CPU (bpf splits the wakeup-to-run span off
         // a sleep as a runnable interval): the thread could not go on until its waker let it run, so the span
@@ -946,11 +946,11 @@ export class Timeline {
         // releasing a lock and re-taking it), not preemption by an unrelated task.
         x = { ...x0, code: before.code, waker: before.waker };
         addTo((behind ??= new Map()), x.waker, v);
-      } else if (woke) {
+      } else if (woke && (before.code === 1 || before.code === 2)) {
         // another task held the CPU at the wakeup: preemption here, kept apart by sleep and holder (afterWake)
-        const k = before.code === 2 ? WAKE_IO : before.waker;
-        let w = (afterWake ??= new Map()).get(k);
-        if (!w) afterWake.set(k, (w = new Map()));
+        const sleep = before.code === 2 ? WAKE_IO : before.waker;
+        let w = (afterWake ??= new Map()).get(sleep);
+        if (!w) afterWake.set(sleep, (w = new Map()));
         addTo(w, x.by, v);
       }
       if (x.code === 0) {
