@@ -56,7 +56,7 @@ import { Timeline, roleOf, type IdleModel } from './timeline.js';
 import { prescan } from './prescan.js';
 
 export { DRAIN_BLOCK_NS } from './timeline.js';
-import { DRAIN_BLOCK_NS, OWN_TRANSFER_SLACK } from './timeline.js';
+import { DRAIN_BLOCK_NS, OWN_TRANSFER_SLACK, WAKE_SPLIT_NS } from './timeline.js';
 const OFF_CPU = 128;
 const RECLAIM = 136;
 const BLOCK_IO = 134;
@@ -195,6 +195,8 @@ export interface ThreadProfile {
   offInCalls: OffSplit;
   /** preempted time by who took the CPU (whole thread) */
   preemptedBy: Map<number, number>;
+  /** the part of preemptedBy spent runnable right after an I/O wait (its wakeup-to-run span), by who held the CPU */
+  afterIoWake: Map<number, number>;
   gpu: GpuModel;
   /** the reconstructed GPU timeline: idle intervals and who owns each idle nanosecond (timeline.ts) */
   idle: IdleModel;
@@ -301,6 +303,8 @@ export class ThreadSweep {
    */
   private readonly spareCalls: OpenCall[] = [];
   private offs: OffIv[] = [];
+  /** end of the thread's last off-CPU interval if it was an I/O wait (-1: it was not) */
+  private lastIoEnd = -1;
   // queue model
   private pendingSince: number | null = null;
   private stepStart: number | null = null;
@@ -323,7 +327,7 @@ export class ThreadSweep {
     this.tl = new Timeline(copyRate, fastest, priorKernelNs, pid);
     this.p = {
       pid, tid, firstTs: ts, lastEnd: ts, cudaCalls: 0, ops: new Map(), offCount: 0,
-      offTotal: zeroSplit(), offInCalls: zeroSplit(), preemptedBy: new Map(), gpu: newGpu(), idle: this.tl.m,
+      offTotal: zeroSplit(), offInCalls: zeroSplit(), preemptedBy: new Map(), afterIoWake: new Map(), gpu: newGpu(), idle: this.tl.m,
     };
   }
 
@@ -341,7 +345,11 @@ export class ThreadSweep {
     const p = this.p;
     p.offCount++;
     addSplit(p.offTotal, iv.reason, dur);
-    if (iv.reason === 0) addTo(p.preemptedBy, iv.by, dur);
+    if (iv.reason === 0) {
+      addTo(p.preemptedBy, iv.by, dur);
+      if (this.lastIoEnd >= 0 && Math.abs(iv.ts - this.lastIoEnd) < WAKE_SPLIT_NS) addTo(p.afterIoWake, iv.by, dur);
+    }
+    this.lastIoEnd = iv.reason === 2 ? iv.end : -1;
     this.tl.off(iv.id, iv.ts, iv.end, iv.reason, iv.by, iv.waker);
     let covered = 0;
     for (const c of this.open) {

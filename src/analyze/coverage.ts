@@ -12,6 +12,7 @@ import { OP_BY_CODE, OP_BY_NAME, Source } from '../common/ops.js';
 import { MIN_FRACTION, MIN_IMPACT_NS, ownPreemptionOwner, pct, type ChainContext } from './chains/common.js';
 import { FAST_ALLOC_NS } from './chains/allocator_stall.js';
 import { measureStragglers } from './chains/collective_straggler.js';
+import { ioWakeShares } from './chains/io_starvation.js';
 import type { Chain, ChainKind } from './types.js';
 
 export type KindStatus = 'chain' | 'below_threshold' | 'none_observed' | 'not_measured';
@@ -74,6 +75,8 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
       }
     }
     io += m.io;
+    // runnable after its I/O wakeups on an idle CPU or behind the tracer ends those waits (as io_starvation counts it)
+    io += ioWakeShares(ctx, t).ioWake;
     reclaim += m.reclaim;
     if (mg) launch += mg.submitNs;
     else for (const x of m.inCalls.values()) if (x.kind !== 'collective' && (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit')) launch += x.ns;

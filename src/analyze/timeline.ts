@@ -78,7 +78,9 @@ export const OWN_TRANSFER_SLACK = 0.5;
  * (the BPF side closes the sleep at the wakeup and opens the runnable interval at the same instant; 1 µs
  * covers clock reads on two CPUs), as in drain()'s wakeup rule.
  */
-const WAKE_SPLIT_NS = 1000;
+export const WAKE_SPLIT_NS = 1000;
+/** IdleModel.afterWake's key for the runnable spans that follow an I/O wait (its waker is an interrupt context, not a pid) */
+export const WAKE_IO = -1;
 /**
  * Every empty-queue bound is at or above the true (uniform) kernel time, so the tightest ones are the best
  * estimate; the 10th percentile rather than the minimum, so that one segment of unusually short kernels (the
@@ -171,6 +173,13 @@ export interface IdleModel {
   /** the part of waitBy spent runnable right after the wakeup while the waker held the CPU, by waker pid */
   runnableBehindWaker: Map<number, number>;
   /**
+   * The part of `preempted` spent runnable right after a sleep while a task other than the waker held the CPU (the
+   * wakeup-to-run span of that sleep): by the sleep's waker pid (WAKE_IO for an I/O wait), then by the pid on the
+   * CPU. cpu_preemption never counts an idle CPU (pid 0) or Causeway's tracer, so the chain whose wait put the
+   * thread to sleep claims those spans (chains/io_starvation.ts); spans an unrelated task held stay preemption.
+   */
+  afterWake: Map<number, Map<number, number>>;
+  /**
    * lazy module loading on the critical path: the excess of a kernel's first launch over its fastest later
    * launch, and time in module-load calls (kind 'module'), while the GPU was idle; by op key
    */
@@ -195,7 +204,7 @@ export function newIdleModel(): IdleModel {
   return {
     intervals: 0, idleNs: 0, idleLowerNs: 0, busyNs: 0, busyLowerNs: 0, spanNs: 0, segments: 0, waitedSegments: 0, estimatedSegments: 0, unlearnedSegments: 0, kernelNs: newSketch(),
     byDrain: new Map(), hostNs: 0, hostSamples: new TopK(10), preempted: new Map(), preemptSamples: new TopK(10), preemptedBusy: new Map(),
-    io: 0, ioSamples: new TopK(10), reclaim: 0, waitBy: new Map(), waitSamples: new Map(), runnableBehindWaker: new Map(), inCalls: new Map(),
+    io: 0, ioSamples: new TopK(10), reclaim: 0, waitBy: new Map(), waitSamples: new Map(), runnableBehindWaker: new Map(), afterWake: new Map(), inCalls: new Map(),
     moduleLoad: new Map(), moduleSamples: new TopK(10), ivs: [], queueFrom: null, queueTo: null,
   };
 }
@@ -705,7 +714,14 @@ export class Timeline {
       }
       if (!Number.isFinite(d)) d = 0;
       d = Math.max(0, d);
-      if (M > 0) {
+      // Every empty-queue bound is at or above the true (uniform) kernel time: a completion that needs longer kernels
+      // than the bounds allow came late for another reason (a late timer or wakeup, a slow own transfer, preemption
+      // at its end). Its kernels take the bound's time (the queue may run dry before the drain's entry: that gap is
+      // idle) and it teaches nothing: taught, one such return stretches every estimated segment's kernels over the
+      // host gaps before their drains (a loader's I/O waits) and hides that idle time.
+      const cap = target === '' && M > 0 && this.emptyBound.count ? q(this.emptyBound, EMPTY_BOUND_Q) : null;
+      if (cap !== null && d > cap) d = cap;
+      else if (M > 0) {
         if (target === '') m.kernelNs.accept(d);
         else {
           let sk = this.clsNs.get(target);
@@ -909,6 +925,7 @@ export class Timeline {
     let preIds: [number, number][] | null = null;
     let ioIds: [number, number][] | null = null;
     let behind: Map<number, number> | null = null;
+    let afterWake: Map<number, Map<number, number>> | null = null;
     for (let k = 0; k < acts.length; k++) {
       const x0 = acts[k];
       if (x0.type !== A.OFF) continue;
@@ -921,13 +938,20 @@ export class Timeline {
       const mid = (Math.max(lo, x.ts) + Math.min(b, x.end)) / 2;
       const inCall = calls.find((c) => c.ts <= mid && c.end >= mid);
       if (inCall) addTo((callOff ??= new Map()), inCall, v);
-      if (x.code === 0 && before && before.code !== 0 && before.waker > 0 && before.waker === x.by && Math.abs(before.end - x.ts) < WAKE_SPLIT_NS) {
+      const woke = before !== null && before.code !== 0 && Math.abs(before.end - x.ts) < WAKE_SPLIT_NS;
+      if (woke && before.waker > 0 && before.waker === x.by) {
         // Woken, then runnable while the task that woke it kept the CPU (bpf splits the wakeup-to-run span off
         // a sleep as a runnable interval): the thread could not go on until its waker let it run, so the span
         // is still the wait for the waker (a loader thread handing over data and going on reading, a process
         // releasing a lock and re-taking it), not preemption by an unrelated task.
         x = { ...x0, code: before.code, waker: before.waker };
         addTo((behind ??= new Map()), x.waker, v);
+      } else if (woke && (before.code === 1 || before.code === 2)) {
+        // another task held the CPU at the wakeup: preemption here, kept apart by sleep and holder (afterWake)
+        const sleep = before.code === 2 ? WAKE_IO : before.waker;
+        let w = (afterWake ??= new Map()).get(sleep);
+        if (!w) afterWake.set(sleep, (w = new Map()));
+        addTo(w, x.by, v);
       }
       if (x.code === 0) {
         addTo((pre ??= new Map()), x.by, v);
@@ -1051,7 +1075,16 @@ export class Timeline {
     };
     let ownPre = 0;
     let allPre = 0;
-    spread(sum(pre), pre, (k, v) => {
+    const preTotal = sum(pre);
+    if (afterWake !== null && preTotal > 0) {
+      const scale = Math.min(left, preTotal) / preTotal;
+      for (const [k, w] of afterWake) {
+        let into = m.afterWake.get(k);
+        if (!into) m.afterWake.set(k, (into = new Map()));
+        for (const [by, v] of w) addTo(into, by, v * scale);
+      }
+    }
+    spread(preTotal, pre, (k, v) => {
       addTo(m.preempted, k, v);
       allPre += v;
       if (k === this.pid) ownPre += v;

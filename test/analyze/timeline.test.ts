@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OP_BY_NAME } from '../../src/common/ops.js';
-import { Timeline } from '../../src/analyze/timeline.js';
+import { Timeline, WAKE_IO } from '../../src/analyze/timeline.js';
 import { q } from '../../src/analyze/stats.js';
 
 const LAUNCH = OP_BY_NAME.get('cudaLaunchKernel')!.code;
@@ -16,6 +16,7 @@ const SYNC = OP_BY_NAME.get('cudaStreamSynchronize')!.code;
 const US = 1000;
 const PREEMPTED = 0;
 const VOLUNTARY = 1;
+const IO_WAIT = 2;
 
 test('woken by a task, then runnable while that task keeps the CPU: the whole span is the wait for it', () => {
   // the sync returns at once (1 µs, the thread's fastest), so its queue of one 1 µs-ish kernel is empty after it
@@ -218,4 +219,61 @@ test('segments of many launches on two streams, synced one stream at a time: eve
   assert.equal(m.inCalls.get('cudaLaunchKernel')?.ns, STEPS * 49 * 2 * US + (STEPS - 1) * 1 * US);
   assert.equal(m.hostNs, STEPS * 49 * 3 * US);
   assert.equal(m.byDrain.get('cudaStreamSynchronize')?.hostNs, (STEPS - 1) * 1004 * US);
+});
+
+test('a copy that waited, but would need longer kernels than the empty-queue copies allow: capped there, teaches nothing', () => {
+  // io_starved's feeder: two launches, a wait for the loader, a synchronous 1 MiB copy (own transfer 100 µs)
+  const COPY = OP_BY_NAME.get('cudaMemcpy')!.code;
+  const key = 'cudaMemcpy(HostToDevice)';
+  const tl = new Timeline(new Map(), new Map([[COPY, 100 * US]]));
+  let id = 0;
+  let t = 0;
+  const step = (waitUs: number, copyUs: number) => {
+    for (let i = 0; i < 2; i++) {
+      tl.call(++id, t, t + 1 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+      t += 10 * US;
+    }
+    t += waitUs * US;
+    const end = t + copyUs * US;
+    tl.call(++id, t, end, COPY, key, 'submit_drain', 1 << 20, 1);
+    tl.drain(id, t, end, key, 100 * US, null, COPY, true);
+    t = end + 1 * US;
+  };
+  // twenty steps whose copy, right after the launches, takes its own transfer: the queue was empty, kernels <= ~10 µs
+  for (let s = 0; s < 20; s++) step(0, 100);
+  const learned = tl.m.kernelNs.count;
+  // a 500 µs wait for the loader, then a copy that returns 300 µs late (a late timer): taken as a completion, its
+  // two kernels would have run ~450 µs each, through the whole wait
+  const idleBefore = tl.m.idleNs;
+  step(500, 400);
+  const m = tl.finish(new Map());
+  assert.equal(m.kernelNs.count, learned, 'the late completion teaches no kernel time');
+  // the queue ran dry ~10 µs after the last launch by the bound: the rest of the 500 µs wait is GPU idle
+  assert.ok(m.idleNs - idleBefore >= 450 * US, `GPU idle ${m.idleNs - idleBefore} ns covers the wait before the late copy`);
+});
+
+test('runnable right after an I/O wait while another task holds the CPU: preemption, kept apart by who held it', () => {
+  const tl = new Timeline(new Map(), new Map([[SYNC, 1 * US]]));
+  let id = 0;
+  tl.call(++id, 0, 1 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+  tl.call(++id, 2 * US, 3 * US, SYNC, 'cudaStreamSynchronize', 'drain', 0, null);
+  tl.drain(id, 2 * US, 3 * US, 'cudaStreamSynchronize', 0, null, SYNC);
+  // three reads: each an I/O wait (woken from softirq), then runnable behind an idle CPU's exit (pid 0), the
+  // tracer (pid 55) or an unrelated task (pid 99); and a plain preemption by pid 55 later, not after a wakeup
+  let t = 10 * US;
+  for (const by of [0, 55, 99]) {
+    tl.off(++id, t, t + 400 * US, IO_WAIT, 7, 0xfffffff1);
+    tl.off(++id, t + 400 * US, t + 500 * US, PREEMPTED, by, 0);
+    t += 600 * US;
+  }
+  tl.off(++id, t, t + 100 * US, PREEMPTED, 55, 0);
+  tl.call(++id, t + 200 * US, t + 201 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+  tl.call(++id, t + 202 * US, t + 203 * US, SYNC, 'cudaStreamSynchronize', 'drain', 0, null);
+  tl.drain(id, t + 202 * US, t + 203 * US, 'cudaStreamSynchronize', 0, null, SYNC);
+  const m = tl.finish(new Map());
+  const near = (x: number | undefined, v: number) => Math.abs((x ?? 0) - v) < 1 * US;
+  assert.ok(near(m.io, 1200 * US), `I/O wait ${m.io}`);
+  assert.ok(near(m.preempted.get(55), 200 * US) && near(m.preempted.get(99), 100 * US) && near(m.preempted.get(0), 100 * US), 'all runnable time is preemption here');
+  const after = m.afterWake.get(WAKE_IO);
+  assert.ok(after && near(after.get(0), 100 * US) && near(after.get(55), 100 * US) && near(after.get(99), 100 * US), `after the I/O wakeups: ${JSON.stringify([...(after ?? [])])}`);
 });

@@ -17,6 +17,7 @@ import { gpuThreads } from '../attribution.js';
 import { mergedShares } from '../queues.js';
 import type { Chain } from '../types.js';
 import { idList, makeChain, ownPreemptionOwner, pct, significant, who, type ChainContext } from './common.js';
+import { ioWakeShares } from './io_starvation.js';
 
 function sum(m: Map<number, number>): number {
   let t = 0;
@@ -71,7 +72,10 @@ export function detectCpuPreemption(ctx: ChainContext): Chain[] {
     if (others.length) summary += ` (also ${others.map(([p, v]) => `${who(ctx, p)} ${fmtNs(v)}`).join(', ')})`;
     if (idleNs > 0) summary += `; ${fmtNs(idleNs)} more runnable on an idle CPU (wakeup latency, not counted)`;
     if (ownNs > 0) summary += `; ${fmtNs(ownNs)} more by ${owner === 'io' ? 'its own loader thread (counted as io_starvation)' : 'its own other launch thread (counted as launch_overhead)'}`;
-    if (tracerNs > 0) summary += `; ${fmtNs(tracerNs)} more by Causeway's own tracer (pid ${ctx.tracerPid}: tracing overhead, not counted)`;
+    // the tracer's and idle CPUs' share right after I/O or loader wakeups ends those waits: io_starvation counts it
+    const w = ioWakeShares(ctx, t);
+    const woke = w.ioWake + w.loaderWake;
+    if (tracerNs > 0) summary += `; ${fmtNs(tracerNs)} more by Causeway's own tracer (pid ${ctx.tracerPid}: tracing overhead, not counted here${woke > 0 ? `; ${fmtNs(woke)} runnable after I/O or loader wakeups on an idle CPU or behind the tracer is counted in io_starvation` : ''})`;
     summary += busyFree > 0 ? `; another ${fmtNs(busyFree)} of preemption landed while the GPU still had queued work and cost ~nothing.` : '.';
     const S = ctx.sessionId;
     const ids = m.preemptSamples.list();
