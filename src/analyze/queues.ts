@@ -106,7 +106,7 @@ export function mergeQueues(threads: ThreadProfile[]): MergedShare[] | null {
 }
 
 /** the intervals in start order (the timeline logs them so; a defensive sort where it did not) */
-function sortedIvs(v: number[]): number[] {
+function sortedIvs(v: ArrayLike<number>): ArrayLike<number> {
   let sorted = true;
   for (let k = W; k < v.length; k += W) if (v[k] < v[k - W]) sorted = false;
   if (sorted) return v;

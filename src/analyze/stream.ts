@@ -185,7 +185,10 @@ export class StreamEngine {
   private offCpuEvents = 0;
   private last: ThreadState | null = null;
   /** the slots (F numbers each) of the events held or kept for a resweep; free slots' indices in freeSlots */
-  private slab = new Float64Array(F * 1024);
+  // Sized for one thread's bound at once (HOLD_CAP held + EARLY_CAP kept): the pages are only touched as slots are
+  // used, where doubling from a small slab copied it into fresh memory at every step (page faults were a large
+  // part of a launch-only trace's analysis, CPU user and system).
+  private slab = new Float64Array(F * (HOLD_CAP + EARLY_CAP));
   private used = 0;
   private readonly freeSlots: number[] = [];
   /** the last id fed (replays continue after it) */

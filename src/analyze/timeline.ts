@@ -99,6 +99,8 @@ const MAX_EVENTS = 4096;
 const MAX_IVS = 1 << 18;
 /** numbers per kept idle interval (IdleModel.ivs) */
 export const IV_STRIDE = 6;
+/** numbers per chunk of kept idle intervals (4,096 intervals, 192 KiB) */
+const IV_CHUNK = IV_STRIDE * 4096;
 /** cap on one segment's buffered submissions/activity; beyond it the segment is closed by estimate */
 const MAX_SEGMENT = 1 << 16;
 /** acts longer than this (1 ms) are indexed apart so that windows need not reach back over them (see longActs) */
@@ -193,8 +195,9 @@ export interface IdleModel {
    * any task), in
    * time order, for merging the queues of a process's GPU-feeding threads (queues.ts): the GPU is idle only where
    * every one of them is empty. null: more than MAX_IVS intervals, not kept (each thread's own view is used).
+   * Set when the timeline finishes (empty until then).
    */
-  ivs: number[] | null;
+  ivs: ArrayLike<number> | null;
   /** first submission and last completion of this queue (null: none): outside them the queue is empty */
   queueFrom: number | null;
   queueTo: number | null;
@@ -296,6 +299,14 @@ export class Timeline {
    * still has the later steps queued when the wait returns, and the GPU is not idle after it.
    */
   private readonly evAt = new Map<number, { sub: number; stream: number }>();
+  /**
+   * The kept idle intervals (IdleModel.ivs, handed over by finish()) in typed chunks of IV_CHUNK numbers, ivLen
+   * numbers in all (-1: over MAX_IVS, not kept). A launch-bound loop closes one interval per launch: pushed onto
+   * a number[] of up to 1.5M elements, the array's regrowth (fresh pages, copies, V8's large-object space) was
+   * the top line of idle() and much of the analysis's GC and system time; a chunk is written once.
+   */
+  private ivChunks: Float64Array[] = [];
+  private ivLen = 0;
   /** entry of the first not-ready completion query since the last submission (null: none) */
   private pollSince: number | null = null;
   private lastNotReady = 0;
@@ -1136,10 +1147,21 @@ export class Timeline {
       dd.gaps++;
       dd.samples.add(len, closingId);
     }
-    const ivs = m.ivs;
-    if (ivs !== null) {
-      if (ivs.length >= IV_STRIDE * MAX_IVS) m.ivs = null;
-      else ivs.push(a, b, submitNs, ownPre, openedBy === null ? host : 0, allPre);
+    const n = this.ivLen;
+    if (n >= 0) {
+      if (n >= IV_STRIDE * MAX_IVS) this.ivLen = -1;
+      else {
+        const o = n % IV_CHUNK;
+        if (o === 0) this.ivChunks.push(new Float64Array(IV_CHUNK));
+        const v = this.ivChunks[this.ivChunks.length - 1];
+        v[o] = a;
+        v[o + 1] = b;
+        v[o + 2] = submitNs;
+        v[o + 3] = ownPre;
+        v[o + 4] = openedBy === null ? host : 0;
+        v[o + 5] = allPre;
+        this.ivLen = n + IV_STRIDE;
+      }
     }
   }
 
@@ -1185,6 +1207,13 @@ export class Timeline {
       if (busy > 0) this.m.preemptedBusy.set(pid, busy);
     }
     if (this.firstSubmit !== null) this.m.spanNs = Math.max(0, this.lastEnd - this.firstSubmit);
+    if (this.ivLen < 0) this.m.ivs = null;
+    else {
+      const ivs = new Float64Array(this.ivLen);
+      this.ivChunks.forEach((c, i) => ivs.set(i * IV_CHUNK + IV_CHUNK <= this.ivLen ? c : c.subarray(0, this.ivLen - i * IV_CHUNK), i * IV_CHUNK));
+      this.m.ivs = ivs;
+    }
+    this.ivChunks = [];
     this.m.queueFrom = this.firstSubmit;
     this.m.queueTo = this.lastDone;
     this.capSerialization();
