@@ -97,6 +97,8 @@ const MAX_EVENTS = 4096;
 const MAX_IVS = 1 << 18;
 /** numbers per kept idle interval (IdleModel.ivs) */
 export const IV_STRIDE = 6;
+/** call-to-call transitions sampled per thread for its floor (Timeline.transit) */
+const TRANSIT_SAMPLES = 4096;
 /** cap on one segment's buffered submissions/activity; beyond it the segment is closed by estimate */
 const MAX_SEGMENT = 1 << 16;
 /** acts longer than this (1 ms) are indexed apart so that windows need not reach back over them (see longActs) */
@@ -298,6 +300,19 @@ export class Timeline {
   private lastEnd = 0;
   /** return of the last submission of the closed segment (the host path to the next one starts after it) */
   private prevSubmit = -Infinity;
+  /**
+   * The thread's call-to-call transition: return of a submission to the entry of the next one, with nothing logged
+   * between (the loop's own code and the tracer's return and entry probes). A gap after a drain with no host work
+   * in it still holds one such transition: it is not host work the drain serialized (see idle()). The first
+   * TRANSIT_SAMPLES transitions are sampled; their median is the floor.
+   */
+  private readonly transit = newSketch();
+  private transitFloor = 0;
+  /** transit.count when transitFloor was computed */
+  private transitSeen = 0;
+  private lastCallEnd = -Infinity;
+  private lastCallSubmit = false;
+  private actSinceCall = false;
 
   constructor(
     private readonly copyRate: Map<string, number> = new Map(),
@@ -377,6 +392,12 @@ export class Timeline {
     if (end > this.lastEnd) this.lastEnd = end;
     // waker (unused for calls): a first launch's excess over the kernel's later launches (lazy module load)
     this.log(A.CALL, id, ts, end, op, key, 0, lazyExcess);
+    if (role === 'submit' && this.lastCallSubmit && !this.actSinceCall && ts >= this.lastCallEnd && this.transit.count < TRANSIT_SAMPLES) {
+      this.transit.accept(ts - this.lastCallEnd);
+    }
+    this.lastCallEnd = end;
+    this.lastCallSubmit = role === 'submit';
+    this.actSinceCall = false;
     if (role === 'submit') {
       // new work: an earlier not-ready query says nothing about when this completes
       this.pollSince = null;
@@ -404,6 +425,7 @@ export class Timeline {
   }
 
   private log(type: A, id: number, ts: number, end: number, code: number, key: string, by: number, waker: number): void {
+    if (type !== A.CALL) this.actSinceCall = true;
     // before the first submission there is no GPU work to starve (start-up, library loading)
     if (this.firstSubmit === null && this.lastDone === null && !(type === A.CALL)) return;
     let a = this.spare.pop();
@@ -995,6 +1017,8 @@ export class Timeline {
     let codeOf: Map<string, Act> | null = null;
     let alloc = 0;
     let drains = 0;
+    let ret = 0;
+    let retBy: Map<string, number> | null = null;
     let submits = 0;
     let other = 0;
     let callOn = 0;
@@ -1023,8 +1047,16 @@ export class Timeline {
         alloc += rest;
         addTo((allocBy ??= new Map()), c.key, rest);
       } else if (role === 'drain' || role === 'submit_drain') {
-        drains += rest;
-        addTo((drainBy ??= new Map()), c.key, rest);
+        if (measured && c.ts < a && c.end > a) {
+          // the drain whose return measured the completion (placed inside it: at its wakeup, or where it lost the
+          // CPU): the rest of it is the wait's way back to the caller, which every waiting drain pays, a healthy
+          // end-of-step sync too; not host work it serialized. Time in CUDA calls, owned by no chain.
+          ret += rest;
+          addTo((retBy ??= new Map()), c.key, rest);
+        } else {
+          drains += rest;
+          addTo((drainBy ??= new Map()), c.key, rest);
+        }
       } else if (role === 'submit') {
         submits += rest;
         addTo((subBy ??= new Map()), c.key, rest);
@@ -1085,17 +1117,21 @@ export class Timeline {
     if (modules > 0 && moduleIds) for (const [v, id] of moduleIds) m.moduleSamples.add(v, id);
     spread(alloc, allocBy, inCall);
     spread(drains, drainBy, (k, v) => (this.drainRec(k).ownNs += v));
+    spread(ret, retBy, inCall);
     spread(submits, subBy, inCall);
     spread(other, otherBy, inCall);
     // host computation: the rest of the path; whatever idle is left is host time by construction
     void callOn;
     const host = left;
     left = 0;
+    // after a drain: the thread's call-to-call transition (its return to the next submission's entry, which a gap
+    // with no host work in it holds too) is host time of the loop, not host work the drain serialized
+    const hostOwn = openedBy === null ? host : Math.min(host, this.transitNs());
     if (host > 0) {
-      if (openedBy !== null) this.drainRec(openedBy).hostNs += host;
-      else {
-        m.hostNs += host;
-        m.hostSamples.add(host, closingId);
+      if (openedBy !== null) this.drainRec(openedBy).hostNs += host - hostOwn;
+      if (hostOwn > 0) {
+        m.hostNs += hostOwn;
+        m.hostSamples.add(hostOwn, closingId);
       }
     }
     if (openedBy !== null) {
@@ -1106,8 +1142,18 @@ export class Timeline {
     const ivs = m.ivs;
     if (ivs !== null) {
       if (ivs.length >= IV_STRIDE * MAX_IVS) m.ivs = null;
-      else ivs.push(a, b, submitNs, ownPre, openedBy === null ? host : 0, allPre);
+      else ivs.push(a, b, submitNs, ownPre, hostOwn, allPre);
     }
+  }
+
+  /** median call-to-call transition sampled so far (0: none yet) */
+  private transitNs(): number {
+    // recomputed only while the sample grows (at most TRANSIT_SAMPLES times)
+    if (this.transitSeen !== this.transit.count) {
+      this.transitSeen = this.transit.count;
+      this.transitFloor = q(this.transit, 0.5);
+    }
+    return this.transitFloor;
   }
 
   private drainRec(key: string): DrainIdle {

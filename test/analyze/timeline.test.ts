@@ -214,8 +214,10 @@ test('segments of many launches on two streams, synced one stream at a time: eve
   assert.equal(m.idleNs, STEPS * 49 * 5 * US + (STEPS - 1) * 1005 * US);
   assert.equal(m.busyNs, STEPS * 50 * 35 * US);
   // each 5 µs gap's path (from the previous stream-2 return) holds two 1 µs launches, the rest is host time; each
-  // gap between steps holds one launch and is the sync's host time
+  // gap between steps holds one launch and is the sync's host time, less the thread's call-to-call transition (19 µs
+  // from a launch's return to the next launch's entry, a sketch median: within 1%), which is the loop's own host time
   assert.equal(m.inCalls.get('cudaLaunchKernel')?.ns, STEPS * 49 * 2 * US + (STEPS - 1) * 1 * US);
-  assert.equal(m.hostNs, STEPS * 49 * 3 * US);
-  assert.equal(m.byDrain.get('cudaStreamSynchronize')?.hostNs, (STEPS - 1) * 1004 * US);
+  const transit = (STEPS - 1) * 19 * US;
+  assert.ok(Math.abs(m.hostNs - (STEPS * 49 * 3 * US + transit)) <= 0.01 * transit, `host ${m.hostNs}`);
+  assert.ok(Math.abs(m.byDrain.get('cudaStreamSynchronize')!.hostNs - ((STEPS - 1) * 1004 * US - transit)) <= 0.01 * transit);
 });
