@@ -595,7 +595,7 @@ export class Timeline {
       // close by estimate. Taking `done` as measured here would stretch the queued kernels over the whole host
       // gap before the drain (I/O waits, page touching) and hide that gap's idle time.
       if (waitedUntil(done)) {
-        this.closeSegment(done, true, key, id);
+        this.closeSegment(done, true, key, id, done - ts - ownNs);
         return;
       }
     }
@@ -680,7 +680,12 @@ export class Timeline {
     return sk && sk.count ? q(sk, 0.5) : null;
   }
 
-  private closeSegment(done: number, measured: boolean, key: string | null, drainId: number): void {
+  /**
+   * Close the pending segment at its completion `done`. queuedAtEntry (a drain's measured completion): how long the
+   * drain waited beyond its own transfer, the work still queued when the host reached it; a kernel time is learned
+   * from the completion only if at least one kernel's worth was (see below).
+   */
+  private closeSegment(done: number, measured: boolean, key: string | null, drainId: number, queuedAtEntry = Infinity): void {
     const n = this.subN;
     const m = this.m;
     m.segments++;
@@ -719,14 +724,36 @@ export class Timeline {
     if (measured) {
       let D = 0;
       let M = 0;
+      /** kernels from the submission that sets d on (the back-to-back run that ends at the completion) */
+      let mAt = 0;
       d = Infinity;
       for (let k = n - 1; k >= 0; k--) {
         if (dur[k] >= 0) D += dur[k];
         else M++;
-        if (M > 0) d = Math.min(d, (done - this.subTs[k] - D) / M);
+        if (M > 0) {
+          const x = (done - this.subTs[k] - D) / M;
+          if (x < d) {
+            d = x;
+            mAt = M;
+          }
+        }
       }
       if (!Number.isFinite(d)) d = 0;
       d = Math.max(0, d);
+      if (M > 0 && target === '' && mAt > 1 && queuedAtEntry < d) {
+        // The completion is explained only by several kernels running back to back up to it (mAt of them), yet the
+        // drain waited for less than one of them: at most the last kernel was still running when the host got there,
+        // so the GPU had kept up with the host and the queue was not backed up. The two agree only if the kernels ran
+        // at exactly the host's submission rate; otherwise the completion was reported late (a sleep's wakeup, an
+        // interrupt in the return), and taking it at face value makes a launch-bound loop learn a kernel as long as
+        // a launch and hide every launch gap. The completion stands (the work was done by then); the kernel time is
+        // the one learned elsewhere, capped by d. (With mAt = 1 the last kernel alone ran from its submission to the
+        // completion: a measurement of one kernel, kept.)
+        const est = this.kernelEstimate();
+        if (est === null) m.unlearnedSegments++;
+        d = Math.min(d, est ?? 0);
+        M = 0;
+      }
       if (M > 0) {
         if (target === '') m.kernelNs.accept(d);
         else {
