@@ -740,15 +740,15 @@ export class Timeline {
       }
       if (!Number.isFinite(d)) d = 0;
       d = Math.max(0, d);
-      if (M > 0 && target === '' && mAt > 1 && queuedAtEntry < d) {
-        // The completion is explained only by several kernels running back to back up to it (mAt of them), yet the
-        // drain waited for less than one of them: at most the last kernel was still running when the host got there,
-        // so the GPU had kept up with the host and the queue was not backed up. The two agree only if the kernels ran
-        // at exactly the host's submission rate; otherwise the completion was reported late (a sleep's wakeup, an
-        // interrupt in the return), and taking it at face value makes a launch-bound loop learn a kernel as long as
-        // a launch and hide every launch gap. The completion stands (the work was done by then); the kernel time is
-        // the one learned elsewhere, capped by d. (With mAt = 1 the last kernel alone ran from its submission to the
-        // completion: a measurement of one kernel, kept.)
+      // The drain waited for less than one kernel of the time it would teach: at most the last kernel was still
+      // running when the host got there, so the GPU had kept up with the host. Either that last kernel ran from its
+      // submission to the completion (a measurement of one kernel: mAt = 1), or the completion was reported late (a
+      // sleep's wakeup, an interrupt in the return), and taken at face value it makes a launch-bound loop learn a
+      // kernel as long as a launch and hide every launch gap. It is not learned where the late return is the only
+      // reading: the completion needs several kernels back to back (mAt > 1: the queue backed up, which a wait
+      // shorter than one kernel denies), or drains that found the queue empty bound the kernels below it. The
+      // completion stands (the work was done by then); the kernel time is the one learned elsewhere, capped by d.
+      if (M > 0 && target === '' && queuedAtEntry < d && (mAt > 1 || (this.emptyBound.count > 0 && d > q(this.emptyBound, EMPTY_BOUND_Q)))) {
         const est = this.kernelEstimate();
         if (est === null) m.unlearnedSegments++;
         d = Math.min(d, est ?? 0);
