@@ -740,15 +740,19 @@ export class Timeline {
       }
       if (!Number.isFinite(d)) d = 0;
       d = Math.max(0, d);
-      // The drain waited for less than one kernel of the time it would teach: at most the last kernel was still
-      // running when the host got there, so the GPU had kept up with the host. Either that last kernel ran from its
-      // submission to the completion (a measurement of one kernel: mAt = 1), or the completion was reported late (a
-      // sleep's wakeup, an interrupt in the return), and taken at face value it makes a launch-bound loop learn a
-      // kernel as long as a launch and hide every launch gap. It is not learned where the late return is the only
-      // reading: the completion needs several kernels back to back (mAt > 1: the queue backed up, which a wait
-      // shorter than one kernel denies), or drains that found the queue empty bound the kernels below it. The
-      // completion stands (the work was done by then); the kernel time is the one learned elsewhere, capped by d.
-      if (M > 0 && target === '' && queuedAtEntry < d && (mAt > 1 || (this.emptyBound.count > 0 && d > q(this.emptyBound, EMPTY_BOUND_Q)))) {
+      // Completions that do not pin the kernel time, reported late (a sleep's wakeup, an interrupt in the return):
+      //  - the completion needs several kernels back to back up to it (mAt > 1), yet under that reading less than
+      //    one kernel was still queued when the last one was submitted: the GPU ran exactly at the host's submission
+      //    rate, which is what a launch-bound loop whose sync returns a few µs late looks like (kernels far shorter
+      //    than a launch would fit it as well); taken at face value it learns a kernel as long as a launch and hides
+      //    every launch gap. A queue backed up by a burst of submissions keeps a backlog of many kernels and teaches.
+      //  - the last kernel alone explains it (mAt = 1) but the drain waited for less than that kernel and drains that
+      //    found the queue empty bound the kernels below it: the empty-queue evidence wins.
+      // The completion stands (the work was done by then); the kernel time is the one learned elsewhere, capped by d.
+      const lastSub = this.subTs[n - 1];
+      const rateMatched = mAt > 1 && done - lastSub - d < d;
+      const bounded = mAt === 1 && queuedAtEntry < d && this.emptyBound.count > 0 && d > q(this.emptyBound, EMPTY_BOUND_Q);
+      if (M > 0 && target === '' && (rateMatched || bounded)) {
         const est = this.kernelEstimate();
         if (est === null) m.unlearnedSegments++;
         d = Math.min(d, est ?? 0);
