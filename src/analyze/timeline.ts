@@ -37,7 +37,12 @@
  *    fixed-time async copies from k on); async copies take bytes x the fastest
  *    rate seen for synchronous copies of that direction (else they count as a
  *    kernel). Segments without a waiting drain use the median d of the waiting
- *    ones (no estimate: d = 0, which makes idle an upper bound).
+ *    ones (no estimate: d = 0, which makes idle an upper bound). A completion
+ *    that only kernels running at exactly the host's submission rate explain
+ *    (a launch-bound loop whose sync returned a few µs late) teaches nothing.
+ *  - After a drain, the drain's return path past the completion and one
+ *    call-to-call transition of the thread (the median return-to-entry between
+ *    consecutive submissions) are not host work the drain serialized.
  *  - Idle intervals: before each segment's first submission (from the previous
  *    completion) and where the simulated queue ran dry inside a segment. A
  *    blocking copy's own transfer counts as idle compute time owned by that
