@@ -37,7 +37,12 @@
  *    fixed-time async copies from k on); async copies take bytes x the fastest
  *    rate seen for synchronous copies of that direction (else they count as a
  *    kernel). Segments without a waiting drain use the median d of the waiting
- *    ones (no estimate: d = 0, which makes idle an upper bound).
+ *    ones (no estimate: d = 0, which makes idle an upper bound). A completion
+ *    that only kernels running at exactly the host's submission rate explain
+ *    (a launch-bound loop whose sync returned a few µs late) teaches nothing.
+ *  - After a drain, the drain's return path past the completion and one
+ *    call-to-call transition of the thread (the median return-to-entry between
+ *    consecutive submissions) are not host work the drain serialized.
  *  - Idle intervals: before each segment's first submission (from the previous
  *    completion) and where the simulated queue ran dry inside a segment. A
  *    blocking copy's own transfer counts as idle compute time owned by that
@@ -101,6 +106,8 @@ const MAX_IVS = 1 << 18;
 export const IV_STRIDE = 6;
 /** numbers per chunk of kept idle intervals (4,096 intervals, 192 KiB) */
 const IV_CHUNK = IV_STRIDE * 4096;
+/** call-to-call transitions sampled per thread for its floor (Timeline.transit) */
+const TRANSIT_SAMPLES = 4096;
 /** cap on one segment's buffered submissions/activity; beyond it the segment is closed by estimate */
 const MAX_SEGMENT = 1 << 16;
 /** acts longer than this (1 ms) are indexed apart so that windows need not reach back over them (see longActs) */
@@ -318,6 +325,19 @@ export class Timeline {
   private lastEnd = 0;
   /** return of the last submission of the closed segment (the host path to the next one starts after it) */
   private prevSubmit = -Infinity;
+  /**
+   * The thread's call-to-call transition: return of a submission to the entry of the next one, with nothing logged
+   * between (the loop's own code and the tracer's return and entry probes). A gap after a drain with no host work
+   * in it still holds one such transition: it is not host work the drain serialized (see idle()). The first
+   * TRANSIT_SAMPLES transitions are sampled; their median is the floor.
+   */
+  private readonly transit = newSketch();
+  private transitFloor = 0;
+  /** transit.count when transitFloor was computed */
+  private transitSeen = 0;
+  private lastCallEnd = -Infinity;
+  private lastCallSubmit = false;
+  private actSinceCall = false;
 
   constructor(
     private readonly copyRate: Map<string, number> = new Map(),
@@ -397,6 +417,12 @@ export class Timeline {
     if (end > this.lastEnd) this.lastEnd = end;
     // waker (unused for calls): a first launch's excess over the kernel's later launches (lazy module load)
     this.log(A.CALL, id, ts, end, op, key, 0, lazyExcess);
+    if (role === 'submit' && this.lastCallSubmit && !this.actSinceCall && ts >= this.lastCallEnd && this.transit.count < TRANSIT_SAMPLES) {
+      this.transit.accept(ts - this.lastCallEnd);
+    }
+    this.lastCallEnd = end;
+    this.lastCallSubmit = role === 'submit';
+    this.actSinceCall = false;
     if (role === 'submit') {
       // new work: an earlier not-ready query says nothing about when this completes
       this.pollSince = null;
@@ -424,6 +450,7 @@ export class Timeline {
   }
 
   private log(type: A, id: number, ts: number, end: number, code: number, key: string, by: number, waker: number): void {
+    if (type !== A.CALL) this.actSinceCall = true;
     // before the first submission there is no GPU work to starve (start-up, library loading)
     if (this.firstSubmit === null && this.lastDone === null && !(type === A.CALL)) return;
     let a = this.spare.pop();
@@ -678,6 +705,7 @@ export class Timeline {
     return sk && sk.count ? q(sk, 0.5) : null;
   }
 
+  /** Close the pending segment at its completion `done` (measured: a drain's observed completion). */
   private closeSegment(done: number, measured: boolean, key: string | null, drainId: number): void {
     const n = this.subN;
     const m = this.m;
@@ -717,21 +745,42 @@ export class Timeline {
     if (measured) {
       let D = 0;
       let M = 0;
+      /** kernels from the submission that sets d on (the back-to-back run that ends at the completion) */
+      let mAt = 0;
       d = Infinity;
       for (let k = n - 1; k >= 0; k--) {
         if (dur[k] >= 0) D += dur[k];
         else M++;
-        if (M > 0) d = Math.min(d, (done - this.subTs[k] - D) / M);
+        if (M > 0) {
+          const x = (done - this.subTs[k] - D) / M;
+          if (x < d) {
+            d = x;
+            mAt = M;
+          }
+        }
       }
       if (!Number.isFinite(d)) d = 0;
       d = Math.max(0, d);
-      // Every empty-queue bound is at or above the true (uniform) kernel time: a completion that needs longer kernels
-      // than the bounds allow came late for another reason (a late timer or wakeup, a slow own transfer, preemption
-      // at its end). Its kernels take the bound's time (the queue may run dry before the drain's entry: that gap is
-      // idle) and it teaches nothing: taught, one such return stretches every estimated segment's kernels over the
-      // host gaps before their drains (a loader's I/O waits) and hides that idle time.
+      // Completions that do not pin the kernel time:
+      //  - reported late (a sleep's wakeup, an interrupt in the return): the completion needs several kernels back
+      //    to back up to it (mAt > 1), yet under that reading less than one kernel was still queued when the last
+      //    one was submitted: the GPU ran exactly at the host's submission rate, which is what a launch-bound loop
+      //    whose sync returns a few µs late looks like (kernels far shorter than a launch would fit it as well);
+      //    taken at face value it learns a kernel as long as a launch and hides every launch gap. A queue backed up
+      //    by a burst of submissions keeps a backlog of many kernels and teaches. The completion stands (the work
+      //    was done by then); the kernel time is the one learned elsewhere, capped by d.
+      //  - every empty-queue bound is at or above the true (uniform) kernel time: a completion that needs longer
+      //    kernels than the bounds allow came late for another reason (a late timer or wakeup, a slow own transfer,
+      //    preemption at its end). Its kernels take the bound's time (the queue may run dry before the drain's
+      //    entry: that gap is idle) and it teaches nothing: taught, one such return stretches every estimated
+      //    segment's kernels over the host gaps before their drains (a loader's I/O waits) and hides that idle time.
+      const rateMatched = mAt > 1 && done - this.subTs[n - 1] - d < d;
       const cap = target === '' && M > 0 && this.emptyBound.count ? q(this.emptyBound, EMPTY_BOUND_Q) : null;
-      if (cap !== null && d > cap) d = cap;
+      if (M > 0 && target === '' && rateMatched) {
+        const est = this.kernelEstimate();
+        if (est === null) m.unlearnedSegments++;
+        d = Math.min(d, est ?? 0);
+      } else if (cap !== null && d > cap) d = cap;
       else if (M > 0) {
         if (target === '') m.kernelNs.accept(d);
         else {
@@ -1030,6 +1079,8 @@ export class Timeline {
     let codeOf: Map<string, Act> | null = null;
     let alloc = 0;
     let drains = 0;
+    let ret = 0;
+    let retBy: Map<string, number> | null = null;
     let submits = 0;
     let other = 0;
     let callOn = 0;
@@ -1058,8 +1109,16 @@ export class Timeline {
         alloc += rest;
         addTo((allocBy ??= new Map()), c.key, rest);
       } else if (role === 'drain' || role === 'submit_drain') {
-        drains += rest;
-        addTo((drainBy ??= new Map()), c.key, rest);
+        if (measured && c.ts < a && c.end > a) {
+          // the drain whose return measured the completion (placed inside it: at its wakeup, or where it lost the
+          // CPU): the rest of it is the wait's way back to the caller, which every waiting drain pays, a healthy
+          // end-of-step sync too; not host work it serialized. Time in CUDA calls, owned by no chain.
+          ret += rest;
+          addTo((retBy ??= new Map()), c.key, rest);
+        } else {
+          drains += rest;
+          addTo((drainBy ??= new Map()), c.key, rest);
+        }
       } else if (role === 'submit') {
         submits += rest;
         addTo((subBy ??= new Map()), c.key, rest);
@@ -1129,17 +1188,21 @@ export class Timeline {
     if (modules > 0 && moduleIds) for (const [v, id] of moduleIds) m.moduleSamples.add(v, id);
     spread(alloc, allocBy, inCall);
     spread(drains, drainBy, (k, v) => (this.drainRec(k).ownNs += v));
+    spread(ret, retBy, inCall);
     spread(submits, subBy, inCall);
     spread(other, otherBy, inCall);
     // host computation: the rest of the path; whatever idle is left is host time by construction
     void callOn;
     const host = left;
     left = 0;
+    // after a drain: the thread's call-to-call transition (its return to the next submission's entry, which a gap
+    // with no host work in it holds too) is host time of the loop, not host work the drain serialized
+    const hostOwn = openedBy === null ? host : Math.min(host, this.transitNs());
     if (host > 0) {
-      if (openedBy !== null) this.drainRec(openedBy).hostNs += host;
-      else {
-        m.hostNs += host;
-        m.hostSamples.add(host, closingId);
+      if (openedBy !== null) this.drainRec(openedBy).hostNs += host - hostOwn;
+      if (hostOwn > 0) {
+        m.hostNs += hostOwn;
+        m.hostSamples.add(hostOwn, closingId);
       }
     }
     if (openedBy !== null) {
@@ -1158,11 +1221,21 @@ export class Timeline {
         v[o + 1] = b;
         v[o + 2] = submitNs;
         v[o + 3] = ownPre;
-        v[o + 4] = openedBy === null ? host : 0;
+        v[o + 4] = hostOwn;
         v[o + 5] = allPre;
         this.ivLen = n + IV_STRIDE;
       }
     }
+  }
+
+  /** median call-to-call transition sampled so far (0: none yet) */
+  private transitNs(): number {
+    // recomputed only while the sample grows (at most TRANSIT_SAMPLES times)
+    if (this.transitSeen !== this.transit.count) {
+      this.transitSeen = this.transit.count;
+      this.transitFloor = q(this.transit, 0.5);
+    }
+    return this.transitFloor;
   }
 
   private drainRec(key: string): DrainIdle {
