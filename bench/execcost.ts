@@ -601,24 +601,30 @@ export const STEP_SETS: Record<string, { programs: readonly string[] | 'all'; ba
 export interface StepRows {
   /** per set, and `null` (one more untraced block): per round, the kept spawns' CPU less the untraced block's, position by position, ns */
   rounds: Map<string, number[][]>;
+  /** per set: the untraced block right after its block less the untraced block right before it, place by place, ns */
+  after: Map<string, number[][]>;
   /** attach + detach ms per traced block (median over blocks), per set */
   toggleMs: Map<string, number>;
   /** seconds the run took */
   seconds: number;
+  /** blocks whose toggle took longer than the gap (their gap was longer than the others') */
+  overGap: number;
 }
 
 /**
  * Toggled per block of spawns: `spawn_step` runs one private /bin/true (A: its own ld.so copy, so
  * no probe another session puts on the system's ld.so reaches it) per command, and this process
- * attaches a set's links before a block and detaches them after. The blocks run U X U X U ..., each
- * X a set or `null` (one more untraced block), in a new seeded random order per round; a block is
- * `block` spawns of which the first is not counted (whatever attaching or the previous detach leaves
- * behind for a moment falls on it). Each kept spawn's CPU (the child's from wait4 + the spawner's
- * for it) is compared with the mean of the spawns at the same place in the untraced blocks either
- * side: spawns tens of ms apart see the same load, and drift that is linear over a block cancels.
+ * attaches a set's links before a block and detaches them after. The blocks run U X S U X S U ...,
+ * each X a set or `null` (one more untraced block), in a new seeded random order per round; S is a
+ * block not counted, so what a detach leaves behind for a while (deferred frees, RCU callbacks, the
+ * text patching's IPIs, charged to whatever runs) falls on it and not on an untraced block. Every
+ * block starts `gapMs` after the previous one ended, the toggles inside that gap (spawns after a
+ * pause read dearer for a while here: a pause only before traced blocks would bias them), and its
+ * first spawn is not counted. Each counted spawn's CPU (the child's from wait4 + the spawner's for
+ * it) is compared with the mean of the spawns at the same place in the untraced blocks either side.
  * One X block is one cluster for the interval (its values share their untraced neighbours).
  */
-export async function stepRounds(sets: string[], block: number, rounds: number, progs: AbPrograms, log: (l: string) => void, settleSpawns = 4, settleMs = 10): Promise<StepRows | null> {
+export async function stepRounds(sets: string[], block: number, rounds: number, progs: AbPrograms, log: (l: string) => void, gapMs = 100): Promise<StepRows | null> {
   const t0 = performance.now();
   const addon = loadAddon();
   const baseDir = process.env.BENCH_BASE_BPF;
@@ -630,7 +636,7 @@ export async function stepRounds(sets: string[], block: number, rounds: number, 
   let child: ReturnType<typeof start> | null = null;
   let cmdFd = -1;
   let resFd = -1;
-  const out: StepRows = { rounds: new Map([...want, 'null'].map((x) => [x, []])), toggleMs: new Map(), seconds: 0 };
+  const out: StepRows = { rounds: new Map([...want, 'null'].map((x) => [x, []])), after: new Map([...want, 'null'].map((x) => [x, []])), toggleMs: new Map(), seconds: 0, overGap: 0 };
   const toggles = new Map<string, number[]>(want.map((x) => [x, []]));
   try {
     sides.set(false, openKernelSide(addon, path.dirname(bpfObjectPath('host.bpf.o'))));
@@ -650,9 +656,19 @@ export async function stepRounds(sets: string[], block: number, rounds: number, 
       }
       return Number(line.trim().split(' ')[1]);
     };
+    // every block, traced or not, starts the same time after the previous one ended (the toggles happen
+    // inside that gap): spawns after a pause of tens of ms read dearer for a while on this VM, so a gap
+    // only before traced blocks (their attach and detach take up to ~100 ms) would bias the comparison
+    const sleeper = new Int32Array(new SharedArrayBuffer(4));
+    let lastEnd = performance.now();
+    let overGap = 0;
     const runBlock = (): number[] => {
+      const wait = gapMs - (performance.now() - lastEnd);
+      if (wait > 0) Atomics.wait(sleeper, 0, 0, wait);
+      else overGap++;
       const v: number[] = [];
       for (let i = 0; i < block; i++) v.push(one());
+      lastEnd = performance.now();
       return v.slice(1);
     };
     const runSet = (b: string): number[] => {
@@ -685,18 +701,22 @@ export async function stepRounds(sets: string[], block: number, rounds: number, 
     for (let r = 0; r < rounds; r++) {
       for (const b of order(['null', ...want])) {
         const v = runSet(b);
-        // not counted, after every X block, null included: what a detach leaves behind (deferred frees, RCU
-        // callbacks) lands on the spawns that follow it and would otherwise inflate the next untraced block
-        await sleep(settleMs);
-        for (let i = 0; i < settleSpawns; i++) one();
+        // a block not counted after every X block, null included: what a detach leaves behind for a while
+        // (deferred frees, RCU callbacks, IPIs of the text patching: charged to whatever runs) lands on it
+        // and not on the untraced block that X is compared with
+        const sBlock = runBlock();
         const nextU = runBlock();
+        if (process.env.STEP_DEBUG) log(`block ${b}: ${(median(v) / 1000).toFixed(0)}  S ${(median(sBlock) / 1000).toFixed(0)}  U ${(median(nextU) / 1000).toFixed(0)} us`);
         out.rounds.get(b)!.push(v.map((x, i) => x - (prevU[i]! + nextU[i]!) / 2));
+        // the untraced block after this one against the one before it: what this block's detach leaves behind
+        out.after.get(b)!.push(nextU.map((x, i) => x - prevU[i]!));
         prevU = nextU;
       }
       if (r % 10 === 9 || r === rounds - 1)
         log(`step round ${r + 1}/${rounds}: ${[...out.rounds].map(([n, rs]) => `${n} ${(median(rs.flat()) / 1000).toFixed(1)}`).join(', ')} us (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     }
     for (const [name, xs] of toggles) out.toggleMs.set(name, median(xs));
+    out.overGap = overGap;
     out.seconds = (performance.now() - t0) / 1000;
     return out;
   } finally {
@@ -706,6 +726,75 @@ export async function stepRounds(sets: string[], block: number, rounds: number, 
     for (const k of sides.values()) k.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+export interface ProgCost {
+  program: string;
+  /** this build's and the base build's run time per run (bpf_stats) and runs per spawn, both attached at once */
+  ns: number;
+  runs: number;
+  baseNs: number;
+  baseRuns: number;
+}
+
+/**
+ * The untraced path of each program, this build against BENCH_BASE_BPF's objects in the same run:
+ * both builds' programs attached to the same tracepoints at once (nothing in either build's
+ * cw_traced, so every run is an untraced one), kernel.bpf_stats_enabled=1 (restored after),
+ * `spawn_loop n` under them; run time per run and runs per spawn of each, by prog id.
+ */
+export async function progCost(programs: readonly string[], n: number, baseFirst = false): Promise<ProgCost[] | null> {
+  const baseDir = process.env.BENCH_BASE_BPF;
+  if (!baseDir || !fs.existsSync(path.join(baseDir, 'host.bpf.o'))) return null;
+  const addon = loadAddon();
+  const prev = readSysctl('kernel.bpf_stats_enabled');
+  const sides = [openKernelSide(addon, path.dirname(bpfObjectPath('host.bpf.o'))), openKernelSide(addon, baseDir)];
+  const links: LinkHandle[] = [];
+  try {
+    const ids = new Map<string, [number, number]>();
+    for (const prog of programs) {
+      const pair: number[] = [];
+      // the first program attached runs first at each hit and takes the cold misses (an unchanged program reads
+      // ~50 ns dearer first): baseFirst swaps the order
+      for (const side of baseFirst ? [sides[1]!, sides[0]!] : sides) {
+        const t = side.targets.get(prog);
+        if (!t) return null;
+        const before = linkedProgIds();
+        links.push(addon.attachAuto(t[0], t[1]));
+        pair.push([...linkedProgIds()].find((i) => !before.has(i)) ?? 0);
+      }
+      ids.set(prog, baseFirst ? [pair[1]!, pair[0]!] : [pair[0]!, pair[1]!]);
+    }
+    writeSysctl('kernel.bpf_stats_enabled', '1');
+    const all = [...ids.values()].flat();
+    const s0 = progStatsById(all);
+    await spawnLoop(n);
+    const s1 = progStatsById(all);
+    return programs.map((program) => {
+      const [a, b] = ids.get(program)!;
+      const d = (id: number) => ({ ns: (s1.get(id)?.ns ?? 0) - (s0.get(id)?.ns ?? 0), cnt: (s1.get(id)?.cnt ?? 0) - (s0.get(id)?.cnt ?? 0) });
+      const x = d(a);
+      const y = d(b);
+      return { program, ns: x.ns / x.cnt, runs: x.cnt / n, baseNs: y.ns / y.cnt, baseRuns: y.cnt / n };
+    });
+  } finally {
+    writeSysctl('kernel.bpf_stats_enabled', prev);
+    addon.detach(links);
+    for (const k of sides) k.close();
+  }
+}
+
+function progStatsById(ids: number[]): Map<number, { ns: number; cnt: number }> {
+  const out = new Map<number, { ns: number; cnt: number }>();
+  for (const id of ids) {
+    try {
+      const p = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show', 'id', String(id)], { encoding: 'utf8' })) as { run_time_ns?: number; run_cnt?: number };
+      out.set(id, { ns: p.run_time_ns ?? 0, cnt: p.run_cnt ?? 0 });
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
 }
 
 /** CPU ns per getppid() system call (bench/c/syscall_loop.c, median of 9 batches). */
@@ -1172,12 +1261,16 @@ const BATCH_DESCRIBE: Record<string, string> = {
 export async function run(ctx: Ctx): Promise<SectionResult> {
   const spawns = ctx.quick ? 1000 : 2000;
   const rounds = 6;
-  const abRounds = ctx.quick ? 10 : 16;
+  const abRounds = ctx.quick ? 10 : 12;
   const abPairs = ctx.quick ? 60 : 80;
   const roundPairs = ctx.quick ? 60 : 100;
   // per-spawn toggled blocks (the judged figure): see BENCHMARKS §7b for how these were chosen
-  const stepBlock = 16;
-  const stepRoundsN = ctx.quick ? 60 : 240;
+  // (chosen on the loaded VM: per block of single spawns gave half the interval width of the per-batch toggling
+  // in the same time, 33.9 [-19.7, 82.9] against 130.8 [12.7, 214.2] µs; the judged set runs alone, the parts in
+  // fewer rounds after it)
+  const stepBlock = 24;
+  const stepRoundsN = ctx.quick ? 50 : 140;
+  const partRoundsN = ctx.quick ? 12 : 24;
   const base = process.env.BENCH_BASE_CLI && fs.existsSync(process.env.BENCH_BASE_CLI) ? process.env.BENCH_BASE_CLI : null;
   const us = (x: number) => fmt(x / 1000, 1);
   const med = (xs: number[]) => (xs.length ? fmtStat(stat(xs.map((x) => x / 1000)), 1) : 'n/a');
@@ -1237,13 +1330,19 @@ export async function run(ctx: Ctx): Promise<SectionResult> {
 
   // 4b. the kernel side of the same trace, switched on and off per block of single spawns (the judged figure),
   // and parts of it the same way (which part carries the cost)
-  const stepSets = ['all', ...(process.env.BENCH_BASE_BPF ? ['all (previous build)'] : []), 'page', 'sched', 'watch', 'life'];
-  const st = progs ? await stepRounds(stepSets, stepBlock, stepRoundsN, progs, ctx.log) : null;
-  const stEst = new Map([...(st?.rounds ?? new Map<string, number[][]>())].map(([name, rs]) => [name, clusterBootstrapMedian(rs)] as const));
+  const st = progs ? await stepRounds(['all'], stepBlock, stepRoundsN, progs, ctx.log) : null;
+  const partSets = ['all', ...(process.env.BENCH_BASE_BPF ? ['all (previous build)'] : []), 'page', 'sched', 'watch', 'life'];
+  const sp = progs ? await stepRounds(partSets, stepBlock, partRoundsN, progs, ctx.log) : null;
+  const est = (rows: StepRows | null) => new Map([...(rows?.rounds ?? new Map<string, number[][]>())].map(([name, rs]) => [name, clusterBootstrapMedian(rs)] as const));
+  const stEst = est(st);
+  const spEst = est(sp);
   const kernelEst = stEst.get('all') ?? { est: NaN, lo: NaN, hi: NaN, n: 0, conf: 0 };
   const nullEst = stEst.get('null');
-  out.push(`\n**The kernel side of the trace, switched on and off per block of spawns** (the judged figure). Every host tracepoint and the mmap watch, as \`causeway trace\` loads them, are opened once in-process and attached before a block and detached after it; \`spawn_step\` runs one private \`/bin/true\` (A, on its own ld.so copy) per command from this process, so a block is ${stepBlock} single spawns with the links on or off. ${st?.rounds.get('null')?.length ?? 0} rounds; in each, every set below and one more untraced block (the null) once, in a new seeded random order, with an untraced block between any two (U X U X U …). The first spawn of every block is not counted (what attaching, or the detach before, leaves behind for a moment falls on it). Each counted spawn's CPU, the child's from wait4 plus the spawner's for that spawn (the fork tracepoint runs in the spawner), less the mean of the spawns at the same place in the untraced blocks either side: spawns tens of ms apart, where the batches of the previous method were seconds apart. Median of all such differences, with a 95% bootstrap interval that resamples whole blocks (the values of a block share their untraced neighbours). µs per spawn; the ${fmt(st?.seconds ?? NaN, 0)} s run attached and detached each set in the median time shown (not in any spawn's CPU).\n`);
-  out.push(table(['set attached in the block', 'spawns compared', 'added CPU µs per spawn, median [95% interval]', 'attach + detach ms'], [...(st?.rounds.keys() ?? [])].map((name) => [name === 'null' ? 'null: nothing (one more untraced block)' : (STEP_SETS[name]?.describe ?? name), stEst.get(name)?.n ?? 0, fmtEstimate(stEst.get(name)!), name === 'null' ? '–' : fmt(st?.toggleMs.get(name) ?? NaN, 1)])));
+  const stepRowsOf = (rows: StepRows | null, e: Map<string, Estimate>) => [...(rows?.rounds.keys() ?? [])].map((name) => [name === 'null' ? 'null: nothing (one more untraced block)' : (STEP_SETS[name]?.describe ?? name), e.get(name)?.n ?? 0, fmtEstimate(e.get(name)!), fmtEstimate(clusterBootstrapMedian(rows?.after.get(name) ?? [])), name === 'null' ? '–' : fmt(rows?.toggleMs.get(name) ?? NaN, 1)]);
+  out.push(`\n**The kernel side of the trace, switched on and off per block of spawns** (the judged figure). Every host tracepoint and the mmap watch, as \`causeway trace\` loads them, are opened once in-process and attached before a block and detached after it; \`spawn_step\` runs one private \`/bin/true\` (A, on its own ld.so copy) per command from this process, so a block is ${stepBlock} single spawns with the links on or off. Blocks run U X S U X S U …: each X a set or one more untraced block (the null), in a new seeded random order per round; S, not counted, takes what a detach leaves behind for a while (deferred frees, RCU callbacks, the IPIs of the text patching, charged to whatever runs then). Every block starts the same ${100} ms after the previous one ended, the attach or detach inside that gap, and its first spawn is not counted: a pause before traced blocks only would bias them (the runs that chose this design read the null at −58 [−98, −18] µs with a short settle after X blocks only, and the kernel side below the null with no S block). Each counted spawn's CPU, the child's from wait4 plus the spawner's for that spawn (the fork tracepoint runs in the spawner), less the mean of the spawns at the same place in the untraced blocks either side. Median of those differences with a 95% bootstrap interval that resamples whole X blocks (the values of a block share their untraced neighbours). *After − before*: the untraced block after X less the one before it (what X leaves behind beyond S; ~0 expected). µs per spawn; ${fmt(st?.seconds ?? NaN, 0)} s; blocks whose toggle outlasted the gap: ${st?.overGap ?? 'n/a'}.\n`);
+  out.push(table(['set attached in the block', 'spawns compared', 'added CPU µs per spawn, median [95% interval]', 'after − before µs', 'attach + detach ms'], stepRowsOf(st, stEst)));
+  out.push(`\n**Which part carries it** (the same method, ${sp?.rounds.get('null')?.length ?? 0} rounds, every part in each round; ${fmt(sp?.seconds ?? NaN, 0)} s): each part alone against the same untraced blocks${process.env.BENCH_BASE_BPF ? ', and the whole kernel side of the previous build (its objects, BENCH_BASE_BPF) in the same rounds' : ''}.\n`);
+  out.push(table(['set attached in the block', 'spawns compared', 'added CPU µs per spawn, median [95% interval]', 'after − before µs', 'attach + detach ms'], stepRowsOf(sp, spEst)));
 
   // 5. the tracer's own work and the BPF programs' run time
   const windows = 8;
@@ -1351,17 +1450,25 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.arg
     console.log(`${name.padEnd(8)} rounds ${xs.length}: added CPU per spawn ${fmtEstimate(e)} us (${(e.conf * 100).toFixed(1)}% interval)`);
   }
   process.exit(0);
+} else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.argv[2] === 'progcost') {
+  // BENCH_BASE_BPF=DIR node dist/bench/execcost.js progcost [SPAWNS] [PROGRAM,...]: untraced run time per run, this build and the base build attached at once
+  const progs = process.argv[4]?.split(',') ?? ['cw_mm_page_alloc', 'cw_sched_switch', 'cw_sched_waking', 'cw_sched_process_fork', 'cw_sched_process_exec', 'cw_sched_process_exit', 'cw_mmap_watch', 'cw_mprotect_watch'];
+  for (let i = 0; i < Number(process.argv[5] ?? 4); i++) {
+    const r = await progCost(progs, Number(process.argv[3] ?? 2000), i % 2 === 1);
+    for (const x of r ?? []) console.log(`${i % 2 ? 'base first ' : 'this first '}${x.program.padEnd(24)} this build ${x.ns.toFixed(1)} ns/run (${x.runs.toFixed(1)} runs/spawn), base ${x.baseNs.toFixed(1)} ns/run (${x.baseRuns.toFixed(1)} runs/spawn)`);
+  }
+  process.exit(0);
 } else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.argv[2] === 'step') {
   // node dist/bench/execcost.js step [BLOCK] [ROUNDS] [SET,...]: sets toggled per block of single spawns, against an untraced block, with the null
   const progs = abPrograms();
   if (!progs) throw new Error('cannot make the A/B programs');
-  const t = await stepRounds(process.argv[5]?.split(',') ?? ['all'], Number(process.argv[3] ?? 16), Number(process.argv[4] ?? 100), progs, (l) => process.stderr.write(`${l}\n`), Number(process.env.STEP_SETTLE ?? 4), Number(process.env.STEP_SETTLE_MS ?? 10));
+  const t = await stepRounds(process.argv[5]?.split(',') ?? ['all'], Number(process.argv[3] ?? 16), Number(process.argv[4] ?? 100), progs, (l) => process.stderr.write(`${l}\n`), Number(process.env.STEP_GAP_MS ?? 100));
   if (t) {
     for (const [name, rs] of t.rounds) {
       const e = clusterBootstrapMedian(rs);
-      console.log(`${name.padEnd(22)} pairs ${e.n}: added CPU per spawn ${fmtEstimate(e)} us (95% cluster bootstrap), toggle ${t.toggleMs.get(name)?.toFixed(2) ?? '-'} ms`);
+      console.log(`${name.padEnd(22)} pairs ${e.n}: added CPU per spawn ${fmtEstimate(e)} us (95% cluster bootstrap), toggle ${t.toggleMs.get(name)?.toFixed(2) ?? '-'} ms; untraced block after less before ${fmtEstimate(clusterBootstrapMedian(t.after.get(name) ?? []))} us`);
     }
-    console.log(`${t.seconds.toFixed(0)} s`);
+    console.log(`${t.seconds.toFixed(0)} s; blocks whose toggle outlasted the gap: ${t.overGap}`);
   }
   process.exit(0);
 } else if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href && process.argv[2] === 'rounds') {

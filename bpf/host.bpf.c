@@ -225,8 +225,9 @@ int BPF_PROG(cw_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	stat_add(CW_HS_SWITCHES, 1);
 	if (cw_self_tgid && (prev_tgid == cw_self_tgid || next_tgid == cw_self_tgid))
 		stat_add(CW_HS_SWITCHES_SELF, 1);
-	prev_traced = cw_is_traced_memo(prev_tgid);
-	next_traced = cw_is_traced_memo(next_tgid);
+	/* not the memo: prev and next are two tgids, which would evict each other's entry (measured dearer) */
+	prev_traced = cw_is_traced(prev_tgid);
+	next_traced = cw_is_traced(next_tgid);
 	if (!prev_traced && !next_traced) {
 		stat_add(CW_HS_SWITCHES_UNTRACED, 1);
 		return 0;
