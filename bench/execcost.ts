@@ -1272,8 +1272,8 @@ export async function run(ctx: Ctx): Promise<SectionResult> {
   // in the same time, 33.9 [-19.7, 82.9] against 130.8 [12.7, 214.2] µs; the judged set runs alone, the parts in
   // fewer rounds after it)
   const stepBlock = 24;
-  const stepRoundsN = ctx.quick ? 50 : 140;
-  const partRoundsN = ctx.quick ? 12 : 24;
+  const stepRoundsN = ctx.quick ? 50 : 120;
+  const partRoundsN = ctx.quick ? 12 : 16;
   const base = process.env.BENCH_BASE_CLI && fs.existsSync(process.env.BENCH_BASE_CLI) ? process.env.BENCH_BASE_CLI : null;
   const us = (x: number) => fmt(x / 1000, 1);
   const med = (xs: number[]) => (xs.length ? fmtStat(stat(xs.map((x) => x / 1000)), 1) : 'n/a');
@@ -1348,7 +1348,7 @@ export async function run(ctx: Ctx): Promise<SectionResult> {
   out.push(table(['set attached in the block', 'spawns compared', 'added CPU µs per spawn, median [95% interval]', 'after − before µs', 'attach + detach ms'], stepRowsOf(sp, spEst)));
 
   // 5. the tracer's own work and the BPF programs' run time
-  const windows = 8;
+  const windows = 16;
   const attr = await cliAttribution(spawns, CLI, windows);
   const baseAttr = base ? await cliAttribution(spawns, base, windows) : null;
   const trRows: (string | number)[][] = [];
