@@ -10,9 +10,11 @@
  * tracepoints, `trace -- CMD`); the whole system-wide trace in interleaved
  * rounds against untraced with a null row and an order-statistic interval
  * (interleavedRounds, a cross-check); the trace's kernel side attached and
- * detached per batch, with a null (toggledRounds: the Targets verdict is judged
- * on its interval plus the tracer's CPU); and the BPF / tracer attribution,
- * with the bpf_stats floor.
+ * detached per block of single spawns, with a null, and its parts the same way
+ * (stepRounds: the Targets verdict is judged on its interval plus the tracer's
+ * CPU per window); and the BPF / tracer attribution, with the bpf_stats floor.
+ * toggledRounds (per batch) and progCost (both builds' programs attached at
+ * once, untraced ns per run) are kept for the command line.
  * The configurations below are the older interleaved set, kept for
  * `node dist/bench/execcost.js [SPAWNS] [RUNS] [CONFIG,...]`.
  *
@@ -706,6 +708,7 @@ export async function stepRounds(sets: string[], block: number, rounds: number, 
         // and not on the untraced block that X is compared with
         const sBlock = runBlock();
         const nextU = runBlock();
+        // STEP_DEBUG=1: each block's median, to see where in the sequence a bias comes from
         if (process.env.STEP_DEBUG) log(`block ${b}: ${(median(v) / 1000).toFixed(0)}  S ${(median(sBlock) / 1000).toFixed(0)}  U ${(median(nextU) / 1000).toFixed(0)} us`);
         // against each neighbour's spawn at the same place, as two differences: not against their mean, since one
         // exec's CPU is right-skewed and the median of a single draw less a mean of two reads below 0 with
