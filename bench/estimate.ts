@@ -6,6 +6,8 @@
  *                                       bootstrap interval, resampling within each stratum
  *                                       (one stratum per round: rounds stay balanced)
  *   bootstrapMedianDiff(x, y, opts)     median(x) - median(y), same interval method
+ *   clusterBootstrapMedian(clusters)    median of the pooled values, interval from resampling
+ *                                       whole clusters (values that share a comparison block)
  *   orderStatInterval(xs, conf)         distribution-free interval for the median of a few
  *                                       values (per-round differences): [x(k), x(n+1-k)]
  *
@@ -84,6 +86,28 @@ export function bootstrapMedianDiff(x: readonly (readonly number[])[], y: readon
   for (let i = 0; i < (opts.iters ?? 1000); i++) d.push(median(resample(sx, r, bx)) - median(resample(sy, r, by)));
   const [lo, hi] = percentiles(d, conf);
   return { est: median(sx.flat()) - median(sy.flat()), lo, hi, n: Math.min(sx.flat().length, sy.flat().length), conf };
+}
+
+/**
+ * Median of all values of all clusters; interval from resampling whole clusters with replacement
+ * (values inside a cluster share something, e.g. one untraced block they are all compared with, so
+ * they are not independent draws; the clusters are).
+ */
+export function clusterBootstrapMedian(clusters: readonly (readonly number[])[], opts: BootOpts = {}): Estimate {
+  const c = clusters.map((x) => x.filter((v) => Number.isFinite(v))).filter((x) => x.length);
+  const all = c.flat();
+  const conf = opts.conf ?? 0.95;
+  if (!all.length) return { est: NaN, lo: NaN, hi: NaN, n: 0, conf };
+  const r = mulberry32(opts.seed ?? 3);
+  const meds: number[] = [];
+  const buf: number[] = [];
+  for (let i = 0; i < (opts.iters ?? 1000); i++) {
+    buf.length = 0;
+    for (let j = 0; j < c.length; j++) for (const v of c[Math.floor(r() * c.length)]!) buf.push(v);
+    meds.push(median(buf));
+  }
+  const [lo, hi] = percentiles(meds, conf);
+  return { est: median(all), lo, hi, n: all.length, conf };
 }
 
 function binomCdf(k: number, n: number): number {

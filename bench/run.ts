@@ -97,7 +97,10 @@ function write(resDir: string): void {
   // its figures) is the stale one and goes
   const shape = (t: string) => t.replace(/[\d.,-]+/g, '#').replace(/\b(MET|MISSED|NOT JUDGED)\b/g, '#');
   const fresh = new Set([...kept].map(shape));
-  if (results.some((r) => !r)) for (const t of previous.get('Targets')?.split('\n') ?? []) if (t.startsWith('- ') && !fresh.has(shape(t))) kept.add(t);
+  // or whose words before the first " (" or ":" (what it measures) are a fresh line's: its method's wording changed
+  const what = (t: string) => t.split(/ \(|:/)[0]!;
+  const freshWhat = new Set([...kept].map(what));
+  if (results.some((r) => !r)) for (const t of previous.get('Targets')?.split('\n') ?? []) if (t.startsWith('- ') && !fresh.has(shape(t)) && !freshWhat.has(what(t))) kept.add(t);
   out.push(...kept);
   for (let i = 0; i < SECTIONS.length; i++) {
     const s = SECTIONS[i]!;

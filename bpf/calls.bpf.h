@@ -94,7 +94,8 @@ static __always_inline bool cw_calls_want(__u32 tgid)
 	if (!cw_trace_all)
 		return false;
 	__u32 v = CW_TRACE_ON | CW_TRACE_CHILDREN;
-	bpf_map_update_elem(&cw_traced, &tgid, &v, BPF_NOEXIST);
+	if (!bpf_map_update_elem(&cw_traced, &tgid, &v, BPF_NOEXIST))
+		cw_traced_bump();
 	return true;
 }
 

@@ -225,6 +225,7 @@ int BPF_PROG(cw_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	stat_add(CW_HS_SWITCHES, 1);
 	if (cw_self_tgid && (prev_tgid == cw_self_tgid || next_tgid == cw_self_tgid))
 		stat_add(CW_HS_SWITCHES_SELF, 1);
+	/* not the memo: prev and next are two tgids, which would evict each other's entry (measured dearer) */
 	prev_traced = cw_is_traced(prev_tgid);
 	next_traced = cw_is_traced(next_tgid);
 	if (!prev_traced && !next_traced) {
@@ -334,7 +335,7 @@ int BPF_PROG(cw_sched_wakeup_new, struct task_struct *p)
 {
 	__u32 tid = p->pid;
 
-	if (cw_is_traced(p->tgid))
+	if (cw_is_traced_memo(p->tgid))
 		bpf_map_delete_elem(&cw_offcpu_start, &tid);
 	return 0;
 }
@@ -357,15 +358,16 @@ int BPF_PROG(cw_sched_process_fork, struct task_struct *parent, struct task_stru
 	bool is_thread = ptgid == ctgid;
 	struct cw_proc *e;
 
-	if (ptgid == cw_self_tgid)
+	if (ptgid == cw_self_tgid || cw_memo_untraced(ptgid))
 		return 0;
 	flags = bpf_map_lookup_elem(&cw_traced, &ptgid);
 	if (!flags)
 		return 0;
 	inherit = *flags;
 	if (!is_thread && (inherit & CW_TRACE_CHILDREN)) {
-		if (bpf_map_update_elem(&cw_traced, &ctgid, &inherit, BPF_NOEXIST) &&
-		    !bpf_map_lookup_elem(&cw_traced, &ctgid))
+		if (!bpf_map_update_elem(&cw_traced, &ctgid, &inherit, BPF_NOEXIST))
+			cw_traced_bump();
+		else if (!bpf_map_lookup_elem(&cw_traced, &ctgid))
 			cw_count_loss(CW_LOSS_HOST_MAP_FULL);
 	}
 	e = proc_reserve();
@@ -406,7 +408,7 @@ int BPF_PROG(cw_sched_process_exec, struct task_struct *p, pid_t old_pid, struct
 	long n;
 	char last = 0;
 
-	if (!cw_is_traced(p->tgid))
+	if (!cw_is_traced_memo(p->tgid))
 		return 0;
 	e = bpf_map_lookup_elem(&cw_exec_buf, &zero);
 	if (!e)
@@ -461,7 +463,7 @@ int BPF_PROG(cw_sched_process_exit, struct task_struct *p, bool group_dead)
 	struct cw_proc *e;
 	int code;
 
-	if (!cw_is_traced(tgid))
+	if (!cw_is_traced_memo(tgid))
 		return 0;
 	bpf_map_delete_elem(&cw_offcpu_start, &tid);
 	if (!group_dead)
@@ -534,7 +536,7 @@ int BPF_PROG(cw_mm_page_alloc, struct page *page, unsigned int order)
 	__u32 tgid = id >> 32;
 	struct cw_page_win *w, fresh = {};
 
-	if (!cw_is_traced(tgid)) {
+	if (!cw_is_traced_memo(tgid)) {
 		stat_add(CW_HS_PAGES_UNTRACED, pages);
 		return 0;
 	}

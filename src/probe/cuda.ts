@@ -66,7 +66,7 @@ export interface CudaProbeOptions {
 
 // cw_py_procs / cw_py_tstates: Python frame walker state (bpf/python.bpf.h, src/probe/python.ts);
 // cw_in_call: the call each thread is inside, read by host.bpf.o's sched_switch (bpf/in_call.bpf.h)
-export const SHARED_MAPS = ['cw_traced', 'cw_drops', 'rb_calls', 'rb_host', 'rb_life', 'cw_stacks', 'cw_py_procs', 'cw_py_tstates', 'cw_in_call'];
+export const SHARED_MAPS = ['cw_traced', 'cw_traced_gen', 'cw_drops', 'rb_calls', 'rb_host', 'rb_life', 'cw_stacks', 'cw_py_procs', 'cw_py_tstates', 'cw_in_call'];
 
 type Family = 'rt' | 'drv' | 'nccl' | 'cublas' | 'nvtx';
 const PROGRAMS: Record<Family, { entry: string; ret: string; object: string }> = {

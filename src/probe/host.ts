@@ -37,7 +37,7 @@ export const DEFAULT_MIN_OFFCPU_NS = 10_000;
 export const DEFAULT_PAGE_WINDOW_NS = 100_000_000;
 
 /** Maps host.bpf.o takes from `shareFrom`. io.bpf.o takes these plus cw_host_stats from host.bpf.o. */
-export const HOST_SHARED_MAPS = ['cw_traced', 'cw_drops', 'rb_host', 'rb_life'];
+export const HOST_SHARED_MAPS = ['cw_traced', 'cw_traced_gen', 'cw_drops', 'rb_host', 'rb_life'];
 /** host.bpf.o also takes the call probes' per-thread call state (bpf/in_call.bpf.h): sched_switch reads it */
 export const HOST_CALL_STATE_MAP = 'cw_in_call';
 

@@ -10,17 +10,14 @@ import { sanitizeUntrusted } from '../common/untrusted.js';
 import { readComm, readCmdline, readExe, readStatus } from '../discover/procmaps.js';
 import { readIdentity } from '../discover/identity.js';
 import type { Addon, ObjHandle } from '../probe/addon-types.js';
+import { markTraced } from '../probe/traced.js';
 import type { Capture } from '../capture/pipeline.js';
 import type { Db } from '../store/db.js';
 import { recordKernelNames, recordMappings, upsertProcesses, type KernelNameRow } from '../store/session.js';
 import type { StackSymbolizer } from './stacks.js';
 import type { PythonTargets } from './python-targets.js';
 
-const TRACED_FLAGS = Buffer.from(Uint32Array.of(3).buffer); // CW_TRACE_ON | CW_TRACE_CHILDREN
-
-function u32(n: number): Buffer {
-  return Buffer.from(Uint32Array.of(n).buffer);
-}
+const TRACED_FLAGS = 3; // CW_TRACE_ON | CW_TRACE_CHILDREN
 
 export interface ProcessBookContext {
   addon: Addon;
@@ -46,7 +43,7 @@ export class ProcessBook {
 
   /** Let the kernel trace this tgid and its children (without reading /proc: see trace()). */
   markTraced(pid: number): void {
-    this.ctx.addon.mapUpdate(this.ctx.rt, 'cw_traced', u32(pid), TRACED_FLAGS);
+    markTraced(this.ctx.addon, this.ctx.rt, pid, TRACED_FLAGS);
   }
 
   /** An explicit target: traced, and noted right away. */

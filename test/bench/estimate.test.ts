@@ -1,7 +1,7 @@
 // The estimators behind BENCHMARKS.md section 7b's intervals and its Targets verdict (bench/estimate.ts).
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { bootstrapMedian, bootstrapMedianDiff, judge, median, orderStatInterval } from '../../bench/estimate.js';
+import { bootstrapMedian, bootstrapMedianDiff, clusterBootstrapMedian, judge, median, orderStatInterval } from '../../bench/estimate.js';
 
 test('median: odd, even, non-finite values ignored', () => {
   assert.equal(median([3, 1, 2]), 2);
@@ -36,6 +36,22 @@ test('bootstrap: constant data give a zero-width interval; a shift between two s
   // no shift: the interval holds 0
   const z = bootstrapMedianDiff([y], [y]);
   assert.ok(z.lo <= 0 && z.hi >= 0);
+});
+
+test('clusterBootstrapMedian: resamples whole clusters, so a shared offset per cluster widens the interval that pooled values would hide', () => {
+  const c = clusterBootstrapMedian([[5, 5], [5], [5, 5, 5]]);
+  assert.deepEqual([c.est, c.lo, c.hi, c.n], [5, 5, 5, 6]);
+  // 20 clusters of 15 values: the same spread inside each cluster, each cluster offset by its own amount (-95..95)
+  const inner = Array.from({ length: 15 }, (_, i) => ((i * 7) % 15) - 7);
+  const clusters = Array.from({ length: 20 }, (_, k) => inner.map((v) => v + ((k * 13) % 20) * 10 - 95));
+  const e = clusterBootstrapMedian(clusters);
+  assert.ok(e.lo <= e.est && e.est <= e.hi);
+  assert.ok(e.lo < -20 && e.hi > 20, `cluster offsets drive the interval: [${e.lo}, ${e.hi}]`);
+  const again = clusterBootstrapMedian(clusters);
+  assert.deepEqual([again.lo, again.hi], [e.lo, e.hi], 'same seed, same interval');
+  // the same values as if independent (one stratum each) give a narrower interval
+  const flat = bootstrapMedian([clusters.flat()]);
+  assert.ok(flat.hi - flat.lo < e.hi - e.lo, `iid [${flat.lo}, ${flat.hi}] narrower than clustered [${e.lo}, ${e.hi}]`);
 });
 
 test('judge: on the whole interval against the limit', () => {

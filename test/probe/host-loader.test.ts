@@ -9,6 +9,7 @@ import { loadAddon, drainedRecords, type Addon, type ObjHandle, type RingHandle 
 import { loadLoaderProbe } from '../../src/probe/host.js';
 import { bpfObjectPath, repoRoot } from '../../src/probe/paths.js';
 import { startFixture, field } from './host-fixture.js';
+import { markTraced } from '../../src/probe/traced.js';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root (CAP_BPF, CAP_PERFMON) to load BPF programs';
 const OP_LIB_LOAD = 135;
@@ -37,11 +38,7 @@ function drainLoads(): LoadRec[] {
 }
 
 function trace(pid: number): void {
-  const k = Buffer.alloc(4);
-  k.writeUInt32LE(pid);
-  const v = Buffer.alloc(4);
-  v.writeUInt32LE(1);
-  addon.mapUpdate(owner, 'cw_traced', k, v);
+  markTraced(addon, owner, pid, 1); // bumps cw_traced_gen: the host programs' untraced memo must see the insertion
 }
 
 const procState = (pid: number) => fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '')[0];

@@ -9,6 +9,7 @@ import { loadAddon, drainedRecords, type Addon, type ObjHandle, type RingHandle 
 import { HOST_PROGRAMS, loadHost, type HostProbes } from '../../src/probe/host.js';
 import { bpfObjectPath } from '../../src/probe/paths.js';
 import { BIN, startFixture, startFixtureAt, field } from './host-fixture.js';
+import { markTraced } from '../../src/probe/traced.js';
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : 'needs root (CAP_BPF, CAP_PERFMON) to load BPF programs';
@@ -107,11 +108,7 @@ function drainAll(): void {
 }
 
 function trace(pid: number, flags = TRACE_ON): void {
-  const k = Buffer.alloc(4);
-  k.writeUInt32LE(pid);
-  const v = Buffer.alloc(4);
-  v.writeUInt32LE(flags);
-  addon.mapUpdate(owner, 'cw_traced', k, v);
+  markTraced(addon, owner, pid, flags); // bumps cw_traced_gen: the host programs' untraced memo must see the insertion
 }
 
 function tracedFlags(pid: number): number | null {
@@ -119,6 +116,12 @@ function tracedFlags(pid: number): number | null {
   k.writeUInt32LE(pid);
   const v = addon.mapLookup(owner, 'cw_traced', k);
   return v ? v.readUInt32LE(0) : null;
+}
+
+/** cw_traced_gen: [bumped by BPF, bumped by user space] (the host programs' untraced memo is tagged with their sum) */
+function tracedGen(): [number, number] {
+  const g = (i: number) => addon.mapLookup(owner, 'cw_traced_gen', Buffer.from(Uint32Array.of(i).buffer))!.readUInt32LE(0);
+  return [g(0), g(1)];
 }
 
 const of = (pid: number) => records.filter((r) => r.tgid === pid);
@@ -320,10 +323,13 @@ test('direct reads beside untraced direct readers: only the traced reader\'s req
 test('fork with CW_TRACE_CHILDREN adds the child; exec and exit records carry pids and exit codes', { skip }, async () => {
   const f = startFixture('lifecycle', []);
   const pid = field(await f.line(), 'pid');
+  const gen0 = tracedGen();
   trace(pid, TRACE_ON | TRACE_CHILDREN);
+  assert.deepEqual(tracedGen(), [gen0[0], gen0[1] + 1], 'an insertion from user space bumps its generation (element 1)');
   f.go();
   const child = field(await f.line(), 'pid');
   assert.equal(tracedFlags(child), TRACE_ON | TRACE_CHILDREN, 'child inherited the filter entry');
+  assert.ok(tracedGen()[0] > gen0[0], 'the fork tracepoint bumps the generation (element 0) after adding the child');
   assert.match(await f.line(), /status=7/);
   assert.equal(await f.exited, 3);
   await sleep(100);
