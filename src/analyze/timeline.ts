@@ -242,6 +242,34 @@ interface Act {
   waker: number;
 }
 
+/**
+ * The first act at or after index s that starts at or after x, in acts sorted by ts where every act before s
+ * starts before x: galloping from s, then a binary search (the same index a binary search over all of acts finds).
+ */
+function lowerFrom(acts: Act[], s: number, x: number): number {
+  const n = acts.length;
+  let l = s;
+  let h = n;
+  let step = 1;
+  for (;;) {
+    const p = l + step - 1;
+    if (p >= n) break;
+    if (acts[p].ts < x) {
+      l = p + 1;
+      step *= 2;
+    } else {
+      h = p;
+      break;
+    }
+  }
+  while (l < h) {
+    const mid = (l + h) >> 1;
+    if (acts[mid].ts < x) l = mid + 1;
+    else h = mid;
+  }
+  return l;
+}
+
 /** overlap of an act with [lo, b] */
 function ov(x: Act, lo: number, b: number): number {
   return Math.max(0, Math.min(b, x.end) - Math.max(lo, x.ts));
@@ -366,6 +394,14 @@ export class Timeline {
   private readonly winAt: number[] = [];
   private winL = 0;
   private winEarly: Act[] | null = null;
+  /** compactions of acts (trimActs): a window's search hint is valid only within one */
+  private actsVer = 0;
+  /** the last window's search (see window()): acts version, its from and first act, its b and end */
+  private hintVer = -1;
+  private hintFrom = 0;
+  private hintL = 0;
+  private hintB = 0;
+  private hintE = 0;
   /**
    * Where each event was recorded: the id of the last pending submission of the queue when its record returned
    * (-1: nothing pending, the event was complete at once), and the record's stream. A wait on the event covers
@@ -913,6 +949,7 @@ export class Timeline {
       else if (spare.length < MAX_SEGMENT) spare.push(x);
     }
     this.acts.length = w;
+    this.actsVer++;
     this.indexActs();
     w = 0;
     for (let i = 0; i < this.longActs.length; i++) if (this.longActs[i].end > t) this.longActs[w++] = this.longActs[i];
@@ -951,22 +988,38 @@ export class Timeline {
   private window(lo: number, b: number): Act[] {
     const acts = this.acts;
     const from = lo - this.longestShort;
-    let l = 0;
-    let h = acts.length;
-    while (l < h) {
-      const mid = (l + h) >> 1;
-      if (acts[mid].ts < from) l = mid + 1;
-      else h = mid;
+    // While acts are in ts order and not compacted since the last window, a window at or after it searches on
+    // from the last one's bounds (a segment's intervals come in time order): the result is the same lower bound,
+    // found in a step or two instead of a binary search over up to MAX_SEGMENT acts scattered on the heap.
+    const hint = this.actsSorted && this.hintVer === this.actsVer;
+    let l: number;
+    if (hint && from >= this.hintFrom) l = lowerFrom(acts, this.hintL, from);
+    else {
+      l = 0;
+      let h = acts.length;
+      while (l < h) {
+        const mid = (l + h) >> 1;
+        if (acts[mid].ts < from) l = mid + 1;
+        else h = mid;
+      }
     }
     // the first act from l on that starts at or after b (a binary search while acts are in ts order)
     let e = l;
     if (this.actsSorted) {
-      h = acts.length;
-      while (e < h) {
-        const mid = (e + h) >> 1;
-        if (acts[mid].ts < b) e = mid + 1;
-        else h = mid;
+      if (hint && b >= this.hintB && from >= this.hintFrom) e = lowerFrom(acts, Math.max(l, this.hintE), b);
+      else {
+        let h = acts.length;
+        while (e < h) {
+          const mid = (e + h) >> 1;
+          if (acts[mid].ts < b) e = mid + 1;
+          else h = mid;
+        }
       }
+      this.hintVer = this.actsVer;
+      this.hintFrom = from;
+      this.hintL = l;
+      this.hintB = b;
+      this.hintE = e;
     } else while (e < acts.length && acts[e].ts < b) e++;
     // the long acts that start before `from` and still reach into the window come first (acts' order)
     let early: Act[] | null = null;
