@@ -1302,7 +1302,6 @@ export class Timeline {
     const submitNs = this.submitNs;
     // host computation: the rest of the path; whatever idle is left is host time by construction
     void callOn;
-    void offAll;
     const host = this.left;
     this.left = 0;
     // after a drain: the thread's call-to-call transition (its return to the next submission's entry, which a gap
