@@ -1437,9 +1437,26 @@ export class Timeline {
     if (this.firstSubmit !== null) this.m.spanNs = Math.max(0, this.lastEnd - this.firstSubmit);
     if (this.ivLen < 0) this.m.ivs = null;
     else {
-      const ivs = new Float64Array(this.ivLen);
-      this.ivChunks.forEach((c, i) => ivs.set(i * IV_CHUNK + IV_CHUNK <= this.ivLen ? c : c.subarray(0, this.ivLen - i * IV_CHUNK), i * IV_CHUNK));
-      this.m.ivs = ivs;
+      // Flattened on first read: only a merge of a process's queues (queues.ts) reads them, and a single-thread
+      // process never does; the copy was up to 12 MB of fresh pages per launch-bound thread.
+      const chunks = this.ivChunks;
+      const len = this.ivLen;
+      let flat: ArrayLike<number> | null | undefined;
+      Object.defineProperty(this.m, 'ivs', {
+        configurable: true,
+        enumerable: true,
+        get: () => {
+          if (flat === undefined) {
+            const ivs = new Float64Array(len);
+            chunks.forEach((c, i) => ivs.set(i * IV_CHUNK + IV_CHUNK <= len ? c : c.subarray(0, len - i * IV_CHUNK), i * IV_CHUNK));
+            flat = ivs;
+          }
+          return flat;
+        },
+        set: (v: ArrayLike<number> | null) => {
+          flat = v;
+        },
+      });
     }
     this.ivChunks = [];
     this.m.queueFrom = this.firstSubmit;
