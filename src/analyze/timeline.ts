@@ -242,6 +242,101 @@ interface Act {
   waker: number;
 }
 
+/**
+ * The first act at or after index s that starts at or after x, in acts sorted by ts where every act before s
+ * starts before x: galloping from s, then a binary search (the same index a binary search over all of acts finds).
+ */
+function lowerFrom(acts: Act[], s: number, x: number): number {
+  const n = acts.length;
+  let l = s;
+  let h = n;
+  let step = 1;
+  for (;;) {
+    const p = l + step - 1;
+    if (p >= n) break;
+    if (acts[p].ts < x) {
+      l = p + 1;
+      step *= 2;
+    } else {
+      h = p;
+      break;
+    }
+  }
+  while (l < h) {
+    const mid = (l + h) >> 1;
+    if (acts[mid].ts < x) l = mid + 1;
+    else h = mid;
+  }
+  return l;
+}
+
+/** overlap of an act with [lo, b] */
+function ov(x: Act, lo: number, b: number): number {
+  return Math.max(0, Math.min(b, x.end) - Math.max(lo, x.ts));
+}
+
+/** on-CPU time in [max(lo, cs), min(b, ce)] (a merged run of block requests): its span less the off-CPU acts in it */
+function onCpuIn(acts: Act[], cs: number, ce: number, lo: number, b: number): number {
+  if (ce <= cs) return 0;
+  const s0 = Math.max(lo, cs);
+  const e0 = Math.min(b, ce);
+  if (e0 <= s0) return 0;
+  let off = 0;
+  for (const x of acts) if (x.type === A.OFF) off += Math.max(0, Math.min(e0, x.end) - Math.max(s0, x.ts));
+  return Math.max(0, e0 - s0 - off);
+}
+
+function sumOf(x: Map<unknown, number> | null): number {
+  let t = 0;
+  if (x !== null) for (const v of x.values()) t += v;
+  return t;
+}
+
+const INTO_CALL = 0;
+const INTO_DRAIN = 1;
+const INTO_MODULE = 2;
+
+/** a placeholder that clears a scratch slot (the scratch keeps no act alive) */
+const NO_ACT: Act = { type: A.CALL, id: 0, ts: 0, end: 0, code: 0, key: '', by: 0, waker: 0 };
+
+/**
+ * Sums by op key in first-insertion order, reused across idle intervals (a Map per class per interval was
+ * garbage on every launch). Keys are op keys (op and copy direction): a few per interval, so a linear search.
+ */
+class KeyAcc {
+  keys: string[] = [];
+  vals: number[] = [];
+  acts: Act[] = [];
+  n = 0;
+  reset(): this {
+    this.n = 0;
+    return this;
+  }
+  private find(k: string): number {
+    for (let i = 0; i < this.n; i++) if (this.keys[i] === k) return i;
+    const i = this.n++;
+    this.keys[i] = k;
+    this.vals[i] = 0;
+    this.acts[i] = NO_ACT;
+    return i;
+  }
+  /** as addTo: (previous ?? 0) + v */
+  add(k: string, v: number): void {
+    const i = this.find(k);
+    this.vals[i] = this.vals[i] + v;
+  }
+  setAct(k: string, a: Act): void {
+    this.acts[this.find(k)] = a;
+  }
+  act(k: string): Act {
+    for (let i = 0; i < this.n; i++) if (this.keys[i] === k) return this.acts[i];
+    throw new Error(`no call of ${k} on the path`);
+  }
+  clearActs(): void {
+    for (let i = 0; i < this.n; i++) this.acts[i] = NO_ACT;
+  }
+}
+
 export class Timeline {
   readonly m = newIdleModel();
   // pending segment
@@ -299,6 +394,14 @@ export class Timeline {
   private readonly winAt: number[] = [];
   private winL = 0;
   private winEarly: Act[] | null = null;
+  /** compactions of acts (trimActs): a window's search hint is valid only within one */
+  private actsVer = 0;
+  /** the last window's search (see window()): acts version, its from and first act, its b and end */
+  private hintVer = -1;
+  private hintFrom = 0;
+  private hintL = 0;
+  private hintB = 0;
+  private hintE = 0;
   /**
    * Where each event was recorded: the id of the last pending submission of the queue when its record returned
    * (-1: nothing pending, the event was complete at once), and the record's stream. A wait on the event covers
@@ -846,6 +949,7 @@ export class Timeline {
       else if (spare.length < MAX_SEGMENT) spare.push(x);
     }
     this.acts.length = w;
+    this.actsVer++;
     this.indexActs();
     w = 0;
     for (let i = 0; i < this.longActs.length; i++) if (this.longActs[i].end > t) this.longActs[w++] = this.longActs[i];
@@ -884,22 +988,38 @@ export class Timeline {
   private window(lo: number, b: number): Act[] {
     const acts = this.acts;
     const from = lo - this.longestShort;
-    let l = 0;
-    let h = acts.length;
-    while (l < h) {
-      const mid = (l + h) >> 1;
-      if (acts[mid].ts < from) l = mid + 1;
-      else h = mid;
+    // While acts are in ts order and not compacted since the last window, a window at or after it searches on
+    // from the last one's bounds (a segment's intervals come in time order): the result is the same lower bound,
+    // found in a step or two instead of a binary search over up to MAX_SEGMENT acts scattered on the heap.
+    const hint = this.actsSorted && this.hintVer === this.actsVer;
+    let l: number;
+    if (hint && from >= this.hintFrom) l = lowerFrom(acts, this.hintL, from);
+    else {
+      l = 0;
+      let h = acts.length;
+      while (l < h) {
+        const mid = (l + h) >> 1;
+        if (acts[mid].ts < from) l = mid + 1;
+        else h = mid;
+      }
     }
     // the first act from l on that starts at or after b (a binary search while acts are in ts order)
     let e = l;
     if (this.actsSorted) {
-      h = acts.length;
-      while (e < h) {
-        const mid = (e + h) >> 1;
-        if (acts[mid].ts < b) e = mid + 1;
-        else h = mid;
+      if (hint && b >= this.hintB && from >= this.hintFrom) e = lowerFrom(acts, Math.max(l, this.hintE), b);
+      else {
+        let h = acts.length;
+        while (e < h) {
+          const mid = (e + h) >> 1;
+          if (acts[mid].ts < b) e = mid + 1;
+          else h = mid;
+        }
       }
+      this.hintVer = this.actsVer;
+      this.hintFrom = from;
+      this.hintL = l;
+      this.hintB = b;
+      this.hintE = e;
     } else while (e < acts.length && acts[e].ts < b) e++;
     // the long acts that start before `from` and still reach into the window come first (acts' order)
     let early: Act[] | null = null;
@@ -964,17 +1084,20 @@ export class Timeline {
     if (measured) m.idleLowerNs += len;
     const lo = Math.min(from, a);
     const acts = this.window(lo, b);
-    const ov = (x: { ts: number; end: number }) => Math.max(0, Math.min(b, x.end) - Math.max(lo, x.ts));
-    const calls: Act[] = [];
-    const reclaims: Act[] = [];
-    for (const x of acts) {
+    // Nothing below allocates on the common path (a launch-bound loop closes one idle interval per launch, with
+    // one or two calls and no off-CPU act on it): the call list and the per-key sums are scratch kept on the
+    // timeline, the helpers are methods and module functions rather than closures. Every sum is taken in the
+    // same order as before (keys in first-insertion order), so the results are the same to the bit.
+    const calls = this.idleCalls;
+    let nCalls = 0;
+    let reclaims: Act[] | null = null;
+    for (let k = 0; k < acts.length; k++) {
+      const x = acts[k];
       if (x.end <= lo || x.ts >= b) continue;
-      if (x.type === A.CALL) calls.push(x);
-      else if (x.type === A.RECLAIM) reclaims.push(x);
+      if (x.type === A.CALL) calls[nCalls++] = x;
+      else if (x.type === A.RECLAIM) (reclaims ??= []).push(x);
     }
-    // The maps and lists below are made on first use (null: empty): a launch-bound loop closes one idle interval
-    // per launch, most of them with no off-CPU act on the path, and allocating a dozen empty maps each time was a
-    // large part of its analysis time. Insertion order (hence every sum's order) is unchanged.
+    // The maps and lists below are made on first use (null: empty): off-CPU acts on the path are the rare case.
     let pre: Map<number, number> | null = null;
     let reclaim = 0;
     let io = 0;
@@ -992,11 +1115,18 @@ export class Timeline {
       // the window's previous off-CPU act (overlapping or not), only where the rule below reads it
       const before = x0.code === 0 ? this.offBefore(k) : null;
       let x = x0;
-      const v = ov(x);
+      const v = ov(x, lo, b);
       if (v <= 0) continue;
       offAll += v;
       const mid = (Math.max(lo, x.ts) + Math.min(b, x.end)) / 2;
-      const inCall = calls.find((c) => c.ts <= mid && c.end >= mid);
+      let inCall: Act | undefined;
+      for (let j = 0; j < nCalls; j++) {
+        const c = calls[j];
+        if (c.ts <= mid && c.end >= mid) {
+          inCall = c;
+          break;
+        }
+      }
       if (inCall) addTo((callOff ??= new Map()), inCall, v);
       const woke = before !== null && before.code !== 0 && Math.abs(before.end - x.ts) < WAKE_SPLIT_NS;
       if (woke && before.waker > 0 && before.waker === x.by) {
@@ -1019,7 +1149,7 @@ export class Timeline {
         continue;
       }
       let inRec = 0;
-      for (const r of reclaims) inRec += Math.max(0, Math.min(b, x.end, r.end) - Math.max(lo, x.ts, r.ts));
+      if (reclaims) for (const r of reclaims) inRec += Math.max(0, Math.min(b, x.end, r.end) - Math.max(lo, x.ts, r.ts));
       inRec = Math.min(v, inRec);
       reclaim += inRec;
       const rest = v - inRec;
@@ -1037,164 +1167,143 @@ export class Timeline {
     }
     // the thread's own block requests: on-CPU time while a request it issued is in flight (short sleeps
     // under the 10 us off-CPU floor, submission and completion work) is I/O too, not host computation
-    const bios: Act[] = [];
-    for (const x of acts) if (x.type === A.BIO && x.end > lo && x.ts < b) bios.push(x);
+    let bios: Act[] | null = null;
+    for (let k = 0; k < acts.length; k++) {
+      const x = acts[k];
+      if (x.type === A.BIO && x.end > lo && x.ts < b) (bios ??= []).push(x);
+    }
     let bioOn = 0;
-    if (bios.length) {
+    if (bios !== null) {
       bios.sort((p, q2) => p.ts - q2.ts);
       let cs = -Infinity;
       let ce = -Infinity;
-      const flush = () => {
-        if (ce <= cs) return;
-        const s0 = Math.max(lo, cs);
-        const e0 = Math.min(b, ce);
-        if (e0 <= s0) return;
-        let off = 0;
-        for (const x of acts) if (x.type === A.OFF) off += Math.max(0, Math.min(e0, x.end) - Math.max(s0, x.ts));
-        bioOn += Math.max(0, e0 - s0 - off);
-      };
       for (const x of bios) {
         if (x.ts > ce) {
-          flush();
+          bioOn += onCpuIn(acts, cs, ce, lo, b);
           cs = x.ts;
           ce = x.end;
         } else ce = Math.max(ce, x.end);
       }
-      flush();
+      bioOn += onCpuIn(acts, cs, ce, lo, b);
       io += bioOn;
     }
     let reclaimOn = 0;
-    for (const r of reclaims) {
-      let off = 0;
-      for (const x of acts) if (x.type === A.OFF) off += Math.max(0, Math.min(b, x.end, r.end) - Math.max(lo, x.ts, r.ts));
-      reclaimOn += Math.max(0, ov(r) - off);
+    if (reclaims) {
+      for (const r of reclaims) {
+        let off = 0;
+        for (const x of acts) if (x.type === A.OFF) off += Math.max(0, Math.min(b, x.end, r.end) - Math.max(lo, x.ts, r.ts));
+        reclaimOn += Math.max(0, ov(r, lo, b) - off);
+      }
     }
     reclaim += reclaimOn;
     // CUDA calls on the path: on-CPU time plus voluntary sleeps inside them, by class
-    let allocBy: Map<string, number> | null = null;
-    let drainBy: Map<string, number> | null = null;
-    let subBy: Map<string, number> | null = null;
-    let otherBy: Map<string, number> | null = null;
-    // the last call of each key on the path (its op code and kind), made on first use: a tuple per call was garbage
-    let codeOf: Map<string, Act> | null = null;
+    const allocBy = this.accAlloc.reset();
+    const drainBy = this.accDrain.reset();
+    const subBy = this.accSub.reset();
+    const otherBy = this.accOther.reset();
+    const retBy = this.accRet.reset();
+    const moduleBy = this.accModule.reset();
+    // the last call of each key on the path (its op code and kind)
+    const codeOf = this.codeOf.reset();
     let alloc = 0;
     let drains = 0;
     let ret = 0;
-    let retBy: Map<string, number> | null = null;
     let submits = 0;
     let other = 0;
     let callOn = 0;
     let modules = 0;
-    let moduleBy: Map<string, number> | null = null;
     let moduleIds: [number, number][] | null = null;
-    for (const c of calls) {
-      const on = Math.max(0, ov(c) - (callOff?.get(c) ?? 0));
+    for (let j = 0; j < nCalls; j++) {
+      const c = calls[j];
+      calls[j] = NO_ACT; // the scratch list holds no act past this interval
+      const on = Math.max(0, ov(c, lo, b) - (callOff?.get(c) ?? 0));
       callOn += on;
       const t = on + (callSleep?.get(c) ?? 0);
       if (t <= 0) continue;
       const info = OP_BY_CODE.get(c.code);
       const role = roleOf(info);
       const kind = info?.kind ?? 'host';
-      (codeOf ??= new Map()).set(c.key, c);
+      codeOf.setAct(c.key, c);
       // lazy module loading: a module-load call, or the share of a kernel's first launch beyond its later ones
       const lazy = kind === 'module' ? t : c.waker > 0 ? (t * Math.min(1, c.waker / Math.max(1, c.end - c.ts))) : 0;
       if (lazy > 0) {
         modules += lazy;
-        addTo((moduleBy ??= new Map()), c.key, lazy);
+        moduleBy.add(c.key, lazy);
         (moduleIds ??= []).push([lazy, c.id]);
         if (lazy >= t) continue;
       }
       const rest = t - lazy;
       if (kind === 'alloc' || kind === 'free') {
         alloc += rest;
-        addTo((allocBy ??= new Map()), c.key, rest);
+        allocBy.add(c.key, rest);
       } else if (role === 'drain' || role === 'submit_drain') {
         if (measured && c.ts < a && c.end > a) {
           // the drain whose return measured the completion (placed inside it: at its wakeup, or where it lost the
           // CPU): the rest of it is the wait's way back to the caller, which every waiting drain pays, a healthy
           // end-of-step sync too; not host work it serialized. Time in CUDA calls, owned by no chain.
           ret += rest;
-          addTo((retBy ??= new Map()), c.key, rest);
+          retBy.add(c.key, rest);
         } else {
           drains += rest;
-          addTo((drainBy ??= new Map()), c.key, rest);
+          drainBy.add(c.key, rest);
         }
       } else if (role === 'submit') {
         submits += rest;
-        addTo((subBy ??= new Map()), c.key, rest);
+        subBy.add(c.key, rest);
       } else {
         other += rest;
-        addTo((otherBy ??= new Map()), c.key, rest);
+        otherBy.add(c.key, rest);
       }
     }
-    let left = len;
-    const take = (v: number): number => {
-      const t = Math.min(left, Math.max(0, v));
-      left -= t;
-      return t;
-    };
-    const spread = <K>(total: number, parts: Map<K, number> | null, into: (k: K, v: number) => void) => {
-      const got = take(total);
-      if (got <= 0 || total <= 0 || parts === null) return;
-      for (const [k, v] of parts) into(k, (got * v) / total);
-    };
-    const sum = (x: Map<unknown, number> | null) => {
-      let t = 0;
-      if (x !== null) for (const v of x.values()) t += v;
-      return t;
-    };
+    this.left = len;
     let ownPre = 0;
     let allPre = 0;
-    const preTotal = sum(pre);
+    const preTotal = sumOf(pre);
     if (afterWake !== null && preTotal > 0) {
-      const scale = Math.min(left, preTotal) / preTotal;
+      const scale = Math.min(this.left, preTotal) / preTotal;
       for (const [k, w] of afterWake) {
         let into = m.afterWake.get(k);
         if (!into) m.afterWake.set(k, (into = new Map()));
         for (const [by, v] of w) addTo(into, by, v * scale);
       }
     }
-    spread(preTotal, pre, (k, v) => {
-      addTo(m.preempted, k, v);
-      allPre += v;
-      if (k === this.pid) ownPre += v;
-    });
+    {
+      const got = this.take(preTotal);
+      if (got > 0 && preTotal > 0 && pre !== null) {
+        for (const [k, v0] of pre) {
+          const v = (got * v0) / preTotal;
+          addTo(m.preempted, k, v);
+          allPre += v;
+          if (k === this.pid) ownPre += v;
+        }
+      }
+    }
     if (preIds) for (const [v, id] of preIds) m.preemptSamples.add(v, id);
-    m.reclaim += take(reclaim);
-    const ioGot = take(io);
+    m.reclaim += this.take(reclaim);
+    const ioGot = this.take(io);
     m.io += ioGot;
     if (ioGot > 0 && ioIds) for (const [v, id] of ioIds) m.ioSamples.add(v, id);
-    const waitTotal = sum(wait);
-    const waitGot = Math.min(left, waitTotal);
-    spread(waitTotal, wait, (k, v) => addTo(m.waitBy, k, v));
+    const waitTotal = sumOf(wait);
+    const waitGot = Math.min(this.left, waitTotal);
+    {
+      const got = this.take(waitTotal);
+      if (got > 0 && waitTotal > 0 && wait !== null) for (const [k, v] of wait) addTo(m.waitBy, k, (got * v) / waitTotal);
+    }
     if (waitTotal > 0 && behind) for (const [k, v] of behind) addTo(m.runnableBehindWaker, k, (v * waitGot) / waitTotal);
-    let submitNs = 0;
-    const inCall = (key: string, v: number) => {
-      let x = m.inCalls.get(key);
-      if (!x) {
-        const code = codeOf!.get(key)!.code;
-        m.inCalls.set(key, (x = { op: code, kind: OP_BY_CODE.get(code)?.kind ?? 'host', ns: 0 }));
-      }
-      // the submission time launch_overhead counts (an NCCL collective's host time is mostly its wait for peers)
-      if (x.kind !== 'collective' && (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit')) submitNs += v;
-      x.ns += v;
-    };
+    this.submitNs = 0;
     // module loading first among the calls: the first launch stalled in the loader, not in launching
-    spread(modules, moduleBy, (k, v) => {
-      let x = m.moduleLoad.get(k);
-      if (!x) m.moduleLoad.set(k, (x = { op: codeOf!.get(k)!.code, ns: 0, calls: 0 }));
-      x.ns += v;
-    });
+    this.spreadAcc(modules, moduleBy, INTO_MODULE);
     if (modules > 0 && moduleIds) for (const [v, id] of moduleIds) m.moduleSamples.add(v, id);
-    spread(alloc, allocBy, inCall);
-    spread(drains, drainBy, (k, v) => (this.drainRec(k).ownNs += v));
-    spread(ret, retBy, inCall);
-    spread(submits, subBy, inCall);
-    spread(other, otherBy, inCall);
+    this.spreadAcc(alloc, allocBy, INTO_CALL);
+    this.spreadAcc(drains, drainBy, INTO_DRAIN);
+    this.spreadAcc(ret, retBy, INTO_CALL);
+    this.spreadAcc(submits, subBy, INTO_CALL);
+    this.spreadAcc(other, otherBy, INTO_CALL);
+    const submitNs = this.submitNs;
     // host computation: the rest of the path; whatever idle is left is host time by construction
     void callOn;
-    const host = left;
-    left = 0;
+    const host = this.left;
+    this.left = 0;
     // after a drain: the thread's call-to-call transition (its return to the next submission's entry, which a gap
     // with no host work in it holds too) is host time of the loop, not host work the drain serialized
     const hostOwn = openedBy === null ? host : Math.min(host, this.transitNs());
@@ -1224,6 +1333,52 @@ export class Timeline {
         v[o + 4] = hostOwn;
         v[o + 5] = allPre;
         this.ivLen = n + IV_STRIDE;
+      }
+    }
+    codeOf.clearActs();
+  }
+
+  // idle()'s scratch: what is left of the interval being handed out, and its time in submissions
+  private left = 0;
+  private submitNs = 0;
+  private readonly idleCalls: Act[] = [];
+  private readonly accAlloc = new KeyAcc();
+  private readonly accDrain = new KeyAcc();
+  private readonly accSub = new KeyAcc();
+  private readonly accOther = new KeyAcc();
+  private readonly accRet = new KeyAcc();
+  private readonly accModule = new KeyAcc();
+  private readonly codeOf = new KeyAcc();
+
+  /** the share of what is left that a class of the path takes (capped by what is left) */
+  private take(v: number): number {
+    const t = Math.min(this.left, Math.max(0, v));
+    this.left -= t;
+    return t;
+  }
+
+  /** hand a class's share out over its keys in proportion (keys in first-insertion order) */
+  private spreadAcc(total: number, parts: KeyAcc, into: number): void {
+    const got = this.take(total);
+    if (got <= 0 || total <= 0) return;
+    const m = this.m;
+    for (let i = 0; i < parts.n; i++) {
+      const k = parts.keys[i];
+      const v = (got * parts.vals[i]) / total;
+      if (into === INTO_MODULE) {
+        let x = m.moduleLoad.get(k);
+        if (!x) m.moduleLoad.set(k, (x = { op: this.codeOf.act(k).code, ns: 0, calls: 0 }));
+        x.ns += v;
+      } else if (into === INTO_DRAIN) this.drainRec(k).ownNs += v;
+      else {
+        let x = m.inCalls.get(k);
+        if (!x) {
+          const code = this.codeOf.act(k).code;
+          m.inCalls.set(k, (x = { op: code, kind: OP_BY_CODE.get(code)?.kind ?? 'host', ns: 0 }));
+        }
+        // the submission time launch_overhead counts (an NCCL collective's host time is mostly its wait for peers)
+        if (x.kind !== 'collective' && (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit')) this.submitNs += v;
+        x.ns += v;
       }
     }
   }
@@ -1282,9 +1437,26 @@ export class Timeline {
     if (this.firstSubmit !== null) this.m.spanNs = Math.max(0, this.lastEnd - this.firstSubmit);
     if (this.ivLen < 0) this.m.ivs = null;
     else {
-      const ivs = new Float64Array(this.ivLen);
-      this.ivChunks.forEach((c, i) => ivs.set(i * IV_CHUNK + IV_CHUNK <= this.ivLen ? c : c.subarray(0, this.ivLen - i * IV_CHUNK), i * IV_CHUNK));
-      this.m.ivs = ivs;
+      // Flattened on first read: only a merge of a process's queues (queues.ts) reads them, and a single-thread
+      // process never does; the copy was up to 12 MB of fresh pages per launch-bound thread.
+      const chunks = this.ivChunks;
+      const len = this.ivLen;
+      let flat: ArrayLike<number> | null | undefined;
+      Object.defineProperty(this.m, 'ivs', {
+        configurable: true,
+        enumerable: true,
+        get: () => {
+          if (flat === undefined) {
+            const ivs = new Float64Array(len);
+            chunks.forEach((c, i) => ivs.set(i * IV_CHUNK + IV_CHUNK <= len ? c : c.subarray(0, len - i * IV_CHUNK), i * IV_CHUNK));
+            flat = ivs;
+          }
+          return flat;
+        },
+        set: (v: ArrayLike<number> | null) => {
+          flat = v;
+        },
+      });
     }
     this.ivChunks = [];
     this.m.queueFrom = this.firstSubmit;
