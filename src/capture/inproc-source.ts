@@ -190,7 +190,8 @@ class RingReader {
   /**
    * Calls the shim put into this ring that were never taken from it: neither read nor counted as dropped
    * (a head the reader never believed, a slot that never became readable). After the final drain this is
-   * what stored + dropped = calls made would otherwise miss; 0 for a ring read to its end.
+   * what stored + dropped = calls made would otherwise miss; 0 for a ring read to its end. A lower bound when
+   * a kernel lookup's name record was overwritten (`overwritten` counts slots, and such a record takes 3).
    */
   unread(): number {
     const d = this.stats.drops;
