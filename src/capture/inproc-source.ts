@@ -331,7 +331,7 @@ export class InprocSource implements RecordSource {
       else if (name.startsWith('T') && name.endsWith('.ring') && !this.rings.has(name)) this.openRing(name);
     }
     for (const [name, r] of this.rings) {
-      const gone = !fs.existsSync(`/proc/${r.stats.pid}/task/${r.stats.tid}`);
+      const gone = threadGone(r.stats.pid, r.stats.tid);
       if (r.finishIfDone(gone)) {
         this.doneUnread += r.unread();
         this.done.push({ ...r.stats, drops: { ...r.stats.drops } });
@@ -455,6 +455,20 @@ export class InprocSource implements RecordSource {
     this.closed = true;
     for (const r of this.rings.values()) r.close();
     fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The thread has exited: only when /proc says it does not exist. existsSync() is false on any error, and a
+ * ring finished (unlinked) while its thread lives takes that thread's later calls with it, uncounted.
+ */
+export function threadGone(pid: number, tid: number): boolean {
+  try {
+    fs.statSync(`/proc/${pid}/task/${tid}`);
+    return false;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ESRCH';
   }
 }
 

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { InprocSource } from '../../src/capture/inproc-source.js';
+import { InprocSource, threadGone } from '../../src/capture/inproc-source.js';
 import { RING_HDR, SHIM } from '../../src/capture/inproc-layout.js';
 import { CALL, HDR } from '../../src/common/wire.js';
 
@@ -115,4 +115,9 @@ test('a drain whose slots were all overwritten does not end the drain: the reada
   }
   assert.deepEqual(out, [1002n, 1003n, 1004n, 1005n]);
   assert.deepEqual(src.losses(), [{ stage: 'shim', reason: 'shim_overwritten', count: 2 }]);
+});
+
+test('threadGone: a live thread is not gone, a thread /proc does not list is', () => {
+  assert.equal(threadGone(process.pid, process.pid), false);
+  assert.equal(threadGone(2 ** 22 + 1, 2 ** 22 + 1), true); // above pid_max's ceiling: never a live pid
 });
