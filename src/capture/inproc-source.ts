@@ -93,6 +93,8 @@ class RingReader {
   private slots = 0;
   tail = 0;
   finished = false;
+  /** call records taken (a kernel lookup's name record is read too, but is not a call) */
+  callRecords = 0;
   readonly stats: ShimThread;
 
   constructor(
@@ -156,6 +158,7 @@ class RingReader {
         continue;
       }
       if (span === 1) {
+        this.callRecords++;
         if (out !== at) buf.copy(buf, out, at, at + SHIM.SLOT_BYTES);
         this.resolveStack(buf, out + FRAME_HDR);
         out += SHIM.SLOT_BYTES;
@@ -179,7 +182,20 @@ class RingReader {
     this.tailBuf.writeUInt32LE(this.tail % TWO32, 0);
     this.tailBuf.writeUInt32LE(Math.floor(this.tail / TWO32), 4);
     fs.writeSync(this.fd, this.tailBuf, 0, 8, RING_HDR.tail);
+    // every slot read was an overwritten one: nothing to hand back, but more may follow (a 0 here would end a final drain)
+    if (out === off && n > 0) return this.read(buf, off, room);
     return out - off;
+  }
+
+  /**
+   * Calls the shim put into this ring that were never taken from it: neither read nor counted as dropped
+   * (a head the reader never believed, a slot that never became readable). After the final drain this is
+   * what stored + dropped = calls made would otherwise miss; 0 for a ring read to its end. A lower bound when
+   * a kernel lookup's name record was overwritten (`overwritten` counts slots, and such a record takes 3).
+   */
+  unread(): number {
+    const d = this.stats.drops;
+    return Math.max(0, this.stats.calls - this.callRecords - (d.ring_full ?? 0) - (d.reentrant_signal ?? 0) - (d.overwritten ?? 0));
   }
 
   /** A sampled record: read its stack entry now (a later sample may reuse it) and swap in a table id. */
@@ -250,6 +266,10 @@ export class InprocSource implements RecordSource {
   private lastScan = -Infinity;
   private next = 0;
   private closed = false;
+  /** the final drain has begun: what a ring still holds after it is lost, and counted */
+  private final = false;
+  /** unread() of finished rings (always 0 today: a ring is finished only when read to its head) */
+  private doneUnread = 0;
 
   constructor(
     readonly dir: string,
@@ -290,6 +310,7 @@ export class InprocSource implements RecordSource {
 
   beforeFinalDrain(): void {
     this.lastScan = -Infinity;
+    this.final = true;
   }
 
   stackFrames(id: number): bigint[] | null {
@@ -310,8 +331,9 @@ export class InprocSource implements RecordSource {
       else if (name.startsWith('T') && name.endsWith('.ring') && !this.rings.has(name)) this.openRing(name);
     }
     for (const [name, r] of this.rings) {
-      const gone = !fs.existsSync(`/proc/${r.stats.pid}/task/${r.stats.tid}`);
+      const gone = threadGone(r.stats.pid, r.stats.tid);
       if (r.finishIfDone(gone)) {
+        this.doneUnread += r.unread();
         this.done.push({ ...r.stats, drops: { ...r.stats.drops } });
         this.rings.delete(name);
       }
@@ -410,6 +432,8 @@ export class InprocSource implements RecordSource {
     const sum: Record<string, number> = {};
     for (const t of this.threads()) for (const [k, v] of Object.entries(t.drops)) sum[k] = (sum[k] ?? 0) + v;
     for (const p of this.processes()) for (const [k, v] of Object.entries(p.drops)) sum[k] = (sum[k] ?? 0) + v;
+    // after the final drain, calls still in a ring (or never readable from it) are lost: counted, never silent
+    if (this.final) sum.unread = this.unread();
     const out = Object.entries(sum)
       .filter(([, v]) => v > 0)
       .map(([reason, count]) => ({ stage: 'shim' as const, reason: `shim_${reason}`, count }));
@@ -418,12 +442,33 @@ export class InprocSource implements RecordSource {
     return out;
   }
 
+  /** Calls recorded into rings and not taken from them (see RingReader.unread); a loss once the final drain ran. */
+  unread(): number {
+    let n = this.doneUnread;
+    for (const r of this.rings.values()) n += r.unread();
+    return n;
+  }
+
   /** Stop reading and remove the directory (the target may run on: its later calls go nowhere). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     for (const r of this.rings.values()) r.close();
     fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The thread has exited: only when /proc says it does not exist. existsSync() is false on any error, and a
+ * ring finished (unlinked) while its thread lives takes that thread's later calls with it, uncounted.
+ */
+export function threadGone(pid: number, tid: number): boolean {
+  try {
+    fs.statSync(`/proc/${pid}/task/${tid}`);
+    return false;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ESRCH';
   }
 }
 

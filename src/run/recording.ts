@@ -87,6 +87,8 @@ export async function closeRecording(r: Recording, dbPath: string, end: Recordin
   const closed = await writer.close();
   const writerCpuNs = closed.cpuNs;
   if (!writer.failed) {
+    // the capture loop failed on its own (not the writer): what it drained after that and threw away is lost
+    if (end.discarded > 0) losses = [...losses, { stage: 'queue', reason: 'discarded_after_error', count: end.discarded }];
     recordLosses(db, sessionId, losses);
     end.beforeFinish();
     const stored = closed.stored;

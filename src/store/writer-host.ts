@@ -284,7 +284,13 @@ export class WriterHost {
       await new Promise((r) => setTimeout(r, 5));
     }
     this.poll();
-    this.result ??= { stored: 0, losses: [], recordedLost: 0, cpuNs: -1 };
+    if (!this.result) {
+      // the thread died or hung before it closed: the batches still queued to it were never written; count them
+      // (before, they vanished: stored + lost fell short of what the capture loop handed over)
+      let lost = 0;
+      for (let i = 0; i < this.batches.length; i++) if (!this.held[i] && Atomics.load(this.ctl, CTL.slots + i) === SLOT_QUEUED) lost += this.batches[i]!.n;
+      this.result = { stored: 0, losses: lost > 0 ? [{ stage: 'writer', reason: 'write_failed', count: lost }] : [], recordedLost: 0, cpuNs: -1 };
+    }
     await this.worker.terminate();
     return this.result;
   }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { InprocSource } from '../../src/capture/inproc-source.js';
+import { InprocSource, threadGone } from '../../src/capture/inproc-source.js';
 import { RING_HDR, SHIM } from '../../src/capture/inproc-layout.js';
 import { CALL, HDR } from '../../src/common/wire.js';
 
@@ -76,4 +76,48 @@ test('a head further ahead than the ring holds is not believed', () => {
 test('a file shorter than its header claims: only whole slots that exist are read', () => {
   const src = ringFile(8, 6, 6, { truncateTo: SHIM.HDR_BYTES + 3 * SHIM.SLOT_BYTES + 10 });
   assert.deepEqual(drainAll(src), [1000n, 1001n, 1002n]);
+});
+
+// issue #15: stored + dropped = calls made must hold at the end, whatever the reader could not take
+test('after the final drain, calls left in a ring (a head never believed) are counted as shim_unread, not silent', () => {
+  const src = ringFile(8, 6, 100); // the shim counted 6 calls; a head it could never have written
+  assert.deepEqual(drainAll(src), []);
+  assert.deepEqual(src.losses(), [], 'while the trace runs, what a ring holds is backlog, not a loss');
+  src.beforeFinalDrain();
+  assert.deepEqual(drainAll(src), []);
+  assert.deepEqual(src.losses(), [{ stage: 'shim', reason: 'shim_unread', count: 6 }]);
+});
+
+test('after the final drain, a published slot that never became readable is counted as shim_unread', () => {
+  const src = ringFile(8, 6, 6, { seqOverride: { 3: 2 ** 32 - 4 } });
+  src.beforeFinalDrain();
+  assert.deepEqual(drainAll(src), [1000n, 1001n, 1002n]);
+  assert.deepEqual(src.losses(), [{ stage: 'shim', reason: 'shim_unread', count: 3 }]);
+});
+
+test('a ring read to its head has nothing unread', () => {
+  const src = ringFile(8, 6, 6);
+  src.beforeFinalDrain();
+  assert.equal(drainAll(src).length, 6);
+  assert.deepEqual(src.losses(), []);
+});
+
+test('a drain whose slots were all overwritten does not end the drain: the readable slots after them are taken', () => {
+  const src = ringFile(8, 6, 6, { seqOverride: { 0: 1 + 8, 1: 2 + 8 } });
+  src.beforeFinalDrain();
+  // room for two slots per drain: the first read finds only the two overwritten ones
+  const buf = Buffer.alloc(2 * SHIM.SLOT_BYTES);
+  const out: bigint[] = [];
+  for (let round = 0; round < 10; round++) {
+    const n = src.drain(buf);
+    if (!n) break;
+    for (let off = 0; off < n; off += SHIM.SLOT_BYTES) out.push(buf.readBigUInt64LE(off + 4 + CALL.a0));
+  }
+  assert.deepEqual(out, [1002n, 1003n, 1004n, 1005n]);
+  assert.deepEqual(src.losses(), [{ stage: 'shim', reason: 'shim_overwritten', count: 2 }]);
+});
+
+test('threadGone: a live thread is not gone, a thread /proc does not list is', () => {
+  assert.equal(threadGone(process.pid, process.pid), false);
+  assert.equal(threadGone(2 ** 22 + 1, 2 ** 22 + 1), true); // above pid_max's ceiling: never a live pid
 });

@@ -244,3 +244,28 @@ test('writer thread: runs at nice 10, lifted to the process priority once every 
   db.close();
   fs.rmSync(dir, { recursive: true });
 });
+
+test('a writer thread gone before it closed: the batches still queued to it are counted as lost, not dropped silently (issue #15)', async () => {
+  const { dir, file, sid, db } = fresh();
+  const host = new WriterHost(file, sid, { slots: 2, slotEvents: 64 });
+  // the thread dies first (a crash, the OOM killer's pick): nothing can write what is handed over from now on.
+  // (Terminating it while it runs SQLite instead aborts node inside better-sqlite3: not something a test can do.)
+  await (host as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+  await new Promise((r) => setImmediate(r)); // its 'exit' event
+  const b = host.acquire()!;
+  for (let i = 0; i < 10; i++) {
+    b.ts[i] = 1000 + i;
+    b.pid[i] = 4242;
+    b.tid[i] = 4242;
+    b.op[i] = OP_BY_NAME.get('cudaMalloc')!.code;
+    b.stack[i] = -1;
+  }
+  b.n = 10;
+  host.write(b);
+  const closed = await host.close();
+  assert.ok(host.failed, 'the recording is failed');
+  assert.deepEqual(closed.losses, [{ stage: 'writer', reason: 'write_failed', count: 10 }]);
+  assert.equal(closed.stored, 0);
+  db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
