@@ -40,9 +40,10 @@
  *    ones (no estimate: d = 0, which makes idle an upper bound). A completion
  *    that only kernels running at exactly the host's submission rate explain
  *    (a launch-bound loop whose sync returned a few µs late) teaches nothing.
- *  - After a drain, the drain's return path past the completion and one
- *    call-to-call transition of the thread (the median return-to-entry between
- *    consecutive submissions) are not host work the drain serialized.
+ *  - After a drain, the drain's return path past the completion is time in
+ *    that call, not host work the drain serialized. (The thread's call-to-call
+ *    transition was also taken out for a session; it then read as host
+ *    computation in a poll loop that computes nothing, so it stays the drain's.)
  *  - Idle intervals: before each segment's first submission (from the previous
  *    completion) and where the simulated queue ran dry inside a segment. A
  *    blocking copy's own transfer counts as idle compute time owned by that
@@ -106,8 +107,6 @@ const MAX_IVS = 1 << 18;
 export const IV_STRIDE = 6;
 /** numbers per chunk of kept idle intervals (4,096 intervals, 192 KiB) */
 const IV_CHUNK = IV_STRIDE * 4096;
-/** call-to-call transitions sampled per thread for its floor (Timeline.transit) */
-const TRANSIT_SAMPLES = 4096;
 /** cap on one segment's buffered submissions/activity; beyond it the segment is closed by estimate */
 const MAX_SEGMENT = 1 << 16;
 /** acts longer than this (1 ms) are indexed apart so that windows need not reach back over them (see longActs) */
@@ -428,19 +427,6 @@ export class Timeline {
   private lastEnd = 0;
   /** return of the last submission of the closed segment (the host path to the next one starts after it) */
   private prevSubmit = -Infinity;
-  /**
-   * The thread's call-to-call transition: return of a submission to the entry of the next one, with nothing logged
-   * between (the loop's own code and the tracer's return and entry probes). A gap after a drain with no host work
-   * in it still holds one such transition: it is not host work the drain serialized (see idle()). The first
-   * TRANSIT_SAMPLES transitions are sampled; their median is the floor.
-   */
-  private readonly transit = newSketch();
-  private transitFloor = 0;
-  /** transit.count when transitFloor was computed */
-  private transitSeen = 0;
-  private lastCallEnd = -Infinity;
-  private lastCallSubmit = false;
-  private actSinceCall = false;
 
   constructor(
     private readonly copyRate: Map<string, number> = new Map(),
@@ -520,12 +506,6 @@ export class Timeline {
     if (end > this.lastEnd) this.lastEnd = end;
     // waker (unused for calls): a first launch's excess over the kernel's later launches (lazy module load)
     this.log(A.CALL, id, ts, end, op, key, 0, lazyExcess);
-    if (role === 'submit' && this.lastCallSubmit && !this.actSinceCall && ts >= this.lastCallEnd && this.transit.count < TRANSIT_SAMPLES) {
-      this.transit.accept(ts - this.lastCallEnd);
-    }
-    this.lastCallEnd = end;
-    this.lastCallSubmit = role === 'submit';
-    this.actSinceCall = false;
     if (role === 'submit') {
       // new work: an earlier not-ready query says nothing about when this completes
       this.pollSince = null;
@@ -553,7 +533,6 @@ export class Timeline {
   }
 
   private log(type: A, id: number, ts: number, end: number, code: number, key: string, by: number, waker: number): void {
-    if (type !== A.CALL) this.actSinceCall = true;
     // before the first submission there is no GPU work to starve (start-up, library loading)
     if (this.firstSubmit === null && this.lastDone === null && !(type === A.CALL)) return;
     let a = this.spare.pop();
@@ -1304,14 +1283,13 @@ export class Timeline {
     void callOn;
     const host = this.left;
     this.left = 0;
-    // after a drain: the thread's call-to-call transition (its return to the next submission's entry, which a gap
-    // with no host work in it holds too) is host time of the loop, not host work the drain serialized
-    const hostOwn = openedBy === null ? host : Math.min(host, this.transitNs());
+    // after a drain: host work the drain serialized; otherwise the loop's own host time
+    const hostOwn = openedBy === null ? host : 0;
     if (host > 0) {
-      if (openedBy !== null) this.drainRec(openedBy).hostNs += host - hostOwn;
-      if (hostOwn > 0) {
-        m.hostNs += hostOwn;
-        m.hostSamples.add(hostOwn, closingId);
+      if (openedBy !== null) this.drainRec(openedBy).hostNs += host;
+      else {
+        m.hostNs += host;
+        m.hostSamples.add(host, closingId);
       }
     }
     if (openedBy !== null) {
@@ -1383,15 +1361,6 @@ export class Timeline {
     }
   }
 
-  /** median call-to-call transition sampled so far (0: none yet) */
-  private transitNs(): number {
-    // recomputed only while the sample grows (at most TRANSIT_SAMPLES times)
-    if (this.transitSeen !== this.transit.count) {
-      this.transitSeen = this.transit.count;
-      this.transitFloor = q(this.transit, 0.5);
-    }
-    return this.transitFloor;
-  }
 
   private drainRec(key: string): DrainIdle {
     let d = this.m.byDrain.get(key);
