@@ -248,14 +248,7 @@ export interface IntegrityReport {
  * at the first error. Never throws: a check that cannot run is a failed one.
  */
 export function quickCheck(db: Db, path: string, maxBytes = QUICK_CHECK_MAX_BYTES): IntegrityReport {
-  let bytes = 0;
-  for (const side of ['', '-wal']) {
-    try {
-      bytes += fs.statSync(path + side).size;
-    } catch {
-      /* no WAL */
-    }
-  }
+  const bytes = dbFileBytes(path);
   if (bytes > maxBytes) {
     return { status: 'skipped', detail: `not checked: ${mb(bytes)} MB is above the ${mb(maxBytes)} MB bound of quick_check`, bytes, ms: 0 };
   }
@@ -270,6 +263,19 @@ export function quickCheck(db: Db, path: string, maxBytes = QUICK_CHECK_MAX_BYTE
   if (problems.length === 1 && problems[0] === 'ok') return { status: 'ok', detail: null, bytes, ms };
   const detail = problems.join('; ').replace(/\s+/g, ' ').trim().slice(0, 300);
   return { status: 'failed', detail: detail || 'no result', bytes, ms };
+}
+
+/** Bytes of a database file and its WAL (0 for a side that is missing): what quickCheck's bound is compared with. */
+export function dbFileBytes(path: string): number {
+  let bytes = 0;
+  for (const side of ['', '-wal']) {
+    try {
+      bytes += fs.statSync(path + side).size;
+    } catch {
+      /* no WAL */
+    }
+  }
+  return bytes;
 }
 
 /** The one-line warning for a failed check, or null. `path` null: "the database" (MCP answers never name server files). */

@@ -5,7 +5,7 @@
  * the check (it failed to start, or threw) yields the check run inline on the caller's connection.
  */
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import { quickCheck, type Db, type IntegrityReport } from './db.js';
+import { dbFileBytes, QUICK_CHECK_MAX_BYTES, quickCheck, type Db, type IntegrityReport } from './db.js';
 
 export interface PendingCheck {
   result(): IntegrityReport;
@@ -21,7 +21,8 @@ const WAIT_MS = 120_000;
 
 export function quickCheckOnThread(db: Db, path: string): PendingCheck {
   const inline = (): PendingCheck => ({ result: () => quickCheck(db, path) });
-  if (process.env.CAUSEWAY_SCAN_THREAD === '0') return inline();
+  // above the check's bound the inline call answers 'skipped' at once: no thread to start for that
+  if (process.env.CAUSEWAY_SCAN_THREAD === '0' || dbFileBytes(path) > QUICK_CHECK_MAX_BYTES) return inline();
   const done = new SharedArrayBuffer(4);
   const flag = new Int32Array(done);
   const { port1, port2 } = new MessageChannel();
@@ -51,3 +52,4 @@ export function quickCheckOnThread(db: Db, path: string): PendingCheck {
     },
   };
 }
+
