@@ -5,15 +5,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { makeFixtureDb } from '../helpers/db-fixture.js';
 import { openReadOnly, openWritable, type Db } from '../../src/store/db.js';
 import { OP_BY_CODE, OP_BY_NAME } from '../../src/common/ops.js';
 import { roleOf } from '../../src/analyze/timeline.js';
 import { prescan } from '../../src/analyze/prescan.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-prescan-'));
+const dir = tempDir('cw-prescan-');
 
 /** The SQL the pre-scan replaced (attribution.ts before it), kept here as the definition. */
 function reference(db: Db, sessionId: number) {

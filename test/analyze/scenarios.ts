@@ -1,9 +1,9 @@
 // Incident databases built event by event, shaped exactly as the probes write them, with the injected delay known exactly.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { openWritable, type Db } from '../../src/store/db.js';
 import { OP_BY_NAME } from '../../src/common/ops.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 export const US = 1_000;
 export const MS = 1_000_000;
@@ -11,7 +11,7 @@ const REASON = { preempted: 0, voluntary: 1, io_wait: 2 } as const;
 const DIR = { HostToDevice: 1, DeviceToHost: 2, DeviceToDevice: 3 } as const;
 
 export function tmpDb(name: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-analyze-'));
+  const dir = tempDir('cw-analyze-');
   return path.join(dir, `${name}.db`);
 }
 

@@ -5,7 +5,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Capture, type BatchSink } from '../../src/capture/pipeline.js';
 import { TimeBase } from '../../src/capture/decode.js';
@@ -16,9 +15,10 @@ import { getSession } from '../../src/store/reader.js';
 import { OP_BY_NAME } from '../../src/common/ops.js';
 import { Flag, LOSS_REASONS } from '../../src/common/wire.js';
 import { FakeAddon, callRecord, exitRecord, frame } from '../helpers/fake-addon.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 test('capture loop over a fake addon: exact counts, flags, losses and session bookkeeping', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-capture-'));
+  const dir = tempDir('cw-capture-');
   const db = openWritable(path.join(dir, 'c.db'));
   const start = 1_000_000_000n;
   const sid = createSession(db, { startedNs: start, wallStartNs: 0n });

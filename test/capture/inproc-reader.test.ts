@@ -2,18 +2,18 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { InprocSource, threadGone } from '../../src/capture/inproc-source.js';
 import { RING_HDR, SHIM } from '../../src/capture/inproc-layout.js';
 import { CALL, HDR } from '../../src/common/wire.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const dirs: string[] = [];
 after(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
 /** A ring of `slots` with records 0..written-1 (slot seq = index+1), head as given. */
 function ringFile(slots: number, written: number, head: number, opts: { seqOverride?: Record<number, number>; truncateTo?: number } = {}) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-ring-'));
+  const dir = tempDir('cw-ring-');
   dirs.push(dir);
   const b = Buffer.alloc(SHIM.HDR_BYTES + slots * SHIM.SLOT_BYTES);
   b.writeUInt32LE(SHIM.MAGIC, RING_HDR.magic);

@@ -3,11 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { CALL, COMM_LEN, EVENT_VERSION, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, HOST_STAT_NAMES, IO, LOADER, LOSS_REASONS, MAX_CUDA_OP, MEM, OFFCPU, OFFCPU_CALL_UNKNOWN, OFFCPU_HIST_SLOTS, Op, OffCpuReason, EXEC, EXEC_ARGS_LEN, EXEC_PATH_LEN, ExecFlag, PROC, PYFRAMES, PY_PROC, PY_FRAMES_OP, PY_ENTRY, PY_SHIM, PY_TRUNCATED, PY_MAX_FRAMES, PY_NONE, RECLAIM, RING_MAPS, Ring, SOURCE_NAMES, GemmPack, NVTX_MSG, NVTX_MSG_OP, NVTX_MSG_LEN, NvtxMessage, NVTX_ATTR } from '../../src/common/wire.js';
 import { COOKIE_VARIANT_SHIFT, VARIANTS } from '../../src/common/ops.js';
 import { OPS, Source } from '../../src/common/ops.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const HEADER = path.join(ROOT, 'bpf/events.h');
@@ -38,7 +38,7 @@ function measure(): Record<string, number> {
   const body = fields
     .map(([k, s, f]) => (f === null ? `printf("\\"%s\\": %zu,\\n", "${k}", sizeof(struct ${s}));` : `printf("\\"%s\\": %zu,\\n", "${k}", offsetof(struct ${s}, ${f}));`))
     .join('\n');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-layout-'));
+  const dir = tempDir('cw-layout-');
   const src = path.join(dir, 'm.c');
   fs.writeFileSync(src, `#include <stdio.h>\n#include <stddef.h>\n#include <linux/types.h>\n#include "${HEADER}"\nint main(void){printf("{\\n");\n${body}\nprintf("\\"end\\": 0}\\n");return 0;}\n`);
   execFileSync('cc', ['-Wall', '-Werror', '-o', path.join(dir, 'm'), src]);
@@ -256,7 +256,7 @@ test('numeric ids never collide: flag bits, sources, loss reasons, op codes and 
 });
 
 test('the nvtxEventAttributes_t offsets the probe reads are those of the CUDA headers', { skip: !fs.existsSync('/usr/local/cuda/include/nvtx3/nvToolsExt.h') && 'no /usr/local/cuda/include/nvtx3' }, () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-nvtx-'));
+  const dir = tempDir('cw-nvtx-');
   const src = path.join(dir, 'm.c');
   fs.writeFileSync(src, '#include <stdio.h>\n#include <stddef.h>\n#include <nvtx3/nvToolsExt.h>\nint main(void){printf("%zu %zu\\n", offsetof(nvtxEventAttributes_t, messageType), offsetof(nvtxEventAttributes_t, message));return 0;}\n');
   execFileSync('cc', ['-I/usr/local/cuda/include', '-o', path.join(dir, 'm'), src, '-ldl']);

@@ -3,11 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { CUDA_OPS } from '../../src/common/ops.js';
 import { SHIM_UNCOVERED } from '../../src/probe/shim-plan.js';
 import { PROC_HDR, RING_HDR, SHIM, STACK } from '../../src/capture/inproc-layout.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 
@@ -98,7 +98,7 @@ test('ring.h offsets match src/capture/inproc-layout.ts', () => {
   }
   for (const k of ['CW_SHIM_MAGIC', 'CW_SHIM_PROC_MAGIC', 'CW_SHIM_LAYOUT', 'CW_SHIM_HDR_BYTES', 'CW_SHIM_SLOT_BYTES', 'CW_SHIM_STACK_BYTES', 'CW_SHIM_STACK_DEPTH', 'CW_SHIM_CLOSED', 'CW_SHIM_LOSS_COUNT', 'CW_SHIM_LOSS_RING_FULL', 'CW_SHIM_LOSS_REENTRANT', 'CW_SHIM_PLOSS_NO_RING', 'CW_SHIM_PLOSS_UNRESOLVED', 'CW_SHIM_CONT'])
     lines.push(`printf("\\"${k}\\": %lu,\\n", (unsigned long)(${k}));`);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-shim-layout-'));
+  const dir = tempDir('cw-shim-layout-');
   fs.writeFileSync(path.join(dir, 'm.c'), `#include <stdio.h>\n#include <stddef.h>\n#include "${path.join(ROOT, 'shim/ring.h')}"\nint main(void){printf("{\\n");\n${lines.join('\n')}\nprintf("\\"end\\": 0}\\n");return 0;}\n`);
   execFileSync('cc', ['-Wall', '-Werror', '-o', path.join(dir, 'm'), path.join(dir, 'm.c')]);
   const c = JSON.parse(execFileSync(path.join(dir, 'm')).toString()) as Record<string, number>;

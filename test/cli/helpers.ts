@@ -1,9 +1,9 @@
 // Shared helpers for end-to-end CLI tests: run `causeway` as a child, split the workload's JSON line from the summary.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { tempDir } from '../helpers/temp-dir.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../../..');
 export const CLI = path.join(ROOT, 'dist/src/cli/main.js');
@@ -11,7 +11,7 @@ export const BIN = path.join(ROOT, 'test/fixtures/build/bin');
 export const LIB = path.join(ROOT, 'test/fixtures/build/lib');
 
 export function tmpDir(prefix = 'cw-cli-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return tempDir(prefix);
 }
 
 export interface CliResult {

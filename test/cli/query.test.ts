@@ -3,15 +3,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { makeFixtureDb } from '../helpers/db-fixture.js';
 import { csvField } from '../../src/cli/query.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const entry = fileURLToPath(new URL('../helpers/query-cli.js', import.meta.url));
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-q-'));
+const tmp = tempDir('cw-q-');
 const db = path.join(tmp, 't.db');
 const info = makeFixtureDb(db, { cudaCalls: 1000 });
 const cli = (...args: string[]) => spawnSync(process.execPath, [entry, 'query', ...args], { encoding: 'utf8', timeout: 30000 });

@@ -1,13 +1,13 @@
 // Shared helpers for the discover tests: temp dirs, compiling C/C++ at test time, spawning and waiting.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { tempDir } from '../helpers/temp-dir.js';
 
 export const CUDART13 = '/usr/local/cuda/lib64/libcudart.so.13';
 
 export function tmpdir(tag: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `cw-discover-${tag}-`));
+  return tempDir(`cw-discover-${tag}-`);
 }
 
 export function hasTool(name: string): boolean {

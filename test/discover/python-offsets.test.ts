@@ -3,15 +3,15 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { PY_OFFSETS } from '../../src/discover/python-offsets.js';
 import { findPythonRuntime, ProcMem } from '../../src/discover/python.js';
 import { interpreters } from '../helpers/pythons.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const SRC = path.join(ROOT, 'test/fixtures/python/offsets.c');
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-pyoff-'));
+const dir = tempDir('cw-pyoff-');
 const children: ChildProcess[] = [];
 after(() => {
   for (const c of children) c.kill('SIGKILL');

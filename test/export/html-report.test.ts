@@ -2,7 +2,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -11,10 +10,11 @@ import { openReadOnly, openWritable } from '../../src/store/db.js';
 import { renderHtmlReport, writeHtmlReport } from '../../src/export/html-report.js';
 import { explainSession } from '../../src/analyze/explain.js';
 import type { Chain } from '../../src/common/chain.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../../test/export/artifacts/', import.meta.url));
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-html-'));
+const tmp = tempDir('cw-html-');
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const dbPath = path.join(tmp, 't.db');
 const info = makeFixtureDb(dbPath, { cudaCalls: 3000, incidentEvery: 25, losses: [{ stage: 'kernel', reason: 'ringbuf_full_cuda', count: 17 }] });

@@ -2,7 +2,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
@@ -13,8 +12,9 @@ import { openReadOnly } from '../../src/store/db.js';
 import { exportSessionOtlp } from '../../src/export/otlp.js';
 import { explainSession } from '../../src/analyze/explain.js';
 import type { Chain } from '../../src/common/chain.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-otlp-'));
+const tmp = tempDir('cw-otlp-');
 const dbPath = path.join(tmp, 't.db');
 const info = makeFixtureDb(dbPath, { cudaCalls: 2500, incidentEvery: 25, losses: [{ stage: 'kernel', reason: 'ringbuf_full_cuda', count: 11 }, { stage: 'writer', reason: 'write_failed', count: 2 }] });
 const S = info.sessions[0];

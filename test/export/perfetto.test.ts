@@ -2,7 +2,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
@@ -12,8 +11,9 @@ import { openReadOnly, openWritable } from '../../src/store/db.js';
 import { writePerfettoTrace } from '../../src/export/perfetto.js';
 import type { Chain } from '../../src/common/chain.js';
 import { checkTraceEvents, type TraceEvent } from './trace-event-check.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-perfetto-'));
+const tmp = tempDir('cw-perfetto-');
 const dbPath = path.join(tmp, 't.db');
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const info = makeFixtureDb(dbPath, { cudaCalls: 3000, processes: 2, threadsPerProcess: 2, incidentEvery: 25 });

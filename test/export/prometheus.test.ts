@@ -2,7 +2,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import http from 'node:http';
@@ -10,9 +9,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { allocBatch, pushRow, type EventBatch } from '../../src/common/events.js';
 import { OP_BY_CODE, OP_BY_NAME } from '../../src/common/ops.js';
 import { createMetricsServer, parseListen, type MetricsServer } from '../../src/export/prometheus.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const PROMETHEUS = ['/usr/bin/prometheus', '/usr/local/bin/prometheus'].find((p) => fs.existsSync(p));
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-prom-'));
+const tmp = tempDir('cw-prom-');
 const TOKEN = 'tok-' + 'a1b2c3d4e5f6a7b8c9d0e1f2';
 const servers: MetricsServer[] = [];
 let prom: ChildProcess | null = null;

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { LIB, ensureBuilt, exportedFunctions, run } from './_helpers.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 before(() => ensureBuilt());
 
@@ -64,7 +65,7 @@ test('FAKE_CUDA_DEVICE_LOCK serializes two processes on one device', async () =>
   const { runAsync } = await import('./_helpers.js');
   const fs = await import('node:fs');
   const os = await import('node:os');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-lock-'));
+  const dir = tempDir('cw-lock-');
   const env = { FAKE_CUDA_KERNEL_US: '200', FAKE_CUDA_DEVICE_LOCK: path.join(dir, 'device.lock') };
   try {
     // 25 x 200 us = 5 ms of GPU work per step; one device gives <= 200 steps/s in total

@@ -3,9 +3,9 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { BIN, ensureBuilt, run, runAsync } from './_helpers.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 before(() => ensureBuilt());
 
@@ -149,7 +149,7 @@ test('alloc_stall, launch_storm, mem_pressure: exact counts', () => {
 });
 
 test('io_starved: the feeder receives every chunk and reports its wait', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-io-'));
+  const dir = tempDir('cw-io-');
   const file = path.join(dir, 'data.bin');
   try {
     const c = run('io_starved', ['--create', file, '8']);

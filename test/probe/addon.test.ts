@@ -2,10 +2,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadAddon, addonPath, repoRoot, drainedRecords, DRAIN_MIN_BUFFER, type Addon, type ObjHandle } from '../../src/probe/addon.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const ROOT = repoRoot();
 const CUDART = '/usr/local/cuda/lib64/libcudart.so.13';
@@ -196,7 +196,7 @@ before(() => {
   execFileSync('make', ['-s', '-C', resolve(ROOT, 'bpf')], { stdio: 'inherit' });
   if (!existsSync(addonPath())) execFileSync('npm', ['run', 'install'], { cwd: ROOT, stdio: 'inherit' });
   addon = loadAddon();
-  dir = mkdtempSync(join(tmpdir(), 'cw-addon-'));
+  dir = tempDir('cw-addon-');
   writeFileSync(join(dir, 'rt.c'), RT_PROG);
   rtBin = join(dir, 'rt');
   execFileSync('gcc', ['-O1', '-fPIE', '-pie', '-I/usr/local/cuda/include', join(dir, 'rt.c'), '-o', rtBin,

@@ -2,10 +2,10 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { repoRoot, DRAIN_MAX_RECORD } from '../../src/probe/addon.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const ROOT = repoRoot();
 const BPF = resolve(ROOT, 'bpf');
@@ -95,7 +95,7 @@ test('events.h: record layouts and constants the addon, the tests and the decode
     'A(CW_F_STACK_SAMPLED == 1); A(CW_F_ERROR == 2); A(CW_F_OUT_READ_FAIL == 4);',
     'int main(void) { return 0; }',
   ].join('\n');
-  const dir = mkdtempSync(join(tmpdir(), 'cw-events-'));
+  const dir = tempDir('cw-events-');
   try {
     writeFileSync(join(dir, 'layout.c'), src);
     const r = spawnSync('cc', ['-std=c11', '-Wall', '-Werror', '-fsyntax-only', join(dir, 'layout.c')]);

@@ -3,13 +3,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { loadAddon, drainedRecords, type Addon, type ObjHandle, type RingHandle } from '../../src/probe/addon.js';
 import { loadLoaderProbe } from '../../src/probe/host.js';
 import { bpfObjectPath, repoRoot } from '../../src/probe/paths.js';
 import { startFixture, field } from './host-fixture.js';
 import { markTraced } from '../../src/probe/traced.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const skip = process.getuid?.() === 0 ? false : 'needs root (CAP_BPF, CAP_PERFMON) to load BPF programs';
 const OP_LIB_LOAD = 135;
@@ -65,7 +65,7 @@ const MODES = [
 
 /** a private copy of the fake libcudart (a path no process has mapped) */
 function cudartCopy(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-loader-cudart-'));
+  const dir = tempDir('cw-loader-cudart-');
   const p = path.join(dir, 'libcudart.so.12');
   fs.copyFileSync(path.join(FIX, 'lib', 'libcudart.so.12'), p);
   return p;
@@ -277,7 +277,7 @@ test('parkNewCuda: a program that starts clean skips its start-up walk next time
   // a TTL far longer than the test: an entry is used because it matches, not because it expired
   // the ld.so uprobe and its walk: what system-wide parking falls back to without syscall tracepoints
   const probe = loadLoaderProbe(addon, { shareFrom: owner, selfTgid: process.pid, traceAll: true, parkNewCuda: true, mmapWatch: false, exeCleanTtlNs: 600_000_000_000n, warn: () => {} });
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-exe-clean-'));
+  const dir = tempDir('cw-exe-clean-');
   try {
     assert.equal(probe.parksNewCuda, true, probe.status.error);
     const copy = (i: number) => {
@@ -320,7 +320,7 @@ test('parkNewCuda: a program that starts clean skips its start-up walk next time
 
 test('parkNewCuda (mmap watch): parked once per CUDA library mapped, linked or dlopened; a program without one never; a traced dlopen of another object reported unparked', { skip }, async () => {
   const probe = loadLoaderProbe(addon, { shareFrom: owner, selfTgid: process.pid, traceAll: true, parkNewCuda: true, warn: () => {} });
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-mmap-watch-'));
+  const dir = tempDir('cw-mmap-watch-');
   try {
     assert.equal(probe.mode, 'mmap_watch', probe.status.error);
     assert.equal(probe.parksNewCuda, true);

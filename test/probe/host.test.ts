@@ -3,13 +3,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { loadAddon, drainedRecords, type Addon, type ObjHandle, type RingHandle } from '../../src/probe/addon.js';
 import { HOST_PROGRAMS, loadHost, type HostProbes } from '../../src/probe/host.js';
 import { bpfObjectPath } from '../../src/probe/paths.js';
 import { BIN, startFixture, startFixtureAt, field } from './host-fixture.js';
 import { markTraced } from '../../src/probe/traced.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : 'needs root (CAP_BPF, CAP_PERFMON) to load BPF programs';
@@ -383,7 +383,7 @@ async function childExec(exe: string, extra?: string): Promise<Rec> {
 }
 
 test('exec records carry the whole path (here 160+ characters), unflagged', { skip }, async () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-exec-'));
+  const tmp = tempDir('cw-exec-');
   try {
     const exe = lifecycleUnder(path.join(tmp, 'a'.repeat(60), 'b'.repeat(60), 'c'.repeat(20)));
     assert.ok(exe.length > 160, exe);
@@ -398,7 +398,7 @@ test('exec records carry the whole path (here 160+ characters), unflagged', { sk
 });
 
 test('exec records cut a path past CW_EXEC_PATH_LEN and argv past CW_EXEC_ARGS_LEN, and flag each cut', { skip }, async () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-exec-'));
+  const tmp = tempDir('cw-exec-');
   try {
     const exe = lifecycleUnder(path.join(tmp, ...Array.from({ length: 5 }, (_, k) => String(k).repeat(250))));
     assert.ok(exe.length > EXEC_PATH_LEN, `${exe.length} characters`);

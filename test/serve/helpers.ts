@@ -1,15 +1,15 @@
 // Helpers for the MCP server tests: temp dirs, spawning the stdio entry with a v2 client.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { tempDir } from '../helpers/temp-dir.js';
 
 export const ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), 'entry.js');
 
 export function tmpDir(prefix = 'cw-serve-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return tempDir(prefix);
 }
 
 export type Era = '2025-06-18' | '2025-11-25' | '2026-07-28';

@@ -3,13 +3,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { openWritable, type Db } from '../../src/store/db.js';
 import { createHttpAuth, type HttpAuth } from '../../src/serve/auth/index.js';
 import { argsDigest, canonicalJson, hrtimeOffsetNs, monotonicNs, openAuditor, type Auditor } from '../../src/serve/audit/index.js';
 import { AnomalyMonitor, DEFAULT_THRESHOLDS, detectAnomalies, type Alert, type McpObservation } from '../../src/serve/audit/anomaly.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const SQL_MARKER = 'SELECT pid FROM v_cuda_calls WHERE op = \'sentinel_7f3a9c\'';
 
@@ -37,7 +37,7 @@ describe('audit trail over HTTP with anomaly alerts', () => {
       restore.push(() => (stream.write = orig as typeof stream.write));
     }
 
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-audit-'));
+    dir = tempDir('cw-audit-');
     dbPath = path.join(dir, 'trace.db');
     // Fixture: a trace session that started 2 s ago with three CUDA calls.
     startedNs = monotonicNs() - 2_000_000_000n;
@@ -201,7 +201,7 @@ describe('audit trail over HTTP with anomaly alerts', () => {
 
 describe('audit session and clock', () => {
   it('creates a dedicated session when the database has none, and closes it', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-audit2-'));
+    const dir = tempDir('cw-audit2-');
     try {
       const dbPath = path.join(dir, 'empty.db');
       const a = openAuditor(dbPath, { anomalies: false });

@@ -3,7 +3,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Command } from 'commander';
@@ -12,11 +11,12 @@ import { CausewayError } from '../../src/common/errors.js';
 import { sanitizeUntrusted } from '../../src/common/untrusted.js';
 import { checkHostOrigin, createHttpAuth, defaultAllowlists, RateLimiter, refuseSecretArgs, tokenStorePath, type HttpAuth } from '../../src/serve/auth/index.js';
 import { register, runMcpToken } from '../../src/cli/token.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const mode = (f: string) => fs.statSync(f).mode & 0o777;
 
 function tmpDb(): { dir: string; db: string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-local-'));
+  const dir = tempDir('cw-local-');
   const db = path.join(dir, 'trace.db');
   openWritable(db).close();
   return { dir, db };

@@ -3,7 +3,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
@@ -11,6 +10,7 @@ import { McpServer, createMcpHandler } from '@modelcontextprotocol/server';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import * as z from 'zod';
 import { createHttpAuth, forbidInsufficientScope, hasScopeFor, requiredScope, scopeChallengeFor, toAuthInfo, type AuthContext, type HttpAuth } from '../../src/serve/auth/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const ALL = 'causeway:read causeway:sql causeway:stacks';
 // oidc-provider ships no type declarations: load it through a non-literal specifier, typed by what is used here.
@@ -86,7 +86,7 @@ async function startRs(issuer: string, now?: () => number): Promise<Rs> {
   const server = http.createServer();
   const port = await listen(server);
   const resource = `http://127.0.0.1:${port}/mcp`;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-oauth-'));
+  const dir = tempDir('cw-oauth-');
   const auth = await createHttpAuth({ dbPath: path.join(dir, 'c.db'), resourceUrl: resource, oauth: { issuer, audience: resource }, now });
   const mcp = toNodeHandler(
     createMcpHandler(() => {

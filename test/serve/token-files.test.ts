@@ -1,13 +1,13 @@
 // Locks in one credential file per running server: a second local-mode server on the same database never overwrites nor removes the first one's <db>.mcp-token; each server removes only its own file, and a stale file (its token revoked or expired) is taken over.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { openWritable } from '../../src/store/db.js';
 import { createHttpAuth, LocalTokenStore } from '../../src/serve/auth/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-tokfile-'));
+const dir = tempDir('cw-tokfile-');
 const db = path.join(dir, 'tf.db');
 openWritable(db).close();
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -2,15 +2,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { makeFixtureDb } from '../helpers/db-fixture.js';
 import { sumDur } from '../../src/serve/queries.js';
 import { exactOpStats, hasAggregates, opStats } from '../../src/store/reader.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 test('aggregate-based statistics agree with the raw events', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-agg-'));
+  const dir = tempDir('cw-agg-');
   const file = path.join(dir, 'f.db');
   makeFixtureDb(file, { cudaCalls: 60_000 });
   const db = new Database(file, { readonly: true });

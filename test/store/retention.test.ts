@@ -2,7 +2,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { openReadOnly, openWritable } from '../../src/store/db.js';
@@ -12,8 +11,9 @@ import { enforceRetention, RETENTION_SQL, usedBytes } from '../../src/store/rete
 import { allocBatch, pushRow } from '../../src/common/events.js';
 import { CausewayError } from '../../src/common/errors.js';
 import { makeFixtureDb } from '../helpers/db-fixture.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-ret-'));
+const tmp = tempDir('cw-ret-');
 
 test('retention statements use the rowid b-tree, never a scan', () => {
   const db = openWritable(path.join(tmp, 'plan.db'));
@@ -87,7 +87,7 @@ test('age cap prunes events older than the cutoff, only those', () => {
 });
 
 test('disk full: DISK_FULL names the path, the writer stops, committed events stay readable', (t) => {
-  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-full-'));
+  const mnt = tempDir('cw-full-');
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]);
   } catch (e) {

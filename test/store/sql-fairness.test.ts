@@ -1,15 +1,15 @@
 // Locks in the run_sql scheduler's fairness rule: one running query per client, at most maxQueuedPerClient waiting (more are refused at once with SQL_BUSY), and a free worker goes to another client before the next query of a client that already ran.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { CausewayError } from '../../src/common/errors.js';
 import { openWritable } from '../../src/store/db.js';
 import { closeSqlWorker, runReadOnlySql, setSqlLimits, sqlClientLoad, DEFAULT_LIMITS } from '../../src/store/sql-guard.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const RUNAWAY = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c';
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-sqlfair-'));
+const tmp = tempDir('cw-sqlfair-');
 const dbPath = path.join(tmp, 't.db');
 openWritable(dbPath).close();
 after(() => {

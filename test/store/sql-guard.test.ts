@@ -2,7 +2,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { runReadOnlySql, closeSqlWorker, sqlWorkerSpawnCount, checkSql } from '../../src/store/sql-guard.js';
@@ -10,8 +9,9 @@ import { CausewayError } from '../../src/common/errors.js';
 import { makeFixtureDb } from '../helpers/db-fixture.js';
 import { openWritable } from '../../src/store/db.js';
 import { createSession } from '../../src/store/session.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-sql-'));
+const tmp = tempDir('cw-sql-');
 const dbPath = path.join(tmp, 'fx.db');
 const info = makeFixtureDb(dbPath, { cudaCalls: 2000 });
 const sum = (): string => crypto.createHash('sha256').update(fs.readFileSync(dbPath)).digest('hex');

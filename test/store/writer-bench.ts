@@ -2,16 +2,16 @@
 // Run: node dist/test/store/writer-bench.js [events=1000000]
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
-import os from 'node:os';
 import path from 'node:path';
 import { makeFixtureDb } from '../helpers/db-fixture.js';
 import { openReadOnly, openWritable } from '../../src/store/db.js';
 import { createSession } from '../../src/store/session.js';
 import { EventWriter } from '../../src/store/writer.js';
 import { allocBatch, type EventBatch } from '../../src/common/events.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const N = Number(process.argv[2] ?? 1_000_000);
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-bench-'));
+const dir = tempDir('cw-bench-');
 const src = path.join(dir, 'src.db');
 const fx = makeFixtureDb(src, { cudaCalls: N, stacks: 0, offCpu: Math.floor(N / 20), io: Math.floor(N / 100) });
 console.log(`fixture: ${fx.totalEvents} events in ${fx.elapsedMs.toFixed(0)} ms (${((fx.totalEvents / fx.elapsedMs) * 1000).toFixed(0)} ev/s incl. generation)`);

@@ -17,9 +17,10 @@ import { WriterHost } from '../../src/store/writer-host.js';
 import { CausewayError } from '../../src/common/errors.js';
 import { OP_BY_NAME } from '../../src/common/ops.js';
 import { FakeAddon, callRecord, frame } from '../helpers/fake-addon.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 function fresh(): { dir: string; file: string; sid: number; db: ReturnType<typeof openWritable> } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-whost-'));
+  const dir = tempDir('cw-whost-');
   const file = path.join(dir, 'w.db');
   const db = openWritable(file);
   const sid = createSession(db, { startedNs: 1_000_000_000n, wallStartNs: 0n });

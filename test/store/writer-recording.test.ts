@@ -4,13 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { closeRecording, openRecording } from '../../src/run/recording.js';
 import type { TraceOptions } from '../../src/run/options.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 test('capture failed, writer fine: events discarded after the failure are reported as lost and stored in drops', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-rec-'));
+  const dir = tempDir('cw-rec-');
   try {
     const file = path.join(dir, 'r.db');
     const rec = openRecording({ db: file, pids: [], stacks: 'none', explain: false } as unknown as TraceOptions, () => 1_000_000_000n);

@@ -2,7 +2,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { openReadOnly, openWritable } from '../../src/store/db.js';
 import { createSession, finishSession, recordLosses, upsertProcesses, recordLibraries, recordProbes } from '../../src/store/session.js';
@@ -14,8 +13,9 @@ import { allocBatch, pushRow } from '../../src/common/events.js';
 import { OP_BY_NAME } from '../../src/common/ops.js';
 import { Flag, Op } from '../../src/common/wire.js';
 import { makeFixtureDb } from '../helpers/db-fixture.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cw-store-'));
+const tmp = tempDir('cw-store-');
 const op = (n: string): number => OP_BY_NAME.get(n)!.code;
 
 test('events round-trip exactly, ids are consecutive, v_cuda_calls decodes arguments', () => {
