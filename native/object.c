@@ -14,6 +14,8 @@
  */
 #include "causeway.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 static bool write_le(uint8_t *dst, size_t size, uint64_t v)
@@ -370,7 +372,14 @@ napi_value js_open_object(napi_env env, napi_callback_info cbi)
 		goto fail;
 	}
 
+	/* The verifier gives up with EAGAIN when a signal is pending for the loading thread (a profiler's
+	 * SIGPROF, a child's SIGCHLD); the object cannot be loaded twice, so keep signals off this thread for
+	 * the load. Process-directed signals go to another thread meanwhile; thread-directed ones wait. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	int err = bpf_object__load(o->obj);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
 		throw_fmt(env, "bpf_object__load(%s): %s%s%s", path, strerror(-err), log_len() ? "\nlibbpf: " : "", log_tail(2500));
 		goto fail;

@@ -509,3 +509,22 @@ test('errors name the libbpf call, the object/program/path and errno text', { sk
   assert.match(addon.libbpfVersion(), /^\d+\.\d+/);
   assert.equal(readFileSync(addonPath()).subarray(0, 4).toString('latin1'), '\x7fELF');
 });
+
+test('a signal storm while the verifier runs does not fail the load (signals are held off the loading thread)', { skip }, async () => {
+  // the verifier gives up with EAGAIN when a signal is pending for the loading thread; a process-directed
+  // signal picks the main thread first, which is the loader here
+  let got = 0;
+  const onSig = () => void got++;
+  process.on('SIGUSR2', onSig);
+  const storm = spawn('sh', ['-c', `while kill -USR2 ${process.pid}; do :; done`], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 200)); // the storm is on
+    for (let i = 0; i < 5; i++) addon.closeObject(openRt());
+    await new Promise((r) => setTimeout(r, 50)); // the held signals are delivered once unblocked
+    assert.ok(got > 0, 'no signal arrived: the storm did not run');
+  } finally {
+    storm.kill('SIGKILL');
+    await new Promise((r) => storm.once('exit', r));
+    process.off('SIGUSR2', onSig);
+  }
+});
