@@ -285,6 +285,15 @@ function onCpuIn(acts: Act[], cs: number, ce: number, lo: number, b: number): nu
   return Math.max(0, e0 - s0 - off);
 }
 
+/**
+ * Shorten an array to n elements keeping its storage: `length = n` gives back the storage past n when that is more
+ * than half of it, so the next pushes allocate and copy it again (the acts of a launch-bound segment, 32k entries
+ * regrown after every trim, and the window scratch, reallocated per idle interval).
+ */
+function truncate(x: unknown[], n: number): void {
+  while (x.length > n) x.pop();
+}
+
 function sumOf(x: Map<unknown, number> | null): number {
   let t = 0;
   if (x !== null) for (const v of x.values()) t += v;
@@ -927,19 +936,21 @@ export class Timeline {
       // (window() rebuilds it before idle() reads it)
       else if (spare.length < MAX_SEGMENT) spare.push(x);
     }
-    this.acts.length = w;
+    truncate(this.acts, w);
     this.actsVer++;
     this.indexActs();
     w = 0;
     for (let i = 0; i < this.longActs.length; i++) if (this.longActs[i].end > t) this.longActs[w++] = this.longActs[i];
-    this.longActs.length = w;
+    truncate(this.longActs, w);
   }
 
   /** rebuild blockEnd and actsSorted after acts were compacted */
   private indexActs(): void {
     const acts = this.acts;
     const be = this.blockEnd;
-    be.length = (acts.length + ACT_BLOCK - 1) >> ACT_SHIFT;
+    const blocks = (acts.length + ACT_BLOCK - 1) >> ACT_SHIFT;
+    if (be.length > blocks) truncate(be, blocks);
+    else be.length = blocks;
     let sorted = true;
     for (let i = 0; i < acts.length; i++) {
       const x = acts[i];
@@ -1010,8 +1021,8 @@ export class Timeline {
     // full order is kept for offBefore. Blocks of acts that all end by lo are skipped whole.
     const win = this.win;
     const at = this.winAt;
-    win.length = 0;
-    at.length = 0;
+    truncate(win, 0);
+    truncate(at, 0);
     this.winL = l;
     this.winEarly = early;
     if (early) {
