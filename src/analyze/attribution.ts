@@ -151,6 +151,24 @@ const zeroCrit = (): CritOff => ({
   preempted: 0, voluntary: 0, io: 0, other: 0, preemptedBy: new Map(), wokenBy: new Map(),
   preemptSamples: new TopK(10), ioSamples: new TopK(10), waitSamples: new TopK(10),
 });
+/** zeroCrit in place (the step's pending split is emptied at every drain: two maps and three lists were garbage per step) */
+function clearCrit(k: CritOff): void {
+  k.preempted = 0;
+  k.voluntary = 0;
+  k.io = 0;
+  k.other = 0;
+  if (k.preemptedBy.size) k.preemptedBy.clear();
+  if (k.wokenBy.size) k.wokenBy.clear();
+  k.preemptSamples.clear();
+  k.ioSamples.clear();
+  k.waitSamples.clear();
+}
+function clearSplit(s: OffSplit): void {
+  s.preempted = 0;
+  s.voluntary = 0;
+  s.io = 0;
+  s.other = 0;
+}
 
 export interface GpuModel {
   submissions: number;
@@ -486,7 +504,7 @@ export class ThreadSweep {
       }
       this.gapInCalls = 0;
       this.gapOff = 0;
-      this.gapIdle = zeroSplit();
+      clearSplit(this.gapIdle);
     }
     if (c.role === 'submit') {
       this.launchesInStep++;
@@ -686,7 +704,8 @@ export class ThreadSweep {
     if (g.firstSubmitTs !== null && (this.sawD2H || c.direction === D2H) && this.results.length < RESULT_SAMPLES)
       this.results.push([c.end, c.direction === D2H ? c.bytes : this.lastD2HBytes]);
     this.pendingSince = null;
-    this.pendingCrit = zeroCrit();
+    // merged into g.crit above or dropped: nothing else holds it
+    clearCrit(this.pendingCrit);
     this.stepExcl = 0;
     this.stepStart = c.end;
     this.lastDrainEnd = c.end;
@@ -694,7 +713,7 @@ export class ThreadSweep {
     this.launchNsInStep = 0;
     this.gapInCalls = 0;
     this.gapOff = 0;
-    this.gapIdle = zeroSplit();
+    clearSplit(this.gapIdle);
   }
 }
 

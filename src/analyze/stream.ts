@@ -127,6 +127,9 @@ class ThreadState {
   readonly rates = new Map<string, number>();
   readonly fastest = new Map<number, number>();
   readonly kernels = new Map<number, Map<number, Kernel>>();
+  /** the last launch op looked up in kernels, and its map */
+  kOp = -1;
+  kMap: Map<number, Kernel> | undefined = undefined;
   /** released events kept until the timeline learns a kernel time (null: learned, or gave up) */
   early: number[] | null = [];
   constructor(readonly tid: number) {}
@@ -352,8 +355,11 @@ export class StreamEngine {
     }
     if (p.what & LAUNCH) {
       const f = a[p.func];
-      let byOp = t.kernels.get(op);
+      // the launch op of the thread's previous launch is usually this one's
+      let byOp = t.kOp === op ? t.kMap : t.kernels.get(op);
       if (!byOp) t.kernels.set(op, (byOp = new Map()));
+      t.kOp = op;
+      t.kMap = byOp;
       const k = byOp.get(f);
       if (!k) {
         this.slab[e * F + UNSETTLED] = 1;

@@ -363,6 +363,8 @@ export class Timeline {
    * a graph launch (one submission of the whole graph: its GPU time is the graph's, learned per exec)
    */
   private subCls: string[] = [];
+  /** closeSegment's per-submission durations (-1: inferred) */
+  private durScr = new Float64Array(16);
   // scratch columns for closePrefix's suffix
   private scrTs = new Float64Array(16);
   private scrFixed = new Float64Array(16);
@@ -808,7 +810,9 @@ export class Timeline {
     // completion; the others take their learned time. The class inferred is one with nothing learned yet (a
     // graph's first measured launches), else kernels if present, else the segment's graph exec. Classes
     // with nothing learned besides it count like it (uniform, as without graphs).
-    const dur = new Array<number>(n);
+    // scratch kept across segments (idle() below never closes a segment, so nothing overwrites it meanwhile)
+    if (this.durScr.length < n) this.durScr = new Float64Array(Math.max(n, this.durScr.length * 2));
+    const dur = this.durScr;
     let target = '';
     {
       let unknown: string | null = null;
@@ -1210,7 +1214,7 @@ export class Timeline {
       callOn += on;
       const t = on + (callSleep?.get(c) ?? 0);
       if (t <= 0) continue;
-      const info = OP_BY_CODE.get(c.code);
+      const info = OP_INFO[c.code];
       const role = roleOf(info);
       const kind = info?.kind ?? 'host';
       codeOf.setAct(c.key, c);
@@ -1363,10 +1367,10 @@ export class Timeline {
         let x = m.inCalls.get(k);
         if (!x) {
           const code = this.codeOf.act(k).code;
-          m.inCalls.set(k, (x = { op: code, kind: OP_BY_CODE.get(code)?.kind ?? 'host', ns: 0 }));
+          m.inCalls.set(k, (x = { op: code, kind: OP_INFO[code]?.kind ?? 'host', ns: 0 }));
         }
         // the submission time launch_overhead counts (an NCCL collective's host time is mostly its wait for peers)
-        if (x.kind !== 'collective' && (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit')) this.submitNs += v;
+        if (x.kind !== 'collective' && (x.kind === 'launch' || roleOf(OP_INFO[x.op]) === 'submit')) this.submitNs += v;
         x.ns += v;
       }
     }
