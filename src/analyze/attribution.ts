@@ -50,7 +50,7 @@
  */
 import type { Db } from '../store/db.js';
 import { OP_BY_CODE, type OpKind } from '../common/ops.js';
-import { OP_INFO, SLOT_BYTES, SLOT_DIRECTION, SLOT_EVENT, SLOT_GRAPH_EXEC, SLOT_STREAM, keyOf, opKey, rateKey, slot } from './optables.js';
+import { OP_INFO, SLOT_BYTES, SLOT_DIRECTION, SLOT_EVENT, SLOT_GRAPH_EXEC, SLOT_STREAM, keyIndex, keyOf, opKey, rateKey, slot } from './optables.js';
 import { Reservoir, TopK, addTo, newSketch, q, type Sketch } from './stats.js';
 import { Timeline, roleOf, type IdleModel } from './timeline.js';
 import { prescan } from './prescan.js';
@@ -320,6 +320,8 @@ export class ThreadSweep {
    * finished call (finish() copies what it keeps); with an onCall listener (told not to retain) none is reused.
    */
   private readonly spareCalls: OpenCall[] = [];
+  /** p.ops' entries by optables keyIndex */
+  private readonly aggAt: (OpAgg | undefined)[] = [];
   private offs: OffIv[] = [];
   /** end of the thread's last off-CPU interval if it was an I/O wait (-1: it was not) */
   private lastIoEnd = -1;
@@ -471,7 +473,7 @@ export class ThreadSweep {
     if (!nested && (role === 'submit' || role === 'submit_drain')) this.submit(c);
     // a graph launch is one submission of the whole graph: its GPU time is learned per graph exec
     const exec = kind === 'launch' ? slot(SLOT_GRAPH_EXEC, op, a) : null;
-    if (!nested) this.tl.call(id, ts, end, op, keyOf(op, kind === 'copy' ? direction : null), roleOf(info), c.bytes, direction, c.stream ?? 0, exec !== null ? `g${exec}` : '', this.firstLaunch.get(id) ?? 0);
+    if (!nested) this.tl.call(id, ts, end, op, keyOf(op, kind === 'copy' ? direction : null), roleOf(info), c.bytes, direction, c.stream ?? 0, exec !== null ? `g${exec}` : '', this.firstLaunch.size ? this.firstLaunch.get(id) ?? 0 : 0);
     // an event record marks how far into the thread's queue a later wait on that event reaches (timeline.ts)
     if (!nested && kind === 'record') {
       const ev = slot(SLOT_EVENT, op, a);
@@ -566,7 +568,9 @@ export class ThreadSweep {
     const p = this.p;
     const direction = c.kind === 'copy' ? c.direction : null;
     const key = keyOf(c.op, direction);
-    let agg = p.ops.get(key);
+    // p.ops by interned key index (a string-keyed Map look-up per call otherwise)
+    const ki = keyIndex(c.op, direction);
+    let agg = ki >= 0 ? this.aggAt[ki] : p.ops.get(key);
     if (!agg) {
       const info = OP_INFO[c.op];
       agg = {
@@ -575,6 +579,7 @@ export class ThreadSweep {
         sketch: newSketch(), reservoir: new Reservoir(2000), slowest: new TopK(10), mostPreempted: new TopK(10), firstTs: c.ts, lastEnd: c.end,
       };
       p.ops.set(key, agg);
+      if (ki >= 0) this.aggAt[ki] = agg;
     }
     const offSum = c.off.preempted + c.off.voluntary + c.off.io + c.off.other;
     const onCpu = Math.max(0, c.dur - offSum);
