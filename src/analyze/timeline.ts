@@ -462,9 +462,32 @@ export class Timeline {
 
   /** the kernel time for a segment no waiting drain measured: learned so far, else the prior, else null */
   private kernelEstimate(): number | null {
-    const e = this.m.kernelNs.count ? q(this.m.kernelNs, 0.5) : this.priorKernelNs;
+    const e = this.m.kernelNs.count ? this.kernelMedian() : this.priorKernelNs;
     if (e === null || !this.emptyBound.count) return e;
-    return Math.min(e, q(this.emptyBound, EMPTY_BOUND_Q));
+    return Math.min(e, this.emptyBoundQ());
+  }
+
+  // The two quantiles above, kept until their sketch takes a value (a sketch changes only by accept, which counts):
+  // a quantile walks the sketch's bins, and a step asked for them five to seven times (~9% of a decode loop's analysis).
+  private kmCount = -1;
+  private kmValue = 0;
+  private ebCount = -1;
+  private ebValue = 0;
+  private kernelMedian(): number {
+    const s = this.m.kernelNs;
+    if (s.count !== this.kmCount) {
+      this.kmValue = q(s, 0.5);
+      this.kmCount = s.count;
+    }
+    return this.kmValue;
+  }
+  private emptyBoundQ(): number {
+    const s = this.emptyBound;
+    if (s.count !== this.ebCount) {
+      this.ebValue = q(s, EMPTY_BOUND_Q);
+      this.ebCount = s.count;
+    }
+    return this.ebValue;
   }
 
   /**
@@ -870,7 +893,7 @@ export class Timeline {
       //    entry: that gap is idle) and it teaches nothing: taught, one such return stretches every estimated
       //    segment's kernels over the host gaps before their drains (a loader's I/O waits) and hides that idle time.
       const rateMatched = mAt > 1 && done - this.subTs[n - 1] - d < d;
-      const cap = target === '' && M > 0 && this.emptyBound.count ? q(this.emptyBound, EMPTY_BOUND_Q) : null;
+      const cap = target === '' && M > 0 && this.emptyBound.count ? this.emptyBoundQ() : null;
       if (M > 0 && target === '' && rateMatched) {
         const est = this.kernelEstimate();
         if (est === null) m.unlearnedSegments++;
