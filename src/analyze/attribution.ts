@@ -52,7 +52,7 @@ import type { Db } from '../store/db.js';
 import { OP_BY_CODE, type OpKind } from '../common/ops.js';
 import { OP_INFO, SLOT_BYTES, SLOT_DIRECTION, SLOT_EVENT, SLOT_GRAPH_EXEC, SLOT_STREAM, keyIndex, keyOf, opKey, rateKey, slot } from './optables.js';
 import { Reservoir, TopK, addTo, newSketch, q, type Sketch } from './stats.js';
-import { Timeline, roleOf, type IdleModel } from './timeline.js';
+import { Timeline, roleAt, type IdleModel } from './timeline.js';
 import { prescan } from './prescan.js';
 
 export { DRAIN_BLOCK_NS } from './timeline.js';
@@ -473,7 +473,7 @@ export class ThreadSweep {
     if (!nested && (role === 'submit' || role === 'submit_drain')) this.submit(c);
     // a graph launch is one submission of the whole graph: its GPU time is learned per graph exec
     const exec = kind === 'launch' ? slot(SLOT_GRAPH_EXEC, op, a) : null;
-    if (!nested) this.tl.call(id, ts, end, op, keyOf(op, kind === 'copy' ? direction : null), roleOf(info), c.bytes, direction, c.stream ?? 0, exec !== null ? `g${exec}` : '', this.firstLaunch.size ? this.firstLaunch.get(id) ?? 0 : 0);
+    if (!nested) this.tl.call(id, ts, end, op, keyOf(op, kind === 'copy' ? direction : null), roleAt(op), c.bytes, direction, c.stream ?? 0, exec !== null ? `g${exec}` : '', this.firstLaunch.size ? this.firstLaunch.get(id) ?? 0 : 0);
     // an event record marks how far into the thread's queue a later wait on that event reaches (timeline.ts)
     if (!nested && kind === 'record') {
       const ev = slot(SLOT_EVENT, op, a);
@@ -613,7 +613,7 @@ export class ThreadSweep {
     if (c.ts < agg.firstTs) agg.firstTs = c.ts;
     if (c.end > agg.lastEnd) agg.lastEnd = c.end;
     if (!c.nested) {
-      const tr = roleOf(OP_INFO[c.op]);
+      const tr = roleAt(c.op);
       if (tr === 'drain' || tr === 'submit_drain') {
         const rate = tr === 'submit_drain' ? this.copyRate.get(rateKey(c.op, c.direction)) : undefined;
         this.tl.drain(c.id, c.ts, c.end, key, rate !== undefined && c.bytes > 0 ? Math.min(c.dur, rate * c.bytes) : 0, c.stream, c.op, tr === 'submit_drain', c.event);

@@ -133,6 +133,15 @@ export function roleOf(info: OpInfo | undefined): Role {
   return 'other';
 }
 
+/** roleOf by op code, for the codes of the op table (a few string compares per call otherwise) */
+const ROLES: Role[] = [];
+for (let op = 0; op < OP_INFO.length; op++) ROLES[op] = roleOf(OP_INFO[op]);
+
+/** roleOf(OP_INFO[op]) */
+export function roleAt(op: number): Role {
+  return (Number.isInteger(op) && op >= 0 && op < ROLES.length ? ROLES[op] : undefined) ?? roleOf(OP_INFO[op]);
+}
+
 /** Where idle time went, for one thread. All values ns on the critical path (GPU idle). */
 export interface DrainIdle {
   key: string;
@@ -1238,7 +1247,7 @@ export class Timeline {
       const t = on + (callSleep?.get(c) ?? 0);
       if (t <= 0) continue;
       const info = OP_INFO[c.code];
-      const role = roleOf(info);
+      const role = roleAt(c.code);
       const kind = info?.kind ?? 'host';
       codeOf.setAct(c.key, c);
       // lazy module loading: a module-load call, or the share of a kernel's first launch beyond its later ones
@@ -1393,7 +1402,7 @@ export class Timeline {
           m.inCalls.set(k, (x = { op: code, kind: OP_INFO[code]?.kind ?? 'host', ns: 0 }));
         }
         // the submission time launch_overhead counts (an NCCL collective's host time is mostly its wait for peers)
-        if (x.kind !== 'collective' && (x.kind === 'launch' || roleOf(OP_INFO[x.op]) === 'submit')) this.submitNs += v;
+        if (x.kind !== 'collective' && (x.kind === 'launch' || roleAt(x.op) === 'submit')) this.submitNs += v;
         x.ns += v;
       }
     }
