@@ -50,9 +50,9 @@
  */
 import type { Db } from '../store/db.js';
 import { OP_BY_CODE, type OpKind } from '../common/ops.js';
-import { OP_INFO, SLOT_BYTES, SLOT_DIRECTION, SLOT_EVENT, SLOT_GRAPH_EXEC, SLOT_STREAM, keyOf, opKey, rateKey, slot } from './optables.js';
+import { OP_INFO, SLOT_BYTES, SLOT_DIRECTION, SLOT_EVENT, SLOT_GRAPH_EXEC, SLOT_STREAM, keyIndex, keyOf, opKey, rateKey, slot } from './optables.js';
 import { Reservoir, TopK, addTo, newSketch, q, type Sketch } from './stats.js';
-import { Timeline, roleOf, type IdleModel } from './timeline.js';
+import { Timeline, roleAt, type IdleModel } from './timeline.js';
 import { prescan } from './prescan.js';
 
 export { DRAIN_BLOCK_NS } from './timeline.js';
@@ -151,6 +151,24 @@ const zeroCrit = (): CritOff => ({
   preempted: 0, voluntary: 0, io: 0, other: 0, preemptedBy: new Map(), wokenBy: new Map(),
   preemptSamples: new TopK(10), ioSamples: new TopK(10), waitSamples: new TopK(10),
 });
+/** zeroCrit in place (the step's pending split is emptied at every drain: two maps and three lists were garbage per step) */
+function clearCrit(k: CritOff): void {
+  k.preempted = 0;
+  k.voluntary = 0;
+  k.io = 0;
+  k.other = 0;
+  if (k.preemptedBy.size) k.preemptedBy.clear();
+  if (k.wokenBy.size) k.wokenBy.clear();
+  k.preemptSamples.clear();
+  k.ioSamples.clear();
+  k.waitSamples.clear();
+}
+function clearSplit(s: OffSplit): void {
+  s.preempted = 0;
+  s.voluntary = 0;
+  s.io = 0;
+  s.other = 0;
+}
 
 export interface GpuModel {
   submissions: number;
@@ -302,6 +320,8 @@ export class ThreadSweep {
    * finished call (finish() copies what it keeps); with an onCall listener (told not to retain) none is reused.
    */
   private readonly spareCalls: OpenCall[] = [];
+  /** p.ops' entries by optables keyIndex */
+  private readonly aggAt: (OpAgg | undefined)[] = [];
   private offs: OffIv[] = [];
   /** end of the thread's last off-CPU interval if it was an I/O wait (-1: it was not) */
   private lastIoEnd = -1;
@@ -453,7 +473,7 @@ export class ThreadSweep {
     if (!nested && (role === 'submit' || role === 'submit_drain')) this.submit(c);
     // a graph launch is one submission of the whole graph: its GPU time is learned per graph exec
     const exec = kind === 'launch' ? slot(SLOT_GRAPH_EXEC, op, a) : null;
-    if (!nested) this.tl.call(id, ts, end, op, keyOf(op, kind === 'copy' ? direction : null), roleOf(info), c.bytes, direction, c.stream ?? 0, exec !== null ? `g${exec}` : '', this.firstLaunch.get(id) ?? 0);
+    if (!nested) this.tl.call(id, ts, end, op, keyOf(op, kind === 'copy' ? direction : null), roleAt(op), c.bytes, direction, c.stream ?? 0, exec !== null ? `g${exec}` : '', this.firstLaunch.size ? this.firstLaunch.get(id) ?? 0 : 0);
     // an event record marks how far into the thread's queue a later wait on that event reaches (timeline.ts)
     if (!nested && kind === 'record') {
       const ev = slot(SLOT_EVENT, op, a);
@@ -486,7 +506,7 @@ export class ThreadSweep {
       }
       this.gapInCalls = 0;
       this.gapOff = 0;
-      this.gapIdle = zeroSplit();
+      clearSplit(this.gapIdle);
     }
     if (c.role === 'submit') {
       this.launchesInStep++;
@@ -548,7 +568,9 @@ export class ThreadSweep {
     const p = this.p;
     const direction = c.kind === 'copy' ? c.direction : null;
     const key = keyOf(c.op, direction);
-    let agg = p.ops.get(key);
+    // p.ops by interned key index (a string-keyed Map look-up per call otherwise)
+    const ki = keyIndex(c.op, direction);
+    let agg = ki >= 0 ? this.aggAt[ki] : p.ops.get(key);
     if (!agg) {
       const info = OP_INFO[c.op];
       agg = {
@@ -557,6 +579,7 @@ export class ThreadSweep {
         sketch: newSketch(), reservoir: new Reservoir(2000), slowest: new TopK(10), mostPreempted: new TopK(10), firstTs: c.ts, lastEnd: c.end,
       };
       p.ops.set(key, agg);
+      if (ki >= 0) this.aggAt[ki] = agg;
     }
     const offSum = c.off.preempted + c.off.voluntary + c.off.io + c.off.other;
     const onCpu = Math.max(0, c.dur - offSum);
@@ -590,7 +613,7 @@ export class ThreadSweep {
     if (c.ts < agg.firstTs) agg.firstTs = c.ts;
     if (c.end > agg.lastEnd) agg.lastEnd = c.end;
     if (!c.nested) {
-      const tr = roleOf(OP_INFO[c.op]);
+      const tr = roleAt(c.op);
       if (tr === 'drain' || tr === 'submit_drain') {
         const rate = tr === 'submit_drain' ? this.copyRate.get(rateKey(c.op, c.direction)) : undefined;
         this.tl.drain(c.id, c.ts, c.end, key, rate !== undefined && c.bytes > 0 ? Math.min(c.dur, rate * c.bytes) : 0, c.stream, c.op, tr === 'submit_drain', c.event);
@@ -686,7 +709,8 @@ export class ThreadSweep {
     if (g.firstSubmitTs !== null && (this.sawD2H || c.direction === D2H) && this.results.length < RESULT_SAMPLES)
       this.results.push([c.end, c.direction === D2H ? c.bytes : this.lastD2HBytes]);
     this.pendingSince = null;
-    this.pendingCrit = zeroCrit();
+    // merged into g.crit above or dropped: nothing else holds it
+    clearCrit(this.pendingCrit);
     this.stepExcl = 0;
     this.stepStart = c.end;
     this.lastDrainEnd = c.end;
@@ -694,7 +718,7 @@ export class ThreadSweep {
     this.launchNsInStep = 0;
     this.gapInCalls = 0;
     this.gapOff = 0;
-    this.gapIdle = zeroSplit();
+    clearSplit(this.gapIdle);
   }
 }
 

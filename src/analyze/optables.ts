@@ -35,7 +35,7 @@ export function opKey(op: number, direction: number | null): string {
 }
 
 /** index of (op, direction 0..4 or null) in the interned-key arrays, or -1 (not interned: computed each time) */
-function keyIndex(op: number, direction: number | null): number {
+export function keyIndex(op: number, direction: number | null): number {
   if (!Number.isInteger(op) || op < 0 || op >= 1024) return -1;
   if (direction === null) return op * 8 + 7;
   return Number.isInteger(direction) && direction >= 0 && direction <= 4 ? op * 8 + direction : -1;

@@ -60,6 +60,10 @@ export class TopK<T> {
   list(): T[] {
     return this.items.map((x) => x.item);
   }
+  /** empty again, keeping the list's storage */
+  clear(): void {
+    while (this.items.length) this.items.pop();
+  }
 }
 
 export function addTo<K>(m: Map<K, number>, k: K, v: number): void {

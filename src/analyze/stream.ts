@@ -38,6 +38,7 @@ import { InlineScan, scanEvents } from '../store/event-scan.js';
 import { ThreadSweep, settleProfile, type AttributionOptions, type HostTotals, type SessionProfile } from './attribution.js';
 import { q } from './stats.js';
 import { FASTEST, LAUNCH, MIN_COPY_GBPS, PLAN, RATE, type OpPlan } from './prescan.js';
+import { rateKey } from './optables.js';
 
 const OFF_CPU = 128;
 const BLOCK_IO = 134;
@@ -101,6 +102,13 @@ class ThreadState {
   /** held events that arrived in (ts, id) order, from head on; the others in a binary heap */
   readonly buf: number[] = [];
   head = 0;
+  /**
+   * A second sorted run, from head2 on, for arrivals that sort before buf's tail but after this one's: two sources
+   * each in order (an in-process shim's calls behind the kernel's off-CPU records, which come sooner) put most
+   * calls behind an off-CPU record, and a heap of up to HOLD_CAP of them cost two slab reads per level per event.
+   */
+  readonly buf2: number[] = [];
+  head2 = 0;
   readonly heap: number[] = [];
   /** furthest end seen (the thread's progress), the hold window, the release bound */
   progress = -Infinity;
@@ -119,6 +127,9 @@ class ThreadState {
   readonly rates = new Map<string, number>();
   readonly fastest = new Map<number, number>();
   readonly kernels = new Map<number, Map<number, Kernel>>();
+  /** the last launch op looked up in kernels, and its map */
+  kOp = -1;
+  kMap: Map<number, Kernel> | undefined = undefined;
   /** released events kept until the timeline learns a kernel time (null: learned, or gave up) */
   early: number[] | null = [];
   constructor(readonly tid: number) {}
@@ -155,6 +166,23 @@ class ThreadState {
     for (let k = lo; k < n && k < lo + 8; k++) if (this.cOp![at(k)] === op && this.cTs![at(k)] <= ts) return true;
     return false;
   }
+}
+
+/** A sorted run with its first `head` entries released, compacted when that pays; returns the new head. */
+function compactRun(buf: number[], head: number): number {
+  if (head === buf.length && head >= 1024) {
+    // emptied keeping its storage (length = 0 gave it back, and the next pushes regrew it)
+    while (buf.length) buf.pop();
+    return 0;
+  }
+  if (head > 4096 && head * 2 > buf.length) {
+    // moved down in place (splice built an array of the removed entries)
+    const n = buf.length - head;
+    for (let k = 0; k < n; k++) buf[k] = buf[k + head];
+    while (buf.length > n) buf.pop();
+    return 0;
+  }
+  return head;
 }
 
 export interface StreamStats {
@@ -267,8 +295,12 @@ export class StreamEngine {
     }
     const buf = t.buf;
     const n = buf.length;
+    const buf2 = t.buf2;
+    const n2 = buf2.length;
     if (n === t.head || this.before(buf[n - 1], e)) buf.push(e);
-    // out of order (an off-CPU interval from the other ring, a call that contains earlier arrivals): to the heap
+    // out of order (an off-CPU interval from the other ring, a call that contains earlier arrivals): to the
+    // second run if it follows its tail, else to the heap
+    else if (n2 === t.head2 || this.before(buf2[n2 - 1], e)) buf2.push(e);
     else this.heapPush(t.heap, e);
     this.advance(t, false);
   }
@@ -309,7 +341,8 @@ export class StreamEngine {
       const bytes = p.bytes >= 0 ? a[p.bytes] : 0;
       if (dur > 0 && bytes > 0) {
         const d = p.dir >= 0 ? a[p.dir] : null;
-        const key = `${op}:${d !== null && d >= 0 && d <= 4 ? d : ''}`;
+        // `op:d` (d 0..4), else `op:` (interned)
+        const key = rateKey(op, d !== null && d >= 0 && d <= 4 ? d : null);
         const rate = dur / bytes;
         const was = t.rates.get(key);
         // slower than MIN_COPY_GBPS: not an own-transfer rate (the call waited for queued work)
@@ -322,8 +355,11 @@ export class StreamEngine {
     }
     if (p.what & LAUNCH) {
       const f = a[p.func];
-      let byOp = t.kernels.get(op);
+      // the launch op of the thread's previous launch is usually this one's
+      let byOp = t.kOp === op ? t.kMap : t.kernels.get(op);
       if (!byOp) t.kernels.set(op, (byOp = new Map()));
+      t.kOp = op;
+      t.kMap = byOp;
       const k = byOp.get(f);
       if (!k) {
         this.slab[e * F + UNSETTLED] = 1;
@@ -343,30 +379,38 @@ export class StreamEngine {
       if (b > t.bound) t.bound = b;
     }
     const buf = t.buf;
+    const buf2 = t.buf2;
     const heap = t.heap;
     for (;;) {
-      const fromBuf = t.head < buf.length;
-      if (!fromBuf && heap.length === 0) break;
-      // the next event in (ts, id) order: the sorted run's head or the heap's top
-      const useHeap = heap.length > 0 && (!fromBuf || this.before(heap[0], buf[t.head]));
-      const e = useHeap ? heap[0] : buf[t.head];
-      const over = buf.length - t.head + heap.length > HOLD_CAP;
+      // the next event in (ts, id) order: the smallest of the sorted runs' heads and the heap's top
+      let e = -1;
+      let from = 0;
+      if (t.head < buf.length) {
+        e = buf[t.head];
+        from = 1;
+      }
+      if (t.head2 < buf2.length && (e < 0 || this.before(buf2[t.head2], e))) {
+        e = buf2[t.head2];
+        from = 2;
+      }
+      if (heap.length > 0 && (e < 0 || this.before(heap[0], e))) {
+        e = heap[0];
+        from = 3;
+      }
+      if (e < 0) break;
+      const over = buf.length - t.head + (buf2.length - t.head2) + heap.length > HOLD_CAP;
       const eTs = this.slab[e * F + TS];
       const unsettled = this.slab[e * F + UNSETTLED] !== 0;
       if (!all && !over && (eTs > t.bound || unsettled)) break;
       if (over && !all && (eTs > t.bound || unsettled)) this.stats.forced++;
       if (unsettled) this.settleEv(t, e);
-      if (useHeap) this.heapPop(heap);
-      else buf[t.head++] = -1;
+      if (from === 3) this.heapPop(heap);
+      else if (from === 1) buf[t.head++] = -1;
+      else buf2[t.head2++] = -1;
       this.deliver(t, e);
     }
-    if (t.head === buf.length && t.head >= 1024) {
-      buf.length = 0;
-      t.head = 0;
-    } else if (t.head > 4096 && t.head * 2 > buf.length) {
-      buf.splice(0, t.head);
-      t.head = 0;
-    }
+    t.head = compactRun(buf, t.head);
+    t.head2 = compactRun(buf2, t.head2);
     // a marked interval older than what was swept can no longer hold anything back (its call will be late)
     if (t.marks.length && t.marks[0].ts < t.lastTs) t.marks = t.marks.filter((m) => m.ts >= t.lastTs);
   }

@@ -133,6 +133,15 @@ export function roleOf(info: OpInfo | undefined): Role {
   return 'other';
 }
 
+/** roleOf by op code, for the codes of the op table (a few string compares per call otherwise) */
+const ROLES: Role[] = [];
+for (let op = 0; op < OP_INFO.length; op++) ROLES[op] = roleOf(OP_INFO[op]);
+
+/** roleOf(OP_INFO[op]) */
+export function roleAt(op: number): Role {
+  return (Number.isInteger(op) && op >= 0 && op < ROLES.length ? ROLES[op] : undefined) ?? roleOf(OP_INFO[op]);
+}
+
 /** Where idle time went, for one thread. All values ns on the critical path (GPU idle). */
 export interface DrainIdle {
   key: string;
@@ -285,6 +294,15 @@ function onCpuIn(acts: Act[], cs: number, ce: number, lo: number, b: number): nu
   return Math.max(0, e0 - s0 - off);
 }
 
+/**
+ * Shorten an array to n elements keeping its storage: `length = n` gives back the storage past n when that is more
+ * than half of it, so the next pushes allocate and copy it again (the acts of a launch-bound segment, 32k entries
+ * regrown after every trim, and the window scratch, reallocated per idle interval).
+ */
+function truncate(x: unknown[], n: number): void {
+  while (x.length > n) x.pop();
+}
+
 function sumOf(x: Map<unknown, number> | null): number {
   let t = 0;
   if (x !== null) for (const v of x.values()) t += v;
@@ -354,6 +372,8 @@ export class Timeline {
    * a graph launch (one submission of the whole graph: its GPU time is the graph's, learned per exec)
    */
   private subCls: string[] = [];
+  /** closeSegment's per-submission durations (-1: inferred) */
+  private durScr = new Float64Array(16);
   // scratch columns for closePrefix's suffix
   private scrTs = new Float64Array(16);
   private scrFixed = new Float64Array(16);
@@ -451,9 +471,32 @@ export class Timeline {
 
   /** the kernel time for a segment no waiting drain measured: learned so far, else the prior, else null */
   private kernelEstimate(): number | null {
-    const e = this.m.kernelNs.count ? q(this.m.kernelNs, 0.5) : this.priorKernelNs;
+    const e = this.m.kernelNs.count ? this.kernelMedian() : this.priorKernelNs;
     if (e === null || !this.emptyBound.count) return e;
-    return Math.min(e, q(this.emptyBound, EMPTY_BOUND_Q));
+    return Math.min(e, this.emptyBoundQ());
+  }
+
+  // The two quantiles above, kept until their sketch takes a value (a sketch changes only by accept, which counts):
+  // a quantile walks the sketch's bins, and a step asked for them five to seven times (~9% of a decode loop's analysis).
+  private kmCount = -1;
+  private kmValue = 0;
+  private ebCount = -1;
+  private ebValue = 0;
+  private kernelMedian(): number {
+    const s = this.m.kernelNs;
+    if (s.count !== this.kmCount) {
+      this.kmValue = q(s, 0.5);
+      this.kmCount = s.count;
+    }
+    return this.kmValue;
+  }
+  private emptyBoundQ(): number {
+    const s = this.emptyBound;
+    if (s.count !== this.ebCount) {
+      this.ebValue = q(s, EMPTY_BOUND_Q);
+      this.ebCount = s.count;
+    }
+    return this.ebValue;
   }
 
   /**
@@ -799,7 +842,9 @@ export class Timeline {
     // completion; the others take their learned time. The class inferred is one with nothing learned yet (a
     // graph's first measured launches), else kernels if present, else the segment's graph exec. Classes
     // with nothing learned besides it count like it (uniform, as without graphs).
-    const dur = new Array<number>(n);
+    // scratch kept across segments (idle() below never closes a segment, so nothing overwrites it meanwhile)
+    if (this.durScr.length < n) this.durScr = new Float64Array(Math.max(n, this.durScr.length * 2));
+    const dur = this.durScr;
     let target = '';
     {
       let unknown: string | null = null;
@@ -857,7 +902,7 @@ export class Timeline {
       //    entry: that gap is idle) and it teaches nothing: taught, one such return stretches every estimated
       //    segment's kernels over the host gaps before their drains (a loader's I/O waits) and hides that idle time.
       const rateMatched = mAt > 1 && done - this.subTs[n - 1] - d < d;
-      const cap = target === '' && M > 0 && this.emptyBound.count ? q(this.emptyBound, EMPTY_BOUND_Q) : null;
+      const cap = target === '' && M > 0 && this.emptyBound.count ? this.emptyBoundQ() : null;
       if (M > 0 && target === '' && rateMatched) {
         const est = this.kernelEstimate();
         if (est === null) m.unlearnedSegments++;
@@ -927,19 +972,21 @@ export class Timeline {
       // (window() rebuilds it before idle() reads it)
       else if (spare.length < MAX_SEGMENT) spare.push(x);
     }
-    this.acts.length = w;
+    truncate(this.acts, w);
     this.actsVer++;
     this.indexActs();
     w = 0;
     for (let i = 0; i < this.longActs.length; i++) if (this.longActs[i].end > t) this.longActs[w++] = this.longActs[i];
-    this.longActs.length = w;
+    truncate(this.longActs, w);
   }
 
   /** rebuild blockEnd and actsSorted after acts were compacted */
   private indexActs(): void {
     const acts = this.acts;
     const be = this.blockEnd;
-    be.length = (acts.length + ACT_BLOCK - 1) >> ACT_SHIFT;
+    const blocks = (acts.length + ACT_BLOCK - 1) >> ACT_SHIFT;
+    if (be.length > blocks) truncate(be, blocks);
+    else be.length = blocks;
     let sorted = true;
     for (let i = 0; i < acts.length; i++) {
       const x = acts[i];
@@ -1010,8 +1057,8 @@ export class Timeline {
     // full order is kept for offBefore. Blocks of acts that all end by lo are skipped whole.
     const win = this.win;
     const at = this.winAt;
-    win.length = 0;
-    at.length = 0;
+    truncate(win, 0);
+    truncate(at, 0);
     this.winL = l;
     this.winEarly = early;
     if (early) {
@@ -1199,8 +1246,8 @@ export class Timeline {
       callOn += on;
       const t = on + (callSleep?.get(c) ?? 0);
       if (t <= 0) continue;
-      const info = OP_BY_CODE.get(c.code);
-      const role = roleOf(info);
+      const info = OP_INFO[c.code];
+      const role = roleAt(c.code);
       const kind = info?.kind ?? 'host';
       codeOf.setAct(c.key, c);
       // lazy module loading: a module-load call, or the share of a kernel's first launch beyond its later ones
@@ -1352,10 +1399,10 @@ export class Timeline {
         let x = m.inCalls.get(k);
         if (!x) {
           const code = this.codeOf.act(k).code;
-          m.inCalls.set(k, (x = { op: code, kind: OP_BY_CODE.get(code)?.kind ?? 'host', ns: 0 }));
+          m.inCalls.set(k, (x = { op: code, kind: OP_INFO[code]?.kind ?? 'host', ns: 0 }));
         }
         // the submission time launch_overhead counts (an NCCL collective's host time is mostly its wait for peers)
-        if (x.kind !== 'collective' && (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit')) this.submitNs += v;
+        if (x.kind !== 'collective' && (x.kind === 'launch' || roleAt(x.op) === 'submit')) this.submitNs += v;
         x.ns += v;
       }
     }
