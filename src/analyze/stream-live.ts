@@ -20,6 +20,7 @@ import type { WriterTap } from '../store/writer-worker.js';
 import { threadCpuNs } from '../store/writer-slots.js';
 import type { Chain } from '../common/chain.js';
 import { Replayer, StreamEngine, type StreamStats } from './stream.js';
+import { probeCostOf } from './probe-cost.js';
 import { analyseProfile, sessionCoverage, type Coverage } from './explain.js';
 
 /** What the writer thread hands back at close (structured-cloned to the recording thread). */
@@ -53,7 +54,14 @@ const CATCH_UP_STEP = 256;
 const CATCH_UP_BUDGET_MS = 10;
 
 export function createTap(db: Db, sessionId: number): WriterTap {
-  const engine = new StreamEngine(sessionId);
+  // the probe-cost calibration is stored before the traced command starts (src/run/trace-session.ts), after this tap
+  // is created: read when the first thread's sweep starts, as the cold path reads it (attributeSession)
+  let cost: Map<number, number> | null | undefined;
+  const engine = new StreamEngine(sessionId, {
+    get probeCost() {
+      return cost === undefined || cost === null ? (cost = probeCostOf(db, sessionId)) : cost;
+    },
+  });
   const maxId = db.prepare('SELECT max(id) FROM events').pluck();
   let feedCpuNs = 0;
   let feedEvents = 0;

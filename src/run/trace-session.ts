@@ -40,6 +40,7 @@ import { ProcessBook } from './processes.js';
 import { RetentionLoop } from './retention-loop.js';
 import { MetricsLoop } from './metrics-loop.js';
 import { estimatedOverheadPct, recordOverhead, type CaptureMode } from './overhead.js';
+import { calibrateSession } from './probe-cost.js';
 import { flushPageAggregates, startCapture } from './capture-wiring.js';
 
 export { LAUNCH_STACK_EVERY, type TraceOptions, type TraceProgress, type TraceSummary } from './options.js';
@@ -150,6 +151,8 @@ export class TraceSession {
       // process there and it is attached late, before that call (a command without NVTX pays nothing;
       // up front it cost ~1 s of start-up under load). Without the loader probe (--no-host), up front.
       this.attacher.attachInitial(this.opts, exe, this.nvtx?.library && this.opts.noHost ? [this.nvtx.library] : []);
+      // the tracer's cost inside each recorded call, measured now (before the command competes for the CPUs)
+      calibrateSession(this.addon, probes.cuda, { classic: this.opts.classicUprobes, inProcessOps: this.inproc.mode?.covered ?? [] }, rec.db, rec.sessionId, this.log);
       await this.startTargets(this.procs);
       this.startCapture(rec, probes, this.procs);
       const libs = probes.cuda.libraries();
