@@ -9,7 +9,7 @@ import { calibrateProbes, type ProbeCalibration } from '../probe/calibrate.js';
 import type { CudaProbes } from '../probe/cuda.js';
 import type { OpInfo } from '../common/ops.js';
 import type { Db } from '../store/db.js';
-import { putProbeCost, type ProbeCostRecord } from '../store/probe-cost.js';
+import { putProbeCost, putTracerCpu, type ProbeCostRecord } from '../store/probe-cost.js';
 
 const METHOD =
   'at trace start: cuda.bpf.o loaded again with maps of its own, attached (same mode) to three empty functions of the addon, one per ' +
@@ -43,5 +43,14 @@ export function calibrateSession(addon: Addon, cuda: CudaProbes, opts: { classic
   } catch (e) {
     log(`note: probe-cost calibration failed (${(e as Error).message}); call durations are analysed as recorded`);
     return null;
+  }
+}
+
+/** The tracer's CPU time (ns, all threads) over `wallMs` of capture; best effort. */
+export function recordTracerCpu(db: Db, sessionId: number, cpuNs: number, wallMs: number): void {
+  try {
+    putTracerCpu(db, sessionId, { cpu_ns: Math.round(cpuNs), wall_ns: Math.round(wallMs * 1e6) });
+  } catch {
+    /* the database may be full or closed: the analysis then nets nothing of it */
   }
 }

@@ -58,3 +58,27 @@ export function readProbeCost(db: Db, sessionId: number): ProbeCostRecord | null
     return null;
   }
 }
+
+/**
+ * The tracer's own CPU time while the traced command ran (all its threads: capture, writer, live analysis), from
+ * the capture's start to the stop: what it could take from the traced threads on shared CPUs.
+ */
+export interface TracerCpuRecord {
+  cpu_ns: number;
+  wall_ns: number;
+}
+
+export function putTracerCpu(db: Db, sessionId: number, rec: TracerCpuRecord): void {
+  putSessionMeta(db, sessionId, PREFIX, { tracer_cpu: JSON.stringify(rec) });
+}
+
+export function readTracerCpu(db: Db, sessionId: number): TracerCpuRecord | null {
+  try {
+    const v = db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(`${PREFIX}:${sessionId}:tracer_cpu`) as string | undefined;
+    if (!v) return null;
+    const r = JSON.parse(v) as TracerCpuRecord;
+    return Number.isFinite(r?.cpu_ns) && Number.isFinite(r?.wall_ns) ? r : null;
+  } catch {
+    return null;
+  }
+}

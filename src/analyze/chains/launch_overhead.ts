@@ -19,6 +19,7 @@ import { mergedShares, type MergedShare } from '../queues.js';
 import { roleOf } from '../timeline.js';
 import { OP_BY_CODE, OP_BY_NAME } from '../../common/ops.js';
 import { probeCostOf } from '../probe-cost.js';
+import { readTracerCpu } from '../../store/probe-cost.js';
 import type { Chain } from '../types.js';
 import { idList, makeChain, ownPreemptionOwner, pct, significant, who, type ChainContext } from './common.js';
 
@@ -29,6 +30,23 @@ function submitOf(t: ReturnType<typeof gpuThreads>[number]): number {
   let ns = 0;
   for (const x of t.idle.inCalls.values()) if (x.kind !== 'collective' && (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit')) ns += x.ns;
   return ns;
+}
+
+/**
+ * The tracer's CPU time while the command ran that did not directly preempt a traced thread (ns; null: not recorded).
+ * On CPUs the traced threads keep busy, every nanosecond the tracer runs is taken from one of them: directly (its
+ * off-CPU rows name the tracer) or by pushing a thread onto a sibling's CPU (the sibling's rows then name its own
+ * process). Preemption by sibling launch threads is counted as the tracer's up to this spare time (an upper bound:
+ * tracer time on an idle CPU took nothing).
+ */
+function tracerSpareCpu(ctx: ChainContext): { ns: number; cpuNs: number } | null {
+  if (ctx.tracerPid === null) return null;
+  const cpu = readTracerCpu(ctx.db, ctx.sessionId);
+  if (!cpu) return null;
+  let direct = 0;
+  for (const t of ctx.prof.threads.values()) direct += t.preemptedBy.get(ctx.tracerPid) ?? 0;
+  const ns = Math.max(0, cpu.cpu_ns - direct);
+  return ns > 0 ? { ns, cpuNs: cpu.cpu_ns } : null;
 }
 
 /** What the impact is net of: the per-call cost measured at trace start and the total it took out */
@@ -55,6 +73,7 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
   }
   const done = new Set<number>();
   const probeCost = probeCostOf(ctx.db, ctx.sessionId);
+  const spare = tracerSpareCpu(ctx);
   for (const t0 of threads) {
     const mg = merged.get(t0.pid);
     let t = t0;
@@ -97,6 +116,15 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
       sibling = ownPreemptionOwner(ctx, t) === 'launch' ? (t.idle.preempted.get(t.pid) ?? 0) : 0;
       impact += sibling;
     }
+    // preemption by a sibling launch thread that the tracer's own CPU use caused (tracerSpareCpu), not counted
+    let siblingTracer = 0;
+    if (sibling > 0 && spare) {
+      let siblingAll = 0;
+      for (const o of ctx.prof.threads.values()) if (o.pid === t.pid) siblingAll += o.preemptedBy.get(t.pid) ?? 0;
+      siblingTracer = siblingAll > 0 ? sibling * Math.min(1, spare.ns / siblingAll) : 0;
+      sibling -= siblingTracer;
+      impact -= siblingTracer;
+    }
     const g = t.gpu;
     if (!significant(ctx, impact)) continue;
     let launchOp = 'cudaLaunchKernel';
@@ -118,7 +146,10 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
       (sibling > 0 ? `, and ${fmtNs(sibling)} more while another launch thread of the process held its CPU` : '') +
       ` (${fmtNs(impact)} in all, ${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}).` +
       mergedNote +
-      tracerNote(probeCost?.get(OP_BY_NAME.get(launchOp)?.code ?? -1) ?? null, tracerNs, tracerCalls);
+      tracerNote(probeCost?.get(OP_BY_NAME.get(launchOp)?.code ?? -1) ?? null, tracerNs, tracerCalls) +
+      (siblingTracer > 0 && spare
+        ? ` Not counted either: ${fmtNs(siblingTracer)} of preemption by its sibling launch threads, taken as the tracer's (Causeway's threads ran ${fmtNs(spare.cpuNs)} of CPU while the command ran, ${fmtNs(spare.cpuNs - spare.ns)} of it preempting traced threads directly; the rest, ${fmtNs(spare.ns)}, could only have pushed the process's threads onto each other's CPUs).`
+        : '');
     out.push(
       makeChain(ctx, {
         kind: 'launch_overhead',
@@ -133,22 +164,17 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
           {
             event_ids: ids,
             sql: `SELECT id, ts_ns, dur_ns, op, func, grid_blocks, block_threads FROM v_cuda_calls WHERE session_id = ${S} AND tid = ${t.tid} AND id IN (${idList(ids)}) ORDER BY dur_ns DESC`,
-            detail: 'the slowest launches',
+            detail:
+              'the slowest launches' +
+              (tracerNs > 0
+                ? ` (each recorded duration holds ${fmtNs(probeCost?.get(OP_BY_NAME.get(launchOp)?.code ?? -1) ?? 0)} of tracing cost measured at trace start, not counted in the impact; the calibration: meta key probe_cost:${S}:calibration)`
+                : ''),
           },
           {
             event_ids: [],
             sql: `SELECT op, count(*) AS calls, sum(dur_ns) AS total_ns, avg(dur_ns) AS avg_ns FROM v_cuda_calls WHERE session_id = ${S} AND tid = ${t.tid} AND op_kind IN ('launch', 'sync') GROUP BY op ORDER BY total_ns DESC`,
             detail: 'launch and synchronization time of the thread: syncs that return in microseconds mean the GPU was already idle',
           },
-          ...(tracerNs > 0
-            ? [
-                {
-                  event_ids: [],
-                  sql: `SELECT value FROM meta WHERE key = 'probe_cost:${S}:calibration'`,
-                  detail: `the probe-cost calibration run at trace start: the impact is net of ${fmtNs(probeCost?.get(OP_BY_NAME.get(launchOp)?.code ?? -1) ?? 0)} per call of tracing cost (in_call_ns of the launch probe's class)`,
-                },
-              ]
-            : []),
         ],
         recommendation:
           'Launch fewer, larger kernels: capture the step in a CUDA graph (cudaStreamBeginCapture / torch.cuda.graphs, torch.compile mode="reduce-overhead"), fuse small kernels, ' +
