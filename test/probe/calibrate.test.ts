@@ -79,3 +79,20 @@ test('probeCostByOp: per op the smallest in-call cost of its class over enough r
   assert.equal(probeCostByOp(null), null);
   assert.equal(probeCostByOp({ ...rec, ops: { cudaStreamSynchronize: 'in_process' } }), null);
 });
+
+const isRoot = process.getuid?.() === 0;
+test('calibrateProbes: the launch probe on the three calibration targets records every call, each with a positive in-call cost', { skip: isRoot ? false : 'needs root to load BPF' }, async () => {
+  const { loadAddon } = await import('../../src/probe/addon.js');
+  const { calibrateProbes } = await import('../../src/probe/calibrate.js');
+  const stackEvery = new Array<number>(256).fill(0);
+  stackEvery[OP_BY_NAME.get('cudaLaunchKernel')!.code] = 64;
+  for (const classic of [false, true]) {
+    const cal = calibrateProbes(loadAddon(), { stackEvery, classic, calls: 200, threads: [1, 2] });
+    assert.equal(cal.mode, classic ? 'classic' : 'uprobe_multi');
+    assert.deepEqual(cal.samples.map((s) => `${s.costClass}/${s.threads}`), ['emulated/1', 'emulated/2', 'single_step/1', 'single_step/2', 'trampoline/1', 'trampoline/2']);
+    for (const s of cal.samples) {
+      assert.equal(s.recorded, s.calls * s.threads, `${s.costClass}/${s.threads}: every probed call recorded`);
+      assert.ok(s.inCallNs > 0, `${s.costClass}/${s.threads}: the probe costs something inside the record`);
+    }
+  }
+});
