@@ -85,6 +85,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 		{ "stackFrames", js_stack_frames },
 		{ "monotonicNs", js_monotonic_ns },
 		{ "calibrateCalls", js_calibrate_calls },
+		{ "calibrateStampWindow", js_calibrate_stamp_window },
 		{ "closeObject", js_close_object },
 	};
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {

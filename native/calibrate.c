@@ -126,3 +126,58 @@ napi_value js_calibrate_calls(napi_env env, napi_callback_info cbi)
 		napi_set_element(env, arr, (uint32_t)i, make_int(env, runs[i].elapsed_ns));
 	return arr;
 }
+
+/*
+ * calibrateStampWindow(n): what the in-process shim's record holds beyond the real call (shim/shim.c CW_ROW: a TSC
+ * read, an indirect call, a TSC read), timed the same way around an empty target: n windows, returned as
+ * [median ticks, ns per 1e6 ticks] (the TSC rate from CLOCK_MONOTONIC over the whole loop). Empty array where
+ * there is no TSC (not x86-64).
+ */
+#if defined(__x86_64__)
+#include <x86intrin.h>
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+#endif
+
+napi_value js_calibrate_stamp_window(napi_env env, napi_callback_info cbi)
+{
+	size_t argc = 1;
+	napi_value argv[1];
+	napi_value arr;
+	if (napi_get_cb_info(env, cbi, &argc, argv, NULL, NULL) != napi_ok || argc < 1)
+		return throw_fmt(env, "calibrateStampWindow(n): 1 argument expected");
+	int64_t n;
+	if (!get_i64(env, argv[0], &n, "n"))
+		return NULL;
+	if (n < 1 || n > 1000000)
+		return throw_fmt(env, "calibrateStampWindow: 1 <= n <= 1000000 expected");
+	napi_create_array_with_length(env, 0, &arr);
+#ifdef CW_HAVE_CALIB
+	uint64_t *w = malloc(sizeof(*w) * (size_t)n);
+	if (!w)
+		return throw_fmt(env, "calibrateStampWindow: out of memory");
+	void (*volatile fn)(void) = cw_calib_push;
+	int64_t c0 = now_ns();
+	uint64_t k0 = __rdtsc();
+	for (int64_t i = 0; i < n; i++) {
+		uint64_t t0 = __rdtsc();
+		fn();
+		uint64_t t1 = __rdtsc();
+		w[i] = t1 - t0;
+	}
+	uint64_t k1 = __rdtsc();
+	int64_t c1 = now_ns();
+	qsort(w, (size_t)n, sizeof(*w), cmp_u64);
+	double ns_per_mtick = k1 > k0 ? (double)(c1 - c0) * 1e6 / (double)(k1 - k0) : 0;
+	napi_value v;
+	napi_create_double(env, (double)w[n / 2], &v);
+	napi_set_element(env, arr, 0, v);
+	napi_create_double(env, ns_per_mtick, &v);
+	napi_set_element(env, arr, 1, v);
+	free(w);
+#endif
+	return arr;
+}

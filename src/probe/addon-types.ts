@@ -87,6 +87,11 @@ export interface Addon {
    * built before it lacks it.
    */
   calibrateCalls?(target: string, n: number, threads: number): number[];
+  /**
+   * n windows of the in-process shim's timing (TSC read, indirect call of an empty function, TSC read):
+   * [median ticks, ns per 1e6 ticks], or [] without a TSC. Optional like calibrateCalls.
+   */
+  calibrateStampWindow?(n: number): number[];
   /** close rings, destroy remaining links, close the object */
   closeObject(obj: ObjHandle): void;
 }

@@ -13,7 +13,7 @@ import { putProbeCost, putTracerCpu, type ProbeCostRecord } from '../store/probe
 
 const METHOD =
   'at trace start: cuda.bpf.o loaded again with maps of its own, attached (same mode) to three empty functions of the addon, one per ' +
-  'first-instruction class, each called N times unprobed then probed (1 and 2 threads); in_call_ns = median recorded dur_ns of the ' +
+  'first-instruction class, each called N times unprobed then probed; in_call_ns = median recorded dur_ns of the ' +
   'empty function less its unprobed cost per call (src/probe/calibrate.ts)';
 
 /** The stored form of a calibration: per-class rows and the class of each op the initial attach probed. */
