@@ -54,12 +54,16 @@ const CATCH_UP_STEP = 256;
 const CATCH_UP_BUDGET_MS = 10;
 
 export function createTap(db: Db, sessionId: number): WriterTap {
-  // the probe-cost calibration is stored before the traced command starts (src/run/trace-session.ts), after this tap
-  // is created: read when the first thread's sweep starts, as the cold path reads it (attributeSession)
-  let cost: Map<number, number> | null | undefined;
+  // The probe-cost calibration is stored before the traced command starts (src/run/trace-session.ts), after this tap
+  // is created: read before each catch-up until found (never inside one: the sweeps run inside a statement of this
+  // connection, where another query fails), so every sweep starts with what the cold path reads (attributeSession).
+  let cost: Map<number, number> | null = null;
+  const readCost = (): void => {
+    if (cost === null) cost = probeCostOf(db, sessionId);
+  };
   const engine = new StreamEngine(sessionId, {
     get probeCost() {
-      return cost === undefined || cost === null ? (cost = probeCostOf(db, sessionId)) : cost;
+      return cost;
     },
   });
   const maxId = db.prepare('SELECT max(id) FROM events').pluck();
@@ -69,6 +73,7 @@ export function createTap(db: Db, sessionId: number): WriterTap {
   const catchUp = (limit: number, onProgress?: () => void): number => {
     const top = (maxId.get() as number | null) ?? 0;
     if (top <= engine.lastId) return 0;
+    readCost();
     const to = Math.min(top, engine.lastId + limit);
     replay.feed(to, onProgress);
     return top - to;
