@@ -55,11 +55,14 @@ const CATCH_UP_BUDGET_MS = 10;
 
 export function createTap(db: Db, sessionId: number): WriterTap {
   // The probe-cost calibration is stored before the traced command starts (src/run/trace-session.ts), after this tap
-  // is created: read before each catch-up until found (never inside one: the sweeps run inside a statement of this
+  // is created: read once, before the first catch-up (never inside one: the sweeps run inside a statement of this
   // connection, where another query fails), so every sweep starts with what the cold path reads (attributeSession).
   let cost: Map<number, number> | null = null;
+  let costRead = false;
   const readCost = (): void => {
-    if (cost === null) cost = probeCostOf(db, sessionId);
+    if (costRead) return;
+    cost = probeCostOf(db, sessionId);
+    costRead = true;
   };
   const engine = new StreamEngine(sessionId, {
     get probeCost() {
