@@ -52,7 +52,7 @@ function tracerSpareCpu(ctx: ChainContext): { ns: number; cpuNs: number } | null
 /** What the impact is net of: the per-call cost measured at trace start and the total it took out */
 function tracerNote(perCallNs: number | null, tracerNs: number, calls: number): string {
   if (perCallNs === null || tracerNs <= 0) return '';
-  return ` Counted net of ${fmtNs(perCallNs)} per call of tracing cost measured at trace start (the probe's own handling inside each recorded launch: ${fmtNs(tracerNs)} over ~${fmtCount(Math.round(calls))} launches on the path).`;
+  return ` Counted net of ${fmtNs(perCallNs)} per call of tracing cost measured at trace start (the tracer's own handling inside each recorded launch: ${fmtNs(tracerNs)} over ~${fmtCount(Math.round(calls))} launches on the path).`;
 }
 
 export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
