@@ -25,6 +25,7 @@
  *   attach.c   links: uprobe_multi, classic uprobe (+ twin), auto; detach
  *   drain.c    ring buffers: ringOpen, drain, ringWatch
  *   maps.c     per-CPU counters, lookup/update/delete/keys, map fds, stack frames
+ *   calibrate.c  probe-cost calibration targets and the timed call loop (calibrateCalls)
  *
  * Beside the addon, the same build makes guardian.c into causeway-guardian, a
  * standalone program (no N-API, no libbpf) that resumes parked processes when
@@ -83,6 +84,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 		{ "mapFd", js_map_fd },
 		{ "stackFrames", js_stack_frames },
 		{ "monotonicNs", js_monotonic_ns },
+		{ "calibrateCalls", js_calibrate_calls },
+		{ "calibrateStampWindow", js_calibrate_stamp_window },
 		{ "closeObject", js_close_object },
 	};
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {

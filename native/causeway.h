@@ -151,5 +151,7 @@ napi_value js_map_delete(napi_env env, napi_callback_info cbi);     /* maps.c */
 napi_value js_map_keys(napi_env env, napi_callback_info cbi);       /* maps.c */
 napi_value js_map_fd(napi_env env, napi_callback_info cbi);         /* maps.c */
 napi_value js_stack_frames(napi_env env, napi_callback_info cbi);   /* maps.c */
+napi_value js_calibrate_calls(napi_env env, napi_callback_info cbi); /* calibrate.c */
+napi_value js_calibrate_stamp_window(napi_env env, napi_callback_info cbi); /* calibrate.c */
 
 #endif /* CAUSEWAY_H */

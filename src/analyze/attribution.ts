@@ -246,6 +246,8 @@ export interface AttributionOptions {
   onCall?: (c: CallAttribution) => void;
   /** called with the number of events read so far, every 65,536 events */
   onProgress?: (eventsRead: number) => void;
+  /** the tracer's cost inside one recorded call by op code (probe-cost.ts: the session's calibration); absent: none taken out */
+  probeCost?: ReadonlyMap<number, number> | null;
 }
 
 interface OpenCall {
@@ -345,6 +347,7 @@ export class ThreadSweep {
 
   constructor(pid: number, tid: number, ts: number, private readonly opts: AttributionOptions, private readonly copyRate: Map<string, number> = new Map(), fastest: Map<number, number> = new Map(), priorKernelNs: number | null = null, private readonly firstLaunch: Map<number, number> = new Map()) {
     this.tl = new Timeline(copyRate, fastest, priorKernelNs, pid);
+    this.tl.probeCost = opts.probeCost ?? null;
     this.p = {
       pid, tid, firstTs: ts, lastEnd: ts, cudaCalls: 0, ops: new Map(), offCount: 0,
       offTotal: zeroSplit(), offInCalls: zeroSplit(), preemptedBy: new Map(), afterIoWake: new Map(), gpu: newGpu(), idle: this.tl.m,
@@ -853,7 +856,7 @@ export function attributeSessionSorted(db: Db, sessionId: number, opts: Attribut
   for (const t of [...prof.threads.values()]) {
     if (t.idle.unlearnedSegments === 0 || t.idle.kernelNs.count === 0) continue;
     const prior = q(t.idle.kernelNs, 0.5);
-    const again = new ThreadSweep(t.pid, t.tid, t.firstTs, {}, rates.get(t.tid), fastest.get(t.tid), prior, first);
+    const again = new ThreadSweep(t.pid, t.tid, t.firstTs, { probeCost: opts.probeCost }, rates.get(t.tid), fastest.get(t.tid), prior, first);
     scanOrdered(db, `session_id = ? AND tid = ? AND ${SWEEP_OPS}`, 'ts, id', [sessionId, t.tid], (id, ts, rawDur, pid, _tid, op, ret, a0, a1, a2, a3) => {
       a[0] = a0 ?? 0;
       a[1] = a1 ?? 0;

@@ -20,6 +20,7 @@ import type { WriterTap } from '../store/writer-worker.js';
 import { threadCpuNs } from '../store/writer-slots.js';
 import type { Chain } from '../common/chain.js';
 import { Replayer, StreamEngine, type StreamStats } from './stream.js';
+import { probeCostOf } from './probe-cost.js';
 import { analyseProfile, sessionCoverage, type Coverage } from './explain.js';
 
 /** What the writer thread hands back at close (structured-cloned to the recording thread). */
@@ -53,7 +54,21 @@ const CATCH_UP_STEP = 256;
 const CATCH_UP_BUDGET_MS = 10;
 
 export function createTap(db: Db, sessionId: number): WriterTap {
-  const engine = new StreamEngine(sessionId);
+  // The probe-cost calibration is stored before the traced command starts (src/run/trace-session.ts), after this tap
+  // is created: read once, before the first catch-up (never inside one: the sweeps run inside a statement of this
+  // connection, where another query fails), so every sweep starts with what the cold path reads (attributeSession).
+  let cost: Map<number, number> | null = null;
+  let costRead = false;
+  const readCost = (): void => {
+    if (costRead) return;
+    cost = probeCostOf(db, sessionId);
+    costRead = true;
+  };
+  const engine = new StreamEngine(sessionId, {
+    get probeCost() {
+      return cost;
+    },
+  });
   const maxId = db.prepare('SELECT max(id) FROM events').pluck();
   let feedCpuNs = 0;
   let feedEvents = 0;
@@ -61,6 +76,7 @@ export function createTap(db: Db, sessionId: number): WriterTap {
   const catchUp = (limit: number, onProgress?: () => void): number => {
     const top = (maxId.get() as number | null) ?? 0;
     if (top <= engine.lastId) return 0;
+    readCost();
     const to = Math.min(top, engine.lastId + limit);
     replay.feed(to, onProgress);
     return top - to;

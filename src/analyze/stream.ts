@@ -36,6 +36,7 @@
 import type { Db } from '../store/db.js';
 import { InlineScan, scanEvents } from '../store/event-scan.js';
 import { ThreadSweep, settleProfile, type AttributionOptions, type HostTotals, type SessionProfile } from './attribution.js';
+import { probeCostOf } from './probe-cost.js';
 import { q } from './stats.js';
 import { FASTEST, LAUNCH, MIN_COPY_GBPS, PLAN, RATE, type OpPlan } from './prescan.js';
 import { rateKey } from './optables.js';
@@ -471,7 +472,7 @@ export class StreamEngine {
       if (early.length >= EARLY_CAP) this.stats.unlearnedGaveUp++;
       return;
     }
-    const again = new ThreadSweep(this.slab[early[0] * F + PID], t.tid, this.slab[early[0] * F + TS], {}, t.rates, t.fastest, q(idle.kernelNs, 0.5), this.first);
+    const again = new ThreadSweep(this.slab[early[0] * F + PID], t.tid, this.slab[early[0] * F + TS], { probeCost: this.opts.probeCost }, t.rates, t.fastest, q(idle.kernelNs, 0.5), this.first);
     for (const x of early) this.sweepOne(again, x);
     t.sweep!.adoptTimeline(again);
     this.stats.resweeps++;
@@ -609,7 +610,8 @@ export function replaySession(db: Db, engine: StreamEngine, toId?: number, onPro
 
 /** The cold path: the whole session replayed through the engine (what the writer thread computes live). */
 export function attributeSession(db: Db, sessionId: number, opts: AttributionOptions = {}): SessionProfile {
-  const engine = new StreamEngine(sessionId, opts);
+  // the session's probe-cost calibration unless the caller chose (probe-cost.ts)
+  const engine = new StreamEngine(sessionId, opts.probeCost === undefined ? { ...opts, probeCost: probeCostOf(db, sessionId) } : opts);
   // a large session is read on a second thread while this one analyses (store/event-scan.ts)
   scanEvents(db, sessionId, engine.lastId, undefined, engine.feed.bind(engine), { onProgress: opts.onProgress });
   return engine.finish();

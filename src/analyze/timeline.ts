@@ -205,6 +205,12 @@ export interface IdleModel {
   /** on-CPU or sleeping inside non-drain CUDA calls while the GPU was idle, by op key */
   inCalls: Map<string, { op: number; kind: string; ns: number }>;
   /**
+   * The tracer's own probe cost inside the submission calls on the path (Timeline.probeCost: measured at trace
+   * start), taken out of the interval before `inCalls`, and the calls it was taken from; 0 without a calibration.
+   */
+  tracerInCallNs: number;
+  tracerInCalls: number;
+  /**
    * This queue's idle intervals, flat (IV_STRIDE numbers each: a, b, ns in submission calls, ns preempted by the
    * thread's own process, ns of host computation the host owns (no drain opened the interval), ns preempted by
    * any task), in
@@ -222,7 +228,7 @@ export function newIdleModel(): IdleModel {
   return {
     intervals: 0, idleNs: 0, idleLowerNs: 0, busyNs: 0, busyLowerNs: 0, spanNs: 0, segments: 0, waitedSegments: 0, estimatedSegments: 0, unlearnedSegments: 0, kernelNs: newSketch(),
     byDrain: new Map(), hostNs: 0, hostSamples: new TopK(10), preempted: new Map(), preemptSamples: new TopK(10), preemptedBusy: new Map(),
-    io: 0, ioSamples: new TopK(10), reclaim: 0, waitBy: new Map(), waitSamples: new Map(), runnableBehindWaker: new Map(), afterWake: new Map(), inCalls: new Map(),
+    io: 0, ioSamples: new TopK(10), reclaim: 0, waitBy: new Map(), waitSamples: new Map(), runnableBehindWaker: new Map(), afterWake: new Map(), inCalls: new Map(), tracerInCallNs: 0, tracerInCalls: 0,
     moduleLoad: new Map(), moduleSamples: new TopK(10), ivs: [], queueFrom: null, queueTo: null,
   };
 }
@@ -447,6 +453,9 @@ export class Timeline {
   private lastEnd = 0;
   /** return of the last submission of the closed segment (the host path to the next one starts after it) */
   private prevSubmit = -Infinity;
+
+  /** the tracer's cost inside one recorded call, ns, by op code (a probe-cost calibration; null: none, nothing taken out) */
+  probeCost: ReadonlyMap<number, number> | null = null;
 
   constructor(
     private readonly copyRate: Map<string, number> = new Map(),
@@ -1235,6 +1244,7 @@ export class Timeline {
     let drains = 0;
     let ret = 0;
     let submits = 0;
+    let tracerIn = 0;
     let other = 0;
     let callOn = 0;
     let modules = 0;
@@ -1274,8 +1284,16 @@ export class Timeline {
           drainBy.add(c.key, rest);
         }
       } else if (role === 'submit') {
-        submits += rest;
-        subBy.add(c.key, rest);
+        // the probe's own cost inside the recorded call is not the workload's launch time: its share of the call's
+        // time on this path (all of it for a call wholly inside) goes to the tracer, not to the submission
+        const pc = this.probeCost?.get(c.code) ?? 0;
+        const tr = pc > 0 ? Math.min(rest, (pc * ov(c, lo, b)) / Math.max(1, c.end - c.ts)) : 0;
+        if (tr > 0) {
+          tracerIn += tr;
+          m.tracerInCalls += ov(c, lo, b) / Math.max(1, c.end - c.ts);
+        }
+        submits += rest - tr;
+        subBy.add(c.key, rest - tr);
       } else {
         other += rest;
         otherBy.add(c.key, rest);
@@ -1323,6 +1341,7 @@ export class Timeline {
     this.spreadAcc(alloc, allocBy, INTO_CALL);
     this.spreadAcc(drains, drainBy, INTO_DRAIN);
     this.spreadAcc(ret, retBy, INTO_CALL);
+    m.tracerInCallNs += this.take(tracerIn);
     this.spreadAcc(submits, subBy, INTO_CALL);
     this.spreadAcc(other, otherBy, INTO_CALL);
     const submitNs = this.submitNs;

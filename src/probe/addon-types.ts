@@ -81,6 +81,17 @@ export interface Addon {
   stackFrames(obj: ObjHandle, mapName: string, stackId: number): bigint[];
   /** CLOCK_MONOTONIC now in ns (the clock of bpf_ktime_get_ns) */
   monotonicNs(): bigint;
+  /**
+   * n calls of an empty calibration target (native/calibrate.c: cw_calib_push, cw_calib_endbr, cw_calib_nop5) from each
+   * of `threads` threads released together; each thread's elapsed ns (src/probe/calibrate.ts). Optional: an addon
+   * built before it lacks it.
+   */
+  calibrateCalls?(target: string, n: number, threads: number): number[];
+  /**
+   * n windows of the in-process shim's timing (TSC read, indirect call of an empty function, TSC read):
+   * [median ticks, ns per 1e6 ticks], or [] without a TSC. Optional like calibrateCalls.
+   */
+  calibrateStampWindow?(n: number): number[];
   /** close rings, destroy remaining links, close the object */
   closeObject(obj: ObjHandle): void;
 }

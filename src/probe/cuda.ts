@@ -104,6 +104,8 @@ export class CudaProbes {
   private readonly rodata: Record<string, number>;
   private readonly attached: LibraryAttach[] = [];
   private closed = false;
+  /** cw_stack_every as loaded (per op code): a probe-cost calibration runs the entry program with the same (calibrate.ts) */
+  readonly stackEveryRodata: readonly number[];
 
   constructor(
     private readonly addon: Addon,
@@ -114,6 +116,7 @@ export class CudaProbes {
       const o = CALL_OPS.find((x) => x.name === name);
       if (o) stackEvery[o.code] = every;
     }
+    this.stackEveryRodata = stackEvery;
     const rodata = { cw_trace_all: opts.traceAll, cw_self_tgid: opts.selfTgid, cw_stack_every: stackEvery } as unknown as Record<string, number>;
     this.rodata = rodata;
     const multi = opts.classic ? [] : undefined;

@@ -40,6 +40,7 @@ import { ProcessBook } from './processes.js';
 import { RetentionLoop } from './retention-loop.js';
 import { MetricsLoop } from './metrics-loop.js';
 import { estimatedOverheadPct, recordOverhead, type CaptureMode } from './overhead.js';
+import { calibrateSession, recordTracerCpu } from './probe-cost.js';
 import { flushPageAggregates, startCapture } from './capture-wiring.js';
 
 export { LAUNCH_STACK_EVERY, type TraceOptions, type TraceProgress, type TraceSummary } from './options.js';
@@ -110,6 +111,7 @@ export class TraceSession {
    * the main thread's detach time to leave out (see drain.processCpuMs)
    */
   private processCpuUs = { start: -1, detach: 0 };
+  private captureWall0 = 0;
   private readonly log = (line: string): void => this.opts.log?.(line);
 
   constructor(private readonly opts: TraceOptions) {}
@@ -150,6 +152,8 @@ export class TraceSession {
       // process there and it is attached late, before that call (a command without NVTX pays nothing;
       // up front it cost ~1 s of start-up under load). Without the loader probe (--no-host), up front.
       this.attacher.attachInitial(this.opts, exe, this.nvtx?.library && this.opts.noHost ? [this.nvtx.library] : []);
+      // the tracer's cost inside each recorded call, measured now (before the command competes for the CPUs)
+      calibrateSession(this.addon, probes.cuda, { classic: this.opts.classicUprobes, inProcessOps: this.inproc.mode?.covered ?? [] }, rec.db, rec.sessionId, this.log);
       await this.startTargets(this.procs);
       this.startCapture(rec, probes, this.procs);
       const libs = probes.cuda.libraries();
@@ -220,6 +224,7 @@ export class TraceSession {
   private startCapture(rec: Recording, probes: LoadedProbes, procs: ProcessBook): void {
     this.captureCpuNs[0] = threadCpuNs();
     this.processCpuUs.start = cpuUs();
+    this.captureWall0 = performance.now();
     const capture = (this.capture = startCapture({
       addon: this.addon,
       rt: probes.cuda.rt,
@@ -305,6 +310,8 @@ export class TraceSession {
     this.metrics?.stop();
     this.retention?.stop();
     const status: SessionStatus = this.stopReason ?? 'complete';
+    // the tracer's CPU while the command ran (before the flush and close): stored before the writer's analysis at close reads it
+    if (this.rec && this.processCpuUs.start >= 0) recordTracerCpu(this.rec.db, this.rec.sessionId, (cpuUs() - this.processCpuUs.start) * 1000, performance.now() - this.captureWall0);
     let losses: LossCount[] = [];
     let captureError: Error | null = null;
     if (this.capture) {

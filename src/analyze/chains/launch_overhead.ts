@@ -8,15 +8,52 @@
  * copies) on the host's path to the submission the GPU waited for (timeline.ts).
  * A process with several GPU-feeding threads gets one chain, from their queues
  * merged (queues.ts): idle only where every queue was empty, counted once.
+ *
+ * Net of the tracer: each recorded launch holds the probe's own cost (uprobe/uretprobe handling inside the recorded
+ * duration), measured at trace start (probe-cost.ts); timeline.ts takes it out of the submission time before it is
+ * counted here, and the summary says how much. A session without a calibration is counted as recorded.
  */
 import { fmtCount, fmtNs } from '../format.js';
 import { gpuThreads } from '../attribution.js';
 import { mergedShares, type MergedShare } from '../queues.js';
 import { roleOf } from '../timeline.js';
-import { OP_BY_CODE } from '../../common/ops.js';
+import { OP_BY_CODE, OP_BY_NAME } from '../../common/ops.js';
+import { probeCostOf } from '../probe-cost.js';
+import { readTracerCpu } from '../../store/probe-cost.js';
 import type { Chain } from '../types.js';
 import { idList, makeChain, ownPreemptionOwner, pct, significant, who, type ChainContext } from './common.js';
 
+
+/** GPU idle time spent inside submission calls on the path to the submission the GPU waited for (timeline.ts), net of the tracer's probe cost */
+function submitOf(t: ReturnType<typeof gpuThreads>[number]): number {
+  // NCCL collectives submit too, but their host time is mostly waiting for the other ranks (collective_straggler)
+  let ns = 0;
+  for (const x of t.idle.inCalls.values()) if (x.kind !== 'collective' && (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit')) ns += x.ns;
+  return ns;
+}
+
+/**
+ * The tracer's CPU time while the command ran that did not directly preempt a traced thread (ns; null: not recorded).
+ * On CPUs the traced threads keep busy, every nanosecond the tracer runs is taken from one of them: directly (its
+ * off-CPU rows name the tracer) or by pushing a thread onto a sibling's CPU (the sibling's rows then name its own
+ * process). Preemption by sibling launch threads is counted as the tracer's up to this spare time (an upper bound:
+ * tracer time on an idle CPU took nothing).
+ */
+function tracerSpareCpu(ctx: ChainContext): { ns: number; cpuNs: number } | null {
+  if (ctx.tracerPid === null) return null;
+  const cpu = readTracerCpu(ctx.db, ctx.sessionId);
+  if (!cpu) return null;
+  let direct = 0;
+  for (const t of ctx.prof.threads.values()) direct += t.preemptedBy.get(ctx.tracerPid) ?? 0;
+  const ns = Math.max(0, cpu.cpu_ns - direct);
+  return ns > 0 ? { ns, cpuNs: cpu.cpu_ns } : null;
+}
+
+/** What the impact is net of: the per-call cost measured at trace start and the total it took out */
+function tracerNote(perCallNs: number | null, tracerNs: number, calls: number): string {
+  if (perCallNs === null || tracerNs <= 0) return '';
+  return ` Counted net of ${fmtNs(perCallNs)} per call of tracing cost measured at trace start (the tracer's own handling inside each recorded launch: ${fmtNs(tracerNs)} over ~${fmtCount(Math.round(calls))} launches on the path).`;
+}
 
 export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
   const out: Chain[] = [];
@@ -35,12 +72,17 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
     e.tids.push(t.tid);
   }
   const done = new Set<number>();
+  const probeCost = probeCostOf(ctx.db, ctx.sessionId);
+  const spare = tracerSpareCpu(ctx);
   for (const t0 of threads) {
     const mg = merged.get(t0.pid);
     let t = t0;
     let impact = 0;
     let sibling = 0;
     let mergedNote = '';
+    // the tracer's probe cost taken out of the submission time counted (timeline.ts), ns, and over how many calls
+    let tracerNs = 0;
+    let tracerCalls = 0;
     if (mg && mg.by.has(t0.tid)) {
       if (done.has(t0.pid)) continue;
       done.add(t0.pid);
@@ -51,6 +93,12 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
         const x = o.pid === t0.pid ? mg.by.get(o.tid) : undefined;
         if (!x) continue;
         impact += x.submitNs;
+        // the merge keeps each interval's net submission time; the tracer's part goes with it in the same proportion
+        const own = submitOf(o);
+        if (own > 0) {
+          tracerNs += (o.idle.tracerInCallNs * x.submitNs) / own;
+          tracerCalls += (o.idle.tracerInCalls * x.submitNs) / own;
+        }
         if (ownPreemptionOwner(ctx, o) === 'launch') sibling += x.siblingPreNs;
         if (x.submitNs > leadNs) {
           leadNs = x.submitNs;
@@ -61,12 +109,21 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
       impact += sibling;
       mergedNote = ` Its ${mg.tids.length} GPU-feeding threads (${mg.tids.join(', ')}) share one GPU: idle time is counted only where all their queues were empty, once.`;
     } else {
-      // GPU idle time spent inside submission calls on the path to the submission the GPU waited for (timeline.ts)
-      // NCCL collectives submit too, but their host time is mostly waiting for the other ranks (collective_straggler)
-      for (const x of t.idle.inCalls.values()) if (x.kind !== 'collective' && (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit')) impact += x.ns;
+      impact += submitOf(t);
+      tracerNs = t.idle.tracerInCallNs;
+      tracerCalls = t.idle.tracerInCalls;
       // preempted by another launch thread of its own process: the threads' launch costs serialize on shared CPUs
       sibling = ownPreemptionOwner(ctx, t) === 'launch' ? (t.idle.preempted.get(t.pid) ?? 0) : 0;
       impact += sibling;
+    }
+    // preemption by a sibling launch thread that the tracer's own CPU use caused (tracerSpareCpu), not counted
+    let siblingTracer = 0;
+    if (sibling > 0 && spare) {
+      let siblingAll = 0;
+      for (const o of ctx.prof.threads.values()) if (o.pid === t.pid) siblingAll += o.preemptedBy.get(t.pid) ?? 0;
+      siblingTracer = siblingAll > 0 ? sibling * Math.min(1, spare.ns / siblingAll) : 0;
+      sibling -= siblingTracer;
+      impact -= siblingTracer;
     }
     const g = t.gpu;
     if (!significant(ctx, impact)) continue;
@@ -88,7 +145,11 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
         : `and time inside its ${fmtCount(launches)} launches (${fmtNs(per)} each) left the GPU idle for ${fmtNs(impact - sibling)}`) +
       (sibling > 0 ? `, and ${fmtNs(sibling)} more while another launch thread of the process held its CPU` : '') +
       ` (${fmtNs(impact)} in all, ${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}).` +
-      mergedNote;
+      mergedNote +
+      tracerNote(probeCost?.get(OP_BY_NAME.get(launchOp)?.code ?? -1) ?? null, tracerNs, tracerCalls) +
+      (siblingTracer > 0 && spare
+        ? ` Not counted either: ${fmtNs(siblingTracer)} of preemption by its sibling launch threads, taken as the tracer's (Causeway's threads ran ${fmtNs(spare.cpuNs)} of CPU while the command ran, ${fmtNs(spare.cpuNs - spare.ns)} of it preempting traced threads directly; the rest, ${fmtNs(spare.ns)}, could only have pushed the process's threads onto each other's CPUs).`
+        : '');
     out.push(
       makeChain(ctx, {
         kind: 'launch_overhead',
@@ -103,7 +164,11 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
           {
             event_ids: ids,
             sql: `SELECT id, ts_ns, dur_ns, op, func, grid_blocks, block_threads FROM v_cuda_calls WHERE session_id = ${S} AND tid = ${t.tid} AND id IN (${idList(ids)}) ORDER BY dur_ns DESC`,
-            detail: 'the slowest launches',
+            detail:
+              'the slowest launches' +
+              (tracerNs > 0
+                ? ` (each recorded duration holds ${fmtNs(probeCost?.get(OP_BY_NAME.get(launchOp)?.code ?? -1) ?? 0)} of tracing cost measured at trace start, not counted in the impact; the calibration: meta key probe_cost:${S}:calibration)`
+                : ''),
           },
           {
             event_ids: [],
