@@ -10,6 +10,10 @@
  *                                       whole clusters (values that share a comparison block)
  *   orderStatInterval(xs, conf)         distribution-free interval for the median of a few
  *                                       values (per-round differences): [x(k), x(n+1-k)]
+ *   bootstrapSum(parts, opts)           interval for a sum of independently measured parts:
+ *                                       each part resampled by its own unit (clusterMedianSampler:
+ *                                       whole blocks; medianSampler: single values, e.g. windows),
+ *                                       the draws added, percentiles of the sums
  *
  * Why these: on a shared VM the spread of one exec's CPU time is hundreds of
  * us and heavy-tailed, while the effects asked about are tens of us. A single
@@ -108,6 +112,70 @@ export function clusterBootstrapMedian(clusters: readonly (readonly number[])[],
   }
   const [lo, hi] = percentiles(meds, conf);
   return { est: median(all), lo, hi, n: all.length, conf };
+}
+
+/**
+ * One independently measured part of a sum: its point estimate and one bootstrap draw of it
+ * (resampled by the part's own unit, with the generator it is given).
+ */
+export interface Sampler {
+  est: number;
+  /** values behind it */
+  n: number;
+  draw(r: () => number): number;
+}
+
+/** The median of pooled clusters, drawn by resampling whole clusters (as clusterBootstrapMedian). */
+export function clusterMedianSampler(clusters: readonly (readonly number[])[]): Sampler {
+  const c = clusters.map((x) => x.filter((v) => Number.isFinite(v))).filter((x) => x.length);
+  const buf: number[] = [];
+  return {
+    est: median(c.flat()),
+    n: c.reduce((k, x) => k + x.length, 0),
+    draw(r) {
+      buf.length = 0;
+      for (let j = 0; j < c.length; j++) for (const v of c[Math.floor(r() * c.length)]!) buf.push(v);
+      return median(buf);
+    },
+  };
+}
+
+/** The median of values that are independent draws (e.g. one per window), drawn by resampling the values. */
+export function medianSampler(xs: readonly number[]): Sampler {
+  const v = xs.filter((x) => Number.isFinite(x));
+  const buf: number[] = [];
+  return {
+    est: median(v),
+    n: v.length,
+    draw(r) {
+      buf.length = 0;
+      for (let i = 0; i < v.length; i++) buf.push(v[Math.floor(r() * v.length)]!);
+      return median(buf);
+    },
+  };
+}
+
+/**
+ * The sum of independently measured parts (e.g. the toggled kernel side, per block, plus the
+ * tracer's CPU, per window): estimate = the sum of the parts' estimates; interval = percentiles of
+ * the sum of one draw of each part per iteration, i.e. from the joint sampling distribution of the
+ * sum. Adding the parts' interval endpoints instead is the interval of the worst case where both
+ * parts are off in the same direction at once: wider than the sum's 95% interval (for two parts of
+ * similar spread by about sqrt(2)) and with no stated coverage of its own.
+ * n: the first part's values (the judged spawns).
+ */
+export function bootstrapSum(parts: readonly Sampler[], opts: BootOpts = {}): Estimate {
+  const conf = opts.conf ?? 0.95;
+  if (!parts.length || parts.some((p) => !p.n || !Number.isFinite(p.est))) return { est: NaN, lo: NaN, hi: NaN, n: 0, conf };
+  const r = mulberry32(opts.seed ?? 4);
+  const sums: number[] = [];
+  for (let i = 0; i < (opts.iters ?? 2000); i++) {
+    let s = 0;
+    for (const p of parts) s += p.draw(r);
+    sums.push(s);
+  }
+  const [lo, hi] = percentiles(sums, conf);
+  return { est: parts.reduce((s, p) => s + p.est, 0), lo, hi, n: parts[0]!.n, conf };
 }
 
 function binomCdf(k: number, n: number): number {

@@ -48,10 +48,21 @@ export interface CaptureHooks {
   kernelFunc?(pid: number, addr: number): void;
   /** a driver function handle and the kernel name it was looked up by */
   funcName?(pid: number, handle: number, name: string): void;
+  /** the loop left its idle back-off (records arrived, or wake()): periodic work that backed off too can resume */
+  active?(): void;
 }
 
 export interface CaptureOptions {
   intervalMs?: number;
+  /**
+   * Back off while nothing arrives: after IDLE_TICKS ticks that drained nothing (and hold nothing
+   * undelivered), each further empty tick doubles the drain period, up to this many ms; the first
+   * tick that drains a record, or a wake() (a lifecycle record: a traced process forked, exec'd or
+   * was parked, so its calls follow), goes back to intervalMs. Default: no back-off. The rings must
+   * hold this long at the highest rate (rb_calls 32 MiB: over a second at the ~200k events/s this
+   * VM traces, BENCHMARKS.md section 2), so leave it off with sources of a small ring (the shim's).
+   */
+  idleIntervalMs?: number;
   /** bytes per drain() call */
   drainBytes?: number;
   /** rings drained as soon as the kernel wakes us for them as well (rb_life: parked processes wait on it) */
@@ -106,6 +117,15 @@ export class Capture {
   private readonly seenPids = new Set<number>();
   private readonly stackCache = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
+  /** the drain period now (intervalMs, or longer while idle) and the consecutive ticks that found nothing */
+  private period = 0;
+  private idleTicks = 0;
+  /** when the pending timer fires (performance.now()) */
+  private dueAt = 0;
+  /** a drain in this tick returned bytes */
+  private drained = false;
+  /** stopTimer() ran: no tick re-arms the timer */
+  private stopping = false;
   private fastTimer: NodeJS.Timeout | null = null;
   /** rings drained when the kernel wakes us (addon.ringWatch) */
   private watched: { name: string; handle: RingHandle }[] = [];
@@ -138,14 +158,9 @@ export class Capture {
 
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => {
-      try {
-        this.tick();
-      } catch (e) {
-        this.sinkError = e as Error;
-        this.stopTimer();
-      }
-    }, this.opts.intervalMs ?? 20);
+    this.stopping = false;
+    this.period = this.opts.intervalMs ?? 20;
+    this.arm(this.period);
     // Lifecycle records can mean a process parked by the loader probe, waiting
     // for us to attach and SIGCONT it. The BPF side wakes us for those (and for
     // a traced process's fork and exec, whose /proc is read while it lives:
@@ -159,7 +174,8 @@ export class Capture {
       const drainFast = (): void => {
         if (this.sinkError) return;
         try {
-          this.tickRings(fast);
+          // a traced process forked, exec'd or was parked: its calls follow, drain at the full rate again
+          if (this.tickRings(fast) > 0 || this.drained) this.wake();
         } catch (e) {
           this.sinkError = e as Error;
           this.stopTimer();
@@ -172,14 +188,67 @@ export class Capture {
     }
   }
 
+  /** The timer, one tick at a time (its period changes while idle). */
+  private arm(ms: number): void {
+    this.dueAt = performance.now() + ms;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      const t0 = performance.now();
+      try {
+        this.tick();
+      } catch (e) {
+        this.sinkError = e as Error;
+        this.stopTimer();
+        return;
+      }
+      // ticks start a period apart, as setInterval's would (a long tick is followed at once)
+      if (!this.stopping) this.arm(Math.max(0, this.nextPeriod() - (performance.now() - t0)));
+    }, ms);
+  }
+
+  /** ticks that found nothing before the period starts to double */
+  static readonly IDLE_TICKS = 5;
+
+  private nextPeriod(): number {
+    const base = this.opts.intervalMs ?? 20;
+    const max = this.opts.idleIntervalMs ?? base;
+    const idle = !this.drained && this.pendOff >= this.pendLen && !this.stalled && !this.batch?.n;
+    if (!idle) {
+      this.idleTicks = 0;
+      if (this.period > base) this.hooks.active?.();
+      this.period = base;
+    } else if (++this.idleTicks >= Capture.IDLE_TICKS && max > base) this.period = Math.min(max, this.period * 2);
+    return this.period;
+  }
+
+  /** The loop has backed off: nothing arrived for IDLE_TICKS ticks or more. */
+  get idle(): boolean {
+    return this.idleTicks >= Capture.IDLE_TICKS;
+  }
+
+  /** Back to the full drain rate now (something is about to flow): the next tick comes within intervalMs. */
+  wake(): void {
+    const base = this.opts.intervalMs ?? 20;
+    this.idleTicks = 0;
+    if (this.period <= base) return;
+    this.period = base;
+    this.hooks.active?.();
+    if (this.timer && this.dueAt - performance.now() > base) {
+      clearTimeout(this.timer);
+      this.arm(base);
+    }
+  }
+
   /** Drain only these rings (the fast path for lifecycle records). */
   private tickRings(rings: { name: string; handle: RingHandle }[]): number {
     this.moved = 0;
     this.stalled = false;
+    this.drained = false;
     if (this.decodePending()) {
       for (const ring of rings) {
         const n = this.addon.drain(ring.handle, this.buf);
         if (n === 0) continue;
+        this.drained = true;
         this.pendOff = 0;
         this.pendLen = n;
         if (!this.decodePending()) break;
@@ -224,6 +293,7 @@ export class Capture {
     for (let round = 0; round < maxRounds; round++) {
       const n = drain();
       if (n === 0) return true;
+      this.drained = true;
       this.pendOff = 0;
       this.pendLen = n;
       if (!this.decodePending()) return false;
@@ -241,6 +311,7 @@ export class Capture {
     const t0 = performance.now();
     this.moved = 0;
     this.stalled = false;
+    this.drained = false;
     let ok = this.decodePending();
     for (const ring of this.rings) {
       if (!ok) break;
@@ -374,7 +445,8 @@ export class Capture {
   }
 
   private stopTimer(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
     if (this.fastTimer) clearInterval(this.fastTimer);
     for (const r of this.watched) this.addon.ringWatch?.(r.handle, null);
     this.timer = null;

@@ -28,7 +28,12 @@ export interface CaptureWiring {
   intervalMs?: number;
   /** the loader probe saw a library load in `pid` (`stopped`: it parked the process) */
   libLoad(pid: number, stopped: boolean): void;
+  /** the capture loop left its idle back-off */
+  active?(): void;
 }
+
+/** The longest drain period of an idle capture loop, ms (rb_calls holds over a second at the highest rate). */
+export const IDLE_DRAIN_MS = 200;
 
 /** Build and start the capture loop; process rows go out with its batches from now on. */
 export function startCapture(w: CaptureWiring): Capture {
@@ -62,6 +67,7 @@ export function startCapture(w: CaptureWiring): Capture {
       kernelFunc: (pid, addr) => procs.kernelFunc(pid, addr),
       funcName: (pid, handle, name) => procs.funcName(pid, handle, name),
       libLoad: (pid, stopped) => w.libLoad(pid, stopped),
+      active: () => w.active?.(),
     },
     {
       obj: w.rt,
@@ -73,8 +79,11 @@ export function startCapture(w: CaptureWiring): Capture {
       },
     },
     // a partly filled batch goes to the writer at most every 100 ms (or once a quarter full): the 8
-    // slots in flight then hold up to 8 x 16384 events at any rate, not 8 ticks' worth
-    { intervalMs: w.intervalMs, fastRings: ['rb_life'], sources: inproc ? [inproc.source] : undefined, handOverMs: 100 },
+    // slots in flight then hold up to 8 x 16384 events at any rate, not 8 ticks' worth.
+    // Idle (nothing in any ring for 5 ticks), the drain period doubles up to IDLE_DRAIN_MS: an idle
+    // system-wide trace woke 50 times a second for nothing, and each wakeup costs more while other
+    // processes load the CPUs (BENCHMARKS.md section 7b). Not with the in-process shim's rings (small).
+    { intervalMs: w.intervalMs, idleIntervalMs: inproc ? undefined : IDLE_DRAIN_MS, fastRings: ['rb_life'], sources: inproc ? [inproc.source] : undefined, handOverMs: 100 },
   );
   procs.capture = capture;
   capture.start();

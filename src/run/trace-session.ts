@@ -47,6 +47,9 @@ export { LAUNCH_STACK_EVERY, type TraceOptions, type TraceProgress, type TraceSu
 export { NS_PER_SHIM_CALL, NS_PER_TRACED_CALL } from './overhead.js';
 export { runningNote } from './recording.js';
 
+/** housekeep()'s period with no traced process and an idle capture loop, ms */
+const IDLE_HOUSEKEEP_MS = 500;
+
 const SUMMARIES = new WeakMap<object, TraceSummary>();
 /** The summary of a trace that stopped with an error (disk full): what was stored before it. */
 export function summaryOfFailure(e: unknown): TraceSummary | undefined {
@@ -101,6 +104,8 @@ export class TraceSession {
   private stopReason: SessionStatus | null = null;
   private wake: (() => void) | null = null;
   private rescanTimer: NodeJS.Timeout | null = null;
+  /** when rescanTimer fires (performance.now()) */
+  private rescanDueAt = 0;
   private progressTimer: NodeJS.Timeout | null = null;
   private failure: Error | null = null;
   private readonly t0 = performance.now();
@@ -249,8 +254,15 @@ export class TraceSession {
           this.parkedMs.push(performance.now() - t0);
         }
       },
+      // records again after the loop backed off: look at the traced processes at the full rate again
+      active: () => {
+        if (this.rescanTimer && this.rescanDueAt - performance.now() > (this.opts.rescanMs ?? 100)) {
+          clearTimeout(this.rescanTimer);
+          this.housekeep();
+        }
+      },
     }));
-    this.rescanTimer = setInterval(() => this.rescan(), this.opts.rescanMs ?? 100);
+    this.housekeep();
     this.retention = new RetentionLoop(rec.db, rec.writer, this.opts.retention, this.log);
     this.retention.start();
     this.metrics?.start(() => capture.losses());
@@ -258,24 +270,44 @@ export class TraceSession {
   }
 
   /**
+   * The session's periodic work, one timer: the rescan of traced processes for libraries (every
+   * rescanMs), and the writer thread's failure (it reaches the capture loop at its next batch; an
+   * idle trace learns it here). With no traced process and an idle capture loop (a system-wide trace
+   * on a machine running no CUDA process) there is nothing to rescan: every process that becomes
+   * traced comes with a lifecycle record, which wakes the capture loop, which calls this again at
+   * once (active); until then it looks every IDLE_HOUSEKEEP_MS instead of waking 20 times a second.
+   */
+  private housekeep(): void {
+    this.rescanTimer = null;
+    if (this.capture?.error || this.rec?.writer.failed) this.stop('failed');
+    const traced = this.rescan();
+    if (this.stopReason === 'failed') return;
+    const ms = traced === 0 && this.capture?.idle ? IDLE_HOUSEKEEP_MS : (this.opts.rescanMs ?? 100);
+    this.rescanDueAt = performance.now() + ms;
+    this.rescanTimer = setTimeout(() => this.housekeep(), ms);
+  }
+
+  /**
    * Look for CUDA libraries that traced processes mapped since the last look (dlopen, late starts).
    * `parked`: called for a process the loader parked at this load.
    */
-  private rescan(pids?: number[], force = false, parked = false): void {
+  private rescan(pids?: number[], force = false, parked = false): number {
     if (!pids) this.procs?.flushKernelNames();
-    if (this.stopReason && !force) return;
+    if (this.stopReason && !force) return 0;
     const loader = this.probes?.host?.loader;
     // explicit targets: the loader parks every load of a CUDA library that has a RELRO step (bpf/loader.bpf.c),
     // so a library found first otherwise (the timer, or the unparked record of another load), in a process
     // that runs, came with a load without one: its first calls were missed. (System-wide, the timer also
     // finds libraries of processes older than the trace: no warning there.)
     const parks = !parked && loader?.mode === 'mmap_watch' && loader.parks && !loader.parksNewCuda;
-    for (const pid of pids ?? this.procs?.tracedPids() ?? []) {
+    const list = pids ?? this.procs?.tracedPids() ?? [];
+    for (const pid of list) {
       const late = this.attacher?.attachLate(pid) ?? [];
       if (parks && late.length && !isStopped(pid)) {
         this.log(`WARNING: pid ${pid} was not parked when it loaded ${late.join(', ')} (a load with no RELRO step?): attached late, so its calls before now are not recorded`);
       }
     }
+    return list.length;
   }
 
   private progress(capture: Capture): TraceProgress {
@@ -295,17 +327,15 @@ export class TraceSession {
         }, 200),
       );
     }
-    const errCheck = setInterval(() => {
-      // the writer thread's failure reaches the capture loop at its next batch; an idle trace learns it here
-      if (this.capture?.error || this.rec?.writer.failed) this.stop('failed');
-    }, 100);
+    // the writer thread's failure: checked by housekeep()
+    if (this.capture?.error || this.rec?.writer.failed) this.stop('failed');
     if (!this.stopReason) await ended;
     for (const t of timers) clearTimeout(t);
-    clearInterval(errCheck);
   }
 
   private async shutdown(): Promise<TraceSummary> {
-    if (this.rescanTimer) clearInterval(this.rescanTimer);
+    if (this.rescanTimer) clearTimeout(this.rescanTimer);
+    this.rescanTimer = null;
     if (this.progressTimer) clearInterval(this.progressTimer);
     this.metrics?.stop();
     this.retention?.stop();

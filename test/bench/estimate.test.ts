@@ -1,7 +1,8 @@
 // The estimators behind BENCHMARKS.md section 7b's intervals and its Targets verdict (bench/estimate.ts).
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { bootstrapMedian, bootstrapMedianDiff, clusterBootstrapMedian, judge, median, orderStatInterval } from '../../bench/estimate.js';
+import { bootstrapMedian, bootstrapMedianDiff, bootstrapSum, clusterBootstrapMedian, clusterMedianSampler, judge, median, medianSampler, orderStatInterval } from '../../bench/estimate.js';
+import { mulberry32 } from '../../src/common/prng.js';
 
 test('median: odd, even, non-finite values ignored', () => {
   assert.equal(median([3, 1, 2]), 2);
@@ -60,4 +61,48 @@ test('judge: on the whole interval against the limit', () => {
   assert.equal(judge(e(51, 90), 50), 'MISSED');
   assert.equal(judge(e(30, 70), 50), 'NOT JUDGED');
   assert.equal(judge({ est: NaN, lo: NaN, hi: NaN, n: 0, conf: 0 }, 50), 'NOT JUDGED');
+});
+
+test('bootstrapSum: constant parts give their sum with a zero-width interval; no values give n/a; same seed, same interval', () => {
+  const c = bootstrapSum([clusterMedianSampler([[5, 5], [5]]), medianSampler([3, 3, 3])]);
+  assert.deepEqual([c.est, c.lo, c.hi, c.n, c.conf], [8, 8, 8, 3, 0.95]);
+  assert.ok(Number.isNaN(bootstrapSum([clusterMedianSampler([[1]]), medianSampler([])]).est));
+  // one constant part: the interval is the other part's, shifted by the constant
+  const clusters = Array.from({ length: 30 }, (_, k) => [((k * 17) % 30) - 15, ((k * 11) % 30) - 15]);
+  const alone = bootstrapSum([clusterMedianSampler(clusters)]);
+  const shifted = bootstrapSum([clusterMedianSampler(clusters), medianSampler([100])]);
+  assert.equal(shifted.est, alone.est + 100);
+  assert.ok(shifted.lo >= alone.lo + 100 - 2 && shifted.hi <= alone.hi + 100 + 2, `[${shifted.lo}, ${shifted.hi}] vs [${alone.lo}, ${alone.hi}] + 100`);
+  const again = bootstrapSum([clusterMedianSampler(clusters), medianSampler([100])]);
+  assert.deepEqual([again.lo, again.hi], [shifted.lo, shifted.hi]);
+});
+
+test('bootstrapSum: on simulated blocks + windows (seeded) its interval covers the true sum about as often as stated, and is narrower than the sum of the two parts\' endpoints', () => {
+  // the kernel side: 60 blocks of 10 spawns, each block offset by its own amount, true median 20; the
+  // tracer: 16 windows, true median 15 (symmetric distributions: the population median is the centre)
+  const r = mulberry32(2026);
+  const u = (a: number, b: number) => a + (b - a) * r();
+  let joint = 0;
+  let ends = 0;
+  let wJoint = 0;
+  let wEnds = 0;
+  const runs = 100;
+  for (let k = 0; k < runs; k++) {
+    const blocks = Array.from({ length: 60 }, () => {
+      const off = u(-40, 40);
+      return Array.from({ length: 10 }, () => 20 + off + u(-100, 100));
+    });
+    const windows = Array.from({ length: 16 }, () => 15 + u(-30, 30));
+    const s = bootstrapSum([clusterMedianSampler(blocks), medianSampler(windows)], { iters: 400, seed: k + 1 });
+    const a = clusterBootstrapMedian(blocks, { iters: 400, seed: k + 1 });
+    const b = bootstrapMedian([windows], { iters: 400, seed: k + 1 });
+    assert.ok(Math.abs(s.est - (a.est + b.est)) < 1e-9);
+    if (s.lo <= 35 && 35 <= s.hi) joint++;
+    if (a.lo + b.lo <= 35 && 35 <= a.hi + b.hi) ends++;
+    wJoint += s.hi - s.lo;
+    wEnds += a.hi + b.hi - (a.lo + b.lo);
+  }
+  assert.ok(joint >= 85, `joint interval covered the true sum in ${joint} of ${runs}`);
+  assert.ok(ends >= joint, 'the endpoint sum is the wider interval');
+  assert.ok(wJoint < 0.85 * wEnds, `mean width: joint ${(wJoint / runs).toFixed(1)} against endpoints added ${(wEnds / runs).toFixed(1)}`);
 });
