@@ -157,16 +157,18 @@ test('trace -- CMD: a dlopen of a CUDA library linked without RELRO is not parke
   assert.ok(fs.existsSync(lib), `${lib} not built (make -C test/fixtures)`);
   const dir = tmpDir('cw-park-norelro-');
   const db = path.join(dir, 'nr.db');
-  // enough calls that the process still runs when the tracer next looks at its mappings (100 ms rescan)
-  const r = await startCli(['trace', '--json', '--stacks', 'none', '--db', db, '--', path.join(BIN, 'dlopen_late'), '10', '100000', lib]).done;
+  // enough calls that the process still runs when the tracer next looks at its mappings (100 ms rescan): 5 us each
+  // (the fake runtime's latency knob, a sleep: ~60 us here), >= 100 ms of calls even if the sleep were exact; without it 100,000 calls took ~30 ms and a rescan that came
+  // late under load found the process done (0 recorded)
+  const r = await startCli(['trace', '--json', '--stacks', 'none', '--db', db, '--', path.join(BIN, 'dlopen_late'), '10', '20000', lib], { FAKE_CUDA_LATENCY_US_cudaMalloc: '5' }).done;
   assert.equal(r.code, 0, r.stderr);
   const { workload, summary } = parseTraceOutput(r.stdout);
-  assert.equal(workload.ok, 100000);
+  assert.equal(workload.ok, 20000);
   assert.equal(summary.loaderStops.count, 0, 'never parked');
   assert.match(r.stderr, new RegExp(`WARNING: pid ${summary.target.pid} was not parked when it loaded \\S*/norelro/libcudart\\.so\\.12 \\(a load with no RELRO step\\?\\): attached late`));
   const d = openDb(db);
   const n = (d.prepare("SELECT count(*) AS n FROM v_cuda_calls WHERE pid = ? AND op = 'cudaMalloc'").get(summary.target.pid) as any).n;
   d.close();
-  assert.ok(n > 0 && n < 100000, `attached late: some calls recorded, the first ones not (${n})`);
+  assert.ok(n > 0 && n < 20000, `attached late: some calls recorded, the first ones not (${n})`);
   fs.rmSync(dir, { recursive: true, force: true });
 });
