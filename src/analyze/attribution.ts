@@ -54,6 +54,7 @@ import { OP_INFO, SLOT_BYTES, SLOT_DIRECTION, SLOT_EVENT, SLOT_GRAPH_EXEC, SLOT_
 import { Reservoir, TopK, addTo, newSketch, q, type Sketch } from './stats.js';
 import { Timeline, roleAt, type IdleModel } from './timeline.js';
 import { prescan } from './prescan.js';
+import { doubleFields } from './shape.js';
 
 export { DRAIN_BLOCK_NS } from './timeline.js';
 import { DRAIN_BLOCK_NS, OWN_TRANSFER_SLACK, WAKE_SPLIT_NS } from './timeline.js';
@@ -69,6 +70,7 @@ export interface OffSplit {
   other: number;
 }
 const zeroSplit = (): OffSplit => ({ preempted: 0, voluntary: 0, io: 0, other: 0 });
+doubleFields(zeroSplit(), ['preempted', 'voluntary', 'io', 'other']);
 
 /** One CUDA call after attribution (handed to onCall, not kept). */
 export interface CallAttribution {
@@ -291,6 +293,21 @@ function newGpu(): GpuModel {
     firstSubmitTs: null, ttftNs: null,
   };
 }
+doubleFields(newGpu(), ['submissionNs', 'stepSumNs', 'starvedLaunchNs', 'starvedStepNs', 'busyBlockedNs', 'busyStarvedNs', 'drainPreemptDelayNs', 'drainPreemptUpperBound']);
+
+function newAgg(key: string, op: number, name: string, kind: OpKind, direction: number | null, firstTs: number, lastEnd: number): OpAgg {
+  return {
+    key, op, name, kind, direction, count: 0, errors: 0, totalNs: 0,
+    onCpuNs: 0, off: zeroSplit(), preemptedBy: new Map(), wokenBy: new Map(), wakeSamples: new Map(), bytes: 0,
+    sketch: newSketch(), reservoir: new Reservoir(2000), slowest: new TopK(10), mostPreempted: new TopK(10), firstTs, lastEnd,
+  };
+}
+doubleFields(newAgg('', 0, '', 'host', null, 0, 0), ['totalNs', 'onCpuNs', 'bytes', 'firstTs', 'lastEnd']);
+
+function newDrainStat(key: string, op: number, name: string, direction: number | null): DrainStat {
+  return { key, op, name, direction, steps: 0, blockedSteps: 0, sumStepNs: 0, sumDrainNs: 0, sumSerialNs: 0, sumHostNs: 0, sumGpuNs: 0, samples: new TopK(10) };
+}
+doubleFields(newDrainStat('', 0, '', null), ['sumStepNs', 'sumDrainNs', 'sumSerialNs', 'sumHostNs', 'sumGpuNs']);
 
 export { opKey };
 
@@ -349,6 +366,7 @@ export class ThreadSweep {
       pid, tid, firstTs: ts, lastEnd: ts, cudaCalls: 0, ops: new Map(), offCount: 0,
       offTotal: zeroSplit(), offInCalls: zeroSplit(), preemptedBy: new Map(), afterIoWake: new Map(), gpu: newGpu(), idle: this.tl.m,
     };
+    doubleFields(this, ['lastIoEnd', 'launchNsInStep', 'gapInCalls', 'gapOff', 'stepExcl', 'lastD2HBytes']);
   }
 
   event(id: number, ts: number, dur: number, pid: number, op: number, ret: number, a: number[]): void {
@@ -573,11 +591,7 @@ export class ThreadSweep {
     let agg = ki >= 0 ? this.aggAt[ki] : p.ops.get(key);
     if (!agg) {
       const info = OP_INFO[c.op];
-      agg = {
-        key, op: c.op, name: info?.name ?? `op_${c.op}`, kind: info?.kind ?? 'host', direction, count: 0, errors: 0, totalNs: 0,
-        onCpuNs: 0, off: zeroSplit(), preemptedBy: new Map(), wokenBy: new Map(), wakeSamples: new Map(), bytes: 0,
-        sketch: newSketch(), reservoir: new Reservoir(2000), slowest: new TopK(10), mostPreempted: new TopK(10), firstTs: c.ts, lastEnd: c.end,
-      };
+      agg = newAgg(key, c.op, info?.name ?? `op_${c.op}`, info?.kind ?? 'host', direction, c.ts, c.end);
       p.ops.set(key, agg);
       if (ki >= 0) this.aggAt[ki] = agg;
     }
@@ -683,7 +697,7 @@ export class ThreadSweep {
     }
     let d = g.byDrain.get(key);
     if (!d) {
-      d = { key, op: c.op, name: OP_INFO[c.op]?.name ?? `op_${c.op}`, direction: c.kind === 'copy' ? c.direction : null, steps: 0, blockedSteps: 0, sumStepNs: 0, sumDrainNs: 0, sumSerialNs: 0, sumHostNs: 0, sumGpuNs: 0, samples: new TopK(10) };
+      d = newDrainStat(key, c.op, OP_INFO[c.op]?.name ?? `op_${c.op}`, c.kind === 'copy' ? c.direction : null);
       g.byDrain.set(key, d);
     }
     d.steps++;
