@@ -153,6 +153,7 @@ const zeroCrit = (): CritOff => ({
   preempted: 0, voluntary: 0, io: 0, other: 0, preemptedBy: new Map(), wokenBy: new Map(),
   preemptSamples: new TopK(10), ioSamples: new TopK(10), waitSamples: new TopK(10),
 });
+doubleFields(zeroCrit(), ['preempted', 'voluntary', 'io', 'other']);
 /** zeroCrit in place (the step's pending split is emptied at every drain: two maps and three lists were garbage per step) */
 function clearCrit(k: CritOff): void {
   k.preempted = 0;
@@ -302,12 +303,17 @@ function newAgg(key: string, op: number, name: string, kind: OpKind, direction: 
     sketch: newSketch(), reservoir: new Reservoir(2000), slowest: new TopK(10), mostPreempted: new TopK(10), firstTs, lastEnd,
   };
 }
-doubleFields(newAgg('', 0, '', 'host', null, 0, 0), ['totalNs', 'onCpuNs', 'bytes', 'firstTs', 'lastEnd']);
+doubleFields(newAgg('', 0, '', 'host', null, 0, 0), ['op', 'totalNs', 'onCpuNs', 'bytes', 'firstTs', 'lastEnd']);
 
 function newDrainStat(key: string, op: number, name: string, direction: number | null): DrainStat {
   return { key, op, name, direction, steps: 0, blockedSteps: 0, sumStepNs: 0, sumDrainNs: 0, sumSerialNs: 0, sumHostNs: 0, sumGpuNs: 0, samples: new TopK(10) };
 }
-doubleFields(newDrainStat('', 0, '', null), ['sumStepNs', 'sumDrainNs', 'sumSerialNs', 'sumHostNs', 'sumGpuNs']);
+doubleFields(newDrainStat('', 0, '', null), ['op', 'sumStepNs', 'sumDrainNs', 'sumSerialNs', 'sumHostNs', 'sumGpuNs']);
+
+function newSample(id: number, ts: number, dur: number, preempted: number, voluntary: number, io: number): CallSample {
+  return { id, ts, dur, preempted, voluntary, io };
+}
+doubleFields(newSample(0, 0, 0, 0, 0, 0), ['id', 'ts', 'dur', 'preempted', 'voluntary', 'io']);
 
 export { opKey };
 
@@ -315,6 +321,18 @@ export { opKey };
 const NONE: Map<number, number> = new Map();
 /** shared empty wake list of a call that was never woken (replaced on first write) */
 const NO_WAKES: [number, number][] = [];
+
+function newCall(id: number, ts: number, end: number, dur: number, pid: number, op: number, kind: OpKind, blocking: boolean, direction: number | null, bytes: number, ret: number, nested: boolean, role: OpenCall['role'], stream: number | null, event: number | null, idleAtStart: boolean): OpenCall {
+  return {
+    id, ts, end, dur, pid, op, kind, blocking, direction, bytes, ret,
+    off: zeroSplit(), preemptedBy: NONE, wokenBy: NONE, wakeIds: NO_WAKES, nested, role, stream, event, idleAtStart,
+  };
+}
+{
+  // numbers as doubles; direction, stream and event hold null or a number
+  const c = doubleFields(newCall(0, 0, 0, 0, 0, 0, 'host', false, null, 0, 0, false, 'other', null, null, false), ['id', 'ts', 'end', 'dur', 'pid', 'op', 'bytes', 'ret']);
+  c.direction = c.stream = c.event = 0.5;
+}
 
 function addSplit(s: OffSplit, reason: number, v: number): void {
   if (reason === 0) s.preempted += v;
@@ -453,10 +471,7 @@ export class ThreadSweep {
     const idleAtStart = this.pendingSince === null && this.lastDrainEnd !== null;
     let c = this.spareCalls.pop();
     if (c === undefined) {
-      c = {
-        id, ts, end, dur, pid, op, kind, blocking, direction, bytes, ret,
-        off: zeroSplit(), preemptedBy: NONE, wokenBy: NONE, wakeIds: NO_WAKES, nested, role, stream, event, idleAtStart,
-      };
+      c = newCall(id, ts, end, dur, pid, op, kind, blocking, direction, bytes, ret, nested, role, stream, event, idleAtStart);
     } else {
       c.id = id;
       c.ts = ts;
@@ -620,7 +635,7 @@ export class ThreadSweep {
     const keepSlow = agg.slowest.wants(c.dur);
     const keepPre = c.off.preempted > 0 && agg.mostPreempted.wants(c.off.preempted);
     if (keepSlow || keepPre) {
-      const sample: CallSample = { id: c.id, ts: c.ts, dur: c.dur, preempted: c.off.preempted, voluntary: c.off.voluntary, io: c.off.io };
+      const sample = newSample(c.id, c.ts, c.dur, c.off.preempted, c.off.voluntary, c.off.io);
       if (keepSlow) agg.slowest.add(c.dur, sample);
       if (keepPre) agg.mostPreempted.add(c.off.preempted, sample);
     }

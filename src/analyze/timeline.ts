@@ -469,7 +469,7 @@ export class Timeline {
     /** the thread's process (preemption by another of its threads is kept per interval for the merge) */
     private readonly pid: number | null = null,
   ) {
-    doubleFields(this, ['kmValue', 'lastEnd', 'longestShort', 'submitNs', 'left']);
+    doubleFields(this, ['kmValue', 'lastEnd', 'longestShort', 'submitNs', 'left', 'hintFrom', 'hintB']);
   }
 
   /**
