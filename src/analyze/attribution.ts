@@ -54,7 +54,7 @@ import { OP_INFO, SLOT_BYTES, SLOT_DIRECTION, SLOT_EVENT, SLOT_GRAPH_EXEC, SLOT_
 import { Reservoir, TopK, addTo, newSketch, q, type Sketch } from './stats.js';
 import { Timeline, roleAt, type IdleModel } from './timeline.js';
 import { prescan } from './prescan.js';
-import { doubleFields } from './shape.js';
+import { doubleFields, primeDoubles } from './shape.js';
 
 export { DRAIN_BLOCK_NS } from './timeline.js';
 import { DRAIN_BLOCK_NS, OWN_TRANSFER_SLACK, WAKE_SPLIT_NS } from './timeline.js';
@@ -70,7 +70,7 @@ export interface OffSplit {
   other: number;
 }
 const zeroSplit = (): OffSplit => ({ preempted: 0, voluntary: 0, io: 0, other: 0 });
-doubleFields(zeroSplit(), ['preempted', 'voluntary', 'io', 'other']);
+primeDoubles(zeroSplit(), ['preempted', 'voluntary', 'io', 'other']);
 
 /** One CUDA call after attribution (handed to onCall, not kept). */
 export interface CallAttribution {
@@ -153,7 +153,7 @@ const zeroCrit = (): CritOff => ({
   preempted: 0, voluntary: 0, io: 0, other: 0, preemptedBy: new Map(), wokenBy: new Map(),
   preemptSamples: new TopK(10), ioSamples: new TopK(10), waitSamples: new TopK(10),
 });
-doubleFields(zeroCrit(), ['preempted', 'voluntary', 'io', 'other']);
+primeDoubles(zeroCrit(), ['preempted', 'voluntary', 'io', 'other']);
 /** zeroCrit in place (the step's pending split is emptied at every drain: two maps and three lists were garbage per step) */
 function clearCrit(k: CritOff): void {
   k.preempted = 0;
@@ -294,7 +294,7 @@ function newGpu(): GpuModel {
     firstSubmitTs: null, ttftNs: null,
   };
 }
-doubleFields(newGpu(), ['submissionNs', 'stepSumNs', 'starvedLaunchNs', 'starvedStepNs', 'busyBlockedNs', 'busyStarvedNs', 'drainPreemptDelayNs', 'drainPreemptUpperBound']);
+primeDoubles(newGpu(), ['submissionNs', 'stepSumNs', 'starvedLaunchNs', 'starvedStepNs', 'busyBlockedNs', 'busyStarvedNs', 'drainPreemptDelayNs', 'drainPreemptUpperBound']);
 
 function newAgg(key: string, op: number, name: string, kind: OpKind, direction: number | null, firstTs: number, lastEnd: number): OpAgg {
   return {
@@ -303,17 +303,17 @@ function newAgg(key: string, op: number, name: string, kind: OpKind, direction: 
     sketch: newSketch(), reservoir: new Reservoir(2000), slowest: new TopK(10), mostPreempted: new TopK(10), firstTs, lastEnd,
   };
 }
-doubleFields(newAgg('', 0, '', 'host', null, 0, 0), ['op', 'totalNs', 'onCpuNs', 'bytes', 'firstTs', 'lastEnd']);
+primeDoubles(newAgg('', 0, '', 'host', null, 0, 0), ['op', 'totalNs', 'onCpuNs', 'bytes', 'firstTs', 'lastEnd']);
 
 function newDrainStat(key: string, op: number, name: string, direction: number | null): DrainStat {
   return { key, op, name, direction, steps: 0, blockedSteps: 0, sumStepNs: 0, sumDrainNs: 0, sumSerialNs: 0, sumHostNs: 0, sumGpuNs: 0, samples: new TopK(10) };
 }
-doubleFields(newDrainStat('', 0, '', null), ['op', 'sumStepNs', 'sumDrainNs', 'sumSerialNs', 'sumHostNs', 'sumGpuNs']);
+primeDoubles(newDrainStat('', 0, '', null), ['op', 'sumStepNs', 'sumDrainNs', 'sumSerialNs', 'sumHostNs', 'sumGpuNs']);
 
 function newSample(id: number, ts: number, dur: number, preempted: number, voluntary: number, io: number): CallSample {
   return { id, ts, dur, preempted, voluntary, io };
 }
-doubleFields(newSample(0, 0, 0, 0, 0, 0), ['id', 'ts', 'dur', 'preempted', 'voluntary', 'io']);
+primeDoubles(newSample(0, 0, 0, 0, 0, 0), ['id', 'ts', 'dur', 'preempted', 'voluntary', 'io']);
 
 export { opKey };
 
@@ -330,7 +330,7 @@ function newCall(id: number, ts: number, end: number, dur: number, pid: number, 
 }
 {
   // numbers as doubles; direction, stream and event hold null or a number
-  const c = doubleFields(newCall(0, 0, 0, 0, 0, 0, 'host', false, null, 0, 0, false, 'other', null, null, false), ['id', 'ts', 'end', 'dur', 'pid', 'op', 'bytes', 'ret']);
+  const c = primeDoubles(newCall(0, 0, 0, 0, 0, 0, 'host', false, null, 0, 0, false, 'other', null, null, false), ['id', 'ts', 'end', 'dur', 'pid', 'op', 'bytes', 'ret']);
   c.direction = c.stream = c.event = 0.5;
 }
 

@@ -17,3 +17,15 @@ export function doubleFields<T extends object>(o: T, keys: readonly string[]): T
   }
   return o;
 }
+
+/**
+ * Primed objects of the factories' shapes, kept alive: map transitions are weak, and once the primed object was
+ * collected its double-field maps could be too, the next literal rebuilding the Smi-field ones.
+ */
+const primed: object[] = [];
+
+/** doubleFields for a factory's first (throwaway) object at module load: the object is kept (see primed) */
+export function primeDoubles<T extends object>(o: T, keys: readonly string[]): T {
+  primed.push(doubleFields(o, keys));
+  return o;
+}

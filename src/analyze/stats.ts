@@ -4,7 +4,7 @@
  * and the Mann-Whitney U test used by the baseline comparison.
  */
 import sketches from '@datadog/sketches-js';
-import { doubleFields } from './shape.js';
+import { primeDoubles } from './shape.js';
 
 export const SKETCH_ACCURACY = 0.01;
 export type Sketch = InstanceType<typeof sketches.DDSketch>;
@@ -13,7 +13,7 @@ export function newSketch(): Sketch {
   return new sketches.DDSketch({ relativeAccuracy: SKETCH_ACCURACY });
 }
 // a sketch's running sum of ns is a double from its first shape (see shape.ts)
-doubleFields(newSketch(), ['sum']);
+primeDoubles(newSketch(), ['sum']);
 
 /** Quantile of a sketch, 0 when empty. DDSketch rejects nothing >= 0; durations are >= 0. */
 export function q(s: Sketch, quantile: number): number {
@@ -49,7 +49,7 @@ function topEntry<T>(score: number, item: T): { score: number; item: T } {
   return { score, item };
 }
 // one entry shape from the start: scores are ns (doubles once past Smi range), items numbers in some lists, objects in others
-doubleFields(topEntry<unknown>(0, 0.5), ['score']).item = {};
+primeDoubles(topEntry<unknown>(0, 0.5), ['score']).item = {};
 
 /** Keeps the k items with the largest score (k small: linear insert is fine). */
 export class TopK<T> {

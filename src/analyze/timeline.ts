@@ -63,7 +63,7 @@
 import { OP_BY_CODE, type OpInfo, type OpKind } from '../common/ops.js';
 import { TopK, addTo, newSketch, q, type Sketch } from './stats.js';
 import { OP_INFO, rateKey } from './optables.js';
-import { doubleFields } from './shape.js';
+import { doubleFields, primeDoubles } from './shape.js';
 
 /** An empty-queue drain returns within this (uprobe and driver cost): a faster fastest call is the empty-queue cost. */
 export const DRAIN_BLOCK_NS = 50_000;
@@ -222,7 +222,7 @@ export interface IdleModel {
 function newDrainIdle(key: string, op: number, name: string, direction: number | null): DrainIdle {
   return { key, op, name, direction, gaps: 0, hostNs: 0, ownNs: 0, samples: new TopK(10) };
 }
-doubleFields(newDrainIdle('', 0, '', null), ['hostNs', 'ownNs']);
+primeDoubles(newDrainIdle('', 0, '', null), ['hostNs', 'ownNs']);
 
 export function newIdleModel(): IdleModel {
   return {
@@ -232,7 +232,7 @@ export function newIdleModel(): IdleModel {
     moduleLoad: new Map(), moduleSamples: new TopK(10), ivs: [], queueFrom: null, queueTo: null,
   };
 }
-doubleFields(newIdleModel(), ['idleNs', 'idleLowerNs', 'busyNs', 'busyLowerNs', 'spanNs', 'hostNs', 'io', 'reclaim']);
+primeDoubles(newIdleModel(), ['idleNs', 'idleLowerNs', 'busyNs', 'busyLowerNs', 'spanNs', 'hostNs', 'io', 'reclaim']);
 
 const enum A {
   CALL = 0,
@@ -260,7 +260,7 @@ interface Act {
 function newAct(type: A, id: number, ts: number, end: number, code: number, key: string, by: number, waker: number): Act {
   return { type, id, ts, end, code, key, by, waker };
 }
-doubleFields(newAct(A.CALL, 0, 0, 0, 0, '', 0, 0), ['id', 'ts', 'end', 'code', 'by', 'waker']);
+primeDoubles(newAct(A.CALL, 0, 0, 0, 0, '', 0, 0), ['id', 'ts', 'end', 'code', 'by', 'waker']);
 
 /**
  * The first act at or after index s that starts at or after x, in acts sorted by ts where every act before s
