@@ -54,6 +54,7 @@ import { OP_INFO, SLOT_BYTES, SLOT_DIRECTION, SLOT_EVENT, SLOT_GRAPH_EXEC, SLOT_
 import { Reservoir, TopK, addTo, newSketch, q, type Sketch } from './stats.js';
 import { Timeline, roleAt, type IdleModel } from './timeline.js';
 import { prescan } from './prescan.js';
+import { doubleFields, primeDoubles } from './shape.js';
 
 export { DRAIN_BLOCK_NS } from './timeline.js';
 import { DRAIN_BLOCK_NS, OWN_TRANSFER_SLACK, WAKE_SPLIT_NS } from './timeline.js';
@@ -69,6 +70,7 @@ export interface OffSplit {
   other: number;
 }
 const zeroSplit = (): OffSplit => ({ preempted: 0, voluntary: 0, io: 0, other: 0 });
+primeDoubles(zeroSplit(), ['preempted', 'voluntary', 'io', 'other']);
 
 /** One CUDA call after attribution (handed to onCall, not kept). */
 export interface CallAttribution {
@@ -151,6 +153,7 @@ const zeroCrit = (): CritOff => ({
   preempted: 0, voluntary: 0, io: 0, other: 0, preemptedBy: new Map(), wokenBy: new Map(),
   preemptSamples: new TopK(10), ioSamples: new TopK(10), waitSamples: new TopK(10),
 });
+primeDoubles(zeroCrit(), ['preempted', 'voluntary', 'io', 'other']);
 /** zeroCrit in place (the step's pending split is emptied at every drain: two maps and three lists were garbage per step) */
 function clearCrit(k: CritOff): void {
   k.preempted = 0;
@@ -293,6 +296,26 @@ function newGpu(): GpuModel {
     firstSubmitTs: null, ttftNs: null,
   };
 }
+primeDoubles(newGpu(), ['submissionNs', 'stepSumNs', 'starvedLaunchNs', 'starvedStepNs', 'busyBlockedNs', 'busyStarvedNs', 'drainPreemptDelayNs', 'drainPreemptUpperBound']);
+
+function newAgg(key: string, op: number, name: string, kind: OpKind, direction: number | null, firstTs: number, lastEnd: number): OpAgg {
+  return {
+    key, op, name, kind, direction, count: 0, errors: 0, totalNs: 0,
+    onCpuNs: 0, off: zeroSplit(), preemptedBy: new Map(), wokenBy: new Map(), wakeSamples: new Map(), bytes: 0,
+    sketch: newSketch(), reservoir: new Reservoir(2000), slowest: new TopK(10), mostPreempted: new TopK(10), firstTs, lastEnd,
+  };
+}
+primeDoubles(newAgg('', 0, '', 'host', null, 0, 0), ['op', 'totalNs', 'onCpuNs', 'bytes', 'firstTs', 'lastEnd']);
+
+function newDrainStat(key: string, op: number, name: string, direction: number | null): DrainStat {
+  return { key, op, name, direction, steps: 0, blockedSteps: 0, sumStepNs: 0, sumDrainNs: 0, sumSerialNs: 0, sumHostNs: 0, sumGpuNs: 0, samples: new TopK(10) };
+}
+primeDoubles(newDrainStat('', 0, '', null), ['op', 'sumStepNs', 'sumDrainNs', 'sumSerialNs', 'sumHostNs', 'sumGpuNs']);
+
+function newSample(id: number, ts: number, dur: number, preempted: number, voluntary: number, io: number): CallSample {
+  return { id, ts, dur, preempted, voluntary, io };
+}
+primeDoubles(newSample(0, 0, 0, 0, 0, 0), ['id', 'ts', 'dur', 'preempted', 'voluntary', 'io']);
 
 export { opKey };
 
@@ -300,6 +323,18 @@ export { opKey };
 const NONE: Map<number, number> = new Map();
 /** shared empty wake list of a call that was never woken (replaced on first write) */
 const NO_WAKES: [number, number][] = [];
+
+function newCall(id: number, ts: number, end: number, dur: number, pid: number, op: number, kind: OpKind, blocking: boolean, direction: number | null, bytes: number, ret: number, nested: boolean, role: OpenCall['role'], stream: number | null, event: number | null, idleAtStart: boolean): OpenCall {
+  return {
+    id, ts, end, dur, pid, op, kind, blocking, direction, bytes, ret,
+    off: zeroSplit(), preemptedBy: NONE, wokenBy: NONE, wakeIds: NO_WAKES, nested, role, stream, event, idleAtStart,
+  };
+}
+{
+  // numbers as doubles; direction, stream and event hold null or a number
+  const c = primeDoubles(newCall(0, 0, 0, 0, 0, 0, 'host', false, null, 0, 0, false, 'other', null, null, false), ['id', 'ts', 'end', 'dur', 'pid', 'op', 'bytes', 'ret']);
+  c.direction = c.stream = c.event = 0.5;
+}
 
 function addSplit(s: OffSplit, reason: number, v: number): void {
   if (reason === 0) s.preempted += v;
@@ -352,6 +387,7 @@ export class ThreadSweep {
       pid, tid, firstTs: ts, lastEnd: ts, cudaCalls: 0, ops: new Map(), offCount: 0,
       offTotal: zeroSplit(), offInCalls: zeroSplit(), preemptedBy: new Map(), afterIoWake: new Map(), gpu: newGpu(), idle: this.tl.m,
     };
+    doubleFields(this, ['lastIoEnd', 'launchNsInStep', 'gapInCalls', 'gapOff', 'stepExcl', 'lastD2HBytes']);
   }
 
   event(id: number, ts: number, dur: number, pid: number, op: number, ret: number, a: number[]): void {
@@ -438,10 +474,7 @@ export class ThreadSweep {
     const idleAtStart = this.pendingSince === null && this.lastDrainEnd !== null;
     let c = this.spareCalls.pop();
     if (c === undefined) {
-      c = {
-        id, ts, end, dur, pid, op, kind, blocking, direction, bytes, ret,
-        off: zeroSplit(), preemptedBy: NONE, wokenBy: NONE, wakeIds: NO_WAKES, nested, role, stream, event, idleAtStart,
-      };
+      c = newCall(id, ts, end, dur, pid, op, kind, blocking, direction, bytes, ret, nested, role, stream, event, idleAtStart);
     } else {
       c.id = id;
       c.ts = ts;
@@ -576,11 +609,7 @@ export class ThreadSweep {
     let agg = ki >= 0 ? this.aggAt[ki] : p.ops.get(key);
     if (!agg) {
       const info = OP_INFO[c.op];
-      agg = {
-        key, op: c.op, name: info?.name ?? `op_${c.op}`, kind: info?.kind ?? 'host', direction, count: 0, errors: 0, totalNs: 0,
-        onCpuNs: 0, off: zeroSplit(), preemptedBy: new Map(), wokenBy: new Map(), wakeSamples: new Map(), bytes: 0,
-        sketch: newSketch(), reservoir: new Reservoir(2000), slowest: new TopK(10), mostPreempted: new TopK(10), firstTs: c.ts, lastEnd: c.end,
-      };
+      agg = newAgg(key, c.op, info?.name ?? `op_${c.op}`, info?.kind ?? 'host', direction, c.ts, c.end);
       p.ops.set(key, agg);
       if (ki >= 0) this.aggAt[ki] = agg;
     }
@@ -609,7 +638,7 @@ export class ThreadSweep {
     const keepSlow = agg.slowest.wants(c.dur);
     const keepPre = c.off.preempted > 0 && agg.mostPreempted.wants(c.off.preempted);
     if (keepSlow || keepPre) {
-      const sample: CallSample = { id: c.id, ts: c.ts, dur: c.dur, preempted: c.off.preempted, voluntary: c.off.voluntary, io: c.off.io };
+      const sample = newSample(c.id, c.ts, c.dur, c.off.preempted, c.off.voluntary, c.off.io);
       if (keepSlow) agg.slowest.add(c.dur, sample);
       if (keepPre) agg.mostPreempted.add(c.off.preempted, sample);
     }
@@ -686,7 +715,7 @@ export class ThreadSweep {
     }
     let d = g.byDrain.get(key);
     if (!d) {
-      d = { key, op: c.op, name: OP_INFO[c.op]?.name ?? `op_${c.op}`, direction: c.kind === 'copy' ? c.direction : null, steps: 0, blockedSteps: 0, sumStepNs: 0, sumDrainNs: 0, sumSerialNs: 0, sumHostNs: 0, sumGpuNs: 0, samples: new TopK(10) };
+      d = newDrainStat(key, c.op, OP_INFO[c.op]?.name ?? `op_${c.op}`, c.kind === 'copy' ? c.direction : null);
       g.byDrain.set(key, d);
     }
     d.steps++;

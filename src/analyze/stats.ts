@@ -4,6 +4,7 @@
  * and the Mann-Whitney U test used by the baseline comparison.
  */
 import sketches from '@datadog/sketches-js';
+import { primeDoubles } from './shape.js';
 
 export const SKETCH_ACCURACY = 0.01;
 export type Sketch = InstanceType<typeof sketches.DDSketch>;
@@ -11,6 +12,8 @@ export type Sketch = InstanceType<typeof sketches.DDSketch>;
 export function newSketch(): Sketch {
   return new sketches.DDSketch({ relativeAccuracy: SKETCH_ACCURACY });
 }
+// a sketch's running sum of ns is a double from its first shape (see shape.ts)
+primeDoubles(newSketch(), ['sum']);
 
 /** Quantile of a sketch, 0 when empty. DDSketch rejects nothing >= 0; durations are >= 0. */
 export function q(s: Sketch, quantile: number): number {
@@ -42,6 +45,12 @@ export class Reservoir {
   }
 }
 
+function topEntry<T>(score: number, item: T): { score: number; item: T } {
+  return { score, item };
+}
+// one entry shape from the start: scores are ns (doubles once past Smi range), items numbers in some lists, objects in others
+primeDoubles(topEntry<unknown>(0, 0.5), ['score']).item = {};
+
 /** Keeps the k items with the largest score (k small: linear insert is fine). */
 export class TopK<T> {
   readonly items: { score: number; item: T }[] = [];
@@ -54,7 +63,7 @@ export class TopK<T> {
     if (!this.wants(score)) return;
     let i = this.items.length;
     while (i > 0 && this.items[i - 1].score < score) i--;
-    this.items.splice(i, 0, { score, item });
+    this.items.splice(i, 0, topEntry(score, item));
     if (this.items.length > this.k) this.items.pop();
   }
   list(): T[] {

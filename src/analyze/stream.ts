@@ -35,6 +35,7 @@
  */
 import type { Db } from '../store/db.js';
 import { InlineScan, scanEvents } from '../store/event-scan.js';
+import { doubleFields } from './shape.js';
 import { ThreadSweep, settleProfile, type AttributionOptions, type HostTotals, type SessionProfile } from './attribution.js';
 import { probeCostOf } from './probe-cost.js';
 import { q } from './stats.js';
@@ -133,7 +134,9 @@ class ThreadState {
   kMap: Map<number, Kernel> | undefined = undefined;
   /** released events kept until the timeline learns a kernel time (null: learned, or gave up) */
   early: number[] | null = [];
-  constructor(readonly tid: number) {}
+  constructor(readonly tid: number) {
+    doubleFields(this, ['lastId', 'kOp']);
+  }
 
   called(ts: number, end: number, op: number): void {
     if (this.cTs === null) {
@@ -233,7 +236,10 @@ export class StreamEngine {
   constructor(
     readonly sessionId: number,
     private readonly opts: AttributionOptions = {},
-  ) {}
+  ) {
+    doubleFields(this, ['lastEnd', 'lastId']);
+    doubleFields(this.stats, ['maxLateNs']);
+  }
 
   /** One event, in arrival (id) order; columns as stored (NULL as null). */
   feed(id: number, ts: number, rawDur: number | null, pid: number, tid: number, op: number, ret: number | null, a0: number | null, a1: number | null, a2: number | null, a3: number | null): void {

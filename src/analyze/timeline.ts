@@ -63,6 +63,7 @@
 import { OP_BY_CODE, type OpInfo, type OpKind } from '../common/ops.js';
 import { TopK, addTo, newSketch, q, type Sketch } from './stats.js';
 import { OP_INFO, rateKey } from './optables.js';
+import { doubleFields, primeDoubles } from './shape.js';
 
 /** An empty-queue drain returns within this (uprobe and driver cost): a faster fastest call is the empty-queue cost. */
 export const DRAIN_BLOCK_NS = 50_000;
@@ -224,6 +225,11 @@ export interface IdleModel {
   queueTo: number | null;
 }
 
+function newDrainIdle(key: string, op: number, name: string, direction: number | null): DrainIdle {
+  return { key, op, name, direction, gaps: 0, hostNs: 0, ownNs: 0, samples: new TopK(10) };
+}
+primeDoubles(newDrainIdle('', 0, '', null), ['hostNs', 'ownNs']);
+
 export function newIdleModel(): IdleModel {
   return {
     intervals: 0, idleNs: 0, idleLowerNs: 0, busyNs: 0, busyLowerNs: 0, spanNs: 0, segments: 0, waitedSegments: 0, estimatedSegments: 0, unlearnedSegments: 0, kernelNs: newSketch(),
@@ -232,6 +238,7 @@ export function newIdleModel(): IdleModel {
     moduleLoad: new Map(), moduleSamples: new TopK(10), ivs: [], queueFrom: null, queueTo: null,
   };
 }
+primeDoubles(newIdleModel(), ['idleNs', 'idleLowerNs', 'busyNs', 'busyLowerNs', 'spanNs', 'hostNs', 'io', 'reclaim']);
 
 const enum A {
   CALL = 0,
@@ -255,6 +262,11 @@ interface Act {
   by: number;
   waker: number;
 }
+
+function newAct(type: A, id: number, ts: number, end: number, code: number, key: string, by: number, waker: number): Act {
+  return { type, id, ts, end, code, key, by, waker };
+}
+primeDoubles(newAct(A.CALL, 0, 0, 0, 0, '', 0, 0), ['id', 'ts', 'end', 'code', 'by', 'waker']);
 
 /**
  * The first act at or after index s that starts at or after x, in acts sorted by ts where every act before s
@@ -465,7 +477,9 @@ export class Timeline {
     private readonly priorKernelNs: number | null = null,
     /** the thread's process (preemption by another of its threads is kept per interval for the merge) */
     private readonly pid: number | null = null,
-  ) {}
+  ) {
+    doubleFields(this, ['kmValue', 'lastEnd', 'longestShort', 'submitNs', 'left', 'hintFrom', 'hintB']);
+  }
 
   /**
    * Upper bounds on the kernel time from drains that found the queue empty (one per such segment). A measured
@@ -588,7 +602,7 @@ export class Timeline {
     // before the first submission there is no GPU work to starve (start-up, library loading)
     if (this.firstSubmit === null && this.lastDone === null && !(type === A.CALL)) return;
     let a = this.spare.pop();
-    if (a === undefined) a = { type, id, ts, end, code, key, by, waker };
+    if (a === undefined) a = newAct(type, id, ts, end, code, key, by, waker);
     else {
       a.type = type;
       a.id = id;
@@ -1437,7 +1451,7 @@ export class Timeline {
       if (!Number.isFinite(op)) for (const o of OP_BY_CODE.values()) if (o.name === name) op = o.code;
       const dm = /\((\w+)\)$/.exec(key);
       const DIRS: Record<string, number> = { HostToHost: 0, HostToDevice: 1, DeviceToHost: 2, DeviceToDevice: 3, Default: 4 };
-      d = { key, op, name, direction: dm ? DIRS[dm[1]] ?? null : null, gaps: 0, hostNs: 0, ownNs: 0, samples: new TopK(10) };
+      d = newDrainIdle(key, op, name, dm ? DIRS[dm[1]] ?? null : null);
       this.m.byDrain.set(key, d);
     }
     return d;
