@@ -132,7 +132,7 @@ static __always_inline __u32 offcpu_reason(bool preempt, unsigned int state)
 static __always_inline void switch_out(bool preempt, struct task_struct *prev, struct task_struct *next,
 				       unsigned int prev_state, __u64 now)
 {
-	struct offcpu_start st = {};
+	struct offcpu_start st = {}, *old;
 	__u32 tid = prev->pid;
 
 	if (prev_state & TASK_DEAD)
@@ -145,6 +145,10 @@ static __always_inline void switch_out(bool preempt, struct task_struct *prev, s
 	st.by_tgid = next->tgid; /* sched_switch names tids: the tgid comes from the task */
 	st.by_tid = next->pid;
 	bpf_probe_read_kernel_str(st.by_comm, sizeof(st.by_comm), next->comm);
+	/* still open: the switch-in that should have closed it was never seen, and that interval is lost */
+	old = bpf_map_lookup_elem(&cw_offcpu_start, &tid);
+	if (old && old->ts)
+		cw_count_loss(CW_LOSS_OFFCPU_UNPAIRED);
 	if (bpf_map_update_elem(&cw_offcpu_start, &tid, &st, BPF_ANY))
 		cw_count_loss(CW_LOSS_SCHED_MAP_FULL);
 }
@@ -192,7 +196,12 @@ static __always_inline void switch_in(struct task_struct *prev, struct task_stru
 
 	st = bpf_map_lookup_elem(&cw_offcpu_start, &tid);
 	if (!st)
+		return; /* first switch-in since it became traced */
+	if (!st->ts) {
+		/* closed: this thread's switch-out was never seen (the interval it began is lost) */
+		cw_count_loss(CW_LOSS_OFFCPU_UNPAIRED);
 		return;
+	}
 	dur = now - st->ts;
 	b = log2_u64(dur);
 	slot = bpf_map_lookup_elem(&cw_offcpu_hist, &b);
@@ -211,7 +220,12 @@ static __always_inline void switch_in(struct task_struct *prev, struct task_stru
 	} else
 		emit_offcpu(next, st, st->ts, dur, st->reason, st->by_tgid, st->by_tid, st->by_comm, true);
 out:
-	bpf_map_delete_elem(&cw_offcpu_start, &tid);
+	/*
+	 * Closed, not deleted: the entry stays with the thread (sched_process_exit deletes it), so a missed switch on
+	 * either side is seen and counted (CW_LOSS_OFFCPU_UNPAIRED) instead of silently dropping an interval.
+	 */
+	st->ts = 0;
+	st->wake_ts = 0;
 }
 
 SEC("tp_btf/sched_switch")
@@ -310,7 +324,7 @@ int BPF_PROG(cw_sched_waking, struct task_struct *p)
 	__u64 id;
 
 	st = bpf_map_lookup_elem(&cw_offcpu_start, &tid);
-	if (!st || st->wake_ts)
+	if (!st || !st->ts || st->wake_ts)
 		return 0;
 	st->wake_ts = bpf_ktime_get_ns();
 	ctx_marker = waker_context();

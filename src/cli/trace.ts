@@ -131,7 +131,12 @@ are seen only if they were started with NVTX_INJECTION64_PATH pointing at that l
         const summary = await session.run();
         if (tty) process.stderr.write('\r\x1b[2K');
         process.stdout.write(flags.json ? safeJson(summary, 2) + '\n' : terminalText(renderSummary(summary)));
-        if (summary.lost > 0) process.stderr.write(`causeway: WARNING: ${summary.lost} events were LOST (see the drops table); the trace is incomplete\n`);
+        const dropped = summary.lost - summary.kernelGaps;
+        if (dropped > 0) process.stderr.write(`causeway: WARNING: ${dropped} events were LOST (see the drops table); the trace is incomplete\n`);
+        if (summary.kernelGaps > 0)
+          process.stderr.write(
+            `causeway: WARNING: ${summary.kernelGaps} off-CPU interval(s) missing: the kernel fired no sched_switch for a switch of a traced thread (drops: offcpu_unpaired); off-CPU totals are lower bounds\n`,
+          );
       } catch (e) {
         // recording stopped early (disk full): still show what was stored, then fail with the error's exit code
         const summary = summaryOfFailure(e);

@@ -223,7 +223,15 @@ export const LOSS_REASONS = [
   'sched_map_full',
   'host_map_full',
   'py_frames_unavailable',
+  'offcpu_unpaired',
 ] as const;
+/**
+ * Events the kernel never produced, rather than ones Causeway dropped: a traced thread seen switching out twice
+ * with no switch-in between (or in twice), because sched_switch did not fire for one switch (ftrace's own
+ * sched_switch stream shows the same gap on this project's VM kernel). Still lost events (an off-CPU interval is
+ * missing), reported apart so that a reader can tell the tracer's drops from the kernel's.
+ */
+export const KERNEL_GAP_LOSSES = new Set(['offcpu_unpaired']);
 /** Losses that are not lost events (a stack missing is still a stored event). */
 export const NON_EVENT_LOSSES = new Set(['stack_unavailable', 'py_frames_unavailable', 'py_frames_orphaned', 'nvtx_msg_orphaned']);
 

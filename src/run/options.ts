@@ -61,6 +61,8 @@ export interface TraceSummary {
   stored: number;
   lost: number;
   losses: LossCount[];
+  /** of `lost`: off-CPU intervals the kernel never reported a switch for (KERNEL_GAP_LOSSES), not the tracer's drops */
+  kernelGaps: number;
   stackMisses: number;
   perOp: { op: string; count: number; errors: number }[];
   libraries: { path: string; kind: string; mode: string; attached: number; failed: number; error?: string }[];

@@ -21,6 +21,7 @@
 import fs from 'node:fs';
 import { CausewayError } from '../common/errors.js';
 import type { LossCount } from '../common/events.js';
+import { KERNEL_GAP_LOSSES } from '../common/wire.js';
 import { loadAddon } from '../probe/addon.js';
 import type { Addon } from '../probe/addon-types.js';
 import { attachPointCount } from '../probe/cuda.js';
@@ -419,6 +420,7 @@ export class TraceSession {
       stored,
       lost: Capture.lostEvents(losses),
       losses,
+      kernelGaps: losses.filter((l) => KERNEL_GAP_LOSSES.has(l.reason)).reduce((a, l) => a + l.count, 0),
       stackMisses: losses.find((l) => l.reason === 'stack_unavailable')?.count ?? 0,
       perOp,
       libraries: (this.probes?.cuda.libraries() ?? []).map((a) => ({ path: a.library.path, kind: a.library.kind, mode: a.mode, attached: a.probes.filter((p) => p.attached).length, failed: a.probes.filter((p) => !p.attached && p.symbol !== null).length, error: a.error })),

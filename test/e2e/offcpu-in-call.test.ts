@@ -9,7 +9,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BIN, ROOT, queryJson as query, runCli, tmpDir } from '../cli/helpers.js';
+import { BIN, ROOT, parseTraceOutput, queryJson as query, runCli, tmpDir } from '../cli/helpers.js';
 import { EXAMPLE_QUERIES } from '../../src/serve/resources/schema.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -31,7 +31,7 @@ const SLEEP_US = 2000;
 const HANDLER_NS = 20_000;
 const example = EXAMPLE_QUERIES.find((q) => q.id === 'off_cpu_inside_outside')!.sql;
 
-function trace(extra: string[]): { db: string; pid: number } {
+function trace(extra: string[]): { db: string; pid: number; unpaired: number } {
   const db = path.join(dir, `t-${Math.random().toString(16).slice(2)}.db`);
   const r = runCli(['trace', '--db', db, '--json', '-q', ...extra, '--', path.join(BIN, 'sleep_split'), '--steps', String(STEPS), '--sync-us', String(SYNC_US), '--host-sleep-us', String(SLEEP_US)], {
     timeoutMs: 90_000,
@@ -44,11 +44,15 @@ function trace(extra: string[]): { db: string; pid: number } {
   assert.deepEqual(w.counts, { cudaStreamCreate: 1, cudaLaunchKernel: STEPS, cudaStreamSynchronize: STEPS, cudaStreamDestroy: 1 });
   const calls = query(db, `SELECT op, count(*) AS n FROM v_cuda_calls WHERE pid = ${w.pid} GROUP BY op`);
   assert.deepEqual(Object.fromEntries(calls.map((c) => [c.op, Number(c.n)])), w.counts, 'every call recorded');
-  return { db, pid: w.pid };
+  // an interval whose switch-out or switch-in the kernel never showed the tracer is counted, never silent
+  const losses = (parseTraceOutput(r.stdout).summary?.losses ?? []) as { reason: string; count: number }[];
+  const unpaired = losses.filter((l) => l.reason === 'offcpu_unpaired').reduce((a, l) => a + l.count, 0);
+  if (unpaired) console.log(`# off-CPU in-call: the tracer reported ${unpaired} unpaired switch(es): that many intervals may be missing`);
+  return { db, pid: w.pid, unpaired };
 }
 
 test('off-CPU inside a sync and in a host sleep come out inside and outside, exactly', { skip }, () => {
-  const { db, pid } = trace([]);
+  const { db, pid, unpaired } = trace([]);
   // the voluntary sleeps: one per sync (the fake runtime's clock_nanosleep) and one per step outside every call
   // one sleep in each sync whose kernel was still running when it was called. A sync called SYNC_US or more after its
   // launch finds the queue empty and returns without sleeping (the fake runtime, like the real one, waits only for
@@ -57,17 +61,28 @@ test('off-CPU inside a sync and in a host sleep come out inside and outside, exa
   const perSync = query(db, `SELECT c.id, c.ts_ns - (SELECT max(l.ts_ns) FROM v_cuda_calls l WHERE l.tid = c.tid AND l.op = 'cudaLaunchKernel' AND l.ts_ns < c.ts_ns) AS after_launch_ns, (SELECT count(*) FROM v_off_cpu o WHERE o.tid = c.tid AND o.reason = 'voluntary' AND o.in_cuda AND o.ts_ns >= c.ts_ns AND o.ts_ns + o.dur_ns <= c.ts_ns + c.dur_ns) AS n FROM v_cuda_calls c WHERE c.pid = ${pid} AND c.op = 'cudaStreamSynchronize' ORDER BY c.ts_ns`);
   assert.equal(perSync.length, STEPS);
   const late = perSync.filter((r) => Number(r.after_launch_ns) >= SYNC_US * 1000);
-  for (const r of perSync) assert.equal(Number(r.n), late.includes(r) ? 0 : 1, `sync ${r.id} called ${r.after_launch_ns} ns after its launch: ${late.includes(r) ? 'no' : 'one'} sleep inside`);
+  // a sleep whose switch the kernel did not show is missing, and counted in `unpaired`: only that many may be
+  let missing = 0;
+  for (const r of perSync) {
+    const want = late.includes(r) ? 0 : 1;
+    if (Number(r.n) === want - 1 && missing < unpaired) missing++;
+    else assert.equal(Number(r.n), want, `sync ${r.id} called ${r.after_launch_ns} ns after its launch: ${want ? 'one' : 'no'} sleep inside`);
+  }
   assert.ok(late.length < STEPS / 2, `most syncs found their kernel running: ${late.length} of ${STEPS} did not`);
   const vol = query(db, `SELECT in_cuda, cuda_op, count(*) AS n, sum(dur_ns) AS ns FROM v_off_cpu WHERE pid = ${pid} AND tid = ${pid} AND reason = 'voluntary' GROUP BY in_cuda, cuda_op ORDER BY in_cuda`);
-  assert.deepEqual(vol.map((v) => [v.in_cuda, v.cuda_op, Number(v.n)]), [[0, null, STEPS], [1, 'cudaStreamSynchronize', STEPS - late.length]], JSON.stringify(vol));
+  assert.deepEqual(vol.map((v) => [v.in_cuda, v.cuda_op]), [[0, null], [1, 'cudaStreamSynchronize']], JSON.stringify(vol));
+  const outN = Number(vol[0]!.n);
+  assert.equal(Number(vol[1]!.n), STEPS - late.length - missing, JSON.stringify(vol));
+  assert.ok(outN <= STEPS && outN >= STEPS - (unpaired - missing), `host sleeps: ${outN} of ${STEPS}, ${unpaired} unpaired switches reported: ${JSON.stringify(vol)}`);
   const inSync = Number(vol[1]!.ns);
   const outside = Number(vol[0]!.ns);
   // one host sleep in each gap after a sync (before the next call), as long as asked: a relative clock_nanosleep
   // wakes at its deadline or later, and its switch-out follows the timer's start by microseconds
   const gaps = query(db, `WITH c AS (SELECT tid, ts_ns, dur_ns, op, LEAD(ts_ns) OVER (ORDER BY ts_ns) AS next_ns FROM v_cuda_calls WHERE pid = ${pid} AND tid = ${pid}) SELECT c.ts_ns, count(o.id) AS n, min(o.dur_ns) AS min_ns FROM c LEFT JOIN v_off_cpu o ON o.tid = c.tid AND o.reason = 'voluntary' AND NOT o.in_cuda AND o.ts_ns >= c.ts_ns + c.dur_ns AND o.ts_ns < c.next_ns WHERE c.op = 'cudaStreamSynchronize' GROUP BY c.ts_ns`);
-  assert.deepEqual(gaps.map((g) => Number(g.n)), new Array(STEPS).fill(1), 'one host sleep after each sync');
-  assert.ok(gaps.every((g) => Number(g.min_ns) >= (SLEEP_US - 50) * 1000), JSON.stringify(gaps));
+  assert.equal(gaps.length, STEPS);
+  assert.ok(gaps.every((g) => Number(g.n) === 1 || (Number(g.n) === 0 && unpaired > 0)), `one host sleep after each sync: ${JSON.stringify(gaps)}`);
+  assert.equal(gaps.filter((g) => Number(g.n) === 1).length, outN, 'every host sleep lies in a gap after a sync');
+  assert.ok(gaps.every((g) => Number(g.n) === 0 || Number(g.min_ns) >= (SLEEP_US - 50) * 1000), JSON.stringify(gaps));
 
   // every interval, any reason: marked inside -> it starts within a call of that op on its thread; marked outside ->
   // it starts in no call of its thread (both up to a probe handler's span at a call's edges)
