@@ -396,7 +396,7 @@ export class ThreadSweep {
     if (end > this.p.lastEnd) this.p.lastEnd = end;
     if (op === OFF_CPU) this.offCpu({ id, ts, end, reason: a[0], by: a[1], waker: a[2] }, dur);
     else if (op === RECLAIM) this.tl.reclaimStall(id, ts, end);
-    else if (op === BLOCK_IO) this.tl.blockIo(id, ts, end);
+    else if (op === BLOCK_IO) this.tl.blockIo(id, ts, end, a[3] === 1);
     else this.call(id, ts, dur, pid, op, ret, a);
   }
 

@@ -594,8 +594,9 @@ export class Timeline {
     this.log(A.RECLAIM, id, ts, end, 0, '', 0, 0);
   }
 
-  blockIo(id: number, ts: number, end: number): void {
-    this.log(A.BIO, id, ts, end, 0, '', 0, 0);
+  /** a block request the thread issued; `write`: code 1 (a write in flight is writeback the thread need not wait for) */
+  blockIo(id: number, ts: number, end: number, write = false): void {
+    this.log(A.BIO, id, ts, end, write ? 1 : 0, '', 0, 0);
   }
 
   private log(type: A, id: number, ts: number, end: number, code: number, key: string, by: number, waker: number): void {
@@ -1214,12 +1215,14 @@ export class Timeline {
         if (l.length < 10 && !l.includes(x.id)) l.push(x.id);
       }
     }
-    // the thread's own block requests: on-CPU time while a request it issued is in flight (short sleeps
-    // under the 10 us off-CPU floor, submission and completion work) is I/O too, not host computation
+    // the thread's own block reads: on-CPU time while a read it issued is in flight (short sleeps under the
+    // 10 us off-CPU floor, submission and completion work) is I/O too, not host computation. Not its writes:
+    // a write in flight while it runs on is writeback (reclaim's swap-out, dirty pages) it does not wait for;
+    // where it does wait (fsync, O_DIRECT), it waits off-CPU, counted above
     let bios: Act[] | null = null;
     for (let k = 0; k < acts.length; k++) {
       const x = acts[k];
-      if (x.type === A.BIO && x.end > lo && x.ts < b) (bios ??= []).push(x);
+      if (x.type === A.BIO && x.code === 0 && x.end > lo && x.ts < b) (bios ??= []).push(x);
     }
     let bioOn = 0;
     if (bios !== null) {
