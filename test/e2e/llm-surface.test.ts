@@ -199,25 +199,24 @@ for (const [flag, op] of [[[], 'cudaEventQuery'], [['--stream-query'], 'cudaStre
     // the loop computes nothing on the host: its spin must not read as host work starving the GPU. The one host
     // time a chain may rightly show is where the thread sat on a CPU between two calls far longer than the loop
     // ever does, outside any spin: a stalled vCPU (this VM reports no steal time) or interrupt work on its CPU.
-    // One CI run had such a 0.5 ms gap between two launches; its host_compute chain was right, not the spin.
+    // CI runs had such 0.5 ms gaps between two launches, and between a record and the first (already ready) poll.
     const hc = chains.find((x) => x.kind === 'host_compute');
     if (hc) {
       const d2 = openDb(db);
-      const calls = d2.prepare('SELECT id, op, op_kind, ts_ns, ts_ns + dur_ns AS end_ns FROM v_cuda_calls WHERE tid = ? ORDER BY ts_ns').all(hc.tid) as any[];
+      const calls = d2.prepare('SELECT id, op_kind, ret, ts_ns, ts_ns + dur_ns AS end_ns FROM v_cuda_calls WHERE tid = ? ORDER BY ts_ns').all(hc.tid) as any[];
       const offIn = d2.prepare('SELECT coalesce(sum(min(ts_ns + dur_ns, ?) - max(ts_ns, ?)), 0) AS ns FROM v_off_cpu WHERE tid = ? AND ts_ns < ? AND ts_ns + dur_ns > ?');
-      const prevOf = new Map<number, any>();
       let stalls = 0;
+      let inSpin = false;
       for (let i = 1; i < calls.length; i++) {
         const p = calls[i - 1];
         const c = calls[i];
-        prevOf.set(c.id, p);
+        // a spin: from a not-ready answer through the ready one that ends it, and the path to the next call
+        inSpin = p.op_kind === 'poll' && (p.ret === 600 || inSpin);
         const onCpu = c.ts_ns - p.end_ns - Number((offIn.get(c.ts_ns, p.end_ns, hc.tid, c.ts_ns, p.end_ns) as any).ns);
-        if (p.op_kind !== 'poll' && onCpu >= 100_000) stalls += onCpu;
+        if (!inSpin && onCpu >= 100_000) stalls += onCpu;
       }
       d2.close();
-      const closing = (hc.evidence[0].event_ids as number[]).map((id) => [id, prevOf.get(id)?.op]);
-      console.log(`# event_poll ${op}: host_compute ${hc.impact_ns} ns; on-CPU gaps >= 100 us outside the spin: ${stalls} ns; closing submissions after ${JSON.stringify(closing)}`);
-      assert.ok(closing.every(([, prev]) => prev !== op), `host time after the spin counted as host computation: ${JSON.stringify(closing)} ${desc}`);
+      console.log(`# event_poll ${op}: host_compute ${hc.impact_ns} ns; on-CPU gaps >= 100 us outside the spin: ${stalls} ns`);
       assert.ok(hc.impact_ns <= stalls + 100_000, `host computation beyond the thread's long on-CPU gaps outside the spin (${stalls} ns): ${desc}`);
     }
   });

@@ -45,8 +45,10 @@ for (const v of selected) {
     console.log(`# ${v.name}: uprobes ${show(a)} | in-process ${show(b)}`);
     // the same cause: on an incident, the top chain whatever its severity (an O_DIRECT incident's cost, and so
     // its severity, moves 30-50% between two runs); on a healthy run, the top chain of severity medium or worse
-    // (a low chain of a few ms there is background noise, which differs run to run whatever the source)
-    const topOf = (c: ZooChain[]) => (up.w.truth.healthy ? (c.find((x) => x.severity !== 'low') ?? null) : (c[0] ?? null));
+    // (a low chain of a few ms there is background noise, which differs run to run whatever the source; so is
+    // preemption on a healthy variant, which has no hog of its own: a busier moment of the host made it medium in
+    // one of two runs of copy_mid_nohost, 19 vs 38 ms by an unrelated python3)
+    const topOf = (c: ZooChain[]) => (up.w.truth.healthy ? (c.find((x) => x.severity !== 'low' && x.kind !== 'cpu_preemption') ?? null) : (c[0] ?? null));
     const ta = topOf(up.chains);
     const tb = topOf(ip.chains);
     assert.deepEqual(tb && { kind: tb.kind, op: tb.op }, ta && { kind: ta.kind, op: ta.op }, `${v.name}: top chain differs between the two sources`);
