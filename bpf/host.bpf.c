@@ -56,7 +56,10 @@ const volatile __u64 cw_page_window_ns = 100000000;
  */
 const volatile bool cw_calls_in_process = false;
 
-/* Open off-CPU interval of one thread, keyed by tid. */
+/*
+ * Off-CPU state of one traced thread, keyed by tid: open (ts != 0) from its switch-out to its switch-in, then
+ * closed (ts == 0) until the next switch-out; deleted when the thread exits or its tid is reused.
+ */
 struct offcpu_start {
 	__u64 ts;
 	__u64 wake_ts;      /* when it was woken (0: not yet, or preempted) */
