@@ -200,7 +200,7 @@ enum cw_loss {
 	CW_LOSS_PY_FRAMES = 9,       /* Python frames of a sampled call not recorded (rb_calls full): the call is kept, without them */
 	CW_LOSS_OFFCPU_UNPAIRED = 10, /* a traced thread switched out twice with no switch-in between (or in twice): the
 				       * kernel never fired sched_switch for one switch (ftrace shows the same gap on
-				       * this project's VM kernel, ~1 trace in 30), so one off-CPU interval is missing */
+				       * this project's VM kernel, ~1 trace in 40), so one off-CPU interval is missing */
 	CW_LOSS_COUNT = 11,
 };
 

@@ -94,7 +94,7 @@ export function opCounts(db: Database.Database, session = 1): Record<string, num
 /**
  * Events Causeway dropped. Not counted: a missing stack (the event is stored) and offcpu_unpaired, off-CPU intervals
  * the kernel never fired sched_switch for (KERNEL_GAP_LOSSES: ftrace shows the same gaps on this VM kernel, about one
- * trace in 30); they are reported, and the tests of off-CPU accounting read them (offcpu-in-call.test.ts).
+ * trace in 40); they are reported, and the tests of off-CPU accounting read them (offcpu-in-call.test.ts).
  */
 export function lostEvents(db: Database.Database, session = 1): number {
   const r = db.prepare("SELECT coalesce(sum(count), 0) AS n FROM drops WHERE session_id = ? AND reason NOT IN ('stack_unavailable', 'offcpu_unpaired')").get(session) as { n: number };
