@@ -67,6 +67,11 @@ export interface TraceSummary {
   perOp: { op: string; count: number; errors: number }[];
   libraries: { path: string; kind: string; mode: string; attached: number; failed: number; error?: string }[];
   hostProbes: { name: string; attached: boolean; error?: string }[];
+  /**
+   * The host programs' in-kernel counters at the end (HOST_STAT_NAMES, summed over CPUs): switches seen, off-CPU
+   * records emitted (each one stored or counted lost), short intervals counted but not emitted, page allocations...
+   */
+  hostStats?: Record<string, number>;
   target?: { pid: number; exitCode: number | null; signal: string | null; stdout?: string };
   lateAttachMs: number[];
   /** processes parked by the loader probe while new libraries were attached */

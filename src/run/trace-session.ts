@@ -117,6 +117,8 @@ export class TraceSession {
    * the main thread's detach time to leave out (see drain.processCpuMs)
    */
   private processCpuUs = { start: -1, detach: 0 };
+  /** the host programs' in-kernel counters, read after the last drain, before they are detached */
+  private hostStats: Record<string, number> | undefined;
   private captureWall0 = 0;
   private readonly log = (line: string): void => this.opts.log?.(line);
 
@@ -356,6 +358,7 @@ export class TraceSession {
     if (this.rec) this.procs?.flushKernelNames();
     const t0 = performance.now();
     const detachCpu0 = threadCpuNs();
+    if (this.probes?.host) this.hostStats = Object.fromEntries(Object.entries(this.probes.host.stats()).map(([k, v]) => [k, Number(v)]));
     this.probes?.host?.close();
     this.probes?.cuda.close();
     const detachMs = performance.now() - t0;
@@ -425,6 +428,7 @@ export class TraceSession {
       perOp,
       libraries: (this.probes?.cuda.libraries() ?? []).map((a) => ({ path: a.library.path, kind: a.library.kind, mode: a.mode, attached: a.probes.filter((p) => p.attached).length, failed: a.probes.filter((p) => !p.attached && p.symbol !== null).length, error: a.error })),
       hostProbes: (this.probes?.host?.status ?? []).map((s) => ({ name: s.target, attached: s.attached, error: s.error })),
+      hostStats: this.hostStats,
       target: this.target ? { pid: this.target.pid, exitCode: exited ? child.exitCode : null, signal: exited ? child.signalCode : null, stdout: this.opts.captureTargetStdout ? this.targetStdout : undefined } : undefined,
       lateAttachMs: this.attacher?.lateAttachMs ?? [],
       loaderStops: { count: this.parkedMs.length, maxHandleMs: Math.max(0, ...this.parkedMs) },

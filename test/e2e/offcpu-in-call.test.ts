@@ -45,7 +45,12 @@ function trace(extra: string[]): { db: string; pid: number; unpaired: number } {
   const calls = query(db, `SELECT op, count(*) AS n FROM v_cuda_calls WHERE pid = ${w.pid} GROUP BY op`);
   assert.deepEqual(Object.fromEntries(calls.map((c) => [c.op, Number(c.n)])), w.counts, 'every call recorded');
   // an interval whose switch-out or switch-in the kernel never showed the tracer is counted, never silent
-  const losses = (parseTraceOutput(r.stdout).summary?.losses ?? []) as { reason: string; count: number }[];
+  const summary = parseTraceOutput(r.stdout).summary;
+  const losses = (summary?.losses ?? []) as { reason: string; count: number }[];
+  // every off-CPU record the kernel emitted is stored, or counted lost in the ring (none here)
+  const stored = Number(query(db, 'SELECT count(*) AS n FROM v_off_cpu')[0]!.n);
+  assert.equal(losses.filter((l) => l.reason === 'rb_host_full').length, 0);
+  assert.equal(stored, summary.hostStats.offCpuEmitted, `off-CPU records: ${stored} stored, ${summary.hostStats.offCpuEmitted} emitted by the kernel`);
   const unpaired = losses.filter((l) => l.reason === 'offcpu_unpaired').reduce((a, l) => a + l.count, 0);
   if (unpaired) console.log(`# off-CPU in-call: the tracer reported ${unpaired} unpaired switch(es): that many intervals may be missing`);
   return { db, pid: w.pid, unpaired };
