@@ -18,7 +18,7 @@ import type { Chain } from '../common/chain.js';
 import { compareChains } from '../common/chain.js';
 import { appendRun, latestRun, sessionAlerts, type RunProvenance } from '../store/chains.js';
 import { resolveSession as readerResolveSession, sessionLiveness } from '../store/reader.js';
-import { KERNEL_GAP_LOSSES } from '../common/wire.js';
+import { kernelGapCount } from '../common/wire.js';
 
 export interface SessionInfo {
   id: number;
@@ -151,7 +151,7 @@ export function sessionCoverage(db: Db, sessionId: number): SessionCoverage {
   if (s.status === 'running') notes.push('the session was not closed: it is still being traced, or the tracer was killed; what is stored is complete up to its last commit, and the end of the trace may be missing');
   else if (s.status === 'failed') notes.push(`the trace stopped early${s.note ? ` (${sanitizeUntrusted(s.note, 200)})` : ''}: calls after that point were not recorded`);
   const dropped = Math.max(s.events_dropped, drops.reduce((x, d) => x + d.count, 0));
-  const gaps = drops.filter((d) => KERNEL_GAP_LOSSES.has(d.reason)).reduce((x, d) => x + d.count, 0);
+  const gaps = kernelGapCount(drops);
   if (dropped > gaps) notes.push(`${dropped - gaps} events were dropped while tracing: totals are lower bounds`);
   if (gaps > 0) notes.push(`${gaps} off-CPU interval(s) are missing: the kernel fired no sched_switch for a switch of a traced thread (offcpu_unpaired); off-CPU and preemption totals are lower bounds`);
   return {

@@ -232,6 +232,10 @@ export const LOSS_REASONS = [
  * missing), reported apart so that a reader can tell the tracer's drops from the kernel's.
  */
 export const KERNEL_GAP_LOSSES = new Set(['offcpu_unpaired']);
+/** how many of these losses are KERNEL_GAP_LOSSES */
+export function kernelGapCount(losses: readonly { reason: string; count: number }[]): number {
+  return losses.reduce((n, l) => n + (KERNEL_GAP_LOSSES.has(l.reason) ? l.count : 0), 0);
+}
 /** Losses that are not lost events (a stack missing is still a stored event). */
 export const NON_EVENT_LOSSES = new Set(['stack_unavailable', 'py_frames_unavailable', 'py_frames_orphaned', 'nvtx_msg_orphaned']);
 

@@ -21,7 +21,7 @@
 import fs from 'node:fs';
 import { CausewayError } from '../common/errors.js';
 import type { LossCount } from '../common/events.js';
-import { KERNEL_GAP_LOSSES } from '../common/wire.js';
+import { kernelGapCount } from '../common/wire.js';
 import { loadAddon } from '../probe/addon.js';
 import type { Addon } from '../probe/addon-types.js';
 import { attachPointCount } from '../probe/cuda.js';
@@ -356,9 +356,9 @@ export class TraceSession {
     if (this.probes?.host && this.rec) flushPageAggregates(this.probes.host, this.rec, !captureError);
     this.procs?.releaseParked(this.target?.pid);
     if (this.rec) this.procs?.flushKernelNames();
+    if (this.probes?.host) this.hostStats = Object.fromEntries(Object.entries(this.probes.host.stats()).map(([k, v]) => [k, Number(v)]));
     const t0 = performance.now();
     const detachCpu0 = threadCpuNs();
-    if (this.probes?.host) this.hostStats = Object.fromEntries(Object.entries(this.probes.host.stats()).map(([k, v]) => [k, Number(v)]));
     this.probes?.host?.close();
     this.probes?.cuda.close();
     const detachMs = performance.now() - t0;
@@ -423,7 +423,7 @@ export class TraceSession {
       stored,
       lost: Capture.lostEvents(losses),
       losses,
-      kernelGaps: losses.filter((l) => KERNEL_GAP_LOSSES.has(l.reason)).reduce((a, l) => a + l.count, 0),
+      kernelGaps: kernelGapCount(losses),
       stackMisses: losses.find((l) => l.reason === 'stack_unavailable')?.count ?? 0,
       perOp,
       libraries: (this.probes?.cuda.libraries() ?? []).map((a) => ({ path: a.library.path, kind: a.library.kind, mode: a.mode, attached: a.probes.filter((p) => p.attached).length, failed: a.probes.filter((p) => !p.attached && p.symbol !== null).length, error: a.error })),
