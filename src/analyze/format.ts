@@ -27,5 +27,7 @@ export function fmtPct(f: number): string {
 }
 
 export function fmtCount(n: number): string {
+  // integers without Intl: its first call loads ICU data (~20 ms of a cold explain)
+  if (Number.isSafeInteger(n)) return String(n).replace(/\B(?=(\d{3})+$)/g, ',');
   return n.toLocaleString('en-US');
 }

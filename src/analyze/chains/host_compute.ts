@@ -27,7 +27,7 @@ export function detectHostCompute(ctx: ChainContext): Chain[] {
         kind: 'host_compute',
         summary:
           `The GPU ran out of work while thread ${t.tid} of ${who(ctx, t.pid)} computed on the CPU between submissions: ${fmtNs(impact)} of GPU idle time ` +
-          `(${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}); the kernels queued before that host work (~${m.kernelNs.count ? fmtNs(m.kernelNs.getValueAtQuantile(0.5)) : '?'} each) finished before it did.`,
+          `(${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}); the kernels queued before that host work${m.kernelNs.count ? ` (~${fmtNs(m.kernelNs.getValueAtQuantile(0.5))} each)` : ''} finished before it did.`,
         impact_ns: impact,
         ...onThread(ctx, t),
         evidence: [

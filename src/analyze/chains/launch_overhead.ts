@@ -139,7 +139,7 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
     const launches = t.ops.get(launchOp)?.count ?? 0;
     const per = launches ? (t.ops.get(launchOp)?.totalNs ?? 0) / launches : 0;
     const summary =
-      `The GPU of ${who(ctx, t.pid)} waited for kernel launches: thread ${t.tid} enqueued work more slowly than the GPU ran it (${g.starvedSteps} of ${g.steps} syncs found the queue already empty), ` +
+      `The GPU of ${who(ctx, t.pid)} waited for kernel launches: thread ${t.tid} enqueued work more slowly than the GPU ran it (${g.steps ? `${g.starvedSteps} of ${g.steps} syncs found the queue already empty` : 'it never waited for the queue to drain'}), ` +
       (mergedNote
         ? `and time inside the launches of the process's threads (thread ${t.tid}: ${fmtCount(launches)}, ${fmtNs(per)} each) left the GPU idle for ${fmtNs(impact - sibling)}`
         : `and time inside its ${fmtCount(launches)} launches (${fmtNs(per)} each) left the GPU idle for ${fmtNs(impact - sibling)}`) +
