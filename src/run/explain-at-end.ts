@@ -33,6 +33,7 @@ export function explainAtEnd(db: Db, sessionId: number, dbPath: string, stored: 
         streamed: {
           events: s.stats?.events ?? 0,
           behind_at_close: s.behindAtClose ?? 0,
+          deferred_writes: s.deferredWrites ?? 0,
           close_cpu_ms: Math.round((s.closeCpuNs ?? 0) / 1e4) / 100,
           close_wall_ms: Math.round((s.closeWallMs ?? 0) * 100) / 100,
           store_ms: Math.round(storeMs * 100) / 100,

@@ -92,11 +92,12 @@ export interface TraceSummary {
     top: { kind: string; severity: string; impact_ns: number; summary: string }[];
     /**
      * set when the chains come from the analysis the writer thread ran during the trace (src/analyze/stream-live.ts):
-     * events it analysed, how many were still behind when the trace ended, the writer thread's CPU and wall time at
+     * events it analysed, how many were still behind when the trace ended, the writes after which it waited because
+     * the machine's CPU was contended (stream-live.ts CONTENDED), the writer thread's CPU and wall time at
      * close (catch-up, finish, detectors), the time to store the run, the writer-thread CPU per event it fed during
      * the trace, and events swept out of order (late) or before their bound (forced)
      */
-    streamed?: { events: number; behind_at_close: number; close_cpu_ms: number; close_wall_ms: number; store_ms: number; feed_cpu_ns_per_event: number | null; late: number; forced: number };
+    streamed?: { events: number; behind_at_close: number; deferred_writes: number; close_cpu_ms: number; close_wall_ms: number; store_ms: number; feed_cpu_ns_per_event: number | null; late: number; forced: number };
   };
   /**
    * drain loop health: longest tick and longest gap between ticks, ms; ticks cut short because the
