@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * causeway.node: the N-API addon. Open/load BPF objects, attach, drain ring
- * buffers in batches, read maps. Nothing else: every policy decision (what to
+ * buffers in batches, read maps; and a thread's CPU affinity, which Node
+ * cannot set. Nothing else: every policy decision (what to
  * attach where, fallbacks, decoding) lives in TypeScript. The JS surface is
  * src/probe/addon-types.ts.
  *
@@ -26,6 +27,7 @@
  *   drain.c    ring buffers: ringOpen, drain, ringWatch
  *   maps.c     per-CPU counters, lookup/update/delete/keys, map fds, stack frames
  *   calibrate.c  probe-cost calibration targets and the timed call loop (calibrateCalls)
+ *   affinity.c   threadAffinity: a thread's CPU affinity (Node has no call for it)
  *
  * Beside the addon, the same build makes guardian.c into causeway-guardian, a
  * standalone program (no N-API, no libbpf) that resumes parked processes when
@@ -86,6 +88,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */)
 		{ "monotonicNs", js_monotonic_ns },
 		{ "calibrateCalls", js_calibrate_calls },
 		{ "calibrateStampWindow", js_calibrate_stamp_window },
+		{ "threadAffinity", js_thread_affinity },
 		{ "closeObject", js_close_object },
 	};
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {

@@ -153,5 +153,6 @@ napi_value js_map_fd(napi_env env, napi_callback_info cbi);         /* maps.c */
 napi_value js_stack_frames(napi_env env, napi_callback_info cbi);   /* maps.c */
 napi_value js_calibrate_calls(napi_env env, napi_callback_info cbi); /* calibrate.c */
 napi_value js_calibrate_stamp_window(napi_env env, napi_callback_info cbi); /* calibrate.c */
+napi_value js_thread_affinity(napi_env env, napi_callback_info cbi); /* affinity.c */
 
 #endif /* CAUSEWAY_H */

@@ -9,6 +9,7 @@ import { NS_PER_TRACED_CALL, NS_PER_SHIM_CALL, TraceSession, summaryOfFailure, t
 import { formatCount } from './format.js';
 import { fmtNs } from '../analyze/format.js';
 import { safeJson, terminalLine, terminalText } from '../common/untrusted.js';
+import { parseTracerCpus, type TracerCpusSpec } from '../run/tracer-cpus.js';
 
 interface TraceFlags {
   db: string;
@@ -29,6 +30,7 @@ interface TraceFlags {
   explain: boolean;
   inProcess?: boolean;
   inProcessRing?: string;
+  tracerCpus: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -38,6 +40,14 @@ function ringSlots(v: string | undefined): number | undefined {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 2 || n > 1 << 24 || (n & (n - 1)) !== 0) throw new CausewayError('USAGE', `--in-process-ring takes a power of two between 2 and 16777216 (got ${v})`, 'e.g. --in-process-ring 65536');
   return n;
+}
+
+function tracerCpus(v: string): TracerCpusSpec {
+  try {
+    return parseTracerCpus(v);
+  } catch (e) {
+    throw new CausewayError('USAGE', (e as Error).message, 'e.g. --tracer-cpus all (no confinement) or --tracer-cpus 3');
+  }
 }
 
 function parseStacks(s: string): 'auto' | 'all' | 'none' | number {
@@ -62,6 +72,7 @@ export function register(program: Command): void {
     .option('--ring-calls-bytes <n>', 'size of the CUDA call ring buffer (power of two, >= 4096)')
     .option('--in-process', 'preload a capture shim into CMD instead of uprobes (~50 ns per call instead of ~2 us; needs -- CMD; static or setuid commands fall back to uprobes)')
     .option('--in-process-ring <slots>', 'in-process ring size per thread, in records (power of two, default 65536)')
+    .option('--tracer-cpus <cpus>', "CPUs the tracer's own threads keep to while the command runs: auto (the last one, when there are 2 or more), all, or a list (0,3)", 'auto')
     .option('--classic-uprobes', 'attach one perf-event uprobe per function instead of uprobe_multi')
     .option('--metrics <host:port>', 'serve Prometheus metrics while tracing (loopback by default; a non-loopback address needs a token in $CAUSEWAY_METRICS_TOKEN)')
     .option('--max-db-mb <n>', 'retention: keep the database under N MiB (oldest events pruned, counted in drops as retention)')
@@ -117,6 +128,7 @@ are seen only if they were started with NVTX_INJECTION64_PATH pointing at that l
         classicUprobes: flags.classicUprobes,
         inProcess: flags.inProcess || flags.inProcessRing ? { ringSlots: ringSlots(flags.inProcessRing) } : undefined,
         metrics,
+        tracerCpus: tracerCpus(flags.tracerCpus),
         explain: flags.explain,
         retention,
         log: (line) => process.stderr.write(`causeway: ${terminalLine(line)}\n`),

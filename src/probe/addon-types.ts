@@ -92,6 +92,11 @@ export interface Addon {
    * [median ticks, ns per 1e6 ticks], or [] without a TSC. Optional like calibrateCalls.
    */
   calibrateStampWindow?(n: number): number[];
+  /**
+   * The CPUs thread `tid` may run on, ascending; set to `cpus` first when given (sched_setaffinity). Optional: an
+   * addon built before it lacks it.
+   */
+  threadAffinity?(tid: number, cpus?: number[] | null): number[];
   /** close rings, destroy remaining links, close the object */
   closeObject(obj: ObjHandle): void;
 }

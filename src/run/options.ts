@@ -6,6 +6,7 @@
 import type { LossCount } from '../common/events.js';
 import type { SessionStatus } from '../store/session.js';
 import type { InprocSummary } from './inproc.js';
+import type { TracerCpusSpec } from './tracer-cpus.js';
 
 export interface TraceOptions {
   db: string;
@@ -40,6 +41,8 @@ export interface TraceOptions {
   retention?: { maxBytes?: number; maxAgeS?: number; everyMs?: number; passBudgetMs?: number };
   /** keep the command's stdout (returned in the summary) instead of passing it through */
   captureTargetStdout?: boolean;
+  /** where the tracer's own threads run while the capture runs (tracer-cpus.ts; default 'auto': the last allowed CPU) */
+  tracerCpus?: TracerCpusSpec;
   /** --in-process: preload the shim into the command and take CUDA calls from its rings (uprobes only for what it cannot cover) */
   inProcess?: boolean | { ringSlots?: number };
   onProgress?(p: TraceProgress): void;
@@ -72,6 +75,12 @@ export interface TraceSummary {
    * records emitted (each one stored or counted lost), short intervals counted but not emitted, page allocations...
    */
   hostStats?: Record<string, number>;
+  /**
+   * The CPUs the tracer's threads kept to while the command ran (null: not confined: fewer than 2 CPUs, --tracer-cpus
+   * all, or no addon support), how many times (1 + each time they got every CPU back because the writer fell behind
+   * and were confined again), and why a change failed
+   */
+  tracerCpus: { confinedTo: number[] | null; confinements: number; error?: string };
   target?: { pid: number; exitCode: number | null; signal: string | null; stdout?: string };
   lateAttachMs: number[];
   /** processes parked by the loader probe while new libraries were attached */

@@ -36,7 +36,7 @@ function readBootId(): string | null {
 }
 
 /** Open (or create) the database and start a session in it; `monotonicNs` is read once the file is open. */
-export function openRecording(opts: TraceOptions, monotonicNs: () => bigint): Recording {
+export function openRecording(opts: TraceOptions, monotonicNs: () => bigint, onWriterBoost?: (boosted: boolean) => void): Recording {
   const db = openWritable(opts.db);
   const startedNs = monotonicNs();
   const wallStartNs = BigInt(Date.now()) * 1_000_000n;
@@ -61,7 +61,7 @@ export function openRecording(opts: TraceOptions, monotonicNs: () => bigint): Re
   // 8 MiB cap against <= 16; 9.5-9.7 MiB without the feed). A capped database is small: the cold path at the end is.
   const stream = opts.explain !== false && !opts.retention && process.env.CAUSEWAY_STREAM !== '0';
   const tap = stream ? new URL('../analyze/stream-live.js', import.meta.url).href : undefined;
-  const writer = new WriterHost(opts.db, sessionId, { writer: { path: opts.db }, tap });
+  const writer = new WriterHost(opts.db, sessionId, { writer: { path: opts.db }, tap, onBoost: onWriterBoost });
   return { db, sessionId, writer, startedNs };
 }
 

@@ -36,6 +36,7 @@ import { resolveCommand, spawnParked, type StartedTarget } from './target.js';
 import { startGuardian, type Guardian } from './guardian.js';
 import { shimStackEvery, type TraceOptions, type TraceProgress, type TraceSummary } from './options.js';
 import { closeRecording, openRecording, type Recording } from './recording.js';
+import { TracerCpus } from './tracer-cpus.js';
 import { LibraryAttacher, loadProbes, type LoadedProbes } from './attach.js';
 import { ProcessBook } from './processes.js';
 import { RetentionLoop } from './retention-loop.js';
@@ -102,6 +103,7 @@ export class TraceSession {
   private nvtx: NvtxInjection | null = null;
   private target: StartedTarget | null = null;
   private guardian: Guardian | null = null;
+  private cpus: TracerCpus | null = null;
   private stopReason: SessionStatus | null = null;
   private wake: (() => void) | null = null;
   private rescanTimer: NodeJS.Timeout | null = null;
@@ -141,7 +143,8 @@ export class TraceSession {
       const o = typeof this.opts.inProcess === 'object' ? this.opts.inProcess : {};
       this.inproc = planInproc(exe, { ringSlots: o.ringSlots, stackEvery: shimStackEvery(this.opts.stacks) }, this.log);
     }
-    const rec = (this.rec = openRecording(this.opts, () => this.addon.monotonicNs()));
+    const cpus = (this.cpus = new TracerCpus(this.addon.threadAffinity?.bind(this.addon), this.opts.tracerCpus ?? 'auto'));
+    const rec = (this.rec = openRecording(this.opts, () => this.addon.monotonicNs(), (on) => cpus.boost(on)));
     try {
       this.metrics = await MetricsLoop.open(this.opts.metrics, this.log);
       const probes = (this.probes = loadProbes(this.addon, this.opts, this.inproc.mode, this.symbolizer, this.log));
@@ -163,6 +166,9 @@ export class TraceSession {
       // the tracer's cost inside each recorded call, measured now (before the command competes for the CPUs)
       calibrateSession(this.addon, probes.cuda, { classic: this.opts.classicUprobes, inProcessOps: this.inproc.mode?.covered ?? [] }, rec.db, rec.sessionId, this.log);
       await this.startTargets(this.procs);
+      // the command is running on the CPUs it had: from here the tracer keeps to its own (tracer-cpus.ts)
+      cpus.start();
+      if (cpus.error) this.log(`WARNING: could not keep the tracer's threads on CPU ${cpus.confinedTo?.join(',')} (${cpus.error}): they may run beside the workload`);
       this.startCapture(rec, probes, this.procs);
       const libs = probes.cuda.libraries();
       const ops = libs.reduce((n, a) => n + a.probes.filter((p) => p.attached).length, 0);
@@ -347,6 +353,8 @@ export class TraceSession {
     if (this.rec && this.processCpuUs.start >= 0) recordTracerCpu(this.rec.db, this.rec.sessionId, (cpuUs() - this.processCpuUs.start) * 1000, performance.now() - this.captureWall0);
     let losses: LossCount[] = [];
     let captureError: Error | null = null;
+    // every CPU back for the flush, the close and the analysis
+    this.cpus?.end();
     if (this.capture) {
       this.capture.stop();
       this.captureCpuNs[1] = threadCpuNs();
@@ -429,6 +437,7 @@ export class TraceSession {
       libraries: (this.probes?.cuda.libraries() ?? []).map((a) => ({ path: a.library.path, kind: a.library.kind, mode: a.mode, attached: a.probes.filter((p) => p.attached).length, failed: a.probes.filter((p) => !p.attached && p.symbol !== null).length, error: a.error })),
       hostProbes: (this.probes?.host?.status ?? []).map((s) => ({ name: s.target, attached: s.attached, error: s.error })),
       hostStats: this.hostStats,
+      tracerCpus: { confinedTo: this.cpus?.confinedTo ?? null, confinements: this.cpus?.confinements ?? 0, ...(this.cpus?.error ? { error: this.cpus.error } : {}) },
       target: this.target ? { pid: this.target.pid, exitCode: exited ? child.exitCode : null, signal: exited ? child.signalCode : null, stdout: this.opts.captureTargetStdout ? this.targetStdout : undefined } : undefined,
       lateAttachMs: this.attacher?.lateAttachMs ?? [],
       loaderStops: { count: this.parkedMs.length, maxHandleMs: Math.max(0, ...this.parkedMs) },

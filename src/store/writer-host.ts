@@ -39,7 +39,12 @@ import type { FromWriter, ToWriter, WriterError, WriterWorkerData } from './writ
 
 export interface WriterHostOptions {
   writer?: WriterOptions;
-  /** batches in flight at most (default 8) */
+  /**
+   * batches in flight at most (default 32: 0.5M events, ~37 MiB, allocated as the backlog grows). The backlog a
+   * writer at nice 10 on the tracer's one CPU (run/tracer-cpus.ts) builds in a burst: with 8, an in-process launch
+   * loop at ~460k calls/s filled them within a second, and the writer's boost gave the tracer every CPU back,
+   * beside the workload (1-2% slower with 32, 7-9% with 8)
+   */
   slots?: number;
   /** events per batch (default 16384, the capture loop's batch) */
   slotEvents?: number;
@@ -47,6 +52,8 @@ export interface WriterHostOptions {
   closeTimeoutMs?: number;
   /** module URL of a tap the writer thread calls after each write (writer-worker.ts WriterTap) */
   tap?: string;
+  /** called when the writer's priority is lifted (true: it fell behind) or lowered again (false) */
+  onBoost?: (boosted: boolean) => void;
 }
 
 /** What the writer thread reports when it closes. */
@@ -90,6 +97,7 @@ export class WriterHost {
   /** times the writer thread's priority was lifted because the slots filled (see balance()) */
   boosts = 0;
   private boosted = false;
+  private readonly onBoost: ((boosted: boolean) => void) | undefined;
 
   constructor(
     readonly path: string,
@@ -97,8 +105,9 @@ export class WriterHost {
     opts: WriterHostOptions = {},
   ) {
     this.capacity = opts.slotEvents ?? 16384;
-    this.maxSlots = Math.max(2, Math.min(opts.slots ?? 8, MAX_SLOTS));
+    this.maxSlots = Math.max(2, Math.min(opts.slots ?? 32, MAX_SLOTS));
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 120_000;
+    this.onBoost = opts.onBoost;
     const ctl = new SharedArrayBuffer(4 * (CTL.slots + MAX_SLOTS));
     this.ctl = new Int32Array(ctl);
     const { port1, port2 } = new MessageChannel();
@@ -137,7 +146,9 @@ export class WriterHost {
       if (want) this.boosts++;
     } catch {
       // not permitted (no CAP_SYS_NICE) or the thread is gone: it keeps the priority it has
+      return;
     }
+    this.onBoost?.(want);
   }
 
   /** Batches handed to the writer thread and not written yet. */

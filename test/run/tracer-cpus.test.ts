@@ -1,0 +1,94 @@
+// Locks in the tracer's CPU confinement (src/run/tracer-cpus.ts) on a recorded fake affinity call: which CPU 'auto'
+// picks, no confinement with fewer than 2 CPUs or with 'all', the writer's boost giving every CPU back and taking it
+// again only while the capture runs, every CPU back at the end, failures reported and a vanished thread ignored.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { TracerCpus, parseTracerCpus, type AffinityFn } from '../../src/run/tracer-cpus.js';
+
+/** An affinity call over this process's real tids that records what was set, per tid. */
+function fake(allowed: number[], fail?: (tid: number) => string | null) {
+  const masks = new Map<number, number[]>();
+  const calls: { tid: number; cpus: number[] }[] = [];
+  const fn: AffinityFn = (tid, cpus) => {
+    const why = fail?.(tid) ?? null;
+    if (cpus) {
+      if (why) throw new Error(why);
+      calls.push({ tid, cpus: [...cpus] });
+      masks.set(tid, [...cpus]);
+    }
+    return masks.get(tid) ?? allowed;
+  };
+  return { fn, calls, masks };
+}
+const tids = () => fs.readdirSync('/proc/self/task').map(Number);
+
+test('auto: the last allowed CPU, on every thread, while the capture runs; the boost widens and narrows; end widens', () => {
+  const f = fake([0, 2, 5]);
+  const c = new TracerCpus(f.fn, 'auto');
+  assert.deepEqual(c.confinedTo, [5]);
+  c.boost(true);
+  c.boost(false);
+  assert.equal(f.calls.length, 0, 'nothing changes before the capture starts');
+  c.start();
+  assert.ok(c.isConfined);
+  const all = tids();
+  for (const t of all) assert.deepEqual(f.masks.get(t), [5], `thread ${t} confined`);
+  c.boost(true);
+  assert.ok(!c.isConfined);
+  for (const t of all) assert.deepEqual(f.masks.get(t), [0, 2, 5], `thread ${t} widened while the writer is behind`);
+  c.boost(false);
+  assert.ok(c.isConfined);
+  assert.equal(c.confinements, 2);
+  c.end();
+  assert.ok(!c.isConfined);
+  for (const t of all) assert.deepEqual(f.masks.get(t), [0, 2, 5], `thread ${t} widened at the end`);
+  const n = f.calls.length;
+  c.boost(false);
+  assert.equal(f.calls.length, n, 'after the end a caught-up writer confines nothing');
+  assert.equal(c.error, null);
+});
+
+test('no confinement: one CPU, all, a list naming every allowed CPU or none of them, no addon support', () => {
+  for (const [allowed, spec] of [[[3], 'auto'], [[0, 1], 'all'], [[0, 1], [0, 1]], [[0, 1], [7]]] as const) {
+    const f = fake([...allowed]);
+    const c = new TracerCpus(f.fn, spec as never);
+    assert.equal(c.confinedTo, null, `${allowed} ${spec}`);
+    c.start();
+    c.end();
+    assert.equal(f.calls.length, 0);
+  }
+  const none = new TracerCpus(undefined, 'auto');
+  none.start();
+  assert.equal(none.confinedTo, null);
+  assert.equal(none.isConfined, false);
+});
+
+test('a list keeps the allowed CPUs it names', () => {
+  const f = fake([0, 1, 2, 3]);
+  const c = new TracerCpus(f.fn, [1, 2, 9]);
+  assert.deepEqual(c.confinedTo, [1, 2]);
+  c.start();
+  assert.deepEqual(f.masks.get(process.pid), [1, 2]);
+});
+
+test('a thread that exited meanwhile is no failure; a refused change is reported and leaves the tracer unconfined', () => {
+  const gone = fake([0, 1], (tid) => (tid === process.pid ? null : 'sched_setaffinity(1): No such process'));
+  const a = new TracerCpus(gone.fn, 'auto');
+  a.start();
+  assert.equal(a.error, null);
+  assert.ok(a.isConfined, 'the main thread was confined');
+  const refused = fake([0, 1], () => 'sched_setaffinity(1): Invalid argument');
+  const b = new TracerCpus(refused.fn, 'auto');
+  b.start();
+  assert.match(b.error ?? '', /Invalid argument/);
+  assert.equal(b.isConfined, false);
+  assert.equal(b.confinements, 0);
+});
+
+test('parseTracerCpus: auto, all, a sorted list without repeats; anything else is refused', () => {
+  assert.equal(parseTracerCpus('auto'), 'auto');
+  assert.equal(parseTracerCpus('all'), 'all');
+  assert.deepEqual(parseTracerCpus('3,1, 3'), [1, 3]);
+  for (const bad of ['', 'x', '-1', '1.5', '1,,2', '4096']) assert.throws(() => parseTracerCpus(bad), /--tracer-cpus/, bad);
+});
