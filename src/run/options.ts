@@ -76,11 +76,12 @@ export interface TraceSummary {
    */
   hostStats?: Record<string, number>;
   /**
-   * The CPUs the tracer's threads kept to while the command ran (null: not confined: fewer than 2 CPUs, --tracer-cpus
-   * all, or no addon support), how many times (1 + each time they got every CPU back because the writer fell behind
-   * and were confined again), and why a change failed
+   * The CPUs the tracer's threads kept to while the command ran, at the end (null: not confined: fewer than 2 CPUs,
+   * --tracer-cpus all, traced threads pinned to every CPU, or no addon support), how many times (1 + each time they
+   * got every CPU back because the writer fell behind and were confined again), the CPUs traced threads were pinned
+   * to at the last look and how often the tracer moved away from them, and why a change failed
    */
-  tracerCpus: { confinedTo: number[] | null; confinements: number; error?: string };
+  tracerCpus: { confinedTo: number[] | null; confinements: number; avoided: number[]; moves: number; error?: string };
   target?: { pid: number; exitCode: number | null; signal: string | null; stdout?: string };
   lateAttachMs: number[];
   /** processes parked by the loader probe while new libraries were attached */

@@ -36,7 +36,7 @@ import { resolveCommand, spawnParked, type StartedTarget } from './target.js';
 import { startGuardian, type Guardian } from './guardian.js';
 import { shimStackEvery, type TraceOptions, type TraceProgress, type TraceSummary } from './options.js';
 import { closeRecording, openRecording, type Recording } from './recording.js';
-import { TracerCpus } from './tracer-cpus.js';
+import { TracerCpus, threadMasks } from './tracer-cpus.js';
 import { LibraryAttacher, loadProbes, type LoadedProbes } from './attach.js';
 import { ProcessBook } from './processes.js';
 import { RetentionLoop } from './retention-loop.js';
@@ -167,6 +167,7 @@ export class TraceSession {
       calibrateSession(this.addon, probes.cuda, { classic: this.opts.classicUprobes, inProcessOps: this.inproc.mode?.covered ?? [] }, rec.db, rec.sessionId, this.log);
       await this.startTargets(this.procs);
       // the command is running on the CPUs it had: from here the tracer keeps to its own (tracer-cpus.ts)
+      cpus.avoid(threadMasks(this.procs.tracedPids(), this.addon.threadAffinity?.bind(this.addon)));
       cpus.start();
       if (cpus.error) this.log(`WARNING: could not keep the tracer's threads on CPU ${cpus.confinedTo?.join(',')} (${cpus.error}): they may run beside the workload`);
       this.startCapture(rec, probes, this.procs);
@@ -316,6 +317,8 @@ export class TraceSession {
         this.log(`WARNING: pid ${pid} was not parked when it loaded ${late.join(', ')} (a load with no RELRO step?): attached late, so its calls before now are not recorded`);
       }
     }
+    // the tracer leaves CPUs traced threads pinned themselves to (tracer-cpus.ts)
+    if (!pids && this.cpus?.confinedTo !== undefined) this.cpus.avoid(threadMasks(list, this.addon.threadAffinity?.bind(this.addon)));
     return list.length;
   }
 
@@ -437,7 +440,7 @@ export class TraceSession {
       libraries: (this.probes?.cuda.libraries() ?? []).map((a) => ({ path: a.library.path, kind: a.library.kind, mode: a.mode, attached: a.probes.filter((p) => p.attached).length, failed: a.probes.filter((p) => !p.attached && p.symbol !== null).length, error: a.error })),
       hostProbes: (this.probes?.host?.status ?? []).map((s) => ({ name: s.target, attached: s.attached, error: s.error })),
       hostStats: this.hostStats,
-      tracerCpus: { confinedTo: this.cpus?.confinedTo ?? null, confinements: this.cpus?.confinements ?? 0, ...(this.cpus?.error ? { error: this.cpus.error } : {}) },
+      tracerCpus: { confinedTo: this.cpus?.confinedTo ?? null, confinements: this.cpus?.confinements ?? 0, avoided: this.cpus?.avoided ?? [], moves: this.cpus?.moves ?? 0, ...(this.cpus?.error ? { error: this.cpus.error } : {}) },
       target: this.target ? { pid: this.target.pid, exitCode: exited ? child.exitCode : null, signal: exited ? child.signalCode : null, stdout: this.opts.captureTargetStdout ? this.targetStdout : undefined } : undefined,
       lateAttachMs: this.attacher?.lateAttachMs ?? [],
       loaderStops: { count: this.parkedMs.length, maxHandleMs: Math.max(0, ...this.parkedMs) },

@@ -11,6 +11,10 @@
  * gets every CPU back, and one again once it caught up. At the end of the capture it gets them all for good (the
  * close catch-up and the analysis use both cores). The traced command is spawned before the confinement and keeps
  * the CPUs it had; threads the tracer creates while confined inherit the one CPU (pthread_create copies the mask).
+ *
+ * A traced thread pinned to CPUs (taskset, numactl, its own sched_setaffinity) cannot move away from the tracer:
+ * with 'auto' the tracer leaves the CPUs such threads are pinned to (avoid(), at every rescan of the traced
+ * processes), and keeps to no CPU while they claim every one.
  */
 import fs from 'node:fs';
 
@@ -32,9 +36,17 @@ export class TracerCpus {
   /** the CPUs this process's threads may use (their mask before the confinement) */
   private readonly all: number[];
   /** the CPUs the tracer keeps to while confined; null: no confinement */
-  readonly confinedTo: number[] | null;
+  confinedTo: number[] | null;
+  /** 'auto': the choice follows the traced threads' pins (avoid) */
+  private readonly auto: boolean;
+  /** CPUs traced threads were pinned to at the last look */
+  avoided: number[] = [];
+  /** times the tracer moved to another CPU because traced threads were pinned to its own */
+  moves = 0;
   private confined = false;
   private active = false;
+  /** every CPU back while the writer is behind (boost) */
+  private spread = false;
   private failure: string | null = null;
   /** times the tracer was confined (1 + the times it got every CPU back while behind and caught up again) */
   confinements = 0;
@@ -44,6 +56,7 @@ export class TracerCpus {
     spec: TracerCpusSpec = 'auto',
   ) {
     this.all = affinity ? safe(() => affinity(0)) ?? [] : [];
+    this.auto = spec === 'auto';
     let to: number[] | null = null;
     if (spec === 'auto') to = this.all.length >= 2 ? [this.all[this.all.length - 1]!] : null;
     else if (spec !== 'all') to = spec.filter((c) => this.all.includes(c));
@@ -69,6 +82,7 @@ export class TracerCpus {
   /** WriterHost's boost: the writer fell behind (true: every CPU back) or caught up (false: one CPU again). */
   boost(on: boolean): void {
     if (!this.active) return;
+    this.spread = on;
     if (on) this.widen();
     else this.confine();
   }
@@ -77,6 +91,30 @@ export class TracerCpus {
   end(): void {
     this.active = false;
     this.widen();
+  }
+
+  /**
+   * The affinity masks of the traced threads (threadMasks): with 'auto', keep to the last CPU no traced thread is
+   * pinned to (a mask narrower than this process's), or to none while they are pinned to every CPU.
+   */
+  avoid(masks: number[][]): void {
+    if (!this.auto || this.all.length < 2) return;
+    const claimed = new Set<number>();
+    for (const m of masks) if (m.length < this.all.length) for (const c of m) claimed.add(c);
+    this.avoided = [...claimed].sort((a, b) => a - b);
+    const free = this.all.filter((c) => !claimed.has(c));
+    const want = free.length ? [free[free.length - 1]!] : null;
+    const same = want && this.confinedTo && want.length === this.confinedTo.length && want.every((c, i) => c === this.confinedTo![i]);
+    if (same || (!want && !this.confinedTo)) return;
+    this.moves++;
+    this.confinedTo = want;
+    // not running, or spread out while the writer is behind: the next confine() takes the new choice
+    if (!this.active || this.spread) return;
+    if (!want) this.widen();
+    else if (this.apply(want)) {
+      if (!this.confined) this.confinements++;
+      this.confined = true;
+    }
   }
 
   private confine(): void {
@@ -113,6 +151,25 @@ export class TracerCpus {
     }
     return ok;
   }
+}
+
+/** The affinity masks of every thread of these processes (a process or thread gone meanwhile is skipped). */
+export function threadMasks(pids: Iterable<number>, affinity: AffinityFn | undefined): number[][] {
+  const out: number[][] = [];
+  if (!affinity) return out;
+  for (const pid of pids) {
+    let tids: string[];
+    try {
+      tids = fs.readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tids) {
+      const m = safe(() => affinity(Number(t)));
+      if (m) out.push(m);
+    }
+  }
+  return out;
 }
 
 function safe<T>(f: () => T): T | null {

@@ -63,3 +63,20 @@ test('--tracer-cpus with a bad value: a usage error before anything is traced', 
   assert.match(r.stderr, /--tracer-cpus takes auto, all or a list/);
   assert.ok(!fs.existsSync(db), 'no database created');
 });
+
+test('a command pinned to the last CPU: the tracer keeps to another one', { skip }, () => {
+  const last = mine[mine.length - 1]!;
+  const db = path.join(dir, 'pinned.db');
+  const r = runCli(['trace', '--db', db, '--json', '-q', '--no-explain', '--', 'taskset', '-c', String(last), 'sh', '-c', REPORT], { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr.slice(-2000));
+  const lines = r.stdout.split('\n');
+  const summary = JSON.parse(r.stdout.slice(r.stdout.indexOf('\n{\n') + 1));
+  const other = mine[mine.length - 2]!;
+  assert.deepEqual(summary.tracerCpus.avoided, [last]);
+  assert.deepEqual(summary.tracerCpus.confinedTo, [other]);
+  const self = lines.filter((l) => l.startsWith('SELF ')).map((l) => cpuList(`Cpus_allowed_list: ${l.slice(5)}`));
+  assert.deepEqual(self, [[last]]);
+  const tracer = lines.filter((l) => l.startsWith('TRACER ')).map((l) => cpuList(`Cpus_allowed_list: ${l.slice(7)}`));
+  assert.ok(tracer.length >= 4);
+  for (const t of tracer) assert.deepEqual(t, [other], 'the tracer moved off the pinned CPU');
+});

@@ -92,3 +92,32 @@ test('parseTracerCpus: auto, all, a sorted list without repeats; anything else i
   assert.deepEqual(parseTracerCpus('3,1, 3'), [1, 3]);
   for (const bad of ['', 'x', '-1', '1.5', '1,,2', '4096']) assert.throws(() => parseTracerCpus(bad), /--tracer-cpus/, bad);
 });
+
+test('auto leaves the CPUs traced threads are pinned to, and keeps to none while they claim every CPU', () => {
+  const f = fake([0, 1, 2, 3]);
+  const c = new TracerCpus(f.fn, 'auto');
+  c.avoid([[0, 1, 2, 3], [3]]);
+  assert.deepEqual(c.confinedTo, [2], 'a thread pinned to 3: the tracer takes 2 (unpinned threads claim nothing)');
+  assert.deepEqual(c.avoided, [3]);
+  c.start();
+  assert.deepEqual(f.masks.get(process.pid), [2]);
+  c.avoid([[2, 3]]);
+  assert.deepEqual(c.confinedTo, [1]);
+  assert.deepEqual(f.masks.get(process.pid), [1], 'moved while confined');
+  c.boost(true);
+  c.avoid([[1]]);
+  assert.deepEqual(f.masks.get(process.pid), [0, 1, 2, 3], 'spread out while the writer is behind: no move applied');
+  c.boost(false);
+  assert.deepEqual(f.masks.get(process.pid), [3], 'caught up: confined to the new choice');
+  c.avoid([[0, 1], [2, 3]]);
+  assert.equal(c.confinedTo, null);
+  assert.ok(!c.isConfined);
+  assert.deepEqual(f.masks.get(process.pid), [0, 1, 2, 3], 'every CPU claimed: not confined');
+  c.avoid([]);
+  assert.deepEqual(c.confinedTo, [3]);
+  assert.ok(c.isConfined, 'the pins are gone: confined again');
+  assert.equal(c.moves, 5);
+  const listed = new TracerCpus(fake([0, 1, 2, 3]).fn, [3]);
+  listed.avoid([[3]]);
+  assert.deepEqual(listed.confinedTo, [3], 'CPUs named by the user are kept');
+});
