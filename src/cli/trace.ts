@@ -72,7 +72,7 @@ export function register(program: Command): void {
     .option('--ring-calls-bytes <n>', 'size of the CUDA call ring buffer (power of two, >= 4096)')
     .option('--in-process', 'preload a capture shim into CMD instead of uprobes (~50 ns per call instead of ~2 us; needs -- CMD; static or setuid commands fall back to uprobes)')
     .option('--in-process-ring <slots>', 'in-process ring size per thread, in records (power of two, default 65536)')
-    .option('--tracer-cpus <cpus>', "CPUs the tracer's own threads keep to while the command runs: auto (the last one, when there are 2 or more), all, or a list (0,3)", 'auto')
+    .option('--tracer-cpus <cpus>', "CPUs the tracer's own threads keep to while the command runs: all (default: no confinement), auto (one CPU no traced thread is pinned to; launch-bound loops keep more speed), or a list (0,3)", 'all')
     .option('--classic-uprobes', 'attach one perf-event uprobe per function instead of uprobe_multi')
     .option('--metrics <host:port>', 'serve Prometheus metrics while tracing (loopback by default; a non-loopback address needs a token in $CAUSEWAY_METRICS_TOKEN)')
     .option('--max-db-mb <n>', 'retention: keep the database under N MiB (oldest events pruned, counted in drops as retention)')

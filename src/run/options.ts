@@ -41,7 +41,7 @@ export interface TraceOptions {
   retention?: { maxBytes?: number; maxAgeS?: number; everyMs?: number; passBudgetMs?: number };
   /** keep the command's stdout (returned in the summary) instead of passing it through */
   captureTargetStdout?: boolean;
-  /** where the tracer's own threads run while the capture runs (tracer-cpus.ts; default 'auto': the last allowed CPU) */
+  /** where the tracer's own threads run while the capture runs (tracer-cpus.ts; default 'all': anywhere) */
   tracerCpus?: TracerCpusSpec;
   /** --in-process: preload the shim into the command and take CUDA calls from its rings (uprobes only for what it cannot cover) */
   inProcess?: boolean | { ringSlots?: number };

@@ -104,6 +104,7 @@ export class TraceSession {
   private target: StartedTarget | null = null;
   private guardian: Guardian | null = null;
   private cpus: TracerCpus | null = null;
+  private cpusWarned = false;
   private stopReason: SessionStatus | null = null;
   private wake: (() => void) | null = null;
   private rescanTimer: NodeJS.Timeout | null = null;
@@ -143,7 +144,7 @@ export class TraceSession {
       const o = typeof this.opts.inProcess === 'object' ? this.opts.inProcess : {};
       this.inproc = planInproc(exe, { ringSlots: o.ringSlots, stackEvery: shimStackEvery(this.opts.stacks) }, this.log);
     }
-    const cpus = (this.cpus = new TracerCpus(this.addon.threadAffinity?.bind(this.addon), this.opts.tracerCpus ?? 'auto'));
+    const cpus = (this.cpus = new TracerCpus(this.addon.threadAffinity?.bind(this.addon), this.opts.tracerCpus ?? 'all'));
     const rec = (this.rec = openRecording(this.opts, () => this.addon.monotonicNs(), (on) => cpus.boost(on)));
     try {
       this.metrics = await MetricsLoop.open(this.opts.metrics, this.log);
@@ -166,10 +167,8 @@ export class TraceSession {
       // the tracer's cost inside each recorded call, measured now (before the command competes for the CPUs)
       calibrateSession(this.addon, probes.cuda, { classic: this.opts.classicUprobes, inProcessOps: this.inproc.mode?.covered ?? [] }, rec.db, rec.sessionId, this.log);
       await this.startTargets(this.procs);
-      // the command is running on the CPUs it had: from here the tracer keeps to its own (tracer-cpus.ts)
-      cpus.avoid(threadMasks(this.procs.tracedPids(), this.addon.threadAffinity?.bind(this.addon)));
+      // the command is running on the CPUs it had: from the first rescan the tracer keeps to its own (tracer-cpus.ts)
       cpus.start();
-      if (cpus.error) this.log(`WARNING: could not keep the tracer's threads on CPU ${cpus.confinedTo?.join(',')} (${cpus.error}): they may run beside the workload`);
       this.startCapture(rec, probes, this.procs);
       const libs = probes.cuda.libraries();
       const ops = libs.reduce((n, a) => n + a.probes.filter((p) => p.attached).length, 0);
@@ -318,7 +317,14 @@ export class TraceSession {
       }
     }
     // the tracer leaves CPUs traced threads pinned themselves to (tracer-cpus.ts)
-    if (!pids && this.cpus?.confinedTo !== undefined) this.cpus.avoid(threadMasks(list, this.addon.threadAffinity?.bind(this.addon)));
+    const cpus = this.cpus;
+    if (!pids && cpus?.enabled) {
+      cpus.avoid(threadMasks(list, this.addon.threadAffinity?.bind(this.addon)));
+      if (cpus.error && !this.cpusWarned) {
+        this.cpusWarned = true;
+        this.log(`WARNING: could not keep the tracer's threads on CPU ${cpus.confinedTo?.join(',')} (${cpus.error}): they may run beside the workload`);
+      }
+    }
     return list.length;
   }
 

@@ -1,6 +1,6 @@
-// Locks in where the tracer runs (src/run/tracer-cpus.ts) on a real trace: while the command runs, every thread of
-// the tracer keeps to the last allowed CPU and the command keeps every CPU it had; --tracer-cpus all leaves the
-// tracer everywhere; a bad value is a usage error.
+// Locks in where the tracer runs (src/run/tracer-cpus.ts) on a real trace: with --tracer-cpus auto, while the command
+// runs, every thread of the tracer keeps to the last allowed CPU (another one when the command pins itself there)
+// and the command keeps every CPU it had; by default (all) the tracer stays everywhere; a bad value is a usage error.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -37,8 +37,8 @@ function trace(extra: string[]) {
   return { self, tracer, summary };
 }
 
-test('default: the tracer keeps to the last CPU while the command runs; the command keeps every CPU', { skip }, () => {
-  const { self, tracer, summary } = trace([]);
+test('auto: the tracer keeps to the last CPU while the command runs; the command keeps every CPU', { skip }, () => {
+  const { self, tracer, summary } = trace(['--tracer-cpus', 'auto']);
   const last = mine[mine.length - 1]!;
   assert.deepEqual(summary.tracerCpus.confinedTo, [last]);
   assert.ok(summary.tracerCpus.confinements >= 1);
@@ -48,13 +48,15 @@ test('default: the tracer keeps to the last CPU while the command runs; the comm
   for (const t of tracer) assert.deepEqual(t, [last], 'every tracer thread on the last CPU');
 });
 
-test('--tracer-cpus all: nothing confined', { skip }, () => {
-  const { self, tracer, summary } = trace(['--tracer-cpus', 'all']);
-  assert.equal(summary.tracerCpus.confinedTo, null);
-  assert.equal(summary.tracerCpus.confinements, 0);
-  assert.deepEqual(self, [mine]);
-  for (const t of tracer) assert.deepEqual(t, mine);
-});
+for (const [name, args] of [['default', []], ['--tracer-cpus all', ['--tracer-cpus', 'all']]] as const) {
+  test(`${name}: nothing confined`, { skip }, () => {
+    const { self, tracer, summary } = trace([...args]);
+    assert.equal(summary.tracerCpus.confinedTo, null);
+    assert.equal(summary.tracerCpus.confinements, 0);
+    assert.deepEqual(self, [mine]);
+    for (const t of tracer) assert.deepEqual(t, mine);
+  });
+}
 
 test('--tracer-cpus with a bad value: a usage error before anything is traced', () => {
   const db = path.join(dir, 'bad.db');
@@ -67,7 +69,7 @@ test('--tracer-cpus with a bad value: a usage error before anything is traced', 
 test('a command pinned to the last CPU: the tracer keeps to another one', { skip }, () => {
   const last = mine[mine.length - 1]!;
   const db = path.join(dir, 'pinned.db');
-  const r = runCli(['trace', '--db', db, '--json', '-q', '--no-explain', '--', 'taskset', '-c', String(last), 'sh', '-c', REPORT], { timeoutMs: 60_000 });
+  const r = runCli(['trace', '--db', db, '--json', '-q', '--no-explain', '--tracer-cpus', 'auto', '--', 'taskset', '-c', String(last), 'sh', '-c', REPORT], { timeoutMs: 60_000 });
   assert.equal(r.code, 0, r.stderr.slice(-2000));
   const lines = r.stdout.split('\n');
   const summary = JSON.parse(r.stdout.slice(r.stdout.indexOf('\n{\n') + 1));

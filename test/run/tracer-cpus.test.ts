@@ -31,6 +31,8 @@ test('auto: the last allowed CPU, on every thread, while the capture runs; the b
   c.boost(false);
   assert.equal(f.calls.length, 0, 'nothing changes before the capture starts');
   c.start();
+  assert.ok(!c.isConfined, 'not before the first look at the traced threads');
+  c.avoid([]);
   assert.ok(c.isConfined);
   const all = tids();
   for (const t of all) assert.deepEqual(f.masks.get(t), [5], `thread ${t} confined`);
@@ -55,11 +57,13 @@ test('no confinement: one CPU, all, a list naming every allowed CPU or none of t
     const c = new TracerCpus(f.fn, spec as never);
     assert.equal(c.confinedTo, null, `${allowed} ${spec}`);
     c.start();
+    c.avoid([]);
     c.end();
     assert.equal(f.calls.length, 0);
   }
   const none = new TracerCpus(undefined, 'auto');
   none.start();
+  none.avoid([]);
   assert.equal(none.confinedTo, null);
   assert.equal(none.isConfined, false);
 });
@@ -69,6 +73,7 @@ test('a list keeps the allowed CPUs it names', () => {
   const c = new TracerCpus(f.fn, [1, 2, 9]);
   assert.deepEqual(c.confinedTo, [1, 2]);
   c.start();
+  c.avoid([[1]]);
   assert.deepEqual(f.masks.get(process.pid), [1, 2]);
 });
 
@@ -76,11 +81,13 @@ test('a thread that exited meanwhile is no failure; a refused change is reported
   const gone = fake([0, 1], (tid) => (tid === process.pid ? null : 'sched_setaffinity(1): No such process'));
   const a = new TracerCpus(gone.fn, 'auto');
   a.start();
+  a.avoid([]);
   assert.equal(a.error, null);
   assert.ok(a.isConfined, 'the main thread was confined');
   const refused = fake([0, 1], () => 'sched_setaffinity(1): Invalid argument');
   const b = new TracerCpus(refused.fn, 'auto');
   b.start();
+  b.avoid([]);
   assert.match(b.error ?? '', /Invalid argument/);
   assert.equal(b.isConfined, false);
   assert.equal(b.confinements, 0);
@@ -99,7 +106,9 @@ test('auto leaves the CPUs traced threads are pinned to, and keeps to none while
   c.avoid([[0, 1, 2, 3], [3]]);
   assert.deepEqual(c.confinedTo, [2], 'a thread pinned to 3: the tracer takes 2 (unpinned threads claim nothing)');
   assert.deepEqual(c.avoided, [3]);
+  assert.equal(f.calls.length, 0, 'not before the start');
   c.start();
+  c.avoid([[3]]);
   assert.deepEqual(f.masks.get(process.pid), [2]);
   c.avoid([[2, 3]]);
   assert.deepEqual(c.confinedTo, [1]);
