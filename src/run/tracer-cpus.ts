@@ -8,8 +8,10 @@
  * alone (nice 10 for the writer, lower for the rest) did not keep them apart and, lowered further, starved the drain
  * into ring overflows. Confined to one CPU, the tracer is where the scheduler puts the workload last.
  *
- * Never at the cost of an event: when the writer falls behind (WriterHost's boost: every slot queued) the tracer
- * gets every CPU back, and one again once it caught up. At the end of the capture it gets them all for good (the
+ * A writer that falls behind does not cost events: at WriterHost's boost (every slot queued) the tracer gets every
+ * CPU back, and one again once it caught up. The drain thread falling behind is not seen yet: in 1 of 5 bench runs
+ * it fell more than a shim ring's length behind, sharing the CPU with the writer and V8's helpers, and 20k calls
+ * were lost (shim_ring_full, counted). At the end of the capture it gets them all for good (the
  * close catch-up and the analysis use both cores). The traced command is spawned before the confinement and keeps
  * the CPUs it had; threads the tracer creates while confined inherit the one CPU (pthread_create copies the mask).
  *
@@ -28,7 +30,7 @@ import fs from 'node:fs';
 /** The addon's threadAffinity (src/probe/addon-types.ts). */
 export type AffinityFn = (tid: number, cpus?: number[] | null) => number[];
 
-/** 'auto': the last CPU this process may use (none with fewer than 2), 'all': no confinement, or the CPUs to use. */
+/** 'auto': the last CPU this process may use that no traced thread is pinned to (none with fewer than 2), 'all': no confinement, or the CPUs to use. */
 export type TracerCpusSpec = 'auto' | 'all' | number[];
 
 export function parseTracerCpus(v: string): TracerCpusSpec {
