@@ -304,8 +304,8 @@ export class RecordDecoder {
         batch.a1[i] = by;
         batch.a2[i] = waker;
         batch.a3[i] = offCpuA3(dv.getUint16(rec + OFFCPU.cpu, true), dv.getUint16(rec + OFFCPU.callOp, true));
-        if (by) this.sink.process({ pid: by, comm: cstr(buf, rec + OFFCPU.byComm, COMM_LEN), traced: false });
-        if (waker && !isWakerMarker(waker)) this.sink.process({ pid: waker, comm: cstr(buf, rec + OFFCPU.wakerComm, COMM_LEN), traced: false });
+        if (by) this.sink.process({ pid: by, comm: cstr(buf, rec + OFFCPU.byComm, COMM_LEN), traced: false, commSeen: true });
+        if (waker && !isWakerMarker(waker)) this.sink.process({ pid: waker, comm: cstr(buf, rec + OFFCPU.wakerComm, COMM_LEN), traced: false, commSeen: true });
         return true;
       }
       case Op.EXEC:

@@ -114,6 +114,8 @@ export class Capture {
   private final = false;
   private readonly decoder: RecordDecoder;
   private readonly pendingProcs = new Map<number, ProcessInfo>();
+  /** pids whose comm came from their own records (exec, fork, exit, /proc), not only from off-CPU records */
+  private readonly namedPids = new Set<number>();
   private readonly seenPids = new Set<number>();
   private readonly stackCache = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
@@ -400,6 +402,11 @@ export class Capture {
   }
 
   private mergeProcess(p: ProcessInfo): void {
+    // a name seen beside a traced thread is dropped once the process's own records named it (see commSeen)
+    if (p.comm !== undefined) {
+      if (!p.commSeen) this.namedPids.add(p.pid);
+      else if (this.namedPids.has(p.pid)) p = { ...p, comm: undefined };
+    }
     const prev = this.pendingProcs.get(p.pid);
     if (!prev) {
       this.pendingProcs.set(p.pid, { ...p });

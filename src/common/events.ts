@@ -97,6 +97,12 @@ export interface ProcessInfo {
   containerId?: string;
   pod?: string;
   traced: boolean;
+  /**
+   * comm was read when the process ran beside a traced thread (an off-CPU record's preempting or waking task): a
+   * name from the switch-out, possibly older than the process's exec, which arrives later when the preempted thread
+   * runs again. It never replaces a name learned from the process's own exec, fork, exit or /proc.
+   */
+  commSeen?: boolean;
   startNs?: number;
   exitNs?: number;
   exitCode?: number;

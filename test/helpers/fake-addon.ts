@@ -1,7 +1,7 @@
 // An in-memory Addon: rings replay recorded batches (bytes in the drain() framing), per-CPU counters
 // are plain arrays. Lets the capture loop, loss accounting and session bookkeeping run without root.
 import type { Addon, LinkHandle, ObjHandle, RingHandle } from '../../src/probe/addon-types.js';
-import { CALL, HDR, PROC, EVENT_VERSION, FRAME_HDR, frameSize, Source, Op } from '../../src/common/wire.js';
+import { CALL, HDR, OFFCPU, PROC, EVENT_VERSION, FRAME_HDR, frameSize, Source, Op } from '../../src/common/wire.js';
 
 export class FakeAddon implements Addon {
   private readonly rings = new Map<RingHandle, { name: string; batches: Buffer[] }>();
@@ -117,5 +117,18 @@ export function exitRecord(o: { ts: bigint; pid: number; code: number; signaled?
   header(b, o.ts, o.pid, o.pid, Op.EXIT, Source.PROC, o.signaled ? 8 : 0);
   b.writeInt32LE(o.code, PROC.exitCode);
   b.write(o.comm ?? 'worker', PROC.comm, 15, 'latin1');
+  return b;
+}
+
+/** A struct cw_offcpu record: `pid` off the CPU for `dur` ns while `by` (named byComm then) ran. */
+export function offCpuRecord(o: { ts: bigint; pid: number; dur: number; by: number; byComm: string; reason?: number }): Buffer {
+  const b = Buffer.alloc(OFFCPU.size);
+  header(b, o.ts, o.pid, o.pid, Op.OFF_CPU, Source.SCHED, 0);
+  b.writeBigUInt64LE(BigInt(o.dur), OFFCPU.dur);
+  b.writeUInt32LE(o.reason ?? 1, OFFCPU.reason);
+  b.writeUInt16LE(0xffff, OFFCPU.callOp);
+  b.writeUInt32LE(o.by, OFFCPU.byTgid);
+  b.writeUInt32LE(o.by, OFFCPU.byTid);
+  b.write(o.byComm, OFFCPU.byComm, 15, 'latin1');
   return b;
 }
