@@ -78,8 +78,8 @@ export interface TraceSummary {
   /**
    * The CPUs the tracer's threads kept to while the command ran, at the end (null: not confined: fewer than 2 CPUs,
    * --tracer-cpus all, traced threads pinned to every CPU, or no addon support), how many times (1 + each time they
-   * got every CPU back because the writer fell behind and were confined again), the CPUs traced threads were pinned
-   * to at the last look and how often the tracer moved away from them, and why a change failed
+   * got every CPU back because the writer fell behind and were confined again), the CPUs traced threads were seen
+   * pinned to during the trace and how often the tracer moved because of them, and why a change failed
    */
   tracerCpus: { confinedTo: number[] | null; confinements: number; avoided: number[]; moves: number; error?: string };
   target?: { pid: number; exitCode: number | null; signal: string | null; stdout?: string };

@@ -48,8 +48,9 @@ export class TracerCpus {
   confinedTo: number[] | null;
   /** 'auto': the choice follows the traced threads' pins (avoid) */
   private readonly auto: boolean;
-  /** CPUs traced threads were pinned to at the last look */
+  /** CPUs traced threads were seen pinned to during the trace */
   avoided: number[] = [];
+  private readonly seenPinned = new Set<number>();
   /** times the tracer moved to another CPU because traced threads were pinned to its own */
   moves = 0;
   private confined = false;
@@ -115,7 +116,8 @@ export class TracerCpus {
    * pinned to (a mask narrower than this process's), or to none while they are pinned to every CPU.
    */
   avoid(masks: number[][]): void {
-    if (this.auto && this.all.length >= 2) this.follow(masks);
+    // no traced thread left (the command exited before the trace stopped): nothing to move for
+    if (this.auto && this.all.length >= 2 && masks.length) this.follow(masks);
     // the first look after the start confines
     if (this.active && !this.spread && !this.confined && this.confinedTo) this.confine();
   }
@@ -123,7 +125,8 @@ export class TracerCpus {
   private follow(masks: number[][]): void {
     const claimed = new Set<number>();
     for (const m of masks) if (m.length < this.all.length) for (const c of m) claimed.add(c);
-    this.avoided = [...claimed].sort((a, b) => a - b);
+    for (const c of claimed) this.seenPinned.add(c);
+    this.avoided = [...this.seenPinned].sort((a, b) => a - b);
     const free = this.all.filter((c) => !claimed.has(c));
     const want = free.length ? [free[free.length - 1]!] : null;
     const same = want && this.confinedTo && want.length === this.confinedTo.length && want.every((c, i) => c === this.confinedTo![i]);

@@ -122,10 +122,14 @@ test('auto leaves the CPUs traced threads are pinned to, and keeps to none while
   assert.equal(c.confinedTo, null);
   assert.ok(!c.isConfined);
   assert.deepEqual(f.masks.get(process.pid), [0, 1, 2, 3], 'every CPU claimed: not confined');
-  c.avoid([]);
+  c.avoid([[0, 1, 2, 3]]);
   assert.deepEqual(c.confinedTo, [3]);
   assert.ok(c.isConfined, 'the pins are gone: confined again');
   assert.equal(c.moves, 5);
+  c.avoid([]);
+  assert.deepEqual(c.confinedTo, [3], 'no traced thread left: no move');
+  assert.equal(c.moves, 5);
+  assert.deepEqual(c.avoided, [0, 1, 2, 3], 'every CPU a traced thread was seen pinned to');
   const listed = new TracerCpus(fake([0, 1, 2, 3]).fn, [3]);
   listed.avoid([[3]]);
   assert.deepEqual(listed.confinedTo, [3], 'CPUs named by the user are kept');
