@@ -66,8 +66,9 @@ const CATCH_UP_BUDGET_MS = 10;
  */
 const CONTENDED = 0.05;
 const DEFER_CLOSE_NS = 500e6;
-/** CPU per event assumed before the engine measured its own (a launch-bound stream's, the costliest kind) */
+/** CPU per event assumed before the engine measured its own over MEASURED_EVENTS (a launch-bound stream's, the costliest kind) */
 const DEFAULT_NS_PER_EVENT = 2000;
+const MEASURED_EVENTS = 65_536;
 
 /** What a test may replace: the pressure reading and the close budget. */
 export interface TapOptions {
@@ -101,7 +102,7 @@ export function createTap(db: Db, sessionId: number, opts: TapOptions = {}): Wri
   /** contended, and what is behind could still be caught up within DEFER_CLOSE_NS at close */
   const defer = (): boolean => {
     if (pressure.sample() < CONTENDED) return false;
-    const nsPerEvent = feedEvents >= CATCH_UP_STEP * 256 ? feedCpuNs / feedEvents : DEFAULT_NS_PER_EVENT;
+    const nsPerEvent = feedEvents >= MEASURED_EVENTS ? feedCpuNs / feedEvents : DEFAULT_NS_PER_EVENT;
     const behind = ((maxId.get() as number | null) ?? 0) - engine.lastId;
     return behind > 0 && behind * nsPerEvent < deferCloseNs;
   };

@@ -112,7 +112,7 @@ export interface TraceSummary {
   /**
    * drain loop health: longest tick and longest gap between ticks, ms; ticks cut short because the
    * writer thread had no free batch (stalls); times the writer thread's priority was lifted from its
-   * nice 10 because half its slots were queued (writerBoosts, store/writer-host.ts); CPU time of the drain (main) thread from the capture
+   * nice 10 because all its slots were queued (writerBoosts, store/writer-host.ts); CPU time of the drain (main) thread from the capture
    * loop's start to the end of its final drain (start-up, detach and analysis excluded) and of the
    * writer thread (all of it), ms (-1 when unknown); processCpuMs: CPU of the whole process, every
    * thread, from the capture loop's start until the writer thread has stored the last event, less

@@ -446,7 +446,7 @@ export class TraceSession {
       libraries: (this.probes?.cuda.libraries() ?? []).map((a) => ({ path: a.library.path, kind: a.library.kind, mode: a.mode, attached: a.probes.filter((p) => p.attached).length, failed: a.probes.filter((p) => !p.attached && p.symbol !== null).length, error: a.error })),
       hostProbes: (this.probes?.host?.status ?? []).map((s) => ({ name: s.target, attached: s.attached, error: s.error })),
       hostStats: this.hostStats,
-      tracerCpus: { confinedTo: this.cpus?.confinedTo ?? null, confinements: this.cpus?.confinements ?? 0, avoided: this.cpus?.avoided ?? [], moves: this.cpus?.moves ?? 0, ...(this.cpus?.error ? { error: this.cpus.error } : {}) },
+      tracerCpus: this.cpus?.summary() ?? { confinedTo: null, confinements: 0, avoided: [], moves: 0 },
       target: this.target ? { pid: this.target.pid, exitCode: exited ? child.exitCode : null, signal: exited ? child.signalCode : null, stdout: this.opts.captureTargetStdout ? this.targetStdout : undefined } : undefined,
       lateAttachMs: this.attacher?.lateAttachMs ?? [],
       loaderStops: { count: this.parkedMs.length, maxHandleMs: Math.max(0, ...this.parkedMs) },

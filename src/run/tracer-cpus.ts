@@ -49,7 +49,6 @@ export class TracerCpus {
   /** 'auto': the choice follows the traced threads' pins (avoid) */
   private readonly auto: boolean;
   /** CPUs traced threads were seen pinned to during the trace */
-  avoided: number[] = [];
   private readonly seenPinned = new Set<number>();
   /** times the tracer moved to another CPU because traced threads were pinned to its own */
   moves = 0;
@@ -86,6 +85,16 @@ export class TracerCpus {
 
   get isConfined(): boolean {
     return this.confined;
+  }
+
+  /** CPUs traced threads were seen pinned to during the trace, ascending */
+  get avoided(): number[] {
+    return [...this.seenPinned].sort((a, b) => a - b);
+  }
+
+  /** What the trace summary reports (TraceSummary.tracerCpus). */
+  summary(): { confinedTo: number[] | null; confinements: number; avoided: number[]; moves: number; error?: string } {
+    return { confinedTo: this.confinedTo, confinements: this.confinements, avoided: this.avoided, moves: this.moves, ...(this.failure ? { error: this.failure } : {}) };
   }
 
   /**
@@ -126,28 +135,27 @@ export class TracerCpus {
     const claimed = new Set<number>();
     for (const m of masks) if (m.length < this.all.length) for (const c of m) claimed.add(c);
     for (const c of claimed) this.seenPinned.add(c);
-    this.avoided = [...this.seenPinned].sort((a, b) => a - b);
     const free = this.all.filter((c) => !claimed.has(c));
     const want = free.length ? [free[free.length - 1]!] : null;
-    const same = want && this.confinedTo && want.length === this.confinedTo.length && want.every((c, i) => c === this.confinedTo![i]);
-    if (same || (!want && !this.confinedTo)) return;
+    // auto keeps to one CPU at most: the first ones tell whether the choice changed
+    if (want?.[0] === this.confinedTo?.[0]) return;
     this.moves++;
     this.confinedTo = want;
     // not running, or spread out while the writer is behind: the next confine() takes the new choice
     if (!this.active || this.spread) return;
-    if (!want) this.widen();
-    else if (this.apply(want)) {
-      if (!this.confined) this.confinements++;
-      this.confined = true;
-    }
+    if (want) this.keepTo(want);
+    else this.widen();
   }
 
   private confine(): void {
-    if (!this.confinedTo || this.confined) return;
-    if (this.apply(this.confinedTo)) {
-      this.confined = true;
-      this.confinements++;
-    }
+    if (this.confinedTo && !this.confined) this.keepTo(this.confinedTo);
+  }
+
+  /** every thread on `cpus` (a move while confined is not a new confinement) */
+  private keepTo(cpus: number[]): void {
+    if (!this.apply(cpus)) return;
+    if (!this.confined) this.confinements++;
+    this.confined = true;
   }
 
   private widen(): void {
