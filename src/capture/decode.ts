@@ -32,6 +32,8 @@ export interface DecodeSink {
 
 export interface DecodeStats {
   records: number;
+  /** CUDA (NCCL, cuBLAS, NVTX) call records, host context excluded */
+  calls: number;
   malformed: number;
   /** cw_pyframes records whose call record never came (the call never returned) */
   pyOrphans: number;
@@ -66,7 +68,7 @@ export class TimeBase {
 }
 
 export class RecordDecoder {
-  readonly stats: DecodeStats = { records: 0, malformed: 0, pyOrphans: 0, nvtxOrphans: 0 };
+  readonly stats: DecodeStats = { records: 0, calls: 0, malformed: 0, pyOrphans: 0, nvtxOrphans: 0 };
   /** NVTX messages waiting for their call record, by tid * 65536 + call op */
   private readonly nvtxPending = new Map<number, string>();
   /** NVTX messages of the events of the batch being filled, by batch index (cleared with the batch) */
@@ -120,7 +122,10 @@ export class RecordDecoder {
         else this.nvtxMsg(dv, buf, rec);
       } else if (op < Op.HOST_MIN) {
         if (recLen < CALL.size) this.stats.malformed++;
-        else this.call(dv, rec, batch);
+        else {
+          this.stats.calls++;
+          this.call(dv, rec, batch);
+        }
       } else if (!this.host(dv, buf, rec, recLen, op, batch)) {
         this.stats.malformed++;
       }

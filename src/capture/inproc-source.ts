@@ -36,6 +36,8 @@ export interface RecordSource {
   /** Frames of a stack id this source put into its records (ids >= SHIM_STACK_ID_BASE), or null. */
   stackFrames?(id: number): bigint[] | null;
   losses(): LossCount[];
+  /** The largest share (0..1) of a ring found unread by the drains since the last call: how far behind the drain runs. */
+  takeFill?(): number;
 }
 
 export interface ShimThread {
@@ -92,6 +94,8 @@ class RingReader {
   private readonly tailBuf = Buffer.alloc(8);
   private slots = 0;
   tail = 0;
+  /** share of the ring unread at the last read (0..1) */
+  fill = 0;
   finished = false;
   /** call records taken (a kernel lookup's name record is read too, but is not a call) */
   callRecords = 0;
@@ -124,6 +128,7 @@ class RingReader {
     this.refreshCounters(h);
     fs.readSync(this.fd, this.head2, 0, 8, RING_HDR.head);
     const head = Math.min(u64(h, RING_HDR.head), u64(this.head2, 0));
+    this.fill = (head - this.tail) / this.slots;
     let n = Math.min(head - this.tail, Math.floor(room / SHIM.SLOT_BYTES));
     if (!(n > 0) || head - this.tail > this.slots) return 0;
     const idx = this.tail % this.slots;
@@ -265,6 +270,7 @@ export class InprocSource implements RecordSource {
   private readonly procs = new Map<string, ShimProcess>();
   private lastScan = -Infinity;
   private next = 0;
+  private peakFill = 0;
   private closed = false;
   /** the final drain has begun: what a ring still holds after it is lost, and counted */
   private final = false;
@@ -303,9 +309,16 @@ export class InprocSource implements RecordSource {
     for (let k = 0; k < rings.length && buf.length - off >= SHIM.SLOT_BYTES; k++) {
       const r = rings[(this.next + k) % rings.length]!;
       off += r.read(buf, off, buf.length - off);
+      if (r.fill > this.peakFill) this.peakFill = r.fill;
     }
     this.next = rings.length ? (this.next + 1) % rings.length : 0;
     return off;
+  }
+
+  takeFill(): number {
+    const f = this.peakFill;
+    this.peakFill = 0;
+    return f;
   }
 
   beforeFinalDrain(): void {

@@ -50,6 +50,13 @@ export interface CaptureHooks {
   funcName?(pid: number, handle: number, name: string): void;
   /** the loop left its idle back-off (records arrived, or wake()): periodic work that backed off too can resume */
   active?(): void;
+  /**
+   * The drain fell behind (true: a source's ring was found at least BEHIND_FILL unread, so it overflows if the
+   * next drains come as late) or caught up (false: below CAUGHT_UP_FILL at a tick).
+   */
+  behind?(on: boolean): void;
+  /** the first CUDA call record was decoded (at the end of that tick) */
+  firstCall?(): void;
 }
 
 export interface CaptureOptions {
@@ -210,6 +217,12 @@ export class Capture {
 
   /** ticks that found nothing before the period starts to double */
   static readonly IDLE_TICKS = 5;
+  /** a ring found this full was read half a ring late: as late again, it overflows */
+  static readonly BEHIND_FILL = 0.5;
+  /** below this at a tick the drain keeps up again (a tick's worth of calls at the highest rate is ~15%) */
+  static readonly CAUGHT_UP_FILL = 0.125;
+  private behindNow = false;
+  private sawCall = false;
 
   private nextPeriod(): number {
     const base = this.opts.intervalMs ?? 20;
@@ -226,6 +239,11 @@ export class Capture {
   /** The loop has backed off: nothing arrived for IDLE_TICKS ticks or more. */
   get idle(): boolean {
     return this.idleTicks >= Capture.IDLE_TICKS;
+  }
+
+  /** CUDA call records decoded so far (host context excluded) */
+  get calls(): number {
+    return this.decoder.stats.calls;
   }
 
   /** Back to the full drain rate now (something is about to flow): the next tick comes within intervalMs. */
@@ -324,6 +342,7 @@ export class Capture {
       ok = this.drainAll(() => src.drain(this.buf), maxRounds);
     }
     this.handOver(t0);
+    this.lag();
     const moved = this.moved;
     this.stats.ticks++;
     this.stats.lastTickMs = performance.now() - t0;
@@ -331,6 +350,23 @@ export class Capture {
     if (this.lastTickStart && t0 - this.lastTickStart > this.stats.maxGapMs) this.stats.maxGapMs = t0 - this.lastTickStart;
     this.lastTickStart = t0;
     return moved;
+  }
+
+  /** Tell the hooks of the first call, and when the sources' rings run half full and when they are near empty again (hysteresis). */
+  private lag(): void {
+    if (!this.sawCall && this.decoder.stats.calls > 0) {
+      this.sawCall = true;
+      this.hooks.firstCall?.();
+    }
+    let fill = 0;
+    for (const src of this.opts.sources ?? []) fill = Math.max(fill, src.takeFill?.() ?? 0);
+    if (!this.behindNow && fill >= Capture.BEHIND_FILL) {
+      this.behindNow = true;
+      this.hooks.behind?.(true);
+    } else if (this.behindNow && fill < Capture.CAUGHT_UP_FILL) {
+      this.behindNow = false;
+      this.hooks.behind?.(false);
+    }
   }
 
   /**

@@ -30,7 +30,7 @@ interface TraceFlags {
   explain: boolean;
   inProcess?: boolean;
   inProcessRing?: string;
-  tracerCpus: string;
+  tracerCpus?: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -72,7 +72,7 @@ export function register(program: Command): void {
     .option('--ring-calls-bytes <n>', 'size of the CUDA call ring buffer (power of two, >= 4096)')
     .option('--in-process', 'preload a capture shim into CMD instead of uprobes (~50 ns per call instead of ~2 us; needs -- CMD; static or setuid commands fall back to uprobes)')
     .option('--in-process-ring <slots>', 'in-process ring size per thread, in records (power of two, default 65536)')
-    .option('--tracer-cpus <cpus>', "CPUs the tracer's own threads keep to while the command runs: all (default: no confinement), auto (one CPU no traced thread is pinned to; launch-bound loops keep more speed), or a list (0,3)", 'all')
+    .option('--tracer-cpus <cpus>', "CPUs the tracer's own threads keep to while the command runs: auto (one CPU no traced thread is pinned to, from the command's first CUDA call; the default with --in-process), all (no confinement; the default with uprobes), or a list (0,3)")
     .option('--classic-uprobes', 'attach one perf-event uprobe per function instead of uprobe_multi')
     .option('--metrics <host:port>', 'serve Prometheus metrics while tracing (loopback by default; a non-loopback address needs a token in $CAUSEWAY_METRICS_TOKEN)')
     .option('--max-db-mb <n>', 'retention: keep the database under N MiB (oldest events pruned, counted in drops as retention)')
@@ -128,7 +128,7 @@ are seen only if they were started with NVTX_INJECTION64_PATH pointing at that l
         classicUprobes: flags.classicUprobes,
         inProcess: flags.inProcess || flags.inProcessRing ? { ringSlots: ringSlots(flags.inProcessRing) } : undefined,
         metrics,
-        tracerCpus: tracerCpus(flags.tracerCpus),
+        tracerCpus: flags.tracerCpus === undefined ? undefined : tracerCpus(flags.tracerCpus),
         explain: flags.explain,
         retention,
         log: (line) => process.stderr.write(`causeway: ${terminalLine(line)}\n`),

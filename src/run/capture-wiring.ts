@@ -30,6 +30,10 @@ export interface CaptureWiring {
   libLoad(pid: number, stopped: boolean): void;
   /** the capture loop left its idle back-off */
   active?(): void;
+  /** the drain fell behind (a source's ring half full) or caught up */
+  behind?(on: boolean): void;
+  /** the first CUDA call was decoded */
+  firstCall?(): void;
 }
 
 /** The longest drain period of an idle capture loop, ms (rb_calls holds over a second at the highest rate). */
@@ -68,6 +72,8 @@ export function startCapture(w: CaptureWiring): Capture {
       funcName: (pid, handle, name) => procs.funcName(pid, handle, name),
       libLoad: (pid, stopped) => w.libLoad(pid, stopped),
       active: () => w.active?.(),
+      behind: (on) => w.behind?.(on),
+      firstCall: () => w.firstCall?.(),
     },
     {
       obj: w.rt,

@@ -6,7 +6,7 @@
 import type { LossCount } from '../common/events.js';
 import type { SessionStatus } from '../store/session.js';
 import type { InprocSummary } from './inproc.js';
-import type { TracerCpusSpec } from './tracer-cpus.js';
+import type { TracerCpusSpec, TracerCpusSummary } from './tracer-cpus.js';
 
 export interface TraceOptions {
   db: string;
@@ -81,7 +81,7 @@ export interface TraceSummary {
    * got every CPU back because the writer fell behind and were confined again), the CPUs traced threads were seen
    * pinned to during the trace and how often the tracer moved because of them, and why a change failed
    */
-  tracerCpus: { confinedTo: number[] | null; confinements: number; avoided: number[]; moves: number; error?: string };
+  tracerCpus: TracerCpusSummary;
   target?: { pid: number; exitCode: number | null; signal: string | null; stdout?: string };
   lateAttachMs: number[];
   /** processes parked by the loader probe while new libraries were attached */

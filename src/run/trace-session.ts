@@ -36,7 +36,7 @@ import { resolveCommand, spawnParked, type StartedTarget } from './target.js';
 import { startGuardian, type Guardian } from './guardian.js';
 import { shimStackEvery, type TraceOptions, type TraceProgress, type TraceSummary } from './options.js';
 import { closeRecording, openRecording, type Recording } from './recording.js';
-import { TracerCpus, threadMasks } from './tracer-cpus.js';
+import { TracerCpus, defaultTracerCpus, threadMasks } from './tracer-cpus.js';
 import { LibraryAttacher, loadProbes, type LoadedProbes } from './attach.js';
 import { ProcessBook } from './processes.js';
 import { RetentionLoop } from './retention-loop.js';
@@ -144,7 +144,7 @@ export class TraceSession {
       const o = typeof this.opts.inProcess === 'object' ? this.opts.inProcess : {};
       this.inproc = planInproc(exe, { ringSlots: o.ringSlots, stackEvery: shimStackEvery(this.opts.stacks) }, this.log);
     }
-    const cpus = (this.cpus = new TracerCpus(this.addon.threadAffinity?.bind(this.addon), this.opts.tracerCpus ?? 'all'));
+    const cpus = (this.cpus = new TracerCpus(this.addon.threadAffinity?.bind(this.addon), this.opts.tracerCpus ?? defaultTracerCpus(!!this.opts.inProcess)));
     const rec = (this.rec = openRecording(this.opts, () => this.addon.monotonicNs(), (on) => cpus.boost(on)));
     try {
       this.metrics = await MetricsLoop.open(this.opts.metrics, this.log);
@@ -167,7 +167,7 @@ export class TraceSession {
       // the tracer's cost inside each recorded call, measured now (before the command competes for the CPUs)
       calibrateSession(this.addon, probes.cuda, { classic: this.opts.classicUprobes, inProcessOps: this.inproc.mode?.covered ?? [] }, rec.db, rec.sessionId, this.log);
       await this.startTargets(this.procs);
-      // the command is running on the CPUs it had: from the first rescan the tracer keeps to its own (tracer-cpus.ts)
+      // the command is running on the CPUs it had: from the first rescan after its first CUDA call the tracer keeps to its own (tracer-cpus.ts)
       cpus.start();
       this.startCapture(rec, probes, this.procs);
       const libs = probes.cuda.libraries();
@@ -263,6 +263,12 @@ export class TraceSession {
           this.parkedMs.push(performance.now() - t0);
         }
       },
+      // a shim ring found half full: the tracer gets every CPU back until the drain caught up (tracer-cpus.ts)
+      behind: (on) => this.cpus?.boost(on, 'drain'),
+      // the tracer confines itself from the first look after the first call: look now, not at the next rescan
+      firstCall: () => {
+        if (this.cpus?.enabled && !this.stopReason) this.rescan();
+      },
       // records again after the loop backed off: look at the traced processes at the full rate again
       active: () => {
         if (this.rescanTimer && this.rescanDueAt - performance.now() > (this.opts.rescanMs ?? 100)) {
@@ -319,7 +325,7 @@ export class TraceSession {
     // the tracer leaves CPUs traced threads pinned themselves to (tracer-cpus.ts)
     const cpus = this.cpus;
     if (!pids && cpus?.enabled) {
-      cpus.avoid(threadMasks(list, this.addon.threadAffinity?.bind(this.addon)));
+      cpus.avoid(threadMasks(list, this.addon.threadAffinity?.bind(this.addon)), (this.capture?.calls ?? 0) > 0);
       if (cpus.error && !this.cpusWarned) {
         this.cpusWarned = true;
         this.log(`WARNING: could not keep the tracer's threads on CPU ${cpus.confinedTo?.join(',')} (${cpus.error}): they may run beside the workload`);
@@ -446,7 +452,7 @@ export class TraceSession {
       libraries: (this.probes?.cuda.libraries() ?? []).map((a) => ({ path: a.library.path, kind: a.library.kind, mode: a.mode, attached: a.probes.filter((p) => p.attached).length, failed: a.probes.filter((p) => !p.attached && p.symbol !== null).length, error: a.error })),
       hostProbes: (this.probes?.host?.status ?? []).map((s) => ({ name: s.target, attached: s.attached, error: s.error })),
       hostStats: this.hostStats,
-      tracerCpus: this.cpus?.summary() ?? { confinedTo: null, confinements: 0, avoided: [], moves: 0 },
+      tracerCpus: this.cpus?.summary() ?? { confinedTo: null, confinements: 0, avoided: [], moves: 0, boosts: { writer: 0, drain: 0 } },
       target: this.target ? { pid: this.target.pid, exitCode: exited ? child.exitCode : null, signal: exited ? child.signalCode : null, stdout: this.opts.captureTargetStdout ? this.targetStdout : undefined } : undefined,
       lateAttachMs: this.attacher?.lateAttachMs ?? [],
       loaderStops: { count: this.parkedMs.length, maxHandleMs: Math.max(0, ...this.parkedMs) },

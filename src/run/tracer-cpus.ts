@@ -8,10 +8,11 @@
  * alone (nice 10 for the writer, lower for the rest) did not keep them apart and, lowered further, starved the drain
  * into ring overflows. Confined to one CPU, the tracer is where the scheduler puts the workload last.
  *
- * A writer that falls behind does not cost events: at WriterHost's boost (every slot queued) the tracer gets every
- * CPU back, and one again once it caught up. The drain thread falling behind is not seen yet: in 1 of 5 bench runs
- * it fell more than a shim ring's length behind, sharing the CPU with the writer and V8's helpers, and 20k calls
- * were lost (shim_ring_full, counted). At the end of the capture it gets them all for good (the
+ * A tracer that falls behind does not cost events: when the writer does (WriterHost's boost: every slot queued) or
+ * the drain does (a shim ring half full when read: Capture's behind hook), the tracer gets every CPU back, and one
+ * again once both caught up. Before the drain's signal, in 1 of 5 bench runs the drain thread, sharing its CPU with
+ * the writer and V8's helpers, fell more than a shim ring's length behind and 20k calls were lost (shim_ring_full,
+ * counted). At the end of the capture it gets them all for good (the
  * close catch-up and the analysis use both cores). The traced command is spawned before the confinement and keeps
  * the CPUs it had; threads the tracer creates while confined inherit the one CPU (pthread_create copies the mask).
  *
@@ -19,11 +20,10 @@
  * with 'auto' the tracer leaves the CPUs such threads are pinned to (avoid(), at every rescan of the traced
  * processes), and keeps to no CPU while they claim every one.
  *
- * Not the default. It changes what the workload itself measures, not only its speed: on the zoo's hog variants
- * whose hog runs from the first step (the victim and the hog pinned to one CPU of two), the victim's own measure
- * of what the hog cost came out ~40-70% higher with the tracer on the other CPU than with it everywhere, 5 runs of
- * 5, while the analysis read the same as before; variants whose hog runs mid-trace did not move. Until that is
- * understood the analysis is judged, and runs, under the conditions it was built under.
+ * The default with --in-process (defaultTracerCpus). Confining at the first look, right after the spawn, chose
+ * blind (see start()); on the zoo's hog variants whose hog runs from the first step, the victim's own measure of
+ * what the hog cost then came out ~40-70% higher than with the tracer everywhere: the tracer was on the victim's
+ * pinned CPU for the first ~100 ms. Confined from the first CUDA call, both modes measure the same.
  */
 import fs from 'node:fs';
 
@@ -33,12 +33,35 @@ export type AffinityFn = (tid: number, cpus?: number[] | null) => number[];
 /** 'auto': the last CPU this process may use that no traced thread is pinned to (none with fewer than 2), 'all': no confinement, or the CPUs to use. */
 export type TracerCpusSpec = 'auto' | 'all' | number[];
 
+/**
+ * 'auto' with the in-process shim, 'all' with uprobes. In-process, the tracer's own CPU is most of what a traced
+ * launch loop loses (BENCHMARKS.md section 1). With uprobes the calls' own kernel work dominates, and the zoo and
+ * incident tests were judged with the tracer everywhere: that mode keeps those conditions.
+ */
+export function defaultTracerCpus(inProcess: boolean): TracerCpusSpec {
+  return inProcess ? 'auto' : 'all';
+}
+
 export function parseTracerCpus(v: string): TracerCpusSpec {
   if (v === 'auto' || v === 'all') return v;
   const parts = v.split(',').map((s) => s.trim());
   const cpus = parts.map(Number);
   if (parts.some((p) => !/^\d+$/.test(p)) || cpus.some((n) => n >= 1024)) throw new Error(`--tracer-cpus takes auto, all or a list of CPU numbers (got ${v})`);
   return [...new Set(cpus)].sort((a, b) => a - b);
+}
+
+/** the parts of the tracer whose lag gives it every CPU back */
+export type Lag = 'writer' | 'drain';
+
+/** TraceSummary.tracerCpus */
+export interface TracerCpusSummary {
+  confinedTo: number[] | null;
+  confinements: number;
+  avoided: number[];
+  moves: number;
+  /** times the writer or the drain fell behind and the tracer got every CPU back */
+  boosts: Record<Lag, number>;
+  error?: string;
 }
 
 export class TracerCpus {
@@ -54,9 +77,13 @@ export class TracerCpus {
   moves = 0;
   private confined = false;
   private active = false;
-  /** every CPU back while the writer is behind (boost) */
-  private spread = false;
+  /** every CPU back while the writer or the drain is behind (boost), by who is */
+  private readonly behind = new Set<Lag>();
+  /** times each part of the tracer fell behind and got every CPU back */
+  readonly boosts: Record<Lag, number> = { writer: 0, drain: 0 };
   private failure: string | null = null;
+  /** a traced thread made a CUDA call (avoid): nothing is confined before */
+  private called = false;
   /** times the tracer was confined (1 + the times it got every CPU back while behind and caught up again) */
   confinements = 0;
 
@@ -93,24 +120,39 @@ export class TracerCpus {
   }
 
   /** What the trace summary reports (TraceSummary.tracerCpus). */
-  summary(): { confinedTo: number[] | null; confinements: number; avoided: number[]; moves: number; error?: string } {
-    return { confinedTo: this.confinedTo, confinements: this.confinements, avoided: this.avoided, moves: this.moves, ...(this.failure ? { error: this.failure } : {}) };
+  summary(): TracerCpusSummary {
+    return { confinedTo: this.confinedTo, confinements: this.confinements, avoided: this.avoided, moves: this.moves, boosts: { ...this.boosts }, ...(this.failure ? { error: this.failure } : {}) };
   }
 
   /**
    * The capture started (the command is running). The confinement comes at the first look at the traced threads
-   * (avoid), not now: a command that pins itself does so as it starts, and the tracer confined before that look
-   * would share its CPU until the next one (a hog variant of the zoo measured that as ~50% more preemption).
+   * after their first CUDA call (avoid), not now: a command that pins itself does so as it starts, before its GPU
+   * work, and a tracer confined before the pin is visible picks the CPU blind, the last one, and shares it with the
+   * pinned thread until the next look. A zoo hog variant (victim and hog pinned to the last CPU of two, the hog from
+   * the first step) measured that: with the tracer confined at the first look, right after the spawn, the tracer
+   * preempted the victim for 140 ms in the first ~115 ms of the run (its event loop, on a CPU with two busy tasks,
+   * was late for the next look) against 17 ms with no confinement at all.
    */
   start(): void {
     this.active = true;
   }
 
-  /** WriterHost's boost: the writer fell behind (true: every CPU back) or caught up (false: one CPU again). */
-  boost(on: boolean): void {
+  /** every CPU back while some part of the tracer is behind */
+  private get spread(): boolean {
+    return this.behind.size > 0;
+  }
+
+  /**
+   * A part of the tracer fell behind (true: every CPU back) or caught up (false: one CPU again once no part is
+   * behind): the writer (WriterHost's boost) or the drain (Capture's behind hook).
+   */
+  boost(on: boolean, who: Lag = 'writer'): void {
     if (!this.active) return;
-    this.spread = on;
-    if (on) this.widen();
+    if (on && !this.behind.has(who)) {
+      this.behind.add(who);
+      this.boosts[who]++;
+    } else if (!on) this.behind.delete(who);
+    if (this.spread) this.widen();
     else this.confine();
   }
 
@@ -122,13 +164,15 @@ export class TracerCpus {
 
   /**
    * The affinity masks of the traced threads (threadMasks): with 'auto', keep to the last CPU no traced thread is
-   * pinned to (a mask narrower than this process's), or to none while they are pinned to every CPU.
+   * pinned to (a mask narrower than this process's), or to none while they are pinned to every CPU. `called`: a
+   * traced thread has made a CUDA call; until then nothing is confined (start).
    */
-  avoid(masks: number[][]): void {
+  avoid(masks: number[][], called = true): void {
     // no traced thread left (the command exited before the trace stopped): nothing to move for
     if (this.auto && this.all.length >= 2 && masks.length) this.follow(masks);
-    // the first look after the start confines
-    if (this.active && !this.spread && !this.confined && this.confinedTo) this.confine();
+    if (called) this.called = true;
+    // the first look after the start and the first call confines
+    if (this.active && !this.spread) this.confine();
   }
 
   private follow(masks: number[][]): void {
@@ -148,7 +192,7 @@ export class TracerCpus {
   }
 
   private confine(): void {
-    if (this.confinedTo && !this.confined) this.keepTo(this.confinedTo);
+    if (this.called && this.confinedTo && !this.confined) this.keepTo(this.confinedTo);
   }
 
   /** every thread on `cpus` (a move while confined is not a new confinement) */

@@ -1,11 +1,12 @@
-// Locks in where the tracer runs (src/run/tracer-cpus.ts) on a real trace: with --tracer-cpus auto, while the command
-// runs, every thread of the tracer keeps to the last allowed CPU (another one when the command pins itself there)
-// and the command keeps every CPU it had; by default (all) the tracer stays everywhere; a bad value is a usage error.
+// Locks in where the tracer runs (src/run/tracer-cpus.ts) on a real trace: with --tracer-cpus auto (the default with
+// --in-process), once the command made a CUDA call, every thread of the tracer keeps to the last allowed CPU (another
+// one when the command pins itself there) and the command keeps every CPU it had; before any call nothing is confined;
+// by default with uprobes (all) the tracer stays everywhere; a bad value is a usage error.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { runCli, tmpDir } from '../cli/helpers.js';
+import { BIN, runCli, tmpDir } from '../cli/helpers.js';
 
 const isRoot = process.getuid?.() === 0;
 const dir = tmpDir('cw-tcpus-');
@@ -22,9 +23,10 @@ function cpuList(status: string): number[] {
 const mine = cpuList(fs.readFileSync('/proc/self/status', 'utf8'));
 const skip = !isRoot ? 'needs root to trace' : mine.length < 2 ? 'one CPU: nothing to keep apart' : false;
 
-// the command waits until the tracer has confined itself (right after it resumed the command), then reports its own
-// CPUs and those of every thread of its parent, the tracer
-const REPORT = `sleep 0.5; echo "SELF $(grep Cpus_allowed_list /proc/self/status | cut -f2)"; for t in /proc/$PPID/task/*; do echo "TRACER $(grep Cpus_allowed_list $t/status | cut -f2)"; done`;
+// the command reports its own CPUs and those of every thread of its parent, the tracer; REPORT first makes CUDA calls
+// (the tracer confines itself from the first one) and waits for the tracer to do so
+const LOOK = `echo "SELF $(grep Cpus_allowed_list /proc/self/status | cut -f2)"; for t in /proc/$PPID/task/*; do echo "TRACER $(grep Cpus_allowed_list $t/status | cut -f2)"; done`;
+const REPORT = `${path.join(BIN, 'calls')} 1 > /dev/null; sleep 0.5; ${LOOK}`;
 
 function trace(extra: string[]) {
   const db = path.join(dir, `t${Math.random().toString(36).slice(2)}.db`);
@@ -46,6 +48,26 @@ test('auto: the tracer keeps to the last CPU while the command runs; the command
   assert.deepEqual(self, [mine], 'the command has the CPUs the tracer was started with');
   assert.ok(tracer.length >= 4, `the tracer's threads were listed (${tracer.length})`);
   for (const t of tracer) assert.deepEqual(t, [last], 'every tracer thread on the last CPU');
+});
+
+test('--in-process: auto by default', { skip }, () => {
+  const { self, tracer, summary } = trace(['--in-process']);
+  const last = mine[mine.length - 1]!;
+  assert.deepEqual(summary.tracerCpus.confinedTo, [last]);
+  assert.ok(summary.tracerCpus.confinements >= 1);
+  assert.deepEqual(self, [mine]);
+  for (const t of tracer) assert.deepEqual(t, [last], 'every tracer thread on the last CPU');
+});
+
+test('auto: before the command made a CUDA call, nothing is confined', { skip }, () => {
+  const db = path.join(dir, 'nocall.db');
+  const r = runCli(['trace', '--db', db, '--json', '-q', '--no-explain', '--tracer-cpus', 'auto', '--', 'sh', '-c', `sleep 0.5; ${LOOK}`], { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr.slice(-2000));
+  const tracer = r.stdout.split('\n').filter((l) => l.startsWith('TRACER ')).map((l) => cpuList(`Cpus_allowed_list: ${l.slice(7)}`));
+  assert.ok(tracer.length >= 4);
+  for (const t of tracer) assert.deepEqual(t, mine, 'no tracer thread confined');
+  const summary = JSON.parse(r.stdout.slice(r.stdout.indexOf('\n{\n') + 1));
+  assert.equal(summary.tracerCpus.confinements, 0);
 });
 
 for (const [name, args] of [['default', []], ['--tracer-cpus all', ['--tracer-cpus', 'all']]] as const) {

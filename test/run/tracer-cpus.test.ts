@@ -51,6 +51,53 @@ test('auto: the last allowed CPU, on every thread, while the capture runs; the b
   assert.equal(c.error, null);
 });
 
+test('auto: nothing is confined before a traced thread made a CUDA call; the pin it made meanwhile decides the CPU', () => {
+  const f = fake([0, 1]);
+  const c = new TracerCpus(f.fn, 'auto');
+  c.start();
+  // right after the spawn: not pinned yet, no call yet (a blind choice would be CPU 1)
+  c.avoid([[0, 1]], false);
+  assert.ok(!c.isConfined, 'no confinement before the first call');
+  assert.equal(f.calls.length, 0);
+  // a writer catching up before any call confines nothing either
+  c.boost(true);
+  c.boost(false);
+  assert.ok(!c.isConfined);
+  // the command pinned itself to CPU 1, then made its first call: the tracer goes to CPU 0, never to 1
+  c.avoid([[1]], true);
+  assert.ok(c.isConfined);
+  assert.deepEqual(c.confinedTo, [0]);
+  for (const call of f.calls) assert.deepEqual(call.cpus, [0], 'never confined to the pinned CPU');
+  assert.equal(c.confinements, 1);
+  // later looks need no new call
+  c.avoid([[0]], false);
+  assert.deepEqual(c.confinedTo, [1]);
+  assert.ok(c.isConfined);
+  c.end();
+});
+
+test('auto: the writer and the drain each give every CPU back; one CPU again only once both caught up; counted', () => {
+  const f = fake([0, 1]);
+  const c = new TracerCpus(f.fn, 'auto');
+  c.start();
+  c.avoid([], true);
+  assert.ok(c.isConfined);
+  c.boost(true, 'drain');
+  assert.ok(!c.isConfined, 'drain behind: every CPU');
+  c.boost(true, 'writer');
+  c.boost(false, 'drain');
+  assert.ok(!c.isConfined, 'the writer is still behind');
+  c.boost(false, 'writer');
+  assert.ok(c.isConfined, 'both caught up');
+  c.boost(true, 'drain');
+  c.boost(true, 'drain');
+  assert.deepEqual(c.summary().boosts, { writer: 1, drain: 2 }, 'a repeated signal is not a new boost');
+  c.boost(false, 'drain');
+  assert.ok(c.isConfined);
+  assert.equal(c.confinements, 3);
+  c.end();
+});
+
 test('no confinement: one CPU, all, a list naming every allowed CPU or none of them, no addon support', () => {
   for (const [allowed, spec] of [[[3], 'auto'], [[0, 1], 'all'], [[0, 1], [0, 1]], [[0, 1], [7]]] as const) {
     const f = fake([...allowed]);
