@@ -288,7 +288,8 @@ export class InprocSource implements RecordSource {
    * what a tracer that died left behind.
    */
   static createDir(base = '/dev/shm'): string {
-    removeStaleDirs(base);
+    // a trace reclaims them at its start (run/dead-tracers.ts); any left now are not counted anywhere
+    reclaimStaleDirs(base);
     const old = process.umask(0o077);
     try {
       const dir = fs.mkdtempSync(path.join(base, `causeway-shim-${process.pid}-`));
@@ -485,21 +486,78 @@ export function threadGone(pid: number, tid: number): boolean {
   }
 }
 
-/** Directories of tracers that are gone (killed before they could clean up). */
-function removeStaleDirs(base: string): void {
+/** A ring a tracer that died left behind: what its thread had done when it was found. */
+export interface StaleRing {
+  pid: number;
+  tid: number;
+  /** probed calls the thread made up to now (recorded + dropped, as its header counts them) */
+  calls: number;
+  /** the process still runs: its calls go on, unrecorded, after this count */
+  alive: boolean;
+}
+
+/** The rings of one tracer that died (killed before it could clean up). */
+export interface StaleShim {
+  tracerPid: number;
+  rings: StaleRing[];
+}
+
+/**
+ * Directories of tracers that are gone (killed before they could clean up), read and removed: the calls each
+ * ring's thread made, so the next trace can count what the dead tracer never stored (run/dead-tracers.ts). The
+ * targets keep writing to their mappings of the removed files, never blocking, and nothing more is counted.
+ */
+export function reclaimStaleDirs(base = '/dev/shm'): StaleShim[] {
   let names: string[] = [];
   try {
     names = fs.readdirSync(base);
   } catch {
-    return;
+    return [];
   }
+  const out: StaleShim[] = [];
   for (const n of names) {
     const m = /^causeway-shim-(\d+)-/.exec(n);
     if (!m || fs.existsSync(`/proc/${m[1]}`)) continue;
+    const dir = path.join(base, n);
     try {
-      if (fs.lstatSync(path.join(base, n)).uid === process.getuid?.()) fs.rmSync(path.join(base, n), { recursive: true, force: true });
+      if (fs.lstatSync(dir).uid !== process.getuid?.()) continue;
+      out.push({ tracerPid: Number(m[1]), rings: readStaleRings(dir) });
+      fs.rmSync(dir, { recursive: true, force: true });
     } catch {
       /* not ours or gone */
     }
   }
+  return out;
+}
+
+/** The process exists and is no zombie (one whose dead parent's reaper has not waited for it yet). */
+function running(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+function readStaleRings(dir: string): StaleRing[] {
+  const rings: StaleRing[] = [];
+  const h = Buffer.alloc(RING_HDR.size);
+  for (const name of fs.readdirSync(dir)) {
+    if (!(name.startsWith('T') && name.endsWith('.ring'))) continue;
+    let fd: number;
+    try {
+      fd = fs.openSync(path.join(dir, name), 'r');
+    } catch {
+      continue;
+    }
+    try {
+      if (fs.readSync(fd, h, 0, RING_HDR.size, 0) < RING_HDR.size || h.readUInt32LE(RING_HDR.magic) !== SHIM.MAGIC || h.readUInt32LE(RING_HDR.layout) !== SHIM.LAYOUT) continue;
+      const pid = h.readUInt32LE(RING_HDR.pid);
+      rings.push({ pid, tid: h.readUInt32LE(RING_HDR.tid), calls: u64(h, RING_HDR.calls) + u64(h, RING_HDR.drops + 8), alive: running(pid) });
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  return rings;
 }

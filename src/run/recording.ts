@@ -27,7 +27,7 @@ export function runningNote(pid: number): string {
   return `written by causeway trace (pid ${pid}, host ${os.hostname()}): while status is 'running' and that process is gone, the trace was NOT closed cleanly (tracer killed or crashed); events committed before are kept, totals are lower bounds`;
 }
 
-function readBootId(): string | null {
+export function readBootId(): string | null {
   try {
     return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
   } catch {

@@ -35,7 +35,10 @@ import { fallbackSummary, planInproc, recordInprocCoverage, type InprocPlan } fr
 import { resolveCommand, spawnParked, type StartedTarget } from './target.js';
 import { startGuardian, type Guardian } from './guardian.js';
 import { shimStackEvery, type TraceOptions, type TraceProgress, type TraceSummary } from './options.js';
-import { closeRecording, openRecording, type Recording } from './recording.js';
+import { closeRecording, openRecording, readBootId, type Recording } from './recording.js';
+import { countDeadTracers } from './dead-tracers.js';
+import { reclaimStaleDirs } from '../capture/inproc-source.js';
+import { shimCoveredOps } from '../probe/shim-plan.js';
 import { TracerCpus, defaultTracerCpus, threadMasks } from './tracer-cpus.js';
 import { LibraryAttacher, loadProbes, type LoadedProbes } from './attach.js';
 import { ProcessBook } from './processes.js';
@@ -140,12 +143,19 @@ export class TraceSession {
       if (!fs.existsSync(`/proc/${pid}`)) throw new CausewayError('NO_TARGET', `no process with pid ${pid}`, 'check the pid (ps -p PID)');
     }
     this.addon = loadAddon();
+    // in-process rings a tracer that died left behind: counted into its session below, whatever this trace's mode
+    const stale = reclaimStaleDirs();
     if (this.opts.inProcess) {
       const o = typeof this.opts.inProcess === 'object' ? this.opts.inProcess : {};
       this.inproc = planInproc(exe, { ringSlots: o.ringSlots, stackEvery: shimStackEvery(this.opts.stacks) }, this.log);
     }
     const cpus = (this.cpus = new TracerCpus(this.addon.threadAffinity?.bind(this.addon), this.opts.tracerCpus ?? defaultTracerCpus(!!this.opts.inProcess)));
     const rec = (this.rec = openRecording(this.opts, () => this.addon.monotonicNs(), (on) => cpus.boost(on)));
+    try {
+      countDeadTracers(rec.db, stale, shimCoveredOps(), readBootId(), rec.sessionId, this.log);
+    } catch (e) {
+      this.log(`WARNING: could not count what a dead tracer left in its in-process rings: ${(e as Error).message}`);
+    }
     try {
       this.metrics = await MetricsLoop.open(this.opts.metrics, this.log);
       const probes = (this.probes = loadProbes(this.addon, this.opts, this.inproc.mode, this.symbolizer, this.log));

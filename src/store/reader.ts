@@ -371,3 +371,25 @@ function tracerAlive(pid: number | null, bootId: string | null): boolean | null 
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/**
+ * The session a tracer that died left 'running' (its pid, this boot), or null: the latest, should the pid have
+ * traced into this file more than once.
+ */
+export function orphanedSession(db: Db, tracerPid: number, bootId: string | null): number | null {
+  const r = db
+    .prepare("SELECT id FROM sessions WHERE tracer_pid = ? AND status = 'running' AND (boot_id IS ? OR boot_id = ?) ORDER BY id DESC LIMIT 1")
+    .get(tracerPid, bootId, bootId) as { id: number } | undefined;
+  return r?.id ?? null;
+}
+
+/** Rows of these ops per thread in a session (one scan of the session's events). */
+export function callRowsByTid(db: Db, sessionId: number, ops: readonly number[]): Map<number, number> {
+  const out = new Map<number, number>();
+  if (!ops.length) return out;
+  const rows = db
+    .prepare(`SELECT tid, count(*) AS n FROM events WHERE session_id = ? AND op IN (${ops.map(() => '?').join(',')}) GROUP BY tid`)
+    .all(sessionId, ...ops) as { tid: number; n: number }[];
+  for (const r of rows) out.set(r.tid, r.n);
+  return out;
+}
