@@ -18,7 +18,7 @@ import { fmtBytes, fmtNs } from '../format.js';
 import { gpuThreads, type ThreadProfile } from '../attribution.js';
 import { WAKE_IO } from '../timeline.js';
 import type { Chain } from '../types.js';
-import { idList, makeChain, ownPreemptionOwner, pct, significant, who, type ChainContext } from './common.js';
+import { idList, isLoader, makeChain, ownPreemptionOwner, pct, significant, who, type ChainContext } from './common.js';
 import { pressureFraction } from './memory_pressure.js';
 
 /** the part of runnable spans (by the pid that held the CPU) no culprit owns: an idle CPU (pid 0) or Causeway's tracer */
@@ -36,7 +36,7 @@ function unownedWake(ctx: ChainContext, spans: Map<number, number> | undefined):
  */
 export function ioWakeShares(ctx: ChainContext, t: ThreadProfile): { ioWake: number; loaderWake: number; siblingsIo: number } {
   let siblingsIo = 0;
-  for (const o of ctx.prof.threads.values()) if (o.pid === t.pid && o.tid !== t.tid) siblingsIo += o.offTotal.io + unownedWake(ctx, o.afterIoWake);
+  for (const o of ctx.prof.threads.values()) if (o.pid === t.pid && o.tid !== t.tid && isLoader(o)) siblingsIo += o.offTotal.io + unownedWake(ctx, o.afterIoWake);
   return {
     ioWake: unownedWake(ctx, t.idle.afterWake.get(WAKE_IO)),
     loaderWake: siblingsIo > 0 ? unownedWake(ctx, t.idle.afterWake.get(t.pid)) : 0,
