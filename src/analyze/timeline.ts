@@ -768,7 +768,12 @@ export class Timeline {
       // for the GPU, and the completion of the queued work is not measured (it lies before the drain's entry):
       // close by estimate. Taking `done` as measured here would stretch the queued kernels over the whole host
       // gap before the drain (I/O waits, page touching) and hide that gap's idle time.
-      if (waitedUntil(done)) {
+      // A drain that neither slept nor was preempted took longer than an empty-queue call on the CPU alone (cache
+      // and TLB misses right after a long preemption, a page fault): weak evidence of a wait. If the completion it
+      // implies needs kernels longer than every empty-queue bound allows, the GPU was not what it waited for: the
+      // queue was empty at entry (below). Taken as measured, a 16 µs return after a 20 ms preemption by a hog had
+      // the queue busy through the preemption, which then "cost nothing".
+      if (waitedUntil(done) && !(done === end && !this.offWithin(ts, end) && this.needsLongerKernels(done))) {
         this.closeSegment(done, true, key, id);
         return;
       }
@@ -811,6 +816,35 @@ export class Timeline {
       this.closeSegment(Math.max(this.lastNotReady, Math.min(ts, est)), true, key, id);
     } else this.closeSegment(Math.min(ts, this.estimateDone(true)!), false, key, id);
     void end;
+  }
+
+  /** the thread was off-CPU at some point in [ts, end) */
+  private offWithin(ts: number, end: number): boolean {
+    for (let i = this.acts.length - 1; i >= 0; i--) {
+      const a = this.acts[i];
+      if (a.ts < ts && a.end <= ts) break;
+      if (a.type === A.OFF && a.ts < end && a.end > ts) return true;
+    }
+    return false;
+  }
+
+  /**
+   * A completion at `done` needs the pending kernels to take longer than the empty-queue bound (emptyBoundQ):
+   * the smallest uniform time that runs them back to back up to `done` from any submission on (fixed-time
+   * submissions taking theirs) is above it. False with no bound learned.
+   */
+  private needsLongerKernels(done: number): boolean {
+    if (!this.emptyBound.count) return false;
+    const bound = this.emptyBoundQ();
+    let D = 0;
+    let M = 0;
+    let d = Infinity;
+    for (let k = this.subN - 1; k >= 0; k--) {
+      if (this.subFixed[k] >= 0) D += this.subFixed[k];
+      else M++;
+      if (M > 0) d = Math.min(d, (done - this.subTs[k] - D) / M);
+    }
+    return M > 0 && d > bound;
   }
 
   /**
