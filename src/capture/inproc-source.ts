@@ -284,12 +284,10 @@ export class InprocSource implements RecordSource {
 
   /**
    * A private directory for one trace's rings: tmpfs (/dev/shm) so the pages are
-   * memory, mode 0700, named after the tracer's pid so a later trace can remove
-   * what a tracer that died left behind.
+   * memory, mode 0700, named after the tracer's pid so a later trace can count and
+   * remove what a tracer that died left behind (reclaimStaleDirs, at every trace's start).
    */
   static createDir(base = '/dev/shm'): string {
-    // a trace reclaims them at its start (run/dead-tracers.ts); any left now are not counted anywhere
-    reclaimStaleDirs(base);
     const old = process.umask(0o077);
     try {
       const dir = fs.mkdtempSync(path.join(base, `causeway-shim-${process.pid}-`));

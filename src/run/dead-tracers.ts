@@ -14,7 +14,7 @@ import type { Db } from '../store/db.js';
 import type { StaleShim } from '../capture/inproc-source.js';
 import type { OpInfo } from '../common/ops.js';
 import { callRowsByTid, orphanedSession } from '../store/reader.js';
-import { recordLosses, setSessionNote } from '../store/session.js';
+import { appendSessionNote, recordLosses } from '../store/session.js';
 
 export interface DeadTracerCount {
   tracerPid: number;
@@ -46,8 +46,7 @@ export function countDeadTracers(db: Db, stale: readonly StaleShim[], covered: r
       notStored = 0;
       for (const [tid, n] of byTid) notStored += Math.max(0, n - (rows.get(tid) ?? 0));
       recordLosses(db, sessionId, [{ stage: 'shim', reason: 'shim_tracer_died', count: notStored }]);
-      const note = (db.prepare('SELECT note FROM sessions WHERE id = ?').get(sessionId) as { note: string | null } | undefined)?.note ?? '';
-      setSessionNote(db, sessionId, `${note ? `${note}. ` : ''}Its in-process rings, found by session ${sessionNow} (tracer pid ${process.pid}): ${calls} calls made by pid ${pids.join(', ')}, ${notStored} of them never stored (drops: shim_tracer_died)${running}`);
+      appendSessionNote(db, sessionId, `Its in-process rings, found by session ${sessionNow} (tracer pid ${process.pid}): ${calls} calls made by pid ${pids.join(', ')}, ${notStored} of them never stored (drops: shim_tracer_died)${running}`);
       log(`WARNING: tracer pid ${s.tracerPid} died while tracing session ${sessionId} of this database in-process: ${notStored} of the ${calls} calls its targets (pid ${pids.join(', ')}) made were never stored; counted in that session's drops (shim_tracer_died)${running}`);
     } else {
       log(`WARNING: a tracer (pid ${s.tracerPid}) died while tracing in-process into another database: its targets (pid ${pids.join(', ')}) made ${calls} calls; what it stored is in that file, the rest is counted nowhere${running}`);

@@ -228,6 +228,12 @@ export function setSessionNote(db: Db, sessionId: number, note: string | null): 
   db.prepare('UPDATE sessions SET note = ? WHERE id = ?').run(note === null ? null : cleanTraced(note, 1024), sessionId);
 }
 
+/** Add a sentence to sessions.note (after what it says, if anything). */
+export function appendSessionNote(db: Db, sessionId: number, text: string): void {
+  const cur = (db.prepare('SELECT note FROM sessions WHERE id = ?').pluck().get(sessionId) as string | null | undefined) ?? '';
+  setSessionNote(db, sessionId, cur ? `${cur}. ${text}` : text);
+}
+
 /** Clear sessions.note when it still says `expected` (a later writer may have replaced it). */
 export function clearSessionNote(db: Db, sessionId: number, expected: string): void {
   db.prepare('UPDATE sessions SET note = NULL WHERE id = ? AND note = ?').run(sessionId, cleanTraced(expected, 1024));
