@@ -151,6 +151,8 @@ export interface DrainIdle {
   direction: number | null;
   /** idle intervals opened by this drain's return */
   gaps: number;
+  /** of those, intervals where the rest of the queue behind a partial wait (an event recorded mid-queue) ran dry in the host work after it */
+  partialGaps: number;
   /** host computation after it, before the next submission */
   hostNs: number;
   /** time inside calls of this op while the GPU was idle (own transfer of a blocking copy, syncs on an empty queue) */
@@ -226,7 +228,7 @@ export interface IdleModel {
 }
 
 function newDrainIdle(key: string, op: number, name: string, direction: number | null): DrainIdle {
-  return { key, op, name, direction, gaps: 0, hostNs: 0, ownNs: 0, samples: new TopK(10) };
+  return { key, op, name, direction, gaps: 0, partialGaps: 0, hostNs: 0, ownNs: 0, samples: new TopK(10) };
 }
 primeDoubles(newDrainIdle('', 0, '', null), ['hostNs', 'ownNs']);
 
@@ -663,6 +665,8 @@ export class Timeline {
    * segment closes.
    */
   private heldBy: { key: string; done: number } | null = null;
+  /** openedBy is a partial wait's (heldBy's) whose queued rest ran dry before the segment closed */
+  private openedByPartial = false;
 
   private closePrefix(p: number, fn: () => void): void {
     // The suffix after the event's record waits in scratch columns (reused, grown by doubling) while the prefix
@@ -985,7 +989,7 @@ export class Timeline {
     this.segBound = null;
     // idle before the segment's first submission
     const s0 = this.subTs[0];
-    if (this.lastDone !== null && s0 > this.lastDone) this.idle(this.lastDone, s0, this.lastDoneMeasured ? this.lastDone : Math.min(this.lastDone, this.prevSubmit), this.openedBy, this.lastDoneMeasured, this.subId[0]);
+    if (this.lastDone !== null && s0 > this.lastDone) this.idle(this.lastDone, s0, this.lastDoneMeasured ? this.lastDone : Math.min(this.lastDone, this.prevSubmit), this.openedBy, this.lastDoneMeasured, this.subId[0], this.openedByPartial);
     // simulate: idle where the queue ran dry inside the segment
     let f = s0;
     let busy = 0;
@@ -999,7 +1003,7 @@ export class Timeline {
         // host work after that wait was serialized behind it
         const prev = k > 0 ? this.subTs[k - 1] : s0;
         const held = this.heldBy !== null && prev <= this.heldBy.done ? this.heldBy.key : null;
-        if (b > a) this.idle(a, b, prev, held, false, this.subId[k]);
+        if (b > a) this.idle(a, b, prev, held, false, this.subId[k], held !== null);
         f = s;
       }
       const dk = dur[k] >= 0 ? dur[k] : d;
@@ -1011,7 +1015,12 @@ export class Timeline {
     if (this.firstSubmit !== null) m.spanNs = Math.max(0, Math.max(done, this.lastEnd) - this.firstSubmit);
     this.lastDone = Math.max(done, this.lastDone ?? done);
     this.lastDoneMeasured = measured;
-    this.openedBy = measured ? key : null;
+    // A segment that closed by estimate with nothing submitted since a partial wait returned: the rest of the
+    // queue ran dry in the host work that wait serialized, and the idle time up to the next submission (next
+    // segment) is the wait's, as it is where that happens before a submission of this segment (heldBy).
+    const held = this.heldBy;
+    this.openedByPartial = !measured && held !== null && this.subTs[n - 1] <= held.done;
+    this.openedBy = measured ? key : this.openedByPartial ? held!.key : null;
     this.heldBy = null;
     this.prevSubmit = this.subTs[n - 1];
     this.subN = 0;
@@ -1158,7 +1167,7 @@ export class Timeline {
     return null;
   }
 
-  private idle(a: number, b: number, from: number, openedBy: string | null, measured: boolean, closingId: number): void {
+  private idle(a: number, b: number, from: number, openedBy: string | null, measured: boolean, closingId: number, partial = false): void {
     const m = this.m;
     const len = b - a;
     if (len <= 0) return;
@@ -1412,6 +1421,7 @@ export class Timeline {
     if (openedBy !== null) {
       const dd = this.drainRec(openedBy);
       dd.gaps++;
+      if (partial) dd.partialGaps++;
       dd.samples.add(len, closingId);
     }
     const n = this.ivLen;

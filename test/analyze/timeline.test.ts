@@ -184,6 +184,50 @@ test('a wait on an event mid-queue: the rest of the queue covers part of the hos
   assert.ok(m.hostNs < (steps - 1) * 100 * US, `host_compute left: ${m.hostNs}`);
 });
 
+test('a wait on an event mid-queue at the step\'s end: the rest runs dry in the host work after it, before an empty-queue sync; the wait owns that idle', () => {
+  // Each step: 10 kernels of 100 µs, an event record, 10 more, a wait on the event (the first half), 2 ms of host
+  // work, then an end-of-step stream sync that finds the queue empty. The second half (1 ms) covers half of the host
+  // work; the other ~1 ms per step is GPU idle the wait serialized (the host could have worked while the first half
+  // ran). The segment closes by estimate at the empty sync, with no submission since the wait: the idle up to the
+  // next step's first launch is the wait's, not host_compute (found on a scratch zoo variant, --wait event --at end).
+  const ESYNC = OP_BY_NAME.get('cudaEventSynchronize')!.code;
+  const EREC = OP_BY_NAME.get('cudaEventRecord')!.code;
+  const tl = new Timeline(new Map(), new Map([[ESYNC, 2 * US], [SYNC, 2 * US]]));
+  let id = 0;
+  let t = 0;
+  let gpu = 0;
+  const launches = () => {
+    for (let i = 0; i < 10; i++) {
+      tl.call(++id, t, t + 5 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+      t += 5 * US;
+      gpu = Math.max(gpu, t) + 100 * US;
+    }
+  };
+  const steps = 20;
+  for (let step = 0; step < steps; step++) {
+    launches();
+    const half = gpu;
+    tl.call(++id, t, t + 2 * US, EREC, 'cudaEventRecord', 'other', 0, null);
+    tl.eventRecord(7, 0);
+    t += 2 * US;
+    launches();
+    const end = Math.max(t + 2 * US, half + 5 * US);
+    tl.call(++id, t, end, ESYNC, 'cudaEventSynchronize', 'drain', 0, null);
+    tl.drain(id, t, end, 'cudaEventSynchronize', 0, null, ESYNC, false, 7);
+    t = end + 2000 * US; // host work (on CPU)
+    tl.call(++id, t, t + 2 * US, SYNC, 'cudaStreamSynchronize', 'drain', 0, null);
+    tl.drain(id, t, t + 2 * US, 'cudaStreamSynchronize', 0, 0, SYNC, false, null);
+    t += 2 * US + 50 * US; // to the next step
+  }
+  const m = tl.finish(new Map());
+  const d = m.byDrain.get('cudaEventSynchronize');
+  const held = d?.hostNs ?? 0;
+  // ~1.05 ms per step between steps (the last step has no next submission)
+  assert.ok(Math.abs(held - (steps - 1) * 1050 * US) < (steps - 1) * 150 * US, `idle owned by the wait: ${held}`);
+  assert.equal(d?.partialGaps, d?.gaps, 'every interval came from the partial wait');
+  assert.ok(m.hostNs < (steps - 1) * 100 * US, `host_compute left: ${m.hostNs}`);
+});
+
 test('segments of many launches on two streams, synced one stream at a time: every gap as computed by hand', () => {
   // Five identical steps, 3 ms apart. Per step: 50 launches on stream 2 every 40 µs and 50 on stream 1 in between
   // (1 µs each), a sync of stream 1 (other work pending: stream 1's part leaves the queue, nothing closes), then a

@@ -33,8 +33,14 @@ export function detectBlockingSync(ctx: ChainContext): Chain[] {
       if (d.hostNs > 0) parts.push(`after it returned the host computed ${fmtNs(d.hostNs)} before the next submission (${d.gaps} times, ${fmtNs(perGap)} each) with the GPU idle`);
       if (d.ownNs > 0) parts.push(`${fmtNs(d.ownNs)} inside the ${d.name} calls themselves while the GPU had no work${d.direction !== null ? ' (its own transfer)' : ''}`);
       const py = pythonCaller(ctx, t.tid, d.name);
+      // most of its intervals came from a wait on an event recorded mid-queue: the GPU ran out of the work queued
+      // after the event while the host worked
+      const partial = d.partialGaps * 2 > d.gaps;
+      const does = partial
+        ? 'waits for the GPU work queued before its event and serializes the host work after it, which outlasts the work still queued'
+        : 'drains the GPU queue and serializes the host work after it';
       const summary =
-        `A blocking ${opLabel}${py ? ` in ${py.text}` : ''} in thread ${t.tid} of ${who(ctx, t.pid)} drains the GPU queue and serializes the host work after it: ${parts.join('; ')}: ` +
+        `A blocking ${opLabel}${py ? ` in ${py.text}` : ''} in thread ${t.tid} of ${who(ctx, t.pid)} ${does}: ${parts.join('; ')}: ` +
         `${fmtNs(impact)} of GPU idle time (${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}) that overlapping host and GPU would recover.`;
       const S = ctx.sessionId;
       const dirCond = d.direction !== null ? ` AND direction = ${lit(dirName(d.direction))}` : '';
