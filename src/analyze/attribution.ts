@@ -48,6 +48,7 @@
  *    before the drain overlapped GPU work and is not critical, except the tail
  *    of a drain that was preempted after the GPU had (by estimate) finished.
  */
+import type { ProbeCost } from './probe-cost.js';
 import type { Db } from '../store/db.js';
 import { OP_BY_CODE, type OpKind } from '../common/ops.js';
 import { OP_INFO, SLOT_BYTES, SLOT_DIRECTION, SLOT_EVENT, SLOT_GRAPH_EXEC, SLOT_STREAM, keyIndex, keyOf, opKey, rateKey, slot } from './optables.js';
@@ -250,7 +251,7 @@ export interface AttributionOptions {
   /** called with the number of events read so far, every 65,536 events */
   onProgress?: (eventsRead: number) => void;
   /** the tracer's cost inside one recorded call by op code (probe-cost.ts: the session's calibration); absent: none taken out */
-  probeCost?: ReadonlyMap<number, number> | null;
+  probeCost?: ProbeCost | null;
 }
 
 interface OpenCall {

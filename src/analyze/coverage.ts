@@ -50,6 +50,8 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
   let reclaim = 0;
   let launch = 0;
   let host = 0;
+  // the probes' traps between calls, taken out of host computation (timeline.ts tracerOutsideNs)
+  let traps = 0;
   let modules = 0;
   let waits = 0;
   // a process with several GPU-feeding threads: as the detectors measure it, on their merged queues (queues.ts)
@@ -81,6 +83,7 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
     if (mg) launch += mg.submitNs;
     else for (const x of m.inCalls.values()) if (x.kind !== 'collective' && (x.kind === 'launch' || roleOf(OP_BY_CODE.get(x.op)) === 'submit')) launch += x.ns;
     host += mg ? (mg.hostAllNs > 0 ? (m.hostNs * mg.hostNs) / mg.hostAllNs : 0) : m.hostNs;
+    traps += m.tracerOutsideNs;
     for (const x of m.moduleLoad.values()) modules += x.ns;
     waits += sumMap(m.waitBy);
   }
@@ -127,7 +130,8 @@ export function kindCoverage(ctx: ChainContext, prof: SessionProfile, chains: Ch
     entry('io_starvation', io, 'of I/O wait on the critical path', schedNeeded),
     entry('memory_pressure', reclaim, 'of memory reclaim on the critical path', reclaimEvents ? noGpu : 'no memory events (reclaim tracepoints) in this session'),
     entry('launch_overhead', launch, 'inside submission calls while the GPU waited for them', noGpu),
-    entry('host_compute', host, 'of host computation while the GPU had run out of work (not after a blocking call)', noGpu),
+    entry('host_compute', host, 'of host computation while the GPU had run out of work (not after a blocking call)', noGpu,
+      traps > 0 ? `; ${fmtNs(traps)} more between calls was the probes' own entry and return traps (measured at trace start; tracing overhead, not counted)` : ''),
     entry('module_load', modules, 'of first kernel launches (beyond the same kernels\' later launches) and module loads while the GPU had no work', noGpu),
     entry('allocator_stall', alloc, `in allocation/free calls while the GPU waited (other threads: beyond ${fmtNs(FAST_ALLOC_NS)} a call)`),
     entry('cross_process_contention', contention, 'inside CUDA calls waiting for another GPU process to wake them', sched ? true : 'no scheduler events in this session'),

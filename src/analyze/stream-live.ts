@@ -21,7 +21,7 @@ import { threadCpuNs } from '../store/writer-slots.js';
 import { CpuPressure } from '../common/cpu-pressure.js';
 import type { Chain } from '../common/chain.js';
 import { Replayer, StreamEngine, type StreamStats } from './stream.js';
-import { probeCostOf } from './probe-cost.js';
+import { probeCostOf, type ProbeCost } from './probe-cost.js';
 import { analyseProfile, sessionCoverage, type Coverage } from './explain.js';
 
 /** What the writer thread hands back at close (structured-cloned to the recording thread). */
@@ -80,7 +80,7 @@ export function createTap(db: Db, sessionId: number, opts: TapOptions = {}): Wri
   // The probe-cost calibration is stored before the traced command starts (src/run/trace-session.ts), after this tap
   // is created: read once, before the first catch-up (never inside one: the sweeps run inside a statement of this
   // connection, where another query fails), so every sweep starts with what the cold path reads (attributeSession).
-  let cost: Map<number, number> | null = null;
+  let cost: ProbeCost | null = null;
   let costRead = false;
   const readCost = (): void => {
     if (costRead) return;

@@ -64,6 +64,7 @@ import { OP_BY_CODE, type OpInfo, type OpKind } from '../common/ops.js';
 import { TopK, addTo, newSketch, q, type Sketch } from './stats.js';
 import { OP_INFO, rateKey } from './optables.js';
 import { doubleFields, primeDoubles } from './shape.js';
+import type { ProbeCost } from './probe-cost.js';
 
 /** An empty-queue drain returns within this (uprobe and driver cost): a faster fastest call is the empty-queue cost. */
 export const DRAIN_BLOCK_NS = 50_000;
@@ -214,6 +215,12 @@ export interface IdleModel {
   tracerInCallNs: number;
   tracerInCalls: number;
   /**
+   * The probes' cost outside the records of the calls on the path (the calibration's per-call cost less its part
+   * inside: the entry trap before each call's timestamp, the return trap after its end), taken out of what would
+   * read as host computation; 0 without a calibration or with the in-process shim.
+   */
+  tracerOutsideNs: number;
+  /**
    * This queue's idle intervals, flat (IV_STRIDE numbers each: a, b, ns in submission calls, ns preempted by the
    * thread's own process, ns of host computation the host owns (no drain opened the interval), ns preempted by
    * any task), in
@@ -236,7 +243,7 @@ export function newIdleModel(): IdleModel {
   return {
     intervals: 0, idleNs: 0, idleLowerNs: 0, busyNs: 0, busyLowerNs: 0, spanNs: 0, segments: 0, waitedSegments: 0, estimatedSegments: 0, unlearnedSegments: 0, kernelNs: newSketch(),
     byDrain: new Map(), hostNs: 0, hostSamples: new TopK(10), preempted: new Map(), preemptSamples: new TopK(10), preemptedBusy: new Map(),
-    io: 0, ioSamples: new TopK(10), reclaim: 0, waitBy: new Map(), waitSamples: new Map(), runnableBehindWaker: new Map(), afterWake: new Map(), inCalls: new Map(), tracerInCallNs: 0, tracerInCalls: 0,
+    io: 0, ioSamples: new TopK(10), reclaim: 0, waitBy: new Map(), waitSamples: new Map(), runnableBehindWaker: new Map(), afterWake: new Map(), inCalls: new Map(), tracerInCallNs: 0, tracerInCalls: 0, tracerOutsideNs: 0,
     moduleLoad: new Map(), moduleSamples: new TopK(10), ivs: [], queueFrom: null, queueTo: null,
   };
 }
@@ -468,8 +475,8 @@ export class Timeline {
   /** return of the last submission of the closed segment (the host path to the next one starts after it) */
   private prevSubmit = -Infinity;
 
-  /** the tracer's cost inside one recorded call, ns, by op code (a probe-cost calibration; null: none, nothing taken out) */
-  probeCost: ReadonlyMap<number, number> | null = null;
+  /** the tracer's cost in and around one recorded call, ns, by op code (a probe-cost calibration; null: none, nothing taken out) */
+  probeCost: ProbeCost | null = null;
 
   constructor(
     private readonly copyRate: Map<string, number> = new Map(),
@@ -1305,6 +1312,10 @@ export class Timeline {
     let ret = 0;
     let submits = 0;
     let tracerIn = 0;
+    // the probes' cost outside the records of the calls entered on the path (their entry traps come before their
+    // timestamps, the return traps after their ends): time between calls that is the tracer's, not host computation
+    let tracerOut = 0;
+    const outside = this.probeCost?.outside ?? null;
     let other = 0;
     let callOn = 0;
     let modules = 0;
@@ -1312,6 +1323,7 @@ export class Timeline {
     for (let j = 0; j < nCalls; j++) {
       const c = calls[j];
       calls[j] = NO_ACT; // the scratch list holds no act past this interval
+      if (outside !== null && c.ts > lo && c.ts <= b) tracerOut += outside.get(c.code) ?? 0;
       const on = Math.max(0, ov(c, lo, b) - (callOff?.get(c) ?? 0));
       callOn += on;
       const t = on + (callSleep?.get(c) ?? 0);
@@ -1346,7 +1358,7 @@ export class Timeline {
       } else if (role === 'submit') {
         // the probe's own cost inside the recorded call is not the workload's launch time: its share of the call's
         // time on this path (all of it for a call wholly inside) goes to the tracer, not to the submission
-        const pc = this.probeCost?.get(c.code) ?? 0;
+        const pc = this.probeCost?.inCall.get(c.code) ?? 0;
         const tr = pc > 0 ? Math.min(rest, (pc * ov(c, lo, b)) / Math.max(1, c.end - c.ts)) : 0;
         if (tr > 0) {
           tracerIn += tr;
@@ -1405,9 +1417,12 @@ export class Timeline {
     this.spreadAcc(submits, subBy, INTO_CALL);
     this.spreadAcc(other, otherBy, INTO_CALL);
     const submitNs = this.submitNs;
+    // the probes' traps between the calls: the tracer's (from what would otherwise read as host computation only)
+    const trapNs = Math.min(this.left, tracerOut);
+    m.tracerOutsideNs += trapNs;
     // host computation: the rest of the path; whatever idle is left is host time by construction
     void callOn;
-    const host = this.left;
+    const host = this.left - trapNs;
     this.left = 0;
     // after a drain: host work the drain serialized; otherwise the loop's own host time
     const hostOwn = openedBy === null ? host : 0;

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { OP_BY_NAME } from '../../src/common/ops.js';
 import { Timeline, WAKE_IO } from '../../src/analyze/timeline.js';
 import { q } from '../../src/analyze/stats.js';
+import type { ProbeCost } from '../../src/analyze/probe-cost.js';
 
 const LAUNCH = OP_BY_NAME.get('cudaLaunchKernel')!.code;
 const SYNC = OP_BY_NAME.get('cudaStreamSynchronize')!.code;
@@ -226,6 +227,39 @@ test('a wait on an event mid-queue at the step\'s end: the rest runs dry in the 
   assert.ok(Math.abs(held - (steps - 1) * 1050 * US) < (steps - 1) * 150 * US, `idle owned by the wait: ${held}`);
   assert.equal(d?.partialGaps, d?.gaps, 'every interval came from the partial wait');
   assert.ok(m.hostNs < (steps - 1) * 100 * US, `host_compute left: ${m.hostNs}`);
+});
+
+test('with a probe-cost calibration, the probes\' traps between calls are the tracer\'s, not host computation', () => {
+  // A launch-bound loop: a 5 µs launch every 15 µs (10 µs between calls), 1 µs kernels, a sync per step of 20 that
+  // finds the queue empty. The calibration says each launch's probe costs 2 µs inside the record and 6 µs outside it
+  // (entry and return traps): of each 10 µs between calls, 6 µs are the tracer's and 4 µs host computation, and of
+  // each launch 3 µs is launch time. The same loop without a calibration reads all 10 µs as host computation.
+  const ESYNC_FAST = new Map([[SYNC, 2 * US]]);
+  const run = (probeCost: ProbeCost | null) => {
+    const tl = new Timeline(new Map(), ESYNC_FAST);
+    tl.probeCost = probeCost;
+    let id = 0;
+    let t = 0;
+    for (let step = 0; step < 10; step++) {
+      for (let i = 0; i < 20; i++) {
+        tl.call(++id, t, t + 5 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+        t += 15 * US;
+      }
+      tl.call(++id, t, t + 2 * US, SYNC, 'cudaStreamSynchronize', 'drain', 0, null);
+      tl.drain(id, t, t + 2 * US, 'cudaStreamSynchronize', 0, null, SYNC);
+      t += 12 * US;
+    }
+    return tl.finish(new Map());
+  };
+  const cal: ProbeCost = { inCall: new Map([[LAUNCH, 2 * US]]), outside: new Map([[LAUNCH, 6 * US], [SYNC, 6 * US]]) };
+  const bare = run(null);
+  const net = run(cal);
+  assert.equal(bare.tracerOutsideNs, 0);
+  assert.equal(bare.idleNs, net.idleNs, 'the calibration moves idle time between causes, it does not change it');
+  // every idle interval's path enters one call (a launch, or the sync and the next launch): 6 µs of traps each
+  assert.ok(net.tracerOutsideNs > 0 && Math.abs(bare.hostNs - net.hostNs - net.tracerOutsideNs) < 1, `host ${bare.hostNs} -> ${net.hostNs}, traps ${net.tracerOutsideNs}`);
+  assert.ok(net.hostNs < 0.5 * bare.hostNs, `host computation net of the traps: ${net.hostNs} of ${bare.hostNs}`);
+  assert.ok(net.tracerInCallNs > 0, 'the part inside the launches is taken out of them too');
 });
 
 test('segments of many launches on two streams, synced one stream at a time: every gap as computed by hand', () => {

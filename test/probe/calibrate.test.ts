@@ -58,7 +58,7 @@ test('recordDurations: reads dur_ns of this process\'s call records from a drain
   assert.deepEqual(out, [1500, 1800]);
 });
 
-test('probeCostByOp: per op the smallest in-call cost of its class over enough records; in-process ops and unknown classes take nothing', () => {
+test('probeCostByOp: per op the smallest in-call and outside costs of its class over enough records; in-process ops and unknown classes take nothing', () => {
   const rec: ProbeCostRecord = {
     mode: 'uprobe_multi',
     op: 'cudaLaunchKernel',
@@ -75,7 +75,9 @@ test('probeCostByOp: per op the smallest in-call cost of its class over enough r
     method: 'test',
   };
   const m = probeCostByOp(rec)!;
-  assert.deepEqual([...m], [[OP_BY_NAME.get('cudaLaunchKernel')!.code, 1731]]);
+  assert.deepEqual([...m.inCall], [[OP_BY_NAME.get('cudaLaunchKernel')!.code, 1731]]);
+  // outside the record: the smallest whole per-call cost less its part inside (7416 - 1741 at one thread)
+  assert.deepEqual([...m.outside], [[OP_BY_NAME.get('cudaLaunchKernel')!.code, 7416 - 1741]]);
   assert.equal(probeCostByOp(null), null);
   assert.equal(probeCostByOp({ ...rec, ops: { cudaStreamSynchronize: 'in_process' } }), null);
 });

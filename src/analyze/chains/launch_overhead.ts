@@ -146,7 +146,7 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
       (sibling > 0 ? `, and ${fmtNs(sibling)} more while another launch thread of the process held its CPU` : '') +
       ` (${fmtNs(impact)} in all, ${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)}).` +
       mergedNote +
-      tracerNote(probeCost?.get(OP_BY_NAME.get(launchOp)?.code ?? -1) ?? null, tracerNs, tracerCalls) +
+      tracerNote(probeCost?.inCall.get(OP_BY_NAME.get(launchOp)?.code ?? -1) ?? null, tracerNs, tracerCalls) +
       (siblingTracer > 0 && spare
         ? ` Not counted either: ${fmtNs(siblingTracer)} of preemption by its sibling launch threads, taken as the tracer's (Causeway's threads ran ${fmtNs(spare.cpuNs)} of CPU while the command ran, ${fmtNs(spare.cpuNs - spare.ns)} of it preempting traced threads directly; the rest, ${fmtNs(spare.ns)}, could only have pushed the process's threads onto each other's CPUs).`
         : '');
@@ -167,7 +167,7 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
             detail:
               'the slowest launches' +
               (tracerNs > 0
-                ? ` (each recorded duration holds ${fmtNs(probeCost?.get(OP_BY_NAME.get(launchOp)?.code ?? -1) ?? 0)} of tracing cost measured at trace start, not counted in the impact; the calibration: meta key probe_cost:${S}:calibration)`
+                ? ` (each recorded duration holds ${fmtNs(probeCost?.inCall.get(OP_BY_NAME.get(launchOp)?.code ?? -1) ?? 0)} of tracing cost measured at trace start, not counted in the impact; the calibration: meta key probe_cost:${S}:calibration)`
                 : ''),
           },
           {
