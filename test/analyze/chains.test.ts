@@ -126,6 +126,20 @@ test('preemption while the GPU still has queued work costs ~nothing and says so;
   assert.ok(!r.chains.some((c) => c.op === 'cudaStreamSynchronize' && (c.severity === 'high' || c.severity === 'critical')), 'the healthy end-of-step sync is not blamed');
 });
 
+test('a wait on an event recorded mid-step, at the step\'s end: the host work after it that outlasts the queued rest is that wait\'s, and says so', () => {
+  const sc = S.eventWaitAtEnd();
+  const db = openReadOnly(sc.file);
+  const r = explainSession(db, sc.sessionId);
+  db.close();
+  const c = r.chains[0];
+  assert.equal(c.kind, 'blocking_sync', `top: ${c.kind} ${c.summary}`);
+  assert.equal(c.op, 'cudaEventSynchronize');
+  assert.ok(Math.abs(c.impact_ns - sc.injectedNs) < 0.25 * sc.injectedNs, `impact ${c.impact_ns} vs injected ${sc.injectedNs}`);
+  assert.match(c.summary, /queued before its event/);
+  assert.match(c.recommendation, /Wait on the event later/);
+  assert.ok(!r.chains.some((x) => x.kind === 'host_compute' && (x.severity === 'high' || x.severity === 'critical')), 'not host computation on its own');
+});
+
 test('a graph launch is one submission of the whole graph: its GPU time is learned per graph exec, the host work it covers is not idle', () => {
   const sc = S.graphOverlap();
   const db = openReadOnly(sc.file);

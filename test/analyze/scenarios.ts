@@ -107,6 +107,21 @@ export class GpuThread {
     this.t += 2 * US;
     return this.b.call(op, start, this.t - start, this.pid, this.tid, op === 'cudaStreamSynchronize' ? { stream: 0 } : {});
   }
+  /** cudaEventRecord of `event` on the default stream: remembers how far the queue reaches now */
+  private events = new Map<number, number>();
+  eventRecord(event: number, hostNs = 3 * US): number {
+    const id = this.b.call('cudaEventRecord', this.t, hostNs, this.pid, this.tid, { event, stream: 0 });
+    this.events.set(event, this.busyUntil);
+    this.t += hostNs;
+    return id;
+  }
+  /** cudaEventSynchronize: sleeps until the work queued before the event's record is done (later work stays queued) */
+  eventSync(event: number): number {
+    const start = this.t;
+    this.sleepTo(Math.max(this.events.get(event) ?? 0, start));
+    this.t += 2 * US;
+    return this.b.call('cudaEventSynchronize', start, this.t - start, this.pid, this.tid, { event });
+  }
   /** blocking cudaMemcpy DeviceToHost: waits for the queue, then copies */
   memcpyD2H(bytes: number, copyNs: number): number {
     const start = this.t;
@@ -342,6 +357,30 @@ export function midStepCopy(file = tmpDb('midcopy'), steps = 200, hostNs = 3 * M
     g.sync();
   }
   return { file: b.close(), sessionId: b.sessionId, kind: 'blocking_sync', pid: 1300, op: 'cudaMemcpy', injectedNs: injected };
+}
+
+/**
+ * A wait on an event recorded mid-step, at the step's end: 15 launches, record, 15 more, cudaEventSynchronize (the
+ * first half), `hostNs` of host work, an end-of-step sync that finds the queue empty. The second half (1.5 ms)
+ * still runs when the wait returns; the rest of the host work leaves the GPU idle: injected = host work - second half.
+ */
+export function eventWaitAtEnd(file = tmpDb('eventend'), steps = 150, hostNs = 2500 * US): Scenario {
+  const b = new TraceBuilder(file, 'decode-eventend').process(1400, 'decode');
+  const g = new GpuThread(b, 1400, 1400);
+  let injected = 0;
+  for (let s = 0; s < steps; s++) {
+    const next = g.t;
+    for (let k = 0; k < 15; k++) g.launch(100 * US);
+    g.eventRecord(0x5e);
+    for (let k = 0; k < 15; k++) g.launch(100 * US);
+    g.eventSync(0x5e);
+    const ranOut = g.busyUntil;
+    g.host(hostNs);
+    injected += Math.max(0, g.t - ranOut);
+    g.sync();
+    void next;
+  }
+  return { file: b.close(), sessionId: b.sessionId, kind: 'blocking_sync', pid: 1400, op: 'cudaEventSynchronize', injectedNs: injected };
 }
 
 /**

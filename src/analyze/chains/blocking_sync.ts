@@ -29,13 +29,19 @@ export function detectBlockingSync(ctx: ChainContext): Chain[] {
       const agg = t.ops.get(d.key);
       const calls = agg?.count ?? 0;
       const perGap = d.gaps ? d.hostNs / d.gaps : 0;
-      const parts: string[] = [];
-      if (d.hostNs > 0) parts.push(`after it returned the host computed ${fmtNs(d.hostNs)} before the next submission (${d.gaps} times, ${fmtNs(perGap)} each) with the GPU idle`);
-      if (d.ownNs > 0) parts.push(`${fmtNs(d.ownNs)} inside the ${d.name} calls themselves while the GPU had no work${d.direction !== null ? ' (its own transfer)' : ''}`);
-      const py = pythonCaller(ctx, t.tid, d.name);
       // most of its intervals came from a wait on an event recorded mid-queue: the GPU ran out of the work queued
       // after the event while the host worked
       const partial = d.partialGaps * 2 > d.gaps;
+      const parts: string[] = [];
+      if (d.hostNs > 0) {
+        parts.push(
+          partial
+            ? `once the work queued after its event ran out, the host computed ${fmtNs(d.hostNs)} more before the next submission (${d.gaps} times, ${fmtNs(perGap)} each) with the GPU idle`
+            : `after it returned the host computed ${fmtNs(d.hostNs)} before the next submission (${d.gaps} times, ${fmtNs(perGap)} each) with the GPU idle`,
+        );
+      }
+      if (d.ownNs > 0) parts.push(`${fmtNs(d.ownNs)} inside the ${d.name} calls themselves while the GPU had no work${d.direction !== null ? ' (its own transfer)' : ''}`);
+      const py = pythonCaller(ctx, t.tid, d.name);
       const does = partial
         ? 'waits for the GPU work queued before its event and serializes the host work after it, which outlasts the work still queued'
         : 'drains the GPU queue and serializes the host work after it';
@@ -74,7 +80,10 @@ export function detectBlockingSync(ctx: ChainContext): Chain[] {
             },
             ...(py ? [py.evidence] : []),
           ],
-          recommendation: isD2H
+          recommendation: partial
+            ? `Wait on the event later, where its result is consumed (or a step later), or enqueue the next kernels before the host work that follows ${d.name}: ` +
+              `the work still queued after the event (${fmtNs(perGap)} short of the host work each time) runs out while the host computes.`
+            : isD2H
             ? `Stop copying to the host synchronously in the loop: ${d.name} waits for all queued work, and the host work after it (${fmtNs(perGap)} per step) then runs with the GPU idle. ` +
               `Compute what the host needs on the GPU, or copy it with cudaMemcpyAsync into pinned memory (cudaMallocHost), record an event and consume it one step later ` +
               `(enqueue the next kernels first), so the host work overlaps GPU work.`
