@@ -381,8 +381,8 @@ export class ThreadSweep {
   private stepExcl = 0;
   private tl: Timeline;
 
-  constructor(pid: number, tid: number, ts: number, private readonly opts: AttributionOptions, private readonly copyRate: Map<string, number> = new Map(), fastest: Map<number, number> = new Map(), priorKernelNs: number | null = null, private readonly firstLaunch: Map<number, number> = new Map()) {
-    this.tl = new Timeline(copyRate, fastest, priorKernelNs, pid);
+  constructor(pid: number, tid: number, ts: number, private readonly opts: AttributionOptions, private readonly copyRate: Map<string, number> = new Map(), fastest: Map<number, number> = new Map(), priorKernelNs: number | null = null, private readonly firstLaunch: Map<number, number> = new Map(), priorSamples = 0) {
+    this.tl = new Timeline(copyRate, fastest, priorKernelNs, pid, priorSamples);
     this.tl.probeCost = opts.probeCost ?? null;
     this.p = {
       pid, tid, firstTs: ts, lastEnd: ts, cudaCalls: 0, ops: new Map(), offCount: 0,

@@ -478,7 +478,7 @@ export class StreamEngine {
       if (early.length >= EARLY_CAP) this.stats.unlearnedGaveUp++;
       return;
     }
-    const again = new ThreadSweep(this.slab[early[0] * F + PID], t.tid, this.slab[early[0] * F + TS], { probeCost: this.opts.probeCost }, t.rates, t.fastest, q(idle.kernelNs, 0.5), this.first);
+    const again = new ThreadSweep(this.slab[early[0] * F + PID], t.tid, this.slab[early[0] * F + TS], { probeCost: this.opts.probeCost }, t.rates, t.fastest, q(idle.kernelNs, 0.5), this.first, idle.kernelNs.count);
     for (const x of early) this.sweepOne(again, x);
     t.sweep!.adoptTimeline(again);
     this.stats.resweeps++;

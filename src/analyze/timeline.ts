@@ -486,6 +486,13 @@ export class Timeline {
     private readonly priorKernelNs: number | null = null,
     /** the thread's process (preemption by another of its threads is kept per interval for the merge) */
     private readonly pid: number | null = null,
+    /**
+     * how many kernel-time samples the prior is the median of: it stands until this pass has learned as many (a
+     * second sweep of a thread's early events, stream.ts), so that one early completion measured late (a drain
+     * right after a long preemption) does not set the kernel time of the segments after it, which the prior,
+     * learned from more of them, already knows better. 0: the prior holds only until the first sample.
+     */
+    private readonly priorSamples = 0,
   ) {
     doubleFields(this, ['kmValue', 'lastEnd', 'longestShort', 'submitNs', 'left', 'hintFrom', 'hintB']);
   }
@@ -503,7 +510,8 @@ export class Timeline {
 
   /** the kernel time for a segment no waiting drain measured: learned so far, else the prior, else null */
   private kernelEstimate(): number | null {
-    const e = this.m.kernelNs.count ? this.kernelMedian() : this.priorKernelNs;
+    const own = this.m.kernelNs.count;
+    const e = own > 0 && !(this.priorKernelNs !== null && own < this.priorSamples) ? this.kernelMedian() : this.priorKernelNs;
     if (e === null || !this.emptyBound.count) return e;
     return Math.min(e, this.emptyBoundQ());
   }

@@ -262,6 +262,45 @@ test('with a probe-cost calibration, the probes\' traps between calls are the tr
   assert.ok(net.tracerInCallNs > 0, 'the part inside the launches is taken out of them too');
 });
 
+test('a second sweep\'s prior stands for the samples it summarizes: one early completion measured late does not set the kernel time after it', () => {
+  // Segment 1: 10 launches, then a sync that returns 5 ms after the first one (late: the thread was held off its
+  // CPU before the sync, and its return measures a completion that implies 500 µs kernels). Segments 2-4: 10
+  // launches, 3 ms of host work, a sync that finds the queue empty (closed by estimate). With the prior of a first
+  // sweep (100 µs, the median of 16 samples), the estimated segments' kernels take 100 µs and ~2 ms of each host
+  // phase is GPU idle; with the late sample alone they took its 500 µs (capped by the empty-queue bound) and most
+  // of that idle time read as busy.
+  const run = (priorSamples: number) => {
+    const tl = new Timeline(new Map(), new Map([[SYNC, 2 * US]]), 100 * US, null, priorSamples);
+    let id = 0;
+    let t = 0;
+    for (let seg = 0; seg < 4; seg++) {
+      const s0 = t;
+      for (let i = 0; i < 10; i++) {
+        tl.call(++id, t, t + 5 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+        t += 5 * US;
+      }
+      if (seg === 0) {
+        const end = s0 + 5000 * US;
+        tl.call(++id, end - 20 * US, end, SYNC, 'cudaStreamSynchronize', 'drain', 0, null);
+        tl.drain(id, end - 20 * US, end, 'cudaStreamSynchronize', 0, null, SYNC);
+        t = end + 10 * US;
+        continue;
+      }
+      t += 3000 * US;
+      tl.call(++id, t, t + 2 * US, SYNC, 'cudaStreamSynchronize', 'drain', 0, null);
+      tl.drain(id, t, t + 2 * US, 'cudaStreamSynchronize', 0, null, SYNC);
+      t += 10 * US;
+    }
+    return tl.finish(new Map());
+  };
+  const withPrior = run(16);
+  const firstSampleOnly = run(0);
+  assert.equal(withPrior.kernelNs.count, 1, 'the late completion is still a sample');
+  // idle is counted up to the next submission: the host phases of segments 2 and 3 (segment 4 has none after it)
+  assert.ok(withPrior.idleNs > firstSampleOnly.idleNs + 2 * 1500 * US, `idle ${withPrior.idleNs} vs ${firstSampleOnly.idleNs}`);
+  assert.ok(Math.abs(withPrior.idleNs - 2 * 2000 * US) < 2 * 300 * US, `each host phase leaves ~2 ms idle: ${withPrior.idleNs}`);
+});
+
 test('segments of many launches on two streams, synced one stream at a time: every gap as computed by hand', () => {
   // Five identical steps, 3 ms apart. Per step: 50 launches on stream 2 every 40 µs and 50 on stream 1 in between
   // (1 µs each), a sync of stream 1 (other work pending: stream 1's part leaves the queue, nothing closes), then a
