@@ -460,9 +460,10 @@ export class StreamEngine {
 
   /**
    * The thread's kernel time is known well enough (LEARN_SAMPLES waiting drains), or it held EARLY_CAP events, or
-   * it ended: segments closed before any kernel time was known are swept again with the median learned so far
-   * as the prior (the two-pass analysis took the whole thread's median; a median of the first few is less
-   * exposed to a disturbed first step than the first value alone).
+   * it ended: if segments were closed by estimate before then (with no kernel time known, or one learned from
+   * fewer samples), the early events are swept again with the median learned so far as the prior (the two-pass
+   * analysis took the whole thread's median; a median of the first several is less exposed to a disturbed first
+   * step, such as a completion measured late after a long preemption, than the first value or two alone).
    */
   private settleEarly(t: ThreadState): void {
     const early = t.early!;
@@ -473,7 +474,7 @@ export class StreamEngine {
 
   private resweep(t: ThreadState, early: number[]): void {
     const idle = t.sweep!.p.idle;
-    if (idle.unlearnedSegments === 0 || early.length === 0) return;
+    if ((idle.unlearnedSegments === 0 && idle.estimatedSegments === 0) || early.length === 0) return;
     if (idle.kernelNs.count === 0) {
       if (early.length >= EARLY_CAP) this.stats.unlearnedGaveUp++;
       return;

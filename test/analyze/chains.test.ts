@@ -140,6 +140,20 @@ test('a wait on an event recorded mid-step, at the step\'s end: the host work af
   assert.ok(!r.chains.some((x) => x.kind === 'host_compute' && (x.severity === 'high' || x.severity === 'critical')), 'not host computation on its own');
 });
 
+test('a hog from the start: two cold syncs that read as late completions do not set the kernel time of the steps after them', () => {
+  // the first sweep learned ~800 µs kernels from the two cold returns and read the next six hog steps' preemption
+  // as over queued work (no chain at all); the early events swept again with the median of the later waits
+  // (200 µs) count those six. The two cold steps themselves stay read as busy (their completions stand as measured).
+  const sc = S.hogFromStart();
+  const db = openReadOnly(sc.file);
+  const r = explainSession(db, sc.sessionId);
+  db.close();
+  const c = r.chains.find((x) => x.kind === 'cpu_preemption');
+  assert.ok(c, `a cpu_preemption chain: ${r.chains.map((x) => x.kind).join(', ')}`);
+  assert.match(c.summary, /pid 4545 \(hog\)/);
+  assert.ok(c.impact_ns >= 0.9 * (6 / 8) * sc.injectedNs && c.impact_ns <= 1.1 * sc.injectedNs, `impact ${c.impact_ns} vs injected ${sc.injectedNs}`);
+});
+
 test('a graph launch is one submission of the whole graph: its GPU time is learned per graph exec, the host work it covers is not idle', () => {
   const sc = S.graphOverlap();
   const db = openReadOnly(sc.file);

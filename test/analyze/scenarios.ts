@@ -406,6 +406,33 @@ export function midRunHog(file = tmpDb('midhog'), preemptNs = 1500 * US, kernelN
 }
 
 /**
+ * A hog from the start (the zoo's "before" shape): 15 launches of 200 µs kernels, 2 ms of host work, a sync that
+ * waits ~1 ms (GPU-bound). In the first 8 steps a hog (pid 4545) takes the CPU for 10 ms in the host work, so the
+ * queue runs dry; the sync after it finds the queue empty, and in the first two steps it returns 14 µs late (cold
+ * after the preemption, no off-CPU time in it), which reads as a completion measured at its return: kernels of
+ * ~800 µs. Injected: those 8 steps' time beyond a normal step.
+ */
+export function hogFromStart(file = tmpDb('hogstart')): Scenario {
+  const b = new TraceBuilder(file, 'decode-hogstart').process(1500, 'decode').process(4545, 'hog', false);
+  const g = new GpuThread(b, 1500, 1500);
+  const durs: number[] = [];
+  for (let s = 0; s < 60; s++) {
+    const t0 = g.t;
+    for (let k = 0; k < 15; k++) g.launch(200 * US);
+    g.host(2 * MS, s < 8 ? [[100 * US, 10 * MS, 4545]] : []);
+    if (s < 2) {
+      // the cold return: 14 µs on the CPU, the queue long done
+      b.call('cudaStreamSynchronize', g.t, 14 * US, 1500, 1500, { stream: 0 });
+      g.t += 14 * US;
+    } else g.sync();
+    durs.push(g.t - t0);
+  }
+  const normal = durs[30];
+  const injected = durs.slice(0, 8).reduce((x, d) => x + d - normal, 0);
+  return { file: b.close(), sessionId: b.sessionId, kind: 'cpu_preemption', pid: 1500, op: null, injectedNs: injected, names: 4545 };
+}
+
+/**
  * Healthy graph decode: 30 eager prefill steps (4 x 100 µs kernels, sync), then 150 decode steps of one
  * cudaGraphLaunch (3 ms of GPU work: the whole graph) followed by 2 ms of host work that overlaps it, 3
  * eager 100 µs kernels queued behind the graph and a sync. The GPU never waits for the host in decode
