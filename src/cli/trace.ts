@@ -72,7 +72,7 @@ export function register(program: Command): void {
     .option('--ring-calls-bytes <n>', 'size of the CUDA call ring buffer (power of two, >= 4096)')
     .option('--in-process', 'preload a capture shim into CMD instead of uprobes (~50 ns per call instead of ~2 us; needs -- CMD; static or setuid commands fall back to uprobes)')
     .option('--in-process-ring <slots>', 'in-process ring size per thread, in records (power of two, default 65536)')
-    .option('--tracer-cpus <cpus>', "CPUs the tracer's own threads keep to while the command runs: auto (one CPU no traced thread is pinned to, from the command's first CUDA call; the default with --in-process), all (no confinement; the default with uprobes), or a list (0,3)")
+    .option('--tracer-cpus <cpus>', "CPUs the tracer's own threads keep to while the command runs: auto (one CPU no traced thread is pinned to, from the command's first CUDA call; the default with --in-process), avoid (every CPU no traced thread is pinned to; the default with uprobes), all (no confinement), or a list (0,3)")
     .option('--classic-uprobes', 'attach one perf-event uprobe per function instead of uprobe_multi')
     .option('--metrics <host:port>', 'serve Prometheus metrics while tracing (loopback by default; a non-loopback address needs a token in $CAUSEWAY_METRICS_TOKEN)')
     .option('--max-db-mb <n>', 'retention: keep the database under N MiB (oldest events pruned, counted in drops as retention)')

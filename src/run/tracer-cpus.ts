@@ -1,6 +1,6 @@
 /**
  * The tracer's own threads on one CPU while a trace runs, the other CPUs left to the traced workload
- * (`--tracer-cpus auto`, or the CPUs named).
+ * (`--tracer-cpus auto`, or the CPUs named), or off the CPUs the workload pinned itself to (`avoid`).
  *
  * Why: the tracer's work (drain, writer, analysis, garbage collection) can wait; the workload's cannot. Spread over
  * every CPU, the tracer's threads landed on the workload's CPU whenever both wanted one, and a launch-bound loop
@@ -20,7 +20,13 @@
  * with 'auto' the tracer leaves the CPUs such threads are pinned to (avoid(), at every rescan of the traced
  * processes), and keeps to no CPU while they claim every one.
  *
- * The default with --in-process (defaultTracerCpus). Confining at the first look, right after the spawn, chose
+ * 'avoid' (the default with uprobes) keeps only that part: the tracer runs everywhere until traced threads are
+ * seen pinned, then on every CPU none of them is pinned to. A pinned victim shares its CPU with whatever else is
+ * pinned there (a zoo hog) and with the tracer when the tracer lands on it; with uprobes the tracer preempted a
+ * pinned victim for ~40 ms in a 0.6 s run (zoo_step, an RR hog on its CPU from the first step), and the victim's own
+ * measure of the hog's cost held that too.
+ *
+ * 'auto' is the default with --in-process (defaultTracerCpus). Confining at the first look, right after the spawn, chose
  * blind (see start()); on the zoo's hog variants whose hog runs from the first step, the victim's own measure of
  * what the hog cost then came out ~40-70% higher than with the tracer everywhere: the tracer was on the victim's
  * pinned CPU for the first ~100 ms. Confined from the first CUDA call, both modes measure the same.
@@ -30,23 +36,26 @@ import fs from 'node:fs';
 /** The addon's threadAffinity (src/probe/addon-types.ts). */
 export type AffinityFn = (tid: number, cpus?: number[] | null) => number[];
 
-/** 'auto': the last CPU this process may use that no traced thread is pinned to (none with fewer than 2), 'all': no confinement, or the CPUs to use. */
-export type TracerCpusSpec = 'auto' | 'all' | number[];
+/**
+ * 'auto': the last CPU this process may use that no traced thread is pinned to (none with fewer than 2); 'avoid':
+ * every CPU no traced thread is pinned to (all of them while none is pinned); 'all': no confinement; or the CPUs to use.
+ */
+export type TracerCpusSpec = 'auto' | 'avoid' | 'all' | number[];
 
 /**
- * 'auto' with the in-process shim, 'all' with uprobes. In-process, the tracer's own CPU is most of what a traced
- * launch loop loses (BENCHMARKS.md section 1). With uprobes the calls' own kernel work dominates, and the zoo and
- * incident tests were judged with the tracer everywhere: that mode keeps those conditions.
+ * 'auto' with the in-process shim, 'avoid' with uprobes. In-process, the tracer's own CPU is most of what a traced
+ * launch loop loses (BENCHMARKS.md section 1). With uprobes the calls' own kernel work dominates, and one CPU for
+ * the tracer is a risk to the drain at uprobe event rates: the tracer only leaves the CPUs the workload pinned.
  */
 export function defaultTracerCpus(inProcess: boolean): TracerCpusSpec {
-  return inProcess ? 'auto' : 'all';
+  return inProcess ? 'auto' : 'avoid';
 }
 
 export function parseTracerCpus(v: string): TracerCpusSpec {
-  if (v === 'auto' || v === 'all') return v;
+  if (v === 'auto' || v === 'avoid' || v === 'all') return v;
   const parts = v.split(',').map((s) => s.trim());
   const cpus = parts.map(Number);
-  if (parts.some((p) => !/^\d+$/.test(p)) || cpus.some((n) => n >= 1024)) throw new Error(`--tracer-cpus takes auto, all or a list of CPU numbers (got ${v})`);
+  if (parts.some((p) => !/^\d+$/.test(p)) || cpus.some((n) => n >= 1024)) throw new Error(`--tracer-cpus takes auto, avoid, all or a list of CPU numbers (got ${v})`);
   return [...new Set(cpus)].sort((a, b) => a - b);
 }
 
@@ -69,8 +78,10 @@ export class TracerCpus {
   private readonly all: number[];
   /** the CPUs the tracer keeps to while confined; null: no confinement */
   confinedTo: number[] | null;
-  /** 'auto': the choice follows the traced threads' pins (avoid) */
+  /** 'auto' or 'avoid': the choice follows the traced threads' pins (avoid()) */
   private readonly auto: boolean;
+  /** 'avoid': every CPU no traced thread is pinned to, nothing confined while none is pinned */
+  private readonly pinnedOnly: boolean;
   /** CPUs traced threads were seen pinned to during the trace */
   private readonly seenPinned = new Set<number>();
   /** times the tracer moved to another CPU because traced threads were pinned to its own */
@@ -92,10 +103,11 @@ export class TracerCpus {
     spec: TracerCpusSpec = 'all',
   ) {
     this.all = affinity ? safe(() => affinity(0)) ?? [] : [];
-    this.auto = spec === 'auto';
+    this.auto = spec === 'auto' || spec === 'avoid';
+    this.pinnedOnly = spec === 'avoid';
     let to: number[] | null = null;
     if (spec === 'auto') to = this.all.length >= 2 ? [this.all[this.all.length - 1]!] : null;
-    else if (spec !== 'all') to = spec.filter((c) => this.all.includes(c));
+    else if (spec !== 'all' && spec !== 'avoid') to = spec.filter((c) => this.all.includes(c));
     // a confinement to every allowed CPU (or to none of them) confines nothing
     this.confinedTo = to && to.length > 0 && to.length < this.all.length ? to : null;
   }
@@ -180,9 +192,8 @@ export class TracerCpus {
     for (const m of masks) if (m.length < this.all.length) for (const c of m) claimed.add(c);
     for (const c of claimed) this.seenPinned.add(c);
     const free = this.all.filter((c) => !claimed.has(c));
-    const want = free.length ? [free[free.length - 1]!] : null;
-    // auto keeps to one CPU at most: the first ones tell whether the choice changed
-    if (want?.[0] === this.confinedTo?.[0]) return;
+    const want = this.pinnedOnly ? (claimed.size > 0 && free.length ? free : null) : free.length ? [free[free.length - 1]!] : null;
+    if (sameCpus(want, this.confinedTo)) return;
     this.moves++;
     this.confinedTo = want;
     // not running, or spread out while the writer is behind: the next confine() takes the new choice
@@ -247,6 +258,11 @@ export function threadMasks(pids: Iterable<number>, affinity: AffinityFn | undef
     }
   }
   return out;
+}
+
+function sameCpus(a: number[] | null, b: number[] | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.length === b.length && a.every((c, i) => c === b[i]);
 }
 
 function safe<T>(f: () => T): T | null {

@@ -1,7 +1,8 @@
 // Locks in where the tracer runs (src/run/tracer-cpus.ts) on a real trace: with --tracer-cpus auto (the default with
 // --in-process), once the command made a CUDA call, every thread of the tracer keeps to the last allowed CPU (another
 // one when the command pins itself there) and the command keeps every CPU it had; before any call nothing is confined;
-// by default with uprobes (all) the tracer stays everywhere; a bad value is a usage error.
+// by default with uprobes (avoid) the tracer stays everywhere unless the command pins itself, and then leaves its
+// CPU; a bad value is a usage error.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -70,7 +71,7 @@ test('auto: before the command made a CUDA call, nothing is confined', { skip },
   assert.equal(summary.tracerCpus.confinements, 0);
 });
 
-for (const [name, args] of [['default', []], ['--tracer-cpus all', ['--tracer-cpus', 'all']]] as const) {
+for (const [name, args] of [['default (avoid)', []], ['--tracer-cpus all', ['--tracer-cpus', 'all']]] as const) {
   test(`${name}: nothing confined`, { skip }, () => {
     const { self, tracer, summary } = trace([...args]);
     assert.equal(summary.tracerCpus.confinedTo, null);
@@ -84,7 +85,7 @@ test('--tracer-cpus with a bad value: a usage error before anything is traced', 
   const db = path.join(dir, 'bad.db');
   const r = runCli(['trace', '--db', db, '--tracer-cpus', 'first', '--', 'true']);
   assert.equal(r.code, 1, r.stderr); // the CLI's usage exit code (errors.ts exitCodeFor)
-  assert.match(r.stderr, /--tracer-cpus takes auto, all or a list/);
+  assert.match(r.stderr, /--tracer-cpus takes auto, avoid, all or a list/);
   assert.ok(!fs.existsSync(db), 'no database created');
 });
 
@@ -103,4 +104,18 @@ test('a command pinned to the last CPU: the tracer keeps to another one', { skip
   const tracer = lines.filter((l) => l.startsWith('TRACER ')).map((l) => cpuList(`Cpus_allowed_list: ${l.slice(7)}`));
   assert.ok(tracer.length >= 4);
   for (const t of tracer) assert.deepEqual(t, [other], 'the tracer moved off the pinned CPU');
+});
+
+test('default with uprobes (avoid): a command pinned to the last CPU; the tracer keeps to every other one', { skip }, () => {
+  const last = mine[mine.length - 1]!;
+  const db = path.join(dir, 'pinned-default.db');
+  const r = runCli(['trace', '--db', db, '--json', '-q', '--no-explain', '--', 'taskset', '-c', String(last), 'sh', '-c', REPORT], { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr.slice(-2000));
+  const summary = JSON.parse(r.stdout.slice(r.stdout.indexOf('\n{\n') + 1));
+  const rest = mine.filter((c) => c !== last);
+  assert.deepEqual(summary.tracerCpus.avoided, [last]);
+  assert.deepEqual(summary.tracerCpus.confinedTo, rest);
+  const tracer = r.stdout.split('\n').filter((l) => l.startsWith('TRACER ')).map((l) => cpuList(`Cpus_allowed_list: ${l.slice(7)}`));
+  assert.ok(tracer.length >= 4);
+  for (const t of tracer) assert.deepEqual(t, rest, 'the tracer left the pinned CPU');
 });

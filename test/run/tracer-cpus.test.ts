@@ -140,8 +140,9 @@ test('a thread that exited meanwhile is no failure; a refused change is reported
   assert.equal(b.confinements, 0);
 });
 
-test('parseTracerCpus: auto, all, a sorted list without repeats; anything else is refused', () => {
+test('parseTracerCpus: auto, avoid, all, a sorted list without repeats; anything else is refused', () => {
   assert.equal(parseTracerCpus('auto'), 'auto');
+  assert.equal(parseTracerCpus('avoid'), 'avoid');
   assert.equal(parseTracerCpus('all'), 'all');
   assert.deepEqual(parseTracerCpus('3,1, 3'), [1, 3]);
   for (const bad of ['', 'x', '-1', '1.5', '1,,2', '4096']) assert.throws(() => parseTracerCpus(bad), /--tracer-cpus/, bad);
@@ -180,4 +181,29 @@ test('auto leaves the CPUs traced threads are pinned to, and keeps to none while
   const listed = new TracerCpus(fake([0, 1, 2, 3]).fn, [3]);
   listed.avoid([[3]]);
   assert.deepEqual(listed.confinedTo, [3], 'CPUs named by the user are kept');
+});
+
+test('avoid: nothing confined while no traced thread is pinned; then every CPU none of them is pinned to; back to none when the pins go', () => {
+  const f = fake([0, 1, 2, 3]);
+  const c = new TracerCpus(f.fn, 'avoid');
+  assert.equal(c.confinedTo, null);
+  assert.ok(c.enabled, 'it follows the pins');
+  c.start();
+  c.avoid([[0, 1, 2, 3], [0, 1, 2, 3]]);
+  assert.ok(!c.isConfined, 'unpinned threads: the tracer stays everywhere');
+  assert.equal(f.calls.length, 0);
+  c.avoid([[0, 1, 2, 3], [3]]);
+  assert.deepEqual(c.confinedTo, [0, 1, 2], 'a thread pinned to 3: every other CPU');
+  assert.deepEqual(f.masks.get(process.pid), [0, 1, 2]);
+  c.avoid([[2, 3]]);
+  assert.deepEqual(f.masks.get(process.pid), [0, 1], 'moved off the new pins');
+  c.avoid([[0, 1], [2, 3]]);
+  assert.ok(!c.isConfined, 'every CPU claimed: not confined');
+  c.avoid([[0, 1, 2, 3]]);
+  assert.equal(c.confinedTo, null);
+  assert.ok(!c.isConfined, 'the pins are gone: everywhere again');
+  assert.deepEqual(f.masks.get(process.pid), [0, 1, 2, 3]);
+  assert.deepEqual(c.avoided, [0, 1, 2, 3]);
+  c.end();
+  assert.equal(c.error, null);
 });
