@@ -18,6 +18,38 @@ const US = 1000;
 const PREEMPTED = 0;
 const VOLUNTARY = 1;
 const IO_WAIT = 2;
+const EREC = OP_BY_NAME.get('cudaEventRecord')!.code;
+const ESYNC = OP_BY_NAME.get('cudaEventSynchronize')!.code;
+
+/** One thread's clock feeding a Timeline: 10 launches of 100 µs kernels (5 µs each), records and waits on event 7. */
+class EventLoop {
+  id = 0;
+  t = 0;
+  /** the queue's completion */
+  gpu = 0;
+  constructor(readonly tl: Timeline) {}
+  launches(): void {
+    for (let i = 0; i < 10; i++) {
+      this.tl.call(++this.id, this.t, this.t + 5 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+      this.t += 5 * US;
+      this.gpu = Math.max(this.gpu, this.t) + 100 * US;
+    }
+  }
+  /** cudaEventRecord of event 7; returns the completion of the work before it */
+  record(): number {
+    this.tl.call(++this.id, this.t, this.t + 2 * US, EREC, 'cudaEventRecord', 'other', 0, null);
+    this.tl.eventRecord(7, 0);
+    this.t += 2 * US;
+    return this.gpu;
+  }
+  /** cudaEventSynchronize of event 7, returning once `done` (the recorded work's completion) passed */
+  wait(done: number): void {
+    const end = Math.max(this.t + 2 * US, done + 5 * US);
+    this.tl.call(++this.id, this.t, end, ESYNC, 'cudaEventSynchronize', 'drain', 0, null);
+    this.tl.drain(this.id, this.t, end, 'cudaEventSynchronize', 0, null, ESYNC, false, 7);
+    this.t = end;
+  }
+}
 
 test('woken by a task, then runnable while that task keeps the CPU: the whole span is the wait for it', () => {
   // the sync returns at once (1 µs, the thread's fastest), so its queue of one 1 µs-ish kernel is empty after it
@@ -105,8 +137,6 @@ test('a wait on the event of two steps before leaves the later steps queued: pre
   // an event, and waits for the event recorded two steps before. The GPU never runs dry; each wait returns when
   // the older step completes, with ~20 ms of work still queued behind it. The host is then preempted 3 ms by pid
   // 99 before its next launches: the queue still holds two steps, so that costs the GPU nothing.
-  const EREC = OP_BY_NAME.get('cudaEventRecord')!.code;
-  const ESYNC = OP_BY_NAME.get('cudaEventSynchronize')!.code;
   const S = 5;
   const tl = new Timeline(new Map(), new Map([[ESYNC, 2 * US]]));
   let id = 0;
@@ -148,35 +178,16 @@ test('a wait on an event mid-queue: the rest of the queue covers part of the hos
   // of host work, then the first half, the record, the second half (10 more kernels). When the wait returns the
   // second half (1 ms) is still queued, so of the 2 ms of host work after it only ~1 ms leaves the GPU idle, and
   // that idle was serialized behind the wait (the host could have done that work while the first half ran).
-  const EREC = OP_BY_NAME.get('cudaEventRecord')!.code;
-  const ESYNC = OP_BY_NAME.get('cudaEventSynchronize')!.code;
   const tl = new Timeline(new Map(), new Map([[ESYNC, 2 * US]]));
-  let id = 0;
-  let t = 0;
-  let gpu = 0;
+  const f = new EventLoop(tl);
   let half = 0; // completion of the last first half
-  const launches = () => {
-    for (let i = 0; i < 10; i++) {
-      tl.call(++id, t, t + 5 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
-      t += 5 * US;
-      gpu = Math.max(gpu, t) + 100 * US;
-    }
-  };
   const steps = 20;
   for (let step = 0; step < steps; step++) {
-    if (step > 0) {
-      const end = Math.max(t + 2 * US, half + 5 * US);
-      tl.call(++id, t, end, ESYNC, 'cudaEventSynchronize', 'drain', 0, null);
-      tl.drain(id, t, end, 'cudaEventSynchronize', 0, null, ESYNC, false, 7);
-      t = end;
-    }
-    t += 2000 * US; // host work (on CPU: no off-CPU act)
-    launches();
-    half = gpu;
-    tl.call(++id, t, t + 2 * US, EREC, 'cudaEventRecord', 'other', 0, null);
-    tl.eventRecord(7, 0);
-    t += 2 * US;
-    launches();
+    if (step > 0) f.wait(half);
+    f.t += 2000 * US; // host work (on CPU: no off-CPU act)
+    f.launches();
+    half = f.record();
+    f.launches();
   }
   const m = tl.finish(new Map());
   const held = m.byDrain.get('cudaEventSynchronize')?.hostNs ?? 0;
@@ -191,34 +202,18 @@ test('a wait on an event mid-queue at the step\'s end: the rest runs dry in the 
   // work; the other ~1 ms per step is GPU idle the wait serialized (the host could have worked while the first half
   // ran). The segment closes by estimate at the empty sync, with no submission since the wait: the idle up to the
   // next step's first launch is the wait's, not host_compute (found on a scratch zoo variant, --wait event --at end).
-  const ESYNC = OP_BY_NAME.get('cudaEventSynchronize')!.code;
-  const EREC = OP_BY_NAME.get('cudaEventRecord')!.code;
   const tl = new Timeline(new Map(), new Map([[ESYNC, 2 * US], [SYNC, 2 * US]]));
-  let id = 0;
-  let t = 0;
-  let gpu = 0;
-  const launches = () => {
-    for (let i = 0; i < 10; i++) {
-      tl.call(++id, t, t + 5 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
-      t += 5 * US;
-      gpu = Math.max(gpu, t) + 100 * US;
-    }
-  };
+  const f = new EventLoop(tl);
   const steps = 20;
   for (let step = 0; step < steps; step++) {
-    launches();
-    const half = gpu;
-    tl.call(++id, t, t + 2 * US, EREC, 'cudaEventRecord', 'other', 0, null);
-    tl.eventRecord(7, 0);
-    t += 2 * US;
-    launches();
-    const end = Math.max(t + 2 * US, half + 5 * US);
-    tl.call(++id, t, end, ESYNC, 'cudaEventSynchronize', 'drain', 0, null);
-    tl.drain(id, t, end, 'cudaEventSynchronize', 0, null, ESYNC, false, 7);
-    t = end + 2000 * US; // host work (on CPU)
-    tl.call(++id, t, t + 2 * US, SYNC, 'cudaStreamSynchronize', 'drain', 0, null);
-    tl.drain(id, t, t + 2 * US, 'cudaStreamSynchronize', 0, 0, SYNC, false, null);
-    t += 2 * US + 50 * US; // to the next step
+    f.launches();
+    const half = f.record();
+    f.launches();
+    f.wait(half);
+    f.t += 2000 * US; // host work (on CPU)
+    tl.call(++f.id, f.t, f.t + 2 * US, SYNC, 'cudaStreamSynchronize', 'drain', 0, null);
+    tl.drain(f.id, f.t, f.t + 2 * US, 'cudaStreamSynchronize', 0, 0, SYNC, false, null);
+    f.t += 2 * US + 50 * US; // to the next step
   }
   const m = tl.finish(new Map());
   const d = m.byDrain.get('cudaEventSynchronize');
