@@ -55,6 +55,8 @@
  * > on-CPU inside a CUDA call (by the call's kind) > on-CPU outside calls: host
  * computation, owned by the blocking drain that opened the interval (it
  * serialized that work) or, when the queue ran dry by itself, by the host.
+ * The probes' own cost around each call (inside the record and the traps
+ * outside it, calibrated at trace start) is the tracer's, taken out first.
  * A runnable span right after a wakeup, while the waker holds the CPU, is
  * still the wait for the waker (a loader handing over data), not preemption.
  *
