@@ -513,7 +513,7 @@ export class Timeline {
   /** the kernel time for a segment no waiting drain measured: learned so far, else the prior, else null */
   private kernelEstimate(): number | null {
     const own = this.m.kernelNs.count;
-    const e = own > 0 && !(this.priorKernelNs !== null && own < this.priorSamples) ? this.kernelMedian() : this.priorKernelNs;
+    const e = this.priorKernelNs !== null && own < Math.max(1, this.priorSamples) ? this.priorKernelNs : own > 0 ? this.kernelMedian() : null;
     if (e === null || !this.emptyBound.count) return e;
     return Math.min(e, this.emptyBoundQ());
   }

@@ -79,7 +79,7 @@ export class TracerCpus {
   /** the CPUs the tracer keeps to while confined; null: no confinement */
   confinedTo: number[] | null;
   /** 'auto' or 'avoid': the choice follows the traced threads' pins (avoid()) */
-  private readonly auto: boolean;
+  private readonly followsPins: boolean;
   /** 'avoid': every CPU no traced thread is pinned to, nothing confined while none is pinned */
   private readonly pinnedOnly: boolean;
   /** CPUs traced threads were seen pinned to during the trace */
@@ -103,7 +103,7 @@ export class TracerCpus {
     spec: TracerCpusSpec = 'all',
   ) {
     this.all = affinity ? safe(() => affinity(0)) ?? [] : [];
-    this.auto = spec === 'auto' || spec === 'avoid';
+    this.followsPins = spec === 'auto' || spec === 'avoid';
     this.pinnedOnly = spec === 'avoid';
     let to: number[] | null = null;
     if (spec === 'auto') to = this.all.length >= 2 ? [this.all[this.all.length - 1]!] : null;
@@ -119,7 +119,7 @@ export class TracerCpus {
 
   /** anything to do: 'auto', or CPUs to keep to */
   get enabled(): boolean {
-    return this.auto ? this.all.length >= 2 : this.confinedTo !== null;
+    return this.followsPins ? this.all.length >= 2 : this.confinedTo !== null;
   }
 
   get isConfined(): boolean {
@@ -181,7 +181,7 @@ export class TracerCpus {
    */
   avoid(masks: number[][], called = true): void {
     // no traced thread left (the command exited before the trace stopped): nothing to move for
-    if (this.auto && this.all.length >= 2 && masks.length) this.follow(masks);
+    if (this.followsPins && this.all.length >= 2 && masks.length) this.follow(masks);
     if (called) this.called = true;
     // the first look after the start and the first call confines
     if (this.active && !this.spread) this.confine();

@@ -369,7 +369,6 @@ export function eventWaitAtEnd(file = tmpDb('eventend'), steps = 150, hostNs = 2
   const g = new GpuThread(b, 1400, 1400);
   let injected = 0;
   for (let s = 0; s < steps; s++) {
-    const next = g.t;
     for (let k = 0; k < 15; k++) g.launch(100 * US);
     g.eventRecord(0x5e);
     for (let k = 0; k < 15; k++) g.launch(100 * US);
@@ -378,7 +377,6 @@ export function eventWaitAtEnd(file = tmpDb('eventend'), steps = 150, hostNs = 2
     g.host(hostNs);
     injected += Math.max(0, g.t - ranOut);
     g.sync();
-    void next;
   }
   return { file: b.close(), sessionId: b.sessionId, kind: 'blocking_sync', pid: 1400, op: 'cudaEventSynchronize', injectedNs: injected };
 }
