@@ -11,9 +11,16 @@
  * Within one of a thread's idle intervals its causes are taken as spread evenly (the interval's own split is
  * kept per interval, not per nanosecond), so the owned part of an interval carries that share of its
  * submission time and of its preemption by the process's other threads.
+ *
+ * Threads ready to submit but held off a CPU share the nanosecond. Where another thread with an empty queue was
+ * runnable and preempted, it would have been submitting alongside the owner had it had a CPU: the two threads'
+ * launch paths, serialized only by the CPU, are not both on the critical path. The nanosecond is split evenly among
+ * the owner and every such thread, and each preempted thread's part is its preemption (by whom: the thread's
+ * preemption chain, its own process's other thread, or the tracer). A thread asleep (a lock, a barrier) is not
+ * ready and takes no part: the owner's path is the critical one there.
  */
 import type { SessionProfile, ThreadProfile } from './attribution.js';
-import { IV_STRIDE as W } from './timeline.js';
+import { IV_STRIDE as W, READY_STRIDE as R } from './timeline.js';
 
 export interface MergedShare {
   tid: number;
@@ -38,38 +45,49 @@ export interface MergedShare {
 export function mergeQueues(threads: ThreadProfile[]): MergedShare[] | null {
   const qs = threads.filter((t) => t.gpu.submissions > 0 && t.idle.queueFrom !== null);
   if (qs.length < 2) return null;
-  if (qs.some((t) => t.idle.ivs === null)) return null;
+  if (qs.some((t) => t.idle.ivs === null || t.idle.ready === null)) return null;
   const n = qs.length;
-  const ivs = qs.map((t) => sortedIvs(t.idle.ivs!));
-  // elementary pieces between every boundary (interval ends, queue spans)
+  const ivs = qs.map((t) => sortedIvs(t.idle.ivs!, W));
+  const ready = qs.map((t) => sortedIvs(t.idle.ready ?? [], R));
+  // elementary pieces between every boundary (interval ends, queue spans, runnable spans)
   const cuts: number[] = [];
   for (let i = 0; i < n; i++) {
     const v = ivs[i];
     for (let k = 0; k < v.length; k += W) cuts.push(v[k], v[k + 1]);
+    const r = ready[i];
+    for (let k = 0; k < r.length; k += R) cuts.push(r[k], r[k + 1]);
     cuts.push(qs[i].idle.queueFrom!, qs[i].idle.queueTo ?? qs[i].idle.queueFrom!);
   }
   cuts.sort((x, y) => x - y);
+  // per interval: the part its thread owns (its submission ended the idle), and the part it was given as a thread
+  // held off a CPU while another owned the nanosecond (of that, held off by its own process)
   const owned = ivs.map((v) => new Float64Array(v.length / W));
+  const given = ivs.map((v) => new Float64Array(v.length / W));
+  const givenOwn = ivs.map((v) => new Float64Array(v.length / W));
   const at = new Int32Array(n);
+  const rat = new Int32Array(n);
+  // per thread at the piece: its open interval (-1: none) and who holds it off a CPU (-1: not runnable)
+  const openIv = new Int32Array(n);
+  const heldBy = new Float64Array(n);
   for (let c = 0; c + 1 < cuts.length; c++) {
     const p = cuts[c];
     const q = cuts[c + 1];
     if (q <= p) continue;
     const mid = (p + q) / 2;
     let owner = -1;
-    let ownerIv = -1;
     let ownerEnd = Infinity;
     let allIdle = true;
     for (let i = 0; i < n; i++) {
       const v = ivs[i];
+      openIv[i] = -1;
       while (at[i] * W < v.length && v[at[i] * W + 1] <= mid) at[i]++;
       const k = at[i] * W;
       const inIv = k < v.length && v[k] <= mid;
       if (inIv) {
+        openIv[i] = at[i];
         if (v[k + 1] < ownerEnd) {
           ownerEnd = v[k + 1];
           owner = i;
-          ownerIv = at[i];
         }
         continue;
       }
@@ -81,7 +99,27 @@ export function mergeQueues(threads: ThreadProfile[]): MergedShare[] | null {
         break;
       }
     }
-    if (allIdle && owner >= 0) owned[owner][ownerIv] += q - p;
+    if (!allIdle || owner < 0) continue;
+    let sharers = 1;
+    for (let i = 0; i < n; i++) {
+      heldBy[i] = -1;
+      if (i === owner || openIv[i] < 0) continue;
+      const r = ready[i];
+      while (rat[i] * R < r.length && r[rat[i] * R + 1] <= mid) rat[i]++;
+      const k = rat[i] * R;
+      if (k < r.length && r[k] <= mid) {
+        heldBy[i] = r[k + 2];
+        sharers++;
+      }
+    }
+    const part = (q - p) / sharers;
+    owned[owner][openIv[owner]] += part;
+    if (sharers === 1) continue;
+    for (let i = 0; i < n; i++) {
+      if (heldBy[i] < 0) continue;
+      given[i][openIv[i]] += part;
+      if (heldBy[i] === qs[i].pid) givenOwn[i][openIv[i]] += part;
+    }
   }
   const out: MergedShare[] = [];
   for (let i = 0; i < n; i++) {
@@ -91,6 +129,9 @@ export function mergeQueues(threads: ThreadProfile[]): MergedShare[] | null {
       const o = j * W;
       s.hostAllNs += v[o + 4];
       s.preAllNs += v[o + 5];
+      s.idleNs += given[i][j];
+      s.preNs += given[i][j];
+      s.siblingPreNs += givenOwn[i][j];
       const len = v[o + 1] - v[o];
       if (len <= 0 || owned[i][j] <= 0) continue;
       const f = Math.min(1, owned[i][j] / len);
@@ -105,16 +146,16 @@ export function mergeQueues(threads: ThreadProfile[]): MergedShare[] | null {
   return out;
 }
 
-/** the intervals in start order (the timeline logs them so; a defensive sort where it did not) */
-function sortedIvs(v: ArrayLike<number>): ArrayLike<number> {
+/** records of `w` numbers in start order (the timeline logs intervals so; runnable spans as seen, nearly so) */
+function sortedIvs(v: ArrayLike<number>, w: number): ArrayLike<number> {
   let sorted = true;
-  for (let k = W; k < v.length; k += W) if (v[k] < v[k - W]) sorted = false;
+  for (let k = w; k < v.length; k += w) if (v[k] < v[k - w]) sorted = false;
   if (sorted) return v;
   const idx: number[] = [];
-  for (let k = 0; k < v.length; k += W) idx.push(k);
+  for (let k = 0; k < v.length; k += w) idx.push(k);
   idx.sort((x, y) => v[x] - v[y]);
   const out: number[] = [];
-  for (const k of idx) for (let j = 0; j < W; j++) out.push(v[k + j]);
+  for (const k of idx) for (let j = 0; j < w; j++) out.push(v[k + j]);
   return out;
 }
 

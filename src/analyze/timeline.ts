@@ -109,6 +109,8 @@ const MAX_EVENTS = 4096;
 const MAX_IVS = 1 << 18;
 /** numbers per kept idle interval (IdleModel.ivs) */
 export const IV_STRIDE = 6;
+/** numbers per kept runnable span (IdleModel.ready) */
+export const READY_STRIDE = 3;
 /** numbers per chunk of kept idle intervals (4,096 intervals, 192 KiB) */
 const IV_CHUNK = IV_STRIDE * 4096;
 /** cap on one segment's buffered submissions/activity; beyond it the segment is closed by estimate */
@@ -231,6 +233,13 @@ export interface IdleModel {
    * Set when the timeline finishes (empty until then).
    */
   ivs: ArrayLike<number> | null;
+  /**
+   * Where the thread was runnable but held off its CPU by another task after its first submission, flat
+   * (READY_STRIDE numbers each: from, to, pid of the task on the CPU), in the order seen; for the merge of a
+   * process's queues (queues.ts): a thread ready to submit, denied a CPU, would have submitted alongside the one that
+   * did. Runnable on an idle CPU (wakeup latency, pid 0) is not kept. null: more than MAX_IVS spans, not kept.
+   */
+  ready: ArrayLike<number> | null;
   /** first submission and last completion of this queue (null: none): outside them the queue is empty */
   queueFrom: number | null;
   queueTo: number | null;
@@ -246,7 +255,7 @@ export function newIdleModel(): IdleModel {
     intervals: 0, idleNs: 0, idleLowerNs: 0, busyNs: 0, busyLowerNs: 0, spanNs: 0, segments: 0, waitedSegments: 0, estimatedSegments: 0, unlearnedSegments: 0, kernelNs: newSketch(),
     byDrain: new Map(), hostNs: 0, hostSamples: new TopK(10), preempted: new Map(), preemptSamples: new TopK(10), preemptedBusy: new Map(),
     io: 0, ioSamples: new TopK(10), reclaim: 0, waitBy: new Map(), waitSamples: new Map(), runnableBehindWaker: new Map(), afterWake: new Map(), inCalls: new Map(), tracerInCallNs: 0, tracerInCalls: 0, tracerOutsideNs: 0,
-    moduleLoad: new Map(), moduleSamples: new TopK(10), ivs: [], queueFrom: null, queueTo: null,
+    moduleLoad: new Map(), moduleSamples: new TopK(10), ivs: [], ready: [], queueFrom: null, queueTo: null,
   };
 }
 primeDoubles(newIdleModel(), ['idleNs', 'idleLowerNs', 'busyNs', 'busyLowerNs', 'spanNs', 'hostNs', 'io', 'reclaim']);
@@ -465,6 +474,8 @@ export class Timeline {
    */
   private ivChunks: Float64Array[] = [];
   private ivLen = 0;
+  /** IdleModel.ready as it grows (null: over MAX_IVS spans, not kept) */
+  private ready: number[] | null = [];
   /** entry of the first not-ready completion query since the last submission (null: none) */
   private pollSince: number | null = null;
   private lastNotReady = 0;
@@ -607,6 +618,11 @@ export class Timeline {
   off(id: number, ts: number, end: number, reason: number, by: number, waker: number): void {
     if (end > this.lastEnd) this.lastEnd = end;
     this.log(A.OFF, id, ts, end, reason, '', by, waker);
+    const r = this.ready;
+    if (reason === 0 && by !== 0 && r !== null && this.firstSubmit !== null) {
+      if (r.length >= READY_STRIDE * MAX_IVS) this.ready = null;
+      else r.push(ts, end, by);
+    }
   }
 
   reclaimStall(id: number, ts: number, end: number): void {
@@ -1580,6 +1596,8 @@ export class Timeline {
       });
     }
     this.ivChunks = [];
+    this.m.ready = this.ready;
+    this.ready = [];
     this.m.queueFrom = this.firstSubmit;
     this.m.queueTo = this.lastDone;
     this.capSerialization();

@@ -93,5 +93,6 @@ test('launch_overhead: preemption by a sibling launch thread is counted net of t
   assert.ok(Math.abs(sib(half) - sib(plain) / 2) <= 0.01 * sib(plain) + 10 * US, `half of ${sib(plain)} left: ${sib(half)}`);
   assert.match(half.summary, /taken as the tracer's \(Causeway's threads ran 6\.00 ms of CPU while the command ran, 1\.00 ms of it preempting traced threads directly/);
   assert.equal(sib(all), 0, 'spare tracer CPU beyond the sibling preemption takes all of it, no more');
-  assert.ok(Math.abs(plain.impact_ns - sib(plain) - (all.impact_ns - sib(all))) < 1 * US, 'the submission part is unchanged');
+  // (the sibling part is read from the summary, to its three significant digits)
+  assert.ok(Math.abs(plain.impact_ns - sib(plain) - (all.impact_ns - sib(all))) <= 0.005 * sib(plain) + 1 * US, 'the submission part is unchanged');
 });

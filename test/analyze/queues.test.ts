@@ -1,15 +1,18 @@
 // The queues of a process's GPU-feeding threads merged (src/analyze/queues.ts, issue #11 item 1), on hand-made
 // interval lists where the answer follows from the intervals: the GPU is idle only where every queue is empty,
 // each idle nanosecond belongs to one thread (the one whose idle interval ends first), and a queue outside its
-// first submission .. last completion is empty.
+// first submission .. last completion is empty; a thread ready to submit but held off a CPU shares the nanosecond.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mergeQueues } from '../../src/analyze/queues.js';
 import type { ThreadProfile } from '../../src/analyze/attribution.js';
 
-/** a thread with its queue's idle intervals [a, b, submission ns, sibling-preempted ns, host ns, preempted ns] and span */
-function thread(tid: number, ivs: number[][], from: number, to: number): ThreadProfile {
-  return { tid, pid: 1, gpu: { submissions: 10 }, idle: { ivs: ivs.flat(), queueFrom: from, queueTo: to } } as unknown as ThreadProfile;
+/**
+ * a thread of pid 1 with its queue's idle intervals [a, b, submission ns, sibling-preempted ns, host ns, preempted ns],
+ * span, and runnable spans [from, to, pid on its CPU]
+ */
+function thread(tid: number, ivs: number[][], from: number, to: number, ready: number[][] = []): ThreadProfile {
+  return { tid, pid: 1, gpu: { submissions: 10 }, idle: { ivs: ivs.flat(), ready: ready.flat(), queueFrom: from, queueTo: to } } as unknown as ThreadProfile;
 }
 
 test('idle only where both queues are empty, owned by the interval that ends first, counted once', () => {
@@ -47,4 +50,48 @@ test('one thread, or a thread whose intervals were not kept: no merge', () => {
   const lost = thread(12, [], 0, 2);
   (lost.idle as { ivs: number[] | null }).ivs = null;
   assert.equal(mergeQueues([thread(11, [[0, 1, 1, 0, 0, 0]], 0, 2), lost]), null);
+});
+
+// Two launch threads, one CPU between them: a launches [0, 10] while b, its queue empty, is runnable and held off the
+// CPU by a; then b launches [10, 20] (a's queue is done by then). Had b had a CPU it would have launched alongside a.
+const a10 = () => thread(11, [[0, 10, 10, 0, 0, 0]], 0, 10);
+
+test('a thread held off its CPU while another owns the idle shares the nanosecond, as its preemption', () => {
+  const b = thread(12, [[0, 20, 10, 10, 0, 10]], 0, 30, [[0, 10, 1]]);
+  const by = new Map(mergeQueues([a10(), b])!.map((x) => [x.tid, x]));
+  // [0, 10]: a's interval ends first, b is ready: 5 each; [10, 20]: b's alone
+  assert.equal(by.get(11)!.idleNs, 5);
+  assert.equal(by.get(11)!.submitNs, 5);
+  assert.equal(by.get(12)!.idleNs, 15);
+  // b's part of [0, 10] is its preemption by its own process (5), plus half its interval's spread causes (5 of 10)
+  assert.equal(by.get(12)!.siblingPreNs, 10);
+  assert.equal(by.get(12)!.preNs, 10);
+  assert.equal(by.get(12)!.submitNs, 5);
+  // every idle nanosecond still counted once
+  assert.equal(by.get(11)!.idleNs + by.get(12)!.idleNs, 20);
+});
+
+test('a thread asleep (a lock, a barrier) is not ready: the owner keeps the whole nanosecond', () => {
+  const b = thread(12, [[0, 20, 10, 0, 0, 0]], 0, 30);
+  const by = new Map(mergeQueues([a10(), b])!.map((x) => [x.tid, x]));
+  assert.equal(by.get(11)!.idleNs, 10);
+  assert.equal(by.get(11)!.submitNs, 10);
+  assert.equal(by.get(12)!.idleNs, 10);
+  assert.equal(by.get(12)!.preNs, 0);
+});
+
+test('held off by another process: its part goes to that preemption, not to its own process', () => {
+  const b = thread(12, [[0, 20, 10, 0, 0, 10]], 0, 30, [[2, 8, 77]]);
+  const by = new Map(mergeQueues([a10(), b])!.map((x) => [x.tid, x]));
+  // [2, 8]: 3 each; the rest of [0, 10] a's
+  assert.equal(by.get(11)!.idleNs, 7);
+  assert.equal(by.get(12)!.siblingPreNs, 0);
+  assert.equal(by.get(12)!.idleNs, 13);
+  assert.equal(by.get(12)!.preNs, 3 + 5);
+});
+
+test('runnable spans lost (over the cap): no merge', () => {
+  const b = thread(12, [[0, 20, 10, 0, 0, 0]], 0, 30);
+  (b.idle as { ready: number[] | null }).ready = null;
+  assert.equal(mergeQueues([a10(), b]), null);
 });

@@ -452,3 +452,20 @@ test('runnable right after an I/O wait while another task holds the CPU: preempt
   const after = m.afterWake.get(WAKE_IO);
   assert.ok(after && near(after.get(0), 100 * US) && near(after.get(55), 100 * US) && near(after.get(99), 100 * US), `after the I/O wakeups: ${JSON.stringify([...(after ?? [])])}`);
 });
+
+test('runnable spans are kept for the merge: from the first submission, held off by a task, not on an idle CPU', () => {
+  const tl = new Timeline(new Map(), new Map([[SYNC, 1 * US]]));
+  let id = 0;
+  // before any submission: start-up, nothing to starve
+  tl.off(++id, 0, 5 * US, PREEMPTED, 42, 0);
+  tl.call(++id, 10 * US, 11 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+  tl.off(++id, 20 * US, 30 * US, PREEMPTED, 42, 0);
+  // runnable on an idle CPU (wakeup latency) and asleep: not held off by a task
+  tl.off(++id, 40 * US, 45 * US, PREEMPTED, 0, 0);
+  tl.off(++id, 50 * US, 60 * US, VOLUNTARY, 7, 42);
+  tl.off(++id, 70 * US, 80 * US, PREEMPTED, 99, 0);
+  tl.call(++id, 90 * US, 91 * US, SYNC, 'cudaStreamSynchronize', 'drain', 0, null);
+  tl.drain(id, 90 * US, 91 * US, 'cudaStreamSynchronize', 0, null, SYNC);
+  const m = tl.finish(new Map());
+  assert.deepEqual(Array.from(m.ready ?? []), [20 * US, 30 * US, 42, 70 * US, 80 * US, 99]);
+});
