@@ -63,6 +63,8 @@ const OFF_CPU = 128;
 const RECLAIM = 136;
 const BLOCK_IO = 134;
 const D2H = 2;
+/** 2^32: an off-CPU row's a3 holds the CPU below it (the in-call state above) */
+const CPU_SPAN = 4294967296;
 
 export interface OffSplit {
   preempted: number;
@@ -219,6 +221,8 @@ export interface ThreadProfile {
   preemptedBy: Map<number, number>;
   /** the part of preemptedBy spent runnable right after an I/O wait (its wakeup-to-run span), by who held the CPU */
   afterIoWake: Map<number, number>;
+  /** the CPUs it was switched out on (its off-CPU records) */
+  cpus: Set<number>;
   gpu: GpuModel;
   /** the reconstructed GPU timeline: idle intervals and who owns each idle nanosecond (timeline.ts) */
   idle: IdleModel;
@@ -386,7 +390,7 @@ export class ThreadSweep {
     this.tl.probeCost = opts.probeCost ?? null;
     this.p = {
       pid, tid, firstTs: ts, lastEnd: ts, cudaCalls: 0, ops: new Map(), offCount: 0,
-      offTotal: zeroSplit(), offInCalls: zeroSplit(), preemptedBy: new Map(), afterIoWake: new Map(), gpu: newGpu(), idle: this.tl.m,
+      offTotal: zeroSplit(), offInCalls: zeroSplit(), preemptedBy: new Map(), afterIoWake: new Map(), cpus: new Set(), gpu: newGpu(), idle: this.tl.m,
     };
     doubleFields(this, ['lastIoEnd', 'launchNsInStep', 'gapInCalls', 'gapOff', 'stepExcl', 'lastD2HBytes']);
   }
@@ -395,7 +399,10 @@ export class ThreadSweep {
     this.prune(ts);
     const end = ts + dur;
     if (end > this.p.lastEnd) this.p.lastEnd = end;
-    if (op === OFF_CPU) this.offCpu({ id, ts, end, reason: a[0], by: a[1], waker: a[2] }, dur);
+    if (op === OFF_CPU) {
+      this.p.cpus.add(a[3] % CPU_SPAN);
+      this.offCpu({ id, ts, end, reason: a[0], by: a[1], waker: a[2] }, dur);
+    }
     else if (op === RECLAIM) this.tl.reclaimStall(id, ts, end);
     else if (op === BLOCK_IO) this.tl.blockIo(id, ts, end, a[3] === 1);
     else this.call(id, ts, dur, pid, op, ret, a);

@@ -12,12 +12,14 @@
  * kept per interval, not per nanosecond), so the owned part of an interval carries that share of its
  * submission time and of its preemption by the process's other threads.
  *
- * Threads ready to submit but held off a CPU share the nanosecond. Where another thread with an empty queue was
- * runnable and preempted, it would have been submitting alongside the owner had it had a CPU: the two threads'
- * launch paths, serialized only by the CPU, are not both on the critical path. The nanosecond is split evenly among
- * the owner and every such thread, and each preempted thread's part is its preemption (by whom: the thread's
- * preemption chain, its own process's other thread, or the tracer). A thread asleep (a lock, a barrier) is not
- * ready and takes no part: the owner's path is the critical one there.
+ * A thread ready to submit but held off its CPU takes the nanosecond. Where another thread with an empty queue was
+ * runnable and preempted, it would have been submitting alongside the owner had it had a CPU: the work the owner
+ * does meanwhile runs in parallel with the held thread's path, and the held thread is the one behind (its launches
+ * and its step's end come later by the hold-off). The nanosecond is its preemption (by whom: the thread's preemption
+ * chain, its own process's other thread, or the tracer), split evenly among such threads if several. Two launch
+ * threads on one CPU (a CPU quota) hold each other off in turn, so their serialized launches are still all counted,
+ * as preemption by a sibling launch thread. A thread asleep (a lock, a barrier) is not ready and takes no part: the
+ * owner's path is the critical one there.
  */
 import type { SessionProfile, ThreadProfile } from './attribution.js';
 import { IV_STRIDE as W, READY_STRIDE as R } from './timeline.js';
@@ -59,8 +61,8 @@ export function mergeQueues(threads: ThreadProfile[]): MergedShare[] | null {
     cuts.push(qs[i].idle.queueFrom!, qs[i].idle.queueTo ?? qs[i].idle.queueFrom!);
   }
   cuts.sort((x, y) => x - y);
-  // per interval: the part its thread owns (its submission ended the idle), and the part it was given as a thread
-  // held off a CPU while another owned the nanosecond (of that, held off by its own process)
+  // per interval: the part its thread owns (its submission ended the idle, no thread held off), and the part it was
+  // given as a thread held off a CPU while another would have owned the nanosecond (of that, held off by its own process)
   const owned = ivs.map((v) => new Float64Array(v.length / W));
   const given = ivs.map((v) => new Float64Array(v.length / W));
   const givenOwn = ivs.map((v) => new Float64Array(v.length / W));
@@ -112,9 +114,11 @@ export function mergeQueues(threads: ThreadProfile[]): MergedShare[] | null {
         sharers++;
       }
     }
-    const part = (q - p) / sharers;
-    owned[owner][openIv[owner]] += part;
-    if (sharers === 1) continue;
+    if (sharers === 1) {
+      owned[owner][openIv[owner]] += q - p;
+      continue;
+    }
+    const part = (q - p) / (sharers - 1);
     for (let i = 0; i < n; i++) {
       if (heldBy[i] < 0) continue;
       given[i][openIv[i]] += part;

@@ -52,13 +52,15 @@ test('launch_overhead: the probe cost measured at trace start is taken out of ev
 
 /**
  * Two launch threads of one process; once a step both are pushed off their CPUs by a thread of their own process for
- * 100 µs (the GPU idles: sibling preemption on the path), and thread 902 once (1 ms) by the tracer (pid 777).
+ * 100 µs (the GPU idles: sibling preemption on the path), and thread 902 once (1 ms) by the tracer (pid 777). They run
+ * on CPUs 0 and 1, or both on CPU 0 (`oneCpu`: pinned there).
  */
-function twoThreads(tracerCpuNs: number | null): { file: string; sessionId: number } {
+function twoThreads(tracerCpuNs: number | null, oneCpu = false, cal: ProbeCostRecord | null = null, mainIo = false): { file: string; sessionId: number } {
   const b = new S.TraceBuilder(S.tmpDb('launch2'), 'two launch threads').process(900, 'bench').process(777, 'node');
   b.db.prepare('UPDATE sessions SET tracer_pid = 777 WHERE id = ?').run(b.sessionId);
   const a = new S.GpuThread(b, 900, 901);
   const c = new S.GpuThread(b, 900, 902);
+  if (!oneCpu) c.cpu = 1;
   for (let s = 0; s < 50; s++) {
     for (let k = 0; k < 100; k++) {
       a.launch(1500, 20 * US, 1);
@@ -75,6 +77,12 @@ function twoThreads(tracerCpuNs: number | null): { file: string; sessionId: numb
     c.t = a.t = Math.max(a.t, c.t);
   }
   if (tracerCpuNs !== null) putTracerCpu(b.db, b.sessionId, { cpu_ns: tracerCpuNs, wall_ns: 200 * MS });
+  if (cal) putProbeCost(b.db, b.sessionId, cal);
+  // the process's main thread: read its libraries from disk at start-up, then asleep in a join until the end
+  if (mainIo) {
+    b.off(0, 1 * MS, 900, 900, 'io_wait', 0, 0);
+    b.off(1 * MS, a.t, 900, 900, 'voluntary', 0, 901);
+  }
   return { file: b.close(), sessionId: b.sessionId };
 }
 
@@ -95,4 +103,46 @@ test('launch_overhead: preemption by a sibling launch thread is counted net of t
   assert.equal(sib(all), 0, 'spare tracer CPU beyond the sibling preemption takes all of it, no more');
   // (the sibling part is read from the summary, to its three significant digits)
   assert.ok(Math.abs(plain.impact_ns - sib(plain) - (all.impact_ns - sib(all))) <= 0.005 * sib(plain) + 1 * US, 'the submission part is unchanged');
+});
+
+const sibOf = (c: { summary: string }) => {
+  const m = /and ([\d.]+) (ms|µs) more while another launch thread/.exec(c.summary);
+  return m ? Number(m[1]) * (m[2] === 'ms' ? MS : US) : 0;
+};
+
+test('launch_overhead: threads that only ran on one CPU serialize on it whatever the tracer did elsewhere', () => {
+  const plain = launchChain(...(Object.values(twoThreads(null, true)) as [string, number]));
+  // the same tracer CPU time that takes all of it from threads on two CPUs
+  const busy = launchChain(...(Object.values(twoThreads(20 * MS, true)) as [string, number]));
+  assert.ok(sibOf(plain) > 0, plain.summary);
+  assert.equal(sibOf(busy), sibOf(plain));
+  assert.doesNotMatch(busy.summary, /taken as the tracer's/);
+});
+
+test("launch_overhead: while a sibling held the thread's CPU, the probes' share of the sibling's CPU time is the tracer's", () => {
+  const plain = launchChain(...(Object.values(twoThreads(null, true)) as [string, number]));
+  // 2 µs inside each record and 4 µs around it, per call: each thread runs ~50 x (100 launches of 20 µs + 100 µs)
+  // and makes ~50 x 101 calls, so about 6 / 20.4 of its CPU time was the probes'
+  const cal = launchChain(...(Object.values(twoThreads(null, true, calibration(2 * US))) as [string, number]));
+  assert.match(cal.summary, /Nor [\d.]+ ms of the time a sibling launch thread held its CPU that was the probes' own cost/);
+  const ratio = sibOf(cal) / sibOf(plain);
+  assert.ok(ratio > 0.6 && ratio < 0.8, `sibling part kept: ${sibOf(cal)} of ${sibOf(plain)} (${ratio.toFixed(3)})`);
+});
+
+test('a main thread that waited on the disk at start-up and then slept is no loader: sibling preemption stays launch_overhead', () => {
+  const e = (mainIo: boolean) => {
+    const { file, sessionId } = twoThreads(null, true, null, mainIo);
+    const db = openReadOnly(file);
+    try {
+      return explainSession(db, sessionId).chains;
+    } finally {
+      db.close();
+    }
+  };
+  const without = e(false);
+  const withMain = e(true);
+  const launch = (cs: typeof without) => cs.find((c) => c.kind === 'launch_overhead')!;
+  assert.ok(sibOf(launch(without)) > 0);
+  assert.equal(sibOf(launch(withMain)), sibOf(launch(without)));
+  assert.equal(withMain.find((c) => c.kind === 'io_starvation'), undefined, withMain.map((c) => `${c.kind} ${c.impact_ns}`).join(', '));
 });

@@ -1,7 +1,7 @@
 // The queues of a process's GPU-feeding threads merged (src/analyze/queues.ts, issue #11 item 1), on hand-made
 // interval lists where the answer follows from the intervals: the GPU is idle only where every queue is empty,
 // each idle nanosecond belongs to one thread (the one whose idle interval ends first), and a queue outside its
-// first submission .. last completion is empty; a thread ready to submit but held off a CPU shares the nanosecond.
+// first submission .. last completion is empty; a thread ready to submit but held off a CPU takes the nanosecond.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mergeQueues } from '../../src/analyze/queues.js';
@@ -56,16 +56,16 @@ test('one thread, or a thread whose intervals were not kept: no merge', () => {
 // CPU by a; then b launches [10, 20] (a's queue is done by then). Had b had a CPU it would have launched alongside a.
 const a10 = () => thread(11, [[0, 10, 10, 0, 0, 0]], 0, 10);
 
-test('a thread held off its CPU while another owns the idle shares the nanosecond, as its preemption', () => {
+test('a thread held off its CPU while another submits takes the nanosecond, as its preemption', () => {
   const b = thread(12, [[0, 20, 10, 10, 0, 10]], 0, 30, [[0, 10, 1]]);
   const by = new Map(mergeQueues([a10(), b])!.map((x) => [x.tid, x]));
-  // [0, 10]: a's interval ends first, b is ready: 5 each; [10, 20]: b's alone
-  assert.equal(by.get(11)!.idleNs, 5);
-  assert.equal(by.get(11)!.submitNs, 5);
-  assert.equal(by.get(12)!.idleNs, 15);
-  // b's part of [0, 10] is its preemption by its own process (5), plus half its interval's spread causes (5 of 10)
-  assert.equal(by.get(12)!.siblingPreNs, 10);
-  assert.equal(by.get(12)!.preNs, 10);
+  // [0, 10]: a's interval ends first, but b is ready and held off by a: b's; [10, 20]: b's alone
+  assert.equal(by.get(11)!.idleNs, 0);
+  assert.equal(by.get(11)!.submitNs, 0);
+  assert.equal(by.get(12)!.idleNs, 20);
+  // b's part of [0, 10] is its preemption by its own process (10), plus half its interval's spread causes (5 of 10)
+  assert.equal(by.get(12)!.siblingPreNs, 15);
+  assert.equal(by.get(12)!.preNs, 15);
   assert.equal(by.get(12)!.submitNs, 5);
   // every idle nanosecond still counted once
   assert.equal(by.get(11)!.idleNs + by.get(12)!.idleNs, 20);
@@ -83,15 +83,30 @@ test('a thread asleep (a lock, a barrier) is not ready: the owner keeps the whol
 test('held off by another process: its part goes to that preemption, not to its own process', () => {
   const b = thread(12, [[0, 20, 10, 0, 0, 10]], 0, 30, [[2, 8, 77]]);
   const by = new Map(mergeQueues([a10(), b])!.map((x) => [x.tid, x]));
-  // [2, 8]: 3 each; the rest of [0, 10] a's
-  assert.equal(by.get(11)!.idleNs, 7);
+  // [2, 8]: b's; the rest of [0, 10] a's
+  assert.equal(by.get(11)!.idleNs, 4);
   assert.equal(by.get(12)!.siblingPreNs, 0);
-  assert.equal(by.get(12)!.idleNs, 13);
-  assert.equal(by.get(12)!.preNs, 3 + 5);
+  assert.equal(by.get(12)!.idleNs, 16);
+  assert.equal(by.get(12)!.preNs, 6 + 5);
 });
 
 test('runnable spans lost (over the cap): no merge', () => {
   const b = thread(12, [[0, 20, 10, 0, 0, 0]], 0, 30);
   (b.idle as { ready: number[] | null }).ready = null;
   assert.equal(mergeQueues([a10(), b]), null);
+});
+
+test('two threads held off by each other in turn (one CPU between them): every nanosecond still counted, as sibling preemption', () => {
+  // a launches [0, 10] while b waits for the CPU, then b launches [10, 20] while a waits; both queues empty throughout
+  const a = thread(11, [[0, 25, 10, 10, 0, 10]], 0, 30, [[10, 20, 1]]);
+  const b = thread(12, [[0, 22, 10, 10, 0, 10]], 0, 30, [[0, 10, 1]]);
+  const by = new Map(mergeQueues([a, b])!.map((x) => [x.tid, x]));
+  // b's interval ends first throughout: [0, 10] and [20, 22] are b's own (its causes spread evenly: 12 of its 22 ns
+  // of 10 submission + 10 sibling-preempted), [10, 20] a's as the thread b held off; from 22 b's queue runs work
+  assert.equal(by.get(11)!.idleNs, 10);
+  assert.equal(by.get(11)!.siblingPreNs, 10);
+  assert.equal(by.get(11)!.submitNs, 0);
+  assert.equal(by.get(12)!.idleNs, 12);
+  const launch = by.get(11)!.submitNs + by.get(12)!.submitNs + by.get(11)!.siblingPreNs + by.get(12)!.siblingPreNs;
+  assert.ok(Math.abs(launch - (10 + (20 * 12) / 22)) < 1e-9, `submission + sibling preemption: ${launch}`);
 });

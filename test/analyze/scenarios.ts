@@ -71,6 +71,8 @@ export class TraceBuilder {
 export class GpuThread {
   t: number;
   busyUntil = 0;
+  /** the CPU its preemptions (host()) are recorded on */
+  cpu = 0;
   constructor(readonly b: TraceBuilder, readonly pid: number, readonly tid: number, start = 1 * MS) {
     this.t = start;
   }
@@ -135,7 +137,7 @@ export class GpuThread {
   host(ns: number, preemptions: [number, number, number][] = []): number {
     let extra = 0;
     for (const [at, dur, by] of preemptions) {
-      this.b.off(this.t + at + extra, dur, this.pid, this.tid, 'preempted', by, 0);
+      this.b.off(this.t + at + extra, dur, this.pid, this.tid, 'preempted', by, 0, this.cpu);
       extra += dur;
     }
     this.t += ns + extra;

@@ -183,16 +183,26 @@ export function pct(part: number, whole: number): string {
  *    two-thread launch loop whose second thread waited 0.8 ms on the disk once had all of its 44 ms of mutual
  *    preemption and 15 ms of mutual waits reported as io_starvation;
  *  - null: neither (a compute thread of its own): it stays cpu_preemption, naming the process.
+ * Where the process has both, the class whose threads ran longer on a CPU is taken (the record names the process,
+ * not the thread, and only a running thread can hold a CPU): a main thread that read its libraries from disk at
+ * start-up and then slept in a join while two launch threads shared one CPU held nobody's CPU.
  */
 export function ownPreemptionOwner(ctx: ChainContext, t: { pid: number; tid: number }): 'io' | 'launch' | null {
-  let io = false;
-  let launch = false;
+  let io = -1;
+  let launch = -1;
   for (const o of ctx.prof.threads.values()) {
     if (o.pid !== t.pid || o.tid === t.tid) continue;
-    if (isLoader(o)) io = true;
-    if (o.gpu.submissions > 0) launch = true;
+    if (isLoader(o)) io = Math.max(0, io) + onCpuNs(o);
+    else if (o.gpu.submissions > 0) launch = Math.max(0, launch) + onCpuNs(o);
   }
-  return io ? 'io' : launch ? 'launch' : null;
+  if (io >= 0 && launch >= 0) return io > launch ? 'io' : 'launch';
+  return io >= 0 ? 'io' : launch >= 0 ? 'launch' : null;
+}
+
+/** a thread's time on a CPU between its first and last event: its span less its time off-CPU */
+export function onCpuNs(o: ThreadProfile): number {
+  const f = o.offTotal;
+  return Math.max(0, o.lastEnd - o.firstTs - f.preempted - f.voluntary - f.io - f.other);
 }
 
 /** A loader thread: it waited on block I/O and submits no GPU work of its own (ownPreemptionOwner). */

@@ -36,7 +36,10 @@ function unownedWake(ctx: ChainContext, spans: Map<number, number> | undefined):
  */
 export function ioWakeShares(ctx: ChainContext, t: ThreadProfile): { ioWake: number; loaderWake: number; siblingsIo: number } {
   let siblingsIo = 0;
-  for (const o of ctx.prof.threads.values()) if (o.pid === t.pid && o.tid !== t.tid && isLoader(o)) siblingsIo += o.offTotal.io + unownedWake(ctx, o.afterIoWake);
+  // the thread's waits for its own process are waits for a loader only where a loader is the process's thread that
+  // ran (ownPreemptionOwner): not where a sibling launch thread woke it
+  if (ownPreemptionOwner(ctx, t) === 'io')
+    for (const o of ctx.prof.threads.values()) if (o.pid === t.pid && o.tid !== t.tid && isLoader(o)) siblingsIo += o.offTotal.io + unownedWake(ctx, o.afterIoWake);
   return {
     ioWake: unownedWake(ctx, t.idle.afterWake.get(WAKE_IO)),
     loaderWake: siblingsIo > 0 ? unownedWake(ctx, t.idle.afterWake.get(t.pid)) : 0,

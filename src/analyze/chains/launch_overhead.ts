@@ -18,10 +18,10 @@ import { gpuThreads } from '../attribution.js';
 import { mergedShares, type MergedShare } from '../queues.js';
 import { roleOf } from '../timeline.js';
 import { OP_BY_CODE, OP_BY_NAME } from '../../common/ops.js';
-import { probeCostOf } from '../probe-cost.js';
+import { probeCostOf, type ProbeCost } from '../probe-cost.js';
 import { readTracerCpu } from '../../store/probe-cost.js';
 import type { Chain } from '../types.js';
-import { idList, makeChain, ownPreemptionOwner, pct, significant, who, type ChainContext } from './common.js';
+import { idList, makeChain, onCpuNs, ownPreemptionOwner, pct, significant, who, type ChainContext } from './common.js';
 
 
 /** GPU idle time spent inside submission calls on the path to the submission the GPU waited for (timeline.ts), net of the tracer's probe cost */
@@ -39,14 +39,36 @@ function submitOf(t: ReturnType<typeof gpuThreads>[number]): number {
  * process). Preemption by sibling launch threads is counted as the tracer's up to this spare time (an upper bound:
  * tracer time on an idle CPU took nothing).
  */
-function tracerSpareCpu(ctx: ChainContext): { ns: number; cpuNs: number } | null {
+function tracerSpareCpu(ctx: ChainContext, pid: number): { ns: number; cpuNs: number } | null {
   if (ctx.tracerPid === null) return null;
+  // threads that only ever ran on one and the same CPU (pinned there, a one-CPU quota) serialize on it whatever the
+  // tracer does elsewhere: its time on other CPUs pushed none of them onto another's
+  const cpus = new Set<number>();
+  for (const t of gpuThreads(ctx.prof)) if (t.pid === pid) for (const c of t.cpus) cpus.add(c);
+  if (cpus.size === 1) return null;
   const cpu = readTracerCpu(ctx.db, ctx.sessionId);
   if (!cpu) return null;
   let direct = 0;
   for (const t of ctx.prof.threads.values()) direct += t.preemptedBy.get(ctx.tracerPid) ?? 0;
   const ns = Math.max(0, cpu.cpu_ns - direct);
   return ns > 0 ? { ns, cpuNs: cpu.cpu_ns } : null;
+}
+
+/**
+ * The share of a process's GPU-feeding threads' CPU time that was the probes' own cost (entry and return traps and
+ * the part inside each record, per call, from the calibration): while one of them held another's CPU, that share of
+ * its running was the tracer's, not its launching. 0 without a calibration.
+ */
+function probeShareOfCpu(ctx: ChainContext, pid: number, cost: ProbeCost | null): number {
+  if (!cost) return 0;
+  let probe = 0;
+  let cpu = 0;
+  for (const t of gpuThreads(ctx.prof)) {
+    if (t.pid !== pid) continue;
+    cpu += onCpuNs(t);
+    for (const a of t.ops.values()) probe += a.count * ((cost.inCall.get(a.op) ?? 0) + (cost.outside.get(a.op) ?? 0));
+  }
+  return cpu > 0 ? Math.min(1, probe / cpu) : 0;
 }
 
 /** What the impact is net of: the per-call cost measured at trace start and the total it took out */
@@ -73,7 +95,6 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
   }
   const done = new Set<number>();
   const probeCost = probeCostOf(ctx.db, ctx.sessionId);
-  const spare = tracerSpareCpu(ctx);
   for (const t0 of threads) {
     const mg = merged.get(t0.pid);
     let t = t0;
@@ -118,6 +139,7 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
     }
     // preemption by a sibling launch thread that the tracer's own CPU use caused (tracerSpareCpu), not counted
     let siblingTracer = 0;
+    const spare = sibling > 0 ? tracerSpareCpu(ctx, t.pid) : null;
     if (sibling > 0 && spare) {
       let siblingAll = 0;
       for (const o of ctx.prof.threads.values()) if (o.pid === t.pid) siblingAll += o.preemptedBy.get(t.pid) ?? 0;
@@ -125,6 +147,10 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
       sibling -= siblingTracer;
       impact -= siblingTracer;
     }
+    // the rest: time the sibling ran on this thread's CPU, of which the probes' traps around its calls were the tracer's
+    const siblingTraps = sibling > 0 ? sibling * probeShareOfCpu(ctx, t.pid, probeCost) : 0;
+    sibling -= siblingTraps;
+    impact -= siblingTraps;
     const g = t.gpu;
     if (!significant(ctx, impact)) continue;
     let launchOp = 'cudaLaunchKernel';
@@ -149,7 +175,8 @@ export function detectLaunchOverhead(ctx: ChainContext): Chain[] {
       tracerNote(probeCost?.inCall.get(OP_BY_NAME.get(launchOp)?.code ?? -1) ?? null, tracerNs, tracerCalls) +
       (siblingTracer > 0 && spare
         ? ` Not counted either: ${fmtNs(siblingTracer)} of preemption by its sibling launch threads, taken as the tracer's (Causeway's threads ran ${fmtNs(spare.cpuNs)} of CPU while the command ran, ${fmtNs(spare.cpuNs - spare.ns)} of it preempting traced threads directly; the rest, ${fmtNs(spare.ns)}, could only have pushed the process's threads onto each other's CPUs).`
-        : '');
+        : '') +
+      (siblingTraps > 0 ? ` Nor ${fmtNs(siblingTraps)} of the time a sibling launch thread held its CPU that was the probes' own cost around the sibling's calls (their share of its CPU time, by the calibration).` : '');
     out.push(
       makeChain(ctx, {
         kind: 'launch_overhead',
