@@ -19,10 +19,14 @@
  * chain, its own process's other thread, or the tracer), split evenly among such threads if several. Two launch
  * threads on one CPU (a CPU quota) hold each other off in turn, so their serialized launches are still all counted,
  * as preemption by a sibling launch thread. A thread asleep (a lock, a barrier) is not ready and takes no part: the
- * owner's path is the critical one there.
+ * owner's path is the critical one there. Nor where the threads' launches exclude each other (a lock, an interpreter
+ * lock: their submission calls never overlap, submitsOverlap): the held thread could not have launched alongside.
  */
 import type { SessionProfile, ThreadProfile } from './attribution.js';
 import { IV_STRIDE as W, READY_STRIDE as R } from './timeline.js';
+
+/** submissions overlap (submitsOverlap) at or above which the threads count as free to launch at once */
+const PARALLEL_MIN = 0.01;
 
 export interface MergedShare {
   tid: number;
@@ -50,7 +54,8 @@ export function mergeQueues(threads: ThreadProfile[]): MergedShare[] | null {
   if (qs.some((t) => t.idle.ivs === null || t.idle.ready === null)) return null;
   const n = qs.length;
   const ivs = qs.map((t) => sortedIvs(t.idle.ivs!, W));
-  const ready = qs.map((t) => sortedIvs(t.idle.ready ?? [], R));
+  const parallel = submitsOverlap(ivs) >= PARALLEL_MIN;
+  const ready = parallel ? qs.map((t) => sortedIvs(t.idle.ready ?? [], R)) : qs.map(() => []);
   // elementary pieces between every boundary (interval ends, queue spans, runnable spans)
   const cuts: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -148,6 +153,31 @@ export function mergeQueues(threads: ThreadProfile[]): MergedShare[] | null {
     out.push(s);
   }
   return out;
+}
+
+/**
+ * The share of the time any of the threads was inside the submission call that closed one of its idle intervals
+ * during which another one was too (0..1): threads whose launches exclude each other (a lock around them, an
+ * interpreter lock) never overlap there, threads free to launch at once do wherever both had a CPU.
+ */
+export function submitsOverlap(ivs: ArrayLike<number>[]): number {
+  const ev: number[] = [];
+  for (const v of ivs) for (let k = 0; k < v.length; k += W) if (v[k + 1] > v[k + 6]) ev.push(v[k + 6], 1, v[k + 1], -1);
+  const idx: number[] = [];
+  for (let k = 0; k < ev.length; k += 2) idx.push(k);
+  idx.sort((x, y) => ev[x] - ev[y] || ev[x + 1] - ev[y + 1]);
+  let inside = 0;
+  let last = 0;
+  let any = 0;
+  let both = 0;
+  for (const k of idx) {
+    const t = ev[k];
+    if (inside >= 1) any += t - last;
+    if (inside >= 2) both += t - last;
+    inside += ev[k + 1];
+    last = t;
+  }
+  return any > 0 ? both / any : 0;
 }
 
 /** records of `w` numbers in start order (the timeline logs intervals so; runnable spans as seen, nearly so) */

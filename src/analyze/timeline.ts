@@ -103,15 +103,15 @@ const EMPTY_BOUND_Q = 0.1;
  */
 const MAX_EVENTS = 4096;
 /**
- * idle intervals kept per queue for merging a process's queues (IV_STRIDE numbers each: 12 MB at the cap). A launch-bound
+ * idle intervals kept per queue for merging a process's queues (IV_STRIDE numbers each: 14 MB at the cap). A launch-bound
  * loop opens one per launch; beyond the cap the merge falls back to each thread's own view.
  */
 const MAX_IVS = 1 << 18;
 /** numbers per kept idle interval (IdleModel.ivs) */
-export const IV_STRIDE = 6;
+export const IV_STRIDE = 7;
 /** numbers per kept runnable span (IdleModel.ready) */
 export const READY_STRIDE = 3;
-/** numbers per chunk of kept idle intervals (4,096 intervals, 192 KiB) */
+/** numbers per chunk of kept idle intervals (4,096 intervals, 224 KiB) */
 const IV_CHUNK = IV_STRIDE * 4096;
 /** cap on one segment's buffered submissions/activity; beyond it the segment is closed by estimate */
 const MAX_SEGMENT = 1 << 16;
@@ -227,7 +227,7 @@ export interface IdleModel {
   /**
    * This queue's idle intervals, flat (IV_STRIDE numbers each: a, b, ns in submission calls, ns preempted by the
    * thread's own process, ns of host computation the host owns (no drain opened the interval), ns preempted by
-   * any task), in
+   * any task, entry of the submission call that closed it (b if not seen)), in
    * time order, for merging the queues of a process's GPU-feeding threads (queues.ts): the GPU is idle only where
    * every one of them is empty. null: more than MAX_IVS intervals, not kept (each thread's own view is used).
    * Set when the timeline finishes (empty until then).
@@ -476,6 +476,9 @@ export class Timeline {
   private ivLen = 0;
   /** IdleModel.ready as it grows (null: over MAX_IVS spans, not kept) */
   private ready: number[] | null = [];
+  /** the end of the thread's last sleep and who woke it (off()) */
+  private lastSleepEnd = -Infinity;
+  private lastSleepWaker = -1;
   /** entry of the first not-ready completion query since the last submission (null: none) */
   private pollSince: number | null = null;
   private lastNotReady = 0;
@@ -618,10 +621,17 @@ export class Timeline {
   off(id: number, ts: number, end: number, reason: number, by: number, waker: number): void {
     if (end > this.lastEnd) this.lastEnd = end;
     this.log(A.OFF, id, ts, end, reason, '', by, waker);
+    // runnable right after a sleep that the task now holding the CPU ended: still the wait for that task (a lock
+    // it released and took again, a hand-off), as idle() reads it, not a thread ready to submit
+    const behindWaker = reason === 0 && this.lastSleepWaker === by && Math.abs(ts - this.lastSleepEnd) < WAKE_SPLIT_NS;
     const r = this.ready;
-    if (reason === 0 && by !== 0 && r !== null && this.firstSubmit !== null) {
+    if (reason === 0 && by !== 0 && !behindWaker && r !== null && this.firstSubmit !== null) {
       if (r.length >= READY_STRIDE * MAX_IVS) this.ready = null;
       else r.push(ts, end, by);
+    }
+    if (reason !== 0) {
+      this.lastSleepEnd = end;
+      this.lastSleepWaker = waker;
     }
   }
 
@@ -1346,9 +1356,11 @@ export class Timeline {
     let callOn = 0;
     let modules = 0;
     let moduleIds: [number, number][] | null = null;
+    let closeStart = b;
     for (let j = 0; j < nCalls; j++) {
       const c = calls[j];
       calls[j] = NO_ACT; // the scratch list holds no act past this interval
+      if (c.id === closingId) closeStart = Math.min(closeStart, c.ts);
       if (outside !== null && c.ts > lo && c.ts <= b) tracerOut += outside.get(c.code) ?? 0;
       const on = Math.max(0, ov(c, lo, b) - (callOff?.get(c) ?? 0));
       callOn += on;
@@ -1478,6 +1490,7 @@ export class Timeline {
         v[o + 3] = ownPre;
         v[o + 4] = hostOwn;
         v[o + 5] = allPre;
+        v[o + 6] = closeStart;
         this.ivLen = n + IV_STRIDE;
       }
     }

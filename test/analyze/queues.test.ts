@@ -4,15 +4,17 @@
 // first submission .. last completion is empty; a thread ready to submit but held off a CPU takes the nanosecond.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mergeQueues } from '../../src/analyze/queues.js';
+import { mergeQueues, submitsOverlap } from '../../src/analyze/queues.js';
 import type { ThreadProfile } from '../../src/analyze/attribution.js';
 
 /**
- * a thread of pid 1 with its queue's idle intervals [a, b, submission ns, sibling-preempted ns, host ns, preempted ns],
- * span, and runnable spans [from, to, pid on its CPU]
+ * a thread of pid 1 with its queue's idle intervals [a, b, submission ns, sibling-preempted ns, host ns, preempted ns,
+ * entry of the submission call that closed it (default a: the whole interval)], span, and runnable spans [from, to, pid
+ * on its CPU]
  */
 function thread(tid: number, ivs: number[][], from: number, to: number, ready: number[][] = []): ThreadProfile {
-  return { tid, pid: 1, gpu: { submissions: 10 }, idle: { ivs: ivs.flat(), ready: ready.flat(), queueFrom: from, queueTo: to } } as unknown as ThreadProfile;
+  const full = ivs.map((v) => (v.length === 7 ? v : [...v, v[0]]));
+  return { tid, pid: 1, gpu: { submissions: 10 }, idle: { ivs: full.flat(), ready: ready.flat(), queueFrom: from, queueTo: to } } as unknown as ThreadProfile;
 }
 
 test('idle only where both queues are empty, owned by the interval that ends first, counted once', () => {
@@ -109,4 +111,23 @@ test('two threads held off by each other in turn (one CPU between them): every n
   assert.equal(by.get(12)!.idleNs, 12);
   const launch = by.get(11)!.submitNs + by.get(12)!.submitNs + by.get(11)!.siblingPreNs + by.get(12)!.siblingPreNs;
   assert.ok(Math.abs(launch - (10 + (20 * 12) / 22)) < 1e-9, `submission + sibling preemption: ${launch}`);
+});
+
+test('threads whose launches exclude each other (a lock): a held thread takes no part, the owner keeps the nanosecond', () => {
+  // a's launch [0, 10] and b's [10, 20] never overlap: b, runnable and held off by a in [0, 10], could not have
+  // launched then anyway
+  const a = thread(11, [[0, 10, 10, 0, 0, 0, 0]], 0, 10);
+  const b = thread(12, [[0, 20, 10, 10, 0, 10, 10]], 0, 30, [[0, 10, 1]]);
+  const by = new Map(mergeQueues([a, b])!.map((x) => [x.tid, x]));
+  assert.equal(by.get(11)!.idleNs, 10);
+  assert.equal(by.get(11)!.submitNs, 10);
+  assert.equal(by.get(12)!.idleNs, 10);
+});
+
+test('submitsOverlap: the share of submission time during which two threads were both inside one', () => {
+  // calls [0, 10] and [5, 15]: inside any for 15, both for 5
+  assert.equal(submitsOverlap([[0, 10, 0, 0, 0, 0, 0], [0, 15, 0, 0, 0, 0, 5]]), 5 / 15);
+  // back to back (a lock): never both
+  assert.equal(submitsOverlap([[0, 10, 0, 0, 0, 0, 0, 20, 30, 0, 0, 0, 0, 20], [0, 20, 0, 0, 0, 0, 10]]), 0);
+  assert.equal(submitsOverlap([]), 0);
 });
