@@ -453,7 +453,7 @@ test('runnable right after an I/O wait while another task holds the CPU: preempt
   assert.ok(after && near(after.get(0), 100 * US) && near(after.get(55), 100 * US) && near(after.get(99), 100 * US), `after the I/O wakeups: ${JSON.stringify([...(after ?? [])])}`);
 });
 
-test('runnable spans are kept for the merge: from the first submission, held off by a task, not on an idle CPU', () => {
+test('runnable spans are kept for the merge: from the first submission, held off by a task, not on an idle CPU nor behind the task that woke it', () => {
   const tl = new Timeline(new Map(), new Map([[SYNC, 1 * US]]));
   let id = 0;
   // before any submission: start-up, nothing to starve
@@ -463,6 +463,8 @@ test('runnable spans are kept for the merge: from the first submission, held off
   // runnable on an idle CPU (wakeup latency) and asleep: not held off by a task
   tl.off(++id, 40 * US, 45 * US, PREEMPTED, 0, 0);
   tl.off(++id, 50 * US, 60 * US, VOLUNTARY, 7, 42);
+  // runnable right after that sleep while pid 42, which ended it, holds the CPU: still the wait for pid 42
+  tl.off(++id, 60 * US, 65 * US, PREEMPTED, 42, 0);
   tl.off(++id, 70 * US, 80 * US, PREEMPTED, 99, 0);
   tl.call(++id, 90 * US, 91 * US, SYNC, 'cudaStreamSynchronize', 'drain', 0, null);
   tl.drain(id, 90 * US, 91 * US, 'cudaStreamSynchronize', 0, null, SYNC);
