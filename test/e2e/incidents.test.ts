@@ -34,9 +34,12 @@ const OPEN = {
 const MODE = process.env.CAUSEWAY_INCIDENTS_INPROC === '1' ? ['--in-process'] : [];
 
 let seq = 0;
+/** the last database trace() wrote: a failed impact check keeps a copy of it (keepTrace) */
+let lastDb: string | null = null;
 /** Trace argv with the CLI; returns the db path and every workload JSON line the traced processes printed. */
 function trace(argv: string[], env: Record<string, string> = {}): { db: string; workloads: any[] } {
   const db = path.join(dir, `t${++seq}.db`);
+  lastDb = db;
   const r = runCli(['trace', '--db', db, '--json', '-q', ...MODE, '--', ...argv], { env, timeoutMs: 60_000 });
   assert.equal(r.code, 0, `trace ${argv.join(' ')} failed: ${r.stderr.slice(-2000)}`);
   const workloads = r.stdout.split('\n').filter((l) => l.startsWith('{"workload"')).map((l) => JSON.parse(l));
@@ -68,7 +71,17 @@ function within(actual: number, truth: number, what: string): void {
   const err = Math.abs(actual - truth) / truth;
   console.log(`# ${what}: impact ${(actual / 1e6).toFixed(1)} ms vs ground truth ${(truth / 1e6).toFixed(1)} ms (${(err * 100).toFixed(0)}% off)`);
   assert.ok(truth > 0, `${what}: the workload measured a delay`);
-  assert.ok(err <= TOL, `${what}: impact ${actual} ns not within ${TOL * 100}% of ${truth} ns`);
+  if (err > TOL) assert.fail(`${what}: impact ${actual} ns not within ${TOL * 100}% of ${truth} ns (trace kept at ${keepTrace(what)})`);
+}
+
+/** a copy of the last trace outside the suite's scratch directory, to explain a miss after the run */
+function keepTrace(what: string): string {
+  if (!lastDb) return 'none';
+  const out = path.join(os.tmpdir(), 'causeway-failed-traces');
+  fs.mkdirSync(out, { recursive: true });
+  const dst = path.join(out, `${what.replace(/\W+/g, '_')}-${Date.now()}.db`);
+  for (const ext of ['', '-wal', '-shm']) if (fs.existsSync(lastDb + ext)) fs.copyFileSync(lastDb + ext, dst + ext);
+  return dst;
 }
 
 function top(e: Explained, kind: string): Chain {
