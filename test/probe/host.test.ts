@@ -88,6 +88,15 @@ const SIZE: Record<number, number> = { [OP.OFF_CPU]: 88, [OP.EXIT]: 56, [OP.FORK
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** wait until the process is asleep (state S in /proc/PID/stat), at most `ms` */
+async function asleep(pid: number, ms = 2000): Promise<boolean> {
+  for (const t0 = Date.now(); Date.now() - t0 < ms; await sleep(5)) {
+    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3) === 'S') return true;
+  }
+  return false;
+}
+
 // ---- one set of probes for the file ----
 let addon: Addon;
 let owner: ObjHandle;
@@ -472,8 +481,11 @@ test('a switch-in with no switch-out seen is counted as offcpu_unpaired, not los
   assert.ok(UNPAIRED > 0);
   const f = startFixture('lifecycle', ['sleep']);
   const pid = field(await f.line(), 'pid');
+  // asleep in pause() before it is traced (it prints its line just before: on a busy machine it may not be there yet),
+  // so its switch-out came before the trace and it has no entry
+  assert.ok(await asleep(pid), 'the fixture went to sleep in pause()');
   trace(pid);
-  await sleep(50); // asleep in pause(): it switched out before it was traced, so it has no entry yet
+  await sleep(50);
   const key = Buffer.from(Uint32Array.of(pid).buffer);
   assert.equal(addon.mapLookup(probes.host, 'cw_offcpu_start', key), null, 'no interval opened for it');
   // struct offcpu_start (bpf/host.bpf.c), all zero: closed, as after a switch-in
