@@ -51,6 +51,7 @@
 import type { ProbeCost } from './probe-cost.js';
 import type { Db } from '../store/db.js';
 import { OP_BY_CODE, type OpKind } from '../common/ops.js';
+import { offCpuCpu } from '../common/wire.js';
 import { OP_INFO, SLOT_BYTES, SLOT_DIRECTION, SLOT_EVENT, SLOT_GRAPH_EXEC, SLOT_STREAM, keyIndex, keyOf, opKey, rateKey, slot } from './optables.js';
 import { Reservoir, TopK, addTo, newSketch, q, type Sketch } from './stats.js';
 import { Timeline, roleAt, type IdleModel } from './timeline.js';
@@ -63,8 +64,6 @@ const OFF_CPU = 128;
 const RECLAIM = 136;
 const BLOCK_IO = 134;
 const D2H = 2;
-/** 2^32: an off-CPU row's a3 holds the CPU below it (the in-call state above) */
-const CPU_SPAN = 4294967296;
 
 export interface OffSplit {
   preempted: number;
@@ -400,7 +399,7 @@ export class ThreadSweep {
     const end = ts + dur;
     if (end > this.p.lastEnd) this.p.lastEnd = end;
     if (op === OFF_CPU) {
-      this.p.cpus.add(a[3] % CPU_SPAN);
+      this.p.cpus.add(offCpuCpu(a[3]));
       this.offCpu({ id, ts, end, reason: a[0], by: a[1], waker: a[2] }, dur);
     }
     else if (op === RECLAIM) this.tl.reclaimStall(id, ts, end);

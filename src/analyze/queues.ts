@@ -55,7 +55,7 @@ export function mergeQueues(threads: ThreadProfile[]): MergedShare[] | null {
   const n = qs.length;
   const ivs = qs.map((t) => sortedIvs(t.idle.ivs!, W));
   const parallel = submitsOverlap(ivs) >= PARALLEL_MIN;
-  const ready = parallel ? qs.map((t) => sortedIvs(t.idle.ready ?? [], R)) : qs.map(() => []);
+  const ready = parallel ? qs.map((t) => sortedIvs(t.idle.ready!, R)) : qs.map(() => []);
   // elementary pieces between every boundary (interval ends, queue spans, runnable spans)
   const cuts: number[] = [];
   for (let i = 0; i < n; i++) {

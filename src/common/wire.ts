@@ -207,6 +207,11 @@ export function offCpuA3(cpu: number, callOp: number): number {
   return callOp === OFFCPU_CALL_UNKNOWN ? cpu : cpu + (1 + 2 * callOp) * 2 ** 32;
 }
 
+/** the CPU of an off-CPU row's events.a3 (offCpuA3) */
+export function offCpuCpu(a3: number): number {
+  return a3 % 2 ** 32;
+}
+
 /** enum cw_ring */
 export const Ring = { CALLS: 0, HOST: 1, LIFE: 2 } as const;
 export const RING_MAPS = ['rb_calls', 'rb_host', 'rb_life'] as const;

@@ -54,13 +54,16 @@ test('one thread, or a thread whose intervals were not kept: no merge', () => {
   assert.equal(mergeQueues([thread(11, [[0, 1, 1, 0, 0, 0]], 0, 2), lost]), null);
 });
 
+/** the merged shares by tid */
+const merged = (...ts: ThreadProfile[]) => new Map(mergeQueues(ts)!.map((x) => [x.tid, x]));
+
 // Two launch threads, one CPU between them: a launches [0, 10] while b, its queue empty, is runnable and held off the
 // CPU by a; then b launches [10, 20] (a's queue is done by then). Had b had a CPU it would have launched alongside a.
 const a10 = () => thread(11, [[0, 10, 10, 0, 0, 0]], 0, 10);
 
 test('a thread held off its CPU while another submits takes the nanosecond, as its preemption', () => {
   const b = thread(12, [[0, 20, 10, 10, 0, 10]], 0, 30, [[0, 10, 1]]);
-  const by = new Map(mergeQueues([a10(), b])!.map((x) => [x.tid, x]));
+  const by = merged(a10(), b);
   // [0, 10]: a's interval ends first, but b is ready and held off by a: b's; [10, 20]: b's alone
   assert.equal(by.get(11)!.idleNs, 0);
   assert.equal(by.get(11)!.submitNs, 0);
@@ -75,7 +78,7 @@ test('a thread held off its CPU while another submits takes the nanosecond, as i
 
 test('a thread asleep (a lock, a barrier) is not ready: the owner keeps the whole nanosecond', () => {
   const b = thread(12, [[0, 20, 10, 0, 0, 0]], 0, 30);
-  const by = new Map(mergeQueues([a10(), b])!.map((x) => [x.tid, x]));
+  const by = merged(a10(), b);
   assert.equal(by.get(11)!.idleNs, 10);
   assert.equal(by.get(11)!.submitNs, 10);
   assert.equal(by.get(12)!.idleNs, 10);
@@ -84,7 +87,7 @@ test('a thread asleep (a lock, a barrier) is not ready: the owner keeps the whol
 
 test('held off by another process: its part goes to that preemption, not to its own process', () => {
   const b = thread(12, [[0, 20, 10, 0, 0, 10]], 0, 30, [[2, 8, 77]]);
-  const by = new Map(mergeQueues([a10(), b])!.map((x) => [x.tid, x]));
+  const by = merged(a10(), b);
   // [2, 8]: b's; the rest of [0, 10] a's
   assert.equal(by.get(11)!.idleNs, 4);
   assert.equal(by.get(12)!.siblingPreNs, 0);
@@ -102,7 +105,7 @@ test('two threads held off by each other in turn (one CPU between them): every n
   // a launches [0, 10] while b waits for the CPU, then b launches [10, 20] while a waits; both queues empty throughout
   const a = thread(11, [[0, 25, 10, 10, 0, 10]], 0, 30, [[10, 20, 1]]);
   const b = thread(12, [[0, 22, 10, 10, 0, 10]], 0, 30, [[0, 10, 1]]);
-  const by = new Map(mergeQueues([a, b])!.map((x) => [x.tid, x]));
+  const by = merged(a, b);
   // b's interval ends first throughout: [0, 10] and [20, 22] are b's own (its causes spread evenly: 12 of its 22 ns
   // of 10 submission + 10 sibling-preempted), [10, 20] a's as the thread b held off; from 22 b's queue runs work
   assert.equal(by.get(11)!.idleNs, 10);
@@ -118,7 +121,7 @@ test('threads whose launches exclude each other (a lock): a held thread takes no
   // launched then anyway
   const a = thread(11, [[0, 10, 10, 0, 0, 0, 0]], 0, 10);
   const b = thread(12, [[0, 20, 10, 10, 0, 10, 10]], 0, 30, [[0, 10, 1]]);
-  const by = new Map(mergeQueues([a, b])!.map((x) => [x.tid, x]));
+  const by = merged(a, b);
   assert.equal(by.get(11)!.idleNs, 10);
   assert.equal(by.get(11)!.submitNs, 10);
   assert.equal(by.get(12)!.idleNs, 10);

@@ -1,6 +1,7 @@
 // Shared helpers for end-to-end CLI tests: run `causeway` as a child, split the workload's JSON line from the summary.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -12,6 +13,18 @@ export const LIB = path.join(ROOT, 'test/fixtures/build/lib');
 
 export function tmpDir(prefix = 'cw-cli-'): string {
   return tempDir(prefix);
+}
+
+/**
+ * A copy of a trace (with its -wal and -shm) outside the suite's scratch directories, in
+ * os.tmpdir()/causeway-failed-traces, so that a miss can be explained after the run; returns its path.
+ */
+export function keepTrace(db: string, name: string): string {
+  const out = path.join(os.tmpdir(), 'causeway-failed-traces');
+  fs.mkdirSync(out, { recursive: true });
+  const dst = path.join(out, `${name.replace(/\W+/g, '_')}-${Date.now()}.db`);
+  for (const ext of ['', '-wal', '-shm']) if (fs.existsSync(db + ext)) fs.copyFileSync(db + ext, dst + ext);
+  return dst;
 }
 
 export interface CliResult {

@@ -5,7 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, queryJson, runCli, tmpDir } from '../cli/helpers.js';
+import { BIN, keepTrace, queryJson, runCli, tmpDir } from '../cli/helpers.js';
 import { zooVariant } from './zoo-scenarios.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -34,7 +34,7 @@ const OPEN = {
 const MODE = process.env.CAUSEWAY_INCIDENTS_INPROC === '1' ? ['--in-process'] : [];
 
 let seq = 0;
-/** the last database trace() wrote: a failed impact check keeps a copy of it (keepTrace) */
+/** the last database trace() wrote: a failed impact check keeps a copy of it (helpers.ts keepTrace) */
 let lastDb: string | null = null;
 /** Trace argv with the CLI; returns the db path and every workload JSON line the traced processes printed. */
 function trace(argv: string[], env: Record<string, string> = {}): { db: string; workloads: any[] } {
@@ -71,18 +71,9 @@ function within(actual: number, truth: number, what: string): void {
   const err = Math.abs(actual - truth) / truth;
   console.log(`# ${what}: impact ${(actual / 1e6).toFixed(1)} ms vs ground truth ${(truth / 1e6).toFixed(1)} ms (${(err * 100).toFixed(0)}% off)`);
   assert.ok(truth > 0, `${what}: the workload measured a delay`);
-  if (err > TOL) assert.fail(`${what}: impact ${actual} ns not within ${TOL * 100}% of ${truth} ns (trace kept at ${keepTrace(what)})`);
+  if (err > TOL) assert.fail(`${what}: impact ${actual} ns not within ${TOL * 100}% of ${truth} ns (trace kept at ${lastDb ? keepTrace(lastDb, what) : 'none'})`);
 }
 
-/** a copy of the last trace outside the suite's scratch directory, to explain a miss after the run */
-function keepTrace(what: string): string {
-  if (!lastDb) return 'none';
-  const out = path.join(os.tmpdir(), 'causeway-failed-traces');
-  fs.mkdirSync(out, { recursive: true });
-  const dst = path.join(out, `${what.replace(/\W+/g, '_')}-${Date.now()}.db`);
-  for (const ext of ['', '-wal', '-shm']) if (fs.existsSync(lastDb + ext)) fs.copyFileSync(lastDb + ext, dst + ext);
-  return dst;
-}
 
 function top(e: Explained, kind: string): Chain {
   const c = e.chains[0];

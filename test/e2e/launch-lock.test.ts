@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, runCli } from '../cli/helpers.js';
+import { BIN, keepTrace, runCli } from '../cli/helpers.js';
 import { judgeZoo, traceZoo, type ZooChain } from './zoo-scenarios.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -39,12 +39,7 @@ test('two launch threads serialized by a lock: launch_overhead counts both threa
     const j = judgeZoo(w, e.chains);
     const top = e.chains[0];
     console.log(`# lock: ${top?.kind} ${((top?.impact_ns ?? 0) / 1e6).toFixed(1)} ms against ${(w.truth.injected_ns / 1e6).toFixed(1)} ms untraced`);
-    if (!j.pass) {
-      const kept = path.join(os.tmpdir(), 'causeway-failed-traces', `launch_two_threads_lock-${Date.now()}.db`);
-      fs.mkdirSync(path.dirname(kept), { recursive: true });
-      for (const ext of ['', '-wal', '-shm']) if (fs.existsSync(db + ext)) fs.copyFileSync(db + ext, kept + ext);
-      assert.fail(`${j.reasons.join('; ')} (trace kept at ${kept})`);
-    }
+    if (!j.pass) assert.fail(`${j.reasons.join('; ')} (trace kept at ${keepTrace(db, v.name)})`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
