@@ -18,7 +18,8 @@
  *        (a synchronous copy's own transfer is queued work of the stream; if
  *        the thread waited for the CPU after the wakeup, the completion is the
  *        wakeup; if it was preempted while spinning, the later of the
- *        preemption's start and the duration model's estimate);
+ *        preemption's start and the duration model's estimate, not measured
+ *        while the model has no kernel time);
  *      * the drain returned at once: the queue was already empty, completion is
  *        at or before the drain's entry (estimated with the kernel duration
  *        learned from waiting drains, capped by the entry).
@@ -479,6 +480,9 @@ export class Timeline {
   /** the end of the thread's last sleep and who woke it (off()) */
   private lastSleepEnd = -Infinity;
   private lastSleepWaker = -1;
+  /** drain ops this thread has called; whether the current drain is the first call of its op (it runs cold: drainQueue) */
+  private readonly drainOps = new Set<number>();
+  private coldDrain = false;
   /** entry of the first not-ready completion query since the last submission (null: none) */
   private pollSince: number | null = null;
   private lastNotReady = 0;
@@ -747,6 +751,9 @@ export class Timeline {
    * call of the op in this thread (an empty-queue return: uprobe and driver cost) plus NOISE_NS.
    */
   drain(id: number, ts: number, end: number, key: string, ownNs: number, stream: number | null = null, op = 0, submitDrain = false, event: number | null = null): void {
+    // the thread's first call of the op runs cold (drainQueue); any call warms it
+    this.coldDrain = !this.drainOps.has(op);
+    if (this.coldDrain) this.drainOps.add(op);
     if (submitDrain) {
       if (this.firstSubmit === null) this.firstSubmit = ts;
       this.pushSub(ts, ownNs, id, 0, '');
@@ -783,10 +790,11 @@ export class Timeline {
     // the fastest call counts as an empty-queue return only if it is that fast (every call may have waited)
     const fast = Math.min(this.fastest.get(op) ?? 0, DRAIN_BLOCK_NS);
     // the drain waited for the GPU if, up to `upTo`, it took longer than an empty-queue call
-    const waitedUntil = (upTo: number) => upTo - ts - ownNs >= fast + NOISE_NS + OWN_TRANSFER_SLACK * ownNs;
+    const waitedUntil = (upTo: number, emptyCost = fast) => upTo - ts - ownNs >= emptyCost + NOISE_NS + OWN_TRANSFER_SLACK * ownNs;
     if (DEBUG) console.error(`drain ${key} ts ${ts} dur ${end - ts} own ${Math.round(ownNs)} fast ${fast} pending ${this.subN}`);
     if (waitedUntil(end)) {
       let done = end;
+      let unplaced = false;
       const woke = this.lastWakeBeforePreemption(ts, end, ownNs + fast + NOISE_NS);
       // preempted at the end of the drain: the GPU may have finished before the thread got its CPU back
       if (woke !== null) done = woke;
@@ -802,11 +810,12 @@ export class Timeline {
           break;
         }
         if (a.code === 0 && a.end >= end - NOISE_NS && a.ts < done) {
-          {
-            // preempted while spinning: the completion lies in [a.ts, done]; the duration model places it
-            const est = this.estimateDone();
-            done = Math.max(a.ts, Math.min(done, est ?? done));
-          }
+          // preempted while spinning: the completion lies in [a.ts, done]; the duration model places it. With no
+          // kernel time learned yet nothing does, and it is not measured: taken at the return, a thread's first sync
+          // preempted for 232 µs right after its entry (its queue long done) taught 34 µs kernels (true 1.5 µs)
+          const est = this.estimateDone();
+          if (est === null) unplaced = true;
+          else done = Math.max(a.ts, Math.min(done, est));
         }
         break; // only the drain's last off-CPU interval says when the GPU finished
       }
@@ -819,8 +828,12 @@ export class Timeline {
       // and TLB misses right after a long preemption, a page fault): weak evidence of a wait. If the completion it
       // implies needs kernels longer than every empty-queue bound allows, the GPU was not what it waited for: the
       // queue was empty at entry (below). Taken as measured, a 16 µs return after a 20 ms preemption by a hog had
-      // the queue busy through the preemption, which then "cost nothing".
-      if (waitedUntil(done) && !(done === end && !this.offWithin(ts, end) && this.needsLongerKernels(done))) {
+      // the queue busy through the preemption, which then "cost nothing". The thread's first call of the op runs
+      // cold (lazy symbol binding, code and data not yet cached): on the CPU alone it waited only past the most an
+      // empty-queue call may take (DRAIN_BLOCK_NS). The first sync of a launch-bound loop, 11 µs over its fastest
+      // return with no bound learned yet, taught 31 µs kernels (true 1.5 µs) to every later segment.
+      const onCpu = done === end && !this.offWithin(ts, end);
+      if (!unplaced && waitedUntil(done) && !(onCpu && ((this.coldDrain && !waitedUntil(done, DRAIN_BLOCK_NS)) || this.needsLongerKernels(done)))) {
         this.closeSegment(done, true, key, id);
         return;
       }

@@ -257,6 +257,79 @@ test('with a probe-cost calibration, the probes\' traps between calls are the tr
   assert.ok(net.tracerInCallNs > 0, 'the part inside the launches is taken out of them too');
 });
 
+/**
+ * The thread's first cudaStreamSynchronize, with nothing queued (before the scenario): a first call runs cold, and
+ * an on-CPU wait of a cold call counts only past DRAIN_BLOCK_NS; the scenarios below time their own syncs.
+ */
+function warmSync(tl: Timeline, id: number, at: number): void {
+  tl.call(id, at, at + 2 * US, SYNC, 'cudaStreamSynchronize', 'drain', 0, null);
+  tl.drain(id, at, at + 2 * US, 'cudaStreamSynchronize', 0, null, SYNC);
+}
+
+test('a thread\'s first sync runs cold: its on-CPU excess teaches no kernel time unless past an empty-queue call\'s most', () => {
+  // a launch-bound loop: 100 launches 30 µs apart (1.5 µs kernels), a sync 60 µs after the last; the first sync takes
+  // 17 µs (fastest 6 µs: lazy binding, cold code), the others 6 µs
+  const run = (firstDur: number, warm: boolean) => {
+    const tl = new Timeline(new Map(), new Map([[SYNC, 6 * US]]));
+    let id = 0;
+    let t = 0;
+    if (warm) warmSync(tl, ++id, -100 * US);
+    for (let seg = 0; seg < 5; seg++) {
+      for (let j = 0; j < 100; j++) {
+        tl.call(++id, t, t + 20 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+        t += 30 * US;
+      }
+      const s = t + 60 * US;
+      const d = (seg === 0 ? firstDur : 6) * US;
+      tl.call(++id, s, s + d, SYNC, 'cudaStreamSynchronize', 'drain', 0, null);
+      tl.drain(id, s, s + d, 'cudaStreamSynchronize', 0, null, SYNC);
+      t = s + d + 10 * US;
+    }
+    return tl.finish(new Map());
+  };
+  const cold = run(17, false);
+  assert.equal(cold.kernelNs.count, 0, `no kernel time learned from the cold first sync (got ${cold.kernelNs.count ? q(cold.kernelNs, 0.5) : 0})`);
+  assert.equal(cold.waitedSegments, 0);
+  // the same 17 µs after a warm-up call is a wait (over the fastest by more than NOISE_NS): it teaches
+  const warm = run(17, true);
+  assert.equal(warm.waitedSegments, 1);
+  // a cold first sync that waits 3 ms on the CPU (a spin-waiting runtime) is a wait
+  const spin = run(3000, false);
+  assert.equal(spin.waitedSegments, 1);
+  assert.equal(spin.kernelNs.count, 1);
+});
+
+test('a sync preempted at its end before any kernel time is learned measures nothing (its completion cannot be placed)', () => {
+  // launch-bound segments: 100 launches 30 µs apart (1.5 µs kernels), a sync 60 µs after the last that finds the
+  // queue empty (fastest 6 µs). The first segment's sync (`preemptFirst`) is preempted 6 µs after its entry for
+  // 232 µs and returns 8 µs after it is back. Its completion lies anywhere in [preemption, return]: at the return it
+  // needs ~34 µs kernels.
+  const run = (preemptFirst: boolean, segs = 3) => {
+    const tl = new Timeline(new Map(), new Map([[SYNC, 6 * US]]));
+    let id = 0;
+    let t = 0;
+    for (let seg = 0; seg < segs; seg++) {
+      for (let j = 0; j < 100; j++) {
+        tl.call(++id, t, t + 20 * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+        t += 30 * US;
+      }
+      const s = t + 60 * US;
+      const d = (seg === 0 && preemptFirst ? 246 : 6) * US;
+      tl.call(++id, s, s + d, SYNC, 'cudaStreamSynchronize', 'drain', 0, null);
+      if (seg === 0 && preemptFirst) tl.off(++id, s + 6 * US, s + 238 * US, PREEMPTED, 99, 0);
+      tl.drain(id, s, s + d, 'cudaStreamSynchronize', 0, null, SYNC);
+      t = s + d + 10 * US;
+    }
+    return tl.finish(new Map());
+  };
+  const m = run(true);
+  assert.equal(m.kernelNs.count, 0, `no kernel time learned (got ${m.kernelNs.count ? q(m.kernelNs, 0.5) : 0})`);
+  assert.equal(m.waitedSegments, 0);
+  // kernel time unknown: the launches on the path are idle time (an upper bound), as in the same loop unpreempted
+  const bare = run(false);
+  assert.ok(Math.abs(m.idleNs - bare.idleNs) < 300 * US, `idle ${m.idleNs} against ${bare.idleNs} unpreempted`);
+});
+
 test('a second sweep\'s prior stands for the samples it summarizes: one early completion measured late does not set the kernel time after it', () => {
   // Segment 1: 10 launches, then a sync that returns 5 ms after the first one (late: the thread was held off its
   // CPU before the sync, and its return measures a completion that implies 500 µs kernels). Segments 2-4: 10
@@ -268,6 +341,7 @@ test('a second sweep\'s prior stands for the samples it summarizes: one early co
     const tl = new Timeline(new Map(), new Map([[SYNC, 2 * US]]), 100 * US, null, priorSamples);
     let id = 0;
     let t = 0;
+    warmSync(tl, ++id, -100 * US);
     for (let seg = 0; seg < 4; seg++) {
       const s0 = t;
       for (let i = 0; i < 10; i++) {
@@ -305,6 +379,7 @@ test('segments of many launches on two streams, synced one stream at a time: eve
   const tl = new Timeline(new Map(), new Map([[SYNC, 1 * US]]));
   const STEPS = 5;
   let id = 0;
+  warmSync(tl, ++id, -100 * US);
   for (let s = 0; s < STEPS; s++) {
     const T = s * 3000 * US;
     for (let j = 0; j < 50; j++) {
