@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, runCli, tmpDir } from '../cli/helpers.js';
+import { BIN, keepTrace, runCli, tmpDir } from '../cli/helpers.js';
 import { ZOO, judgeZoo, traceZoo, zooVariant, type ZooChain, type ZooVariant, type ZooVerdict, type ZooWorkload } from './zoo-scenarios.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -84,8 +84,11 @@ for (const v of selected) {
     assert.equal(r.code, 0, r.stderr);
     const chains = (JSON.parse(r.stdout) as { chains: ZooChain[] }).chains;
     row.verdict = judgeZoo(w, chains, v.match);
+    // a miss keeps its trace (helpers.ts keepTrace) and its workload's JSON beside it
+    const kept = row.verdict.pass ? null : keepTrace(db, `zoo-${v.name}`);
+    if (kept) fs.writeFileSync(`${kept}.workload.json`, JSON.stringify(w));
     for (const f of [db, `${db}-wal`, `${db}-shm`]) fs.rmSync(f, { force: true });
-    if (!row.verdict.pass) console.log(`# zoo ${v.name}${v.heldOut ? ' (held out)' : ''} not explained: ${row.verdict.reasons.join('; ')}`);
+    if (!row.verdict.pass) console.log(`# zoo ${v.name}${v.heldOut ? ' (held out)' : ''} not explained: ${row.verdict.reasons.join('; ')} (trace kept at ${kept})`);
     if (strict) assert.ok(row.verdict.pass, `${v.name}: ${row.verdict.reasons.join('; ')}`);
   });
 }
