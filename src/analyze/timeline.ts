@@ -514,7 +514,7 @@ export class Timeline {
      */
     private readonly priorSamples = 0,
   ) {
-    doubleFields(this, ['kmValue', 'lastEnd', 'longestShort', 'submitNs', 'left', 'hintFrom', 'hintB']);
+    doubleFields(this, ['kmValue', 'fsValue', 'lastEnd', 'longestShort', 'submitNs', 'left', 'hintFrom', 'hintB']);
   }
 
   /**
@@ -531,10 +531,34 @@ export class Timeline {
   /** the kernel time for a segment no waiting drain measured: learned so far, else the prior, else null */
   private kernelEstimate(): number | null {
     const own = this.m.kernelNs.count;
-    const e = this.priorKernelNs !== null && own < Math.max(1, this.priorSamples) ? this.priorKernelNs : own > 0 ? this.kernelMedian() : null;
+    const usePrior = this.priorKernelNs !== null && own < Math.max(1, this.priorSamples);
+    const e = usePrior ? this.priorKernelNs : own > 0 ? this.kernelMedian() : null;
     if (e === null || !this.emptyBound.count) return e;
-    return Math.min(e, this.emptyBoundQ());
+    return Math.min(e, this.emptyBoundQ(), this.fewSamplesBound(usePrior ? this.priorSamples : own));
   }
+
+  /**
+   * A kernel time that rests on n measured completions stands against at most n empty-queue segments that
+   * contradict it (bounds below it): the n-th smallest bound (past EMPTY_BOUND_Q of them the quantile above
+   * rules). A completion is an upper bound like an empty-queue one (late wakeups only lengthen it): where a
+   * host-bound loop measured a handful of completions, each late by a timer or wakeup, and most of its
+   * segments' bounds are loose (a drain long after its kernels bounds nothing), the few tight bounds outnumber
+   * the samples and win; a GPU-bound loop, with a completion measured in most segments, is unchanged.
+   */
+  private fewSamplesBound(n: number): number {
+    const b = this.emptyBound;
+    const f = Math.max(1, n) / b.count;
+    if (f >= EMPTY_BOUND_Q) return Infinity;
+    if (b.count !== this.fsCount || n !== this.fsN) {
+      this.fsValue = q(b, f);
+      this.fsCount = b.count;
+      this.fsN = n;
+    }
+    return this.fsValue;
+  }
+  private fsCount = -1;
+  private fsN = -1;
+  private fsValue = 0;
 
   // The two quantiles above, kept until their sketch takes a value (a sketch changes only by accept, which counts):
   // a quantile walks the sketch's bins, and a step asked for them five to seven times (~9% of a decode loop's analysis).

@@ -330,6 +330,44 @@ test('a sync preempted at its end before any kernel time is learned measures not
   assert.ok(Math.abs(m.idleNs - bare.idleNs) < 300 * US, `idle ${m.idleNs} against ${bare.idleNs} unpreempted`);
 });
 
+test('a kernel time resting on a few late completions gives way to more empty-queue segments that contradict it', () => {
+  // A host-bound loop of 40 segments of 10 launches 2 µs apart (returning at +1, +3 .. +19 µs). Kinds: L, a sync 5 ms
+  // after them that returns at once (its bound, ~500 µs, says little); T, a sync at +25 µs that returns at once
+  // (bound 2.6 µs); M, a sync at +25 µs that sleeps until +1020 µs (a late timer: a completion implying 102 µs
+  // kernels); E (in place of M when m = 0), a sync at +1020 µs that returns at once. With 3 T segments among 35 L
+  // ones, the 10th percentile of the bounds is an L bound; each M comes right before a T.
+  const run = (m: number) => {
+    const tl = new Timeline(new Map(), new Map([[SYNC, 2 * US]]));
+    let id = 0;
+    warmSync(tl, ++id, -100 * US);
+    let t = 0;
+    for (let i = 0; i < 40; i++) {
+      const kind = i === 3 || i === 9 || i === 16 ? 'T' : i === 2 || i === 15 ? (m > 0 ? 'M' : 'E') : 'L';
+      for (let j = 0; j < 10; j++) tl.call(++id, t + 2 * j * US, t + (2 * j + 1) * US, LAUNCH, 'cudaLaunchKernel', 'submit', 0, null);
+      // without M segments (m = 0) the same two segments end the same way, their sync returning at once
+      const s = t + (kind === 'L' ? 5000 : kind === 'T' || m > 0 ? 25 : 1020) * US;
+      const d = (kind === 'M' ? 997 : 2) * US;
+      tl.call(++id, s, s + d, SYNC, 'cudaStreamSynchronize', 'drain', 0, null);
+      if (kind === 'M') tl.off(++id, s + 2 * US, s + 995 * US, VOLUNTARY, 0, 0xfffffff3);
+      tl.drain(id, s, s + d, 'cudaStreamSynchronize', 0, null, SYNC);
+      t = s + d + 10 * US;
+    }
+    return tl.finish(new Map());
+  };
+  const few = run(2);
+  // the first late completion is a sample; the second needs kernels longer than the bounds' 10th percentile by then
+  // (two T bounds among 14) and is capped there (closeSegment), as before this rule
+  assert.equal(few.kernelNs.count, 1, 'the first late completion is a sample');
+  assert.ok(Math.abs(q(few.kernelNs, 0.5) - 102 * US) < 2 * US, `sample median ${q(few.kernelNs, 0.5)}`);
+  // the L segments' kernels take a T bound (2.6 µs), not the sample's 102 µs: each of their host waits is idle but
+  // for ~26 µs of kernels, as with no sample at all (kernels taken as 0: the upper bound); the sample's own segment
+  // is ~1 ms busy (~3 ms lost in all). Without this rule, the L segments whose bounds' 10th percentile was an L
+  // bound took the sample's 102 µs and hid ~1 ms of idle each (9.9 ms lost).
+  const none = run(0);
+  const lost = none.idleNs - few.idleNs;
+  assert.ok(lost > 1000 * US && lost < 5000 * US, `idle lost to the late sample: ${lost} ns`);
+});
+
 test('a second sweep\'s prior stands for the samples it summarizes: one early completion measured late does not set the kernel time after it', () => {
   // Segment 1: 10 launches, then a sync that returns 5 ms after the first one (late: the thread was held off its
   // CPU before the sync, and its return measures a completion that implies 500 µs kernels). Segments 2-4: 10
