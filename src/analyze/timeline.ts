@@ -480,9 +480,8 @@ export class Timeline {
   /** the end of the thread's last sleep and who woke it (off()) */
   private lastSleepEnd = -Infinity;
   private lastSleepWaker = -1;
-  /** drain ops this thread has called; whether the current drain is the first call of its op (it runs cold: drainQueue) */
+  /** drain ops this thread has called (the first call of each runs cold: drainQueue) */
   private readonly drainOps = new Set<number>();
-  private coldDrain = false;
   /** entry of the first not-ready completion query since the last submission (null: none) */
   private pollSince: number | null = null;
   private lastNotReady = 0;
@@ -776,8 +775,8 @@ export class Timeline {
    */
   drain(id: number, ts: number, end: number, key: string, ownNs: number, stream: number | null = null, op = 0, submitDrain = false, event: number | null = null): void {
     // the thread's first call of the op runs cold (drainQueue); any call warms it
-    this.coldDrain = !this.drainOps.has(op);
-    if (this.coldDrain) this.drainOps.add(op);
+    const cold = !this.drainOps.has(op);
+    if (cold) this.drainOps.add(op);
     if (submitDrain) {
       if (this.firstSubmit === null) this.firstSubmit = ts;
       this.pushSub(ts, ownNs, id, 0, '');
@@ -805,12 +804,12 @@ export class Timeline {
     }
     const p = this.eventPrefix(op, event);
     if (p === -1) return; // the event's work was done: the wait says nothing about the pending work
-    if (p !== null) this.closePrefix(p, () => this.drainQueue(id, ts, end, key, ownNs, op, submitDrain));
-    else this.drainQueue(id, ts, end, key, ownNs, op, submitDrain);
+    if (p !== null) this.closePrefix(p, () => this.drainQueue(id, ts, end, key, ownNs, op, submitDrain, cold));
+    else this.drainQueue(id, ts, end, key, ownNs, op, submitDrain, cold);
   }
 
   /** a drain that covers the whole pending queue (see drain()) */
-  private drainQueue(id: number, ts: number, end: number, key: string, ownNs: number, op: number, submitDrain: boolean): void {
+  private drainQueue(id: number, ts: number, end: number, key: string, ownNs: number, op: number, submitDrain: boolean, cold: boolean): void {
     // the fastest call counts as an empty-queue return only if it is that fast (every call may have waited)
     const fast = Math.min(this.fastest.get(op) ?? 0, DRAIN_BLOCK_NS);
     // the drain waited for the GPU if, up to `upTo`, it took longer than an empty-queue call
@@ -857,7 +856,7 @@ export class Timeline {
       // empty-queue call may take (DRAIN_BLOCK_NS). The first sync of a launch-bound loop, 11 µs over its fastest
       // return with no bound learned yet, taught 31 µs kernels (true 1.5 µs) to every later segment.
       const onCpu = done === end && !this.offWithin(ts, end);
-      if (!unplaced && waitedUntil(done) && !(onCpu && ((this.coldDrain && !waitedUntil(done, DRAIN_BLOCK_NS)) || this.needsLongerKernels(done)))) {
+      if (!unplaced && waitedUntil(done) && !(onCpu && ((cold && !waitedUntil(done, DRAIN_BLOCK_NS)) || this.needsLongerKernels(done)))) {
         this.closeSegment(done, true, key, id);
         return;
       }

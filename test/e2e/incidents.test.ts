@@ -21,9 +21,8 @@ interface Chain {
 }
 interface Explained { session: { traced_wall_ns: number }; chains: Chain[]; coverage: any; comparison?: any }
 
-/**
- * Incidents the timeline analysis (issue #11) does not yet measure within 25% would run here as TODO, with their
- * figures, instead of failing the suite: none now. io_starvation was the last (sessions 9-16): late wakeups of its
+/*
+ * Every incident here is asserted within 25%. io_starvation ran as TODO in sessions 9-15: late wakeups of its
  * synchronous copies (a timer's slack, the tracer holding the CPU) taught 60-135 µs kernels (true 20 µs) and hid
  * 10-25 ms of the feeder's wait; session 16 took the fake runtime's waits to 1 ns timer slack and let tight
  * empty-queue bounds outvote a few late completions (timeline.ts fewSamplesBound): 12/12 runs of this test within
@@ -73,7 +72,6 @@ function within(actual: number, truth: number, what: string): void {
   assert.ok(truth > 0, `${what}: the workload measured a delay`);
   if (err > TOL) assert.fail(`${what}: impact ${actual} ns not within ${TOL * 100}% of ${truth} ns (trace kept at ${lastDb ? keepTrace(lastDb, what) : 'none'})`);
 }
-
 
 function top(e: Explained, kind: string): Chain {
   const c = e.chains[0];
