@@ -9,6 +9,10 @@
  *   tp_btf block_rq_issue     start the clock (and remember the issuer if the
  *                             traced task issues it directly, no scheduler queue)
  *   tp_btf block_rq_complete  emit struct cw_io into rb_host
+ *   tp_btf sys_enter/sys_exit read-family syscalls of traced threads: emit
+ *                             struct cw_read_io at return when the call
+ *                             issued block I/O in its own task (the flag is
+ *                             set by the three hooks above)
  *
  * Keyed by the struct request pointer. Requests whose start/insert/issue ran
  * in an untraced task are not stored (only counted at completion). A request
@@ -51,11 +55,35 @@ struct {
  * those would be charged to it (seen with a concurrent O_DIRECT reader). */
 const volatile bool cw_have_io_start = false;
 
+/* A read-family syscall in progress in a traced thread. */
+struct read_sys {
+	__u64 ts;
+	__s32 fd;
+	__u32 nr;
+	__u32 issued; /* the call made a block request in its own task */
+	__u32 pad;
+};
+
+/* LRU: an entry whose thread never returns (killed in the call) ages out. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tid */
+	__type(value, struct read_sys);
+} cw_read_sys SEC(".maps");
+
 /* Record the current task as submitter if it is traced and `create`; ts = 0 until issue. */
 static __always_inline int remember(struct request *rq, __u64 ts, bool create)
 {
 	__u64 id = bpf_get_current_pid_tgid(), key = (__u64)rq;
+	__u32 tid = (__u32)id;
 	struct io_start st = {}, *old;
+	struct read_sys *rs;
+
+	/* a request made in a traced thread's read syscall: the syscall waited on storage */
+	rs = bpf_map_lookup_elem(&cw_read_sys, &tid);
+	if (rs)
+		rs->issued = 1;
 
 	old = bpf_map_lookup_elem(&cw_io_start, &key);
 	if (old) {
@@ -169,5 +197,74 @@ int BPF_PROG(cw_block_rq_complete, struct request *rq, blk_status_t error, unsig
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 out:
 	bpf_map_delete_elem(&cw_io_start, &key);
+	return 0;
+}
+
+/* The read family, by syscall number. */
+static __always_inline bool is_read_nr(long nr)
+{
+#if defined(__TARGET_ARCH_x86)
+	return nr == 0 || nr == 17 || nr == 19 || nr == 295 || nr == 327; /* read pread64 readv preadv preadv2 */
+#elif defined(__TARGET_ARCH_arm64)
+	return nr == 63 || nr == 67 || nr == 65 || nr == 69 || nr == 286;
+#else
+	return false;
+#endif
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(cw_sys_enter_read, struct pt_regs *regs, long nr)
+{
+	__u64 id;
+	__u32 tid;
+	struct read_sys rs = {};
+
+	if (!is_read_nr(nr))
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	if (!cw_is_traced(id >> 32))
+		return 0;
+	tid = (__u32)id;
+	rs.ts = bpf_ktime_get_ns();
+	rs.nr = (__u32)nr;
+	rs.fd = (__s32)PT_REGS_PARM1_CORE_SYSCALL(regs);
+	bpf_map_update_elem(&cw_read_sys, &tid, &rs, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(cw_sys_exit_read, struct pt_regs *regs, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct read_sys *rs;
+	struct cw_read_io *e;
+
+	/* every syscall of the machine comes here: the number first, the map only for reads */
+#if defined(__TARGET_ARCH_x86)
+	if (!is_read_nr(BPF_CORE_READ(regs, orig_ax)))
+		return 0;
+#elif defined(__TARGET_ARCH_arm64)
+	if (!is_read_nr(BPF_CORE_READ(regs, syscallno)))
+		return 0;
+#endif
+	rs = bpf_map_lookup_elem(&cw_read_sys, &tid);
+	if (!rs)
+		return 0;
+	if (!rs->issued)
+		goto out;
+	e = bpf_ringbuf_reserve(&rb_host, sizeof(*e), 0);
+	if (!e) {
+		cw_count_loss(CW_LOSS_RB_HOST);
+		goto out;
+	}
+	cw_fill_hdr(&e->hdr, rs->ts, id, CW_OP_READ_IO, CW_SRC_IO, ret < 0 ? CW_F_ERROR : 0);
+	e->dur_ns = bpf_ktime_get_ns() - rs->ts;
+	e->ret = ret;
+	e->nr = rs->nr;
+	e->fd = rs->fd;
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+out:
+	bpf_map_delete_elem(&cw_read_sys, &tid);
 	return 0;
 }

@@ -63,6 +63,7 @@ import { DRAIN_BLOCK_NS, OWN_TRANSFER_SLACK, WAKE_SPLIT_NS } from './timeline.js
 const OFF_CPU = 128;
 const RECLAIM = 136;
 const BLOCK_IO = 134;
+const READ_IO = 138;
 const D2H = 2;
 
 export interface OffSplit {
@@ -404,6 +405,7 @@ export class ThreadSweep {
     }
     else if (op === RECLAIM) this.tl.reclaimStall(id, ts, end);
     else if (op === BLOCK_IO) this.tl.blockIo(id, ts, end, a[3] === 1);
+    else if (op === READ_IO) this.tl.readIo(id, ts, end);
     else this.call(id, ts, dur, pid, op, ret, a);
   }
 

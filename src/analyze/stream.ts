@@ -45,6 +45,7 @@ import { rateKey } from './optables.js';
 const OFF_CPU = 128;
 const BLOCK_IO = 134;
 const RECLAIM = 136;
+const READ_IO = 138;
 const PAGE_ALLOC = 133;
 /**
  * The hold window's floor: off-CPU records were measured arriving up to ~0.3 s after the calls that follow them
@@ -248,13 +249,13 @@ export class StreamEngine {
     if (Number.isInteger(op) && op >= 0 && op < 4096) this.counts[op] = (this.counts[op] ?? 0) + 1;
     else this.odd.set(op, (this.odd.get(op) ?? 0) + 1);
     if (op === BLOCK_IO || op === PAGE_ALLOC) this.hostEvent(op, ts, rawDur, pid, a0, a1);
-    if (!(op <= OFF_CPU || op === BLOCK_IO || op === RECLAIM)) return;
+    if (!(op <= OFF_CPU || op === BLOCK_IO || op === RECLAIM || op === READ_IO)) return;
     const dur = Math.max(0, rawDur ?? 0);
     const end = ts + dur;
     if (ts < this.firstTs) this.firstTs = ts;
     if (end > this.lastEnd) this.lastEnd = end;
     if (op === OFF_CPU) this.offCpuEvents++;
-    else if (op !== RECLAIM && op !== BLOCK_IO) this.cudaCalls++;
+    else if (op < OFF_CPU) this.cudaCalls++;
     let t = this.last;
     if (t === null || t.tid !== tid) {
       t = this.threads.get(tid) ?? null;

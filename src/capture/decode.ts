@@ -9,7 +9,7 @@
  */
 import type { EventBatch, ProcessInfo } from '../common/events.js';
 import { isWakerMarker } from '../common/waker.js';
-import { CALL, EVENT_VERSION, FRAME_HDR, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, IO, LOADER, MEM, OFFCPU, PROC, PYFRAMES, PY_ENTRY, PY_FRAMES_OP, PY_MAX_FRAMES, PY_SHIM, PY_TRUNCATED, RECLAIM, COMM_LEN, EXEC, ExecFlag, Op, frameSize, NVTX_MSG, NVTX_MSG_LEN, NVTX_MSG_OP, NvtxMessage, offCpuA3 } from '../common/wire.js';
+import { CALL, EVENT_VERSION, FRAME_HDR, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, IO, LOADER, MEM, OFFCPU, PROC, PYFRAMES, PY_ENTRY, PY_FRAMES_OP, PY_MAX_FRAMES, PY_SHIM, PY_TRUNCATED, READ_IO, RECLAIM, COMM_LEN, EXEC, ExecFlag, Op, frameSize, NVTX_MSG, NVTX_MSG_LEN, NVTX_MSG_OP, NvtxMessage, offCpuA3 } from '../common/wire.js';
 import { VARIANTS, isNvtxOp, variantOfFlags } from '../common/ops.js';
 
 const VARIANT_FLAGS = VARIANTS.reduce((m, v) => m | v.flag, 0);
@@ -365,6 +365,16 @@ export class RecordDecoder {
         this.header(dv, rec, batch, i);
         batch.dur[i] = u64(dv, rec + RECLAIM.dur);
         batch.a0[i] = u64(dv, rec + RECLAIM.reclaimed);
+        return true;
+      }
+      case Op.READ_IO: {
+        if (recLen < READ_IO.size) return false;
+        const i = batch.n++;
+        this.header(dv, rec, batch, i);
+        batch.dur[i] = u64(dv, rec + READ_IO.dur);
+        batch.ret[i] = Number(dv.getBigInt64(rec + READ_IO.ret, true));
+        batch.a0[i] = dv.getInt32(rec + READ_IO.fd, true);
+        batch.a1[i] = dv.getUint32(rec + READ_IO.nr, true);
         return true;
       }
       case Op.FUNC_NAME: {

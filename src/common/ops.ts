@@ -288,6 +288,7 @@ export const OPS: readonly OpInfo[] = [
   op(136, 'reclaim', Source.MEM, 'host', [null, null, null, null], false, 'a traced thread ran memory reclaim itself (direct or memory-cgroup limit): dur is the stall, a0 pages reclaimed'),
 
   op(137, 'func_name', Source.CUDA_DRV, 'host', [null, null, null, null], false, 'not stored as an event: a CUfunction/CUkernel handle and its kernel name, kept in kernel_names'),
+  op(138, 'read_io', Source.IO, 'host', [null, null, null, null], false, 'a traced thread\'s read syscall (read, pread64, readv, preadv, preadv2) that issued block I/O itself: dur is the whole call, on- and off-CPU (pinning pages, building the requests, the wait, completion work); ret bytes read or -errno, a0 fd, a1 syscall number'),
 
   op(192, 'mcp_discovery', Source.MCP, 'mcp', [null, null, null, null], false, 'MCP capability discovery (initialize, */list)'),
   op(193, 'mcp_tool_call', Source.MCP, 'mcp', [null, null, null, null], false, 'MCP tool invocation'),

@@ -51,6 +51,9 @@ export const LOADER = { size: 32, stopped: 24 } as const;
 /** struct cw_reclaim */
 export const RECLAIM = { size: 40, dur: 24, reclaimed: 32 } as const;
 
+/** struct cw_read_io: a read syscall that issued block I/O, entry -> return */
+export const READ_IO = { size: 48, dur: 24, ret: 32, nr: 40, fd: 44 } as const;
+
 /** struct cw_func_name: a driver function handle and the kernel name it was looked up by */
 export const FUNC_NAME_LEN = 128;
 export const FUNC_NAME = { size: 160, handle: 24, name: 32 } as const;
@@ -144,6 +147,7 @@ export const Op = {
   LIB_LOAD: 135, // struct cw_loader
   RECLAIM: 136, // struct cw_reclaim
   FUNC_NAME: 137, // struct cw_func_name (kernel_names, not an event row)
+  READ_IO: 138, // struct cw_read_io
   MCP_DISCOVERY: 192, // stored by user space only
   MCP_TOOL_CALL: 193,
   MCP_AUTH_FAIL: 194,

@@ -76,7 +76,12 @@ export const HOST_PROGRAMS: readonly (HostProgram & { object: 'host' | 'io' })[]
   { object: 'io', program: 'cw_block_rq_insert', target: 'tp_btf/block_rq_insert', feeds: 'issuer of queued block requests' },
   { object: 'io', program: 'cw_block_rq_issue', target: 'tp_btf/block_rq_issue', feeds: 'block I/O latency' },
   { object: 'io', program: 'cw_block_rq_complete', target: 'tp_btf/block_rq_complete', feeds: 'block I/O latency' },
+  { object: 'io', program: 'cw_sys_enter_read', target: 'tp_btf/sys_enter', feeds: 'read syscalls that waited on storage' },
+  { object: 'io', program: 'cw_sys_exit_read', target: 'tp_btf/sys_exit', feeds: 'read syscalls that waited on storage' },
 ];
+
+/** the read-syscall programs: raw syscall tracepoints, run on every syscall of the machine (trace --no-read-syscalls) */
+export const READ_SYSCALL_PROGRAMS: readonly string[] = ['cw_sys_enter_read', 'cw_sys_exit_read'];
 
 /** enum cw_host_stat (the names live in common/wire.ts, checked by test/probe/host-layout.test.ts). */
 export { HOST_STAT_NAMES };

@@ -12,7 +12,7 @@ import { readMaps } from '../discover/procmaps.js';
 import { parseElf } from '../discover/elf.js';
 import type { Addon } from '../probe/addon-types.js';
 import { CudaProbes, type LibraryAttach, type LibraryTarget } from '../probe/cuda.js';
-import { loadHost, type HostProbes } from '../probe/host.js';
+import { HOST_PROGRAMS, READ_SYSCALL_PROGRAMS, loadHost, type HostProbes } from '../probe/host.js';
 import type { Db } from '../store/db.js';
 import { recordLibraries, recordProbes } from '../store/session.js';
 import type { InprocMode } from './inproc.js';
@@ -61,6 +61,7 @@ export function loadProbes(addon: Addon, opts: TraceOptions, inproc: InprocMode 
       warn: (m) => log(`WARNING: ${m}`),
       // in-process with nothing left to uprobes: no library needs attaching, so nothing is parked
       loader: { stopOnLoad: !traceAll && !(inproc && inproc.uncovered.length === 0), parkNewCuda: traceAll },
+      programs: opts.readSyscalls === false ? HOST_PROGRAMS.filter((p) => !READ_SYSCALL_PROGRAMS.includes(p.program)).map((p) => p.program) : undefined,
     });
     for (const f of host.failed) log(`WARNING: host probe ${f.target} not attached (${f.feeds} missing): ${f.error}`);
   }

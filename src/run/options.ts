@@ -26,6 +26,8 @@ export interface TraceOptions {
   /** extra library paths to probe */
   libraries?: string[];
   noHost?: boolean;
+  /** attach the read-syscall programs (raw sys_enter/sys_exit: every syscall of the machine pays them; default true) */
+  readSyscalls?: boolean;
   /** read Python frames of CPython processes into sampled stacks (default true) */
   pythonFrames?: boolean;
   /** drain interval */

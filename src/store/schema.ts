@@ -410,6 +410,12 @@ CREATE VIEW v_reclaim AS
 SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid, e.a0 AS pages_reclaimed
 FROM events e WHERE e.op = ${Op.RECLAIM};
 
+DROP VIEW IF EXISTS v_read_io;
+CREATE VIEW v_read_io AS
+SELECT e.id, e.session_id, e.ts AS ts_ns, e.dur AS dur_ns, e.pid, e.tid, e.ret AS bytes, e.a0 AS fd, e.a1 AS syscall_nr,
+       ${flagCol(Flag.ERROR)} AS failed
+FROM events e WHERE e.op = ${Op.READ_IO};
+
 DROP VIEW IF EXISTS v_process_events;
 CREATE VIEW v_process_events AS
 SELECT e.id, e.session_id, e.ts AS ts_ns, e.pid, e.tid, o.name AS event,
@@ -562,6 +568,10 @@ export const VIEW_DOCS: Record<string, { description: string; columns: Record<st
   v_reclaim: {
     description: 'Memory reclaim a traced thread had to run itself (direct reclaim, or its memory cgroup at its limit): the whole stall, on- and off-CPU.',
     columns: { id: 'event id', session_id: 'session', ts_ns: 'reclaim start', dur_ns: 'stall', pid: 'process', tid: 'thread', pages_reclaimed: 'pages freed' },
+  },
+  v_read_io: {
+    description: 'Read syscalls (read, pread64, readv, preadv, preadv2) of traced threads that issued block I/O themselves, entry to return: the whole call, on- and off-CPU (page pinning and request setup before the requests, completion work after). Reads served from the page cache issue none and are not recorded.',
+    columns: { id: 'event id', session_id: 'session', ts_ns: 'syscall entry', dur_ns: 'whole call', pid: 'process', tid: 'thread', bytes: 'bytes read (negative: -errno)', fd: 'file descriptor', syscall_nr: 'syscall number (x86_64: 0 read, 17 pread64, 19 readv, 295 preadv, 327 preadv2)', failed: '1 when the call failed' },
   },
   v_process_events: {
     description: 'Process lifecycle: exec, exit, fork, oom_kill, lib_load.',

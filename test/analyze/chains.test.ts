@@ -34,6 +34,7 @@ const INCIDENTS: [string, () => S.Scenario][] = [
   ['blocking_sync', S.blockingSync],
   ['allocator_stall', S.allocatorStall],
   ['io_starvation', S.ioStarvation],
+  ['io_starvation', () => S.smallReads()],
   ['cross_process_contention', S.crossProcess],
   ['launch_overhead', S.launchOverhead],
   ['memory_pressure', S.memoryPressure],
@@ -66,6 +67,21 @@ for (const [kind, make] of INCIDENTS) {
     checkEvidence(sc.file, top);
   });
 }
+
+test('small reads: the read syscalls\' on-CPU work is I/O; without their records only the requests\' part is seen', () => {
+  const impact = (sc: S.Scenario) => {
+    const db = openReadOnly(sc.file);
+    const r = explainSession(db, sc.sessionId);
+    db.close();
+    return r.chains.find((c) => c.kind === 'io_starvation')?.impact_ns ?? 0;
+  };
+  const withSys = S.smallReads(true);
+  const without = impact(S.smallReads(false));
+  const got = impact(withSys);
+  // 100 steps x 300 us; without the syscalls: 200 us asleep per read and nothing of the 100 us around the request
+  assert.ok(Math.abs(got - withSys.injectedNs) <= 0.1 * withSys.injectedNs, `with the syscalls: ${got} vs ${withSys.injectedNs}`);
+  assert.ok(without < 0.75 * withSys.injectedNs, `without them: ${without}`);
+});
 
 test('healthy GPU-bound loop: no chain of severity high or critical', () => {
   const sc = S.healthy();

@@ -47,6 +47,12 @@ export class TraceBuilder {
   io(ts: number, dur: number, pid: number, tid: number, bytes: number): number {
     return this.raw(ts, dur, pid, tid, 134, [bytes, 1000, 8 << 20, 0]);
   }
+  /** a read syscall that issued block I/O (op 138): entry to return, `bytes` read */
+  readIo(ts: number, dur: number, pid: number, tid: number, bytes: number, fd = 3): number {
+    const id = this.raw(ts, dur, pid, tid, 138, [fd, 17]);
+    this.db.prepare('UPDATE events SET ret = ? WHERE id = ?').run(bytes, id);
+    return id;
+  }
   pageAlloc(ts: number, pid: number, pages: number, windowNs: number): number {
     return this.raw(ts, 0, pid, pid, 133, [pages, windowNs]);
   }
@@ -239,6 +245,29 @@ export function ioStarvation(file = tmpDb('io')): Scenario {
     g.sync();
   }
   return { file: b.close(), sessionId: b.sessionId, kind: 'io_starvation', pid: 500, op: null, injectedNs: injected };
+}
+
+/**
+ * Small O_DIRECT reads on the feeding thread with its queue empty (a 256 KiB read per step): each read is 60 us of
+ * on-CPU setup (pinning pages, building the request), a 200 us request slept through in D state, then 40 us of
+ * completion work. The GPU waits for the whole call; only its middle is off-CPU. `syscalls`: false leaves out the
+ * read_io records (a trace from before they were captured).
+ */
+export function smallReads(syscalls = true, file = tmpDb(syscalls ? 'reads' : 'reads-nosys')): Scenario {
+  const b = new TraceBuilder(file, 'reader').process(510, 'reader');
+  const g = new GpuThread(b, 510, 510);
+  let injected = 0;
+  for (let s = 0; s < 100; s++) {
+    const t0 = g.t + 5 * US;
+    if (syscalls) b.readIo(t0, 300 * US, 510, 510, 256 << 10);
+    b.io(t0 + 60 * US, 195 * US, 510, 510, 256 << 10);
+    b.off(t0 + 60 * US, 200 * US, 510, 510, 'io_wait', 0, 0);
+    injected += 300 * US;
+    g.t = t0 + 300 * US + 5 * US;
+    for (let k = 0; k < 4; k++) g.launch(500 * US);
+    g.sync();
+  }
+  return { file: b.close(), sessionId: b.sessionId, kind: 'io_starvation', pid: 510, op: null, injectedNs: injected };
 }
 
 /** Two processes share one device lock: B's syncs wait 3 ms for A's unlock in each of 100 steps. */

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CALL, COMM_LEN, EVENT_VERSION, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, HOST_STAT_NAMES, IO, LOADER, LOSS_REASONS, MAX_CUDA_OP, MEM, OFFCPU, OFFCPU_CALL_UNKNOWN, OFFCPU_HIST_SLOTS, Op, OffCpuReason, EXEC, EXEC_ARGS_LEN, EXEC_PATH_LEN, ExecFlag, PROC, PYFRAMES, PY_PROC, PY_FRAMES_OP, PY_ENTRY, PY_SHIM, PY_TRUNCATED, PY_MAX_FRAMES, PY_NONE, RECLAIM, RING_MAPS, Ring, SOURCE_NAMES, GemmPack, NVTX_MSG, NVTX_MSG_OP, NVTX_MSG_LEN, NvtxMessage, NVTX_ATTR } from '../../src/common/wire.js';
+import { CALL, COMM_LEN, EVENT_VERSION, FUNC_NAME, FUNC_NAME_LEN, Flag, HDR, HOST_STAT_NAMES, IO, LOADER, LOSS_REASONS, MAX_CUDA_OP, MEM, OFFCPU, OFFCPU_CALL_UNKNOWN, OFFCPU_HIST_SLOTS, Op, OffCpuReason, EXEC, EXEC_ARGS_LEN, EXEC_PATH_LEN, ExecFlag, PROC, PYFRAMES, PY_PROC, PY_FRAMES_OP, PY_ENTRY, PY_SHIM, PY_TRUNCATED, PY_MAX_FRAMES, PY_NONE, READ_IO, RECLAIM, RING_MAPS, Ring, SOURCE_NAMES, GemmPack, NVTX_MSG, NVTX_MSG_OP, NVTX_MSG_LEN, NvtxMessage, NVTX_ATTR } from '../../src/common/wire.js';
 import { COOKIE_VARIANT_SHIFT, VARIANTS } from '../../src/common/ops.js';
 import { OPS, Source } from '../../src/common/ops.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -26,6 +26,7 @@ function measure(): Record<string, number> {
     ['io', 'cw_io', IO],
     ['loader', 'cw_loader', LOADER],
     ['reclaim', 'cw_reclaim', RECLAIM],
+    ['read_io', 'cw_read_io', READ_IO],
     ['func_name', 'cw_func_name', FUNC_NAME],
     ['pyframes', 'cw_pyframes', PYFRAMES],
     ['nvtx_msg', 'cw_nvtx_msg', NVTX_MSG],
@@ -61,6 +62,7 @@ function cField(struct: string, f: string): string {
     io: { dur: 'dur_ns', sector: 'sector', bytes: 'bytes', dev: 'dev', rwbs: 'rwbs' },
     loader: { stopped: 'stopped' },
     reclaim: { dur: 'dur_ns', reclaimed: 'reclaimed' },
+    read_io: { dur: 'dur_ns', ret: 'ret', nr: 'nr', fd: 'fd' },
     func_name: { handle: 'handle', name: 'name' },
     pyframes: { callOp: 'call_op', n: 'n', code: 'code', lasti: 'lasti' },
     nvtx_msg: { callOp: 'call_op', kind: 'kind', len: 'len', msg: 'msg' },
@@ -98,6 +100,7 @@ test('record sizes and field offsets match the C compiler', () => {
   check('io', IO);
   check('loader', LOADER);
   check('reclaim', RECLAIM);
+  check('read_io', READ_IO);
   check('func_name', FUNC_NAME);
   check('pyframes', PYFRAMES);
   check('nvtx_msg', NVTX_MSG);

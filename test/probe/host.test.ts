@@ -16,7 +16,7 @@ const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : 'needs root (CAP_BPF, CAP_PERFMON) to load BPF programs';
 
 // bpf/events.h values used here
-const OP = { OFF_CPU: 128, EXEC: 129, EXIT: 130, FORK: 131, OOM: 132, PAGE_ALLOC: 133, BLOCK_IO: 134 } as const;
+const OP = { OFF_CPU: 128, EXEC: 129, EXIT: 130, FORK: 131, OOM: 132, PAGE_ALLOC: 133, BLOCK_IO: 134, READ_IO: 138 } as const;
 const REASON = { PREEMPTED: 0, VOLUNTARY: 1, IO_WAIT: 2 } as const;
 const TRACE_ON = 1;
 const TRACE_CHILDREN = 2;
@@ -37,6 +37,7 @@ interface Rec {
   pathLen?: number; argsLen?: number; args?: string[];
   windowNs?: bigint; pages?: bigint;
   sector?: bigint; bytes?: number; dev?: number; rwbs?: string;
+  ret?: bigint; nr?: number; fd?: number;
 }
 
 function cstr(b: Buffer, off: number, len: number): string {
@@ -80,11 +81,14 @@ function decode(buf: Buffer, off: number, len: number): Rec {
     case OP.BLOCK_IO: // struct cw_io, 56 bytes
       Object.assign(r, { dur: v.getBigUint64(24, true), sector: v.getBigUint64(32, true), bytes: v.getUint32(40, true), dev: v.getUint32(44, true), rwbs: cstr(b, 48, 8) });
       break;
+    case OP.READ_IO: // struct cw_read_io, 48 bytes
+      Object.assign(r, { dur: v.getBigUint64(24, true), ret: v.getBigInt64(32, true), nr: v.getUint32(40, true), fd: v.getInt32(44, true) });
+      break;
   }
   return r;
 }
 
-const SIZE: Record<number, number> = { [OP.OFF_CPU]: 88, [OP.EXIT]: 56, [OP.FORK]: 56, [OP.OOM]: 56, [OP.PAGE_ALLOC]: 40, [OP.BLOCK_IO]: 56, 136: 40 };
+const SIZE: Record<number, number> = { [OP.OFF_CPU]: 88, [OP.EXIT]: 56, [OP.FORK]: 56, [OP.OOM]: 56, [OP.PAGE_ALLOC]: 40, [OP.BLOCK_IO]: 56, 136: 40, [OP.READ_IO]: 48 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -159,7 +163,7 @@ after(() => {
 test('every host program attaches, records carry version 1 and their documented sizes', { skip }, async () => {
   assert.deepEqual(probes.failed.map((f) => `${f.program}: ${f.error}`), []);
   assert.equal(probes.status.length, HOST_PROGRAMS.length);
-  assert.equal(HOST_PROGRAMS.length, 22, 'scheduler 3, interrupt context 6, lifecycle 3, OOM, pages, reclaim 4, block I/O 4');
+  assert.equal(HOST_PROGRAMS.length, 24, 'scheduler 3, interrupt context 6, lifecycle 3, OOM, pages, reclaim 4, block I/O 4, read syscalls 2');
   const lc = startFixture('lifecycle', ['sleep']);
   const pid = field(await lc.line(), 'pid');
   trace(pid);
@@ -293,6 +297,28 @@ test('direct reads: block I/O latency attributed to the reader', { skip }, async
     assert.notEqual(r.dev, 0);
   }
   assert.ok(of(pid).some((r) => r.op === OP.OFF_CPU && r.reason === REASON.IO_WAIT), 'the reader waited uninterruptibly');
+});
+
+test('direct reads: each read syscall that issued block I/O is one record spanning its requests; reads that issued none are not', { skip }, async () => {
+  // dio_reader's reads: its wait for the go byte (a pipe) and the last read (EOF) issue no block I/O
+  const { pid, res, reads } = await tracedDirectRead();
+  const sys = of(pid).filter((r) => r.op === OP.READ_IO);
+  const sum = sys.reduce((s, r) => s + Number(r.dur!), 0);
+  console.log(`# dio: ${res.reads} reads in ${(res.read_ns / 1e6).toFixed(2)} ms; ${sys.length} read_io records, ${(sum / 1e6).toFixed(2)} ms`);
+  assert.equal(sys.length, res.reads, 'one record per read that went to the device, none for the pipe read or EOF');
+  for (const r of sys) {
+    assert.equal(r.tid, pid);
+    assert.equal(r.ret, 65536n, 'bytes read');
+    assert.equal(r.nr, 0, 'read(2) on x86_64');
+    assert.equal(r.fd, sys[0]!.fd);
+    assert.ok(r.fd! > 2);
+  }
+  assert.ok(sum <= res.read_ns, 'the syscalls fit inside the reader\'s own timing of them');
+  assert.ok(sum >= res.read_ns * 0.5, 'and are most of it');
+  for (const q of reads) {
+    const inside = sys.some((r) => r.ts <= q.ts && q.ts + q.dur! <= r.ts + r.dur!);
+    assert.ok(inside, `block request at ${q.ts} lies inside a read syscall`);
+  }
 });
 
 test('direct reads beside untraced direct readers: only the traced reader\'s requests are charged to it', { skip }, async () => {

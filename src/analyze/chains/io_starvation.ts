@@ -73,7 +73,7 @@ export function detectIoStarvation(ctx: ChainContext): Chain[] {
     if (!significant(ctx, impact)) continue;
     const parts = [];
     const woke = (ns: number) => (ns > 0 ? ` (${fmtNs(ns)} of it runnable after the wakeup on an idle CPU or behind Causeway's tracer)` : '');
-    if (direct > 0) parts.push(`${fmtNs(direct)} in I/O wait itself${woke(ioWake)}`);
+    if (direct > 0) parts.push(`${fmtNs(direct)} in I/O itself (waits for storage and the read calls' own CPU work)${woke(ioWake)}`);
     if (loaderCpu > 0) parts.push(`${fmtNs(loaderCpu)} runnable while its own loader thread held its CPU`);
     if (viaLoader > 0) parts.push(`${fmtNs(viaLoader)} waiting for a loader thread of the same process that spent ${fmtNs(siblingsIo)} in I/O wait${woke(loaderWake)}`);
     const summary =
