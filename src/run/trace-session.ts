@@ -447,6 +447,11 @@ export class TraceSession {
     const probeHitsPerS = calls / Math.max(elapsedS, 1e-3);
     const child = this.target?.child;
     const exited = child && (child.exitCode !== null || child.signalCode !== null);
+    if (child && !exited) {
+      // left running, untraced (stopped by a signal or --duration): the tracer must not wait for it to exit
+      child.stdout?.destroy();
+      child.unref();
+    }
     const stats = this.capture?.stats;
     return {
       sessionId: rec.sessionId,

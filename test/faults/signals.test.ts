@@ -30,6 +30,8 @@ test('SIGTERM mid-trace: flush, summary, exit 0, everything committed is in the 
   assert.match(r.stdout, new RegExp(`cudaLaunchKernel\\s+${n}\\b`), 'the summary reports what is in the database');
   d.close();
   assert.ok(target && procState(target) !== 'T', 'the target is not left stopped');
+  // launch_loop runs 20 s: the tracer left it running and exited without waiting for it
+  assert.ok(procState(target) !== null, 'the tracer exited while the target it left running still ran');
 });
 
 test('kill -9 of the tracer mid-trace: valid database, session left running with a note, readers cope, target runs to completion', async (t) => {
