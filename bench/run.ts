@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --only overhead,throughput,storage,queries,decode,host,surface,exec,pyframes]
+ * npm run bench [-- --quick] [-- --only overhead,throughput,storage,queries,decode,host,syscalls,surface,exec,pyframes]
  *
  * Builds the C/BPF helpers (make -C bench), runs the sections and rewrites
  * BENCHMARKS.md. Each section's result is also kept in bench/build/results/,
@@ -18,6 +18,7 @@ const SECTIONS: { id: string; title: string; load: () => Promise<{ run(ctx: Ctx)
   { id: 'queries', title: '4. Queries', load: () => import('./queries.js') },
   { id: 'decode', title: '5. Whole-run overhead (decode loop)', load: () => import('./decode.js') },
   { id: 'host', title: '6. Host context', load: () => import('./host.js') },
+  { id: 'syscalls', title: '6b. Read-syscall timing: its cost on every syscall', load: () => import('./syscalls.js') },
   { id: 'surface', title: '7. LLM-serving call surface (probe set, hot calls, per-exec cost)', load: () => import('./surface.js') },
   { id: 'exec', title: '7b. Per-exec cost of a system-wide trace', load: () => import('./execcost.js') },
   { id: 'pyframes', title: '8. Python frame capture', load: () => import('./pyframes.js') },

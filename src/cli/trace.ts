@@ -69,7 +69,7 @@ export function register(program: Command): void {
     .option('--label <text>', 'label stored with the session (e.g. baseline)')
     .option('--lib <path>', 'also probe this CUDA library (repeatable)', collect, [])
     .option('--no-host', 'do not attach the host tracepoints (scheduler, block I/O, memory)')
-    .option('--no-read-syscalls', 'do not time read syscalls that wait on storage (their programs run on every syscall of the machine: ~0.1-0.2 us each here)')
+    .option('--no-read-syscalls', 'do not time read syscalls that wait on storage (their programs run on every syscall of the machine: ~0.35 us each on a 2-core VM, BENCHMARKS.md 6b)')
     .option('--no-python-frames', 'do not read Python frames of CPython 3.10-3.13 processes into sampled stacks')
     .option('--ring-calls-bytes <n>', 'size of the CUDA call ring buffer (power of two, >= 4096)')
     .option('--in-process', 'preload a capture shim into CMD instead of uprobes (~50 ns per call instead of ~2 us; needs -- CMD; static or setuid commands fall back to uprobes)')
