@@ -159,8 +159,10 @@ export interface DrainIdle {
   gaps: number;
   /** of those, intervals where the rest of the queue behind a partial wait (an event recorded mid-queue) ran dry in the host work after it */
   partialGaps: number;
-  /** host computation after it, before the next submission */
+  /** host computation after it, before the next submission (as far as the GPU's work could have overlapped it) */
   hostNs: number;
+  /** host computation after it beyond what the GPU's work could have overlapped (capSerialization: host_compute's) */
+  cappedNs: number;
   /** time inside calls of this op while the GPU was idle (own transfer of a blocking copy, syncs on an empty queue) */
   ownNs: number;
   samples: TopK<number>;
@@ -247,9 +249,9 @@ export interface IdleModel {
 }
 
 function newDrainIdle(key: string, op: number, name: string, direction: number | null): DrainIdle {
-  return { key, op, name, direction, gaps: 0, partialGaps: 0, hostNs: 0, ownNs: 0, samples: new TopK(10) };
+  return { key, op, name, direction, gaps: 0, partialGaps: 0, hostNs: 0, cappedNs: 0, ownNs: 0, samples: new TopK(10) };
 }
-primeDoubles(newDrainIdle('', 0, '', null), ['hostNs', 'ownNs']);
+primeDoubles(newDrainIdle('', 0, '', null), ['hostNs', 'cappedNs', 'ownNs']);
 
 export function newIdleModel(): IdleModel {
   return {
@@ -1619,6 +1621,7 @@ export class Timeline {
     for (const d of m.byDrain.values()) {
       const moved = d.hostNs * (1 - keep);
       d.hostNs -= moved;
+      d.cappedNs += moved;
       m.hostNs += moved;
     }
   }

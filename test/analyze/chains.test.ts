@@ -83,6 +83,21 @@ test('small reads: the read syscalls\' on-CPU work is I/O; without their records
   assert.ok(without < 0.75 * withSys.injectedNs, `without them: ${without}`);
 });
 
+test('host-bound step after a blocking copy: the chain claims only what overlap can hide, and says how much host work there was', () => {
+  // 8 ms of host work after the copy against 3 ms of GPU work a step: overlapping hides at most the 3 ms
+  const sc = S.midStepCopy(S.tmpDb('hostbound'), 100, 8 * S.MS);
+  const db = openReadOnly(sc.file);
+  const r = explainSession(db, sc.sessionId);
+  db.close();
+  const c = r.chains.find((x) => x.kind === 'blocking_sync');
+  assert.ok(c, 'a blocking_sync chain');
+  const gpu = 100 * 30 * 100 * S.US;
+  assert.ok(Math.abs(c.impact_ns - gpu) <= 0.15 * gpu, `impact ${c.impact_ns} ~ the GPU's busy time ${gpu}`);
+  const m = /host computed ([\d.]+) ms/.exec(c.summary);
+  assert.ok(m && Math.abs(Number(m[1]) - 800) <= 40, `the host work stated whole: ${c.summary}`);
+  assert.match(c.summary, /overlapping can hide at most the GPU's own busy time/);
+});
+
 test('healthy GPU-bound loop: no chain of severity high or critical', () => {
   const sc = S.healthy();
   const db = openReadOnly(sc.file);

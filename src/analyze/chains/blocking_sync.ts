@@ -28,7 +28,9 @@ export function detectBlockingSync(ctx: ChainContext): Chain[] {
       const opLabel = d.direction !== null ? `${d.name} (${dirName(d.direction)})` : d.name;
       const agg = t.ops.get(d.key);
       const calls = agg?.count ?? 0;
-      const perGap = d.gaps ? d.hostNs / d.gaps : 0;
+      // all the host computation after it, the part the GPU's own work could not have overlapped included
+      const computed = d.hostNs + d.cappedNs;
+      const perGap = d.gaps ? computed / d.gaps : 0;
       // most of its intervals came from a wait on an event recorded mid-queue: the GPU ran out of the work queued
       // after the event while the host worked
       const partial = d.partialGaps * 2 > d.gaps;
@@ -36,9 +38,11 @@ export function detectBlockingSync(ctx: ChainContext): Chain[] {
       if (d.hostNs > 0) {
         parts.push(
           partial
-            ? `once the work queued after its event ran out, the host computed ${fmtNs(d.hostNs)} more before the next submission (${d.gaps} times, ${fmtNs(perGap)} each) with the GPU idle`
-            : `after it returned the host computed ${fmtNs(d.hostNs)} before the next submission (${d.gaps} times, ${fmtNs(perGap)} each) with the GPU idle`,
+            ? `once the work queued after its event ran out, the host computed ${fmtNs(computed)} more before the next submission (${d.gaps} times, ${fmtNs(perGap)} each) with the GPU idle`
+            : `after it returned the host computed ${fmtNs(computed)} before the next submission (${d.gaps} times, ${fmtNs(perGap)} each) with the GPU idle`,
         );
+        // a host-bound step: overlapping hides the host work only up to the GPU work there is to overlap it with
+        if (d.cappedNs > 0) parts.push(`overlapping can hide at most the GPU's own busy time, ${fmtNs(d.hostNs)} of it (the other ${fmtNs(d.cappedNs)} would leave the GPU waiting anyway: host computation)`);
       }
       if (d.ownNs > 0) parts.push(`${fmtNs(d.ownNs)} inside the ${d.name} calls themselves while the GPU had no work${d.direction !== null ? ' (its own transfer)' : ''}`);
       const py = pythonCaller(ctx, t.tid, d.name);
