@@ -223,6 +223,8 @@ export interface ThreadProfile {
   afterIoWake: Map<number, number>;
   /** the CPUs it was switched out on (its off-CPU records) */
   cpus: Set<number>;
+  /** time in read syscalls that issued block I/O (read_io: whole calls, on- and off-CPU) */
+  readIoNs: number;
   gpu: GpuModel;
   /** the reconstructed GPU timeline: idle intervals and who owns each idle nanosecond (timeline.ts) */
   idle: IdleModel;
@@ -390,7 +392,7 @@ export class ThreadSweep {
     this.tl.probeCost = opts.probeCost ?? null;
     this.p = {
       pid, tid, firstTs: ts, lastEnd: ts, cudaCalls: 0, ops: new Map(), offCount: 0,
-      offTotal: zeroSplit(), offInCalls: zeroSplit(), preemptedBy: new Map(), afterIoWake: new Map(), cpus: new Set(), gpu: newGpu(), idle: this.tl.m,
+      offTotal: zeroSplit(), offInCalls: zeroSplit(), preemptedBy: new Map(), afterIoWake: new Map(), cpus: new Set(), readIoNs: 0, gpu: newGpu(), idle: this.tl.m,
     };
     doubleFields(this, ['lastIoEnd', 'launchNsInStep', 'gapInCalls', 'gapOff', 'stepExcl', 'lastD2HBytes']);
   }
@@ -405,7 +407,10 @@ export class ThreadSweep {
     }
     else if (op === RECLAIM) this.tl.reclaimStall(id, ts, end);
     else if (op === BLOCK_IO) this.tl.blockIo(id, ts, end, a[3] === 1);
-    else if (op === READ_IO) this.tl.readIo(id, ts, end);
+    else if (op === READ_IO) {
+      this.p.readIoNs += dur;
+      this.tl.readIo(id, ts, end);
+    }
     else this.call(id, ts, dur, pid, op, ret, a);
   }
 

@@ -53,3 +53,37 @@ test('a sibling that submits GPU work is a launch thread even after an I/O wait:
   const cs = chains(sc);
   assert.equal(cs.find((x) => x.kind === 'io_starvation'), undefined, cs.map((x) => `${x.kind}: ${x.summary.slice(0, 160)}`).join(' | '));
 });
+
+/**
+ * Feeder 920 waits 400 us for its loader 921 after every end-of-step sync; each of the loader's reads is 200 us of its
+ * own CPU work (pinning pages, building the request) and 200 us asleep on the device. `syscalls`: with the read_io
+ * records of those reads; without them only the loader's I/O waits are known.
+ */
+function smallLoaderReads(syscalls: boolean): { file: string; sessionId: number; injected: number } {
+  const b = new TraceBuilder(tmpDb(syscalls ? 'loader-reads' : 'loader-reads-nosys'), 'loader').process(920, 'train');
+  const g = new GpuThread(b, 920, 920);
+  let injected = 0;
+  for (let s = 0; s < 100; s++) {
+    for (let k = 0; k < 4; k++) g.launch(300 * US);
+    g.sync();
+    // the loader's read of the next batch, while the feeder waits for it
+    const r0 = g.t + 2 * US;
+    if (syscalls) b.readIo(r0, 400 * US, 920, 921, 128 << 10);
+    b.io(r0 + 200 * US, 190 * US, 920, 921, 128 << 10);
+    b.off(r0 + 200 * US, 195 * US, 920, 921, 'io_wait', 0, 0);
+    b.off(g.t, 410 * US, 920, 920, 'voluntary', 0, 920);
+    g.t += 410 * US;
+    injected += 410 * US;
+  }
+  return { file: b.close(), sessionId: b.sessionId, injected };
+}
+
+test('a loader whose small reads spend half their time on its own CPU: the feeder\'s wait is io_starvation in full, not capped at the loader\'s I/O waits', () => {
+  const withSys = smallLoaderReads(true);
+  const c = chains(withSys).find((x) => x.kind === 'io_starvation');
+  assert.ok(c, 'an io_starvation chain');
+  assert.ok(Math.abs(c.impact_ns - withSys.injected) / withSys.injected <= 0.15, `impact ${c.impact_ns} vs ${withSys.injected}`);
+  // without the read calls only the loader's 195 us asleep per read is known to be I/O: the wait is capped there
+  const without = chains(smallLoaderReads(false)).find((x) => x.kind === 'io_starvation');
+  assert.ok((without?.impact_ns ?? 0) < 0.6 * withSys.injected, `without read_io: ${without?.impact_ns}`);
+});

@@ -39,7 +39,12 @@ export function ioWakeShares(ctx: ChainContext, t: ThreadProfile): { ioWake: num
   // the thread's waits for its own process are waits for a loader only where a loader is the process's thread that
   // ran (ownPreemptionOwner): not where a sibling launch thread woke it
   if (ownPreemptionOwner(ctx, t) === 'io')
-    for (const o of ctx.prof.threads.values()) if (o.pid === t.pid && o.tid !== t.tid && isLoader(o)) siblingsIo += o.offTotal.io + unownedWake(ctx, o.afterIoWake);
+    for (const o of ctx.prof.threads.values()) {
+      if (o.pid !== t.pid || o.tid === t.tid || !isLoader(o)) continue;
+      // its I/O waits and the runnable spans after them, or, where larger, its whole read calls (read_io): small
+      // reads spend as long on their own CPU around the requests (pinning pages, building them) as asleep in them
+      siblingsIo += Math.max(o.offTotal.io + unownedWake(ctx, o.afterIoWake), o.readIoNs);
+    }
   return {
     ioWake: unownedWake(ctx, t.idle.afterWake.get(WAKE_IO)),
     loaderWake: siblingsIo > 0 ? unownedWake(ctx, t.idle.afterWake.get(t.pid)) : 0,
@@ -75,7 +80,7 @@ export function detectIoStarvation(ctx: ChainContext): Chain[] {
     const woke = (ns: number) => (ns > 0 ? ` (${fmtNs(ns)} of it runnable after the wakeup on an idle CPU or behind Causeway's tracer)` : '');
     if (direct > 0) parts.push(`${fmtNs(direct)} in I/O itself (waits for storage and the read calls' own CPU work)${woke(ioWake)}`);
     if (loaderCpu > 0) parts.push(`${fmtNs(loaderCpu)} runnable while its own loader thread held its CPU`);
-    if (viaLoader > 0) parts.push(`${fmtNs(viaLoader)} waiting for a loader thread of the same process that spent ${fmtNs(siblingsIo)} in I/O wait${woke(loaderWake)}`);
+    if (viaLoader > 0) parts.push(`${fmtNs(viaLoader)} waiting for a loader thread of the same process that spent ${fmtNs(siblingsIo)} in I/O (waits for storage and its read calls' own CPU work)${woke(loaderWake)}`);
     const summary =
       `The GPU sat idle while thread ${t.tid} of ${who(ctx, t.pid)} waited for storage: ${parts.join(' and ')} ` +
       `(${fmtNs(impact)}, ${pct(impact, ctx.wallNs)} of the traced ${fmtNs(ctx.wallNs)})` +
