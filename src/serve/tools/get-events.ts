@@ -86,6 +86,8 @@ function decodeArgs(op: number, a: (number | null)[], names?: Map<number, string
   if (op === 131) return `child=${a[0]}${a[1] ? ' thread' : ''}`;
   if (op === 132) return `victim=${a[0]}`;
   if (op === 133) return `pages=${a[0]} window_ns=${a[1]}`;
+  if (op === 136) return `pages_reclaimed=${a[0]}`;
+  if (op === 138) return `fd=${a[0]} syscall=${a[1]}`;
   const info = OP_BY_CODE.get(op);
   if (!info) return '';
   if (info.args[0] === 'mn') {
@@ -137,7 +139,7 @@ export const tool = defineTool({
     if (args.tid !== undefined) (where.push('tid = ?'), params.push(args.tid));
     if (args.ops?.length) {
       const codes = args.ops.map((n) => {
-        const hostOps: Record<string, number> = { off_cpu: 128, exec: 129, exit: 130, fork: 131, oom_kill: 132, page_alloc: 133, block_io: 134, lib_load: 135 };
+        const hostOps: Record<string, number> = { off_cpu: 128, exec: 129, exit: 130, fork: 131, oom_kill: 132, page_alloc: 133, block_io: 134, lib_load: 135, reclaim: 136, read_io: 138 };
         return hostOps[n] ?? opCode(n);
       });
       where.push(`op IN (${codes.join(',')})`);
