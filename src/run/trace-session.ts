@@ -191,12 +191,26 @@ export class TraceSession {
       await this.shutdown();
       throw e;
     }
+    let summary: TraceSummary;
     try {
-      return await this.shutdown();
+      summary = await this.shutdown();
     } catch (e) {
       await this.awaitTargetUntraced();
       throw e;
     }
+    this.releaseTarget();
+    return summary;
+  }
+
+  /**
+   * A command left running, untraced, after a clean stop (a signal, --duration): the tracer's process must not wait
+   * for it to exit. (After a recording failure awaitTargetUntraced waits for it on purpose.)
+   */
+  private releaseTarget(): void {
+    const c = this.target?.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    c.stdout?.destroy();
+    c.unref();
   }
 
   /**
@@ -447,11 +461,6 @@ export class TraceSession {
     const probeHitsPerS = calls / Math.max(elapsedS, 1e-3);
     const child = this.target?.child;
     const exited = child && (child.exitCode !== null || child.signalCode !== null);
-    if (child && !exited) {
-      // left running, untraced (stopped by a signal or --duration): the tracer must not wait for it to exit
-      child.stdout?.destroy();
-      child.unref();
-    }
     const stats = this.capture?.stats;
     return {
       sessionId: rec.sessionId,
