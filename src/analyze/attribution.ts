@@ -408,8 +408,10 @@ export class ThreadSweep {
     else if (op === RECLAIM) this.tl.reclaimStall(id, ts, end);
     else if (op === BLOCK_IO) this.tl.blockIo(id, ts, end, a[3] === 1);
     else if (op === READ_IO) {
+      // a read syscall that issued block I/O: its on-CPU work around the requests (pinning pages, building them,
+      // completion work) is I/O as much as the requests' own time, so the whole call joins them on the timeline
       this.p.readIoNs += dur;
-      this.tl.readIo(id, ts, end);
+      this.tl.blockIo(id, ts, end);
     }
     else this.call(id, ts, dur, pid, op, ret, a);
   }

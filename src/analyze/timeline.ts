@@ -668,18 +668,9 @@ export class Timeline {
     this.log(A.RECLAIM, id, ts, end, 0, '', 0, 0);
   }
 
-  /** a block request the thread issued; `write`: code 1 (a write in flight is writeback the thread need not wait for) */
+  /** a block request the thread issued, or a read syscall that issued some (read_io); `write`: code 1 (a write in flight is writeback the thread need not wait for) */
   blockIo(id: number, ts: number, end: number, write = false): void {
     this.log(A.BIO, id, ts, end, write ? 1 : 0, '', 0, 0);
-  }
-
-  /**
-   * a read syscall that issued block I/O (entry to return): its on-CPU time outside the requests (pinning pages,
-   * building the requests, completion work: ~50-100 us a 256 KiB O_DIRECT read here) is I/O as much as the
-   * requests' own time, so it joins them in the union that idle() counts as I/O
-   */
-  readIo(id: number, ts: number, end: number): void {
-    this.log(A.BIO, id, ts, end, 0, '', 0, 0);
   }
 
   private log(type: A, id: number, ts: number, end: number, code: number, key: string, by: number, waker: number): void {
@@ -1350,7 +1341,7 @@ export class Timeline {
     }
     // the thread's own block reads: on-CPU time while a read it issued is in flight (short sleeps under the
     // 10 us off-CPU floor, submission and completion work), and inside a read syscall that issued block I/O
-    // (readIo: the setup before the requests, the completion work after), is I/O too, not host computation. Not its writes:
+    // (read_io, logged as a block read: the setup before the requests, the completion work after), is I/O too, not host computation. Not its writes:
     // a write in flight while it runs on is writeback (reclaim's swap-out, dirty pages) it does not wait for;
     // where it does wait (fsync, O_DIRECT), it waits off-CPU, counted above
     let bios: Act[] | null = null;

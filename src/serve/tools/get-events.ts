@@ -1,6 +1,6 @@
 /** get_events: a bounded, compact window of events around an event id or a time. */
 import { z } from 'zod';
-import { MEMCPY_KIND, NCCL_DATATYPES, NCCL_REDOPS, OP_BY_CODE, opName } from '../../common/ops.js';
+import { MEMCPY_KIND, NCCL_DATATYPES, NCCL_REDOPS, OP_BY_CODE, OP_BY_NAME, opName } from '../../common/ops.js';
 import { NcclPack } from '../../common/wire.js';
 import { nvtxNames } from '../../store/nvtx.js';
 import { decodeGemm } from '../../common/gemm.js';
@@ -138,9 +138,10 @@ export const tool = defineTool({
     if (args.pid !== undefined) (where.push('pid = ?'), params.push(args.pid));
     if (args.tid !== undefined) (where.push('tid = ?'), params.push(args.tid));
     if (args.ops?.length) {
+      // host events by their op names (ops.ts), CUDA calls through opCode (which explains an unknown name)
       const codes = args.ops.map((n) => {
-        const hostOps: Record<string, number> = { off_cpu: 128, exec: 129, exit: 130, fork: 131, oom_kill: 132, page_alloc: 133, block_io: 134, lib_load: 135, reclaim: 136, read_io: 138 };
-        return hostOps[n] ?? opCode(n);
+        const o = OP_BY_NAME.get(n);
+        return o?.kind === 'host' ? o.code : opCode(n);
       });
       where.push(`op IN (${codes.join(',')})`);
     }
